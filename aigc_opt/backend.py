@@ -1,0 +1,157 @@
+"""Backend protocol, solve options and the backend registry.
+
+A backend is a small object with a ``name``, the program kinds it accepts, the Python modules it
+needs (checked lazily with :func:`importlib.util.find_spec`, never imported at package import)
+and ``solve(program, options) -> Result``. Built-in backends live one per file in
+``aigc_opt.solvers`` and are registered here by import path so that nothing is imported until used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol, runtime_checkable
+
+from .errors import BackendUnavailableError, CapabilityError
+from .program import ProgramKind
+from .result import Result
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """Options every backend understands.
+
+    Parameters
+    ----------
+    time_limit : float or None
+        Wall-time limit in seconds (None: no limit).
+    mip_gap : float or None
+        Relative MIP gap at which to stop (None: the solver's default, 1e-4 for HiGHS).
+    threads : int or None
+        Thread count (None: solver default).
+    verbose : bool
+        Let the solver print its log.
+    extra : Mapping[str, Any]
+        Backend-specific pass-through options (HiGHS option names, CVXPY solver keyword
+        arguments, ...). For the CVXPY backend, ``extra["solver"]`` selects the CVXPY solver.
+    """
+
+    time_limit: float | None = None
+    mip_gap: float | None = None
+    threads: int | None = None
+    verbose: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from .errors import ValidationError
+
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise ValidationError("time_limit", "s", self.time_limit, "must be > 0")
+        if self.mip_gap is not None and not self.mip_gap >= 0:
+            raise ValidationError("mip_gap", "-", self.mip_gap, "must be >= 0")
+        if self.threads is not None and not self.threads >= 1:
+            raise ValidationError("threads", "-", self.threads, "must be >= 1")
+        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What a solver backend provides."""
+
+    name: str
+    kinds: frozenset[ProgramKind]
+    requires: tuple[str, ...]
+
+    def solve(self, program: Any, options: SolveOptions) -> Result:
+        """Solve ``program`` and return a new :class:`Result` (never mutate the program)."""
+        ...
+
+
+#: Built-in backends by registry name -> "module:attribute".
+_BUILTIN: dict[str, str] = {
+    "highs": "aigc_opt.solvers.highs:HighsBackend",
+    "cvxpy": "aigc_opt.solvers.cvxpy_backend:CvxpyBackend",
+    "pyomo": "aigc_opt.solvers.pyomo_backend:PyomoBackend",
+}
+#: Modules each built-in backend needs (checked without importing).
+_BUILTIN_REQUIRES: dict[str, tuple[str, ...]] = {
+    "highs": ("highspy",),
+    "cvxpy": ("cvxpy",),
+    "pyomo": ("pyomo", "highspy"),
+}
+_EXTRA_HINT = {"highs": "highspy", "cvxpy": "cvxpy clarabel", "pyomo": "pyomo highspy"}
+_REGISTERED: dict[str, Backend] = {}
+
+
+def register_backend(backend: Backend) -> None:
+    """Register a user-defined backend instance under ``backend.name``."""
+    _REGISTERED[backend.name] = backend
+
+
+def _missing(modules: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if importlib.util.find_spec(m) is None]
+
+
+def backend_names() -> list[str]:
+    """All registered backend names, installed or not."""
+    return sorted(set(_BUILTIN) | set(_REGISTERED))
+
+
+def is_available(name: str) -> bool:
+    """True when the backend's required modules are importable."""
+    if name in _REGISTERED:
+        return not _missing(_REGISTERED[name].requires)
+    if name not in _BUILTIN:
+        return False
+    return not _missing(_BUILTIN_REQUIRES[name])
+
+
+def backends() -> dict[str, dict[str, Any]]:
+    """Describe every backend: availability, accepted program kinds, required modules."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in backend_names():
+        avail = is_available(name)
+        kinds = sorted(k.value for k in get_backend(name).kinds) if avail else []
+        reqs = _REGISTERED[name].requires if name in _REGISTERED else _BUILTIN_REQUIRES[name]
+        out[name] = {"available": avail, "kinds": kinds, "requires": list(reqs)}
+    return out
+
+
+def get_backend(name: str) -> Backend:
+    """Return the backend registered as ``name``.
+
+    Raises
+    ------
+    KeyError
+        Unknown name (the message lists the known ones).
+    BackendUnavailableError
+        The backend's package is not installed (the message gives the pip command).
+    """
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    if name not in _BUILTIN:
+        raise KeyError(f"unknown backend {name!r}; known backends: {', '.join(backend_names())}")
+    missing = _missing(_BUILTIN_REQUIRES[name])
+    if missing:
+        raise BackendUnavailableError(
+            f"backend {name!r} needs {', '.join(missing)}: pip install {_EXTRA_HINT[name]}"
+        )
+    module_name, attr = _BUILTIN[name].split(":")
+    backend: Backend = getattr(importlib.import_module(module_name), attr)()
+    _REGISTERED[name] = backend
+    return backend
+
+
+def check_capability(backend: Backend, kind: ProgramKind) -> None:
+    """Raise :class:`CapabilityError` if ``backend`` cannot take programs of ``kind``."""
+    if kind not in backend.kinds:
+        accepted = ", ".join(sorted(k.value for k in backend.kinds))
+        raise CapabilityError(
+            f"backend {backend.name!r} cannot solve {kind.value} programs (accepts: {accepted})"
+        )

@@ -1,0 +1,59 @@
+"""Exception types of aigc_opt.
+
+Bad input raises a :class:`ValidationError` (a ``ValueError``) that names the field, its unit
+and the offending value. Solver outcomes such as infeasible or time limit are *not* exceptions:
+they are statuses in :class:`aigc_opt.result.Result`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _show(value: Any) -> str:
+    """Short, readable rendering of a bad value for an error message."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.ndarray):
+        if value.size <= 6:
+            return np.array2string(value, threshold=6)
+        return f"array of shape {value.shape}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class ValidationError(ValueError):
+    """Bad scenario, spec or file content.
+
+    Parameters
+    ----------
+    field : str
+        Name of the offending field (as in the schema / spec).
+    unit : str
+        Physical unit of the field ("-" for dimensionless).
+    value : Any
+        The bad value (or the first bad element).
+    reason : str
+        What is wrong with it.
+    """
+
+    def __init__(self, field: str, unit: str, value: Any, reason: str) -> None:
+        self.field = field
+        self.unit = unit
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{field} [{unit}] = {_show(value)}: {reason}")
+
+
+class BackendUnavailableError(ImportError):
+    """A backend whose Python package is not installed."""
+
+
+class CapabilityError(ValueError):
+    """A backend asked to solve a program kind it does not support."""
+
+
+class NoSolutionError(RuntimeError):
+    """Raised by :meth:`Result.raise_if_no_solution` when a solve produced no solution."""

@@ -1,0 +1,264 @@
+"""Program types: the solver-facing forms that problem builders produce.
+
+A :class:`LinearProgram` is the canonical array form accepted by every LP/MILP/QP backend::
+
+    minimise (or maximise)   c^T x + 1/2 x^T Q x + offset
+    subject to               row_lower <= A x <= row_upper
+                             col_lower <=   x <= col_upper
+                             x_j integer  for integrality[j]
+
+A :class:`ConvexProgram` carries a CVXPY problem (for models that need cones) together with the
+named blocks that map its variables back to an allocation.
+
+Both are immutable: solving never writes into a program (the CVXPY backend copies values out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import ValidationError
+
+
+class ProgramKind(StrEnum):
+    """Mathematical class of a program; backends declare which kinds they accept."""
+
+    LP = "lp"
+    MILP = "milp"
+    QP = "qp"
+    MIQP = "miqp"
+    CONIC = "conic"
+    MICONIC = "miconic"
+
+
+class Sense(StrEnum):
+    """Optimisation direction."""
+
+    MIN = "min"
+    MAX = "max"
+
+
+@dataclass(frozen=True)
+class Block:
+    """A named contiguous slice of the decision vector.
+
+    Parameters
+    ----------
+    name : str
+        Block name (e.g. ``"assign"``, ``"cache"``).
+    start : int
+        Index of the block's first column in the decision vector.
+    shape : tuple of int
+        Shape the block's values are reshaped to (C order).
+    """
+
+    name: str
+    start: int
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        """Number of columns in the block."""
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def take(self, x: np.ndarray) -> np.ndarray:
+        """Return this block's values from the full vector ``x``, reshaped to :attr:`shape`."""
+        return np.asarray(x[self.start : self.start + self.size]).reshape(self.shape)
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.flags.writeable = False
+    return a
+
+
+def _readonly_meta(meta: Mapping[str, Any]) -> Mapping[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in meta.items():
+        out[k] = _frozen(np.array(v)) if isinstance(v, np.ndarray) else v
+    return MappingProxyType(out)
+
+
+@dataclass(frozen=True)
+class LinearProgram:
+    """LP / MILP / QP in flat array form (see module docstring for the maths).
+
+    Parameters
+    ----------
+    c : ndarray, shape (n,)
+        Linear objective coefficients (scaled units chosen by the builder).
+    A : scipy.sparse.csr_matrix, shape (m, n)
+        Constraint matrix.
+    row_lower, row_upper : ndarray, shape (m,)
+        Row bounds; ``-inf`` / ``+inf`` for one-sided rows.
+    col_lower, col_upper : ndarray, shape (n,)
+        Column bounds.
+    integrality : ndarray of bool, shape (n,)
+        True where the column is integer.
+    blocks : tuple of Block
+        Named slices of x that cover the columns the problem decodes.
+    Q : scipy.sparse.csc_matrix or None, shape (n, n)
+        Symmetric positive semidefinite Hessian of the quadratic term ``1/2 x^T Q x``.
+    offset : float
+        Constant added to the objective.
+    sense : Sense
+        ``min`` or ``max``.
+    name : str
+        Human-readable name, used in logs and CSV rows.
+    meta : Mapping[str, Any]
+        Read-only arrays the problem's decoder needs (e.g. which user a column belongs to).
+    """
+
+    c: np.ndarray
+    A: sp.csr_matrix
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    integrality: np.ndarray
+    blocks: tuple[Block, ...] = ()
+    Q: sp.csc_matrix | None = None
+    offset: float = 0.0
+    sense: Sense = Sense.MIN
+    name: str = "program"
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = int(np.asarray(self.c).shape[0])
+        A = sp.csr_matrix(self.A, dtype=np.float64)
+        A.sort_indices()
+        m = A.shape[0]
+        if A.shape[1] != n:
+            raise ValidationError("A", "-", A.shape, f"must have {n} columns to match c")
+        arrays = {
+            "c": (self.c, n),
+            "row_lower": (self.row_lower, m),
+            "row_upper": (self.row_upper, m),
+            "col_lower": (self.col_lower, n),
+            "col_upper": (self.col_upper, n),
+        }
+        for nm, (arr, size) in arrays.items():
+            a = np.asarray(arr, dtype=np.float64)
+            if a.shape != (size,):
+                raise ValidationError(nm, "-", a.shape, f"must have shape ({size},)")
+            if np.isnan(a).any():
+                raise ValidationError(nm, "-", a[np.isnan(a)][:1], "contains NaN")
+            object.__setattr__(self, nm, _frozen(a))
+        integ = np.asarray(self.integrality, dtype=bool)
+        if integ.shape != (n,):
+            raise ValidationError("integrality", "-", integ.shape, f"must have shape ({n},)")
+        object.__setattr__(self, "integrality", _frozen(integ))
+        object.__setattr__(self, "A", A)
+        if self.Q is not None:
+            Q = sp.csc_matrix(self.Q, dtype=np.float64)
+            if Q.shape != (n, n):
+                raise ValidationError("Q", "-", Q.shape, f"must have shape ({n}, {n})")
+            object.__setattr__(self, "Q", Q)
+        for b in self.blocks:
+            if b.start < 0 or b.start + b.size > n:
+                raise ValidationError("blocks", "-", b, f"out of range for {n} columns")
+        object.__setattr__(self, "sense", Sense(self.sense))
+        object.__setattr__(self, "meta", _readonly_meta(self.meta))
+
+    @property
+    def n_cols(self) -> int:
+        """Number of decision variables."""
+        return int(self.c.shape[0])
+
+    @property
+    def n_rows(self) -> int:
+        """Number of constraint rows."""
+        return int(self.A.shape[0])
+
+    @property
+    def kind(self) -> ProgramKind:
+        """LP, MILP, QP or MIQP, from the integrality flags and the quadratic term."""
+        integer = bool(self.integrality.any())
+        quad = self.Q is not None and self.Q.nnz > 0
+        if quad:
+            return ProgramKind.MIQP if integer else ProgramKind.QP
+        return ProgramKind.MILP if integer else ProgramKind.LP
+
+    def objective_value(self, x: np.ndarray) -> float:
+        """Evaluate ``c^T x + 1/2 x^T Q x + offset`` at ``x``."""
+        val = float(self.c @ x) + self.offset
+        if self.Q is not None:
+            val += 0.5 * float(x @ (self.Q @ x))
+        return val
+
+    def max_violation(self, x: np.ndarray) -> float:
+        """Largest bound, row or integrality violation of ``x`` (absolute, in scaled units)."""
+        ax = self.A @ x
+        viol = [
+            np.maximum(self.row_lower - ax, 0.0),
+            np.maximum(ax - self.row_upper, 0.0),
+            np.maximum(self.col_lower - x, 0.0),
+            np.maximum(x - self.col_upper, 0.0),
+            np.abs(x - np.round(x)) * self.integrality,
+        ]
+        return float(max((v.max(initial=0.0) for v in viol), default=0.0))
+
+    def block(self, name: str) -> Block:
+        """Return the block called ``name``."""
+        for b in self.blocks:
+            if b.name == name:
+                return b
+        raise KeyError(f"program {self.name!r} has no block {name!r}")
+
+    def relaxed(self) -> LinearProgram:
+        """The continuous relaxation (all integrality dropped)."""
+        from dataclasses import replace
+
+        return replace(self, integrality=np.zeros(self.n_cols, dtype=bool))
+
+
+@dataclass(frozen=True)
+class ConvexProgram:
+    """A convex (possibly mixed-integer) program expressed with CVXPY.
+
+    Parameters
+    ----------
+    problem : cvxpy.Problem
+        The CVXPY problem. Its objective value must be in the same units as the problem
+        family's evaluator objective (after ``scale``).
+    variables : Mapping[str, cvxpy.Variable]
+        Named variables; their values become the Result's blocks.
+    scale : float
+        Multiply the CVXPY objective by this to get the problem's objective.
+    offset : float
+        Added after scaling.
+    name : str
+        Human-readable name.
+    meta : Mapping[str, Any]
+        Read-only arrays the decoder needs.
+    """
+
+    problem: Any
+    variables: Mapping[str, Any]
+    scale: float = 1.0
+    offset: float = 0.0
+    name: str = "convex"
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "variables", MappingProxyType(dict(self.variables)))
+        object.__setattr__(self, "meta", _readonly_meta(self.meta))
+
+    @property
+    def kind(self) -> ProgramKind:
+        """CONIC, or MICONIC when any variable is integer/boolean."""
+        integer = any(
+            v.attributes.get("boolean") or v.attributes.get("integer")
+            for v in self.problem.variables()
+        )
+        return ProgramKind.MICONIC if integer else ProgramKind.CONIC
+
+
+Program = LinearProgram | ConvexProgram

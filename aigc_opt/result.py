@@ -1,0 +1,124 @@
+"""Solve results: termination status, objective, bound, gap, solution blocks and statistics."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from .errors import NoSolutionError
+
+
+class Termination(StrEnum):
+    """Why a solve stopped. Kept apart from whether a solution is present."""
+
+    OPTIMAL = "optimal"
+    #: A limit (time, nodes, gap) stopped the solve with a feasible solution in hand, or a
+    #: heuristic produced a solution with no optimality proof.
+    FEASIBLE = "feasible"
+    INFEASIBLE = "infeasible"
+    UNBOUNDED = "unbounded"
+    INFEASIBLE_OR_UNBOUNDED = "infeasible_or_unbounded"
+    #: A limit stopped the solve before any feasible solution was found.
+    LIMIT = "limit"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class SolveStats:
+    """Timing and effort of one solve.
+
+    Parameters
+    ----------
+    backend : str
+        Registry name of the backend (or heuristic) that produced the result.
+    build_seconds : float
+        Wall time to build the program from the scenario, s.
+    solve_seconds : float
+        Wall time inside the backend (hand-over plus solver), s.
+    iterations : int
+        Simplex/IPM iterations reported by the solver (-1 when unknown).
+    nodes : int
+        Branch-and-bound nodes (-1 when unknown or not a MIP).
+    extra : Mapping[str, Any]
+        Backend-specific numbers (e.g. the native status string).
+    """
+
+    backend: str
+    build_seconds: float = 0.0
+    solve_seconds: float = 0.0
+    iterations: int = -1
+    nodes: int = -1
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Result:
+    """Outcome of a solve or a heuristic.
+
+    Parameters
+    ----------
+    termination : Termination
+        Why it stopped.
+    has_solution : bool
+        Whether ``values`` hold a (primal feasible, to solver tolerance) solution.
+    objective : float
+        Objective of the returned solution in the problem's units (NaN without one).
+    bound : float
+        Best proven bound on the optimum (dual bound for MIPs; equals ``objective`` for an
+        optimal LP; NaN when unknown).
+    gap : float
+        Relative gap ``|objective - bound| / max(1, |objective|)``; 0 when optimal, NaN when
+        unknown, ``inf`` when there is no solution.
+    values : Mapping[str, ndarray]
+        Solution arrays by block name (raw decision variables).
+    allocation : Any
+        The problem family's decoded allocation (what :func:`aigc_opt.evaluate` takes), or
+        None without a solution.
+    stats : SolveStats
+        Times and effort.
+    message : str
+        Solver message or error text.
+    """
+
+    termination: Termination
+    has_solution: bool
+    objective: float = math.nan
+    bound: float = math.nan
+    gap: float = math.nan
+    values: Mapping[str, np.ndarray] = field(default_factory=dict)
+    allocation: Any = None
+    stats: SolveStats = field(default_factory=lambda: SolveStats(backend="unknown"))
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "termination", Termination(self.termination))
+        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+
+    @property
+    def optimal(self) -> bool:
+        """True when the solver proved optimality (within its gap tolerance)."""
+        return self.termination is Termination.OPTIMAL
+
+    def raise_if_no_solution(self) -> Result:
+        """Return self, or raise :class:`NoSolutionError` when no solution is present."""
+        if not self.has_solution:
+            raise NoSolutionError(
+                f"{self.stats.backend}: no solution (termination={self.termination.value})"
+                + (f": {self.message}" if self.message else "")
+            )
+        return self
+
+
+def relative_gap(objective: float, bound: float) -> float:
+    """``|objective - bound| / max(1, |objective|)``; NaN if either is NaN."""
+    if math.isnan(objective) or math.isnan(bound):
+        return math.nan
+    if math.isinf(bound) or math.isinf(objective):
+        return math.inf
+    return abs(objective - bound) / max(1.0, abs(objective))

@@ -1,0 +1,1 @@
+"""Benchmark scripts and suites (installed as ``aigc_opt.benchmarks``)."""

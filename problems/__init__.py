@@ -1,0 +1,1 @@
+"""Problem families: one module per family with its spec(s) and vectorised ``build``."""
