@@ -25,7 +25,17 @@ from .metrics import Metrics, evaluate, register_evaluator
 from .program import Block, ConvexProgram, LinearProgram, ProgramKind, Sense
 from .result import Result, SolveStats, Termination
 from .scenario import Scenario
-from .solve import heuristics, register_heuristic, run_heuristic, solve
+from .cases import CaseKind, register_case
+from .solve import (
+    algorithms,
+    heuristics,
+    methods,
+    register_algorithm,
+    register_heuristic,
+    run_heuristic,
+    run_method,
+    solve,
+)
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -35,6 +45,7 @@ __all__ = [
     "CLOUD",
     "LOCAL",
     "BackendUnavailableError",
+    "CaseKind",
     "Block",
     "CapabilityError",
     "ConvexProgram",
@@ -51,15 +62,20 @@ __all__ = [
     "SolveStats",
     "Termination",
     "ValidationError",
+    "algorithms",
     "backends",
     "evaluate",
     "get_backend",
     "heuristics",
+    "methods",
     "problems",
+    "register_algorithm",
     "register_backend",
+    "register_case",
     "register_evaluator",
     "register_heuristic",
     "run_heuristic",
+    "run_method",
     "solve",
 ]
 

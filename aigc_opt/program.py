@@ -114,6 +114,8 @@ class LinearProgram:
         Human-readable name, used in logs and CSV rows.
     meta : Mapping[str, Any]
         Read-only arrays the problem's decoder needs (e.g. which user a column belongs to).
+        ``meta["objective_scale"]`` (default 1) multiplies the program's objective to give the
+        problem's objective, for builders that scale coefficients for conditioning.
     """
 
     c: np.ndarray
@@ -230,20 +232,20 @@ class ConvexProgram:
         family's evaluator objective (after ``scale``).
     variables : Mapping[str, cvxpy.Variable]
         Named variables; their values become the Result's blocks.
-    scale : float
-        Multiply the CVXPY objective by this to get the problem's objective.
-    offset : float
-        Added after scaling.
     name : str
         Human-readable name.
     meta : Mapping[str, Any]
-        Read-only arrays the decoder needs.
+        Read-only arrays the decoder needs. As for a LinearProgram, ``meta["objective_scale"]``
+        (default 1) converts the CVXPY objective (scaled for conditioning) to problem units.
+
+    Notes
+    -----
+    CVXPY stores solution values on its variables; the backend copies them out, so a
+    ConvexProgram must not be solved from two threads at once (processes are fine).
     """
 
     problem: Any
     variables: Mapping[str, Any]
-    scale: float = 1.0
-    offset: float = 0.0
     name: str = "convex"
     meta: Mapping[str, Any] = field(default_factory=dict)
 

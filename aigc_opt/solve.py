@@ -39,7 +39,24 @@ class Problem(Protocol):
 
 
 Heuristic = Callable[..., Any]
+Algorithm = Callable[..., Result]
 _HEURISTICS: dict[type, dict[str, Heuristic]] = {}
+_ALGORITHMS: dict[type, dict[str, Algorithm]] = {}
+
+
+def register_algorithm(spec_type: type, name: str, fn: Algorithm) -> None:
+    """Register a problem-specific solution method ``fn(instance, spec, options) -> Result``.
+
+    Use this for exact or certified algorithms that are not a generic backend (outer
+    approximation, closed forms, enumeration with bounds ...). The Result must carry the decoded
+    ``allocation`` and an honest ``bound`` / ``gap``.
+    """
+    _ALGORITHMS.setdefault(spec_type, {})[name] = fn
+
+
+def algorithms(spec: Any) -> dict[str, Algorithm]:
+    """Algorithms registered for the type of ``spec``."""
+    return dict(_ALGORITHMS.get(type(spec), {}))
 
 
 def register_heuristic(spec_type: type, name: str, fn: Heuristic) -> None:
@@ -138,3 +155,33 @@ def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0) -> Resu
         stats=SolveStats(backend=name, solve_seconds=seconds),
         message="" if not bad else "heuristic allocation violates: " + ", ".join(bad),
     )
+
+
+def methods(spec: Any) -> list[str]:
+    """Every method name that :func:`run_method` accepts for ``spec``: registered algorithms,
+    heuristics, and (when the spec builds a program) the installed backends that take its kind.
+    """
+    from .backend import backends as _backends
+
+    names = list(algorithms(spec)) + list(heuristics(spec))
+    if hasattr(spec, "build"):
+        names += [b for b, info in _backends().items() if info["available"]]
+    return names
+
+
+def run_method(
+    instance: Any, spec: Any, method: str, *, options: SolveOptions | None = None, seed: int = 0
+) -> Result:
+    """Run ``method`` on ``instance``: an algorithm, a heuristic or a backend name (in that order).
+    """
+    algos = algorithms(spec)
+    if method in algos:
+        t0 = time.perf_counter()
+        res = algos[method](instance, spec, options or SolveOptions())
+        if res.stats.solve_seconds == 0.0:
+            res = dataclasses.replace(res, stats=dataclasses.replace(
+                res.stats, solve_seconds=time.perf_counter() - t0))
+        return res
+    if method in heuristics(spec):
+        return run_heuristic(instance, spec, method, seed=seed)
+    return solve(instance, spec, backend=method, options=options)

@@ -113,7 +113,12 @@ def evaluate(scenario: Any, allocation: Any, objective: Any = None) -> Metrics:
 
 
 def _load_builtin() -> None:
-    from . import offloading  # noqa: F401  (registers itself)
+    """Import every evaluator module in this package (each registers itself)."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
 
 
 def p95(x: np.ndarray) -> float:
