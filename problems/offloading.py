@@ -36,6 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from aigc_opt.allocation import CLOUD, LOCAL, OffloadAllocation, OffloadObjective
+from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.errors import ValidationError
 from aigc_opt.metrics.offloading import link_times
 from aigc_opt.program import Block, LinearProgram
@@ -312,3 +313,29 @@ def decode(scn: Scenario, spec: OffloadingSpec, program: LinearProgram, values: 
         raise ValueError("solution leaves some requests without an option column")
     cache = np.asarray(values["cache"]) > 0.5
     return _allocation_from_columns(t, chosen, cache)
+
+
+def _make_instance(seed: int, n_users: int = 20, n_servers: int = 3, n_models: int = 4,
+                   profile: str = "edge_aigc") -> Scenario:
+    return Scenario.generate(n_users, n_servers, n_models, seed=seed, profile=profile)
+
+
+def _make_spec(**params: Any) -> OffloadingSpec:
+    obj = params.pop("objective", None)
+    if isinstance(obj, dict):
+        params["objective"] = OffloadObjective(**obj)
+    return OffloadingSpec(**params)
+
+
+register_case(CaseKind(
+    name="offloading.assignment",
+    make_instance=_make_instance,
+    make_spec=_make_spec,
+    default_methods=("highs", "cvxpy", "pyomo", "greedy_latency", "all_edge_nearest",
+                     "all_local", "random"),
+    reference="highs",
+    description="device / edge / cloud assignment with model placement (MILP)",
+))
+
+# Heuristics register themselves for OffloadingSpec on import.
+from . import offloading_heuristics as _heuristics  # noqa: E402,F401
