@@ -95,20 +95,20 @@ class Scenario:
             )
 
     def _axis_sizes(self) -> dict[str, int]:
-        def length(name: str) -> int:
-            arr = np.asarray(getattr(self, name))
-            if arr.ndim == 0:
-                raise ValidationError(name, FIELDS[name].unit, arr, "must be an array, got a scalar")
-            return int(arr.shape[0])
-
-        sizes = {
-            "user": length("user_tx_power_w"),
-            "server": length("server_compute_flops"),
-            "model": length("model_size_bytes"),
-            "xy": 2,
-        }
-        q = np.asarray(self.model_quality_steps)
-        sizes["point"] = int(q.shape[1]) if q.ndim == 2 else -1
+        """Axis lengths: the most common length among the fields on each axis, so that the one
+        field with a wrong shape is the one the error names."""
+        sizes = {"xy": 2}
+        for axis in ("user", "server", "model", "point"):
+            lengths: list[int] = []
+            for spec in SCHEMA:
+                if axis not in spec.axes:
+                    continue
+                arr = np.asarray(getattr(self, spec.name), dtype=object)
+                k = spec.axes.index(axis)
+                if arr.ndim > k:
+                    lengths.append(int(arr.shape[k]))
+            # most common length; ties go to the first field in schema order
+            sizes[axis] = max(lengths, key=lengths.count) if lengths else 0
         for axis, name in (("user", "user_tx_power_w"), ("server", "server_compute_flops"),
                            ("model", "model_size_bytes")):
             if sizes[axis] == 0:

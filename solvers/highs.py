@@ -71,8 +71,8 @@ class HighsBackend:
             h.setOptionValue("threads", int(options.threads))
         for key, value in options.extra.items():
             h.setOptionValue(key, value)
-        self._pass(h, program, highspy)
         try:
+            self._pass(h, program, highspy)
             h.run()
         except Exception as exc:  # a solver crash becomes a status
             logger.exception("HiGHS failed on %s", program.name)
@@ -89,7 +89,7 @@ class HighsBackend:
         A = lp.A.tocsc()  # HiGHS prefers column-wise storage
         integ = lp.integrality.astype(np.int32)  # kContinuous = 0, kInteger = 1
         sense = highspy.ObjSense.kMaximize if lp.sense is Sense.MAX else highspy.ObjSense.kMinimize
-        h.passModel(
+        status = h.passModel(
             lp.n_cols,
             lp.n_rows,
             int(A.nnz),
@@ -104,8 +104,10 @@ class HighsBackend:
             A.indptr.astype(np.int32),
             A.indices.astype(np.int32),
             A.data,
-            integ if integ.any() else np.zeros(0, dtype=np.int32),
+            integ,
         )
+        if status == highspy.HighsStatus.kError:
+            raise ValueError(f"HiGHS rejected the model {lp.name!r}")
         if lp.Q is not None and lp.Q.nnz:
             import scipy.sparse as sp
 

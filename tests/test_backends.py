@@ -1,0 +1,140 @@
+"""Known-answer programs solved by every backend that can take them (StandardTestLPs pattern)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from conftest import OBJ_RTOL
+
+import aigc_opt as ao
+from aigc_opt import Block, LinearProgram, ProgramKind, SolveOptions, Termination
+from aigc_opt.backend import backend_names, check_capability, get_backend, is_available
+
+INF = np.inf
+
+
+def _lp(c, A, rl, ru, cl, cu, integ=None, Q=None, sense="min"):  # type: ignore[no-untyped-def]
+    n = len(c)
+    return LinearProgram(
+        c=np.asarray(c, float), A=sp.csr_matrix(np.asarray(A, float)),
+        row_lower=np.asarray(rl, float), row_upper=np.asarray(ru, float),
+        col_lower=np.asarray(cl, float), col_upper=np.asarray(cu, float),
+        integrality=np.zeros(n, bool) if integ is None else np.asarray(integ, bool),
+        blocks=(Block("x", 0, (n,)),), Q=Q, sense=ao.Sense(sense),
+    )
+
+
+def lp_max() -> tuple[LinearProgram, float, np.ndarray]:
+    """max 3x + 2y s.t. x + y <= 4, x + 3y <= 6, 0 <= x <= 3, y >= 0  ->  (3, 1), 11."""
+    return _lp([3, 2], [[1, 1], [1, 3]], [-INF, -INF], [4, 6], [0, 0], [3, INF],
+               sense="max"), 11.0, np.array([3.0, 1.0])
+
+
+def milp_knapsack() -> tuple[LinearProgram, float, np.ndarray]:
+    """max 10a + 13b + 7c + 8d s.t. 3a + 4b + 2c + 3d <= 7, binary.
+
+    By hand: weight-7 sets a+b (23), b+c (20, weight 6), a+d (18), b+d (21), a+c (17), c+d (15);
+    no three items fit (smallest three weigh 8) -> a + b, 23.
+    """
+    return _lp([10, 13, 7, 8], [[3, 4, 2, 3]], [-INF], [7], [0] * 4, [1] * 4, [1] * 4,
+               sense="max"), 23.0, np.array([1, 1, 0, 0.0])
+
+
+def milp_equality() -> tuple[LinearProgram, float, np.ndarray]:
+    """min x + 2y with x + y = 3.5 - z, z in {0.5}, x, y integer >= 0 -> x=3, y=0, obj 3."""
+    return _lp([1, 2, 0], [[1, 1, 1]], [3.5], [3.5], [0, 0, 0.5], [INF, INF, 0.5],
+               [1, 1, 0]), 3.0, np.array([3.0, 0.0, 0.5])
+
+
+def qp_simple() -> tuple[LinearProgram, float, np.ndarray]:
+    """min 1/2 (x^2 + y^2) - x - y s.t. x + y <= 1 -> (1/2, 1/2), -3/4."""
+    return _lp([-1, -1], [[1, 1]], [-INF], [1], [-INF, -INF], [INF, INF],
+               Q=sp.identity(2, format="csc")), -0.75, np.array([0.5, 0.5])
+
+
+CASES: dict[str, Callable[[], tuple[LinearProgram, float, np.ndarray]]] = {
+    "lp_max": lp_max, "milp_knapsack": milp_knapsack, "milp_equality": milp_equality,
+    "qp_simple": qp_simple,
+}
+
+
+def _backends_for(kind: ProgramKind) -> list[object]:
+    out: list[object] = []
+    for name in backend_names():
+        if not is_available(name):
+            out.append(pytest.param(name, marks=pytest.mark.skip(reason=f"{name} not installed")))
+        elif kind in get_backend(name).kinds:
+            out.append(name)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("case", "backend"),
+    [(c, b) for c, f in CASES.items() for b in _backends_for(f()[0].kind)],
+)
+def test_known_answers(case: str, backend: str) -> None:
+    prog, obj, x = CASES[case]()
+    res = get_backend(backend).solve(prog, SolveOptions())
+    assert res.termination is Termination.OPTIMAL and res.has_solution
+    assert res.objective == pytest.approx(obj, rel=OBJ_RTOL, abs=1e-7)
+    np.testing.assert_allclose(res.values["x"], x, atol=1e-5)
+    assert prog.max_violation(res.values["x"]) <= 1e-6
+    assert res.gap <= 1e-6
+
+
+INFEASIBLE = _lp([1, 1], [[1, 1]], [3], [INF], [0, 0], [1, 1])
+UNBOUNDED = _lp([-1, 0], [[1, -1]], [-INF], [1], [0, 0], [INF, INF])
+
+
+@pytest.mark.parametrize("backend", _backends_for(ProgramKind.LP))
+def test_infeasible_is_a_status(backend: str) -> None:
+    res = get_backend(backend).solve(INFEASIBLE, SolveOptions())
+    assert res.termination in (Termination.INFEASIBLE, Termination.INFEASIBLE_OR_UNBOUNDED)
+    assert not res.has_solution and math.isnan(res.objective)
+    with pytest.raises(ao.NoSolutionError):
+        res.raise_if_no_solution()
+
+
+@pytest.mark.parametrize("backend", _backends_for(ProgramKind.LP))
+def test_unbounded_is_a_status(backend: str) -> None:
+    res = get_backend(backend).solve(UNBOUNDED, SolveOptions())
+    assert res.termination in (Termination.UNBOUNDED, Termination.INFEASIBLE_OR_UNBOUNDED)
+
+
+def test_capability_error_for_miqp() -> None:
+    prog = _lp([1, 1], [[1, 1]], [1], [INF], [0, 0], [5, 5], [1, 1],
+               Q=sp.identity(2, format="csc"))
+    assert prog.kind is ProgramKind.MIQP
+    with pytest.raises(ao.CapabilityError, match="cannot solve miqp"):
+        check_capability(get_backend("highs"), prog.kind)
+
+
+def test_registry_and_options_errors() -> None:
+    with pytest.raises(KeyError, match="unknown backend 'gurobi'"):
+        get_backend("gurobi")
+    info = ao.backends()
+    assert {"highs", "cvxpy", "pyomo"} <= set(info)
+    assert "milp" in info["highs"]["kinds"]
+    with pytest.raises(ao.ValidationError, match="time_limit"):
+        SolveOptions(time_limit=-1)
+    with pytest.raises(ao.ValidationError, match="mip_gap"):
+        SolveOptions(mip_gap=-0.1)
+
+
+def test_program_validation_names_the_field() -> None:
+    with pytest.raises(ao.ValidationError, match="row_upper"):
+        _lp([1, 1], [[1, 1]], [1], [1, 2], [0, 0], [1, 1])
+    with pytest.raises(ao.ValidationError, match="c .*NaN"):
+        _lp([np.nan, 1], [[1, 1]], [1], [1], [0, 0], [1, 1])
+
+
+def test_programs_are_immutable() -> None:
+    prog, _, _ = lp_max()
+    with pytest.raises(ValueError):
+        prog.c[0] = 5.0
+    get_backend("highs").solve(prog, SolveOptions())
+    np.testing.assert_array_equal(prog.c, [3.0, 2.0])
