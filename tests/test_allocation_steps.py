@@ -1,0 +1,176 @@
+"""Step allocation MILP (edge-only and hybrid): brute force, second backend, evaluator, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+from aigc_opt.problems.allocation_steps import (
+    HybridStepsSpec,
+    StepsSpec,
+    allocation_from_steps,
+    steps_scenario,
+)
+
+import aigc_opt as ao
+from aigc_opt.allocation import OffloadObjective
+from aigc_opt.cases import get_case
+from aigc_opt.errors import ValidationError
+
+OBJ_RTOL = 1e-6
+EXACT = ao.SolveOptions(mip_gap=0.0)
+
+
+def tiny(seed: int, **overrides: object) -> ao.Scenario:
+    """3 requests, 2 servers; a device fast enough that hybrid splits pay off sometimes."""
+    base: dict[str, object] = {"user_compute_flops": np.full(3, 6e9)}
+    base.update(overrides)
+    return steps_scenario(3, 2, 2, seed=seed, profile="hybrid_icc2025", **base)
+
+
+def brute_force(scn: ao.Scenario, spec: StepsSpec) -> tuple[float, tuple[tuple[int, int], ...]]:
+    """Best evaluator objective over every (edge, device) step choice; inf if none is feasible."""
+    lev = spec.levels or tuple(range(1, spec.max_steps + 1))
+    if spec.hybrid:
+        pairs = [(e, k - e) for k in lev for e in range(spec.min_edge_steps, k + 1)]
+    else:
+        pairs = [(k, 0) for k in lev]
+    best = np.inf
+    arg: tuple[tuple[int, int], ...] = ()
+    for combo in itertools.product(pairs, repeat=scn.n_users):
+        ke = np.array([c[0] for c in combo], dtype=float)
+        kd = np.array([c[1] for c in combo], dtype=float)
+        met = ao.evaluate(scn, allocation_from_steps(scn, ke, kd), spec.objective)
+        if met.feasible and met.objective < best:
+            best, arg = met.objective, combo
+    return best, arg
+
+
+def check_consistent(scn: ao.Scenario, spec: StepsSpec, res: ao.Result) -> ao.Metrics:
+    assert res.optimal, res.message
+    met = ao.evaluate(scn, res.allocation, spec)
+    assert met.feasible, {k: v for k, v in met.violations.items() if v > 1e-6}
+    np.testing.assert_allclose(met.objective, res.objective, rtol=OBJ_RTOL, atol=1e-9)
+    return met
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("deadline", ["hard", "penalty"])
+def test_edge_steps_equal_brute_force(seed: int, deadline: str) -> None:
+    # slow edge GPU (0.01 s per step per request): the shared batch time couples requests
+    dl = np.array([0.5, 0.9, 1.4]) if deadline == "hard" else np.array([0.3, 0.4, 0.6])
+    scn = tiny(seed, request_deadline_s=dl, server_compute_flops=np.full(2, 1.5e9))
+    obj = OffloadObjective(latency=1.0, device_energy=0.5, server_energy=2.0, quality=1.0,
+                           deadline=deadline, deadline_penalty=3.0)
+    spec = StepsSpec(objective=obj, levels=(1, 3, 6, 10, 16, 25))
+    best, _ = brute_force(scn, spec)
+    res = ao.solve(scn, spec, "highs", options=EXACT)
+    if not np.isfinite(best):
+        assert res.termination is ao.Termination.INFEASIBLE
+        return
+    check_consistent(scn, spec, res)
+    np.testing.assert_allclose(res.objective, best, rtol=OBJ_RTOL, atol=1e-9)
+
+
+def test_hybrid_steps_equal_brute_force() -> None:
+    used_device = False
+    for seed in range(3):
+        # a slow edge GPU (0.005 s per step per request) makes device steps worth it
+        scn = tiny(seed, request_deadline_s=np.array([0.4, 0.6, 2.0]),
+                   server_compute_flops=np.full(2, 3e9))
+        obj = OffloadObjective(latency=2.0, device_energy=0.01, quality=1.0)
+        spec = HybridStepsSpec(objective=obj, max_steps=5)
+        best, arg = brute_force(scn, spec)
+        res = ao.solve(scn, spec, "highs", options=EXACT)
+        check_consistent(scn, spec, res)
+        np.testing.assert_allclose(res.objective, best, rtol=OBJ_RTOL, atol=1e-9)
+        used_device |= bool(res.allocation.device_steps.sum() > 0)
+    assert used_device, "no instance exercised the device part of the split"
+
+
+def test_infeasible_deadline_is_a_status() -> None:
+    scn = tiny(0, request_deadline_s=np.array([1e-4, 1.0, 1.0]))
+    res = ao.solve(scn, StepsSpec(max_steps=5), "highs")
+    assert res.termination is ao.Termination.INFEASIBLE
+    assert res.allocation is None
+
+
+@pytest.mark.parametrize("spec", [StepsSpec(max_steps=30, cap_at_requested=True),
+                                  HybridStepsSpec(max_steps=30, min_edge_steps=2)])
+def test_highs_and_cvxpy_agree(spec: StepsSpec) -> None:
+    scn = steps_scenario(16, 2, 3, seed=3, profile="hybrid_icc2025")
+    a = ao.solve(scn, spec, "highs", options=EXACT)
+    b = ao.solve(scn, spec, "cvxpy", options=EXACT)
+    check_consistent(scn, spec, a)
+    check_consistent(scn, spec, b)
+    np.testing.assert_allclose(a.objective, b.objective, rtol=OBJ_RTOL)
+    assert (a.allocation.remote_steps >= spec.min_edge_steps).all()
+    if spec.cap_at_requested:
+        assert (a.allocation.steps <= scn.request_steps).all()
+
+
+def test_generated_case_and_epsilon_rows() -> None:
+    kind = get_case("allocation.steps")
+    scn = kind.make_instance(0)
+    spec = kind.make_spec(max_steps=40)
+    res = ao.solve(scn, spec, "highs", options=EXACT)
+    check_consistent(scn, spec, res)
+    m0 = spec.pareto_metrics(scn, res.allocation)
+    # bound latency below the unconstrained optimum: the row must bind and quality must drop
+    tight = spec.with_epsilon("latency", 0.9 * m0["latency"])
+    r1 = ao.solve(scn, tight, "highs", options=EXACT)
+    check_consistent(scn, tight, r1)
+    m1 = tight.pareto_metrics(scn, r1.allocation)
+    assert m1["latency"] <= 0.9 * m0["latency"] * (1 + 1e-9)
+    assert m1["quality"] < m0["quality"]
+    assert r1.objective >= res.objective - 1e-9
+    for metric, factor in (("energy", 0.8), ("quality", 1.0)):
+        sp_ = spec.with_epsilon(metric, factor * m0[metric])
+        r = ao.solve(scn, sp_, "highs", options=EXACT)
+        check_consistent(scn, sp_, r)
+        if metric == "quality":  # a non-binding row leaves the optimum unchanged
+            np.testing.assert_allclose(r.objective, res.objective, rtol=1e-6)
+        m = sp_.pareto_metrics(scn, r.allocation)
+        if metric == "energy":
+            assert m["energy"] <= 0.8 * m0["energy"] * (1 + 1e-9)
+        else:
+            assert m["quality"] >= m0["quality"] * (1 - 1e-9)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"max_steps": 0}, "max_steps"),
+        ({"levels": (3, 2)}, "levels"),
+        ({"levels": (0, 2)}, "levels"),
+        ({"min_edge_steps": 0}, "min_edge_steps"),
+        ({"epsilon": (("speed", 1.0),)}, "epsilon"),
+        ({"epsilon": (("latency", float("nan")),)}, "epsilon"),
+    ],
+)
+def test_bad_spec_names_field(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        StepsSpec(**kwargs)
+    assert err.value.field == field
+    assert field in str(err.value)
+
+
+def test_bad_scenario_names_field() -> None:
+    scn = tiny(0)
+    few_slots = scn.replace(server_gpu_slots=np.ones(2, dtype=int))
+    with pytest.raises(ValidationError, match="server_gpu_slots"):
+        StepsSpec().build(few_slots)
+    small_mem = scn.replace(server_gpu_memory_bytes=np.full(2, 1e6))
+    with pytest.raises(ValidationError, match="server_gpu_memory_bytes"):
+        StepsSpec().build(small_mem)
+
+
+def test_weights_change_objective() -> None:
+    spec = StepsSpec()
+    w = spec.with_weights(latency=2.0, energy=3.0, quality=4.0)
+    assert (w.objective.latency, w.objective.device_energy, w.objective.server_energy,
+            w.objective.quality) == (2.0, 3.0, 3.0, 4.0)
+    assert dataclasses.replace(w, epsilon=()).epsilon == ()
+    assert type(HybridStepsSpec().with_weights(latency=1, energy=1, quality=1)) is HybridStepsSpec
