@@ -97,13 +97,13 @@ class OffloadingSpec:
 class OptionTable:
     """All candidate (request, option) columns with their fixed resources and cost.
 
-    ``place`` uses the allocation codes (LOCAL, CLOUD or server index); ``radio`` is the server
-    whose radio the option uses (-1 for local). Resource arrays are the equal shares.
+    ``placement`` uses the allocation codes (LOCAL, CLOUD or server index); ``radio_server``
+    is the server whose radio the option uses (-1 for local). Resource arrays are the equal shares.
     """
 
     user: np.ndarray
-    place: np.ndarray
-    radio: np.ndarray
+    placement: np.ndarray
+    radio_server: np.ndarray
     uplink_hz: np.ndarray
     downlink_hz: np.ndarray
     tx_power_w: np.ndarray
@@ -149,8 +149,8 @@ def option_table(scn: Scenario, spec: OffloadingSpec) -> OptionTable:
         local_steps = steps
     t = OptionTable(
         user=u,
-        place=place,
-        radio=np.where(remote, radio, -1),
+        placement=place,
+        radio_server=np.where(remote, radio, -1),
         uplink_hz=np.where(remote, scn.server_uplink_hz[rc] / K, 0.0),
         downlink_hz=np.where(remote, scn.server_downlink_hz[rc] / K, 0.0),
         tx_power_w=np.where(remote, scn.user_tx_power_w[u], 0.0),
@@ -174,11 +174,10 @@ def _option_cost(scn: Scenario, spec: OffloadingSpec, t: OptionTable) -> tuple[n
     """Per-column cost and hard feasibility, computed with the evaluator's physics."""
     from aigc_opt.quality import quality
 
-    # A one-column-per-"user" allocation view: every column is scored as its own request.
-    view = _column_scenario(scn, t.user)
+    # Every column is scored as its own request row (users= maps rows to scenario users).
     alloc = _allocation_from_columns(t, np.arange(t.user.size), np.zeros((scn.n_servers,
                                                                           scn.n_models), bool))
-    lt = link_times(view, alloc)
+    lt = link_times(scn, alloc, users=t.user)
     o = spec.objective
     q = quality(scn, scn.request_model[t.user], t.remote_steps + t.device_steps)
     lat = lt["latency_s"]
@@ -188,7 +187,7 @@ def _option_cost(scn: Scenario, spec: OffloadingSpec, t: OptionTable) -> tuple[n
     if o.deadline == "penalty":
         c = c + o.deadline_penalty * late
     c = scn.request_weight[t.user] * c
-    c = c + np.where(t.place == CLOUD, o.cloud_cost * scn.cloud_cost_per_flop * lt["remote_flop"],
+    c = c + np.where(t.placement == CLOUD, o.cloud_cost * scn.cloud_cost_per_flop * lt["remote_flop"],
                      0.0)
     feasible = np.isfinite(c) & (lt["device_energy_j"] <= scn.user_energy_budget_j[t.user])
     if o.deadline == "hard":
@@ -196,24 +195,14 @@ def _option_cost(scn: Scenario, spec: OffloadingSpec, t: OptionTable) -> tuple[n
     return np.where(np.isfinite(c), c, 0.0), feasible
 
 
-def _column_scenario(scn: Scenario, user: np.ndarray) -> Scenario:
-    """The scenario with one (copied) user per column, for vectorised per-option physics."""
-    return scn.subset(user)
+_RESOURCE_FIELDS = ("user", "placement", "radio_server", "uplink_hz", "downlink_hz",
+                    "tx_power_w", "compute_flops", "backhaul_bps", "remote_steps", "device_steps")
 
 
 def _allocation_from_columns(t: OptionTable, cols: np.ndarray, cache: np.ndarray
                              ) -> OffloadAllocation:
     return OffloadAllocation(
-        placement=t.place[cols],
-        radio_server=t.radio[cols],
-        uplink_hz=t.uplink_hz[cols],
-        downlink_hz=t.downlink_hz[cols],
-        tx_power_w=t.tx_power_w[cols],
-        compute_flops=t.compute_flops[cols],
-        backhaul_bps=t.backhaul_bps[cols],
-        remote_steps=t.remote_steps[cols],
-        device_steps=t.device_steps[cols],
-        cache=cache,
+        cache=cache, **{f: getattr(t, f)[cols] for f in _RESOURCE_FIELDS if f != "user"}
     )
 
 
@@ -222,7 +211,7 @@ def build(scn: Scenario, spec: OffloadingSpec) -> LinearProgram:
     N, S, M = scn.n_users, scn.n_servers, scn.n_models
     t = option_table(scn, spec)
     keep = np.nonzero(t.feasible)[0]
-    u, place, radio, cost = t.user[keep], t.place[keep], t.radio[keep], t.cost[keep]
+    u, place, radio, cost = t.user[keep], t.placement[keep], t.radio_server[keep], t.cost[keep]
     nx = keep.size
     ny = S * M
     n = nx + ny
@@ -293,26 +282,29 @@ def build(scn: Scenario, spec: OffloadingSpec) -> LinearProgram:
         integrality=np.ones(n, dtype=bool),
         blocks=(Block("assign", 0, (nx,)), Block("cache", nx, (S, M))),
         name=f"offloading[N={N},S={S},M={M}]",
-        meta={"columns": keep, "n_options": np.array(t.user.size)},
+        meta={f: getattr(t, f)[keep] for f in _RESOURCE_FIELDS},
     )
 
 
 def decode(scn: Scenario, spec: OffloadingSpec, program: LinearProgram, values: Any
            ) -> OffloadAllocation:
-    """Pick, for every request, the option column with the largest value; cache = y > 1/2."""
-    t = option_table(scn, spec)
-    keep = np.asarray(program.meta["columns"])
+    """Pick, for every request, the option column with the largest value; cache = y > 1/2.
+
+    The columns' options and resources are read from ``program.meta`` (stored by :func:`build`),
+    so decoding does not rebuild the option table.
+    """
+    meta = program.meta
     x = np.asarray(values["assign"], dtype=float)
-    u = t.user[keep]
-    # argmax per user over its columns (columns are grouped by user, in order)
-    order = np.lexsort((-x, u))
+    u = np.asarray(meta["user"])
+    order = np.lexsort((-x, u))  # per user, the largest x first
     first = np.ones(order.size, dtype=bool)
     first[1:] = u[order][1:] != u[order][:-1]
-    chosen = keep[order[first]]
+    chosen = order[first]
     if chosen.size != scn.n_users:
         raise ValueError("solution leaves some requests without an option column")
     cache = np.asarray(values["cache"]) > 0.5
-    return _allocation_from_columns(t, chosen, cache)
+    return OffloadAllocation(cache=cache, **{f: np.asarray(meta[f])[chosen]
+                                            for f in _RESOURCE_FIELDS if f != "user"})
 
 
 def _make_instance(seed: int, n_users: int = 20, n_servers: int = 3, n_models: int = 4,

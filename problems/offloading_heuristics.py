@@ -58,7 +58,7 @@ def first_fit(
         m = scn.request_model[n]
         pick = -1
         for c in cand:
-            p, r = t.place[c], t.radio[c]
+            p, r = t.placement[c], t.radio_server[c]
             if r >= 0 and sub_left[r] < 1:
                 continue
             if p >= 0 and (slot_left[p] < 1 or
@@ -68,7 +68,7 @@ def first_fit(
             break
         if pick < 0:
             pick = int(cand[np.argmin(t.cost[cand])])
-        p, r = t.place[pick], t.radio[pick]
+        p, r = t.placement[pick], t.radio_server[pick]
         if r >= 0:
             sub_left[r] -= 1
         if p >= 0:
@@ -97,7 +97,7 @@ def all_local(scn: Scenario, spec: OffloadingSpec, seed: int = 0) -> OffloadAllo
     t = option_table(scn, OffloadingSpec(
         objective=spec.objective, allow_local=True, allow_cloud=False,
         local_max_steps=spec.local_max_steps, candidate_servers=1))
-    local = np.nonzero(t.place == LOCAL)[0]
+    local = np.nonzero(t.placement == LOCAL)[0]
     return _allocation_from_columns(t, local, np.zeros((scn.n_servers, scn.n_models), bool))
 
 
@@ -120,7 +120,7 @@ def all_edge_nearest(scn: Scenario, spec: OffloadingSpec, seed: int = 0) -> Offl
     held = cache[best, scn.request_model]
     fallback = CLOUD if spec.allow_cloud else LOCAL
     want = np.where(held, best, fallback)
-    match = np.nonzero(t.place == want[t.user])[0]  # one column per user
+    match = np.nonzero(t.placement == want[t.user])[0]  # one column per user
     cols = np.full(scn.n_users, -1)
     cols[t.user[match]] = match
     return _allocation_from_columns(t, cols, cache)

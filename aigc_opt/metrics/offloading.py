@@ -47,34 +47,39 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.where((num > 0) & (den <= 0), np.inf, out)
 
 
-def link_times(scn: Scenario, alloc: OffloadAllocation) -> dict[str, np.ndarray]:
-    """Per-request time components and energies, s / J (see the module docstring)."""
+def link_times(scn: Scenario, alloc: OffloadAllocation, users: np.ndarray | None = None
+               ) -> dict[str, np.ndarray]:
+    """Per-request time components and energies, s / J (see the module docstring).
+
+    ``users[i]`` is the scenario user of allocation row i (default: row i is user i); builders
+    use it to score many candidate options of the same user in one vectorised call.
+    """
     S = scn.n_servers
     pl, rs = alloc.placement, alloc.radio_server
     remote = pl != LOCAL
     cloud = pl == CLOUD
     rs_c = np.clip(rs, 0, S - 1)
-    n = np.arange(alloc.n_users)
+    n = np.arange(alloc.n_users) if users is None else np.asarray(users)
     g = scn.channel_gain[n, rs_c]
     n0 = scn.noise_psd_w_per_hz
     r_up = shannon_rate(alloc.uplink_hz, alloc.tx_power_w, g, n0)
     r_dl = shannon_rate(alloc.downlink_hz, scn.server_tx_power_w[rs_c], g, n0)
-    t_up = np.where(remote, _safe_div(scn.request_input_bits, r_up), 0.0)
-    t_dl = np.where(remote, _safe_div(scn.request_output_bits, r_dl), 0.0)
+    t_up = np.where(remote, _safe_div(scn.request_input_bits[n], r_up), 0.0)
+    t_dl = np.where(remote, _safe_div(scn.request_output_bits[n], r_dl), 0.0)
     t_bh = np.where(
         cloud,
-        _safe_div(scn.request_input_bits + scn.request_output_bits, alloc.backhaul_bps)
+        _safe_div(scn.request_input_bits[n] + scn.request_output_bits[n], alloc.backhaul_bps)
         + scn.cloud_latency_s,
         0.0,
     )
-    phi = scn.model_flop_per_step[scn.request_model]
+    phi = scn.model_flop_per_step[scn.request_model[n]]
     w_rem = np.where(remote, alloc.remote_steps * phi, 0.0)
     w_dev = np.where(remote, alloc.device_steps, alloc.device_steps + alloc.remote_steps) * phi
     t_rc = _safe_div(w_rem, alloc.compute_flops)
-    f_dev = scn.user_compute_flops
+    f_dev = scn.user_compute_flops[n]
     t_dc = w_dev / f_dev
     e_dev = alloc.tx_power_w * np.where(np.isfinite(t_up), t_up, np.inf) * remote
-    e_dev = np.nan_to_num(e_dev, nan=0.0) + scn.user_kappa * w_dev * f_dev**2
+    e_dev = np.nan_to_num(e_dev, nan=0.0) + scn.user_kappa[n] * w_dev * f_dev**2
     pl_c = np.clip(pl, 0, S - 1)
     e_srv = np.where(cloud, scn.cloud_energy_per_flop_j, scn.server_energy_per_flop_j[pl_c]) * w_rem
     return {
