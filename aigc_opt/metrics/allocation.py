@@ -1,0 +1,92 @@
+"""Independent evaluators of the resource-allocation family (numpy only, no solver).
+
+* :class:`~aigc_opt.problems.allocation_power.PowerAllocation`: per-channel rate
+  ``b log2(1 + p g/(N0 b))``, weighted sum rate (objective of ``mode="sum_rate"``, bit/s) or total
+  power (objective of ``mode="min_power"``, W), and the budget / cap / rate-target violations.
+* :class:`~aigc_opt.problems.allocation_bandwidth.BandwidthComputeAllocation`: weighted latency
+  ``sum_n w_n (D_n/(b_n se_n) + C_n/f_n)`` (s) and the per-server budget, minimum-rate and
+  deadline violations.
+* :class:`~aigc_opt.problems.allocation_joint_bp.JointBPAllocation`: per-user rate from
+  bandwidth and power, transmission time ``t = D/r``, energy ``E = p t``, time-frequency area
+  ``b t`` and the objective ``sum w (alpha t + beta E)``.
+
+The problem modules are imported here (not the other way round), so the problem modules never
+import this file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from aigc_opt.problems.allocation_power import PowerAllocation, PowerInstance, PowerSpec
+
+from . import FEAS_TOL, Metrics, p95, register_evaluator, relative_excess
+
+
+def _pack(family: str, objective: float, per_item: dict[str, np.ndarray],
+          totals: dict[str, float], v: dict[str, np.ndarray], hard: frozenset[str]) -> Metrics:
+    return Metrics(
+        family=family,
+        objective=objective,
+        per_item=per_item,
+        totals=totals,
+        violations={k: float(np.max(a, initial=0.0)) for k, a in v.items()},
+        violation_counts={k: int((np.asarray(a) > FEAS_TOL).sum()) for k, a in v.items()},
+        hard=hard,
+    )
+
+
+def _spec(objective: Any, cls: type, default: Any) -> Any:
+    if objective is None:
+        return default
+    if isinstance(objective, cls):
+        return objective
+    raise TypeError(f"expected a {cls.__name__}, got {type(objective).__name__}")
+
+
+def evaluate_power(inst: PowerInstance, alloc: PowerAllocation, objective: Any = None
+                   ) -> Metrics:
+    """Metrics of a power allocation; ``objective`` is a :class:`PowerSpec` (default sum rate).
+
+    Violations: ``power_budget`` (sum p vs the scaled budget; hard in ``sum_rate`` mode only),
+    ``max_power`` (per channel), ``rate_target`` (relative shortfall; hard in ``min_power``
+    mode), ``nonnegative`` (W).
+    """
+    spec: PowerSpec = _spec(objective, PowerSpec, PowerSpec())
+    if alloc.power_w.shape != (inst.n_users,):
+        raise ValueError(f"allocation has {alloc.power_w.shape[0]} channels, "
+                         f"instance has {inst.n_users}")
+    p = np.maximum(alloc.power_w, 0.0)
+    snr = p * inst.gain / (inst.noise_psd_w_per_hz * inst.bandwidth_hz)
+    rate = inst.bandwidth_hz * np.log2(1.0 + snr)
+    budget = spec.power_budget_scale * inst.total_power_w
+    target = spec.rate_scale * inst.rate_target_bps
+    v = {
+        "power_budget": relative_excess(np.array([p.sum()]), np.array([budget])),
+        "max_power": relative_excess(p, inst.max_power_w),
+        "rate_target": np.where(target > 0, np.maximum(target - rate, 0.0)
+                                / np.where(target > 0, target, 1.0), 0.0),
+        "nonnegative": np.maximum(-alloc.power_w, 0.0),
+    }
+    if spec.mode == "sum_rate":
+        obj = float((inst.weight * rate).sum())
+        hard = frozenset({"power_budget", "max_power", "nonnegative"})
+    else:
+        obj = float(p.sum())
+        hard = frozenset({"rate_target", "max_power", "nonnegative"})
+    totals = {
+        "sum_rate_bps": float(rate.sum()),
+        "weighted_sum_rate_bps": float((inst.weight * rate).sum()),
+        "power_total_w": float(p.sum()),
+        "rate_min_bps": float(rate.min()),
+        "active_channels": float((p > 0).sum()),
+    }
+    return _pack("allocation.power", obj, {"rate_bps": rate, "snr": snr, "power_w": p}, totals,
+                 v, hard)
+
+
+register_evaluator(PowerAllocation, evaluate_power)
+
+__all__ = ["evaluate_power", "p95"]

@@ -1,0 +1,186 @@
+"""Power allocation: water-filling and minimum power against independent truth."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from aigc_opt.problems.allocation_power import (
+    PowerAllocation,
+    PowerInstance,
+    PowerSpec,
+    sum_rate_dual,
+    water_fill,
+)
+
+import aigc_opt as ao
+from aigc_opt.errors import ValidationError
+
+OBJ_RTOL = 1e-6
+#: Clarabel at tight tolerances; allocations compared with a looser, solver-accuracy tolerance.
+TIGHT = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
+ALLOC_ATOL_REL = 1e-4
+
+
+def _plain_bisection_level(inv_gain: np.ndarray, total: float) -> float:
+    """Independent water level: plain scalar bisection on sum max(0, nu - 1/g) = P (no polish)."""
+    lo, hi = 0.0, total + float(inv_gain.min())
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if np.maximum(mid - inv_gain, 0.0).sum() > total:
+            hi = mid
+        else:
+            lo = mid
+    return 0.5 * (lo + hi)
+
+
+def test_textbook_family_2000_draws() -> None:
+    """100 channels, P = 3, noise 1; 50 gains U(13,14), 50 U(0,0.1)."""
+    rng = np.random.default_rng(2024)
+    draws = 2000
+    g = np.concatenate([rng.uniform(13, 14, (draws, 50)), rng.uniform(0, 0.1, (draws, 50))], axis=1)
+    g = np.maximum(g, 1e-12)
+    p, nu = water_fill(1.0 / g, 3.0)
+    rates = np.log2(1.0 + p * g).sum(axis=1)
+    # independent: a separately written bisection per draw, no active-set polish
+    ref = np.empty(draws)
+    for i in range(draws):
+        level = _plain_bisection_level(1.0 / g[i], 3.0)
+        ref[i] = np.log2(1.0 + np.maximum(level - 1.0 / g[i], 0.0) * g[i]).sum()
+    assert abs(rates.mean() - ref.mean()) <= 0.005 * ref.mean()
+    np.testing.assert_allclose(rates, ref, rtol=1e-10)
+    # all power on the 50 strong channels, budget met exactly
+    assert (p[:, 50:] == 0.0).all()
+    assert (p[:, :50] > 0).all()
+    np.testing.assert_allclose(p.sum(axis=1), 3.0, rtol=1e-13)
+    # the textbook value: nu = (P + sum 1/g_strong)/50, rate = sum log2(nu g)
+    nu_ref = (3.0 + (1.0 / g[:, :50]).sum(axis=1)) / 50
+    np.testing.assert_allclose(nu, nu_ref, rtol=1e-13)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_textbook_instance_cvxpy_and_evaluator(seed: int) -> None:
+    inst = PowerInstance.textbook(seed)
+    spec = PowerSpec()
+    res = ao.run_method(inst, spec, "closed_form")
+    assert res.optimal and res.gap < 1e-12
+    cv = ao.solve(inst, spec, backend="cvxpy", extra=TIGHT)
+    assert cv.has_solution
+    np.testing.assert_allclose(cv.objective, res.objective, rtol=OBJ_RTOL)
+    np.testing.assert_allclose(cv.allocation.power_w, res.allocation.power_w,
+                               atol=ALLOC_ATOL_REL * 3)
+    for r in (res, cv):
+        m = ao.evaluate(inst, r.allocation, spec)
+        assert m.feasible, m.violations
+        np.testing.assert_allclose(m.objective, r.objective, rtol=1e-6)
+    assert (res.allocation.power_w[50:] == 0).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("mode", ["sum_rate", "min_power"])
+def test_closed_form_matches_cvxpy(seed: int, mode: str) -> None:
+    inst = PowerInstance.generate(60, seed=seed)
+    if seed % 2:  # caps on some channels
+        caps = np.where(np.arange(60) % 3 == 0, 0.01, np.inf)
+        inst = PowerInstance(inst.gain, inst.noise_psd_w_per_hz, inst.bandwidth_hz,
+                             inst.total_power_w, caps, inst.rate_target_bps * 0.5, inst.weight)
+    spec = PowerSpec(mode=mode)
+    res = ao.run_method(inst, spec, "closed_form")
+    cv = ao.solve(inst, spec, backend="cvxpy", extra=TIGHT)
+    assert res.optimal and cv.has_solution
+    np.testing.assert_allclose(cv.objective, res.objective, rtol=OBJ_RTOL)
+    scale = res.allocation.power_w.max()
+    np.testing.assert_allclose(cv.allocation.power_w, res.allocation.power_w,
+                               atol=ALLOC_ATOL_REL * scale)
+    for r in (res, cv):
+        m = ao.evaluate(inst, r.allocation, spec)
+        assert m.max_violation < 1e-6, m.violations
+        np.testing.assert_allclose(m.objective, r.objective, rtol=1e-6)
+
+
+def test_kkt_conditions_weighted_capped() -> None:
+    """Independent optimality check: equal marginal a/(h+p) on free channels, larger when capped,
+    smaller when off."""
+    rng = np.random.default_rng(5)
+    n = 40
+    inst = PowerInstance(gain=rng.uniform(0.1, 10, n), noise_psd_w_per_hz=np.ones(n),
+                         bandwidth_hz=rng.uniform(0.5, 2, n), total_power_w=5.0,
+                         max_power_w=rng.uniform(0.05, 1.0, n), rate_target_bps=np.zeros(n),
+                         weight=rng.uniform(0.5, 2, n))
+    res = ao.run_method(inst, PowerSpec(), "closed_form")
+    p = res.allocation.power_w
+    marg = inst.weight * inst.bandwidth_hz / (inst.noise_floor_w + p)
+    free = (p > 1e-12) & (p < inst.max_power_w - 1e-12)
+    lam = marg[free].mean()
+    np.testing.assert_allclose(marg[free], lam, rtol=1e-10)
+    assert (marg[p <= 1e-12] <= lam * (1 + 1e-10)).all()
+    assert (marg[p >= inst.max_power_w - 1e-12] >= lam * (1 - 1e-10)).all()
+    np.testing.assert_allclose(p.sum(), 5.0, rtol=1e-12)
+
+
+def test_dual_is_an_upper_bound() -> None:
+    inst = PowerInstance.generate(50, seed=7)
+    res = ao.run_method(inst, PowerSpec(), "closed_form")
+    for lam in np.geomspace(1e-12, 1e-4, 30):
+        assert sum_rate_dual(inst, inst.total_power_w, float(lam)) >= res.objective * (1 - 1e-12)
+    assert res.bound >= res.objective * (1 - 1e-12)
+
+
+def test_slack_budget_all_capped() -> None:
+    n = 5
+    inst = PowerInstance(gain=np.ones(n), noise_psd_w_per_hz=np.ones(n), bandwidth_hz=np.ones(n),
+                         total_power_w=10.0, max_power_w=np.full(n, 1.0),
+                         rate_target_bps=np.zeros(n), weight=np.ones(n))
+    res = ao.run_method(inst, PowerSpec(), "closed_form")
+    np.testing.assert_allclose(res.allocation.power_w, 1.0)
+    np.testing.assert_allclose(res.objective, 5.0)  # 5 * log2(2)
+    np.testing.assert_allclose(res.bound, res.objective)
+
+
+def test_min_power_closed_form_and_infeasible() -> None:
+    n = 3
+    inst = PowerInstance(gain=np.array([1.0, 2.0, 4.0]), noise_psd_w_per_hz=np.ones(n),
+                         bandwidth_hz=np.ones(n), total_power_w=1.0,
+                         max_power_w=np.array([np.inf, np.inf, 0.5]),
+                         rate_target_bps=np.array([1.0, 2.0, 3.0]), weight=np.ones(n))
+    res = ao.run_method(inst, PowerSpec(mode="min_power"), "closed_form")
+    # p = (2^r - 1) / g: 1, 1.5, 7/4 > cap 0.5 -> infeasible
+    assert res.termination is ao.Termination.INFEASIBLE and not res.has_solution
+    ok = ao.run_method(inst, PowerSpec(mode="min_power", rate_scale=0.5), "closed_form")
+    np.testing.assert_allclose(ok.allocation.power_w,
+                               (2.0 ** (0.5 * np.array([1, 2, 3])) - 1) / np.array([1, 2, 4]))
+
+
+def test_heuristic_is_scored_and_not_better() -> None:
+    inst = PowerInstance.generate(80, seed=3)
+    spec = PowerSpec()
+    opt = ao.run_method(inst, spec, "closed_form")
+    heur = ao.run_method(inst, spec, "equal_power")
+    assert heur.termination is ao.Termination.FEASIBLE
+    assert heur.objective <= opt.objective * (1 + 1e-12)
+    bad = ao.evaluate(inst, PowerAllocation(np.full(80, 1.0)), spec)
+    assert not bad.feasible and bad.violations["power_budget"] > 1
+
+
+def test_case_kind_registered() -> None:
+    from aigc_opt.cases import get_case
+
+    kind = get_case("allocation.power")
+    inst = kind.make_instance(0, n_users=20)
+    res = ao.run_method(inst, kind.make_spec(), kind.reference or "")
+    assert res.optimal and math.isfinite(res.objective)
+
+
+def test_bad_input_names_field() -> None:
+    with pytest.raises(ValidationError, match="gain"):
+        PowerInstance(gain=[1.0, -1.0], noise_psd_w_per_hz=1.0, bandwidth_hz=1.0,
+                      total_power_w=1.0, max_power_w=np.inf, rate_target_bps=0.0, weight=1.0)
+    with pytest.raises(ValidationError, match="total_power_w"):
+        PowerInstance(gain=[1.0], noise_psd_w_per_hz=1.0, bandwidth_hz=1.0,
+                      total_power_w=math.nan, max_power_w=np.inf, rate_target_bps=0.0, weight=1.0)
+    with pytest.raises(ValidationError, match="bandwidth_hz"):
+        PowerInstance(gain=[1.0, 2.0], noise_psd_w_per_hz=1.0, bandwidth_hz=[1.0],
+                      total_power_w=1.0, max_power_w=np.inf, rate_target_bps=0.0, weight=1.0)
+    with pytest.raises(ValidationError, match="mode"):
+        PowerSpec(mode="max_power")
