@@ -85,13 +85,15 @@ class Scenario:
         if bad.any():
             raise ValidationError(
                 "request_model", "-", int(self.request_model[bad][0]),
-                f"unknown model id (catalogue has {sizes['model']} models: 0..{sizes['model'] - 1})",
+                f"unknown model id (catalogue has {sizes['model']} models: "
+                f"0..{sizes['model'] - 1})",
             )
         steps = self.model_quality_steps
         if steps.shape[1] > 1 and not (np.diff(steps, axis=1) > 0).all():
             row = int(np.nonzero((np.diff(steps, axis=1) <= 0).any(axis=1))[0][0])
             raise ValidationError(
-                "model_quality_steps", "step", steps[row], f"model {row}: must be strictly increasing"
+                "model_quality_steps", "step", steps[row],
+                f"model {row}: must be strictly increasing"
             )
 
     def _axis_sizes(self) -> dict[str, int]:
@@ -173,7 +175,7 @@ class Scenario:
 
     def subset(self, users: np.ndarray | slice) -> Scenario:
         """The scenario restricted to some users (servers, models and cloud unchanged)."""
-        changes = {
+        changes: dict[str, Any] = {
             s.name: np.asarray(getattr(self, s.name))[users]
             for s in SCHEMA
             if s.axes and s.axes[0] == "user"
@@ -267,9 +269,9 @@ def _check_field(spec: FieldSpec, value: Any, sizes: dict[str, int]) -> Any:
         named = "(" + ", ".join(f"{a}={sizes[a]}" for a in spec.axes) + ")"
         raise ValidationError(spec.name, spec.unit, arr.shape, f"wrong shape, expected {named}")
     if spec.dtype == "str":
-        bad = [v for v in arr.ravel() if v not in spec.choices]
-        if bad:
-            raise ValidationError(spec.name, spec.unit, bad[0], f"must be one of {spec.choices}")
+        wrong = [v for v in arr.ravel() if v not in spec.choices]
+        if wrong:
+            raise ValidationError(spec.name, spec.unit, wrong[0], f"must be one of {spec.choices}")
         out = np.array(arr.tolist(), dtype=str) if arr.size else np.zeros(shape, dtype="<U1")
         out.flags.writeable = False
         return out

@@ -118,7 +118,8 @@ def solve(
         allocation = spec.decode(scenario, program, res.values)
     scale = float(program.meta.get("objective_scale", 1.0))
     stats = dataclasses.replace(res.stats, build_seconds=build_s)
-    logger.debug("%s on %s: %s in %.3fs", backend, program.name, res.termination, res.stats.solve_seconds)
+    logger.debug("%s on %s: %s in %.3fs", backend, program.name, res.termination,
+                 res.stats.solve_seconds)
     return dataclasses.replace(
         res,
         objective=res.objective * scale,

@@ -16,6 +16,7 @@ import argparse
 import csv
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -24,9 +25,9 @@ from aigc_opt.problems.offloading import OffloadingSpec
 
 
 def run(sizes: list[int], backends: list[str], users_per_server: int, candidates: int,
-        models: int, time_limit: float, mip_gap: float, seed: int) -> list[dict[str, object]]:
+        models: int, time_limit: float, mip_gap: float, seed: int) -> list[dict[str, Any]]:
     """Solve each size with each backend; one row per (size, backend)."""
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     for n in sizes:
         s_count = max(2, n // users_per_server)
         t0 = time.perf_counter()
@@ -54,7 +55,7 @@ def run(sizes: list[int], backends: list[str], users_per_server: int, candidates
     return rows
 
 
-def _fmt(r: dict[str, object]) -> str:
+def _fmt(r: dict[str, Any]) -> str:
     return (f"{r['users']:>6} {r['servers']:>4} {r['backend']:>6} {r['cols']:>8} {r['nnz']:>8} "
             f"{r['build_s']:>8} {r['solve_s']:>8} {r['eval_s']:>7} {r['termination']:>10} "
             f"{float(r['objective']):>14.6f} {float(r['gap']):>9.2e} {r['eval_matches']}")

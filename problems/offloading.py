@@ -116,7 +116,8 @@ class OptionTable:
 
 
 def option_table(scn: Scenario, spec: OffloadingSpec) -> OptionTable:
-    """Enumerate options per request, vectorised; ``feasible`` marks hard-constraint-feasible ones."""
+    """Enumerate options per request, vectorised; ``feasible`` marks the options that meet the
+    hard deadline and energy budget."""
     N, S = scn.n_users, scn.n_servers
     users = np.arange(N)
     best = np.argmax(scn.channel_gain, axis=1)
@@ -187,8 +188,8 @@ def _option_cost(scn: Scenario, spec: OffloadingSpec, t: OptionTable) -> tuple[n
     if o.deadline == "penalty":
         c = c + o.deadline_penalty * late
     c = scn.request_weight[t.user] * c
-    c = c + np.where(t.placement == CLOUD, o.cloud_cost * scn.cloud_cost_per_flop * lt["remote_flop"],
-                     0.0)
+    cloud_cost = o.cloud_cost * scn.cloud_cost_per_flop * lt["remote_flop"]
+    c = c + np.where(t.placement == CLOUD, cloud_cost, 0.0)
     feasible = np.isfinite(c) & (lt["device_energy_j"] <= scn.user_energy_budget_j[t.user])
     if o.deadline == "hard":
         feasible &= lat <= scn.request_deadline_s[t.user]

@@ -98,9 +98,11 @@ def _linear_problem(lp: LinearProgram) -> tuple[Any, Any]:
 class CvxpyBackend:
     """Solve a LinearProgram or ConvexProgram through CVXPY (LP, MILP, QP, conic)."""
 
-    name = "cvxpy"
-    kinds = frozenset({ProgramKind.LP, ProgramKind.MILP, ProgramKind.QP, ProgramKind.CONIC})
-    requires = ("cvxpy",)
+    name: str = "cvxpy"
+    kinds: frozenset[ProgramKind] = frozenset(
+        {ProgramKind.LP, ProgramKind.MILP, ProgramKind.QP, ProgramKind.CONIC}
+    )
+    requires: tuple[str, ...] = ("cvxpy",)
 
     def solve(self, program: LinearProgram | ConvexProgram, options: SolveOptions) -> Result:
         """Solve; statuses map through :data:`CONDITION_MAP`."""

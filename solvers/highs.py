@@ -49,9 +49,9 @@ def _status_name(status: Any) -> str:
 class HighsBackend:
     """Solve a :class:`LinearProgram` with highspy (LP, MILP, QP)."""
 
-    name = "highs"
-    kinds = frozenset({ProgramKind.LP, ProgramKind.MILP, ProgramKind.QP})
-    requires = ("highspy",)
+    name: str = "highs"
+    kinds: frozenset[ProgramKind] = frozenset({ProgramKind.LP, ProgramKind.MILP, ProgramKind.QP})
+    requires: tuple[str, ...] = ("highspy",)
 
     def solve(self, program: LinearProgram, options: SolveOptions) -> Result:
         """Solve ``program``; limits and infeasibility are statuses, not exceptions."""

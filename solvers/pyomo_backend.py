@@ -88,9 +88,9 @@ def build_model(lp: LinearProgram) -> tuple[Any, Any]:
 class PyomoBackend:
     """Solve a LinearProgram via a Pyomo model and Pyomo's HiGHS interface (LP, MILP, QP)."""
 
-    name = "pyomo"
-    kinds = frozenset({ProgramKind.LP, ProgramKind.MILP, ProgramKind.QP})
-    requires = ("pyomo", "highspy")
+    name: str = "pyomo"
+    kinds: frozenset[ProgramKind] = frozenset({ProgramKind.LP, ProgramKind.MILP, ProgramKind.QP})
+    requires: tuple[str, ...] = ("pyomo", "highspy")
 
     def solve(self, program: LinearProgram, options: SolveOptions) -> Result:
         """Build the Pyomo model, solve with HiGHS, map the status."""

@@ -8,11 +8,12 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import OBJ_RTOL
 
 import aigc_opt as ao
 from aigc_opt import Block, LinearProgram, ProgramKind, SolveOptions, Termination
 from aigc_opt.backend import backend_names, check_capability, get_backend, is_available
+
+from conftest import OBJ_RTOL
 
 INF = np.inf
 

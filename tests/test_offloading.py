@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-from conftest import MIP_GAP, OBJ_RTOL
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +14,8 @@ import aigc_opt as ao
 from aigc_opt import CLOUD, LOCAL, OffloadAllocation, OffloadObjective, Termination
 from aigc_opt.backend import is_available
 from aigc_opt.problems.offloading import OffloadingSpec
+
+from conftest import MIP_GAP, OBJ_RTOL
 
 BACKENDS = [b if is_available(b) else pytest.param(b, marks=pytest.mark.skip(reason="missing"))
             for b in ("highs", "cvxpy", "pyomo")]

@@ -180,7 +180,8 @@ def test_quality_kinds_at_breakpoints() -> None:
     # piecewise-linear: exact at breakpoints, linear in between
     np.testing.assert_allclose(quality(s, np.ones(5, int), bp[1]), bq[1], rtol=1e-12)
     mid = 0.5 * (bp[1, 1] + bp[1, 2])
-    assert quality(s, np.array([1]), np.array([mid]))[0] == pytest.approx(0.5 * (bq[1, 1] + bq[1, 2]))
+    half = 0.5 * (bq[1, 1] + bq[1, 2])
+    assert quality(s, np.array([1]), np.array([mid]))[0] == pytest.approx(half)
     # tabulated: step function
     assert quality(s, np.array([2]), np.array([bp[2, 2] - 1e-9]))[0] == pytest.approx(bq[2, 1])
     # sigmoid closed form
