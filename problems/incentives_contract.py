@@ -1,0 +1,374 @@
+r"""Contract theory (adverse selection): an operator screens AIGC service providers by type.
+
+A provider of private type :math:`\theta_k` (:math:`0 < \theta_1 < \dots < \theta_K`, probability
+:math:`p_k > 0`) picks one item :math:`(L, R)` from the operator's menu: an effort / quality level
+``L >= 0`` (e.g. teleoperation quality, denoising steps) for a reward ``R >= 0``. Utilities
+
+.. math::
+
+    U_k(L, R) = \theta_k\, v(R) - c(L), \qquad
+    V(L, R) = \sigma \ln(\gamma_2 \xi + \gamma_3 L) - R,
+
+with ``v(R) = R`` (``valuation="linear"``) or ``v(R) = ln(1 + R)`` (``"log"``), and
+``c(L) = gamma1 L`` (``cost="linear"``) or ``c(L) = gamma1 L^2 / 2`` (``"quadratic"``). The
+operator maximises :math:`\sum_k p_k V(L_k, R_k)` subject to
+
+* IR (K rows):       :math:`\theta_k v(R_k) - c(L_k) \ge 0`,
+* IC (K(K-1) rows):  :math:`\theta_k v(R_k) - c(L_k) \ge \theta_k v(R_j) - c(L_j)`.
+
+**Convex full problem.** In the variables ``a_k = v(R_k)`` and ``e_k = c(L_k)`` every IR/IC row
+is linear (``theta_k a_k - e_k >= theta_k a_j - e_j``) and the objective
+:math:`\sum_k p_k[\sigma\ln(\gamma_2\xi + \gamma_3 c^{-1}(e_k)) - v^{-1}(a_k)]` is concave
+(``c^{-1}`` is linear or a square root, ``v^{-1}`` is linear or ``exp(a) - 1``). It is built as a
+CVXPY :class:`~aigc_opt.program.ConvexProgram` with all K^2 rows (``backend="cvxpy"``).
+
+**Reduction** (method ``"reduction"``, linear valuation). Utility ``theta a - e`` has single
+crossing: adding IC(k, j) and IC(j, k) gives :math:`(\theta_k - \theta_j)(a_k - a_j) \ge 0`, so
+rewards and levels are *nondecreasing* in theta. A high type gains by mimicking a lower type (it
+values the reward more for the same cost), so the binding constraints are IR of the *lowest* type
+and the *downward adjacent* IC (type k indifferent to item k-1); all other IR (information rent
+> 0 for k > 1) and upward IC are slack. With these binding,
+
+.. math::
+
+    a_1 = e_1/\theta_1, \quad a_k = a_{k-1} + (e_k - e_{k-1})/\theta_k
+    \;\Rightarrow\; \sum_k p_k a_k = \sum_j w_j e_j, \quad
+    w_j = \frac{p_j}{\theta_j} + \Big(\frac{1}{\theta_j} - \frac{1}{\theta_{j+1}}\Big)
+    \sum_{k>j} p_k \;\; (w_K = p_K/\theta_K),
+
+so the operator solves :math:`\max \sum_j p_j\sigma\ln(\gamma_2\xi+\gamma_3 L_j) - w_j c(L_j)`
+s.t. :math:`0 \le L_1 \le \dots \le L_K \le L_{max}`: separable, one closed-form first-order
+condition per type (``L_j = sigma / (gamma1 w_j/p_j) - gamma2 xi / gamma3`` for linear cost, the
+positive root of a quadratic for quadratic cost), clipped to the bounds. Where the unconstrained
+``L_j`` decrease (the virtual valuation ``p_j / w_j`` is not monotone) adjacent types are *ironed*
+(bunched) by pool-adjacent-violators: a pooled block solves the same condition with
+``(sum p, sum w)``. PAVA is exact for separable concave objectives under a chain order.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from aigc_opt.backend import SolveOptions
+from aigc_opt.cases import CaseKind, register_case
+from aigc_opt.errors import ValidationError
+from aigc_opt.program import ConvexProgram
+from aigc_opt.result import Result, SolveStats, Termination
+from aigc_opt.solve import register_algorithm
+
+logger = logging.getLogger(__name__)
+
+VALUATIONS = ("linear", "log")
+COSTS = ("linear", "quadratic")
+
+
+def _vec(name: str, unit: str, value: Any, n: int | None = None) -> np.ndarray:
+    a = np.array(value, dtype=np.float64).reshape(-1) if np.ndim(value) else np.array(
+        [value], dtype=np.float64)
+    if n is not None and a.shape != (n,):
+        raise ValidationError(name, unit, a.shape, f"must have shape ({n},)")
+    if not np.all(np.isfinite(a)):
+        raise ValidationError(name, unit, a[~np.isfinite(a)][:1], "must be finite")
+    return a
+
+
+def _positive(name: str, unit: str, value: float, *, allow_inf: bool = False) -> float:
+    v = float(value)
+    if math.isnan(v) or v <= 0 or (math.isinf(v) and not allow_inf):
+        raise ValidationError(name, unit, value, "must be a finite number > 0")
+    return v
+
+
+@dataclass(frozen=True)
+class ContractInstance:
+    """Provider types and the operator's utility parameters (validated, read-only).
+
+    Parameters
+    ----------
+    theta : ndarray, shape (K,)
+        Provider types, strictly increasing, > 0 (valuation of one unit of reward; -).
+    prob : ndarray, shape (K,)
+        Type probabilities, > 0, summing to 1.
+    gamma1 : float
+        Provider's cost coefficient of the level (per unit level, or per unit level^2 / 2).
+    gamma2, gamma3 : float
+        Operator's weights of the base quality ``xi`` and of the level ``L``.
+    sigma : float
+        Operator's satisfaction scale.
+    xi : float
+        Base quality the operator has without the provider (same unit as L).
+    level_max : float
+        Upper bound on any level (``inf``: none). Levels are >= 0.
+    """
+
+    theta: np.ndarray
+    prob: np.ndarray
+    gamma1: float = 1.0
+    gamma2: float = 1.0
+    gamma3: float = 1.0
+    sigma: float = 1.0
+    xi: float = 100.0
+    level_max: float = math.inf
+
+    def __post_init__(self) -> None:
+        th = _vec("theta", "-", self.theta)
+        if th.size < 1 or np.any(th <= 0) or np.any(np.diff(th) <= 0):
+            raise ValidationError("theta", "-", th, "must be > 0 and strictly increasing")
+        p = _vec("prob", "-", self.prob, th.size)
+        if np.any(p <= 0) or abs(p.sum() - 1.0) > 1e-9:
+            raise ValidationError("prob", "-", p, "must be > 0 and sum to 1")
+        for nm in ("gamma1", "gamma2", "gamma3", "sigma"):
+            object.__setattr__(self, nm, _positive(nm, "-", getattr(self, nm)))
+        xi = float(self.xi)
+        if not (math.isfinite(xi) and xi >= 0) or xi * self.gamma2 <= 0:
+            raise ValidationError("xi", "-", self.xi, "must be finite and > 0")
+        object.__setattr__(self, "xi", xi)
+        object.__setattr__(self, "level_max",
+                           _positive("level_max", "-", self.level_max, allow_inf=True))
+        for nm, a in (("theta", th), ("prob", p)):
+            a.flags.writeable = False
+            object.__setattr__(self, nm, a)
+
+    @property
+    def n_types(self) -> int:
+        """Number of provider types K."""
+        return int(self.theta.size)
+
+    @classmethod
+    def teleoperation(cls) -> ContractInstance:
+        """The published teleoperation setup: 8 equiprobable types, gammas = sigma = 1,
+        ``xi = 100``."""
+        return cls(theta=np.array([110.0, 140, 175, 200, 220, 235, 245, 250]),
+                   prob=np.full(8, 1 / 8))
+
+    @classmethod
+    def generate(cls, n_types: int = 8, *, seed: int = 0) -> ContractInstance:
+        """Random instance: sorted distinct types in [100, 300), Dirichlet(2) probabilities."""
+        rng = np.random.default_rng(seed)
+        th = np.sort(rng.uniform(100.0, 300.0, n_types))
+        th = th + 1e-6 * np.arange(n_types)  # strictly increasing even on ties
+        p = rng.dirichlet(np.full(n_types, 2.0))
+        return cls(theta=th, prob=p / p.sum())
+
+
+@dataclass(frozen=True)
+class ContractAllocation:
+    """A menu: item k is meant for type k.
+
+    Parameters
+    ----------
+    level : ndarray, shape (K,)
+        Effort / quality level L_k asked of type k (>= 0, problem units).
+    reward : ndarray, shape (K,)
+        Reward R_k paid to type k (>= 0, money units).
+    """
+
+    level: np.ndarray
+    reward: np.ndarray
+
+    def __post_init__(self) -> None:
+        for nm in ("level", "reward"):
+            a = np.array(getattr(self, nm), dtype=np.float64).reshape(-1)
+            a.flags.writeable = False
+            object.__setattr__(self, nm, a)
+        if self.level.shape != self.reward.shape:
+            raise ValidationError("reward", "-", self.reward.shape, "must match level's shape")
+
+
+@dataclass(frozen=True)
+class ContractSpec:
+    """Which utility forms the provider has (see the module docstring).
+
+    Parameters
+    ----------
+    valuation : {"linear", "log"}
+        ``v(R) = R`` or ``ln(1 + R)``.
+    cost : {"linear", "quadratic"}
+        ``c(L) = gamma1 L`` or ``gamma1 L^2 / 2``.
+    """
+
+    valuation: str = "linear"
+    cost: str = "linear"
+    problem: str = "incentives"
+    variant: str = "contract"
+
+    def __post_init__(self) -> None:
+        if self.valuation not in VALUATIONS:
+            raise ValidationError("valuation", "-", self.valuation, f"must be one of {VALUATIONS}")
+        if self.cost not in COSTS:
+            raise ValidationError("cost", "-", self.cost, f"must be one of {COSTS}")
+
+    # forms and inverses (numpy) -------------------------------------------------------------
+    def v(self, reward: np.ndarray) -> np.ndarray:
+        """Provider's valuation of a reward."""
+        return np.asarray(reward, float) if self.valuation == "linear" else np.log1p(reward)
+
+    def v_inv(self, a: np.ndarray) -> np.ndarray:
+        """Reward with valuation ``a``."""
+        return np.asarray(a, float) if self.valuation == "linear" else np.expm1(a)
+
+    def c(self, inst: ContractInstance, level: np.ndarray) -> np.ndarray:
+        """Provider's cost of a level."""
+        level = np.asarray(level, float)
+        if self.cost == "linear":
+            return inst.gamma1 * level
+        return 0.5 * inst.gamma1 * level**2
+
+    def c_inv(self, inst: ContractInstance, e: np.ndarray) -> np.ndarray:
+        """Level whose cost is ``e`` (``e >= 0``)."""
+        e = np.maximum(np.asarray(e, float), 0.0)
+        return e / inst.gamma1 if self.cost == "linear" else np.sqrt(2.0 * e / inst.gamma1)
+
+    def build(self, inst: ContractInstance) -> ConvexProgram:
+        """The full problem with all K IR and K(K-1) IC rows (see module docstring)."""
+        return build_full(inst, self)
+
+    def decode(self, inst: ContractInstance, program: Any, values: Any) -> ContractAllocation:
+        """Menu from the (scaled) valuation/cost variables: ``R = v^-1(a)``, ``L = c^-1(e)``."""
+        s_a = float(program.meta.get("valuation_scale", 1.0))
+        s_e = float(program.meta.get("cost_scale", 1.0))
+        a = s_a * np.maximum(np.asarray(values["valuation"], float), 0.0)
+        e = s_e * np.maximum(np.asarray(values["cost"], float), 0.0)
+        return ContractAllocation(level=self.c_inv(inst, e), reward=self.v_inv(a))
+
+
+def ic_matrix(theta: np.ndarray) -> sp.csr_matrix:
+    """Rows ``theta_k a_k - e_k - theta_k a_j + e_j`` for all ordered pairs k != j, acting on
+    ``[a; e]`` (shape (K(K-1), 2K)); built vectorised."""
+    K = theta.size
+    k, j = np.nonzero(~np.eye(K, dtype=bool))
+    r = np.arange(k.size)
+    rows = np.concatenate([r, r, r, r])
+    cols = np.concatenate([k, K + k, j, K + j])
+    vals = np.concatenate([theta[k], -np.ones(k.size), -theta[k], np.ones(k.size)])
+    return sp.csr_matrix((vals, (rows, cols)), shape=(k.size, 2 * K))
+
+
+def build_full(inst: ContractInstance, spec: ContractSpec) -> ConvexProgram:
+    """CVXPY model of the full screening problem in (a, e) = (v(R), c(L)).
+
+    Variables are kept unscaled: with Clarabel at tight tolerances (1e-12) this gave the most
+    accurate menus in our tests (scaling ``e`` by ``c(gamma2 xi / gamma3)`` was worse). The
+    objective is flat in the levels of improbable types, so conic solvers return those levels
+    less accurately than the objective (see DESIGN.md); the reduction is exact.
+    """
+    import cvxpy as cp
+
+    K = inst.n_types
+    s_e = s_a = 1.0
+    ah = cp.Variable(K, name="valuation")
+    eh = cp.Variable(K, name="cost")
+    z = cp.hstack([ah, eh])
+    if spec.cost == "linear":
+        level = (s_e / inst.gamma1) * eh
+    else:
+        level = math.sqrt(2.0 * s_e / inst.gamma1) * cp.sqrt(eh)
+    reward = s_a * ah if spec.valuation == "linear" else cp.exp(s_a * ah) - 1.0
+    p = inst.prob
+    obj = p @ (inst.sigma * cp.log(inst.gamma2 * inst.xi + inst.gamma3 * level)) - p @ reward
+    th = inst.theta * (s_a / s_e)  # rows divided by s_e
+    cons = [cp.multiply(th, ah) - eh >= 0, ah >= 0, eh >= 0]
+    if K > 1:
+        cons.append(ic_matrix(th) @ z >= 0)
+    if math.isfinite(inst.level_max):
+        cons.append(eh <= float(spec.c(inst, np.array(inst.level_max))) / s_e)
+    return ConvexProgram(cp.Problem(cp.Maximize(obj), cons), {"valuation": ah, "cost": eh},
+                         name=f"contract-full[K={K},{spec.valuation},{spec.cost}]",
+                         meta={"valuation_scale": s_a, "cost_scale": s_e})
+
+
+def virtual_weights(inst: ContractInstance) -> np.ndarray:
+    """``w_j = p_j/theta_j + (1/theta_j - 1/theta_{j+1}) sum_{k>j} p_k`` (``w_K = p_K/theta_K``):
+    the expected valuation paid per unit of type j's cost when IR_1 and downward IC bind."""
+    th, p = inst.theta, inst.prob
+    tail = np.concatenate([np.cumsum(p[::-1])[::-1][1:], [0.0]])
+    inv_next = np.concatenate([1.0 / th[1:], 1.0 / th[-1:]])
+    return p / th + (1.0 / th - inv_next) * tail
+
+
+def _block_level(inst: ContractInstance, spec: ContractSpec, P: np.ndarray, W: np.ndarray
+                 ) -> np.ndarray:
+    """Maximiser of ``P sigma ln(g2 xi + g3 L) - W c(L)`` over ``0 <= L <= level_max``."""
+    g1, g2, g3, s, xi = inst.gamma1, inst.gamma2, inst.gamma3, inst.sigma, inst.xi
+    if spec.cost == "linear":
+        L = s * P / (g1 * W) - g2 * xi / g3
+    else:  # g3 W g1 L^2 + g2 xi W g1 L - P s g3 = 0, positive root (stable form)
+        qa, qb, qc = g3 * W * g1, g2 * xi * W * g1, P * s * g3
+        L = 2.0 * qc / (qb + np.sqrt(qb * qb + 4.0 * qa * qc))
+    return np.clip(L, 0.0, inst.level_max)
+
+
+def ironed_levels(inst: ContractInstance, spec: ContractSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Levels of the reduced problem by pool-adjacent-violators; returns (levels, block id)."""
+    P, W = inst.prob, virtual_weights(inst)
+    bp: list[float] = []
+    bw: list[float] = []
+    bn: list[int] = []
+    bl: list[float] = []
+    for j in range(inst.n_types):  # PAVA is inherently sequential; O(K) amortised
+        bp.append(float(P[j]))
+        bw.append(float(W[j]))
+        bn.append(1)
+        bl.append(float(_block_level(inst, spec, P[j:j + 1], W[j:j + 1])[0]))
+        while len(bl) > 1 and bl[-2] > bl[-1]:
+            p2, w2, n2 = bp.pop(), bw.pop(), bn.pop()
+            bl.pop()
+            bp[-1] += p2
+            bw[-1] += w2
+            bn[-1] += n2
+            bl[-1] = float(_block_level(inst, spec, np.array([bp[-1]]), np.array([bw[-1]]))[0])
+    counts = np.array(bn)
+    return np.repeat(np.array(bl), counts), np.repeat(np.arange(counts.size), counts)
+
+
+def rewards_from_levels(inst: ContractInstance, spec: ContractSpec, level: np.ndarray
+                        ) -> np.ndarray:
+    """Cheapest rewards that implement nondecreasing ``level``: IR_1 and downward IC bind,
+    ``a_k = a_{k-1} + (e_k - e_{k-1}) / theta_k``."""
+    e = spec.c(inst, level)
+    a = np.cumsum(np.diff(e, prepend=0.0) / inst.theta)
+    return spec.v_inv(a)
+
+
+def solve_reduction(inst: ContractInstance, spec: ContractSpec,
+                    options: SolveOptions | None = None) -> Result:
+    """Exact solution by the standard reduction with ironing (linear valuation only)."""
+    if spec.valuation != "linear":
+        raise ValidationError("valuation", "-", spec.valuation,
+                              "the reduction is separable only for a linear valuation; "
+                              "use the full problem (backend='cvxpy')")
+    t0 = time.perf_counter()
+    level, block = ironed_levels(inst, spec)
+    reward = rewards_from_levels(inst, spec, level)
+    alloc = ContractAllocation(level=level, reward=reward)
+    obj = operator_utility(inst, level, reward)
+    return Result(Termination.OPTIMAL, True, objective=obj, bound=obj, gap=0.0,
+                  values={"level": level, "reward": reward, "block": block.astype(float)},
+                  allocation=alloc,
+                  stats=SolveStats("reduction", solve_seconds=time.perf_counter() - t0),
+                  message=f"{int(block.max()) + 1} blocks after ironing")
+
+
+def operator_utility(inst: ContractInstance, level: np.ndarray, reward: np.ndarray) -> float:
+    """Expected ``sigma ln(gamma2 xi + gamma3 L) - R`` over types."""
+    u = inst.sigma * np.log(inst.gamma2 * inst.xi + inst.gamma3 * level) - reward
+    return float(inst.prob @ u)
+
+
+register_algorithm(ContractSpec, "reduction", solve_reduction)
+
+register_case(CaseKind(
+    name="incentives.contract",
+    make_instance=lambda seed, n_types=8: ContractInstance.generate(n_types, seed=seed),
+    make_spec=lambda **params: ContractSpec(**params),
+    default_methods=("reduction", "cvxpy"),
+    reference="reduction",
+    description="contract menu for K provider types (full IR/IC convex program vs reduction)",
+))

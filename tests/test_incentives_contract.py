@@ -1,0 +1,197 @@
+"""Contract theory: full IR/IC convex program vs the reduction, hand-derived published numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+import aigc_opt as ao
+from aigc_opt.problems.incentives_contract import (
+    ContractAllocation,
+    ContractInstance,
+    ContractSpec,
+    ironed_levels,
+    virtual_weights,
+)
+
+from conftest import OBJ_RTOL
+
+#: Tight interior-point tolerances. The operator's objective is flat in the levels of bunched or
+#: improbable types, so Clarabel sometimes stops with "optimal_inaccurate" (FEASIBLE) there; its
+#: objective still matches the exact reduction to ~1e-10 but such levels only to ~5e-3.
+LEVEL_ATOL_CONIC = 1e-2
+TIGHT = {"solver": "CLARABEL", "tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12}
+
+
+def full(inst: ContractInstance, spec: ContractSpec) -> ao.Result:
+    res = ao.solve(inst, spec, backend="cvxpy", extra=TIGHT)
+    assert res.termination in (ao.Termination.OPTIMAL, ao.Termination.FEASIBLE)
+    return res
+
+
+def check(inst: ContractInstance, spec: ContractSpec, res: ao.Result) -> ao.Metrics:
+    met = ao.evaluate(inst, res.allocation, spec)
+    assert met.feasible, dict(met.violations)
+    assert met.violation_counts["IC"] == 0 and met.violation_counts["IR"] == 0
+    np.testing.assert_allclose(met.objective, res.objective, rtol=OBJ_RTOL)
+    return met
+
+
+def test_teleoperation_published_setup_hand_derived() -> None:
+    r"""Teleoperation setup: theta = 110, 140, 175, 200, 220, 235, 245, 250, p_k = 1/8,
+    gamma1 = gamma2 = gamma3 = sigma = 1, xi = 100, V = ln(100 + L) - R, U_k = theta_k R - L.
+
+    Derivation (by hand). U_k = theta_k (R - L / theta_k): type k's unit cost of level is
+    1/theta_k, so high theta = efficient. IC(k,j) + IC(j,k) give (theta_k - theta_j)(R_k - R_j)
+    >= 0: R and L are *nondecreasing* in theta. An efficient type gains by copying a less
+    efficient type's item, so IR of type 1 (lowest theta) and the *downward* adjacent IC bind:
+
+        R_1 = L_1 / 110,   R_k = R_{k-1} + (L_k - L_{k-1}) / theta_k.
+
+    Summing by parts, E[R] = sum_j w_j L_j with w_j = p_j/theta_j + (1/theta_j - 1/theta_{j+1})
+    * (K - j)/8, and the first-order condition of p_j ln(100 + L_j) - w_j L_j gives
+    L_j = p_j / w_j - 100 (virtual valuation p_j/w_j minus xi), clipped at L >= 0:
+
+        w_1 = 1/352      -> p/w = 44          -> L_1 = 0   (44 - 100 < 0, excluded)
+        w_2 = 11/5600    -> p/w = 700/11      -> L_2 = 0   (63.6 - 100 < 0, excluded)
+        w_3 = 13/11200   -> p/w = 1400/13     -> L_3 = 100/13   = 7.692308
+        w_4 = 3/3520     -> p/w = 440/3       -> L_4 = 140/3    = 46.666667
+        w_5 = 7/10340    -> p/w = 2585/14     -> L_5 = 1185/14  = 84.642857
+        w_6 = 53/92120   -> p/w = 11515/53    -> L_6 = 6215/53  = 117.264151
+        w_7 = 51/98000   -> p/w = 12250/51    -> L_7 = 7150/51  = 140.196078
+        w_8 = 1/2000     -> p/w = 250         -> L_8 = 150
+
+    The virtual valuations 44 < 63.6 < ... < 250 are increasing, so no ironing is needed. The
+    rewards from the binding chain are R = 0, 0, 4/91, 326/1365, 4493/10920, 318469/578760,
+    2111631/3279640, 6720733/9838920; information rents theta_k R_k - L_k = 0, 0, 0, 1.098901,
+    5.875458, 12.047161, 17.549770, 20.769073 (type 3 also earns none: the item it could copy
+    is the zero item); the operator's expected utility is 4.738600781759...
+    """
+    inst = ContractInstance.teleoperation()
+    spec = ContractSpec()
+    L = np.array([0, 0, 100 / 13, 140 / 3, 1185 / 14, 6215 / 53, 7150 / 51, 150])
+    R = np.array([0, 0, 4 / 91, 326 / 1365, 4493 / 10920, 318469 / 578760, 2111631 / 3279640,
+                  6720733 / 9838920])
+    np.testing.assert_allclose(
+        virtual_weights(inst),
+        [1 / 352, 11 / 5600, 13 / 11200, 3 / 3520, 7 / 10340, 53 / 92120, 51 / 98000, 1 / 2000],
+        rtol=1e-12)
+    red = ao.run_method(inst, spec, "reduction")
+    np.testing.assert_allclose(red.allocation.level, L, atol=1e-9)
+    np.testing.assert_allclose(red.allocation.reward, R, atol=1e-12)
+    np.testing.assert_allclose(red.objective, 4.738600781759294, rtol=1e-12)
+    met = check(inst, spec, red)
+    np.testing.assert_allclose(
+        met.per_item["information_rent"],
+        [0, 0, 0, 1.0989010989, 5.8754578755, 12.0471611722, 17.5497701984, 20.7690732316],
+        atol=1e-9)
+    # IR of type 1 and the downward adjacent IC bind; the upward IC are slack.
+    U = met.per_item["utility_table"]
+    k = np.arange(1, 8)
+    np.testing.assert_allclose(np.diag(U)[k], U[k, k - 1], atol=1e-9)
+    assert np.all(np.diag(U)[3:7] > U[np.arange(3, 7), np.arange(4, 8)] + 1e-3)
+    # full K^2-constraint convex program: same menu to 1e-6
+    res = full(inst, spec)
+    assert res.termination is ao.Termination.OPTIMAL
+    check(inst, spec, res)
+    np.testing.assert_allclose(res.allocation.level, L, atol=1e-6)
+    np.testing.assert_allclose(res.allocation.reward, R, atol=1e-6)
+    np.testing.assert_allclose(res.objective, red.objective, rtol=1e-9)
+
+
+def ironing_instance() -> ContractInstance:
+    """A heavy middle type with a light type just above it: the virtual valuation dips."""
+    return ContractInstance(theta=np.array([150.0, 200, 205, 260, 300]),
+                            prob=np.array([0.1, 0.05, 0.5, 0.05, 0.3]), xi=50.0)
+
+
+@pytest.mark.parametrize("cost", ["linear", "quadratic"])
+def test_reduction_with_ironing_equals_full_problem(cost: str) -> None:
+    inst, spec = ironing_instance(), ContractSpec(cost=cost)
+    w = virtual_weights(inst)
+    vv = inst.prob / w
+    assert np.any(np.diff(vv) < 0), "instance must need ironing"
+    level, block = ironed_levels(inst, spec)
+    assert block.max() < inst.n_types - 1, "some types must be bunched"
+    red = ao.run_method(inst, spec, "reduction")
+    res = full(inst, spec)
+    check(inst, spec, red)
+    check(inst, spec, res)
+    np.testing.assert_allclose(res.objective, red.objective, rtol=1e-9)
+    np.testing.assert_allclose(res.allocation.level, red.allocation.level, atol=LEVEL_ATOL_CONIC)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_instances_full_equals_reduction(seed: int) -> None:
+    inst = ContractInstance.generate(12, seed=seed)
+    for cost in ("linear", "quadratic"):
+        spec = ContractSpec(cost=cost)
+        red = ao.run_method(inst, spec, "reduction")
+        res = full(inst, spec)
+        check(inst, spec, red)
+        check(inst, spec, res)
+        np.testing.assert_allclose(res.objective, red.objective, rtol=1e-9)
+        np.testing.assert_allclose(res.allocation.level, red.allocation.level,
+                                   atol=LEVEL_ATOL_CONIC)
+
+
+def test_log_valuation_full_problem_against_independent_reduced_search() -> None:
+    """Log valuation: the reduction is not separable, so check the CVXPY full problem against a
+    bounded quasi-Newton search over level increments d >= 0 (L = cumsum(d): monotone) with
+    the binding chain a_k = a_{k-1} + (L_k - L_{k-1})/theta_k, R = exp(a) - 1."""
+    inst, spec = ContractInstance.teleoperation(), ContractSpec(valuation="log")
+    res = full(inst, spec)
+    check(inst, spec, res)
+
+    def neg(d: np.ndarray) -> float:
+        L = np.cumsum(d)
+        R = np.expm1(np.cumsum(np.diff(L, prepend=0.0) / inst.theta))
+        return -float(inst.prob @ (np.log(100 + L) - R))
+
+    best = minimize(neg, np.full(8, 5.0), method="L-BFGS-B", bounds=[(0, None)] * 8,
+                    options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10000})
+    np.testing.assert_allclose(res.objective, -best.fun, rtol=1e-7)
+    with pytest.raises(ao.ValidationError, match="valuation"):
+        ao.run_method(inst, spec, "reduction")
+
+
+def test_evaluator_flags_ir_and_ic_violations() -> None:
+    inst, spec = ContractInstance.teleoperation(), ContractSpec()
+    red = ao.run_method(inst, spec, "reduction")
+    L, R = red.allocation.level.copy(), red.allocation.reward.copy()
+    bad_ir = ContractAllocation(level=L, reward=np.where(np.arange(8) == 3, R - 0.01, R))
+    met = ao.evaluate(inst, bad_ir, spec)
+    assert not met.feasible and met.violation_counts["IR"] == 1
+    # paying type 5 more makes type 6 (and up) envy item 5
+    bad_ic = ContractAllocation(level=L, reward=np.where(np.arange(8) == 4, R + 0.05, R))
+    met = ao.evaluate(inst, bad_ic, spec)
+    assert met.violation_counts["IC"] >= 1 and met.violation_counts["IR"] == 0
+
+
+def test_bad_input_names_the_field() -> None:
+    with pytest.raises(ao.ValidationError, match="theta"):
+        ContractInstance(theta=np.array([2.0, 1.0]), prob=np.array([0.5, 0.5]))
+    with pytest.raises(ao.ValidationError, match="prob"):
+        ContractInstance(theta=np.array([1.0, 2.0]), prob=np.array([0.5, 0.6]))
+    with pytest.raises(ao.ValidationError, match="prob"):
+        ContractInstance(theta=np.array([1.0, 2.0]), prob=np.array([1.0]))
+    with pytest.raises(ao.ValidationError, match="gamma1"):
+        ContractInstance(theta=np.array([1.0]), prob=np.array([1.0]), gamma1=-1.0)
+    with pytest.raises(ao.ValidationError, match="theta"):
+        ContractInstance(theta=np.array([1.0, np.nan]), prob=np.array([0.5, 0.5]))
+    with pytest.raises(ao.ValidationError, match="cost"):
+        ContractSpec(cost="cubic")
+
+
+def test_case_kind_registered() -> None:
+    # importing the module registered it (read the registry directly, so that another family's
+    # module failing to import cannot fail this test)
+    from aigc_opt.cases import _CASES
+
+    kind = _CASES["incentives.contract"]
+    inst = kind.make_instance(0)
+    spec = kind.make_spec()
+    assert kind.reference is not None and kind.reference in kind.default_methods
+    res = ao.run_method(inst, spec, kind.reference)
+    assert ao.evaluate(inst, res.allocation, spec).feasible
