@@ -1,0 +1,23 @@
+"""The README stays true: its Python example runs as written and its commands name real things."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_python_example_runs() -> None:
+    code = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert code, "README has no python example"
+    exec(compile(code[0], str(README), "exec"), {})
+
+
+def test_readme_opens_with_two_commands_and_ci_runs_the_second() -> None:
+    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), re.S)
+    assert len(blocks) >= 2
+    install_and_bench, tests = blocks[0].strip(), blocks[1].strip()
+    assert "aigc-opt bench quick" in install_and_bench
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert tests in ci, "CI must run the README's test command"
