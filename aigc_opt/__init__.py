@@ -20,12 +20,12 @@ from typing import Any
 
 from .allocation import CLOUD, LOCAL, OffloadAllocation, OffloadObjective
 from .backend import SolveOptions, backends, get_backend, register_backend
+from .cases import CaseKind, register_case
 from .errors import BackendUnavailableError, CapabilityError, NoSolutionError, ValidationError
 from .metrics import Metrics, evaluate, register_evaluator
 from .program import Block, ConvexProgram, LinearProgram, ProgramKind, Sense
 from .result import Result, SolveStats, Termination
 from .scenario import Scenario
-from .cases import CaseKind, register_case
 from .solve import (
     algorithms,
     heuristics,
