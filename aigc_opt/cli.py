@@ -117,7 +117,7 @@ def scenario_show(
 def solve(
     scenario: Annotated[Path | None, typer.Argument(
         help="Scenario JSON file (omit to generate the problem's instance from --size/--seed).",
-        metavar="[SCENARIO]")] = None,
+        metavar="SCENARIO")] = None,
     problem: Annotated[str, typer.Option("--problem", help="Problem (see `aigc-opt list`).")] =
         "offloading.assignment",
     method: Annotated[str, typer.Option("--method", help="Backend, algorithm or heuristic.")] =
@@ -192,7 +192,7 @@ def solve(
 @app.command()
 def bench(
     suite: Annotated[str, typer.Argument(help="Shipped suite name (quick, full, ...) or a .toml "
-                                         "path.")],
+                                         "path.", metavar="SUITE")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Results CSV (rows appended as cases "
                                       "finish).")],
     workers: Annotated[int | None, typer.Option(

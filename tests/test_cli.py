@@ -1,0 +1,145 @@
+"""The ``aigc-opt`` command line: every command, its help, and user errors naming the argument."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import aigc_opt as ao
+from aigc_opt import export
+from aigc_opt.cli import app
+from aigc_opt.problems.offloading import OffloadingSpec
+
+runner = CliRunner()
+
+
+def _run(*args: str, code: int = 0) -> str:
+    res = runner.invoke(app, list(args))
+    assert res.exit_code == code, (args, res.exit_code, res.output, res.exception)
+    if code == 0:
+        assert res.exception is None
+    return res.output
+
+
+@pytest.mark.parametrize("cmd", [[], ["scenario"], ["scenario", "generate"], ["scenario", "show"],
+                                 ["solve"], ["bench"], ["plot"], ["list"]])
+def test_help_on_every_command(cmd: list[str]) -> None:
+    out = _run(*cmd, "--help")
+    assert "Usage" in out
+
+
+def test_list_shows_problems_backends_suites() -> None:
+    out = _run("list")
+    assert "offloading.assignment" in out and "greedy_latency" in out
+    assert "highs" in out and "available" in out
+    assert "quick" in out and "full" in out
+
+
+def test_scenario_generate_show_and_solve(tmp_path: Path) -> None:
+    scn_path = tmp_path / "s.json"
+    _run("scenario", "generate", "--users", "9", "--servers", "2", "--models", "3", "--seed",
+         "4", "--out", str(scn_path))
+    scn = ao.Scenario.load(scn_path)
+    assert scn == ao.Scenario.generate(9, 2, 3, seed=4)
+    out = _run("scenario", "show", str(scn_path))
+    assert scn.digest() in out and "user_tx_power_w" in out
+    res_path = tmp_path / "res.csv"
+    out = _run("solve", str(scn_path), "--problem", "offloading.assignment", "--method", "highs",
+               "--out", str(res_path))
+    expected = ao.solve(scn, OffloadingSpec(), backend="highs")
+    assert "optimal" in out and "latency_mean_s" in out
+    with open(res_path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 9
+    np.testing.assert_array_equal([int(r["placement"]) for r in rows],
+                                  expected.allocation.placement)
+    with open(tmp_path / "res.summary.csv", newline="") as fh:
+        summary = next(csv.DictReader(fh))
+    np.testing.assert_allclose(float(summary["objective"]), expected.objective, rtol=1e-9)
+    # generated instance from sizes, a heuristic, spec parameters as JSON
+    out = _run("solve", "--problem", "offloading.assignment", "--method", "greedy_latency",
+               "--size", "n_users=5", "--size", "n_servers=2", "--param", "allow_cloud=false")
+    assert "feasible" in out
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["solve", "--problem", "no.such"], "--problem"),
+    (["solve", "--method", "gurobi9"], "--method"),
+    (["solve", "missing.json"], "SCENARIO"),
+    (["solve", "--param", "linking=sideways"], "--param"),
+    (["solve", "--param", "novalue"], "--param"),
+    (["solve", "--size", "n_users=-3"], "--size"),
+    (["scenario", "generate", "--out", "x.json", "--profile", "mars"], "--profile"),
+    (["scenario", "generate", "--out", "x.json", "--users", "0"], "--users"),
+    (["scenario", "show", "missing.json"], "SCENARIO"),
+    (["bench", "nosuchsuite", "--out", "r.csv"], "SUITE"),
+    (["bench", "quick", "--out", "r.csv", "--scheduler", "tcp://x:1", "--dask-local"],
+     "--scheduler"),
+    (["bench", "quick", "--out", "no/such/dir/r.csv"], "--out"),
+    (["plot", "missing.csv", "--out", "d"], "RESULTS"),
+])
+def test_user_errors_name_the_argument(args: list[str], needle: str, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, args)
+    assert res.exit_code != 0
+    assert needle in res.output, res.output
+    assert "Traceback" not in res.output
+
+
+def test_bench_resume_and_plot(tmp_path: Path) -> None:
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(textwrap.dedent("""
+        [suite]
+        description = "tiny"
+        time_limit = 20.0
+        [[cases]]
+        problem = "offloading.assignment"
+        sizes = {n_users = [5, 8], n_servers = [2], n_models = [2]}
+        seeds = [0]
+        methods = ["highs", "greedy_latency", "random"]
+        [[cases]]
+        problem = "offloading.assignment"
+        variant = "sweep"
+        sizes = [{n_users = 6, n_servers = 2, n_models = 2}]
+        params = [{objective = {device_energy = 0.01}}, {objective = {device_energy = 1.0}},
+                  {objective = {device_energy = 100.0}}]
+        methods = ["highs"]
+    """))
+    out = tmp_path / "r.csv"
+    text = _run("bench", str(suite), "--out", str(out), "--workers", "0", "--no-progress")
+    assert "median_solve_s" in text and "greedy_latency" in text and "9 cases run" in text
+    rows = export.read_rows(out)
+    assert len(rows) == 9 and all(r["status"] == "ok" for r in rows)
+    for r in rows:
+        np.testing.assert_allclose(r["eval_objective"], r["objective"], rtol=1e-6)
+    res = runner.invoke(app, ["bench", str(suite), "--out", str(out)])
+    assert res.exit_code != 0 and "--resume" in res.output
+    text = _run("bench", str(suite), "--out", str(out), "--resume", "--workers", "0")
+    assert "0 cases run, 9 already recorded" in text
+    text = _run("bench", str(suite), "--out", str(out), "--overwrite", "--workers", "0",
+                "--only", "greedy")
+    assert "2 cases run" in text
+    run_all = _run("bench", str(suite), "--out", str(out), "--resume", "--workers", "0")
+    assert "7 cases run" in run_all
+    plots = tmp_path / "plots"
+    text = _run("plot", str(out), "--out", str(plots))
+    names = sorted(p.name for p in plots.glob("*.png"))
+    assert names == ["pareto_offloading.assignment.png", "ratio_offloading.assignment.png",
+                     "solve_time_offloading.assignment.png"]
+    assert all((plots / n).stat().st_size > 1000 for n in names)
+
+
+def test_console_script_entry_point(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "aigc_opt.cli", "bench", "nosuchsuite",
+                           "--out", str(tmp_path / "r.csv")], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2
+    assert "unknown suite 'nosuchsuite'" in proc.stderr and "Traceback" not in proc.stderr
