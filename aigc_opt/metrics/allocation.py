@@ -20,6 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from aigc_opt.problems.allocation_bandwidth import (
+    BandwidthComputeAllocation,
+    BandwidthComputeInstance,
+    BandwidthComputeSpec,
+)
 from aigc_opt.problems.allocation_power import PowerAllocation, PowerInstance, PowerSpec
 
 from . import FEAS_TOL, Metrics, p95, register_evaluator, relative_excess
@@ -89,4 +94,61 @@ def evaluate_power(inst: PowerInstance, alloc: PowerAllocation, objective: Any =
 
 register_evaluator(PowerAllocation, evaluate_power)
 
-__all__ = ["evaluate_power", "p95"]
+
+def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num/den with x/0 = inf (x > 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.inf)
+
+
+def evaluate_bandwidth_compute(inst: BandwidthComputeInstance, alloc: BandwidthComputeAllocation,
+                               objective: Any = None) -> Metrics:
+    """Metrics of bandwidth/compute shares; ``objective`` is a :class:`BandwidthComputeSpec`.
+
+    Latency ``L_n = D_n / (b_n se_n) + C_n / f_n`` (s); objective ``sum w_n L_n``. Violations:
+    ``bandwidth`` / ``compute`` (per-server sums vs the scaled budgets), ``min_rate`` (relative
+    rate shortfall), ``deadline`` (relative lateness), ``nonnegative``. The side constraints are
+    hard only when the spec enables them.
+    """
+    spec: BandwidthComputeSpec = _spec(objective, BandwidthComputeSpec, BandwidthComputeSpec())
+    n, S = inst.n_users, inst.n_servers
+    if alloc.bandwidth_hz.shape != (n,):
+        raise ValueError(f"allocation has {alloc.bandwidth_hz.shape[0]} users, instance has {n}")
+    b, f = alloc.bandwidth_hz, alloc.compute_flops
+    rate = np.maximum(b, 0.0) * inst.spectral_eff
+    t_up = _div(inst.data_bits, rate)
+    t_cmp = _div(inst.workload_flop, np.maximum(f, 0.0))
+    lat = t_up + t_cmp
+    B = spec.bandwidth_scale * inst.bandwidth_hz
+    F = spec.compute_scale * inst.compute_flops
+    v = {
+        "bandwidth": relative_excess(np.bincount(inst.server, weights=b, minlength=S), B),
+        "compute": relative_excess(np.bincount(inst.server, weights=f, minlength=S), F),
+        "min_rate": np.where(inst.min_rate_bps > 0, np.maximum(inst.min_rate_bps - rate, 0.0)
+                             / np.where(inst.min_rate_bps > 0, inst.min_rate_bps, 1.0), 0.0),
+        "deadline": relative_excess(lat, inst.deadline_s),
+        "nonnegative": np.maximum(np.maximum(-b, 0.0) / np.maximum(B[inst.server], 1e-300),
+                                  np.maximum(-f, 0.0) / np.maximum(F[inst.server], 1e-300)),
+    }
+    hard = {"bandwidth", "compute", "nonnegative"}
+    if spec.use_min_rate:
+        hard.add("min_rate")
+    if spec.use_deadline:
+        hard.add("deadline")
+    wl = inst.weight * lat
+    totals = {
+        "latency_mean_s": float(lat.mean()),
+        "latency_p95_s": p95(lat),
+        "latency_max_s": float(lat.max()),
+        "weighted_latency_s": float(wl.sum()),
+        "uplink_time_mean_s": float(t_up.mean()),
+        "compute_time_mean_s": float(t_cmp.mean()),
+    }
+    per_item = {"latency_s": lat, "t_uplink_s": t_up, "t_compute_s": t_cmp, "rate_bps": rate}
+    return _pack("allocation.bandwidth_compute", float(wl.sum()), per_item, totals, v,
+                 frozenset(hard))
+
+
+register_evaluator(BandwidthComputeAllocation, evaluate_bandwidth_compute)
+
+__all__ = ["evaluate_bandwidth_compute", "evaluate_power"]

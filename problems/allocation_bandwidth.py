@@ -1,0 +1,482 @@
+r"""Bandwidth and compute shares at edge servers: minimise weighted latency, exactly.
+
+Request n is served at edge server ``s(n)``; it uploads ``D_n`` bits at spectral efficiency
+``se_n`` (bit/s/Hz) over ``b_n`` Hz and needs ``C_n`` FLOP at ``f_n`` FLOP/s. Writing
+``a_n = D_n / se_n`` (Hz s):
+
+.. math::
+
+    \min_{b, f > 0} \sum_n w_n \Big(\frac{a_n}{b_n} + \frac{C_n}{f_n}\Big)
+    \quad\text{s.t.}\quad \sum_{n: s(n)=s} b_n \le B_s,\;\; \sum_{n: s(n)=s} f_n \le F_s
+    \;\;\forall s,
+
+    b_n\, se_n \ge r^{min}_n \;(b_n \ge \underline b_n), \qquad
+    \frac{a_n}{b_n} + \frac{C_n}{f_n} \le T_n \;\text{(deadline)} .
+
+Convex (``1/x`` is convex on x > 0); servers are independent. Dualising only the two budgets of
+each server with prices ``lambda_s, nu_s`` leaves one small convex problem per user whose
+minimiser is closed form (KKT, with ``mu_n >= 0`` the deadline multiplier and
+``W_n = w_n + mu_n``):
+
+* ``b_n = max(b_min, sqrt(W_n a_n / lambda))``, ``f_n = sqrt(W_n C_n / nu)``;
+* ``mu_n = 0`` when the deadline holds at ``W_n = w_n``; otherwise ``W_n`` makes it tight:
+  ``W = ((sqrt(lambda a) + sqrt(nu C)) / T)^2`` with ``b`` unclipped, or
+  ``W = nu C / (T - a/b_min)^2`` with ``b = b_min``.
+
+Without deadlines and minimum rates this is ``b_n ∝ sqrt(w_n a_n)``, ``f_n ∝ sqrt(w_n C_n)``.
+:func:`closed_form` finds the prices by a damped Newton method on the concave dual function
+``g(lambda, nu) = sum_n L_n(lambda, nu) - lambda B - nu F`` (gradient = budget residuals, Hessian
+from the closed-form derivatives), vectorised over servers with ``np.bincount``. Any
+``lambda, nu > 0`` gives a valid lower bound ``g``; it is the Result's ``bound``.
+
+The CVXPY model (``inv_pos``, solved by CLARABEL) is the independent check. Equal shares and
+shares proportional to demand (``a_n``, ``C_n``) are the baselines.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from aigc_opt.backend import SolveOptions
+from aigc_opt.cases import CaseKind, register_case
+from aigc_opt.errors import ValidationError
+from aigc_opt.program import ConvexProgram
+from aigc_opt.result import Result, SolveStats, Termination, relative_gap
+from aigc_opt.solve import register_algorithm, register_heuristic
+
+from .allocation_power import check_array, check_scalar
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class BandwidthComputeInstance:
+    """Requests already placed on edge servers (N requests, S servers).
+
+    Parameters
+    ----------
+    server : ndarray of int, shape (N,)
+        Serving edge server s(n) in ``0..S-1``.
+    data_bits : ndarray, shape (N,)
+        Upload size D_n, bit (> 0).
+    spectral_eff : ndarray, shape (N,)
+        Spectral efficiency se_n, bit/s/Hz (> 0).
+    workload_flop : ndarray, shape (N,)
+        Compute C_n, FLOP (> 0).
+    weight : ndarray, shape (N,)
+        Latency weight w_n (> 0).
+    min_rate_bps : ndarray, shape (N,)
+        Minimum uplink rate, bit/s (>= 0).
+    deadline_s : ndarray, shape (N,)
+        Latency deadline T_n, s (> 0; inf for none).
+    bandwidth_hz : ndarray, shape (S,)
+        Uplink bandwidth B_s, Hz (> 0).
+    compute_flops : ndarray, shape (S,)
+        Compute capacity F_s, FLOP/s (> 0).
+    """
+
+    server: np.ndarray
+    data_bits: np.ndarray
+    spectral_eff: np.ndarray
+    workload_flop: np.ndarray
+    weight: np.ndarray
+    min_rate_bps: np.ndarray
+    deadline_s: np.ndarray
+    bandwidth_hz: np.ndarray
+    compute_flops: np.ndarray
+
+    def __post_init__(self) -> None:
+        bw = check_array("bandwidth_hz", "Hz", self.bandwidth_hz, None)
+        S = bw.shape[0]
+        object.__setattr__(self, "bandwidth_hz", bw)
+        object.__setattr__(self, "compute_flops",
+                           check_array("compute_flops", "FLOP/s", self.compute_flops, S))
+        d = check_array("data_bits", "bit", self.data_bits, None)
+        n = d.shape[0]
+        object.__setattr__(self, "data_bits", d)
+        srv = np.array(self.server)
+        if srv.shape != (n,):
+            raise ValidationError("server", "-", srv.shape, f"wrong shape, expected ({n},)")
+        if srv.dtype.kind not in "iu" and not (srv == np.round(srv)).all():
+            raise ValidationError("server", "-", srv, "must be integer server indices")
+        srv = srv.astype(np.int64)
+        if ((srv < 0) | (srv >= S)).any():
+            bad = srv[(srv < 0) | (srv >= S)][0]
+            raise ValidationError("server", "-", int(bad), f"unknown server (have 0..{S - 1})")
+        srv.flags.writeable = False
+        object.__setattr__(self, "server", srv)
+        for name, unit, strict, inf in (
+            ("spectral_eff", "bit/s/Hz", True, False),
+            ("workload_flop", "FLOP", True, False),
+            ("weight", "-", True, False),
+            ("min_rate_bps", "bit/s", False, False),
+            ("deadline_s", "s", True, True),
+        ):
+            object.__setattr__(self, name, check_array(name, unit, getattr(self, name), n,
+                                                       strict=strict, allow_inf=inf))
+
+    @property
+    def n_users(self) -> int:
+        """Number of requests N."""
+        return int(self.data_bits.shape[0])
+
+    @property
+    def n_servers(self) -> int:
+        """Number of servers S."""
+        return int(self.bandwidth_hz.shape[0])
+
+    @property
+    def comm_load(self) -> np.ndarray:
+        """``a_n = D_n / se_n``, Hz s (the bandwidth-time the upload needs)."""
+        return self.data_bits / self.spectral_eff
+
+    @property
+    def users_per_server(self) -> np.ndarray:
+        """Requests per server, shape (S,)."""
+        return np.bincount(self.server, minlength=self.n_servers)
+
+    @classmethod
+    def generate(cls, n_users: int = 50, n_servers: int = 2, *, seed: int = 0,
+                 min_rate_frac: float = 0.3, deadline_frac: float = 0.3
+                 ) -> BandwidthComputeInstance:
+        """Seeded instance; budgets grow with the number of users (1 MHz and 1 TFLOP/s each).
+
+        Prompts of 0.1-1 Mbit at 0.5-8 bit/s/Hz, 0.1-1 TFLOP of work, weights in [0.5, 2].
+        A fraction ``min_rate_frac`` of users asks for 0.3-1x its equal-share rate, and a fraction
+        ``deadline_frac`` has a deadline of 1-1.3x its equal-share latency, so equal shares are
+        feasible (the instance is never infeasible) and both side constraints bind at the optimum
+        for some users.
+        """
+        rng = np.random.default_rng(seed)
+        srv = rng.integers(0, n_servers, n_users)
+        cnt = np.maximum(np.bincount(srv, minlength=n_servers), 1)
+        B = cnt * 1.0e6
+        F = cnt * 1.0e12
+        D = rng.uniform(1e5, 1e6, n_users)
+        se = rng.uniform(0.5, 8.0, n_users)
+        C = rng.uniform(1e11, 1e12, n_users)
+        w = rng.uniform(0.5, 2.0, n_users)
+        b_eq, f_eq = (B / cnt)[srv], (F / cnt)[srv]
+        rmin = np.where(rng.random(n_users) < min_rate_frac,
+                        rng.uniform(0.3, 1.0, n_users) * b_eq * se, 0.0)
+        lat_eq = D / (b_eq * se) + C / f_eq
+        dl = np.where(rng.random(n_users) < deadline_frac,
+                      rng.uniform(1.0, 1.3, n_users) * lat_eq, np.inf)
+        return cls(server=srv, data_bits=D, spectral_eff=se, workload_flop=C, weight=w,
+                   min_rate_bps=rmin, deadline_s=dl, bandwidth_hz=B, compute_flops=F)
+
+    @classmethod
+    def from_scenario(cls, scn: Any, servers: np.ndarray) -> BandwidthComputeInstance:
+        """Requests of a :class:`aigc_opt.Scenario` with a fixed edge placement ``servers``.
+
+        Spectral efficiency is taken at the equal-share power spectral density,
+        ``se_n = log2(1 + p_n g_ns / (N0 B_s / n_s))`` (constant-PSD model), the workload is
+        ``request_flop``, deadlines are the requests' deadlines; no minimum rates.
+        """
+        s = np.asarray(servers, dtype=np.int64)
+        n = np.arange(scn.n_users)
+        cnt = np.maximum(np.bincount(s, minlength=scn.n_servers), 1)
+        share = scn.server_uplink_hz[s] / cnt[s]
+        se = np.log2(1.0 + scn.user_tx_power_w * scn.channel_gain[n, s]
+                     / (scn.noise_psd_w_per_hz * share))
+        return cls(server=s, data_bits=scn.request_input_bits, spectral_eff=se,
+                   workload_flop=scn.request_flop, weight=scn.request_weight,
+                   min_rate_bps=np.zeros(scn.n_users), deadline_s=scn.request_deadline_s,
+                   bandwidth_hz=scn.server_uplink_hz, compute_flops=scn.server_compute_flops)
+
+
+@dataclass(frozen=True)
+class BandwidthComputeSpec:
+    """Which side constraints apply, and the budgets (epsilon fields for sweeps).
+
+    Parameters
+    ----------
+    use_min_rate, use_deadline : bool
+        Impose the minimum rates / the latency deadlines.
+    bandwidth_scale, compute_scale : float
+        Epsilon-constraint fields: the budgets are ``scale * B_s`` and ``scale * F_s`` (sweeping
+        them traces weighted latency against the resources used).
+    """
+
+    use_min_rate: bool = True
+    use_deadline: bool = True
+    bandwidth_scale: float = 1.0
+    compute_scale: float = 1.0
+    problem: str = "allocation"
+    variant: str = "bandwidth_compute"
+
+    def __post_init__(self) -> None:
+        check_scalar("bandwidth_scale", "-", self.bandwidth_scale)
+        check_scalar("compute_scale", "-", self.compute_scale)
+
+    def build(self, instance: BandwidthComputeInstance) -> ConvexProgram:
+        """The CVXPY model."""
+        return build_cvxpy(instance, self)
+
+    def decode(self, instance: BandwidthComputeInstance, program: ConvexProgram, values: Any
+               ) -> BandwidthComputeAllocation:
+        """Hz and FLOP/s from the budget-normalised blocks."""
+        B, F = budgets(instance, self)
+        return BandwidthComputeAllocation(
+            bandwidth_hz=np.asarray(values["b"]) * B[instance.server],
+            compute_flops=np.asarray(values["f"]) * F[instance.server])
+
+
+@dataclass(frozen=True, eq=False)
+class BandwidthComputeAllocation:
+    """Per-request shares.
+
+    Parameters
+    ----------
+    bandwidth_hz : ndarray, shape (N,)
+        Uplink bandwidth b_n, Hz.
+    compute_flops : ndarray, shape (N,)
+        Compute speed f_n, FLOP/s.
+    """
+
+    bandwidth_hz: np.ndarray
+    compute_flops: np.ndarray
+
+    def __post_init__(self) -> None:
+        b = check_array("bandwidth_hz", "Hz", self.bandwidth_hz, None, low=None)
+        object.__setattr__(self, "bandwidth_hz", b)
+        object.__setattr__(self, "compute_flops", check_array(
+            "compute_flops", "FLOP/s", self.compute_flops, b.shape[0], low=None))
+
+
+def budgets(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Scaled per-server budgets ``(B_s, F_s)``."""
+    return spec.bandwidth_scale * inst.bandwidth_hz, spec.compute_scale * inst.compute_flops
+
+
+def side_constraints(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``(b_min, T)`` per user: minimum bandwidth (Hz) and deadline (s, inf when off)."""
+    bmin = inst.min_rate_bps / inst.spectral_eff if spec.use_min_rate else np.zeros(inst.n_users)
+    T = inst.deadline_s if spec.use_deadline else np.full(inst.n_users, np.inf)
+    return bmin, T
+
+
+def weighted_latency(inst: BandwidthComputeInstance, b: np.ndarray, f: np.ndarray) -> float:
+    """``sum_n w_n (a_n / b_n + C_n / f_n)``, s."""
+    return float((inst.weight * (inst.comm_load / b + inst.workload_flop / f)).sum())
+
+
+# ---------------------------------------------------------------------------- fast exact path
+@dataclass(frozen=True)
+class _Response:
+    b: np.ndarray
+    f: np.ndarray
+    value: np.ndarray  # per-user Lagrangian minimum
+    jbb: np.ndarray
+    jbf: np.ndarray
+    jff: np.ndarray
+
+
+def _response(a: np.ndarray, c: np.ndarray, w: np.ndarray, bmin: np.ndarray, T: np.ndarray,
+              lam: np.ndarray, nu: np.ndarray) -> _Response:
+    """Per-user minimiser of ``w(a/b + c/f) + lam b + nu f`` s.t. ``b >= bmin``, ``a/b+c/f <= T``
+    and the derivatives of (b, f) with respect to (lam, nu). All arrays shape (N,)."""
+    b0 = np.maximum(bmin, np.sqrt(w * a / lam))
+    f0 = np.sqrt(w * c / nu)
+    late = a / b0 + c / f0 > T
+    # deadline-tight weight W: unclipped branch, then the clipped branch when b_min binds
+    sla, snc = np.sqrt(lam * a), np.sqrt(nu * c)
+    w_int = ((sla + snc) / T) ** 2
+    wc = lam * bmin**2 / a  # W at which b leaves b_min
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        lat_wc = a / np.maximum(bmin, 1e-300) + np.sqrt(nu * c / np.maximum(wc, 1e-300))
+        clipped = late & (bmin > 0) & (lat_wc <= T)
+        w_clip = nu * c / (T - a / np.maximum(bmin, 1e-300)) ** 2
+    W = np.where(clipped, w_clip, w_int)
+    W = np.where(late, np.maximum(W, w), w)
+    b = np.where(clipped, bmin, np.maximum(bmin, np.sqrt(W * a / lam)))
+    f = np.sqrt(W * c / nu)
+    interior_b = b > bmin
+    # derivatives
+    jbb = np.where(interior_b & ~late, -b / (2 * lam), 0.0)
+    jff = np.where(~late, -f / (2 * nu), 0.0)
+    jbf = np.zeros_like(b)
+    act = late & ~clipped
+    k = np.sqrt(a * c) / np.where(act, T, 1.0) / 2.0
+    s = np.sqrt(nu / lam)
+    jbb = np.where(act, -k * s / lam, jbb)
+    jbf = np.where(act, k / np.sqrt(lam * nu), jbf)
+    jff = np.where(act, -k / (s * nu), jff)
+    value = w * (a / b + c / f) + lam * b + nu * f
+    return _Response(b, f, value, jbb, jbf, jff)
+
+
+def closed_form(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
+                options: SolveOptions | None = None, *, rtol: float = 1e-13, max_iter: int = 200
+                ) -> Result:
+    """Exact KKT solution by damped Newton on the dual prices (see module docstring).
+
+    Returns ``optimal`` with ``bound`` = the dual function value (a certificate), ``infeasible``
+    when the minimum rates alone exceed a bandwidth budget, and ``limit`` (no solution) if the
+    prices did not converge (e.g. deadlines that no split of the budgets can meet).
+    """
+    t0 = time.perf_counter()
+    S, srv = inst.n_servers, inst.server
+    B, F = budgets(inst, spec)
+    bmin, T = side_constraints(inst, spec)
+    a, c, w = inst.comm_load, inst.workload_flop, inst.weight
+
+    def seg(x: np.ndarray) -> np.ndarray:
+        return np.bincount(srv, weights=x, minlength=S)
+
+    def stats() -> SolveStats:
+        return SolveStats("closed_form", solve_seconds=time.perf_counter() - t0, iterations=it)
+
+    it = 0
+    if (seg(bmin) > B * (1 + 1e-12)).any():
+        return Result(Termination.INFEASIBLE, False, gap=math.inf, stats=stats(),
+                      message="minimum rates exceed the bandwidth budget")
+    lam = (seg(np.sqrt(w * a)) / B) ** 2
+    nu = (seg(np.sqrt(w * c)) / F) ** 2
+    lam = np.where(lam > 0, lam, 1.0)
+    nu = np.where(nu > 0, nu, 1.0)
+
+    def dual(r: _Response, lam: np.ndarray, nu: np.ndarray) -> np.ndarray:
+        return seg(r.value) - lam * B - nu * F
+
+    r = _response(a, c, w, bmin, T, lam[srv], nu[srv])
+    g = dual(r, lam, nu)
+    converged = False
+    for it in range(1, max_iter + 1):  # noqa: B007
+        rb, rf = seg(r.b) - B, seg(r.f) - F
+        if (np.abs(rb) <= rtol * B).all() and (np.abs(rf) <= rtol * F).all():
+            converged = True
+            break
+        h11 = np.minimum(seg(r.jbb), -1e-30 * B / lam)
+        h22 = np.minimum(seg(r.jff), -1e-30 * F / nu)
+        h12 = seg(r.jbf)
+        det = h11 * h22 - h12**2
+        det = np.where(det > 0, det, h11 * h22)
+        h12 = np.where(det == h11 * h22, 0.0, h12)
+        dl = -(h22 * rb - h12 * rf) / det
+        dn = -(-h12 * rb + h11 * rf) / det
+        # fraction to the boundary (prices stay positive, at most x10 per step)
+        step = np.ones(S)
+        with np.errstate(divide="ignore", over="ignore"):
+            step = np.minimum(step, np.where(dl < 0, 0.9 * lam / -dl, 1.0))
+            step = np.minimum(step, np.where(dn < 0, 0.9 * nu / -dn, 1.0))
+            step = np.minimum(step, np.where(dl > 0, 9 * lam / dl, 1.0))
+            step = np.minimum(step, np.where(dn > 0, 9 * nu / dn, 1.0))
+        slope = rb * dl + rf * dn  # directional derivative of the concave dual
+        done = np.zeros(S, dtype=bool)
+        new_lam, new_nu, new_g = lam.copy(), nu.copy(), g.copy()
+        for _ in range(60):
+            tl, tn = lam + step * dl, nu + step * dn
+            rt = _response(a, c, w, bmin, T, tl[srv], tn[srv])
+            gt = dual(rt, tl, tn)
+            ok = ~done & (gt >= g + 1e-4 * step * slope - 1e-15 * np.abs(g))
+            new_lam, new_nu, new_g = (np.where(ok, tl, new_lam), np.where(ok, tn, new_nu),
+                                      np.where(ok, gt, new_g))
+            done |= ok
+            if done.all():
+                break
+            step = np.where(done, step, 0.5 * step)
+        if not done.any():
+            break
+        lam, nu, g = new_lam, new_nu, new_g
+        r = _response(a, c, w, bmin, T, lam[srv], nu[srv])
+    if not converged:
+        rb, rf = seg(r.b) - B, seg(r.f) - F
+        logger.info("bandwidth closed form: no convergence after %d iterations (%.3g, %.3g)",
+                    it, np.max(np.abs(rb) / B), np.max(np.abs(rf) / F))
+        return Result(Termination.LIMIT, False, gap=math.inf, stats=stats(),
+                      message="dual prices did not converge (infeasible deadlines?)")
+    # feasibility repair of the last ulps: shrink the part above b_min / scale f
+    b, f = r.b, r.f
+    sb, smin = seg(b), seg(bmin)
+    shrink = np.where(sb > B, (B - smin) / np.maximum(sb - smin, 1e-300), 1.0)
+    b = bmin + (b - bmin) * shrink[srv]
+    f = f * np.minimum(1.0, F / seg(f))[srv]
+    obj = weighted_latency(inst, b, f)
+    bound = float(g.sum())
+    alloc = BandwidthComputeAllocation(bandwidth_hz=b, compute_flops=f)
+    return Result(Termination.OPTIMAL, True, objective=obj, bound=bound,
+                  gap=relative_gap(obj, bound), values={"b": b, "f": f,
+                                                        "lambda": lam, "nu": nu},
+                  allocation=alloc, stats=stats(), message=f"{it} Newton steps")
+
+
+# ---------------------------------------------------------------------------- CVXPY model
+def build_cvxpy(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec) -> ConvexProgram:
+    """Vectorised CVXPY model in budget-normalised shares ``b~ = b/B_s``, ``f~ = f/F_s``.
+
+    Objective divided by the equal-share objective ``sum w (a n_s/B_s + C n_s/F_s)``
+    (``objective_scale``) so CLARABEL sees O(1) numbers; per-server budget rows are one sparse
+    matrix product.
+    """
+    import cvxpy as cp
+    import scipy.sparse as sp
+
+    n, S, srv = inst.n_users, inst.n_servers, inst.server
+    B, F = budgets(inst, spec)
+    bmin, T = side_constraints(inst, spec)
+    cnt = np.maximum(inst.users_per_server, 1)
+    ka = inst.comm_load / B[srv]  # a / B_s
+    kc = inst.workload_flop / F[srv]
+    scale = float((inst.weight * (ka + kc) * cnt[srv]).sum())
+    bt, ft = cp.Variable(n, name="b"), cp.Variable(n, name="f")
+    agg = sp.csr_matrix((np.ones(n), (srv, np.arange(n))), shape=(S, n))
+    tb, tf = cp.multiply(ka, cp.inv_pos(bt)), cp.multiply(kc, cp.inv_pos(ft))
+    obj = cp.Minimize(cp.sum(cp.multiply(inst.weight / scale, tb + tf)))
+    cons = [agg @ bt <= 1.0, agg @ ft <= 1.0, ft >= 0]
+    lo = bmin / B[srv]
+    cons.append(bt >= lo)
+    dl = np.nonzero(np.isfinite(T))[0]
+    if dl.size:
+        # deadline rows divided by T so that they read "relative latency <= 1"
+        cons.append(cp.multiply(1.0 / T[dl], tb[dl] + tf[dl]) <= 1.0)
+    return ConvexProgram(cp.Problem(obj, cons), {"b": bt, "f": ft},
+                         name=f"bandwidth_compute[N={n},S={S}]",
+                         meta={"objective_scale": scale})
+
+
+# ---------------------------------------------------------------------------- baselines
+def _proportional(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
+                  xa: np.ndarray, xc: np.ndarray) -> BandwidthComputeAllocation:
+    B, F = budgets(inst, spec)
+    srv, S = inst.server, inst.n_servers
+    sa = np.bincount(srv, weights=xa, minlength=S)
+    sc = np.bincount(srv, weights=xc, minlength=S)
+    return BandwidthComputeAllocation(bandwidth_hz=B[srv] * xa / sa[srv],
+                                      compute_flops=F[srv] * xc / sc[srv])
+
+
+def equal_share(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec, seed: int = 0
+                ) -> BandwidthComputeAllocation:
+    """Baseline: every request at a server gets ``B_s/n_s`` Hz and ``F_s/n_s`` FLOP/s."""
+    one = np.ones(inst.n_users)
+    return _proportional(inst, spec, one, one)
+
+
+def proportional_demand(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
+                        seed: int = 0) -> BandwidthComputeAllocation:
+    """Baseline: bandwidth in proportion to ``a_n = D_n/se_n`` and compute to ``C_n`` (equal
+    latency per resource, ignoring weights)."""
+    return _proportional(inst, spec, inst.comm_load, inst.workload_flop)
+
+
+register_algorithm(BandwidthComputeSpec, "closed_form", closed_form)
+register_heuristic(BandwidthComputeSpec, "equal_share", equal_share)
+register_heuristic(BandwidthComputeSpec, "proportional_demand", proportional_demand)
+register_case(CaseKind(
+    name="allocation.bandwidth_compute",
+    make_instance=lambda seed, n_users=50, n_servers=2, **kw: BandwidthComputeInstance.generate(
+        n_users, n_servers, seed=seed, **kw),
+    make_spec=lambda **params: BandwidthComputeSpec(**params),
+    default_methods=("closed_form", "cvxpy", "equal_share", "proportional_demand"),
+    reference="closed_form",
+    description="bandwidth + compute shares per edge server, weighted latency (KKT / CVXPY)",
+))

@@ -1,0 +1,163 @@
+"""Bandwidth and compute shares: KKT fast path against closed forms, CVXPY and the evaluator."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import aigc_opt as ao
+from aigc_opt.cases import get_case
+from aigc_opt.errors import ValidationError
+from aigc_opt.problems.allocation_bandwidth import (
+    BandwidthComputeAllocation,
+    BandwidthComputeInstance,
+    BandwidthComputeSpec,
+    closed_form,
+)
+
+OBJ_RTOL = 1e-6
+TIGHT = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
+#: CLARABEL's allocations are accurate to ~1e-3 of a user's equal share (DESIGN.md: conic
+#: solvers return objectives to ~1e-10 but allocation vectors only to ~1e-4..1e-3).
+ALLOC_TOL_SHARE = 1e-2
+SOLVER_FEAS = 1e-5
+
+SPECS = [
+    BandwidthComputeSpec(use_min_rate=False, use_deadline=False),
+    BandwidthComputeSpec(use_min_rate=True, use_deadline=False),
+    BandwidthComputeSpec(use_min_rate=False, use_deadline=True),
+    BandwidthComputeSpec(),
+    BandwidthComputeSpec(bandwidth_scale=0.7, compute_scale=0.8),
+]
+
+
+def test_unconstrained_square_root_rule() -> None:
+    """Without side constraints b_n = B sqrt(w a)/sum sqrt(w a), f_n = F sqrt(w C)/sum sqrt(w C),
+    optimum (sum sqrt(w a))^2 / B + (sum sqrt(w C))^2 / F per server."""
+    inst = BandwidthComputeInstance.generate(40, 1, seed=3)
+    spec = BandwidthComputeSpec(use_min_rate=False, use_deadline=False)
+    res = ao.run_method(inst, spec, "closed_form")
+    sa = np.sqrt(inst.weight * inst.data_bits / inst.spectral_eff)
+    sc = np.sqrt(inst.weight * inst.workload_flop)
+    B, F = inst.bandwidth_hz[0], inst.compute_flops[0]
+    np.testing.assert_allclose(res.allocation.bandwidth_hz, B * sa / sa.sum(), rtol=1e-12)
+    np.testing.assert_allclose(res.allocation.compute_flops, F * sc / sc.sum(), rtol=1e-12)
+    np.testing.assert_allclose(res.objective, sa.sum() ** 2 / B + sc.sum() ** 2 / F, rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"mr{s.use_min_rate:d}dl{s.use_deadline:d}"
+                         f"b{s.bandwidth_scale}")
+def test_closed_form_matches_cvxpy(seed: int, spec: BandwidthComputeSpec) -> None:
+    inst = BandwidthComputeInstance.generate(120, 3, seed=seed)
+    res = ao.run_method(inst, spec, "closed_form")
+    cv = ao.solve(inst, spec, backend="cvxpy", extra=TIGHT)
+    assert res.optimal and cv.has_solution
+    np.testing.assert_allclose(cv.objective, res.objective, rtol=OBJ_RTOL)
+    # certificate: bound <= optimum <= objective, gap at rounding level
+    assert res.bound <= res.objective * (1 + 1e-12) and res.gap < 1e-10
+    assert res.bound <= cv.objective * (1 + OBJ_RTOL)  # CVXPY is feasible to ~1e-8 only
+    share_b = (inst.bandwidth_hz / inst.users_per_server)[inst.server] * spec.bandwidth_scale
+    share_f = (inst.compute_flops / inst.users_per_server)[inst.server] * spec.compute_scale
+    dev_b = np.abs(cv.allocation.bandwidth_hz - res.allocation.bandwidth_hz) / share_b
+    dev_f = np.abs(cv.allocation.compute_flops - res.allocation.compute_flops) / share_f
+    assert dev_b.max() < ALLOC_TOL_SHARE and dev_f.max() < ALLOC_TOL_SHARE
+    m = ao.evaluate(inst, res.allocation, spec)
+    assert m.max_violation < 1e-9, m.violations
+    np.testing.assert_allclose(m.objective, res.objective, rtol=1e-6)
+    mc = ao.evaluate(inst, cv.allocation, spec)
+    assert mc.max_violation < SOLVER_FEAS, mc.violations
+    np.testing.assert_allclose(mc.objective, cv.objective, rtol=1e-6)
+
+
+def test_side_constraints_bind_and_kkt() -> None:
+    """Deadlines and min rates are active for some users; budgets are used exactly; users that
+    are neither clipped nor late share one bandwidth price: w a / b^2 = lambda."""
+    inst = BandwidthComputeInstance.generate(300, 2, seed=11)
+    spec = BandwidthComputeSpec()
+    res = ao.run_method(inst, spec, "closed_form")
+    b, f = res.allocation.bandwidth_hz, res.allocation.compute_flops
+    m = ao.evaluate(inst, res.allocation, spec)
+    lat = m.per_item["latency_s"]
+    bmin = inst.min_rate_bps / inst.spectral_eff
+    tight = np.isfinite(inst.deadline_s) & (lat >= inst.deadline_s * (1 - 1e-9))
+    clipped = b <= bmin * (1 + 1e-9)
+    assert tight.sum() > 5 and (clipped & (bmin > 0)).sum() > 5
+    np.testing.assert_allclose(np.bincount(inst.server, weights=b), inst.bandwidth_hz, rtol=1e-12)
+    np.testing.assert_allclose(np.bincount(inst.server, weights=f), inst.compute_flops,
+                               rtol=1e-12)
+    free = ~tight & ~clipped
+    price = inst.weight * inst.comm_load / b**2
+    for s in range(inst.n_servers):
+        p = price[free & (inst.server == s)]
+        np.testing.assert_allclose(p, p.mean(), rtol=1e-9)
+        np.testing.assert_allclose(res.values["lambda"][s], p.mean(), rtol=1e-9)
+
+
+def test_baselines_scored_and_not_better() -> None:
+    inst = BandwidthComputeInstance.generate(100, 2, seed=4)
+    spec = BandwidthComputeSpec(use_min_rate=False, use_deadline=False)
+    opt = ao.run_method(inst, spec, "closed_form")
+    for name in ("equal_share", "proportional_demand"):
+        h = ao.run_method(inst, spec, name)
+        assert h.termination is ao.Termination.FEASIBLE
+        assert h.objective >= opt.objective * (1 - 1e-12)
+    # equal shares meet the generated deadlines and min rates by construction
+    eq = ao.run_method(inst, BandwidthComputeSpec(), "equal_share")
+    assert eq.termination is ao.Termination.FEASIBLE
+
+
+def test_infeasible_min_rates_and_deadlines() -> None:
+    inst = BandwidthComputeInstance.generate(30, 1, seed=2, min_rate_frac=1.0)
+    spec = BandwidthComputeSpec(bandwidth_scale=0.2)
+    res = ao.run_method(inst, spec, "closed_form")
+    assert res.termination is ao.Termination.INFEASIBLE and not res.has_solution
+    cv = ao.solve(inst, spec, backend="cvxpy")
+    assert cv.termination is ao.Termination.INFEASIBLE
+    # deadlines that no split can meet: 1e-4 of the equal-share latency
+    inst2 = BandwidthComputeInstance.generate(30, 1, seed=2, deadline_frac=1.0)
+    inst2 = BandwidthComputeInstance(
+        inst2.server, inst2.data_bits, inst2.spectral_eff, inst2.workload_flop, inst2.weight,
+        inst2.min_rate_bps, inst2.deadline_s * 1e-4, inst2.bandwidth_hz, inst2.compute_flops)
+    res2 = closed_form(inst2, BandwidthComputeSpec(), max_iter=60)
+    assert not res2.has_solution and res2.termination is ao.Termination.LIMIT
+    cv2 = ao.solve(inst2, BandwidthComputeSpec(), backend="cvxpy")
+    assert cv2.termination is ao.Termination.INFEASIBLE
+
+
+def test_from_scenario_and_case_kind() -> None:
+    scn = ao.Scenario.generate(n_users=30, n_servers=3, n_models=2, seed=1)
+    servers = np.argmax(scn.channel_gain, axis=1)
+    inst = BandwidthComputeInstance.from_scenario(scn, servers)
+    spec = BandwidthComputeSpec(use_deadline=False)
+    res = ao.run_method(inst, spec, "closed_form")
+    cv = ao.solve(inst, spec, backend="cvxpy", extra=TIGHT)
+    np.testing.assert_allclose(cv.objective, res.objective, rtol=OBJ_RTOL)
+    kind = get_case("allocation.bandwidth_compute")
+    r = ao.run_method(kind.make_instance(0), kind.make_spec(), kind.reference or "")
+    assert r.optimal and math.isfinite(r.objective)
+
+
+def test_evaluator_reports_violations() -> None:
+    inst = BandwidthComputeInstance.generate(10, 1, seed=0)
+    alloc = BandwidthComputeAllocation(np.full(10, inst.bandwidth_hz[0] / 5),
+                                       np.full(10, inst.compute_flops[0] / 10))
+    m = ao.evaluate(inst, alloc, BandwidthComputeSpec())
+    np.testing.assert_allclose(m.violations["bandwidth"], 1.0)
+    assert not m.feasible
+
+
+def test_bad_input_names_field() -> None:
+    inst = BandwidthComputeInstance.generate(5, 2, seed=0)
+    kw = {k: getattr(inst, k) for k in ("server", "data_bits", "spectral_eff", "workload_flop",
+                                         "weight", "min_rate_bps", "deadline_s", "bandwidth_hz",
+                                         "compute_flops")}
+    for field, bad in (("server", np.array([0, 1, 2, 0, 1])), ("spectral_eff", -np.ones(5)),
+                       ("deadline_s", np.full(5, np.nan)), ("compute_flops", np.ones(3)),
+                       ("weight", np.zeros(5))):
+        with pytest.raises(ValidationError, match=field):
+            BandwidthComputeInstance(**{**kw, field: bad})
+    with pytest.raises(ValidationError, match="bandwidth_scale"):
+        BandwidthComputeSpec(bandwidth_scale=0.0)
