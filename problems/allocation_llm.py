@@ -399,18 +399,21 @@ def greedy_tokens(inst: LlmInstance, spec: LlmSpec, seed: int = 0) -> LlmAllocat
     return LlmAllocation(admitted=a, tokens=t)
 
 
+LLM_CASE = CaseKind(
+    name="allocation.llm_tokens",
+    make_instance=lambda seed, n_requests=24: LlmInstance.generate(n_requests, seed=seed),
+    make_spec=lambda **params: LlmSpec(**params),
+    default_methods=("highs", "greedy_weight"),
+    reference="highs",
+    description="LLM admission and token budgets under KV memory, compute, batch slots",
+)
+
+
 def _register() -> None:
     from aigc_opt.solve import register_heuristic
 
     register_heuristic(LlmSpec, "greedy_weight", greedy_tokens)
-    register_case(CaseKind(
-        name="allocation.llm_tokens",
-        make_instance=lambda seed, n_requests=24: LlmInstance.generate(n_requests, seed=seed),
-        make_spec=lambda **params: LlmSpec(**params),
-        default_methods=("highs", "greedy_weight"),
-        reference="highs",
-        description="LLM admission and token budgets under KV memory, compute, batch slots",
-    ))
+    register_case(LLM_CASE)
 
 
 _register()

@@ -407,7 +407,7 @@ def steps_scenario(n_users: int = 12, n_servers: int = 2, n_models: int = 3, *, 
     return Scenario.generate(n_users, n_servers, n_models, seed=seed, profile=profile, **fields)
 
 
-register_case(CaseKind(
+STEPS_CASE = CaseKind(
     name="allocation.steps",
     make_instance=lambda seed, n_users=12, n_servers=2, n_models=3: steps_scenario(
         n_users, n_servers, n_models, seed=seed),
@@ -415,8 +415,8 @@ register_case(CaseKind(
     default_methods=("highs",),
     reference="highs",
     description="integer diffusion steps per request, one-hot quality levels, shared edge GPU",
-))
-register_case(CaseKind(
+)
+HYBRID_STEPS_CASE = CaseKind(
     name="allocation.hybrid_steps",
     make_instance=lambda seed, n_users=12, n_servers=2, n_models=3: steps_scenario(
         n_users, n_servers, n_models, seed=seed, profile="hybrid_icc2025"),
@@ -424,4 +424,6 @@ register_case(CaseKind(
     default_methods=("highs",),
     reference="highs",
     description="hybrid edge-then-device diffusion steps (ICC 2025 scheme), one-hot quality",
-))
+)
+register_case(STEPS_CASE)
+register_case(HYBRID_STEPS_CASE)

@@ -11,7 +11,7 @@ import pytest
 import aigc_opt as ao
 from aigc_opt.errors import ValidationError
 from aigc_opt.metrics.allocation_llm import LlmAllocation, LlmObjective, token_quality
-from aigc_opt.problems.allocation_llm import LlmInstance, LlmSpec
+from aigc_opt.problems.allocation_llm import LLM_CASE, LlmInstance, LlmSpec
 
 OBJ_RTOL = 1e-6
 EXACT = ao.SolveOptions(mip_gap=0.0)
@@ -176,3 +176,13 @@ def test_bad_spec_names_field() -> None:
         LlmSpec(epsilon=(("throughput", 1.0),))
     with pytest.raises(ValidationError, match="latency"):
         LlmObjective(latency=-1.0)
+
+
+def test_case_kind_runs_default_methods() -> None:
+    inst = LLM_CASE.make_instance(3, n_requests=12)
+    spec = LLM_CASE.make_spec()
+    results = {m: ao.run_method(inst, spec, m, options=EXACT) for m in LLM_CASE.default_methods}
+    ref = results[str(LLM_CASE.reference)]
+    check_consistent(inst, spec, ref)
+    for res in results.values():
+        assert res.objective >= ref.objective - 1e-9

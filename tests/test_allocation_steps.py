@@ -7,17 +7,18 @@ import itertools
 
 import numpy as np
 import pytest
+
+import aigc_opt as ao
+from aigc_opt.allocation import OffloadObjective
+from aigc_opt.errors import ValidationError
 from aigc_opt.problems.allocation_steps import (
+    HYBRID_STEPS_CASE,
+    STEPS_CASE,
     HybridStepsSpec,
     StepsSpec,
     allocation_from_steps,
     steps_scenario,
 )
-
-import aigc_opt as ao
-from aigc_opt.allocation import OffloadObjective
-from aigc_opt.cases import get_case
-from aigc_opt.errors import ValidationError
 
 OBJ_RTOL = 1e-6
 EXACT = ao.SolveOptions(mip_gap=0.0)
@@ -112,7 +113,7 @@ def test_highs_and_cvxpy_agree(spec: StepsSpec) -> None:
 
 
 def test_generated_case_and_epsilon_rows() -> None:
-    kind = get_case("allocation.steps")
+    kind = STEPS_CASE
     scn = kind.make_instance(0)
     spec = kind.make_spec(max_steps=40)
     res = ao.solve(scn, spec, "highs", options=EXACT)
@@ -174,3 +175,10 @@ def test_weights_change_objective() -> None:
             w.objective.quality) == (2.0, 3.0, 3.0, 4.0)
     assert dataclasses.replace(w, epsilon=()).epsilon == ()
     assert type(HybridStepsSpec().with_weights(latency=1, energy=1, quality=1)) is HybridStepsSpec
+
+
+def test_hybrid_case_kind_solves() -> None:
+    scn = HYBRID_STEPS_CASE.make_instance(1)
+    spec = HYBRID_STEPS_CASE.make_spec(max_steps=25)
+    assert isinstance(spec, HybridStepsSpec)
+    check_consistent(scn, spec, ao.solve(scn, spec, "highs", options=EXACT))
