@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..problems.incentives_contract import ContractAllocation, ContractInstance, ContractSpec
+from ..problems.incentives_stackelberg import StackelbergAllocation
 from . import FEAS_TOL, Metrics, register_evaluator
 
 
@@ -113,3 +114,119 @@ class TruthfulnessReport:
 
 
 MechanismFn = Callable[[Any], Any]
+
+
+# -------------------------------------------------------------------------------- Stackelberg
+def _user_response_exact(a: np.ndarray, budget: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Best response of users with ``max sum_j a_ij ln(1+x_ij) - p_j x_ij`` s.t.
+    ``sum_j p_j x_ij <= B_i`` (single leader: M = 1): ``x_ij = max(0, a_ij mu_i / p_j - 1)``
+    with ``mu_i = 1/(1 + lambda_i)`` found by bisection on the spending (monotone in mu) to
+    machine precision (the solvers use a sort-based exact formula instead)."""
+    slack = np.maximum(a - p[None, :], 0.0).sum(axis=1) <= budget
+    lo, hi = np.zeros(a.shape[0]), np.ones(a.shape[0])
+    for _ in range(64):
+        mid = 0.5 * (lo + hi)
+        over = np.maximum(a * mid[:, None] - p[None, :], 0.0).sum(axis=1) > budget
+        hi = np.where(over, mid, hi)
+        lo = np.where(over, lo, mid)
+    mu = np.where(slack, 1.0, lo)
+    return np.maximum(a * mu[:, None] / p[None, :] - 1.0, 0.0)
+
+
+def _follower_utility(a: np.ndarray, p: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return (a * np.log1p(x) - p[None, :] * x).sum(axis=1)
+
+
+def _instance_arrays(inst: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    a = np.asarray(inst.valuation, float)
+    a = a[:, None] if a.ndim == 1 else a
+    M = a.shape[1]
+    c = np.broadcast_to(np.asarray(inst.unit_cost, float), (M,))
+    cap = np.broadcast_to(np.asarray(inst.capacity, float), (M,))
+    return a, np.asarray(inst.budget, float), c, cap
+
+
+def leader_deviation_gains(inst: Any, alloc: Any, *, grid: int = 200) -> np.ndarray:
+    """For each leader, the largest profit gain of a unilateral price change (followers
+    re-solve exactly): log-spaced grid on ``[c_j, max_i a_ij]``, then golden-section
+    refinement around the best grid point. Capacity-violating prices are excluded."""
+    a, B, c, cap = _instance_arrays(inst)
+    p0 = np.asarray(alloc.price, float)
+
+    def profit(j: int, pj: float) -> float:
+        q = p0.copy()
+        q[j] = pj
+        x = _user_response_exact(a, B, q)[:, j]
+        if x.sum() > cap[j] * (1 + 1e-12):
+            return -np.inf
+        return float((pj - c[j]) * x.sum())
+
+    gains = np.zeros(p0.size)
+    for j in range(p0.size):  # one 1-D search per leader
+        base = profit(j, float(p0[j]))
+        top = max(float(a[:, j].max()), c[j] * 1.001)
+        prices = np.geomspace(c[j], top, grid)
+        vals = np.array([profit(j, float(x)) for x in prices])
+        k = int(np.argmax(vals))
+        lo, hi = float(prices[max(k - 1, 0)]), float(prices[min(k + 1, grid - 1)])
+        g = (np.sqrt(5.0) - 1) / 2
+        x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
+        f1, f2 = profit(j, x1), profit(j, x2)
+        for _ in range(80):
+            if f1 > f2:
+                hi, x2, f2 = x2, x1, f1
+                x1 = hi - g * (hi - lo)
+                f1 = profit(j, x1)
+            else:
+                lo, x1, f1 = x1, x2, f2
+                x2 = lo + g * (hi - lo)
+                f2 = profit(j, x2)
+        gains[j] = max(float(vals[k]), f1, f2) - base
+    return gains
+
+
+def evaluate_stackelberg(inst: Any, alloc: Any, spec: Any = None) -> Metrics:
+    """Followers' utilities and deviation gains, budgets, capacity, the leaders' revenue/profit.
+
+    The objective is the leaders' total profit ``sum_j (p_j - c_j) sum_i x_ij``. The hard
+    ``follower_best_response`` violation is the gain of follower i's exact best response over
+    its demand, relative to ``max(1, |utility|)``; ``max_follower_gain`` reports it in money.
+    Leader deviations are reported by :func:`leader_deviation_gains` (not computed here: it
+    needs many follower re-solves).
+    """
+    a, B, c, cap = _instance_arrays(inst)
+    p = np.asarray(alloc.price, float)
+    x = np.asarray(alloc.demand, float)
+    if x.shape != a.shape:
+        raise ValueError(f"demand has shape {x.shape}, expected {a.shape}")
+    u = _follower_utility(a, p, x)
+    u_best = _follower_utility(a, p, _user_response_exact(a, B, p))
+    gain = np.maximum(u_best - u, 0.0)
+    spend = (x * p[None, :]).sum(axis=1)
+    sold = x.sum(axis=0)
+    revenue = p * sold
+    profit = (p - c) * sold
+    viol = {
+        "follower_best_response": _rel(u_best - u, u_best),
+        "budget": _rel(spend - B, B),
+        "capacity": _rel(sold - cap, np.where(np.isinf(cap), 1.0, cap))
+        if np.isfinite(cap).any() else np.zeros(p.size),
+        "demand_nonnegative": np.maximum(-x, 0.0).max(axis=1),
+    }
+    viol["capacity"] = np.where(np.isinf(cap), 0.0, viol["capacity"])
+    totals = {
+        "leader_revenue": float(revenue.sum()),
+        "leader_profit": float(profit.sum()),
+        "units_sold": float(sold.sum()),
+        "max_follower_gain": float(gain.max(initial=0.0)),
+        "follower_welfare": float(u.sum()),
+        "n_active_followers": float(np.sum(x.sum(axis=1) > 1e-12)),
+        "n_budget_bound": float(np.sum(spend >= B * (1 - 1e-9))),
+    }
+    per_item = {"follower_utility": u, "follower_gain": gain, "spend": spend,
+                "leader_revenue": revenue, "leader_profit": profit}
+    return _pack("incentives.stackelberg", float(profit.sum()), per_item, totals, viol,
+                 set(viol))
+
+
+register_evaluator(StackelbergAllocation, evaluate_stackelberg)
