@@ -13,6 +13,8 @@ x sizes x seeds x methods, each case with its own time limit and MIP gap::
 
     [[cases]]
     problem = "offloading.assignment"
+    # problem = "*" runs every registered kind that no other entry names, at the kind's
+    # default sizes with its default methods (so a new family is benchmarked at once)
     sizes = [{n_users = 10, n_servers = 3}]     # list of tables, or a grid:
     # sizes = {n_users = [10, 20], n_servers = [3]}
     seeds = [0, 1]
@@ -254,8 +256,19 @@ def expand(suite: Suite, *, check: bool = True) -> list[Case]:
         for mod in imports:
             _import(mod)
         kinds, errors = load_kinds()
-    cases: list[Case] = []
+    named = {str(e["problem"]) for e in suite.entries}
+    entries: list[tuple[int, Mapping[str, Any]]] = []
     for i, e in enumerate(suite.entries):
+        if e["problem"] != "*":
+            entries.append((i, e))
+            continue
+        bad = set(e) & {"sizes", "params", "methods", "variant", "reference", "size_key"}
+        if bad:
+            raise SuiteError(f"{suite.path}: cases[{i}].{sorted(bad)[0]}: not allowed with "
+                             "problem = '*' (each kind runs its default sizes and methods)")
+        entries += [(i, {**e, "problem": k}) for k in sorted(kinds) if k not in named]
+    cases: list[Case] = []
+    for i, e in entries:
         where = f"{suite.path}: cases[{i}]"
         problem = str(e["problem"])
         kind = kinds.get(problem)
@@ -404,7 +417,9 @@ def run_case(case: Case) -> dict[str, Any]:
             t0 = time.perf_counter()
             metrics = evaluate(instance, res.allocation, spec)
             row["evaluate_seconds"] = time.perf_counter() - t0
-            row.update(export.metrics_columns(metrics))
+            n_slots = getattr(instance, "n_slots", None)
+            row.update(export.metrics_columns(
+                metrics, n_slots=n_slots if isinstance(n_slots, int) else None))
     except Exception as exc:  # a failing case is a row, not a failed run
         logger.debug("case %s failed", case.key, exc_info=True)
         row["status"] = export.STATUS_ERROR

@@ -162,9 +162,14 @@ def instance_hash(instance: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def metrics_columns(metrics: Any) -> dict[str, Any]:
+def metrics_columns(metrics: Any, n_slots: int | None = None) -> dict[str, Any]:
     """Row cells from a :class:`aigc_opt.Metrics`: known totals, ``metrics_extra``, ``series``,
-    ``feasible`` and ``eval_objective``."""
+    ``feasible`` and ``eval_objective``.
+
+    ``series`` holds time series for the plots: every 1-D ``per_item`` array whose name contains
+    ``slot``, and, when ``n_slots`` (the instance's horizon) is given, every ``per_item`` array
+    whose first axis has that length, summed over its other axes (per-slot totals).
+    """
     summary = dict(metrics.summary())
     out: dict[str, Any] = {"eval_objective": summary.pop("objective", math.nan),
                            "feasible": bool(metrics.feasible)}
@@ -176,8 +181,15 @@ def metrics_columns(metrics: Any) -> dict[str, Any]:
             extra[k] = v
     if extra:
         out["metrics_extra"] = json.dumps(extra, sort_keys=True, allow_nan=True)
-    series = {k: np.asarray(v, dtype=float).tolist() for k, v in metrics.per_item.items()
-              if "slot" in k and np.ndim(v) == 1}
+    series: dict[str, list[float]] = {}
+    for k, v in metrics.per_item.items():
+        a = np.asarray(v)
+        if a.dtype.kind not in "biuf" or a.ndim == 0:
+            continue
+        if "slot" in k and a.ndim == 1:
+            series[k] = a.astype(float).tolist()
+        elif n_slots and a.shape[0] == n_slots:
+            series[k] = a.reshape(n_slots, -1).sum(axis=1).astype(float).tolist()
     if series:
         out["series"] = json.dumps(series, sort_keys=True, allow_nan=True)
     return out
@@ -320,8 +332,9 @@ def add_ratios(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Copy rows adding ``ref_objective``, ``ratio_to_ref`` = objective / reference objective
     and ``excess_to_ref`` = (objective - ref) / max(1, |ref|), the reference being the row of
     the same instance whose method is the row's ``reference`` and which ended ``optimal``.
-    NaN where either side is missing, the row's solution is not feasible (evaluator) or the
-    reference objective is 0."""
+    NaN where either side is missing, the row's solution is not feasible (evaluator), the
+    reference objective is 0 or the two objectives differ in sign (a ratio means nothing then;
+    ``excess_to_ref`` still does)."""
     out = [dict(r) for r in rows]
     refs: dict[tuple[str, ...], float] = {}
     for r in out:
@@ -333,19 +346,21 @@ def add_ratios(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         usable = r.get("has_solution") in (True, "true") and r.get("feasible") in (True, "true")
         obj = _fnum(r.get("objective")) if usable else math.nan
         r["ref_objective"] = ref
-        r["ratio_to_ref"] = obj / ref if ref == ref and ref != 0 and obj == obj else math.nan
+        same_sign = ref == ref and obj == obj and ref != 0 and (obj >= 0) == (ref > 0)
+        r["ratio_to_ref"] = obj / ref if same_sign else math.nan
         r["excess_to_ref"] = (obj - ref) / max(1.0, abs(ref)) if ref == ref and obj == obj \
             else math.nan
     return out
 
 
 SUMMARY_COLUMNS: tuple[str, ...] = ("problem", "method", "cases", "optimal", "feasible",
-                                    "failed", "median_solve_s", "mean_ratio")
+                                    "failed", "median_solve_s", "mean_ratio", "mean_excess")
 
 
 def summarize(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Per (problem, method): cases, optimal / feasible / failed counts, median solve time, mean
-    ratio to the reference objective.
+    ratio to the reference objective and mean excess ``(obj - ref) / max(1, |ref|)`` (>= 0 for
+    a minimisation, <= 0 for a maximisation when the reference is optimal).
 
     ``feasible`` counts rows with a solution the evaluator found feasible; ``failed`` counts the
     rest (errors, time-outs, crashes, no solution, violated constraints).
@@ -360,6 +375,7 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         times = [t for t in (_fnum(r.get("solve_seconds")) for r in rs
                              if r.get("status") == STATUS_OK) if t == t]
         ratios = [x for x in (_fnum(r["ratio_to_ref"]) for r in rs) if x == x]
+        excess = [x for x in (_fnum(r["excess_to_ref"]) for r in rs) if x == x]
         out.append({
             "problem": problem,
             "method": method,
@@ -369,6 +385,7 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "failed": len(rs) - len(ok),
             "median_solve_s": statistics.median(times) if times else math.nan,
             "mean_ratio": statistics.fmean(ratios) if ratios else math.nan,
+            "mean_excess": statistics.fmean(excess) if excess else math.nan,
         })
     return out
 

@@ -206,6 +206,7 @@ def plot_caching_cost(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> list[
     carry a cost series (``series`` JSON with a key containing ``cost``)."""
     plt = _plt()
     data: dict[str, dict[tuple[str, ...], dict[str, list[float]]]] = defaultdict(dict)
+    labels: dict[str, str] = {}
     for r in rows:
         text = r.get("series")
         if not _ok(r) or not isinstance(text, str) or not text:
@@ -219,6 +220,7 @@ def plot_caching_cost(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> list[
             continue
         inst = export.instance_id(r)
         data[str(r["problem"])].setdefault(inst, {})[str(r["method"])] = series[key]
+        labels[str(r["problem"])] = key
     written = []
     for problem, by_inst in sorted(data.items()):
         inst, by_method = next(iter(sorted(by_inst.items())))
@@ -226,7 +228,7 @@ def plot_caching_cost(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> list[
         for method, s in sorted(by_method.items()):
             ax.plot(np.arange(1, len(s) + 1), np.cumsum(s), label=method)
         ax.set_xlabel("time slot")
-        ax.set_ylabel("cumulative cost")
+        ax.set_ylabel(f"cumulative {labels[problem]}")
         ax.set_title(f"{problem}: policy cost over time ({inst[3]}, seed {inst[4]})",
                      fontsize=9)
         ax.grid(True, alpha=0.3)

@@ -144,6 +144,35 @@ def test_shipped_suites_load_and_expand() -> None:
         assert len({c.key for c in cases}) == len(cases)
 
 
+def test_quick_suite_covers_every_registered_kind_and_backend() -> None:
+    kinds, _ = batch.load_kinds()
+    cases = load_suite("quick").cases()
+    assert {c.problem for c in cases} == set(kinds)
+    assert {"highs", "cvxpy", "pyomo"} <= {c.method for c in cases}
+
+
+def test_star_entry_adds_unnamed_kinds_only(tmp_path: Path, fake_module: str) -> None:
+    p = _suite(tmp_path, f"""
+        [suite]
+        imports = ["{fake_module}"]
+        [[cases]]
+        problem = "fake.toy"
+        methods = ["first"]
+        [[cases]]
+        problem = "*"
+        seeds = [4]
+    """)
+    cases = expand(load_suite(p))
+    kinds, _ = batch.load_kinds()
+    assert {c.problem for c in cases} == set(kinds)
+    toy = [c.key for c in cases if c.problem == "fake.toy"]
+    assert toy == ["t|fake.toy|default||seed=0|first"]
+    bad = [c for c in cases if c.problem == "fake.badinstance"]
+    assert [(c.seed, c.method) for c in bad] == [(4, "exact")]
+    with pytest.raises(SuiteError, match="not allowed with problem = '\\*'"):
+        expand(parse_suite("[[cases]]\nproblem='*'\nmethods=['highs']\n", source="s.toml"))
+
+
 def test_grid_expansion_and_stable_keys(tmp_path: Path, fake_module: str) -> None:
     p = _suite(tmp_path, f"""
         [suite]

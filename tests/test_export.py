@@ -66,6 +66,7 @@ def test_ratios_and_summary_counts() -> None:
         _row("exact", 10.0, term="optimal"), _row("greedy", 12.0), _row("bad", 9.0, feasible=False),
         _row("exact", 4.0, seed=1, term="optimal"), _row("greedy", 5.0, seed=1),
         _row("exact", math.nan, seed=2, term="error", status="error"), _row("greedy", 7.0, seed=2),
+        _row("exact", -2.0, seed=3, term="optimal"), _row("greedy", 1.0, seed=3),
     ]
     r = export.add_ratios(rows)
     assert r[1]["ratio_to_ref"] == pytest.approx(1.2)
@@ -73,10 +74,13 @@ def test_ratios_and_summary_counts() -> None:
     assert math.isnan(r[2]["ratio_to_ref"])  # infeasible: no ratio
     assert r[4]["ratio_to_ref"] == pytest.approx(1.25)
     assert math.isnan(r[6]["ratio_to_ref"])  # reference failed on seed 2
+    assert math.isnan(r[8]["ratio_to_ref"])  # signs differ: no ratio, but an excess
+    assert r[8]["excess_to_ref"] == pytest.approx(1.5)
     s = {x["method"]: x for x in export.summarize(rows)}
     assert (s["exact"]["cases"], s["exact"]["optimal"], s["exact"]["feasible"],
-            s["exact"]["failed"]) == (3, 2, 2, 1)
+            s["exact"]["failed"]) == (4, 3, 3, 1)
     assert s["greedy"]["mean_ratio"] == pytest.approx((1.2 + 1.25) / 2)
+    assert s["greedy"]["mean_excess"] == pytest.approx((0.2 + 0.25 + 1.5) / 3)
     assert s["greedy"]["median_solve_s"] == 0.5
     assert s["bad"]["failed"] == 1
     text = export.format_table(export.summarize(rows), export.SUMMARY_COLUMNS)
