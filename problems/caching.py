@@ -418,14 +418,16 @@ def _make_instance(seed: int, n_servers: int = 3, n_models: int = 6, n_slots: in
     return CachingInstance.generate(n_servers, n_models, n_slots, seed=seed, **kw)
 
 
-register_case(CaseKind(
-    name="caching.offline", make_instance=_make_instance, make_spec=_spec_with(False),
-    default_methods=_METHODS, reference="offline_milp",
-    description="model caching + routing over time: offline MILP vs online policies"))
-register_case(CaseKind(
-    name="caching.compute", make_instance=_make_instance, make_spec=_spec_with(True),
-    default_methods=_METHODS, reference="offline_milp",
-    description="model caching + routing with per-slot compute capacity"))
+CASES = (
+    CaseKind(name="caching.offline", make_instance=_make_instance, make_spec=_spec_with(False),
+             default_methods=_METHODS, reference="offline_milp",
+             description="model caching + routing over time: offline MILP vs online policies"),
+    CaseKind(name="caching.compute", make_instance=_make_instance, make_spec=_spec_with(True),
+             default_methods=_METHODS, reference="offline_milp",
+             description="model caching + routing with per-slot compute capacity"),
+)
+for _kind in CASES:
+    register_case(_kind)
 
 # the policies register themselves as heuristics of CachingSpec
 from . import caching_policies as _policies  # noqa: E402,F401

@@ -1,0 +1,174 @@
+"""Offline caching MILP against brute force, the evaluator and the rolling horizon's limit."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import pytest
+
+import aigc_opt as ao
+from aigc_opt.problems.caching import CachingSpec
+from aigc_opt.problems.caching_policies import RollingHorizon
+from aigc_opt.problems.caching_trace import CachingInstance, CachingObjective
+
+OBJ_RTOL = 1e-6
+EXACT = ao.SolveOptions(mip_gap=0.0)
+
+
+def tiny(seed: int, *, budget_hops: bool = True) -> CachingInstance:
+    """2 servers, 4 models, 3 slots; memory admits at most 2 models (few subsets)."""
+    rng = np.random.default_rng(seed)
+    R = rng.poisson(3.0, size=(3, 2, 4)).astype(float)
+    R[:, :, 3] *= rng.integers(0, 2)  # sometimes a model nobody asks for
+    init = np.zeros((2, 4), dtype=bool)
+    init[0, seed % 4] = True
+    lat = np.array([[0.0, 0.004], [0.004, 0.0]]) if budget_hops else np.array(
+        [[0.0, 0.05], [0.05, 0.0]])
+    base = CachingInstance.generate(2, 4, 3, seed=seed)
+    return CachingInstance(**{**_fields(base),
+           "requests": R,
+           "model_size_bytes": np.array([6e9, 8e9, 10e9, 12e9]),
+           "server_gpu_memory_bytes": np.array([16e9, 20e9]),
+           "server_latency_s": lat,
+           "initial_cache": init,
+           "context_window": 2,
+           "context_decay": 0.7})
+
+
+def _fields(inst: CachingInstance) -> dict[str, Any]:
+    from dataclasses import fields
+
+    return {f.name: getattr(inst, f.name) for f in fields(inst)}
+
+
+def brute_force(inst: CachingInstance, obj: CachingObjective) -> float:
+    """Enumerate every cache trajectory; route each request group to its cheapest option.
+
+    Written from the model's definition, independently of the package's helpers.
+    """
+    T, S, M = inst.requests.shape
+    R = inst.requests
+    size = inst.model_size_bytes
+    subsets = [np.array(b, dtype=bool) for b in itertools.product((0, 1), repeat=M)]
+    H, dec = inst.context_window, inst.context_decay
+    cloud_unit = np.array([
+        obj.latency * (inst.cloud_latency_s + f / inst.cloud_compute_flops)
+        + obj.cloud * inst.cloud_cost_per_flop * f - obj.accuracy * a
+        for f, a in zip(inst.model_flop_per_request, inst.model_cloud_accuracy, strict=True)])
+    per_server = []
+    for k in range(S):
+        ok = [b for b in subsets if size[b].sum() <= inst.server_gpu_memory_bytes[k]]
+        trajs = np.array(list(itertools.product(ok, repeat=T)))  # (N, T, M)
+        load = np.zeros(len(trajs))
+        acc = np.full((len(trajs), T, M), np.nan)
+        for i, tr in enumerate(trajs):
+            prev = inst.initial_cache[k]
+            age = np.full(M, -1)
+            for t in range(T):
+                new = tr[t] & ~prev
+                load[i] += sum(obj.load_time * 8 * size[m] / inst.server_load_bps[k]
+                               + obj.backhaul * size[m] / 1e9 for m in np.nonzero(new)[0])
+                age = np.where(tr[t], np.where(age >= 0, np.minimum(age + 1, H), 0), -1)
+                for m in np.nonzero(tr[t])[0]:
+                    ex = sum(dec ** (i_ - 1) * R[t - i_, k, m] for i_ in range(1, age[m] + 1))
+                    acc[i, t, m] = np.interp(ex, inst.context_examples,
+                                             inst.context_accuracy[m])
+                prev = tr[t]
+        per_server.append((trajs, load, acc))
+    assert S == 2
+    (tr0, ld0, ac0), (tr1, ld1, ac1) = per_server
+    total = ld0[:, None] + ld1[None, :]
+    for s in range(S):
+        units: list[np.ndarray | None] = []
+        for k, (tr, ac) in enumerate(((tr0, ac0), (tr1, ac1))):
+            if inst.server_latency_s[s, k] > obj.latency_budget_s:
+                units.append(None)
+                continue
+            base = obj.latency * (inst.server_latency_s[s, k]
+                                  + inst.model_flop_per_request / inst.server_compute_flops[k])
+            units.append(np.where(tr, base[None, None, :] - obj.accuracy * ac, np.inf))
+        best = np.broadcast_to(cloud_unit, (1, 1, T, M))
+        if units[0] is not None:
+            best = np.minimum(best, units[0][:, None])
+        if units[1] is not None:
+            best = np.minimum(best, units[1][None, :])
+        total = total + (best * R[None, None, :, s, :]).sum(axis=(2, 3))
+    return float(total.min())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("neighbours", [True, False])
+def test_milp_equals_brute_force(seed: int, neighbours: bool) -> None:
+    inst = tiny(seed, budget_hops=neighbours)
+    obj = CachingObjective(accuracy=5.0)
+    spec = CachingSpec(objective=obj)
+    res = ao.run_method(inst, spec, "offline_milp", options=EXACT)
+    assert res.optimal
+    bf = brute_force(inst, obj)
+    np.testing.assert_allclose(res.objective, bf, rtol=OBJ_RTOL, atol=1e-6)
+    met = ao.evaluate(inst, res.allocation, spec)
+    assert met.feasible, met.violations
+    np.testing.assert_allclose(met.objective, res.objective, rtol=OBJ_RTOL)
+
+
+def test_dense_and_sparse_builds_agree() -> None:
+    inst = tiny(5)
+    obj = CachingObjective(accuracy=5.0)
+    a = ao.run_method(inst, CachingSpec(objective=obj), "offline_milp", options=EXACT)
+    b = ao.run_method(inst, CachingSpec(objective=obj, sparse=False), "offline_milp",
+                      options=EXACT)
+    np.testing.assert_allclose(a.objective, b.objective, rtol=OBJ_RTOL)
+
+
+def test_builder_is_milp_with_binary_cache_only() -> None:
+    inst = CachingInstance.generate(3, 5, 4, seed=0)
+    lp = CachingSpec().build(inst)
+    S, M, T = 3, 5, 4
+    assert lp.kind == ao.ProgramKind.MILP
+    assert lp.integrality[: T * S * M].all() and not lp.integrality[T * S * M:].any()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("compute", [False, True])
+def test_evaluator_matches_milp_and_capacity_binds(seed: int, compute: bool) -> None:
+    inst = CachingInstance.generate(3, 5, 4, seed=seed, rate=60.0)
+    if compute:
+        inst = CachingInstance(**{**_fields(inst), "slot_s": 2.0})
+    spec = CachingSpec(objective=CachingObjective(compute_capacity=compute))
+    res = ao.run_method(inst, spec, "offline_milp", options=EXACT)
+    assert res.optimal
+    met = ao.evaluate(inst, res.allocation, spec)
+    assert met.feasible, met.violations
+    assert ("compute" in met.violations) == compute
+    np.testing.assert_allclose(met.objective, res.objective, rtol=OBJ_RTOL)
+    if compute:  # the capacity costs something on this instance (requests go to the cloud)
+        free = ao.run_method(inst, CachingSpec(), "offline_milp", options=EXACT)
+        assert free.objective < res.objective - 1e-6
+        assert met.totals["misses"] > 0
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_rolling_horizon_with_full_window_is_optimal(warm: bool) -> None:
+    """Principle of optimality: a look-ahead covering the horizon commits an optimal plan."""
+    inst = CachingInstance.generate(3, 5, 5, seed=3)
+    spec = CachingSpec(objective=CachingObjective(accuracy=5.0))
+    opt = ao.run_method(inst, spec, "offline_milp", options=EXACT)
+    alloc = RollingHorizon(window=5, forecast="oracle", warm=warm, mip_gap=0.0).run(
+        inst, spec.objective)
+    met = ao.evaluate(inst, alloc, spec)
+    assert met.feasible
+    np.testing.assert_allclose(met.objective, opt.objective, rtol=OBJ_RTOL)
+
+
+def test_time_limit_is_a_status_with_honest_gap() -> None:
+    inst = CachingInstance.generate(6, 30, 20, seed=0)
+    res = ao.run_method(inst, CachingSpec(), "offline_milp",
+                        options=ao.SolveOptions(time_limit=0.05))
+    assert res.termination in (ao.Termination.FEASIBLE, ao.Termination.LIMIT,
+                               ao.Termination.OPTIMAL)
+    if res.has_solution:
+        assert res.bound <= res.objective + 1e-6 * abs(res.objective)
+        met = ao.evaluate(inst, res.allocation, CachingSpec())
+        np.testing.assert_allclose(met.objective, res.objective, rtol=OBJ_RTOL)
