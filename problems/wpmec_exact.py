@@ -266,7 +266,7 @@ def _bound_nodes(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
     active = np.ones(K, dtype=bool)
     for _ in range(max_iter):
         thr = inc.value[fid] * (1.0 + rel_gap)
-        den = s_lo - s_hi  # < 0
+        den = np.minimum(s_lo - s_hi, -1e-300)  # < 0 (slack(lo) < 0 < slack(hi))
         nux = (d_hi - d_lo + s_lo * lo - s_hi * hi) / den
         nux = np.clip(nux, lo, hi)
         lower = d_lo + s_lo * (nux - lo)
