@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..problems.incentives_auction import AuctionAllocation, AuctionInstance
 from ..problems.incentives_contract import ContractAllocation, ContractInstance, ContractSpec
 from ..problems.incentives_stackelberg import StackelbergAllocation
 from . import FEAS_TOL, Metrics, register_evaluator
@@ -230,3 +231,106 @@ def evaluate_stackelberg(inst: Any, alloc: Any, spec: Any = None) -> Metrics:
 
 
 register_evaluator(StackelbergAllocation, evaluate_stackelberg)
+
+
+# ----------------------------------------------------------------------------------- auction
+def evaluate_auction(inst: AuctionInstance, alloc: AuctionAllocation, spec: Any = None
+                     ) -> Metrics:
+    """Feasibility, individual rationality, welfare, revenue and budget balance of an outcome.
+
+    Bids are taken as true values (``inst.values``). Hard constraints: ``valid_bundle`` (a
+    winner holds a bundle it bid on), ``capacity`` (slots per server), ``individual_rationality``
+    (payment <= value, relative to ``max(1, value)``), ``no_subsidy`` (payments >= 0) and
+    ``loser_pays_zero``. The objective is the social welfare ``sum_n v_n(bundle_n)``; the
+    auctioneer's surplus is the revenue (weak budget balance: revenue >= 0). NaN payments
+    (not priced by the mechanism) are skipped.
+    """
+    N, S, K = inst.values.shape
+    srv, k = np.asarray(alloc.server), np.asarray(alloc.slots)
+    pay = np.asarray(alloc.payment, float)
+    if srv.shape != (N,):
+        raise ValueError(f"outcome has {srv.size} bidders, instance {N}")
+    win = srv >= 0
+    in_range = win & (srv < S) & (k >= 1) & (k <= K)
+    value = np.zeros(N)
+    idx = np.nonzero(in_range)[0]
+    value[idx] = inst.values[idx, srv[idx], k[idx] - 1]
+    used = np.bincount(srv[in_range], weights=k[in_range], minlength=S)[:S]
+    priced = ~np.isnan(pay)
+    p0 = np.where(priced, pay, 0.0)
+    viol = {
+        "valid_bundle": (win & (~in_range | (value <= 0))).astype(float),
+        "capacity": _rel(used - inst.capacity, inst.capacity.astype(float)),
+        "individual_rationality": _rel(p0 - value, value),
+        "no_subsidy": _rel(-p0, np.ones(N)),
+        "loser_pays_zero": np.where(~win, np.abs(p0), 0.0),
+    }
+    welfare = float(value.sum())
+    revenue = float(p0.sum())
+    totals = {
+        "social_welfare": welfare,
+        "revenue": revenue,
+        "budget_surplus": revenue,
+        "weakly_budget_balanced": float(revenue >= -1e-12),
+        "bidder_utility_total": float((value - p0)[priced].sum()),
+        "n_winners": float(win.sum()),
+        "slots_used": float(used.sum()),
+        "n_unpriced": float((~priced).sum()),
+    }
+    per_item = {"value": value, "payment": pay, "utility": value - p0}
+    return _pack("incentives.auction", welfare, per_item, totals, viol, set(viol))
+
+
+register_evaluator(AuctionAllocation, evaluate_auction)
+
+
+def _misreport(rng: np.random.Generator, v: np.ndarray) -> np.ndarray:
+    """A random misreport of one bidder's (S, K) bids: shading/inflating, new random values,
+    dropping bids, bidding on other servers, or a single bundle."""
+    kind = int(rng.integers(5))
+    top = max(float(v.max()), 1.0)
+    if kind == 0:
+        out = v * rng.uniform(0.0, 2.0, v.shape)
+    elif kind == 1:
+        out = rng.uniform(0.0, 2.0 * top, v.shape) * (rng.random(v.shape) < 0.6)
+    elif kind == 2:
+        out = v * (rng.random(v.shape) < 0.5)
+    elif kind == 3:
+        out = np.roll(v, int(rng.integers(1, max(v.shape[0], 2))), axis=0) * rng.uniform(
+            0.5, 1.5)
+    else:
+        out = np.zeros_like(v)
+        out[int(rng.integers(v.shape[0])), int(rng.integers(v.shape[1]))] = rng.uniform(0, 2 * top)
+    return np.maximum(out, 0.0)
+
+
+def empirical_truthfulness(inst: AuctionInstance,
+                           mechanism: Callable[[AuctionInstance, int], AuctionAllocation],
+                           *, n_samples: int = 1000, seed: int = 0, tol: float = 1e-9
+                           ) -> TruthfulnessReport:
+    """Sample misreports and measure the largest utility gain over truthful bidding.
+
+    ``mechanism(reported_instance, bidder)`` returns an outcome in which at least ``bidder``'s
+    bundle and payment are set. For each sample a random bidder n reports random bids
+    (:func:`_misreport`); its true utility ``v_n(bundle') - payment'`` (values from ``inst``)
+    is compared with its utility when everyone is truthful.
+    """
+    rng = np.random.default_rng(seed)
+    N = inst.n_bidders
+
+    def utility(out: AuctionAllocation, n: int) -> float:
+        s, k = int(out.server[n]), int(out.slots[n])
+        val = float(inst.values[n, s, k - 1]) if s >= 0 else 0.0
+        return val - float(out.payment[n])
+
+    truthful = np.array([utility(mechanism(inst, n), n) for n in range(N)])
+    gains = np.empty(n_samples)
+    who = rng.integers(0, N, n_samples)
+    for t in range(n_samples):  # each sample is one mechanism run
+        n = int(who[t])
+        rep = inst.with_bidder(n, _misreport(rng, inst.values[n]))
+        gains[t] = utility(mechanism(rep, n), n) - truthful[n]
+    w = int(np.argmax(gains))
+    return TruthfulnessReport(n_samples=n_samples, max_gain=float(gains.max()),
+                              n_profitable=int((gains > tol).sum()),
+                              worst=(int(who[w]), float(gains[w])))
