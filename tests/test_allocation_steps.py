@@ -182,3 +182,17 @@ def test_hybrid_case_kind_solves() -> None:
     spec = HYBRID_STEPS_CASE.make_spec(max_steps=25)
     assert isinstance(spec, HybridStepsSpec)
     check_consistent(scn, spec, ao.solve(scn, spec, "highs", options=EXACT))
+
+
+@pytest.mark.parametrize("spec", [StepsSpec(max_steps=30),
+                                  HybridStepsSpec(max_steps=20, min_edge_steps=2)])
+def test_per_server_decomposition_equals_monolithic(spec: StepsSpec) -> None:
+    scn = steps_scenario(30, 4, 3, seed=5, profile="hybrid_icc2025",
+                         server_compute_flops=np.full(4, 3e9))
+    mono = ao.solve(scn, spec, "highs", options=EXACT)
+    dec = ao.run_method(scn, spec, "highs_per_server", options=EXACT)
+    check_consistent(scn, spec, mono)
+    check_consistent(scn, spec, dec)
+    np.testing.assert_allclose(dec.objective, mono.objective, rtol=OBJ_RTOL)
+    assert dec.stats.extra["blocks"] == len(np.unique(scn.channel_gain.argmax(axis=1)))
+    assert dec.bound <= dec.objective + 1e-9
