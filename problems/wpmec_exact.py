@@ -105,11 +105,11 @@ class _Incumbents:
 
 
 def _inner_rows(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
-                off: np.ndarray, inc: _Incumbents) -> np.ndarray:
+                off: np.ndarray, inc: _Incumbents, nu0: np.ndarray | None = None) -> np.ndarray:
     """Solve the inner problem for modes ``off`` of frames ``fid``; offer them; return values."""
     if fid.size == 0:
         return np.zeros(0)
-    val, a, tau, _ = solve_inner(L[fid], g[fid], W[fid], off)
+    val, a, tau, _ = solve_inner(L[fid], g[fid], W[fid], off, nu0=nu0)
     inc.offer(fid, val, off, a, tau)
     return val
 
@@ -131,7 +131,7 @@ def _flip_search(L: np.ndarray, g: np.ndarray, W: np.ndarray, frames: np.ndarray
 
 
 def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float = 1e-6,
-                max_nodes: int = 1_000_000, flip_passes: int = 2) -> BatchSolution:
+                max_nodes: int = 1_000_000, flip_passes: int = 0) -> BatchSolution:
     """Certified optimum of the binary problem for every frame (rows of ``L, g, W``).
 
     Parameters
@@ -143,7 +143,8 @@ def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float =
     max_nodes : int
         Node limit per frame; frames that hit it report their open gap.
     flip_passes : int
-        Passes of single-flip improvement of the root incumbents.
+        Passes of single-flip improvement of the root incumbents (0: none; the Lagrangian
+        incumbents are usually good enough and flips cost more than they save).
 
     Returns
     -------
@@ -156,10 +157,10 @@ def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float =
     F, N = L.shape
     inc = _Incumbents(F, N)
     frames = np.arange(F)
-    # trivial incumbents: all local, all offload
-    _inner_rows(L, g, W, frames, np.zeros((F, N), dtype=bool), inc)
-    _, _, _, nu_off = solve_inner(L, g, W, np.ones((F, N), dtype=bool))
-    _inner_rows(L, g, W, frames, np.ones((F, N), dtype=bool), inc)
+    # trivial incumbents: all local (a = 1, value sum L), all offload
+    inc.offer(frames, L.sum(axis=1), np.zeros((F, N), dtype=bool), np.ones(F), np.zeros((F, N)))
+    val, a_off, tau_off, nu_off = solve_inner(L, g, W, np.ones((F, N), dtype=bool))
+    inc.offer(frames, val, np.ones((F, N), dtype=bool), a_off, tau_off)
     closed = np.full(F, -np.inf)  # max bound of closed nodes per frame
     nodes_used = np.zeros(F, dtype=np.int64)
     # open nodes
@@ -257,7 +258,9 @@ def _bound_nodes(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
             d_hi[i], _, off_hi[i], s_hi[i], t_hi[i] = dual_value(hi[i], Lk[i], gk[i], Wk[i],
                                                                  status[i])
     # incumbents from the Lagrangian modes at both ends
-    _inner_rows(L, g, W, np.concatenate([fid, fid]), np.concatenate([off_lo, off_hi]), inc)
+    _inner_rows(L, g, W, np.concatenate([fid, fid]), np.concatenate([off_lo, off_hi]), inc,
+                nu0=np.concatenate([lo, hi]))
+    off_lo0, off_hi0 = off_lo.copy(), off_hi.copy()
     best = np.minimum(d_lo, d_hi)
     t_best = np.where((d_lo <= d_hi)[:, None], t_lo, t_hi)
     a_best = a_hi.copy()
@@ -298,10 +301,13 @@ def _bound_nodes(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
             active[iz] = False
     # new modes at the final bracket ends may improve the incumbents
     branch = best > inc.value[fid] * (1.0 + rel_gap)
-    if branch.any():
-        ib = np.flatnonzero(branch)
-        _inner_rows(L, g, W, np.concatenate([fid[ib], fid[ib]]),
-                    np.concatenate([off_lo[ib], off_hi[ib]]), inc)
+    new_lo = branch & (off_lo != off_lo0).any(axis=1) & (off_lo != off_hi0).any(axis=1)
+    new_hi = branch & (off_hi != off_hi0).any(axis=1) & (off_hi != off_lo0).any(axis=1)
+    if new_lo.any() or new_hi.any():
+        il, ih = np.flatnonzero(new_lo), np.flatnonzero(new_hi)
+        _inner_rows(L, g, W, np.concatenate([fid[il], fid[ih]]),
+                    np.concatenate([off_lo[il], off_hi[ih]]), inc,
+                    nu0=np.concatenate([lo[il], hi[ih]]))
     free = status == 2
     diff = (off_lo ^ off_hi) & free
     with np.errstate(divide="ignore", invalid="ignore"):

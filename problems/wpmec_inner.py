@@ -55,12 +55,14 @@ def snr_of_price(y: np.ndarray) -> np.ndarray:
     Newton step on ``u = ln(1+z)``, where the equation reads ``u - 1 + e^{-u} = y``, restores
     the digits that the closed form loses near the branch point (small y). The start is kept
     at or right of ``sqrt(2 y)`` (a lower bound of the root) so that the step is defined;
-    for ``y < 1e-6`` the series start ``s (1 + s/3)``, ``s = sqrt(2y)``, replaces Lambert W.
+    for ``y < 1e-6`` the series start ``s (1 + s/3)``, ``s = sqrt(2y)``, and for ``y > 30``
+    the asymptote ``u = 1 + y`` replace Lambert W.
     """
     y = np.maximum(np.asarray(y, dtype=np.float64), 0.0)
-    z0 = -1.0 / lambertw(-np.exp(-1.0 - y)).real - 1.0
+    z0 = -1.0 / lambertw(-np.exp(-1.0 - np.minimum(y, 30.0))).real - 1.0
     s = np.sqrt(2.0 * y)
-    u = np.where(y < 1e-6, s * (1.0 + s / 3.0), np.maximum(np.log1p(np.maximum(z0, 0.0)), s))
+    u = np.maximum(np.log1p(np.maximum(z0, 0.0)), s)
+    u = np.where(y < 1e-6, s * (1.0 + s / 3.0), np.where(y > 30.0, 1.0 + y, u))
     for _ in range(2):
         em = np.expm1(-u)  # e^{-u} - 1 <= 0
         u = u - (u + em - y) / np.maximum(-em, 1e-300)
@@ -109,7 +111,7 @@ def _residual(nu: np.ndarray, c0: np.ndarray, gm: np.ndarray, gWm: np.ndarray,
 
 
 def solve_inner(L: np.ndarray, g: np.ndarray, W: np.ndarray, off: np.ndarray,
-                *, rtol: float = 1e-14, max_iter: int = 200
+                *, nu0: np.ndarray | None = None, rtol: float = 1e-14, max_iter: int = 200
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Optimal ``a`` and ``tau`` for fixed modes, many problems at once.
 
@@ -119,6 +121,8 @@ def solve_inner(L: np.ndarray, g: np.ndarray, W: np.ndarray, off: np.ndarray,
         Per-user coefficients (see the module docstring); rows are independent problems.
     off : ndarray of bool, shape (M, N)
         Offloading mode of every user in every problem.
+    nu0 : ndarray, shape (M,), optional
+        Guess of the time price (warm start, clipped into the proven bracket).
     rtol : float
         Relative tolerance on the time price ``nu`` (the objective is stationary in it).
     max_iter : int
@@ -153,8 +157,8 @@ def solve_inner(L: np.ndarray, g: np.ndarray, W: np.ndarray, off: np.ndarray,
     gm = np.where(off, g, 0.0)
     gWm = gm * W
     Winv = 1.0 / W
-    # R is decreasing and R(lo) >= 0: Newton from lo, safeguarded by the bracket.
-    nu = lo.copy()
+    # R is decreasing and R(lo) >= 0: Newton from lo (or the guess), safeguarded by the bracket.
+    nu = lo.copy() if nu0 is None else np.clip(np.asarray(nu0, dtype=np.float64), lo, hi)
     done = ~active
     err = np.seterr(divide="ignore", invalid="ignore", over="ignore")
     iters = 0
@@ -222,35 +226,34 @@ def dual_value(nu: np.ndarray, L: np.ndarray, g: np.ndarray, W: np.ndarray,
         ``t_i = (L_i / G_i(nu))^{3/2}``: a free user prefers offloading iff ``a > t_i``.
     """
     K, N = L.shape
-    err = np.seterr(divide="ignore", over="ignore", invalid="ignore")
     z = np.maximum(snr_of_price(nu[:, None] / W), _TINY)
     G = g * W / (1.0 + z)
-    t_free = (L / np.maximum(G, _TINY)) ** 1.5
-    t = np.where(status == 0, np.inf, np.where(status == 1, -1.0, t_free))
+    t_free = np.minimum(L / np.maximum(G, _TINY), 1e200) ** 1.5
+    t = np.where(status == 2, t_free, np.where(status == 1, -1.0, np.inf))
     order = np.argsort(t, axis=1, kind="stable")
-    ts = np.take_along_axis(t, order, axis=1)
+    rix = np.arange(K)[:, None]
+    ts = t[rix, order]
     zero = np.zeros((K, 1))
-    H = np.concatenate([zero, np.cumsum(np.take_along_axis(G, order, axis=1), axis=1)], axis=1)
-    cl = np.cumsum(np.take_along_axis(L, order, axis=1), axis=1)
+    H = np.concatenate([zero, np.cumsum(G[rix, order], axis=1)], axis=1)
+    cl = np.cumsum(L[rix, order], axis=1)
     C = np.maximum(np.concatenate([cl[:, -1:], cl[:, -1:] - cl], axis=1), 0.0)
     bps = np.clip(ts, 0.0, 1.0)
     left = np.concatenate([zero, bps], axis=1)
     right = np.concatenate([bps, np.ones((K, 1))], axis=1)
     slope = nu[:, None] - H
     # concave C a^{1/3} - slope a on [left, right]: stationary point (C / (3 slope))^{3/2}
-    astar = np.where(slope > 0, (C / (3.0 * np.maximum(slope, _TINY))) ** 1.5, np.inf)
+    ratio = np.minimum(C / (3.0 * np.maximum(slope, _TINY)), 1e200)
+    astar = np.where(slope > 0, ratio**1.5, np.inf)
     aseg = np.clip(astar, left, right)
     val = C * np.cbrt(aseg) - slope * aseg
     # a segment that starts at a threshold beyond a = 1 (or a fixed-local user's +inf) is empty
-    valid = np.concatenate([np.ones((K, 1), dtype=bool), ts <= 1.0], axis=1)
-    val = np.where(valid, val, -np.inf)
+    val[:, 1:][ts > 1.0] = -np.inf
     s = np.argmax(val, axis=1)
     rows = np.arange(K)
     best = val[rows, s]
     a = aseg[rows, s]
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.broadcast_to(np.arange(N), (K, N)), axis=1)
-    off = ((rank < s[:, None]) | (status == 1)) & (status != 0)
+    off = np.empty((K, N), dtype=bool)
+    off[rix, order] = np.arange(N) < s[:, None]
+    off = (off | (status == 1)) & (status != 0)
     used = a + (np.where(off, g, 0.0) / z).sum(axis=1) * a
-    np.seterr(**err)
     return nu + best, a, off, 1.0 - used, t_free
