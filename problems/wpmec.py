@@ -23,15 +23,19 @@ Checked against the public DROO code (``revenol/DROO``, ``optimization.py``, fun
 ``eta1 (h/k)^{1/3} a^{1/3}`` with ``eta1 = (u p)^{1/3} / o`` and
 ``B/(v_u ln 2) tau ln(1 + eta2 h^2 a / tau)``; default weights
 ``[1.5 if i % 2 == 1 else 1 for i in range(N)]`` -- the **first** user (index 0) has weight 1,
-the second 1.5 (LyDROO's ``LyDROO.py`` uses the opposite order). The DROO *paper* text quotes
-``mu = 0.51`` (Powercast P2110); we follow the code's 0.7 and make it a parameter.
-Channel model (DROO paper, Sec. V; the code reads pre-generated ``data_N.mat`` files whose
-``input_h`` we can load): ``hbar_i = A_d (3e8 / (4 pi f_c d_i))^{d_e}`` with ``A_d = 4.11``,
-``f_c = 915`` MHz, ``d_e = 2.8``, ``d_i`` in ``(2.5, 5.2)`` m (equally spaced here, as in
-derived public code ``np.linspace(2.5, 5.2, N)``), and Rayleigh fading ``h_i = hbar_i
-alpha_i``, ``alpha_i ~ Exp(1)``. These four channel numbers come from the DROO paper as
-quoted in public code comments (not from DROO's own repository) -- treat them as "as
-published", not independently verified.
+the second 1.5 (LyDROO's ``LyDROO.py`` uses the opposite order). We could not consult the
+papers' own text here; their simulation sections describe Powercast hardware and may quote a
+different harvesting efficiency than the code's 0.7 -- it is a parameter
+(``WpmecParams.harvest_efficiency``).
+Channel model: DROO's own code reads pre-generated ``data_N.mat`` files (variable
+``input_h``, which :meth:`WpmecBatch.from_file` loads). To generate frames we use the
+free-space model ``hbar_i = A_d (3e8 / (4 pi f_c d_i))^{d_e}`` with ``A_d = 4.11``,
+``f_c = 915`` MHz, ``d_e = 2.8`` and ``d_i = linspace(2.5, 5.2, N)`` m, as in public code derived
+from DROO (where ``Ad = 4.11`` and ``loss_exponent = 2.8`` appear next to LyDROO's ``Ad = 3``,
+``3``), with Rayleigh fading ``h_i = hbar_i alpha_i``, ``alpha_i ~ Exp(1)``. These channel
+numbers are therefore "as reproduced by others", not verified against the paper; the gains
+they give (1e-7 .. 2e-5) match the order of the sample ``h`` printed in DROO's
+``optimization.py``.
 """
 
 from __future__ import annotations

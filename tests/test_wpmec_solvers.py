@@ -263,3 +263,48 @@ def test_solve_batch_rejects_unknown_method() -> None:
     with pytest.raises(ValidationError) as info:
         solve_batch(WpmecBatch.generate(2, 3), "magic")
     assert info.value.field == "method"
+
+
+def test_pipeline_through_core_evaluate_and_run_heuristic() -> None:
+    import aigc_opt as ao
+
+    inst = WpmecInstance.generate(9, seed=21)
+    spec = WpmecSpec()
+    exact = ao.run_method(inst, spec, "exact")
+    m = ao.evaluate(inst, exact.allocation, spec)
+    assert m.family == "wpmec" and m.feasible
+    assert m.objective == pytest.approx(exact.objective, rel=OBJ_RTOL)
+    for name in ("cd", "lr", "all_local", "all_offload"):
+        r = ao.run_heuristic(inst, spec, name)
+        assert r.termination is Termination.FEASIBLE, (name, r.message)
+        assert r.objective <= exact.objective * (1 + 1e-9)
+
+
+def test_evaluator_property_random_time_allocations() -> None:
+    """Evaluator physics vs the solver-side closed-form objective on random allocations."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from aigc_opt.problems.wpmec import WpmecAllocation
+    from aigc_opt.problems.wpmec_inner import objective_value
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.integers(1, 12), st.integers(0, 10**6), st.floats(0.01, 0.99))
+    def check(n: int, seed: int, a: float) -> None:
+        rng = np.random.default_rng(seed)
+        inst = WpmecInstance.generate(n, seed=seed)
+        off = rng.random(n) < 0.5
+        tau = np.where(off, rng.random(n), 0.0)
+        if tau.sum() > 0:
+            tau *= (1.0 - a) * rng.uniform(0.5, 1.0) / tau.sum()
+        alloc = WpmecAllocation.from_times(inst, off, a, tau)
+        m = evaluate_wpmec(inst, alloc)
+        L, g, W = inst.coefficients()
+        ref = objective_value(L[None], g[None], W[None], off[None], np.array([a]), tau[None])
+        assert m.feasible
+        assert m.objective == pytest.approx(float(ref[0]), rel=1e-12)
+        if off.any():  # stretching the slots past the frame is caught
+            late = WpmecAllocation.from_times(inst, off, a, tau * (1.0 - a + 0.1) / tau.sum())
+            assert evaluate_wpmec(inst, late).violations["time"] > 0.05
+
+    check()
