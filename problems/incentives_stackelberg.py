@@ -144,6 +144,8 @@ class StackelbergAllocation:
             x = x[:, None]
         if x.shape[1] != p.size:
             raise ValidationError("demand", "unit", x.shape, f"must have {p.size} columns")
+        if not np.all(p > 0):
+            raise ValidationError("price", "money/unit", p, "must be > 0")
         for nm, v in (("price", p), ("demand", x)):
             v.flags.writeable = False
             object.__setattr__(self, nm, v)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import minimize
 
 import aigc_opt as ao
@@ -12,6 +14,7 @@ from aigc_opt.problems.incentives_contract import (
     ContractInstance,
     ContractSpec,
     ironed_levels,
+    rewards_from_levels,
     virtual_weights,
 )
 
@@ -154,6 +157,43 @@ def test_log_valuation_full_problem_against_independent_reduced_search() -> None
     np.testing.assert_allclose(res.objective, -best.fun, rtol=1e-7)
     with pytest.raises(ao.ValidationError, match="valuation"):
         ao.run_method(inst, spec, "reduction")
+
+
+def test_level_cap_clips_top_types() -> None:
+    """With level_max = 100 the types whose unconstrained level exceeds 100 (types 6-8 of the
+    teleoperation setup: 117.3, 140.2, 150) are bunched at the cap; the rewards follow the
+    same binding chain, and the full problem agrees."""
+    base = ContractInstance.teleoperation()
+    inst = ContractInstance(theta=base.theta, prob=base.prob, level_max=100.0)
+    spec = ContractSpec()
+    red = ao.run_method(inst, spec, "reduction")
+    np.testing.assert_allclose(red.allocation.level[5:], 100.0)
+    np.testing.assert_allclose(red.allocation.reward[5:], red.allocation.reward[5])
+    # R_6 = R_5 + (L_6 - L_5) / theta_6 with R_5 = 4493/10920, L_5 = 1185/14 unchanged
+    np.testing.assert_allclose(red.allocation.reward[5], 4493 / 10920 + (100 - 1185 / 14) / 235,
+                               rtol=1e-12)
+    res = full(inst, spec)
+    check(inst, spec, red)
+    check(inst, spec, res)
+    np.testing.assert_allclose(res.objective, red.objective, rtol=1e-9)
+    np.testing.assert_allclose(res.allocation.level, red.allocation.level, atol=1e-5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.0, 50.0), min_size=2, max_size=10), st.integers(0, 10_000))
+def test_binding_chain_on_monotone_levels_is_incentive_compatible(steps: list[float],
+                                                                  seed: int) -> None:
+    """Property behind the reduction: for ANY nondecreasing levels, the rewards with IR_1 and
+    downward adjacent IC binding satisfy all K IR and K(K-1) IC constraints (single crossing),
+    checked by the independent evaluator."""
+    K = len(steps)
+    inst = ContractInstance.generate(K, seed=seed)
+    level = np.cumsum(steps)
+    for cost in ("linear", "quadratic"):
+        spec = ContractSpec(cost=cost)
+        menu = ContractAllocation(level=level, reward=rewards_from_levels(inst, spec, level))
+        met = ao.evaluate(inst, menu, spec)
+        assert met.violations["IC"] <= 1e-9 and met.violations["IR"] <= 1e-9
 
 
 def test_evaluator_flags_ir_and_ic_violations() -> None:

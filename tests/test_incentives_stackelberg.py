@@ -165,6 +165,14 @@ def test_multi_leader_cycle_is_reported_not_hidden() -> None:
     assert leader_deviation_gains(inst, res.allocation).max() > 1e-4
 
 
+def test_unprofitable_market_prices_everyone_out() -> None:
+    inst = StackelbergInstance(valuation=np.array([1.0, 2.0]), budget=np.full(2, np.inf),
+                               unit_cost=3.0)
+    res = ao.run_method(inst, SPEC, "breakpoints")
+    assert res.objective == 0.0 and np.all(res.allocation.demand == 0)
+    assert ao.evaluate(inst, res.allocation).feasible
+
+
 def test_bad_input_names_the_field() -> None:
     with pytest.raises(ao.ValidationError, match="valuation"):
         StackelbergInstance(valuation=np.array([1.0, -2.0]), budget=np.ones(2))
@@ -175,6 +183,8 @@ def test_bad_input_names_the_field() -> None:
     with pytest.raises(ao.ValidationError, match="capacity"):
         MultiLeaderInstance(valuation=np.ones((2, 2)), budget=np.ones(2),
                             unit_cost=np.ones(2), capacity=np.array([1.0, np.nan]))
+    with pytest.raises(ao.ValidationError, match="price"):
+        StackelbergAllocation(price=np.array([0.0]), demand=np.zeros((2, 1)))
     with pytest.raises(ao.ValidationError, match="grid"):
         MultiLeaderSpec(grid=1)
 

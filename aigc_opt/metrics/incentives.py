@@ -80,7 +80,7 @@ def evaluate_contract(inst: ContractInstance, alloc: ContractAllocation,
         "expected_reward": float(inst.prob @ R),
         "expected_level": float(inst.prob @ L),
         "expected_provider_utility": float(inst.prob @ own),
-        "n_excluded_types": float(np.sum(L <= 1e-9)),
+        "n_excluded_types": float(np.sum(L <= 1e-6 * max(1.0, float(L.max(initial=0.0))))),
         "level_monotone": float(np.all(np.diff(L) >= -1e-9)),
     }
     per_item = {"level": L, "reward": R, "provider_utility": own, "information_rent": rent,
