@@ -155,6 +155,10 @@ def test_log_valuation_full_problem_against_independent_reduced_search() -> None
     best = minimize(neg, np.full(8, 5.0), method="L-BFGS-B", bounds=[(0, None)] * 8,
                     options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10000})
     np.testing.assert_allclose(res.objective, -best.fun, rtol=1e-7)
+    red = ao.run_method(inst, spec, "reduced_cvxpy", options=ao.SolveOptions(extra=TIGHT))
+    check(inst, spec, red)
+    np.testing.assert_allclose(red.objective, res.objective, rtol=1e-8)
+    np.testing.assert_allclose(red.allocation.level, res.allocation.level, atol=1e-3)
     with pytest.raises(ao.ValidationError, match="valuation"):
         ao.run_method(inst, spec, "reduction")
 
