@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 import pytest
+
+import aigc_opt as ao
+from aigc_opt.errors import ValidationError
 from aigc_opt.problems.allocation_power import (
     PowerAllocation,
     PowerInstance,
@@ -13,9 +16,6 @@ from aigc_opt.problems.allocation_power import (
     sum_rate_dual,
     water_fill,
 )
-
-import aigc_opt as ao
-from aigc_opt.errors import ValidationError
 
 OBJ_RTOL = 1e-6
 #: Clarabel at tight tolerances; allocations compared with a looser, solver-accuracy tolerance.

@@ -25,6 +25,7 @@ from aigc_opt.problems.allocation_bandwidth import (
     BandwidthComputeInstance,
     BandwidthComputeSpec,
 )
+from aigc_opt.problems.allocation_joint_bp import JointBPAllocation, JointBPInstance, JointBPSpec
 from aigc_opt.problems.allocation_power import PowerAllocation, PowerInstance, PowerSpec
 
 from . import FEAS_TOL, Metrics, p95, register_evaluator, relative_excess
@@ -151,4 +152,54 @@ def evaluate_bandwidth_compute(inst: BandwidthComputeInstance, alloc: BandwidthC
 
 register_evaluator(BandwidthComputeAllocation, evaluate_bandwidth_compute)
 
-__all__ = ["evaluate_bandwidth_compute", "evaluate_power"]
+def evaluate_joint_bp(inst: JointBPInstance, alloc: JointBPAllocation, objective: Any = None
+                      ) -> Metrics:
+    """Metrics of a joint bandwidth/power allocation; ``objective`` is a :class:`JointBPSpec`.
+
+    Physics: ``r = b log2(1 + p g/(N0 b))``, ``t = D/r`` (s), ``E = p t`` (J), block area
+    ``b t`` (Hz s); objective ``sum w (alpha t + beta E)``. Violations: ``area`` (sum b t vs
+    ``area_scale B T_f``), ``bandwidth`` (b <= B), ``max_power``, ``frame`` (t <= T_f),
+    ``deadline`` (t <= T_n, hard when the spec uses deadlines), ``nonnegative``.
+    """
+    spec: JointBPSpec = _spec(objective, JointBPSpec, JointBPSpec())
+    n = inst.n_users
+    if alloc.bandwidth_hz.shape != (n,):
+        raise ValueError(f"allocation has {alloc.bandwidth_hz.shape[0]} users, instance has {n}")
+    b, p = np.maximum(alloc.bandwidth_hz, 0.0), np.maximum(alloc.power_w, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = np.where(b > 0, p * inst.gain / (inst.noise_psd_w_per_hz * b), 0.0)
+    rate = b * np.log2(1.0 + snr)
+    t = _div(inst.data_bits, rate)
+    E = np.where(p > 0, p * t, 0.0)
+    blk = np.where(b > 0, b * t, 0.0)
+    B = inst.bandwidth_hz
+    v = {
+        "area": relative_excess(np.array([blk.sum()]),
+                                np.array([spec.area_scale * B * inst.frame_s])),
+        "bandwidth": relative_excess(b, np.full(n, B)),
+        "max_power": relative_excess(p, inst.max_power_w),
+        "frame": relative_excess(t, np.full(n, inst.frame_s)),
+        "deadline": relative_excess(t, inst.deadline_s),
+        "nonnegative": np.maximum(np.maximum(-alloc.bandwidth_hz, 0.0) / B,
+                                  np.maximum(-alloc.power_w, 0.0) / inst.max_power_w),
+    }
+    hard = {"area", "bandwidth", "max_power", "frame", "nonnegative"}
+    if spec.use_deadline:
+        hard.add("deadline")
+    cost = inst.weight * (spec.latency_weight * t + spec.energy_weight * E)
+    totals = {
+        "latency_mean_s": float(t.mean()),
+        "latency_p95_s": p95(t),
+        "latency_max_s": float(t.max()),
+        "energy_total_j": float(E.sum()),
+        "area_used_hz_s": float(blk.sum()),
+        "weighted_latency_s": float((inst.weight * t).sum()),
+        "weighted_energy_j": float((inst.weight * E).sum()),
+    }
+    per_item = {"rate_bps": rate, "latency_s": t, "energy_j": E, "area_hz_s": blk, "cost": cost}
+    return _pack("allocation.joint_bp", float(cost.sum()), per_item, totals, v, frozenset(hard))
+
+
+register_evaluator(JointBPAllocation, evaluate_joint_bp)
+
+__all__ = ["evaluate_bandwidth_compute", "evaluate_joint_bp", "evaluate_power"]
