@@ -26,8 +26,9 @@ CVXPY :class:`~aigc_opt.program.ConvexProgram` with all K^2 rows (``backend="cvx
 crossing: adding IC(k, j) and IC(j, k) gives :math:`(\theta_k - \theta_j)(a_k - a_j) \ge 0`, so
 rewards and levels are *nondecreasing* in theta. A high type gains by mimicking a lower type (it
 values the reward more for the same cost), so the binding constraints are IR of the *lowest* type
-and the *downward adjacent* IC (type k indifferent to item k-1); all other IR (information rent
-> 0 for k > 1) and upward IC are slack. With these binding,
+and the *downward adjacent* IC (type k indifferent to item k-1); the other IR (a type's
+information rent is positive once some lower type has a positive level) and the upward IC are
+slack. With these binding,
 
 .. math::
 
@@ -233,11 +234,9 @@ class ContractSpec:
         return build_full(inst, self)
 
     def decode(self, inst: ContractInstance, program: Any, values: Any) -> ContractAllocation:
-        """Menu from the (scaled) valuation/cost variables: ``R = v^-1(a)``, ``L = c^-1(e)``."""
-        s_a = float(program.meta.get("valuation_scale", 1.0))
-        s_e = float(program.meta.get("cost_scale", 1.0))
-        a = s_a * np.maximum(np.asarray(values["valuation"], float), 0.0)
-        e = s_e * np.maximum(np.asarray(values["cost"], float), 0.0)
+        """Menu from the valuation/cost variables: ``R = v^-1(a)``, ``L = c^-1(e)``."""
+        a = np.maximum(np.asarray(values["valuation"], float), 0.0)
+        e = np.maximum(np.asarray(values["cost"], float), 0.0)
         return ContractAllocation(level=self.c_inv(inst, e), reward=self.v_inv(a))
 
 
@@ -264,26 +263,23 @@ def build_full(inst: ContractInstance, spec: ContractSpec) -> ConvexProgram:
     import cvxpy as cp
 
     K = inst.n_types
-    s_e = s_a = 1.0
-    ah = cp.Variable(K, name="valuation")
-    eh = cp.Variable(K, name="cost")
-    z = cp.hstack([ah, eh])
+    a = cp.Variable(K, name="valuation")
+    e = cp.Variable(K, name="cost")
+    z = cp.hstack([a, e])
     if spec.cost == "linear":
-        level = (s_e / inst.gamma1) * eh
+        level = e / inst.gamma1
     else:
-        level = math.sqrt(2.0 * s_e / inst.gamma1) * cp.sqrt(eh)
-    reward = s_a * ah if spec.valuation == "linear" else cp.exp(s_a * ah) - 1.0
+        level = math.sqrt(2.0 / inst.gamma1) * cp.sqrt(e)
+    reward = a if spec.valuation == "linear" else cp.exp(a) - 1.0
     p = inst.prob
     obj = p @ (inst.sigma * cp.log(inst.gamma2 * inst.xi + inst.gamma3 * level)) - p @ reward
-    th = inst.theta * (s_a / s_e)  # rows divided by s_e
-    cons = [cp.multiply(th, ah) - eh >= 0, ah >= 0, eh >= 0]
+    cons = [cp.multiply(inst.theta, a) - e >= 0, a >= 0, e >= 0]
     if K > 1:
-        cons.append(ic_matrix(th) @ z >= 0)
+        cons.append(ic_matrix(inst.theta) @ z >= 0)
     if math.isfinite(inst.level_max):
-        cons.append(eh <= float(spec.c(inst, np.array(inst.level_max))) / s_e)
-    return ConvexProgram(cp.Problem(cp.Maximize(obj), cons), {"valuation": ah, "cost": eh},
-                         name=f"contract-full[K={K},{spec.valuation},{spec.cost}]",
-                         meta={"valuation_scale": s_a, "cost_scale": s_e})
+        cons.append(e <= float(spec.c(inst, np.array(inst.level_max))))
+    return ConvexProgram(cp.Problem(cp.Maximize(obj), cons), {"valuation": a, "cost": e},
+                         name=f"contract-full[K={K},{spec.valuation},{spec.cost}]")
 
 
 def virtual_weights(inst: ContractInstance) -> np.ndarray:
