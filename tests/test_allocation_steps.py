@@ -75,14 +75,15 @@ def test_edge_steps_equal_brute_force(seed: int, deadline: str) -> None:
     np.testing.assert_allclose(res.objective, best, rtol=OBJ_RTOL, atol=1e-9)
 
 
-def test_hybrid_steps_equal_brute_force() -> None:
+@pytest.mark.parametrize("max_steps", [4, pytest.param(6, marks=pytest.mark.slow)])
+def test_hybrid_steps_equal_brute_force(max_steps: int) -> None:
     used_device = False
     for seed in range(3):
         # a slow edge GPU (0.005 s per step per request) makes device steps worth it
         scn = tiny(seed, request_deadline_s=np.array([0.4, 0.6, 2.0]),
                    server_compute_flops=np.full(2, 3e9))
         obj = OffloadObjective(latency=2.0, device_energy=0.01, quality=1.0)
-        spec = HybridStepsSpec(objective=obj, max_steps=5)
+        spec = HybridStepsSpec(objective=obj, max_steps=max_steps)
         best, arg = brute_force(scn, spec)
         res = ao.solve(scn, spec, "highs", options=EXACT)
         check_consistent(scn, spec, res)
