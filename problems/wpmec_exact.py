@@ -131,7 +131,8 @@ def _flip_search(L: np.ndarray, g: np.ndarray, W: np.ndarray, frames: np.ndarray
 
 
 def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float = 1e-6,
-                max_nodes: int = 1_000_000, flip_passes: int = 0) -> BatchSolution:
+                max_nodes: int = 1_000_000, flip_passes: int = 0,
+                branch_width: int | None = None) -> BatchSolution:
     """Certified optimum of the binary problem for every frame (rows of ``L, g, W``).
 
     Parameters
@@ -145,6 +146,11 @@ def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float =
     flip_passes : int
         Passes of single-flip improvement of the root incumbents (0: none; the Lagrangian
         incumbents are usually good enough and flips cost more than they save).
+    branch_width : int, optional
+        Users fixed per branching (``2^width`` children). Processing a level costs a few
+        numpy calls whatever its number of nodes, so wider branching (fewer levels) is faster
+        for one or a few frames, narrower branching (fewer nodes) for large batches. Default:
+        2 for up to 8 frames, else 1.
 
     Returns
     -------
@@ -155,6 +161,8 @@ def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float =
     g = np.asarray(g, dtype=np.float64)
     W = np.asarray(W, dtype=np.float64)
     F, N = L.shape
+    if branch_width is None:
+        branch_width = 2 if F <= 8 else 1
     inc = _Incumbents(F, N)
     frames = np.arange(F)
     # trivial incumbents: all local (a = 1, value sum L), all offload
@@ -195,7 +203,7 @@ def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float =
             if not fid.size:
                 break
         out = _bound_nodes(L, g, W, fid, status, lo, hi, inc, rel_gap)
-        best_d, new_lo, new_hi, branch_user = out
+        best_d, new_lo, new_hi, branch_score = out
         if first:
             _flip_search(L, g, W, frames, inc, flip_passes)
             first = False
@@ -205,17 +213,27 @@ def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float =
         br = ~prune
         if not br.any():
             break
-        # children
-        bf, bs, bj = fid[br], status[br], branch_user[br]
-        k = bf.size
-        child_status = np.repeat(bs, 2, axis=0)
-        rows = np.arange(2 * k)
-        child_status[rows, np.repeat(bj, 2)] = np.tile(np.array([0, 1], dtype=np.int8), k)
-        fid = np.repeat(bf, 2)
-        status = child_status
-        lo = np.repeat(new_lo[br], 2)
-        hi = np.repeat(new_hi[br], 2)
-        pbound = np.repeat(best_d[br], 2)
+        # children: fix the `width` best-scored free users of every branched node
+        bf, bs, bsc = fid[br], status[br], branch_score[br]
+        nfree = (bs == 2).sum(axis=1)
+        width = np.minimum(nfree, max(1, branch_width))
+        parts = []
+        for m in np.unique(width):
+            sel = width == m
+            users = np.argsort(bsc[sel], axis=1)[:, :m]
+            combos = ((np.arange(2**m)[:, None] >> np.arange(m)) & 1).astype(np.int8)
+            k, c = int(sel.sum()), combos.shape[0]
+            cs = np.repeat(bs[sel], c, axis=0)
+            rows = np.repeat(np.arange(k * c), m)
+            cols = np.repeat(users, c, axis=0).ravel()
+            cs[rows, cols] = np.tile(combos, (k, 1)).ravel()
+            parts.append((np.repeat(bf[sel], c), cs, np.repeat(new_lo[br][sel], c),
+                          np.repeat(new_hi[br][sel], c), np.repeat(best_d[br][sel], c)))
+        fid = np.concatenate([p[0] for p in parts])
+        status = np.concatenate([p[1] for p in parts])
+        lo = np.concatenate([p[2] for p in parts])
+        hi = np.concatenate([p[3] for p in parts])
+        pbound = np.concatenate([p[4] for p in parts])
     bound = np.maximum(inc.value, closed)
     gap = (bound - inc.value) / np.maximum(np.abs(inc.value), 1e-300)
     logger.debug("exact_batch: %d frames, %d rounds, %d nodes", F, rounds, int(nodes_used.sum()))
@@ -230,7 +248,9 @@ def _bound_nodes(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Minimise ``D(nu)`` per node until it is pruned or must be branched.
 
-    Returns the best ``D`` found per node, the final bracket and the user to branch on.
+    Returns the best ``D`` found per node, the final bracket and a branching score per user
+    (lower is better: users whose mode differs across the bracket first, then by closeness of
+    their switching threshold to ``a*``; ``inf`` for fixed users).
     """
     K, N = status.shape
     Lk, gk, Wk = L[fid], g[fid], W[fid]
@@ -314,8 +334,7 @@ def _bound_nodes(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
         closeness = np.abs(np.log(np.maximum(t_best, 1e-300) / np.maximum(a_best, 1e-300)[:, None]))
     closeness = np.where(np.isfinite(closeness), closeness, 1e300)
     score = np.where(free, closeness, np.inf) - np.where(diff, 1e301, 0.0)
-    user = np.argmin(score, axis=1)
-    return best, lo, hi, user
+    return best, lo, hi, score
 
 
 def to_result(sol: BatchSolution, instance: Any, name: str, rel_gap: float, k: int = 0) -> Any:
