@@ -280,7 +280,7 @@ def greedy_uniform(inst: AuctionInstance, spec: AuctionSpec, seed: int = 0
     loser = server[n] < 0
     pay = np.zeros(inst.n_bidders)
     for srv in range(inst.capacity.size):  # one price per server
-        won = (server[n] == srv) & (slots[n] == k + 1)
+        won = (s == srv) & (server[n] == srv) & (slots[n] == k + 1)
         if not won.any():
             continue
         lost = loser & (s == srv)

@@ -375,25 +375,51 @@ def leader_profit(inst: MultiLeaderInstance, p: np.ndarray, j: int) -> float:
     return float((p[j] - inst.unit_cost[j]) * x.sum())
 
 
+def own_capacity_price(inst: MultiLeaderInstance, p: np.ndarray, j: int) -> float:
+    """Smallest price of leader j (others fixed) at which its demand fits its capacity
+    (``c_j`` if it already fits there): bisection, demand being decreasing in ``p_j``."""
+    c, cap = float(inst.unit_cost[j]), float(inst.capacity[j])
+    q = p.copy()
+
+    def sold(x: float) -> float:
+        q[j] = x
+        return float(multi_demand(inst.valuation, inst.budget, q)[:, j].sum())
+
+    if not math.isfinite(cap) or sold(c) <= cap:
+        return c
+    lo, hi = c, float(inst.valuation[:, j].max())
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if sold(mid) > cap:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-15 * hi:
+            break
+    return hi
+
+
 def best_response(inst: MultiLeaderInstance, p: np.ndarray, j: int, grid: int) -> float:
-    """Leader j's best price against ``p_{-j}``: log grid on ``[c_j, max_i a_ij]`` + Brent."""
-    c, top = float(inst.unit_cost[j]), float(inst.valuation[:, j].max())
-    if top <= c:
-        return top
-    prices = np.geomspace(c, top, grid)
+    """Leader j's best price against ``p_{-j}``: log grid on ``[max(c_j, p_cap), max_i a_ij]``
+    (``p_cap`` the capacity-clearing price) + bounded Brent around the best grid point."""
+    lo_all = own_capacity_price(inst, p, j)
+    top = float(inst.valuation[:, j].max())
+    if top <= lo_all:
+        return max(top, lo_all)
+    prices = np.geomspace(lo_all, top, grid)
     q = p.copy()
 
     def f(x: float) -> float:
         q[j] = x
-        return leader_profit(inst, q, j)
+        return float((x - inst.unit_cost[j])
+                     * multi_demand(inst.valuation, inst.budget, q)[:, j].sum())
 
     vals = np.array([f(float(x)) for x in prices])
     k = int(np.argmax(vals))
     lo, hi = prices[max(k - 1, 0)], prices[min(k + 1, grid - 1)]
     r = minimize_scalar(lambda x: -f(float(x)), bounds=(lo, hi), method="bounded",
                         options={"xatol": 1e-12 * max(1.0, hi)})
-    best = float(r.x) if -float(r.fun) >= vals[k] else float(prices[k])
-    return best
+    return float(r.x) if -float(r.fun) >= vals[k] else float(prices[k])
 
 
 def solve_best_response(inst: MultiLeaderInstance, spec: MultiLeaderSpec,
@@ -410,6 +436,15 @@ def solve_best_response(inst: MultiLeaderInstance, spec: MultiLeaderSpec,
             p[j] = best_response(inst, p, j, spec.grid)
         if np.max(np.abs(p - old) / np.maximum(old, 1.0)) <= spec.tol:
             converged = True
+            break
+    # Others moved after a capacity-bound leader priced at its limit: re-clear capacities.
+    for _ in range(50):
+        raised = False
+        for jj in np.nonzero(np.isfinite(inst.capacity))[0]:
+            pc = own_capacity_price(inst, p, int(jj))
+            if pc > p[jj]:
+                p[jj], raised = pc, True
+        if not raised:
             break
     x = multi_demand(inst.valuation, inst.budget, p)
     profit = (p - inst.unit_cost) * x.sum(axis=0)

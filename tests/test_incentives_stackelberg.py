@@ -152,6 +152,26 @@ def test_multi_leader_equilibrium_property(seed: int) -> None:
     assert (u(dev) - u(x)[None, :]).max() <= 1e-9
 
 
+def test_multi_leader_with_binding_capacities() -> None:
+    """Capacities below the uncapacitated equilibrium sales of leaders 0 and 2: they price at
+    their capacity-clearing prices (sales = capacity to 1e-12) and still no leader gains by a
+    unilateral deviation that respects its capacity."""
+    base = MultiLeaderInstance.generate(20, 3, seed=1)
+    free = ao.run_method(base, MultiLeaderSpec(), "best_response")
+    cap = free.allocation.demand.sum(axis=0) * np.array([0.7, 1.5, 0.8])
+    inst = MultiLeaderInstance(valuation=base.valuation, budget=base.budget,
+                               unit_cost=base.unit_cost, capacity=cap)
+    res = ao.run_method(inst, MultiLeaderSpec(), "best_response")
+    assert res.termination is ao.Termination.OPTIMAL
+    met = ao.evaluate(inst, res.allocation)
+    assert met.feasible, dict(met.violations)
+    sold = res.allocation.demand.sum(axis=0)
+    np.testing.assert_allclose(sold[[0, 2]], cap[[0, 2]], rtol=1e-12)
+    assert np.all(res.allocation.price[[0, 2]] > free.allocation.price[[0, 2]])
+    gains = leader_deviation_gains(inst, res.allocation)
+    assert np.all(gains <= 1e-7 * np.maximum(1.0, met.per_item["leader_profit"])), gains
+
+
 def test_multi_leader_cycle_is_reported_not_hidden() -> None:
     """Very heterogeneous users with tight budgets: best responses jump between two local
     maxima of a leader's (non-concave) profit and cycle. The result must say FEASIBLE (not

@@ -149,8 +149,9 @@ def _instance_arrays(inst: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
 
 def leader_deviation_gains(inst: Any, alloc: Any, *, grid: int = 200) -> np.ndarray:
     """For each leader, the largest profit gain of a unilateral price change (followers
-    re-solve exactly): log-spaced grid on ``[c_j, max_i a_ij]``, then golden-section
-    refinement around the best grid point. Capacity-violating prices are excluded."""
+    re-solve exactly): log-spaced grid on ``[max(c_j, p_cap), max_i a_ij]`` (``p_cap`` the
+    capacity-clearing price, by bisection), then golden-section refinement around the best grid
+    point. Capacity-violating prices are excluded."""
     a, B, c, cap = _instance_arrays(inst)
     p0 = np.asarray(alloc.price, float)
 
@@ -162,11 +163,28 @@ def leader_deviation_gains(inst: Any, alloc: Any, *, grid: int = 200) -> np.ndar
             return -np.inf
         return float((pj - c[j]) * x.sum())
 
+    def cap_price(j: int, top: float) -> float:
+        """Capacity-clearing price of leader j (bisection on its demand, others fixed)."""
+        q = p0.copy()
+
+        def sold(x: float) -> float:
+            q[j] = x
+            return float(_user_response_exact(a, B, q)[:, j].sum())
+
+        if not np.isfinite(cap[j]) or sold(c[j]) <= cap[j]:
+            return float(c[j])
+        lo, hi = float(c[j]), top
+        for _ in range(100):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if sold(mid) > cap[j] else (lo, mid)
+        return hi
+
     gains = np.zeros(p0.size)
     for j in range(p0.size):  # one 1-D search per leader
         base = profit(j, float(p0[j]))
         top = max(float(a[:, j].max()), c[j] * 1.001)
-        prices = np.geomspace(c[j], top, grid)
+        p_lo = cap_price(j, top)
+        prices = np.geomspace(p_lo, max(top, p_lo * 1.001), grid)
         vals = np.array([profit(j, float(x)) for x in prices])
         k = int(np.argmax(vals))
         lo, hi = float(prices[max(k - 1, 0)]), float(prices[min(k + 1, grid - 1)])
