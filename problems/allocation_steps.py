@@ -31,7 +31,9 @@ This is exact for every curve kind (sigmoid, piecewise-linear, tabulated) becaus
 integers and ``q(\ell_j)`` is a constant per level; SOS2 / incremental forms would be exact only
 for the piecewise-linear kind and would still need integrality of the step count on top, while a
 sigmoid (non-concave) or tabulated (discontinuous) curve needs a choice among the integer points
-anyway. The one-hot block is built as a dense ``(N, K)`` array of columns, fully vectorised.
+anyway. The one-hot block is built as a dense ``(N, K)`` array of columns, fully vectorised;
+levels dominated by a smaller level of no lower quality are fixed to 0 (exact, see
+:func:`dominated_levels`).
 
 Problem (minimised, weights of :class:`~aigc_opt.allocation.OffloadObjective`)::
 
@@ -286,6 +288,23 @@ def step_levels(spec: StepsSpec) -> np.ndarray:
     return np.arange(1, int(spec.max_steps) + 1, dtype=np.float64)
 
 
+def dominated_levels(q: np.ndarray, lev: np.ndarray, spec: StepsSpec) -> np.ndarray:
+    """Levels no better than a smaller admissible level of the same request, shape (N, K).
+
+    Exact reduction: every cost and every row coefficient of ``k^e``, ``k^d`` and ``T`` is
+    nonnegative, so replacing level ``j`` by a smaller level ``j'`` with ``q(j') >= q(j)``
+    (cutting device steps first, keeping ``k^e >= min_edge_steps``) never costs more nor breaks
+    a row. Such columns get upper bound 0 (the block keeps its (N, K) shape). On tabulated
+    curves this leaves one level per step of the table.
+    """
+    admissible = lev >= (spec.min_edge_steps if spec.hybrid else 1)
+    qa = np.where(admissible[None, :], q, -np.inf)
+    best_before = np.maximum.accumulate(qa, axis=1)
+    best_before = np.concatenate([np.full((q.shape[0], 1), -np.inf), best_before[:, :-1]],
+                                 axis=1)
+    return best_before >= q
+
+
 def build(scn: Scenario, spec: StepsSpec) -> LinearProgram:
     """Assemble the MILP of the module docstring (scipy.sparse COO blocks, no per-row loops).
 
@@ -378,6 +397,7 @@ def build(scn: Scenario, spec: StepsSpec) -> LinearProgram:
     zub = np.ones((N, K))
     if spec.cap_at_requested:
         zub[lev[None, :] > scn.request_steps[:, None]] = 0.0
+    zub[dominated_levels(q, lev, spec)] = 0.0
     col_hi[iz:ike] = zub.reshape(-1)
     col_lo[ike:ikd] = float(spec.min_edge_steps) if spec.hybrid else 0.0
     col_hi[ike:ikd] = lev[-1]

@@ -92,6 +92,33 @@ def test_hybrid_steps_equal_brute_force(max_steps: int) -> None:
     assert used_device, "no instance exercised the device part of the split"
 
 
+@pytest.mark.parametrize("kind", ["sigmoid", "piecewise_linear", "tabulated"])
+def test_every_curve_kind_equals_brute_force(kind: str) -> None:
+    """Levels straddle the breakpoints (1, 10, 20, 35, 50): flat tabulated runs get pruned."""
+    for seed in range(2):
+        scn = tiny(seed, request_deadline_s=np.array([0.4, 0.7, 1.2]),
+                   server_compute_flops=np.full(2, 1.5e9),
+                   model_quality_kind=np.array([kind, kind]))
+        obj = OffloadObjective(latency=1.0, device_energy=0.2, quality=2.0)
+        for spec in (StepsSpec(objective=obj, levels=(1, 5, 10, 15, 20, 35)),
+                     HybridStepsSpec(objective=obj, levels=(1, 9, 10, 11), min_edge_steps=9)):
+            best, _ = brute_force(scn, spec)
+            res = ao.solve(scn, spec, "highs", options=EXACT)
+            check_consistent(scn, spec, res)
+            np.testing.assert_allclose(res.objective, best, rtol=OBJ_RTOL, atol=1e-9)
+
+
+def test_dominated_levels_pruned_only_on_flat_runs() -> None:
+    scn = tiny(0, model_quality_kind=np.array(["tabulated", "sigmoid"]))
+    spec = StepsSpec(levels=(1, 5, 10, 15, 20))
+    prog = spec.build(scn)
+    zub = prog.col_upper[: 3 * 5].reshape(3, 5)
+    tab = scn.model_quality_kind[scn.request_model] == "tabulated"
+    # tabulated with breakpoints 1, 10, 20: levels 5 and 15 repeat the value of 1 and 10
+    np.testing.assert_array_equal(zub[tab], np.tile([1, 0, 1, 0, 1], (int(tab.sum()), 1)))
+    np.testing.assert_array_equal(zub[~tab], 1.0)
+
+
 def test_infeasible_deadline_is_a_status() -> None:
     scn = tiny(0, request_deadline_s=np.array([1e-4, 1.0, 1.0]))
     res = ao.solve(scn, StepsSpec(max_steps=5), "highs")
