@@ -50,7 +50,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
@@ -402,6 +401,8 @@ def own_capacity_price(inst: MultiLeaderInstance, p: np.ndarray, j: int) -> floa
 def best_response(inst: MultiLeaderInstance, p: np.ndarray, j: int, grid: int) -> float:
     """Leader j's best price against ``p_{-j}``: log grid on ``[max(c_j, p_cap), max_i a_ij]``
     (``p_cap`` the capacity-clearing price) + bounded Brent around the best grid point."""
+    from scipy.optimize import minimize_scalar  # lazy: this module is imported by evaluate()
+
     lo_all = own_capacity_price(inst, p, j)
     top = float(inst.valuation[:, j].max())
     if top <= lo_all:
