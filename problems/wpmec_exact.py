@@ -24,7 +24,8 @@ Incumbents
 
 All nodes of all frames are processed together (numpy arrays over nodes x users), so one call
 solves a batch of frames. Certificate: ``bound = max(incumbent, bounds of pruned nodes, bounds
-of nodes left open by a node limit)``; ``gap = (bound - objective) / objective``.
+of nodes left open by a node limit)``; ``gap = (bound - objective) / objective``. Identical
+users (same gain and weight) are ordered (``x_i >= x_j``) to break the symmetry.
 """
 
 from __future__ import annotations
@@ -130,6 +131,30 @@ def _flip_search(L: np.ndarray, g: np.ndarray, W: np.ndarray, frames: np.ndarray
         todo = todo[inc.value[todo] > before * (1 + 1e-12)]
 
 
+def _twin_matrix(L: np.ndarray, g: np.ndarray, W: np.ndarray) -> np.ndarray | None:
+    """``T[f, j, i]``: users ``i < j`` of frame f are identical (same L, g, W); None if none.
+
+    Identical users are interchangeable, so only modes with ``x_i >= x_j`` for twins ``i < j``
+    need exploring (symmetry breaking; without it B&B visits every permutation).
+    """
+    same = ((L[:, :, None] == L[:, None, :]) & (g[:, :, None] == g[:, None, :])
+            & (W[:, :, None] == W[:, None, :]))
+    N = L.shape[1]
+    earlier = np.arange(N)[None, :] < np.arange(N)[:, None]  # [j, i]: i < j
+    twins = same & earlier[None]
+    return twins if twins.any() else None
+
+
+def _order_twins(status: np.ndarray, twins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Propagate ``x_i >= x_j`` over twins; return new statuses and the nodes left feasible."""
+    must_local = (twins & (status == 0)[:, None, :]).any(axis=2)
+    must_off = (twins.transpose(0, 2, 1) & (status == 1)[:, None, :]).any(axis=2)
+    bad = (must_local & must_off) | (must_local & (status == 1)) | (must_off & (status == 0))
+    status = np.where(must_local & (status == 2), 0, status)
+    status = np.where(must_off & (status == 2), 1, status).astype(np.int8)
+    return status, ~bad.any(axis=1)
+
+
 def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float = 1e-6,
                 max_nodes: int = 1_000_000, flip_passes: int = 0,
                 branch_width: int | None = None) -> BatchSolution:
@@ -165,6 +190,7 @@ def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float =
         branch_width = 2 if F <= 8 else 1
     inc = _Incumbents(F, N)
     frames = np.arange(F)
+    twins = _twin_matrix(L, g, W)
     # trivial incumbents: all local (a = 1, value sum L), all offload
     inc.offer(frames, L.sum(axis=1), np.zeros((F, N), dtype=bool), np.ones(F), np.zeros((F, N)))
     val, a_off, tau_off, nu_off = solve_inner(L, g, W, np.ones((F, N), dtype=bool))
@@ -234,6 +260,9 @@ def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float =
         lo = np.concatenate([p[2] for p in parts])
         hi = np.concatenate([p[3] for p in parts])
         pbound = np.concatenate([p[4] for p in parts])
+        if twins is not None:
+            status, ok = _order_twins(status, twins[fid])
+            fid, status, lo, hi, pbound = fid[ok], status[ok], lo[ok], hi[ok], pbound[ok]
     bound = np.maximum(inc.value, closed)
     gap = (bound - inc.value) / np.maximum(np.abs(inc.value), 1e-300)
     logger.debug("exact_batch: %d frames, %d rounds, %d nodes", F, rounds, int(nodes_used.sum()))

@@ -66,7 +66,8 @@ def snr_of_price(y: np.ndarray) -> np.ndarray:
     for _ in range(2):
         em = np.expm1(-u)  # e^{-u} - 1 <= 0
         u = u - (u + em - y) / np.maximum(-em, 1e-300)
-    return np.expm1(u)
+    # z ~ e^{1+y} overflows for y > ~708: cap it (such a user's offloading gain is ~0 anyway)
+    return np.expm1(np.minimum(u, 700.0))
 
 
 def snr_of_price_newton(y: np.ndarray) -> np.ndarray:

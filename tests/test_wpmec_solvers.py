@@ -308,3 +308,14 @@ def test_evaluator_property_random_time_allocations() -> None:
             assert evaluate_wpmec(inst, late).violations["time"] > 0.05
 
     check()
+
+
+def test_identical_users_symmetry_breaking_is_exact() -> None:
+    """Repeated gains (interchangeable users) give the enumerated optimum with few nodes."""
+    b = WpmecBatch(np.tile([3e-6, 1e-6, 5e-6, 3e-6], (3, 3)) * np.array([[1.0], [0.5], [2.0]]))
+    L, g, W = b.coefficients()
+    sol = exact_batch(L, g, W)
+    np.testing.assert_allclose(sol.objective, _enumerate(L, g, W), rtol=OBJ_RTOL)
+    same = WpmecBatch(np.full((1, 30), 3e-6), weights=np.ones(30))
+    s30 = exact_batch(*same.coefficients(), max_nodes=5000)
+    assert s30.gap[0] <= 1e-6 and s30.nodes[0] < 200
