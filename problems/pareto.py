@@ -12,7 +12,10 @@ through a small protocol (:class:`ParetoCapable`):
 
 The step specs (:mod:`~aigc_opt.problems.allocation_steps`) and the LLM spec
 (:mod:`~aigc_opt.problems.allocation_llm`) implement it; a spec type that cannot be edited is
-adapted with :func:`register_pareto` (weights only is enough for :func:`weight_sweep`).
+adapted with :func:`register_pareto` (weights only is enough for :func:`weight_sweep`). The
+joint bandwidth-power spec (:mod:`~aigc_opt.problems.allocation_joint_bp`, weights ``alpha``,
+``beta``) is adapted that way, weights only (a latency-energy curve; quality is reported as 0);
+solve it with ``method="closed_form"``.
 
 **Weight sweep.** Metrics are normalised by their ranges over three anchor solves (weight 1 on
 one metric and ``augment`` on the others), then every weight vector of a simplex grid with all
@@ -21,9 +24,10 @@ others: the augmented epsilon-constraint method) under ``constrained <= bound`` 
 quality) for bounds spaced evenly between the constrained metric's values at the two anchors.
 With every weight strictly positive, each exactly solved point is Pareto optimal.
 
-Every point is solved with the given method (default HiGHS with zero relative and absolute MIP
-gaps and a 1e-9 MIP feasibility tolerance: sweep objectives are O(1) after normalisation, and
-with the defaults HiGHS stopped with proven gaps up to 1e-6) and its status
+Every point is solved with the given method (any name :func:`aigc_opt.run_method` accepts;
+default HiGHS with zero relative and absolute MIP gaps and a 1e-9 MIP feasibility tolerance,
+see :func:`default_options`: sweep objectives are O(1) after normalisation, and with HiGHS's
+defaults points stopped with proven gaps up to 1e-6) and its status
 is recorded. Points without a solution, points dominated by another point and (near-)duplicates
 are *kept in* :attr:`ParetoFront.points` but marked (``front_status``); :attr:`ParetoFront.front`
 returns only the non-dominated, deduplicated ones (their count removed is
@@ -57,6 +61,12 @@ SENSE = {"latency": 1.0, "energy": 1.0, "quality": -1.0}
 #: Default solve options of a sweep point (HiGHS names): zero relative and absolute MIP gaps and
 #: a 1e-9 MIP feasibility tolerance, which HiGHS also uses when pruning nodes by bound.
 EXACT = SolveOptions(mip_gap=0.0, extra={"mip_abs_gap": 0.0, "mip_feasibility_tolerance": 1e-9})
+
+
+def default_options(method: str) -> SolveOptions:
+    """:data:`EXACT` for ``method="highs"``; ``mip_gap=0`` only for any other method (the extra
+    keys are HiGHS option names that other solvers reject)."""
+    return EXACT if method == "highs" else SolveOptions(mip_gap=0.0)
 
 
 @runtime_checkable
@@ -112,8 +122,34 @@ def register_pareto(spec_type: type, *, with_weights: Callable[..., Any],
     _ADAPTERS[spec_type] = (with_weights, pareto_metrics, with_epsilon)
 
 
+def _joint_bp_weights(spec: Any, *, latency: float, energy: float, quality: float) -> Any:
+    return dataclasses.replace(spec, latency_weight=latency, energy_weight=energy)
+
+
+def _joint_bp_metrics(spec: Any, instance: Any, allocation: Any) -> dict[str, float]:
+    from aigc_opt.metrics import evaluate
+
+    tot = evaluate(instance, allocation, spec).totals
+    return {"latency": float(tot["weighted_latency_s"]),
+            "energy": float(tot["weighted_energy_j"]), "quality": 0.0}
+
+
+#: Adapters for other families' specs, keyed by "module:class" and registered on first use (so
+#: that this module never imports them). JointBPSpec: objective ``sum w (alpha t + beta E)``
+#: (weights only; quality is not modelled and reported as 0).
+_KNOWN: dict[str, tuple[Callable[..., Any], Callable[..., dict[str, float]],
+                        Callable[..., Any] | None]] = {
+    "aigc_opt.problems.allocation_joint_bp:JointBPSpec": (_joint_bp_weights, _joint_bp_metrics,
+                                                          None),
+}
+
+
 def adapt(spec: Any) -> ParetoCapable:
     """``spec`` itself when it implements :class:`ParetoCapable`, else its registered adapter."""
+    key = f"{type(spec).__module__}:{type(spec).__qualname__}"
+    if type(spec) not in _ADAPTERS and key in _KNOWN:
+        w, m, e = _KNOWN[key]
+        register_pareto(type(spec), with_weights=w, pareto_metrics=m, with_epsilon=e)
     if type(spec) in _ADAPTERS:
         w, m, e = _ADAPTERS[type(spec)]
         return _Adapter(spec, w, m, e)
@@ -237,14 +273,15 @@ def _weighted(cap: ParetoCapable, w: Sequence[float]) -> Any:
 
 
 def anchors(instance: Any, spec: Any, *, method: str = "highs",
-            options: SolveOptions = EXACT, augment: float = 1e-3) -> list[ParetoPoint]:
+            options: SolveOptions | None = None, augment: float = 1e-3) -> list[ParetoPoint]:
     """Three solves, each with weight 1 on one metric and ``augment`` on the other two."""
     cap = adapt(spec)
+    opts = options if options is not None else default_options(method)
     out = []
     for k, name in enumerate(METRICS):
         w = [augment] * 3
         w[k] = 1.0
-        out.append(_solve_point(instance, _weighted(cap, w), cap, method, options,
+        out.append(_solve_point(instance, _weighted(cap, w), cap, method, opts,
                                 sweep=f"anchor_{name}", index=k, weights=w))
     return out
 
@@ -271,7 +308,7 @@ def simplex_weights(n: int) -> list[tuple[float, float, float]]:
 
 def weight_sweep(instance: Any, spec: Any, *, n: int = 4,
                  weights: Sequence[Sequence[float]] | None = None, normalise: bool = True,
-                 method: str = "highs", options: SolveOptions = EXACT,
+                 method: str = "highs", options: SolveOptions | None = None,
                  augment: float = 1e-3) -> ParetoFront:
     """Solve the spec for a grid of (latency, energy, quality) weights.
 
@@ -286,6 +323,7 @@ def weight_sweep(instance: Any, spec: Any, *, n: int = 4,
         returned points).
     """
     cap = adapt(spec)
+    opts = options if options is not None else default_options(method)
     grid = [tuple(map(float, w)) for w in weights] if weights is not None else simplex_weights(n)
     for w in grid:
         if len(w) != 3 or min(w) < 0 or not all(map(math.isfinite, w)):
@@ -293,11 +331,11 @@ def weight_sweep(instance: Any, spec: Any, *, n: int = 4,
     pts: list[ParetoPoint] = []
     scale = np.ones(3)
     if normalise:
-        pts = anchors(instance, spec, method=method, options=options, augment=augment)
+        pts = anchors(instance, spec, method=method, options=opts, augment=augment)
         scale = _ranges(pts)
     for i, w in enumerate(grid):
         ws = [float(x) for x in np.asarray(w) / scale]
-        pts.append(_solve_point(instance, _weighted(cap, ws), cap, method, options,
+        pts.append(_solve_point(instance, _weighted(cap, ws), cap, method, opts,
                                 sweep="weights", index=i, weights=ws))
     out = ParetoFront(mark_front(pts))
     logger.info("weight sweep: %d points, %d on the front", len(pts), len(out.front))
@@ -307,7 +345,7 @@ def weight_sweep(instance: Any, spec: Any, *, n: int = 4,
 def epsilon_sweep(instance: Any, spec: Any, *, optimise: str = "quality",
                   constrained: str = "latency", n_points: int = 6,
                   bounds: Sequence[float] | None = None, method: str = "highs",
-                  options: SolveOptions = EXACT, augment: float = 1e-3) -> ParetoFront:
+                  options: SolveOptions | None = None, augment: float = 1e-3) -> ParetoFront:
     """Optimise one metric under a sweep of bounds on another (augmented epsilon-constraint).
 
     Parameters
@@ -328,7 +366,8 @@ def epsilon_sweep(instance: Any, spec: Any, *, optimise: str = "quality",
     if bounds is None and n_points < 2:
         raise ValidationError("n_points", "-", n_points, "must be >= 2")
     cap = adapt(spec)
-    anc = anchors(instance, spec, method=method, options=options, augment=augment)
+    opts = options if options is not None else default_options(method)
+    anc = anchors(instance, spec, method=method, options=opts, augment=augment)
     scale = _ranges(anc)
     ko, kc = METRICS.index(optimise), METRICS.index(constrained)
     if bounds is None:
@@ -343,7 +382,7 @@ def epsilon_sweep(instance: Any, spec: Any, *, optimise: str = "quality",
     for i, bound in enumerate(bounds):
         sp_ = _weighted(cap, ws)
         sp_ = adapt(sp_).with_epsilon(constrained, float(bound))
-        pts.append(_solve_point(instance, sp_, cap, method, options, sweep="epsilon", index=i,
+        pts.append(_solve_point(instance, sp_, cap, method, opts, sweep="epsilon", index=i,
                                 weights=ws, eps=(constrained, float(bound))))
     out = ParetoFront(mark_front(pts))
     logger.info("epsilon sweep: %d points, %d on the front", len(pts), len(out.front))

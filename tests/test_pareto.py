@@ -193,3 +193,29 @@ def test_bad_input_names_field() -> None:
         weight_sweep(scn, object())
     assert set(METRICS) == {"latency", "energy", "quality"}
     assert OffloadObjective().deadline == "hard"
+
+
+def test_cvxpy_method_with_default_options() -> None:
+    """Non-HiGHS methods get mip_gap=0 without HiGHS-only option names."""
+    inst = LlmInstance.generate(8, seed=1)
+    a = weight_sweep(inst, LlmSpec(), n=2, method="cvxpy")
+    b = weight_sweep(inst, LlmSpec(), n=2)
+    assert_exact(a)
+    for p, q in zip(a.points, b.points, strict=True):
+        np.testing.assert_allclose([p.latency, p.energy, p.quality],
+                                   [q.latency, q.energy, q.quality], rtol=1e-6, atol=1e-9)
+
+
+def test_joint_bp_weights_only_adapter() -> None:
+    """The joint bandwidth-power spec (another family, not edited) sweeps latency vs energy."""
+    jbp = pytest.importorskip("aigc_opt.problems.allocation_joint_bp")
+    inst = jbp.JointBPInstance.generate(30, seed=0)
+    front = weight_sweep(inst, jbp.JointBPSpec(), n=4, method="closed_form")
+    assert all(p.termination == "optimal" for p in front.points)
+    assert_monotone(front)
+    pts = front.front
+    lat = np.array([p.latency for p in pts])
+    en = np.array([p.energy for p in pts])
+    assert (np.diff(lat) > 0).all() and (np.diff(en) < 0).all()  # a strict 2-D trade-off
+    with pytest.raises(ValidationError, match="spec"):
+        epsilon_sweep(inst, jbp.JointBPSpec(), method="closed_form")
