@@ -319,3 +319,14 @@ def test_identical_users_symmetry_breaking_is_exact() -> None:
     same = WpmecBatch(np.full((1, 30), 3e-6), weights=np.ones(30))
     s30 = exact_batch(*same.coefficients(), max_nodes=5000)
     assert s30.gap[0] <= 1e-6 and s30.nodes[0] < 200
+
+
+def test_time_limit_returns_feasible_with_valid_bound() -> None:
+    from aigc_opt.backend import SolveOptions
+
+    inst = WpmecInstance.generate(30, seed=5)
+    opt = run_method(inst, WpmecSpec(), "exact")
+    res = run_method(inst, WpmecSpec(), "exact", options=SolveOptions(time_limit=1e-9))
+    assert res.has_solution and res.termination is Termination.FEASIBLE
+    assert np.isfinite(res.bound) and res.bound >= opt.objective
+    assert res.gap > 1e-6 and res.objective <= opt.objective * (1 + 1e-12)
