@@ -302,7 +302,7 @@ def test_evaluator_property_random_time_allocations() -> None:
         L, g, W = inst.coefficients()
         ref = objective_value(L[None], g[None], W[None], off[None], np.array([a]), tau[None])
         assert m.feasible
-        assert m.objective == pytest.approx(float(ref[0]), rel=1e-12)
+        assert m.objective == pytest.approx(float(ref[0]), rel=1e-9)
         if off.any():  # stretching the slots past the frame is caught
             late = WpmecAllocation.from_times(inst, off, a, tau * (1.0 - a + 0.1) / tau.sum())
             assert evaluate_wpmec(inst, late).violations["time"] > 0.05
