@@ -140,13 +140,12 @@ def relaxation_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, iters: int 
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Solve the energy-splitting relaxation per frame (bisection on the time price).
 
-    Returns ``value`` (an upper bound on the binary optimum), ``x = s / a``, ``a``, ``s`` and
-    ``tau``.
+    Returns ``value`` (the dual value ``D(nu)``: an upper bound on the relaxation and hence on
+    the binary optimum, equal to the relaxed optimum at convergence), ``x = s / a``, ``a``,
+    ``s`` and ``tau``.
     """
-    F = L.shape[0]
     hi = L.sum(axis=1) + (W * np.log1p(g)).sum(axis=1)
-    lo = np.full(F, 1e-300)
-    lo = hi * 1e-12
+    lo = hi * 1e-12  # slack(lo) < 0 < slack(hi): the root price lies in between
     for _ in range(iters):
         mid = np.sqrt(lo * hi)
         _, _, _, _, slack = relaxation_inner(mid, L, g, W)
@@ -154,8 +153,8 @@ def relaxation_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, iters: int 
         lo = np.where(slack < 0.0, mid, lo)
         if np.all(hi - lo <= 1e-15 * hi):
             break
-    d, a, s, tau, slack = relaxation_inner(hi, L, g, W)
-    # primal (a, s, tau) is feasible up to the slack; scale tau into the frame if needed
+    d, a, s, tau, _ = relaxation_inner(hi, L, g, W)
+    # at `hi` the slack is >= 0: (a, s, tau) is feasible; d = D(hi) bounds the relaxation
     x = np.where(a[:, None] > 0, s / np.maximum(a[:, None], 1e-300), 0.0)
     return d, x, a, s, tau
 
