@@ -32,7 +32,8 @@ beyond. The per-user problem is convex in x and its stationarity condition
 (Lambert W) with ``c = g (lambda + w alpha/B) / (w beta N0)`` on the full-band branch and
 ``c = g lambda / (w (alpha/pbar + beta) N0)`` on the full-power branch (else the kink ``u*``);
 the deadline clips u to ``[D/(B T), u_hi]``. The price solves ``sum_n x_n(lambda) = B T_f`` by
-Brent's method; the dual value ``sum_n phi_n - lambda B T_f`` is the certificate.
+a safeguarded Newton method (analytic derivative, monotone from the left); the dual value
+``sum_n phi_n - lambda B T_f`` is the certificate.
 """
 
 from __future__ import annotations
@@ -240,25 +241,44 @@ def _h(u: np.ndarray) -> np.ndarray:
     return np.expm1(s) * (s - 1.0) + s
 
 
+def lambertw0(y: np.ndarray) -> np.ndarray:
+    """Principal branch W0 of the Lambert W function for real ``y >= -1/e`` (vectorised).
+
+    Start from the branch-point series (``y < -0.3``) or Winitzki's approximation, then three
+    Halley steps (cubic convergence from ~1e-2). Faster than
+    ``scipy.special.lambertw``, which works in complex arithmetic; the tests compare the two.
+    """
+    y = np.maximum(np.asarray(y, dtype=np.float64), -1.0 / math.e)
+    lg = np.log1p(np.maximum(y, -0.3))
+    w = lg * (1.0 - np.log1p(lg) / (2.0 + lg))  # Winitzki
+    near = np.nonzero(y < -0.3)[0]
+    if near.size:  # branch-point series in p = sqrt(2 (e y + 1))
+        p = np.sqrt(np.maximum(2.0 * (math.e * y[near] + 1.0), 0.0))
+        w[near] = -1.0 + p * (1.0 + p * (-1.0 / 3.0 + p * (11.0 / 72.0)))
+    for _ in range(3):
+        ew = np.exp(w)
+        f = w * ew - y
+        wp1 = np.maximum(w + 1.0, 1e-300)  # w >= -1 on this branch
+        den = ew * wp1 - (w + 2.0) * f / (2.0 * wp1)
+        w -= f / np.where(den > 0, den, np.inf)
+    return w
+
+
 def _h_inverse(c: np.ndarray) -> np.ndarray:
     """Root u >= 0 of ``h(u) = 2^u (u ln2 - 1) + 1 = c`` for c >= 0 (inf for c = inf).
 
-    ``u = (1 + W0((c - 1)/e)) / ln 2`` (Lambert W), then two Newton steps on h itself, which
-    restore full relative accuracy near the branch point (small c, where ``u ~ sqrt(2c)/ln2``).
+    ``u = (1 + W0((c - 1)/e)) / ln 2`` (Lambert W), then one Newton step on h itself, which
+    restores full relative accuracy near the branch point (small c, where ``u ~ sqrt(2c)/ln2``).
     """
-    from scipy.special import lambertw
-
     c = np.asarray(c, dtype=np.float64)
     fin = np.isfinite(c)
     cf = np.where(fin, np.maximum(c, 0.0), 1.0)
-    w = lambertw(np.maximum((cf - 1.0) / math.e, -1.0 / math.e)).real
-    u = np.maximum((1.0 + np.where(np.isnan(w), -1.0, w)) / LN2, 0.0)
+    u = np.maximum((1.0 + lambertw0((cf - 1.0) / math.e)) / LN2, 0.0)
     u = np.where(u > 0, u, np.sqrt(2.0 * cf) / LN2)  # series start at the branch point
-    for _ in range(2):
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            d = np.exp2(u) * u * LN2**2
-            step = np.where((d > 0) & np.isfinite(d), (_h(u) - cf) / d, 0.0)
-        u = np.maximum(u - step, 0.0)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        d = np.exp2(u) * u * LN2**2
+        step = np.where((d > 0) & np.isfinite(d), (_h(u) - cf) / d, 0.0)
+    u = np.maximum(u - step, 0.0)
     return np.where(fin, u, np.inf)
 
 
@@ -271,33 +291,62 @@ def _u_deadline(inst: JointBPInstance, T: np.ndarray, u_star: np.ndarray
     """
     u_lo = inst.data_bits / (inst.bandwidth_hz * T)
     kappa = inst.gain * inst.max_power_w * T / (inst.noise_psd_w_per_hz * inst.data_bits)
-    # (2^u - 1)/u = kappa; (2^u-1)/u is increasing from ln 2
+    # G(u) = log((2^u - 1)/u) - log(kappa) is increasing (from log ln2 at u=0) and nearly linear
+    # for large u: safeguarded Newton inside a bracket [lo, hi] with G(lo) <= 0 <= G(hi).
+    lk = np.log(kappa)
+
+    def G(u: np.ndarray) -> np.ndarray:
+        return np.log(np.expm1(u * LN2) / u) - lk
+
     lo = np.array(u_star, dtype=np.float64)
     hi = np.maximum(2.0 * lo, 1.0)
-    for _ in range(200):
-        grow = np.expm1(hi * LN2) / hi < kappa
+    for _ in range(60):
+        grow = G(hi) < 0
         if not grow.any():
             break
+        lo = np.where(grow, hi, lo)
         hi = np.where(grow, 2.0 * hi, hi)
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        below = np.expm1(mid * LN2) / mid < kappa
-        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-        if (hi - lo <= 1e-15 * hi).all():
+    u = np.clip(np.log2(np.maximum(kappa, 1.0)) + np.log2(np.maximum(np.log2(kappa), 1.0)),
+                lo, hi)
+    for it in range(100):  # noqa: B007
+        gu = G(u)
+        lo, hi = np.where(gu <= 0, u, lo), np.where(gu >= 0, u, hi)
+        s = u * LN2
+        dg = LN2 * np.exp(s) / np.expm1(s) - 1.0 / u
+        nxt = u - gu / dg
+        bad = ~((nxt >= lo) & (nxt <= hi))
+        nxt = np.where(bad, 0.5 * (lo + hi), nxt)
+        if (np.abs(nxt - u) <= 1e-13 * u).all():  # quadratic: the next step is ~1e-26
+            u = nxt
             break
+        u = nxt
+    logger.debug("deadline interval: %d Newton steps", it + 1)
+    lo = u
     u_hi = np.where(np.isfinite(T), lo, np.inf)
     return u_lo, u_hi
 
 
 def _best_u(inst: JointBPInstance, spec: JointBPSpec, lam: float, u_star: np.ndarray,
-            u_lo: np.ndarray, u_hi: np.ndarray) -> np.ndarray:
-    """Per-user minimiser of ``w(alpha t + beta E) + lam x`` in spectral efficiency u."""
+            u_lo: np.ndarray, u_hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-user minimiser u of ``w(alpha t + beta E) + lam x`` and ``du/dlam`` (0 at the kink
+    and where the deadline clips)."""
     w, n0, g = inst.weight, inst.noise_psd_w_per_hz, inst.gain
     al, be = spec.latency_weight, spec.energy_weight
-    u_a = _h_inverse(g * (lam + w * al / inst.bandwidth_hz) / (w * be * n0))
-    u_b = _h_inverse(g * lam / (w * (al / inst.max_power_w + be) * n0))
-    u = np.where(u_a <= u_star, u_a, np.where(u_b >= u_star, u_b, u_star))
-    return np.clip(u, u_lo, u_hi)
+    ka = g / (w * be * n0)  # dc/dlam on the full-band branch
+    kb = g / (w * (al / inst.max_power_w + be) * n0)  # ... on the full-power branch
+    u_a = _h_inverse(ka * (lam + w * al / inst.bandwidth_hz))
+    on_a = u_a <= u_star
+    u_b = np.full_like(u_a, np.inf)
+    need_b = ~on_a
+    u_b[need_b] = _h_inverse(kb[need_b] * lam)
+    on_b = ~on_a & (u_b >= u_star)
+    u = np.where(on_a, u_a, np.where(on_b, u_b, u_star))
+    uc = np.clip(u, u_lo, u_hi)
+    free = (uc == u) & (on_a | on_b)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        hp = np.exp2(uc) * uc * LN2**2
+        du = np.where(free & (hp > 0), np.where(on_a, ka, kb) / hp, 0.0)
+    return uc, np.where(np.isfinite(du), du, 0.0)
 
 
 def _phi(inst: JointBPInstance, spec: JointBPSpec, u: np.ndarray) -> np.ndarray:
@@ -317,8 +366,6 @@ def closed_form(inst: JointBPInstance, spec: JointBPSpec, options: SolveOptions 
     ``bound`` is the dual function value at the final price (a valid lower bound for any
     price); ``infeasible`` when even the deadline-limited smallest blocks exceed the budget.
     """
-    from scipy.optimize import brentq
-
     t0 = time.perf_counter()
     area = spec.area_scale * inst.bandwidth_hz * inst.frame_s
     T = time_limit(inst, spec)
@@ -333,22 +380,40 @@ def closed_form(inst: JointBPInstance, spec: JointBPSpec, options: SolveOptions 
         return Result(Termination.INFEASIBLE, False, gap=math.inf, stats=stats(),
                       message="deadlines cannot be met within the time-frequency budget")
 
-    def excess(lam: float) -> float:
+    D = inst.data_bits
+
+    def excess(lam: float) -> tuple[float, float, np.ndarray]:
+        """Relative area excess ``sum x / A - 1``, its derivative in lam, and u."""
         nonlocal evals
         evals += 1
-        u = _best_u(inst, spec, lam, u_star, u_lo, u_hi)
-        return min(float((inst.data_bits / u).sum() / area - 1.0), 1e300)
+        u, du = _best_u(inst, spec, lam, u_star, u_lo, u_hi)
+        return float((D / u).sum() / area - 1.0), float(-(D / u**2 * du).sum() / area), u
 
-    lam = 0.0
-    if excess(0.0) > 0:
-        hi = float(np.median(inst.weight * spec.energy_weight * inst.noise_psd_w_per_hz
-                             / inst.gain))
-        while excess(hi) > 0:
-            hi *= 4.0
-        lam = brentq(excess, 0.0, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=200)
-    u = _best_u(inst, spec, lam, u_star, u_lo, u_hi)
-    bound = float(_phi(inst, spec, u).sum() + lam * ((inst.data_bits / u).sum() - area))
-    x = inst.data_bits / u
+    # Safeguarded Newton on F(lam) = sum x(lam)/A - 1 (decreasing): Newton steps from the left,
+    # bisection (geometric once lo > 0) whenever a step leaves the bracket [lo, hi].
+    lam, lo, hi = 0.0, 0.0, math.inf
+    F, dF, u = excess(0.0)
+    while F > 1e-15:
+        lo = lam
+        nxt = lam - F / dF if dF < 0 else math.nan
+        if not (lo < nxt < hi):
+            if math.isinf(hi):
+                nxt = 4.0 * lam if lam > 0 else float(np.median(spec.energy_weight * inst.weight
+                                                                  * inst.noise_psd_w_per_hz
+                                                                  / inst.gain))
+            else:
+                nxt = math.sqrt(lo * hi) if lo > 0 else 0.5 * hi
+        while True:
+            Fn, dFn, un = excess(nxt)
+            if Fn >= -1e-15 or evals > 400:
+                break
+            hi = nxt  # overshoot: shrink towards lo
+            nxt = math.sqrt(lo * hi) if lo > 0 else 0.5 * hi
+        lam, F, dF, u = nxt, Fn, dFn, un
+        if (math.isfinite(hi) and hi - lo <= 1e-15 * hi) or evals > 400:
+            break
+    bound = float(_phi(inst, spec, u).sum() + lam * ((D / u).sum() - area))
+    x = D / u
     if x.sum() > area:  # last-ulp repair: shrink every block
         u = u * (x.sum() / area)
     obj = objective_value(inst, spec, u)

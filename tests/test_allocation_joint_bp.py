@@ -17,6 +17,7 @@ from aigc_opt.problems.allocation_joint_bp import (
     JointBPSpec,
     _h,
     _h_inverse,
+    lambertw0,
     time_limit,
 )
 
@@ -43,6 +44,16 @@ def test_h_inverse_against_scipy_root() -> None:
         ref = brentq(lambda u, c=c: float(_h(np.array(u))) - c, 0.0, 200.0, xtol=1e-15,
                      rtol=1e-15)
         np.testing.assert_allclose(_h_inverse(np.array([c]))[0], ref, rtol=1e-9)
+
+
+def test_lambertw0_against_scipy() -> None:
+    from scipy.special import lambertw
+
+    y = np.concatenate([-1 / math.e + np.geomspace(1e-14, 0.05, 50), np.linspace(-0.33, 3, 200),
+                        np.geomspace(3, 1e250, 200)])
+    np.testing.assert_allclose(lambertw0(y), lambertw(y).real, rtol=1e-13, atol=1e-7)
+    far = y > -0.3
+    np.testing.assert_allclose(lambertw0(y[far]), lambertw(y[far]).real, rtol=1e-14, atol=0)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
