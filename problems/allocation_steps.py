@@ -7,10 +7,12 @@ edge work, so that every edge request of server s finishes its edge part togethe
 
 .. math::  T_s = \frac{1}{F_s} \sum_{n: s(n)=s} \phi_{m(n)}\, k^e_n \quad [s].
 
-(The share of request n is ``f_n = F_s \phi k^e_n / (F_s T_s)``; the shares sum to ``F_s``.)
+(The share of request n is ``f_n = \phi k^e_n / T_s``; the shares sum to ``F_s``.)
 In the hybrid variant (QoS-driven hybrid inference, ICC 2025) the first ``k^e_n >= 1`` steps run
 on the edge server, the intermediate latent (``request_output_bits``) is sent down and the device
 runs the remaining ``k^d_n`` steps at ``f^dev_n``. The edge-only variant has ``k^d_n = 0``.
+Every request runs its own edge steps: denoising steps shared by several requests (one
+trajectory for similar prompts) are not modelled.
 
 Per request (all terms linear in ``k^e, k^d, T``; ``c_n = t^up_n + t^dl_n`` is a constant):
 
@@ -42,8 +44,11 @@ Problem (minimised, weights of :class:`~aigc_opt.allocation.OffloadObjective`)::
          F_s T_s = sum_{n at s} phi k^e_n                      (one row per server)
          T_{s(n)} + (phi/f^dev) k^d_n - ell_n <= d_n - c_n       (deadline; ell_n = 0 if hard)
          kappa phi f^2 k^d_n <= E^max_n - p_n t^up_n             (device energy budget)
-         k^e_n >= min_edge_steps,  k^d_n >= 0 integer,  ell_n >= 0,
+         k^e_n >= min_edge_steps (hybrid),  k^d_n >= 0 integer,  ell_n >= 0,
          optional epsilon rows on the weighted sums of latency, energy or quality.
+
+Without epsilon rows the MILP is block-diagonal by server; :func:`solve_per_server` (algorithm
+``"highs_per_server"``) solves the blocks one by one and sums objectives and bounds.
 
 The decoded allocation is an :class:`~aigc_opt.allocation.OffloadAllocation` (placement =
 radio server = s(n), equal bandwidth shares, compute share ``F_s k^e phi / (F_s T_s)``,
