@@ -4,7 +4,9 @@ horizon policy), built vectorised with scipy.sparse and solved with HiGHS.
 Indices: slot t, home server s, serving server k, model m, edge pair p = (s, k) with
 ``lat[s, k] <= budget`` (p includes (s, s)), context age level j = 1..H. Data: ``R[t,s,m]``
 requests; ``G[t,k,m,a]`` accuracy of a copy of age a (see :mod:`.caching_trace`),
-``Delta[t,k,m,j] = G[..., j] - G[..., j-1] >= 0``.
+``Delta[t,k,m,j] = G[..., j] - G[..., j-1] >= 0``; per-request costs ``e[s,k,m]`` (edge, for a
+copy of accuracy 0, i.e. including the full accuracy loss ``w_a``) and ``q[m]`` (cloud), and
+``L[k,m]`` per load (:class:`.caching_trace.CachingObjective`).
 
 Variables (all in [0, 1]): ``c[t,k,m]`` binary cache; ``l[t,k,m]`` load; ``x[t,p,m]`` fraction
 of ``R[t,s,m]`` served at k; ``y[t,s,m]`` fraction sent to the cloud; ``u[t,k,m,j]`` = 1 iff the
@@ -42,10 +44,9 @@ R Delta > 0, u where some v needs it); the rolling-horizon policy builds every c
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -54,14 +55,15 @@ from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.errors import ValidationError
 from aigc_opt.program import Block, LinearProgram
-from aigc_opt.result import Result
-from aigc_opt.solve import register_algorithm, solve
+from aigc_opt.result import Result, relative_gap
+from aigc_opt.solve import register_algorithm
 
 from .caching_trace import (
     GB,
     CachingAllocation,
     CachingInstance,
     CachingObjective,
+    cache_age,
     cloud_cost,
     context_table,
     edge_cost,
@@ -332,8 +334,8 @@ def assemble(lay: Layout, data: WindowData, name: str) -> LinearProgram:
         col_lower=np.zeros(lay.n), col_upper=data.col_upper, integrality=lay.integrality,
         blocks=(Block("cache", 0, (W, S, M)), Block("load", nC, (W, S, M))),
         name=name,
-        meta={"objective_scale": data.scale, "ix": lay.ix, "iy": lay.iy, "ps": lay.ps,
-              "pk": lay.pk},
+        meta={"objective_scale": data.scale, "ix": lay.ix, "iy": lay.iy, "iu": lay.iu,
+              "iv": lay.iv, "ps": lay.ps, "pk": lay.pk},
     )
 
 
@@ -382,19 +384,100 @@ EXACT_NOTE = ("exact MILP: load and accuracy-by-age terms are linearised exactly
               "(no approximation); gap is HiGHS's MIP gap")
 
 
-def offline_milp(inst: CachingInstance, spec: CachingSpec, options: SolveOptions) -> Result:
-    """Solve the offline MILP with HiGHS (default ``mip_gap`` 1e-6 unless given)."""
-    if options.mip_gap is None:
-        options = replace(options, mip_gap=1e-6)
+def start_vector(inst: CachingInstance, program: LinearProgram, alloc: CachingAllocation
+                 ) -> np.ndarray:
+    """The MILP point (in ``program``'s columns) of a feasible allocation, e.g. a policy's, for
+    use as a MIP start: c = cache, l = loads, x / y = routed fractions, u = [age >= j],
+    v = x u."""
+    T, S, M = inst.requests.shape
+    H = inst.context_window
+    meta = program.meta
+    ix, iy, iu, iv = (np.asarray(meta[k]) for k in ("ix", "iy", "iu", "iv"))
+    ps, pk = np.asarray(meta["ps"]), np.asarray(meta["pk"])
+    R = inst.requests
+    x0 = np.zeros(program.n_cols)
+    cache = alloc.cache
+    prev = np.concatenate([inst.initial_cache[None], cache[:-1]], axis=0)
+    x0[: T * S * M] = cache.reshape(-1)
+    x0[T * S * M: 2 * T * S * M] = (cache & ~prev).reshape(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(R[:, ps, :] > 0, alloc.edge[:, ps, pk, :] / R[:, ps, :], 0.0)
+        yfrac = np.where(R > 0, alloc.cloud / R, 0.0)
+    m = ix >= 0
+    x0[ix[m]] = frac[m]
+    m = iy >= 0
+    x0[iy[m]] = yfrac[m]
+    if H:
+        age = cache_age(cache, H)
+        u = age[..., None] >= np.arange(1, H + 1)
+        m = iu >= 0
+        x0[iu[m]] = u[m]
+        vv = frac[..., None] * u[:, pk, :, :]
+        m = iv >= 0
+        x0[iv[m]] = vv[m]
+    return x0
+
+
+def pass_highs(h: Any, lp: LinearProgram, highspy: Any) -> None:
+    """Hand a minimisation LinearProgram to a ``highspy.Highs`` object as flat CSC arrays."""
+    A = lp.A.tocsc()
+    h.passModel(lp.n_cols, lp.n_rows, int(A.nnz), int(highspy.MatrixFormat.kColwise),
+                int(highspy.ObjSense.kMinimize), float(lp.offset), lp.c, lp.col_lower,
+                lp.col_upper, lp.row_lower, lp.row_upper, A.indptr.astype(np.int32),
+                A.indices.astype(np.int32), A.data, lp.integrality.astype(np.int32))
+
+
+def solve_offline(inst: CachingInstance, spec: CachingSpec, options: SolveOptions | None = None,
+                  *, start: CachingAllocation | None = None) -> Result:
+    """Solve the offline MILP with HiGHS, optionally from a MIP start (a feasible allocation,
+    e.g. the best online policy's), so that a time-limited solve returns at least that good a
+    solution together with HiGHS's proven bound and gap."""
+    import highspy
+
+    from aigc_opt.solvers.highs import HighsBackend
+
+    opts = options or SolveOptions()
+    if opts.mip_gap is None:
+        opts = replace(opts, mip_gap=1e-6)
     t0 = time.perf_counter()
-    res = solve(inst, cast(Any, spec), backend="highs", options=options)
-    msg = f"{res.message}; {EXACT_NOTE}"
-    if res.has_solution and not math.isnan(res.gap) and res.gap > (options.mip_gap or 0) * 1.01:
-        logger.info("offline caching MILP stopped with gap %.3g", res.gap)
-    res = replace(res, message=msg)
-    if res.stats.solve_seconds == 0.0:
-        res = replace(res, stats=replace(res.stats, solve_seconds=time.perf_counter() - t0))
-    return res
+    lp = build(inst, spec)
+    build_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", bool(opts.verbose))
+    h.setOptionValue("mip_rel_gap", float(opts.mip_gap or 0.0))
+    if opts.time_limit is not None:
+        h.setOptionValue("time_limit", float(opts.time_limit))
+    if opts.threads is not None:
+        h.setOptionValue("threads", int(opts.threads))
+    for key, value in opts.extra.items():
+        h.setOptionValue(key, value)
+    pass_highs(h, lp, highspy)
+    if start is not None:
+        x0 = start_vector(inst, lp, start)
+        h.setSolution(lp.n_cols, np.arange(lp.n_cols, dtype=np.int32), x0)
+    h.run()
+    res = HighsBackend()._result(h, lp, highspy, time.perf_counter() - t1)
+    scale = float(lp.meta["objective_scale"])
+    objective, bound = res.objective * scale, res.bound * scale
+    alloc = None
+    if res.has_solution:
+        alloc = decode(inst, lp, res.values)
+        # A solve stopped early may leave u, v below (and l above) their values at the decoded
+        # cache and routing; the same cache and routing with them set exactly costs at most as
+        # much, and that is the cost the evaluator reports.
+        polished = lp.objective_value(start_vector(inst, lp, alloc)) * scale
+        objective = min(objective, polished)
+    msg = f"{res.message}; {EXACT_NOTE}" + ("; MIP start given" if start is not None else "")
+    gap = res.gap if res.optimal else relative_gap(objective, bound)
+    return replace(res, objective=objective, bound=bound, gap=gap, allocation=alloc,
+                   message=msg, stats=replace(res.stats, build_seconds=build_s))
+
+
+def offline_milp(inst: CachingInstance, spec: CachingSpec, options: SolveOptions) -> Result:
+    """Solve the offline MILP with HiGHS (default ``mip_gap`` 1e-6 unless given), without a
+    MIP start (see :func:`solve_offline`)."""
+    return solve_offline(inst, spec, options)
 
 
 def _spec_with(compute: bool) -> Any:

@@ -16,6 +16,7 @@ priority order and a model is added only if it still fits.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from aigc_opt.solve import register_heuristic
 
-from .caching import CachingSpec, Layout, assemble, layout, window_data
+from .caching import CachingSpec, Layout, assemble, layout, pass_highs, window_data
 from .caching_trace import (
     CachingAllocation,
     CachingInstance,
@@ -198,14 +199,6 @@ def least_context(inst: CachingInstance, spec: CachingSpec, seed: int = 0) -> Ca
 
 
 # ---------------------------------------------------------------------- rolling horizon
-def _pass_highs(h: Any, lp: Any, highspy: Any) -> None:
-    A = lp.A.tocsc()
-    h.passModel(lp.n_cols, lp.n_rows, int(A.nnz), int(highspy.MatrixFormat.kColwise),
-                int(highspy.ObjSense.kMinimize), 0.0, lp.c, lp.col_lower, lp.col_upper,
-                lp.row_lower, lp.row_upper, A.indptr.astype(np.int32),
-                A.indices.astype(np.int32), A.data, lp.integrality.astype(np.int32))
-
-
 class RollingHorizon:
     """Solve the caching MILP over a look-ahead window each slot and commit its first slot.
 
@@ -218,19 +211,28 @@ class RollingHorizon:
         look-ahead), or an exponentially weighted average of past slots ("ewma", fully online).
     warm : bool
         Keep one ``highspy.Highs`` object alive and only change costs, column bounds, the load
-        rows' bounds (and the compute coefficients) between slots; False rebuilds every slot.
+        rows' bounds (and the compute coefficients) between slots (needs ``sparse=False``, a
+        structure that does not depend on the demand); False builds a new model every slot.
+    sparse : bool
+        Build only the columns that matter for the window's demand (much smaller for many
+        models; implies a cold rebuild every slot).
     mip_gap, time_limit : float
         HiGHS options per window solve. Without a solution the previous cache is kept.
     """
 
     def __init__(self, window: int = 3, forecast: str = "oracle", warm: bool = True,
-                 mip_gap: float = 1e-4, time_limit: float | None = None, alpha: float = 0.5
-                 ) -> None:
+                 mip_gap: float = 1e-4, time_limit: float | None = None, alpha: float = 0.5,
+                 sparse: bool = False) -> None:
         if forecast not in ("oracle", "ewma"):
             raise ValueError(f"forecast must be 'oracle' or 'ewma', got {forecast!r}")
+        if warm and sparse:
+            raise ValueError("warm re-solves need the dense structure: use sparse=False")
         self.window, self.forecast, self.warm = int(window), forecast, warm
+        self.sparse = sparse
         self.mip_gap, self.time_limit, self.alpha = mip_gap, time_limit, alpha
+        #: Wall time spent building and solving window MILPs, and the number of windows.
         self.solve_seconds = 0.0
+        self.slots = 0
 
     def _new_highs(self, highspy: Any) -> Any:
         h = highspy.Highs()
@@ -242,15 +244,14 @@ class RollingHorizon:
 
     def run(self, inst: CachingInstance, obj: CachingObjective) -> CachingAllocation:
         """Simulate the policy over the instance's horizon."""
-        import time
-
         import highspy
 
         T, S, M = inst.requests.shape
         H, W, R = inst.context_window, self.window, inst.requests
-        lay: Layout = layout(inst, obj, np.zeros((W, S, M)), np.zeros((W, S, M, H + 1)),
-                             sparse=False)
-        idx = np.arange(lay.n, dtype=np.int32)
+        fixed: Layout | None = None
+        if not self.sparse:
+            fixed = layout(inst, obj, np.zeros((W, S, M)), np.zeros((W, S, M, H + 1)),
+                           sparse=False)
         h: Any = None
         scale: float | None = None
         est = np.zeros((S, M))
@@ -266,13 +267,17 @@ class RollingHorizon:
                 Rw = np.broadcast_to(est, (W, S, M)).copy()
             lo = max(0, t - H)
             _, Gcat = context_table(inst, np.concatenate([R[lo:t], Rw], axis=0))
-            data = window_data(inst, obj, lay, Rw, Gcat[t - lo:], prev, age, scale)
-            scale = data.scale
+            Gw = Gcat[t - lo:]
             t0 = time.perf_counter()
+            lay = fixed if fixed is not None else layout(inst, obj, Rw, Gw, sparse=True)
+            data = window_data(inst, obj, lay, Rw, Gw, prev, age, scale)
+            if fixed is not None:
+                scale = data.scale  # one scale for all slots: only costs change
             if h is None or not self.warm:
                 h = self._new_highs(highspy)
-                _pass_highs(h, assemble(lay, data, f"caching-window[t={t}]"), highspy)
+                pass_highs(h, assemble(lay, data, f"caching-window[t={t}]"), highspy)
             else:
+                idx = np.arange(lay.n, dtype=np.int32)
                 h.changeColsCost(lay.n, idx, data.c / data.scale)
                 h.changeColsBounds(lay.n, idx, np.zeros(lay.n), data.col_upper)
                 rows = lay.load_rows.astype(np.int32)
@@ -282,6 +287,7 @@ class RollingHorizon:
                     h.changeCoeff(r, c, v)
             h.run()
             self.solve_seconds += time.perf_counter() - t0
+            self.slots += 1
             if int(h.getInfo().primal_solution_status) != 2:
                 logger.warning("rolling horizon: no solution at slot %d, keeping the cache", t)
                 return prev.copy()

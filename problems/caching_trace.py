@@ -419,10 +419,12 @@ class CachingObjective:
     Per request of model m from home server s served by the edge copy at server k (allowed when
     ``server_latency_s[s, k] <= latency_budget_s``), and per request sent to the cloud::
 
-        edge:  latency * (lat[s,k] + flop_m / F_k) - accuracy * A_m(K)
+        edge:  latency * (lat[s,k] + flop_m / F_k) + accuracy * (1 - A_m(K))
         cloud: latency * (cloud_latency + flop_m / F_cloud) + cloud * price * flop_m
-               - accuracy * cloud_accuracy_m
+               + accuracy * (1 - cloud_accuracy_m)
 
+    (accuracy enters as a loss ``1 - A``, so every cost is >= 0 and ratios to the optimum are
+    meaningful)
     and per load of model m at server k: ``load_time * 8 size_m / rate_k + backhaul *
     size_m / 1e9``.
 
@@ -437,7 +439,7 @@ class CachingObjective:
     backhaul : float
         Weight per GB downloaded to load a model.
     accuracy : float
-        Weight (reward) per unit of accuracy of each request.
+        Weight per unit of accuracy loss ``1 - A`` of each request.
     latency_budget_s : float
         A request may be served by any server whose forwarding latency from its home server is
         at most this, s (0: only the home server).
@@ -510,17 +512,19 @@ def neighbours(inst: CachingInstance, obj: CachingObjective) -> np.ndarray:
 
 
 def edge_cost(inst: CachingInstance, obj: CachingObjective) -> np.ndarray:
-    """Per-request cost of serving m from home s at k, without the accuracy term, (S, S, M)."""
+    """Per-request cost of serving m from home s at k for a copy of accuracy 0, (S, S, M);
+    subtract ``accuracy * A`` for the copy's accuracy A."""
     comp = inst.model_flop_per_request[None, :] / inst.server_compute_flops[:, None]  # (k, m)
     lat = np.where(np.isfinite(inst.server_latency_s), inst.server_latency_s, 0.0)
-    return obj.latency * (lat[:, :, None] + comp[None, :, :])
+    return obj.latency * (lat[:, :, None] + comp[None, :, :]) + obj.accuracy
 
 
 def cloud_cost(inst: CachingInstance, obj: CachingObjective) -> np.ndarray:
     """Per-request cost of a cloud request including its accuracy reward, (M,)."""
     f = inst.model_flop_per_request
     return (obj.latency * (inst.cloud_latency_s + f / inst.cloud_compute_flops)
-            + obj.cloud * inst.cloud_cost_per_flop * f - obj.accuracy * inst.model_cloud_accuracy)
+            + obj.cloud * inst.cloud_cost_per_flop * f
+            + obj.accuracy * (1.0 - inst.model_cloud_accuracy))
 
 
 def load_cost(inst: CachingInstance, obj: CachingObjective) -> np.ndarray:

@@ -55,7 +55,7 @@ def brute_force(inst: CachingInstance, obj: CachingObjective) -> float:
     H, dec = inst.context_window, inst.context_decay
     cloud_unit = np.array([
         obj.latency * (inst.cloud_latency_s + f / inst.cloud_compute_flops)
-        + obj.cloud * inst.cloud_cost_per_flop * f - obj.accuracy * a
+        + obj.cloud * inst.cloud_cost_per_flop * f + obj.accuracy * (1 - a)
         for f, a in zip(inst.model_flop_per_request, inst.model_cloud_accuracy, strict=True)])
     per_server = []
     for k in range(S):
@@ -88,7 +88,7 @@ def brute_force(inst: CachingInstance, obj: CachingObjective) -> float:
                 continue
             base = obj.latency * (inst.server_latency_s[s, k]
                                   + inst.model_flop_per_request / inst.server_compute_flops[k])
-            units.append(np.where(tr, base[None, None, :] - obj.accuracy * ac, np.inf))
+            units.append(np.where(tr, base[None, None, :] + obj.accuracy * (1 - ac), np.inf))
         best = np.broadcast_to(cloud_unit, (1, 1, T, M))
         if units[0] is not None:
             best = np.minimum(best, units[0][:, None])
@@ -120,6 +120,11 @@ def test_dense_and_sparse_builds_agree() -> None:
     b = ao.run_method(inst, CachingSpec(objective=obj, sparse=False), "offline_milp",
                       options=EXACT)
     np.testing.assert_allclose(a.objective, b.objective, rtol=OBJ_RTOL)
+    # the generic path (spec.build / decode through the HiGHS backend) agrees
+    c = ao.solve(inst, CachingSpec(objective=obj), backend="highs", options=EXACT)
+    np.testing.assert_allclose(c.objective, a.objective, rtol=OBJ_RTOL)
+    np.testing.assert_allclose(ao.evaluate(inst, c.allocation, obj).objective, c.objective,
+                               rtol=OBJ_RTOL)
 
 
 def test_builder_is_milp_with_binary_cache_only() -> None:
@@ -172,3 +177,37 @@ def test_time_limit_is_a_status_with_honest_gap() -> None:
         assert res.bound <= res.objective + 1e-6 * abs(res.objective)
         met = ao.evaluate(inst, res.allocation, CachingSpec())
         np.testing.assert_allclose(met.objective, res.objective, rtol=OBJ_RTOL)
+
+
+@pytest.mark.parametrize("policy", ["lru", "least_context", "static_popular"])
+def test_policy_point_is_feasible_for_milp_with_equal_cost(policy: str) -> None:
+    """Any feasible allocation maps to a MILP point whose objective is the evaluator's."""
+    from aigc_opt.problems.caching import start_vector
+    from aigc_opt.problems.caching_policies import POLICIES
+
+    inst = CachingInstance.generate(3, 6, 6, seed=2)
+    spec = CachingSpec()
+    alloc = POLICIES[policy](inst, spec)
+    lp = spec.build(inst)
+    x0 = start_vector(inst, lp, alloc)
+    assert lp.max_violation(x0) < 1e-9
+    met = ao.evaluate(inst, alloc, spec)
+    np.testing.assert_allclose(lp.objective_value(x0) * lp.meta["objective_scale"],
+                               met.objective, rtol=1e-9)
+
+
+def test_mip_start_gives_at_least_the_start() -> None:
+    from aigc_opt.problems.caching import solve_offline
+    from aigc_opt.problems.caching_policies import POLICIES
+
+    inst = CachingInstance.generate(4, 8, 8, seed=0)
+    spec = CachingSpec()
+    alloc = POLICIES["lfu"](inst, spec)
+    pol = ao.evaluate(inst, alloc, spec).objective
+    res = solve_offline(inst, spec, ao.SolveOptions(time_limit=2.0), start=alloc)
+    assert res.has_solution
+    met = ao.evaluate(inst, res.allocation, spec)
+    assert met.feasible
+    np.testing.assert_allclose(met.objective, res.objective, rtol=OBJ_RTOL)
+    assert res.objective <= pol + 1e-9 * abs(pol)
+    assert res.bound <= res.objective + 1e-9 * abs(res.objective)

@@ -22,7 +22,7 @@ from aigc_opt.problems.caching_trace import (
 )
 
 OBJ_RTOL = 1e-6
-EXACT = ao.SolveOptions(mip_gap=0.0)
+EXACT = ao.SolveOptions(mip_gap=1e-7)
 
 
 def _fields(inst: CachingInstance) -> dict[str, Any]:
@@ -39,7 +39,7 @@ TRACES = [
 @pytest.mark.parametrize(("label", "kw"), TRACES)
 @pytest.mark.parametrize("compute", [False, True])
 def test_offline_bounds_every_policy(label: str, kw: dict[str, Any], compute: bool) -> None:
-    inst = CachingInstance.generate(3, 5, 5, **kw)
+    inst = CachingInstance.generate(3, 5, 4 if compute else 6, **kw)
     if compute:
         inst = CachingInstance(**{**_fields(inst), "slot_s": 3.0})
     spec = CachingSpec(objective=CachingObjective(compute_capacity=compute))
@@ -53,7 +53,7 @@ def test_offline_bounds_every_policy(label: str, kw: dict[str, Any], compute: bo
         assert met.violations["gpu_memory"] == 0.0, name
         assert met.feasible, (name, met.violations)
         assert res.objective == met.objective
-        assert opt.objective <= met.objective + 1e-9 * abs(opt.objective), name
+        assert opt.objective <= met.objective + 1e-7 * abs(opt.objective), name  # mip_gap
         # the evaluator's counts add up
         t = met.totals
         np.testing.assert_allclose(t["hits"] + t["neighbour_hits"] + t["misses"], t["requests"])
@@ -188,3 +188,12 @@ def test_case_kinds(name: str) -> None:
         res = ao.run_method(inst, spec, method)
         assert res.has_solution
         assert ao.evaluate(inst, res.allocation, spec).feasible, method
+
+
+def test_rolling_sparse_window_matches_dense() -> None:
+    inst = CachingInstance.generate(3, 6, 6, seed=5)
+    obj = CachingObjective()
+    dense = RollingHorizon(window=2, warm=True, mip_gap=0.0).run(inst, obj)
+    sparse = RollingHorizon(window=2, warm=False, sparse=True, mip_gap=0.0).run(inst, obj)
+    np.testing.assert_allclose(ao.evaluate(inst, sparse, obj).objective,
+                               ao.evaluate(inst, dense, obj).objective, rtol=1e-9)

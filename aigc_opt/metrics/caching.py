@@ -7,7 +7,7 @@ context of every copy and the accuracy of every served request, and the objectiv
 
 .. math::
 
-    J = \sum_{t,s,k,m} edge_{t,s,k,m} (e_{s,k,m} - w_a A_m(K_{t,k,m}(age)))
+    J = \sum_{t,s,k,m} edge_{t,s,k,m} (e_{s,k,m} + w_a (1 - A_m(K_{t,k,m}(age))))
       + \sum_{t,s,m} cloud_{t,s,m} q_m + \sum_{t,k,m} L_{k,m} l_{t,k,m}
 
 (see :class:`~aigc_opt.problems.caching_trace.CachingObjective`). Violations (relative):
