@@ -85,9 +85,12 @@ class JointSpec:
         Relative gap ``(UB - LB) / max(1, |UB|)`` at which outer approximation stops.
     max_iterations : int
         Outer-approximation iteration limit.
-    whatif_cuts : bool
-        Add, every iteration, a cut for every unused column at the share it would get at the
-        current prices (fewer iterations, larger master).
+    cuts : {"lazy", "full"}
+        ``"lazy"`` (default): per-server aggregated cuts at every visited placement, per-column
+        tangent cuts only where a deadline binds or the subproblem is infeasible (small
+        master). ``"full"``: also per-column cuts at every subproblem optimum and master point
+        and, every iteration, "what-if" cuts for every unused column (fewer iterations, much
+        larger master).
     """
 
     objective: OffloadObjective = field(default_factory=OffloadObjective)
@@ -98,13 +101,15 @@ class JointSpec:
     linking: str = "disaggregated"
     gap_tol: float = 1e-6
     max_iterations: int = 200
-    whatif_cuts: bool = True
+    cuts: str = "lazy"
     problem: str = "offloading"
     variant: str = "joint"
 
     def __post_init__(self) -> None:
         if not (self.gap_tol >= 0 and math.isfinite(self.gap_tol)):
             raise ValidationError("gap_tol", "-", self.gap_tol, "must be finite and >= 0")
+        if self.cuts not in ("lazy", "full"):
+            raise ValidationError("cuts", "-", self.cuts, "must be 'lazy' or 'full'")
         if self.max_iterations < 1:
             raise ValidationError("max_iterations", "-", self.max_iterations, "must be >= 1")
         self.base()  # validates the shared fields
@@ -236,6 +241,9 @@ def solve_inner(scn: Scenario, spec: JointSpec, col: Columns, chosen: np.ndarray
     convex problem with the deadline rows / lateness terms.
     """
     S = scn.n_servers
+    if not col.feasible[chosen].all():  # misses a hard constraint even with whole resources
+        n = chosen.size
+        return Inner(chosen, np.zeros(n), np.zeros(n), math.inf, False, "kkt")
     up = col.a[chosen] > 0
     ed = col.c[chosen] > 0
     w = col.pw[chosen]
@@ -580,11 +588,12 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
                 h.addRows(1, np.array([-1.0]), np.array([np.inf]), int(idx.size),
                           np.array([0], dtype=np.int32), idx, val)
 
-    def from_inner(inner: Inner) -> None:
+    def from_inner(inner: Inner, per_column: bool) -> None:
         js = pos_of[inner.chosen]
-        for kind, share in ((0, inner.beta), (1, inner.phi)):
-            sel = share > 0
-            add_cuts(kind, js[sel], 1.0 / share[sel])
+        if per_column:
+            for kind, share in ((0, inner.beta), (1, inner.phi)):
+                sel = share > 0
+                add_cuts(kind, js[sel], 1.0 / share[sel])
         xs = np.zeros(nx)
         xs[js] = 1.0
         server_cuts(xs)
@@ -595,11 +604,13 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
     t0 = time.perf_counter()
     heur = decomposition_inner(scn, spec, col)
     t_inner += time.perf_counter() - t0
+    full = spec.cuts == "full"
     if heur is not None and heur.feasible:
         best = heur
-        from_inner(heur)
-    whatif(heur if heur is not None else Inner(np.zeros(0, int), np.zeros(0), np.zeros(0),
-                                               math.inf, False, "none"))
+        from_inner(heur, per_column=full or heur.method != "kkt")
+    if full:
+        whatif(heur if heur is not None else Inner(np.zeros(0, int), np.zeros(0), np.zeros(0),
+                                                   math.inf, False, "none"))
     lb, ub = -math.inf, (best.value if best is not None else math.inf)
     it, nodes, t_master = 0, 0, 0.0
     term, msg = Termination.FEASIBLE, ""
@@ -621,6 +632,9 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
         t0 = time.perf_counter()
         h.run()
         t_master += time.perf_counter() - t0
+        logger.debug("OA iteration %d: master %.2fs, %s, bound %.9g, ub %.9g, nodes %d", it,
+                     time.perf_counter() - t0, h.getModelStatus(), h.getInfo().mip_dual_bound,
+                     ub, h.getInfo().mip_node_count)
         status = str(h.getModelStatus()).split(".")[-1]
         info = h.getInfo()
         nodes += max(int(info.mip_node_count), 0)
@@ -646,12 +660,14 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
         cvx_calls += inner.method == "cvxpy"
         if inner.feasible and inner.value < ub:
             best, ub = inner, inner.value
+        # deadlines bind (or cannot be met) at this placement: the per-server cuts do not see
+        # that, the per-column cones must be refined (subproblem optimum and master point)
+        binding = not inner.feasible or inner.method != "kkt"
         if inner.feasible:
-            from_inner(inner)
-            if spec.whatif_cuts:
+            from_inner(inner, per_column=full or binding)
+            if full:
                 whatif(inner)
-        # cuts at the master's point where it underestimates 1/beta or 1/phi
-        js = np.nonzero(xs)[0]
+        js = np.nonzero(xs)[0] if (full or binding) else np.zeros(0, dtype=int)
         for kind, s0, e0 in ((0, off["beta"], off["tau"]), (1, off["phi"], off["sigma"])):
             act = (up if kind == 0 else ed)[js]
             jj = js[act]

@@ -10,9 +10,10 @@ import pytest
 from scipy.optimize import minimize
 
 import aigc_opt as ao
-from aigc_opt.allocation import OffloadObjective
+from aigc_opt.allocation import LOCAL, OffloadObjective
 from aigc_opt.errors import ValidationError
 from aigc_opt.problems.offloading_joint import (
+    Inner,
     JointSpec,
     columns,
     solve_inner,
@@ -29,9 +30,13 @@ def _tiny(seed: int, n: int = 5) -> ao.Scenario:
 
 
 def _brute_force(scn: ao.Scenario, spec: JointSpec) -> float:
-    """Best evaluator objective over every placement, with its optimal (inner) shares."""
+    """Best evaluator objective over every placement, with its optimal (inner) shares.
+
+    Columns flagged infeasible (a hard constraint fails even with the whole band and server;
+    checked against the evaluator by ``test_infeasible_columns_are_infeasible``) are skipped.
+    """
     col = columns(scn, spec)
-    per_user = [np.nonzero(col.user == i)[0] for i in range(scn.n_users)]
+    per_user = [np.nonzero((col.user == i) & col.feasible)[0] for i in range(scn.n_users)]
     best = np.inf
     for combo in itertools.product(*per_user):
         chosen = np.array(combo)
@@ -51,17 +56,22 @@ def _brute_force(scn: ao.Scenario, spec: JointSpec) -> float:
     return best
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_outer_approximation_equals_brute_force_hard(seed: int) -> None:
-    scn = _tiny(seed)
-    spec = JointSpec(objective=OffloadObjective(load=0.05))
-    res = ao.run_method(scn, spec, "outer_approximation")
-    assert res.optimal and res.gap <= spec.gap_tol
-    assert res.bound <= res.objective + 1e-9
-    met = ao.evaluate(scn, res.allocation, spec)
-    assert met.feasible, met.violations
-    np.testing.assert_allclose(met.objective, res.objective, rtol=OBJ_RTOL)
-    np.testing.assert_allclose(res.objective, _brute_force(scn, spec), rtol=OBJ_RTOL)
+@pytest.mark.parametrize(("seed", "n", "local_steps"), [(0, 5, None), (1, 5, 5), (4, 6, None)])
+def test_outer_approximation_equals_brute_force_hard(seed: int, n: int,
+                                                     local_steps: int | None) -> None:
+    scn = _tiny(seed, n=n)
+    truth = None
+    for cuts in ("lazy", "full"):
+        spec = JointSpec(objective=OffloadObjective(load=0.05), cuts=cuts,
+                         local_max_steps=local_steps)
+        res = ao.run_method(scn, spec, "outer_approximation")
+        assert res.optimal and res.gap <= spec.gap_tol
+        assert res.bound <= res.objective + 1e-9
+        met = ao.evaluate(scn, res.allocation, spec)
+        assert met.feasible, met.violations
+        np.testing.assert_allclose(met.objective, res.objective, rtol=OBJ_RTOL)
+        truth = _brute_force(scn, spec) if truth is None else truth
+        np.testing.assert_allclose(res.objective, truth, rtol=OBJ_RTOL)
 
 
 def test_outer_approximation_equals_brute_force_penalty_binding() -> None:
@@ -76,6 +86,46 @@ def test_outer_approximation_equals_brute_force_penalty_binding() -> None:
     assert met.totals["latency_p95_s"] > 1.5  # some request is late: the penalty is active
     np.testing.assert_allclose(met.objective, res.objective, rtol=OBJ_RTOL)
     np.testing.assert_allclose(res.objective, _brute_force(scn, spec), rtol=1e-6)
+
+
+def test_outer_approximation_equals_brute_force_binding_hard_deadline() -> None:
+    """Hard deadlines that bind at the optimum (shares are bent to meet them)."""
+    scn = _tiny(3, n=4)
+    scn = scn.replace(request_deadline_s=np.full(4, 2.0))
+    truth = None
+    for cuts in ("lazy", "full"):
+        spec = JointSpec(cuts=cuts)
+        res = ao.run_method(scn, spec, "outer_approximation")
+        assert res.optimal
+        assert res.stats.extra["inner_cvxpy_calls"] > 0  # some placement needed CVXPY
+        met = ao.evaluate(scn, res.allocation, spec)
+        assert met.feasible, met.violations
+        np.testing.assert_allclose(met.objective, res.objective, rtol=OBJ_RTOL)
+        truth = _brute_force(scn, spec) if truth is None else truth
+        np.testing.assert_allclose(res.objective, truth, rtol=1e-6)
+
+
+def test_infeasible_columns_are_infeasible() -> None:
+    """A column flagged infeasible fails a hard constraint even given a whole server."""
+    scn = _tiny(0, n=5).replace(request_deadline_s=np.linspace(2.0, 20.0, 5))
+    spec = JointSpec()
+    col = columns(scn, spec)
+    bad = np.nonzero(~col.feasible)[0]
+    assert bad.size > 0
+    for j in bad:
+        others = [np.nonzero((col.user == i) & (col.place == LOCAL))[0][0]
+                  for i in range(scn.n_users) if i != col.user[j]]
+        chosen = np.sort(np.array(others + [j]))
+        chosen = chosen[np.argsort(col.user[chosen])]
+        n = chosen.size
+        beta = (col.a[chosen] > 0).astype(float)  # the whole band and server for column j
+        phi = (col.c[chosen] > 0).astype(float)
+        alloc = to_allocation(scn, col, Inner(chosen, beta, phi, 0.0, True, "kkt"))
+        met = ao.evaluate(scn, alloc, spec)
+        i = int(col.user[j])
+        late = met.per_item["latency_s"][i] > scn.request_deadline_s[i]
+        over = met.per_item["device_energy_j"][i] > scn.user_energy_budget_j[i]
+        assert late or over, (j, n)
 
 
 def test_inner_closed_form_matches_cvxpy() -> None:
@@ -138,7 +188,7 @@ def test_decomposition_heuristic_is_scored_and_not_better() -> None:
 
 def test_iteration_limit_reports_honest_gap() -> None:
     scn = ao.Scenario.generate(30, 3, 4, seed=2)
-    spec = JointSpec(max_iterations=1, whatif_cuts=False)
+    spec = JointSpec(max_iterations=1)
     res = ao.run_method(scn, spec, "outer_approximation")
     assert res.has_solution
     assert res.bound <= res.objective + 1e-9
