@@ -58,16 +58,31 @@ def snr_of_price(y: np.ndarray) -> np.ndarray:
     for ``y < 1e-6`` the series start ``s (1 + s/3)``, ``s = sqrt(2y)``, and for ``y > 30``
     the asymptote ``u = 1 + y`` replace Lambert W.
     """
+    return np.expm1(np.minimum(_log1p_snr(y), 700.0))
+
+
+def _log1p_snr(y: np.ndarray, u0: np.ndarray | None = None) -> np.ndarray:
+    """``u = ln(1 + z)`` with ``u - 1 + e^{-u} = y``; cold (Lambert W) or warm-started at u0.
+
+    Warm starts (a previous root for a nearby price) take three Newton steps from
+    ``max(u0, sqrt(2y))``; the caller's final evaluation is at a converged price, where the
+    warm start is exact to rounding.
+    """
     y = np.maximum(np.asarray(y, dtype=np.float64), 0.0)
-    z0 = -1.0 / lambertw(-np.exp(-1.0 - np.minimum(y, 30.0))).real - 1.0
     s = np.sqrt(2.0 * y)
-    u = np.maximum(np.log1p(np.maximum(z0, 0.0)), s)
-    u = np.where(y < 1e-6, s * (1.0 + s / 3.0), np.where(y > 30.0, 1.0 + y, u))
-    for _ in range(2):
+    if u0 is None:
+        z0 = -1.0 / lambertw(-np.exp(-1.0 - np.minimum(y, 30.0))).real - 1.0
+        u = np.maximum(np.log1p(np.maximum(z0, 0.0)), s)
+        u = np.where(y < 1e-6, s * (1.0 + s / 3.0), np.where(y > 30.0, 1.0 + y, u))
+        steps = 2
+    else:
+        u = np.maximum(u0, s)
+        steps = 3
+    for _ in range(steps):
         em = np.expm1(-u)  # e^{-u} - 1 <= 0
         u = u - (u + em - y) / np.maximum(-em, 1e-300)
-    # z ~ e^{1+y} overflows for y > ~708: cap it (such a user's offloading gain is ~0 anyway)
-    return np.expm1(np.minimum(u, 700.0))
+    # z ~ e^{1+y} overflows for y > ~708: the caller caps u (the user's gain is ~0 anyway)
+    return u
 
 
 def snr_of_price_newton(y: np.ndarray) -> np.ndarray:
@@ -93,22 +108,23 @@ def snr_of_price_lambertw(y: np.ndarray) -> np.ndarray:
 
 
 def _residual(nu: np.ndarray, c0: np.ndarray, gm: np.ndarray, gWm: np.ndarray,
-              Winv: np.ndarray, want_derivative: bool = False
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """R(nu), a(nu), z(nu) and dR/dnu for rows of a batch.
+              Winv: np.ndarray, want_derivative: bool = False, u0: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """R(nu), a(nu), z(nu), dR/dnu and u = ln(1+z) for rows of a batch.
 
     ``gm`` and ``gWm`` are ``g`` and ``g W`` with zeros for local users (they drop out).
     """
-    z = np.maximum(snr_of_price(nu[:, None] * Winv), _TINY)
+    u = _log1p_snr(nu[:, None] * Winv, u0)
+    z = np.maximum(np.expm1(np.minimum(u, 700.0)), _TINY)
     sgz = (gm / z).sum(axis=1)
     a = 1.0 / (1.0 + sgz)
     r = c0 / 3.0 * a ** (-2.0 / 3.0) + (gWm / (1.0 + z)).sum(axis=1) - nu
     if not want_derivative:
-        return r, a, z, r
+        return r, a, z, r, u
     zp = 1.0 + z
     da = a * a * (gm * Winv * (zp * zp) / (z * z * z)).sum(axis=1)
     dr = -(2.0 / 9.0) * c0 * a ** (-5.0 / 3.0) * da - sgz - 1.0
-    return r, a, z, dr
+    return r, a, z, dr, u
 
 
 def solve_inner(L: np.ndarray, g: np.ndarray, W: np.ndarray, off: np.ndarray,
@@ -163,8 +179,9 @@ def solve_inner(L: np.ndarray, g: np.ndarray, W: np.ndarray, off: np.ndarray,
     done = ~active
     err = np.seterr(divide="ignore", invalid="ignore", over="ignore")
     iters = 0
+    u: np.ndarray | None = None
     for iters in range(1, max_iter + 1):  # noqa: B007
-        r, a, z, dr = _residual(nu, c0, gm, gWm, Winv, want_derivative=True)
+        r, a, z, dr, u = _residual(nu, c0, gm, gWm, Winv, want_derivative=True, u0=u)
         lo = np.where(r > 0.0, nu, lo)
         hi = np.where(r < 0.0, nu, hi)
         step = r / dr
@@ -180,7 +197,7 @@ def solve_inner(L: np.ndarray, g: np.ndarray, W: np.ndarray, off: np.ndarray,
     if not done.all():  # pragma: no cover - defensive
         logger.warning("solve_inner: %d rows did not converge", int((~done).sum()))
     logger.debug("solve_inner: %d rows, %d iterations", len(nu), iters)
-    r, a, z, _ = _residual(nu, c0, gm, gWm, Winv)
+    r, a, z, _, _ = _residual(nu, c0, gm, gWm, Winv, u0=u)
     zs = np.where(off, np.maximum(z, _TINY), 1.0)
     tau = np.where(off, g * a[:, None] / zs, 0.0)
     a = np.where(any_off, a, 1.0)
