@@ -291,8 +291,11 @@ def _bound_nodes(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
     Lk, gk, Wk = L[fid], g[fid], W[fid]
     lo = lo.copy()
     hi = hi.copy()
-    d_lo, _, off_lo, s_lo, t_lo = dual_value(lo, Lk, gk, Wk, status)
-    d_hi, a_hi, off_hi, s_hi, t_hi = dual_value(hi, Lk, gk, Wk, status)
+    both = dual_value(np.concatenate([lo, hi]), np.concatenate([Lk, Lk]),
+                      np.concatenate([gk, gk]), np.concatenate([Wk, Wk]),
+                      np.concatenate([status, status]))
+    d_lo, _, off_lo, s_lo, t_lo, u_lo = (x[:K] for x in both)
+    d_hi, a_hi, off_hi, s_hi, t_hi, u_hi = (x[K:] for x in both)
     # fix the bracket so that slack(lo) < 0 < slack(hi)
     for _ in range(200):
         bad_lo = s_lo >= 0.0
@@ -303,15 +306,17 @@ def _bound_nodes(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
             i = np.flatnonzero(bad_lo)
             hi[i], d_hi[i], s_hi[i], off_hi[i] = lo[i], d_lo[i], s_lo[i], off_lo[i]
             lo[i] = lo[i] / 4.0
-            d_lo[i], _, off_lo[i], s_lo[i], t_lo[i] = dual_value(lo[i], Lk[i], gk[i], Wk[i],
-                                                                 status[i])
+            u_hi[i] = u_lo[i]
+            d_lo[i], _, off_lo[i], s_lo[i], t_lo[i], u_lo[i] = dual_value(
+                lo[i], Lk[i], gk[i], Wk[i], status[i])
         bad_hi = s_hi <= 0.0
         if bad_hi.any():
             i = np.flatnonzero(bad_hi)
             lo[i], d_lo[i], s_lo[i], off_lo[i] = hi[i], d_hi[i], s_hi[i], off_hi[i]
             hi[i] = hi[i] * 4.0
-            d_hi[i], _, off_hi[i], s_hi[i], t_hi[i] = dual_value(hi[i], Lk[i], gk[i], Wk[i],
-                                                                 status[i])
+            u_lo[i] = u_hi[i]
+            d_hi[i], _, off_hi[i], s_hi[i], t_hi[i], u_hi[i] = dual_value(
+                hi[i], Lk[i], gk[i], Wk[i], status[i])
     # incumbents from the Lagrangian modes at both ends
     _inner_rows(L, g, W, np.concatenate([fid, fid]), np.concatenate([off_lo, off_hi]), inc,
                 nu0=np.concatenate([lo, hi]))
@@ -336,7 +341,9 @@ def _bound_nodes(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
         i = np.flatnonzero(active)
         mid = np.sqrt(lo[i] * hi[i])
         nu = np.where(streak[i] >= 2, mid, nux[i])
-        d, a, off, s, t = dual_value(nu, Lk[i], gk[i], Wk[i], status[i])
+        near_lo = (nu * nu < lo[i] * hi[i])[:, None]
+        d, a, off, s, t, u = dual_value(nu, Lk[i], gk[i], Wk[i], status[i],
+                                        u0=np.where(near_lo, u_lo[i], u_hi[i]))
         better = d < best[i]
         best[i] = np.where(better, d, best[i])
         t_best[i] = np.where(better[:, None], t, t_best[i])
@@ -351,6 +358,7 @@ def _bound_nodes(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
         ir, il = i[right], i[left]
         hi[ir], d_hi[ir], s_hi[ir], off_hi[ir] = nu[right], d[right], s[right], off[right]
         lo[il], d_lo[il], s_lo[il], off_lo[il] = nu[left], d[left], s[left], off[left]
+        u_hi[ir], u_lo[il] = u[right], u[left]
         if zero.any():  # exact minimiser: best is min D
             iz = i[zero]
             active[iz] = False

@@ -217,8 +217,9 @@ def objective_value(L: np.ndarray, g: np.ndarray, W: np.ndarray, off: np.ndarray
 
 
 def dual_value(nu: np.ndarray, L: np.ndarray, g: np.ndarray, W: np.ndarray,
-               status: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+               status: np.ndarray, u0: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                          np.ndarray]:
     """Lagrangian dual function ``D(nu)`` of the binary problem, exactly, for many nodes.
 
     Parameters
@@ -229,6 +230,8 @@ def dual_value(nu: np.ndarray, L: np.ndarray, g: np.ndarray, W: np.ndarray,
         Coefficients (rows may repeat the same instance).
     status : ndarray of int8, shape (K, N)
         0: user fixed local, 1: fixed offloading, 2: free.
+    u0 : ndarray, shape (K, N), optional
+        ``ln(1 + z)`` at a nearby price (warm start of the SNR root).
 
     Returns
     -------
@@ -242,9 +245,12 @@ def dual_value(nu: np.ndarray, L: np.ndarray, g: np.ndarray, W: np.ndarray,
         ``1 - a* - sum tau*``: a subgradient of ``D`` at ``nu``.
     threshold : ndarray, shape (K, N)
         ``t_i = (L_i / G_i(nu))^{3/2}``: a free user prefers offloading iff ``a > t_i``.
+    u : ndarray, shape (K, N)
+        ``ln(1 + z_i(nu))`` (warm start for a later call).
     """
     K, N = L.shape
-    z = np.maximum(snr_of_price(nu[:, None] / W), _TINY)
+    u = _log1p_snr(nu[:, None] / W, u0)
+    z = np.maximum(np.expm1(np.minimum(u, 700.0)), _TINY)
     G = g * W / (1.0 + z)
     t_free = np.minimum(L / np.maximum(G, _TINY), 1e200) ** 1.5
     t = np.where(status == 2, t_free, np.where(status == 1, -1.0, np.inf))
@@ -274,4 +280,4 @@ def dual_value(nu: np.ndarray, L: np.ndarray, g: np.ndarray, W: np.ndarray,
     off[rix, order] = np.arange(N) < s[:, None]
     off = (off | (status == 1)) & (status != 0)
     used = a + (np.where(off, g, 0.0) / z).sum(axis=1) * a
-    return nu + best, a, off, 1.0 - used, t_free
+    return nu + best, a, off, 1.0 - used, t_free, u
