@@ -743,9 +743,11 @@ register_algorithm(JointSpec, "outer_approximation", outer_approximation)
 register_heuristic(JointSpec, "decomposition", decomposition)
 register_case(CaseKind(
     name="offloading.joint",
-    make_instance=lambda seed, n_users=20, n_servers=3, n_models=4: Scenario.generate(
-        n_users, n_servers, n_models, seed=seed),
-    make_spec=lambda **params: JointSpec(**params),
+    make_instance=lambda seed, n_users=20, n_servers=3, n_models=4, profile="edge_aigc": (
+        Scenario.generate(n_users, n_servers, n_models, seed=seed, profile=profile)),
+    make_spec=lambda **params: JointSpec(**(
+        {**params, "objective": OffloadObjective(**params["objective"])}
+        if isinstance(params.get("objective"), dict) else params)),
     default_methods=("outer_approximation", "decomposition"),
     reference="outer_approximation",
     description="joint placement + uplink/compute shares, exact by outer approximation",

@@ -332,8 +332,8 @@ register_heuristic(MulticellSpec, "no_forwarding", _no_forwarding)
 register_heuristic(MulticellSpec, "greedy", _greedy)
 register_case(CaseKind(
     name="offloading.multicell",
-    make_instance=lambda seed, n_users=20, n_servers=4, n_models=4: Scenario.generate(
-        n_users, n_servers, n_models, seed=seed),
+    make_instance=lambda seed, n_users=20, n_servers=4, n_models=4, profile="edge_aigc": (
+        Scenario.generate(n_users, n_servers, n_models, seed=seed, profile=profile)),
     make_spec=_make_spec,
     default_methods=("highs", "cvxpy", "no_forwarding", "greedy"),
     reference="highs",

@@ -193,14 +193,21 @@ def _balanced(scn: Scenario, spec: PartialSpec, seed: int = 0) -> PartialOffload
     return shares(scn, np.clip(k.a / (k.a + k.b), np.minimum(k.lo, k.hi), k.hi))
 
 
+def _objective_param(params: dict[str, Any]) -> dict[str, Any]:
+    """Accept ``objective`` as a dict of :class:`OffloadObjective` fields (suite files)."""
+    if isinstance(params.get("objective"), dict):
+        params = {**params, "objective": OffloadObjective(**params["objective"])}
+    return params
+
+
 register_algorithm(PartialSpec, "closed_form", solve_closed_form)
 register_heuristic(PartialSpec, "all_local", _all_local)
 register_heuristic(PartialSpec, "balanced", _balanced)
 register_case(CaseKind(
     name="offloading.partial",
-    make_instance=lambda seed, n_users=20, n_servers=3, n_models=4: Scenario.generate(
-        n_users, n_servers, n_models, seed=seed),
-    make_spec=lambda **params: PartialSpec(**params),
+    make_instance=lambda seed, n_users=20, n_servers=3, n_models=4, profile="hybrid_icc2025": (
+        Scenario.generate(n_users, n_servers, n_models, seed=seed, profile=profile)),
+    make_spec=lambda **params: PartialSpec(**_objective_param(params)),
     default_methods=("closed_form", "highs", "balanced", "all_local"),
     reference="closed_form",
     description="partial offloading device+edge in parallel, fixed shares (LP / closed form)",
