@@ -36,7 +36,10 @@ at an optimum ``u_{t,j} = min(c_t, ..., c_{t-j})`` (binary, = 1 iff age >= j) an
 MILP objective equals the true cost of its cache trajectory and routing: no approximation
 (``Result.message`` says so). Ages at t=0 start at 0 (``u[0, j] = 0``) unless a window is
 given the committed history (``prev_age``), which sets ``u[0, j] <= [prev_age + 1 >= j]``.
-Columns are created only where they matter in ``sparse`` mode (x, y where R > 0, v where
+Exact dominance: a model not cached before the window whose largest possible saving over
+the window (every request it could serve, at its best accuracy) is below one load's cost is
+fixed out of that server's cache (``c <= 0``). Columns are created only where they matter in
+``sparse`` mode (x, y where R > 0, v where
 R Delta > 0, u where some v needs it); the rolling-horizon policy builds every column
 (``sparse=False``) so that only costs and bounds change between slots.
 """
@@ -305,6 +308,15 @@ def window_data(inst: CachingInstance, obj: CachingObjective, lay: Layout, R: np
         ok = (prev_age[:, :, None] + 1 >= j[None, None, :]).astype(float)
         m0 = lay.iu[0] >= 0
         ub[lay.iu[0][m0]] = ok[m0]
+    # Dominance (exact): a copy of m at k that is not in c_init costs at least one load and
+    # saves at most sum_t sum_s R max(0, q - (e - w_a G_max)) over the window; if that is
+    # below the load cost, dropping m from k's trajectory never hurts, so fix c[., k, m] = 0.
+    gain = np.maximum(cloud_cost(inst, obj)[None, None, :]
+                      - (e[ps, pk, :][None] - obj.accuracy * G[..., H][:, pk, :]), 0.0)
+    bound = np.zeros((S, M))
+    np.add.at(bound, pk, (Rp * gain).sum(axis=0))
+    useless = (bound < load_cost(inst, obj)) & ~np.asarray(c_init, dtype=bool)
+    ub[:nC] = np.where(np.broadcast_to(useless, (W, S, M)), 0.0, 1.0).reshape(-1)
     load_lower = np.zeros(nC)
     load_lower[: S * M] = -np.asarray(c_init, dtype=float).reshape(-1)
     comp = np.zeros(0)

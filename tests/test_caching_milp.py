@@ -100,9 +100,10 @@ def brute_force(inst: CachingInstance, obj: CachingObjective) -> float:
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 @pytest.mark.parametrize("neighbours", [True, False])
-def test_milp_equals_brute_force(seed: int, neighbours: bool) -> None:
+@pytest.mark.parametrize("backhaul", [1.0, 5.0])  # 5: the dominance fixing removes copies
+def test_milp_equals_brute_force(seed: int, neighbours: bool, backhaul: float) -> None:
     inst = tiny(seed, budget_hops=neighbours)
-    obj = CachingObjective(accuracy=5.0)
+    obj = CachingObjective(accuracy=5.0, backhaul=backhaul)
     spec = CachingSpec(objective=obj)
     res = ao.run_method(inst, spec, "offline_milp", options=EXACT)
     assert res.optimal
