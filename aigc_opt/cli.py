@@ -209,6 +209,8 @@ def bench(
     only: Annotated[list[str] | None, typer.Option(
         "--only", help="Run only cases whose key contains this text (repeatable; any match).")]
         = None,
+    exclude: Annotated[list[str] | None, typer.Option(
+        "--exclude", help="Skip cases whose key contains this text (repeatable).")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar "
                                            "(default: on when stderr is a terminal).")] = True,
 ) -> None:
@@ -228,8 +230,10 @@ def bench(
         raise typer.BadParameter(str(exc), param_hint="SUITE") from exc
     if only:
         cases = [c for c in cases if any(o in c.key for o in only)]
-        if not cases:
-            raise typer.BadParameter(f"no case key contains any of {only}", param_hint="--only")
+    if exclude:
+        cases = [c for c in cases if not any(x in c.key for x in exclude)]
+    if not cases:
+        raise typer.BadParameter("no case left after --only / --exclude", param_hint="--only")
     if out.exists() and out.stat().st_size and not (resume or overwrite):
         raise typer.BadParameter(f"{str(out)!r} exists: add --resume to skip recorded cases or "
                                  "--overwrite to replace it", param_hint="--out")
@@ -245,6 +249,36 @@ def bench(
     typer.echo(format_table(summarize(rows), SUMMARY_COLUMNS))
     typer.echo(f"{rep.written} cases run, {rep.skipped} already recorded, "
                f"{rep.seconds:.1f} s wall; rows in {out}")
+
+
+@app.command()
+def summary(
+    results: Annotated[Path, typer.Argument(help="Results CSV written by `aigc-opt bench`.",
+                                            metavar="RESULTS")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write the summary table as CSV.")] = None,
+    rows_out: Annotated[Path | None, typer.Option(
+        "--rows-out", help="Write every row with ref_objective, ratio_to_ref and excess_to_ref "
+        "added.")] = None,
+) -> None:
+    """Print the per problem and method summary of a results CSV (ratios to the reference)."""
+    import csv
+
+    from .export import SUMMARY_COLUMNS, add_ratios, format_table, read_rows, summarize
+
+    if not results.is_file():
+        raise typer.BadParameter(f"file {str(results)!r} not found", param_hint="RESULTS")
+    rows = read_rows(results)
+    table = summarize(rows)
+    typer.echo(format_table(table, SUMMARY_COLUMNS))
+    for path, data in ((out, table), (rows_out, add_ratios(rows))):
+        if path is None or not data:
+            continue
+        with open(path, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(data[0]), lineterminator="\n")
+            w.writeheader()
+            w.writerows(data)
+        typer.echo(f"wrote {path}")
 
 
 # ---------------------------------------------------------------------------------- plot

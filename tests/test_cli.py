@@ -29,7 +29,7 @@ def _run(*args: str, code: int = 0) -> str:
 
 
 @pytest.mark.parametrize("cmd", [[], ["scenario"], ["scenario", "generate"], ["scenario", "show"],
-                                 ["solve"], ["bench"], ["plot"], ["list"]])
+                                 ["solve"], ["bench"], ["summary"], ["plot"], ["list"]])
 def test_help_on_every_command(cmd: list[str]) -> None:
     out = _run(*cmd, "--help")
     assert "Usage" in out
@@ -84,6 +84,7 @@ def test_scenario_generate_show_and_solve(tmp_path: Path) -> None:
      "--scheduler"),
     (["bench", "quick", "--out", "no/such/dir/r.csv"], "--out"),
     (["plot", "missing.csv", "--out", "d"], "RESULTS"),
+    (["summary", "missing.csv"], "RESULTS"),
 ])
 def test_user_errors_name_the_argument(args: list[str], needle: str, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,8 +128,18 @@ def test_bench_resume_and_plot(tmp_path: Path) -> None:
     text = _run("bench", str(suite), "--out", str(out), "--overwrite", "--workers", "0",
                 "--only", "greedy")
     assert "2 cases run" in text
+    res = runner.invoke(app, ["bench", str(suite), "--out", str(out), "--resume",
+                              "--exclude", "offloading"])
+    assert res.exit_code != 0 and "no case left" in res.output
     run_all = _run("bench", str(suite), "--out", str(out), "--resume", "--workers", "0")
     assert "7 cases run" in run_all
+    text = _run("summary", str(out), "--out", str(tmp_path / "s.csv"), "--rows-out",
+                str(tmp_path / "rr.csv"))
+    assert "mean_ratio" in text
+    with open(tmp_path / "rr.csv", newline="") as fh:
+        rr = list(csv.DictReader(fh))
+    assert len(rr) == 9 and all(float(r["ratio_to_ref"]) == 1.0 for r in rr
+                                if r["method"] == "highs")
     plots = tmp_path / "plots"
     text = _run("plot", str(out), "--out", str(plots))
     names = sorted(p.name for p in plots.glob("*.png"))
