@@ -14,7 +14,8 @@ Run::
 * ``multicell``: the MILP on HiGHS vs the no-forwarding MILP and the greedy heuristic.
 
 Servers scale with users (``--users-per-server``, default 20); joint instances offer each
-request its 3 highest-gain servers and a 15-step local fallback so that they stay feasible.
+request its 3 highest-gain servers, multicell instances 2 radio servers, and both a 15-step
+local fallback so that they stay feasible.
 All methods run on the same instances in one run, so ratios between them are comparable.
 """
 
@@ -53,10 +54,14 @@ def _row(variant: str, n: int, s: int, seed: int, method: str, res: ao.Result, s
 
 def _timed(scn: Any, spec: Any, method: str, options: ao.SolveOptions) -> tuple[ao.Result, float]:
     t0 = time.perf_counter()
-    if method in ("highs", "cvxpy", "pyomo"):
-        res = ao.solve(scn, spec, backend=method, options=options)
-    else:
-        res = ao.run_method(scn, spec, method, options=options)
+    try:
+        if method in ("highs", "cvxpy", "pyomo"):
+            res = ao.solve(scn, spec, backend=method, options=options)
+        else:
+            res = ao.run_method(scn, spec, method, options=options)
+    except ValueError as exc:  # a heuristic that finds nothing raises
+        res = ao.Result(ao.Termination.ERROR, False, message=str(exc),
+                        stats=ao.SolveStats(backend=method))
     return res, time.perf_counter() - t0
 
 
@@ -79,7 +84,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             elif variant == "partial":
                 spec = PartialSpec()
             else:
-                spec = MulticellSpec()
+                spec = MulticellSpec(local_max_steps=15, candidate_radios=2)
             exact = math.nan
             for m in methods:
                 res, sec = _timed(scn, spec, m, opts)

@@ -63,6 +63,9 @@ class MulticellSpec:
         Radio servers offered per request (its highest-gain ones).
     allow_local, allow_cloud, allow_forwarding : bool
         Which options exist.
+    local_max_steps : int or None
+        The device runs at most this many steps (a truncated schedule, lower quality); None:
+        the requested steps.
     linking : {"disaggregated", "aggregated"}
         How x is tied to y (as in :class:`~aigc_opt.problems.offloading.OffloadingSpec`).
     """
@@ -74,6 +77,7 @@ class MulticellSpec:
     allow_local: bool = True
     allow_cloud: bool = True
     allow_forwarding: bool = True
+    local_max_steps: int | None = None
     linking: str = "disaggregated"
     problem: str = "offloading"
     variant: str = "multicell"
@@ -92,6 +96,8 @@ class MulticellSpec:
             raise ValidationError("candidate_radios", "-", self.candidate_radios, "must be >= 1")
         if self.linking not in ("disaggregated", "aggregated"):
             raise ValidationError("linking", "-", self.linking, "must be disaggregated|aggregated")
+        if self.local_max_steps is not None and self.local_max_steps < 1:
+            raise ValidationError("local_max_steps", "step", self.local_max_steps, "must be >= 1")
 
     def build(self, scenario: Scenario) -> LinearProgram:
         """The MILP of the module docstring (vectorised)."""
@@ -151,7 +157,9 @@ def multicell_columns(scn: Scenario, spec: MulticellSpec) -> MulticellColumns:
                                np.where(edge, scn.server_compute_flops[pc]
                                         / scn.server_gpu_slots[pc], 0.0)),
         backhaul_bps=np.where(cloud, scn.server_backhaul_bps[rc] / K, 0.0),
-        remote_steps=np.where(remote, steps, 0.0), device_steps=np.where(remote, 0.0, steps),
+        remote_steps=np.where(remote, steps, 0.0),
+        device_steps=np.where(remote, 0.0, steps if spec.local_max_steps is None
+                              else np.minimum(steps, spec.local_max_steps)),
         cache=np.zeros((S, scn.n_models), dtype=bool),
         forward_bps=np.where(fwd, cap[rc, pc] / spec.forward_channels, 0.0))
     o = spec.objective

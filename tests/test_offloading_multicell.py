@@ -39,13 +39,15 @@ def _brute_force(scn: ao.Scenario, spec: MulticellSpec) -> float:
     return best
 
 
-@pytest.mark.parametrize(("seed", "deadline"), [(0, "hard"), (1, "hard"), (2, "penalty")])
-def test_milp_equals_brute_force(seed: int, deadline: str) -> None:
+@pytest.mark.parametrize(("seed", "deadline", "local_steps"),
+                         [(0, "hard", None), (1, "hard", 5), (2, "penalty", None)])
+def test_milp_equals_brute_force(seed: int, deadline: str, local_steps: int | None) -> None:
     scn = _tiny(seed)
     if deadline == "penalty":
         scn = scn.replace(request_deadline_s=np.full(4, 3.0))
     spec = MulticellSpec(objective=OffloadObjective(deadline=deadline, load=0.05),
-                         forward_bps=2e8, forward_channels=1, candidate_radios=2)
+                         forward_bps=2e8, forward_channels=1, candidate_radios=2,
+                         local_max_steps=local_steps)
     res = ao.solve(scn, spec, mip_gap=MIP_GAP)
     assert res.optimal
     met = ao.evaluate(scn, res.allocation, spec)
