@@ -12,7 +12,7 @@ request n: admission ``a_n in {0,1}``, tokens ``t_n`` (integer, or continuous wi
     \text{s.t.}\quad u_n \le q_{n,p} + s_{n,p} (t_n - x_{n,p}) \;\; \forall p, \qquad
     u_n \le q_{n,P},
 
-    \sum_n a_n \le B, \quad \kappa \sum_n (a_n P_n + t_n) \le G - M_{model}, \quad
+    \sum_n a_n \le B, \quad \sum_n \kappa_n (a_n P_n + t_n) \le G - M_{model}, \quad
     \phi \sum_n (a_n P_n + t_n) \le F T_{slot},
 
     a_n P_n \phi / F + \tau t_n \le d_n, \qquad 0 \le t_n \le T^{max}_n a_n.
@@ -24,7 +24,8 @@ exactly, with no binaries (a non-concave curve would need the one-hot form of
 :mod:`aigc_opt.problems.allocation_steps`). The admission binaries make it a MILP; a rejected
 request has ``t_n = 0`` and so ``u_n <= q_n(0) = 0``.
 
-KV bytes per token: the instance field ``kv_bytes_per_token``; :meth:`LlmInstance.generate`
+KV bytes per token: the instance field ``kv_bytes_per_token`` (per request, so requests may use
+models of different sizes; a scalar is broadcast); :meth:`LlmInstance.generate`
 derives it from the model size as ``model_bytes / 24576``: an fp16 decoder with ``12 L d^2``
 parameters (``24 L d^2`` bytes) stores ``2 L d`` fp16 numbers (``4 L d`` bytes) per token, a ratio
 ``1/(6 d)``, with ``d = 4096`` (a 7B model: 0.57 MB/token; Llama-2-7B's is 0.52 MB).
@@ -103,8 +104,8 @@ class LlmInstance:
         Quality at the breakpoints: first 0, nondecreasing, concave (slopes nonincreasing).
     gpu_memory_bytes, model_bytes : float
         GPU memory and model weights, byte; the KV cache gets the difference.
-    kv_bytes_per_token : float
-        KV-cache bytes per token, byte/token.
+    kv_bytes_per_token : float or ndarray, shape (N,)
+        KV-cache bytes per token of each request, byte/token (a scalar is broadcast).
     compute_flops : float
         GPU speed F, FLOP/s.
     flop_per_token : float
@@ -127,7 +128,7 @@ class LlmInstance:
     quality_values: np.ndarray
     gpu_memory_bytes: float
     model_bytes: float
-    kv_bytes_per_token: float
+    kv_bytes_per_token: np.ndarray
     compute_flops: float
     flop_per_token: float
     batch_slots: int
@@ -147,6 +148,10 @@ class LlmInstance:
         set_("weight", _vec("weight", "-", self.weight, n, low=0.0, strict=True))
         set_("deadline_s", _vec("deadline_s", "s", self.deadline_s, n, low=0.0, strict=True,
                                 allow_inf=True))
+        kv = np.broadcast_to(np.asarray(self.kv_bytes_per_token, dtype=np.float64), (n,)) \
+            if np.ndim(self.kv_bytes_per_token) == 0 else self.kv_bytes_per_token
+        set_("kv_bytes_per_token", _vec("kv_bytes_per_token", "byte/token", kv, n, low=0.0,
+                                        strict=True))
         for name in ("quality_tokens", "quality_values"):
             arr = np.array(getattr(self, name), dtype=np.float64)
             if arr.ndim != 2 or arr.shape[0] != n or arr.shape[1] < 2:
@@ -164,7 +169,7 @@ class LlmInstance:
             raise ValidationError("quality_values", "-", q[0],
                                   "must start at 0 and be nondecreasing and concave per request")
         for name, unit in (("gpu_memory_bytes", "byte"), ("model_bytes", "byte"),
-                           ("kv_bytes_per_token", "byte/token"), ("compute_flops", "FLOP/s"),
+                           ("compute_flops", "FLOP/s"),
                            ("flop_per_token", "FLOP"), ("slot_s", "s"), ("decode_step_s", "s")):
             set_(name, _scalar(name, unit, getattr(self, name), low=0.0, strict=True))
         set_("energy_per_flop_j", _scalar("energy_per_flop_j", "J/FLOP", self.energy_per_flop_j,
@@ -337,10 +342,11 @@ def build(inst: LlmInstance, spec: LlmSpec) -> LinearProgram:
         np.concatenate([np.ones(N), -inst.max_tokens]), N, -np.inf, 0.0)
     # batch slots
     add(np.zeros(N, dtype=np.int64), ia + rN, np.ones(N), 1, -np.inf, float(inst.batch_slots))
-    # KV memory and compute per slot, both in units of their capacity (tokens)
-    for cap_tokens in (inst.kv_capacity_bytes / inst.kv_bytes_per_token, F * inst.slot_s / phi):
+    # KV memory and compute per slot, both divided by their capacity
+    kv = inst.kv_bytes_per_token
+    for per_token, cap in ((kv, inst.kv_capacity_bytes), (np.full(N, phi), F * inst.slot_s)):
         add(np.zeros(2 * N, dtype=np.int64), np.concatenate([ia + rN, it + rN]),
-            np.concatenate([P, np.ones(N)]) / cap_tokens, 1, -np.inf, 1.0)
+            np.concatenate([per_token * P, per_token]) / cap, 1, -np.inf, 1.0)
     # deadlines (divided by d_n where finite)
     d = inst.deadline_s
     ds = np.where(np.isfinite(d), d, 1.0)
@@ -382,19 +388,20 @@ def greedy_tokens(inst: LlmInstance, spec: LlmSpec, seed: int = 0) -> LlmAllocat
     request taking its largest token count that fits its deadline and the remaining capacity."""
     N = inst.n_requests
     order = np.lexsort((np.arange(N), -inst.weight))
-    kv_left = inst.kv_capacity_bytes / inst.kv_bytes_per_token
-    fl_left = inst.compute_flops * inst.slot_s / inst.flop_per_token
+    kv_left = inst.kv_capacity_bytes  # bytes
+    fl_left = inst.compute_flops * inst.slot_s / inst.flop_per_token  # tokens
     a = np.zeros(N, dtype=bool)
     t = np.zeros(N)
     prefill = inst.prompt_tokens * inst.flop_per_token / inst.compute_flops
     for n in order[: inst.batch_slots]:  # sequential greedy: a loop is inherent
-        room = min(kv_left, fl_left) - inst.prompt_tokens[n]
+        kv_n = inst.kv_bytes_per_token[n]
+        room = min(kv_left / kv_n, fl_left) - inst.prompt_tokens[n]
         by_deadline = (inst.deadline_s[n] - prefill[n]) / inst.decode_step_s
         grant = np.floor(min(room, by_deadline, inst.max_tokens[n]))
         if grant < 1:
             continue
         a[n], t[n] = True, grant
-        kv_left -= inst.prompt_tokens[n] + grant
+        kv_left -= kv_n * (inst.prompt_tokens[n] + grant)
         fl_left -= inst.prompt_tokens[n] + grant
     return LlmAllocation(admitted=a, tokens=t)
 

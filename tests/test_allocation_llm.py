@@ -66,8 +66,11 @@ def check_consistent(inst: LlmInstance, spec: LlmSpec, res: ao.Result) -> ao.Met
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_milp_equals_brute_force(seed: int) -> None:
+@pytest.mark.parametrize("per_request_kv", [False, True])
+def test_milp_equals_brute_force(seed: int, per_request_kv: bool) -> None:
     inst = tiny(seed)
+    if per_request_kv:  # requests of models with different KV footprints
+        inst = inst.replace(kv_bytes_per_token=np.array([0.5e6, 1e6, 2e6]))
     spec = LlmSpec(objective=LlmObjective(latency=0.2, energy=0.05, quality=1.0))
     best = brute_force(inst, spec)
     res = ao.solve(inst, spec, "highs", options=EXACT)
@@ -163,6 +166,8 @@ def test_epsilon_quality_row() -> None:
         ({"model_bytes": 1e12}, "model_bytes"),
         ({"batch_slots": 1.5}, "batch_slots"),
         ({"compute_flops": -1.0}, "compute_flops"),
+        ({"kv_bytes_per_token": np.array([1.0, 0.0, 1.0])}, "kv_bytes_per_token"),
+        ({"kv_bytes_per_token": np.ones(2)}, "kv_bytes_per_token"),
     ],
 )
 def test_bad_instance_names_field(change: dict[str, object], field: str) -> None:

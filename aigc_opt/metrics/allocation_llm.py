@@ -9,9 +9,9 @@ and then decodes ``t_n`` output tokens, one per decode iteration of ``decode_ste
 * latency   ``L_n = a_n P_n \phi / F + t_n \tau``  [s] (prefill at the full GPU speed F);
 * energy    ``E_n = e \phi (a_n P_n + t_n)``      [J];
 * quality   ``Q_n = q_n(t_n)``, the request's concave piecewise-linear curve (0 at 0 tokens);
-* KV cache  ``\kappa (a_n P_n + t_n)`` bytes, ``\kappa`` = bytes per token.
+* KV cache  ``\kappa_n (a_n P_n + t_n)`` bytes, ``\kappa_n`` = the request's bytes per token.
 
-Constraints: ``sum a <= batch_slots``; ``sum KV <= gpu_memory - model_bytes``;
+Constraints: ``sum a <= batch_slots``; ``sum_n KV_n <= gpu_memory - model_bytes``;
 ``sum \phi (a P + t) <= F slot_s`` (compute per slot); ``L_n <= d_n``; ``0 <= t_n <= T^max_n a_n``
 (and ``t_n`` integer when the spec asks for integer tokens).
 
@@ -145,8 +145,8 @@ def evaluate_llm(inst: Any, alloc: LlmAllocation, objective: Any = None) -> Metr
     v: dict[str, np.ndarray] = {}
     v["batch_slots"] = relative_excess(np.array([a.sum()]), np.array([float(inst.batch_slots)]))
     kv_cap = inst.gpu_memory_bytes - inst.model_bytes
-    v["kv_memory"] = relative_excess(np.array([inst.kv_bytes_per_token * ctx.sum()]),
-                                     np.array([kv_cap]))
+    kv_bytes = float((np.asarray(inst.kv_bytes_per_token) * ctx).sum())
+    v["kv_memory"] = relative_excess(np.array([kv_bytes]), np.array([kv_cap]))
     v["compute"] = relative_excess(np.array([phi * ctx.sum()]), np.array([F * inst.slot_s]))
     v["deadline"] = relative_excess(lat, np.asarray(inst.deadline_s))
     cap = np.asarray(inst.max_tokens, dtype=np.float64) * a
@@ -166,7 +166,7 @@ def evaluate_llm(inst: Any, alloc: LlmAllocation, objective: Any = None) -> Metr
         "quality_mean": float(q.mean()),
         "tokens_total": float(t.sum()),
         "admitted": float(a.sum()),
-        "kv_bytes": float(inst.kv_bytes_per_token * ctx.sum()),
+        "kv_bytes": kv_bytes,
         "latency_weighted_s": float((w * lat).sum()),
         "energy_weighted_j": float((w * energy).sum()),
         "quality_weighted": float((w * q).sum()),
