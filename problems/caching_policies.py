@@ -199,6 +199,23 @@ def least_context(inst: CachingInstance, spec: CachingSpec, seed: int = 0) -> Ca
 
 
 # ---------------------------------------------------------------------- rolling horizon
+def _shift(lay: Layout, x: np.ndarray) -> np.ndarray:
+    """A dense window solution moved one slot earlier; the new last slot keeps the old last
+    slot's cache and routing fractions (no loads, no context credit): a feasible MIP start."""
+    out = np.zeros(lay.n)
+    W, S, M = lay.W, lay.S, lay.M
+    nC = W * S * M
+    blocks = [(np.arange(nC).reshape(W, S, M), True), (nC + np.arange(nC).reshape(W, S, M), False),
+              (lay.ix, True), (lay.iy, True), (lay.iu, False), (lay.iv, False)]
+    for idx, keep_last in blocks:
+        if idx.size == 0:
+            continue
+        vals = x[idx]
+        last = vals[-1:] if keep_last else np.zeros_like(vals[-1:])
+        out[idx] = np.concatenate([vals[1:], last], axis=0)
+    return out
+
+
 class RollingHorizon:
     """Solve the caching MILP over a look-ahead window each slot and commit its first slot.
 
@@ -255,9 +272,10 @@ class RollingHorizon:
         h: Any = None
         scale: float | None = None
         est = np.zeros((S, M))
+        last_x: np.ndarray | None = None
 
         def decide(t: int, prev: np.ndarray, age: np.ndarray) -> np.ndarray:
-            nonlocal h, scale, est
+            nonlocal h, scale, est, last_x
             if self.forecast == "oracle":
                 Rw = np.zeros((W, S, M))
                 Rw[: min(W, T - t)] = R[t: t + W]
@@ -278,6 +296,8 @@ class RollingHorizon:
                 pass_highs(h, assemble(lay, data, f"caching-window[t={t}]"), highspy)
             else:
                 idx = np.arange(lay.n, dtype=np.int32)
+                if last_x is not None:  # the previous plan shifted by one slot as a MIP start
+                    h.setSolution(lay.n, idx, _shift(lay, last_x))
                 h.changeColsCost(lay.n, idx, data.c / data.scale)
                 h.changeColsBounds(lay.n, idx, np.zeros(lay.n), data.col_upper)
                 rows = lay.load_rows.astype(np.int32)
@@ -292,6 +312,7 @@ class RollingHorizon:
                 logger.warning("rolling horizon: no solution at slot %d, keeping the cache", t)
                 return prev.copy()
             x = np.asarray(h.getSolution().col_value)
+            last_x = x
             return x[: S * M].reshape(S, M) > 0.5
 
         return _simulate(inst, obj, decide)
