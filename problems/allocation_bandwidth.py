@@ -24,9 +24,13 @@ minimiser is closed form (KKT, with ``mu_n >= 0`` the deadline multiplier and
   ``W = nu C / (T - a/b_min)^2`` with ``b = b_min``.
 
 Without deadlines and minimum rates this is ``b_n ∝ sqrt(w_n a_n)``, ``f_n ∝ sqrt(w_n C_n)``.
-:func:`closed_form` finds the prices by a damped Newton method on the concave dual function
-``g(lambda, nu) = sum_n L_n(lambda, nu) - lambda B - nu F`` (gradient = budget residuals, Hessian
-from the closed-form derivatives), vectorised over servers with ``np.bincount``. Any
+:func:`closed_form` finds the prices on the concave dual function
+``g(lambda, nu) = sum_n L_n(lambda, nu) - lambda B - nu F`` (gradient = budget residuals),
+vectorised over servers with ``np.bincount``: with each user's regime (free / b at b_min /
+deadline tight) held fixed the budget equations have a closed-form solution, which is taken
+whenever it does not decrease g (an active-set iteration that ends exactly once the regimes are
+right); otherwise a damped Newton step (Hessian from the closed-form derivatives, Armijo
+backtracking) is made. Any
 ``lambda, nu > 0`` gives a valid lower bound ``g``; it is the Result's ``bound``.
 
 The CVXPY model (``inv_pos``, solved by CLARABEL) is the independent check. Equal shares and
@@ -278,6 +282,8 @@ class _Response:
     jbb: np.ndarray
     jbf: np.ndarray
     jff: np.ndarray
+    late: np.ndarray  # deadline tight
+    clipped: np.ndarray  # b at its lower bound
 
 
 def _response(a: np.ndarray, c: np.ndarray, w: np.ndarray, bmin: np.ndarray, T: np.ndarray,
@@ -311,11 +317,52 @@ def _response(a: np.ndarray, c: np.ndarray, w: np.ndarray, bmin: np.ndarray, T: 
     jbf = np.where(act, k / np.sqrt(lam * nu), jbf)
     jff = np.where(act, -k / (s * nu), jff)
     value = w * (a / b + c / f) + lam * b + nu * f
-    return _Response(b, f, value, jbb, jbf, jff)
+    return _Response(b, f, value, jbb, jbf, jff, late, ~interior_b)
+
+
+def _active_set_prices(a: np.ndarray, c: np.ndarray, w: np.ndarray, bmin: np.ndarray,
+                       T: np.ndarray, r: _Response, srv: np.ndarray, B: np.ndarray,
+                       F: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact prices for the regimes in ``r`` held fixed (one closed form per server).
+
+    With ``X = lambda^-1/2`` and ``Y = nu^-1/2`` the budgets read
+    ``P_b X + K X/Y + R_b = B`` and ``P_f Y + K Y/X + R_f = F``, where ``P_b = sum sqrt(w a)``
+    over free users, ``P_f = sum sqrt(w C)`` over users whose deadline is slack,
+    ``K = sum sqrt(a C)/T`` over deadline-tight users with b above b_min, and ``R`` collects
+    the constant shares; ``z = X/Y = (B' P_f + K P_b) / (P_b F' + K P_f)``. Returns
+    ``(lambda, nu, valid)``; ``valid`` is False where the fixed regimes admit no positive
+    solution.
+    """
+    S = B.shape[0]
+
+    def seg(x: np.ndarray) -> np.ndarray:
+        return np.bincount(srv, weights=x, minlength=S)
+
+    slack = ~r.late
+    act = r.late & ~r.clipped
+    lclip = r.late & r.clipped
+    Tm = np.where(r.late, T, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        pb = seg(np.where(slack & ~r.clipped, np.sqrt(w * a), 0.0))
+        pf = seg(np.where(slack, np.sqrt(w * c), 0.0))
+        k = seg(np.where(act, np.sqrt(a * c) / Tm, 0.0))
+        rb = seg(np.where(r.clipped, bmin, 0.0) + np.where(act, a / Tm, 0.0))
+        rf = seg(np.where(act, c / Tm, 0.0)
+                 + np.where(lclip, c / (Tm - a / np.where(lclip, bmin, 1.0)), 0.0))
+        bp, fp = B - rb, F - rf
+        z = np.where(pf > 0, (bp * pf + k * pb) / (pb * fp + k * pf), k / fp)
+        y = np.where(pf > 0, (fp - k / z) / pf, 0.0)
+        x = np.where(pf > 0, z * y, np.where(pb > 0, (bp - k * z) / pb, np.nan))
+        y = np.where(pf > 0, y, x / z)
+        x = np.where(k > 0, x, bp / pb)
+        y = np.where(k > 0, y, fp / pf)
+        lam, nu = 1.0 / x**2, 1.0 / y**2
+    valid = np.isfinite(lam) & np.isfinite(nu) & (x > 0) & (y > 0)
+    return lam, nu, valid
 
 
 def closed_form(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
-                options: SolveOptions | None = None, *, rtol: float = 1e-13, max_iter: int = 200
+                options: SolveOptions | None = None, *, rtol: float = 1e-12, max_iter: int = 200
                 ) -> Result:
     """Exact KKT solution by damped Newton on the dual prices (see module docstring).
 
@@ -355,6 +402,26 @@ def closed_form(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
         if (np.abs(rb) <= rtol * B).all() and (np.abs(rf) <= rtol * F).all():
             converged = True
             break
+        # 1) exact prices for the current regimes (lands on the optimum once they are right)
+        lam_as, nu_as, ok_as = _active_set_prices(a, c, w, bmin, T, r, srv, B, F)
+        if ok_as.any():
+            tl, tn = np.where(ok_as, lam_as, lam), np.where(ok_as, nu_as, nu)
+            rt = _response(a, c, w, bmin, T, tl[srv], tn[srv])
+            gt = dual(rt, tl, tn)
+            # regimes unchanged at the new prices: the KKT system is solved exactly (up to
+            # the rounding of the per-server sums, ~N eps for N users on a server)
+            moved = (rt.late != r.late) | (rt.clipped != r.clipped)
+            fixed = ok_as & (np.bincount(srv, weights=moved, minlength=S) == 0)
+            take = ok_as & (fixed | (gt >= g - 1e-14 * np.abs(g)))
+            if take.all():
+                lam, nu, g, r = tl, tn, gt, rt
+                if fixed.all():
+                    converged = True
+                    break
+                continue
+        else:
+            take = np.zeros(S, dtype=bool)
+        # 2) otherwise a damped Newton step on the concave dual for the remaining servers
         h11 = np.minimum(seg(r.jbb), -1e-30 * B / lam)
         h22 = np.minimum(seg(r.jff), -1e-30 * F / nu)
         h12 = seg(r.jbf)
@@ -363,6 +430,9 @@ def closed_form(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
         h12 = np.where(det == h11 * h22, 0.0, h12)
         dl = -(h22 * rb - h12 * rf) / det
         dn = -(-h12 * rb + h11 * rf) / det
+        # servers whose regime step was accepted move there in full
+        dl = np.where(take, lam_as - lam, dl)
+        dn = np.where(take, nu_as - nu, dn)
         # fraction to the boundary (prices stay positive, at most x10 per step)
         step = np.ones(S)
         with np.errstate(divide="ignore", over="ignore"):
@@ -370,14 +440,16 @@ def closed_form(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
             step = np.minimum(step, np.where(dn < 0, 0.9 * nu / -dn, 1.0))
             step = np.minimum(step, np.where(dl > 0, 9 * lam / dl, 1.0))
             step = np.minimum(step, np.where(dn > 0, 9 * nu / dn, 1.0))
+        step = np.where(take, 1.0, step)
         slope = rb * dl + rf * dn  # directional derivative of the concave dual
-        done = np.zeros(S, dtype=bool)
+        # servers that have converged stay put (their line search would only see rounding)
+        done = (np.abs(rb) <= rtol * B) & (np.abs(rf) <= rtol * F) & ~take
         new_lam, new_nu, new_g = lam.copy(), nu.copy(), g.copy()
         for _ in range(60):
             tl, tn = lam + step * dl, nu + step * dn
             rt = _response(a, c, w, bmin, T, tl[srv], tn[srv])
             gt = dual(rt, tl, tn)
-            ok = ~done & (gt >= g + 1e-4 * step * slope - 1e-15 * np.abs(g))
+            ok = ~done & (take | (gt >= g + 1e-4 * step * slope - 1e-15 * np.abs(g)))
             new_lam, new_nu, new_g = (np.where(ok, tl, new_lam), np.where(ok, tn, new_nu),
                                       np.where(ok, gt, new_g))
             done |= ok
@@ -406,7 +478,7 @@ def closed_form(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
     return Result(Termination.OPTIMAL, True, objective=obj, bound=bound,
                   gap=relative_gap(obj, bound), values={"b": b, "f": f,
                                                         "lambda": lam, "nu": nu},
-                  allocation=alloc, stats=stats(), message=f"{it} Newton steps")
+                  allocation=alloc, stats=stats(), message=f"{it} iterations")
 
 
 # ---------------------------------------------------------------------------- CVXPY model
