@@ -13,14 +13,15 @@ Upper bounds
     closed as soon as some ``D(nu) <= incumbent (1 + rel_gap)`` (prune) or known to need
     branching as soon as the tangent bound exceeds that threshold.
 Branching
-    On a free user whose Lagrangian mode differs between the two ends of the final bracket
-    (the users that make the dual non-differentiable), nearest to its switching threshold;
-    when all users are fixed the node is a convex problem solved exactly by
+    On the free users whose Lagrangian mode differs between the two ends of the final bracket
+    (the users that make the dual non-differentiable), nearest to their switching threshold
+    first; two users at a time (four children) for single frames, one for large batches. When
+    all users are fixed the node is a convex problem solved exactly by
     :func:`~aigc_opt.problems.wpmec_inner.solve_inner` (strong duality).
 Incumbents
     All-local, all-offload, and the Lagrangian modes at both bracket ends of every node, each
-    completed by the exact inner solver, then improved by single-user flips (coordinate
-    descent) at the root.
+    completed by the exact inner solver (optionally improved by single-user flips at the
+    root, ``flip_passes``; off by default because it costs more than it saves).
 
 All nodes of all frames are processed together (numpy arrays over nodes x users), so one call
 solves a batch of frames. Certificate: ``bound = max(incumbent, bounds of pruned nodes, bounds
