@@ -225,11 +225,10 @@ class BandwidthComputeSpec:
 
     def decode(self, instance: BandwidthComputeInstance, program: ConvexProgram, values: Any
                ) -> BandwidthComputeAllocation:
-        """Hz and FLOP/s from the budget-normalised blocks."""
-        B, F = budgets(instance, self)
+        """Hz and FLOP/s from the equal-share-normalised blocks."""
         return BandwidthComputeAllocation(
-            bandwidth_hz=np.asarray(values["b"]) * B[instance.server],
-            compute_flops=np.asarray(values["f"]) * F[instance.server])
+            bandwidth_hz=np.asarray(values["b"]) * np.asarray(program.meta["b_unit"]),
+            compute_flops=np.asarray(values["f"]) * np.asarray(program.meta["f_unit"]))
 
 
 @dataclass(frozen=True, eq=False)
@@ -483,11 +482,13 @@ def closed_form(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
 
 # ---------------------------------------------------------------------------- CVXPY model
 def build_cvxpy(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec) -> ConvexProgram:
-    """Vectorised CVXPY model in budget-normalised shares ``b~ = b/B_s``, ``f~ = f/F_s``.
+    """Vectorised CVXPY model in equal-share units ``b~ = b n_s / B_s``, ``f~ = f n_s / F_s``.
 
-    Objective divided by the equal-share objective ``sum w (a n_s/B_s + C n_s/F_s)``
-    (``objective_scale``) so CLARABEL sees O(1) numbers; per-server budget rows are one sparse
-    matrix product.
+    In these units every variable and every ``inv_pos`` epigraph is O(1) at the optimum whatever
+    the number of users (budget-fraction units ``b/B_s`` made CLARABEL stop 15-20 % above the
+    optimum at 10^4 users, reporting success). The objective is divided by the equal-share
+    objective ``sum w (a n_s/B_s + C n_s/F_s)`` (``objective_scale``); the per-server budget rows
+    ``(1/n_s) sum b~ <= 1`` are one sparse matrix product.
     """
     import cvxpy as cp
     import scipy.sparse as sp
@@ -495,24 +496,23 @@ def build_cvxpy(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec) -> C
     n, S, srv = inst.n_users, inst.n_servers, inst.server
     B, F = budgets(inst, spec)
     bmin, T = side_constraints(inst, spec)
-    cnt = np.maximum(inst.users_per_server, 1)
-    ka = inst.comm_load / B[srv]  # a / B_s
-    kc = inst.workload_flop / F[srv]
-    scale = float((inst.weight * (ka + kc) * cnt[srv]).sum())
+    cnt = np.maximum(inst.users_per_server, 1).astype(np.float64)
+    b_eq, f_eq = (B / cnt)[srv], (F / cnt)[srv]
+    la = inst.comm_load / b_eq  # upload time at the equal share, s
+    lc = inst.workload_flop / f_eq  # compute time at the equal share, s
+    scale = float((inst.weight * (la + lc)).sum())
     bt, ft = cp.Variable(n, name="b"), cp.Variable(n, name="f")
-    agg = sp.csr_matrix((np.ones(n), (srv, np.arange(n))), shape=(S, n))
-    tb, tf = cp.multiply(ka, cp.inv_pos(bt)), cp.multiply(kc, cp.inv_pos(ft))
+    agg = sp.csr_matrix((1.0 / cnt[srv], (srv, np.arange(n))), shape=(S, n))
+    tb, tf = cp.multiply(la, cp.inv_pos(bt)), cp.multiply(lc, cp.inv_pos(ft))
     obj = cp.Minimize(cp.sum(cp.multiply(inst.weight / scale, tb + tf)))
-    cons = [agg @ bt <= 1.0, agg @ ft <= 1.0, ft >= 0]
-    lo = bmin / B[srv]
-    cons.append(bt >= lo)
+    cons = [agg @ bt <= 1.0, agg @ ft <= 1.0, ft >= 0, bt >= bmin / b_eq]
     dl = np.nonzero(np.isfinite(T))[0]
     if dl.size:
         # deadline rows divided by T so that they read "relative latency <= 1"
         cons.append(cp.multiply(1.0 / T[dl], tb[dl] + tf[dl]) <= 1.0)
     return ConvexProgram(cp.Problem(obj, cons), {"b": bt, "f": ft},
                          name=f"bandwidth_compute[N={n},S={S}]",
-                         meta={"objective_scale": scale})
+                         meta={"objective_scale": scale, "b_unit": b_eq, "f_unit": f_eq})
 
 
 # ---------------------------------------------------------------------------- baselines

@@ -428,11 +428,13 @@ def closed_form(inst: JointBPInstance, spec: JointBPSpec, options: SolveOptions 
 def build_cvxpy(inst: JointBPInstance, spec: JointBPSpec) -> ConvexProgram:
     """Vectorised CVXPY model in scaled ``(x, t, E)``.
 
-    Scales: ``x0 = B T_f / N`` (equal area), ``t0 = x0 / B``, ``e0 = pbar t0`` per user, so the
-    linear rows read ``x~ <= t~``, ``E~ <= t~``, ``sum x~ <= N area_scale`` and the rate row is
-    ``-rel_entr(x~, x~ + SNR_full E~) >= D ln2 / x0`` (divided through by its right-hand side).
-    (Scaling E by the energy at the equal area instead was tried: it made CLARABEL less accurate,
-    ~5e-4 relative, on high-SNR users.)
+    Per-user scales from the physics (not from the solution): ``x0 = D / u*`` (the area at full
+    band and full power, ``u* = log2(1 + SNR_full)``), ``t0 = x0 / B``, ``e0 = pbar t0``; the
+    rows read ``x~ <= t~``, ``E~ <= t~``, ``t~ <= T/t0``, ``sum (x0/A) x~ <= 1`` and the rate row
+    ``-rel_entr(x~, x~ + SNR_full E~) >= u* ln2`` (divided through by its right-hand side).
+    A global ``x0 = A/N`` failed (CLARABEL ``InsufficientProgress``) on 2/36 test instances and
+    an energy unit taken at the equal area was ~5e-4 off on high-SNR users; use with
+    :data:`CVXPY_SETTINGS`.
     """
     import cvxpy as cp
 
@@ -448,7 +450,7 @@ def build_cvxpy(inst: JointBPInstance, spec: JointBPSpec) -> ConvexProgram:
     T = time_limit(inst, spec)
     cons = [
         cp.multiply(1.0 / rhs, -cp.rel_entr(xs, xs + cp.multiply(snr, es))) >= 1.0,
-        xs <= ts, es <= ts, es >= 0, ts <= T / t0, (x0 * n / area) @ xs <= n,
+        xs <= ts, es <= ts, es >= 0, ts <= T / t0, (x0 / area) @ xs <= 1.0,
     ]
     ct = inst.weight * spec.latency_weight * t0
     ce = inst.weight * spec.energy_weight * e0

@@ -371,8 +371,9 @@ def closed_form(inst: PowerInstance, spec: PowerSpec, options: SolveOptions | No
 def build_cvxpy(inst: PowerInstance, spec: PowerSpec) -> ConvexProgram:
     """Vectorised CVXPY model, scaled so the solver sees O(1) numbers.
 
-    ``sum_rate``: variable ``p~ = p / P``; objective ``sum w b log(1 + P p~/h) / (ln2 * S)`` with
-    ``S = sum w b`` (``objective_scale = S``). ``min_power``: variable ``p~ = p / h`` per user;
+    ``sum_rate``: variable ``p~ = p N / P`` (equal-share units, O(1) at any N); budget
+    ``sum p~ <= N``; objective ``sum w b log(1 + (P/N) p~/h) / (ln2 * S)`` with ``S = sum w b``
+    (``objective_scale = S``). ``min_power``: variable ``p~ = p / h`` per user;
     rate rows ``log(1 + p~) >= r ln2 / b``; objective ``sum h p~ / H`` with ``H = sum h``.
     """
     import cvxpy as cp
@@ -383,15 +384,16 @@ def build_cvxpy(inst: PowerInstance, spec: PowerSpec) -> ConvexProgram:
     obj: Any
     if spec.mode == "sum_rate":
         P = spec.power_budget_scale * inst.total_power_w
+        unit = P / n  # equal share: keeps p~ O(1) at any N
         a = inst.weight * inst.bandwidth_hz
         s = float(a.sum())
-        cons = [pv >= 0, cp.sum(pv) <= 1.0]
+        cons = [pv >= 0, cp.sum(pv) <= n]
         finite = np.isfinite(inst.max_power_w)
         if finite.any():
             idx = np.nonzero(finite)[0]
-            cons.append(pv[idx] <= inst.max_power_w[finite] / P)
-        obj = cp.Maximize(cp.sum(cp.multiply(a / (LN2 * s), cp.log1p(cp.multiply(P / h, pv)))))
-        meta = {"power_scale": np.full(n, P), "objective_scale": s}
+            cons.append(pv[idx] <= inst.max_power_w[finite] / unit)
+        obj = cp.Maximize(cp.sum(cp.multiply(a / (LN2 * s), cp.log1p(cp.multiply(unit / h, pv)))))
+        meta = {"power_scale": np.full(n, unit), "objective_scale": s}
     else:
         r = spec.rate_scale * inst.rate_target_bps
         hs = float(h.sum())
