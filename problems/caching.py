@@ -513,11 +513,18 @@ def _make_instance(seed: int, n_servers: int = 3, n_models: int = 6, n_slots: in
     return CachingInstance.generate(n_servers, n_models, n_slots, seed=seed, **kw)
 
 
+def _make_instance_compute(seed: int, n_servers: int = 3, n_models: int = 5, n_slots: int = 6,
+                           **kw: Any) -> CachingInstance:
+    kw.setdefault("slot_s", 10.0)  # short slots so that the compute capacity binds
+    return _make_instance(seed, n_servers, n_models, n_slots, **kw)
+
+
 CASES = (
     CaseKind(name="caching.offline", make_instance=_make_instance, make_spec=_spec_with(False),
              default_methods=_METHODS, reference="offline_milp",
              description="model caching + routing over time: offline MILP vs online policies"),
-    CaseKind(name="caching.compute", make_instance=_make_instance, make_spec=_spec_with(True),
+    CaseKind(name="caching.compute", make_instance=_make_instance_compute,
+             make_spec=_spec_with(True),
              default_methods=_METHODS, reference="offline_milp",
              description="model caching + routing with per-slot compute capacity"),
 )

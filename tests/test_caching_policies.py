@@ -39,7 +39,7 @@ TRACES = [
 @pytest.mark.parametrize(("label", "kw"), TRACES)
 @pytest.mark.parametrize("compute", [False, True])
 def test_offline_bounds_every_policy(label: str, kw: dict[str, Any], compute: bool) -> None:
-    inst = CachingInstance.generate(3, 5, 4 if compute else 6, **kw)
+    inst = CachingInstance.generate(3, 4 if compute else 5, 4 if compute else 6, **kw)
     if compute:
         inst = CachingInstance(**{**_fields(inst), "slot_s": 3.0})
     spec = CachingSpec(objective=CachingObjective(compute_capacity=compute))
