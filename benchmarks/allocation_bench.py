@@ -74,10 +74,10 @@ def _cvxpy_child(name: str, n: int, seed: int, mem_gb: float, conn: Any) -> None
         resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
     out: dict[str, Any] = {"status": "error"}
     try:
+        import cvxpy  # noqa: F401  (import cost is not part of the build time)
+
         from aigc_opt.backend import SolveOptions
         from aigc_opt.solvers.cvxpy_backend import CvxpyBackend
-
-        import cvxpy  # noqa: F401  (import cost is not part of the build time)
 
         maker, _, settings = PROBLEMS[name]
         inst, spec = maker(n, seed)
