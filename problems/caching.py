@@ -47,6 +47,7 @@ R Delta > 0, u where some v needs it); the rolling-horizon policy builds every c
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -484,6 +485,38 @@ def solve_offline(inst: CachingInstance, spec: CachingSpec, options: SolveOption
     gap = res.gap if res.optimal else relative_gap(objective, bound)
     return replace(res, objective=objective, bound=bound, gap=gap, allocation=alloc,
                    message=msg, stats=replace(res.stats, build_seconds=build_s))
+
+
+def slot_bound(inst: CachingInstance, spec: CachingSpec, options: SolveOptions | None = None
+               ) -> tuple[float, bool]:
+    """A lower bound on the offline optimum that decomposes by slot.
+
+    Drop the load costs (then slots are coupled only through ages) and give every copy its
+    best possible accuracy ``G[t, k, m, H]`` (accuracy is nondecreasing in the age): every
+    feasible trajectory costs at least the sum over slots of the single-slot optimum of this
+    relaxation. Each slot is a small MILP; the sum of HiGHS's dual bounds is returned, with
+    whether every slot closed. Exact (equal to the optimum) when loads are free and H = 0.
+    """
+    from aigc_opt.backend import get_backend
+
+    opts = options or SolveOptions(mip_gap=1e-6)
+    obj = replace(spec.objective, load_time=0.0, backhaul=0.0)
+    R = inst.requests
+    T, S, M = R.shape
+    H = inst.context_window
+    _, G = context_table(inst)
+    best = np.repeat(G[..., H:], H + 1, axis=3)
+    be = get_backend("highs")
+    total, closed = 0.0, True
+    for t in range(T):  # independent single-slot MILPs
+        lay = layout(inst, obj, R[t:t + 1], best[t:t + 1], sparse=True)
+        data = window_data(inst, obj, lay, R[t:t + 1], best[t:t + 1],
+                           np.zeros((S, M), dtype=bool), np.full((S, M), -1))
+        res = be.solve(assemble(lay, data, f"caching-slot[{t}]"), opts)
+        closed &= res.optimal
+        b = res.objective if res.optimal and not math.isnan(res.objective) else res.bound
+        total += (b if not math.isnan(b) else -math.inf) * data.scale
+    return total, closed
 
 
 def offline_milp(inst: CachingInstance, spec: CachingSpec, options: SolveOptions) -> Result:

@@ -212,3 +212,19 @@ def test_mip_start_gives_at_least_the_start() -> None:
     np.testing.assert_allclose(met.objective, res.objective, rtol=OBJ_RTOL)
     assert res.objective <= pol + 1e-9 * abs(pol)
     assert res.bound <= res.objective + 1e-9 * abs(res.objective)
+
+
+def test_slot_bound_is_a_bound_and_exact_without_coupling() -> None:
+    from aigc_opt.problems.caching import slot_bound
+
+    inst = CachingInstance.generate(3, 5, 5, seed=1)
+    spec = CachingSpec()
+    opt = ao.run_method(inst, spec, "offline_milp", options=EXACT)
+    b, closed = slot_bound(inst, spec, EXACT)
+    assert closed and b <= opt.objective + 1e-9 * abs(opt.objective)
+    assert b < opt.objective - 1e-6  # loads and context do cost something here
+    free = CachingSpec(objective=CachingObjective(load_time=0.0, backhaul=0.0))
+    flat = CachingInstance(**{**_fields(inst), "context_window": 0})
+    opt0 = ao.run_method(flat, free, "offline_milp", options=EXACT)
+    b0, _ = slot_bound(flat, free, EXACT)
+    np.testing.assert_allclose(b0, opt0.objective, rtol=OBJ_RTOL)
