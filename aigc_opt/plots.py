@@ -57,15 +57,27 @@ def _ok(r: Mapping[str, Any]) -> bool:
     return r.get("status") == export.STATUS_OK and r.get("has_solution") in (True, "true")
 
 
+def _size_name(row: Mapping[str, Any]) -> str:
+    """The name of the size parameter whose value is the row's ``size`` (``"size"`` if none)."""
+    size = _num(row.get("size"))
+    for part in str(row.get("sizes", "")).split(","):
+        k, _, v = part.partition("=")
+        if v and _num(v) == size:
+            return k
+    return "size"
+
+
 def plot_solve_time(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
     """Median solve time against size, one line per method, one PNG per problem."""
     plt = _plt()
     data: dict[str, dict[str, dict[float, list[float]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(list)))
+    size_names: dict[str, str] = {}
     for r in rows:
         size, t = _num(r.get("size")), _num(r.get("solve_seconds"))
         if _ok(r) and size == size and t == t:
             data[str(r["problem"])][str(r["method"])][size].append(t)
+            size_names.setdefault(str(r["problem"]), _size_name(r))
     written = []
     for problem, by_method in sorted(data.items()):
         fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -75,7 +87,7 @@ def plot_solve_time(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Pa
                     label=method)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("size (primary size parameter)")
+        ax.set_xlabel(size_names.get(problem, "size"))
         ax.set_ylabel("median solve time [s]")
         ax.set_title(f"{problem}: solve time")
         ax.grid(True, which="both", alpha=0.3)
@@ -101,6 +113,10 @@ def plot_ratio(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
         methods = sorted(by_method)
         fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(methods) + 2), 4.4))
         ax.boxplot([by_method[m] for m in methods], tick_labels=methods)
+        for i, m in enumerate(methods, start=1):  # every case as a point, jittered
+            jitter = np.linspace(-0.12, 0.12, len(by_method[m])) if len(by_method[m]) > 1 \
+                else np.zeros(1)
+            ax.scatter(i + jitter, by_method[m], s=10, alpha=0.6, color="C1", zorder=3)
         ax.axhline(1.0, color="k", lw=0.8, ls="--")
         ax.set_ylabel("objective / exact optimum")
         ax.set_title(f"{problem}: ratio to the reference")
