@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import math
 import platform
 import time
@@ -25,19 +26,26 @@ from typing import Any
 import numpy as np
 
 import aigc_opt as ao
-from aigc_opt.problems.allocation_steps import HybridStepsSpec, StepsSpec, steps_scenario
+from aigc_opt.problems.allocation_steps import (
+    DEFAULT_OBJECTIVE,
+    HybridStepsSpec,
+    StepsSpec,
+    steps_scenario,
+)
 
 
 def run_one(n: int, k: int, variant: str, *, users_per_server: int, seed: int,
-            time_limit: float, mip_gap: float | None, method: str = "highs") -> dict[str, Any]:
+            time_limit: float, mip_gap: float | None, method: str = "highs",
+            deadline: str = "hard") -> dict[str, Any]:
     """Generate, build, solve and evaluate one instance; return a flat row."""
     n_servers = max(1, math.ceil(n / users_per_server))
     profile = "hybrid_icc2025" if variant == "hybrid" else "edge_aigc"
     t0 = time.perf_counter()
     scn = steps_scenario(n, n_servers, 3, seed=seed, profile=profile)
     gen_s = time.perf_counter() - t0
-    spec: StepsSpec = (HybridStepsSpec(max_steps=k) if variant == "hybrid"
-                       else StepsSpec(max_steps=k))
+    obj = dataclasses.replace(DEFAULT_OBJECTIVE, deadline=deadline)
+    spec: StepsSpec = (HybridStepsSpec(max_steps=k, objective=obj) if variant == "hybrid"
+                       else StepsSpec(max_steps=k, objective=obj))
     opts = ao.SolveOptions(time_limit=time_limit, mip_gap=mip_gap)
     t0 = time.perf_counter()
     program = spec.build(scn)
@@ -52,8 +60,8 @@ def run_one(n: int, k: int, variant: str, *, users_per_server: int, seed: int,
         build_s = res.stats.build_seconds
         solve_s = time.perf_counter() - t0 - build_s
     row: dict[str, Any] = {
-        "variant": variant, "method": method, "n_users": n, "n_servers": n_servers,
-        "levels": k, "n_cols": program.n_cols, "n_rows": program.n_rows,
+        "variant": variant, "method": method, "deadline": deadline, "n_users": n,
+        "n_servers": n_servers, "levels": k, "n_cols": program.n_cols, "n_rows": program.n_rows,
         "nnz": int(program.A.nnz),
         "generate_s": gen_s, "build_s": build_s, "solve_s": solve_s,
         "termination": res.termination.value, "objective": res.objective, "gap": res.gap,
@@ -73,9 +81,9 @@ def run_one(n: int, k: int, variant: str, *, users_per_server: int, seed: int,
     return row
 
 
-COLUMNS = ("variant", "method", "n_users", "levels", "n_cols", "nnz", "build_s", "solve_s",
-           "evaluate_s", "termination", "gap", "objective", "eval_rel_diff", "steps_mean",
-           "device_steps_mean")
+COLUMNS = ("variant", "method", "deadline", "n_users", "levels", "n_cols", "nnz", "build_s",
+           "solve_s", "evaluate_s", "termination", "gap", "objective", "eval_rel_diff",
+           "steps_mean", "device_steps_mean")
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
@@ -87,6 +95,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                     choices=["steps", "hybrid"])
     ap.add_argument("--methods", nargs="+", default=["highs", "highs_per_server"],
                     help="monolithic HiGHS and/or the exact per-server decomposition")
+    ap.add_argument("--deadline", choices=["hard", "penalty"], default="hard",
+                    help="hard deadlines (one hopeless request makes an instance infeasible) "
+                         "or lateness penalised")
     ap.add_argument("--users-per-server", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--time-limit", type=float, default=120.0)
@@ -104,7 +115,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                 for method in args.methods:
                     row = run_one(n, k, variant, users_per_server=args.users_per_server,
                                   seed=args.seed, time_limit=args.time_limit,
-                                  mip_gap=args.mip_gap, method=method)
+                                  mip_gap=args.mip_gap, method=method,
+                                  deadline=args.deadline)
                     rows.append(row)
                     cells = []
                     for c in COLUMNS:
