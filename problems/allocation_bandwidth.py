@@ -363,7 +363,8 @@ def _active_set_prices(a: np.ndarray, c: np.ndarray, w: np.ndarray, bmin: np.nda
 def closed_form(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
                 options: SolveOptions | None = None, *, rtol: float = 1e-12, max_iter: int = 200
                 ) -> Result:
-    """Exact KKT solution by damped Newton on the dual prices (see module docstring).
+    """Exact KKT solution: active-set closed-form prices, damped Newton as the fallback (see
+    the module docstring).
 
     Returns ``optimal`` with ``bound`` = the dual function value (a certificate), ``infeasible``
     when the minimum rates alone exceed a bandwidth budget, and ``limit`` (no solution) if the
