@@ -264,3 +264,52 @@ class ConvexProgram:
 
 
 Program = LinearProgram | ConvexProgram
+
+
+class RowBuilder:
+    """Accumulates constraint rows block by block as COO triplets (vectorised builders).
+
+    Each :meth:`add` appends ``n_rows`` rows whose local indices ``rows`` (0..n_rows-1) are
+    shifted past the rows added before; :meth:`matrix` and :meth:`bounds` assemble the result::
+
+        rb = RowBuilder()
+        rb.add(user, np.arange(nx), 1.0, N, 1.0, 1.0)          # sum_k x_nk = 1
+        rb.add(server, cols, 1.0, S, -np.inf, capacity)         # sum_n x_ns <= K_s
+        A, (lo, hi) = rb.matrix(n_cols), rb.bounds()
+    """
+
+    def __init__(self) -> None:
+        self._rows: list[np.ndarray] = []
+        self._cols: list[np.ndarray] = []
+        self._vals: list[np.ndarray] = []
+        self._lo: list[np.ndarray] = []
+        self._hi: list[np.ndarray] = []
+        self.n_rows = 0
+
+    def add(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray | float, n_rows: int,
+            lower: np.ndarray | float, upper: np.ndarray | float) -> int:
+        """Append a block of ``n_rows`` rows; return the index of its first row."""
+        rows = np.asarray(rows, dtype=np.int64)
+        first = self.n_rows
+        self._rows.append(rows + first)
+        self._cols.append(np.asarray(cols, dtype=np.int64))
+        self._vals.append(np.broadcast_to(np.asarray(vals, dtype=np.float64), rows.shape))
+        self._lo.append(np.broadcast_to(np.asarray(lower, dtype=np.float64), (n_rows,)))
+        self._hi.append(np.broadcast_to(np.asarray(upper, dtype=np.float64), (n_rows,)))
+        self.n_rows += int(n_rows)
+        return first
+
+    def matrix(self, n_cols: int) -> sp.csr_matrix:
+        """The CSR matrix of all rows added (duplicates summed)."""
+        if not self._rows:
+            return sp.csr_matrix((0, n_cols))
+        return sp.csr_matrix(
+            (np.concatenate(self._vals), (np.concatenate(self._rows), np.concatenate(self._cols))),
+            shape=(self.n_rows, n_cols),
+        )
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row lower and upper bounds."""
+        if not self._lo:
+            return np.zeros(0), np.zeros(0)
+        return np.concatenate(self._lo), np.concatenate(self._hi)

@@ -33,13 +33,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from aigc_opt.allocation import CLOUD, LOCAL, OffloadAllocation, OffloadObjective
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.errors import ValidationError
 from aigc_opt.metrics.offloading import link_times
-from aigc_opt.program import Block, LinearProgram
+from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.scenario import Scenario
 
 logger = logging.getLogger(__name__)
@@ -207,77 +206,58 @@ def _allocation_from_columns(t: OptionTable, cols: np.ndarray, cache: np.ndarray
     )
 
 
+def placement_rows(rb: RowBuilder, scn: Scenario, *, user: np.ndarray, radio: np.ndarray,
+                   place: np.ndarray, nx: int, linking: str) -> None:
+    """Rows shared by the offloading MILPs over ``nx`` option columns and the ``S x M`` cache
+    columns that follow them: assignment, subchannels on the radio server, GPU slots at the
+    processing server, GPU memory (in GB) and the model-held linking (see module docstring)."""
+    N, S, M = scn.n_users, scn.n_servers, scn.n_models
+    ecols = np.nonzero(place >= 0)[0]
+    rb.add(user, np.arange(nx), 1.0, N, 1.0, 1.0)
+    rad = np.nonzero(radio >= 0)[0]
+    rb.add(radio[rad], rad, 1.0, S, -np.inf, scn.server_subchannels.astype(float))
+    rb.add(place[ecols], ecols, 1.0, S, -np.inf, scn.server_gpu_slots.astype(float))
+    ys, ym = np.repeat(np.arange(S), M), np.tile(np.arange(M), S)
+    rb.add(ys, nx + ys * M + ym, scn.model_size_bytes[ym] / GB, S, -np.inf,
+           scn.server_gpu_memory_bytes / GB)
+    key = place[ecols] * M + scn.request_model[user[ecols]]  # cache column of each edge option
+    if linking == "disaggregated":  # x_ns <= y_{s,m(n)}
+        ne = ecols.size
+        r = np.arange(ne)
+        rb.add(np.concatenate([r, r]), np.concatenate([ecols, nx + key]),
+               np.concatenate([np.ones(ne), -np.ones(ne)]), ne, -np.inf, 0.0)
+    else:  # sum_{n: m(n)=m} x_ns <= min(U_sm, G_s) y_sm
+        count = np.bincount(key, minlength=S * M)
+        used = np.nonzero(count)[0]
+        row_of = np.full(S * M, -1)
+        row_of[used] = np.arange(used.size)
+        big_m = np.minimum(count[used], scn.server_gpu_slots[used // M]).astype(float)
+        rb.add(np.concatenate([row_of[key], np.arange(used.size)]),
+               np.concatenate([ecols, nx + used]),
+               np.concatenate([np.ones(ecols.size), -big_m]), used.size, -np.inf, 0.0)
+
+
+def load_seconds(scn: Scenario) -> np.ndarray:
+    """Model loading time ``8 size_m / R^load_s`` per cache column (s, flattened S x M)."""
+    return (scn.model_size_bytes[None, :] * 8.0 / scn.server_load_bps[:, None]).reshape(-1)
+
+
 def build(scn: Scenario, spec: OffloadingSpec) -> LinearProgram:
     """Assemble the MILP of the module docstring from the option table (scipy.sparse, no loops)."""
     N, S, M = scn.n_users, scn.n_servers, scn.n_models
     t = option_table(scn, spec)
     keep = np.nonzero(t.feasible)[0]
-    u, place, radio, cost = t.user[keep], t.placement[keep], t.radio_server[keep], t.cost[keep]
     nx = keep.size
-    ny = S * M
-    n = nx + ny
-    edge = place >= 0
-    ecols = np.nonzero(edge)[0]
-    m_of = scn.request_model[u]
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    lo: list[np.ndarray] = []
-    hi: list[np.ndarray] = []
-    r0 = 0
-
-    def add(r: np.ndarray, c: np.ndarray, v: np.ndarray, n_rows: int,
-            lower: np.ndarray, upper: np.ndarray) -> None:
-        nonlocal r0
-        rows.append(r + r0)
-        cols.append(c)
-        vals.append(v)
-        lo.append(lower)
-        hi.append(upper)
-        r0 += n_rows
-
-    # assignment: sum_k x_nk = 1
-    add(u, np.arange(nx), np.ones(nx), N, np.ones(N), np.ones(N))
-    # subchannels on the radio server (edge and cloud-relay columns)
-    rad = np.nonzero(radio >= 0)[0]
-    add(radio[rad], rad, np.ones(rad.size), S, np.full(S, -np.inf),
-        scn.server_subchannels.astype(float))
-    # GPU slots
-    add(place[ecols], ecols, np.ones(ecols.size), S, np.full(S, -np.inf),
-        scn.server_gpu_slots.astype(float))
-    # memory (GB)
-    ys = np.repeat(np.arange(S), M)
-    ym = np.tile(np.arange(M), S)
-    add(ys, nx + ys * M + ym, scn.model_size_bytes[ym] / GB, S, np.full(S, -np.inf),
-        scn.server_gpu_memory_bytes / GB)
-    # linking x -> y
-    ycol = nx + place[ecols] * M + m_of[ecols]
-    if spec.linking == "disaggregated":
-        ne = ecols.size
-        r = np.arange(ne)
-        add(np.concatenate([r, r]), np.concatenate([ecols, ycol]),
-            np.concatenate([np.ones(ne), -np.ones(ne)]), ne, np.full(ne, -np.inf), np.zeros(ne))
-    else:
-        key = place[ecols] * M + m_of[ecols]
-        count = np.bincount(key, minlength=ny)
-        used = np.nonzero(count)[0]
-        row_of = np.full(ny, -1)
-        row_of[used] = np.arange(used.size)
-        big_m = np.minimum(count[used], scn.server_gpu_slots[used // M]).astype(float)
-        add(np.concatenate([row_of[key], np.arange(used.size)]),
-            np.concatenate([ecols, nx + used]),
-            np.concatenate([np.ones(ecols.size), -big_m]),
-            used.size, np.full(used.size, -np.inf), np.zeros(used.size))
-    A = sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r0, n)
-    )
-    load_s = (scn.model_size_bytes[None, :] * 8.0 / scn.server_load_bps[:, None]).reshape(-1)
-    c = np.concatenate([cost, spec.objective.load * load_s])
+    n = nx + S * M
+    rb = RowBuilder()
+    placement_rows(rb, scn, user=t.user[keep], radio=t.radio_server[keep],
+                   place=t.placement[keep], nx=nx, linking=spec.linking)
+    row_lower, row_upper = rb.bounds()
     return LinearProgram(
-        c=c,
-        A=A,
-        row_lower=np.concatenate(lo),
-        row_upper=np.concatenate(hi),
+        c=np.concatenate([t.cost[keep], spec.objective.load * load_seconds(scn)]),
+        A=rb.matrix(n),
+        row_lower=row_lower,
+        row_upper=row_upper,
         col_lower=np.zeros(n),
         col_upper=np.ones(n),
         integrality=np.ones(n, dtype=bool),

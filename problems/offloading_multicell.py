@@ -30,21 +30,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from aigc_opt.allocation import CLOUD, LOCAL, OffloadObjective
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.errors import ValidationError
 from aigc_opt.metrics.offloading import link_times
 from aigc_opt.metrics.offloading_multicell import MulticellAllocation, link_capacity
-from aigc_opt.program import Block, LinearProgram
+from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.quality import quality
 from aigc_opt.scenario import Scenario
 from aigc_opt.solve import register_heuristic
 
+from .offloading import load_seconds, placement_rows
+
 logger = logging.getLogger(__name__)
 
-GB = 1e9
 
 
 @dataclass(frozen=True)
@@ -190,64 +190,20 @@ def build(scn: Scenario, spec: MulticellSpec) -> LinearProgram:
     u = col.user[keep]
     place = col.alloc.placement[keep]
     radio = col.alloc.radio_server[keep]
-    nx, ny = keep.size, S * M
-    n = nx + ny
+    nx = keep.size
+    n = nx + S * M
     edge = place >= 0
-    ecols = np.nonzero(edge)[0]
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    lo: list[np.ndarray] = []
-    hi: list[np.ndarray] = []
-    r0 = 0
-
-    def add(r: np.ndarray, c: np.ndarray, v: np.ndarray, n_rows: int, lower: np.ndarray,
-            upper: np.ndarray) -> None:
-        nonlocal r0
-        rows.append(r + r0)
-        cols.append(c)
-        vals.append(v)
-        lo.append(lower)
-        hi.append(upper)
-        r0 += n_rows
-
-    add(u, np.arange(nx), np.ones(nx), N, np.ones(N), np.ones(N))  # assignment
-    rad = np.nonzero(radio >= 0)[0]
-    add(radio[rad], rad, np.ones(rad.size), S, np.full(S, -np.inf),
-        scn.server_subchannels.astype(float))  # subchannels on the radio server
-    add(place[ecols], ecols, np.ones(ecols.size), S, np.full(S, -np.inf),
-        scn.server_gpu_slots.astype(float))  # GPU slots at the processing server
+    rb = RowBuilder()
+    placement_rows(rb, scn, user=u, radio=radio, place=place, nx=nx, linking=spec.linking)
     fw = np.nonzero(edge & (radio != place))[0]
     link = radio[fw] * S + place[fw]
-    add(link, fw, np.ones(fw.size), S * S, np.full(S * S, -np.inf),
-        np.full(S * S, float(spec.forward_channels)))  # channels per directed link
-    ys, ym = np.repeat(np.arange(S), M), np.tile(np.arange(M), S)
-    add(ys, nx + ys * M + ym, scn.model_size_bytes[ym] / GB, S, np.full(S, -np.inf),
-        scn.server_gpu_memory_bytes / GB)
-    m_of = scn.request_model[u]
-    ycol = nx + place[ecols] * M + m_of[ecols]
-    if spec.linking == "disaggregated":
-        ne = ecols.size
-        r = np.arange(ne)
-        add(np.concatenate([r, r]), np.concatenate([ecols, ycol]),
-            np.concatenate([np.ones(ne), -np.ones(ne)]), ne, np.full(ne, -np.inf), np.zeros(ne))
-    else:
-        key = place[ecols] * M + m_of[ecols]
-        count = np.bincount(key, minlength=ny)
-        used = np.nonzero(count)[0]
-        row_of = np.full(ny, -1)
-        row_of[used] = np.arange(used.size)
-        big_m = np.minimum(count[used], scn.server_gpu_slots[used // M]).astype(float)
-        add(np.concatenate([row_of[key], np.arange(used.size)]),
-            np.concatenate([ecols, nx + used]),
-            np.concatenate([np.ones(ecols.size), -big_m]), used.size,
-            np.full(used.size, -np.inf), np.zeros(used.size))
-    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(r0, n))
-    load_s = (scn.model_size_bytes[None, :] * 8.0 / scn.server_load_bps[:, None]).reshape(-1)
+    rb.add(link, fw, 1.0, S * S, -np.inf,
+           float(spec.forward_channels))  # channels per directed link
+    A = rb.matrix(n)
+    lo, hi = rb.bounds()
     return LinearProgram(
-        c=np.concatenate([col.cost[keep], spec.objective.load * load_s]), A=A,
-        row_lower=np.concatenate(lo), row_upper=np.concatenate(hi), col_lower=np.zeros(n),
+        c=np.concatenate([col.cost[keep], spec.objective.load * load_seconds(scn)]), A=A,
+        row_lower=lo, row_upper=hi, col_lower=np.zeros(n),
         col_upper=np.ones(n), integrality=np.ones(n, dtype=bool),
         blocks=(Block("assign", 0, (nx,)), Block("cache", nx, (S, M))),
         name=f"offloading.multicell[N={N},S={S},M={M}]", meta={"columns": keep})
