@@ -167,6 +167,8 @@ def run(problems: list[str], sizes: list[int], seed: int, timeout: float, mem_gb
             sign = -1.0 if maximise else 1.0
             rel = sign * (cobj - fast["objective"]) / abs(fast["objective"])
             total = cv.get("build_s", math.nan) + cv.get("solve_s", math.nan)
+            if not math.isfinite(cobj):  # no CVXPY solution: no speed-up to report
+                total = math.nan
             row = {
                 "problem": name, "n_users": n, "fast_s": fast["fast_s"],
                 "fast_status": fast["status"], "fast_gap": fast["gap"],
