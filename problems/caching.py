@@ -538,7 +538,8 @@ def _spec_with(compute: bool) -> Any:
 
 register_algorithm(CachingSpec, "offline_milp", offline_milp)
 
-_METHODS = ("offline_milp", "lru", "lfu", "static_popular", "least_context", "rolling_horizon")
+_METHODS = ("offline_milp", "lru", "lfu", "static_popular", "least_context", "rolling_horizon",
+            "rolling_forecast")
 
 
 def _make_instance(seed: int, n_servers: int = 3, n_models: int = 6, n_slots: int = 8,
