@@ -430,13 +430,18 @@ def run_case(case: Case) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- executors
+def _silence_stdout() -> None:
+    """Point file descriptor 1 of this process at /dev/null (C-level solver banners)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+
+
 def _worker_main(conn: Connection, imports: tuple[str, ...], quiet: bool = True) -> None:
     """Worker process loop: import once, then run cases sent by the parent until EOF/None."""
     try:
         if quiet:  # solver banners written to fd 1 would garble the parent's output
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.close(devnull)
+            _silence_stdout()
         for mod in imports:
             _import(mod)
         load_kinds()
@@ -554,6 +559,7 @@ def _run_dask(cases: Sequence[Case], emit: Callable[[dict[str, Any]], None], *,
         cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1,
                                processes=True, dashboard_address=":0")
         client = Client(cluster)
+        client.run(_silence_stdout)  # our own workers: solver banners would garble output
     try:
         slots = max(1, sum(client.nthreads().values()))
         todo = deque(cases)

@@ -240,7 +240,8 @@ def bench(
     if not out.parent.exists():
         raise typer.BadParameter(f"directory {str(out.parent)!r} does not exist",
                                  param_hint="--out")
-    typer.echo(f"suite {s.name}: {len(cases)} cases ({s.description})", err=True)
+    about = f" ({s.description})" if s.description else ""
+    typer.echo(f"suite {s.name}: {len(cases)} cases{about}", err=True)
     rep = run_suite(s, out, workers=workers, scheduler=scheduler, dask_local=dask_local,
                     resume=resume, overwrite=overwrite,
                     progress=None if progress else False, cases=cases)
