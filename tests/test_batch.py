@@ -348,12 +348,21 @@ def test_dask_local_cluster_gives_the_same_rows(tmp_path: Path, fake_module: str
         sizes = {{n_users = [6], n_servers = [2], n_models = [2]}}
         methods = ["highs", "greedy_latency"]
     """)
-    pool, dask = tmp_path / "pool.csv", tmp_path / "dask.csv"
+    from dask.distributed import LocalCluster
+
+    pool, dask, remote = tmp_path / "pool.csv", tmp_path / "dask.csv", tmp_path / "remote.csv"
     run_suite(p, pool, workers=2, progress=False)
     run_suite(p, dask, dask_local=True, workers=1, progress=False)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address=":0") as cluster:  # an "existing" cluster by address
+        run_suite(p, remote, scheduler=cluster.scheduler_address, progress=False)
     a, b = _by_key(export.read_rows(pool)), _by_key(export.read_rows(dask))
-    assert set(a) == set(b) and len(a) == 11
+    c = _by_key(export.read_rows(remote))
+    assert set(a) == set(b) == set(c) and len(a) == 11
     for k in a:
+        assert c[k]["status"] == a[k]["status"], k
+        if a[k]["status"] == "ok":
+            np.testing.assert_allclose(c[k]["objective"], a[k]["objective"], rtol=1e-9)
         for col in ("status", "termination", "has_solution", "feasible", "scenario_hash"):
             assert a[k][col] == b[k][col], (k, col)
         if a[k]["status"] == "ok":
