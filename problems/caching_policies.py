@@ -233,19 +233,21 @@ class RollingHorizon:
     sparse : bool
         Build only the columns that matter for the window's demand (much smaller for many
         models; implies a cold rebuild every slot).
+    mip_start : bool
+        With ``warm``, give HiGHS the previous window's plan shifted by one slot as a start.
     mip_gap, time_limit : float
         HiGHS options per window solve. Without a solution the previous cache is kept.
     """
 
     def __init__(self, window: int = 3, forecast: str = "oracle", warm: bool = True,
                  mip_gap: float = 1e-4, time_limit: float | None = None, alpha: float = 0.5,
-                 sparse: bool = False) -> None:
+                 sparse: bool = False, mip_start: bool = True) -> None:
         if forecast not in ("oracle", "ewma"):
             raise ValueError(f"forecast must be 'oracle' or 'ewma', got {forecast!r}")
         if warm and sparse:
             raise ValueError("warm re-solves need the dense structure: use sparse=False")
         self.window, self.forecast, self.warm = int(window), forecast, warm
-        self.sparse = sparse
+        self.sparse, self.mip_start = sparse, mip_start
         self.mip_gap, self.time_limit, self.alpha = mip_gap, time_limit, alpha
         #: Wall time spent building and solving window MILPs, and the number of windows.
         self.solve_seconds = 0.0
@@ -296,7 +298,7 @@ class RollingHorizon:
                 pass_highs(h, assemble(lay, data, f"caching-window[t={t}]"), highspy)
             else:
                 idx = np.arange(lay.n, dtype=np.int32)
-                if last_x is not None:  # the previous plan shifted by one slot as a MIP start
+                if self.mip_start and last_x is not None:  # previous plan, one slot on
                     h.setSolution(lay.n, idx, _shift(lay, last_x))
                 h.changeColsCost(lay.n, idx, data.c / data.scale)
                 h.changeColsBounds(lay.n, idx, np.zeros(lay.n), data.col_upper)
