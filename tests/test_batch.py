@@ -370,3 +370,23 @@ def test_dask_local_cluster_gives_the_same_rows(tmp_path: Path, fake_module: str
             np.testing.assert_allclose(b[k]["eval_objective"], b[k]["objective"], rtol=1e-6)
         else:
             assert a[k]["error"] == b[k]["error"]
+
+
+# ------------------------------------------------------------------ the README's main job
+@pytest.mark.slow
+def test_quick_suite_end_to_end(tmp_path: Path) -> None:
+    """`aigc-opt bench quick` as in the README: a row per case, no crash or time-out, every
+    solution refereed (evaluator objective = reported objective)."""
+    out = tmp_path / "quick.csv"
+    proc = subprocess.run([sys.executable, "-m", "aigc_opt.cli", "bench", "quick", "--out",
+                           str(out), "--workers", "2", "--no-progress"], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "median_solve_s" in proc.stdout
+    rows = _by_key(export.read_rows(out))
+    assert set(rows) == {c.key for c in load_suite("quick").cases()}
+    assert all(r["status"] == "ok" for r in rows.values())
+    for r in rows.values():
+        if r["has_solution"] and r["eval_objective"] == r["eval_objective"]:
+            np.testing.assert_allclose(r["eval_objective"], r["objective"], rtol=1e-6,
+                                       atol=1e-9, err_msg=r["key"])
