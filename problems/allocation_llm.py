@@ -40,12 +40,11 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 import numpy as np
-import scipy.sparse as sp
 
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.errors import ValidationError
 from aigc_opt.metrics.allocation_llm import LlmAllocation, LlmObjective
-from aigc_opt.program import Block, LinearProgram
+from aigc_opt.program import Block, LinearProgram, RowBuilder
 
 logger = logging.getLogger(__name__)
 
@@ -311,22 +310,8 @@ def build(inst: LlmInstance, spec: LlmSpec) -> LinearProgram:
     ia, it, iu = 0, N, 2 * N
     n_cols = 3 * N
     rN = np.arange(N)
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    lo: list[np.ndarray] = []
-    hi: list[np.ndarray] = []
-    r0 = 0
-
-    def add(r: np.ndarray, c: np.ndarray, v: np.ndarray, n_rows: int,
-            lower: Any, upper: Any) -> None:
-        nonlocal r0
-        rows.append(r + r0)
-        cols.append(c)
-        vals.append(v)
-        lo.append(np.broadcast_to(np.asarray(lower, dtype=np.float64), (n_rows,)))
-        hi.append(np.broadcast_to(np.asarray(upper, dtype=np.float64), (n_rows,)))
-        r0 += n_rows
+    rb = RowBuilder()
+    add = rb.add
 
     # epigraph: u_n - s_np t_n <= q_np - s_np x_np (segments p), u_n <= q_n,last
     slope = np.diff(q, axis=1) / np.diff(x, axis=1)  # (N, K-1)
@@ -368,14 +353,14 @@ def build(inst: LlmInstance, spec: LlmSpec) -> LinearProgram:
     c[ia:it] = w * (o.latency * prefill_s + o.energy * e_tok * P)
     c[it:iu] = w * (o.latency * tau + o.energy * e_tok)
     c[iu:] = -o.quality * w
-    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(r0, n_cols))
+    A = rb.matrix(n_cols)
+    row_lower, row_upper = rb.bounds()
     col_hi = np.concatenate([np.ones(N), inst.max_tokens, np.full(N, np.inf)])
     integ = np.zeros(n_cols, dtype=bool)
     integ[ia:it] = True
     integ[it:iu] = spec.integer_tokens
     return LinearProgram(
-        c=c, A=A, row_lower=np.concatenate(lo), row_upper=np.concatenate(hi),
+        c=c, A=A, row_lower=row_lower, row_upper=row_upper,
         col_lower=np.concatenate([np.zeros(2 * N), np.full(N, -np.inf)]), col_upper=col_hi,
         integrality=integ,
         blocks=(Block("admit", ia, (N,)), Block("tokens", it, (N,)), Block("u", iu, (N,))),

@@ -69,14 +69,13 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 import numpy as np
-import scipy.sparse as sp
 
 from aigc_opt.allocation import OffloadAllocation, OffloadObjective
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.channel import shannon_rate
 from aigc_opt.errors import ValidationError
-from aigc_opt.program import Block, LinearProgram
+from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.quality import quality
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.scenario import Scenario
@@ -327,22 +326,8 @@ def build(scn: Scenario, spec: StepsSpec) -> LinearProgram:
     n_cols = il + N
     rN = np.arange(N)
 
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    lo: list[np.ndarray] = []
-    hi: list[np.ndarray] = []
-    r0 = 0
-
-    def add(r: np.ndarray, c: np.ndarray, v: np.ndarray, n_rows: int,
-            lower: np.ndarray, upper: np.ndarray) -> None:
-        nonlocal r0
-        rows.append(r + r0)
-        cols.append(c)
-        vals.append(v)
-        lo.append(lower)
-        hi.append(upper)
-        r0 += n_rows
+    rb = RowBuilder()
+    add = rb.add
 
     zr = np.repeat(rN, K)
     zc = iz + np.arange(N * K)
@@ -395,8 +380,8 @@ def build(scn: Scenario, spec: StepsSpec) -> LinearProgram:
             add(np.zeros(N * K, dtype=np.int64), zc, (w[:, None] * q).reshape(-1), 1,
                 bound + one, np.inf + one)
 
-    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(r0, n_cols))
+    A = rb.matrix(n_cols)
+    row_lower, row_upper = rb.bounds()
     col_lo = np.zeros(n_cols)
     col_hi = np.full(n_cols, np.inf)
     zub = np.ones((N, K))
@@ -412,7 +397,7 @@ def build(scn: Scenario, spec: StepsSpec) -> LinearProgram:
     integ = np.zeros(n_cols, dtype=bool)
     integ[iz:iT] = True
     return LinearProgram(
-        c=c, A=A, row_lower=np.concatenate(lo), row_upper=np.concatenate(hi),
+        c=c, A=A, row_lower=row_lower, row_upper=row_upper,
         col_lower=col_lo, col_upper=col_hi, integrality=integ,
         blocks=(Block("z", iz, (N, K)), Block("ke", ike, (N,)), Block("kd", ikd, (N,)),
                 Block("T", iT, (S,)), Block("late", il, (N,))),
