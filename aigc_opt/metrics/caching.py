@@ -57,9 +57,12 @@ def evaluate_caching(inst: CachingInstance, alloc: CachingAllocation, objective:
     e = edge_cost(inst, obj)  # (s, k, m)
     edge_unit = e[None] - obj.accuracy * acc[:, None, :, :]
     served_at = edge.sum(axis=1)  # (T, k, M)
-    edge_total = float((edge * edge_unit).sum())
-    cloud_total = float((cloud * cloud_cost(inst, obj)[None, None, :]).sum())
-    load_total = float((loads * load_cost(inst, obj)[None]).sum())
+    edge_slot = (edge * edge_unit).sum(axis=(1, 2, 3))  # (T,) cost per slot, by kind
+    cloud_slot = (cloud * cloud_cost(inst, obj)[None, None, :]).sum(axis=(1, 2))
+    load_slot = (loads * load_cost(inst, obj)[None]).sum(axis=(1, 2))
+    edge_total = float(edge_slot.sum())
+    cloud_total = float(cloud_slot.sum())
+    load_total = float(load_slot.sum())
     objective_value = edge_total + cloud_total + load_total
 
     v: dict[str, np.ndarray] = {}
@@ -101,6 +104,7 @@ def evaluate_caching(inst: CachingInstance, alloc: CachingAllocation, objective:
         "memory_peak_frac": float((mem / np.maximum(inst.server_gpu_memory_bytes, 1e-300)).max()),
     }
     per_item = {
+        "cost_per_slot": edge_slot + cloud_slot + load_slot,
         "memory_bytes": mem,
         "loads": loads.sum(axis=2).astype(float),
         "hits": home.sum(axis=2),
