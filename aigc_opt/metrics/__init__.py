@@ -56,6 +56,30 @@ class Metrics:
         for name in ("per_item", "totals", "violations", "violation_counts"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
+    @classmethod
+    def from_arrays(
+        cls,
+        family: str,
+        objective: float,
+        per_item: Mapping[str, np.ndarray],
+        totals: Mapping[str, float],
+        violation_arrays: Mapping[str, np.ndarray],
+        hard: frozenset[str] | set[str] | None = None,
+    ) -> Metrics:
+        """Metrics from per-item relative-violation arrays: the maximum of each becomes
+        ``violations[name]`` and the count above ``FEAS_TOL`` ``violation_counts[name]``;
+        ``hard`` defaults to every constraint."""
+        return cls(
+            family=family,
+            objective=objective,
+            per_item=per_item,
+            totals=totals,
+            violations={k: float(np.max(a, initial=0.0)) for k, a in violation_arrays.items()},
+            violation_counts={k: int((np.asarray(a) > FEAS_TOL).sum())
+                              for k, a in violation_arrays.items()},
+            hard=frozenset(violation_arrays if hard is None else hard),
+        )
+
     @property
     def feasible(self) -> bool:
         """True when no hard constraint is violated by more than ``FEAS_TOL``."""

@@ -28,20 +28,13 @@ from aigc_opt.problems.allocation_bandwidth import (
 from aigc_opt.problems.allocation_joint_bp import JointBPAllocation, JointBPInstance, JointBPSpec
 from aigc_opt.problems.allocation_power import PowerAllocation, PowerInstance, PowerSpec
 
-from . import FEAS_TOL, Metrics, p95, register_evaluator, relative_excess
+from . import Metrics, p95, register_evaluator, relative_excess
 
 
 def _pack(family: str, objective: float, per_item: dict[str, np.ndarray],
-          totals: dict[str, float], v: dict[str, np.ndarray], hard: frozenset[str]) -> Metrics:
-    return Metrics(
-        family=family,
-        objective=objective,
-        per_item=per_item,
-        totals=totals,
-        violations={k: float(np.max(a, initial=0.0)) for k, a in v.items()},
-        violation_counts={k: int((np.asarray(a) > FEAS_TOL).sum()) for k, a in v.items()},
-        hard=hard,
-    )
+          totals: dict[str, float], v: dict[str, np.ndarray],
+          hard: frozenset[str] | set[str]) -> Metrics:
+    return Metrics.from_arrays(family, objective, per_item, totals, v, hard)
 
 
 def _spec(objective: Any, cls: type, default: Any) -> Any:

@@ -24,7 +24,7 @@ import numpy as np
 from ..problems.incentives_auction import AuctionAllocation, AuctionInstance
 from ..problems.incentives_contract import ContractAllocation, ContractInstance, ContractSpec
 from ..problems.incentives_stackelberg import StackelbergAllocation
-from . import FEAS_TOL, Metrics, register_evaluator
+from . import Metrics, register_evaluator
 
 
 def _rel(excess: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -32,16 +32,9 @@ def _rel(excess: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 
 def _pack(family: str, objective: float, per_item: dict[str, np.ndarray],
-          totals: dict[str, float], v: dict[str, np.ndarray], hard: set[str]) -> Metrics:
-    return Metrics(
-        family=family,
-        objective=objective,
-        per_item=per_item,
-        totals=totals,
-        violations={k: float(np.max(a, initial=0.0)) for k, a in v.items()},
-        violation_counts={k: int((a > FEAS_TOL).sum()) for k, a in v.items()},
-        hard=frozenset(hard),
-    )
+          totals: dict[str, float], v: dict[str, np.ndarray],
+          hard: frozenset[str] | set[str]) -> Metrics:
+    return Metrics.from_arrays(family, objective, per_item, totals, v, hard)
 
 
 # ---------------------------------------------------------------------------------- contract

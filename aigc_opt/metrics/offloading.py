@@ -26,7 +26,7 @@ from ..allocation import CLOUD, LOCAL, OffloadAllocation, OffloadObjective
 from ..channel import shannon_rate
 from ..quality import quality
 from ..scenario import Scenario
-from . import FEAS_TOL, Metrics, p95, register_evaluator, relative_excess
+from . import Metrics, p95, register_evaluator, relative_excess
 
 
 def _objective_of(objective: Any) -> OffloadObjective:
@@ -99,16 +99,34 @@ def evaluate_offloading(
     scn: Scenario, alloc: OffloadAllocation, objective: Any = None
 ) -> Metrics:
     """Metrics of an offloading allocation: latency, energy, quality, objective, violations."""
-    obj = _objective_of(objective)
+    return offloading_metrics(scn, alloc, _objective_of(objective))
+
+
+def offloading_metrics(
+    scn: Scenario,
+    alloc: OffloadAllocation,
+    obj: OffloadObjective,
+    *,
+    family: str = "offloading",
+    forward_s: np.ndarray | None = None,
+    extra_violations: dict[str, np.ndarray] | None = None,
+    extra_totals: dict[str, float] | None = None,
+) -> Metrics:
+    """The offloading metrics; the multi-cell evaluator extends them with ``forward_s``
+    (per-request edge-to-edge forwarding time, s, added to the latency; an edge request may
+    then use another server's radio) and its own violations and totals."""
     N, S, M = scn.n_users, scn.n_servers, scn.n_models
     if alloc.n_users != N or alloc.cache.shape != (S, M):
         raise ValueError(
             f"allocation for {alloc.n_users} users / cache {alloc.cache.shape} does not fit a "
             f"scenario with {N} users, {S} servers, {M} models"
         )
-    pl, rs = alloc.placement, alloc.radio_server
+    pl = alloc.placement
     remote, cloud, edge = pl != LOCAL, pl == CLOUD, pl >= 0
-    t = link_times(scn, alloc)
+    t = dict(link_times(scn, alloc))
+    if forward_s is not None:
+        t["t_forward_s"] = forward_s
+        t["latency_s"] = t["latency_s"] + forward_s
     lat = t["latency_s"]
     q = quality(scn, scn.request_model, alloc.steps)
     late = np.maximum(lat - scn.request_deadline_s, 0.0)
@@ -117,43 +135,12 @@ def evaluate_offloading(
     load_time = float((alloc.cache * (scn.model_size_bytes * 8.0)[None, :]
                        / scn.server_load_bps[:, None]).sum())
 
-    v: dict[str, np.ndarray] = {}
-    bad_code = ~((pl == LOCAL) | (pl == CLOUD) | ((pl >= 0) & (pl < S)))
-    v["placement"] = bad_code.astype(float)
-    bad_radio = remote & ~((rs >= 0) & (rs < S))
-    bad_radio |= edge & (rs != pl)
-    v["radio_server"] = bad_radio.astype(float)
-    ok = remote & ~bad_radio & ~bad_code
-    rsv = np.where(ok, rs, 0)
-    per = lambda w: np.bincount(rsv, weights=np.where(ok, w, 0.0), minlength=S)  # noqa: E731
-    v["uplink_hz"] = relative_excess(per(alloc.uplink_hz), scn.server_uplink_hz)
-    v["downlink_hz"] = relative_excess(per(alloc.downlink_hz), scn.server_downlink_hz)
-    v["subchannels"] = relative_excess(per(np.ones(N)), scn.server_subchannels)
-    v["backhaul_bps"] = relative_excess(per(np.where(cloud, alloc.backhaul_bps, 0.0)),
-                                        scn.server_backhaul_bps)
-    okc = edge & ~bad_code
-    plv = np.where(okc, pl, 0)
-    per_e = lambda w: np.bincount(plv, weights=np.where(okc, w, 0.0), minlength=S)  # noqa: E731
-    v["compute_flops"] = relative_excess(per_e(alloc.compute_flops), scn.server_compute_flops)
-    v["gpu_slots"] = relative_excess(per_e(np.ones(N)), scn.server_gpu_slots)
-    v["cloud_compute"] = relative_excess(np.where(cloud, alloc.compute_flops, 0.0),
-                                         np.full(N, scn.cloud_compute_flops))
-    mem = (alloc.cache * scn.model_size_bytes[None, :]).sum(axis=1)
-    v["gpu_memory"] = relative_excess(mem, scn.server_gpu_memory_bytes)
-    held = alloc.cache[plv, scn.request_model]
-    v["model_cached"] = (okc & ~held).astype(float)
+    v = resource_violations(scn, alloc, forwarding=forward_s is not None)
     v["deadline"] = np.where(np.isinf(late), np.inf, late / scn.request_deadline_s)
     v["energy_budget"] = relative_excess(t["device_energy_j"], scn.user_energy_budget_j)
     v["tx_power"] = relative_excess(np.where(remote, alloc.tx_power_w, 0.0), scn.user_tx_power_w)
     v["steps"] = np.maximum(1.0 - alloc.steps, 0.0)
-    neg = np.zeros(N)
-    for name in ("uplink_hz", "downlink_hz", "tx_power_w", "compute_flops", "backhaul_bps",
-                 "remote_steps", "device_steps"):
-        neg = np.maximum(neg, np.maximum(-getattr(alloc, name), 0.0))
-    v["nonnegative"] = neg
-
-    violations = {k: float(np.max(a, initial=0.0)) for k, a in v.items()}
-    counts = {k: int((a > FEAS_TOL).sum()) for k, a in v.items()}
+    v.update(extra_violations or {})
     hard = frozenset(k for k in v if not (k == "deadline" and obj.deadline == "penalty"))
 
     w = scn.request_weight
@@ -184,15 +171,61 @@ def evaluate_offloading(
         "frac_edge": float(edge.mean()),
         "frac_cloud": float(cloud.mean()),
     }
-    return Metrics(
-        family="offloading",
-        objective=objective_value,
-        per_item=per_item,
-        totals=totals,
-        violations=violations,
-        violation_counts=counts,
-        hard=hard,
-    )
+    totals.update(extra_totals or {})
+    return Metrics.from_arrays(family, objective_value, per_item, totals, v, hard)
+
+
+def valid_masks(scn: Scenario, alloc: OffloadAllocation, *, forwarding: bool = False
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(bad placement code, bad radio server, remote and valid, edge and valid).
+
+    Without ``forwarding`` an edge request must use its processing server's radio."""
+    S = scn.n_servers
+    pl, rs = alloc.placement, alloc.radio_server
+    remote, edge = pl != LOCAL, pl >= 0
+    bad_code = ~((pl == LOCAL) | (pl == CLOUD) | ((pl >= 0) & (pl < S)))
+    bad_radio = remote & ~((rs >= 0) & (rs < S))
+    if not forwarding:
+        bad_radio |= edge & (rs != pl)
+    return bad_code, bad_radio, remote & ~bad_radio & ~bad_code, edge & ~bad_code
+
+
+def resource_violations(scn: Scenario, alloc: OffloadAllocation, *, forwarding: bool = False
+                        ) -> dict[str, np.ndarray]:
+    """Relative violations of the shared resources: radio band, subchannels and backhaul per
+    radio server; compute, GPU slots, memory and held models per processing server; cloud
+    compute; placement codes and non-negativity."""
+    N, S = scn.n_users, scn.n_servers
+    pl, rs = alloc.placement, alloc.radio_server
+    cloud = pl == CLOUD
+    bad_code, bad_radio, ok, okc = valid_masks(scn, alloc, forwarding=forwarding)
+    v: dict[str, np.ndarray] = {
+        "placement": bad_code.astype(float),
+        "radio_server": bad_radio.astype(float),
+    }
+    rsv = np.where(ok, rs, 0)
+    per = lambda w: np.bincount(rsv, weights=np.where(ok, w, 0.0), minlength=S)  # noqa: E731
+    v["uplink_hz"] = relative_excess(per(alloc.uplink_hz), scn.server_uplink_hz)
+    v["downlink_hz"] = relative_excess(per(alloc.downlink_hz), scn.server_downlink_hz)
+    v["subchannels"] = relative_excess(per(np.ones(N)), scn.server_subchannels)
+    v["backhaul_bps"] = relative_excess(per(np.where(cloud, alloc.backhaul_bps, 0.0)),
+                                        scn.server_backhaul_bps)
+    plv = np.where(okc, pl, 0)
+    per_e = lambda w: np.bincount(plv, weights=np.where(okc, w, 0.0), minlength=S)  # noqa: E731
+    v["compute_flops"] = relative_excess(per_e(alloc.compute_flops), scn.server_compute_flops)
+    v["gpu_slots"] = relative_excess(per_e(np.ones(N)), scn.server_gpu_slots)
+    v["cloud_compute"] = relative_excess(np.where(cloud, alloc.compute_flops, 0.0),
+                                         np.full(N, scn.cloud_compute_flops))
+    mem = (alloc.cache * scn.model_size_bytes[None, :]).sum(axis=1)
+    v["gpu_memory"] = relative_excess(mem, scn.server_gpu_memory_bytes)
+    v["model_cached"] = (okc & ~alloc.cache[plv, scn.request_model]).astype(float)
+    neg = np.zeros(N)
+    for name in ("uplink_hz", "downlink_hz", "tx_power_w", "compute_flops", "backhaul_bps",
+                 "remote_steps", "device_steps", "forward_bps"):
+        if hasattr(alloc, name):
+            neg = np.maximum(neg, np.maximum(-getattr(alloc, name), 0.0))
+    v["nonnegative"] = neg
+    return v
 
 
 register_evaluator(OffloadAllocation, evaluate_offloading)
