@@ -1,0 +1,323 @@
+"""Benchmark suites: TOML files of problem x sizes x seeds x methods, expanded into cases.
+
+See :mod:`aigc_opt.batch` for the file format and the runner; this module parses and validates
+suite files, expands them into :class:`Case` objects with stable keys, and loads the registered
+case kinds (one problem module at a time, so one broken family cannot stop a run).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import itertools
+import logging
+import math
+import tomllib
+import traceback
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: Default seconds added to a case's solver time limit to get its wall timeout.
+DEFAULT_GRACE = 10.0
+
+_SUITE_KEYS = {"name", "description", "time_limit", "mip_gap", "grace", "timeout", "imports",
+               "threads", "reference"}
+_CASE_KEYS = {"problem", "sizes", "seeds", "methods", "params", "variant", "time_limit",
+              "mip_gap", "grace", "timeout", "threads", "reference", "size_key"}
+
+
+class SuiteError(ValueError):
+    """A suite file or name is invalid; the message names the file and the bad key."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark case: an instance (problem, sizes, seed, spec params) and a method.
+
+    Picklable (plain values only) so that it can be sent to worker processes or Dask.
+    """
+
+    suite: str
+    problem: str
+    variant: str
+    params: Mapping[str, Any]
+    sizes: Mapping[str, Any]
+    seed: int
+    method: str
+    reference: str | None = None
+    time_limit: float | None = None
+    mip_gap: float | None = None
+    timeout: float | None = None
+    threads: int | None = None
+    size_key: str | None = None
+    imports: tuple[str, ...] = ()
+
+    @property
+    def sizes_text(self) -> str:
+        """``"k=v,k=v"`` with sorted keys."""
+        return ",".join(f"{k}={self.sizes[k]}" for k in sorted(self.sizes))
+
+    @property
+    def key(self) -> str:
+        """Stable identifier used for resume: ``suite|problem|variant|sizes|seed=K|method``."""
+        return "|".join((self.suite, self.problem, self.variant, self.sizes_text,
+                         f"seed={self.seed}", self.method))
+
+    @property
+    def size(self) -> float:
+        """The primary size (``size_key``, default the first declared size), for plots."""
+        if not self.sizes:
+            return math.nan
+        k = self.size_key or next(iter(self.sizes))
+        try:
+            return float(self.sizes[k])
+        except (KeyError, TypeError, ValueError):
+            return math.nan
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A parsed suite file (see the module docstring for the format)."""
+
+    name: str
+    description: str
+    path: str
+    settings: Mapping[str, Any]
+    entries: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
+
+    def cases(self) -> list[Case]:
+        """Expand the grid into cases (see :func:`expand`)."""
+        return expand(self)
+
+
+# ---------------------------------------------------------------------------------- suites
+def _suites_dir() -> Any:
+    return resources.files("aigc_opt.benchmarks").joinpath("suites")
+
+
+def suite_names() -> list[str]:
+    """Names of the suites shipped with the package."""
+    d = _suites_dir()
+    try:
+        return sorted(p.name[:-5] for p in d.iterdir() if p.name.endswith(".toml"))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def load_suite(name_or_path: str | Path) -> Suite:
+    """Load a suite by shipped name (``"quick"``) or from a ``.toml`` path.
+
+    Raises
+    ------
+    SuiteError
+        Unknown name, unreadable file, TOML syntax error or an unknown key.
+    """
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        if not p.is_file():
+            raise SuiteError(f"suite file {str(p)!r} not found")
+        return parse_suite(p.read_text(), source=str(p), default_name=p.stem)
+    name = str(name_or_path)
+    res = _suites_dir().joinpath(f"{name}.toml")
+    if not res.is_file():
+        raise SuiteError(f"unknown suite {name!r}; shipped suites: {', '.join(suite_names())} "
+                         "(or give a path to a .toml file)")
+    return parse_suite(res.read_text(), source=f"aigc_opt.benchmarks/suites/{name}.toml",
+                       default_name=name)
+
+
+def parse_suite(text: str, *, source: str = "<string>", default_name: str = "suite") -> Suite:
+    """Parse suite TOML text (validated: unknown keys raise :class:`SuiteError`)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(f"{source}: invalid TOML: {exc}") from exc
+    unknown = set(data) - {"suite", "cases"}
+    if unknown:
+        raise SuiteError(f"{source}: unknown top-level key {sorted(unknown)[0]!r} "
+                         "(expected [suite] and [[cases]])")
+    settings = dict(data.get("suite", {}))
+    bad = set(settings) - _SUITE_KEYS
+    if bad:
+        raise SuiteError(f"{source}: unknown key suite.{sorted(bad)[0]} "
+                         f"(known: {', '.join(sorted(_SUITE_KEYS))})")
+    entries = data.get("cases", [])
+    if not isinstance(entries, list) or not entries:
+        raise SuiteError(f"{source}: needs at least one [[cases]] entry")
+    for i, e in enumerate(entries):
+        bad = set(e) - _CASE_KEYS
+        if bad:
+            raise SuiteError(f"{source}: unknown key cases[{i}].{sorted(bad)[0]} "
+                             f"(known: {', '.join(sorted(_CASE_KEYS))})")
+        if "problem" not in e:
+            raise SuiteError(f"{source}: cases[{i}] needs a 'problem' (a registered case kind)")
+    for key in ("time_limit", "mip_gap", "grace", "timeout"):
+        for where, table in [("suite", settings)] + [(f"cases[{i}]", e)
+                                                     for i, e in enumerate(entries)]:
+            v = table.get(key)
+            if v is not None and (not isinstance(v, int | float) or v < 0 or
+                                  (key in ("time_limit", "timeout") and v == 0)):
+                raise SuiteError(f"{source}: {where}.{key} = {v!r}: must be a positive number")
+    imports = settings.get("imports", [])
+    if not isinstance(imports, list) or not all(isinstance(m, str) for m in imports):
+        raise SuiteError(f"{source}: suite.imports must be a list of module names")
+    return Suite(
+        name=str(settings.get("name", default_name)),
+        description=str(settings.get("description", "")),
+        path=source,
+        settings=settings,
+        entries=tuple(entries),
+    )
+
+
+def _size_grid(sizes: Any, where: str) -> list[dict[str, Any]]:
+    if sizes is None:
+        return [{}]
+    if isinstance(sizes, dict):
+        keys = list(sizes)
+        vals = [v if isinstance(v, list) else [v] for v in sizes.values()]
+        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*vals)]
+    if isinstance(sizes, list) and all(isinstance(s, dict) for s in sizes):
+        return [dict(s) for s in sizes]
+    raise SuiteError(f"{where}.sizes must be a table of lists (a grid) or a list of tables")
+
+
+def _label(params: Mapping[str, Any]) -> str:
+    if not params:
+        return "default"
+
+    def flat(prefix: str, v: Any) -> Iterator[str]:
+        if isinstance(v, Mapping):
+            for k in sorted(v):
+                yield from flat(f"{prefix}.{k}" if prefix else str(k), v[k])
+        else:
+            yield f"{prefix}={v}"
+
+    return ",".join(flat("", params))
+
+
+def expand(suite: Suite, *, check: bool = True) -> list[Case]:
+    """All cases of ``suite`` in file order (entries x params x sizes x seeds x methods).
+
+    Parameters
+    ----------
+    check : bool
+        Check problem names against :func:`aigc_opt.cases.case_kinds` (after importing
+        ``suite.imports``) and take default methods / reference from the case kind.
+    """
+    s = suite.settings
+    imports = tuple(s.get("imports", ()))
+    kinds: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    if check:
+        for mod in imports:
+            _import(mod)
+        kinds, errors = load_kinds()
+    named = {str(e["problem"]) for e in suite.entries}
+    entries: list[tuple[int, Mapping[str, Any]]] = []
+    for i, e in enumerate(suite.entries):
+        if e["problem"] != "*":
+            entries.append((i, e))
+            continue
+        bad = set(e) & {"sizes", "params", "methods", "variant", "reference", "size_key"}
+        if bad:
+            raise SuiteError(f"{suite.path}: cases[{i}].{sorted(bad)[0]}: not allowed with "
+                             "problem = '*' (each kind runs its default sizes and methods)")
+        entries += [(i, {**e, "problem": k}) for k in sorted(kinds) if k not in named]
+    cases: list[Case] = []
+    for i, e in entries:
+        where = f"{suite.path}: cases[{i}]"
+        problem = str(e["problem"])
+        kind = kinds.get(problem)
+        if check and kind is None:
+            broken = "".join(f"; {m} failed to import: {e}" for m, e in errors.items())
+            raise SuiteError(f"{where}.problem = {problem!r}: unknown problem; known: "
+                             f"{', '.join(sorted(kinds))}{broken}")
+        methods = e.get("methods") or (list(kind.default_methods) if kind else [])
+        if not methods:
+            raise SuiteError(f"{where}: no methods given and the case kind has no defaults")
+        reference = e.get("reference", s.get("reference", kind.reference if kind else None))
+        seeds = e.get("seeds", [0])
+        if not isinstance(seeds, list) or not all(isinstance(x, int) for x in seeds):
+            raise SuiteError(f"{where}.seeds must be a list of integers")
+        plist = e.get("params", {})
+        plist = plist if isinstance(plist, list) else [plist]
+        time_limit = e.get("time_limit", s.get("time_limit"))
+        grace = float(e.get("grace", s.get("grace", DEFAULT_GRACE)))
+        timeout = e.get("timeout", s.get("timeout"))
+        if timeout is None and time_limit is not None:
+            timeout = float(time_limit) + grace
+        for params in plist:
+            variant = str(e["variant"]) if "variant" in e and len(plist) == 1 else _label(params)
+            for sizes in _size_grid(e.get("sizes"), where):
+                for seed in seeds:
+                    for method in methods:
+                        cases.append(Case(
+                            suite=suite.name, problem=problem, variant=variant,
+                            params=copy.deepcopy(params), sizes=sizes, seed=int(seed),
+                            method=str(method), reference=reference,
+                            time_limit=None if time_limit is None else float(time_limit),
+                            mip_gap=e.get("mip_gap", s.get("mip_gap")),
+                            timeout=None if timeout is None else float(timeout),
+                            threads=e.get("threads", s.get("threads")),
+                            size_key=e.get("size_key"), imports=imports,
+                        ))
+    keys = [c.key for c in cases]
+    if len(set(keys)) != len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise SuiteError(f"{suite.path}: duplicate case {dup!r} (give entries distinct 'variant')")
+    return cases
+
+
+# ---------------------------------------------------------------------------------- case kinds
+def load_kinds() -> tuple[dict[str, Any], dict[str, str]]:
+    """Registered case kinds after importing every problem module, tolerating broken modules.
+
+    Unlike :func:`aigc_opt.cases.case_kinds`, a problem module that fails to import does not
+    stop the others from registering: it is logged and returned in the second mapping
+    (module name -> error text), so one broken family cannot take a whole benchmark run down.
+    """
+    import pkgutil
+
+    from . import cases as _cases
+
+    errors: dict[str, str] = {}
+    pkg = importlib.import_module("aigc_opt.problems")
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name.startswith("_"):
+            continue
+        name = f"aigc_opt.problems.{info.name}"
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            errors[name] = _error_text(exc)
+            logger.warning("problem module %s failed to import: %s", name, errors[name])
+    return dict(_cases._CASES), errors
+
+
+def get_kind(name: str) -> Any:
+    """The case kind ``name`` (KeyError naming the known kinds and any broken module)."""
+    kinds, errors = load_kinds()
+    if name not in kinds:
+        broken = "".join(f"; {m} failed to import: {e}" for m, e in errors.items())
+        raise KeyError(f"unknown problem {name!r}; known: {', '.join(sorted(kinds))}{broken}")
+    return kinds[name]
+
+
+# ---------------------------------------------------------------------------------- one case
+def _import(module: str) -> None:
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise SuiteError(f"cannot import suite module {module!r}: {exc}") from exc
+
+
+def _error_text(exc: BaseException) -> str:
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno} in {tb[-1].name})" if tb else ""
+    return f"{type(exc).__name__}: {exc}{where}"
