@@ -152,10 +152,6 @@ def solve(
         spec = kind.make_spec(**_parse_pairs(param, "--param"))
     except (TypeError, ValueError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--param") from exc
-    known = methods(spec)
-    if method not in known:
-        raise typer.BadParameter(f"unknown method {method!r} for {problem}; known: "
-                                 f"{', '.join(known)}", param_hint="--method")
     if scenario is not None:
         instance = _load_scenario(scenario)
     else:
@@ -163,6 +159,10 @@ def solve(
             instance = kind.make_instance(seed, **_parse_pairs(size, "--size"))
         except (TypeError, ValueError) as exc:
             raise typer.BadParameter(str(exc), param_hint="--size") from exc
+    known = methods(spec, instance)
+    if method not in known:
+        raise typer.BadParameter(f"unknown method {method!r} for {problem}; known: "
+                                 f"{', '.join(known)}", param_hint="--method")
     res = run_method(instance, spec, method,
                      options=SolveOptions(time_limit=time_limit, mip_gap=mip_gap), seed=seed)
     metrics = evaluate(instance, res.allocation, spec) if res.allocation is not None else None
@@ -325,7 +325,7 @@ def list_() -> None:
     rows = []
     for name, kind in sorted(kinds.items()):
         try:
-            ms = ", ".join(methods(kind.make_spec()))
+            ms = ", ".join(methods(kind.make_spec(), kind.make_instance(0)))
         except Exception as exc:  # a spec that needs parameters
             ms = f"(needs parameters: {exc})"
         rows.append({"problem": name, "reference": kind.reference or "-", "methods": ms,

@@ -158,15 +158,20 @@ def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0) -> Resu
     )
 
 
-def methods(spec: Any) -> list[str]:
+def methods(spec: Any, instance: Any = None) -> list[str]:
     """Every method name that :func:`run_method` accepts for ``spec``: registered algorithms,
-    heuristics, and (when the spec builds a program) the installed backends that take its kind.
+    heuristics, and (when the spec builds a program) the installed backends. Given an
+    ``instance``, the program is built and only the backends that take its kind are listed.
     """
     from .backend import backends as _backends
 
     names = list(algorithms(spec)) + list(heuristics(spec))
     if hasattr(spec, "build"):
-        names += [b for b, info in _backends().items() if info["available"]]
+        avail = [b for b, info in _backends().items() if info["available"]]
+        if instance is not None:
+            kind = spec.build(instance).kind
+            avail = [b for b in avail if kind in get_backend(b).kinds]
+        names += avail
     return names
 
 
