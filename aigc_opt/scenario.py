@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 
 from .errors import ValidationError
 from .schema import FIELDS, SCHEMA, FieldSpec
+from .validate import check_array
 
 logger = logging.getLogger(__name__)
 
@@ -275,23 +275,11 @@ def _check_field(spec: FieldSpec, value: Any, sizes: dict[str, int]) -> Any:
         out = np.array(arr.tolist(), dtype=str) if arr.size else np.zeros(shape, dtype="<U1")
         out.flags.writeable = False
         return out
-    if np.isnan(arr).any():
-        raise ValidationError(spec.name, spec.unit, math.nan, "NaN is not allowed")
-    inf = np.isinf(arr)
-    if inf.any() and not (spec.allow_inf and (arr[inf] > 0).all()):
-        raise ValidationError(spec.name, spec.unit, arr[inf][0], "must be finite")
-    if spec.low is not None:
-        bad = arr <= spec.low if spec.strict else arr < spec.low
-        if bad.any():
-            op = ">" if spec.strict else ">="
-            raise ValidationError(spec.name, spec.unit, arr[bad][0], f"must be {op} {spec.low:g}")
-    if spec.dtype == "int":
-        if (arr != np.round(arr)).any():
-            raise ValidationError(spec.name, spec.unit, arr[arr != np.round(arr)][0],
-                                  "must be an integer")
-        arr = arr.astype(np.int64)
+    arr = check_array(spec.name, spec.unit, arr, low=spec.low, strict=spec.strict,
+                      allow_inf=spec.allow_inf, integer=spec.dtype == "int")
     if not spec.axes:
         return int(arr) if spec.dtype == "int" else float(arr)
-    arr = np.array(arr)  # own, contiguous copy
-    arr.flags.writeable = False
+    if spec.dtype == "int":
+        arr = arr.astype(np.int64)
+        arr.flags.writeable = False
     return arr

@@ -45,6 +45,7 @@ from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.errors import ValidationError
 from aigc_opt.metrics.allocation_llm import LlmAllocation, LlmObjective
 from aigc_opt.program import Block, LinearProgram, RowBuilder
+from aigc_opt.validate import check_array
 
 logger = logging.getLogger(__name__)
 
@@ -53,24 +54,8 @@ EPSILON_METRICS = ("latency", "energy", "quality")
 
 def _vec(name: str, unit: str, value: Any, n: int | None, *, low: float, strict: bool,
          allow_inf: bool = False, integer: bool = False) -> np.ndarray:
-    try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(name, unit, value, "must be numeric") from exc
-    if arr.ndim != 1 or (n is not None and arr.shape[0] != n):
-        raise ValidationError(name, unit, arr.shape, f"wrong shape, expected ({n},)")
-    if np.isnan(arr).any():
-        raise ValidationError(name, unit, math.nan, "NaN is not allowed")
-    if np.isinf(arr).any() and not (allow_inf and (arr[np.isinf(arr)] > 0).all()):
-        raise ValidationError(name, unit, arr[np.isinf(arr)][0], "must be finite")
-    bad = arr <= low if strict else arr < low
-    if bad.any():
-        raise ValidationError(name, unit, arr[bad][0], f"must be {'>' if strict else '>='} {low:g}")
-    if integer and (arr != np.round(arr)).any():
-        raise ValidationError(name, unit, arr[arr != np.round(arr)][0], "must be an integer")
-    arr.flags.writeable = False
-    return arr
-
+    return check_array(name, unit, value, None if n is None else (n,), ndim=1, low=low,
+                       strict=strict, allow_inf=allow_inf, integer=integer)
 
 def _scalar(name: str, unit: str, value: Any, *, low: float, strict: bool) -> float:
     try:

@@ -42,6 +42,7 @@ from aigc_opt.errors import ValidationError
 from aigc_opt.program import ConvexProgram
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.solve import register_algorithm, register_heuristic
+from aigc_opt.validate import check_array as _check
 
 logger = logging.getLogger(__name__)
 
@@ -50,36 +51,10 @@ LN2 = math.log(2.0)
 
 def check_array(name: str, unit: str, value: Any, n: int | None, *, low: float | None = 0.0,
                 strict: bool = True, allow_inf: bool = False) -> np.ndarray:
-    """Validate a float vector (shape ``(n,)``, no NaN, bound, finiteness); return it read-only.
-
-    Raises
-    ------
-    ValidationError
-        Naming ``name`` and ``unit`` for a wrong shape, NaN, infinity or a value out of bounds.
-    """
-    try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(name, unit, value, "must be numeric") from exc
-    if n is not None and arr.shape != (n,):
-        raise ValidationError(name, unit, arr.shape, f"wrong shape, expected ({n},)")
-    if n is None and arr.ndim != 1:
-        raise ValidationError(name, unit, arr.shape, "must be a 1-D array")
-    if arr.shape[0] == 0:
-        raise ValidationError(name, unit, arr.shape, "must not be empty")
-    if np.isnan(arr).any():
-        raise ValidationError(name, unit, math.nan, "NaN is not allowed")
-    inf = np.isinf(arr)
-    if inf.any() and not (allow_inf and (arr[inf] > 0).all()):
-        raise ValidationError(name, unit, arr[inf][0], "must be finite")
-    if low is not None:
-        bad = arr <= low if strict else arr < low
-        if bad.any():
-            op = ">" if strict else ">="
-            raise ValidationError(name, unit, arr[bad][0], f"must be {op} {low:g}")
-    arr.flags.writeable = False
-    return arr
-
+    """A non-empty read-only float vector of shape ``(n,)`` (any length if None), checked by
+    :func:`aigc_opt.validate.check_array` (NaN, bound, finiteness)."""
+    return _check(name, unit, value, None if n is None else (n,), ndim=1, low=low,
+                  strict=strict, allow_inf=allow_inf, nonempty=True)
 
 def check_scalar(name: str, unit: str, value: Any, *, low: float = 0.0, strict: bool = True,
                  allow_inf: bool = False) -> float:

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.errors import ValidationError
+from aigc_opt.validate import check_array
 
 logger = logging.getLogger(__name__)
 
@@ -44,26 +45,8 @@ GB = 1e9
 
 def _arr(value: Any, name: str, unit: str, shape: tuple[int, ...], *, low: float | None = 0.0,
          strict: bool = False, allow_inf: bool = False, dtype: Any = np.float64) -> np.ndarray:
-    try:
-        a = np.array(value, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(name, unit, value, "must be numeric") from exc
-    if a.shape != shape:
-        raise ValidationError(name, unit, a.shape, f"wrong shape, expected {shape}")
-    if a.dtype.kind == "f":
-        if np.isnan(a).any():
-            raise ValidationError(name, unit, math.nan, "NaN is not allowed")
-        inf = np.isinf(a)
-        if inf.any() and not (allow_inf and (a[inf] > 0).all()):
-            raise ValidationError(name, unit, a[inf][0], "must be finite")
-        if low is not None:
-            bad = a <= low if strict else a < low
-            if bad.any():
-                op = ">" if strict else ">="
-                raise ValidationError(name, unit, a[bad][0], f"must be {op} {low:g}")
-    a.flags.writeable = False
-    return a
-
+    return check_array(name, unit, value, shape, low=low, strict=strict, allow_inf=allow_inf,
+                       dtype=dtype)
 
 def _scalar(value: Any, name: str, unit: str, *, low: float, strict: bool = False,
             high: float | None = None) -> float:
