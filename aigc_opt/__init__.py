@@ -8,8 +8,12 @@ Public API::
 
     import aigc_opt as ao
     scn = ao.Scenario.generate(n_users=20, n_servers=3, n_models=4, seed=0)
-    res = ao.solve(scn, ao.problems.offloading.OffloadingSpec(), backend="highs")
+    spec = ao.problems.offloading.OffloadingSpec()
+    res = ao.solve(scn, spec, backend="highs")
     met = ao.evaluate(scn, res.allocation, spec)
+
+The core (this package) knows no problem family: families live in ``aigc_opt.problems.<name>``
+and are discovered through the ``aigc_opt.families`` entry points (:mod:`aigc_opt.families`).
 """
 
 from __future__ import annotations
@@ -18,14 +22,21 @@ import importlib
 import logging
 from typing import Any
 
-from .allocation import CLOUD, LOCAL, OffloadAllocation, OffloadObjective
 from .backend import SolveOptions, backends, get_backend, register_backend
 from .cases import CaseKind, register_case
-from .errors import BackendUnavailableError, CapabilityError, NoSolutionError, ValidationError
+from .errors import (
+    BackendUnavailableError,
+    CapabilityError,
+    NoSolutionError,
+    UnknownNameError,
+    ValidationError,
+)
+from .families import load_families
 from .metrics import Metrics, evaluate, register_evaluator
 from .program import Block, ConvexProgram, LinearProgram, ProgramKind, Sense
 from .result import Result, SolveStats, Termination
 from .scenario import Scenario
+from .spec import ExtraConstraint, ProblemSpec, register_builder
 from .solve import (
     algorithms,
     heuristics,
@@ -42,8 +53,6 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 __version__ = "0.1.0"
 
 __all__ = [
-    "CLOUD",
-    "LOCAL",
     "BackendUnavailableError",
     "CaseKind",
     "Block",
@@ -51,9 +60,9 @@ __all__ = [
     "ConvexProgram",
     "LinearProgram",
     "Metrics",
+    "ExtraConstraint",
     "NoSolutionError",
-    "OffloadAllocation",
-    "OffloadObjective",
+    "ProblemSpec",
     "ProgramKind",
     "Result",
     "Scenario",
@@ -61,16 +70,19 @@ __all__ = [
     "SolveOptions",
     "SolveStats",
     "Termination",
+    "UnknownNameError",
     "ValidationError",
     "algorithms",
     "backends",
     "evaluate",
     "get_backend",
     "heuristics",
+    "load_families",
     "methods",
     "problems",
     "register_algorithm",
     "register_backend",
+    "register_builder",
     "register_case",
     "register_evaluator",
     "register_heuristic",

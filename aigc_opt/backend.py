@@ -40,6 +40,9 @@ class SolveOptions:
     extra : Mapping[str, Any]
         Backend-specific pass-through options (HiGHS option names, CVXPY solver keyword
         arguments, ...). For the CVXPY backend, ``extra["solver"]`` selects the CVXPY solver.
+    verify : bool
+        Check every returned solution with the family's evaluator (default). Turn off for
+        timing runs only: an unchecked result is never ``verified``.
     """
 
     time_limit: float | None = None
@@ -47,6 +50,7 @@ class SolveOptions:
     threads: int | None = None
     verbose: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+    verify: bool = True
 
     def __post_init__(self) -> None:
         from .errors import ValidationError
@@ -78,14 +82,17 @@ _BUILTIN: dict[str, str] = {
     "highs": "aigc_opt.solvers.highs:HighsBackend",
     "cvxpy": "aigc_opt.solvers.cvxpy_backend:CvxpyBackend",
     "pyomo": "aigc_opt.solvers.pyomo_backend:PyomoBackend",
+    "scip": "aigc_opt.solvers.scip_backend:ScipBackend",
 }
 #: Modules each built-in backend needs (checked without importing).
 _BUILTIN_REQUIRES: dict[str, tuple[str, ...]] = {
     "highs": ("highspy",),
     "cvxpy": ("cvxpy",),
     "pyomo": ("pyomo", "highspy"),
+    "scip": ("pyscipopt",),
 }
-_EXTRA_HINT = {"highs": "highspy", "cvxpy": "cvxpy clarabel", "pyomo": "pyomo highspy"}
+_EXTRA_HINT = {"highs": "highspy", "cvxpy": "cvxpy clarabel", "pyomo": "pyomo highspy",
+               "scip": "pyscipopt"}
 _REGISTERED: dict[str, Backend] = {}
 
 

@@ -57,3 +57,30 @@ class CapabilityError(ValueError):
 
 class NoSolutionError(RuntimeError):
     """Raised by :meth:`Result.raise_if_no_solution` when a solve produced no solution."""
+
+
+class UnknownNameError(ValidationError, KeyError):
+    """An unknown name (method, backend, problem, option, ...): a :class:`ValidationError` that
+    is also a ``KeyError``; the message lists the known names and the closest match.
+
+    Parameters
+    ----------
+    what : str
+        What kind of name it is (``"method"``, ``"backend"``, ``"solve option"`` ...).
+    name : str
+        The name given.
+    known : iterable of str
+        The names that exist.
+    """
+
+    def __init__(self, what: str, name: Any, known: Any, note: str = "") -> None:
+        import difflib
+
+        self.known = sorted(str(k) for k in known)
+        close = difflib.get_close_matches(str(name), self.known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        listing = ", ".join(self.known) if self.known else "(none)"
+        ValidationError.__init__(self, what, "-", name, f"unknown {what}; known: {listing}{hint}{note}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return ValueError.__str__(self)

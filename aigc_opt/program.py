@@ -220,6 +220,69 @@ class LinearProgram:
 
         return replace(self, integrality=np.zeros(self.n_cols, dtype=bool))
 
+    @property
+    def column_data(self) -> Mapping[str, np.ndarray]:
+        """Per-column arrays a family documents for extensions (``meta["columns"]``), e.g. for
+        the offloading assignment the user, placement and energy of every ``assign`` column."""
+        cols = self.meta.get("columns", {})
+        return cols if isinstance(cols, Mapping) else {}
+
+    @property
+    def row_blocks(self) -> Mapping[str, tuple[int, int]]:
+        """Named row ranges ``name -> (first, stop)`` added by :meth:`with_rows`."""
+        rb = self.meta.get("row_blocks", {})
+        return rb if isinstance(rb, Mapping) else {}
+
+    def with_rows(self, blocks: Mapping[str, Any], lower: Any, upper: Any, *,
+                  name: str) -> LinearProgram:
+        """A new program with rows ``lower <= sum_b A_b x_b <= upper`` appended.
+
+        Parameters
+        ----------
+        blocks : Mapping[str, matrix]
+            Block name -> matrix (sparse or dense) of shape ``(k, block.size)``; blocks not named
+            get zero coefficients.
+        lower, upper : array_like, shape (k,) or scalar
+            Row bounds in the program's units (``-inf`` / ``inf`` for one-sided rows).
+        name : str
+            Row-block name, listed in :attr:`row_blocks`.
+        """
+        from dataclasses import replace
+
+        parts = []
+        k = None
+        for bname, mat in blocks.items():
+            b = self.block(bname)
+            m = sp.csr_matrix(mat, dtype=np.float64)
+            if m.shape[1] != b.size:
+                raise ValidationError(f"rows[{bname}]", "-", m.shape,
+                                      f"must have {b.size} columns (block {bname!r})")
+            if k is not None and m.shape[0] != k:
+                raise ValidationError(f"rows[{bname}]", "-", m.shape, f"must have {k} rows")
+            k = m.shape[0]
+            coo = m.tocoo()
+            parts.append((coo.row, coo.col + b.start, coo.data))
+        if k is None:
+            raise ValidationError("blocks", "-", dict(blocks), "name at least one block")
+        rows = np.concatenate([p[0] for p in parts])
+        cols = np.concatenate([p[1] for p in parts])
+        vals = np.concatenate([p[2] for p in parts])
+        new = sp.csr_matrix((vals, (rows, cols)), shape=(k, self.n_cols))
+        lo = np.broadcast_to(np.asarray(lower, dtype=np.float64), (k,))
+        hi = np.broadcast_to(np.asarray(upper, dtype=np.float64), (k,))
+        meta = dict(self.meta)
+        meta["row_blocks"] = {**self.row_blocks, name: (self.n_rows, self.n_rows + k)}
+        return replace(self, A=sp.vstack([self.A, new], format="csr"),
+                       row_lower=np.concatenate([self.row_lower, lo]),
+                       row_upper=np.concatenate([self.row_upper, hi]), meta=meta)
+
+    def with_constraint(self, con: Any) -> LinearProgram:
+        """Append an :class:`aigc_opt.spec.ExtraConstraint`'s rows (none when ``rows`` is None)."""
+        if con.rows is None:
+            return self
+        blocks, lower, upper = con.rows(self)
+        return self.with_rows(blocks, lower, upper, name=con.name)
+
 
 @dataclass(frozen=True)
 class ConvexProgram:
@@ -261,6 +324,18 @@ class ConvexProgram:
             for v in self.problem.variables()
         )
         return ProgramKind.MICONIC if integer else ProgramKind.CONIC
+
+    def with_constraint(self, con: Any) -> ConvexProgram:
+        """A new program with an :class:`aigc_opt.spec.ExtraConstraint`'s CVXPY constraints
+        (``con.convex(variables)``) added; unchanged when it declares none."""
+        if con.convex is None:
+            return self
+        import cvxpy as cp
+        from dataclasses import replace
+
+        prob = cp.Problem(self.problem.objective,
+                          list(self.problem.constraints) + list(con.convex(self.variables)))
+        return replace(self, problem=prob)
 
 
 Program = LinearProgram | ConvexProgram

@@ -26,6 +26,9 @@ class Termination(StrEnum):
     INFEASIBLE_OR_UNBOUNDED = "infeasible_or_unbounded"
     #: A limit stopped the solve before any feasible solution was found.
     LIMIT = "limit"
+    #: The method returned a solution, but the family's evaluator disagrees with it (a hard
+    #: constraint violated beyond tolerance, or a different objective): never read as optimal.
+    UNVERIFIED = "unverified"
     ERROR = "error"
 
 
@@ -84,6 +87,13 @@ class Result:
         Times and effort.
     message : str
         Solver message or error text.
+    verified : bool
+        True when the family's evaluator re-scored the solution and agreed with it (no hard
+        violation, same objective within the backend's tolerance); see :mod:`aigc_opt.verify`.
+    eval_objective : float
+        The evaluator's objective for the solution (NaN when not evaluated).
+    metrics : Metrics or None
+        The evaluator's full report when the result was verified or rejected.
     """
 
     termination: Termination
@@ -95,6 +105,9 @@ class Result:
     allocation: Any = None
     stats: SolveStats = field(default_factory=lambda: SolveStats(backend="unknown"))
     message: str = ""
+    verified: bool = False
+    eval_objective: float = math.nan
+    metrics: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "termination", Termination(self.termination))
@@ -104,6 +117,17 @@ class Result:
     def optimal(self) -> bool:
         """True when the solver proved optimality (within its gap tolerance)."""
         return self.termination is Termination.OPTIMAL
+
+    @property
+    def success(self) -> bool:
+        """True for a verified optimal or feasible solution."""
+        return self.verified and self.termination in (Termination.OPTIMAL, Termination.FEASIBLE)
+
+    def __repr__(self) -> str:
+        extra = f", message={self.message[:60]!r}" if self.message else ""
+        return (f"Result(termination={self.termination.value}, objective={self.objective:.6g}, "
+                f"gap={self.gap:.3g}, verified={self.verified}, backend={self.stats.backend!r}, "
+                f"seconds={self.stats.build_seconds + self.stats.solve_seconds:.3g}{extra})")
 
     def raise_if_no_solution(self) -> Result:
         """Return self, or raise :class:`NoSolutionError` when no solution is present."""

@@ -16,18 +16,28 @@ from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from .backend import SolveOptions, check_capability, get_backend
+from .errors import UnknownNameError
 from .program import ConvexProgram, LinearProgram
 from .result import Result, SolveStats, Termination
+from .spec import merged
+from .verify import tolerances_of, verify
 
 logger = logging.getLogger(__name__)
 
 
 @runtime_checkable
 class Problem(Protocol):
-    """What a problem spec provides."""
+    """What a problem spec provides (read-only attributes, so frozen dataclasses conform)."""
 
-    problem: str
-    variant: str
+    @property
+    def problem(self) -> str:
+        """Family name."""
+        ...
+
+    @property
+    def variant(self) -> str:
+        """Variant name within the family."""
+        ...
 
     def build(self, scenario: Any) -> LinearProgram | ConvexProgram:
         """Build the program (pure, vectorised)."""
@@ -55,8 +65,8 @@ def register_algorithm(spec_type: type, name: str, fn: Algorithm) -> None:
 
 
 def algorithms(spec: Any) -> dict[str, Algorithm]:
-    """Algorithms registered for the type of ``spec``."""
-    return dict(_ALGORITHMS.get(type(spec), {}))
+    """Algorithms registered for the type of ``spec`` or any of its base classes."""
+    return merged(_ALGORITHMS, type(spec))
 
 
 def register_heuristic(spec_type: type, name: str, fn: Heuristic) -> None:
@@ -65,15 +75,21 @@ def register_heuristic(spec_type: type, name: str, fn: Heuristic) -> None:
 
 
 def heuristics(spec: Any) -> dict[str, Heuristic]:
-    """Heuristics registered for the type of ``spec`` (importing its module registers them)."""
-    return dict(_HEURISTICS.get(type(spec), {}))
+    """Heuristics registered for the type of ``spec`` or any of its base classes."""
+    return merged(_HEURISTICS, type(spec))
+
+
+def _buildable(spec: Any) -> bool:
+    """True when ``spec`` builds a program that a generic backend can solve."""
+    has = getattr(type(spec), "has_builder", None)
+    return bool(has()) if callable(has) else hasattr(spec, "build")
 
 
 def _options(options: SolveOptions | None, kw: dict[str, Any]) -> SolveOptions:
     names = {f.name for f in dataclasses.fields(SolveOptions)}
-    unknown = set(kw) - names
+    unknown = sorted(set(kw) - names)
     if unknown:
-        raise TypeError(f"unknown solve option(s) {sorted(unknown)}; known: {sorted(names)}")
+        raise UnknownNameError("solve option", unknown[0], names)
     base = options or SolveOptions()
     return dataclasses.replace(base, **kw) if kw else base
 
@@ -103,8 +119,11 @@ def solve(
     Returns
     -------
     Result
-        With ``allocation`` decoded when a solution is present. Infeasible, unbounded and limit
-        outcomes are statuses, not exceptions.
+        With ``allocation`` decoded when a solution is present, checked by the family's
+        evaluator (:func:`aigc_opt.verify.verify`: ``verified``, ``eval_objective``, or
+        ``termination=unverified`` when the referee disagrees; ``options.verify=False`` skips
+        the check, for timing runs only). Infeasible, unbounded and limit outcomes are
+        statuses, not exceptions.
     """
     opts = _options(options, kw)
     be = get_backend(backend)
@@ -120,42 +139,35 @@ def solve(
     stats = dataclasses.replace(res.stats, build_seconds=build_s)
     logger.debug("%s on %s: %s in %.3fs", backend, program.name, res.termination,
                  res.stats.solve_seconds)
-    return dataclasses.replace(
+    res = dataclasses.replace(
         res,
         objective=res.objective * scale,
         bound=res.bound * scale,
         allocation=allocation,
         stats=stats,
     )
+    if not opts.verify:
+        return res
+    rtol, vtol = tolerances_of(be)
+    return verify(scenario, spec, res, obj_rtol=rtol, viol_tol=vtol)
 
 
 def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0) -> Result:
     """Run heuristic ``name`` for ``spec`` and score it with the evaluator.
 
     The Result's ``objective`` is the evaluator's; ``bound`` and ``gap`` are NaN (no proof).
+    An allocation that violates a hard constraint is ``infeasible`` (``has_solution=False``; the
+    allocation and the evaluator's ``metrics`` stay attached for inspection).
     """
-    from .metrics import evaluate
-
     table = heuristics(spec)
     if name not in table:
-        raise KeyError(f"unknown heuristic {name!r} for {type(spec).__name__}; "
-                       f"known: {', '.join(sorted(table))}")
+        raise UnknownNameError(f"heuristic for {type(spec).__name__}", name, table)
     t0 = time.perf_counter()
     allocation = table[name](scenario, spec, seed=seed)
     seconds = time.perf_counter() - t0
-    metrics = evaluate(scenario, allocation, spec)
-    bad = sorted(k for k in metrics.hard if metrics.violations.get(k, 0.0) > 1e-6)
-    term = Termination.FEASIBLE if not bad else Termination.ERROR
-    return Result(
-        term,
-        True,
-        objective=metrics.objective,
-        bound=math.nan,
-        gap=math.nan,
-        allocation=allocation,
-        stats=SolveStats(backend=name, solve_seconds=seconds),
-        message="" if not bad else "heuristic allocation violates: " + ", ".join(bad),
-    )
+    res = Result(Termination.FEASIBLE, True, bound=math.nan, gap=math.nan,
+                 allocation=allocation, stats=SolveStats(backend=name, solve_seconds=seconds))
+    return verify(scenario, spec, res, objective_from_evaluator=True)
 
 
 def methods(spec: Any, instance: Any = None) -> list[str]:
@@ -166,7 +178,7 @@ def methods(spec: Any, instance: Any = None) -> list[str]:
     from .backend import backends as _backends
 
     names = list(algorithms(spec)) + list(heuristics(spec))
-    if hasattr(spec, "build"):
+    if _buildable(spec):
         avail = [b for b, info in _backends().items() if info["available"]]
         if instance is not None:
             kind = spec.build(instance).kind
@@ -181,13 +193,23 @@ def run_method(
     """Run ``method`` on ``instance``: an algorithm, a heuristic or a backend name (in that order).
     """
     algos = algorithms(spec)
+    opts = options or SolveOptions()
     if method in algos:
         t0 = time.perf_counter()
-        res = algos[method](instance, spec, options or SolveOptions())
+        res = algos[method](instance, spec, opts)
         if res.stats.solve_seconds == 0.0:
             res = dataclasses.replace(res, stats=dataclasses.replace(
                 res.stats, solve_seconds=time.perf_counter() - t0))
-        return res
+        if not opts.verify:
+            return res
+        rtol, vtol = tolerances_of(algos[method])
+        return verify(instance, spec, res, obj_rtol=rtol, viol_tol=vtol)
     if method in heuristics(spec):
         return run_heuristic(instance, spec, method, seed=seed)
+    if not _buildable(spec):
+        raise UnknownNameError(f"method for {type(spec).__name__}", method, methods(spec))
+    from .backend import backend_names
+
+    if method not in backend_names():
+        raise UnknownNameError(f"method for {type(spec).__name__}", method, methods(spec))
     return solve(instance, spec, backend=method, options=options)

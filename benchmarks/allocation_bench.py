@@ -34,9 +34,15 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.metrics import evaluate
-from aigc_opt.problems.allocation_bandwidth import BandwidthComputeInstance, BandwidthComputeSpec
-from aigc_opt.problems.allocation_joint_bp import CVXPY_SETTINGS, JointBPInstance, JointBPSpec
-from aigc_opt.problems.allocation_power import PowerInstance, PowerSpec
+from aigc_opt.problems.allocation import (
+    CVXPY_SETTINGS,
+    BandwidthComputeInstance,
+    BandwidthComputeSpec,
+    JointBPInstance,
+    JointBPSpec,
+    PowerInstance,
+    PowerSpec,
+)
 from aigc_opt.solve import run_method
 
 

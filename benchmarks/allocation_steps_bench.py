@@ -5,7 +5,7 @@ Run either way::
     python -m aigc_opt.benchmarks.allocation_steps_bench --sizes 100 1000 10000 --levels 10 50
     python benchmarks/allocation_steps_bench.py --csv steps.csv
 
-Instances: :func:`aigc_opt.problems.allocation_steps.steps_scenario` with ``N / users_per_server``
+Instances: :func:`aigc_opt.problems.allocation.steps_scenario` with ``N / users_per_server``
 servers (``edge_aigc`` profile for ``steps``, ``hybrid_icc2025`` for ``hybrid``), candidate step
 counts ``1..K``. Methods: ``highs`` (the monolithic MILP, built once and handed to HiGHS) and
 ``highs_per_server`` (the exact decomposition into one MILP per server). Each row records
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 import aigc_opt as ao
-from aigc_opt.problems.allocation_steps import (
+from aigc_opt.problems.allocation import (
     DEFAULT_OBJECTIVE,
     HybridStepsSpec,
     StepsSpec,

@@ -24,9 +24,15 @@ import time
 from typing import Any
 
 import aigc_opt as ao
-from aigc_opt.problems.caching import CachingSpec, slot_bound, solve_offline
-from aigc_opt.problems.caching_policies import POLICIES, RollingHorizon
-from aigc_opt.problems.caching_trace import CachingInstance, CachingObjective
+from aigc_opt.problems.caching import (
+    POLICIES,
+    CachingInstance,
+    CachingObjective,
+    CachingSpec,
+    RollingHorizon,
+    slot_bound,
+    solve_offline,
+)
 
 
 def run_size(S: int, M: int, T: int, *, seed: int, time_limit: float, window: int,

@@ -30,9 +30,11 @@ from typing import Any
 import numpy as np
 
 import aigc_opt as ao
-from aigc_opt.problems.incentives_auction import AuctionInstance, AuctionSpec
-from aigc_opt.problems.incentives_contract import ContractInstance, ContractSpec
-from aigc_opt.problems.incentives_stackelberg import (
+from aigc_opt.problems.incentives import (
+    AuctionInstance,
+    AuctionSpec,
+    ContractInstance,
+    ContractSpec,
     MultiLeaderInstance,
     MultiLeaderSpec,
     StackelbergInstance,

@@ -29,9 +29,7 @@ import time
 from typing import Any
 
 import aigc_opt as ao
-from aigc_opt.problems.offloading_joint import JointSpec
-from aigc_opt.problems.offloading_multicell import MulticellSpec
-from aigc_opt.problems.offloading_partial import PartialSpec
+from aigc_opt.problems.offloading import JointSpec, MulticellSpec, PartialSpec
 
 
 def _row(variant: str, n: int, s: int, seed: int, method: str, res: ao.Result, seconds: float,

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from aigc_opt.metrics.wpmec import evaluate_wpmec
 from aigc_opt.problems.wpmec import WpmecBatch, WpmecSpec
-from aigc_opt.problems.wpmec_batch import solve_batch
-from aigc_opt.problems.wpmec_exact import solve_exact
-from aigc_opt.problems.wpmec_heuristics import HEURISTICS
+from aigc_opt.problems.wpmec.batch import solve_batch
+from aigc_opt.problems.wpmec.evaluate import evaluate_wpmec
+from aigc_opt.problems.wpmec.exact import solve_exact
+from aigc_opt.problems.wpmec.heuristics import HEURISTICS
 
 METHODS = ("exact", "cd", "lr", "all_local", "all_offload")
 

@@ -1,7 +1,11 @@
-"""Problem families, one module per family (spec dataclasses + vectorised ``build``).
+"""Problem families, one package per family.
 
-Submodules are imported on first attribute access (``aigc_opt.problems.offloading``), so that
-``import aigc_opt`` stays cheap.
+Each family package (``offloading``, ``wpmec``, ``allocation``, ``caching``, ``incentives``, ...)
+holds its data types (``data.py``: instance, spec and allocation types), one module per builder or
+exact method, its heuristics and its evaluator (``evaluate.py``, the referee, which imports only
+the family's data module and the core). Importing a family registers its builders, methods,
+evaluator and benchmark case kinds. Families are imported on first attribute access
+(``aigc_opt.problems.offloading``), so that ``import aigc_opt`` stays cheap.
 """
 
 from __future__ import annotations
@@ -16,4 +20,4 @@ def __getattr__(name: str) -> Any:
     try:
         return importlib.import_module(f"{__name__}.{name}")
     except ModuleNotFoundError as exc:
-        raise AttributeError(f"no problem module {name!r} in {__name__}") from exc
+        raise AttributeError(f"no problem family {name!r} in {__name__}") from exc

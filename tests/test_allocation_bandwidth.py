@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,12 +12,13 @@ import pytest
 import aigc_opt as ao
 from aigc_opt.cases import get_case
 from aigc_opt.errors import ValidationError
-from aigc_opt.problems.allocation_bandwidth import (
+from aigc_opt.problems.allocation import (
     BandwidthComputeAllocation,
     BandwidthComputeInstance,
     BandwidthComputeSpec,
-    closed_form,
 )
+from aigc_opt.problems.allocation.bandwidth import closed_form
+from aigc_opt.spec import ExtraConstraint
 
 OBJ_RTOL = 1e-6
 TIGHT = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
@@ -161,3 +164,50 @@ def test_bad_input_names_field() -> None:
             BandwidthComputeInstance(**{**kw, field: bad})
     with pytest.raises(ValidationError, match="bandwidth_scale"):
         BandwidthComputeSpec(bandwidth_scale=0.0)
+
+
+@dataclass(frozen=True)
+class CappedFirstUserSpec(BandwidthComputeSpec):
+    """A user's subclass: request 0 gets at most ``cap_hz`` of uplink bandwidth."""
+
+    cap_hz: float = 1.0e5
+
+    def extra_constraints(self, instance: Any) -> tuple[ExtraConstraint, ...]:
+        cap = self.cap_hz
+        # the CVXPY model's bandwidth block is in equal-share units b / (scale B_s / n_s)
+        unit = (self.bandwidth_scale * instance.bandwidth_hz
+                / np.maximum(instance.users_per_server, 1))[instance.server]
+
+        def convex(v: Any) -> list[Any]:
+            return [v["b"][0] <= cap / unit[0]]
+
+        def check(alloc: Any) -> np.ndarray:
+            return np.array([max(float(alloc.bandwidth_hz[0]) - cap, 0.0) / cap])
+
+        return (ExtraConstraint("cap_user0", None, check, convex=convex),)
+
+
+def test_subclass_inherits_builder_and_methods_and_adds_a_constraint() -> None:
+    """Capping b_0 below its optimum on one server: b_0 = cap and the other users split B - cap
+    by the square-root rule, so the optimum is w_0 a_0 / cap + (sum_{n>0} sqrt(w a))^2 / (B -
+    cap) + (sum sqrt(w C))^2 / F."""
+    inst = BandwidthComputeInstance.generate(40, 1, seed=3)
+    free = ao.run_method(inst, BandwidthComputeSpec(use_min_rate=False, use_deadline=False),
+                         "closed_form")
+    cap = 0.5 * float(free.allocation.bandwidth_hz[0])
+    spec = CappedFirstUserSpec(use_min_rate=False, use_deadline=False, cap_hz=cap)
+    assert {"closed_form", "equal_share", "proportional_demand", "cvxpy"} <= set(
+        ao.methods(spec, inst))
+    res = ao.solve(inst, spec, backend="cvxpy", extra=TIGHT)
+    assert res.optimal
+    sa = np.sqrt(inst.weight * inst.comm_load)
+    sc = np.sqrt(inst.weight * inst.workload_flop)
+    B, F = inst.bandwidth_hz[0], inst.compute_flops[0]
+    expected = sa[0] ** 2 / cap + sa[1:].sum() ** 2 / (B - cap) + sc.sum() ** 2 / F
+    np.testing.assert_allclose(res.objective, expected, rtol=OBJ_RTOL)
+    assert abs(res.allocation.bandwidth_hz[0] - cap) < ALLOC_TOL_SHARE * B / inst.n_users
+    met = ao.evaluate(inst, res.allocation, spec)
+    assert "cap_user0" in met.violations and met.max_violation < SOLVER_FEAS, met.violations
+    np.testing.assert_allclose(met.objective, res.objective, rtol=OBJ_RTOL)
+    # the referee checks the cap on any allocation: the uncapped optimum breaks it
+    assert not ao.evaluate(inst, free.allocation, spec).feasible

@@ -10,16 +10,15 @@ import pytest
 import aigc_opt as ao
 from aigc_opt.cases import get_case
 from aigc_opt.errors import ValidationError
-from aigc_opt.problems.allocation_joint_bp import (
+from aigc_opt.problems.allocation import (
     CVXPY_SETTINGS,
     JointBPAllocation,
     JointBPInstance,
     JointBPSpec,
-    _h,
-    _h_inverse,
     lambertw0,
     time_limit,
 )
+from aigc_opt.problems.allocation.joint_bp import _h, _h_inverse
 
 OBJ_RTOL = 1e-6
 TIGHT = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, **CVXPY_SETTINGS}

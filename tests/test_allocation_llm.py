@@ -10,8 +10,14 @@ import pytest
 
 import aigc_opt as ao
 from aigc_opt.errors import ValidationError
-from aigc_opt.metrics.allocation_llm import LlmAllocation, LlmObjective, token_quality
-from aigc_opt.problems.allocation_llm import LLM_CASE, LlmInstance, LlmSpec
+from aigc_opt.problems.allocation import (
+    LLM_CASE,
+    LlmAllocation,
+    LlmInstance,
+    LlmObjective,
+    LlmSpec,
+    token_quality,
+)
 
 OBJ_RTOL = 1e-6
 EXACT = ao.SolveOptions(mip_gap=0.0)

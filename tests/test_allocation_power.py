@@ -9,7 +9,7 @@ import pytest
 
 import aigc_opt as ao
 from aigc_opt.errors import ValidationError
-from aigc_opt.problems.allocation_power import (
+from aigc_opt.problems.allocation import (
     PowerAllocation,
     PowerInstance,
     PowerSpec,

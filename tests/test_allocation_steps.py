@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 import aigc_opt as ao
-from aigc_opt.allocation import OffloadObjective
 from aigc_opt.errors import ValidationError
-from aigc_opt.problems.allocation_steps import (
+from aigc_opt.problems.allocation import (
     HYBRID_STEPS_CASE,
     STEPS_CASE,
     HybridStepsSpec,
@@ -19,6 +18,7 @@ from aigc_opt.problems.allocation_steps import (
     allocation_from_steps,
     steps_scenario,
 )
+from aigc_opt.problems.offloading.data import OffloadObjective
 
 OBJ_RTOL = 1e-6
 EXACT = ao.SolveOptions(mip_gap=0.0)

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
 
 import aigc_opt as ao
-from aigc_opt.problems.caching import CachingSpec
-from aigc_opt.problems.caching_policies import RollingHorizon
-from aigc_opt.problems.caching_trace import CachingInstance, CachingObjective
+from aigc_opt.problems.caching import (
+    POLICIES,
+    CachingInstance,
+    CachingObjective,
+    CachingSpec,
+    RollingHorizon,
+    slot_bound,
+    solve_offline,
+)
+from aigc_opt.problems.caching.milp import start_vector
+from aigc_opt.spec import ExtraConstraint
 
 OBJ_RTOL = 1e-6
 EXACT = ao.SolveOptions(mip_gap=0.0)
@@ -183,9 +192,6 @@ def test_time_limit_is_a_status_with_honest_gap() -> None:
 @pytest.mark.parametrize("policy", ["lru", "least_context", "static_popular"])
 def test_policy_point_is_feasible_for_milp_with_equal_cost(policy: str) -> None:
     """Any feasible allocation maps to a MILP point whose objective is the evaluator's."""
-    from aigc_opt.problems.caching import start_vector
-    from aigc_opt.problems.caching_policies import POLICIES
-
     inst = CachingInstance.generate(3, 6, 6, seed=2)
     spec = CachingSpec()
     alloc = POLICIES[policy](inst, spec)
@@ -198,9 +204,6 @@ def test_policy_point_is_feasible_for_milp_with_equal_cost(policy: str) -> None:
 
 
 def test_mip_start_gives_at_least_the_start() -> None:
-    from aigc_opt.problems.caching import solve_offline
-    from aigc_opt.problems.caching_policies import POLICIES
-
     inst = CachingInstance.generate(4, 8, 8, seed=0)
     spec = CachingSpec()
     alloc = POLICIES["lfu"](inst, spec)
@@ -215,8 +218,6 @@ def test_mip_start_gives_at_least_the_start() -> None:
 
 
 def test_slot_bound_is_a_bound_and_exact_without_coupling() -> None:
-    from aigc_opt.problems.caching import slot_bound
-
     inst = CachingInstance.generate(3, 5, 5, seed=1)
     spec = CachingSpec()
     opt = ao.run_method(inst, spec, "offline_milp", options=EXACT)
@@ -228,3 +229,49 @@ def test_slot_bound_is_a_bound_and_exact_without_coupling() -> None:
     opt0 = ao.run_method(flat, free, "offline_milp", options=EXACT)
     b0, _ = slot_bound(flat, free, EXACT)
     np.testing.assert_allclose(b0, opt0.objective, rtol=OBJ_RTOL)
+
+
+@dataclass(frozen=True)
+class LoadCapSpec(CachingSpec):
+    """A user's subclass: at most ``max_loads`` model loads over the horizon."""
+
+    max_loads: float = 1.0
+
+    def extra_constraints(self, instance: Any) -> tuple[ExtraConstraint, ...]:
+        cap = self.max_loads
+
+        def rows(program: Any) -> tuple[dict[str, Any], float, float]:
+            n = program.block("load").size
+            return {"load": np.ones((1, n))}, -np.inf, cap
+
+        def check(alloc: Any) -> np.ndarray:
+            prev = np.concatenate([instance.initial_cache[None], alloc.cache[:-1]], axis=0)
+            n_loads = float((alloc.cache & ~prev).sum())
+            return np.array([max(n_loads - cap, 0.0) / max(cap, 1.0)])
+
+        return (ExtraConstraint("max_loads", rows, check),)
+
+
+def test_subclass_inherits_methods_and_adds_a_constraint() -> None:
+    inst = tiny(1)
+    obj = CachingObjective(accuracy=5.0)
+    free = ao.run_method(inst, CachingSpec(objective=obj), "offline_milp", options=EXACT)
+    free_loads = ao.evaluate(inst, free.allocation, obj).totals["loads"]
+    assert free_loads >= 2  # so that a cap of 1 binds
+    capped = LoadCapSpec(objective=obj, max_loads=1.0)
+    assert {"offline_milp", "lru", "rolling_horizon"} <= set(ao.methods(capped))
+    a = ao.run_method(inst, capped, "offline_milp", options=EXACT)
+    b = ao.solve(inst, capped, backend="highs", options=EXACT)
+    for res in (a, b):
+        assert res.optimal
+        met = ao.evaluate(inst, res.allocation, capped)
+        assert met.feasible, met.violations
+        assert met.totals["loads"] <= 1
+        np.testing.assert_allclose(met.objective, res.objective, rtol=OBJ_RTOL)
+    np.testing.assert_allclose(a.objective, b.objective, rtol=OBJ_RTOL)
+    assert a.objective >= free.objective * (1 - OBJ_RTOL)
+    # the referee checks the cap on any allocation: the unconstrained optimum violates it
+    assert not ao.evaluate(inst, free.allocation, capped).feasible
+    loose = ao.run_method(inst, LoadCapSpec(objective=obj, max_loads=free_loads), "offline_milp",
+                          options=EXACT)
+    np.testing.assert_allclose(loose.objective, free.objective, rtol=OBJ_RTOL)

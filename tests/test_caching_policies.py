@@ -13,12 +13,15 @@ from hypothesis import strategies as st
 
 import aigc_opt as ao
 from aigc_opt.cases import _CASES
-from aigc_opt.problems.caching import CASES, CachingSpec
-from aigc_opt.problems.caching_policies import POLICIES, RollingHorizon, route_given_cache
-from aigc_opt.problems.caching_trace import (
+from aigc_opt.problems.caching import (
+    CASES,
+    POLICIES,
     CachingAllocation,
     CachingInstance,
     CachingObjective,
+    CachingSpec,
+    RollingHorizon,
+    route_given_cache,
 )
 
 OBJ_RTOL = 1e-6

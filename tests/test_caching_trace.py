@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from aigc_opt.errors import ValidationError
-from aigc_opt.problems.caching_trace import (
+from aigc_opt.problems.caching import (
     CachingAllocation,
     CachingInstance,
     CachingObjective,

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
 
 import aigc_opt as ao
 from aigc_opt.backend import is_available
-from aigc_opt.metrics.incentives import empirical_truthfulness
-from aigc_opt.problems.incentives_auction import (
-    AuctionAllocation,
-    AuctionInstance,
-    AuctionSpec,
-    greedy_uniform,
-    vcg,
-)
+from aigc_opt.problems.incentives.auction import greedy_uniform, vcg
+from aigc_opt.problems.incentives.data import AuctionAllocation, AuctionInstance, AuctionSpec
+from aigc_opt.problems.incentives.evaluate import empirical_truthfulness
+from aigc_opt.spec import ExtraConstraint
 
 from conftest import OBJ_RTOL
 
@@ -25,7 +23,8 @@ BACKENDS = [b if is_available(b) else pytest.param(b, marks=pytest.mark.skip(rea
             for b in ("highs", "cvxpy", "pyomo")]
 
 
-def brute_force_welfare(inst: AuctionInstance, skip: int | None = None) -> float:
+def brute_force_welfare(inst: AuctionInstance, skip: int | None = None,
+                        max_winners: int | None = None) -> float:
     """Enumerate every choice (one bid or nothing) per bidder; keep capacity-feasible ones."""
     N, S, K = inst.values.shape
     options = []
@@ -41,7 +40,8 @@ def brute_force_welfare(inst: AuctionInstance, skip: int | None = None) -> float
         for s, k, _ in combo:
             if s >= 0:
                 used[s] += k
-        if np.all(used <= inst.capacity):
+        winners = sum(s >= 0 for s, _, _ in combo)
+        if np.all(used <= inst.capacity) and (max_winners is None or winners <= max_winners):
             best = max(best, sum(v for _, _, v in combo))
     return best
 
@@ -178,3 +178,41 @@ def test_case_kind_registered() -> None:
     assert kind.reference is not None
     res = ao.run_method(inst, spec, kind.reference)
     assert ao.evaluate(inst, res.allocation).feasible
+
+
+@dataclass(frozen=True)
+class AtMostWinnersSpec(AuctionSpec):
+    """A user's subclass: at most ``max_winners`` winning bidders (an added constraint)."""
+
+    max_winners: int = 2
+
+    def extra_constraints(self, instance: Any) -> tuple[ExtraConstraint, ...]:
+        def rows(program: Any) -> tuple[dict[str, Any], float, float]:
+            m = program.block("x").size
+            return {"x": np.ones((1, m))}, -np.inf, float(self.max_winners)
+
+        def check(alloc: Any) -> np.ndarray:
+            won = int((np.asarray(alloc.server) >= 0).sum())
+            return np.array([max(won - self.max_winners, 0) / self.max_winners])
+
+        return (ExtraConstraint("max_winners", rows, check),)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_subclass_with_added_constraint_inherits_builder_and_methods(seed: int) -> None:
+    inst = tiny(seed)
+    spec = AtMostWinnersSpec(max_winners=2)
+    assert {"vcg", "greedy_uniform", "highs"} <= set(ao.methods(spec))
+    res = ao.solve(inst, spec, backend="highs", mip_gap=0.0)
+    assert res.termination is ao.Termination.OPTIMAL
+    np.testing.assert_allclose(res.objective, brute_force_welfare(inst, max_winners=2),
+                               rtol=1e-9)
+    met = ao.evaluate(inst, res.allocation, spec)
+    assert met.feasible, dict(met.violations)
+    assert "max_winners" in met.violations and int((res.allocation.server >= 0).sum()) <= 2
+    np.testing.assert_allclose(met.objective, res.objective, rtol=OBJ_RTOL)
+    # the unconstrained optimum of the parent spec breaks the added constraint when it has
+    # more than two winners, and the referee says so
+    free = ao.solve(inst, SPEC, backend="highs", mip_gap=0.0)
+    met_free = ao.evaluate(inst, free.allocation, spec)
+    assert met_free.feasible == (int((free.allocation.server >= 0).sum()) <= 2)

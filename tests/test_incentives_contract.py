@@ -9,14 +9,12 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize
 
 import aigc_opt as ao
-from aigc_opt.problems.incentives_contract import (
-    ContractAllocation,
-    ContractInstance,
-    ContractSpec,
+from aigc_opt.problems.incentives.contract import (
     ironed_levels,
     rewards_from_levels,
     virtual_weights,
 )
+from aigc_opt.problems.incentives.data import ContractAllocation, ContractInstance, ContractSpec
 
 from conftest import OBJ_RTOL
 

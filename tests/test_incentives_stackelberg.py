@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 
 import aigc_opt as ao
-from aigc_opt.metrics.incentives import leader_deviation_gains
-from aigc_opt.problems.incentives_stackelberg import (
+from aigc_opt.problems.incentives.data import (
     MultiLeaderInstance,
     MultiLeaderSpec,
     StackelbergAllocation,
     StackelbergInstance,
     StackelbergSpec,
-    capacity_price,
-    follower_demand,
 )
+from aigc_opt.problems.incentives.evaluate import leader_deviation_gains
+from aigc_opt.problems.incentives.stackelberg import capacity_price, follower_demand
 
 from conftest import OBJ_RTOL
 

@@ -10,15 +10,10 @@ import pytest
 from scipy.optimize import minimize
 
 import aigc_opt as ao
-from aigc_opt.allocation import LOCAL, OffloadObjective
 from aigc_opt.errors import ValidationError
-from aigc_opt.problems.offloading_joint import (
-    Inner,
-    JointSpec,
-    columns,
-    solve_inner,
-    to_allocation,
-)
+from aigc_opt.problems.offloading import JointSpec
+from aigc_opt.problems.offloading.data import LOCAL, OffloadObjective
+from aigc_opt.problems.offloading.joint import Inner, columns, solve_inner, to_allocation
 
 OBJ_RTOL = 1e-6
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import aigc_opt as ao
-from aigc_opt.allocation import OffloadObjective
 from aigc_opt.errors import BackendUnavailableError, ValidationError
-from aigc_opt.problems.offloading_multicell import MulticellSpec, multicell_columns, select
+from aigc_opt.problems.offloading import MulticellSpec
+from aigc_opt.problems.offloading.data import OffloadObjective
+from aigc_opt.problems.offloading.multicell import multicell_columns, select
 
 OBJ_RTOL = 1e-6
 MIP_GAP = 1e-9

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import aigc_opt as ao
-from aigc_opt.allocation import OffloadObjective
 from aigc_opt.errors import ValidationError
-from aigc_opt.metrics.offloading_partial import PartialOffloadAllocation
-from aigc_opt.problems.offloading_partial import PartialSpec, closed_form, shares
+from aigc_opt.problems.offloading import PartialSpec
+from aigc_opt.problems.offloading.data import OffloadObjective, PartialOffloadAllocation
+from aigc_opt.problems.offloading.partial import closed_form, shares
 
 OBJ_RTOL = 1e-6
 

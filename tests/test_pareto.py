@@ -13,26 +13,25 @@ import numpy as np
 import pytest
 
 import aigc_opt as ao
-from aigc_opt.allocation import OffloadObjective
 from aigc_opt.errors import ValidationError
-from aigc_opt.problems.allocation_llm import LlmInstance, LlmSpec
-from aigc_opt.problems.allocation_steps import (
-    HybridStepsSpec,
-    StepsSpec,
-    allocation_from_steps,
-    steps_scenario,
-)
-from aigc_opt.problems.pareto import (
+from aigc_opt.problems.allocation import (
     METRICS,
     FrontStatus,
+    HybridStepsSpec,
+    LlmInstance,
+    LlmSpec,
     ParetoFront,
     ParetoPoint,
+    StepsSpec,
+    allocation_from_steps,
     epsilon_sweep,
     mark_front,
     register_pareto,
     simplex_weights,
+    steps_scenario,
     weight_sweep,
 )
+from aigc_opt.problems.offloading.data import OffloadObjective
 
 
 def assert_monotone(front: ParetoFront) -> None:
@@ -208,7 +207,7 @@ def test_cvxpy_method_with_default_options() -> None:
 
 def test_joint_bp_weights_only_adapter() -> None:
     """The joint bandwidth-power spec (another family, not edited) sweeps latency vs energy."""
-    jbp = pytest.importorskip("aigc_opt.problems.allocation_joint_bp")
+    jbp = pytest.importorskip("aigc_opt.problems.allocation")
     inst = jbp.JointBPInstance.generate(30, seed=0)
     front = weight_sweep(inst, jbp.JointBPSpec(), n=4, method="closed_form")
     assert all(p.termination == "optimal" for p in front.points)

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from aigc_opt.errors import ValidationError
-from aigc_opt.metrics.wpmec import evaluate_wpmec
 from aigc_opt.problems.wpmec import (
     WpmecAllocation,
     WpmecBatch,
@@ -18,6 +17,7 @@ from aigc_opt.problems.wpmec import (
     default_weights,
     mean_gains,
 )
+from aigc_opt.problems.wpmec.evaluate import evaluate_wpmec
 
 # A channel realisation printed in the public DROO code (optimization.py, __main__).
 DROO_H = np.array([6.06020304235508e-6, 1.10331933767028e-5, 1.00213540309998e-7,

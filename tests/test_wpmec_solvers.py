@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from aigc_opt.cases import get_case
-from aigc_opt.metrics.wpmec import evaluate_wpmec
 from aigc_opt.problems.wpmec import WpmecBatch, WpmecInstance, WpmecParams, WpmecSpec
-from aigc_opt.problems.wpmec_batch import solve_batch
-from aigc_opt.problems.wpmec_exact import exact_batch
-from aigc_opt.problems.wpmec_heuristics import relaxation_batch
-from aigc_opt.problems.wpmec_inner import (
+from aigc_opt.problems.wpmec.batch import solve_batch
+from aigc_opt.problems.wpmec.evaluate import evaluate_wpmec
+from aigc_opt.problems.wpmec.exact import exact_batch
+from aigc_opt.problems.wpmec.heuristics import relaxation_batch
+from aigc_opt.problems.wpmec.inner import (
     dual_value,
     snr_of_price,
     snr_of_price_lambertw,
@@ -246,7 +246,7 @@ def test_relaxation_matches_cvxpy_and_bounds_the_optimum() -> None:
 
 
 def test_cd_from_optimum_stays_and_lr_is_feasible() -> None:
-    from aigc_opt.problems.wpmec_heuristics import cd_batch
+    from aigc_opt.problems.wpmec.heuristics import cd_batch
 
     b = WpmecBatch.generate(30, 10, seed=12)
     L, g, W = b.coefficients()
@@ -286,7 +286,7 @@ def test_evaluator_property_random_time_allocations() -> None:
     from hypothesis import strategies as st
 
     from aigc_opt.problems.wpmec import WpmecAllocation
-    from aigc_opt.problems.wpmec_inner import objective_value
+    from aigc_opt.problems.wpmec.inner import objective_value
 
     @settings(max_examples=60, deadline=None)
     @given(st.integers(1, 12), st.integers(0, 10**6), st.floats(0.01, 0.99))

@@ -1,0 +1,198 @@
+"""The referee: ``evaluate(scenario, allocation) -> Metrics`` in numpy only, no solver.
+
+Each problem family registers an evaluator for its allocation type with
+:func:`register_evaluator` from its own ``evaluate.py`` (``aigc_opt.problems.<family>.evaluate``);
+this core module knows no family. Evaluators recompute every physical quantity (latency, energy,
+quality, cost) and every constraint's violation from the scenario and the allocation alone, so
+that solver results and heuristics are scored by the same independent code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from .spec import lookup
+
+#: Relative violation above which a constraint counts as violated.
+FEAS_TOL = 1e-6
+
+
+def is_violated(v: Any) -> np.ndarray | bool:
+    """The one rule for every violation value: above ``FEAS_TOL``, or NaN, or infinite."""
+    a = np.asarray(v, dtype=np.float64)
+    out = ~(a <= FEAS_TOL)  # NaN compares False, so it counts as violated
+    return bool(out) if out.ndim == 0 else out
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """What an evaluator measured.
+
+    Parameters
+    ----------
+    family : str
+        Problem family that produced the metrics.
+    objective : float
+        The family's objective recomputed from the allocation (same units and sign as the
+        solver's objective).
+    per_item : Mapping[str, ndarray]
+        Per-user (or per-bidder, per-slot ...) arrays, e.g. ``latency_s``, ``device_energy_j``.
+    totals : Mapping[str, float]
+        Scalar aggregates, e.g. ``energy_total_j``.
+    violations : Mapping[str, float]
+        For every constraint, its largest *relative* violation (0 when satisfied): the amount
+        by which it is exceeded divided by its right-hand side (or by 1 for counts).
+    violation_counts : Mapping[str, int]
+        For every constraint, how many items violate it by more than ``FEAS_TOL``.
+    hard : frozenset of str
+        Constraints that make an allocation infeasible (others are reported only).
+    """
+
+    family: str
+    objective: float
+    per_item: Mapping[str, np.ndarray] = field(default_factory=dict)
+    totals: Mapping[str, float] = field(default_factory=dict)
+    violations: Mapping[str, float] = field(default_factory=dict)
+    violation_counts: Mapping[str, int] = field(default_factory=dict)
+    hard: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        for name in ("per_item", "totals", "violations", "violation_counts"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+
+    @classmethod
+    def from_arrays(
+        cls,
+        family: str,
+        objective: float,
+        per_item: Mapping[str, np.ndarray],
+        totals: Mapping[str, float],
+        violation_arrays: Mapping[str, np.ndarray],
+        hard: frozenset[str] | set[str] | None = None,
+    ) -> Metrics:
+        """Metrics from per-item relative-violation arrays: the maximum of each becomes
+        ``violations[name]`` and the count above ``FEAS_TOL`` ``violation_counts[name]``;
+        ``hard`` defaults to every constraint."""
+        return cls(
+            family=family,
+            objective=objective,
+            per_item=per_item,
+            totals=totals,
+            violations={k: _worst(a) for k, a in violation_arrays.items()},
+            violation_counts={k: int(np.sum(is_violated(a)))
+                              for k, a in violation_arrays.items()},
+            hard=frozenset(violation_arrays if hard is None else hard),
+        )
+
+    @property
+    def feasible(self) -> bool:
+        """True when no hard constraint is violated by more than ``FEAS_TOL`` (a NaN or infinite
+        violation counts as violated) and the objective is a number."""
+        return not any(is_violated(self.violations.get(k, 0.0)) for k in self.hard) \
+            and not math.isnan(self.objective)
+
+    def violated(self) -> dict[str, float]:
+        """The hard constraints that are violated, with their relative violation."""
+        return {k: float(self.violations.get(k, 0.0)) for k in sorted(self.hard)
+                if is_violated(self.violations.get(k, 0.0))}
+
+    def __repr__(self) -> str:
+        bad = self.violated()
+        worst = f", worst={max(bad, key=lambda k: bad[k])}" if bad else ""
+        return (f"Metrics(family={self.family!r}, objective={self.objective:.6g}, "
+                f"feasible={self.feasible}, violated={len(bad)}{worst}, "
+                f"totals={len(self.totals)})")
+
+    @property
+    def n_violations(self) -> int:
+        """Number of violated hard-constraint items."""
+        return int(sum(self.violation_counts.get(k, 0) for k in self.hard))
+
+    @property
+    def max_violation(self) -> float:
+        """Largest relative violation over the hard constraints (inf when any is NaN)."""
+        vals = [self.violations.get(k, 0.0) for k in self.hard]
+        return max((math.inf if math.isnan(v) else v for v in vals), default=0.0)
+
+    def summary(self) -> dict[str, float]:
+        """Flat scalars for a CSV row: objective, totals, violation count and maximum."""
+        out: dict[str, float] = {"objective": self.objective}
+        out.update({k: float(v) for k, v in self.totals.items()})
+        out["n_violations"] = float(self.n_violations)
+        out["max_violation"] = float(self.max_violation)
+        return out
+
+
+Evaluator = Callable[..., Metrics]
+_EVALUATORS: dict[type, Evaluator] = {}
+
+
+def register_evaluator(allocation_type: type, fn: Evaluator) -> None:
+    """Register ``fn(scenario, allocation, objective) -> Metrics`` for ``allocation_type``."""
+    _EVALUATORS[allocation_type] = fn
+
+
+def evaluate(scenario: Any, allocation: Any, objective: Any = None) -> Metrics:
+    """Score ``allocation`` on ``scenario`` with the family's independent evaluator.
+
+    Parameters
+    ----------
+    scenario : Scenario (or the family's instance type)
+        The instance.
+    allocation : object
+        An allocation of a registered type (e.g. :class:`aigc_opt.allocation.OffloadAllocation`).
+    objective : object, optional
+        The family's objective weights, or a spec that carries them as ``.objective``; the
+        family default when omitted.
+    """
+    if allocation is None:
+        raise ValueError("allocation is None: the result has no solution to evaluate")
+    fn = lookup(_EVALUATORS, type(allocation), "allocation type")
+    metrics = fn(scenario, allocation, objective)
+    extras = objective.extra_constraints(scenario) if hasattr(objective, "extra_constraints") \
+        else ()
+    return with_extra_checks(metrics, extras, allocation) if extras else metrics
+
+
+def with_extra_checks(metrics: Metrics, extras: Any, allocation: Any) -> Metrics:
+    """``metrics`` plus the violations of user-added constraints (see :mod:`aigc_opt.spec`):
+    each ``check(allocation)`` gives per-item relative violations; NaN counts as violated."""
+    violations = dict(metrics.violations)
+    counts = dict(metrics.violation_counts)
+    hard = set(metrics.hard)
+    for con in extras:
+        v = np.asarray(con.check(allocation), dtype=np.float64).ravel()
+        violations[con.name] = _worst(v)
+        counts[con.name] = int(np.sum(is_violated(v)))
+        if con.hard:
+            hard.add(con.name)
+    return replace(metrics, violations=violations, violation_counts=counts, hard=frozenset(hard))
+
+
+def _worst(a: Any) -> float:
+    """Largest violation of an array; NaN anywhere makes it ``inf`` (one rule, see
+    :func:`is_violated`)."""
+    arr = np.asarray(a, dtype=np.float64)
+    if arr.size and np.isnan(arr).any():
+        return math.inf
+    return float(np.max(arr, initial=0.0))
+
+
+def p95(x: np.ndarray) -> float:
+    """95th percentile (NaN for an empty array)."""
+    return float(np.percentile(x, 95)) if np.size(x) else math.nan
+
+
+def relative_excess(value: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    """``max(0, value - limit) / max(|limit|, tiny)`` elementwise (0 where limit is inf)."""
+    value = np.asarray(value, dtype=np.float64)
+    limit = np.asarray(limit, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        excess = np.where(np.isinf(limit), 0.0, np.maximum(value - limit, 0.0))
+    return excess / np.maximum(np.abs(np.where(np.isinf(limit), 1.0, limit)), 1e-300)

@@ -1,0 +1,147 @@
+"""Specs, the registries keyed on them, and user-added constraints.
+
+A *spec* is a frozen dataclass that says which problem variant to build over an instance. Specs
+live in their family's data module (``aigc_opt.problems.<family>.data``) and carry no solver
+code: :class:`ProblemSpec` gives them ``build`` / ``decode`` methods that look up the family's
+builder in a registry, so that the family's evaluator can import the spec type without importing
+the builder (the referee's independence, enforced by import-linter).
+
+Every registry here (builders, and those of :mod:`aigc_opt.solve`, :mod:`aigc_opt.metrics`)
+resolves through the spec's MRO: a user's subclass inherits what is registered for its parent
+and may override it.
+
+User-added constraints
+----------------------
+A subclass adds constraints by overriding :meth:`ProblemSpec.extra_constraints`, returning
+:class:`ExtraConstraint` objects. Each one adds linear rows over the program's named blocks
+(``rows``) and declares the numpy check the referee runs on any allocation (``check``)::
+
+    @dataclass(frozen=True)
+    class CappedSpec(OffloadingSpec):
+        cap_j: float = 50.0
+
+        def extra_constraints(self, scenario):
+            def rows(program):
+                cols = program.column_data            # per-column arrays (family-documented)
+                ...                                   # -> {"assign": A}, lower, upper
+            def check(allocation):
+                return relative_violation_per_server   # ndarray, 0 where satisfied
+            return (ExtraConstraint("energy_cap", rows, check),)
+
+``spec.build`` appends the rows (:meth:`aigc_opt.program.LinearProgram.with_rows`) so every
+LP/MILP backend sees them; :func:`aigc_opt.evaluate` runs every ``check`` and reports it in
+``Metrics.violations`` (hard by default, so ``Metrics.feasible`` accounts for it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .errors import UnknownNameError
+
+T = TypeVar("T")
+
+#: ``rows(program) -> (blocks, lower, upper)``: ``blocks`` maps a block name to a sparse or
+#: dense matrix over that block's columns; ``lower`` / ``upper`` are the row bounds (in the
+#: program's own scaled units, see ``program.meta["objective_scale"]`` for the objective).
+RowsFn = Callable[[Any], tuple[Mapping[str, Any], Any, Any]]
+#: ``check(allocation) -> ndarray``: relative violation of every item (0 when satisfied).
+CheckFn = Callable[[Any], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ExtraConstraint:
+    """A constraint a user adds to a spec, with its own referee check.
+
+    Parameters
+    ----------
+    name : str
+        Constraint name; becomes the key in ``Metrics.violations`` and the row block name.
+    rows : callable or None
+        ``rows(program) -> (blocks, lower, upper)`` for linear programs (see module docstring);
+        None when the constraint is only checked (e.g. a limit the builder already enforces).
+    check : callable
+        ``check(allocation) -> ndarray`` of relative violations per item (0 when satisfied).
+        Must use numpy on the allocation and instance only, never the program.
+    hard : bool
+        Whether a violation makes an allocation infeasible.
+    convex : callable or None
+        ``convex(variables) -> list of cvxpy constraints`` for CVXPY programs.
+    """
+
+    name: str
+    rows: RowsFn | None
+    check: CheckFn
+    hard: bool = True
+    convex: Callable[[Mapping[str, Any]], list[Any]] | None = None
+
+
+class ProblemSpec:
+    """Base class of every spec: ``build`` and ``decode`` through the builder registry.
+
+    Subclasses are frozen dataclasses with ``problem`` and ``variant`` fields.
+    """
+
+    problem: str
+    variant: str
+
+    def extra_constraints(self, instance: Any) -> tuple[ExtraConstraint, ...]:
+        """Constraints added on top of the family's model (none by default)."""
+        return ()
+
+    def build(self, instance: Any) -> Any:
+        """The family's program for ``instance`` plus :meth:`extra_constraints` (pure)."""
+        builder = lookup(_BUILDERS, type(self), "builder")
+        program = builder.build(instance, self)
+        for con in self.extra_constraints(instance):
+            program = program.with_constraint(con)
+        return program
+
+    def decode(self, instance: Any, program: Any, values: Any) -> Any:
+        """Turn the solution blocks into the family's allocation."""
+        builder = lookup(_BUILDERS, type(self), "builder")
+        return builder.decode(instance, self, program, values)
+
+    @classmethod
+    def has_builder(cls) -> bool:
+        """True when a program builder is registered for this spec type (or a parent)."""
+        return any(c in _BUILDERS for c in cls.__mro__)
+
+
+@dataclass(frozen=True)
+class Builder:
+    """``build(instance, spec) -> Program`` and ``decode(instance, spec, program, values)``."""
+
+    build: Callable[[Any, Any], Any]
+    decode: Callable[[Any, Any, Any, Any], Any]
+
+
+_BUILDERS: dict[type, Builder] = {}
+
+
+def register_builder(spec_type: type, build: Callable[[Any, Any], Any],
+                     decode: Callable[[Any, Any, Any, Any], Any]) -> None:
+    """Register the program builder and decoder of ``spec_type`` (and its subclasses)."""
+    _BUILDERS[spec_type] = Builder(build, decode)
+
+
+def lookup(table: Mapping[type, T], cls: type, what: str) -> T:
+    """The entry for ``cls`` or its nearest registered base class (MRO order)."""
+    for base in cls.__mro__:
+        if base in table:
+            return table[base]
+    known = sorted({t.__name__ for t in table})
+    raise UnknownNameError(what, cls.__name__, known)
+
+
+def merged(table: Mapping[type, Mapping[str, T]], cls: type) -> dict[str, T]:
+    """Name -> entry over ``cls``'s MRO: a subclass inherits its parents' entries and its own
+    registrations override theirs."""
+    out: dict[str, T] = {}
+    for base in reversed(cls.__mro__):
+        out.update(table.get(base, {}))
+    return out

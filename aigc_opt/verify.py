@@ -1,0 +1,108 @@
+"""Verification in the loop: no result claims a solution that the referee has not checked.
+
+:func:`verify` re-scores a Result's allocation with the family's evaluator
+(:func:`aigc_opt.metrics.evaluate`, numpy only) and compares:
+
+* every hard constraint's relative violation must be ``<= viol_tol`` (NaN and inf count as
+  violated);
+* the evaluator's objective ``o_e`` and the method's ``o_m`` must agree:
+  ``|o_e - o_m| <= obj_rtol * max(|o_e|, |o_m|) + OBJ_ATOL``.
+
+A result that passes keeps its termination and gets ``verified=True``; one that fails becomes
+``Termination.UNVERIFIED`` with a message naming the constraint (or the objective difference) and
+its size. Tolerances are per method: LP/MILP solvers (HiGHS, SCIP) work to 1e-6; conic
+interior-point solvers return allocations to about 1e-5 relative (DESIGN.md: Clarabel at default
+settings), so the CVXPY backend declares ``(1e-5, 1e-5)``. A backend states its pair as the
+attribute ``tolerances = (obj_rtol, viol_tol)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from typing import Any
+
+from .metrics import FEAS_TOL, evaluate, is_violated
+from .result import Result, Termination
+
+logger = logging.getLogger(__name__)
+
+#: Default relative objective tolerance and relative violation tolerance.
+OBJ_RTOL = 1e-6
+VIOL_TOL = FEAS_TOL
+#: Absolute objective tolerance (problem units) for objectives at or near zero.
+OBJ_ATOL = 1e-9
+
+
+def verify(instance: Any, spec: Any, result: Result, *, obj_rtol: float = OBJ_RTOL,
+           viol_tol: float = VIOL_TOL, objective_from_evaluator: bool = False) -> Result:
+    """Check ``result`` against the family's evaluator (see module docstring).
+
+    Parameters
+    ----------
+    instance, spec
+        What the result was computed for.
+    result : Result
+        A result; without a solution it is returned unchanged (``verified=False``).
+    obj_rtol, viol_tol : float
+        Relative objective tolerance and relative violation tolerance.
+    objective_from_evaluator : bool
+        The method has no objective of its own (heuristics): the evaluator's is taken, and a
+        violated hard constraint makes the result ``infeasible`` instead of ``unverified``.
+    """
+    if not result.has_solution or result.allocation is None:
+        return result
+    t0 = time.perf_counter()
+    try:
+        metrics = evaluate(instance, result.allocation, spec)
+    except Exception as exc:  # the referee could not read the allocation: not verified
+        logger.debug("evaluation failed", exc_info=True)
+        return dataclasses.replace(
+            result, termination=Termination.UNVERIFIED, verified=False,
+            message=_join(result.message, f"evaluator failed: {type(exc).__name__}: {exc}"))
+    bad = {k: v for k, v in metrics.violations.items()
+           if k in metrics.hard and is_violated(v) and not (v <= viol_tol)}
+    problems = [f"{k} violated by {v:.3g} (relative, tolerance {viol_tol:g})"
+                for k, v in sorted(bad.items(), key=lambda kv: -_num(kv[1]))]
+    o_e = float(metrics.objective)
+    result = dataclasses.replace(result, stats=dataclasses.replace(
+        result.stats, extra={**result.stats.extra, "verify_seconds": time.perf_counter() - t0}))
+    if objective_from_evaluator:
+        if problems or math.isnan(o_e):
+            return dataclasses.replace(
+                result, termination=Termination.INFEASIBLE, has_solution=False, objective=o_e,
+                eval_objective=o_e, metrics=metrics, verified=False,
+                message=_join(result.message, "allocation violates: " + "; ".join(problems)))
+        return dataclasses.replace(result, objective=o_e, eval_objective=o_e, metrics=metrics,
+                                   verified=True)
+    o_m = float(result.objective)
+    diff = abs(o_e - o_m)
+    if not (diff <= obj_rtol * max(abs(o_e), abs(o_m)) + OBJ_ATOL):
+        problems.append(f"objective {o_m:.10g} but the evaluator gives {o_e:.10g} "
+                        f"(difference {diff:.3g})")
+    if problems:
+        logger.warning("%s: result not verified: %s", result.stats.backend, "; ".join(problems))
+        return dataclasses.replace(
+            result, termination=Termination.UNVERIFIED, eval_objective=o_e, metrics=metrics,
+            verified=False,
+            message=_join(f"was {result.termination.value}: " + "; ".join(problems),
+                          result.message))
+    return dataclasses.replace(result, eval_objective=o_e, metrics=metrics, verified=True)
+
+
+def tolerances_of(method: Any) -> tuple[float, float]:
+    """``(obj_rtol, viol_tol)`` declared by a backend or algorithm (defaults otherwise)."""
+    tol = getattr(method, "tolerances", None)
+    if isinstance(tol, tuple) and len(tol) == 2:
+        return float(tol[0]), float(tol[1])
+    return OBJ_RTOL, VIOL_TOL
+
+
+def _num(v: float) -> float:
+    return math.inf if math.isnan(v) else v
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a}; {b}" if a and b else (a or b)

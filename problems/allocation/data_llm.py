@@ -1,0 +1,344 @@
+r"""Data types of LLM token allocation: instance, spec, allocation, objective weights.
+
+One edge GPU serves N LLM requests in a scheduling slot of ``slot_s`` seconds. Request n, if
+admitted (``a_n = 1``, one of ``batch_slots`` batch slots), is prefilled (``P_n`` prompt tokens)
+and then decodes ``t_n`` output tokens, one per decode iteration of ``decode_step_s``
+(memory-bound decode: the iteration time is taken as independent of the batch size up to
+``batch_slots``). Per request, SI units:
+
+* latency   ``L_n = a_n P_n \phi / F + t_n \tau``  [s] (prefill at the full GPU speed F);
+* energy    ``E_n = e \phi (a_n P_n + t_n)``      [J];
+* quality   ``Q_n = q_n(t_n)``, the request's concave piecewise-linear curve (0 at 0 tokens);
+* KV cache  ``\kappa_n (a_n P_n + t_n)`` bytes, ``\kappa_n`` = the request's bytes per token.
+
+Constraints: ``sum a <= batch_slots``; ``sum_n KV_n <= gpu_memory - model_bytes``;
+``sum \phi (a P + t) <= F slot_s`` (compute per slot); ``L_n <= d_n``; ``0 <= t_n <= T^max_n a_n``
+(and ``t_n`` integer when the spec asks for integer tokens).
+
+Objective (minimised)::
+
+    sum_n w_n (alpha L_n + beta E_n - gamma Q_n)
+
+The MILP builder is :mod:`aigc_opt.problems.allocation.llm`, the referee
+:mod:`aigc_opt.problems.allocation.evaluate`.
+
+KV bytes per token: the instance field ``kv_bytes_per_token`` (per request, so requests may use
+models of different sizes; a scalar is broadcast); :meth:`LlmInstance.generate`
+derives it from the model size as ``model_bytes / 24576``: an fp16 decoder with ``12 L d^2``
+parameters (``24 L d^2`` bytes) stores ``2 L d`` fp16 numbers (``4 L d`` bytes) per token, a ratio
+``1/(6 d)``, with ``d = 4096`` (a 7B model: 0.57 MB/token; Llama-2-7B's is 0.52 MB).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+import numpy as np
+
+from aigc_opt.errors import ValidationError
+from aigc_opt.metrics import evaluate
+from aigc_opt.spec import ProblemSpec
+from aigc_opt.validate import check_array
+
+logger = logging.getLogger(__name__)
+
+#: Metrics an epsilon row can bound (weighted sums over requests).
+EPSILON_METRICS = ("latency", "energy", "quality")
+
+
+def _vec(name: str, unit: str, value: Any, n: int | None, *, low: float, strict: bool,
+         allow_inf: bool = False, integer: bool = False) -> np.ndarray:
+    return check_array(name, unit, value, None if n is None else (n,), ndim=1, low=low,
+                       strict=strict, allow_inf=allow_inf, integer=integer)
+
+
+def _scalar(name: str, unit: str, value: Any, *, low: float, strict: bool) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(name, unit, value, "must be a number") from exc
+    if not math.isfinite(v) or (v <= low if strict else v < low):
+        raise ValidationError(name, unit, value, f"must be finite and {'>' if strict else '>='} "
+                                                 f"{low:g}")
+    return v
+
+
+@dataclass(frozen=True)
+class LlmObjective:
+    """Weights of the LLM objective ``sum_n w_n (alpha L_n + beta E_n - gamma Q_n)``.
+
+    Parameters
+    ----------
+    latency : float
+        alpha, per second of request latency.
+    energy : float
+        beta, per joule of GPU energy spent on the request.
+    quality : float
+        gamma, per unit of quality (a reward).
+    """
+
+    latency: float = 0.01
+    energy: float = 0.002
+    quality: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("latency", "energy", "quality"):
+            v = getattr(self, name)
+            if not np.isfinite(v) or v < 0:
+                raise ValidationError(name, "weight", v, "must be finite and >= 0")
+
+
+@dataclass(frozen=True, eq=False)
+class LlmAllocation:
+    """Admission and token budgets of N LLM requests.
+
+    Parameters
+    ----------
+    admitted : ndarray of bool, shape (N,)
+        Whether request n gets a batch slot in this scheduling slot.
+    tokens : ndarray, shape (N,)
+        Output tokens granted (0 for a rejected request), tokens.
+    """
+
+    admitted: np.ndarray
+    tokens: np.ndarray
+
+    def __post_init__(self) -> None:
+        a = np.array(self.admitted, dtype=bool)
+        t = np.array(self.tokens, dtype=np.float64)
+        if a.ndim != 1:
+            raise ValidationError("admitted", "-", a.shape, "must be a 1-D array")
+        if t.shape != a.shape:
+            raise ValidationError("tokens", "token", t.shape, f"wrong shape, expected {a.shape}")
+        if np.isnan(t).any():
+            raise ValidationError("tokens", "token", float("nan"), "NaN is not allowed")
+        a.flags.writeable = False
+        t.flags.writeable = False
+        object.__setattr__(self, "admitted", a)
+        object.__setattr__(self, "tokens", t)
+
+    @property
+    def n_requests(self) -> int:
+        """Number of requests N."""
+        return int(self.admitted.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class LlmInstance:
+    """N LLM requests at one edge GPU in one scheduling slot (SI units, validated).
+
+    Parameters
+    ----------
+    prompt_tokens : ndarray, shape (N,)
+        Prompt length P_n, tokens (>= 0).
+    max_tokens : ndarray, shape (N,)
+        Largest useful output T^max_n, tokens (integer >= 1).
+    weight : ndarray, shape (N,)
+        Request weight w_n (> 0).
+    deadline_s : ndarray, shape (N,)
+        Latency limit d_n, s (> 0, inf for none).
+    quality_tokens : ndarray, shape (N, P)
+        Breakpoints of each quality curve, tokens: first 0, strictly increasing, P >= 2.
+    quality_values : ndarray, shape (N, P)
+        Quality at the breakpoints: first 0, nondecreasing, concave (slopes nonincreasing).
+    gpu_memory_bytes, model_bytes : float
+        GPU memory and model weights, byte; the KV cache gets the difference.
+    kv_bytes_per_token : float or ndarray, shape (N,)
+        KV-cache bytes per token of each request, byte/token (a scalar is broadcast).
+    compute_flops : float
+        GPU speed F, FLOP/s.
+    flop_per_token : float
+        phi, FLOP per (prompt or output) token.
+    batch_slots : int
+        B, most requests in the batch.
+    slot_s : float
+        Scheduling slot length, s (compute per slot = F slot_s).
+    decode_step_s : float
+        tau, time of one decode iteration, s.
+    energy_per_flop_j : float
+        e, GPU energy per FLOP, J/FLOP.
+    """
+
+    prompt_tokens: np.ndarray
+    max_tokens: np.ndarray
+    weight: np.ndarray
+    deadline_s: np.ndarray
+    quality_tokens: np.ndarray
+    quality_values: np.ndarray
+    gpu_memory_bytes: float
+    model_bytes: float
+    kv_bytes_per_token: np.ndarray
+    compute_flops: float
+    flop_per_token: float
+    batch_slots: int
+    slot_s: float
+    decode_step_s: float
+    energy_per_flop_j: float
+
+    def __post_init__(self) -> None:
+        pt = _vec("prompt_tokens", "token", self.prompt_tokens, None, low=0.0, strict=False)
+        n = pt.shape[0]
+        if n == 0:
+            raise ValidationError("prompt_tokens", "token", [], "no requests")
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        set_("prompt_tokens", pt)
+        set_("max_tokens", _vec("max_tokens", "token", self.max_tokens, n, low=1.0, strict=False,
+                                integer=True))
+        set_("weight", _vec("weight", "-", self.weight, n, low=0.0, strict=True))
+        set_("deadline_s", _vec("deadline_s", "s", self.deadline_s, n, low=0.0, strict=True,
+                                allow_inf=True))
+        kv = np.broadcast_to(np.asarray(self.kv_bytes_per_token, dtype=np.float64), (n,)) \
+            if np.ndim(self.kv_bytes_per_token) == 0 else self.kv_bytes_per_token
+        set_("kv_bytes_per_token", _vec("kv_bytes_per_token", "byte/token", kv, n, low=0.0,
+                                        strict=True))
+        for name in ("quality_tokens", "quality_values"):
+            arr = np.array(getattr(self, name), dtype=np.float64)
+            if arr.ndim != 2 or arr.shape[0] != n or arr.shape[1] < 2:
+                raise ValidationError(name, "-", arr.shape, f"wrong shape, expected ({n}, P>=2)")
+            if not np.isfinite(arr).all():
+                raise ValidationError(name, "-", arr[~np.isfinite(arr)][0], "must be finite")
+            arr.flags.writeable = False
+            set_(name, arr)
+        x, q = self.quality_tokens, self.quality_values
+        if (x[:, 0] != 0).any() or (np.diff(x, axis=1) <= 0).any():
+            raise ValidationError("quality_tokens", "token", x[0],
+                                  "must start at 0 and be strictly increasing per request")
+        slope = np.diff(q, axis=1) / np.diff(x, axis=1)
+        if (q[:, 0] != 0).any() or (slope < 0).any() or (np.diff(slope, axis=1) > 1e-12).any():
+            raise ValidationError("quality_values", "-", q[0],
+                                  "must start at 0 and be nondecreasing and concave per request")
+        for name, unit in (("gpu_memory_bytes", "byte"), ("model_bytes", "byte"),
+                           ("compute_flops", "FLOP/s"),
+                           ("flop_per_token", "FLOP"), ("slot_s", "s"), ("decode_step_s", "s")):
+            set_(name, _scalar(name, unit, getattr(self, name), low=0.0, strict=True))
+        set_("energy_per_flop_j", _scalar("energy_per_flop_j", "J/FLOP", self.energy_per_flop_j,
+                                          low=0.0, strict=False))
+        if self.model_bytes >= self.gpu_memory_bytes:
+            raise ValidationError("model_bytes", "byte", self.model_bytes,
+                                  f"leaves no KV memory on a {self.gpu_memory_bytes:g} B GPU")
+        slots = _scalar("batch_slots", "-", self.batch_slots, low=1.0, strict=False)
+        if slots != round(slots):
+            raise ValidationError("batch_slots", "-", self.batch_slots, "must be an integer")
+        set_("batch_slots", int(slots))
+
+    @property
+    def n_requests(self) -> int:
+        """Number of requests N."""
+        return int(self.prompt_tokens.shape[0])
+
+    @property
+    def kv_capacity_bytes(self) -> float:
+        """GPU memory left for the KV cache, byte."""
+        return self.gpu_memory_bytes - self.model_bytes
+
+    def replace(self, **changes: Any) -> LlmInstance:
+        """A new, validated instance with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def generate(cls, n_requests: int = 24, *, seed: int = 0, **overrides: Any) -> LlmInstance:
+        """Seeded instance. *Assumed* values (typical hardware, not from a paper): a 7B fp16
+        model (14 GB) on a 24 GB GPU (the AGOD server size), 1.2e14 FLOP/s, 2 FLOP per parameter
+        per token, 4e-12 J/FLOP, 25 ms decode iterations, 16 batch slots, a 2 s slot; prompts of
+        50-1000 tokens, outputs up to 64-1024 tokens, deadlines 5-30 s, weights 1.5 / 1
+        alternating; quality ``1 - exp(-t / theta)`` (theta = 0.2-0.5 of the request's
+        ``max_tokens``) sampled at 0, 1/8, 1/4, 1/2 and 1 of ``max_tokens``.
+        """
+        if int(n_requests) < 1:
+            raise ValidationError("n_requests", "-", n_requests, "must be >= 1")
+        rng = np.random.default_rng(seed)
+        N = int(n_requests)
+        model_bytes = 14e9
+        tmax = rng.integers(64, 1025, size=N).astype(float)
+        theta = tmax * rng.uniform(0.2, 0.5, size=N)
+        x = tmax[:, None] * np.array([0.0, 0.125, 0.25, 0.5, 1.0])[None, :]
+        fields: dict[str, Any] = dict(
+            prompt_tokens=rng.integers(50, 1001, size=N).astype(float),
+            max_tokens=tmax,
+            weight=np.resize(np.array([1.5, 1.0]), N),
+            deadline_s=rng.uniform(5.0, 30.0, size=N),
+            quality_tokens=x,
+            quality_values=1.0 - np.exp(-x / theta[:, None]),
+            gpu_memory_bytes=24e9,
+            model_bytes=model_bytes,
+            kv_bytes_per_token=model_bytes / 24576.0,
+            compute_flops=1.2e14,
+            flop_per_token=model_bytes,  # 2 FLOP x 7e9 parameters
+            batch_slots=16,
+            slot_s=2.0,
+            decode_step_s=0.025,
+            energy_per_flop_j=4e-12,
+        )
+        unknown = set(overrides) - set(fields)
+        if unknown:
+            name = sorted(unknown)[0]
+            raise ValidationError(name, "-", overrides[name], "unknown LlmInstance field")
+        fields.update(overrides)
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class LlmSpec(ProblemSpec):
+    """Token-budget MILP (see :mod:`aigc_opt.problems.allocation.llm`).
+
+    Parameters
+    ----------
+    objective : LlmObjective
+        Weights alpha (latency), beta (energy), gamma (quality).
+    integer_tokens : bool
+        Integer token counts (True) or a continuous relaxation of the token count (admission
+        stays binary).
+    epsilon : tuple of (str, float)
+        Extra rows on weighted sums: ``latency`` (sum w L <= bound, s), ``energy``
+        (sum w E <= bound, J), ``quality`` (sum w Q >= bound).
+    """
+
+    objective: LlmObjective = field(default_factory=LlmObjective)
+    integer_tokens: bool = True
+    epsilon: tuple[tuple[str, float], ...] = ()
+    problem: str = "allocation"
+    variant: str = "llm_tokens"
+
+    def __post_init__(self) -> None:
+        for item in self.epsilon:
+            if len(item) != 2 or item[0] not in EPSILON_METRICS or not np.isfinite(item[1]):
+                raise ValidationError("epsilon", "-", item, "must be (metric, finite bound), "
+                                      f"metric in {EPSILON_METRICS}")
+
+    def with_weights(self, *, latency: float, energy: float, quality: float) -> Self:
+        """Same spec with weights alpha = latency, beta = energy, gamma = quality."""
+        return dataclasses.replace(self, objective=LlmObjective(latency, energy, quality))
+
+    def with_epsilon(self, metric: str, bound: float) -> Self:
+        """Same spec plus the epsilon row ``metric <= bound`` (``>=`` for quality)."""
+        return dataclasses.replace(self, epsilon=(*self.epsilon, (metric, float(bound))))
+
+    def pareto_metrics(self, instance: LlmInstance, allocation: LlmAllocation
+                       ) -> dict[str, float]:
+        """Weighted latency, energy and quality sums, recomputed by the evaluator."""
+        tot = evaluate(instance, allocation, self).totals
+        return {"latency": tot["latency_weighted_s"], "energy": tot["energy_weighted_j"],
+                "quality": tot["quality_weighted"]}
+
+
+def token_quality(breakpoints: np.ndarray, values: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """Row-wise linear interpolation ``q_n(t_n)``, constant beyond the last breakpoint.
+
+    Parameters
+    ----------
+    breakpoints, values : ndarray, shape (N, P)
+        Strictly increasing token breakpoints (first 0) and quality at them.
+    tokens : ndarray, shape (N,)
+    """
+    t = np.asarray(tokens, dtype=np.float64)
+    P = breakpoints.shape[1]
+    idx = np.clip((breakpoints <= t[:, None]).sum(axis=1) - 1, 0, P - 2)
+    r = np.arange(t.size)
+    x0, x1 = breakpoints[r, idx], breakpoints[r, idx + 1]
+    q0, q1 = values[r, idx], values[r, idx + 1]
+    frac = np.clip((t - x0) / (x1 - x0), 0.0, 1.0)
+    return q0 + frac * (q1 - q0)

@@ -1,0 +1,163 @@
+r"""LLM requests at an edge GPU: admission (batch slots) and output-token budgets as an exact MILP.
+
+The model and units are in :mod:`aigc_opt.problems.allocation.data_llm` (instance, spec,
+allocation, weights), the evaluator in :mod:`aigc_opt.problems.allocation.evaluate`.
+Decisions per request n: admission ``a_n in {0,1}``, tokens ``t_n`` (integer, or continuous with
+``integer_tokens=False``) and the quality epigraph variable ``u_n``:
+
+.. math::
+
+    \min \sum_n w_n \big(\alpha (a_n P_n\phi/F + \tau t_n)
+          + \beta e\phi (a_n P_n + t_n) - \gamma u_n\big)
+
+    \text{s.t.}\quad u_n \le q_{n,p} + s_{n,p} (t_n - x_{n,p}) \;\; \forall p, \qquad
+    u_n \le q_{n,P},
+
+    \sum_n a_n \le B, \quad \sum_n \kappa_n (a_n P_n + t_n) \le G - M_{model}, \quad
+    \phi \sum_n (a_n P_n + t_n) \le F T_{slot},
+
+    a_n P_n \phi / F + \tau t_n \le d_n, \qquad 0 \le t_n \le T^{max}_n a_n.
+
+**Quality linearisation.** Each request's curve ``q_n`` is concave, nondecreasing and piecewise
+linear with ``q_n(0) = 0`` (validated), so it equals the minimum of its segment lines and of the
+flat line at its last value; maximising ``u_n`` under those ``P`` rows gives ``u_n = q_n(t_n)``
+exactly, with no binaries (a non-concave curve would need the one-hot form of
+:mod:`aigc_opt.problems.allocation.steps`). The admission binaries make it a MILP; a rejected
+request has ``t_n = 0`` and so ``u_n <= q_n(0) = 0``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from aigc_opt.cases import CaseKind, register_case
+from aigc_opt.program import Block, LinearProgram, RowBuilder
+from aigc_opt.solve import register_heuristic
+from aigc_opt.spec import register_builder
+
+from .data_llm import LlmAllocation, LlmInstance, LlmSpec
+
+logger = logging.getLogger(__name__)
+
+
+def build(inst: LlmInstance, spec: LlmSpec) -> LinearProgram:
+    """Assemble the MILP; columns ``admit`` (N), ``tokens`` (N), ``u`` (N). Rows are scaled by
+    their right-hand sides so that HiGHS sees O(1) coefficients."""
+    N = inst.n_requests
+    o = spec.objective
+    w = inst.weight
+    P = inst.prompt_tokens
+    phi, F, tau = inst.flop_per_token, inst.compute_flops, inst.decode_step_s
+    prefill_s = P * phi / F
+    e_tok = inst.energy_per_flop_j * phi  # J per token
+    x, q = inst.quality_tokens, inst.quality_values
+    K = x.shape[1]
+    ia, it, iu = 0, N, 2 * N
+    n_cols = 3 * N
+    rN = np.arange(N)
+    rb = RowBuilder()
+    add = rb.add
+
+    # epigraph: u_n - s_np t_n <= q_np - s_np x_np (segments p), u_n <= q_n,last
+    slope = np.diff(q, axis=1) / np.diff(x, axis=1)  # (N, K-1)
+    icpt = q[:, :-1] - slope * x[:, :-1]
+    ns = N * (K - 1)
+    rs = np.arange(ns)
+    un = np.repeat(rN, K - 1)
+    add(np.concatenate([rs, rs]), np.concatenate([iu + un, it + un]),
+        np.concatenate([np.ones(ns), -slope.reshape(-1)]), ns, -np.inf, icpt.reshape(-1))
+    add(rN, iu + rN, np.ones(N), N, -np.inf, q[:, -1])
+    # t_n - Tmax_n a_n <= 0
+    add(np.concatenate([rN, rN]), np.concatenate([it + rN, ia + rN]),
+        np.concatenate([np.ones(N), -inst.max_tokens]), N, -np.inf, 0.0)
+    # batch slots
+    add(np.zeros(N, dtype=np.int64), ia + rN, np.ones(N), 1, -np.inf, float(inst.batch_slots))
+    # KV memory and compute per slot, both divided by their capacity
+    kv = inst.kv_bytes_per_token
+    for per_token, cap in ((kv, inst.kv_capacity_bytes), (np.full(N, phi), F * inst.slot_s)):
+        add(np.zeros(2 * N, dtype=np.int64), np.concatenate([ia + rN, it + rN]),
+            np.concatenate([per_token * P, per_token]) / cap, 1, -np.inf, 1.0)
+    # deadlines (divided by d_n where finite)
+    d = inst.deadline_s
+    ds = np.where(np.isfinite(d), d, 1.0)
+    add(np.concatenate([rN, rN]), np.concatenate([ia + rN, it + rN]),
+        np.concatenate([prefill_s / ds, np.full(N, tau) / ds]), N, -np.inf,
+        np.where(np.isfinite(d), 1.0, np.inf))
+    for metric, bound in spec.epsilon:
+        z = np.zeros(2 * N, dtype=np.int64)
+        if metric == "latency":
+            add(z, np.concatenate([ia + rN, it + rN]), np.concatenate([w * prefill_s, w * tau]),
+                1, -np.inf, bound)
+        elif metric == "energy":
+            add(z, np.concatenate([ia + rN, it + rN]),
+                np.concatenate([w * e_tok * P, w * e_tok]), 1, -np.inf, bound)
+        else:
+            add(z[:N], iu + rN, w, 1, bound, np.inf)
+
+    c = np.zeros(n_cols)
+    c[ia:it] = w * (o.latency * prefill_s + o.energy * e_tok * P)
+    c[it:iu] = w * (o.latency * tau + o.energy * e_tok)
+    c[iu:] = -o.quality * w
+    A = rb.matrix(n_cols)
+    row_lower, row_upper = rb.bounds()
+    col_hi = np.concatenate([np.ones(N), inst.max_tokens, np.full(N, np.inf)])
+    integ = np.zeros(n_cols, dtype=bool)
+    integ[ia:it] = True
+    integ[it:iu] = spec.integer_tokens
+    return LinearProgram(
+        c=c, A=A, row_lower=row_lower, row_upper=row_upper,
+        col_lower=np.concatenate([np.zeros(2 * N), np.full(N, -np.inf)]), col_upper=col_hi,
+        integrality=integ,
+        blocks=(Block("admit", ia, (N,)), Block("tokens", it, (N,)), Block("u", iu, (N,))),
+        name=f"allocation.llm_tokens[N={N}]",
+    )
+
+
+def decode(inst: LlmInstance, spec: LlmSpec, program: LinearProgram, values: Any
+           ) -> LlmAllocation:
+    """Admission ``a > 1/2``; tokens rounded when integer, 0 for rejected requests."""
+    a = np.asarray(values["admit"], dtype=np.float64) > 0.5
+    t = np.maximum(np.asarray(values["tokens"], dtype=np.float64), 0.0)
+    if spec.integer_tokens:
+        t = np.round(t)
+    return LlmAllocation(admitted=a, tokens=np.where(a, t, 0.0))
+
+
+def greedy_tokens(inst: LlmInstance, spec: LlmSpec, seed: int = 0) -> LlmAllocation:
+    """Baseline: admit by weight (then index) while slots, KV memory and compute last, each
+    request taking its largest token count that fits its deadline and the remaining capacity."""
+    N = inst.n_requests
+    order = np.lexsort((np.arange(N), -inst.weight))
+    kv_left = inst.kv_capacity_bytes  # bytes
+    fl_left = inst.compute_flops * inst.slot_s / inst.flop_per_token  # tokens
+    a = np.zeros(N, dtype=bool)
+    t = np.zeros(N)
+    prefill = inst.prompt_tokens * inst.flop_per_token / inst.compute_flops
+    for n in order[: inst.batch_slots]:  # sequential greedy: a loop is inherent
+        kv_n = inst.kv_bytes_per_token[n]
+        room = min(kv_left / kv_n, fl_left) - inst.prompt_tokens[n]
+        by_deadline = (inst.deadline_s[n] - prefill[n]) / inst.decode_step_s
+        grant = np.floor(min(room, by_deadline, inst.max_tokens[n]))
+        if grant < 1:
+            continue
+        a[n], t[n] = True, grant
+        kv_left -= kv_n * (inst.prompt_tokens[n] + grant)
+        fl_left -= inst.prompt_tokens[n] + grant
+    return LlmAllocation(admitted=a, tokens=t)
+
+
+LLM_CASE = CaseKind(
+    name="allocation.llm_tokens",
+    make_instance=lambda seed, n_requests=24: LlmInstance.generate(n_requests, seed=seed),
+    make_spec=lambda **params: LlmSpec(**params),
+    default_methods=("highs", "greedy_weight"),
+    reference="highs",
+    description="LLM admission and token budgets under KV memory, compute, batch slots",
+)
+
+register_builder(LlmSpec, build, decode)
+register_heuristic(LlmSpec, "greedy_weight", greedy_tokens)
+register_case(LLM_CASE)

@@ -1,0 +1,98 @@
+"""Model caching over time: which generative models each edge server keeps in GPU memory, slot
+by slot, and where every request is served (home server, a neighbour within the latency budget,
+or the cloud), with in-context learning that makes a copy more accurate the longer it stays.
+
+Modules
+-------
+data
+    :class:`CachingInstance`, :class:`CachingObjective`, :class:`CachingSpec`,
+    :class:`CachingAllocation` and the cost / context physics shared by everything below.
+trace
+    Trace CSV files (:func:`save_trace_csv`, :func:`load_trace_csv`).
+formulation
+    The MILP's column/row layout and window data, shared by the offline MILP and the rolling
+    horizon (:class:`~.formulation.Layout`, :func:`~.formulation.window_data`, ...).
+milp
+    The offline (clairvoyant) MILP: registered :func:`~.milp.build` / :func:`~.milp.decode`,
+    ``offline_milp``, :func:`solve_offline` with a MIP start, :func:`slot_bound`, and the
+    ``caching.offline`` / ``caching.compute`` case kinds.
+policies
+    Online policies (LRU, LFU, static most-popular, Least Context, rolling horizon), registered
+    as heuristics of :class:`CachingSpec`.
+evaluate
+    The independent referee, registered for :class:`CachingAllocation`.
+"""
+
+from __future__ import annotations
+
+from . import data, evaluate, formulation, milp, policies, trace
+from .data import (
+    GB,
+    CachingAllocation,
+    CachingInstance,
+    CachingObjective,
+    CachingSpec,
+    cache_age,
+    cloud_cost,
+    context_table,
+    edge_cost,
+    load_cost,
+    neighbours,
+    objective_of,
+    validate_requests,
+)
+from .evaluate import evaluate_caching
+from .milp import CASES, offline_milp, slot_bound, solve_offline
+from .policies import (
+    POLICIES,
+    RollingHorizon,
+    fill,
+    least_context,
+    lfu,
+    lru,
+    rolling_forecast,
+    rolling_horizon,
+    route_given_cache,
+    static_popular,
+)
+from .trace import TRACE_COLUMNS, load_trace_csv, save_trace_csv
+
+__all__ = [
+    "CASES",
+    "GB",
+    "POLICIES",
+    "TRACE_COLUMNS",
+    "CachingAllocation",
+    "CachingInstance",
+    "CachingObjective",
+    "CachingSpec",
+    "RollingHorizon",
+    "cache_age",
+    "cloud_cost",
+    "context_table",
+    "data",
+    "edge_cost",
+    "evaluate",
+    "evaluate_caching",
+    "fill",
+    "formulation",
+    "least_context",
+    "lfu",
+    "load_cost",
+    "load_trace_csv",
+    "lru",
+    "milp",
+    "neighbours",
+    "objective_of",
+    "offline_milp",
+    "policies",
+    "rolling_forecast",
+    "rolling_horizon",
+    "route_given_cache",
+    "save_trace_csv",
+    "slot_bound",
+    "solve_offline",
+    "static_popular",
+    "trace",
+    "validate_requests",
+]

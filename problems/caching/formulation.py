@@ -1,0 +1,324 @@
+r"""Structure and data of the caching MILP, shared by the offline MILP (:mod:`.milp`) and the
+rolling-horizon policy's window MILPs (:mod:`.policies`), built vectorised with scipy.sparse.
+
+Indices: slot t, home server s, serving server k, model m, edge pair p = (s, k) with
+``lat[s, k] <= budget`` (p includes (s, s)), context age level j = 1..H. Data: ``R[t,s,m]``
+requests; ``G[t,k,m,a]`` accuracy of a copy of age a (see :mod:`.data`),
+``Delta[t,k,m,j] = G[..., j] - G[..., j-1] >= 0``; per-request costs ``e[s,k,m]`` (edge, for a
+copy of accuracy 0, i.e. including the full accuracy loss ``w_a``) and ``q[m]`` (cloud), and
+``L[k,m]`` per load (:class:`.data.CachingObjective`).
+
+Variables (all in [0, 1]): ``c[t,k,m]`` binary cache; ``l[t,k,m]`` load; ``x[t,p,m]`` fraction
+of ``R[t,s,m]`` served at k; ``y[t,s,m]`` fraction sent to the cloud; ``u[t,k,m,j]`` = 1 iff the
+copy has age >= j; ``v[t,p,m,j]`` = ``x[t,p,m] * u[t,k,m,j]``.
+
+.. math::
+
+    \min \sum_{t,k,m} L_{k,m} l_{t,k,m}
+       + \sum_{t,p,m} R_{t,s,m} (e_{s,k,m} - w_a G_{t,k,m,0}) x_{t,p,m}
+       + \sum_{t,s,m} R_{t,s,m} q_m y_{t,s,m}
+       - w_a \sum_{t,p,m,j} R_{t,s,m} \Delta_{t,k,m,j} v_{t,p,m,j}
+
+    \text{s.t.}\quad \sum_{p=(s,\cdot)} x_{t,p,m} + y_{t,s,m} = 1, \quad x_{t,p,m} \le c_{t,k,m},
+    \quad \sum_m size_m c_{t,k,m} \le Mem_k,
+
+    l_{t,k,m} \ge c_{t,k,m} - c_{t-1,k,m} \;(c_{-1} = c^{init}), \quad
+    u_{t,k,m,j} \le c_{t,k,m}, \quad u_{t,k,m,j} \le u_{t-1,k,m,j-1} \;(u_{\cdot,0} = c),
+
+    v_{t,p,m,j} \le x_{t,p,m}, \quad v_{t,p,m,j} \le u_{t,k,m,j}, \quad
+    [\,\textstyle\sum_{p=(\cdot,k),m} R_{t,s,m} flop_m x_{t,p,m} \le F_k \, slot\,].
+
+Exactness. ``l`` carries a cost >= 0, so at an optimum ``l = max(0, c_t - c_{t-1})``: the load
+count is exact. The accuracy terms are rewards with ``Delta >= 0`` (accuracy is nondecreasing in
+the examples and the examples in the age), and ``u``, ``v`` appear only in upper-bound rows, so
+at an optimum ``u_{t,j} = min(c_t, ..., c_{t-j})`` (binary, = 1 iff age >= j) and
+``v = min(x, u) = x u`` (exact for binary u). Hence ``G(age) = G_0 + sum_j Delta_j u_j`` and the
+MILP objective equals the true cost of its cache trajectory and routing: no approximation
+(``Result.message`` says so). Ages at t=0 start at 0 (``u[0, j] = 0``) unless a window is
+given the committed history (``prev_age``), which sets ``u[0, j] <= [prev_age + 1 >= j]``.
+Exact dominance: a model not cached before the window whose largest possible saving over
+the window (every request it could serve, at its best accuracy) is below one load's cost is
+fixed out of that server's cache (``c <= 0``). Columns are created only where they matter in
+``sparse`` mode (x, y where R > 0, v where
+R Delta > 0, u where some v needs it); the rolling-horizon policy builds every column
+(``sparse=False``) so that only costs and bounds change between slots.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from aigc_opt.program import Block, LinearProgram
+
+from .data import (
+    GB,
+    CachingInstance,
+    CachingObjective,
+    cloud_cost,
+    edge_cost,
+    load_cost,
+    neighbours,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Column and row structure of a (window) caching MILP; independent of costs and bounds.
+
+    ``ix[t, p, m]``, ``iy[t, s, m]``, ``iu[t, k, m, j-1]``, ``iv[t, p, m, j-1]`` are column
+    indices (-1: no column); ``A`` has the structural coefficients; ``comp_*`` locate the
+    compute-capacity entries whose values depend on R.
+    """
+
+    W: int
+    S: int
+    M: int
+    H: int
+    ps: np.ndarray
+    pk: np.ndarray
+    ix: np.ndarray
+    iy: np.ndarray
+    iu: np.ndarray
+    iv: np.ndarray
+    n: int
+    A: sp.csr_matrix
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    integrality: np.ndarray
+    load_rows: np.ndarray
+    mem_rows: np.ndarray
+    comp_rows: np.ndarray
+    comp_entry_row: np.ndarray
+    comp_entry_col: np.ndarray
+    comp_entry_x: np.ndarray
+
+
+def pairs(inst: CachingInstance, obj: CachingObjective) -> tuple[np.ndarray, np.ndarray]:
+    """Allowed (home, serving) server pairs ``(ps, pk)`` within the latency budget."""
+    ps, pk = np.nonzero(neighbours(inst, obj))
+    return ps.astype(np.int64), pk.astype(np.int64)
+
+
+def _index(mask: np.ndarray, start: int) -> tuple[np.ndarray, int]:
+    idx = np.full(mask.shape, -1, dtype=np.int64)
+    cnt = int(mask.sum())
+    idx[mask] = start + np.arange(cnt)
+    return idx, start + cnt
+
+
+def layout(inst: CachingInstance, obj: CachingObjective, R: np.ndarray, G: np.ndarray,
+           *, sparse: bool) -> Layout:
+    """Build the structure of the MILP for a window of ``R.shape[0]`` slots (vectorised)."""
+    W, S, M = R.shape
+    H = inst.context_window
+    ps, pk = pairs(inst, obj)
+    Np = ps.size
+    nC = W * S * M
+    t_ = np.arange(W)
+    cidx = np.arange(nC).reshape(W, S, M)
+    lidx = nC + cidx
+    start = 2 * nC
+    Rp = R[:, ps, :]  # (W, Np, M) demand of the pair's home server
+    delta = np.diff(G, axis=3)  # (W, S, M, H)
+    if sparse:
+        mx = Rp > 0
+        my = R > 0
+        mv = mx[..., None] & (delta[:, pk, :, :] > 0)
+        need_v = np.zeros((W, S, M, H), dtype=bool)
+        if H:
+            wv, pv, mm, jv = np.nonzero(mv)
+            need_v[wv, pk[pv], mm, jv] = True
+        mu = need_v.copy()
+        for t in range(W - 2, -1, -1):  # u[t+1, j+1] chains to u[t, j]
+            mu[t, :, :, : H - 1] |= mu[t + 1, :, :, 1:]
+    else:
+        mx = np.ones((W, Np, M), dtype=bool)
+        my = np.ones((W, S, M), dtype=bool)
+        mv = np.ones((W, Np, M, H), dtype=bool)
+        mu = np.ones((W, S, M, H), dtype=bool)
+    iu, start = _index(mu, start)
+    ix, start = _index(mx, start)
+    iy, start = _index(my, start)
+    iv, start = _index(mv, start)
+    n = start
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    lo: list[np.ndarray] = []
+    hi: list[np.ndarray] = []
+    r0 = 0
+
+    def add(r: np.ndarray, c: np.ndarray, v: np.ndarray, n_rows: int, lower: Any,
+            upper: Any) -> np.ndarray:
+        nonlocal r0
+        rows.append(r + r0)
+        cols.append(c)
+        vals.append(v)
+        lo.append(np.broadcast_to(np.asarray(lower, dtype=float), (n_rows,)))
+        hi.append(np.broadcast_to(np.asarray(upper, dtype=float), (n_rows,)))
+        out = np.arange(r0, r0 + n_rows)
+        r0 += n_rows
+        return out
+
+    ones = lambda k: np.ones(k)  # noqa: E731
+    # demand: sum_p x + y = 1 per (t, s, m) with a y column
+    ycols = iy[my]
+    ny = ycols.size
+    yrow = np.full((W, S, M), -1, dtype=np.int64)
+    yrow[my] = np.arange(ny)
+    tx, px, mx_ = np.nonzero(mx)
+    xcols = ix[tx, px, mx_]
+    add(np.concatenate([np.arange(ny), yrow[tx, ps[px], mx_]]),
+        np.concatenate([ycols, xcols]), ones(ny + xcols.size), ny, 1.0, 1.0)
+    # link: x - c[t, k, m] <= 0
+    nx = xcols.size
+    add(np.concatenate([np.arange(nx)] * 2), np.concatenate([xcols, cidx[tx, pk[px], mx_]]),
+        np.concatenate([ones(nx), -ones(nx)]), nx, -np.inf, 0.0)
+    # v <= x and v <= u
+    tv, pv, mv_, jv = np.nonzero(mv)
+    vcols = iv[tv, pv, mv_, jv]
+    nv = vcols.size
+    add(np.concatenate([np.arange(nv)] * 2), np.concatenate([vcols, ix[tv, pv, mv_]]),
+        np.concatenate([ones(nv), -ones(nv)]), nv, -np.inf, 0.0)
+    add(np.concatenate([np.arange(nv)] * 2), np.concatenate([vcols, iu[tv, pk[pv], mv_, jv]]),
+        np.concatenate([ones(nv), -ones(nv)]), nv, -np.inf, 0.0)
+    # u <= c and the age chain u[t, j] <= u[t-1, j-1] (u[., 0] = c)
+    tu, ku, mu_, ju = np.nonzero(mu)
+    ucols = iu[tu, ku, mu_, ju]
+    nu = ucols.size
+    add(np.concatenate([np.arange(nu)] * 2), np.concatenate([ucols, cidx[tu, ku, mu_]]),
+        np.concatenate([ones(nu), -ones(nu)]), nu, -np.inf, 0.0)
+    ch = tu >= 1
+    prev = np.where(ju[ch] == 0, cidx[tu[ch] - 1, ku[ch], mu_[ch]],
+                    iu[tu[ch] - 1, ku[ch], mu_[ch], np.maximum(ju[ch] - 1, 0)])
+    nch = int(ch.sum())
+    add(np.concatenate([np.arange(nch)] * 2), np.concatenate([ucols[ch], prev]),
+        np.concatenate([ones(nch), -ones(nch)]), nch, -np.inf, 0.0)
+    # memory per (t, k), in GB
+    tw, kw, mw = np.nonzero(np.ones((W, S, M), dtype=bool))
+    mem_rows = add(tw * S + kw, cidx[tw, kw, mw], inst.model_size_bytes[mw] / GB, W * S,
+                   -np.inf, np.tile(inst.server_gpu_memory_bytes / GB, W))
+    # loads: l[t] - c[t] + c[t-1] >= 0 (t >= 1); l[0] - c[0] >= -c_init
+    flat = np.arange(nC)
+    tl = flat // (S * M)
+    later = tl >= 1
+    r_l = np.concatenate([flat, flat, flat[later]])
+    c_l = np.concatenate([lidx.reshape(-1), cidx.reshape(-1), cidx.reshape(-1)[later] - S * M])
+    v_l = np.concatenate([ones(nC), -ones(nC), ones(int(later.sum()))])
+    load_rows = add(r_l, c_l, v_l, nC, 0.0, np.inf)
+    # compute capacity per (t, k): sum R flop / (F_k slot) x <= 1 (values set per data)
+    comp_rows = np.zeros(0, dtype=np.int64)
+    ce_row = ce_col = ce_x = np.zeros(0, dtype=np.int64)
+    if obj.compute_capacity:
+        ce_x = np.arange(nx)
+        ce_row = tx * S + pk[px]
+        ce_col = xcols
+        comp_rows = add(ce_row, ce_col, ones(nx), W * S, -np.inf, 1.0)
+        ce_row = comp_rows[ce_row]
+    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(r0, n))
+    integ = np.zeros(n, dtype=bool)
+    integ[:nC] = True
+    del t_
+    return Layout(W=W, S=S, M=M, H=H, ps=ps, pk=pk, ix=ix, iy=iy, iu=iu, iv=iv, n=n, A=A,
+                  row_lower=np.concatenate(lo), row_upper=np.concatenate(hi), integrality=integ,
+                  load_rows=load_rows, mem_rows=mem_rows, comp_rows=comp_rows,
+                  comp_entry_row=ce_row, comp_entry_col=ce_col, comp_entry_x=ce_x)
+
+
+@dataclass(frozen=True)
+class WindowData:
+    """Costs and bounds of a window MILP (problem units; ``scale`` divides the costs)."""
+
+    c: np.ndarray
+    col_upper: np.ndarray
+    load_lower: np.ndarray
+    comp_values: np.ndarray
+    scale: float
+
+
+def window_data(inst: CachingInstance, obj: CachingObjective, lay: Layout, R: np.ndarray,
+                G: np.ndarray, c_init: np.ndarray, prev_age: np.ndarray,
+                scale: float | None = None) -> WindowData:
+    """Costs and bounds for demand ``R`` (W, S, M), accuracy table ``G`` (W, S, M, H+1), the
+    cache before the window ``c_init`` (S, M) and its age ``prev_age`` (S, M; -1: none)."""
+    W, S, M, H = lay.W, lay.S, lay.M, lay.H
+    ps, pk = lay.ps, lay.pk
+    nC = W * S * M
+    c = np.zeros(lay.n)
+    ub = np.ones(lay.n)
+    c[nC:2 * nC] = np.broadcast_to(load_cost(inst, obj), (W, S, M)).reshape(-1)
+    e = edge_cost(inst, obj)  # (s, k, m)
+    Rp = R[:, ps, :]
+    xc = Rp * (e[ps, pk, :][None] - obj.accuracy * G[..., 0][:, pk, :])
+    m = lay.ix >= 0
+    c[lay.ix[m]] = xc[m]
+    m = lay.iy >= 0
+    c[lay.iy[m]] = (R * cloud_cost(inst, obj)[None, None, :])[m]
+    if H:
+        delta = np.diff(G, axis=3)
+        vc = -obj.accuracy * Rp[..., None] * delta[:, pk, :, :]
+        m = lay.iv >= 0
+        c[lay.iv[m]] = vc[m]
+        # window start: u[0, k, m, j] <= [prev_age + 1 >= j]
+        j = np.arange(1, H + 1)
+        ok = (prev_age[:, :, None] + 1 >= j[None, None, :]).astype(float)
+        m0 = lay.iu[0] >= 0
+        ub[lay.iu[0][m0]] = ok[m0]
+    # Dominance (exact): a copy of m at k that is not in c_init costs at least one load and
+    # saves at most sum_t sum_s R max(0, q - (e - w_a G_max)) over the window; if that is
+    # below the load cost, dropping m from k's trajectory never hurts, so fix c[., k, m] = 0.
+    gain = np.maximum(cloud_cost(inst, obj)[None, None, :]
+                      - (e[ps, pk, :][None] - obj.accuracy * G[..., H][:, pk, :]), 0.0)
+    bound = np.zeros((S, M))
+    np.add.at(bound, pk, (Rp * gain).sum(axis=0))
+    useless = (bound < load_cost(inst, obj)) & ~np.asarray(c_init, dtype=bool)
+    ub[:nC] = np.where(np.broadcast_to(useless, (W, S, M)), 0.0, 1.0).reshape(-1)
+    load_lower = np.zeros(nC)
+    load_lower[: S * M] = -np.asarray(c_init, dtype=float).reshape(-1)
+    comp = np.zeros(0)
+    if lay.comp_entry_x.size:
+        tx, px, mx_ = np.nonzero(lay.ix >= 0)
+        cap = inst.server_compute_flops[pk[px]] * inst.slot_s
+        comp = Rp[tx, px, mx_] * inst.model_flop_per_request[mx_] / cap
+    if scale is None:
+        nz = np.abs(c[c != 0])
+        scale = float(np.median(nz)) if nz.size else 1.0
+    return WindowData(c=c, col_upper=ub, load_lower=load_lower, comp_values=comp, scale=scale)
+
+
+def assemble(lay: Layout, data: WindowData, name: str) -> LinearProgram:
+    """The LinearProgram of a layout with its data (costs scaled by ``data.scale``)."""
+    A = lay.A
+    row_lower = lay.row_lower.copy()
+    row_lower[lay.load_rows] = data.load_lower
+    if lay.comp_entry_x.size:
+        A = A.tolil()
+        A[lay.comp_entry_row, lay.comp_entry_col] = data.comp_values
+        A = A.tocsr()
+    W, S, M = lay.W, lay.S, lay.M
+    nC = W * S * M
+    return LinearProgram(
+        c=data.c / data.scale, A=A, row_lower=row_lower, row_upper=lay.row_upper,
+        col_lower=np.zeros(lay.n), col_upper=data.col_upper, integrality=lay.integrality,
+        blocks=(Block("cache", 0, (W, S, M)), Block("load", nC, (W, S, M))),
+        name=name,
+        meta={"objective_scale": data.scale, "ix": lay.ix, "iy": lay.iy, "iu": lay.iu,
+              "iv": lay.iv, "ps": lay.ps, "pk": lay.pk},
+    )
+
+
+def pass_highs(h: Any, lp: LinearProgram, highspy: Any) -> None:
+    """Hand a minimisation LinearProgram to a ``highspy.Highs`` object as flat CSC arrays."""
+    A = lp.A.tocsc()
+    h.passModel(lp.n_cols, lp.n_rows, int(A.nnz), int(highspy.MatrixFormat.kColwise),
+                int(highspy.ObjSense.kMinimize), float(lp.offset), lp.c, lp.col_lower,
+                lp.col_upper, lp.row_lower, lp.row_upper, A.indptr.astype(np.int32),
+                A.indices.astype(np.int32), A.data, lp.integrality.astype(np.int32))

@@ -1,0 +1,109 @@
+"""Request traces of the caching family as CSV files: ``slot,server,model,count`` rows.
+
+A trace is the request-count array ``R[t, s, m]`` of a
+:class:`~aigc_opt.problems.caching.data.CachingInstance` (integer counts >= 0); only its nonzero
+entries are written. Use :meth:`CachingInstance.with_requests` to put a loaded trace on a network,
+and :meth:`CachingInstance.generate` for seeded synthetic (Zipf, drifting) traces.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+
+from aigc_opt.errors import ValidationError
+
+from .data import validate_requests
+
+logger = logging.getLogger(__name__)
+
+TRACE_COLUMNS = ("slot", "server", "model", "count")
+
+
+def save_trace_csv(requests: np.ndarray, path: str | Path) -> None:
+    """Write the nonzero counts of ``R[t, s, m]`` as CSV rows ``slot,server,model,count``.
+
+    The first line is a comment ``# shape,T,S,M`` so that the trace's size round-trips.
+    """
+    r = validate_requests(requests)
+    t, s, m = np.nonzero(r)
+    with Path(path).open("w", newline="") as fh:
+        fh.write(f"# shape,{r.shape[0]},{r.shape[1]},{r.shape[2]}\n")
+        w = csv.writer(fh)
+        w.writerow(TRACE_COLUMNS)
+        w.writerows(zip(t.tolist(), s.tolist(), m.tolist(), r[t, s, m].astype(np.int64).tolist(),
+                        strict=True))
+
+
+def load_trace_csv(path: str | Path, *, n_slots: int | None = None, n_servers: int | None = None,
+                   n_models: int | None = None) -> np.ndarray:
+    """Read a trace written by :func:`save_trace_csv` (or any ``slot,server,model,count`` CSV).
+
+    Sizes given as arguments win over the file's ``# shape`` line; missing ones are taken from
+    it, else inferred as ``max id + 1``. Raises :class:`ValidationError` naming the column for
+    an unreadable file, a missing column, a non-integer or negative value, an id out of range
+    (e.g. an unknown model) or a duplicate (slot, server, model) row.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError("path", "-", str(p), f"cannot read trace file: {exc}") from exc
+    lines = text.splitlines()
+    shape: list[int | None] = [n_slots, n_servers, n_models]
+    if lines and lines[0].startswith("#"):
+        parts = lines[0].lstrip("#").strip().split(",")
+        if parts[0].strip() == "shape" and len(parts) == 4:
+            try:
+                dims = [int(x) for x in parts[1:]]
+            except ValueError as exc:
+                raise ValidationError("shape", "-", lines[0], "bad '# shape,T,S,M' line") from exc
+            shape = [a if a is not None else b for a, b in zip(shape, dims, strict=True)]
+        lines = lines[1:]
+    rows = list(csv.reader(lines))
+    if not rows:
+        raise ValidationError("path", "-", str(p), "empty trace file (no header)")
+    header = [h.strip() for h in rows[0]]
+    for col in TRACE_COLUMNS:
+        if col not in header:
+            raise ValidationError(col, "-", header, f"missing column {col!r} in {p}")
+    idx = [header.index(c) for c in TRACE_COLUMNS]
+    body = [r for r in rows[1:] if r]
+    data = np.zeros((len(body), 4), dtype=np.int64)
+    for i, r in enumerate(body):  # CSV parsing is inherently per line
+        for j, (col, k) in enumerate(zip(TRACE_COLUMNS, idx, strict=True)):
+            try:
+                cell = r[k].strip()
+                val = float(cell)
+            except (IndexError, ValueError) as exc:
+                raise ValidationError(col, "-", r, f"line {i + 2}: not a number") from exc
+            if not math.isfinite(val) or val != round(val):
+                raise ValidationError(col, "-", cell, f"line {i + 2}: must be an integer")
+            if val < 0:
+                raise ValidationError(col, "-", cell, f"line {i + 2}: must be >= 0")
+            data[i, j] = int(val)
+    dims = [int(d) if d is not None else int(data[:, j].max(initial=-1)) + 1
+            for j, d in enumerate(shape)]
+    for j, col in enumerate(TRACE_COLUMNS[:3]):
+        bad = data[:, j] >= dims[j]
+        if bad.any():
+            what = {"model": "unknown model id", "server": "unknown server id",
+                    "slot": "slot beyond the horizon"}[col]
+            raise ValidationError(col, "-", int(data[bad, j][0]),
+                                  f"{what} (valid: 0..{dims[j] - 1})")
+    key = (data[:, 0] * dims[1] + data[:, 1]) * dims[2] + data[:, 2]
+    uniq, counts = np.unique(key, return_counts=True)
+    if (counts > 1).any():
+        dup = int(uniq[counts > 1][0])
+        raise ValidationError("slot", "-", np.unravel_index(dup, dims),
+                              "duplicate (slot, server, model) row")
+    if min(dims) < 1:
+        raise ValidationError("requests", "request", tuple(dims), "empty trace")
+    R = np.zeros(tuple(dims))
+    R[data[:, 0], data[:, 1], data[:, 2]] = data[:, 3]
+    return validate_requests(R)
+

@@ -1,0 +1,271 @@
+r"""Contract theory (adverse selection): an operator screens AIGC service providers by type.
+
+A provider of private type :math:`\theta_k` (:math:`0 < \theta_1 < \dots < \theta_K`, probability
+:math:`p_k > 0`) picks one item :math:`(L, R)` from the operator's menu: an effort / quality level
+``L >= 0`` (e.g. teleoperation quality, denoising steps) for a reward ``R >= 0``. Utilities
+
+.. math::
+
+    U_k(L, R) = \theta_k\, v(R) - c(L), \qquad
+    V(L, R) = \sigma \ln(\gamma_2 \xi + \gamma_3 L) - R,
+
+with ``v(R) = R`` (``valuation="linear"``) or ``v(R) = ln(1 + R)`` (``"log"``), and
+``c(L) = gamma1 L`` (``cost="linear"``) or ``c(L) = gamma1 L^2 / 2`` (``"quadratic"``). The
+operator maximises :math:`\sum_k p_k V(L_k, R_k)` subject to
+
+* IR (K rows):       :math:`\theta_k v(R_k) - c(L_k) \ge 0`,
+* IC (K(K-1) rows):  :math:`\theta_k v(R_k) - c(L_k) \ge \theta_k v(R_j) - c(L_j)`.
+
+**Convex full problem.** In the variables ``a_k = v(R_k)`` and ``e_k = c(L_k)`` every IR/IC row
+is linear (``theta_k a_k - e_k >= theta_k a_j - e_j``) and the objective
+:math:`\sum_k p_k[\sigma\ln(\gamma_2\xi + \gamma_3 c^{-1}(e_k)) - v^{-1}(a_k)]` is concave
+(``c^{-1}`` is linear or a square root, ``v^{-1}`` is linear or ``exp(a) - 1``). It is built as a
+CVXPY :class:`~aigc_opt.program.ConvexProgram` with all K^2 rows (``backend="cvxpy"``).
+
+**Reduction** (method ``"reduction"``, linear valuation). Utility ``theta a - e`` has single
+crossing: adding IC(k, j) and IC(j, k) gives :math:`(\theta_k - \theta_j)(a_k - a_j) \ge 0`, so
+rewards and levels are *nondecreasing* in theta. A high type gains by mimicking a lower type (it
+values the reward more for the same cost), so the binding constraints are IR of the *lowest* type
+and the *downward adjacent* IC (type k indifferent to item k-1); the other IR (a type's
+information rent is positive once some lower type has a positive level) and the upward IC are
+slack. With these binding,
+
+.. math::
+
+    a_1 = e_1/\theta_1, \quad a_k = a_{k-1} + (e_k - e_{k-1})/\theta_k
+    \;\Rightarrow\; \sum_k p_k a_k = \sum_j w_j e_j, \quad
+    w_j = \frac{p_j}{\theta_j} + \Big(\frac{1}{\theta_j} - \frac{1}{\theta_{j+1}}\Big)
+    \sum_{k>j} p_k \;\; (w_K = p_K/\theta_K),
+
+so the operator solves :math:`\max \sum_j p_j\sigma\ln(\gamma_2\xi+\gamma_3 L_j) - w_j c(L_j)`
+s.t. :math:`0 \le L_1 \le \dots \le L_K \le L_{max}`: separable, one closed-form first-order
+condition per type (``L_j = sigma / (gamma1 w_j/p_j) - gamma2 xi / gamma3`` for linear cost, the
+positive root of a quadratic for quadratic cost), clipped to the bounds. Where the unconstrained
+``L_j`` decrease (the virtual valuation ``p_j / w_j`` is not monotone) adjacent types are *ironed*
+(bunched) by pool-adjacent-violators: a pooled block solves the same condition with
+``(sum p, sum w)``. PAVA is exact for separable concave objectives under a chain order.
+For a log valuation the payment ``exp(a) - 1`` couples the types; method ``"reduced_cvxpy"``
+then solves the reduced problem (K variables, K-1 monotonicity rows) with CVXPY.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from aigc_opt.backend import SolveOptions
+from aigc_opt.cases import CaseKind, register_case
+from aigc_opt.errors import ValidationError
+from aigc_opt.program import ConvexProgram
+from aigc_opt.result import Result, SolveStats, Termination
+from aigc_opt.solve import register_algorithm
+from aigc_opt.spec import register_builder
+
+from .data import ContractAllocation, ContractInstance, ContractSpec
+
+logger = logging.getLogger(__name__)
+
+
+def ic_matrix(theta: np.ndarray) -> sp.csr_matrix:
+    """Rows ``theta_k a_k - e_k - theta_k a_j + e_j`` for all ordered pairs k != j, acting on
+    ``[a; e]`` (shape (K(K-1), 2K)); built vectorised."""
+    K = theta.size
+    k, j = np.nonzero(~np.eye(K, dtype=bool))
+    r = np.arange(k.size)
+    rows = np.concatenate([r, r, r, r])
+    cols = np.concatenate([k, K + k, j, K + j])
+    vals = np.concatenate([theta[k], -np.ones(k.size), -theta[k], np.ones(k.size)])
+    return sp.csr_matrix((vals, (rows, cols)), shape=(k.size, 2 * K))
+
+
+def build_full(inst: ContractInstance, spec: ContractSpec) -> ConvexProgram:
+    """CVXPY model of the full screening problem in (a, e) = (v(R), c(L)).
+
+    Variables are kept unscaled: with Clarabel at tight tolerances (1e-12) this gave the most
+    accurate menus in our tests (scaling ``e`` by ``c(gamma2 xi / gamma3)`` was worse). The
+    objective is flat in the levels of improbable types, so conic solvers return those levels
+    less accurately than the objective (see DESIGN.md); the reduction is exact.
+    """
+    import cvxpy as cp
+
+    K = inst.n_types
+    a = cp.Variable(K, name="valuation")
+    e = cp.Variable(K, name="cost")
+    z = cp.hstack([a, e])
+    if spec.cost == "linear":
+        level = e / inst.gamma1
+    else:
+        level = math.sqrt(2.0 / inst.gamma1) * cp.sqrt(e)
+    reward = a if spec.valuation == "linear" else cp.exp(a) - 1.0
+    p = inst.prob
+    obj = p @ (inst.sigma * cp.log(inst.gamma2 * inst.xi + inst.gamma3 * level)) - p @ reward
+    cons = [cp.multiply(inst.theta, a) - e >= 0, a >= 0, e >= 0]
+    if K > 1:
+        cons.append(ic_matrix(inst.theta) @ z >= 0)
+    if math.isfinite(inst.level_max):
+        cons.append(e <= float(spec.c(inst, np.array(inst.level_max))))
+    return ConvexProgram(cp.Problem(cp.Maximize(obj), cons), {"valuation": a, "cost": e},
+                         name=f"contract-full[K={K},{spec.valuation},{spec.cost}]")
+
+
+def decode_full(inst: ContractInstance, spec: ContractSpec, program: Any, values: Any
+                ) -> ContractAllocation:
+    """Menu from the valuation/cost variables of :func:`build_full`: ``R = v^-1(a)``,
+    ``L = c^-1(e)`` (negative solver round-off clipped to 0)."""
+    a = np.maximum(np.asarray(values["valuation"], float), 0.0)
+    e = np.maximum(np.asarray(values["cost"], float), 0.0)
+    return ContractAllocation(level=spec.c_inv(inst, e), reward=spec.v_inv(a))
+
+
+def virtual_weights(inst: ContractInstance) -> np.ndarray:
+    """``w_j = p_j/theta_j + (1/theta_j - 1/theta_{j+1}) sum_{k>j} p_k`` (``w_K = p_K/theta_K``):
+    the expected valuation paid per unit of type j's cost when IR_1 and downward IC bind."""
+    th, p = inst.theta, inst.prob
+    tail = np.concatenate([np.cumsum(p[::-1])[::-1][1:], [0.0]])
+    inv_next = np.concatenate([1.0 / th[1:], 1.0 / th[-1:]])
+    return p / th + (1.0 / th - inv_next) * tail
+
+
+def _block_level(inst: ContractInstance, spec: ContractSpec, P: np.ndarray, W: np.ndarray
+                 ) -> np.ndarray:
+    """Maximiser of ``P sigma ln(g2 xi + g3 L) - W c(L)`` over ``0 <= L <= level_max``."""
+    g1, g2, g3, s, xi = inst.gamma1, inst.gamma2, inst.gamma3, inst.sigma, inst.xi
+    if spec.cost == "linear":
+        L = s * P / (g1 * W) - g2 * xi / g3
+    else:  # g3 W g1 L^2 + g2 xi W g1 L - P s g3 = 0, positive root (stable form)
+        qa, qb, qc = g3 * W * g1, g2 * xi * W * g1, P * s * g3
+        L = 2.0 * qc / (qb + np.sqrt(qb * qb + 4.0 * qa * qc))
+    return np.clip(L, 0.0, inst.level_max)
+
+
+def ironed_levels(inst: ContractInstance, spec: ContractSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Levels of the reduced problem by pool-adjacent-violators; returns (levels, block id)."""
+    P, W = inst.prob, virtual_weights(inst)
+    bp: list[float] = []
+    bw: list[float] = []
+    bn: list[int] = []
+    bl: list[float] = []
+    for j in range(inst.n_types):  # PAVA is inherently sequential; O(K) amortised
+        bp.append(float(P[j]))
+        bw.append(float(W[j]))
+        bn.append(1)
+        bl.append(float(_block_level(inst, spec, P[j:j + 1], W[j:j + 1])[0]))
+        while len(bl) > 1 and bl[-2] > bl[-1]:
+            p2, w2, n2 = bp.pop(), bw.pop(), bn.pop()
+            bl.pop()
+            bp[-1] += p2
+            bw[-1] += w2
+            bn[-1] += n2
+            bl[-1] = float(_block_level(inst, spec, np.array([bp[-1]]), np.array([bw[-1]]))[0])
+    counts = np.array(bn)
+    return np.repeat(np.array(bl), counts), np.repeat(np.arange(counts.size), counts)
+
+
+def rewards_from_levels(inst: ContractInstance, spec: ContractSpec, level: np.ndarray
+                        ) -> np.ndarray:
+    """Cheapest rewards that implement nondecreasing ``level``: IR_1 and downward IC bind,
+    ``a_k = a_{k-1} + (e_k - e_{k-1}) / theta_k``."""
+    e = spec.c(inst, level)
+    a = np.cumsum(np.diff(e, prepend=0.0) / inst.theta)
+    return spec.v_inv(a)
+
+
+def solve_reduction(inst: ContractInstance, spec: ContractSpec,
+                    options: SolveOptions | None = None) -> Result:
+    """Exact solution by the standard reduction with ironing (linear valuation only)."""
+    if spec.valuation != "linear":
+        raise ValidationError("valuation", "-", spec.valuation,
+                              "the reduction is separable only for a linear valuation; "
+                              "use the full problem (backend='cvxpy')")
+    t0 = time.perf_counter()
+    level, block = ironed_levels(inst, spec)
+    reward = rewards_from_levels(inst, spec, level)
+    alloc = ContractAllocation(level=level, reward=reward)
+    obj = operator_utility(inst, level, reward)
+    return Result(Termination.OPTIMAL, True, objective=obj, bound=obj, gap=0.0,
+                  values={"level": level, "reward": reward, "block": block.astype(float)},
+                  allocation=alloc,
+                  stats=SolveStats("reduction", solve_seconds=time.perf_counter() - t0),
+                  message=f"{int(block.max()) + 1} blocks after ironing")
+
+
+def solve_reduced_convex(inst: ContractInstance, spec: ContractSpec,
+                         options: SolveOptions | None = None) -> Result:
+    r"""The reduced problem (IR_1 and downward IC binding, monotone levels) for any utility
+    forms, solved with CVXPY: K variables ``e`` and K-1 monotonicity rows instead of K^2 IC rows.
+
+    .. math::
+
+        \max_e \sum_k p_k[\sigma\ln(\gamma_2\xi + \gamma_3 c^{-1}(e_k)) - v^{-1}(a_k)],
+        \quad a_k = \sum_{j \le k} (e_j - e_{j-1})/\theta_j,
+        \quad 0 \le e_1 \le \dots \le e_K \le c(L_{max}).
+
+    With a log valuation the payment ``exp(a_k) - 1`` couples the types, so there is no
+    per-type closed form; this is the reduction for that case. The chain is still optimal:
+    for fixed levels it gives every ``a_k`` its smallest IC/IR-feasible value and ``v^{-1}`` is
+    increasing. ``options.extra`` goes to CVXPY (default solver CLARABEL).
+    """
+    import cvxpy as cp
+
+    t0 = time.perf_counter()
+    K = inst.n_types
+    e = cp.Variable(K, name="cost")
+    D = sp.eye(K, format="csr") - sp.eye(K, k=-1, format="csr")
+    a = cp.cumsum(cp.multiply(1.0 / inst.theta, D @ e))
+    level = e / inst.gamma1 if spec.cost == "linear" else math.sqrt(
+        2.0 / inst.gamma1) * cp.sqrt(e)
+    reward = a if spec.valuation == "linear" else cp.exp(a) - 1.0
+    p = inst.prob
+    obj = p @ (inst.sigma * cp.log(inst.gamma2 * inst.xi + inst.gamma3 * level)) - p @ reward
+    cons = [e >= 0]
+    if K > 1:
+        cons.append(cp.diff(e) >= 0)
+    if math.isfinite(inst.level_max):
+        cons.append(e <= float(spec.c(inst, np.array(inst.level_max))))
+    prob = cp.Problem(cp.Maximize(obj), cons)
+    opts = dict((options or SolveOptions()).extra)
+    solver = str(opts.pop("solver", "CLARABEL"))
+    try:
+        prob.solve(solver=solver, **opts)
+    except cp.error.SolverError as exc:
+        return Result(Termination.ERROR, False, message=str(exc),
+                      stats=SolveStats("reduced_cvxpy", solve_seconds=time.perf_counter() - t0))
+    status = str(prob.status)
+    if status not in ("optimal", "optimal_inaccurate") or e.value is None:
+        return Result(Termination.ERROR, False, message=f"{solver}: {status}",
+                      stats=SolveStats("reduced_cvxpy", solve_seconds=time.perf_counter() - t0))
+    ev = np.maximum(np.maximum.accumulate(np.asarray(e.value, float)), 0.0)
+    lv = spec.c_inv(inst, ev)
+    rv = rewards_from_levels(inst, spec, lv)
+    objv = operator_utility(inst, lv, rv)
+    term = Termination.OPTIMAL if status == "optimal" else Termination.FEASIBLE
+    return Result(term, True, objective=objv, bound=math.nan, gap=math.nan,
+                  values={"level": lv, "reward": rv},
+                  allocation=ContractAllocation(level=lv, reward=rv),
+                  stats=SolveStats("reduced_cvxpy", solve_seconds=time.perf_counter() - t0),
+                  message=f"{solver}: {status}")
+
+
+def operator_utility(inst: ContractInstance, level: np.ndarray, reward: np.ndarray) -> float:
+    """Expected ``sigma ln(gamma2 xi + gamma3 L) - R`` over types."""
+    u = inst.sigma * np.log(inst.gamma2 * inst.xi + inst.gamma3 * level) - reward
+    return float(inst.prob @ u)
+
+
+register_builder(ContractSpec, build_full, decode_full)
+register_algorithm(ContractSpec, "reduction", solve_reduction)
+register_algorithm(ContractSpec, "reduced_cvxpy", solve_reduced_convex)
+
+register_case(CaseKind(
+    name="incentives.contract",
+    make_instance=lambda seed, n_types=8: ContractInstance.generate(n_types, seed=seed),
+    make_spec=lambda **params: ContractSpec(**params),
+    default_methods=("reduction", "reduced_cvxpy", "cvxpy"),
+    reference="reduction",
+    description="contract menu for K provider types (full IR/IC convex program vs reduction)",
+))

@@ -1,0 +1,481 @@
+r"""Data types of the incentive-mechanism family: instances, specs, allocations.
+
+Three mechanisms (the maths is in each method module's docstring):
+
+* **contract theory** (:mod:`aigc_opt.problems.incentives.contract`): an operator offers a menu
+  of (level, reward) items to providers of private type ``theta_k``; :class:`ContractInstance`,
+  :class:`ContractSpec` (utility forms ``v(R)``, ``c(L)`` and their inverses, shared by the
+  builder and the methods), :class:`ContractAllocation`;
+* **Stackelberg pricing** (:mod:`aigc_opt.problems.incentives.stackelberg`): one leader
+  (:class:`StackelbergInstance`, :class:`StackelbergSpec`) or several competing leaders
+  (:class:`MultiLeaderInstance`, :class:`MultiLeaderSpec`) price a resource, followers
+  best-respond; :class:`StackelbergAllocation` holds prices and demands;
+* **combinatorial auction** of GPU slots (:mod:`aigc_opt.problems.incentives.auction`):
+  :class:`AuctionInstance` (XOR bids, server capacities), :class:`AuctionSpec` (winner
+  determination MILP, builder registered there), :class:`AuctionAllocation` (bundles, payments).
+
+Money and resource units are the problem's own (the instances are unit-free models); every
+instance is validated on construction and its arrays are read-only. This module imports only the
+core, so the referee (:mod:`aigc_opt.problems.incentives.evaluate`) can use these types without
+importing a builder or a method.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from aigc_opt.errors import ValidationError
+from aigc_opt.spec import ProblemSpec
+
+logger = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------------- contract
+VALUATIONS = ("linear", "log")
+COSTS = ("linear", "quadratic")
+
+
+def _vec(name: str, unit: str, value: Any, n: int | None = None) -> np.ndarray:
+    a = np.array(value, dtype=np.float64).reshape(-1) if np.ndim(value) else np.array(
+        [value], dtype=np.float64)
+    if n is not None and a.shape != (n,):
+        raise ValidationError(name, unit, a.shape, f"must have shape ({n},)")
+    if not np.all(np.isfinite(a)):
+        raise ValidationError(name, unit, a[~np.isfinite(a)][:1], "must be finite")
+    return a
+
+
+def _positive(name: str, unit: str, value: float, *, allow_inf: bool = False) -> float:
+    v = float(value)
+    if math.isnan(v) or v <= 0 or (math.isinf(v) and not allow_inf):
+        raise ValidationError(name, unit, value, "must be a finite number > 0")
+    return v
+
+
+@dataclass(frozen=True)
+class ContractInstance:
+    """Provider types and the operator's utility parameters (validated, read-only).
+
+    Parameters
+    ----------
+    theta : ndarray, shape (K,)
+        Provider types, strictly increasing, > 0 (valuation of one unit of reward; -).
+    prob : ndarray, shape (K,)
+        Type probabilities, > 0, summing to 1.
+    gamma1 : float
+        Provider's cost coefficient of the level (per unit level, or per unit level^2 / 2).
+    gamma2, gamma3 : float
+        Operator's weights of the base quality ``xi`` and of the level ``L``.
+    sigma : float
+        Operator's satisfaction scale.
+    xi : float
+        Base quality the operator has without the provider (same unit as L).
+    level_max : float
+        Upper bound on any level (``inf``: none). Levels are >= 0.
+    """
+
+    theta: np.ndarray
+    prob: np.ndarray
+    gamma1: float = 1.0
+    gamma2: float = 1.0
+    gamma3: float = 1.0
+    sigma: float = 1.0
+    xi: float = 100.0
+    level_max: float = math.inf
+
+    def __post_init__(self) -> None:
+        th = _vec("theta", "-", self.theta)
+        if th.size < 1 or np.any(th <= 0) or np.any(np.diff(th) <= 0):
+            raise ValidationError("theta", "-", th, "must be > 0 and strictly increasing")
+        p = _vec("prob", "-", self.prob, th.size)
+        if np.any(p <= 0) or abs(p.sum() - 1.0) > 1e-9:
+            raise ValidationError("prob", "-", p, "must be > 0 and sum to 1")
+        for nm in ("gamma1", "gamma2", "gamma3", "sigma"):
+            object.__setattr__(self, nm, _positive(nm, "-", getattr(self, nm)))
+        xi = float(self.xi)
+        if not (math.isfinite(xi) and xi >= 0) or xi * self.gamma2 <= 0:
+            raise ValidationError("xi", "-", self.xi, "must be finite and > 0")
+        object.__setattr__(self, "xi", xi)
+        object.__setattr__(self, "level_max",
+                           _positive("level_max", "-", self.level_max, allow_inf=True))
+        for nm, a in (("theta", th), ("prob", p)):
+            a.flags.writeable = False
+            object.__setattr__(self, nm, a)
+
+    @property
+    def n_types(self) -> int:
+        """Number of provider types K."""
+        return int(self.theta.size)
+
+    @classmethod
+    def teleoperation(cls) -> ContractInstance:
+        """The published teleoperation setup: 8 equiprobable types, gammas = sigma = 1,
+        ``xi = 100``."""
+        return cls(theta=np.array([110.0, 140, 175, 200, 220, 235, 245, 250]),
+                   prob=np.full(8, 1 / 8))
+
+    @classmethod
+    def generate(cls, n_types: int = 8, *, seed: int = 0) -> ContractInstance:
+        """Random instance: sorted distinct types in [100, 300), Dirichlet(2) probabilities."""
+        rng = np.random.default_rng(seed)
+        th = np.sort(rng.uniform(100.0, 300.0, n_types))
+        th = th + 1e-6 * np.arange(n_types)  # strictly increasing even on ties
+        p = rng.dirichlet(np.full(n_types, 2.0))
+        return cls(theta=th, prob=p / p.sum())
+
+
+@dataclass(frozen=True)
+class ContractAllocation:
+    """A menu: item k is meant for type k.
+
+    Parameters
+    ----------
+    level : ndarray, shape (K,)
+        Effort / quality level L_k asked of type k (>= 0, problem units).
+    reward : ndarray, shape (K,)
+        Reward R_k paid to type k (>= 0, money units).
+    """
+
+    level: np.ndarray
+    reward: np.ndarray
+
+    def __post_init__(self) -> None:
+        for nm in ("level", "reward"):
+            a = np.array(getattr(self, nm), dtype=np.float64).reshape(-1)
+            a.flags.writeable = False
+            object.__setattr__(self, nm, a)
+        if self.level.shape != self.reward.shape:
+            raise ValidationError("reward", "-", self.reward.shape, "must match level's shape")
+
+
+@dataclass(frozen=True)
+class ContractSpec(ProblemSpec):
+    """Which utility forms the provider has (maths: :mod:`aigc_opt.problems.incentives.contract`).
+
+    The full screening program (all IR/IC rows, CVXPY) is the builder registered for this spec
+    in :mod:`~aigc_opt.problems.incentives.contract` (``spec.build(instance)``).
+
+    Parameters
+    ----------
+    valuation : {"linear", "log"}
+        ``v(R) = R`` or ``ln(1 + R)``.
+    cost : {"linear", "quadratic"}
+        ``c(L) = gamma1 L`` or ``gamma1 L^2 / 2``.
+    """
+
+    valuation: str = "linear"
+    cost: str = "linear"
+    problem: str = "incentives"
+    variant: str = "contract"
+
+    def __post_init__(self) -> None:
+        if self.valuation not in VALUATIONS:
+            raise ValidationError("valuation", "-", self.valuation, f"must be one of {VALUATIONS}")
+        if self.cost not in COSTS:
+            raise ValidationError("cost", "-", self.cost, f"must be one of {COSTS}")
+
+    # forms and inverses (numpy) -------------------------------------------------------------
+    def v(self, reward: np.ndarray) -> np.ndarray:
+        """Provider's valuation of a reward."""
+        return np.asarray(reward, float) if self.valuation == "linear" else np.log1p(reward)
+
+    def v_inv(self, a: np.ndarray) -> np.ndarray:
+        """Reward with valuation ``a``."""
+        return np.asarray(a, float) if self.valuation == "linear" else np.expm1(a)
+
+    def c(self, inst: ContractInstance, level: np.ndarray) -> np.ndarray:
+        """Provider's cost of a level."""
+        level = np.asarray(level, float)
+        if self.cost == "linear":
+            return inst.gamma1 * level
+        return 0.5 * inst.gamma1 * level**2
+
+    def c_inv(self, inst: ContractInstance, e: np.ndarray) -> np.ndarray:
+        """Level whose cost is ``e`` (``e >= 0``)."""
+        e = np.maximum(np.asarray(e, float), 0.0)
+        return e / inst.gamma1 if self.cost == "linear" else np.sqrt(2.0 * e / inst.gamma1)
+
+
+# -------------------------------------------------------------------------------- Stackelberg
+def _arr(name: str, unit: str, v: Any, shape: tuple[int, ...], *, allow_inf: bool = False
+         ) -> np.ndarray:
+    a = np.array(v, dtype=np.float64)
+    if a.shape != shape:
+        raise ValidationError(name, unit, a.shape, f"must have shape {shape}")
+    bad = np.isnan(a) | (a <= 0) | (np.isinf(a) & (not allow_inf))
+    if bad.any():
+        raise ValidationError(name, unit, np.atleast_1d(a)[np.atleast_1d(bad)][:1],
+                              "must be > 0" + ("" if allow_inf else " and finite"))
+    a.flags.writeable = False
+    return a
+
+
+@dataclass(frozen=True)
+class StackelbergInstance:
+    """One leader, N followers.
+
+    Parameters
+    ----------
+    valuation : ndarray, shape (N,)
+        ``a_i > 0``: follower i's utility scale (money).
+    budget : ndarray, shape (N,)
+        ``B_i > 0`` money (``inf``: none).
+    unit_cost : float
+        Leader's cost per unit of resource ``c > 0`` (money/unit).
+    capacity : float
+        Leader's capacity ``C > 0`` units (``inf``: none).
+    """
+
+    valuation: np.ndarray
+    budget: np.ndarray
+    unit_cost: float = 1.0
+    capacity: float = math.inf
+
+    def __post_init__(self) -> None:
+        a = np.array(self.valuation, dtype=np.float64)
+        if a.ndim != 1 or a.size < 1:
+            raise ValidationError("valuation", "money", a.shape, "must be a non-empty vector")
+        object.__setattr__(self, "valuation", _arr("valuation", "money", a, a.shape))
+        object.__setattr__(self, "budget", _arr("budget", "money", self.budget, a.shape,
+                                                allow_inf=True))
+        object.__setattr__(self, "unit_cost",
+                           float(_arr("unit_cost", "money/unit", self.unit_cost, ())))
+        object.__setattr__(self, "capacity",
+                           float(_arr("capacity", "unit", self.capacity, (), allow_inf=True)))
+
+    @property
+    def n_followers(self) -> int:
+        """N."""
+        return int(self.valuation.size)
+
+    @classmethod
+    def generate(cls, n_followers: int = 20, *, seed: int = 0, budgets: bool = True,
+                 capacity: float = math.inf, unit_cost: float = 1.0) -> StackelbergInstance:
+        """Random followers: ``a ~ U[2, 20]``, budgets ``U[2, 15]`` (or none)."""
+        rng = np.random.default_rng(seed)
+        a = rng.uniform(2.0, 20.0, n_followers)
+        b = rng.uniform(2.0, 15.0, n_followers) if budgets else np.full(n_followers, np.inf)
+        return cls(valuation=a, budget=b, unit_cost=unit_cost, capacity=capacity)
+
+
+@dataclass(frozen=True)
+class StackelbergAllocation:
+    """Leader's price(s) and followers' demands.
+
+    Parameters
+    ----------
+    price : ndarray, shape (M,)
+        Unit price of each leader (money/unit); M = 1 for a single leader.
+    demand : ndarray, shape (N, M)
+        Units follower i buys from leader j.
+    """
+
+    price: np.ndarray
+    demand: np.ndarray
+
+    def __post_init__(self) -> None:
+        p = np.array(self.price, dtype=np.float64).reshape(-1)
+        x = np.array(self.demand, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[:, None]
+        if x.shape[1] != p.size:
+            raise ValidationError("demand", "unit", x.shape, f"must have {p.size} columns")
+        if not np.all(p > 0):
+            raise ValidationError("price", "money/unit", p, "must be > 0")
+        for nm, v in (("price", p), ("demand", x)):
+            v.flags.writeable = False
+            object.__setattr__(self, nm, v)
+
+
+@dataclass(frozen=True)
+class StackelbergSpec(ProblemSpec):
+    """Single-leader pricing game (maths: :mod:`aigc_opt.problems.incentives.stackelberg`)."""
+
+    problem: str = "incentives"
+    variant: str = "stackelberg"
+
+
+@dataclass(frozen=True)
+class MultiLeaderInstance:
+    """M competing leaders, N users with budgets.
+
+    Parameters
+    ----------
+    valuation : ndarray, shape (N, M)
+        ``a_ij > 0``: user i's utility scale for leader j's service (money).
+    budget : ndarray, shape (N,)
+        ``B_i > 0`` money.
+    unit_cost : ndarray, shape (M,)
+        ``c_j > 0`` money/unit.
+    capacity : ndarray, shape (M,)
+        ``C_j > 0`` units (``inf``: none).
+    """
+
+    valuation: np.ndarray
+    budget: np.ndarray
+    unit_cost: np.ndarray
+    capacity: np.ndarray
+
+    def __post_init__(self) -> None:
+        a = np.array(self.valuation, dtype=np.float64)
+        if a.ndim != 2 or a.size < 1:
+            raise ValidationError("valuation", "money", a.shape, "must be an (N, M) matrix")
+        N, M = a.shape
+        object.__setattr__(self, "valuation", _arr("valuation", "money", a, (N, M)))
+        object.__setattr__(self, "budget", _arr("budget", "money", self.budget, (N,)))
+        object.__setattr__(self, "unit_cost", _arr("unit_cost", "money/unit", self.unit_cost,
+                                                   (M,)))
+        object.__setattr__(self, "capacity", _arr("capacity", "unit", self.capacity, (M,),
+                                                  allow_inf=True))
+
+    @classmethod
+    def generate(cls, n_users: int = 30, n_leaders: int = 3, *, seed: int = 0
+                 ) -> MultiLeaderInstance:
+        """Random: ``a ~ U[5, 15]``, budgets ``U[2, 10]`` (mostly binding), costs
+        ``U[0.5, 1.5]``."""
+        rng = np.random.default_rng(seed)
+        return cls(valuation=rng.uniform(5.0, 15.0, (n_users, n_leaders)),
+                   budget=rng.uniform(2.0, 10.0, n_users),
+                   unit_cost=rng.uniform(0.5, 1.5, n_leaders),
+                   capacity=np.full(n_leaders, np.inf))
+
+
+@dataclass(frozen=True)
+class MultiLeaderSpec(ProblemSpec):
+    """Stackelberg-Nash price competition among leaders (maths:
+    :mod:`aigc_opt.problems.incentives.stackelberg`).
+
+    Parameters
+    ----------
+    grid : int
+        Prices per leader in the best-response grid search.
+    max_rounds : int
+        Best-response rounds before giving up (FEASIBLE).
+    tol : float
+        Convergence: no price moves by more than ``tol`` relative in a round (Brent locates a
+        smooth maximum to about sqrt(machine eps) ~ 1.5e-8, so much tighter is not reachable).
+    """
+
+    grid: int = 40
+    max_rounds: int = 200
+    tol: float = 1e-7
+    problem: str = "incentives"
+    variant: str = "stackelberg_multi"
+
+    def __post_init__(self) -> None:
+        if self.grid < 3:
+            raise ValidationError("grid", "-", self.grid, "must be >= 3")
+        if self.max_rounds < 1:
+            raise ValidationError("max_rounds", "-", self.max_rounds, "must be >= 1")
+        if not self.tol > 0:
+            raise ValidationError("tol", "-", self.tol, "must be > 0")
+
+
+# ------------------------------------------------------------------------------------ auction
+@dataclass(frozen=True)
+class AuctionInstance:
+    """Bids and server capacities.
+
+    Parameters
+    ----------
+    values : ndarray, shape (N, S, K)
+        ``values[n, s, k-1]``: bidder n's (reported) value for k slots at server s, money;
+        0 = no bid.
+    capacity : ndarray of int, shape (S,)
+        GPU slots per server (>= 1).
+    """
+
+    values: np.ndarray
+    capacity: np.ndarray
+
+    def __post_init__(self) -> None:
+        v = np.array(self.values, dtype=np.float64)
+        if v.ndim != 3 or 0 in v.shape:
+            raise ValidationError("values", "money", v.shape, "must have shape (N, S, K) > 0")
+        bad = ~np.isfinite(v) | (v < 0)
+        if bad.any():
+            raise ValidationError("values", "money", v[bad][:1], "must be finite and >= 0")
+        cap = np.array(self.capacity)
+        if cap.shape != (v.shape[1],):
+            raise ValidationError("capacity", "slot", cap.shape, f"must have shape ({v.shape[1]},)")
+        if not np.issubdtype(cap.dtype, np.number) or np.any(cap < 1) or np.any(cap != np.round(
+                cap)):
+            raise ValidationError("capacity", "slot", cap, "must be integers >= 1")
+        cap = cap.astype(np.int64)
+        for nm, a in (("values", v), ("capacity", cap)):
+            a.flags.writeable = False
+            object.__setattr__(self, nm, a)
+
+    @property
+    def n_bidders(self) -> int:
+        """N."""
+        return int(self.values.shape[0])
+
+    def with_bidder(self, n: int, values: np.ndarray) -> AuctionInstance:
+        """Copy with bidder n's bids replaced (a misreport or a removal)."""
+        v = self.values.copy()
+        v[n] = values
+        return AuctionInstance(values=v, capacity=self.capacity)
+
+    @classmethod
+    def generate(cls, n_bidders: int = 8, n_servers: int = 3, max_slots: int = 3, *,
+                 seed: int = 0, capacity: int = 4, servers_per_bidder: int = 2
+                 ) -> AuctionInstance:
+        """Random bids: each bidder bids on ``servers_per_bidder`` random servers with a
+        per-slot value ``U[1, 10]`` times a server factor ``U[0.8, 1.2]`` and concave bundle
+        values ``u k^0.8`` (a random bundle size may be left out)."""
+        rng = np.random.default_rng(seed)
+        N, S, K = n_bidders, n_servers, max_slots
+        k = np.arange(1, K + 1) ** 0.8
+        unit = rng.uniform(1.0, 10.0, (N, 1, 1)) * rng.uniform(0.8, 1.2, (N, S, 1))
+        v = unit * k[None, None, :]
+        on = np.zeros((N, S), dtype=bool)
+        pick = np.argsort(rng.random((N, S)), axis=1)[:, :min(servers_per_bidder, S)]
+        np.put_along_axis(on, pick, True, axis=1)
+        keep = on[:, :, None] & (rng.random((N, S, K)) > 0.2)
+        return cls(values=np.where(keep, v, 0.0), capacity=np.full(S, capacity))
+
+
+@dataclass(frozen=True)
+class AuctionAllocation:
+    """Outcome: bundle and payment per bidder.
+
+    Parameters
+    ----------
+    server : ndarray of int, shape (N,)
+        Server of the bundle won, -1 for a loser.
+    slots : ndarray of int, shape (N,)
+        Slots won (0 for a loser).
+    payment : ndarray, shape (N,)
+        Money paid by each bidder (0 for losers; NaN where the mechanism did not price it).
+    """
+
+    server: np.ndarray
+    slots: np.ndarray
+    payment: np.ndarray
+
+    def __post_init__(self) -> None:
+        s = np.asarray(self.server, dtype=np.int64).reshape(-1)
+        k = np.asarray(self.slots, dtype=np.int64).reshape(-1)
+        p = np.asarray(self.payment, dtype=np.float64).reshape(-1)
+        if not (s.shape == k.shape == p.shape):
+            raise ValidationError("slots", "slot", k.shape, "server, slots, payment must match")
+        for nm, a in (("server", s), ("slots", k), ("payment", p)):
+            a = a.copy()
+            a.flags.writeable = False
+            object.__setattr__(self, nm, a)
+
+
+@dataclass(frozen=True)
+class AuctionSpec(ProblemSpec):
+    """Winner determination spec. ``build``/``decode`` (the WDP MILP builder registered in
+    :mod:`aigc_opt.problems.incentives.auction`) solve the WDP only (payments 0); the method
+    ``"vcg"`` adds VCG payments, ``"greedy_uniform"`` is the baseline."""
+
+    problem: str = "incentives"
+    variant: str = "auction"

@@ -1,0 +1,325 @@
+r"""Offloading and model placement as a MILP: device, edge server or cloud for every request.
+
+Decisions: ``x_{n,k} in {0,1}`` (request n runs at option k: its device, edge server s, or the
+cloud relayed through its best server r(n)), and ``y_{s,m} in {0,1}`` (server s holds model m).
+Radio and compute are shared in equal fixed shares: an offloaded request gets one of the
+``K_s`` subchannels (``B_s/K_s`` Hz up, ``B^dl_s/K_s`` down, ``R_s/K_s`` bit/s backhaul when
+relayed) and one of the ``G_s`` GPU slots (``F_s/G_s`` FLOP/s). The device transmits at full
+power. With the shares fixed, every option's latency, energy and quality is a constant
+``c_{n,k}`` and the problem is
+
+.. math::
+
+    \min \sum_{n,k} c_{n,k} x_{n,k} + \lambda \sum_{s,m} \frac{8\,size_m}{R^{load}_s} y_{s,m}
+
+    \text{s.t.}\quad \sum_k x_{n,k} = 1 \;\forall n, \qquad
+    \sum_n x_{n,s} + \sum_{n: r(n)=s} x_{n,cloud} \le K_s, \qquad
+    \sum_n x_{n,s} \le G_s,
+
+    \sum_m size_m\, y_{s,m} \le Mem_s, \qquad x_{n,s} \le y_{s,m(n)}
+    \;\text{(or aggregated: } \sum_{n:m(n)=m} x_{n,s} \le \min(U_{s,m}, G_s)\, y_{s,m}).
+
+with ``c_{n,k} = w_n (alpha L + beta E_dev + eta E_srv - gamma Q [+ rho (L-d)^+]) + mu cost``.
+Options that miss a hard deadline or the device energy budget are not built as columns (a
+request with no option left makes the program infeasible, which the solver reports).
+Both linkings give the same integer optimum; the disaggregated one has the tighter relaxation,
+the aggregated one has S*M instead of N*S rows (use it for large N).
+
+Per-column data for extensions
+------------------------------
+The program built for an :class:`~aigc_opt.problems.offloading.data.OffloadingSpec` (or a
+subclass) documents its ``assign`` columns in ``program.column_data`` (``meta["columns"]``,
+see :func:`build`), so that a user's ``extra_constraints`` can write rows over them without
+rebuilding the option table, e.g. a per-server energy cap::
+
+    cols = program.column_data
+    edge = cols["placement"] >= 0
+    A = sp.csr_matrix((cols["server_energy_j"][edge] / cap[cols["placement"][edge]],
+                       (cols["placement"][edge], np.nonzero(edge)[0])),
+                      shape=(S, program.block("assign").size))
+    return {"assign": A}, -np.inf, 1.0
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from aigc_opt.cases import CaseKind, register_case
+from aigc_opt.program import Block, LinearProgram, RowBuilder
+from aigc_opt.quality import quality
+from aigc_opt.scenario import Scenario
+from aigc_opt.spec import register_builder
+
+from .data import CLOUD, LOCAL, OffloadAllocation, OffloadingSpec, link_times, objective_param
+
+logger = logging.getLogger(__name__)
+
+GB = 1e9  # memory rows are written in GB so that coefficients are O(1)
+
+
+@dataclass(frozen=True)
+class OptionTable:
+    """All candidate (request, option) columns with their fixed resources, physics and cost.
+
+    ``placement`` uses the allocation codes (LOCAL, CLOUD or server index); ``radio_server``
+    is the server whose radio the option uses (-1 for local). Resource arrays are the equal
+    shares; ``latency_s``, ``device_energy_j``, ``remote_energy_j`` (edge or cloud compute
+    energy, J) and ``quality`` are those of the evaluator's physics
+    (:func:`~aigc_opt.problems.offloading.data.link_times`) for the option; ``cost`` is the
+    weighted objective term ``c_{n,k}`` and ``feasible`` marks the options that meet the hard
+    deadline and the device energy budget.
+    """
+
+    user: np.ndarray
+    placement: np.ndarray
+    radio_server: np.ndarray
+    uplink_hz: np.ndarray
+    downlink_hz: np.ndarray
+    tx_power_w: np.ndarray
+    compute_flops: np.ndarray
+    backhaul_bps: np.ndarray
+    remote_steps: np.ndarray
+    device_steps: np.ndarray
+    latency_s: np.ndarray
+    device_energy_j: np.ndarray
+    remote_energy_j: np.ndarray
+    quality: np.ndarray
+    cost: np.ndarray
+    feasible: np.ndarray
+
+
+_RESOURCE_FIELDS = ("placement", "radio_server", "uplink_hz", "downlink_hz", "tx_power_w",
+                    "compute_flops", "backhaul_bps", "remote_steps", "device_steps")
+
+
+def option_table(scn: Scenario, spec: OffloadingSpec) -> OptionTable:
+    """Enumerate options per request (vectorised, grouped by user) and score them."""
+    N, S = scn.n_users, scn.n_servers
+    users = np.arange(N)
+    best = np.argmax(scn.channel_gain, axis=1)
+    k = S if spec.candidate_servers is None else min(S, spec.candidate_servers)
+    if k < S:
+        cand = np.argpartition(-scn.channel_gain, k - 1, axis=1)[:, :k]
+    else:
+        cand = np.broadcast_to(np.arange(S), (N, S))
+    eu, es = np.repeat(users, k), cand.reshape(-1)
+    parts_u, parts_p, parts_r = [eu], [es], [es]
+    if spec.allow_local:
+        parts_u.insert(0, users)
+        parts_p.insert(0, np.full(N, LOCAL))
+        parts_r.insert(0, np.full(N, -1))
+    if spec.allow_cloud:
+        parts_u.append(users)
+        parts_p.append(np.full(N, CLOUD))
+        parts_r.append(best)
+    u, place, radio = (np.concatenate(p) for p in (parts_u, parts_p, parts_r))
+    order = np.lexsort((np.arange(u.size), u))  # group columns by user, stable
+    u, place, radio = u[order], place[order], radio[order]
+    remote, cloud = place != LOCAL, place == CLOUD
+    rc = np.clip(radio, 0, S - 1)
+    pc = np.clip(place, 0, S - 1)
+    K = scn.server_subchannels[rc].astype(float)
+    steps = scn.request_steps[u].astype(float)
+    if spec.local_max_steps is not None:
+        local_steps = np.minimum(steps, spec.local_max_steps)
+    else:
+        local_steps = steps
+    alloc = OffloadAllocation(  # one row per column, scored with users=u
+        placement=place,
+        radio_server=np.where(remote, radio, -1),
+        uplink_hz=np.where(remote, scn.server_uplink_hz[rc] / K, 0.0),
+        downlink_hz=np.where(remote, scn.server_downlink_hz[rc] / K, 0.0),
+        tx_power_w=np.where(remote, scn.user_tx_power_w[u], 0.0),
+        compute_flops=np.where(
+            cloud, scn.cloud_compute_flops,
+            np.where(remote, scn.server_compute_flops[pc] / scn.server_gpu_slots[pc], 0.0),
+        ),
+        backhaul_bps=np.where(cloud, scn.server_backhaul_bps[rc] / K, 0.0),
+        remote_steps=np.where(remote, steps, 0.0),
+        device_steps=np.where(remote, 0.0, local_steps),
+        cache=np.zeros((S, scn.n_models), dtype=bool),
+    )
+    lt = link_times(scn, alloc, users=u)
+    o = spec.objective
+    q = quality(scn, scn.request_model[u], alloc.steps)
+    lat = lt["latency_s"]
+    late = np.maximum(lat - scn.request_deadline_s[u], 0.0)
+    c = (o.latency * lat + o.device_energy * lt["device_energy_j"]
+         + o.server_energy * lt["server_energy_j"] - o.quality * q)
+    if o.deadline == "penalty":
+        c = c + o.deadline_penalty * late
+    c = scn.request_weight[u] * c
+    c = c + np.where(cloud, o.cloud_cost * scn.cloud_cost_per_flop * lt["remote_flop"], 0.0)
+    feasible = np.isfinite(c) & (lt["device_energy_j"] <= scn.user_energy_budget_j[u])
+    if o.deadline == "hard":
+        feasible &= lat <= scn.request_deadline_s[u]
+    return OptionTable(
+        user=u, **{f: getattr(alloc, f) for f in _RESOURCE_FIELDS},
+        latency_s=lat, device_energy_j=lt["device_energy_j"],
+        remote_energy_j=lt["server_energy_j"], quality=q,
+        cost=np.where(np.isfinite(c), c, 0.0), feasible=feasible,
+    )
+
+
+def allocation_from_columns(t: OptionTable, cols: np.ndarray, cache: np.ndarray
+                            ) -> OffloadAllocation:
+    """The allocation that gives request ``i`` the option ``cols[i]`` of table ``t``."""
+    return OffloadAllocation(cache=cache, **{f: getattr(t, f)[cols] for f in _RESOURCE_FIELDS})
+
+
+def placement_rows(rb: RowBuilder, scn: Scenario, *, user: np.ndarray, radio: np.ndarray,
+                   place: np.ndarray, nx: int, linking: str) -> None:
+    """Rows shared by the offloading MILPs over ``nx`` option columns and the ``S x M`` cache
+    columns that follow them: assignment, subchannels on the radio server, GPU slots at the
+    processing server, GPU memory (in GB) and the model-held linking (see module docstring)."""
+    N, S, M = scn.n_users, scn.n_servers, scn.n_models
+    ecols = np.nonzero(place >= 0)[0]
+    rb.add(user, np.arange(nx), 1.0, N, 1.0, 1.0)
+    rad = np.nonzero(radio >= 0)[0]
+    rb.add(radio[rad], rad, 1.0, S, -np.inf, scn.server_subchannels.astype(float))
+    rb.add(place[ecols], ecols, 1.0, S, -np.inf, scn.server_gpu_slots.astype(float))
+    ys, ym = np.repeat(np.arange(S), M), np.tile(np.arange(M), S)
+    rb.add(ys, nx + ys * M + ym, scn.model_size_bytes[ym] / GB, S, -np.inf,
+           scn.server_gpu_memory_bytes / GB)
+    key = place[ecols] * M + scn.request_model[user[ecols]]  # cache column of each edge option
+    if linking == "disaggregated":  # x_ns <= y_{s,m(n)}
+        ne = ecols.size
+        r = np.arange(ne)
+        rb.add(np.concatenate([r, r]), np.concatenate([ecols, nx + key]),
+               np.concatenate([np.ones(ne), -np.ones(ne)]), ne, -np.inf, 0.0)
+    else:  # sum_{n: m(n)=m} x_ns <= min(U_sm, G_s) y_sm
+        count = np.bincount(key, minlength=S * M)
+        used = np.nonzero(count)[0]
+        row_of = np.full(S * M, -1)
+        row_of[used] = np.arange(used.size)
+        big_m = np.minimum(count[used], scn.server_gpu_slots[used // M]).astype(float)
+        rb.add(np.concatenate([row_of[key], np.arange(used.size)]),
+               np.concatenate([ecols, nx + used]),
+               np.concatenate([np.ones(ecols.size), -big_m]), used.size, -np.inf, 0.0)
+
+
+def load_seconds(scn: Scenario) -> np.ndarray:
+    """Model loading time ``8 size_m / R^load_s`` per cache column (s, flattened S x M)."""
+    return (scn.model_size_bytes[None, :] * 8.0 / scn.server_load_bps[:, None]).reshape(-1)
+
+
+def frozen_columns(arrays: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
+    """A read-only mapping of read-only copies of ``arrays`` (for ``meta["columns"]``)."""
+    out = {}
+    for k, v in arrays.items():
+        a = np.array(v)
+        a.flags.writeable = False
+        out[k] = a
+    return MappingProxyType(out)
+
+
+def column_arrays(t: OptionTable, keep: np.ndarray) -> dict[str, np.ndarray]:
+    """The per-column data of :func:`build` for the table columns ``keep``."""
+    place = t.placement[keep]
+    cols = {f: getattr(t, f)[keep] for f in ("user", *_RESOURCE_FIELDS)}
+    cols.update(
+        option=keep,
+        latency_s=t.latency_s[keep],
+        device_energy_j=t.device_energy_j[keep],
+        server_energy_j=np.where(place >= 0, t.remote_energy_j[keep], 0.0),
+        remote_energy_j=t.remote_energy_j[keep],
+        quality=t.quality[keep],
+        cost=t.cost[keep],
+    )
+    return cols
+
+
+def build(scn: Scenario, spec: OffloadingSpec) -> LinearProgram:
+    """Assemble the MILP of the module docstring from the option table (scipy.sparse, no loops).
+
+    Blocks: ``assign`` (the ``nx`` option columns ``x``, starting at column 0) and ``cache``
+    (``y``, shape (S, M), starting at column ``nx``). The objective is in problem units
+    (``meta["objective_scale"]`` is 1).
+
+    ``program.meta["columns"]`` (read it as ``program.column_data``) is a read-only mapping of
+    read-only arrays of length ``nx``, entry ``j`` describing ``assign`` column ``j`` (global
+    column ``program.block("assign").start + j``):
+
+    * ``user``: request index n;
+    * ``placement``: ``LOCAL`` (-1), ``CLOUD`` (-2) or the edge server index;
+    * ``radio_server``: server whose radio carries the request (-1 for local);
+    * ``uplink_hz``, ``downlink_hz``, ``tx_power_w``, ``compute_flops``, ``backhaul_bps``,
+      ``remote_steps``, ``device_steps``: the option's fixed resources (as in
+      :class:`~aigc_opt.problems.offloading.data.OffloadAllocation`);
+    * ``latency_s`` (s), ``device_energy_j`` (J), ``quality`` (-): the evaluator's values
+      for the request if it takes this option;
+    * ``server_energy_j``: J consumed at the edge server ``placement`` (0 for local and cloud);
+    * ``remote_energy_j``: J of remote compute, edge or cloud (the objective's ``E_srv``);
+    * ``cost``: the objective coefficient ``c_{n,k}``;
+    * ``option``: index of the column in :func:`option_table` (options that miss a hard
+      deadline or the energy budget are not columns).
+    """
+    N, S, M = scn.n_users, scn.n_servers, scn.n_models
+    t = option_table(scn, spec)
+    keep = np.nonzero(t.feasible)[0]
+    nx = keep.size
+    n = nx + S * M
+    rb = RowBuilder()
+    placement_rows(rb, scn, user=t.user[keep], radio=t.radio_server[keep],
+                   place=t.placement[keep], nx=nx, linking=spec.linking)
+    row_lower, row_upper = rb.bounds()
+    return LinearProgram(
+        c=np.concatenate([t.cost[keep], spec.objective.load * load_seconds(scn)]),
+        A=rb.matrix(n),
+        row_lower=row_lower,
+        row_upper=row_upper,
+        col_lower=np.zeros(n),
+        col_upper=np.ones(n),
+        integrality=np.ones(n, dtype=bool),
+        blocks=(Block("assign", 0, (nx,)), Block("cache", nx, (S, M))),
+        name=f"offloading[N={N},S={S},M={M}]",
+        meta={"columns": frozen_columns(column_arrays(t, keep))},
+    )
+
+
+def decode(scn: Scenario, spec: OffloadingSpec, program: LinearProgram, values: Any
+           ) -> OffloadAllocation:
+    """Pick, for every request, the option column with the largest value; cache = y > 1/2.
+
+    The columns' options and resources are read from ``program.column_data`` (stored by
+    :func:`build`), so decoding does not rebuild the option table.
+    """
+    cols = program.column_data
+    x = np.asarray(values["assign"], dtype=float)
+    u = np.asarray(cols["user"])
+    order = np.lexsort((-x, u))  # per user, the largest x first
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = u[order][1:] != u[order][:-1]
+    chosen = order[first]
+    if chosen.size != scn.n_users:
+        raise ValueError("solution leaves some requests without an option column")
+    cache = np.asarray(values["cache"]) > 0.5
+    return OffloadAllocation(cache=cache, **{f: np.asarray(cols[f])[chosen]
+                                            for f in _RESOURCE_FIELDS})
+
+
+def _make_instance(seed: int, n_users: int = 20, n_servers: int = 3, n_models: int = 4,
+                   profile: str = "edge_aigc") -> Scenario:
+    return Scenario.generate(n_users, n_servers, n_models, seed=seed, profile=profile)
+
+
+def _make_spec(**params: Any) -> OffloadingSpec:
+    return OffloadingSpec(**objective_param(params))
+
+
+register_builder(OffloadingSpec, build, decode)
+register_case(CaseKind(
+    name="offloading.assignment",
+    make_instance=_make_instance,
+    make_spec=_make_spec,
+    default_methods=("highs", "cvxpy", "pyomo", "greedy_latency", "all_edge_nearest",
+                     "all_local", "random"),
+    reference="highs",
+    description="device / edge / cloud assignment with model placement (MILP)",
+))

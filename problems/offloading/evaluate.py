@@ -1,0 +1,282 @@
+r"""The referee of the offloading family: numpy only, no builder, no solver.
+
+Three allocation types are scored here, each recomputed from the scenario and the allocation
+alone (the physics is in :mod:`aigc_opt.problems.offloading.data`):
+
+* :class:`~aigc_opt.problems.offloading.data.OffloadAllocation` (assignment and joint
+  variants): latency and energies of :func:`~aigc_opt.problems.offloading.data.link_times`,
+  every capacity checked as a sum per server with ``np.bincount``.
+* :class:`~aigc_opt.problems.offloading.data.MulticellAllocation`: as above, plus the
+  forwarding time ``t_fw = (D_in + D_out) / forward_bps`` of a request processed at server
+  ``s`` but uploaded to radio server ``r != s``; radio resources (band, subchannels, backhaul)
+  are summed per radio server, compute, GPU slots and cached models per processing server, and
+  the forwarding rates on each directed link ``r -> s`` sum to at most its capacity (the
+  spec's ``forward_bps``; without the spec it is not checked, and ``totals`` says so).
+  Forwarding energy is not modelled.
+* :class:`~aigc_opt.problems.offloading.data.PartialOffloadAllocation`: a fraction
+  ``lambda`` of the workload and data goes to the edge, the branches run **in parallel**:
+  ``T^loc = (1 - lambda) W / f_dev``, ``T^rem = lambda (D_in / r_up + W / f_rem + D_out / r_dl)``,
+  ``L = max(T^loc, T^rem)``, ``E_dev = p lambda D_in / r_up + kappa (1 - lambda) W f_dev^2``,
+  ``E_srv = e_s lambda W``, ``Q = q_m(k)``; models are resident at every edge server.
+
+Objective (minimised, the :class:`~aigc_opt.problems.offloading.data.OffloadObjective`
+weights)::
+
+    sum_n w_n (alpha L_n + beta E_dev + eta E_srv - gamma Q_n [+ rho (L_n - d_n)^+])
+      + mu cloud_cost + lambda load_time          (the last two: assignment / multicell only)
+
+Hard constraints: the capacities above, placement codes, non-negativity, device power, energy
+budget and (``deadline="hard"``) ``L <= d``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from aigc_opt.metrics import Metrics, p95, register_evaluator, relative_excess
+from aigc_opt.quality import quality
+from aigc_opt.scenario import Scenario
+
+from .data import (
+    CLOUD,
+    LOCAL,
+    MulticellAllocation,
+    OffloadAllocation,
+    OffloadObjective,
+    PartialOffloadAllocation,
+    branch_times,
+    forward_times,
+    link_capacity,
+    link_times,
+    objective_of,
+)
+
+
+# ---------------------------------------------------------------------- assignment
+def evaluate_offloading(
+    scn: Scenario, alloc: OffloadAllocation, objective: Any = None
+) -> Metrics:
+    """Metrics of an offloading allocation: latency, energy, quality, objective, violations."""
+    return offloading_metrics(scn, alloc, objective_of(objective))
+
+
+def offloading_metrics(
+    scn: Scenario,
+    alloc: OffloadAllocation,
+    obj: OffloadObjective,
+    *,
+    family: str = "offloading",
+    forward_s: np.ndarray | None = None,
+    extra_violations: dict[str, np.ndarray] | None = None,
+    extra_totals: dict[str, float] | None = None,
+) -> Metrics:
+    """The offloading metrics; the multi-cell evaluator extends them with ``forward_s``
+    (per-request edge-to-edge forwarding time, s, added to the latency; an edge request may
+    then use another server's radio) and its own violations and totals."""
+    N, S, M = scn.n_users, scn.n_servers, scn.n_models
+    if alloc.n_users != N or alloc.cache.shape != (S, M):
+        raise ValueError(
+            f"allocation for {alloc.n_users} users / cache {alloc.cache.shape} does not fit a "
+            f"scenario with {N} users, {S} servers, {M} models"
+        )
+    pl = alloc.placement
+    remote, cloud, edge = pl != LOCAL, pl == CLOUD, pl >= 0
+    t = dict(link_times(scn, alloc))
+    if forward_s is not None:
+        t["t_forward_s"] = forward_s
+        t["latency_s"] = t["latency_s"] + forward_s
+    lat = t["latency_s"]
+    q = quality(scn, scn.request_model, alloc.steps)
+    late = np.maximum(lat - scn.request_deadline_s, 0.0)
+    late = np.where(np.isnan(late), np.inf, late)
+    cloud_cost = scn.cloud_cost_per_flop * float(t["remote_flop"][cloud].sum())
+    load_time = float((alloc.cache * (scn.model_size_bytes * 8.0)[None, :]
+                       / scn.server_load_bps[:, None]).sum())
+
+    v = resource_violations(scn, alloc, forwarding=forward_s is not None)
+    v["deadline"] = np.where(np.isinf(late), np.inf, late / scn.request_deadline_s)
+    v["energy_budget"] = relative_excess(t["device_energy_j"], scn.user_energy_budget_j)
+    v["tx_power"] = relative_excess(np.where(remote, alloc.tx_power_w, 0.0), scn.user_tx_power_w)
+    v["steps"] = np.maximum(1.0 - alloc.steps, 0.0)
+    v.update(extra_violations or {})
+    hard = frozenset(k for k in v if not (k == "deadline" and obj.deadline == "penalty"))
+
+    w = scn.request_weight
+    per_user_cost = (
+        obj.latency * lat
+        + obj.device_energy * t["device_energy_j"]
+        + obj.server_energy * t["server_energy_j"]
+        - obj.quality * q
+    )
+    if obj.deadline == "penalty":
+        per_user_cost = per_user_cost + obj.deadline_penalty * late
+    with np.errstate(invalid="ignore"):
+        total = float((w * per_user_cost).sum())
+    objective_value = total + obj.cloud_cost * cloud_cost + obj.load * load_time
+
+    per_item = dict(t)
+    per_item.update({"quality": q, "lateness_s": late, "cost": w * per_user_cost})
+    energy = t["device_energy_j"] + t["server_energy_j"]
+    totals = {
+        "latency_mean_s": float(lat.mean()),
+        "latency_p95_s": p95(lat),
+        "device_energy_total_j": float(t["device_energy_j"].sum()),
+        "energy_total_j": float(energy.sum()),
+        "quality_mean": float(q.mean()),
+        "cloud_cost": cloud_cost,
+        "load_time_s": load_time,
+        "frac_local": float((pl == LOCAL).mean()),
+        "frac_edge": float(edge.mean()),
+        "frac_cloud": float(cloud.mean()),
+    }
+    totals.update(extra_totals or {})
+    return Metrics.from_arrays(family, objective_value, per_item, totals, v, hard)
+
+
+def valid_masks(scn: Scenario, alloc: OffloadAllocation, *, forwarding: bool = False
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(bad placement code, bad radio server, remote and valid, edge and valid).
+
+    Without ``forwarding`` an edge request must use its processing server's radio."""
+    S = scn.n_servers
+    pl, rs = alloc.placement, alloc.radio_server
+    remote, edge = pl != LOCAL, pl >= 0
+    bad_code = ~((pl == LOCAL) | (pl == CLOUD) | ((pl >= 0) & (pl < S)))
+    bad_radio = remote & ~((rs >= 0) & (rs < S))
+    if not forwarding:
+        bad_radio |= edge & (rs != pl)
+    return bad_code, bad_radio, remote & ~bad_radio & ~bad_code, edge & ~bad_code
+
+
+def resource_violations(scn: Scenario, alloc: OffloadAllocation, *, forwarding: bool = False
+                        ) -> dict[str, np.ndarray]:
+    """Relative violations of the shared resources: radio band, subchannels and backhaul per
+    radio server; compute, GPU slots, memory and held models per processing server; cloud
+    compute; placement codes and non-negativity."""
+    N, S = scn.n_users, scn.n_servers
+    pl, rs = alloc.placement, alloc.radio_server
+    cloud = pl == CLOUD
+    bad_code, bad_radio, ok, okc = valid_masks(scn, alloc, forwarding=forwarding)
+    v: dict[str, np.ndarray] = {
+        "placement": bad_code.astype(float),
+        "radio_server": bad_radio.astype(float),
+    }
+    rsv = np.where(ok, rs, 0)
+
+    def per(w: np.ndarray) -> np.ndarray:  # sum per radio server
+        return np.bincount(rsv, weights=np.where(ok, w, 0.0), minlength=S)
+
+    v["uplink_hz"] = relative_excess(per(alloc.uplink_hz), scn.server_uplink_hz)
+    v["downlink_hz"] = relative_excess(per(alloc.downlink_hz), scn.server_downlink_hz)
+    v["subchannels"] = relative_excess(per(np.ones(N)), scn.server_subchannels)
+    v["backhaul_bps"] = relative_excess(per(np.where(cloud, alloc.backhaul_bps, 0.0)),
+                                        scn.server_backhaul_bps)
+    plv = np.where(okc, pl, 0)
+
+    def per_e(w: np.ndarray) -> np.ndarray:  # sum per processing (edge) server
+        return np.bincount(plv, weights=np.where(okc, w, 0.0), minlength=S)
+
+    v["compute_flops"] = relative_excess(per_e(alloc.compute_flops), scn.server_compute_flops)
+    v["gpu_slots"] = relative_excess(per_e(np.ones(N)), scn.server_gpu_slots)
+    v["cloud_compute"] = relative_excess(np.where(cloud, alloc.compute_flops, 0.0),
+                                         np.full(N, scn.cloud_compute_flops))
+    mem = (alloc.cache * scn.model_size_bytes[None, :]).sum(axis=1)
+    v["gpu_memory"] = relative_excess(mem, scn.server_gpu_memory_bytes)
+    v["model_cached"] = (okc & ~alloc.cache[plv, scn.request_model]).astype(float)
+    neg = np.zeros(N)
+    for name in ("uplink_hz", "downlink_hz", "tx_power_w", "compute_flops", "backhaul_bps",
+                 "remote_steps", "device_steps", "forward_bps"):
+        if hasattr(alloc, name):
+            neg = np.maximum(neg, np.maximum(-getattr(alloc, name), 0.0))
+    v["nonnegative"] = neg
+    return v
+
+
+# ---------------------------------------------------------------------- multi-cell
+def evaluate_multicell(scn: Scenario, alloc: MulticellAllocation, objective: Any = None
+                       ) -> Metrics:
+    """Metrics of a multi-cell allocation (module docstring); ``objective`` may be the spec,
+    whose ``forward_bps`` gives the link capacities (without it they are not checked)."""
+    S = scn.n_servers
+    fwd = alloc.forwarded
+    t_fw = forward_times(scn, alloc)
+    extra: dict[str, np.ndarray] = {}
+    spec_cap = getattr(objective, "forward_bps", None)
+    if spec_cap is not None:
+        _, _, ok, okc = valid_masks(scn, alloc, forwarding=True)
+        okf = fwd & ok & okc
+        key = np.where(okf, alloc.radio_server * S + alloc.placement, 0)
+        used = np.bincount(key, weights=np.where(okf, alloc.forward_bps, 0.0), minlength=S * S)
+        extra["link_capacity"] = relative_excess(used, link_capacity(spec_cap, S).reshape(-1))
+    totals = {"frac_forwarded": float(fwd.mean()),
+              "link_capacity_checked": float(spec_cap is not None)}
+    return offloading_metrics(scn, alloc, objective_of(objective),
+                              family="offloading.multicell", forward_s=t_fw,
+                              extra_violations=extra, extra_totals=totals)
+
+
+# ---------------------------------------------------------------------- partial
+def evaluate_partial(scn: Scenario, alloc: PartialOffloadAllocation, objective: Any = None
+                     ) -> Metrics:
+    """Metrics of a partial-offloading allocation (parallel branches, see module docstring)."""
+    obj = objective_of(objective)
+    N, S = scn.n_users, scn.n_servers
+    if alloc.n_users != N:
+        raise ValueError(f"allocation for {alloc.n_users} users does not fit {N} users")
+    lam = alloc.fraction
+    u = branch_times(scn, alloc)
+    with np.errstate(invalid="ignore"):
+        t_loc = (1.0 - lam) * u["a"]
+        t_rem = np.where(lam > 0, lam * u["b"], 0.0)
+        e_dev = np.where(lam > 0, lam * u["e_tx"], 0.0) + (1.0 - lam) * u["e_loc"]
+    e_srv = lam * u["e_srv"]
+    lat = np.maximum(t_loc, t_rem)
+    q = quality(scn, scn.request_model, scn.request_steps.astype(float))
+    late = np.maximum(lat - scn.request_deadline_s, 0.0)
+
+    v: dict[str, np.ndarray] = {}
+    bad = (alloc.server < 0) | (alloc.server >= S)
+    v["server"] = bad.astype(float)
+    sv = np.where(bad, 0, alloc.server)
+
+    def per(w: np.ndarray) -> np.ndarray:  # sum per edge server
+        return np.bincount(sv, weights=np.where(bad, 0.0, w), minlength=S)
+
+    v["uplink_hz"] = relative_excess(per(alloc.uplink_hz), scn.server_uplink_hz)
+    v["downlink_hz"] = relative_excess(per(alloc.downlink_hz), scn.server_downlink_hz)
+    v["compute_flops"] = relative_excess(per(alloc.compute_flops), scn.server_compute_flops)
+    v["fraction"] = np.maximum(np.maximum(-lam, lam - 1.0), 0.0)
+    v["deadline"] = np.where(np.isinf(late), np.inf, late / scn.request_deadline_s)
+    v["energy_budget"] = relative_excess(e_dev, scn.user_energy_budget_j)
+    v["tx_power"] = relative_excess(alloc.tx_power_w, scn.user_tx_power_w)
+    neg = np.zeros(N)
+    for name in ("uplink_hz", "downlink_hz", "tx_power_w", "compute_flops"):
+        neg = np.maximum(neg, np.maximum(-getattr(alloc, name), 0.0))
+    v["nonnegative"] = neg
+    hard = frozenset(k for k in v if not (k == "deadline" and obj.deadline == "penalty"))
+
+    cost = (obj.latency * lat + obj.device_energy * e_dev + obj.server_energy * e_srv
+            - obj.quality * q)
+    if obj.deadline == "penalty":
+        cost = cost + obj.deadline_penalty * late
+    cost = scn.request_weight * cost
+    per_item = {"latency_s": lat, "t_local_s": t_loc, "t_remote_s": t_rem,
+                "device_energy_j": e_dev, "server_energy_j": e_srv, "quality": q,
+                "lateness_s": late, "fraction": lam, "cost": cost}
+    totals = {
+        "latency_mean_s": float(lat.mean()),
+        "latency_p95_s": p95(lat),
+        "device_energy_total_j": float(e_dev.sum()),
+        "energy_total_j": float((e_dev + e_srv).sum()),
+        "quality_mean": float(q.mean()),
+        "fraction_mean": float(lam.mean()),
+    }
+    return Metrics.from_arrays("offloading.partial", float(cost.sum()), per_item, totals, v,
+                               hard)
+
+
+register_evaluator(OffloadAllocation, evaluate_offloading)
+register_evaluator(MulticellAllocation, evaluate_multicell)
+register_evaluator(PartialOffloadAllocation, evaluate_partial)

@@ -1,0 +1,197 @@
+r"""Partial offloading between device and edge with fixed radio/compute shares: an LP.
+
+Every request n attaches to its highest-gain server ``s_n`` and gets an equal share of that
+server's resources among the ``n_s`` requests attached to it: ``B_s/n_s`` Hz up,
+``B^dl_s/n_s`` Hz down, ``F_s/n_s`` FLOP/s, full device power. It offloads a fraction
+``lambda_n`` of its workload and data (see :mod:`aigc_opt.problems.offloading.evaluate` for
+the physics); the branches run in parallel, so with ``a_n = W_n/f_dev`` and
+``b_n = D_in/r_up + W_n/f_rem + D_out/r_dl`` the latency is ``max(a_n (1-lambda), b_n lambda)``.
+With shares fixed the problem is convex and separable; as an LP with an epigraph latency
+``L_n`` (and lateness ``z_n`` in penalty mode):
+
+.. math::
+
+    \min \sum_n w_n \big(\alpha L_n + \beta (e^{tx}_n - e^{loc}_n)\lambda_n
+         + \eta e^{srv}_n \lambda_n + \rho z_n\big) + \text{const}
+
+    \text{s.t.}\; L_n \ge a_n (1 - \lambda_n),\; L_n \ge b_n \lambda_n,\;
+    z_n \ge L_n - d_n,\; (e^{tx}_n - e^{loc}_n)\lambda_n \le E^{max}_n - e^{loc}_n,\;
+    0 \le \lambda_n \le 1,\; [L_n \le d_n \text{ if hard}].
+
+The closed form (:func:`closed_form`) minimises each request's convex piecewise-linear cost over
+its feasible interval by evaluating it at the interval ends and the breakpoints
+``a/(a+b)`` (balanced branches), ``1 - d/a`` and ``d/b`` (deadline crossings).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from aigc_opt.backend import SolveOptions
+from aigc_opt.cases import CaseKind, register_case
+from aigc_opt.program import Block, LinearProgram
+from aigc_opt.quality import quality
+from aigc_opt.result import Result, SolveStats, Termination
+from aigc_opt.scenario import Scenario
+from aigc_opt.solve import register_algorithm, register_heuristic
+from aigc_opt.spec import register_builder
+
+from .data import PartialOffloadAllocation, PartialSpec, branch_times, objective_param
+
+logger = logging.getLogger(__name__)
+
+
+def shares(scn: Scenario, fraction: np.ndarray | None = None) -> PartialOffloadAllocation:
+    """Best-gain server per request and equal shares among the requests attached to it."""
+    S = scn.n_servers
+    s = np.argmax(scn.channel_gain, axis=1)
+    n_s = np.bincount(s, minlength=S).astype(float)[s]
+    lam = np.zeros(scn.n_users) if fraction is None else fraction
+    return PartialOffloadAllocation(
+        server=s, fraction=lam, uplink_hz=scn.server_uplink_hz[s] / n_s,
+        downlink_hz=scn.server_downlink_hz[s] / n_s, tx_power_w=scn.user_tx_power_w,
+        compute_flops=scn.server_compute_flops[s] / n_s)
+
+
+@dataclass(frozen=True)
+class _Coef:
+    a: np.ndarray  # device time of the whole workload, s
+    b: np.ndarray  # edge-branch time of the whole workload, s
+    de: np.ndarray  # device energy slope e_tx - e_loc, J
+    e_loc: np.ndarray  # device energy at lambda = 0, J
+    e_srv: np.ndarray  # server energy slope, J
+    lo: np.ndarray  # feasible lambda interval (hard constraints)
+    hi: np.ndarray
+    const: np.ndarray  # weighted cost terms independent of lambda
+
+
+def _coefficients(scn: Scenario, spec: PartialSpec) -> _Coef:
+    o = spec.objective
+    u = branch_times(scn, shares(scn))
+    a, b = u["a"], u["b"]
+    de = u["e_tx"] - u["e_loc"]
+    d = scn.request_deadline_s
+    budget = scn.user_energy_budget_j
+    lo, hi = np.zeros(scn.n_users), np.ones(scn.n_users)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lim = (budget - u["e_loc"]) / de  # lambda <= lim where de > 0, >= lim where de < 0
+        hi = np.where(de > 0, np.minimum(hi, lim), hi)
+        lo = np.where(de < 0, np.maximum(lo, lim), lo)
+        lo = np.where((de == 0) & (u["e_loc"] > budget), np.inf, lo)
+        if o.deadline == "hard":
+            lo = np.maximum(lo, 1.0 - d / a)
+            hi = np.minimum(hi, np.where(b > 0, d / b, np.inf))
+    q = quality(scn, scn.request_model, scn.request_steps.astype(float))
+    const = scn.request_weight * (o.device_energy * u["e_loc"] - o.quality * q)
+    return _Coef(a, b, de, u["e_loc"], u["e_srv"], lo, np.minimum(hi, 1.0), const)
+
+
+def _cost(scn: Scenario, spec: PartialSpec, k: _Coef, lam: np.ndarray) -> np.ndarray:
+    """Weighted per-request cost at ``lam`` (broadcasts over a leading candidate axis)."""
+    o = spec.objective
+    lat = np.maximum(k.a * (1.0 - lam), k.b * lam)
+    c = o.latency * lat + (o.device_energy * k.de + o.server_energy * k.e_srv) * lam
+    if o.deadline == "penalty":
+        c = c + o.deadline_penalty * np.maximum(lat - scn.request_deadline_s, 0.0)
+    return scn.request_weight * c + k.const
+
+
+def build(scn: Scenario, spec: PartialSpec) -> LinearProgram:
+    """Columns ``[lambda (N), L (N), z (N)]``; rows: two epigraph rows, lateness, energy."""
+    o = spec.objective
+    N = scn.n_users
+    k = _coefficients(scn, spec)
+    w = scn.request_weight
+    i = np.arange(N)
+    lam, L, z = i, N + i, 2 * N + i
+    # rows: [L + a lam >= a], [L - b lam >= 0], [z - L >= -d], [de lam <= budget - e_loc]
+    rows = np.concatenate([i, i, N + i, N + i, 2 * N + i, 2 * N + i, 3 * N + i])
+    cols = np.concatenate([L, lam, L, lam, z, L, lam])
+    vals = np.concatenate([np.ones(N), k.a, np.ones(N), -k.b, np.ones(N), -np.ones(N), k.de])
+    budget = scn.user_energy_budget_j - k.e_loc
+    row_lower = np.concatenate([k.a, np.zeros(N), -scn.request_deadline_s, np.full(N, -np.inf)])
+    row_upper = np.concatenate([np.full(3 * N, np.inf), budget])
+    A = sp.csr_matrix((vals, (rows, cols)), shape=(4 * N, 3 * N))
+    penalty = o.deadline == "penalty"
+    c = np.concatenate([w * (o.device_energy * k.de + o.server_energy * k.e_srv),
+                        w * o.latency, w * o.deadline_penalty * penalty])
+    col_upper = np.concatenate([np.ones(N),
+                                scn.request_deadline_s if not penalty else np.full(N, np.inf),
+                                np.full(N, np.inf) if penalty else np.zeros(N)])
+    return LinearProgram(
+        c=c, A=A, row_lower=row_lower, row_upper=row_upper, col_lower=np.zeros(3 * N),
+        col_upper=col_upper, integrality=np.zeros(3 * N, dtype=bool),
+        blocks=(Block("fraction", 0, (N,)), Block("latency", N, (N,))),
+        offset=float(k.const.sum()), name=f"offloading.partial[N={N}]")
+
+
+def closed_form(scn: Scenario, spec: PartialSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Optimal fractions per request and a feasibility mask (exact, vectorised).
+
+    The per-request cost is convex piecewise linear in ``lambda`` on ``[lo, hi]``; its minimum
+    is at an end or a breakpoint, so evaluating the five candidates is exact.
+    """
+    k = _coefficients(scn, spec)
+    feasible = k.lo <= k.hi + 1e-12
+    lo, hi = np.minimum(k.lo, k.hi), k.hi
+    d = scn.request_deadline_s
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cand = np.stack([lo, hi, k.a / (k.a + k.b), 1.0 - d / k.a, d / k.b])
+    cand = np.clip(np.nan_to_num(cand, nan=0.0), lo, hi)
+    cost = _cost(scn, spec, k, cand)
+    best = cand[np.argmin(cost, axis=0), np.arange(scn.n_users)]
+    return best, feasible
+
+
+def solve_closed_form(scn: Scenario, spec: PartialSpec, options: SolveOptions) -> Result:
+    """Registered algorithm ``closed_form``: exact optimum without a solver."""
+    t0 = time.perf_counter()
+    lam, feasible = closed_form(scn, spec)
+    seconds = time.perf_counter() - t0
+    stats = SolveStats("closed_form", solve_seconds=seconds)
+    if not feasible.all():
+        return Result(Termination.INFEASIBLE, False, gap=math.inf, stats=stats,
+                      message=f"{int((~feasible).sum())} requests have no feasible fraction")
+    k = _coefficients(scn, spec)
+    obj = float(_cost(scn, spec, k, lam).sum())
+    return Result(Termination.OPTIMAL, True, objective=obj, bound=obj, gap=0.0,
+                  values={"fraction": lam}, allocation=shares(scn, lam), stats=stats)
+
+
+def _all_local(scn: Scenario, spec: PartialSpec, seed: int = 0) -> PartialOffloadAllocation:
+    return shares(scn, np.zeros(scn.n_users))
+
+
+def _balanced(scn: Scenario, spec: PartialSpec, seed: int = 0) -> PartialOffloadAllocation:
+    """Balance the two branches (``lambda = a/(a+b)``, minimum latency; energy ignored),
+    clipped into the request's feasible interval."""
+    k = _coefficients(scn, spec)
+    return shares(scn, np.clip(k.a / (k.a + k.b), np.minimum(k.lo, k.hi), k.hi))
+
+
+def decode(scn: Scenario, spec: PartialSpec, program: LinearProgram, values: Any
+           ) -> PartialOffloadAllocation:
+    """Allocation from the ``fraction`` block (clipped to [0, 1])."""
+    return shares(scn, np.clip(np.asarray(values["fraction"], float), 0.0, 1.0))
+
+
+register_builder(PartialSpec, build, decode)
+register_algorithm(PartialSpec, "closed_form", solve_closed_form)
+register_heuristic(PartialSpec, "all_local", _all_local)
+register_heuristic(PartialSpec, "balanced", _balanced)
+register_case(CaseKind(
+    name="offloading.partial",
+    make_instance=lambda seed, n_users=20, n_servers=3, n_models=4, profile="hybrid_icc2025": (
+        Scenario.generate(n_users, n_servers, n_models, seed=seed, profile=profile)),
+    make_spec=lambda **params: PartialSpec(**objective_param(params)),
+    default_methods=("closed_form", "highs", "balanced", "all_local"),
+    reference="closed_form",
+    description="partial offloading device+edge in parallel, fixed shares (LP / closed form)",
+))

@@ -1,0 +1,418 @@
+r"""Wireless-powered MEC with binary offloading (Bi & Zhang 2018; DROO, Huang, Bi & Zhang 2020).
+
+An access point (AP) charges N devices by wireless power transfer (WPT) during the first
+fraction ``a`` of a frame of length ``T``; device i harvests ``E_i = mu P h_i a T`` joules. Each
+device either
+
+* computes **locally** for the whole frame at the CPU speed its energy affords,
+  ``f_i = (E_i / (kappa T))^{1/3}``, i.e. at ``r_L,i = f_i / phi = (mu P)^{1/3} (h_i a /
+  kappa)^{1/3} / phi`` bit/s, or
+* **offloads** in its own TDMA slot ``tau_i T`` with transmit power ``p_i = E_i / (tau_i T)``
+  at ``r_O,i = (B tau_i / v_u) log2(1 + p_i h_i / N0) = (B tau_i / v_u) log2(1 + mu P h_i^2 a /
+  (tau_i N0))`` bit/s (channel reciprocity: the same power gain ``h_i`` both ways).
+
+The AP maximises the weighted sum computation rate ``sum_i w_i r_i`` (``Sense.MAX``: Result
+objectives and the evaluator's objective are this sum, in bit/s) subject to
+``a + sum_i tau_i <= 1``, ``a, tau >= 0`` and binary modes.
+
+Parameters and where they were checked
+--------------------------------------
+Checked against the public DROO code (``revenol/DROO``, ``optimization.py``, function
+``bisection``): ``P = 3`` W, ``mu = 0.7``, ``phi = 100`` cycles/bit, ``k_i = 1e-26``,
+``N0 = 1e-10`` W (``eta2 = u p / 1e-10``), ``B = 2`` MHz, ``v_u = 1.1``; the rate expressions
+``eta1 (h/k)^{1/3} a^{1/3}`` with ``eta1 = (u p)^{1/3} / o`` and
+``B/(v_u ln 2) tau ln(1 + eta2 h^2 a / tau)``; default weights
+``[1.5 if i % 2 == 1 else 1 for i in range(N)]`` -- the **first** user (index 0) has weight 1,
+the second 1.5 (LyDROO's ``LyDROO.py`` uses the opposite order). We could not consult the
+papers' own text here; their simulation sections describe Powercast hardware and may quote a
+different harvesting efficiency than the code's 0.7 -- it is a parameter
+(``WpmecParams.harvest_efficiency``).
+Channel model: DROO's own code reads pre-generated ``data_N.mat`` files (variable
+``input_h``, which :meth:`WpmecBatch.from_file` loads). To generate frames we use the
+free-space model ``hbar_i = A_d (3e8 / (4 pi f_c d_i))^{d_e}`` with ``A_d = 4.11``,
+``f_c = 915`` MHz, ``d_e = 2.8`` and ``d_i = linspace(2.5, 5.2, N)`` m, as in public code derived
+from DROO (where ``Ad = 4.11`` and ``loss_exponent = 2.8`` appear next to LyDROO's ``Ad = 3``,
+``3``), with Rayleigh fading ``h_i = hbar_i alpha_i``, ``alpha_i ~ Exp(1)``. These channel
+numbers are therefore "as reproduced by others", not verified against the paper; the gains
+they give (1e-7 .. 2e-5) match the order of the sample ``h`` printed in DROO's
+``optimization.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aigc_opt.errors import ValidationError
+from aigc_opt.spec import ProblemSpec
+
+logger = logging.getLogger(__name__)
+
+LIGHT_M_PER_S = 3e8
+
+
+@dataclass(frozen=True)
+class WpmecParams:
+    """Physical parameters shared by all devices (DROO defaults, see the module docstring).
+
+    Parameters
+    ----------
+    ap_power_w : float
+        AP transmit power P, W.
+    harvest_efficiency : float
+        Energy harvesting efficiency mu in (0, 1].
+    cycles_per_bit : float
+        CPU cycles needed per bit of task data, phi.
+    kappa : float
+        CPU energy coefficient: ``kappa f^3`` W at ``f`` cycles/s (J s^2 / cycle^3).
+    noise_w : float
+        Receiver noise power N0 at the AP, W.
+    bandwidth_hz : float
+        Uplink bandwidth B, Hz.
+    comm_overhead : float
+        v_u >= 1: raw bits sent per bit of task data.
+    frame_s : float
+        Frame length T, s (rates do not depend on it; energies do).
+    """
+
+    ap_power_w: float = 3.0
+    harvest_efficiency: float = 0.7
+    cycles_per_bit: float = 100.0
+    kappa: float = 1e-26
+    noise_w: float = 1e-10
+    bandwidth_hz: float = 2e6
+    comm_overhead: float = 1.1
+    frame_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        units = {"ap_power_w": "W", "harvest_efficiency": "-", "cycles_per_bit": "cycle/bit",
+                 "kappa": "J s^2/cycle^3", "noise_w": "W", "bandwidth_hz": "Hz",
+                 "comm_overhead": "-", "frame_s": "s"}
+        for name, unit in units.items():
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise ValidationError(name, unit, v, "must be a finite number > 0")
+        if self.harvest_efficiency > 1:
+            raise ValidationError("harvest_efficiency", "-", self.harvest_efficiency,
+                                  "must be <= 1")
+
+    def coefficients(self, gains: np.ndarray, weights: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(L, g, W)`` of :mod:`aigc_opt.problems.wpmec.inner` for gains ``h`` (any shape).
+
+        ``L = w (mu P)^{1/3} (h / kappa)^{1/3} / phi`` (bit/s),
+        ``g = mu P h^2 / N0`` (-), ``W = w B / (v_u ln 2)`` (bit/s per nat).
+        """
+        h = np.asarray(gains, dtype=np.float64)
+        w = np.broadcast_to(np.asarray(weights, dtype=np.float64), h.shape)
+        mp = self.harvest_efficiency * self.ap_power_w
+        L = w * np.cbrt(mp * h / self.kappa) / self.cycles_per_bit
+        g = mp * h * h / self.noise_w
+        W = w * (self.bandwidth_hz / (self.comm_overhead * math.log(2.0)))
+        return L, g, np.array(W)
+
+
+def default_weights(n_users: int) -> np.ndarray:
+    """DROO's weights: 1 for even indices (first user), 1.5 for odd indices."""
+    return np.where(np.arange(n_users) % 2 == 1, 1.5, 1.0)
+
+
+def mean_gains(n_users: int, *, distances_m: np.ndarray | None = None,
+               antenna_gain: float = 4.11, carrier_hz: float = 915e6,
+               path_loss_exp: float = 2.8) -> np.ndarray:
+    """Average power gains ``A_d (c / (4 pi f_c d))^{d_e}`` (DROO's free-space model).
+
+    Distances default to ``linspace(2.5, 5.2, n_users)`` m.
+    """
+    d = np.linspace(2.5, 5.2, n_users) if distances_m is None else np.asarray(distances_m, float)
+    if d.shape != (n_users,) or not np.all(np.isfinite(d)) or np.any(d <= 0):
+        raise ValidationError("distances_m", "m", d, f"must be {n_users} finite values > 0")
+    return antenna_gain * (LIGHT_M_PER_S / (4.0 * math.pi * carrier_hz * d)) ** path_loss_exp
+
+
+def _check_gains(h: Any, ndim: int) -> np.ndarray:
+    try:
+        arr = np.array(h, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError("gains", "-", h, f"not numeric: {exc}") from None
+    if arr.ndim != ndim or 0 in arr.shape:
+        want = "(n_users,)" if ndim == 1 else "(n_frames, n_users)"
+        raise ValidationError("gains", "-", arr.shape, f"wrong shape, expected {want}")
+    if np.isnan(arr).any():
+        raise ValidationError("gains", "-", float("nan"), "NaN is not allowed")
+    bad = ~np.isfinite(arr) | (arr <= 0)
+    if bad.any():
+        raise ValidationError("gains", "-", arr[bad][0], "channel gains must be finite and > 0")
+    arr.flags.writeable = False
+    return arr
+
+
+def _check_weights(w: Any, n: int) -> np.ndarray:
+    arr = default_weights(n) if w is None else np.array(w, dtype=np.float64)
+    if arr.shape != (n,):
+        raise ValidationError("weights", "-", arr.shape, f"wrong shape, expected ({n},)")
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValidationError("weights", "-", arr, "weights must be finite and > 0")
+    arr = arr.copy()
+    arr.flags.writeable = False
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class WpmecInstance:
+    """One frame: channel gains, weights and parameters.
+
+    Parameters
+    ----------
+    gains : ndarray, shape (N,)
+        Channel power gain ``h_i`` between the AP and device i (-), > 0.
+    weights : ndarray, shape (N,), optional
+        Rate weights ``w_i`` > 0 (default :func:`default_weights`).
+    params : WpmecParams
+        Physical parameters.
+    """
+
+    gains: np.ndarray
+    weights: Any = None
+    params: WpmecParams = field(default_factory=WpmecParams)
+
+    def __post_init__(self) -> None:
+        h = _check_gains(self.gains, 1)
+        object.__setattr__(self, "gains", h)
+        object.__setattr__(self, "weights", _check_weights(self.weights, h.shape[0]))
+        if not isinstance(self.params, WpmecParams):
+            raise ValidationError("params", "-", self.params, "must be a WpmecParams")
+
+    @property
+    def n_users(self) -> int:
+        """Number of devices N."""
+        return int(self.gains.shape[0])
+
+    def coefficients(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(L, g, W)``, each of shape (N,) (see :meth:`WpmecParams.coefficients`)."""
+        return self.params.coefficients(self.gains, self.weights)
+
+    @classmethod
+    def generate(cls, n_users: int = 10, *, seed: int = 0, weights: Any = None,
+                 params: WpmecParams | None = None, **channel: Any) -> WpmecInstance:
+        """One Rayleigh-faded frame: ``h_i = hbar_i * Exp(1)`` (see :func:`mean_gains`)."""
+        return WpmecBatch.generate(1, n_users, seed=seed, weights=weights, params=params,
+                                   **channel).frame(0)
+
+
+@dataclass(frozen=True, eq=False)
+class WpmecBatch:
+    """Many frames of the same devices: gains ``(K, N)``, one realisation per row.
+
+    Parameters
+    ----------
+    gains : ndarray, shape (K, N)
+        Channel power gains per frame and device (-), > 0.
+    weights : ndarray, shape (N,), optional
+        Rate weights (default :func:`default_weights`).
+    params : WpmecParams
+        Physical parameters.
+    """
+
+    gains: np.ndarray
+    weights: Any = None
+    params: WpmecParams = field(default_factory=WpmecParams)
+
+    def __post_init__(self) -> None:
+        h = _check_gains(self.gains, 2)
+        object.__setattr__(self, "gains", h)
+        object.__setattr__(self, "weights", _check_weights(self.weights, h.shape[1]))
+        if not isinstance(self.params, WpmecParams):
+            raise ValidationError("params", "-", self.params, "must be a WpmecParams")
+
+    @property
+    def n_frames(self) -> int:
+        """Number of frames K."""
+        return int(self.gains.shape[0])
+
+    @property
+    def n_users(self) -> int:
+        """Number of devices N."""
+        return int(self.gains.shape[1])
+
+    def frame(self, k: int) -> WpmecInstance:
+        """Frame ``k`` as a :class:`WpmecInstance`."""
+        return WpmecInstance(self.gains[k], self.weights, self.params)
+
+    def coefficients(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(L, g, W)``, each of shape (K, N)."""
+        return self.params.coefficients(self.gains, self.weights)
+
+    @classmethod
+    def generate(cls, n_frames: int, n_users: int = 10, *, seed: int = 0, weights: Any = None,
+                 params: WpmecParams | None = None, **channel: Any) -> WpmecBatch:
+        """``n_frames`` Rayleigh-faded realisations around :func:`mean_gains` (seeded)."""
+        if n_frames < 1 or n_users < 1:
+            raise ValidationError("n_frames/n_users", "-", (n_frames, n_users), "must be >= 1")
+        rng = np.random.default_rng(seed)
+        hbar = mean_gains(n_users, **channel)
+        h = hbar[None, :] * rng.exponential(1.0, size=(n_frames, n_users))
+        return cls(h, weights, params or WpmecParams())
+
+    @classmethod
+    def from_array(cls, gains: Any, *, weights: Any = None,
+                   params: WpmecParams | None = None) -> WpmecBatch:
+        """From a (K, N) array (a 1-D array is one frame)."""
+        arr = np.asarray(gains, dtype=np.float64) if not isinstance(gains, np.ndarray) else gains
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        return cls(arr, weights, params or WpmecParams())
+
+    @classmethod
+    def from_file(cls, path: str | Path, *, variable: str = "input_h", weights: Any = None,
+                  params: WpmecParams | None = None) -> WpmecBatch:
+        """Load gains from ``.npy``, ``.csv`` (comma separated, ``#`` comments) or ``.mat``.
+
+        For ``.mat`` files (``scipy.io.loadmat``) ``variable`` names the matrix (DROO's data
+        files use ``"input_h"``). One realisation per row.
+        """
+        p = Path(path)
+        suffix = p.suffix.lower()
+        if suffix not in (".npy", ".csv", ".mat"):
+            raise ValidationError("path", "-", str(p), "unsupported file type (.npy/.csv/.mat)")
+        try:
+            if suffix == ".npy":
+                arr = np.load(p, allow_pickle=False)
+            elif suffix == ".csv":
+                arr = np.loadtxt(p, delimiter=",", comments="#", ndmin=2, dtype=np.float64)
+            else:
+                import scipy.io
+
+                data = scipy.io.loadmat(p)
+                if variable not in data:
+                    names = sorted(k for k in data if not k.startswith("__"))
+                    raise ValidationError("variable", "-", variable,
+                                          f"not in {p.name}; variables: {names}")
+                arr = np.asarray(data[variable], dtype=np.float64)
+        except ValidationError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
+            raise ValidationError("path", "-", str(p), f"cannot read: {exc}") from None
+        return cls.from_array(arr, weights=weights, params=params)
+
+    def save(self, path: str | Path, *, variable: str = "input_h") -> Path:
+        """Write the gains to ``.npy``, ``.csv`` or ``.mat`` (chosen by the suffix)."""
+        p = Path(path)
+        suffix = p.suffix.lower()
+        if suffix == ".npy":
+            np.save(p, np.asarray(self.gains))
+        elif suffix == ".csv":
+            np.savetxt(p, self.gains, delimiter=",", fmt="%.17g",
+                       header="channel power gains, one frame per row", comments="# ")
+        elif suffix == ".mat":
+            import scipy.io
+
+            scipy.io.savemat(p, {variable: np.asarray(self.gains)})
+        else:
+            raise ValidationError("path", "-", str(p), "unsupported file type (.npy/.csv/.mat)")
+        return p
+
+
+def _ro(x: Any, shape: tuple[int, ...], name: str, unit: str) -> np.ndarray:
+    arr = np.array(x, dtype=np.float64)
+    if arr.shape != shape:
+        raise ValidationError(name, unit, arr.shape, f"wrong shape, expected {shape}")
+    if np.isnan(arr).any():
+        raise ValidationError(name, unit, float("nan"), "NaN is not allowed")
+    arr.flags.writeable = False
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class WpmecAllocation:
+    """What the AP decided for one frame (all fractions of the frame length T).
+
+    Parameters
+    ----------
+    offload : ndarray, shape (N,)
+        1 if device i offloads, 0 if it computes locally (checked binary by the evaluator).
+    wpt_fraction : float
+        ``a``: fraction of the frame used for wireless power transfer.
+    tau : ndarray, shape (N,)
+        Offloading slot of device i as a fraction of the frame (0 for local devices).
+    tx_power_w : ndarray, shape (N,)
+        Uplink transmit power of offloading devices, W (0 for local ones).
+    cpu_hz : ndarray, shape (N,)
+        Local CPU speed of local devices over the whole frame, cycle/s (0 for offloaders).
+    """
+
+    offload: np.ndarray
+    wpt_fraction: float
+    tau: np.ndarray
+    tx_power_w: np.ndarray
+    cpu_hz: np.ndarray
+
+    def __post_init__(self) -> None:
+        off = np.asarray(self.offload)
+        if off.ndim != 1:
+            raise ValidationError("offload", "-", off.shape, "must be a 1-D array")
+        n = off.shape[0]
+        object.__setattr__(self, "offload", _ro(off, (n,), "offload", "-"))
+        a = float(self.wpt_fraction)
+        if math.isnan(a):
+            raise ValidationError("wpt_fraction", "-", a, "NaN is not allowed")
+        object.__setattr__(self, "wpt_fraction", a)
+        for name, unit in (("tau", "-"), ("tx_power_w", "W"), ("cpu_hz", "cycle/s")):
+            object.__setattr__(self, name, _ro(getattr(self, name), (n,), name, unit))
+
+    @property
+    def n_users(self) -> int:
+        """Number of devices N."""
+        return int(self.offload.shape[0])
+
+    @classmethod
+    def from_times(cls, instance: WpmecInstance, offload: Any, wpt_fraction: float,
+                   tau: Any) -> WpmecAllocation:
+        """Complete a time allocation: every device spends all the energy it harvests.
+
+        ``p_i = mu P h_i a / tau_i`` for offloaders, ``f_i = (mu P h_i a / kappa)^{1/3}`` for
+        local devices.
+        """
+        prm = instance.params
+        off = np.asarray(offload, dtype=np.float64) > 0.5
+        a = float(wpt_fraction)
+        t = np.where(off, np.asarray(tau, dtype=np.float64), 0.0)
+        e_rate = prm.harvest_efficiency * prm.ap_power_w * instance.gains * max(a, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(off & (t > 0), e_rate / np.where(t > 0, t, 1.0), 0.0)
+        f = np.where(off, 0.0, np.cbrt(e_rate / prm.kappa))
+        return cls(off.astype(np.float64), a, t, p, f)
+
+
+@dataclass(frozen=True)
+class WpmecSpec(ProblemSpec):
+    """Binary-offloading WP-MEC: maximise the weighted sum computation rate (bit/s).
+
+    No program builder: the problem is solved by the registered exact method ``"exact"``
+    (:mod:`aigc_opt.problems.wpmec.exact`) and the heuristics of
+    :mod:`aigc_opt.problems.wpmec.heuristics`.
+
+    Parameters
+    ----------
+    rel_gap : float
+        Relative optimality gap at which the exact method stops (certificate
+        ``(bound - objective) / objective <= rel_gap``).
+    max_nodes : int
+        Branch-and-bound node limit per frame (the Result then reports the open gap).
+    """
+
+    rel_gap: float = 1e-6
+    max_nodes: int = 1_000_000
+    problem: str = "wpmec"
+    variant: str = "binary"
+
+    def __post_init__(self) -> None:
+        if not (self.rel_gap >= 0 and math.isfinite(self.rel_gap)):
+            raise ValidationError("rel_gap", "-", self.rel_gap, "must be finite and >= 0")
+        if self.max_nodes < 1:
+            raise ValidationError("max_nodes", "-", self.max_nodes, "must be >= 1")
