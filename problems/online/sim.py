@@ -1,0 +1,241 @@
+r"""Online controllers and the simulator that replays a :class:`Trajectory` against them.
+
+Controller interface (stable; defined in :mod:`aigc_opt.problems.online.data`, re-exported
+here): a :class:`Controller` has ``name``, ``reset()`` and ``act(state: SlotState) ->
+decision``. :func:`simulate` feeds slot t's :class:`SlotState` (queues ``Q(t)``, virtual
+queues ``Y(t)``, gains, arrivals ``A(t)``, positions) and applies the queue dynamics of the
+LyDROO code::
+
+    Q(t+1) = max(Q(t) + A(t) - r(t), 0),      Y(t+1) = max(Y(t) + nu (e(t) - gamma), 0)
+
+with ``r(t)``, ``e(t)`` recomputed from the decision by the physics of
+:mod:`~aigc_opt.problems.online.data` (never taken from the controller). Nothing is written
+back into the trajectory; the result is a frozen :class:`SimulationResult`.
+
+Controllers
+    :class:`LyapunovExact` (the exact per-frame drift-plus-penalty optimum,
+    :func:`~aigc_opt.problems.online.lyapunov.solve_frame`), :class:`LyDROOQuantised`
+    (LyDROO's order-preserving quantisation of a relaxed score into K modes, each completed by
+    the exact inner solver -- the DNN of LyDROO is replaced by a score function), :class:`Myopic`
+    (maximises the weighted bits of the frame, ignoring queues and energy: ``v = w/b0``, no
+    energy price), :class:`LocalOnly`, :class:`OffloadAll` (fixed modes, drift-plus-penalty
+    resource allocation).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from aigc_opt.errors import ValidationError
+
+from .data import (
+    Controller,
+    FrameDecision,
+    FrameInstance,
+    LyapunovSpec,
+    SimulationResult,
+    SlotState,
+    Trajectory,
+    frame_objective,
+)
+from .lyapunov import (
+    FrameSolution,
+    lyapunov_prep,
+    order_preserving_modes,
+    prepare,
+    solve_fixed_modes,
+    solve_frame,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Controller", "SlotState", "LyapunovExact", "LyDROOQuantised", "Myopic",
+           "LocalOnly", "OffloadAll", "simulate", "make_controller", "CONTROLLERS"]
+
+
+@dataclass
+class _Base:
+    """Shared plumbing: the spec, the last frame solution (for certificates)."""
+
+    spec: LyapunovSpec = field(default_factory=LyapunovSpec)
+    name: str = "base"
+    last: FrameSolution | None = field(default=None, init=False, repr=False)
+
+    def reset(self) -> None:
+        self.last = None
+
+    def act(self, state: SlotState) -> FrameDecision:
+        self.last = self.solve(state.frame())
+        return self.last.decision
+
+    def solve(self, inst: FrameInstance) -> FrameSolution:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@dataclass
+class LyapunovExact(_Base):
+    """Exact drift-plus-penalty control (per-frame branch and bound, certified to ``rtol``)."""
+
+    name: str = "exact"
+    rtol: float = 1e-9
+
+    def solve(self, inst: FrameInstance) -> FrameSolution:
+        return solve_frame(self.spec, inst, rtol=self.rtol)
+
+
+def channel_score(spec: LyapunovSpec, inst: FrameInstance) -> np.ndarray:
+    """Default relaxed score in (0, 1): rank of ``v_i log(1 + P_max h_i / N0)`` (value of a
+    full-power offloading second), mapped to ``(rank + 0.5) / N``."""
+    pr = lyapunov_prep(spec, inst)
+    key = pr.v * pr.x_max
+    rank = np.empty(key.size)
+    rank[np.argsort(key, kind="stable")] = np.arange(key.size)
+    return (rank + 0.5) / key.size
+
+
+@dataclass
+class LyDROOQuantised(_Base):
+    """LyDROO's actor without the DNN: ``K`` order-preserving modes from a relaxed score
+    (``score_fn(spec, frame) -> [0,1]^N``, default :func:`channel_score`), the best one after
+    the exact inner solve. ``k=None`` starts from ``K = N`` (the code's initial K).
+
+    ``adaptive=True`` follows the code's adaptive K (``LyDROO.py``, ``Delta = 32``): every
+    ``delta`` frames ``K = min(max(recent best indices mod K) + 2, N)``.
+    """
+
+    name: str = "quantised"
+    k: int | None = None
+    score_fn: Callable[[LyapunovSpec, FrameInstance], np.ndarray] | None = None
+    adaptive: bool = False
+    delta: int = 32
+    _k_now: int = field(default=0, init=False, repr=False)
+    _best_idx: list[int] = field(default_factory=list, init=False, repr=False)
+
+    def reset(self) -> None:
+        super().reset()
+        self._k_now, self._best_idx = 0, []
+
+    def solve(self, inst: FrameInstance) -> FrameSolution:
+        n = inst.n_users
+        if self._k_now == 0:
+            self._k_now = min(self.k or n, n)
+        t = len(self._best_idx)
+        if self.adaptive and t > 0 and t % self.delta == 0:
+            recent = np.asarray(self._best_idx[-self.delta:-1] or self._best_idx[-1:])
+            self._k_now = min(int((recent % self._k_now).max()) + 2, n)
+        score = (self.score_fn or channel_score)(self.spec, inst)
+        modes = order_preserving_modes(score, self._k_now)
+        sol, idx = solve_fixed_modes(self.spec, inst, modes, method=self.name,
+                                     return_index=True)
+        self._best_idx.append(idx)
+        return sol
+
+
+@dataclass
+class Myopic(_Base):
+    """Rate-only control: maximise ``sum w_i r_i`` each frame (``r <= Q``), no energy price."""
+
+    name: str = "myopic"
+
+    def solve(self, inst: FrameInstance) -> FrameSolution:
+        w = self.spec.weights_for(inst.n_users) / self.spec.queue_unit_bits
+        pr = prepare(self.spec, inst.gains, inst.queues_bits, w, np.zeros(inst.n_users),
+                     inst.tau_s)
+        sol = solve_frame(self.spec, inst, prep=pr)
+        return sol
+
+
+@dataclass
+class LocalOnly(_Base):
+    """Every user computes locally (drift-plus-penalty CPU frequency)."""
+
+    name: str = "local"
+
+    def solve(self, inst: FrameInstance) -> FrameSolution:
+        return solve_fixed_modes(self.spec, inst, np.zeros(inst.n_users, bool), method=self.name)
+
+
+@dataclass
+class OffloadAll(_Base):
+    """Every user offloads (drift-plus-penalty time and power)."""
+
+    name: str = "offload"
+
+    def solve(self, inst: FrameInstance) -> FrameSolution:
+        return solve_fixed_modes(self.spec, inst, np.ones(inst.n_users, bool), method=self.name)
+
+
+CONTROLLERS: dict[str, type[_Base]] = {
+    "exact": LyapunovExact, "quantised": LyDROOQuantised, "myopic": Myopic,
+    "local": LocalOnly, "offload": OffloadAll,
+}
+
+
+def make_controller(name: str, spec: LyapunovSpec, **kw: Any) -> _Base:
+    """A controller by registry name (``exact``, ``quantised``, ``myopic``, ``local``,
+    ``offload``)."""
+    if name not in CONTROLLERS:
+        from aigc_opt.errors import UnknownNameError
+
+        raise UnknownNameError("controller", name, sorted(CONTROLLERS))
+    return CONTROLLERS[name](spec=spec, **kw)
+
+
+def simulate(trajectory: Trajectory, spec: LyapunovSpec, controller: Controller, *,
+             server: int = 0, initial_queues_bits: np.ndarray | None = None,
+             initial_virtual_queues: np.ndarray | None = None) -> SimulationResult:
+    """Replay ``trajectory`` against ``controller`` (see module docstring).
+
+    Parameters
+    ----------
+    trajectory : Trajectory
+        The environment (gains to ``server`` are used).
+    spec : LyapunovSpec
+        Physics and queue parameters.
+    controller : Controller
+        Must return a :class:`FrameDecision` per slot; it is ``reset()`` first.
+    initial_queues_bits, initial_virtual_queues : ndarray (N,), optional
+        ``Q(0)``, ``Y(0)`` (zeros by default, as in the LyDROO code).
+    """
+    n_t, n = trajectory.n_slots, trajectory.n_users
+    if not 0 <= server < trajectory.n_servers:
+        raise ValidationError("server", "-", server, f"must be in [0, {trajectory.n_servers})")
+    tau_s = trajectory.tau_s
+    gains = trajectory.gains_to(server)
+    arrivals = trajectory.arrivals_bits
+    q = np.zeros((n_t + 1, n))
+    y = np.zeros((n_t + 1, n))
+    if initial_queues_bits is not None:
+        q[0] = initial_queues_bits
+    if initial_virtual_queues is not None:
+        y[0] = initial_virtual_queues
+    out = {k: np.zeros((n_t, n)) for k in ("cpu", "tf", "pw", "bits", "energy")}
+    offload = np.zeros((n_t, n), dtype=bool)
+    obj = np.zeros(n_t)
+    secs = np.zeros(n_t)
+    controller.reset()
+    for t in range(n_t):
+        state = SlotState(t, tau_s, q[t].copy(), y[t].copy(), trajectory.gains[t].copy(),
+                          arrivals[t].copy(), trajectory.positions_m[t].copy())
+        t0 = time.perf_counter()
+        dec = controller.act(state)
+        secs[t] = time.perf_counter() - t0
+        inst = FrameInstance(gains[t], q[t], y[t], tau_s)
+        bits = dec.bits(spec, inst)
+        energy = dec.energy(spec, inst)
+        offload[t] = dec.offload
+        out["cpu"][t], out["tf"][t], out["pw"][t] = dec.cpu_hz, dec.time_frac, dec.power_w
+        out["bits"][t], out["energy"][t] = bits, energy
+        obj[t] = frame_objective(spec, q[t], y[t], bits, energy)
+        q[t + 1] = np.maximum(q[t] + arrivals[t] - bits, 0.0)
+        y[t + 1] = np.maximum(y[t] + spec.nu_per_j * (energy - spec.energy_threshold_j), 0.0)
+    name = getattr(controller, "name", type(controller).__name__)
+    logger.debug("simulated %s on %d slots: %.3g s", name, n_t, secs.sum())
+    return SimulationResult(name, offload, out["cpu"], out["tf"], out["pw"], out["bits"],
+                            out["energy"], q, y, obj, secs, server)
