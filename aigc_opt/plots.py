@@ -1,132 +1,337 @@
-"""Plots of benchmark results as PNG files (matplotlib, Agg backend, no display needed).
+"""Figures of benchmark results, readable at a glance (matplotlib, Agg: no display needed).
 
-* ``solve_time_<problem>.png``: median solve time (s) against the primary size per method,
-  log-log, from rows with status ``ok`` and a solution.
-* ``ratio_<problem>.png``: distribution of objective / reference objective per method (the
-  reference is the problem's exact method; ratio 1 is optimal).
-* ``pareto_<problem>.png``: when a problem was run under at least three spec variants (a weight
-  sweep), mean latency against total energy of every feasible row with the non-dominated points
-  joined (both minimised). :func:`plot_pareto_csv` plots any CSV of sweep points.
-* ``caching_cost_<problem>.png``: cumulative cost over time slots per method, when rows carry a
-  per-slot cost series (``series`` column); skipped otherwise.
+Every figure labels its axes with units, has a legend and a title that says what to look for.
+Each ``figure_*`` function returns a :class:`matplotlib.figure.Figure` (or None when the data
+cannot support it); :func:`plot_results` writes every supported one as PNG:
 
-Every function returns the paths it wrote (an empty list when there is nothing to plot).
+* ``metrics_<problem>.png``: latency, energy, quality and objective against the primary size,
+  one line per method (and other size parameters) with the mean over seeds and its 95 %
+  confidence band; usable rows only (see :mod:`aigc_opt.results`). Needs two sizes or more.
+* ``ratio_<problem>.png``: objective / reference optimum per method, "lower is better" or
+  "higher is better" from the problem's sense; a box per method with five samples or more,
+  single points below that; infeasible or unverified runs are red crosses, not dropped.
+* ``series_<problem>.png``: cumulative cost over time slots per method (caching policies),
+  mean over seeds with min-max band, in cost units.
+* ``pareto_<problem>.png``: latency against energy over >= 3 spec variants (a weight sweep),
+  non-dominated points joined; :func:`plot_pareto_csv` does the same for a sweep CSV, using the
+  objective columns (not the weights) by default.
+* ``solve_time_<problem>.png``: solve time against size on log-log axes with the fitted
+  exponent ``t ~ n^b`` in the legend, one line per (method, other size parameters).
+* ``solve_time_overview.png``: median solve time of every (problem, method), log axis.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 import re
-import statistics
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from . import export
+from . import results as res
 
 logger = logging.getLogger(__name__)
 
+#: Metrics drawn against size (those a problem reports), in this order.
+SIZE_METRICS: tuple[str, ...] = ("latency_mean_s", "energy_total_j", "quality_mean", "objective")
 
-def _plt() -> Any:
-    import matplotlib
+#: Fewer usable samples than this per method: points instead of a box.
+MIN_BOX_SAMPLES = 5
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+_DPI = 110
 
-    return plt
+
+def _figure(width: float = 6.4, height: float = 4.4, **kw: Any) -> tuple[Any, Any]:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    ax = fig.subplots(**kw)
+    return fig, ax
 
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-def _num(x: Any) -> float:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
+def _save(fig: Any, path: Path) -> Path:
+    fig.savefig(path, dpi=_DPI)
+    return path
 
 
-def _ok(r: Mapping[str, Any]) -> bool:
-    return r.get("status") == export.STATUS_OK and r.get("has_solution") in (True, "true")
+def _frame(rows: Any) -> pd.DataFrame:
+    """A results frame with raw (unmasked) values from rows, paths or a DataFrame."""
+    if isinstance(rows, pd.DataFrame) and "usable" in rows:
+        return rows
+    return res.load(rows, mask_unusable=False)
 
 
-def _size_name(row: Mapping[str, Any]) -> str:
-    """The name of the size parameter whose value is the row's ``size`` (``"size"`` if none)."""
-    size = _num(row.get("size"))
-    for part in str(row.get("sizes", "")).split(","):
-        k, _, v = part.partition("=")
-        if v and _num(v) == size:
-            return k
-    return "size"
+def _colors(methods: Iterable[str]) -> dict[str, str]:
+    return {m: f"C{i % 10}" for i, m in enumerate(sorted(set(methods)))}
 
 
-def plot_solve_time(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
-    """Median solve time against size, one line per method, one PNG per problem."""
-    plt = _plt()
-    data: dict[str, dict[str, dict[float, list[float]]]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(list)))
-    size_names: dict[str, str] = {}
-    for r in rows:
-        size, t = _num(r.get("size")), _num(r.get("solve_seconds"))
-        if _ok(r) and size == size and t == t:
-            data[str(r["problem"])][str(r["method"])][size].append(t)
-            size_names.setdefault(str(r["problem"]), _size_name(r))
-    written = []
-    for problem, by_method in sorted(data.items()):
-        fig, ax = plt.subplots(figsize=(6.4, 4.4))
-        for method, pts in sorted(by_method.items()):
-            xs = sorted(pts)
-            ax.plot(xs, [max(statistics.median(pts[x]), 1e-6) for x in xs], marker="o",
-                    label=method)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel(size_names.get(problem, "size"))
-        ax.set_ylabel("median solve time [s]")
-        ax.set_title(f"{problem}: solve time")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-        p = out_dir / f"solve_time_{_safe(problem)}.png"
-        fig.tight_layout()
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        written.append(p)
-    return written
+def _better(sense: str) -> str:
+    return "higher is better" if sense == "max" else "lower is better"
 
 
-def plot_ratio(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
-    """Box plot of objective / reference objective per method, one PNG per problem."""
-    plt = _plt()
-    data: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in export.add_ratios(rows):
-        x = _num(r.get("ratio_to_ref"))
-        if x == x and r.get("method") != r.get("reference"):
-            data[str(r["problem"])][str(r["method"])].append(x)
-    written = []
-    for problem, by_method in sorted(data.items()):
-        methods = sorted(by_method)
-        fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(methods) + 2), 4.4))
-        ax.boxplot([by_method[m] for m in methods], tick_labels=methods)
-        for i, m in enumerate(methods, start=1):  # every case as a point, jittered
-            jitter = np.linspace(-0.12, 0.12, len(by_method[m])) if len(by_method[m]) > 1 \
-                else np.zeros(1)
-            ax.scatter(i + jitter, by_method[m], s=10, alpha=0.6, color="C1", zorder=3)
-        ax.axhline(1.0, color="k", lw=0.8, ls="--")
-        ax.set_ylabel("objective / exact optimum")
-        ax.set_title(f"{problem}: ratio to the reference")
-        ax.tick_params(axis="x", labelrotation=30)
-        p = out_dir / f"ratio_{_safe(problem)}.png"
-        fig.tight_layout()
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        written.append(p)
-    return written
+def _groups(df: pd.DataFrame, problem: str) -> tuple[list[str], Any]:
+    """Other varying size columns of ``problem`` and its rows grouped by method and them."""
+    g = df[df["problem"] == problem]
+    others = res.other_sizes(df, problem)
+    return others, g.groupby(["method", *others], sort=True, dropna=False)
+
+
+def _group_label(method: str, others: Sequence[str], key: Sequence[Any]) -> str:
+    extra = ", ".join(f"{c}={v}" for c, v in zip(others, key, strict=True))
+    return f"{method} ({extra})" if extra else method
+
+
+def _styles(grouped: Any) -> dict[tuple[Any, ...], str]:
+    """Line style per value of the other size parameters (the key after the method)."""
+    keys = sorted({(k if isinstance(k, tuple) else (k,))[1:] for k, _ in grouped}, key=str)
+    return {k: ("-", "--", ":", "-.")[j % 4] for j, k in enumerate(keys)}
+
+
+def _plain_log_ticks(ax: Any, sizes: Iterable[float]) -> None:
+    """Plain numbers (10, 20, 50) instead of 2x10^1 on a log x axis; the sizes themselves as
+    ticks when they span less than two decades."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    xs = sorted({float(x) for x in sizes if x > 0})
+    if xs and xs[-1] / xs[0] < 100 and len(xs) <= 12:
+        ax.set_xticks(xs)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+#: Fewer samples than this at a size: the band is the min-max range, not a 95 % CI (a t
+#: interval from two samples is 12.7 standard errors wide and says little).
+MIN_CI_SAMPLES = 3
+
+
+def _band(values: np.ndarray) -> tuple[float, float]:
+    """Lower and upper edge of the band around the mean: the 95 % confidence interval of the
+    mean (t distribution) from :data:`MIN_CI_SAMPLES` samples, else the min-max range."""
+    n = values.size
+    mean = float(values.mean())
+    if n < MIN_CI_SAMPLES:
+        return float(values.min()), float(values.max())
+    from scipy import stats
+
+    half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
+    return mean - half, mean + half
+
+
+def _size_label(df: pd.DataFrame) -> str:
+    names = [s for s in df["size_name"].dropna().unique() if s]
+    return res.label(str(names[0]) if names else "size", "count")
+
+
+# ---------------------------------------------------------------------------------- figures
+def figure_metrics_vs_size(df: pd.DataFrame, problem: str) -> Any:
+    """Mean (95 % CI band over seeds) of each reported metric against the primary size."""
+    g = df[(df["problem"] == problem) & df["usable"]]
+    metrics = [m for m in SIZE_METRICS if m in g and g[m].notna().any()]
+    if g["size"].nunique() < 2 or not metrics:
+        return None
+    others, grouped = _groups(df[df["usable"]], problem)
+    colors = _colors(g["method"])
+    markers = {m: "osD^vP*Xh<>"[i % 11] for i, m in enumerate(sorted(colors))}
+    styles = _styles(grouped)
+    fig, axes = _figure(3.6 * len(metrics) + 2.2, 3.8, ncols=len(metrics), squeeze=False)
+    sense = str(g["sense"].iloc[0])
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for key, h in grouped:
+            kt = key if isinstance(key, tuple) else (key,)
+            stats = h.groupby("size")[metric].agg(lambda s: s.dropna().to_numpy())
+            xs = np.array([x for x in stats.index if stats[x].size])
+            if not xs.size:
+                continue
+            mean = np.array([stats[x].mean() for x in xs])
+            band = np.array([_band(stats[x]) for x in xs])
+            ax.plot(xs, mean, marker=markers[kt[0]], ms=5, mfc="none", color=colors[kt[0]],
+                    ls=styles[kt[1:]], label=_group_label(kt[0], others, kt[1:]))
+            ax.fill_between(xs, band[:, 0], band[:, 1], color=colors[kt[0]], alpha=0.12,
+                            lw=0)
+        unit = res.unit_of(metric)
+        hint = _better(sense) if metric == "objective" else (
+            "higher is better" if "quality" in metric else "lower is better")
+        ax.set_xlabel(_size_label(g))
+        ax.set_ylabel(res.label(metric, unit))
+        ax.set_title(f"{metric} ({hint})", fontsize=9)
+        ax.grid(True, alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=7, title="method",
+               title_fontsize=7)
+    fig.suptitle(f"{problem}: metrics vs size (feasible, verified runs; line: mean over seeds, "
+                 f"band: 95% CI, min-max below {MIN_CI_SAMPLES} seeds)", fontsize=9)
+    return fig
+
+
+def figure_ratio(df: pd.DataFrame, problem: str) -> Any:
+    """Objective / reference optimum per method; boxes from :data:`MIN_BOX_SAMPLES` usable
+    samples, points below; unusable runs as red crosses (at the top when they have no ratio)."""
+    r = res.add_ratios(df[df["problem"] == problem])
+    if not r["ref_objective"].notna().any():
+        return None
+    r = r[(r["method"] != r["reference"]) & r["ref_objective"].notna()]
+    methods = sorted(r["method"].unique())
+    if not methods:
+        return None
+    sense = str(r["sense"].iloc[0])
+    reference = str(r["reference"].iloc[0])
+    fig, ax = _figure(max(6.4, 1.0 * len(methods) + 2.5), 4.6)
+    n_none: dict[int, int] = {}
+    seen: set[str] = set()
+
+    def once(name: str) -> str:
+        if name in seen:
+            return "_nolegend_"
+        seen.add(name)
+        return name
+
+    for i, m in enumerate(methods, start=1):
+        h = r[r["method"] == m]
+        good = h.loc[h["usable"], "ratio_to_ref"].dropna().to_numpy()
+        if good.size >= MIN_BOX_SAMPLES:
+            ax.boxplot([good], positions=[i], widths=0.5, showfliers=False, patch_artist=True,
+                       boxprops={"facecolor": "none", "edgecolor": "C0"},
+                       medianprops={"color": "C0"})
+        jitter = np.linspace(-0.12, 0.12, good.size) if good.size > 1 else np.zeros(good.size)
+        if good.size:
+            ax.scatter(i + jitter, good, s=16, color="C0", alpha=0.8, zorder=3,
+                       label=once("feasible, verified run"))
+        bad = h[~h["usable"]]
+        bad_r = bad["ratio_to_ref"].dropna().to_numpy()
+        jb = np.linspace(-0.12, 0.12, bad_r.size) if bad_r.size > 1 else np.zeros(bad_r.size)
+        if bad_r.size:
+            ax.scatter(i + jb, bad_r, s=40, marker="x", color="C3", zorder=4,
+                       label=once("infeasible, unverified or failed run"))
+        n_none[i] = int(bad["ratio_to_ref"].isna().sum())
+    ax.axhline(1.0, color="k", lw=0.8, ls="--", label=f"reference ({reference}, optimal)")
+    if any(n_none.values()):  # runs without a ratio: crosses in a band above the data
+        lo, hi = ax.get_ylim()
+        span = max(hi - lo, 1e-9)
+        ax.set_ylim(lo, hi + 0.18 * span)
+        ax.axhspan(hi + 0.04 * span, hi + 0.18 * span, color="0.94", zorder=0)
+        for i, n in n_none.items():
+            if n:
+                ax.scatter([i], [hi + 0.09 * span], s=40, marker="x", color="C3", zorder=4,
+                           label=once("infeasible, unverified or failed run"))
+                ax.annotate(f"{n} without a ratio", (i, hi + 0.14 * span), ha="center",
+                            fontsize=6, color="C3")
+    ax.set_xticks(range(1, len(methods) + 1), methods, rotation=30, ha="right")
+    ax.set_xlim(0.4, len(methods) + 0.6)
+    ax.set_xlabel("method [-]")
+    ax.set_ylabel(f"objective / optimum [-] ({_better(sense)})")
+    ax.set_title(f"{problem}: objective / optimum ({sense}imised: {_better(sense)})",
+                 fontsize=9)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def figure_series(df: pd.DataFrame, problem: str, series: str | None = None) -> Any:
+    """Cumulative per-slot series (default: the first whose name contains ``cost``) per
+    method: mean over the usable runs' seeds with a min-max band."""
+    st = res.series_table(df[df["problem"] == problem])
+    if st.empty:
+        return None
+    names = sorted(st["series"].unique())
+    name = series or next((n for n in names if "cost" in n), None)
+    if name is None:
+        return None
+    s = st[(st["series"] == name)]
+    good = s[s["usable"].astype(bool)]
+    excluded = s.loc[~s["usable"].astype(bool), "run"].nunique()
+    if good.empty:
+        return None
+    unit = res.unit_of(name)
+    fig, ax = _figure()
+    colors = _colors(good["method"])
+    for method, h in good.groupby("method", sort=True):
+        wide = h.pivot_table(index="slot", columns="run", values="value", aggfunc="first")
+        cum = wide.cumsum().to_numpy()
+        slots = wide.index.to_numpy() + 1
+        ax.plot(slots, np.nanmean(cum, axis=1), color=colors[str(method)],
+                label=f"{method} (n={cum.shape[1]})")
+        if cum.shape[1] > 1:
+            ax.fill_between(slots, np.nanmin(cum, axis=1), np.nanmax(cum, axis=1),
+                            color=colors[str(method)], alpha=0.15, lw=0)
+    ax.set_xlabel("time slot [slot]")
+    ax.set_ylabel(res.label(f"cumulative {name}", unit))
+    note = f"; {excluded} infeasible run(s) left out" if excluded else ""
+    ax.set_title(f"{problem}: {name} over time (lower is better; band: min-max over seeds"
+                 f"{note})", fontsize=8)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, title="method", title_fontsize=7)
+    return fig
+
+
+def figure_solve_time(df: pd.DataFrame, problem: str) -> Any:
+    """Solve time against the primary size on log-log axes, with the least-squares exponent
+    ``b`` of ``t = a n^b`` in the legend; one line per (method, other size parameters)."""
+    g = df[(df["problem"] == problem) & df["usable"] & df["solve_seconds"].notna()]
+    if g["size"].nunique() < 2:
+        return None
+    others, grouped = _groups(df[df["usable"] & df["solve_seconds"].notna()], problem)
+    colors = _colors(g["method"])
+    styles = _styles(grouped)
+    fig, ax = _figure(7.0, 4.6)
+    for key, h in grouped:
+        kt = key if isinstance(key, tuple) else (key,)
+        c = colors[kt[0]]
+        t = np.maximum(h["solve_seconds"].to_numpy(dtype=float), 1e-6)
+        n = h["size"].to_numpy(dtype=float)
+        a, b, _ = res.fit_power_law(n, t)
+        ax.scatter(n, t, s=10, color=c, alpha=0.5)
+        med = h.assign(t=t).groupby("size")["t"].median()
+        fit = f": t ~ n^{b:.2f}" if b == b else ": (one size)"
+        ax.plot(med.index, med.to_numpy(), marker="o", ms=4, color=c, ls=styles[kt[1:]],
+                label=_group_label(kt[0], others, kt[1:]) + fit)
+        if b == b:
+            xs = np.geomspace(n.min(), n.max(), 20)
+            ax.plot(xs, a * xs**b, color=c, lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _plain_log_ticks(ax, g["size"])
+    ax.set_xlabel(_size_label(g))
+    ax.set_ylabel("solve time [s]")
+    ax.set_title(f"{problem}: solve time vs size (log-log; dotted: fit; lower is better)",
+                 fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, title="method: fitted exponent", title_fontsize=7)
+    return fig
+
+
+def figure_solve_time_overview(df: pd.DataFrame) -> Any:
+    """Median solve time of every (problem, method) over usable runs, on a log axis."""
+    g = df[df["usable"] & df["solve_seconds"].notna()]
+    if g.empty:
+        return None
+    med = g.groupby(["problem", "method"], sort=True)["solve_seconds"].median()
+    labels = [f"{p} / {m}" for p, m in med.index]
+    problems = sorted({p for p, _ in med.index})
+    colors = {p: f"C{i % 10}" for i, p in enumerate(problems)}
+    fig, ax = _figure(7.5, max(3.0, 0.16 * len(med) + 1.2))
+    y = np.arange(len(med))[::-1]
+    for p in problems:
+        sel = np.array([q == p for q, _ in med.index])
+        ax.scatter(np.maximum(med.to_numpy()[sel], 1e-6), y[sel], s=14, color=colors[p],
+                   label=p)
+    ax.set_yticks(y, labels, fontsize=5)
+    ax.set_xscale("log")
+    ax.set_xlabel("median solve time [s]")
+    ax.set_ylabel("problem / method [-]")
+    ax.set_title("Median solve time per method (feasible, verified runs; lower is better)",
+                 fontsize=9)
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+    ax.legend(fontsize=5, loc="lower right", title="problem", title_fontsize=6)
+    return fig
 
 
 def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -141,130 +346,180 @@ def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _pareto_axes(ax: Any, x: np.ndarray, y: np.ndarray, labels: Sequence[str]) -> None:
+def _pareto_axes(ax: Any, x: np.ndarray, y: np.ndarray, labels: Sequence[str],
+                 color: np.ndarray | None = None, color_label: str = "") -> None:
     keep = pareto_mask(x, y)
-    ax.scatter(x, y, s=14, alpha=0.5, label="all points")
+    if color is None:
+        ax.scatter(x, y, s=18, alpha=0.7, color="C0", label="all points", zorder=2)
+    else:
+        sc = ax.scatter(x, y, s=18, alpha=0.7, c=color, cmap="viridis", label="all points",
+                        zorder=2)
+        cb = ax.figure.colorbar(sc, ax=ax)
+        cb.set_label(color_label)
     order = np.argsort(x[keep])
-    ax.plot(x[keep][order], y[keep][order], "r-o", ms=4, label="Pareto front")
+    ax.plot(x[keep][order], y[keep][order], "r-o", ms=4, mfc="none",
+            label="Pareto front (non-dominated)", zorder=3)
     for xi, yi, lab in zip(x[keep], y[keep], np.asarray(labels)[keep], strict=True):
         ax.annotate(str(lab), (xi, yi), fontsize=6, alpha=0.7)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
 
 
-def plot_pareto(rows: Sequence[Mapping[str, Any]], out_dir: Path, *,
-                x: str = "latency_mean_s", y: str = "energy_total_j") -> list[Path]:
-    """Latency-energy scatter and front for problems run under >= 3 spec variants."""
-    plt = _plt()
-    data: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
-    for r in rows:
-        xv, yv = _num(r.get(x)), _num(r.get(y))
-        if _ok(r) and r.get("feasible") in (True, "true") and xv == xv and yv == yv:
-            data[str(r["problem"])].append((xv, yv, str(r.get("variant"))))
-    written = []
-    for problem, pts in sorted(data.items()):
-        if len({p[2] for p in pts}) < 3:
-            continue
-        fig, ax = plt.subplots(figsize=(6.4, 4.4))
-        _pareto_axes(ax, np.array([p[0] for p in pts]), np.array([p[1] for p in pts]),
-                     [p[2] for p in pts])
-        ax.set_xlabel(x)
-        ax.set_ylabel(y)
-        ax.set_title(f"{problem}: trade-off over spec variants")
-        p = out_dir / f"pareto_{_safe(problem)}.png"
-        fig.tight_layout()
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        written.append(p)
-    return written
+def figure_pareto(df: pd.DataFrame, problem: str, *, x: str = "latency_mean_s",
+                  y: str = "energy_total_j") -> Any:
+    """``x`` against ``y`` (both minimised) over the spec variants of ``problem`` (>= 3)."""
+    g = df[(df["problem"] == problem) & df["usable"]]
+    if x not in g or y not in g:
+        return None
+    g = g[g[x].notna() & g[y].notna()]
+    if g["variant"].nunique() < 3:
+        return None
+    fig, ax = _figure()
+    _pareto_axes(ax, g[x].to_numpy(float), g[y].to_numpy(float), g["variant"].tolist())
+    ax.set_xlabel(res.label(x))
+    ax.set_ylabel(res.label(y))
+    ax.set_title(f"{problem}: trade-off over spec variants (both lower is better)", fontsize=9)
+    return fig
+
+
+#: Objective columns of a sweep CSV, in order of preference, and whether each is maximised.
+PARETO_OBJECTIVES: tuple[tuple[str, bool], ...] = (
+    ("latency", False), ("energy", False), ("quality", True), ("cost", False),
+    ("utility", True))
+
+
+def _pareto_columns(cols: Sequence[str], rows: Sequence[Mapping[str, str]]) -> list[str]:
+    """Numeric objective columns (not weights, bounds or indices), preferred ones first."""
+    def numeric(c: str) -> bool:
+        return any(_num(r[c]) == _num(r[c]) for r in rows)
+
+    skip = re.compile(r"weight|^w_|eps|bound|index|seconds|gap|^objective$", re.I)
+    cand = [c for c in cols if not skip.search(c) and numeric(c)
+            and any(k in c.lower() for k, _ in PARETO_OBJECTIVES)]
+    rank = {k: i for i, (k, _) in enumerate(PARETO_OBJECTIVES)}
+    return sorted(cand, key=lambda c: min(rank[k] for k in rank if k in c.lower()))
+
+
+def _num(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def plot_pareto_csv(path: str | Path, out_dir: Path, *, x: str | None = None,
                     y: str | None = None) -> list[Path]:
     """Plot a CSV of sweep points (one row per point) as a Pareto front of ``x`` vs ``y``.
 
-    Without ``x`` / ``y`` the first two numeric columns whose names mention latency, energy,
-    quality, cost or utility are used. Raises ``KeyError`` naming a missing column.
+    Without ``x`` / ``y`` the first two objective columns (latency, energy, quality, cost,
+    utility; never the weights) are used, and a third objective, when present, colours the
+    points. Maximised objectives (quality, utility) are plotted negated so that both axes are
+    minimised. Rows without values (no solution) are left out. Raises ``KeyError`` naming a
+    missing column.
     """
-    plt = _plt()
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     cols = list(rows[0]) if rows else []
+    cand = _pareto_columns(cols, rows)
     if x is None or y is None:
-        cand = [c for c in cols if re.search(r"latency|energy|quality|cost|utility", c)
-                and all(_num(r[c]) == _num(r[c]) for r in rows)]
-        if len(cand) < 2:
+        rest = [c for c in cand if c not in (x, y)]
+        if x is None:
+            x = rest.pop(0) if rest else None
+        if y is None:
+            y = rest.pop(0) if rest else None
+        if x is None or y is None:
             raise KeyError(f"{path}: need two numeric objective columns; have {cols}")
-        x, y = x or cand[0], y or next(c for c in cand if c != (x or cand[0]))
     for c in (x, y):
         if c not in cols:
             raise KeyError(f"column {c!r} not in {path} (columns: {', '.join(cols)})")
+    third = next((c for c in cand if c not in (x, y)), None)
     xs = np.array([_num(r[x]) for r in rows])
     ys = np.array([_num(r[y]) for r in rows])
     ok = ~(np.isnan(xs) | np.isnan(ys))
-    if "quality" in y:  # maximised: plot its negative on the minimised axis
-        ys = -ys
-        y = f"-{y}"
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    _pareto_axes(ax, xs[ok], ys[ok], [str(i) for i in np.flatnonzero(ok)])
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    ax.set_title(f"Pareto front: {Path(path).stem}")
-    p = out_dir / f"pareto_{_safe(Path(path).stem)}.png"
-    fig.tight_layout()
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
+    maxed = {k for k, mx in PARETO_OBJECTIVES if mx}
+    xl, yl = res.label(x, _pareto_unit(x)), res.label(y, _pareto_unit(y))
+    if any(k in x.lower() for k in maxed):
+        xs, xl = -xs, f"-{xl}"
+    if any(k in y.lower() for k in maxed):
+        ys, yl = -ys, f"-{yl}"
+    color = None
+    if third is not None:
+        color = np.array([_num(r[third]) for r in rows])[ok]
+        if np.isnan(color).any():
+            color = None
+    fig, ax = _figure(7.0 if color is not None else 6.4, 4.6)
+    hint = "" if third is None else (" (higher is better)" if any(
+        k in third.lower() for k in maxed) else " (lower is better)")
+    _pareto_axes(ax, xs[ok], ys[ok], [str(i) for i in np.flatnonzero(ok)], color,
+                 res.label(third, _pareto_unit(third)) + hint if third else "")
+    ax.set_xlabel(xl)
+    ax.set_ylabel(yl)
+    ax.set_title(f"Pareto front: {Path(path).stem} ({int(ok.sum())} points; lower is better "
+                 "on both axes)", fontsize=9)
+    p = _save(fig, Path(out_dir) / f"pareto_{_safe(Path(path).stem)}.png")
     return [p]
 
 
-def plot_caching_cost(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
-    """Cumulative per-slot cost per method for the first instance of each problem whose rows
-    carry a cost series (``series`` JSON with a key containing ``cost``)."""
-    plt = _plt()
-    data: dict[str, dict[tuple[str, ...], dict[str, list[float]]]] = defaultdict(dict)
-    labels: dict[str, str] = {}
-    for r in rows:
-        text = r.get("series")
-        if not _ok(r) or not isinstance(text, str) or not text:
-            continue
-        try:
-            series = json.loads(text)
-        except json.JSONDecodeError:
-            continue
-        key = next((k for k in sorted(series) if "cost" in k), None)
-        if key is None:
-            continue
-        inst = export.instance_id(r)
-        data[str(r["problem"])].setdefault(inst, {})[str(r["method"])] = series[key]
-        labels[str(r["problem"])] = key
+def _pareto_unit(column: str) -> str:
+    low = column.lower()
+    for key, unit in (("latency", "s"), ("energy", "J"), ("quality", "1"), ("cost", "cost unit"),
+                      ("utility", "utility")):
+        if low == key:
+            return unit
+    return res.unit_of(column)
+
+
+# ---------------------------------------------------------------------------------- writers
+def _write_each(df: pd.DataFrame, out_dir: Path, prefix: str, fn: Any) -> list[Path]:
     written = []
-    for problem, by_inst in sorted(data.items()):
-        inst, by_method = next(iter(sorted(by_inst.items())))
-        fig, ax = plt.subplots(figsize=(6.4, 4.4))
-        for method, s in sorted(by_method.items()):
-            ax.plot(np.arange(1, len(s) + 1), np.cumsum(s), label=method)
-        ax.set_xlabel("time slot")
-        ax.set_ylabel(f"cumulative {labels[problem]}")
-        ax.set_title(f"{problem}: policy cost over time ({inst[3]}, seed {inst[4]})",
-                     fontsize=9)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-        p = out_dir / f"caching_cost_{_safe(problem)}.png"
-        fig.tight_layout()
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        written.append(p)
+    for problem in sorted(df["problem"].dropna().unique()):
+        fig = fn(df, str(problem))
+        if fig is not None:
+            written.append(_save(fig, out_dir / f"{prefix}_{_safe(str(problem))}.png"))
     return written
 
 
-def plot_results(results: str | Path | Iterable[Mapping[str, Any]], out_dir: str | Path
+def plot_metrics(rows: Any, out_dir: Path) -> list[Path]:
+    """``metrics_<problem>.png`` for every problem run at two sizes or more."""
+    return _write_each(_frame(rows), Path(out_dir), "metrics", figure_metrics_vs_size)
+
+
+def plot_ratio(rows: Any, out_dir: Path) -> list[Path]:
+    """``ratio_<problem>.png`` for every problem with an optimal reference."""
+    return _write_each(_frame(rows), Path(out_dir), "ratio", figure_ratio)
+
+
+def plot_series(rows: Any, out_dir: Path) -> list[Path]:
+    """``series_<problem>.png`` for every problem whose rows carry a cost series."""
+    return _write_each(_frame(rows), Path(out_dir), "series", figure_series)
+
+
+def plot_pareto(rows: Any, out_dir: Path) -> list[Path]:
+    """``pareto_<problem>.png`` for every problem run under >= 3 spec variants."""
+    return _write_each(_frame(rows), Path(out_dir), "pareto", figure_pareto)
+
+
+def plot_solve_time(rows: Any, out_dir: Path) -> list[Path]:
+    """``solve_time_<problem>.png`` per problem run at two sizes or more, and
+    ``solve_time_overview.png``."""
+    df = _frame(rows)
+    written = _write_each(df, Path(out_dir), "solve_time", figure_solve_time)
+    fig = figure_solve_time_overview(df)
+    if fig is not None:
+        written.append(_save(fig, Path(out_dir) / "solve_time_overview.png"))
+    return written
+
+
+def plot_results(results: str | Path | pd.DataFrame | Iterable[Any], out_dir: str | Path
                  ) -> list[Path]:
-    """Every plot that the rows support, written to ``out_dir``; returns the PNG paths."""
-    rows = export.read_rows(results) if isinstance(results, str | Path) else list(results)
+    """Every figure that the rows support, written to ``out_dir``; returns the PNG paths."""
+    df = _frame(results)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for fn in (plot_solve_time, plot_ratio, plot_pareto, plot_caching_cost):
-        written += fn(rows, out)
-    logger.info("wrote %d plots to %s", len(written), out)
+    if df.empty:
+        return written
+    for fn in (plot_metrics, plot_ratio, plot_series, plot_pareto, plot_solve_time):
+        written += fn(df, out)
+    logger.info("wrote %d figures to %s", len(written), out)
     return written

@@ -1,4 +1,7 @@
-"""Plots: Pareto filtering against brute force, every plot kind written, graceful skips."""
+"""Plots from row dicts: Pareto filtering against brute force, every kind written, skips.
+
+Figure contents (axes, labels, legends, artists) are checked in tests/test_plots.py.
+"""
 
 from __future__ import annotations
 
@@ -53,8 +56,8 @@ def test_every_plot_kind_is_written(tmp_path: Path) -> None:
                          series=json.dumps({"cost_per_slot": per_slot})))
     written = plots.plot_results(rows, tmp_path)
     names = sorted(p.name for p in written)
-    assert names == ["caching_cost_caching.toy.png", "pareto_sweep.png", "ratio_caching.toy.png",
-                     "ratio_toy.png", "solve_time_caching.toy.png", "solve_time_sweep.png",
+    assert names == ["metrics_toy.png", "pareto_sweep.png", "ratio_caching.toy.png",
+                     "ratio_toy.png", "series_caching.toy.png", "solve_time_overview.png",
                      "solve_time_toy.png"]
     assert all(p.stat().st_size > 1000 for p in written)
 

@@ -1,0 +1,630 @@
+r"""Results as data: benchmark CSVs as one tidy, typed pandas DataFrame, plus summaries.
+
+::
+
+    from aigc_opt import results
+    df = results.load("q.csv")                 # one or many CSVs (or Parquet files)
+    results.units(df)["latency_mean_s"]        # 's'
+    results.pivot(df, "latency_mean_s", index="method", columns="n_users")
+    results.ratio_summary(df)                  # ratios to the reference, infeasible excluded
+    results.to_parquet(df, "q.parquet")
+
+What a row's flags mean
+-----------------------
+A results CSV has one row per *case* (problem x variant x sizes x seed x method). Four columns
+say how it went, and they answer different questions:
+
+``status``
+    How the **case run** ended: ``ok`` (the method returned), ``error`` (it raised),
+    ``timeout`` (the wall-clock limit killed it) or ``crashed`` (its worker process died).
+    ``ok`` says nothing about the quality of the answer.
+``termination``
+    What the **solver** reported (:class:`aigc_opt.Termination`): ``optimal``, ``feasible``,
+    ``infeasible``, ``limit``, ``unverified``, ``error``, ... A heuristic whose allocation violates
+    a hard constraint is ``infeasible`` while its status is still ``ok``.
+``feasible``
+    The family's **evaluator** (the referee) found no hard constraint violated.
+``verified``
+    The evaluator re-scored the solution and agreed with the method's objective.
+
+A row is **usable** (column ``usable``) when ``status == "ok"``, it has a solution, and it is
+both ``feasible`` and ``verified``. By default :func:`load` blanks (NaN) the measurement columns
+(objective, bound, gap, evaluator objective, every metric such as ``latency_mean_s``) of rows that
+are not usable, so that no pivot, mean or ranking ever rewards an infeasible or unverified
+answer; the violation columns (``n_violations``, ``max_violation``) and the times are kept. Load
+with ``mask_unusable=False`` to see the raw numbers (the plots do, to mark such runs). Every
+summary counts the rows it left out (column ``excluded``).
+
+Columns added to the CSV's own
+------------------------------
+* one column per size parameter, parsed from ``sizes`` (``n_models=4,n_servers=3,n_users=10``
+  gives integer columns ``n_models``, ``n_servers``, ``n_users``), and ``size_name``, the name of
+  the primary size (whose value is in ``size``);
+* one column per spec parameter, parsed from the ``params`` JSON, named ``param_<name>``;
+* one column per extra metric in ``metrics_extra`` (JSON), under its own name;
+* ``sense``: ``"min"`` or ``"max"``, whether the problem's objective is minimised or maximised;
+* ``usable`` as above.
+
+The per-slot series in ``series`` (JSON) go to a long table: :func:`series_table`.
+
+Units
+-----
+Storage is SI (s, J, W, Hz, bit, byte, FLOP). :func:`units` maps every column to its unit, from
+:data:`COLUMN_UNITS` and the name's suffix (``_s`` -> s, ``_j`` -> J, ...); ``"1"`` marks a
+dimensionless number, ``""`` a label. ``df.attrs["units"]`` holds the same mapping.
+
+Objective sense
+---------------
+``sense`` comes, in order, from the row's ``sense`` cell (written by the batch runner), from the
+case registry (a ``sense`` attribute of :class:`aigc_opt.cases.CaseKind`: ``"min"``, ``"max"``
+or a callable ``spec -> str``), or, when neither says, it is inferred from the data: on an
+instance whose reference method proved optimality, a minimisation has every other usable
+objective ``>=`` the reference and a maximisation ``<=``. ``df.attrs["sense_source"]`` records
+where each problem's sense came from.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import export
+
+logger = logging.getLogger(__name__)
+
+#: Columns that identify one instance: rows with equal values solve the same instance.
+INSTANCE_COLUMNS: tuple[str, ...] = ("suite", "problem", "variant", "sizes", "seed")
+
+#: Columns of text labels.
+LABEL_COLUMNS: tuple[str, ...] = (
+    "key", "suite", "problem", "variant", "params", "sizes", "method", "reference", "status",
+    "termination", "scenario_hash", "error", "message", "python", "sense",
+)
+
+#: Boolean flags (nullable: a row that failed before solving has none).
+FLAG_COLUMNS: tuple[str, ...] = ("has_solution", "feasible", "verified")
+
+#: Measurements that are blanked for rows that are not usable (``mask_unusable``).
+MEASUREMENT_COLUMNS: tuple[str, ...] = (
+    "objective", "bound", "gap", "eval_objective",
+    *(c for c in export.METRIC_COLUMNS if c not in ("n_violations", "max_violation")),
+)
+
+#: Units of the fixed columns (SI; ``"1"``: dimensionless; ``""``: a label or a flag).
+COLUMN_UNITS: dict[str, str] = {
+    "size": "count", "seed": "", "objective": "problem unit", "bound": "problem unit",
+    "eval_objective": "problem unit", "gap": "1", "time_limit": "s", "mip_gap": "1",
+    "quality_mean": "1", "utility_total": "utility", "cost_total": "cost unit",
+    "revenue": "cost unit", "welfare": "utility", "hit_ratio": "1", "n_violations": "count",
+    "max_violation": "1", "ratio_to_ref": "1", "excess_to_ref": "1", "regret": "1",
+    "ref_objective": "problem unit", "cost_per_slot": "cost unit", "cloud_cost": "cost unit",
+    "edge_cost": "cost unit", "load_cost": "cost unit",
+}
+
+_SUFFIX_UNITS: tuple[tuple[str, str], ...] = (
+    ("_seconds", "s"), ("_s", "s"), ("_j", "J"), ("_w", "W"), ("_hz", "Hz"), ("_bps", "bit/s"),
+    ("_bit_s", "bit/s"), ("_bits", "bit"), ("_bit", "bit"), ("_bytes", "byte"),
+    ("_byte", "byte"), ("_flop", "FLOP"), ("_flops", "FLOP/s"), ("_frac", "1"),
+    ("_ratio", "1"), ("_share", "1"), ("_cost", "cost unit"),
+)
+
+
+def unit_of(column: str) -> str:
+    """Unit of a column from :data:`COLUMN_UNITS`, then its suffix; ``""`` when unknown."""
+    if column in COLUMN_UNITS:
+        return COLUMN_UNITS[column]
+    low = column.lower()
+    if low.endswith("_per_slot") and len(low) > len("_per_slot"):  # a per-slot amount
+        return unit_of(column[: -len("_per_slot")])
+    for suffix, unit in _SUFFIX_UNITS:
+        if low.endswith(suffix):
+            return unit
+    if low.startswith("n_") or low in ("hits", "misses", "loads", "requests"):
+        return "count"
+    if low.startswith("frac_") or "ratio" in low:
+        return "1"
+    return ""
+
+
+def units(df: pd.DataFrame) -> dict[str, str]:
+    """``{column: unit}`` for every column of ``df`` (see :func:`unit_of`)."""
+    known = dict(df.attrs.get("units", {}))
+    return {c: known.get(c, unit_of(str(c))) for c in df.columns}
+
+
+def label(column: str, unit: str | None = None) -> str:
+    """Axis label ``"column [unit]"`` (``[-]`` for a dimensionless number)."""
+    u = unit_of(column) if unit is None else unit
+    return f"{column} [{u if u not in ('', '1') else '-'}]"
+
+
+# ---------------------------------------------------------------------------------- parsing
+def _scalar(text: str) -> Any:
+    """``"10"`` -> 10, ``"0.1"`` -> 0.1, ``"True"``/``"true"`` -> True, else the text."""
+    t = text.strip()
+    if t.lower() in ("true", "false"):
+        return t.lower() == "true"
+    try:
+        return int(t)
+    except ValueError:
+        pass
+    try:
+        return float(t)
+    except ValueError:
+        return t
+
+
+def parse_sizes(text: Any) -> dict[str, Any]:
+    """``"n_models=4,n_servers=3"`` -> ``{"n_models": 4, "n_servers": 3}`` (typed values)."""
+    out: dict[str, Any] = {}
+    if not isinstance(text, str):
+        return out
+    for part in text.split(","):
+        k, sep, v = part.partition("=")
+        if sep and k.strip():
+            out[k.strip()] = _scalar(v)
+    return out
+
+
+def _json_dict(text: Any) -> dict[str, Any]:
+    if not isinstance(text, str) or not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _hashable(v: Any) -> Any:
+    return json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v
+
+
+def _typed(values: pd.Series) -> pd.Series:
+    """Nullable integer, boolean or float column when every value fits, else text."""
+    present = values.dropna()
+    if present.empty:
+        return values.astype("float64")
+    if all(isinstance(v, bool) for v in present):
+        return values.astype("boolean")
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return values.astype("Int64")
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return values.astype("float64")
+    return values.map(lambda v: v if v is None or (isinstance(v, float) and math.isnan(v))
+                      else str(v)).astype("string")
+
+
+def _flag(v: Any) -> Any:
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    if isinstance(v, str) and v.lower() in ("true", "false"):
+        return v.lower() == "true"
+    return pd.NA
+
+
+# ---------------------------------------------------------------------------------- loading
+def _read(source: str | Path) -> pd.DataFrame:
+    p = Path(source)
+    if p.suffix == ".parquet":
+        return pd.read_parquet(p)
+    frame = pd.DataFrame(export.read_rows(p))
+    frame["source"] = p.name
+    return frame
+
+
+def load(sources: str | Path | pd.DataFrame | Iterable[Any], *, mask_unusable: bool = True,
+         registry: bool = True) -> pd.DataFrame:
+    """Load results into one tidy DataFrame (see the module docstring for the columns).
+
+    Parameters
+    ----------
+    sources : path, DataFrame, or iterable of paths / row mappings
+        Results CSVs written by ``aigc-opt bench`` (or Parquet files from :func:`to_parquet`),
+        a DataFrame of rows, or row dicts (:func:`aigc_opt.export.read_rows`).
+    mask_unusable : bool
+        Blank the :data:`MEASUREMENT_COLUMNS` and extra metrics of rows that are not usable
+        (default True, so that no aggregate counts an infeasible or unverified answer).
+    registry : bool
+        Consult the case registry for the objective sense when rows do not carry it.
+
+    Returns
+    -------
+    DataFrame
+        One row per case; ``attrs["units"]``, ``attrs["size_columns"]``,
+        ``attrs["param_columns"]``, ``attrs["metric_columns"]`` and ``attrs["sense_source"]``
+        describe the columns.
+    """
+    attrs: dict[str, Any] = {}
+    if isinstance(sources, pd.DataFrame):
+        raw = sources.copy()
+        attrs = dict(sources.attrs)
+    elif isinstance(sources, str | Path):
+        raw = _read(sources)
+        attrs = dict(raw.attrs)
+    else:
+        items = list(sources)
+        if items and all(isinstance(x, str | Path) for x in items):
+            parts = [_read(x) for x in items]
+            attrs = dict(parts[0].attrs)
+            raw = pd.concat(parts, ignore_index=True)
+        else:
+            raw = pd.DataFrame([dict(x) for x in items])
+    if raw.empty:
+        raw = pd.DataFrame(columns=list(export.COLUMNS))
+    raw = raw.reset_index(drop=True)
+    if "usable" in raw and "size_name" in raw:  # already tidy (a Parquet file or a frame)
+        raw.attrs = attrs
+        raw.attrs["units"] = {str(c): unit_of(str(c)) for c in raw.columns}
+        raw.attrs.setdefault("size_columns", [])
+        raw.attrs.setdefault("metric_columns", [c for c in export.METRIC_COLUMNS if c in raw])
+        if mask_unusable and not attrs.get("masked"):
+            return mask_unusable_rows(raw)
+        return raw
+    return _tidy(raw, mask_unusable=mask_unusable, registry=registry)
+
+
+def _tidy(raw: pd.DataFrame, *, mask_unusable: bool, registry: bool) -> pd.DataFrame:
+    df = raw.copy()
+    for c in ("problem", "method", "status", "termination", "sizes", "params", "variant"):
+        if c not in df:
+            df[c] = ""
+    for c in LABEL_COLUMNS:
+        if c in df:
+            df[c] = df[c].map(lambda v: "" if v is None or (isinstance(v, float) and v != v)
+                              else str(v)).astype("string")
+    for c in FLAG_COLUMNS:
+        df[c] = (df[c].map(_flag) if c in df else pd.Series(pd.NA, index=df.index)
+                 ).astype("boolean")
+    float_cols = [c for c in df.columns if c in export.METRIC_COLUMNS or c in (
+        "size", "objective", "bound", "gap", "eval_objective", "time_limit", "mip_gap")
+        or str(c).endswith("_seconds")]
+    for c in float_cols:
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+    if "seed" in df:
+        df["seed"] = pd.to_numeric(df["seed"], errors="coerce").astype("Int64")
+    existing = set(df.columns)
+    new: dict[str, pd.Series] = {}  # added in one concat (no fragmented frame)
+
+    sizes = [parse_sizes(s) for s in df["sizes"].astype(object)]
+    size_cols = sorted({k for d in sizes for k in d})
+    size_names = {k: (k if k not in existing else f"size_{k}") for k in size_cols}
+    for k, name in size_names.items():
+        new[name] = _typed(pd.Series([d.get(k) for d in sizes], index=df.index, dtype=object))
+    new["size_name"] = pd.Series([_primary(d, s) for d, s in zip(
+        sizes, df["size"] if "size" in df else [math.nan] * len(df), strict=True)],
+        index=df.index, dtype="string")
+
+    params = [_json_dict(p) for p in df["params"].astype(object)]
+    param_cols = sorted({k for d in params for k in d})
+    for k in param_cols:
+        new[f"param_{k}"] = _typed(pd.Series([_hashable(d.get(k)) for d in params],
+                                             index=df.index, dtype=object))
+
+    extra = [_json_dict(e) for e in (df["metrics_extra"].astype(object) if "metrics_extra"
+                                     in df else [None] * len(df))]
+    taken = existing | set(new)
+    extra_cols = {k: (k if k not in taken else f"metric_{k}")
+                  for k in sorted({k for d in extra for k in d})}
+    for k, name in extra_cols.items():
+        new[name] = pd.to_numeric(pd.Series([d.get(k) for d in extra], index=df.index,
+                                            dtype=object), errors="coerce").astype("float64")
+    df = pd.concat([df, pd.DataFrame(new, index=df.index)], axis=1)
+
+    df["usable"] = ((df["status"] == export.STATUS_OK) & df["has_solution"].fillna(False)
+                    & df["feasible"].fillna(False) & _verified(df)).astype(bool)
+    senses, source = _senses(df, registry)
+    df["sense"] = df["problem"].map(senses).fillna("min").astype("string")
+    metric_cols = [c for c in (*export.METRIC_COLUMNS, *extra_cols.values()) if c in df]
+    df.attrs["units"] = {str(c): unit_of(str(c)) for c in df.columns}
+    df.attrs["size_columns"] = [size_names[k] for k in size_cols]
+    df.attrs["param_columns"] = [f"param_{k}" for k in param_cols]
+    df.attrs["metric_columns"] = metric_cols
+    df.attrs["sense_source"] = source
+    df.attrs["masked"] = False
+    return mask_unusable_rows(df) if mask_unusable else df
+
+
+def mask_unusable_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Copy of a loaded frame with the :data:`MEASUREMENT_COLUMNS` and extra metrics of rows
+    that are not ``usable`` set to NaN (what :func:`load` does by default)."""
+    out = df.copy()
+    extra = [c for c in out.attrs.get("metric_columns", []) if c not in export.METRIC_COLUMNS]
+    blank = [c for c in (*MEASUREMENT_COLUMNS, *extra) if c in out]
+    out.loc[~out["usable"], blank] = np.nan
+    out.attrs["masked"] = True
+    return out
+
+
+def _primary(sizes: Mapping[str, Any], size: Any) -> str:
+    """Name of the size parameter whose value equals the row's ``size``."""
+    try:
+        s = float(size)
+    except (TypeError, ValueError):
+        return ""
+    for k, v in sizes.items():
+        if isinstance(v, int | float) and not isinstance(v, bool) and float(v) == s:
+            return k
+    return ""
+
+
+def _verified(df: pd.DataFrame) -> pd.Series:
+    """``verified``, ignored (all True) for files written before the column existed."""
+    v = df["verified"]
+    if v.isna().all():
+        logger.info("no 'verified' flags in the rows: usable rows are not checked for it")
+        return pd.Series(True, index=df.index)
+    return v.fillna(False)
+
+
+def _senses(df: pd.DataFrame, registry: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """Sense and its source per problem: row cells, then the registry, then the data."""
+    out: dict[str, str] = {}
+    source: dict[str, str] = {}
+    problems = [str(p) for p in df["problem"].dropna().unique() if p]
+    if "sense" in df:
+        for p in problems:
+            cells = {str(s) for s in df.loc[df["problem"] == p, "sense"].dropna() if s}
+            if len(cells) == 1 and cells <= {"min", "max"}:
+                out[p], source[p] = cells.pop(), "row"
+    if registry and any(p not in out for p in problems):
+        for p in problems:
+            if p not in out:
+                s = _registry_sense(p, df)
+                if s:
+                    out[p], source[p] = s, "registry"
+    for p in problems:
+        if p not in out:
+            out[p], source[p] = _infer_sense(df[df["problem"] == p])
+    return out, source
+
+
+def _registry_sense(problem: str, df: pd.DataFrame) -> str | None:
+    try:
+        from .cases import case_kinds
+
+        kind = case_kinds().get(problem)
+    except Exception:  # a broken family must not stop reading a CSV
+        logger.debug("case registry unavailable", exc_info=True)
+        return None
+    sense = getattr(kind, "sense", None) if kind is not None else None
+    if callable(sense):
+        try:
+            first = df.loc[df["problem"] == problem, "params"].iloc[0]
+            sense = sense(kind.make_spec(**_json_dict(first)))  # type: ignore[union-attr]
+        except Exception:
+            return None
+    return str(sense) if sense in ("min", "max") else None
+
+
+def _infer_sense(rows: pd.DataFrame) -> tuple[str, str]:
+    """``("max", "inferred")`` when usable objectives never beat an optimal reference from
+    below, ``("min", ...)`` when never from above; ``("min", "default")`` when undecided."""
+    obj = pd.to_numeric(rows.get("objective"), errors="coerce")
+    ref = _reference_objective(rows)
+    ok = rows["usable"] & obj.notna() & ref.notna() & (rows["method"] != rows["reference"])
+    d = (obj - ref)[ok]
+    tol = 1e-9 * np.maximum(1.0, np.abs(ref[ok]))
+    above, below = bool((d > tol).any()), bool((d < -tol).any())
+    if below and not above:
+        return "max", "inferred"
+    if above and not below:
+        return "min", "inferred"
+    return "min", "default"
+
+
+# ---------------------------------------------------------------------------------- ratios
+def _instance_key(df: pd.DataFrame) -> pd.Series:
+    cols = [c for c in INSTANCE_COLUMNS if c in df]
+    return df[cols].astype(str).agg("|".join, axis=1) if len(df) else pd.Series(
+        [], dtype=object)
+
+
+def _reference_objective(df: pd.DataFrame) -> pd.Series:
+    """Per row, the objective of the same instance's reference row when that row is usable
+    and ``optimal`` (NaN otherwise)."""
+    if df.empty:
+        return pd.Series([], dtype="float64")
+    key = _instance_key(df)
+    is_ref = (df["method"] == df["reference"]) & (df["termination"] == "optimal") & \
+        df["usable"] & (df["reference"] != "")
+    obj = pd.to_numeric(df["objective"], errors="coerce")
+    refs = pd.Series(obj[is_ref].to_numpy(), index=key[is_ref].to_numpy())
+    refs = refs[~refs.index.duplicated()]
+    return pd.Series(key.map(refs).to_numpy(dtype=float), index=df.index)
+
+
+def add_ratios(df: pd.DataFrame) -> pd.DataFrame:
+    """Copy of ``df`` with ``ref_objective``, ``ratio_to_ref`` (objective / reference),
+    ``excess_to_ref`` = (objective - ref) / max(1, |ref|) and ``regret`` (the excess signed so
+    that > 0 is worse than the reference whatever the sense).
+
+    The reference is the same instance's row whose method is the row's ``reference``, ended
+    ``optimal`` and is usable. Ratios are computed for every row with an objective, usable or
+    not (load with ``mask_unusable=False`` to see those of unusable rows); ``ratio_to_ref`` is
+    NaN when the reference is 0 or the signs differ.
+    """
+    out = df.copy()
+    ref = _reference_objective(out)
+    obj = pd.to_numeric(out["objective"], errors="coerce")
+    same = (ref != 0) & ((obj >= 0) == (ref > 0))
+    out["ref_objective"] = ref
+    out["ratio_to_ref"] = (obj / ref).where(same)
+    out["excess_to_ref"] = (obj - ref) / np.maximum(1.0, ref.abs())
+    out["regret"] = out["excess_to_ref"] * np.where(out["sense"] == "max", -1.0, 1.0)
+    return out
+
+
+def _counted(df: pd.DataFrame, include_unusable: bool) -> tuple[pd.DataFrame, int]:
+    if include_unusable:
+        return df, 0
+    return df[df["usable"]], int((~df["usable"]).sum())
+
+
+def ratio_summary(df: pd.DataFrame, *, include_unusable: bool = False,
+                  rtol: float = 1e-6) -> pd.DataFrame:
+    """Per (problem, method): cases, usable, excluded, mean / median / worst ratio to the
+    reference, mean regret, wins / ties / losses against the reference and median solve time.
+
+    A *win* is a regret below ``-rtol`` (better than the reference by more than ``rtol`` times
+    ``max(1, |reference|)``), a *loss* above ``rtol``, a *tie* within. Rows that are not usable
+    are left out (counted in ``excluded``; ``attrs["excluded"]`` holds the total) unless
+    ``include_unusable``.
+    """
+    r = add_ratios(df)
+    rows = []
+    for (problem, method), g in r.groupby(["problem", "method"], sort=True):
+        used, excluded = _counted(g, include_unusable)
+        sense = str(g["sense"].iloc[0])
+        reg = used["regret"].dropna()
+        ratio = used["ratio_to_ref"].dropna()
+        worst = (ratio.max() if sense == "min" else ratio.min()) if len(ratio) else math.nan
+        rows.append({
+            "problem": problem, "method": method, "sense": sense, "cases": len(g),
+            "usable": int(g["usable"].sum()), "excluded": excluded,
+            "optimal": int((used["termination"] == "optimal").sum()),
+            "mean_ratio": ratio.mean() if len(ratio) else math.nan,
+            "median_ratio": ratio.median() if len(ratio) else math.nan,
+            "worst_ratio": worst,
+            "mean_regret": reg.mean() if len(reg) else math.nan,
+            "wins": int((reg < -rtol).sum()), "ties": int((reg.abs() <= rtol).sum()),
+            "losses": int((reg > rtol).sum()),
+            "median_solve_s": used["solve_seconds"].median() if "solve_seconds" in used
+            else math.nan,
+        })
+    out = pd.DataFrame(rows, columns=RATIO_SUMMARY_COLUMNS)
+    out.attrs["excluded"] = int(out["excluded"].sum()) if len(out) else 0
+    out.attrs["include_unusable"] = include_unusable
+    if out.attrs["excluded"]:
+        logger.info("ratio summary: %d rows not usable (infeasible, unverified or failed) "
+                    "left out", out.attrs["excluded"])
+    return out
+
+
+RATIO_SUMMARY_COLUMNS: tuple[str, ...] = (
+    "problem", "method", "sense", "cases", "usable", "excluded", "optimal", "mean_ratio",
+    "median_ratio", "worst_ratio", "mean_regret", "wins", "ties", "losses", "median_solve_s")
+
+
+def pivot(df: pd.DataFrame, values: str, *, index: str | Sequence[str] = "method",
+          columns: str | Sequence[str] | None = None, aggfunc: str = "mean",
+          include_unusable: bool = False) -> pd.DataFrame:
+    """Pivot table of ``values`` over usable rows (unless ``include_unusable``).
+
+    ``attrs["excluded"]`` holds the number of rows left out. A method with no usable row has
+    no entry, so it can never rank first.
+    """
+    used, excluded = _counted(df, include_unusable)
+    table = pd.pivot_table(used, values=values, index=index, columns=columns, aggfunc=aggfunc,
+                           observed=True, dropna=True)
+    table.attrs["excluded"] = excluded
+    table.attrs["unit"] = unit_of(values)
+    return table
+
+
+def fit_power_law(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray
+                  ) -> tuple[float, float, float]:
+    """Least-squares fit of ``y = a x^b`` on log-log axes: ``(a, b, r2)`` (NaN when fewer than
+    two distinct positive ``x``)."""
+    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = (xa > 0) & (ya > 0) & np.isfinite(xa) & np.isfinite(ya)
+    lx, ly = np.log(xa[ok]), np.log(ya[ok])
+    if np.unique(lx).size < 2:
+        return math.nan, math.nan, math.nan
+    b, loga = np.polyfit(lx, ly, 1)
+    resid = ly - (loga + b * lx)
+    ss = float(np.sum((ly - ly.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(resid**2)) / ss if ss > 0 else 1.0
+    return float(np.exp(loga)), float(b), r2
+
+
+def other_sizes(df: pd.DataFrame, problem: str) -> list[str]:
+    """Size columns of ``problem`` other than its primary size that take several values or
+    describe the instance (constant ones are included so that labels are complete)."""
+    g = df[df["problem"] == problem]
+    primary = {str(s) for s in g["size_name"].dropna() if s}
+    cols = [c for c in df.attrs.get("size_columns", []) if c in g and g[c].notna().any()]
+    return [c for c in cols if c not in primary and g[c].nunique(dropna=True) > 1]
+
+
+def time_fits(df: pd.DataFrame, *, time: str = "solve_seconds",
+              include_unusable: bool = False) -> pd.DataFrame:
+    """Fit ``time = a * size^b`` per (problem, method, other size parameters) over the primary
+    size: columns ``problem, method, group, size_name, points, sizes, a, exponent, r2,
+    excluded``. Groups with fewer than two distinct sizes get NaN coefficients."""
+    rows = []
+    for problem, g in df.groupby("problem", sort=True):
+        others = other_sizes(df, str(problem))
+        keys = ["method", *others]
+        for key, h in g.groupby(keys, sort=True, dropna=False):
+            kt = key if isinstance(key, tuple) else (key,)
+            used, excluded = _counted(h, include_unusable)
+            used = used[used[time].notna() & used["size"].notna()] if time in used else used
+            a, b, r2 = fit_power_law(used["size"], used[time]) if len(used) else (
+                math.nan,) * 3
+            rows.append({
+                "problem": problem, "method": kt[0],
+                "group": ", ".join(f"{c}={v}" for c, v in zip(others, kt[1:], strict=True)),
+                "size_name": str(g["size_name"].iloc[0]), "points": len(used),
+                "sizes": int(used["size"].nunique()), "a": a, "exponent": b, "r2": r2,
+                "excluded": excluded,
+            })
+    out = pd.DataFrame(rows, columns=["problem", "method", "group", "size_name", "points",
+                                      "sizes", "a", "exponent", "r2", "excluded"])
+    out.attrs["excluded"] = int(out["excluded"].sum()) if len(out) else 0
+    return out
+
+
+def status_counts(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows per (problem, status, termination, usable): what happened to every case."""
+    return (df.groupby(["problem", "status", "termination", "usable"], sort=True, dropna=False)
+            .size().rename("rows").reset_index())
+
+
+# ---------------------------------------------------------------------------------- series
+def series_table(df: pd.DataFrame, *, include_unusable: bool = True) -> pd.DataFrame:
+    """The per-slot ``series`` JSON of every row as a long table.
+
+    Columns: ``run`` (the row's index in ``df``), ``key, problem, variant, sizes, seed,
+    method, usable, series, slot`` (0-based), ``value`` and ``unit``. Rows that are not usable
+    are kept (flagged) unless ``include_unusable`` is False.
+    """
+    keep = ["key", "problem", "variant", "sizes", "seed", "method", "usable"]
+    recs: list[dict[str, Any]] = []
+    if "series" in df:
+        for run, row in df[df["series"].notna()].iterrows():
+            if not include_unusable and not row["usable"]:
+                continue
+            for name, values in _json_dict(row["series"]).items():
+                if not isinstance(values, list):
+                    continue
+                base = {"run": run, **{c: row.get(c) for c in keep}}
+                for t, v in enumerate(values):
+                    recs.append({**base, "series": name, "slot": t,
+                                 "value": float(v) if v is not None else math.nan,
+                                 "unit": unit_of(name)})
+    out = pd.DataFrame(recs, columns=["run", *keep, "series", "slot", "value", "unit"])
+    out["slot"] = out["slot"].astype("int64")
+    out["value"] = out["value"].astype("float64")
+    return out
+
+
+# ---------------------------------------------------------------------------------- parquet
+def to_parquet(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``df`` as Parquet (needs ``pyarrow``: ``pip install aigc-opt[parquet]``); the
+    units and column groups travel in the file's metadata (``df.attrs``)."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("Parquet export needs pyarrow: pip install 'aigc-opt[parquet]'"
+                          ) from exc
+    p = Path(path)
+    df.to_parquet(p, index=False)
+    return p
