@@ -1,0 +1,235 @@
+r"""User mobility and seeded :class:`~.data.MigrationInstance` generation.
+
+Positions come from the online family's processes (:mod:`aigc_opt.problems.online.data`,
+the shared time-slotted environment) when it is installed, else from this module's own copies,
+or from a ``slot,user,x,y`` CSV trace (:func:`positions_from_csv`). Mobility models (positions
+in a square area, one sample per slot):
+
+* ``random_waypoint``: each user walks at a speed drawn uniformly from ``speed_mps`` towards a
+  uniformly drawn waypoint and draws a new waypoint (and speed) on arrival (Johnson & Maltz);
+* ``gauss_markov``: velocity ``v_{t+1} = alpha v_t + (1 - alpha) mu + sqrt(1 - alpha^2) sigma w``
+  with ``w ~ N(0, I)``, reflected at the borders (Liang & Haas 1999).
+
+Network: S servers on a square grid of spacing ``spacing_m`` (one per base station); backhaul
+hops = grid Manhattan distance; a user's cell is its nearest base station. The access delay is
+``(b_in + b_out) / r`` with ``r = B log2(1 + p g / (N0 B))``, path loss and Rician fading from
+the core channel model with the ``edge_aigc`` profile's LyDROO constants. Model work, GPU speed
+and memory are the profile's (*assumed* hardware ranges, see :mod:`aigc_opt.profiles`); the
+quality of step level k is the profile's sigmoid ``q_max / (1 + exp(-a (n_k - b)))``.
+Assumed here: hop delay 50 ms (a 4 Mbit image over a 100 Mbit/s metro hop with queuing),
+migration ``e_0 = 1`` J plus ``e_1 = 2e-9`` J per byte-hop of a
+0.5-2 GB service state (a diffusion model's activations/LoRA context), 60 s slots, 1-15 m/s.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from aigc_opt.channel import dbm_to_watt, fading_power, path_loss_gain, shannon_rate
+from aigc_opt.errors import ValidationError
+from aigc_opt.profiles import PROFILES
+from aigc_opt.validate import check_array
+
+from .data import MigrationInstance
+
+logger = logging.getLogger(__name__)
+
+MOBILITY_MODELS = ("random_waypoint", "gauss_markov")
+
+
+def random_waypoint(rng: np.random.Generator, n_users: int, n_slots: int, *, side_m: float,
+                    speed_mps: tuple[float, float], slot_s: float) -> np.ndarray:
+    """Positions (T, U, 2), m, of the random-waypoint model (no pause)."""
+    pos = rng.uniform(0.0, side_m, (n_users, 2))
+    goal = rng.uniform(0.0, side_m, (n_users, 2))
+    speed = rng.uniform(*speed_mps, n_users)
+    out = np.empty((n_slots, n_users, 2))
+    for t in range(n_slots):
+        out[t] = pos
+        budget = speed * slot_s
+        for _ in range(8):  # a few waypoints per slot at most
+            d = goal - pos
+            dist = np.sqrt((d ** 2).sum(axis=1))
+            reach = dist <= budget
+            step = np.where(reach, 1.0, budget / np.maximum(dist, 1e-12))
+            pos = pos + d * step[:, None]
+            budget = np.where(reach, budget - dist, 0.0)
+            if not reach.any():
+                break
+            n = int(reach.sum())
+            goal[reach] = rng.uniform(0.0, side_m, (n, 2))
+            speed[reach] = rng.uniform(*speed_mps, n)
+    return out
+
+
+def gauss_markov(rng: np.random.Generator, n_users: int, n_slots: int, *, side_m: float,
+                 speed_mps: tuple[float, float], slot_s: float, alpha: float = 0.75
+                 ) -> np.ndarray:
+    """Positions (T, U, 2), m, of the Gauss-Markov model, reflected at the area's borders."""
+    pos = rng.uniform(0.0, side_m, (n_users, 2))
+    mean_speed = 0.5 * (speed_mps[0] + speed_mps[1])
+    sigma = 0.5 * (speed_mps[1] - speed_mps[0])
+    ang = rng.uniform(0.0, 2.0 * np.pi, n_users)
+    mu = mean_speed * np.stack([np.cos(ang), np.sin(ang)], axis=1)
+    vel = mu.copy()
+    out = np.empty((n_slots, n_users, 2))
+    for t in range(n_slots):
+        out[t] = pos
+        vel = alpha * vel + (1 - alpha) * mu + np.sqrt(1 - alpha ** 2) * sigma \
+            * rng.standard_normal((n_users, 2))
+        pos = pos + vel * slot_s
+        for _ in range(4):  # reflect
+            low, high = pos < 0.0, pos > side_m
+            pos = np.where(low, -pos, np.where(high, 2 * side_m - pos, pos))
+            vel = np.where(low | high, -vel, vel)
+            mu = np.where(low | high, -mu, mu)
+        pos = np.clip(pos, 0.0, side_m)
+    return out
+
+
+def positions(rng: np.random.Generator, n_users: int, n_slots: int, *, mobility: str,
+              side_m: float, speed_mps: tuple[float, float], slot_s: float,
+              source: str = "online") -> np.ndarray:
+    """User positions (T, U, 2), m, from the online family's processes
+    (:mod:`aigc_opt.problems.online.data`: ``random_waypoint`` / ``gauss_markov`` with
+    ``alpha = 0.75``, mean speed and spread from ``speed_mps``) or, with ``source="own"`` or
+    without that family, from this module's."""
+    if source not in ("online", "own"):
+        raise ValidationError("source", "-", source, "choose 'online' or 'own'")
+    lo, hi = float(speed_mps[0]), float(speed_mps[1])
+    if source == "online":
+        try:
+            from aigc_opt.problems.online import data as online
+
+            if mobility == "random_waypoint":
+                return np.asarray(online.random_waypoint(
+                    rng, n_slots, n_users, slot_s, area_m=side_m, speed_min=lo, speed_max=hi))
+            return np.asarray(online.gauss_markov(
+                rng, n_slots, n_users, slot_s, area_m=side_m, alpha=0.75,
+                mean_speed=0.5 * (lo + hi), speed_std=0.5 * (hi - lo)))
+        except (ImportError, AttributeError, TypeError) as exc:  # optional, and its API may move
+            logger.warning("online family's mobility unavailable (%s); own model used", exc)
+    if mobility == "random_waypoint":
+        return random_waypoint(rng, n_users, n_slots, side_m=side_m, speed_mps=speed_mps,
+                               slot_s=slot_s)
+    return gauss_markov(rng, n_users, n_slots, side_m=side_m, speed_mps=speed_mps,
+                        slot_s=slot_s)
+
+
+def positions_from_csv(path: str) -> np.ndarray:
+    """Positions (T, U, 2), m, from a CSV with a header and columns ``slot,user,x,y`` (the
+    online family's position-trace format); every (slot, user) pair must appear once."""
+    try:
+        raw: Any = np.genfromtxt(path, delimiter=",", names=True, dtype=np.float64)
+    except (OSError, ValueError) as exc:
+        raise ValidationError("trace", "-", path, f"cannot read: {exc}") from exc
+    names = raw.dtype.names or ()
+    if not {"slot", "user", "x", "y"} <= set(names):
+        raise ValidationError("trace", "-", names, "needs columns slot,user,x,y")
+    rec: Any = np.atleast_1d(raw)
+    t = rec["slot"].astype(np.int64)
+    u = rec["user"].astype(np.int64)
+    if t.size == 0 or t.min() < 0 or u.min() < 0:
+        raise ValidationError("trace", "-", path, "empty, or negative slot/user index")
+    T, U = int(t.max()) + 1, int(u.max()) + 1
+    if t.size != T * U or np.unique(t * U + u).size != T * U:
+        raise ValidationError("trace", "-", (T, U), "every (slot, user) pair exactly once")
+    out = np.empty((T, U, 2))
+    out[t, u, 0], out[t, u, 1] = rec["x"], rec["y"]
+    return check_array("positions_m", "m", out, (T, U, 2), low=None)
+
+
+def grid_servers(n_servers: int, spacing_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Server positions (S, 2), m, on a square grid and their hop counts (S, S)."""
+    side = int(np.ceil(np.sqrt(n_servers)))
+    g = np.stack(np.meshgrid(np.arange(side), np.arange(side), indexing="ij"), -1).reshape(-1, 2)
+    g = g[:n_servers]
+    hops = np.abs(g[:, None, :] - g[None, :, :]).sum(axis=2)
+    return (g + 0.5) * spacing_m, hops
+
+
+def generate(n_users: int = 6, n_servers: int = 4, n_slots: int = 10, *, seed: int = 0,
+             n_models: int = 3, steps: tuple[int, ...] = (10, 25, 50),
+             mobility: str = "random_waypoint", spacing_m: float = 500.0,
+             speed_mps: tuple[float, float] = (1.0, 15.0), slot_s: float = 60.0,
+             load: float = 0.6, memory_models: float | None = None,
+             positions_m: np.ndarray | None = None, source: str = "online",
+             **overrides: Any) -> MigrationInstance:
+    """A seeded instance (see the module docstring).
+
+    Parameters
+    ----------
+    load : float
+        Ratio of the users' total work at the highest step level to the servers' total work
+        per slot: the request rates ``r_u`` are scaled to it (larger means tighter GPUs).
+    memory_models : float, optional
+        GPU memory per server as a multiple of the mean model footprint (None: all models fit).
+    positions_m : ndarray (T, U, 2), optional
+        User positions from a trace (e.g. :func:`positions_from_csv`); replaces the generated
+        ones (T and U are taken from it).
+    source : str
+        ``"online"``: the online family's mobility processes when that family is installed
+        (else this module's own); ``"own"``: this module's.
+    overrides
+        Replace any :class:`MigrationInstance` field.
+    """
+    if mobility not in MOBILITY_MODELS:
+        raise ValidationError("mobility", "-", mobility, f"choose from {MOBILITY_MODELS}")
+    for name, v in (("n_users", n_users), ("n_servers", n_servers), ("n_slots", n_slots),
+                    ("n_models", n_models)):
+        if int(v) < 1:
+            raise ValidationError(name, "-", v, "must be >= 1")
+    p = PROFILES["edge_aigc"]
+    rng = np.random.default_rng(seed)
+    S, M = int(n_servers), int(n_models)
+    server_xy, hops = grid_servers(S, spacing_m)
+    side = spacing_m * int(np.ceil(np.sqrt(S)))
+    if positions_m is not None:
+        xy = check_array("positions_m", "m", positions_m, ndim=3, low=None)
+        if xy.shape[2] != 2 or min(xy.shape[:2]) == 0:
+            raise ValidationError("positions_m", "m", xy.shape, "must be (T, U, 2), non-empty")
+    else:
+        xy = positions(rng, int(n_users), int(n_slots), mobility=mobility, side_m=side,
+                       speed_mps=speed_mps, slot_s=slot_s, source=source)
+    T, U = xy.shape[:2]
+    d = np.sqrt(((xy[:, :, None, :] - server_xy[None, None]) ** 2).sum(axis=3))  # (T, U, S)
+    cell = d.argmin(axis=2)
+    dist = np.take_along_axis(d, cell[..., None], axis=2)[..., 0]
+    gain = path_loss_gain(dist, antenna_gain=p.antenna_gain, carrier_hz=p.carrier_hz,
+                          exponent=p.path_loss_exponent) \
+        * fading_power(rng, (T, U), kind=p.fading, rician_k=p.rician_k)
+    noise = dbm_to_watt(p.noise_dbm_per_hz)
+    rate = shannon_rate(np.full((T, U), p.server_uplink_hz), np.full((T, U), 0.2), gain, noise)
+    bits_in = rng.uniform(p.request_input_bits[0], p.request_input_bits[1], U)
+    bits_out = rng.uniform(p.request_output_bits[0], p.request_output_bits[1], U)
+    access = np.asarray(bits_in + bits_out)[None, :] / np.maximum(rate, 1e3)
+    flop_step = rng.uniform(*p.model_flop_per_step, M)
+    model_mem = rng.uniform(*p.model_size_bytes, M)
+    user_model = rng.integers(0, M, U)
+    st = np.asarray(steps, dtype=np.int64)
+    qmax = rng.uniform(*p.quality_max, M)
+    slope = rng.uniform(*p.quality_slope, M)
+    mid = rng.uniform(*p.quality_mid, M)
+    quality = qmax[:, None] / (1.0 + np.exp(-slope[:, None] * (st[None, :] - mid[:, None])))
+    speed = rng.uniform(*p.server_compute_flops, S)
+    req = rng.uniform(0.5, 1.5, U)  # relative request rates, scaled to the load below
+    top_work = float((req * st[-1] * flop_step[user_model]).sum())
+    req = req * load * slot_s * speed.sum() / top_work
+    mem = np.full(S, model_mem.sum() * 1.01) if memory_models is None \
+        else np.full(S, memory_models * model_mem.mean())
+    fields: dict[str, Any] = dict(
+        server_hops=hops, server_flops=speed, server_gpu_memory_bytes=mem, user_cell=cell,
+        access_s=access, user_model=user_model, user_state_bytes=rng.uniform(0.5e9, 2e9, U),
+        model_memory_bytes=model_mem, model_flop_per_step=flop_step, steps=st, quality=quality,
+        initial_server=cell[0], slot_s=slot_s, hop_delay_s=0.05, migration_fixed_j=1.0,
+        migration_j_per_byte_hop=2e-9, server_xy_m=server_xy, user_xy_m=xy,
+        user_requests=req)
+    unknown = set(overrides) - set(fields)
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ValidationError(name, "-", overrides[name], "unknown MigrationInstance field")
+    fields.update(overrides)
+    return MigrationInstance(**fields)
