@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import UnknownNameError
+
 SPEED_OF_LIGHT = 3.0e8  # m/s, the value DROO / LyDROO use
 
 
@@ -44,7 +46,7 @@ def fading_power(
         x = los + sigma * rng.standard_normal(shape)
         y = sigma * rng.standard_normal(shape)
         return x**2 + y**2
-    raise ValueError(f"fading kind {kind!r} is not one of none, rayleigh, rician")
+    raise UnknownNameError("fading", kind, ("none", "rayleigh", "rician"))
 
 
 def shannon_rate(

@@ -1,7 +1,9 @@
 """Exception types of aigc_opt.
 
-Bad input raises a :class:`ValidationError` (a ``ValueError``) that names the field, its unit
-and the offending value. Solver outcomes such as infeasible or time limit are *not* exceptions:
+Bad input raises a :class:`ValidationError` (a ``ValueError``) that names the field (or option,
+or file), its unit, the offending value and what is allowed; an unknown name raises an
+:class:`UnknownNameError` (a ``ValidationError`` and a ``KeyError``). The checks themselves are
+in :mod:`aigc_opt.validate`. Solver outcomes such as infeasible or time limit are *not* exceptions:
 they are statuses in :class:`aigc_opt.result.Result`.
 """
 
@@ -18,10 +20,22 @@ def _show(value: Any) -> str:
         value = value.item()
     if isinstance(value, np.ndarray):
         if value.size <= 6:
-            return np.array2string(value, threshold=6)
+            return " ".join(np.array2string(value, threshold=6).split())
         return f"array of shape {value.shape}"
-    text = repr(value)
+    if isinstance(value, (list, tuple)) and len(value) > 6:
+        return f"{type(value).__name__} of length {len(value)}"
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real error
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _restore(cls: type[BaseException], state: dict[str, Any], args: tuple[Any, ...]) -> Any:
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 class ValidationError(ValueError):
@@ -45,6 +59,23 @@ class ValidationError(ValueError):
         self.value = value
         self.reason = reason
         super().__init__(f"{field} [{unit}] = {_show(value)}: {reason}")
+
+    def __reduce__(self) -> Any:  # picklable / copyable although __init__ takes 4 arguments
+        return (_restore, (type(self), dict(self.__dict__), self.args))
+
+    def located(self, where: str) -> ValidationError:
+        """A copy of this error (same class and field) whose reason ends with ``(in where)``,
+        e.g. the file the bad field was read from."""
+        return self.with_note(f"in {where}")
+
+    def with_note(self, note: str) -> ValidationError:
+        """A copy of this error (same class and field) whose reason ends with ``(note)``."""
+        import copy
+
+        err = copy.copy(self)
+        err.reason = f"{self.reason} ({note})"
+        err.args = (f"{self.field} [{self.unit}] = {_show(self.value)}: {err.reason}",)
+        return err
 
 
 class BackendUnavailableError(ImportError):
@@ -79,8 +110,11 @@ class UnknownNameError(ValidationError, KeyError):
         self.known = sorted(str(k) for k in known)
         close = difflib.get_close_matches(str(name), self.known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        listing = ", ".join(self.known) if self.known else "(none)"
-        ValidationError.__init__(self, what, "-", name, f"unknown {what}; known: {listing}{hint}{note}")
+        listing = ", ".join(self.known[:25]) if self.known else "(none)"
+        if len(self.known) > 25:
+            listing += f", ... ({len(self.known)} in all)"
+        ValidationError.__init__(self, what, "-", name,
+                                 f"unknown {what}; known: {listing}{hint}{note}")
 
     def __str__(self) -> str:  # KeyError would quote the message
         return ValueError.__str__(self)

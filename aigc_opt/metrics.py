@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .spec import lookup
+from .errors import ValidationError
+from .spec import check_instance, lookup
 
 #: Relative violation above which a constraint counts as violated.
 FEAS_TOL = 1e-6
@@ -152,8 +153,11 @@ def evaluate(scenario: Any, allocation: Any, objective: Any = None) -> Metrics:
         family default when omitted.
     """
     if allocation is None:
-        raise ValueError("allocation is None: the result has no solution to evaluate")
+        raise ValidationError("allocation", "-", None,
+                              "is None: the result has no solution to evaluate")
     fn = lookup(_EVALUATORS, type(allocation), "allocation type")
+    check_instance(allocation, scenario)  # the allocation's / spec's declared instance type
+    check_instance(objective, scenario)
     metrics = fn(scenario, allocation, objective)
     extras = objective.extra_constraints(scenario) if hasattr(objective, "extra_constraints") \
         else ()

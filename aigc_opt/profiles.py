@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from .channel import dbm_to_watt, fading_power, path_loss_gain
-from .errors import ValidationError
-from .schema import QUALITY_KINDS
+from .errors import UnknownNameError
+from .schema import FIELDS, QUALITY_KINDS
+from .validate import MAX_ENTRIES, check_choice, check_entries, check_int, check_seed, check_size
 
 Range = tuple[float, float]
 
@@ -105,6 +106,7 @@ def generate(
     *,
     seed: int = 0,
     profile: str = "edge_aigc",
+    max_entries: int | None = None,
     **overrides: Any,
 ) -> Any:
     """Draw a scenario (see :meth:`aigc_opt.scenario.Scenario.generate`).
@@ -113,17 +115,26 @@ def generate(
     uniformly and sits at a uniform distance in ``distance_m`` from it at a uniform angle. Channel
     gains to every server are path loss times fading. Quality kinds cycle through sigmoid,
     piecewise-linear and tabulated over the catalogue, so every kind is exercised.
+
+    Sizes must be integers >= 1 (``2.0`` is accepted, ``1.5`` is not). The largest arrays
+    (``n_users x n_servers`` channel gains, ``n_models x P`` breakpoints) may hold at most
+    ``max_entries`` entries (default :data:`aigc_opt.validate.MAX_ENTRIES` = 1e7, 80 MB per
+    array); larger requests are refused before anything is allocated.
     """
     from .scenario import Scenario
 
-    if profile not in PROFILES:
-        raise ValidationError("profile", "-", profile, f"unknown; choose from {sorted(PROFILES)}")
-    for name, v in (("n_users", n_users), ("n_servers", n_servers), ("n_models", n_models)):
-        if int(v) < 1:
-            raise ValidationError(name, "-", v, "must be >= 1")
+    check_choice("profile", profile, PROFILES)
+    limit = MAX_ENTRIES if max_entries is None else check_int("max_entries", max_entries, "-", 1)
+    N = check_size("n_users", n_users, limit)
+    S = check_size("n_servers", n_servers, limit)
+    M = check_size("n_models", n_models, limit)
     p = PROFILES[profile]
-    rng = np.random.default_rng(seed)
-    N, S, M = int(n_users), int(n_servers), int(n_models)
+    check_entries("n_users*n_servers", N * S, limit)
+    check_entries("n_models*breakpoints", M * len(p.quality_breakpoints), limit)
+    unknown = sorted(set(overrides) - set(FIELDS))
+    if unknown:
+        raise UnknownNameError("scenario field", unknown[0], FIELDS)
+    rng = np.random.default_rng(check_seed("seed", seed))
 
     side = int(np.ceil(np.sqrt(S)))
     spacing = 2.0 * p.distance_m[1]
@@ -138,7 +149,7 @@ def generate(
         d, antenna_gain=p.antenna_gain, carrier_hz=p.carrier_hz, exponent=p.path_loss_exponent
     ) * fading_power(rng, (N, S), kind=p.fading, rician_k=p.rician_k)
 
-    kinds = np.array([QUALITY_KINDS[m % len(QUALITY_KINDS)] for m in range(M)])
+    kinds = np.array(QUALITY_KINDS)[np.arange(M) % len(QUALITY_KINDS)]
     qmax = _u(rng, p.quality_max, M)
     slope = _u(rng, p.quality_slope, M)
     mid = _u(rng, p.quality_mid, M)
@@ -190,9 +201,5 @@ def generate(
         fading=p.fading,
         rician_k=p.rician_k,
     )
-    unknown = set(overrides) - set(fields)
-    if unknown:
-        name = sorted(unknown)[0]
-        raise ValidationError(name, "-", overrides[name], "unknown scenario field")
     fields.update(overrides)
     return Scenario(**fields)

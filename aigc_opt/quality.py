@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .errors import ValidationError
+
 if TYPE_CHECKING:
     from .scenario import Scenario
 
@@ -33,9 +35,18 @@ def quality(scenario: Scenario, model: np.ndarray, steps: np.ndarray) -> np.ndar
     steps : ndarray
         Steps (may be fractional for relaxations; 0 gives the curve's value at 0).
     """
-    model = np.asarray(model, dtype=np.int64)
-    s = np.asarray(steps, dtype=np.float64)
-    model, s = np.broadcast_arrays(model, s)
+    from .validate import check_array
+
+    model = np.asarray(check_array("model", "-", model, low=0, high=scenario.n_models - 1,
+                                   dtype=np.int64))
+    # |steps| <= 1e7: the schema's physical bound on a step count (relaxations may pass
+    # slightly negative or fractional steps, so the lower bound is symmetric)
+    s = np.asarray(check_array("steps", "step", steps, low=-1e7, high=1e7))
+    try:
+        model, s = np.broadcast_arrays(model, s)
+    except ValueError as exc:
+        raise ValidationError("steps", "step", s.shape,
+                              f"cannot be paired with model ids of shape {model.shape}") from exc
     out = np.empty(s.shape)
     kind = scenario.model_quality_kind[model]
     sig = kind == "sigmoid"
@@ -49,6 +60,9 @@ def quality(scenario: Scenario, model: np.ndarray, steps: np.ndarray) -> np.ndar
         sel = kind == k
         if not sel.any():
             continue
+        if bp_s.shape[1] == 0:
+            raise ValidationError("model_quality_steps", "step", bp_s.shape,
+                                  f"{k} quality curves need at least one breakpoint")
         m, x = model[sel], s[sel]
         xs, qs = bp_s[m], bp_q[m]  # (n, P)
         idx = (xs <= x[:, None]).sum(axis=1) - 1  # last breakpoint <= x, -1 if below all

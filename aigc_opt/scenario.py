@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ValidationError
+from .errors import UnknownNameError, ValidationError
 from .schema import FIELDS, SCHEMA, FieldSpec
-from .validate import check_array
+from .validate import check_array, check_choice, check_scalar, load_json
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,14 @@ class Scenario:
                 f"0..{sizes['model'] - 1})",
             )
         steps = self.model_quality_steps
+        table = np.isin(self.model_quality_kind, ("piecewise_linear", "tabulated"))
+        if steps.shape[1] == 0 and table.any():
+            m = int(np.nonzero(table)[0][0])
+            raise ValidationError(
+                "model_quality_steps", "step", steps.shape,
+                f"model {m} has a {self.model_quality_kind[m]} quality curve but there are no "
+                "breakpoints (P = 0); give at least one breakpoint per model",
+            )
         if steps.shape[1] > 1 and not (np.diff(steps, axis=1) > 0).all():
             row = int(np.nonzero((np.diff(steps, axis=1) <= 0).any(axis=1))[0][0])
             raise ValidationError(
@@ -105,10 +113,10 @@ class Scenario:
             for spec in SCHEMA:
                 if axis not in spec.axes:
                     continue
-                arr = np.asarray(getattr(self, spec.name), dtype=object)
+                shape = _shape_of(getattr(self, spec.name))
                 k = spec.axes.index(axis)
-                if arr.ndim > k:
-                    lengths.append(int(arr.shape[k]))
+                if len(shape) > k:
+                    lengths.append(int(shape[k]))
             # most common length; ties go to the first field in schema order
             sizes[axis] = max(lengths, key=lengths.count) if lengths else 0
         for axis, name in (("user", "user_tx_power_w"), ("server", "server_compute_flops"),
@@ -154,27 +162,38 @@ class Scenario:
         *,
         seed: int = 0,
         profile: str = "edge_aigc",
+        max_entries: int | None = None,
         **overrides: Any,
     ) -> Scenario:
         """Seeded, reproducible scenario from a named parameter profile.
 
         See :mod:`aigc_opt.profiles` for the profiles and their sources. ``overrides`` replace
-        any generated field (validated like the rest).
+        any generated field (validated like the rest). Sizes must be integers >= 1; a scenario
+        whose largest array (the ``n_users x n_servers`` channel gains) would exceed
+        ``max_entries`` entries (default :data:`aigc_opt.validate.MAX_ENTRIES`, 1e7) is refused
+        before anything is allocated.
         """
         from .profiles import generate
 
-        return generate(n_users, n_servers, n_models, seed=seed, profile=profile, **overrides)
+        return generate(n_users, n_servers, n_models, seed=seed, profile=profile,
+                        max_entries=max_entries, **overrides)
 
     def replace(self, **changes: Any) -> Scenario:
         """A new, validated scenario with some fields changed."""
         unknown = set(changes) - set(FIELDS)
         if unknown:
-            name = sorted(unknown)[0]
-            raise ValidationError(name, "-", changes[name], "unknown scenario field")
+            raise UnknownNameError("scenario field", sorted(unknown)[0], FIELDS)
         return replace(self, **changes)
 
     def subset(self, users: np.ndarray | slice) -> Scenario:
         """The scenario restricted to some users (servers, models and cloud unchanged)."""
+        if not isinstance(users, slice):
+            mask = np.asarray(users) if isinstance(users, np.ndarray) else None
+            if mask is not None and mask.dtype.kind == "b":
+                users = check_array("users", "-", mask, (self.n_users,), dtype=bool)
+            else:
+                users = check_array("users", "-", users, ndim=1, low=-self.n_users,
+                                    high=self.n_users - 1, dtype=np.int64)
         changes: dict[str, Any] = {
             s.name: np.asarray(getattr(self, s.name))[users]
             for s in SCHEMA
@@ -195,36 +214,37 @@ class Scenario:
     def from_dict(cls, data: dict[str, Any], *, source: str = "dict") -> Scenario:
         """Build from :meth:`to_dict` output; every field is validated."""
         if not isinstance(data, dict):
-            raise ValidationError(source, "-", type(data).__name__, "must be a JSON object")
+            raise ValidationError("scenario", "-", type(data).__name__,
+                                  f"must be a JSON object / dict of fields (in {source})")
         version = data.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            raise ValidationError("schema_version", "-", version, f"expected {SCHEMA_VERSION}")
-        unknown = set(data) - set(FIELDS) - {"schema_version"}
+        if isinstance(version, bool) or version != SCHEMA_VERSION:
+            raise ValidationError("schema_version", "-", version,
+                                  f"expected {SCHEMA_VERSION} (in {source})")
+        unknown = sorted(str(k) for k in set(data) - set(FIELDS) - {"schema_version"})
         if unknown:
-            name = sorted(unknown)[0]
-            raise ValidationError(name, "-", data[name], f"unknown scenario field in {source}")
+            raise UnknownNameError("scenario field", unknown[0], FIELDS).located(source)
         missing = [s.name for s in SCHEMA if s.name not in data]
         if missing:
             raise ValidationError(missing[0], FIELDS[missing[0]].unit, None, f"missing in {source}")
-        return cls(**{s.name: data[s.name] for s in SCHEMA})
+        try:
+            return cls(**{s.name: data[s.name] for s in SCHEMA})
+        except ValidationError as exc:
+            raise (exc.located(source) if source != "dict" else exc) from None
 
     def save(self, path: str | Path) -> None:
         """Write as JSON; floats are written with ``repr`` so the round trip is exact."""
-        Path(path).write_text(json.dumps(self.to_dict(), allow_nan=True))
+        Path(path).write_text(json.dumps(self.to_dict(), allow_nan=True), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> Scenario:
-        """Read a scenario written by :meth:`save` (validated)."""
-        p = Path(path)
-        try:
-            text = p.read_text()
-        except OSError as exc:
-            raise ValidationError("path", "-", str(p), f"cannot read scenario file: {exc}") from exc
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError("path", "-", str(p), f"not valid JSON: {exc}") from exc
-        return cls.from_dict(data, source=str(p))
+        """Read a scenario written by :meth:`save` (validated).
+
+        Raises :class:`ValidationError` naming the path (and line) for a missing, unreadable,
+        non-UTF-8, truncated, invalid or too deeply nested file, and naming the field and the
+        file for bad content.
+        """
+        data = load_json(path, "scenario file")
+        return cls.from_dict(data, source=str(path))
 
     def digest(self) -> str:
         """Stable SHA-256 (first 16 hex digits) of the scenario's content."""
@@ -251,35 +271,58 @@ class Scenario:
     __hash__ = None  # type: ignore[assignment]
 
 
+def _shape_of(value: Any) -> tuple[int, ...]:
+    """Shape of a field value without converting it (ragged or odd values: the shape as far as
+    it is regular; () when it has none). Used only to infer the axis sizes."""
+    if isinstance(value, np.ndarray):
+        return value.shape
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        return ()
+    shape: list[int] = []
+    x = value
+    while hasattr(x, "__len__") and not isinstance(x, (str, bytes, dict)) and len(shape) < 8:
+        try:
+            shape.append(len(x))
+            if not len(x):
+                break
+            x = x[0]
+        except (TypeError, KeyError, IndexError):
+            break
+    return tuple(shape)
+
+
 def _check_field(spec: FieldSpec, value: Any, sizes: dict[str, int]) -> Any:
-    """Convert and validate one field; return the stored (read-only) value."""
+    """Convert and validate one field (types first, then shape, NaN/inf, bounds, integrality;
+    see :mod:`aigc_opt.validate`); return the stored (read-only) value."""
+    shape = tuple(sizes[a] for a in spec.axes)
     if spec.dtype == "str":
         if not spec.axes:
-            if not isinstance(value, str) or (spec.choices and value not in spec.choices):
-                raise ValidationError(spec.name, spec.unit, value, f"must be one of {spec.choices}")
-            return value
-        arr = np.asarray(value, dtype=object)
-    else:
+            return check_choice(spec.name, value, spec.choices)
+        if isinstance(value, (str, bytes)):
+            raise ValidationError(spec.name, spec.unit, value,
+                                  f"must be an array of strings of shape {shape}")
         try:
-            arr = np.asarray(value, dtype=np.float64)
+            arr = np.asarray(value, dtype=object)
         except (TypeError, ValueError) as exc:
-            raise ValidationError(spec.name, spec.unit, value, "must be numeric") from exc
-    shape = tuple(sizes[a] for a in spec.axes)
-    if arr.shape != shape:
-        named = "(" + ", ".join(f"{a}={sizes[a]}" for a in spec.axes) + ")"
-        raise ValidationError(spec.name, spec.unit, arr.shape, f"wrong shape, expected {named}")
-    if spec.dtype == "str":
-        wrong = [v for v in arr.ravel() if v not in spec.choices]
-        if wrong:
-            raise ValidationError(spec.name, spec.unit, wrong[0], f"must be one of {spec.choices}")
+            raise ValidationError(spec.name, spec.unit, value,
+                                  "must be a rectangular array of strings") from exc
+        if arr.shape != shape:
+            named = "(" + ", ".join(f"{a}={sizes[a]}" for a in spec.axes) + ")"
+            raise ValidationError(spec.name, spec.unit, arr.shape,
+                                  f"wrong shape, expected {named}")
+        for v in arr.ravel():
+            check_choice(spec.name, v, spec.choices)
         out = np.array(arr.tolist(), dtype=str) if arr.size else np.zeros(shape, dtype="<U1")
         out.flags.writeable = False
         return out
-    arr = check_array(spec.name, spec.unit, arr, low=spec.low, strict=spec.strict,
-                      allow_inf=spec.allow_inf, integer=spec.dtype == "int")
+    integer = spec.dtype == "int"
     if not spec.axes:
-        return int(arr) if spec.dtype == "int" else float(arr)
-    if spec.dtype == "int":
-        arr = arr.astype(np.int64)
-        arr.flags.writeable = False
+        return check_scalar(spec.name, value, spec.unit, spec.lower, spec.high, integer=integer,
+                            strict=spec.strict, allow_inf=spec.allow_inf)
+    arr = check_array(spec.name, spec.unit, value, low=spec.lower, high=spec.high,
+                      strict=spec.strict, allow_inf=spec.allow_inf, integer=integer,
+                      dtype=np.int64 if integer else np.float64)
+    if arr.shape != shape:
+        named = "(" + ", ".join(f"{a}={sizes[a]}" for a in spec.axes) + ")"
+        raise ValidationError(spec.name, spec.unit, arr.shape, f"wrong shape, expected {named}")
     return arr

@@ -37,11 +37,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from .errors import UnknownNameError
+from .errors import UnknownNameError, ValidationError
 
 T = TypeVar("T")
 
@@ -88,6 +88,10 @@ class ProblemSpec:
 
     problem: str
     variant: str
+    #: The instance type(s) this spec is solved on (set by each family; None: not checked).
+    #: :func:`check_instance` (called by ``build``, ``solve``, ``run_method``,
+    #: ``run_heuristic`` and ``evaluate``) rejects any other type with a ValidationError.
+    instance_type: ClassVar[type | tuple[type, ...] | None] = None
 
     def extra_constraints(self, instance: Any) -> tuple[ExtraConstraint, ...]:
         """Constraints added on top of the family's model (none by default)."""
@@ -95,6 +99,7 @@ class ProblemSpec:
 
     def build(self, instance: Any) -> Any:
         """The family's program for ``instance`` plus :meth:`extra_constraints` (pure)."""
+        check_instance(self, instance)
         builder = lookup(_BUILDERS, type(self), "builder")
         program = builder.build(instance, self)
         for con in self.extra_constraints(instance):
@@ -110,6 +115,19 @@ class ProblemSpec:
     def has_builder(cls) -> bool:
         """True when a program builder is registered for this spec type (or a parent)."""
         return any(c in _BUILDERS for c in cls.__mro__)
+
+
+def check_instance(owner: Any, instance: Any) -> None:
+    """Raise :class:`ValidationError` unless ``instance`` is of the type ``owner`` (a spec or
+    an allocation, or their class) declares in its ``instance_type`` class attribute."""
+    want = getattr(owner, "instance_type", None)
+    if want is None or isinstance(instance, want):
+        return
+    kinds = want if isinstance(want, tuple) else (want,)
+    who = owner.__name__ if isinstance(owner, type) else type(owner).__name__
+    raise ValidationError("instance", "-", type(instance).__name__,
+                          f"{who} is solved on a {' or '.join(k.__name__ for k in kinds)}, "
+                          f"not a {type(instance).__name__}")
 
 
 @dataclass(frozen=True)

@@ -23,39 +23,60 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from aigc_opt.errors import ValidationError
+from aigc_opt.schema import bound
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import check_array as _check
+from aigc_opt.validate import check_bool, check_choice, check_seed, check_size, derived_from
+from aigc_opt.validate import check_scalar as _scalar
 
 logger = logging.getLogger(__name__)
 
 LN2 = math.log(2.0)
+#: Largest generated instance (users / channels / requests): 1e6 keeps a generated instance
+#: under ~100 MB and a second of work.
+MAX_USERS = 1_000_000
+
+
+def _snr_range(snr_db: Any) -> tuple[float, float]:
+    r = _check("snr_db", "dB", snr_db, (2,), low=-300.0, high=300.0)
+    if r[0] > r[1]:
+        raise ValidationError("snr_db", "dB", tuple(r), "must be (low, high) with low <= high")
+    return float(r[0]), float(r[1])
+
+
+#: Physical upper bound of each unit used here (see :data:`aigc_opt.schema.BOUNDS`).
+#: The noise PSD bound is 1e3 W/Hz, not the scenario's 1e-6: the textbook water-filling
+#: instances are normalised (N0 = 1, b = 1).
+_HIGH = {"-": bound("weight"), "W": bound("bs_tx_power_w"), "W/Hz": 1e3,
+         "Hz": bound("hz"), "bit": bound("bits"), "bit/s": bound("bps"), "bit/s/Hz": 1e3,
+         "FLOP": bound("flop") * bound("steps"), "FLOP/s": bound("flops"), "s": bound("time_s"),
+         "1/s": bound("weight"), "1/J": bound("weight")}
 
 
 def check_array(name: str, unit: str, value: Any, n: int | None, *, low: float | None = 0.0,
-                strict: bool = True, allow_inf: bool = False) -> np.ndarray:
+                strict: bool = True, allow_inf: bool = False, bounded: bool = True,
+                like: str = "") -> np.ndarray:
     """A non-empty read-only float vector of shape ``(n,)`` (any length if None), checked by
-    :func:`aigc_opt.validate.check_array` (NaN, bound, finiteness)."""
-    return _check(name, unit, value, None if n is None else (n,), ndim=1, low=low,
-                  strict=strict, allow_inf=allow_inf, nonempty=True)
+    :func:`aigc_opt.validate.check_array` (types, NaN, bounds, finiteness); ``bounded`` applies
+    the unit's physical upper bound (gains: 1e3; spectral efficiency: 1e3 bit/s/Hz)."""
+    high = _HIGH.get(unit) if bounded else None
+    if bounded and name == "gain":
+        high = bound("gain")
+    return _check(name, unit, value, None if n is None else (n,), ndim=1, low=low, high=high,
+                  strict=strict, allow_inf=allow_inf, nonempty=True, like=like)
 
 
 def check_scalar(name: str, unit: str, value: Any, *, low: float = 0.0, strict: bool = True,
                  allow_inf: bool = False) -> float:
-    """Validate a scalar (finite unless ``allow_inf``, above ``low``); return it as float."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(name, unit, value, "must be a number") from exc
-    if math.isnan(v) or (math.isinf(v) and not (allow_inf and v > 0)):
-        raise ValidationError(name, unit, v, "must be finite")
-    if (v <= low) if strict else (v < low):
-        raise ValidationError(name, unit, v, f"must be {'>' if strict else '>='} {low:g}")
-    return v
+    """Validate a scalar (a real number, finite unless ``allow_inf``, above ``low``, below the
+    unit's physical bound); return it as float."""
+    return float(_scalar(name, value, unit, low, _HIGH.get(unit, bound("factor")),
+                         strict=strict, allow_inf=allow_inf))
 
 
 # ---------------------------------------------------------------------------- power
@@ -100,10 +121,11 @@ class PowerInstance:
             ("rate_target_bps", "bit/s", 0.0, False, False),
             ("weight", "-", 0.0, True, False),
         ):
-            v = np.broadcast_to(np.asarray(getattr(self, name), dtype=np.float64), (n,)) \
-                if np.ndim(getattr(self, name)) == 0 else getattr(self, name)
+            v = getattr(self, name)
+            if isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)):
+                v = np.full(n, v, dtype=np.float64)  # a scalar is broadcast
             object.__setattr__(self, name, check_array(name, unit, v, n, low=low, strict=strict,
-                                                       allow_inf=inf))
+                                                       allow_inf=inf, like="gain"))
         object.__setattr__(self, "total_power_w",
                            check_scalar("total_power_w", "W", self.total_power_w))
 
@@ -127,7 +149,12 @@ class PowerInstance:
         the cell edge to close-in. Rate targets are the rates at a power drawn in
         ``[0.2, 1.8] P/(2N)``, so the minimum-power solution uses about half the budget.
         """
-        rng = np.random.default_rng(seed)
+        n_users = check_size("n_users", n_users, MAX_USERS, raise_with=None)
+        rng = np.random.default_rng(check_seed("seed", seed))
+        total_power_w = check_scalar("total_power_w", "W", total_power_w)
+        bandwidth_hz = check_scalar("bandwidth_hz", "Hz", bandwidth_hz)
+        noise_psd_w_per_hz = check_scalar("noise_psd_w_per_hz", "W/Hz", noise_psd_w_per_hz)
+        snr_db = _snr_range(snr_db)
         snr = 10.0 ** (rng.uniform(snr_db[0], snr_db[1], n_users) / 10.0)
         n0 = np.full(n_users, noise_psd_w_per_hz)
         b = np.full(n_users, bandwidth_hz)
@@ -135,15 +162,21 @@ class PowerInstance:
         h = n0 * b / g
         share = total_power_w / (2.0 * n_users) * rng.uniform(0.2, 1.8, n_users)
         r = b * np.log2(1.0 + share / h)
-        return cls(gain=g, noise_psd_w_per_hz=n0, bandwidth_hz=b, total_power_w=total_power_w,
-                   max_power_w=np.full(n_users, np.inf), rate_target_bps=r,
-                   weight=np.ones(n_users))
+        with derived_from(total_power_w=total_power_w, bandwidth_hz=bandwidth_hz,
+                          noise_psd_w_per_hz=noise_psd_w_per_hz, snr_db=snr_db):
+            return cls(gain=g, noise_psd_w_per_hz=n0, bandwidth_hz=b,
+                       total_power_w=total_power_w, max_power_w=np.full(n_users, np.inf),
+                       rate_target_bps=r, weight=np.ones(n_users))
 
     @classmethod
     def textbook(cls, seed: int = 0, *, n_strong: int = 50, n_weak: int = 50,
                  total_power_w: float = 3.0) -> PowerInstance:
         """The classic water-filling family: gains U(13,14) and U(0,0.1), noise 1, P = 3, b = 1."""
-        rng = np.random.default_rng(seed)
+        n_strong = check_size("n_strong", n_strong, MAX_USERS, lo=0, raise_with=None)
+        n_weak = check_size("n_weak", n_weak, MAX_USERS, lo=0, raise_with=None)
+        if n_strong + n_weak < 1:
+            raise ValidationError("n_strong", "-", n_strong, "n_strong + n_weak must be >= 1")
+        rng = np.random.default_rng(check_seed("seed", seed))
         g = np.concatenate([rng.uniform(13.0, 14.0, n_strong), rng.uniform(0.0, 0.1, n_weak)])
         g = np.maximum(g, 1e-12)
         n = g.size
@@ -175,11 +208,14 @@ class PowerSpec(ProblemSpec):
     problem: str = "allocation"
     variant: str = "power"
 
+    instance_type: ClassVar[type] = PowerInstance
+
     def __post_init__(self) -> None:
-        if self.mode not in ("sum_rate", "min_power"):
-            raise ValidationError("mode", "-", self.mode, "must be 'sum_rate' or 'min_power'")
-        check_scalar("power_budget_scale", "-", self.power_budget_scale)
-        check_scalar("rate_scale", "-", self.rate_scale, strict=False)
+        check_choice("mode", self.mode, ("sum_rate", "min_power"))
+        object.__setattr__(self, "power_budget_scale", check_scalar(
+            "power_budget_scale", "-", self.power_budget_scale))
+        object.__setattr__(self, "rate_scale", check_scalar("rate_scale", "-", self.rate_scale,
+                                                            strict=False))
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,9 +230,11 @@ class PowerAllocation:
 
     power_w: np.ndarray
 
+    instance_type: ClassVar[type] = PowerInstance
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "power_w", check_array("power_w", "W", self.power_w, None,
-                                                        low=None))
+                                                        low=None, bounded=False))
 
 
 # ---------------------------------------------------------------------------- bandwidth/compute
@@ -241,20 +279,15 @@ class BandwidthComputeInstance:
         S = bw.shape[0]
         object.__setattr__(self, "bandwidth_hz", bw)
         object.__setattr__(self, "compute_flops",
-                           check_array("compute_flops", "FLOP/s", self.compute_flops, S))
+                           check_array("compute_flops", "FLOP/s", self.compute_flops, S,
+                                       like="bandwidth_hz"))
         d = check_array("data_bits", "bit", self.data_bits, None)
         n = d.shape[0]
         object.__setattr__(self, "data_bits", d)
-        srv = np.array(self.server)
-        if srv.shape != (n,):
-            raise ValidationError("server", "-", srv.shape, f"wrong shape, expected ({n},)")
-        if srv.dtype.kind not in "iu" and not (srv == np.round(srv)).all():
-            raise ValidationError("server", "-", srv, "must be integer server indices")
-        srv = srv.astype(np.int64)
+        srv = _check("server", "-", self.server, (n,), dtype=np.int64, like="data_bits")
         if ((srv < 0) | (srv >= S)).any():
             bad = srv[(srv < 0) | (srv >= S)][0]
             raise ValidationError("server", "-", int(bad), f"unknown server (have 0..{S - 1})")
-        srv.flags.writeable = False
         object.__setattr__(self, "server", srv)
         for name, unit, strict, inf in (
             ("spectral_eff", "bit/s/Hz", True, False),
@@ -264,7 +297,8 @@ class BandwidthComputeInstance:
             ("deadline_s", "s", True, True),
         ):
             object.__setattr__(self, name, check_array(name, unit, getattr(self, name), n,
-                                                       strict=strict, allow_inf=inf))
+                                                       strict=strict, allow_inf=inf,
+                                                       like="data_bits"))
 
     @property
     def n_users(self) -> int:
@@ -298,7 +332,11 @@ class BandwidthComputeInstance:
         feasible (the instance is never infeasible) and both side constraints bind at the optimum
         for some users.
         """
-        rng = np.random.default_rng(seed)
+        n_users = check_size("n_users", n_users, MAX_USERS, raise_with=None)
+        n_servers = check_size("n_servers", n_servers, MAX_USERS, raise_with=None)
+        min_rate_frac = float(_scalar("min_rate_frac", min_rate_frac, "-", 0.0, 1.0))
+        deadline_frac = float(_scalar("deadline_frac", deadline_frac, "-", 0.0, 1.0))
+        rng = np.random.default_rng(check_seed("seed", seed))
         srv = rng.integers(0, n_servers, n_users)
         cnt = np.maximum(np.bincount(srv, minlength=n_servers), 1)
         B = cnt * 1.0e6
@@ -356,9 +394,13 @@ class BandwidthComputeSpec(ProblemSpec):
     problem: str = "allocation"
     variant: str = "bandwidth_compute"
 
+    instance_type: ClassVar[type] = BandwidthComputeInstance
+
     def __post_init__(self) -> None:
-        check_scalar("bandwidth_scale", "-", self.bandwidth_scale)
-        check_scalar("compute_scale", "-", self.compute_scale)
+        for name in ("use_min_rate", "use_deadline"):
+            object.__setattr__(self, name, check_bool(name, getattr(self, name)))
+        for name in ("bandwidth_scale", "compute_scale"):
+            object.__setattr__(self, name, check_scalar(name, "-", getattr(self, name)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -376,11 +418,13 @@ class BandwidthComputeAllocation:
     bandwidth_hz: np.ndarray
     compute_flops: np.ndarray
 
+    instance_type: ClassVar[type] = BandwidthComputeInstance
+
     def __post_init__(self) -> None:
-        b = check_array("bandwidth_hz", "Hz", self.bandwidth_hz, None, low=None)
+        b = check_array("bandwidth_hz", "Hz", self.bandwidth_hz, None, low=None, bounded=False)
         object.__setattr__(self, "bandwidth_hz", b)
         object.__setattr__(self, "compute_flops", check_array(
-            "compute_flops", "FLOP/s", self.compute_flops, b.shape[0], low=None))
+            "compute_flops", "FLOP/s", self.compute_flops, b.shape[0], low=None, bounded=False))
 
 
 def budgets(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec
@@ -443,7 +487,7 @@ class JointBPInstance:
         for name, unit, inf in (("gain", "-", False), ("max_power_w", "W", False),
                                 ("weight", "-", False), ("deadline_s", "s", True)):
             object.__setattr__(self, name, check_array(name, unit, getattr(self, name), n,
-                                                       allow_inf=inf))
+                                                       allow_inf=inf, like="data_bits"))
         for name, unit in (("bandwidth_hz", "Hz"), ("frame_s", "s"),
                            ("noise_psd_w_per_hz", "W/Hz")):
             object.__setattr__(self, name, check_scalar(name, unit, getattr(self, name)))
@@ -467,7 +511,12 @@ class JointBPInstance:
         to what users take at full band and full power (~6.6e4 Hz s on average), so whether the
         budget binds depends on the weights and the draw. A fraction ``deadline_frac`` of users
         has a deadline of 1-1.5x its time under the proportional-area baseline."""
-        rng = np.random.default_rng(seed)
+        n_users = check_size("n_users", n_users, MAX_USERS, raise_with=None)
+        rng = np.random.default_rng(check_seed("seed", seed))
+        bandwidth_hz = check_scalar("bandwidth_hz", "Hz", bandwidth_hz)
+        area_per_user_hz_s = float(_scalar("area_per_user_hz_s", area_per_user_hz_s, "Hz s", 0.0,
+                                           bound("hz") * bound("time_s"), strict=True))
+        deadline_frac = float(_scalar("deadline_frac", deadline_frac, "-", 0.0, 1.0))
         n0 = 4.0e-21
         pmax = np.full(n_users, 0.2)
         snr = 10.0 ** rng.uniform(1.0, 4.0, n_users)
@@ -475,11 +524,12 @@ class JointBPInstance:
         D = rng.uniform(1e5, 1e6, n_users)
         w = rng.uniform(0.5, 2.0, n_users)
         frame = n_users * area_per_user_hz_s / bandwidth_hz
-        tmp = cls(D, g, pmax, w, np.full(n_users, np.inf), bandwidth_hz, frame, n0)
-        t_prop = tight_blocks(tmp, proportional_u(tmp, bandwidth_hz * frame))[2]
-        dl = np.where(rng.random(n_users) < deadline_frac,
-                      rng.uniform(1.0, 1.5, n_users) * t_prop, np.inf)
-        return cls(D, g, pmax, w, dl, bandwidth_hz, frame, n0)
+        with derived_from(bandwidth_hz=bandwidth_hz, area_per_user_hz_s=area_per_user_hz_s):
+            tmp = cls(D, g, pmax, w, np.full(n_users, np.inf), bandwidth_hz, frame, n0)
+            t_prop = tight_blocks(tmp, proportional_u(tmp, bandwidth_hz * frame))[2]
+            dl = np.where(rng.random(n_users) < deadline_frac,
+                          rng.uniform(1.0, 1.5, n_users) * t_prop, np.inf)
+            return cls(D, g, pmax, w, dl, bandwidth_hz, frame, n0)
 
 
 @dataclass(frozen=True)
@@ -505,10 +555,15 @@ class JointBPSpec(ProblemSpec):
     problem: str = "allocation"
     variant: str = "joint_bp"
 
+    instance_type: ClassVar[type] = JointBPInstance
+
     def __post_init__(self) -> None:
-        check_scalar("latency_weight", "1/s", self.latency_weight, strict=False)
-        check_scalar("energy_weight", "1/J", self.energy_weight)
-        check_scalar("area_scale", "-", self.area_scale)
+        object.__setattr__(self, "latency_weight", check_scalar(
+            "latency_weight", "1/s", self.latency_weight, strict=False))
+        object.__setattr__(self, "energy_weight", check_scalar("energy_weight", "1/J",
+                                                               self.energy_weight))
+        object.__setattr__(self, "area_scale", check_scalar("area_scale", "-", self.area_scale))
+        object.__setattr__(self, "use_deadline", check_bool("use_deadline", self.use_deadline))
 
 
 @dataclass(frozen=True, eq=False)
@@ -526,11 +581,13 @@ class JointBPAllocation:
     bandwidth_hz: np.ndarray
     power_w: np.ndarray
 
+    instance_type: ClassVar[type] = JointBPInstance
+
     def __post_init__(self) -> None:
-        b = check_array("bandwidth_hz", "Hz", self.bandwidth_hz, None, low=None)
+        b = check_array("bandwidth_hz", "Hz", self.bandwidth_hz, None, low=None, bounded=False)
         object.__setattr__(self, "bandwidth_hz", b)
         object.__setattr__(self, "power_w", check_array("power_w", "W", self.power_w,
-                                                        b.shape[0], low=None))
+                                                        b.shape[0], low=None, bounded=False))
 
 
 def time_limit(inst: JointBPInstance, spec: JointBPSpec) -> np.ndarray:

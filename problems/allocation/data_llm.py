@@ -33,16 +33,25 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from aigc_opt.errors import ValidationError
+from aigc_opt.errors import UnknownNameError, ValidationError
 from aigc_opt.metrics import evaluate
+from aigc_opt.schema import bound
 from aigc_opt.spec import ProblemSpec
-from aigc_opt.validate import check_array
+from aigc_opt.validate import (
+    check_array,
+    check_bool,
+    check_int,
+    check_scalar,
+    check_seed,
+    check_size,
+)
+
+from .data_steps import check_epsilon
 
 logger = logging.getLogger(__name__)
 
@@ -50,21 +59,21 @@ logger = logging.getLogger(__name__)
 EPSILON_METRICS = ("latency", "energy", "quality")
 
 
+#: Physical upper bounds by unit (see :data:`aigc_opt.schema.BOUNDS`).
+_HIGH = {"token": bound("tokens"), "-": bound("weight"), "s": bound("time_s"),
+         "byte": bound("bytes"), "byte/token": bound("bytes"), "FLOP/s": bound("flops"),
+         "FLOP": bound("flop"), "J/FLOP": bound("j_per_flop")}
+
+
 def _vec(name: str, unit: str, value: Any, n: int | None, *, low: float, strict: bool,
          allow_inf: bool = False, integer: bool = False) -> np.ndarray:
     return check_array(name, unit, value, None if n is None else (n,), ndim=1, low=low,
-                       strict=strict, allow_inf=allow_inf, integer=integer)
+                       high=_HIGH[unit], strict=strict, allow_inf=allow_inf, integer=integer,
+                       like="prompt_tokens")
 
 
 def _scalar(name: str, unit: str, value: Any, *, low: float, strict: bool) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(name, unit, value, "must be a number") from exc
-    if not math.isfinite(v) or (v <= low if strict else v < low):
-        raise ValidationError(name, unit, value, f"must be finite and {'>' if strict else '>='} "
-                                                 f"{low:g}")
-    return v
+    return float(check_scalar(name, value, unit, low, _HIGH[unit], strict=strict))
 
 
 @dataclass(frozen=True)
@@ -87,9 +96,8 @@ class LlmObjective:
 
     def __post_init__(self) -> None:
         for name in ("latency", "energy", "quality"):
-            v = getattr(self, name)
-            if not np.isfinite(v) or v < 0:
-                raise ValidationError(name, "weight", v, "must be finite and >= 0")
+            object.__setattr__(self, name, check_scalar(name, getattr(self, name), "weight", 0.0,
+                                                        bound("weight")))
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,17 +115,11 @@ class LlmAllocation:
     admitted: np.ndarray
     tokens: np.ndarray
 
+    instance_type: ClassVar[type]  # set below the LlmInstance class
+
     def __post_init__(self) -> None:
-        a = np.array(self.admitted, dtype=bool)
-        t = np.array(self.tokens, dtype=np.float64)
-        if a.ndim != 1:
-            raise ValidationError("admitted", "-", a.shape, "must be a 1-D array")
-        if t.shape != a.shape:
-            raise ValidationError("tokens", "token", t.shape, f"wrong shape, expected {a.shape}")
-        if np.isnan(t).any():
-            raise ValidationError("tokens", "token", float("nan"), "NaN is not allowed")
-        a.flags.writeable = False
-        t.flags.writeable = False
+        a = check_array("admitted", "-", self.admitted, ndim=1, dtype=bool)
+        t = check_array("tokens", "token", self.tokens, a.shape, allow_inf=True)
         object.__setattr__(self, "admitted", a)
         object.__setattr__(self, "tokens", t)
 
@@ -191,17 +193,17 @@ class LlmInstance:
         set_("weight", _vec("weight", "-", self.weight, n, low=0.0, strict=True))
         set_("deadline_s", _vec("deadline_s", "s", self.deadline_s, n, low=0.0, strict=True,
                                 allow_inf=True))
-        kv = np.broadcast_to(np.asarray(self.kv_bytes_per_token, dtype=np.float64), (n,)) \
-            if np.ndim(self.kv_bytes_per_token) == 0 else self.kv_bytes_per_token
+        kv = self.kv_bytes_per_token
+        if isinstance(kv, (int, float, np.number)) and not isinstance(kv, (bool, np.bool_)):
+            kv = np.full(n, kv, dtype=np.float64)  # a scalar is broadcast
         set_("kv_bytes_per_token", _vec("kv_bytes_per_token", "byte/token", kv, n, low=0.0,
                                         strict=True))
-        for name in ("quality_tokens", "quality_values"):
-            arr = np.array(getattr(self, name), dtype=np.float64)
+        for name, unit, hi in (("quality_tokens", "token", bound("tokens")),
+                               ("quality_values", "-", bound("quality"))):
+            arr = check_array(name, unit, getattr(self, name), low=-hi, high=hi)
             if arr.ndim != 2 or arr.shape[0] != n or arr.shape[1] < 2:
-                raise ValidationError(name, "-", arr.shape, f"wrong shape, expected ({n}, P>=2)")
-            if not np.isfinite(arr).all():
-                raise ValidationError(name, "-", arr[~np.isfinite(arr)][0], "must be finite")
-            arr.flags.writeable = False
+                raise ValidationError(name, unit, arr.shape,
+                                      f"wrong shape, expected ({n}, P>=2) to match prompt_tokens")
             set_(name, arr)
         x, q = self.quality_tokens, self.quality_values
         if (x[:, 0] != 0).any() or (np.diff(x, axis=1) <= 0).any():
@@ -219,11 +221,10 @@ class LlmInstance:
                                           low=0.0, strict=False))
         if self.model_bytes >= self.gpu_memory_bytes:
             raise ValidationError("model_bytes", "byte", self.model_bytes,
-                                  f"leaves no KV memory on a {self.gpu_memory_bytes:g} B GPU")
-        slots = _scalar("batch_slots", "-", self.batch_slots, low=1.0, strict=False)
-        if slots != round(slots):
-            raise ValidationError("batch_slots", "-", self.batch_slots, "must be an integer")
-        set_("batch_slots", int(slots))
+                                  f"must be < gpu_memory_bytes = {self.gpu_memory_bytes:g} B "
+                                  "(leaves no KV-cache memory)")
+        set_("batch_slots", check_int("batch_slots", self.batch_slots, "-", 1,
+                                      int(bound("count"))))
 
     @property
     def n_requests(self) -> int:
@@ -248,10 +249,8 @@ class LlmInstance:
         alternating; quality ``1 - exp(-t / theta)`` (theta = 0.2-0.5 of the request's
         ``max_tokens``) sampled at 0, 1/8, 1/4, 1/2 and 1 of ``max_tokens``.
         """
-        if int(n_requests) < 1:
-            raise ValidationError("n_requests", "-", n_requests, "must be >= 1")
-        rng = np.random.default_rng(seed)
-        N = int(n_requests)
+        N = check_size("n_requests", n_requests, MAX_REQUESTS, raise_with=None)
+        rng = np.random.default_rng(check_seed("seed", seed))
         model_bytes = 14e9
         tmax = rng.integers(64, 1025, size=N).astype(float)
         theta = tmax * rng.uniform(0.2, 0.5, size=N)
@@ -273,12 +272,16 @@ class LlmInstance:
             decode_step_s=0.025,
             energy_per_flop_j=4e-12,
         )
-        unknown = set(overrides) - set(fields)
+        unknown = sorted(set(overrides) - set(fields))
         if unknown:
-            name = sorted(unknown)[0]
-            raise ValidationError(name, "-", overrides[name], "unknown LlmInstance field")
+            raise UnknownNameError("LlmInstance field", unknown[0], fields)
         fields.update(overrides)
         return cls(**fields)
+
+
+LlmAllocation.instance_type = LlmInstance
+#: Largest generated LLM instance (requests; 5 quality breakpoints each).
+MAX_REQUESTS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -303,11 +306,15 @@ class LlmSpec(ProblemSpec):
     problem: str = "allocation"
     variant: str = "llm_tokens"
 
+    instance_type = LlmInstance
+
     def __post_init__(self) -> None:
-        for item in self.epsilon:
-            if len(item) != 2 or item[0] not in EPSILON_METRICS or not np.isfinite(item[1]):
-                raise ValidationError("epsilon", "-", item, "must be (metric, finite bound), "
-                                      f"metric in {EPSILON_METRICS}")
+        if not isinstance(self.objective, LlmObjective):
+            raise ValidationError("objective", "-", type(self.objective).__name__,
+                                  "must be an LlmObjective")
+        object.__setattr__(self, "integer_tokens", check_bool("integer_tokens",
+                                                              self.integer_tokens))
+        object.__setattr__(self, "epsilon", check_epsilon(self.epsilon))
 
     def with_weights(self, *, latency: float, energy: float, quality: float) -> Self:
         """Same spec with weights alpha = latency, beta = energy, gamma = quality."""

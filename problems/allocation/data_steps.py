@@ -19,9 +19,26 @@ from aigc_opt.errors import ValidationError
 from aigc_opt.metrics import evaluate
 from aigc_opt.problems.offloading.data import OffloadAllocation, OffloadObjective
 from aigc_opt.scenario import Scenario
+from aigc_opt.schema import bound
 from aigc_opt.spec import ProblemSpec
+from aigc_opt.validate import check_array, check_bool, check_choice, check_int, check_scalar
 
 logger = logging.getLogger(__name__)
+
+
+def check_epsilon(epsilon: object) -> tuple[tuple[str, float], ...]:
+    """Epsilon rows ``((metric, bound), ...)``: metric in :data:`EPSILON_METRICS`, a finite real
+    bound (|bound| <= 1e30)."""
+    if isinstance(epsilon, (str, bytes)) or not isinstance(epsilon, (tuple, list)):
+        raise ValidationError("epsilon", "-", epsilon, "must be a tuple of (metric, bound) pairs")
+    out = []
+    for item in epsilon:
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise ValidationError("epsilon", "-", item, "must be (metric, finite bound), "
+                                  f"metric in {EPSILON_METRICS}")
+        metric = check_choice("epsilon", item[0], EPSILON_METRICS)
+        out.append((metric, float(check_scalar("epsilon", item[1], "-", -1e30, 1e30))))
+    return tuple(out)
 
 #: Metrics an epsilon row can bound (weighted sums over requests, as in the objective).
 EPSILON_METRICS = ("latency", "energy", "quality")
@@ -66,20 +83,27 @@ class StepsSpec(ProblemSpec):
     #: Whether steps may be split between edge (first) and device (rest).
     hybrid: ClassVar[bool] = False
 
+    instance_type = Scenario
+
     def __post_init__(self) -> None:
-        if int(self.max_steps) < 1:
-            raise ValidationError("max_steps", "step", self.max_steps, "must be >= 1")
-        lv = np.asarray(self.levels, dtype=np.float64)
-        if lv.size and (lv.ndim != 1 or (lv < 1).any() or (lv != np.round(lv)).any()
-                        or (np.diff(lv) <= 0).any()):
+        if not isinstance(self.objective, OffloadObjective):
+            raise ValidationError("objective", "-", type(self.objective).__name__,
+                                  "must be an OffloadObjective")
+        steps_hi = int(bound("steps"))
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        set_("max_steps", check_int("max_steps", self.max_steps, "step", 1, steps_hi))
+        if isinstance(self.levels, (str, bytes)):
+            raise ValidationError("levels", "step", self.levels, "must be a tuple of integers")
+        lv = check_array("levels", "step", self.levels, ndim=1, low=1, high=steps_hi,
+                         dtype=np.int64)
+        if (np.diff(lv) <= 0).any():
             raise ValidationError("levels", "step", self.levels,
                                   "must be strictly increasing integers >= 1")
-        if int(self.min_edge_steps) < 1:
-            raise ValidationError("min_edge_steps", "step", self.min_edge_steps, "must be >= 1")
-        for item in self.epsilon:
-            if len(item) != 2 or item[0] not in EPSILON_METRICS or not np.isfinite(item[1]):
-                raise ValidationError("epsilon", "-", item, "must be (metric, finite bound), "
-                                      f"metric in {EPSILON_METRICS}")
+        set_("levels", tuple(int(x) for x in lv))
+        set_("cap_at_requested", check_bool("cap_at_requested", self.cap_at_requested))
+        set_("min_edge_steps", check_int("min_edge_steps", self.min_edge_steps, "step", 1,
+                                         steps_hi))
+        set_("epsilon", check_epsilon(self.epsilon))
 
     # ---------------------------------------------------------------- Pareto protocol
     def with_weights(self, *, latency: float, energy: float, quality: float) -> Self:

@@ -30,45 +30,59 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 
-from aigc_opt.errors import ValidationError
+from aigc_opt.errors import UnknownNameError, ValidationError
+from aigc_opt.schema import bound
 from aigc_opt.spec import ProblemSpec
-from aigc_opt.validate import check_array
+from aigc_opt.validate import (
+    MAX_ENTRIES,
+    check_array,
+    check_bool,
+    check_entries,
+    check_int,
+    check_scalar,
+    check_seed,
+    check_size,
+)
 
 logger = logging.getLogger(__name__)
 
 GB = 1e9
+#: Longest context window, slots.
+MAX_WINDOW = 10_000
+#: Largest context table ``K[t, k, m, a]`` (entries) an instance may imply (1e8 = 800 MB).
+MAX_CONTEXT_TABLE = 100_000_000
+#: Largest request count of one (slot, server, model) entry: 1e9 requests per slot.
+MAX_COUNT = 1e9
+
+
+#: Physical upper bounds by unit (see :data:`aigc_opt.schema.BOUNDS`).
+_HIGH = {"byte": bound("bytes"), "bit/s": bound("bps"), "FLOP/s": bound("flops"),
+         "s": bound("time_s"), "FLOP": bound("flop") * bound("steps"), "-": 1.0,
+         "example": bound("examples"), "cost/FLOP": bound("cost_per_flop"),
+         "weight": bound("weight"), "request/slot": 1e9}
 
 
 def _arr(value: Any, name: str, unit: str, shape: tuple[int, ...], *, low: float | None = 0.0,
-         strict: bool = False, allow_inf: bool = False, dtype: Any = np.float64) -> np.ndarray:
+         strict: bool = False, allow_inf: bool = False, dtype: Any = np.float64,
+         high: float | None = None, like: str = "requests") -> np.ndarray:
     return check_array(name, unit, value, shape, low=low, strict=strict, allow_inf=allow_inf,
-                       dtype=dtype)
+                       dtype=dtype, high=high, like=like)
 
 
 def _scalar(value: Any, name: str, unit: str, *, low: float, strict: bool = False,
             high: float | None = None) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(name, unit, value, "must be a number") from exc
-    if not math.isfinite(v) or (v <= low if strict else v < low) or (high is not None and v > high):
-        rng = f"{'>' if strict else '>='} {low:g}"
-        rng += f" and <= {high:g}" if high is not None else ""
-        raise ValidationError(name, unit, value, f"must be finite and {rng}")
-    return v
+    hi = _HIGH.get(unit, bound("factor")) if high is None else high
+    return float(check_scalar(name, value, unit, low, hi, strict=strict))
 
 
 def validate_requests(requests: Any, shape: tuple[int, int, int] | None = None) -> np.ndarray:
     """Check a request-count array ``R[t, s, m]`` (finite, >= 0, integer counts); read-only copy."""
-    try:
-        r = np.array(requests, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError("requests", "request", requests, "must be numeric") from exc
+    r = check_array("requests", "request", requests, low=None)
     if r.ndim != 3 or (shape is not None and r.shape != shape):
         want = shape if shape is not None else "(slots, servers, models)"
         raise ValidationError("requests", "request", r.shape, f"wrong shape, expected {want}")
@@ -83,7 +97,10 @@ def validate_requests(requests: Any, shape: tuple[int, int, int] | None = None) 
     if (r != np.round(r)).any():
         raise ValidationError("requests", "request", r[r != np.round(r)][0],
                               "request counts must be integers")
-    r.flags.writeable = False
+    if (r > MAX_COUNT).any():
+        raise ValidationError("requests", "request", r[r > MAX_COUNT][0],
+                              f"out of range: must be <= {MAX_COUNT:g} requests per slot, server "
+                              "and model")
     return r
 
 
@@ -156,31 +173,36 @@ class CachingInstance:
         set_("requests", r)
         set_("slot_s", _scalar(self.slot_s, "slot_s", "s", low=0.0, strict=True))
         set_("server_gpu_memory_bytes", _arr(self.server_gpu_memory_bytes,
-                                             "server_gpu_memory_bytes", "byte", (S,)))
+                                             "server_gpu_memory_bytes", "byte", (S,),
+                                             high=_HIGH["byte"]))
         set_("server_load_bps", _arr(self.server_load_bps, "server_load_bps", "bit/s", (S,),
-                                     strict=True))
+                                     strict=True, high=_HIGH["bit/s"]))
         set_("server_compute_flops", _arr(self.server_compute_flops, "server_compute_flops",
-                                          "FLOP/s", (S,), strict=True))
+                                          "FLOP/s", (S,), strict=True, high=_HIGH["FLOP/s"]))
         set_("server_latency_s", _arr(self.server_latency_s, "server_latency_s", "s", (S, S),
-                                      allow_inf=True))
+                                      allow_inf=True, high=_HIGH["s"]))
         if (np.diag(self.server_latency_s) != 0).any():
             raise ValidationError("server_latency_s", "s", np.diag(self.server_latency_s),
                                   "diagonal (a server to itself) must be 0")
         set_("model_size_bytes", _arr(self.model_size_bytes, "model_size_bytes", "byte", (M,),
-                                      strict=True))
+                                      strict=True, high=_HIGH["byte"]))
         set_("model_flop_per_request", _arr(self.model_flop_per_request,
-                                            "model_flop_per_request", "FLOP", (M,), strict=True))
+                                            "model_flop_per_request", "FLOP", (M,), strict=True,
+                                            high=_HIGH["FLOP"]))
         set_("model_cloud_accuracy", _arr(self.model_cloud_accuracy, "model_cloud_accuracy", "-",
                                           (M,)))
-        ce = np.asarray(self.context_examples)
+        ce = check_array("context_examples", "example", self.context_examples, low=0.0,
+                         high=_HIGH["example"])
         P = int(ce.shape[0]) if ce.ndim == 1 else -1
         if P < 1:
-            raise ValidationError("context_examples", "example", ce.shape, "must be a 1-d array")
-        set_("context_examples", _arr(ce, "context_examples", "example", (P,)))
+            raise ValidationError("context_examples", "example", ce.shape,
+                                  "must be a non-empty 1-d array")
+        set_("context_examples", ce)
         if self.context_examples[0] != 0 or (np.diff(self.context_examples) <= 0).any():
             raise ValidationError("context_examples", "example", self.context_examples,
                                   "must start at 0 and be strictly increasing")
-        set_("context_accuracy", _arr(self.context_accuracy, "context_accuracy", "-", (M, P)))
+        set_("context_accuracy", _arr(self.context_accuracy, "context_accuracy", "-", (M, P),
+                                      like="requests (models) and context_examples"))
         for name in ("context_accuracy", "model_cloud_accuracy"):
             a = getattr(self, name)
             if (a > 1).any():
@@ -191,21 +213,21 @@ class CachingInstance:
                                   f"model {row}: must be nondecreasing in the examples")
         set_("context_decay", _scalar(self.context_decay, "context_decay", "-", low=0.0,
                                       strict=True, high=1.0))
-        h = self.context_window
-        if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 0:
-            raise ValidationError("context_window", "slot", h, "must be an integer >= 0")
-        set_("context_window", int(h))
+        set_("context_window", check_int("context_window", self.context_window, "slot", 0,
+                                         MAX_WINDOW))
+        table = r.size * (self.context_window + 1)
+        if table > MAX_CONTEXT_TABLE:
+            raise ValidationError("context_window", "slot", self.context_window,
+                                  f"the context table (slots x servers x models x (window + 1)) "
+                                  f"would hold {table:,} entries, above {MAX_CONTEXT_TABLE:,}; "
+                                  "use a shorter window or horizon")
         set_("cloud_latency_s", _scalar(self.cloud_latency_s, "cloud_latency_s", "s", low=0.0))
         set_("cloud_compute_flops", _scalar(self.cloud_compute_flops, "cloud_compute_flops",
                                             "FLOP/s", low=0.0, strict=True))
         set_("cloud_cost_per_flop", _scalar(self.cloud_cost_per_flop, "cloud_cost_per_flop",
                                             "cost/FLOP", low=0.0))
-        c0 = np.asarray(self.initial_cache)
-        if c0.shape != (S, M):
-            raise ValidationError("initial_cache", "-", c0.shape, f"wrong shape, expected {(S, M)}")
-        if c0.dtype != bool and not np.isin(c0, (0, 1)).all():
-            raise ValidationError("initial_cache", "-", c0, "must be boolean (0/1)")
-        c0 = np.array(c0, dtype=bool)
+        c0 = np.array(check_array("initial_cache", "-", self.initial_cache, (S, M), dtype=bool,
+                                  like="requests (servers, models)"))
         mem = (c0 * self.model_size_bytes).sum(axis=1)
         over = mem > self.server_gpu_memory_bytes * (1 + 1e-12)
         if over.any():
@@ -239,7 +261,7 @@ class CachingInstance:
     @classmethod
     def generate(cls, n_servers: int = 3, n_models: int = 6, n_slots: int = 10, *, seed: int = 0,
                  rate: float = 30.0, zipf_alpha: float = 0.8, drift: float = 0.3,
-                 **overrides: Any) -> CachingInstance:
+                 max_entries: int | None = None, **overrides: Any) -> CachingInstance:
         """Seeded instance with a Zipf trace whose popularity ranking drifts.
 
         Servers sit on a square grid; forwarding latency is 4 ms per grid step (Manhattan).
@@ -248,18 +270,29 @@ class CachingInstance:
         counts are Poisson with mean ``rate`` requests per server per slot. Hardware ranges are
         the ``edge_aigc`` profile's (24 GB GPUs, 16 Gbit/s loading, 2-14 GB models, 0.4-3
         TFLOP/step); 20-50 steps per request (assumed). ``overrides`` replace any field.
+        The trace (``n_slots * n_servers * n_models`` counts) may hold at most ``max_entries``
+        entries (default :data:`aigc_opt.validate.MAX_ENTRIES`, 1e7); larger requests are
+        refused before allocating. ``rate`` <= 1e6 requests per slot, ``zipf_alpha`` <= 100,
+        ``drift`` <= 1e3.
         """
         from aigc_opt.profiles import PROFILES
 
-        for name, v in (("n_servers", n_servers), ("n_models", n_models), ("n_slots", n_slots)):
-            if int(v) < 1:
-                raise ValidationError(name, "-", v, "must be >= 1")
-        _scalar(rate, "rate", "request/slot", low=0.0)
-        _scalar(zipf_alpha, "zipf_alpha", "-", low=0.0)
-        _scalar(drift, "drift", "-", low=0.0)
+        limit = MAX_ENTRIES if max_entries is None else check_int("max_entries", max_entries,
+                                                                  "-", 1)
+        S = check_size("n_servers", n_servers, limit)
+        M = check_size("n_models", n_models, limit)
+        T = check_size("n_slots", n_slots, limit)
+        check_entries("n_slots*n_servers*n_models", T * S * M, limit)
+        check_entries("n_servers*n_servers", S * S, limit)
+        rate = _scalar(rate, "rate", "request/slot", low=0.0, high=1e6)
+        zipf_alpha = _scalar(zipf_alpha, "zipf_alpha", "-", low=0.0, high=100.0)
+        drift = _scalar(drift, "drift", "-", low=0.0, high=1e3)
+        unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
+        if unknown:
+            raise UnknownNameError("caching instance field", unknown[0],
+                                   [f.name for f in fields(cls)])
         p = PROFILES["edge_aigc"]
-        rng = np.random.default_rng(seed)
-        S, M, T = int(n_servers), int(n_models), int(n_slots)
+        rng = np.random.default_rng(check_seed("seed", seed))
         side = int(np.ceil(np.sqrt(S)))
         pos = np.stack(np.meshgrid(np.arange(side), np.arange(side), indexing="ij"), -1)
         pos = pos.reshape(-1, 2)[:S]
@@ -281,7 +314,7 @@ class CachingInstance:
         top = base + rng.uniform(0.15, 0.3, size=M)
         ex = np.array([0.0, 5.0, 10.0, 20.0, 40.0, 80.0])
         acc = base[:, None] + (top - base)[:, None] * (1.0 - np.exp(-ex[None, :] / 15.0))
-        fields: dict[str, Any] = dict(
+        values: dict[str, Any] = dict(
             requests=R,
             slot_s=60.0,
             server_gpu_memory_bytes=np.full(S, p.server_gpu_memory_bytes),
@@ -300,12 +333,8 @@ class CachingInstance:
             cloud_cost_per_flop=p.cloud_cost_per_flop,
             initial_cache=np.zeros((S, M), dtype=bool),
         )
-        unknown = set(overrides) - set(fields)
-        if unknown:
-            name = sorted(unknown)[0]
-            raise ValidationError(name, "-", overrides[name], "unknown caching instance field")
-        fields.update(overrides)
-        return cls(**fields)
+        values.update(overrides)
+        return cls(**values)
 
 
 # ---------------------------------------------------------------------- objective and allocation
@@ -354,8 +383,11 @@ class CachingObjective:
 
     def __post_init__(self) -> None:
         for name in ("latency", "cloud", "load_time", "backhaul", "accuracy", "latency_budget_s"):
-            _scalar(getattr(self, name), name, "weight" if name != "latency_budget_s" else "s",
-                    low=0.0)
+            object.__setattr__(self, name, _scalar(
+                getattr(self, name), name, "weight" if name != "latency_budget_s" else "s",
+                low=0.0))
+        object.__setattr__(self, "compute_capacity", check_bool("compute_capacity",
+                                                                self.compute_capacity))
 
 
 def objective_of(objective: Any) -> CachingObjective:
@@ -367,7 +399,8 @@ def objective_of(objective: Any) -> CachingObjective:
     obj = getattr(objective, "objective", None)
     if isinstance(obj, CachingObjective):
         return obj
-    raise TypeError(f"expected a CachingObjective or a spec with one, got {type(objective)}")
+    raise ValidationError("objective", "-", type(objective).__name__,
+                          "expected a CachingObjective or a spec with one")
 
 
 @dataclass(frozen=True)
@@ -390,6 +423,14 @@ class CachingSpec(ProblemSpec):
     problem: str = "caching"
     variant: str = "offline"
 
+    instance_type = CachingInstance
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.objective, CachingObjective):
+            raise ValidationError("objective", "-", type(self.objective).__name__,
+                                  "must be a CachingObjective")
+        object.__setattr__(self, "sparse", check_bool("sparse", self.sparse))
+
 
 @dataclass(frozen=True, eq=False)
 class CachingAllocation:
@@ -410,13 +451,15 @@ class CachingAllocation:
     edge: np.ndarray
     cloud: np.ndarray
 
+    instance_type = CachingInstance
+
     def __post_init__(self) -> None:
-        c = np.array(self.cache, dtype=bool)
+        c = np.array(check_array("cache", "-", self.cache, ndim=3, dtype=bool))
         if c.ndim != 3:
             raise ValidationError("cache", "-", c.shape, "must be (slots, servers, models)")
         T, S, M = c.shape
-        e = _arr(self.edge, "edge", "request", (T, S, S, M), low=None)
-        y = _arr(self.cloud, "cloud", "request", (T, S, M), low=None)
+        e = _arr(self.edge, "edge", "request", (T, S, S, M), low=None, allow_inf=True)
+        y = _arr(self.cloud, "cloud", "request", (T, S, M), low=None, allow_inf=True)
         c.flags.writeable = False
         object.__setattr__(self, "cache", c)
         object.__setattr__(self, "edge", e)

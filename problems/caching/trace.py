@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from aigc_opt.errors import ValidationError
+from aigc_opt.validate import MAX_ENTRIES, check_entries, check_int, check_path, read_text
 
 from .data import validate_requests
 
@@ -40,21 +41,28 @@ def save_trace_csv(requests: np.ndarray, path: str | Path) -> None:
 
 
 def load_trace_csv(path: str | Path, *, n_slots: int | None = None, n_servers: int | None = None,
-                   n_models: int | None = None) -> np.ndarray:
+                   n_models: int | None = None, max_entries: int | None = None) -> np.ndarray:
     """Read a trace written by :func:`save_trace_csv` (or any ``slot,server,model,count`` CSV).
 
     Sizes given as arguments win over the file's ``# shape`` line; missing ones are taken from
     it, else inferred as ``max id + 1``. Raises :class:`ValidationError` naming the column for
     an unreadable file, a missing column, a non-integer or negative value, an id out of range
-    (e.g. an unknown model) or a duplicate (slot, server, model) row.
+    (e.g. an unknown model) or a duplicate (slot, server, model) row; every message names the
+    file and line. A trace whose array ``T x S x M`` would exceed ``max_entries`` entries
+    (default :data:`aigc_opt.validate.MAX_ENTRIES`, 1e7) is refused before allocating.
     """
-    p = Path(path)
+    p = check_path("path", path)
     try:
-        text = p.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError("path", "-", str(p), f"cannot read trace file: {exc}") from exc
+        return _load_trace(p, [check_int(name, v, "-", 1, optional=True) for name, v in (
+            ("n_slots", n_slots), ("n_servers", n_servers), ("n_models", n_models))],
+            MAX_ENTRIES if max_entries is None else check_int("max_entries", max_entries, "-", 1))
+    except ValidationError as exc:
+        raise (exc if exc.field == "path" else exc.located(str(p))) from None
+
+
+def _load_trace(p: Path, shape: list[int | None], max_entries: int) -> np.ndarray:
+    text = read_text(p, "trace file")
     lines = text.splitlines()
-    shape: list[int | None] = [n_slots, n_servers, n_models]
     if lines and lines[0].startswith("#"):
         parts = lines[0].lstrip("#").strip().split(",")
         if parts[0].strip() == "shape" and len(parts) == 4:
@@ -62,9 +70,14 @@ def load_trace_csv(path: str | Path, *, n_slots: int | None = None, n_servers: i
                 dims = [int(x) for x in parts[1:]]
             except ValueError as exc:
                 raise ValidationError("shape", "-", lines[0], "bad '# shape,T,S,M' line") from exc
+            if min(dims) < 1:
+                raise ValidationError("shape", "-", lines[0], "line 1: sizes must be >= 1")
             shape = [a if a is not None else b for a, b in zip(shape, dims, strict=True)]
         lines = lines[1:]
-    rows = list(csv.reader(lines))
+    try:
+        rows = list(csv.reader(lines))
+    except csv.Error as exc:
+        raise ValidationError("path", "-", str(p), f"not a valid CSV file: {exc}") from exc
     if not rows:
         raise ValidationError("path", "-", str(p), "empty trace file (no header)")
     header = [h.strip() for h in rows[0]]
@@ -73,6 +86,7 @@ def load_trace_csv(path: str | Path, *, n_slots: int | None = None, n_servers: i
             raise ValidationError(col, "-", header, f"missing column {col!r} in {p}")
     idx = [header.index(c) for c in TRACE_COLUMNS]
     body = [r for r in rows[1:] if r]
+    first = 3 if text.startswith("#") else 2  # file line of body[0]
     data = np.zeros((len(body), 4), dtype=np.int64)
     for i, r in enumerate(body):  # CSV parsing is inherently per line
         for j, (col, k) in enumerate(zip(TRACE_COLUMNS, idx, strict=True)):
@@ -80,11 +94,14 @@ def load_trace_csv(path: str | Path, *, n_slots: int | None = None, n_servers: i
                 cell = r[k].strip()
                 val = float(cell)
             except (IndexError, ValueError) as exc:
-                raise ValidationError(col, "-", r, f"line {i + 2}: not a number") from exc
+                raise ValidationError(col, "-", r, f"line {i + first}: not a number") from exc
             if not math.isfinite(val) or val != round(val):
-                raise ValidationError(col, "-", cell, f"line {i + 2}: must be an integer")
+                raise ValidationError(col, "-", cell, f"line {i + first}: must be an integer")
             if val < 0:
-                raise ValidationError(col, "-", cell, f"line {i + 2}: must be >= 0")
+                raise ValidationError(col, "-", cell, f"line {i + first}: must be >= 0")
+            if val > 1e9:
+                raise ValidationError(col, "-", cell, f"line {i + first}: out of range "
+                                      "(ids and counts must be <= 1e9)")
             data[i, j] = int(val)
     dims = [int(d) if d is not None else int(data[:, j].max(initial=-1)) + 1
             for j, d in enumerate(shape)]
@@ -103,6 +120,7 @@ def load_trace_csv(path: str | Path, *, n_slots: int | None = None, n_servers: i
                               "duplicate (slot, server, model) row")
     if min(dims) < 1:
         raise ValidationError("requests", "request", tuple(dims), "empty trace")
+    check_entries("n_slots*n_servers*n_models", dims[0] * dims[1] * dims[2], max_entries)
     R = np.zeros(tuple(dims))
     R[data[:, 0], data[:, 1], data[:, 2]] = data[:, 3]
     return validate_requests(R)

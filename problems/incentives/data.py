@@ -30,7 +30,22 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.errors import ValidationError
+from aigc_opt.schema import bound
 from aigc_opt.spec import ProblemSpec
+from aigc_opt.validate import (
+    check_array,
+    check_choice,
+    check_int,
+    check_scalar,
+    check_seed,
+    check_size,
+)
+
+#: Upper bound of every money / resource / level value: see ``BOUNDS["money"]`` (the instances
+#: are unit-free models; 1e15 keeps utilities finite and exact to ~1 unit in float64).
+HIGH = bound("money")
+#: Largest generated instance (types, followers, bidders, servers, bundle sizes).
+MAX_SIZE = 1_000_000
 
 logger = logging.getLogger(__name__)
 
@@ -40,21 +55,19 @@ VALUATIONS = ("linear", "log")
 COSTS = ("linear", "quadratic")
 
 
-def _vec(name: str, unit: str, value: Any, n: int | None = None) -> np.ndarray:
-    a = np.array(value, dtype=np.float64).reshape(-1) if np.ndim(value) else np.array(
-        [value], dtype=np.float64)
+def _vec(name: str, unit: str, value: Any, n: int | None = None, like: str = "theta"
+         ) -> np.ndarray:
+    a = check_array(name, unit, value, low=-HIGH, high=HIGH)
+    if a.ndim > 1:
+        raise ValidationError(name, unit, a.shape, "must be a 1-D vector")
+    a = np.array(a.reshape(-1))
     if n is not None and a.shape != (n,):
-        raise ValidationError(name, unit, a.shape, f"must have shape ({n},)")
-    if not np.all(np.isfinite(a)):
-        raise ValidationError(name, unit, a[~np.isfinite(a)][:1], "must be finite")
+        raise ValidationError(name, unit, a.shape, f"must have shape ({n},) to match {like}")
     return a
 
 
 def _positive(name: str, unit: str, value: float, *, allow_inf: bool = False) -> float:
-    v = float(value)
-    if math.isnan(v) or v <= 0 or (math.isinf(v) and not allow_inf):
-        raise ValidationError(name, unit, value, "must be a finite number > 0")
-    return v
+    return float(check_scalar(name, value, unit, 0.0, HIGH, strict=True, allow_inf=allow_inf))
 
 
 @dataclass(frozen=True)
@@ -97,9 +110,7 @@ class ContractInstance:
             raise ValidationError("prob", "-", p, "must be > 0 and sum to 1")
         for nm in ("gamma1", "gamma2", "gamma3", "sigma"):
             object.__setattr__(self, nm, _positive(nm, "-", getattr(self, nm)))
-        xi = float(self.xi)
-        if not (math.isfinite(xi) and xi >= 0) or xi * self.gamma2 <= 0:
-            raise ValidationError("xi", "-", self.xi, "must be finite and > 0")
+        xi = float(check_scalar("xi", self.xi, "-", 0.0, HIGH, strict=True))
         object.__setattr__(self, "xi", xi)
         object.__setattr__(self, "level_max",
                            _positive("level_max", "-", self.level_max, allow_inf=True))
@@ -122,7 +133,8 @@ class ContractInstance:
     @classmethod
     def generate(cls, n_types: int = 8, *, seed: int = 0) -> ContractInstance:
         """Random instance: sorted distinct types in [100, 300), Dirichlet(2) probabilities."""
-        rng = np.random.default_rng(seed)
+        n_types = check_size("n_types", n_types, MAX_SIZE, raise_with=None)
+        rng = np.random.default_rng(check_seed("seed", seed))
         th = np.sort(rng.uniform(100.0, 300.0, n_types))
         th = th + 1e-6 * np.arange(n_types)  # strictly increasing even on ties
         p = rng.dirichlet(np.full(n_types, 2.0))
@@ -146,7 +158,8 @@ class ContractAllocation:
 
     def __post_init__(self) -> None:
         for nm in ("level", "reward"):
-            a = np.array(getattr(self, nm), dtype=np.float64).reshape(-1)
+            a = check_array(nm, "-", getattr(self, nm), allow_inf=True)
+            a = np.array(a.reshape(-1))
             a.flags.writeable = False
             object.__setattr__(self, nm, a)
         if self.level.shape != self.reward.shape:
@@ -173,11 +186,11 @@ class ContractSpec(ProblemSpec):
     problem: str = "incentives"
     variant: str = "contract"
 
+    instance_type = ContractInstance
+
     def __post_init__(self) -> None:
-        if self.valuation not in VALUATIONS:
-            raise ValidationError("valuation", "-", self.valuation, f"must be one of {VALUATIONS}")
-        if self.cost not in COSTS:
-            raise ValidationError("cost", "-", self.cost, f"must be one of {COSTS}")
+        check_choice("valuation", self.valuation, VALUATIONS)
+        check_choice("cost", self.cost, COSTS)
 
     # forms and inverses (numpy) -------------------------------------------------------------
     def v(self, reward: np.ndarray) -> np.ndarray:
@@ -204,14 +217,10 @@ class ContractSpec(ProblemSpec):
 # -------------------------------------------------------------------------------- Stackelberg
 def _arr(name: str, unit: str, v: Any, shape: tuple[int, ...], *, allow_inf: bool = False
          ) -> np.ndarray:
-    a = np.array(v, dtype=np.float64)
+    a = check_array(name, unit, v, low=0.0, strict=True, high=HIGH, allow_inf=allow_inf)
     if a.shape != shape:
-        raise ValidationError(name, unit, a.shape, f"must have shape {shape}")
-    bad = np.isnan(a) | (a <= 0) | (np.isinf(a) & (not allow_inf))
-    if bad.any():
-        raise ValidationError(name, unit, np.atleast_1d(a)[np.atleast_1d(bad)][:1],
-                              "must be > 0" + ("" if allow_inf else " and finite"))
-    a.flags.writeable = False
+        match = " to match valuation" if name != "valuation" else ""
+        raise ValidationError(name, unit, a.shape, f"must have shape {shape}{match}")
     return a
 
 
@@ -237,7 +246,7 @@ class StackelbergInstance:
     capacity: float = math.inf
 
     def __post_init__(self) -> None:
-        a = np.array(self.valuation, dtype=np.float64)
+        a = check_array("valuation", "money", self.valuation, low=0.0, strict=True, high=HIGH)
         if a.ndim != 1 or a.size < 1:
             raise ValidationError("valuation", "money", a.shape, "must be a non-empty vector")
         object.__setattr__(self, "valuation", _arr("valuation", "money", a, a.shape))
@@ -257,7 +266,8 @@ class StackelbergInstance:
     def generate(cls, n_followers: int = 20, *, seed: int = 0, budgets: bool = True,
                  capacity: float = math.inf, unit_cost: float = 1.0) -> StackelbergInstance:
         """Random followers: ``a ~ U[2, 20]``, budgets ``U[2, 15]`` (or none)."""
-        rng = np.random.default_rng(seed)
+        n_followers = check_size("n_followers", n_followers, MAX_SIZE, raise_with=None)
+        rng = np.random.default_rng(check_seed("seed", seed))
         a = rng.uniform(2.0, 20.0, n_followers)
         b = rng.uniform(2.0, 15.0, n_followers) if budgets else np.full(n_followers, np.inf)
         return cls(valuation=a, budget=b, unit_cost=unit_cost, capacity=capacity)
@@ -279,8 +289,10 @@ class StackelbergAllocation:
     demand: np.ndarray
 
     def __post_init__(self) -> None:
-        p = np.array(self.price, dtype=np.float64).reshape(-1)
-        x = np.array(self.demand, dtype=np.float64)
+        p = np.array(check_array("price", "money/unit", self.price).reshape(-1))
+        x = np.array(check_array("demand", "unit", self.demand, allow_inf=True))
+        if x.ndim == 0 or x.ndim > 2:
+            raise ValidationError("demand", "unit", x.shape, "must be an (N,) or (N, M) array")
         if x.ndim == 1:
             x = x[:, None]
         if x.shape[1] != p.size:
@@ -298,6 +310,8 @@ class StackelbergSpec(ProblemSpec):
 
     problem: str = "incentives"
     variant: str = "stackelberg"
+
+    instance_type = StackelbergInstance
 
 
 @dataclass(frozen=True)
@@ -322,7 +336,7 @@ class MultiLeaderInstance:
     capacity: np.ndarray
 
     def __post_init__(self) -> None:
-        a = np.array(self.valuation, dtype=np.float64)
+        a = check_array("valuation", "money", self.valuation, low=0.0, strict=True, high=HIGH)
         if a.ndim != 2 or a.size < 1:
             raise ValidationError("valuation", "money", a.shape, "must be an (N, M) matrix")
         N, M = a.shape
@@ -338,7 +352,10 @@ class MultiLeaderInstance:
                  ) -> MultiLeaderInstance:
         """Random: ``a ~ U[5, 15]``, budgets ``U[2, 10]`` (mostly binding), costs
         ``U[0.5, 1.5]``."""
-        rng = np.random.default_rng(seed)
+        n_users = check_size("n_users", n_users, MAX_SIZE, raise_with=None)
+        n_leaders = check_size("n_leaders", n_leaders, MAX_SIZE, raise_with=None)
+        check_size("n_users*n_leaders", n_users * n_leaders, MAX_SIZE * 10, raise_with=None)
+        rng = np.random.default_rng(check_seed("seed", seed))
         return cls(valuation=rng.uniform(5.0, 15.0, (n_users, n_leaders)),
                    budget=rng.uniform(2.0, 10.0, n_users),
                    unit_cost=rng.uniform(0.5, 1.5, n_leaders),
@@ -367,13 +384,16 @@ class MultiLeaderSpec(ProblemSpec):
     problem: str = "incentives"
     variant: str = "stackelberg_multi"
 
+    instance_type = MultiLeaderInstance
+
     def __post_init__(self) -> None:
-        if self.grid < 3:
-            raise ValidationError("grid", "-", self.grid, "must be >= 3")
-        if self.max_rounds < 1:
-            raise ValidationError("max_rounds", "-", self.max_rounds, "must be >= 1")
-        if not self.tol > 0:
-            raise ValidationError("tol", "-", self.tol, "must be > 0")
+        # grid <= 1e6 prices per leader and <= 1e6 rounds: each round is a grid search over
+        # every leader, so larger values never finish
+        object.__setattr__(self, "grid", check_int("grid", self.grid, "-", 3, 1_000_000))
+        object.__setattr__(self, "max_rounds", check_int("max_rounds", self.max_rounds, "-", 1,
+                                                         1_000_000))
+        object.__setattr__(self, "tol", check_scalar("tol", self.tol, "-", 0.0,
+                                                     bound("rel_tol"), strict=True))
 
 
 # ------------------------------------------------------------------------------------ auction
@@ -394,19 +414,17 @@ class AuctionInstance:
     capacity: np.ndarray
 
     def __post_init__(self) -> None:
-        v = np.array(self.values, dtype=np.float64)
+        v = check_array("values", "money", self.values, low=0.0, high=HIGH)
         if v.ndim != 3 or 0 in v.shape:
             raise ValidationError("values", "money", v.shape, "must have shape (N, S, K) > 0")
-        bad = ~np.isfinite(v) | (v < 0)
-        if bad.any():
-            raise ValidationError("values", "money", v[bad][:1], "must be finite and >= 0")
-        cap = np.array(self.capacity)
+        cap = check_array("capacity", "slot", self.capacity, low=1, high=MAX_SIZE,
+                          dtype=np.int64)
         if cap.shape != (v.shape[1],):
-            raise ValidationError("capacity", "slot", cap.shape, f"must have shape ({v.shape[1]},)")
-        if not np.issubdtype(cap.dtype, np.number) or np.any(cap < 1) or np.any(cap != np.round(
-                cap)):
-            raise ValidationError("capacity", "slot", cap, "must be integers >= 1")
-        cap = cap.astype(np.int64)
+            raise ValidationError("capacity", "slot", cap.shape,
+                                  f"must have shape ({v.shape[1]},) to match values (servers)")
+        if v.shape[2] > MAX_SIZE:
+            raise ValidationError("values", "money", v.shape, f"bundle sizes K must be <= "
+                                  f"{MAX_SIZE:,}")
         for nm, a in (("values", v), ("capacity", cap)):
             a.flags.writeable = False
             object.__setattr__(self, nm, a)
@@ -418,8 +436,9 @@ class AuctionInstance:
 
     def with_bidder(self, n: int, values: np.ndarray) -> AuctionInstance:
         """Copy with bidder n's bids replaced (a misreport or a removal)."""
+        n = check_int("n", n, "-", 0, self.n_bidders - 1)
         v = self.values.copy()
-        v[n] = values
+        v[n] = check_array("values", "money", values, v.shape[1:], low=0.0, high=HIGH)
         return AuctionInstance(values=v, capacity=self.capacity)
 
     @classmethod
@@ -429,8 +448,14 @@ class AuctionInstance:
         """Random bids: each bidder bids on ``servers_per_bidder`` random servers with a
         per-slot value ``U[1, 10]`` times a server factor ``U[0.8, 1.2]`` and concave bundle
         values ``u k^0.8`` (a random bundle size may be left out)."""
-        rng = np.random.default_rng(seed)
-        N, S, K = n_bidders, n_servers, max_slots
+        N = check_size("n_bidders", n_bidders, MAX_SIZE, raise_with=None)
+        S = check_size("n_servers", n_servers, MAX_SIZE, raise_with=None)
+        K = check_size("max_slots", max_slots, MAX_SIZE, raise_with=None)
+        check_size("n_bidders*n_servers*max_slots", N * S * K, 10_000_000, raise_with=None)
+        capacity = check_int("capacity", capacity, "slot", 1, MAX_SIZE)
+        servers_per_bidder = check_size("servers_per_bidder", servers_per_bidder, MAX_SIZE,
+                                        raise_with=None)
+        rng = np.random.default_rng(check_seed("seed", seed))
         k = np.arange(1, K + 1) ** 0.8
         unit = rng.uniform(1.0, 10.0, (N, 1, 1)) * rng.uniform(0.8, 1.2, (N, S, 1))
         v = unit * k[None, None, :]
@@ -460,9 +485,9 @@ class AuctionAllocation:
     payment: np.ndarray
 
     def __post_init__(self) -> None:
-        s = np.asarray(self.server, dtype=np.int64).reshape(-1)
-        k = np.asarray(self.slots, dtype=np.int64).reshape(-1)
-        p = np.asarray(self.payment, dtype=np.float64).reshape(-1)
+        s = check_array("server", "-", self.server, dtype=np.int64).reshape(-1)
+        k = check_array("slots", "slot", self.slots, dtype=np.int64).reshape(-1)
+        p = _payment(self.payment).reshape(-1)
         if not (s.shape == k.shape == p.shape):
             raise ValidationError("slots", "slot", k.shape, "server, slots, payment must match")
         for nm, a in (("server", s), ("slots", k), ("payment", p)):
@@ -479,3 +504,10 @@ class AuctionSpec(ProblemSpec):
 
     problem: str = "incentives"
     variant: str = "auction"
+
+    instance_type = AuctionInstance
+
+
+def _payment(value: Any) -> np.ndarray:
+    """Payments: real numbers; NaN allowed (a payment the mechanism did not price)."""
+    return check_array("payment", "money", value, allow_inf=True, allow_nan=True)

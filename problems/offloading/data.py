@@ -25,7 +25,6 @@ variant (forwarding adds ``(D_in + D_out) / forward_bps`` to the latency).
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +33,9 @@ import numpy as np
 from aigc_opt.channel import shannon_rate
 from aigc_opt.errors import ValidationError
 from aigc_opt.scenario import Scenario
+from aigc_opt.schema import bound
 from aigc_opt.spec import ProblemSpec
+from aigc_opt.validate import check_array, check_bool, check_choice, check_int, check_scalar
 
 #: Placement codes (edge servers are 0..S-1).
 LOCAL = -1
@@ -42,13 +43,14 @@ CLOUD = -2
 
 
 def _ro(a: Any, dtype: Any, name: str, unit: str, shape: tuple[int, ...]) -> np.ndarray:
-    arr = np.array(a, dtype=dtype)
-    if arr.shape != shape:
-        raise ValidationError(name, unit, arr.shape, f"wrong shape, expected {shape}")
-    if arr.dtype.kind == "f" and np.isnan(arr).any():
-        raise ValidationError(name, unit, float("nan"), "NaN is not allowed")
-    arr.flags.writeable = False
-    return arr
+    """An allocation array: real (no strings, complex, ragged), no NaN, +inf allowed, integer
+    codes integral (range-checked before the cast)."""
+    return check_array(name, unit, a, shape, allow_inf=np.dtype(dtype).kind == "f", dtype=dtype)
+
+
+def _check_objective(obj: Any) -> None:
+    if not isinstance(obj, OffloadObjective):
+        raise ValidationError("objective", "-", type(obj).__name__, "must be an OffloadObjective")
 
 
 def safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -97,11 +99,11 @@ class OffloadAllocation:
     device_steps: np.ndarray
     cache: np.ndarray
 
+    instance_type = Scenario
+
     def __post_init__(self) -> None:
-        n = int(np.asarray(self.placement).shape[0])
-        cache = np.asarray(self.cache)
-        if cache.ndim != 2:
-            raise ValidationError("cache", "-", cache.shape, "must be a (servers, models) array")
+        n = check_array("placement", "-", self.placement, ndim=1, dtype=np.int64).shape[0]
+        cache = check_array("cache", "-", self.cache, ndim=2, dtype=bool)
         spec = {
             "placement": (np.int64, "-"),
             "radio_server": (np.int64, "-"),
@@ -178,8 +180,10 @@ class PartialOffloadAllocation:
     tx_power_w: np.ndarray
     compute_flops: np.ndarray
 
+    instance_type = Scenario
+
     def __post_init__(self) -> None:
-        n = int(np.asarray(self.server).shape[0])
+        n = check_array("server", "-", self.server, ndim=1, dtype=np.int64).shape[0]
         units = {"server": (np.int64, "-"), "fraction": (np.float64, "-"),
                  "uplink_hz": (np.float64, "Hz"), "downlink_hz": (np.float64, "Hz"),
                  "tx_power_w": (np.float64, "W"), "compute_flops": (np.float64, "FLOP/s")}
@@ -233,11 +237,9 @@ class OffloadObjective:
     def __post_init__(self) -> None:
         for name in ("latency", "device_energy", "server_energy", "quality",
                      "deadline_penalty", "cloud_cost", "load"):
-            v = getattr(self, name)
-            if not np.isfinite(v) or v < 0:
-                raise ValidationError(name, "weight", v, "must be finite and >= 0")
-        if self.deadline not in ("hard", "penalty"):
-            raise ValidationError("deadline", "-", self.deadline, "must be 'hard' or 'penalty'")
+            object.__setattr__(self, name, check_scalar(name, getattr(self, name), "weight", 0.0,
+                                                        bound("weight")))
+        check_choice("deadline", self.deadline, ("hard", "penalty"))
 
 
 def objective_of(objective: Any) -> OffloadObjective:
@@ -250,26 +252,47 @@ def objective_of(objective: Any) -> OffloadObjective:
     obj = getattr(objective, "objective", None)
     if isinstance(obj, OffloadObjective):
         return obj
-    raise TypeError(f"expected an OffloadObjective or a spec with one, got {type(objective)}")
+    raise ValidationError("objective", "-", type(objective).__name__,
+                          "expected an OffloadObjective or a spec with one")
 
 
 def objective_param(params: dict[str, Any]) -> dict[str, Any]:
     """``params`` with an ``objective`` given as a dict of :class:`OffloadObjective` fields
     (suite files) turned into the dataclass."""
     if isinstance(params.get("objective"), dict):
+        names = {f.name for f in dataclasses.fields(OffloadObjective)}
+        unknown = sorted(str(k) for k in set(params["objective"]) - names)
+        if unknown:
+            from aigc_opt.errors import UnknownNameError
+
+            raise UnknownNameError("objective weight", unknown[0], names)
         params = {**params, "objective": OffloadObjective(**params["objective"])}
     return params
 
 
 # ---------------------------------------------------------------------- specs
 def _check_linking(linking: str) -> None:
-    if linking not in ("disaggregated", "aggregated"):
-        raise ValidationError("linking", "-", linking, "must be disaggregated|aggregated")
+    check_choice("linking", linking, ("disaggregated", "aggregated"))
 
 
 def _check_local_steps(local_max_steps: int | None) -> None:
-    if local_max_steps is not None and local_max_steps < 1:
-        raise ValidationError("local_max_steps", "step", local_max_steps, "must be >= 1")
+    check_int("local_max_steps", local_max_steps, "step", 1, int(bound("steps")), optional=True)
+
+
+def _check_common(spec: Any, *names: str) -> None:
+    """Shared spec fields: the objective, flags, optional counts and ``linking``."""
+    _check_objective(spec.objective)
+    for name in names:
+        if name.startswith(("allow_", "use_")):
+            object.__setattr__(spec, name, check_bool(name, getattr(spec, name)))
+        elif name == "local_max_steps":
+            object.__setattr__(spec, name, check_int(name, spec.local_max_steps, "step", 1,
+                                                     int(bound("steps")), optional=True))
+        elif name == "candidate_servers":
+            object.__setattr__(spec, name, check_int(name, spec.candidate_servers, "-", 1,
+                                                     int(bound("count")), optional=True))
+        elif name == "linking":
+            _check_linking(spec.linking)
 
 
 @dataclass(frozen=True)
@@ -301,11 +324,11 @@ class OffloadingSpec(ProblemSpec):
     problem: str = "offloading"
     variant: str = "assignment"
 
+    instance_type = Scenario
+
     def __post_init__(self) -> None:
-        _check_linking(self.linking)
-        if self.candidate_servers is not None and self.candidate_servers < 1:
-            raise ValidationError("candidate_servers", "-", self.candidate_servers, "must be >= 1")
-        _check_local_steps(self.local_max_steps)
+        _check_common(self, "allow_local", "allow_cloud", "local_max_steps", "candidate_servers",
+                      "linking")
 
 
 @dataclass(frozen=True)
@@ -316,6 +339,11 @@ class PartialSpec(ProblemSpec):
     objective: OffloadObjective = field(default_factory=OffloadObjective)
     problem: str = "offloading"
     variant: str = "partial"
+
+    instance_type = Scenario
+
+    def __post_init__(self) -> None:
+        _check_objective(self.objective)
 
 
 @dataclass(frozen=True)
@@ -352,14 +380,16 @@ class JointSpec(ProblemSpec):
     problem: str = "offloading"
     variant: str = "joint"
 
+    instance_type = Scenario
+
     def __post_init__(self) -> None:
-        if not (self.gap_tol >= 0 and math.isfinite(self.gap_tol)):
-            raise ValidationError("gap_tol", "-", self.gap_tol, "must be finite and >= 0")
-        if self.cuts not in ("lazy", "full"):
-            raise ValidationError("cuts", "-", self.cuts, "must be 'lazy' or 'full'")
-        if self.max_iterations < 1:
-            raise ValidationError("max_iterations", "-", self.max_iterations, "must be >= 1")
-        self.base()  # validates the shared fields
+        _check_common(self, "allow_local", "allow_cloud", "local_max_steps", "candidate_servers",
+                      "linking")
+        object.__setattr__(self, "gap_tol", check_scalar("gap_tol", self.gap_tol, "-", 0.0,
+                                                         bound("rel_tol")))
+        check_choice("cuts", self.cuts, ("lazy", "full"))
+        object.__setattr__(self, "max_iterations", check_int(
+            "max_iterations", self.max_iterations, "-", 1, int(bound("iterations"))))
 
     def base(self, deadline: str | None = None) -> OffloadingSpec:
         """The fixed-share spec with the same columns (optionally another deadline mode)."""
@@ -405,20 +435,19 @@ class MulticellSpec(ProblemSpec):
     problem: str = "offloading"
     variant: str = "multicell"
 
+    instance_type = Scenario
+
     def __post_init__(self) -> None:
-        cap = np.asarray(self.forward_bps, dtype=float)
+        cap = check_array("forward_bps", "bit/s", self.forward_bps, low=0.0, high=bound("bps"))
         if cap.ndim not in (0, 2) or (cap.ndim == 2 and cap.shape[0] != cap.shape[1]):
             raise ValidationError("forward_bps", "bit/s", cap.shape,
                                   "must be a scalar or a square (S, S) array")
-        if np.isnan(cap).any() or (cap < 0).any() or np.isinf(cap).any():
-            raise ValidationError("forward_bps", "bit/s", cap[~(cap >= 0)][:1] if cap.ndim
-                                  else float(cap), "must be finite and >= 0")
-        if self.forward_channels < 1:
-            raise ValidationError("forward_channels", "-", self.forward_channels, "must be >= 1")
-        if self.candidate_radios < 1:
-            raise ValidationError("candidate_radios", "-", self.candidate_radios, "must be >= 1")
-        _check_linking(self.linking)
-        _check_local_steps(self.local_max_steps)
+        object.__setattr__(self, "forward_bps", float(cap) if cap.ndim == 0 else cap)
+        for name in ("forward_channels", "candidate_radios"):
+            object.__setattr__(self, name, check_int(name, getattr(self, name), "-", 1,
+                                                     int(bound("count"))))
+        _check_common(self, "allow_local", "allow_cloud", "allow_forwarding", "local_max_steps",
+                      "linking")
 
 
 # ---------------------------------------------------------------------- physics

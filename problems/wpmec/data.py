@@ -42,14 +42,27 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from aigc_opt.errors import ValidationError
+from aigc_opt.errors import UnknownNameError, ValidationError
+from aigc_opt.schema import bound
 from aigc_opt.spec import ProblemSpec
+from aigc_opt.validate import (
+    MAX_ENTRIES,
+    check_array,
+    check_entries,
+    check_int,
+    check_path,
+    check_scalar,
+    check_seed,
+    check_size,
+    derived_from,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,16 +103,15 @@ class WpmecParams:
     frame_s: float = 1.0
 
     def __post_init__(self) -> None:
-        units = {"ap_power_w": "W", "harvest_efficiency": "-", "cycles_per_bit": "cycle/bit",
-                 "kappa": "J s^2/cycle^3", "noise_w": "W", "bandwidth_hz": "Hz",
-                 "comm_overhead": "-", "frame_s": "s"}
-        for name, unit in units.items():
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                raise ValidationError(name, unit, v, "must be a finite number > 0")
-        if self.harvest_efficiency > 1:
-            raise ValidationError("harvest_efficiency", "-", self.harvest_efficiency,
-                                  "must be <= 1")
+        # (unit, physical upper bound; see aigc_opt.schema.BOUNDS)
+        units = {"ap_power_w": ("W", bound("bs_tx_power_w")), "harvest_efficiency": ("-", 1.0),
+                 "cycles_per_bit": ("cycle/bit", bound("cycles_per_bit")),
+                 "kappa": ("J s^2/cycle^3", bound("kappa")), "noise_w": ("W", bound("noise_w")),
+                 "bandwidth_hz": ("Hz", bound("hz")), "comm_overhead": ("-", bound("overhead")),
+                 "frame_s": ("s", bound("time_s"))}
+        for name, (unit, hi) in units.items():
+            object.__setattr__(self, name, check_scalar(name, getattr(self, name), unit, 0.0, hi,
+                                                        strict=True))
 
     def coefficients(self, gains: np.ndarray, weights: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -129,38 +141,50 @@ def mean_gains(n_users: int, *, distances_m: np.ndarray | None = None,
 
     Distances default to ``linspace(2.5, 5.2, n_users)`` m.
     """
-    d = np.linspace(2.5, 5.2, n_users) if distances_m is None else np.asarray(distances_m, float)
-    if d.shape != (n_users,) or not np.all(np.isfinite(d)) or np.any(d <= 0):
-        raise ValidationError("distances_m", "m", d, f"must be {n_users} finite values > 0")
+    if distances_m is None:
+        d = np.linspace(2.5, 5.2, n_users)
+    else:
+        d = check_array("distances_m", "m", distances_m, (n_users,), low=0.0, strict=True,
+                        high=bound("distance_m"))
+    antenna_gain = check_scalar("antenna_gain", antenna_gain, "-", 0.0, bound("antenna_gain"),
+                                strict=True)
+    carrier_hz = check_scalar("carrier_hz", carrier_hz, "Hz", 0.0, bound("carrier_hz"),
+                              strict=True)
+    path_loss_exp = check_scalar("path_loss_exp", path_loss_exp, "-", 0.0, bound("exponent"),
+                                 strict=True)
     return antenna_gain * (LIGHT_M_PER_S / (4.0 * math.pi * carrier_hz * d)) ** path_loss_exp
 
 
 def _check_gains(h: Any, ndim: int) -> np.ndarray:
-    try:
-        arr = np.array(h, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError("gains", "-", h, f"not numeric: {exc}") from None
+    """Channel power gains: real, finite, in (0, 1e3] (see ``BOUNDS["gain"]``)."""
+    arr = check_array("gains", "-", h, low=0.0, strict=True, high=bound("gain"))
     if arr.ndim != ndim or 0 in arr.shape:
         want = "(n_users,)" if ndim == 1 else "(n_frames, n_users)"
         raise ValidationError("gains", "-", arr.shape, f"wrong shape, expected {want}")
-    if np.isnan(arr).any():
-        raise ValidationError("gains", "-", float("nan"), "NaN is not allowed")
-    bad = ~np.isfinite(arr) | (arr <= 0)
-    if bad.any():
-        raise ValidationError("gains", "-", arr[bad][0], "channel gains must be finite and > 0")
-    arr.flags.writeable = False
     return arr
 
 
 def _check_weights(w: Any, n: int) -> np.ndarray:
-    arr = default_weights(n) if w is None else np.array(w, dtype=np.float64)
-    if arr.shape != (n,):
-        raise ValidationError("weights", "-", arr.shape, f"wrong shape, expected ({n},)")
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValidationError("weights", "-", arr, "weights must be finite and > 0")
-    arr = arr.copy()
-    arr.flags.writeable = False
-    return arr
+    if w is None:
+        arr = default_weights(n)
+        arr.flags.writeable = False
+        return arr
+    return check_array("weights", "-", w, (n,), low=0.0, strict=True, high=bound("weight"),
+                       like="gains (users)")
+
+
+def _check_params(p: Any) -> None:
+    if not isinstance(p, WpmecParams):
+        raise ValidationError("params", "-", type(p).__name__, "must be a WpmecParams")
+
+
+_CHANNEL_KEYS = ("distances_m", "antenna_gain", "carrier_hz", "path_loss_exp")
+
+
+def _check_channel(channel: dict[str, Any]) -> None:
+    unknown = sorted(set(channel) - set(_CHANNEL_KEYS))
+    if unknown:
+        raise UnknownNameError("channel parameter", unknown[0], _CHANNEL_KEYS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -185,8 +209,7 @@ class WpmecInstance:
         h = _check_gains(self.gains, 1)
         object.__setattr__(self, "gains", h)
         object.__setattr__(self, "weights", _check_weights(self.weights, h.shape[0]))
-        if not isinstance(self.params, WpmecParams):
-            raise ValidationError("params", "-", self.params, "must be a WpmecParams")
+        _check_params(self.params)
 
     @property
     def n_users(self) -> int:
@@ -227,8 +250,7 @@ class WpmecBatch:
         h = _check_gains(self.gains, 2)
         object.__setattr__(self, "gains", h)
         object.__setattr__(self, "weights", _check_weights(self.weights, h.shape[1]))
-        if not isinstance(self.params, WpmecParams):
-            raise ValidationError("params", "-", self.params, "must be a WpmecParams")
+        _check_params(self.params)
 
     @property
     def n_frames(self) -> int:
@@ -242,6 +264,7 @@ class WpmecBatch:
 
     def frame(self, k: int) -> WpmecInstance:
         """Frame ``k`` as a :class:`WpmecInstance`."""
+        k = check_int("k", k, "-", -self.n_frames, self.n_frames - 1)
         return WpmecInstance(self.gains[k], self.weights, self.params)
 
     def coefficients(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -250,20 +273,33 @@ class WpmecBatch:
 
     @classmethod
     def generate(cls, n_frames: int, n_users: int = 10, *, seed: int = 0, weights: Any = None,
-                 params: WpmecParams | None = None, **channel: Any) -> WpmecBatch:
-        """``n_frames`` Rayleigh-faded realisations around :func:`mean_gains` (seeded)."""
-        if n_frames < 1 or n_users < 1:
-            raise ValidationError("n_frames/n_users", "-", (n_frames, n_users), "must be >= 1")
-        rng = np.random.default_rng(seed)
+                 params: WpmecParams | None = None, max_entries: int | None = None,
+                 **channel: Any) -> WpmecBatch:
+        """``n_frames`` Rayleigh-faded realisations around :func:`mean_gains` (seeded).
+
+        ``n_frames * n_users`` may be at most ``max_entries`` (default
+        :data:`aigc_opt.validate.MAX_ENTRIES` = 1e7); larger requests are refused before
+        allocating. ``channel`` takes the keyword arguments of :func:`mean_gains`.
+        """
+        limit = MAX_ENTRIES if max_entries is None else check_int("max_entries", max_entries,
+                                                                  "-", 1)
+        n_frames = check_size("n_frames", n_frames, limit)
+        n_users = check_size("n_users", n_users, limit)
+        check_entries("n_frames*n_users", n_frames * n_users, limit)
+        _check_channel(channel)
+        if params is not None:
+            _check_params(params)
+        rng = np.random.default_rng(check_seed("seed", seed))
         hbar = mean_gains(n_users, **channel)
         h = hbar[None, :] * rng.exponential(1.0, size=(n_frames, n_users))
-        return cls(h, weights, params or WpmecParams())
+        with derived_from(**channel) if channel else nullcontext():
+            return cls(h, weights, params or WpmecParams())
 
     @classmethod
     def from_array(cls, gains: Any, *, weights: Any = None,
                    params: WpmecParams | None = None) -> WpmecBatch:
         """From a (K, N) array (a 1-D array is one frame)."""
-        arr = np.asarray(gains, dtype=np.float64) if not isinstance(gains, np.ndarray) else gains
+        arr = check_array("gains", "-", gains, low=0.0, strict=True, high=bound("gain"))
         if arr.ndim == 1:
             arr = arr[None, :]
         return cls(arr, weights, params or WpmecParams())
@@ -276,10 +312,12 @@ class WpmecBatch:
         For ``.mat`` files (``scipy.io.loadmat``) ``variable`` names the matrix (DROO's data
         files use ``"input_h"``). One realisation per row.
         """
-        p = Path(path)
+        p = check_path("path", path)
         suffix = p.suffix.lower()
         if suffix not in (".npy", ".csv", ".mat"):
             raise ValidationError("path", "-", str(p), "unsupported file type (.npy/.csv/.mat)")
+        if not isinstance(variable, str):
+            raise ValidationError("variable", "-", variable, "must be a string")
         try:
             if suffix == ".npy":
                 arr = np.load(p, allow_pickle=False)
@@ -293,12 +331,15 @@ class WpmecBatch:
                     names = sorted(k for k in data if not k.startswith("__"))
                     raise ValidationError("variable", "-", variable,
                                           f"not in {p.name}; variables: {names}")
-                arr = np.asarray(data[variable], dtype=np.float64)
+                arr = data[variable]
         except ValidationError:
             raise
         except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
             raise ValidationError("path", "-", str(p), f"cannot read: {exc}") from None
-        return cls.from_array(arr, weights=weights, params=params)
+        try:
+            return cls.from_array(arr, weights=weights, params=params)
+        except ValidationError as exc:
+            raise exc.located(str(p)) from None
 
     def save(self, path: str | Path, *, variable: str = "input_h") -> Path:
         """Write the gains to ``.npy``, ``.csv`` or ``.mat`` (chosen by the suffix)."""
@@ -319,13 +360,8 @@ class WpmecBatch:
 
 
 def _ro(x: Any, shape: tuple[int, ...], name: str, unit: str) -> np.ndarray:
-    arr = np.array(x, dtype=np.float64)
-    if arr.shape != shape:
-        raise ValidationError(name, unit, arr.shape, f"wrong shape, expected {shape}")
-    if np.isnan(arr).any():
-        raise ValidationError(name, unit, float("nan"), "NaN is not allowed")
-    arr.flags.writeable = False
-    return arr
+    """An allocation array: real, no NaN (inf allowed: the evaluator reports it)."""
+    return check_array(name, unit, x, shape, allow_inf=True, allow_bool=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -352,15 +388,13 @@ class WpmecAllocation:
     tx_power_w: np.ndarray
     cpu_hz: np.ndarray
 
+    instance_type = WpmecInstance
+
     def __post_init__(self) -> None:
-        off = np.asarray(self.offload)
-        if off.ndim != 1:
-            raise ValidationError("offload", "-", off.shape, "must be a 1-D array")
+        off = check_array("offload", "-", self.offload, ndim=1, allow_bool=True)
         n = off.shape[0]
         object.__setattr__(self, "offload", _ro(off, (n,), "offload", "-"))
-        a = float(self.wpt_fraction)
-        if math.isnan(a):
-            raise ValidationError("wpt_fraction", "-", a, "NaN is not allowed")
+        a = check_scalar("wpt_fraction", self.wpt_fraction, "-", allow_inf=True)
         object.__setattr__(self, "wpt_fraction", a)
         for name, unit in (("tau", "-"), ("tx_power_w", "W"), ("cpu_hz", "cycle/s")):
             object.__setattr__(self, name, _ro(getattr(self, name), (n,), name, unit))
@@ -411,8 +445,10 @@ class WpmecSpec(ProblemSpec):
     problem: str = "wpmec"
     variant: str = "binary"
 
+    instance_type = WpmecInstance
+
     def __post_init__(self) -> None:
-        if not (self.rel_gap >= 0 and math.isfinite(self.rel_gap)):
-            raise ValidationError("rel_gap", "-", self.rel_gap, "must be finite and >= 0")
-        if self.max_nodes < 1:
-            raise ValidationError("max_nodes", "-", self.max_nodes, "must be >= 1")
+        object.__setattr__(self, "rel_gap", check_scalar("rel_gap", self.rel_gap, "-", 0.0,
+                                                         bound("rel_tol")))
+        object.__setattr__(self, "max_nodes", check_int("max_nodes", self.max_nodes, "-", 1,
+                                                        int(bound("iterations"))))
