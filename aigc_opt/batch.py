@@ -32,26 +32,48 @@ runner (:func:`run_suite`) executes cases in a pool of spawned worker processes 
 the current process (``workers=0``) or on a Dask cluster, and appends one CSV row per finished
 case (:class:`aigc_opt.export.RowWriter`). A case that raises, exceeds its wall timeout or kills
 its worker becomes a row with status ``error`` / ``timeout`` / ``crashed`` and the run goes on.
+
+Nothing is lost or written twice:
+
+* the CSV is locked for the whole run (``fcntl.flock`` on ``<out>.lock``): a second run on the
+  same file fails at once (:class:`aigc_opt.export.OutputLockedError`);
+* an existing file whose header is not a results header is refused and left untouched
+  (:class:`aigc_opt.export.ForeignFileError`); rows are read strictly (a bad quote is an error
+  naming the line, never a merged row), and a partial last line left by a kill is dropped;
+* ``resume`` skips recorded keys; with ``retry_failed`` the cases whose last row is ``error``,
+  ``timeout`` or ``crashed`` run again and their new row is appended (readers take the last row
+  per key; the earlier one stays as history);
+* on Dask each case runs in a killable child process of the worker
+  (:func:`run_case_isolated`), so a timed-out case is killed and never keeps a worker busy;
+  a scheduler address is checked first and fails within ``connect_timeout`` seconds;
+* progress goes to stderr: a bar on a terminal, else a line every N cases or seconds with the
+  running case and the elapsed time.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
-import math
-import multiprocessing as mp
 import os
 import sys
+import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
 from . import export
+from .executors import (  # noqa: F401  (re-exported: the batch API)
+    BatchError,
+    _run_dask,
+    _run_pool,
+    base_row,
+    check_scheduler,
+    dask_client,
+    failure_row,
+    run_case,
+    run_case_isolated,
+)
 from .suites import (  # noqa: F401  (re-exported: the batch API)
     DEFAULT_GRACE,
     Case,
@@ -70,255 +92,90 @@ from .suites import (  # noqa: F401  (re-exported: the batch API)
 logger = logging.getLogger(__name__)
 
 
-def base_row(case: Case) -> dict[str, Any]:
-    """The cells of a row that come from the case alone."""
-    row: dict[str, Any] = {
-        "key": case.key, "suite": case.suite, "problem": case.problem, "variant": case.variant,
-        "params": json.dumps(case.params, sort_keys=True), "sizes": case.sizes_text,
-        "size": case.size, "seed": case.seed, "method": case.method,
-        "reference": case.reference or "", "time_limit": case.time_limit,
-        "mip_gap": case.mip_gap,
-    }
-    row.update(export.version_columns())
-    return row
+# ---------------------------------------------------------------------------------- progress
+class _Progress:
+    """A tqdm bar when stderr is a terminal, else a line every ``every_cases`` finished cases
+    or ``every_s`` seconds with counts, the elapsed time and the running case(s)."""
 
-
-def failure_row(case: Case, status: str, error: str, wall: float = math.nan) -> dict[str, Any]:
-    """A row for a case that did not return (timeout, crash, lost worker)."""
-    row = base_row(case)
-    row.update(status=status, error=error, has_solution=False, wall_seconds=wall)
-    return row
-
-
-def run_case(case: Case) -> dict[str, Any]:
-    """Run one case in this process and return its row (never raises for a case's failure).
-
-    Steps, each timed: ``make_instance(seed, **sizes)``, ``make_spec(**params)``,
-    :func:`aigc_opt.solve.run_method` with the case's time limit and gap, then
-    :func:`aigc_opt.evaluate` on the allocation when there is one.
-    """
-    from .backend import SolveOptions
-    from .metrics import evaluate
-    from .solve import run_method
-
-    t_start = time.perf_counter()
-    row = base_row(case)
-    row["status"] = export.STATUS_OK
-    try:
-        for mod in case.imports:
-            _import(mod)
-        kind = get_kind(case.problem)
-        t0 = time.perf_counter()
-        instance = kind.make_instance(case.seed, **case.sizes)
-        row["instance_seconds"] = time.perf_counter() - t0
-        row["scenario_hash"] = export.instance_hash(instance)
-        spec = kind.make_spec(**copy.deepcopy(dict(case.params)))
-        opts = SolveOptions(time_limit=case.time_limit, mip_gap=case.mip_gap,
-                            threads=case.threads)
-        res = run_method(instance, spec, case.method, options=opts, seed=case.seed)
-        row.update(
-            termination=str(res.termination), has_solution=bool(res.has_solution),
-            objective=res.objective, bound=res.bound, gap=res.gap,
-            build_seconds=res.stats.build_seconds, solve_seconds=res.stats.solve_seconds,
-            message=res.message,
-        )
-        if res.has_solution and res.allocation is not None:
-            t0 = time.perf_counter()
-            metrics = evaluate(instance, res.allocation, spec)
-            row["evaluate_seconds"] = time.perf_counter() - t0
-            n_slots = getattr(instance, "n_slots", None)
-            row.update(export.metrics_columns(
-                metrics, n_slots=n_slots if isinstance(n_slots, int) else None))
-    except Exception as exc:  # a failing case is a row, not a failed run
-        logger.debug("case %s failed", case.key, exc_info=True)
-        row["status"] = export.STATUS_ERROR
-        row["error"] = _error_text(exc)
-        row.setdefault("has_solution", False)
-    row["wall_seconds"] = time.perf_counter() - t_start
-    return row
-
-
-# ---------------------------------------------------------------------------------- executors
-def _silence_stdout() -> None:
-    """Point file descriptor 1 of this process at /dev/null (C-level solver banners)."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
-
-
-def _worker_main(conn: Connection, imports: tuple[str, ...], quiet: bool = True) -> None:
-    """Worker process loop: import once, then run cases sent by the parent until EOF/None."""
-    try:
-        if quiet:  # solver banners written to fd 1 would garble the parent's output
-            _silence_stdout()
-        for mod in imports:
-            _import(mod)
-        load_kinds()
-        conn.send(("ready", None))
-    except BaseException as exc:  # report and exit; the parent stops the run
-        conn.send(("fatal", _error_text(exc)))
-        return
-    while True:
-        try:
-            case = conn.recv()
-        except (EOFError, OSError):
+    def __init__(self, total: int, enabled: bool | None, every_cases: int = 10,
+                 every_s: float = 30.0) -> None:
+        self.total, self.done, self.failed = total, 0, 0
+        self.every_cases, self.every_s = max(1, every_cases), every_s
+        self.t0 = time.perf_counter()
+        self.running: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.bar: Any = None
+        self.lines = False
+        self._thread: threading.Thread | None = None
+        if enabled is False or total == 0:
             return
-        if case is None:
-            return
-        conn.send(("row", run_case(case)))
+        if sys.stderr.isatty():
+            from tqdm import tqdm
 
+            self.bar = tqdm(total=total, file=sys.stderr, unit="case", dynamic_ncols=True,
+                            smoothing=0.1)
+        else:
+            self.lines = True
+            self._thread = threading.Thread(target=self._tick, daemon=True,
+                                            name="aigc-opt-progress")
+            self._thread.start()
 
-class _Worker:
-    def __init__(self, ctx: Any, imports: tuple[str, ...]) -> None:
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, imports), daemon=True)
-        self.proc.start()
-        child.close()
-        self.ready = False
-        self.case: Case | None = None
-        self.started = 0.0
+    def _tick(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self._line()
 
-    def kill(self) -> None:
-        if self.proc.is_alive():
-            self.proc.kill()
-        self.proc.join(5)
-        self.conn.close()
-
-
-def _run_pool(cases: Sequence[Case], workers: int, emit: Callable[[dict[str, Any]], None],
-              start_method: str) -> None:
-    """Process pool with one long-lived spawned worker per slot; a worker that times out or
-    dies is replaced, its case becomes a ``timeout`` / ``crashed`` row."""
-    ctx = mp.get_context(start_method)
-    imports = tuple(sorted({m for c in cases for m in c.imports}))
-    todo = deque(cases)
-    pool = [_Worker(ctx, imports) for _ in range(min(workers, len(cases)))]
-    try:
-        while todo or any(w.case is not None for w in pool):
+    def _line(self) -> None:
+        with self._lock:
             now = time.perf_counter()
-            for w in pool:
-                if w.ready and w.case is None and todo:
-                    w.case = todo.popleft()
-                    w.started = now
-                    w.conn.send(w.case)
-            deadlines = [w.started + w.case.timeout for w in pool
-                         if w.case is not None and w.case.timeout is not None]
-            wait_s = max(0.0, min(deadlines) - now) if deadlines else None
-            ready = wait([w.conn for w in pool] + [w.proc.sentinel for w in pool], wait_s)
-            now = time.perf_counter()
-            for i, w in enumerate(pool):
-                replace, row = False, None
-                if w.conn in ready or w.proc.sentinel in ready:
-                    try:
-                        tag, payload = w.conn.recv()
-                    except (EOFError, OSError):
-                        tag, payload = "died", None
-                    if tag == "ready":
-                        w.ready = True
-                    elif tag == "row":
-                        row, w.case = payload, None
-                    elif tag == "fatal":
-                        raise SuiteError(f"worker failed to start: {payload}")
-                    elif w.case is None and not w.ready:
-                        raise SuiteError(f"worker process died on start (exit code "
-                                         f"{w.proc.exitcode})")
-                    elif w.case is not None:
-                        w.proc.join(1)
-                        row = failure_row(w.case, export.STATUS_CRASHED,
-                                          f"worker process died (exit code {w.proc.exitcode})",
-                                          now - w.started)
-                        replace = True
-                    else:
-                        replace = True
-                elif (w.case is not None and w.case.timeout is not None
-                      and now >= w.started + w.case.timeout):
-                    row = failure_row(w.case, export.STATUS_TIMEOUT,
-                                      f"wall timeout {w.case.timeout:g} s exceeded",
-                                      now - w.started)
-                    replace = True
-                if row is not None:
-                    emit(row)
-                if replace:
-                    w.kill()
-                    pool[i] = _Worker(ctx, imports)
-    finally:
-        for w in pool:
-            try:
-                if w.proc.is_alive() and w.case is None:
-                    w.conn.send(None)
-            except OSError:
-                pass
-            w.proc.join(0.5)
-            w.kill()
+            running = sorted(self.running.items(), key=lambda kv: kv[1])
+            text = (f"progress: {self.done}/{self.total} cases done ({self.failed} failed), "
+                    f"{now - self.t0:.0f} s elapsed")
+            if running:
+                key, t = running[0]
+                more = f" and {len(running) - 1} more" if len(running) > 1 else ""
+                text += f"; running {key} ({now - t:.0f} s){more}"
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
 
+    def start(self, case: Case) -> None:
+        with self._lock:
+            self.running[case.key] = time.perf_counter()
 
-def _run_dask(cases: Sequence[Case], emit: Callable[[dict[str, Any]], None], *,
-              scheduler: str | None, workers: int) -> None:
-    """Run on a Dask cluster (``scheduler`` address) or a local one; at most one case per worker
-    thread is in flight so that each case's wall timeout counts from its submission."""
-    try:
-        from dask.distributed import Client, LocalCluster
-        from dask.distributed import wait as dwait
-    except ImportError as exc:
-        raise SuiteError("Dask is not installed: pip install 'dask[distributed]'") from exc
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1,
-                               processes=True, dashboard_address=":0")
-        client = Client(cluster)
-        client.run(_silence_stdout)  # our own workers: solver banners would garble output
-    try:
-        slots = max(1, sum(client.nthreads().values()))
-        todo = deque(cases)
-        live: dict[Any, tuple[Case, float]] = {}
-        while todo or live:
-            while todo and len(live) < slots:
-                c = todo.popleft()
-                fut = client.submit(run_case, c, pure=False, key=f"case-{c.key}-{time.time_ns()}")
-                live[fut] = (c, time.perf_counter())
-            deadlines = [t + c.timeout for c, t in live.values() if c.timeout is not None]
-            wait_s = max(0.05, min(deadlines) - time.perf_counter()) if deadlines else None
-            done, _ = dwait(list(live), timeout=wait_s, return_when="FIRST_COMPLETED") \
-                if wait_s is not None else dwait(list(live), return_when="FIRST_COMPLETED")
-            now = time.perf_counter()
-            for fut in list(live):
-                c, t0 = live[fut]
-                if fut in done:
-                    del live[fut]
-                    try:
-                        emit(fut.result())
-                    except Exception as exc:  # KilledWorker, lost connection, ...
-                        emit(failure_row(c, export.STATUS_CRASHED, _error_text(exc), now - t0))
-                elif c.timeout is not None and now >= t0 + c.timeout:
-                    del live[fut]
-                    fut.cancel()
-                    emit(failure_row(c, export.STATUS_TIMEOUT,
-                                     f"wall timeout {c.timeout:g} s exceeded", now - t0))
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    def finish(self, row: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.running.pop(str(row.get("key")), None)
+            self.done += 1
+            self.failed += row.get("status") != export.STATUS_OK
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{row.get('problem')} {row.get('method')}: "
+                                     f"{row.get('status')}", refresh=False)
+            self.bar.update(1)
+        elif self.lines and (self.done % self.every_cases == 0 or self.done == self.total):
+            self._line()
 
-
-def _progress(total: int, enabled: bool | None) -> Any:
-    from tqdm import tqdm
-
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    return tqdm(total=total, disable=not enabled, file=sys.stderr, unit="case",
-                dynamic_ncols=True, smoothing=0.1)
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(1)
+        if self.bar is not None:
+            self.bar.close()
 
 
 @dataclass(frozen=True)
 class RunReport:
-    """What :func:`run_suite` did: rows written now, cases skipped (already recorded), wall time."""
+    """What :func:`run_suite` did: rows written now, cases skipped (already recorded), wall time,
+    and how many of the rows written now are failures (status other than ``ok``)."""
 
     out: Path
     written: int
     skipped: int
     seconds: float
+    failed: int = 0
+
+
+#: Row statuses that ``retry_failed`` reruns.
+RETRY_STATUSES = frozenset({export.STATUS_ERROR, export.STATUS_TIMEOUT, export.STATUS_CRASHED})
 
 
 def run_suite(
@@ -330,11 +187,19 @@ def run_suite(
     dask_local: bool = False,
     resume: bool = False,
     overwrite: bool = False,
+    retry_failed: bool = False,
     progress: bool | None = None,
+    progress_every: tuple[int, float] = (10, 30.0),
     cases: Iterable[Case] | None = None,
     start_method: str = "spawn",
+    connect_timeout: float = 5.0,
 ) -> RunReport:
     """Run every case of ``suite`` and append one row per case to the CSV ``out``.
+
+    The CSV is locked for the whole run (:func:`aigc_opt.export.output_lock`): a second run on
+    the same file fails at once with :class:`aigc_opt.export.OutputLockedError`. An existing
+    file that is not a results CSV of this project is refused and left untouched
+    (:class:`aigc_opt.export.ForeignFileError`).
 
     Parameters
     ----------
@@ -346,7 +211,8 @@ def run_suite(
         Worker processes (default: the CPU count). ``0`` runs in this process with no wall
         timeout enforcement (debugging). With ``dask_local`` the number of Dask workers.
     scheduler : str, optional
-        A Dask scheduler address (``tcp://host:8786``): run the cases there.
+        A Dask scheduler address (``tcp://host:8786``): run the cases there. Checked first:
+        nothing listening there fails within ``connect_timeout`` s (:class:`BatchError`).
     dask_local : bool
         Run on a :class:`dask.distributed.LocalCluster` started for this run.
     resume : bool
@@ -354,49 +220,86 @@ def run_suite(
         an error unless ``overwrite``.
     overwrite : bool
         Replace an existing ``out``.
+    retry_failed : bool
+        With ``resume``: rerun cases whose last row is ``error``, ``timeout`` or ``crashed``
+        (the new row is appended; readers take the last row per key, the earlier one stays).
     progress : bool, optional
-        Progress bar with ETA on stderr (default: when stderr is a terminal).
+        Progress on stderr: a bar when stderr is a terminal, else a line every
+        ``progress_every = (cases, seconds)``. ``False``: none. Default: on.
     cases : iterable of Case, optional
         Run these instead of the suite's full expansion (e.g. a filtered subset).
     start_method : {"spawn", "forkserver"}
         Multiprocessing start method of the worker pool.
+    connect_timeout : float
+        Seconds to wait for a Dask scheduler.
     """
     t0 = time.perf_counter()
     if not isinstance(suite, Suite):
         suite = load_suite(suite)
     todo = list(cases) if cases is not None else expand(suite)
+    if retry_failed and not resume:
+        raise SuiteError("retry_failed (--retry-failed) needs resume=True (--resume)",
+                         field="retry_failed")
     outp = Path(out)
+    export.check_results_file(outp)  # a foreign file is refused before anything else
+    client = cluster = None
+    n_workers = (os.cpu_count() or 1) if workers is None else workers
+    if scheduler or dask_local:
+        client, cluster = dask_client(scheduler, n_workers or 1, connect_timeout)
+    try:
+        with export.output_lock(outp):
+            return _run_locked(suite, todo, outp, t0, resume=resume, overwrite=overwrite,
+                               retry_failed=retry_failed, progress=progress,
+                               progress_every=progress_every, client=client,
+                               n_workers=n_workers, start_method=start_method)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _run_locked(suite: Suite, todo: list[Case], outp: Path, t0: float, *, resume: bool,
+                overwrite: bool, retry_failed: bool, progress: bool | None,
+                progress_every: tuple[int, float], client: Any, n_workers: int,
+                start_method: str) -> RunReport:
     done: set[str] = set()
-    if outp.exists() and outp.stat().st_size > 0:
+    header = export.check_results_file(outp)
+    if header is not None and outp.stat().st_size > 0:
         if resume:
             export.repair_tail(outp)
-            done = {str(r.get("key")) for r in export.read_rows(outp)}
+            rows = export.read_rows(outp)
+            done = {str(r.get("key")) for r in rows
+                    if not (retry_failed and r.get("status") in RETRY_STATUSES)}
         elif overwrite:
             outp.unlink()
         else:
             raise SuiteError(f"output {str(outp)!r} exists: pass resume=True (--resume) to skip "
-                             "recorded cases or overwrite=True (--overwrite)")
+                             "recorded cases or overwrite=True (--overwrite)", field="out")
     skipped = sum(c.key in done for c in todo)
     todo = [c for c in todo if c.key not in done]
-    n_workers = (os.cpu_count() or 1) if workers is None else workers
     logger.info("suite %s: %d cases to run, %d already recorded", suite.name, len(todo), skipped)
-    written = 0
-    with export.RowWriter(outp) as writer, _progress(len(todo), progress) as bar:
-        def emit(row: dict[str, Any]) -> None:
-            nonlocal written
-            writer.write(row)
-            written += 1
-            bar.set_postfix_str(f"{row.get('problem')} {row.get('method')}: {row.get('status')}",
-                                refresh=False)
-            bar.update(1)
+    written = failed = 0
+    bar = _Progress(len(todo), progress, *progress_every)
+    try:
+        with export.RowWriter(outp) as writer:
+            def emit(row: dict[str, Any]) -> None:
+                nonlocal written, failed
+                writer.write(row)
+                written += 1
+                failed += row.get("status") != export.STATUS_OK
+                bar.finish(row)
 
-        if not todo:
-            pass
-        elif scheduler or dask_local:
-            _run_dask(todo, emit, scheduler=scheduler, workers=n_workers or 1)
-        elif n_workers == 0:
-            for c in todo:
-                emit(run_case(c))
-        else:
-            _run_pool(todo, n_workers, emit, start_method)
-    return RunReport(outp, written, skipped, time.perf_counter() - t0)
+            if not todo:
+                pass
+            elif client is not None:
+                _run_dask(todo, emit, client, bar.start)
+            elif n_workers == 0:
+                for c in todo:
+                    bar.start(c)
+                    emit(run_case(c))
+            else:
+                _run_pool(todo, n_workers, emit, start_method, bar.start)
+    finally:
+        bar.close()
+    return RunReport(outp, written, skipped, time.perf_counter() - t0, failed)

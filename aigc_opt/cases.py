@@ -17,11 +17,17 @@ then runs :func:`aigc_opt.solve.run_method` and :func:`aigc_opt.evaluate`.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from collections.abc import Callable
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from .errors import UnknownNameError, ValidationError
+from .families import load_families
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,15 @@ class CaseKind:
         The exact method whose objective the others are compared with (ratio to optimum).
     description : str
         One line for ``aigc-opt list``.
+    load_instance : callable, optional
+        ``(path) -> instance``: reads the family's own instance file format (e.g. channel gains
+        from ``.mat``/``.npy``/``.csv``, a request trace CSV) for ``aigc-opt solve FILE``.
+        Files ending in ``.json`` are always read by :func:`load_instance_file` (scenario JSON
+        or the generic instance JSON of :func:`save_instance_json`).
+    instance_format : str
+        What ``load_instance`` reads, for messages and help (``"channel gains"``).
+    instance_suffixes : tuple of str
+        File suffixes ``load_instance`` takes (lower case, with the dot).
     """
 
     name: str
@@ -50,6 +65,9 @@ class CaseKind:
     default_methods: tuple[str, ...] = ()
     reference: str | None = None
     description: str = ""
+    load_instance: Callable[[Path], Any] | None = None
+    instance_format: str = ""
+    instance_suffixes: tuple[str, ...] = ()
 
 
 _CASES: dict[str, CaseKind] = {}
@@ -61,22 +79,202 @@ def register_case(kind: CaseKind) -> None:
 
 
 def case_kinds() -> dict[str, CaseKind]:
-    """All case kinds, after importing every module of ``aigc_opt.problems``."""
-    load_problem_modules()
+    """All case kinds, after importing every problem family (:mod:`aigc_opt.families`)."""
+    load_families()
     return dict(_CASES)
 
 
 def get_case(name: str) -> CaseKind:
-    """The case kind called ``name`` (KeyError listing the known names)."""
+    """The case kind called ``name`` (:class:`UnknownNameError` listing the known names)."""
     kinds = case_kinds()
     if name not in kinds:
-        raise KeyError(f"unknown problem {name!r}; known: {', '.join(sorted(kinds))}")
+        raise UnknownNameError("problem", name, kinds)
     return kinds[name]
 
 
-def load_problem_modules() -> None:
-    """Import every module in ``aigc_opt.problems`` so that they register their cases."""
-    pkg = importlib.import_module("aigc_opt.problems")
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"aigc_opt.problems.{info.name}")
+# ---------------------------------------------------------------------------------- instance files
+#: Tag of the generic instance JSON written by :func:`save_instance_json`.
+INSTANCE_TAG = "aigc_opt_instance"
+
+_TYPES: dict[str, type] = {}
+
+
+def instance_type(kind: CaseKind) -> type:
+    """The type of ``kind``'s instances (of its default instance, cached)."""
+    if kind.name not in _TYPES:
+        _TYPES[kind.name] = type(kind.make_instance(0))
+    return _TYPES[kind.name]
+
+
+def instance_formats(kind: CaseKind) -> str:
+    """Human description of the instance files ``kind`` reads (for messages and help)."""
+    itype = instance_type(kind)
+    if callable(getattr(itype, "load", None)):
+        json_fmt = f"a {itype.__name__} JSON file (.json, as written by its save())"
+    else:
+        json_fmt = (f"an instance JSON file (.json) holding a {itype.__name__}, as written by "
+                    f"`aigc-opt instance --problem {kind.name}`")
+    if kind.load_instance is not None:
+        return f"{kind.instance_format} ({'/'.join(kind.instance_suffixes)}) or {json_fmt}"
+    return json_fmt
+
+
+def _encode(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        if v.dtype.kind not in "biuf":
+            raise ValidationError("instance", "-", v.dtype.str, "only numeric arrays are saved")
+        return {"__ndarray__": v.tolist(), "dtype": v.dtype.str}
+    if isinstance(v, np.generic):
+        return v.item()
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return {"__dataclass__": f"{type(v).__module__}:{type(v).__qualname__}",
+                "fields": {f.name: _encode(getattr(v, f.name))
+                           for f in dataclasses.fields(v) if f.init}}
+    if isinstance(v, tuple):
+        return {"__tuple__": [_encode(x) for x in v]}
+    if isinstance(v, list):
+        return [_encode(x) for x in v]
+    if isinstance(v, Mapping):
+        return {str(k): _encode(x) for k, x in v.items()}
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    raise ValidationError("instance", "-", type(v).__name__, "cannot be written as JSON")
+
+
+def _resolve(name: Any, where: str) -> type:
+    """A dataclass type ``module:Qualname`` from an already imported module (never imports)."""
+    import sys
+
+    mod, _, qual = str(name).partition(":")
+    obj: Any = sys.modules.get(mod)
+    for part in qual.split(".") if obj is not None else ():
+        obj = getattr(obj, part, None)
+    if not (isinstance(obj, type) and dataclasses.is_dataclass(obj)):
+        raise ValidationError(where, "-", name, "unknown instance type (not a loaded dataclass)")
+    return obj
+
+
+def _decode(v: Any, where: str) -> Any:
+    if isinstance(v, list):
+        return [_decode(x, where) for x in v]
+    if not isinstance(v, dict):
+        return v
+    if "__ndarray__" in v:
+        try:
+            dtype = np.dtype(str(v.get("dtype", "<f8")))
+            if dtype.kind not in "biuf":
+                raise TypeError(f"dtype {dtype} is not numeric")
+            return np.asarray(v["__ndarray__"], dtype=dtype)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(where, "-", v.get("dtype"), f"bad array: {exc}") from None
+    if "__tuple__" in v:
+        return tuple(_decode(x, where) for x in v["__tuple__"])
+    if "__dataclass__" in v:
+        cls = _resolve(v["__dataclass__"], where)
+        return _construct(cls, v.get("fields"), where)
+    return {k: _decode(x, f"{where}.{k}") for k, x in v.items()}
+
+
+def _construct(cls: type, fields: Any, where: str) -> Any:
+    if not isinstance(fields, dict):
+        raise ValidationError(where, "-", type(fields).__name__, "'fields' must be an object")
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ValidationError(f"{where}.{unknown[0]}", "-", fields[unknown[0]],
+                              f"not a field of {cls.__name__} (fields: {', '.join(sorted(known))})")
+    values = {k: _decode(x, f"{where}.{k}") for k, x in fields.items()}
+    try:
+        return cls(**values)
+    except TypeError as exc:  # a missing required field
+        raise ValidationError(where, "-", cls.__name__, str(exc)) from None
+
+
+def save_instance_json(instance: Any, path: str | Path) -> Path:
+    """Write any dataclass instance (arrays, nested dataclasses, scalars) as JSON.
+
+    Format: ``{"aigc_opt_instance": 1, "type": "module:Qualname", "fields": {...}}``; arrays
+    are ``{"__ndarray__": nested lists, "dtype": "<f8"}``; floats keep ``inf``/``nan``
+    (JSON ``Infinity``/``NaN``) and round-trip exactly (``repr``). Types with their own
+    ``save``/``load`` (a :class:`~aigc_opt.scenario.Scenario`) are written with ``save``.
+    """
+    p = Path(path)
+    if callable(getattr(instance, "save", None)) and callable(getattr(type(instance), "load",
+                                                                      None)):
+        instance.save(p)
+        return p
+    if not (dataclasses.is_dataclass(instance) and not isinstance(instance, type)):
+        raise ValidationError("instance", "-", type(instance).__name__, "is not a dataclass")
+    doc = _encode(instance)
+    data = {INSTANCE_TAG: 1, "type": doc["__dataclass__"], "fields": doc["fields"]}
+    p.write_text(json.dumps(data, allow_nan=True))
+    return p
+
+
+def load_instance_json(path: str | Path, expected: type | None = None) -> Any:
+    """Read a file written by :func:`save_instance_json` (every field validated by the type).
+
+    Raises
+    ------
+    ValidationError
+        Unreadable or invalid JSON, not an instance file, a type other than ``expected``.
+    """
+    p = Path(path)
+    data = _read_json(p)
+    return _from_doc(data, p, expected)
+
+
+def _read_json(p: Path) -> Any:
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("path", "-", str(p), "not UTF-8 text (is it a JSON file?)") \
+            from None
+    except OSError as exc:
+        raise ValidationError("path", "-", str(p), f"cannot read: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError("path", "-", str(p), f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValidationError("path", "-", str(p), "JSON nested too deeply") from None
+
+
+def _from_doc(data: Any, p: Path, expected: type | None) -> Any:
+    if not isinstance(data, dict) or INSTANCE_TAG not in data:
+        want = expected.__name__ if expected else "an instance"
+        raise ValidationError("path", "-", str(p), f"not an instance JSON file (expected "
+                                                   f"{{\"{INSTANCE_TAG}\": 1, ...}} with {want})")
+    cls = _resolve(data.get("type"), "type")
+    if expected is not None and not issubclass(cls, expected):
+        raise ValidationError("type", "-", data.get("type"),
+                              f"{p.name} holds a {cls.__name__}; this problem needs a "
+                              f"{expected.__name__}")
+    return _construct(cls, data.get("fields"), "fields")
+
+
+def load_instance_file(kind: CaseKind, path: str | Path) -> Any:
+    """Read an instance of ``kind`` from a file in a format that kind reads.
+
+    ``.json``: a generic instance JSON (:func:`save_instance_json`) or, when the instance type
+    has a ``load`` classmethod (a Scenario), its own JSON. Other suffixes: the kind's
+    ``load_instance`` for its ``instance_suffixes``. Anything else raises a ValidationError
+    that says which formats the problem reads.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    itype = instance_type(kind)
+    if kind.load_instance is not None and suffix in kind.instance_suffixes:
+        return kind.load_instance(p)
+    if suffix == ".json":
+        data = _read_json(p)
+        if isinstance(data, dict) and INSTANCE_TAG in data:
+            return _from_doc(data, p, itype)
+        load = getattr(itype, "load", None)
+        if callable(load):
+            return load(p)
+        raise ValidationError("path", "-", str(p), f"wrong file format: problem {kind.name} "
+                                                   f"reads {instance_formats(kind)}")
+    got = f"a {suffix} file" if suffix else "a file without suffix"
+    raise ValidationError("path", "-", str(p), f"wrong file format ({got}): problem {kind.name} "
+                                               f"reads {instance_formats(kind)}")

@@ -1,50 +1,98 @@
-"""``aigc-opt`` command line: scenarios, single solves, benchmark suites, plots, listings.
+"""``aigc-opt`` command line: scenarios, instances, single solves, benchmark suites, plots.
 
-Built on Typer (Click). User errors (a bad option value, a missing file, an unknown problem)
-print one line naming the argument and exit with a non-zero status, without a traceback; set
-``AIGC_OPT_DEBUG=1`` to see the traceback.
+Built on Typer (Click) and run through :func:`main`, which guarantees the error contract:
+every failure is ONE line on stderr (``Error: ...`` naming the option, file or field at
+fault) and a documented exit status (:data:`EXIT_CODES`); no traceback is printed unless
+``AIGC_OPT_DEBUG=1`` is set. Results go to stdout, logs, progress and solver banners to
+stderr.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer._click import exceptions as click_exc  # Typer vendors Click
+from typer._click.globals import get_current_context
+
+from .cli_util import (  # noqa: F401  (EXIT_* re-exported: the documented exit codes)
+    EXIT_CODES,
+    EXIT_ENVIRONMENT,
+    EXIT_INFEASIBLE,
+    EXIT_INTERNAL,
+    EXIT_LIMIT,
+    EXIT_OK,
+    EXIT_SOLVER_ERROR,
+    EXIT_UNVERIFIED,
+    EXIT_USAGE,
+    SolveExit,
+    UserError,
+    banners_to_stderr,
+    check_in_file,
+    check_out_file,
+    exit_code_of,
+    kind_or_fail,
+    load_instance,
+    make_instance,
+    make_spec,
+    one_line,
+    setup_logging,
+    version,
+)
 
 logger = logging.getLogger(__name__)
+
+#: Old private names (kept for code written against them).
+_check_in_file, _banners_to_stderr = check_in_file, banners_to_stderr
+
+_EPILOG = "Exit status:\n\n" + "\n\n".join(f"{k}  {v}" for k, v in EXIT_CODES.items())
 
 app = typer.Typer(
     name="aigc-opt",
     help="Exact optimisation baselines for generative AI in mobile edge networks.",
+    epilog=_EPILOG,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-scenario_app = typer.Typer(help="Generate and inspect scenario files.", no_args_is_help=True)
+scenario_app = typer.Typer(help="Generate and inspect scenario files.", no_args_is_help=True,
+                           rich_markup_mode=None)
 app.add_typer(scenario_app, name="scenario")
 
 
-class UserError(Exception):
-    """An error in what the user asked for (printed without a traceback)."""
+# ---------------------------------------------------------------------------------- options
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"aigc-opt {version()}")
+        raise typer.Exit(EXIT_OK)
 
 
-def _parse_pairs(pairs: list[str] | None, option: str) -> dict[str, Any]:
-    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}`` (values parsed as JSON when they can be)."""
-    out: dict[str, Any] = {}
-    for item in pairs or []:
-        if "=" not in item:
-            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=option)
-        k, v = item.split("=", 1)
-        try:
-            out[k.strip()] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k.strip()] = v
-    return out
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version_callback,
+                                          help="Print the version and exit.")] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
+                                         help="More log output on stderr (-vv: debug).")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr (no "
+                                        "progress, no warnings).")] = False,
+) -> None:
+    """Exact optimisation baselines for generative AI in mobile edge networks."""
+    setup_logging(verbose, quiet)
+    ctx = get_current_context()
+    ctx.obj = {"quiet": quiet, "verbose": verbose}
+
+
+def _quiet() -> bool:
+    ctx = get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    return bool(root is not None and isinstance(root.obj, dict) and root.obj.get("quiet"))
 
 
 # ---------------------------------------------------------------------------------- scenario
@@ -54,7 +102,7 @@ def scenario_generate(
     users: Annotated[int, typer.Option("--users", "-n", min=1, help="Number of users N.")] = 20,
     servers: Annotated[int, typer.Option("--servers", "-s", min=1, help="Edge servers S.")] = 3,
     models: Annotated[int, typer.Option("--models", "-m", min=1, help="Models M.")] = 4,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
     profile: Annotated[str, typer.Option("--profile", "-p", help="Parameter profile.")] =
         "edge_aigc",
 ) -> None:
@@ -65,25 +113,15 @@ def scenario_generate(
     if profile not in PROFILES:
         raise typer.BadParameter(f"unknown profile {profile!r}; choose from "
                                  f"{', '.join(sorted(PROFILES))}", param_hint="--profile")
+    check_out_file(out, "--out")
     scn = Scenario.generate(users, servers, models, seed=seed, profile=profile)
     try:
         scn.save(out)
     except OSError as exc:
-        raise typer.BadParameter(f"cannot write {str(out)!r}: {exc}", param_hint="--out") from exc
+        raise typer.BadParameter(f"cannot write {str(out)!r}: {exc.strerror}",
+                                 param_hint="--out") from None
     typer.echo(f"wrote {out}: N={scn.n_users} S={scn.n_servers} M={scn.n_models} "
                f"digest={scn.digest()}")
-
-
-def _load_scenario(path: Path, hint: str = "SCENARIO") -> Any:
-    from .errors import ValidationError
-    from .scenario import Scenario
-
-    if not path.is_file():
-        raise typer.BadParameter(f"file {str(path)!r} not found", param_hint=hint)
-    try:
-        return Scenario.load(path)
-    except ValidationError as exc:
-        raise typer.BadParameter(str(exc), param_hint=hint) from exc
 
 
 @scenario_app.command("show")
@@ -93,10 +131,16 @@ def scenario_show(
     """Print a scenario's sizes, digest and each field's range with its unit."""
     import numpy as np
 
+    from .errors import ValidationError
     from .export import format_table
+    from .scenario import Scenario
     from .schema import SCHEMA
 
-    scn = _load_scenario(path)
+    check_in_file(path, "SCENARIO")
+    try:
+        scn = Scenario.load(path)
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc), param_hint="SCENARIO") from None
     typer.echo(f"{path}: N={scn.n_users} users, S={scn.n_servers} servers, "
                f"M={scn.n_models} models, digest {scn.digest()}")
     rows = []
@@ -112,12 +156,49 @@ def scenario_show(
     typer.echo(format_table(rows, ["field", "unit", "shape", "min", "mean", "max"]))
 
 
+# ---------------------------------------------------------------------------------- instance
+@app.command()
+def instance(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (.json; a family's own "
+                                      "format where it has one, see `solve --help`).")],
+    problem: Annotated[str, typer.Option("--problem", help="Problem (see `aigc-opt list`).")] =
+        "offloading.assignment",
+    size: Annotated[list[str] | None, typer.Option(
+        "--size", help="Instance size KEY=VALUE, repeatable.")] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Instance seed.")] = 0,
+) -> None:
+    """Generate a problem's seeded instance and save it as JSON (readable by `solve`)."""
+    from .cases import save_instance_json
+
+    kind = kind_or_fail(problem)
+    if out.suffix.lower() != ".json":
+        raise typer.BadParameter(f"{str(out)!r}: instances are written as .json",
+                                 param_hint="--out")
+    check_out_file(out, "--out")
+    inst = make_instance(kind, seed, size)
+    try:
+        save_instance_json(inst, out)
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot write {str(out)!r}: {exc.strerror}",
+                                 param_hint="--out") from None
+    typer.echo(f"wrote {out}: {type(inst).__name__} for {problem} (seed {seed})")
+
+
 # ---------------------------------------------------------------------------------- solve
+_EXIT_BY_TERMINATION = {
+    "infeasible": EXIT_INFEASIBLE, "unbounded": EXIT_INFEASIBLE,
+    "infeasible_or_unbounded": EXIT_INFEASIBLE, "limit": EXIT_LIMIT,
+    "unverified": EXIT_UNVERIFIED, "error": EXIT_SOLVER_ERROR,
+}
+
+
 @app.command()
 def solve(
-    scenario: Annotated[Path | None, typer.Argument(
-        help="Scenario JSON file (omit to generate the problem's instance from --size/--seed).",
-        metavar="SCENARIO")] = None,
+    instance: Annotated[Path | None, typer.Argument(
+        help="Instance file in a format the problem reads: scenario JSON (offloading, steps), "
+        "WPMEC channel gains .mat/.npy/.csv, caching request trace .csv, or an instance JSON "
+        "from `aigc-opt instance`. Omit it to generate the instance from --size/--seed.",
+        metavar="INSTANCE")] = None,
     problem: Annotated[str, typer.Option("--problem", help="Problem (see `aigc-opt list`).")] =
         "offloading.assignment",
     method: Annotated[str, typer.Option("--method", help="Backend, algorithm or heuristic.")] =
@@ -126,46 +207,53 @@ def solve(
         "--out", "-o", help="Per-user allocation and metrics CSV (a .summary.csv is written "
         "beside it).")] = None,
     param: Annotated[list[str] | None, typer.Option(
-        "--param", help="Spec parameter KEY=VALUE (JSON values), repeatable.")] = None,
+        "--param", help="Spec parameter KEY=VALUE, repeatable (booleans true/false, numbers, "
+        "JSON for tables).")] = None,
     size: Annotated[list[str] | None, typer.Option(
-        "--size", help="Instance size KEY=VALUE when no SCENARIO is given, repeatable.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Instance / heuristic seed.")] = 0,
+        "--size", help="Instance size KEY=VALUE when no INSTANCE is given, repeatable.")] =
+        None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Instance / heuristic seed.")] = 0,
     time_limit: Annotated[float | None, typer.Option("--time-limit", min=0.001,
                                                      help="Solver time limit, s.")] = None,
     mip_gap: Annotated[float | None, typer.Option("--mip-gap", min=0.0,
                                                   help="Relative MIP gap.")] = None,
 ) -> None:
-    """Solve one instance with one method, print a summary and optionally write CSVs."""
+    """Solve one instance with one method, print a summary and optionally write CSVs.
+
+    Exit status 0 with a verified solution; 3 infeasible, 4 limit without a solution,
+    5 unverified, 6 solver error (see `aigc-opt --help`).
+    """
     from .backend import SolveOptions
-    from .batch import load_kinds
     from .export import format_table, metrics_columns, write_result_csv
     from .metrics import evaluate
     from .solve import methods, run_method
 
-    kinds, errors = load_kinds()
-    if problem not in kinds:
-        broken = "".join(f"; {m} failed to import: {e}" for m, e in errors.items())
-        raise typer.BadParameter(f"unknown problem {problem!r}; known: "
-                                 f"{', '.join(sorted(kinds))}{broken}", param_hint="--problem")
-    kind = kinds[problem]
+    for name, v in (("--time-limit", time_limit), ("--mip-gap", mip_gap)):
+        if v is not None and not math.isfinite(v):
+            raise typer.BadParameter(f"{v}: must be finite", param_hint=name)
+    if out is not None:  # before any work: a bad --out must not cost a solve
+        check_out_file(out, "--out")
+        check_out_file(out.with_name(out.stem + ".summary.csv"), "--out")
+    kind = kind_or_fail(problem)
+    if instance is not None and size:
+        raise typer.BadParameter("give either an INSTANCE file or --size", param_hint="--size")
+    spec = make_spec(kind, param)
+    inst = load_instance(kind, instance, "INSTANCE") if instance is not None else \
+        make_instance(kind, seed, size)
     try:
-        spec = kind.make_spec(**_parse_pairs(param, "--param"))
-    except (TypeError, ValueError) as exc:
-        raise typer.BadParameter(str(exc), param_hint="--param") from exc
-    if scenario is not None:
-        instance = _load_scenario(scenario)
-    else:
-        try:
-            instance = kind.make_instance(seed, **_parse_pairs(size, "--size"))
-        except (TypeError, ValueError) as exc:
-            raise typer.BadParameter(str(exc), param_hint="--size") from exc
-    known = methods(spec, instance)
+        known = methods(spec, inst)
+    except Exception as exc:  # noqa: BLE001 - an instance the spec cannot take
+        raise typer.BadParameter(f"the instance does not fit problem {problem}: "
+                                 f"{one_line(exc)}", param_hint="INSTANCE") from None
     if method not in known:
         raise typer.BadParameter(f"unknown method {method!r} for {problem}; known: "
                                  f"{', '.join(known)}", param_hint="--method")
-    res = run_method(instance, spec, method,
-                     options=SolveOptions(time_limit=time_limit, mip_gap=mip_gap), seed=seed)
-    metrics = evaluate(instance, res.allocation, spec) if res.allocation is not None else None
+    with banners_to_stderr():
+        res = run_method(inst, spec, method,
+                         options=SolveOptions(time_limit=time_limit, mip_gap=mip_gap), seed=seed)
+        metrics = res.metrics
+        if metrics is None and res.allocation is not None and res.has_solution:
+            metrics = evaluate(inst, res.allocation, spec)
     row: dict[str, Any] = {
         "problem": problem, "method": method, "termination": str(res.termination),
         "objective": res.objective, "bound": res.bound, "gap": res.gap,
@@ -180,12 +268,21 @@ def solve(
         typer.echo(format_table([{"metric": k, "value": v} for k, v in cols.items()],
                                 ["metric", "value"]))
     if res.message:
-        typer.echo(f"message: {res.message}")
+        typer.echo(f"message: {' '.join(str(res.message).split())}")
     if out is not None:
-        summary = write_result_csv(out, res, metrics)
-        typer.echo(f"wrote {out} and {summary}")
-    if not res.has_solution:
-        raise typer.Exit(3)
+        try:
+            summary_path = write_result_csv(out, res, metrics)
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot write {str(out)!r}: {exc.strerror}",
+                                     param_hint="--out") from None
+        typer.echo(f"wrote {out} and {summary_path}")
+    term = str(res.termination)
+    if not res.has_solution or term in ("unverified", "error"):
+        code = _EXIT_BY_TERMINATION.get(term, EXIT_LIMIT)
+        why = " ".join(str(res.message or "").split())
+        raise SolveExit(code, f"{problem} with {method}: termination {term}, "
+                              f"{'no solution' if not res.has_solution else 'not verified'}"
+                              + (f" ({why})" if why else ""))
 
 
 # ---------------------------------------------------------------------------------- bench
@@ -194,16 +291,22 @@ def bench(
     suite: Annotated[str, typer.Argument(help="Shipped suite name (quick, full, ...) or a .toml "
                                          "path.", metavar="SUITE")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Results CSV (rows appended as cases "
-                                      "finish).")],
+                                      "finish; locked while a run writes it).")],
     workers: Annotated[int | None, typer.Option(
         "--workers", "-j", min=0, help="Worker processes (default: CPU count; 0: in-process). "
         "With --dask-local: Dask workers.")] = None,
     scheduler: Annotated[str | None, typer.Option(
-        "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
+        "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (checked first: "
+        "fails within --connect-timeout when unreachable).")] = None,
     dask_local: Annotated[bool, typer.Option("--dask-local", help="Run on a local Dask "
                                              "cluster.")] = False,
+    connect_timeout: Annotated[float, typer.Option(
+        "--connect-timeout", min=0.1, max=600.0, help="Seconds to reach --scheduler.")] = 5.0,
     resume: Annotated[bool, typer.Option("--resume", help="Skip cases already in --out.")] =
         False,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="With --resume: rerun cases whose last row is error, timeout or "
+        "crashed (a new row is appended; the last row per case counts).")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] =
         False,
     only: Annotated[list[str] | None, typer.Option(
@@ -211,45 +314,55 @@ def bench(
         = None,
     exclude: Annotated[list[str] | None, typer.Option(
         "--exclude", help="Skip cases whose key contains this text (repeatable).")] = None,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar "
-                                           "(default: on when stderr is a terminal).")] = True,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress on "
+                                           "stderr: a bar on a terminal, else a line every 10 "
+                                           "cases or 30 s.")] = True,
 ) -> None:
     """Run a benchmark suite, append one CSV row per case and print a summary table."""
-    from .batch import SuiteError, expand, load_suite, run_suite
-    from .export import SUMMARY_COLUMNS, format_table, read_rows, summarize
+    from .batch import SuiteError, check_scheduler, expand, load_suite, run_suite
+    from .export import SUMMARY_COLUMNS, check_results_file, format_table, read_rows, summarize
 
     if scheduler and dask_local:
         raise typer.BadParameter("give either --scheduler or --dask-local",
                                  param_hint="--scheduler")
     if resume and overwrite:
         raise typer.BadParameter("give either --resume or --overwrite", param_hint="--resume")
+    if retry_failed and not resume:
+        raise typer.BadParameter("--retry-failed needs --resume", param_hint="--retry-failed")
+    if not math.isfinite(connect_timeout):
+        raise typer.BadParameter("must be finite", param_hint="--connect-timeout")
+    check_out_file(out, "--out")
+    check_results_file(out)  # a foreign file: refused (exit 2) and left untouched
+    if scheduler:  # fail fast, before the suite's families are imported
+        check_scheduler(scheduler, connect_timeout)
+    if out.exists() and out.stat().st_size and not (resume or overwrite):
+        raise typer.BadParameter(f"{str(out)!r} exists: add --resume to skip recorded cases or "
+                                 "--overwrite to replace it", param_hint="--out")
     try:
         s = load_suite(suite)
         cases = expand(s)
     except SuiteError as exc:
-        raise typer.BadParameter(str(exc), param_hint="SUITE") from exc
+        raise typer.BadParameter(str(exc), param_hint="SUITE") from None
     if only:
         cases = [c for c in cases if any(o in c.key for o in only)]
     if exclude:
         cases = [c for c in cases if not any(x in c.key for x in exclude)]
     if not cases:
         raise typer.BadParameter("no case left after --only / --exclude", param_hint="--only")
-    if out.exists() and out.stat().st_size and not (resume or overwrite):
-        raise typer.BadParameter(f"{str(out)!r} exists: add --resume to skip recorded cases or "
-                                 "--overwrite to replace it", param_hint="--out")
-    if not out.parent.exists():
-        raise typer.BadParameter(f"directory {str(out.parent)!r} does not exist",
-                                 param_hint="--out")
     about = f" ({s.description})" if s.description else ""
-    typer.echo(f"suite {s.name}: {len(cases)} cases{about}", err=True)
-    rep = run_suite(s, out, workers=workers, scheduler=scheduler, dask_local=dask_local,
-                    resume=resume, overwrite=overwrite,
-                    progress=None if progress else False, cases=cases)
+    quiet = _quiet()
+    if not quiet:
+        typer.echo(f"suite {s.name}: {len(cases)} cases{about}", err=True)
+    with banners_to_stderr():
+        rep = run_suite(s, out, workers=workers, scheduler=scheduler, dask_local=dask_local,
+                        resume=resume, overwrite=overwrite, retry_failed=retry_failed,
+                        progress=None if progress and not quiet else False, cases=cases,
+                        connect_timeout=connect_timeout)
     keys = {c.key for c in cases}
     rows = [r for r in read_rows(out) if r.get("key") in keys]
     typer.echo(format_table(summarize(rows), SUMMARY_COLUMNS))
-    typer.echo(f"{rep.written} cases run, {rep.skipped} already recorded, "
-               f"{rep.seconds:.1f} s wall; rows in {out}")
+    typer.echo(f"{rep.written} cases run ({rep.failed} failed), {rep.skipped} already "
+               f"recorded, {rep.seconds:.1f} s wall; rows in {out}")
 
 
 @app.command()
@@ -267,18 +380,23 @@ def summary(
 
     from .export import SUMMARY_COLUMNS, add_ratios, format_table, read_rows, summarize
 
-    if not results.is_file():
-        raise typer.BadParameter(f"file {str(results)!r} not found", param_hint="RESULTS")
+    check_in_file(results, "RESULTS")
+    check_out_file(out, "--out")
+    check_out_file(rows_out, "--rows-out")
     rows = read_rows(results)
     table = summarize(rows)
     typer.echo(format_table(table, SUMMARY_COLUMNS))
-    for path, data in ((out, table), (rows_out, add_ratios(rows))):
+    for path, data, hint in ((out, table, "--out"), (rows_out, add_ratios(rows), "--rows-out")):
         if path is None or not data:
             continue
-        with open(path, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(data[0]), lineterminator="\n")
-            w.writeheader()
-            w.writerows(data)
+        try:
+            with open(path, "w", newline="", encoding="utf-8") as fh:
+                w = csv.DictWriter(fh, fieldnames=list(data[0]), lineterminator="\n")
+                w.writeheader()
+                w.writerows(data)
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot write {str(path)!r}: {exc.strerror}",
+                                     param_hint=hint) from None
         typer.echo(f"wrote {path}")
 
 
@@ -294,22 +412,96 @@ def plot(
     y: Annotated[str | None, typer.Option("--y", help="Pareto y column.")] = None,
 ) -> None:
     """Plot solve time vs size, ratio to the optimum, Pareto fronts and caching cost over time."""
-    from . import plots
+    import csv
 
-    for path, hint in ((results, "RESULTS"), (pareto, "--pareto")):
-        if path is not None and not path.is_file():
-            raise typer.BadParameter(f"file {str(path)!r} not found", param_hint=hint)
-    out.mkdir(parents=True, exist_ok=True)
-    written = plots.plot_results(results, out)
+    from . import plots
+    from .export import read_rows
+
+    check_in_file(results, "RESULTS")
+    check_in_file(pareto, "--pareto")
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{str(out)!r} is a file; give a directory for the PNGs",
+                                 param_hint="--out")
+    rows = read_rows(results)  # strict: a bad file fails before any directory is made
     if pareto is not None:
         try:
-            written += plots.plot_pareto_csv(pareto, out, x=x, y=y)
-        except KeyError as exc:
-            raise typer.BadParameter(str(exc.args[0]), param_hint="--x/--y") from exc
+            pareto.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise typer.BadParameter(f"{pareto}: not UTF-8 text (byte {exc.start})",
+                                     param_hint="--pareto") from None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot create directory {str(out)!r}: {exc.strerror}",
+                                 param_hint="--out") from None
+    with banners_to_stderr():
+        written = plots.plot_results(rows, out)
+        if pareto is not None:
+            try:
+                written += plots.plot_pareto_csv(pareto, out, x=x, y=y)
+            except KeyError as exc:
+                raise typer.BadParameter(str(exc.args[0]), param_hint="--x/--y") from None
+            except (UnicodeDecodeError, csv.Error, ValueError) as exc:
+                raise typer.BadParameter(f"{pareto}: cannot read: {one_line(exc)}",
+                                         param_hint="--pareto") from None
     for p in written:
         typer.echo(str(p))
     if not written:
         typer.echo("nothing to plot (no rows with solutions)", err=True)
+
+
+@app.command()
+def report(
+    results: Annotated[list[Path], typer.Argument(
+        help="Results CSV(s) written by `aigc-opt bench`.", metavar="RESULTS...")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory: index.html, PNG "
+                                      "figures, summary.csv, results.parquet.")],
+    pareto: Annotated[Path | None, typer.Option(
+        "--pareto", help="Optional CSV of Pareto sweep points (one row per point).")] = None,
+) -> None:
+    """Write every figure, the summary tables and an index.html that shows them."""
+    from .report import write_report
+
+    for path in results:
+        check_in_file(path, "RESULTS")
+    check_in_file(pareto, "--pareto")
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{str(out)!r} is a file; give a directory",
+                                 param_hint="--out")
+    with banners_to_stderr():
+        index = write_report(results, out, pareto=pareto)
+    typer.echo(str(index))
+
+
+# ---------------------------------------------------------------------------------- dataset
+dataset_app = typer.Typer(help="Write certified label data sets (exact optima) for learning.",
+                          no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(dataset_app, name="dataset")
+
+
+@dataset_app.command("wpmec")
+def dataset_wpmec(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .npz, or .mat in DROO's "
+                                      "layout (input_h, output_mode, output_obj, ...).")],
+    users: Annotated[int, typer.Option("--users", "-n", min=1, max=100_000,
+                                       help="Devices N.")] = 10,
+    frames: Annotated[int, typer.Option("--frames", "-f", min=1, max=10_000_000,
+                                        help="Frames F (Rayleigh channel draws).")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+    rel_gap: Annotated[float, typer.Option("--rel-gap", min=0.0, max=1.0,
+                                           help="Certified relative gap per label.")] = 1e-6,
+) -> None:
+    """Certified WPMEC labels: channel, optimal mode, optimal rate, bound and gap per frame."""
+    from .gym.datasets import save_labels, wpmec_labels
+
+    if out.suffix.lower() not in (".npz", ".mat"):
+        raise typer.BadParameter(f"{str(out)!r}: use a .npz or .mat file name",
+                                 param_hint="--out")
+    check_out_file(out, "--out")
+    labels = wpmec_labels(users, frames, seed=seed, rel_gap=rel_gap)
+    save_labels(labels, out)
+    typer.echo(f"wrote {out}: {labels.n_frames} frames x {labels.n_users} users, "
+               f"worst certified gap {float(labels.gap.max()):.3g}")
 
 
 # ---------------------------------------------------------------------------------- list
@@ -326,8 +518,8 @@ def list_() -> None:
     for name, kind in sorted(kinds.items()):
         try:
             ms = ", ".join(methods(kind.make_spec(), kind.make_instance(0)))
-        except Exception as exc:  # a spec that needs parameters
-            ms = f"(needs parameters: {exc})"
+        except Exception as exc:  # noqa: BLE001 - a spec that needs parameters
+            ms = f"(needs parameters: {one_line(exc)})"
         rows.append({"problem": name, "reference": kind.reference or "-", "methods": ms,
                      "description": kind.description})
     typer.echo(format_table(rows, ["problem", "reference", "methods", "description"]))
@@ -342,19 +534,75 @@ def list_() -> None:
     typer.echo("suites: " + ", ".join(suite_names()))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``aigc-opt``: user errors exit non-zero with a one-line message."""
-    from .batch import SuiteError
-    from .errors import BackendUnavailableError, ValidationError
+# ---------------------------------------------------------------------------------- main
+def _fail(message: str, code: int) -> int:
+    text = " ".join(str(message).split()) or "failed"
+    sys.stderr.write(f"Error: {text}\n")
+    sys.stderr.flush()
+    return code
 
+
+def _click_message(exc: click_exc.ClickException) -> str:
+    msg = exc.format_message()
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click_exc.UsageError) and ctx is not None and not isinstance(
+            exc, click_exc.BadParameter | click_exc.MissingParameter):
+        return f"{ctx.command_path}: {msg} (see --help)"
+    return msg
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``aigc-opt`` and return its exit status (see :data:`EXIT_CODES`).
+
+    Every failure prints one line ``Error: ...`` on stderr; set ``AIGC_OPT_DEBUG=1`` to get
+    the traceback of an unexpected error instead.
+    """
+    import warnings
+
+    loggers = [logging.getLogger(n) for n in ("aigc_opt", "distributed", "tornado", "asyncio")]
+    saved = [(list(lg.handlers), lg.level) for lg in loggers]
     try:
-        app(args=argv, prog_name="aigc-opt")
-    except (SuiteError, ValidationError, BackendUnavailableError, UserError) as exc:
-        if os.environ.get("AIGC_OPT_DEBUG"):
+        with warnings.catch_warnings():
+            return _main(sys.argv[1:] if argv is None else list(argv))
+    finally:  # in-process callers (tests) get their logging back
+        for lg, (handlers, level) in zip(loggers, saved, strict=True):
+            lg.handlers[:] = handlers
+            lg.setLevel(level)
+
+
+def _main(args: list[str]) -> int:
+    debug = bool(os.environ.get("AIGC_OPT_DEBUG"))
+    try:
+        rv = app(args=args, prog_name="aigc-opt", standalone_mode=False)
+        return rv if isinstance(rv, int) else EXIT_OK
+    except click_exc.NoArgsIsHelpError as exc:
+        if exc.ctx is not None:
+            typer.echo(exc.ctx.get_help())
+        return _fail(f"{exc.ctx.command_path if exc.ctx else 'aigc-opt'}: missing command "
+                     "(see the list above)", EXIT_USAGE)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        return _fail("aborted", 130)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except click_exc.ClickException as exc:
+        return _fail(_click_message(exc), EXIT_USAGE)
+    except SystemExit as exc:  # a library calling sys.exit
+        code = exc.code if isinstance(exc.code, int) else EXIT_INTERNAL
+        return code
+    except Exception as exc:  # noqa: BLE001 - the error contract: one line, a status
+        code = exit_code_of(exc)
+        if debug:
             raise
-        typer.echo(f"Error: {exc}", err=True)
-        sys.exit(1)
+        if code == EXIT_INTERNAL:
+            logger.debug("internal error", exc_info=True)
+            return _fail(f"internal error: {one_line(exc)} (run with AIGC_OPT_DEBUG=1 for "
+                         "the traceback)", code)
+        if isinstance(exc, OSError) and exc.filename:
+            return _fail(f"{exc.filename}: {exc.strerror or exc}", code)
+        return _fail(one_line(exc) if code == EXIT_INTERNAL else str(exc), code)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,4 +1,7 @@
-"""CSV export: one flat row per benchmark case, append-safe writing, summaries, per-user tables.
+"""CSV export: one flat row per benchmark case, append-safe writing, per-user tables.
+
+The row summaries (ratios, counts, plain-text table) are in :mod:`aigc_opt.summary` and
+re-exported here.
 
 Row schema
 ----------
@@ -8,12 +11,22 @@ kept in ``metrics_extra`` (JSON), so the header never changes between families o
 series (a family's ``per_item`` arrays whose name contains ``slot``, e.g. a caching policy's
 cost per slot) go to ``series`` (JSON) for the time plots. Empty cells mean "not applicable".
 
+``status`` says how the *case run* ended (``ok`` / ``error`` / ``timeout`` / ``crashed``);
+``termination`` is the *solver's* outcome (``optimal``, ``feasible``, ``infeasible``, ...), so
+``status=ok`` beside ``termination=infeasible`` is a method that returned an infeasible answer.
+``feasible`` and ``verified`` are the evaluator's verdicts; ``sense`` (``min`` / ``max``) is the
+direction of the problem's objective. :mod:`aigc_opt.results` loads these files as a typed
+DataFrame and keeps unusable rows out of its aggregates.
+
 Writing
 -------
 :class:`RowWriter` appends each row as one physical line with a single ``write`` followed by
 ``flush`` and ``os.fsync``: a killed run keeps every finished row and can leave at most one
 partial trailing line, which :func:`repair_tail` drops on resume. Newlines inside cells are
-escaped as ``\\n`` so that one record is always one line.
+escaped as ``\\n`` so that one record is always one line. :func:`output_lock` keeps a second
+writer off a file; :func:`check_results_file` refuses (without touching) a file that is not a
+results CSV; :func:`read_rows` reads strictly (a bad quote or field count is a
+:class:`CsvFormatError` naming the line, never a merged row) and returns the last row per key.
 
 Per-user export
 ---------------
@@ -23,6 +36,7 @@ into per-user rows (one column per 1-D array of the user axis, ``name[j]`` for 2
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -30,13 +44,22 @@ import json
 import logging
 import math
 import os
-import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .errors import ValidationError
+from .summary import (  # noqa: F401  (re-exported: the row summaries live in summary.py)
+    SUMMARY_COLUMNS,
+    add_ratios,
+    format_table,
+    instance_id,
+    summarize,
+    usable_row,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +96,12 @@ COLUMNS: tuple[str, ...] = (
     "seed",
     "method",
     "reference",
+    "sense",
     "status",
     "termination",
     "has_solution",
     "feasible",
+    "verified",
     "objective",
     "bound",
     "gap",
@@ -213,6 +238,111 @@ def format_line(row: Mapping[str, Any], columns: Sequence[str]) -> str:
     return buf.getvalue()
 
 
+class CsvFormatError(ValidationError):
+    """A results CSV that cannot be read strictly (bad quoting, wrong field count, not UTF-8).
+
+    The message names the file and the 1-based physical line.
+    """
+
+    def __init__(self, path: str | Path, line: int, reason: str) -> None:
+        self.path = str(path)
+        self.line = line
+        ValidationError.__init__(self, "path", "-", str(path), f"line {line}: {reason}")
+
+    def __str__(self) -> str:
+        return f"{self.path}, {self.reason}"
+
+
+class ForeignFileError(ValidationError):
+    """An existing file that is not a results CSV of this project (left untouched)."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        ValidationError.__init__(self, "path", "-", str(path), reason)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class OutputLockedError(RuntimeError):
+    """Another process holds the lock of a results CSV (see :func:`output_lock`)."""
+
+
+def is_results_header(header: Sequence[str] | None) -> bool:
+    """Whether ``header`` is a results-CSV header of this project: its first column is ``key``
+    and every column name is non-empty and unique (older files may lack newer columns)."""
+    if not header:
+        return False
+    return header[0] == "key" and all(header) and len(set(header)) == len(header)
+
+
+def check_results_file(path: str | Path) -> list[str] | None:
+    """The header of an existing results CSV without modifying the file.
+
+    Returns None when the file is missing, empty or holds only a cut-off prefix of the header
+    (a run killed while writing it). Raises :class:`ForeignFileError` for anything else that
+    is not a results CSV of this project (another CSV, binary data, a directory).
+    """
+    p = Path(path)
+    if not p.exists():
+        return None
+    if not p.is_file():
+        raise ForeignFileError(p, "is not a regular file")
+    with open(p, "rb") as fh:
+        first = fh.readline(1 << 16)
+    if not first:
+        return None
+    if not first.endswith(b"\n"):
+        if ",".join(COLUMNS).encode().startswith(first) and p.stat().st_size == len(first):
+            return None
+        raise ForeignFileError(p, "is not an aigc-opt results CSV (no header line); choose "
+                                  "another --out")
+    try:
+        header = next(csv.reader([first.decode("utf-8").rstrip("\r\n")], strict=True))
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        header = []
+    if not is_results_header(header):
+        shown = first[:40].decode("utf-8", "replace").rstrip("\r\n")
+        raise ForeignFileError(p, f"is not an aigc-opt results CSV (header {shown!r} does not "
+                                  "start with 'key'); refusing to touch it")
+    return header
+
+
+@contextlib.contextmanager
+def output_lock(path: str | Path) -> Iterator[Path]:
+    """Hold an exclusive lock on the results CSV ``path`` (``fcntl.flock`` on the sidecar file
+    ``<path>.lock``, which keeps the holder's pid) while the block runs.
+
+    Raises
+    ------
+    OutputLockedError
+        Another process (or another open writer in this one) holds the lock.
+    """
+    import fcntl
+
+    p = Path(path)
+    lock = p.with_name(p.name + ".lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise OutputLockedError(f"cannot create lock file {str(lock)!r}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+        os.close(fd)
+        raise OutputLockedError(f"{str(p)!r} is being written by another run (pid {holder}, "
+                                f"lock {lock.name}); wait for it or choose another --out") \
+            from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield lock
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
 def repair_tail(path: str | Path) -> int:
     """Drop a trailing partial line (a write cut by a kill); return the bytes removed."""
     p = Path(path)
@@ -233,7 +363,7 @@ def read_header(path: str | Path) -> list[str] | None:
     p = Path(path)
     if not p.exists() or p.stat().st_size == 0:
         return None
-    with open(p, newline="") as fh:
+    with open(p, newline="", encoding="utf-8", errors="replace") as fh:
         first = fh.readline()
     if not first.endswith("\n"):
         return None
@@ -241,7 +371,10 @@ def read_header(path: str | Path) -> list[str] | None:
 
 
 class RowWriter:
-    """Append rows to a CSV, one complete line per ``write`` + ``fsync``.
+    """Append rows to a results CSV, one complete line per ``write`` + ``fsync``.
+
+    The writer does not lock: hold :func:`output_lock` around it when other processes may
+    write the same file (the batch runner does).
 
     Parameters
     ----------
@@ -250,12 +383,18 @@ class RowWriter:
         the existing header's columns (cells of unknown columns are dropped).
     columns : sequence of str
         Columns for a new file (default :data:`COLUMNS`).
+
+    Raises
+    ------
+    ForeignFileError
+        ``path`` exists and is not a results CSV of this project (it is not modified).
     """
 
     def __init__(self, path: str | Path, columns: Sequence[str] = COLUMNS) -> None:
         self.path = Path(path)
-        repair_tail(self.path)
-        header = read_header(self.path)
+        header = check_results_file(self.path)
+        if header is not None:
+            repair_tail(self.path)
         self.columns: list[str] = list(header) if header else list(columns)
         self._fh = open(self.path, "ab")
         if header is None:
@@ -283,19 +422,73 @@ class RowWriter:
         self.close()
 
 
-def read_rows(path: str | Path) -> list[dict[str, Any]]:
-    """Read a results CSV; numeric columns become floats (NaN for empty), booleans bools.
+def latest_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The last row of every ``key`` (a rerun appends a row; earlier ones are history), in the
+    order of those last rows; rows without a key are kept."""
+    copies = [dict(r) for r in rows]
+    last = {str(r["key"]): i for i, r in enumerate(copies) if r.get("key")}
+    return [r for i, r in enumerate(copies) if not r.get("key") or last[str(r["key"])] == i]
 
-    A trailing partial line is ignored (not removed; see :func:`repair_tail`).
+
+def read_rows(path: str | Path, *, history: bool = False) -> list[dict[str, Any]]:
+    """Read a results CSV strictly; numeric columns become floats (NaN for empty), booleans
+    bools.
+
+    Every record is one physical line (as :class:`RowWriter` writes them): a line with an
+    unterminated quote or a field count other than the header's raises
+    :class:`CsvFormatError` naming the file and line (rows are never merged or dropped
+    silently), as does text that is not UTF-8. A trailing partial line (a write cut by a kill)
+    is ignored with a warning (not removed; see :func:`repair_tail`).
+
+    Parameters
+    ----------
+    history : bool
+        Return every row. By default only the last row of each ``key`` is returned (a case
+        rerun with ``--retry-failed`` appends a row; the earlier one stays as history).
+
+    Raises
+    ------
+    CsvFormatError, ForeignFileError
+        Unreadable content, or a header that is not a results header.
     """
     p = Path(path)
-    text = p.read_text()
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ValidationError("path", "-", str(p), f"cannot read: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        lineno = data.count(b"\n", 0, exc.start) + 1
+        raise CsvFormatError(p, lineno, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                                      "results CSVs are UTF-8") from None
     if text and not text.endswith("\n"):
+        logger.warning("%s: ignoring a partial last line", p)
         text = text[: text.rfind("\n") + 1]
+    lines = text.split("\n")[:-1]
+    if not lines:
+        return []
+    try:
+        header = next(csv.reader([lines[0].rstrip("\r")], strict=True))
+    except csv.Error:
+        header = []
+    if not is_results_header(header):
+        raise ForeignFileError(p, f"is not an aigc-opt results CSV (header {lines[0][:40]!r} "
+                                  "does not start with 'key')")
     rows = []
-    for raw in csv.DictReader(io.StringIO(text)):
-        rows.append({k: _parse(k, v) for k, v in raw.items() if k is not None})
-    return rows
+    for n, raw in enumerate(lines[1:], start=2):
+        line = raw.rstrip("\r")
+        if not line:
+            continue
+        try:
+            cells = next(csv.reader([line], strict=True))
+        except csv.Error as exc:
+            raise CsvFormatError(p, n, f"bad quoting ({exc}); one record per line expected") \
+                from None
+        if len(cells) != len(header):
+            raise CsvFormatError(p, n, f"{len(cells)} fields, the header has {len(header)}")
+        rows.append({k: _parse(k, v) for k, v in zip(header, cells, strict=True)})
+    return rows if history else latest_rows(rows)
 
 
 def _parse(column: str, value: str | None) -> Any:
@@ -313,96 +506,6 @@ def _parse(column: str, value: str | None) -> Any:
     if column in ("error", "message"):
         return value.replace("\\n", "\n")
     return value
-
-
-# ---------------------------------------------------------------------------------- summaries
-def _fnum(x: Any) -> float:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def instance_id(row: Mapping[str, Any]) -> tuple[str, ...]:
-    """Rows with the same id solve the same instance (suite, problem, variant, sizes, seed)."""
-    return tuple(str(row.get(k, "")) for k in ("suite", "problem", "variant", "sizes", "seed"))
-
-
-def add_ratios(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Copy rows adding ``ref_objective``, ``ratio_to_ref`` = objective / reference objective
-    and ``excess_to_ref`` = (objective - ref) / max(1, |ref|), the reference being the row of
-    the same instance whose method is the row's ``reference`` and which ended ``optimal``.
-    NaN where either side is missing, the row's solution is not feasible (evaluator), the
-    reference objective is 0 or the two objectives differ in sign (a ratio means nothing then;
-    ``excess_to_ref`` still does)."""
-    out = [dict(r) for r in rows]
-    refs: dict[tuple[str, ...], float] = {}
-    for r in out:
-        if r.get("method") and r.get("method") == r.get("reference") and \
-                r.get("termination") == "optimal":
-            refs[instance_id(r)] = _fnum(r.get("objective"))
-    for r in out:
-        ref = refs.get(instance_id(r), math.nan)
-        usable = r.get("has_solution") in (True, "true") and r.get("feasible") in (True, "true")
-        obj = _fnum(r.get("objective")) if usable else math.nan
-        r["ref_objective"] = ref
-        same_sign = ref == ref and obj == obj and ref != 0 and (obj >= 0) == (ref > 0)
-        r["ratio_to_ref"] = obj / ref if same_sign else math.nan
-        r["excess_to_ref"] = (obj - ref) / max(1.0, abs(ref)) if ref == ref and obj == obj \
-            else math.nan
-    return out
-
-
-SUMMARY_COLUMNS: tuple[str, ...] = ("problem", "method", "cases", "optimal", "feasible",
-                                    "failed", "median_solve_s", "mean_ratio", "mean_excess")
-
-
-def summarize(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per (problem, method): cases, optimal / feasible / failed counts, median solve time, mean
-    ratio to the reference objective and mean excess ``(obj - ref) / max(1, |ref|)`` (>= 0 for
-    a minimisation, <= 0 for a maximisation when the reference is optimal).
-
-    ``feasible`` counts rows with a solution the evaluator found feasible; ``failed`` counts the
-    rest (errors, time-outs, crashes, no solution, violated constraints).
-    """
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in add_ratios(rows):
-        groups.setdefault((str(r.get("problem")), str(r.get("method"))), []).append(r)
-    out = []
-    for (problem, method), rs in sorted(groups.items()):
-        ok = [r for r in rs if r.get("has_solution") in (True, "true")
-              and r.get("feasible") in (True, "true")]
-        times = [t for t in (_fnum(r.get("solve_seconds")) for r in rs
-                             if r.get("status") == STATUS_OK) if t == t]
-        ratios = [x for x in (_fnum(r["ratio_to_ref"]) for r in rs) if x == x]
-        excess = [x for x in (_fnum(r["excess_to_ref"]) for r in rs) if x == x]
-        out.append({
-            "problem": problem,
-            "method": method,
-            "cases": len(rs),
-            "optimal": sum(r.get("termination") == "optimal" for r in rs),
-            "feasible": len(ok),
-            "failed": len(rs) - len(ok),
-            "median_solve_s": statistics.median(times) if times else math.nan,
-            "mean_ratio": statistics.fmean(ratios) if ratios else math.nan,
-            "mean_excess": statistics.fmean(excess) if excess else math.nan,
-        })
-    return out
-
-
-def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    """Plain-text table (floats with 4 significant digits)."""
-    def fmt(v: Any) -> str:
-        if isinstance(v, float):
-            return "-" if v != v else f"{v:.4g}"
-        return str(v)
-
-    cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------- per-user

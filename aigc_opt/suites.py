@@ -20,6 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .errors import UnknownNameError, ValidationError
+
 logger = logging.getLogger(__name__)
 
 #: Default seconds added to a case's solver time limit to get its wall timeout.
@@ -31,8 +33,22 @@ _CASE_KEYS = {"problem", "sizes", "seeds", "methods", "params", "variant", "time
               "mip_gap", "grace", "timeout", "threads", "reference", "size_key"}
 
 
-class SuiteError(ValueError):
-    """A suite file or name is invalid; the message names the file and the bad key."""
+class SuiteError(ValidationError):
+    """A suite file or name is invalid; the message names the file and the bad key.
+
+    A :class:`~aigc_opt.errors.ValidationError` whose ``field`` is the dotted key
+    (``cases[0].methods``) when one is at fault, else ``"suite"``.
+    """
+
+    def __init__(self, message: str, field: str = "suite", value: Any = None) -> None:
+        self.field = field
+        self.unit = "-"
+        self.value = value
+        self.reason = message
+        ValueError.__init__(self, message)
+
+    def __str__(self) -> str:
+        return ValueError.__str__(self)
 
 
 @dataclass(frozen=True)
@@ -131,41 +147,150 @@ def load_suite(name_or_path: str | Path) -> Suite:
                        default_name=name)
 
 
+def _bad(source: str, where: str, value: Any, reason: str) -> SuiteError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return SuiteError(f"{source}: {where} = {shown}: {reason}", field=where, value=value)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _check_number(source: str, where: str, v: Any, *, positive: bool) -> None:
+    if not _is_num(v) or not math.isfinite(v) or v < 0 or (positive and v == 0):
+        need = "a finite number > 0" if positive else "a finite number >= 0"
+        raise _bad(source, where, v, f"must be {need}")
+
+
+def _check_str_list(source: str, where: str, v: Any, what: str, example: str) -> None:
+    if isinstance(v, str):
+        raise _bad(source, where, v, f"must be a list of {what}, e.g. {example}")
+    if not isinstance(v, list) or not v or not all(isinstance(x, str) and x for x in v):
+        raise _bad(source, where, v, f"must be a non-empty list of {what}, e.g. {example}")
+
+
+def _check_scalar(source: str, where: str, v: Any) -> None:
+    """A size value: an integer, a finite float, a string or a boolean."""
+    if isinstance(v, float) and not math.isfinite(v):
+        raise _bad(source, where, v, "must be finite")
+    if not isinstance(v, int | float | str | bool):
+        raise _bad(source, where, v, "must be a number, string or boolean")
+
+
+def _check_params(source: str, where: str, v: Any) -> None:
+    tables = v if isinstance(v, list) else [v]
+    if not tables or not all(isinstance(t, dict) for t in tables):
+        raise _bad(source, where, v, "must be a table or a list of tables of spec parameters")
+
+    def walk(path: str, x: Any) -> None:
+        if isinstance(x, float) and math.isnan(x):
+            raise _bad(source, path, x, "NaN is not a parameter value")
+        if isinstance(x, dict):
+            for k, y in x.items():
+                walk(f"{path}.{k}", y)
+        elif isinstance(x, list):
+            for j, y in enumerate(x):
+                walk(f"{path}[{j}]", y)
+
+    for j, t in enumerate(tables):
+        walk(f"{where}[{j}]" if isinstance(v, list) else where, t)
+
+
+def _check_sizes(source: str, where: str, v: Any) -> None:
+    if isinstance(v, dict):
+        for k, vals in v.items():
+            vals_list = vals if isinstance(vals, list) else [vals]
+            if not vals_list:
+                raise _bad(source, f"{where}.{k}", vals, "an empty list gives no cases")
+            for x in vals_list:
+                _check_scalar(source, f"{where}.{k}", x)
+    elif isinstance(v, list) and v and all(isinstance(t, dict) for t in v):
+        for j, t in enumerate(v):
+            for k, x in t.items():
+                _check_scalar(source, f"{where}[{j}].{k}", x)
+    else:
+        raise _bad(source, where, v, "must be a table of lists (a grid, sizes = {n_users = "
+                                     "[10, 20]}) or a non-empty list of tables")
+
+
+def _check_common(source: str, prefix: str, t: Mapping[str, Any]) -> None:
+    """Keys that both [suite] and [[cases]] take."""
+    for key in ("time_limit", "timeout"):
+        if key in t:
+            _check_number(source, f"{prefix}.{key}", t[key], positive=True)
+    for key in ("mip_gap", "grace"):
+        if key in t:
+            _check_number(source, f"{prefix}.{key}", t[key], positive=False)
+    if "threads" in t and (not isinstance(t["threads"], int) or isinstance(t["threads"], bool)
+                           or t["threads"] < 1):
+        raise _bad(source, f"{prefix}.threads", t["threads"], "must be an integer >= 1")
+    for key in ("reference", "name", "description", "variant", "size_key", "problem"):
+        if key in t and (not isinstance(t[key], str) or (key != "description" and not t[key])):
+            raise _bad(source, f"{prefix}.{key}", t[key], "must be a non-empty string")
+
+
 def parse_suite(text: str, *, source: str = "<string>", default_name: str = "suite") -> Suite:
-    """Parse suite TOML text (validated: unknown keys raise :class:`SuiteError`)."""
+    """Parse suite TOML text, validating every key's type and value.
+
+    Raises
+    ------
+    SuiteError
+        Invalid TOML, an unknown key, or a value of the wrong type or range (NaN, a string
+        where a list belongs, ``threads = 'many'``, ...); the message names ``source`` and the
+        key (``cases[2].methods``).
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SuiteError(f"{source}: invalid TOML: {exc}") from exc
+        raise SuiteError(f"{source}: invalid TOML: {exc}") from None
     unknown = set(data) - {"suite", "cases"}
     if unknown:
         raise SuiteError(f"{source}: unknown top-level key {sorted(unknown)[0]!r} "
-                         "(expected [suite] and [[cases]])")
-    settings = dict(data.get("suite", {}))
+                         "(expected [suite] and [[cases]])", field=sorted(unknown)[0])
+    settings = data.get("suite", {})
+    if not isinstance(settings, dict):
+        raise _bad(source, "suite", settings, "must be a table ([suite])")
+    settings = dict(settings)
     bad = set(settings) - _SUITE_KEYS
     if bad:
         raise SuiteError(f"{source}: unknown key suite.{sorted(bad)[0]} "
-                         f"(known: {', '.join(sorted(_SUITE_KEYS))})")
+                         f"(known: {', '.join(sorted(_SUITE_KEYS))})",
+                         field=f"suite.{sorted(bad)[0]}")
+    _check_common(source, "suite", settings)
+    if "imports" in settings:
+        imports = settings["imports"]
+        if not isinstance(imports, list) or not all(isinstance(m, str) and m for m in imports):
+            raise _bad(source, "suite.imports", imports, "must be a list of module names")
     entries = data.get("cases", [])
     if not isinstance(entries, list) or not entries:
-        raise SuiteError(f"{source}: needs at least one [[cases]] entry")
+        raise SuiteError(f"{source}: needs at least one [[cases]] entry", field="cases")
     for i, e in enumerate(entries):
+        where = f"cases[{i}]"
+        if not isinstance(e, dict):
+            raise _bad(source, where, e, "must be a table ([[cases]])")
         bad = set(e) - _CASE_KEYS
         if bad:
-            raise SuiteError(f"{source}: unknown key cases[{i}].{sorted(bad)[0]} "
-                             f"(known: {', '.join(sorted(_CASE_KEYS))})")
+            raise SuiteError(f"{source}: unknown key {where}.{sorted(bad)[0]} "
+                             f"(known: {', '.join(sorted(_CASE_KEYS))})",
+                             field=f"{where}.{sorted(bad)[0]}")
         if "problem" not in e:
-            raise SuiteError(f"{source}: cases[{i}] needs a 'problem' (a registered case kind)")
-    for key in ("time_limit", "mip_gap", "grace", "timeout"):
-        for where, table in [("suite", settings)] + [(f"cases[{i}]", e)
-                                                     for i, e in enumerate(entries)]:
-            v = table.get(key)
-            if v is not None and (not isinstance(v, int | float) or v < 0 or
-                                  (key in ("time_limit", "timeout") and v == 0)):
-                raise SuiteError(f"{source}: {where}.{key} = {v!r}: must be a positive number")
-    imports = settings.get("imports", [])
-    if not isinstance(imports, list) or not all(isinstance(m, str) for m in imports):
-        raise SuiteError(f"{source}: suite.imports must be a list of module names")
+            raise SuiteError(f"{source}: {where} needs a 'problem' (a registered case kind)",
+                             field=f"{where}.problem")
+        _check_common(source, where, e)
+        if "methods" in e:
+            _check_str_list(source, f"{where}.methods", e["methods"], "method names",
+                            'methods = ["highs"]')
+        if "seeds" in e:
+            seeds = e["seeds"]
+            if not isinstance(seeds, list) or not seeds or not all(
+                    isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds):
+                raise _bad(source, f"{where}.seeds", seeds,
+                           "must be a non-empty list of integers >= 0, e.g. seeds = [0, 1]")
+        if "sizes" in e:
+            _check_sizes(source, f"{where}.sizes", e["sizes"])
+        if "params" in e:
+            _check_params(source, f"{where}.params", e["params"])
     return Suite(
         name=str(settings.get("name", default_name)),
         description=str(settings.get("description", "")),
@@ -282,21 +407,10 @@ def load_kinds() -> tuple[dict[str, Any], dict[str, str]]:
     stop the others from registering: it is logged and returned in the second mapping
     (module name -> error text), so one broken family cannot take a whole benchmark run down.
     """
-    import pkgutil
-
     from . import cases as _cases
+    from .families import load_families
 
-    errors: dict[str, str] = {}
-    pkg = importlib.import_module("aigc_opt.problems")
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if info.name.startswith("_"):
-            continue
-        name = f"aigc_opt.problems.{info.name}"
-        try:
-            importlib.import_module(name)
-        except Exception as exc:
-            errors[name] = _error_text(exc)
-            logger.warning("problem module %s failed to import: %s", name, errors[name])
+    errors = load_families(strict=False)
     return dict(_cases._CASES), errors
 
 
@@ -305,7 +419,7 @@ def get_kind(name: str) -> Any:
     kinds, errors = load_kinds()
     if name not in kinds:
         broken = "".join(f"; {m} failed to import: {e}" for m, e in errors.items())
-        raise KeyError(f"unknown problem {name!r}; known: {', '.join(sorted(kinds))}{broken}")
+        raise UnknownNameError("problem", name, kinds, broken)
     return kinds[name]
 
 

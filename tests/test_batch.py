@@ -20,6 +20,7 @@ import pytest
 
 from aigc_opt import batch, export
 from aigc_opt.batch import Case, SuiteError, expand, load_suite, parse_suite, run_case, run_suite
+from aigc_opt.errors import ValidationError
 
 FAKE_MODULE = '''
 from __future__ import annotations
@@ -34,6 +35,7 @@ from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.metrics import Metrics, register_evaluator
 from aigc_opt.result import Result, SolveStats, Termination
 from aigc_opt.solve import register_algorithm
+from aigc_opt.spec import ProblemSpec
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class FakeAlloc:
 
 
 @dataclass(frozen=True)
-class FakeSpec:
+class FakeSpec(ProblemSpec):
     delay: float = 0.0
     problem: str = "fake"
     variant: str = "toy"
@@ -207,11 +209,34 @@ def test_grid_expansion_and_stable_keys(tmp_path: Path, fake_module: str) -> Non
     ("[suite]\ntime_limit = -1\n[[cases]]\nproblem='fake.toy'\n", "suite.time_limit"),
     ("[suite\n", "invalid TOML"),
     ("[suite]\n", "[[cases]]"),
+    ("[[cases]]\nproblem='fake.toy'\nmethods = 'exact'\n", "cases[0].methods = 'exact'"),
+    ("[[cases]]\nproblem='fake.toy'\nmethods = []\n", "cases[0].methods"),
+    ("[[cases]]\nproblem='fake.toy'\nmethods = ['a', 3]\n", "cases[0].methods"),
+    ("[suite]\nthreads = 'many'\n[[cases]]\nproblem='fake.toy'\n", "suite.threads = 'many'"),
+    ("[[cases]]\nproblem='fake.toy'\nthreads = 0\n", "cases[0].threads"),
+    ("[suite]\ntime_limit = nan\n[[cases]]\nproblem='fake.toy'\n", "suite.time_limit = nan"),
+    ("[[cases]]\nproblem='fake.toy'\ntimeout = inf\n", "cases[0].timeout = inf"),
+    ("[[cases]]\nproblem='fake.toy'\nmip_gap = '1e-4'\n", "cases[0].mip_gap = '1e-4'"),
+    ("[[cases]]\nproblem='fake.toy'\ngrace = true\n", "cases[0].grace = True"),
+    ("[[cases]]\nproblem='fake.toy'\nseeds = [0, true]\n", "cases[0].seeds"),
+    ("[[cases]]\nproblem='fake.toy'\nseeds = 3\n", "cases[0].seeds = 3"),
+    ("[[cases]]\nproblem='fake.toy'\nsizes = {n = [nan]}\n", "cases[0].sizes.n = nan"),
+    ("[[cases]]\nproblem='fake.toy'\nsizes = {n = []}\n", "cases[0].sizes.n"),
+    ("[[cases]]\nproblem='fake.toy'\nsizes = [{n = [1]}]\n", "cases[0].sizes[0].n"),
+    ("[[cases]]\nproblem='fake.toy'\nsizes = 5\n", "cases[0].sizes = 5"),
+    ("[[cases]]\nproblem='fake.toy'\nparams = 'x'\n", "cases[0].params = 'x'"),
+    ("[[cases]]\nproblem='fake.toy'\nparams = {a = {b = nan}}\n", "cases[0].params.a.b"),
+    ("[[cases]]\nproblem=3\n", "cases[0].problem = 3"),
+    ("[[cases]]\nproblem='fake.toy'\nvariant = ''\n", "cases[0].variant"),
+    ("[suite]\nimports = 'mod'\n[[cases]]\nproblem='fake.toy'\n", "suite.imports"),
+    ("suite = 3\n[[cases]]\nproblem='fake.toy'\n", "suite = 3"),
+    ("cases = [1]\n", "cases[0] = 1"),
 ])
 def test_bad_suite_names_the_key(text: str, needle: str) -> None:
     with pytest.raises(SuiteError, match=None) as info:
         parse_suite(text, source="bad.toml")
     assert needle in str(info.value) and "bad.toml" in str(info.value)
+    assert isinstance(info.value, ValidationError)
 
 
 def test_unknown_problem_and_suite_are_named(tmp_path: Path) -> None:

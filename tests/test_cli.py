@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import aigc_opt as ao
 from aigc_opt import export
-from aigc_opt.cli import app
+from aigc_opt.cli import app, main
 from aigc_opt.problems.offloading import OffloadingSpec
 
 runner = CliRunner()
@@ -72,7 +72,7 @@ def test_scenario_generate_show_and_solve(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("args", "needle"), [
     (["solve", "--problem", "no.such"], "--problem"),
     (["solve", "--method", "gurobi9"], "--method"),
-    (["solve", "missing.json"], "SCENARIO"),
+    (["solve", "missing.json"], "INSTANCE"),
     (["solve", "--param", "linking=sideways"], "--param"),
     (["solve", "--param", "novalue"], "--param"),
     (["solve", "--size", "n_users=-3"], "--size"),
@@ -87,12 +87,14 @@ def test_scenario_generate_show_and_solve(tmp_path: Path) -> None:
     (["summary", "missing.csv"], "RESULTS"),
 ])
 def test_user_errors_name_the_argument(args: list[str], needle: str, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+                                       monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
-    res = runner.invoke(app, args)
-    assert res.exit_code != 0
-    assert needle in res.output, res.output
-    assert "Traceback" not in res.output
+    code = main(args)
+    out, err = capsys.readouterr()
+    assert code == 2, (code, out, err)
+    assert needle in err and err.startswith("Error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in out + err
 
 
 def test_bench_resume_and_plot(tmp_path: Path) -> None:
@@ -124,7 +126,7 @@ def test_bench_resume_and_plot(tmp_path: Path) -> None:
     res = runner.invoke(app, ["bench", str(suite), "--out", str(out)])
     assert res.exit_code != 0 and "--resume" in res.output
     text = _run("bench", str(suite), "--out", str(out), "--resume", "--workers", "0")
-    assert "0 cases run, 9 already recorded" in text
+    assert "0 cases run (0 failed), 9 already recorded" in text
     text = _run("bench", str(suite), "--out", str(out), "--overwrite", "--workers", "0",
                 "--only", "greedy")
     assert "2 cases run" in text
@@ -143,8 +145,8 @@ def test_bench_resume_and_plot(tmp_path: Path) -> None:
     plots = tmp_path / "plots"
     text = _run("plot", str(out), "--out", str(plots))
     names = sorted(p.name for p in plots.glob("*.png"))
-    assert names == ["pareto_offloading.assignment.png", "ratio_offloading.assignment.png",
-                     "solve_time_offloading.assignment.png"]
+    assert {"pareto_offloading.assignment.png", "ratio_offloading.assignment.png",
+            "solve_time_offloading.assignment.png"} <= set(names)
     assert all((plots / n).stat().st_size > 1000 for n in names)
 
 

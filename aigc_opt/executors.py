@@ -1,0 +1,457 @@
+"""Executors of the batch runner: one case in this process (:func:`run_case`), a pool of
+spawned worker processes, killable case processes and a Dask cluster.
+
+Each executor calls ``on_start(case)`` when a case starts and ``emit(row)`` when it ends; a case
+that raises, exceeds its wall timeout or kills its process becomes a row with status ``error``,
+``timeout`` or ``crashed`` (see :mod:`aigc_opt.batch` for the runner and the file guarantees).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from . import export
+from .suites import Case, _error_text, _import, get_kind, load_kinds
+
+logger = logging.getLogger(__name__)
+
+
+def base_row(case: Case) -> dict[str, Any]:
+    """The cells of a row that come from the case alone."""
+    row: dict[str, Any] = {
+        "key": case.key, "suite": case.suite, "problem": case.problem, "variant": case.variant,
+        "params": json.dumps(case.params, sort_keys=True), "sizes": case.sizes_text,
+        "size": case.size, "seed": case.seed, "method": case.method,
+        "reference": case.reference or "", "time_limit": case.time_limit,
+        "mip_gap": case.mip_gap,
+    }
+    row.update(export.version_columns())
+    return row
+
+
+def failure_row(case: Case, status: str, error: str, wall: float = math.nan) -> dict[str, Any]:
+    """A row for a case that did not return (timeout, crash, lost worker)."""
+    row = base_row(case)
+    row.update(status=status, error=error, has_solution=False, wall_seconds=wall)
+    return row
+
+
+def run_case(case: Case) -> dict[str, Any]:
+    """Run one case in this process and return its row (never raises for a case's failure).
+
+    Steps, each timed: ``make_instance(seed, **sizes)``, ``make_spec(**params)``,
+    :func:`aigc_opt.solve.run_method` with the case's time limit and gap, then
+    :func:`aigc_opt.evaluate` on the allocation when there is one.
+    """
+    from .backend import SolveOptions
+    from .metrics import evaluate
+    from .solve import run_method
+
+    t_start = time.perf_counter()
+    row = base_row(case)
+    row["status"] = export.STATUS_OK
+    try:
+        for mod in case.imports:
+            _import(mod)
+        kind = get_kind(case.problem)
+        t0 = time.perf_counter()
+        instance = kind.make_instance(case.seed, **case.sizes)
+        row["instance_seconds"] = time.perf_counter() - t0
+        row["scenario_hash"] = export.instance_hash(instance)
+        spec = kind.make_spec(**copy.deepcopy(dict(case.params)))
+        opts = SolveOptions(time_limit=case.time_limit, mip_gap=case.mip_gap,
+                            threads=case.threads)
+        res = run_method(instance, spec, case.method, options=opts, seed=case.seed)
+        row.update(
+            termination=str(res.termination), has_solution=bool(res.has_solution),
+            verified=bool(res.verified),
+            objective=res.objective, bound=res.bound, gap=res.gap,
+            build_seconds=res.stats.build_seconds, solve_seconds=res.stats.solve_seconds,
+            message=res.message,
+        )
+        metrics = res.metrics
+        row["evaluate_seconds"] = res.stats.extra.get("verify_seconds", math.nan)
+        if metrics is None and res.has_solution and res.allocation is not None:
+            t0 = time.perf_counter()
+            metrics = evaluate(instance, res.allocation, spec)
+            row["evaluate_seconds"] = time.perf_counter() - t0
+        if metrics is not None:
+            n_slots = getattr(instance, "n_slots", None)
+            row.update(export.metrics_columns(
+                metrics, n_slots=n_slots if isinstance(n_slots, int) else None))
+    except Exception as exc:  # a failing case is a row, not a failed run
+        logger.debug("case %s failed", case.key, exc_info=True)
+        row["status"] = export.STATUS_ERROR
+        row["error"] = _error_text(exc)
+        row.setdefault("has_solution", False)
+    row["wall_seconds"] = time.perf_counter() - t_start
+    return row
+
+
+# ---------------------------------------------------------------------------------- executors
+class BatchError(RuntimeError):
+    """A run that cannot proceed: Dask missing, scheduler unreachable, workers that fail to
+    start (the cases themselves never raise: they become rows)."""
+
+
+def _silence_stdout() -> None:
+    """Point file descriptor 1 of this process at /dev/null (C-level solver banners)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+
+
+def _worker_main(conn: Connection, imports: tuple[str, ...], quiet: bool = True) -> None:
+    """Worker process loop: import once, then run cases sent by the parent until EOF/None."""
+    try:
+        if quiet:  # solver banners written to fd 1 would garble the parent's output
+            _silence_stdout()
+        for mod in imports:
+            _import(mod)
+        load_kinds()
+        conn.send(("ready", None))
+    except BaseException as exc:  # report and exit; the parent stops the run
+        conn.send(("fatal", _error_text(exc)))
+        return
+    while True:
+        try:
+            case = conn.recv()
+        except (EOFError, OSError):
+            return
+        if case is None:
+            return
+        conn.send(("row", run_case(case)))
+
+
+class _Worker:
+    def __init__(self, ctx: Any, imports: tuple[str, ...]) -> None:
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, imports), daemon=True)
+        self.proc.start()
+        child.close()
+        self.ready = False
+        self.case: Case | None = None
+        self.started = 0.0
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(5)
+        self.conn.close()
+
+
+Emit = Callable[[dict[str, Any]], None]
+Start = Callable[[Case], None]
+
+
+def _run_pool(cases: Sequence[Case], workers: int, emit: Emit, start_method: str,
+              on_start: Start) -> None:
+    """Process pool with one long-lived spawned worker per slot; a worker that times out or
+    dies is replaced, its case becomes a ``timeout`` / ``crashed`` row."""
+    ctx = mp.get_context(start_method)
+    imports = tuple(sorted({m for c in cases for m in c.imports}))
+    todo = deque(cases)
+    pool = [_Worker(ctx, imports) for _ in range(min(workers, len(cases)))]
+    try:
+        while todo or any(w.case is not None for w in pool):
+            now = time.perf_counter()
+            for w in pool:
+                if w.ready and w.case is None and todo:
+                    w.case = todo.popleft()
+                    w.started = now
+                    on_start(w.case)
+                    w.conn.send(w.case)
+            deadlines = [w.started + w.case.timeout for w in pool
+                         if w.case is not None and w.case.timeout is not None]
+            wait_s = max(0.0, min(deadlines) - now) if deadlines else None
+            ready = wait([w.conn for w in pool] + [w.proc.sentinel for w in pool], wait_s)
+            now = time.perf_counter()
+            for i, w in enumerate(pool):
+                replace, row = False, None
+                if w.conn in ready or w.proc.sentinel in ready:
+                    try:
+                        tag, payload = w.conn.recv()
+                    except (EOFError, OSError):
+                        tag, payload = "died", None
+                    if tag == "ready":
+                        w.ready = True
+                    elif tag == "row":
+                        row, w.case = payload, None
+                    elif tag == "fatal":
+                        raise BatchError(f"worker failed to start: {payload}")
+                    elif w.case is None and not w.ready:
+                        raise BatchError(f"worker process died on start (exit code "
+                                         f"{w.proc.exitcode})")
+                    elif w.case is not None:
+                        w.proc.join(1)
+                        row = failure_row(w.case, export.STATUS_CRASHED,
+                                          f"worker process died (exit code {w.proc.exitcode})",
+                                          now - w.started)
+                        replace = True
+                    else:
+                        replace = True
+                elif (w.case is not None and w.case.timeout is not None
+                      and now >= w.started + w.case.timeout):
+                    row = failure_row(w.case, export.STATUS_TIMEOUT,
+                                      f"wall timeout {w.case.timeout:g} s exceeded",
+                                      now - w.started)
+                    replace = True
+                if row is not None:
+                    emit(row)
+                if replace:
+                    w.kill()
+                    pool[i] = _Worker(ctx, imports)
+    finally:
+        for w in pool:
+            try:
+                if w.proc.is_alive() and w.case is None:
+                    w.conn.send(None)
+            except OSError:
+                pass
+            w.proc.join(0.5)
+            w.kill()
+
+
+# ------------------------------------------------------------------ killable case processes
+#: Seconds a case process may take to start (imports), not counted in a case's timeout.
+CASE_PROCESS_START_S = 120.0
+
+
+class _CaseProcess:
+    """A child Python process that runs the cases sent to it one at a time; killed and
+    replaced when a case times out, so a Dask worker thread is never blocked for longer than
+    a case's timeout."""
+
+    def __init__(self) -> None:
+        r_case, w_case = os.pipe()
+        r_row, w_row = os.pipe()
+        code = "from aigc_opt.executors import _case_process_main; _case_process_main()"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code, str(r_case), str(w_row)], pass_fds=(r_case, w_row),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, close_fds=True)
+        os.close(r_case)
+        os.close(w_row)
+        self.send = Connection(w_case, readable=False)
+        self.recv = Connection(r_row, writable=False)
+        self.busy = False
+        if not self.recv.poll(CASE_PROCESS_START_S):
+            self.kill()
+            raise BatchError(f"case process did not start in {CASE_PROCESS_START_S:g} s")
+        try:
+            tag, payload = self.recv.recv()
+        except (EOFError, OSError):
+            tag, payload = "died", f"exit code {self.proc.wait(5)}"
+        if tag != "ready":
+            self.kill()
+            raise BatchError(f"case process failed to start: {payload}")
+
+    def run(self, case: Case) -> tuple[str, Any]:
+        """``("row", row)``, ``("timeout", None)`` or ``("died", exit code)``."""
+        try:
+            self.send.send(case)
+        except OSError:
+            return "died", self.proc.poll()
+        if not self.recv.poll(case.timeout):
+            return "timeout", None
+        try:
+            return "row", self.recv.recv()
+        except (EOFError, OSError):
+            return "died", self.proc.wait(5)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        self.send.close()
+        self.recv.close()
+
+
+def _case_process_main() -> None:
+    """Entry of a case process: ``argv[1]`` reads cases, ``argv[2]`` writes rows."""
+    conn_in = Connection(int(sys.argv[1]), writable=False)
+    conn_out = Connection(int(sys.argv[2]), readable=False)
+    try:
+        load_kinds()
+        conn_out.send(("ready", None))
+    except BaseException as exc:
+        conn_out.send(("fatal", _error_text(exc)))
+        return
+    while True:
+        try:
+            case = conn_in.recv()
+        except (EOFError, OSError):
+            return
+        conn_out.send(run_case(case))
+
+
+_PROCS: dict[int, _CaseProcess] = {}
+_PROCS_LOCK = threading.Lock()
+
+
+def run_case_isolated(case: Case) -> dict[str, Any]:
+    """Run ``case`` in this thread's killable case process (started on first use) and return
+    its row; a case that exceeds ``case.timeout`` is killed with its process (a ``timeout``
+    row), one that kills the process gives a ``crashed`` row. The Dask task of the runner."""
+    tid = threading.get_ident()
+    with _PROCS_LOCK:
+        proc = _PROCS.get(tid)
+    if proc is None or proc.proc.poll() is not None:
+        proc = _CaseProcess()
+    with _PROCS_LOCK:
+        _PROCS[tid] = proc
+        proc.busy = True
+    t0 = time.perf_counter()
+    try:
+        tag, payload = proc.run(case)
+    finally:
+        proc.busy = False
+    if tag == "row":
+        return dict(payload)
+    proc.kill()
+    with _PROCS_LOCK:
+        _PROCS.pop(tid, None)
+    if tag == "timeout":
+        return failure_row(case, export.STATUS_TIMEOUT,
+                           f"wall timeout {case.timeout:g} s exceeded", time.perf_counter() - t0)
+    return failure_row(case, export.STATUS_CRASHED, f"case process died (exit code {payload})",
+                       time.perf_counter() - t0)
+
+
+def _stop_idle_case_processes() -> int:
+    """Kill this process's idle case processes (run on every Dask worker after a run)."""
+    with _PROCS_LOCK:
+        idle = [(t, p) for t, p in _PROCS.items() if not p.busy]
+        for t, _ in idle:
+            del _PROCS[t]
+    for _, p in idle:
+        p.kill()
+    return len(idle)
+
+
+def check_scheduler(address: str, timeout: float = 5.0) -> None:
+    """Fail fast when a Dask scheduler address is malformed or nothing listens there.
+
+    Raises
+    ------
+    BatchError
+        Naming the address and the reason, after at most ``timeout`` seconds.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme not in ("tcp", "tls"):  # inproc://, ucx://, ...: the client checks
+        return
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or port is None:
+        raise BatchError(f"--scheduler {address!r}: not a Dask scheduler address "
+                         "(expected tcp://HOST:PORT)")
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise BatchError(f"--scheduler {address!r}: cannot connect within {timeout:g} s "
+                         f"({reason})") from None
+
+
+def dask_client(scheduler: str | None, workers: int, connect_timeout: float) -> tuple[Any, Any]:
+    """A Dask client on ``scheduler`` (checked first, :func:`check_scheduler`) or on a new
+    :class:`~dask.distributed.LocalCluster` of ``workers`` processes; returns
+    ``(client, cluster)`` (cluster None for a scheduler address). Raises :class:`BatchError`."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise BatchError("Dask is not installed: pip install 'dask[distributed]'") from None
+    if scheduler:
+        check_scheduler(scheduler, connect_timeout)
+        try:
+            return Client(scheduler, timeout=connect_timeout), None
+        except Exception as exc:  # noqa: BLE001 - anything from the handshake
+            raise BatchError(f"--scheduler {scheduler!r}: Dask client failed: "
+                             f"{_error_text(exc)}") from None
+    cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                           dashboard_address=":0")
+    client = Client(cluster)
+    client.run(_silence_stdout)  # our own workers: solver banners would garble output
+    return client, cluster
+
+
+#: Extra seconds the client waits for a Dask task beyond its case's timeout before it writes
+#: a ``timeout`` row itself (the task enforces the timeout; this covers a hung worker).
+DASK_BACKSTOP_S = 60.0
+
+
+def _run_dask(cases: Sequence[Case], emit: Emit, client: Any, on_start: Start) -> None:
+    """Run on a Dask cluster: each case in a killable process on a worker
+    (:func:`run_case_isolated`), at most one case per worker thread in flight so that the
+    timeout counts from submission; results are taken as they complete."""
+    from dask.distributed import as_completed
+
+    slots = max(1, sum(client.nthreads().values()))
+    todo = deque(cases)
+    live: dict[Any, tuple[Case, float]] = {}
+    pending = as_completed()
+
+    def submit() -> None:
+        while todo and len(live) < slots:
+            c = todo.popleft()
+            fut = client.submit(run_case_isolated, c, pure=False,
+                                key=f"case-{c.key}-{time.time_ns()}")
+            live[fut] = (c, time.perf_counter())
+            pending.add(fut)
+            on_start(c)
+
+    try:
+        submit()
+        while live:
+            deadlines = [t + c.timeout + DASK_BACKSTOP_S for c, t in live.values()
+                         if c.timeout is not None]
+            wait_s = max(0.05, min(deadlines) - time.perf_counter()) if deadlines else 1.0
+            done: list[Any] = []
+            end = time.perf_counter() + wait_s
+            while True:
+                if pending.has_ready():
+                    done = [f for f in pending.next_batch(block=False) if f in live]
+                    if done:
+                        break
+                if time.perf_counter() >= end:
+                    break
+                time.sleep(0.02)
+            now = time.perf_counter()
+            for fut in done:
+                c, t0 = live.pop(fut)
+                try:
+                    emit(fut.result())
+                except Exception as exc:  # noqa: BLE001 - KilledWorker, lost connection
+                    emit(failure_row(c, export.STATUS_CRASHED, _error_text(exc), now - t0))
+            for fut, (c, t0) in list(live.items()):
+                if c.timeout is not None and now >= t0 + c.timeout + DASK_BACKSTOP_S:
+                    del live[fut]
+                    fut.cancel()
+                    emit(failure_row(c, export.STATUS_TIMEOUT,
+                                     f"wall timeout {c.timeout:g} s exceeded (no answer from "
+                                     "the Dask worker)", now - t0))
+            submit()
+    finally:
+        for fut in live:
+            fut.cancel()
+        try:
+            client.run(_stop_idle_case_processes)
+        except Exception:  # noqa: BLE001 - best effort at the end of a run
+            logger.debug("could not stop idle case processes", exc_info=True)
