@@ -8,6 +8,15 @@ is reported as ``timeout`` / ``memory`` instead of hanging the run. Both objecti
 against each other (``rel_diff = (cvxpy - fast) / |fast|``, sign so that positive means CVXPY
 is worse) and the fast path's objective is checked against the independent evaluator.
 
+The fast path is timed through ``run_method`` with ``SolveOptions(verify=False)`` (CVXPY's
+build + solve time has no evaluator call either); the evaluator's time is reported separately
+(``fast_eval_s``). ``alloc d`` is the largest ``max|fast - cvxpy| / max|fast|`` over the
+allocation's arrays; ``off side`` says which side is inaccurate: the fast path's objective
+is certified by its dual bound (``gap``), so CVXPY is the inaccurate side when the evaluator
+scores its allocation worse by more than that gap (``cvxpy``), the fast path if CVXPY's
+feasible allocation beats the certified optimum (``fast``; never observed), ``none`` when
+they agree within the gap. ``--tight`` runs CLARABEL at 1e-12 tolerances.
+
 Problems: ``bandwidth_compute`` (S = N/2500 servers, min rates and deadlines on),
 ``power_sum_rate`` (water-filling), ``power_min_power`` (rate targets), ``joint_bp``
 (area budget at 0.8 of the default so that its price is positive).
@@ -16,12 +25,14 @@ Run::
 
     python -m aigc_opt.benchmarks.allocation_bench --sizes 100 10000 1000000
     python benchmarks/allocation_bench.py --sizes 100 10000 --csv allocation.csv
+    python benchmarks/allocation_bench.py --sizes 100000 --tight
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import math
 import multiprocessing as mp
 import resource
@@ -33,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from aigc_opt.backend import SolveOptions
 from aigc_opt.metrics import evaluate
 from aigc_opt.problems.allocation import (
     CVXPY_SETTINGS,
@@ -73,7 +85,32 @@ PROBLEMS: dict[str, tuple[Callable[[int, int], tuple[Any, Any]], bool, dict[str,
 }
 
 
-def _cvxpy_child(name: str, n: int, seed: int, mem_gb: float, conn: Any) -> None:
+def _arrays(alloc: Any) -> dict[str, np.ndarray]:
+    """The array fields of an allocation dataclass."""
+    return {f.name: np.asarray(getattr(alloc, f.name), dtype=np.float64)
+            for f in dataclasses.fields(alloc)
+            if isinstance(getattr(alloc, f.name), np.ndarray)}
+
+
+def alloc_diff(fast: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> float:
+    """Largest ``max|fast - ref| / max|fast|`` over the allocation's array fields."""
+    worst = 0.0
+    for name, a in fast.items():
+        b = ref.get(name)
+        if b is None or b.shape != a.shape or a.size == 0:
+            continue
+        scale = float(np.max(np.abs(a))) or 1.0
+        worst = max(worst, float(np.max(np.abs(a - b))) / scale)
+    return worst
+
+
+#: CLARABEL at tight tolerances (``--tight``), on top of a problem's own settings
+TIGHT: dict[str, float] = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12,
+                           "tol_ktratio": 1e-10}
+
+
+def _cvxpy_child(name: str, n: int, seed: int, mem_gb: float, conn: Any,
+                 tight: bool = False) -> None:
     """Build and solve the CVXPY model in a child process; send a dict of results back."""
     if mem_gb > 0:
         lim = int(mem_gb * 2**30)
@@ -86,6 +123,7 @@ def _cvxpy_child(name: str, n: int, seed: int, mem_gb: float, conn: Any) -> None
         from aigc_opt.solvers.cvxpy_backend import CvxpyBackend
 
         maker, _, settings = PROBLEMS[name]
+        settings = {**settings, **TIGHT} if tight else settings
         inst, spec = maker(n, seed)
         t0 = time.perf_counter()
         program = spec.build(inst)
@@ -99,6 +137,7 @@ def _cvxpy_child(name: str, n: int, seed: int, mem_gb: float, conn: Any) -> None
             scale = float(program.meta.get("objective_scale", 1.0))
             out["objective"] = res.objective * scale
             alloc = spec.decode(inst, program, res.values)
+            out["allocation"] = _arrays(alloc)
             m = evaluate(inst, alloc, spec)
             out["eval_objective"] = m.objective
             out["max_violation"] = m.max_violation
@@ -111,11 +150,12 @@ def _cvxpy_child(name: str, n: int, seed: int, mem_gb: float, conn: Any) -> None
     conn.close()
 
 
-def run_cvxpy(name: str, n: int, seed: int, timeout: float, mem_gb: float) -> dict[str, Any]:
+def run_cvxpy(name: str, n: int, seed: int, timeout: float, mem_gb: float,
+              tight: bool = False) -> dict[str, Any]:
     """CVXPY in a child process (fork) with a wall-time and memory limit."""
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_cvxpy_child, args=(name, n, seed, mem_gb, send))
+    proc = ctx.Process(target=_cvxpy_child, args=(name, n, seed, mem_gb, send, tight))
     t0 = time.perf_counter()
     proc.start()
     send.close()
@@ -146,21 +186,44 @@ def run_fast(name: str, n: int, seed: int) -> dict[str, Any]:
     gen_s = time.perf_counter() - t0
     repeats = int(min(20, max(1, 100_000 // n)))
     times = []
+    quiet = SolveOptions(verify=False)  # CVXPY's time has no evaluator call either
     for _ in range(repeats):
         t0 = time.perf_counter()
-        res = run_method(inst, spec, "closed_form")
+        res = run_method(inst, spec, "closed_form", options=quiet)
         times.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
     m = evaluate(inst, res.allocation, spec) if res.has_solution else None
+    eval_s = time.perf_counter() - t0
+    arrays = _arrays(res.allocation) if res.has_solution else {}
     return {
-        "gen_s": gen_s, "fast_s": min(times), "status": res.termination.value,
+        "gen_s": gen_s, "fast_s": min(times), "eval_s": eval_s, "status": res.termination.value,
         "objective": res.objective, "gap": res.gap, "message": res.message,
+        "bound": res.bound, "allocation": arrays,
         "eval_rel": abs(m.objective - res.objective) / abs(res.objective) if m else math.nan,
         "max_violation": m.max_violation if m else math.nan,
     }
 
 
+def _inaccurate(sign: float, fast_obj: float, fast_gap: float, cv: dict[str, Any]) -> str:
+    """Which side is off: the fast path's objective is certified to ``fast_gap`` (dual bound);
+    CVXPY is the inaccurate side when the evaluator scores its allocation worse by more than
+    that (or it violates a constraint by > 1e-9), the fast path if CVXPY's allocation is
+    feasible and *better* than the certified optimum."""
+    ev = cv.get("eval_objective", math.nan)
+    rel = sign * (ev - fast_obj) / abs(fast_obj) if fast_obj else math.nan
+    if not math.isfinite(rel):
+        return "-"
+    tol = max(abs(fast_gap) if math.isfinite(fast_gap) else 0.0, 1e-12)
+    viol = cv.get("max_violation", 0.0)
+    if rel < -tol:
+        return "fast" if not (math.isfinite(viol) and viol > 1e-9) else "cvxpy(viol)"
+    if rel > tol or (math.isfinite(viol) and viol > 1e-9):
+        return "cvxpy"
+    return "none"
+
+
 def run(problems: list[str], sizes: list[int], seed: int, timeout: float, mem_gb: float,
-        cvxpy_max: int) -> list[dict[str, Any]]:
+        cvxpy_max: int, tight: bool = False) -> list[dict[str, Any]]:
     """One row per (problem, N)."""
     rows = []
     for name in problems:
@@ -168,7 +231,7 @@ def run(problems: list[str], sizes: list[int], seed: int, timeout: float, mem_gb
         for n in sizes:
             fast = run_fast(name, n, seed)
             cv: dict[str, Any] = {"status": "skipped"} if n > cvxpy_max else \
-                run_cvxpy(name, n, seed, timeout, mem_gb)
+                run_cvxpy(name, n, seed, timeout, mem_gb, tight)
             cobj = cv.get("objective", math.nan)
             sign = -1.0 if maximise else 1.0
             rel = sign * (cobj - fast["objective"]) / abs(fast["objective"])
@@ -187,6 +250,10 @@ def run(problems: list[str], sizes: list[int], seed: int, timeout: float, mem_gb
                 "speedup_total": total / fast["fast_s"],
                 "speedup_solver": cv.get("clarabel_s", math.nan) / fast["fast_s"],
                 "rel_diff": rel, "cvxpy_max_violation": cv.get("max_violation", math.nan),
+                "alloc_diff": alloc_diff(fast["allocation"], cv["allocation"])
+                if "allocation" in cv else math.nan,
+                "inaccurate": _inaccurate(sign, fast["objective"], fast["gap"], cv),
+                "fast_eval_s": fast["eval_s"],
                 "fast_objective": fast["objective"], "cvxpy_objective": cobj,
                 "gen_s": fast["gen_s"], "fast_message": fast["message"],
             }
@@ -201,7 +268,8 @@ _COLS = [("problem", "problem", 17, "s"), ("n_users", "N", 8, "d"), ("fast_s", "
          ("cvxpy_status", "cvxpy", 14, "s"), ("cvxpy_build_s", "build s", 8, ".2f"),
          ("cvxpy_solve_s", "solve s", 8, ".2f"), ("clarabel_s", "clar. s", 8, ".2f"),
          ("cvxpy_peak_gb", "GB", 6, ".2f"), ("speedup_total", "x total", 8, ".0f"),
-         ("speedup_solver", "x solver", 8, ".0f"), ("rel_diff", "rel diff", 9, ".1e")]
+         ("speedup_solver", "x solver", 8, ".0f"), ("rel_diff", "rel diff", 9, ".1e"),
+         ("alloc_diff", "alloc d", 8, ".0e"), ("inaccurate", "off side", 11, "s")]
 
 
 def _header() -> str:
@@ -234,12 +302,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="address-space limit of the CVXPY child, GB (0: none)")
     ap.add_argument("--cvxpy-max", type=int, default=10**9,
                     help="skip CVXPY above this N")
+    ap.add_argument("--tight", action="store_true",
+                    help="CLARABEL at tight tolerances (1e-12 gaps and feasibility)")
     ap.add_argument("--csv", type=Path, default=None)
     args = ap.parse_args(argv)
     print(f"numpy {np.__version__}; python {sys.version.split()[0]}; timeout {args.timeout:g} s;"
           f" CVXPY memory limit {args.mem_gb:g} GB")
     print(_header())
-    rows = run(args.problems, args.sizes, args.seed, args.timeout, args.mem_gb, args.cvxpy_max)
+    rows = run(args.problems, args.sizes, args.seed, args.timeout, args.mem_gb, args.cvxpy_max,
+               args.tight)
     if args.csv:
         with args.csv.open("w", newline="") as fh:
             wr = csv.DictWriter(fh, fieldnames=list(rows[0]))

@@ -80,11 +80,12 @@ def _h(u: np.ndarray) -> np.ndarray:
     return np.expm1(s) * (s - 1.0) + s
 
 
-def lambertw0(y: np.ndarray) -> np.ndarray:
+def lambertw0(y: np.ndarray, steps: int = 3) -> np.ndarray:
     """Principal branch W0 of the Lambert W function for real ``y >= -1/e`` (vectorised).
 
-    Start from the branch-point series (``y < -0.3``) or Winitzki's approximation, then three
-    Halley steps (cubic convergence from ~1e-2). Faster than
+    Start from the branch-point series (``y < -0.3``) or Winitzki's approximation, then
+    ``steps`` Halley steps (cubic convergence from ~1e-2: two reach ~1e-12, three full
+    precision). Faster than
     ``scipy.special.lambertw``, which works in complex arithmetic; the tests compare the two.
     """
     y = np.maximum(np.asarray(y, dtype=np.float64), -1.0 / math.e)
@@ -94,7 +95,7 @@ def lambertw0(y: np.ndarray) -> np.ndarray:
     if near.size:  # branch-point series in p = sqrt(2 (e y + 1))
         p = np.sqrt(np.maximum(2.0 * (math.e * y[near] + 1.0), 0.0))
         w[near] = -1.0 + p * (1.0 + p * (-1.0 / 3.0 + p * (11.0 / 72.0)))
-    for _ in range(3):
+    for _ in range(steps):
         ew = np.exp(w)
         f = w * ew - y
         wp1 = np.maximum(w + 1.0, 1e-300)  # w >= -1 on this branch
@@ -111,14 +112,17 @@ def _h_inverse(c: np.ndarray) -> np.ndarray:
     """
     c = np.asarray(c, dtype=np.float64)
     fin = np.isfinite(c)
-    cf = np.where(fin, np.maximum(c, 0.0), 1.0)
-    u = np.maximum((1.0 + lambertw0((cf - 1.0) / math.e)) / LN2, 0.0)
+    allfin = bool(fin.all())
+    cf = np.maximum(c, 0.0) if allfin else np.where(fin, np.maximum(c, 0.0), 1.0)
+    # two Halley steps leave W0 accurate to ~1e-12; the Newton step on h squares that
+    u = np.maximum((1.0 + lambertw0((cf - 1.0) / math.e, steps=2)) / LN2, 0.0)
     u = np.where(u > 0, u, np.sqrt(2.0 * cf) / LN2)  # series start at the branch point
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        d = np.exp2(u) * u * LN2**2
-        step = np.where((d > 0) & np.isfinite(d), (_h(u) - cf) / d, 0.0)
-    u = np.maximum(u - step, 0.0)
-    return np.where(fin, u, np.inf)
+    # h'(u) = 2^u u ln2^2 (0 only at u = 0, where h(u) - c = 0 too); u <= 1000 keeps 2^u finite
+    # (larger u need c > 1e301: the step is then below rounding anyway)
+    uu = np.minimum(u, 1000.0)
+    step = (_h(uu) - cf) / np.maximum(np.exp2(uu) * uu * LN2**2, 1e-300)
+    u = np.maximum(u - np.where(u < 1000.0, step, 0.0), 0.0)
+    return u if allfin else np.where(fin, u, np.inf)
 
 
 def _u_deadline(inst: JointBPInstance, T: np.ndarray, u_star: np.ndarray
@@ -129,7 +133,18 @@ def _u_deadline(inst: JointBPInstance, T: np.ndarray, u_star: np.ndarray
     increasing in u, gives ``u <= u_hi`` (bisection, independent of the price).
     """
     u_lo = inst.data_bits / (inst.bandwidth_hz * T)
-    kappa = inst.gain * inst.max_power_w * T / (inst.noise_psd_w_per_hz * inst.data_bits)
+    u_hi = np.full(u_lo.shape, np.inf)
+    fin = np.flatnonzero(np.isfinite(T))  # only users with a deadline need the root
+    if fin.size == 0:
+        return u_lo, u_hi
+    u_hi[fin] = _u_full_power_deadline(inst.gain[fin] * inst.max_power_w[fin] * T[fin]
+                                       / (inst.noise_psd_w_per_hz * inst.data_bits[fin]),
+                                       np.asarray(u_star, dtype=np.float64)[fin])
+    return u_lo, u_hi
+
+
+def _u_full_power_deadline(kappa: np.ndarray, u_star: np.ndarray) -> np.ndarray:
+    """Root of ``(2^u - 1)/u = kappa`` (finite kappa), bracketed from ``u*`` upwards."""
     # G(u) = log((2^u - 1)/u) - log(kappa) is increasing (from log ln2 at u=0) and nearly linear
     # for large u: safeguarded Newton inside a bracket [lo, hi] with G(lo) <= 0 <= G(hi).
     lk = np.log(kappa)
@@ -145,8 +160,9 @@ def _u_deadline(inst: JointBPInstance, T: np.ndarray, u_star: np.ndarray
             break
         lo = np.where(grow, hi, lo)
         hi = np.where(grow, 2.0 * hi, hi)
-    u = np.clip(np.log2(np.maximum(kappa, 1.0)) + np.log2(np.maximum(np.log2(kappa), 1.0)),
-                lo, hi)
+    u = np.log2(np.maximum(kappa, 1.0)) + np.log2(np.maximum(np.log2(kappa), 1.0))
+    # two fixed-point steps of 2^u = kappa u + 1 (a contraction for u > 1/ln2) sharpen the start
+    u = np.clip(np.log2(kappa * np.log2(kappa * np.maximum(u, 1.0) + 1.0) + 1.0), lo, hi)
     for it in range(100):  # noqa: B007
         gu = G(u)
         lo, hi = np.where(gu <= 0, u, lo), np.where(gu >= 0, u, hi)
@@ -160,31 +176,47 @@ def _u_deadline(inst: JointBPInstance, T: np.ndarray, u_star: np.ndarray
             break
         u = nxt
     logger.debug("deadline interval: %d Newton steps", it + 1)
-    lo = u
-    u_hi = np.where(np.isfinite(T), lo, np.inf)
-    return u_lo, u_hi
+    return u
 
 
-def _best_u(inst: JointBPInstance, spec: JointBPSpec, lam: float, u_star: np.ndarray,
-            u_lo: np.ndarray, u_hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-user minimiser u of ``w(alpha t + beta E) + lam x`` and ``du/dlam`` (0 at the kink
-    and where the deadline clips)."""
+def _price_constants(inst: JointBPInstance, spec: JointBPSpec, u_star: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(ka, kb, h(u*), ka w alpha / B)``: the price-independent parts of :func:`_best_u`."""
     w, n0, g = inst.weight, inst.noise_psd_w_per_hz, inst.gain
     al, be = spec.latency_weight, spec.energy_weight
     ka = g / (w * be * n0)  # dc/dlam on the full-band branch
     kb = g / (w * (al / inst.max_power_w + be) * n0)  # ... on the full-power branch
-    u_a = _h_inverse(ka * (lam + w * al / inst.bandwidth_hz))
-    on_a = u_a <= u_star
-    u_b = np.full_like(u_a, np.inf)
-    need_b = ~on_a
-    u_b[need_b] = _h_inverse(kb[need_b] * lam)
-    on_b = ~on_a & (u_b >= u_star)
-    u = np.where(on_a, u_a, np.where(on_b, u_b, u_star))
+    with np.errstate(over="ignore"):
+        hs = _h(u_star)
+    return ka, kb, hs, ka * (w * al / inst.bandwidth_hz)
+
+
+def _best_u(inst: JointBPInstance, spec: JointBPSpec, lam: float, u_star: np.ndarray,
+            u_lo: np.ndarray, u_hi: np.ndarray,
+            pre: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-user minimiser u of ``w(alpha t + beta E) + lam x`` and ``du/dlam`` (0 at the kink
+    and where the deadline clips).
+
+    ``h`` is increasing, so the branch is decided on the right-hand sides before any root is
+    taken: full band iff ``c_a <= h(u*)``, full power iff ``c_b >= h(u*)``, else the kink;
+    one Lambert-W pass then serves every user. ``pre``: :func:`_price_constants` (computed
+    once per solve).
+    """
+    ka, kb, hs, ca0 = _price_constants(inst, spec, u_star) if pre is None else pre
+    ca = ka * lam + ca0
+    on_a = ca <= hs
+    cb = kb * lam
+    on_b = ~on_a & (cb >= hs)
+    kink = ~(on_a | on_b)
+    u = _h_inverse(np.where(on_a, ca, np.where(on_b, cb, 0.0)))
+    u = np.where(kink, u_star, u)
     uc = np.clip(u, u_lo, u_hi)
-    free = (uc == u) & (on_a | on_b)
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        hp = np.exp2(uc) * uc * LN2**2
-        du = np.where(free & (hp > 0), np.where(on_a, ka, kb) / hp, 0.0)
+    free = (uc == u) & ~kink
+    err = np.seterr(over="ignore", divide="ignore", invalid="ignore")
+    hp = np.exp2(uc) * uc * LN2**2
+    du = np.where(free & (hp > 0), np.where(on_a, ka, kb) / hp, 0.0)
+    np.seterr(**err)
     return uc, np.where(np.isfinite(du), du, 0.0)
 
 
@@ -220,16 +252,18 @@ def closed_form(inst: JointBPInstance, spec: JointBPSpec, options: SolveOptions 
                       message="deadlines cannot be met within the time-frequency budget")
 
     D = inst.data_bits
+    pre = _price_constants(inst, spec, u_star)
 
     def excess(lam: float) -> tuple[float, float, np.ndarray]:
         """Relative area excess ``sum x / A - 1``, its derivative in lam, and u."""
         nonlocal evals
         evals += 1
-        u, du = _best_u(inst, spec, lam, u_star, u_lo, u_hi)
+        u, du = _best_u(inst, spec, lam, u_star, u_lo, u_hi, pre)
         return float((D / u).sum() / area - 1.0), float(-(D / u**2 * du).sum() / area), u
 
-    # Safeguarded Newton on F(lam) = sum x(lam)/A - 1 (decreasing): Newton steps from the left,
-    # bisection (geometric once lo > 0) whenever a step leaves the bracket [lo, hi].
+    # Safeguarded Newton on F(lam) = sum x(lam)/A - 1 (decreasing): Newton steps from the left;
+    # after an overshoot one Newton step back from the right; bisection (geometric once lo > 0)
+    # whenever a step leaves the bracket [lo, hi].
     lam, lo, hi = 0.0, 0.0, math.inf
     F, dF, u = excess(0.0)
     while F > 1e-15:
@@ -246,8 +280,10 @@ def closed_form(inst: JointBPInstance, spec: JointBPSpec, options: SolveOptions 
             Fn, dFn, un = excess(nxt)
             if Fn >= -1e-15 or evals > 400:
                 break
-            hi = nxt  # overshoot: shrink towards lo
-            nxt = math.sqrt(lo * hi) if lo > 0 else 0.5 * hi
+            hi = nxt  # overshoot: a Newton step back from the right (it lands left of the
+            # root where F is convex, i.e. near the root), else bisection towards lo
+            back = nxt - Fn / dFn if dFn < 0 else math.nan
+            nxt = back if lo < back < hi else (math.sqrt(lo * hi) if lo > 0 else 0.5 * hi)
         lam, F, dF, u = nxt, Fn, dFn, un
         if (math.isfinite(hi) and hi - lo <= 1e-15 * hi) or evals > 400:
             break

@@ -8,10 +8,14 @@ Upper bounds
     over ``a in [0, 1]`` exactly (sorted thresholds, concave pieces), so ``D(nu)`` is a valid
     upper bound for *every* ``nu`` (weak duality). ``D`` is convex in ``nu`` with subgradient
     ``slack = 1 - a* - sum tau*``; a node is bounded by minimising ``D`` with a bracketing
-    tangent-intersection method (Kelley's method in 1-D, with a bisection safeguard). The
-    intersection of the two bracket tangents is a *lower* bound on ``min D``, so the node is
-    closed as soon as some ``D(nu) <= incumbent (1 + rel_gap)`` (prune) or known to need
-    branching as soon as the tangent bound exceeds that threshold.
+    tangent-intersection method (Kelley's method in 1-D, with a geometric-bisection safeguard
+    at least every third step). The intersection of the two bracket tangents is a *lower*
+    bound on ``min D``, so the node is closed as soon as some ``D(nu) <= incumbent (1 +
+    rel_gap)`` (prune) or known to need branching as soon as the tangent bound exceeds that
+    threshold or comes within ``rel_gap / 100`` of the best ``D``. A price with slack exactly
+    0 (e.g. nobody offloads and ``a* = 1``, typical for N >= 1000) has the subgradient 0 and
+    is an exact minimiser. The bracket is widened by squared factors (4, 16, 256, ...), so
+    every node costs O(log log range + log 1/tol) dual evaluations (see :func:`_bound_nodes`).
 Branching
     On the free users whose Lagrangian mode differs between the two ends of the final bracket
     (the users that make the dual non-differentiable), nearest to their switching threshold
@@ -24,7 +28,11 @@ Incumbents
     root, ``flip_passes``; off by default because it costs more than it saves).
 
 All nodes of all frames are processed together (numpy arrays over nodes x users), so one call
-solves a batch of frames. Certificate: ``bound = max(incumbent, bounds of pruned nodes, bounds
+solves a batch of frames. A single frame of at most :data:`SCALAR_MAX_N` users is solved by
+the same algorithm written with plain Python floats (depth first, binary branching, cached
+inner solves; :func:`~aigc_opt.problems.wpmec.inner.dual_value_1` and
+:func:`~aigc_opt.problems.wpmec.inner.solve_inner_1`), where numpy's per-call overhead would
+dominate. Certificate: ``bound = max(incumbent, bounds of pruned nodes, bounds
 of nodes left open by a node limit)``; ``gap = (bound - objective) / objective``. Identical
 users (same gain and weight) are ordered (``x_i >= x_j``) to break the symmetry.
 """
@@ -39,11 +47,12 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.cases import CaseKind, register_case
+from aigc_opt.errors import ValidationError
 from aigc_opt.result import Result, SolveStats, Termination
 from aigc_opt.solve import register_algorithm
 
-from .data import WpmecAllocation, WpmecInstance, WpmecSpec
-from .inner import dual_value, solve_inner
+from .data import WpmecAllocation, WpmecBatch, WpmecInstance, WpmecSpec
+from .inner import dual_value, exact_scalar, solve_inner
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +107,12 @@ class _Incumbents:
               tau: np.ndarray) -> None:
         if fid.size == 0:
             return
+        if self.value.shape[0] == 1:  # one frame: the best row
+            r = int(np.argmax(value))
+            if value[r] > self.value[0]:
+                self.value[0], self.off[0], self.a[0], self.tau[0] = (value[r], off[r], a[r],
+                                                                      tau[r])
+            return
         order = np.lexsort((value, fid))
         f_sorted = fid[order]
         last = np.r_[f_sorted[1:] != f_sorted[:-1], True]
@@ -143,9 +158,19 @@ def _twin_matrix(L: np.ndarray, g: np.ndarray, W: np.ndarray) -> np.ndarray | No
     Identical users are interchangeable, so only modes with ``x_i >= x_j`` for twins ``i < j``
     need exploring (symmetry breaking; without it B&B visits every permutation).
     """
+    N = L.shape[1]
+    if N < 2:
+        return None
+    # cheap test first (O(F N log N)): any frame with two equal (L, g, W) triples?
+    order = np.lexsort((W, g, L), axis=1)
+    rix = np.arange(L.shape[0])[:, None]
+    Ls, gs, Ws = L[rix, order], g[rix, order], W[rix, order]
+    dup = ((Ls[:, 1:] == Ls[:, :-1]) & (gs[:, 1:] == gs[:, :-1])
+           & (Ws[:, 1:] == Ws[:, :-1])).any(axis=1)
+    if not dup.any():
+        return None
     same = ((L[:, :, None] == L[:, None, :]) & (g[:, :, None] == g[:, None, :])
             & (W[:, :, None] == W[:, None, :]))
-    N = L.shape[1]
     earlier = np.arange(N)[None, :] < np.arange(N)[:, None]  # [j, i]: i < j
     twins = same & earlier[None]
     return twins if twins.any() else None
@@ -161,10 +186,15 @@ def _order_twins(status: np.ndarray, twins: np.ndarray) -> tuple[np.ndarray, np.
     return status, ~bad.any(axis=1)
 
 
+#: Largest N for which ``exact_batch(..., kernel="auto")`` solves a single frame with the
+#: scalar kernel (plain Python floats; below this size a numpy call costs more than its work).
+SCALAR_MAX_N = 32
+
+
 def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float = 1e-6,
                 max_nodes: int = 1_000_000, flip_passes: int = 0,
-                branch_width: int | None = None, time_limit: float | None = None
-                ) -> BatchSolution:
+                branch_width: int | None = None, time_limit: float | None = None,
+                kernel: str = "auto") -> BatchSolution:
     """Certified optimum of the binary problem for every frame (rows of ``L, g, W``).
 
     Parameters
@@ -185,6 +215,10 @@ def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float =
         2 for up to 8 frames, else 1.
     time_limit : float, optional
         Wall-time limit in seconds for the whole batch; open nodes then enter the bound.
+    kernel : {"auto", "scalar", "numpy"}
+        ``"scalar"``: one frame by plain-Python kernels (depth-first, binary branching);
+        ``"numpy"``: the vectorised loop over all nodes of all frames; ``"auto"``: scalar for
+        a single frame of at most :data:`SCALAR_MAX_N` users without identical users.
 
     Returns
     -------
@@ -195,6 +229,24 @@ def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float =
     g = np.asarray(g, dtype=np.float64)
     W = np.asarray(W, dtype=np.float64)
     F, N = L.shape
+    if kernel not in ("auto", "scalar", "numpy"):
+        raise ValidationError("kernel", "-", kernel, "must be 'auto', 'scalar' or 'numpy'")
+    bad = ~(np.isfinite(L) & np.isfinite(g) & np.isfinite(W) & (L >= 0) & (g >= 0) & (W > 0))
+    if bad.any():  # e.g. gains so large that g = mu P h^2 / N0 overflows: no honest answer
+        raise ValidationError("coefficients", "-", "non-finite or negative",
+                              "L >= 0, g >= 0 and W > 0 must be finite (gains too large?)")
+    if kernel == "scalar" and F != 1:
+        raise ValidationError("kernel", "-", kernel, "the scalar kernel takes one frame")
+    if kernel == "scalar" or (kernel == "auto" and F == 1 and N <= SCALAR_MAX_N
+                              and len(set(zip(L[0].tolist(), g[0].tolist(),
+                                              W[0].tolist(), strict=True))) == N):
+        val, off, a, tau, bnd, nodes = exact_scalar(L[0], g[0], W[0], rel_gap, max_nodes,
+                                                   time_limit, t0)
+        return BatchSolution(objective=np.array([val]), offload=np.array([off]),
+                             a=np.array([a]), tau=np.array([tau]), bound=np.array([bnd]),
+                             gap=np.array([(bnd - val) / max(abs(val), 1e-300)]),
+                             nodes=np.array([nodes], dtype=np.int64),
+                             seconds=time.perf_counter() - t0, method="exact")
     if branch_width is None:
         branch_width = 2 if F <= 8 else 1
     inc = _Incumbents(F, N)
@@ -202,15 +254,16 @@ def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float =
     twins = _twin_matrix(L, g, W)
     # trivial incumbents: all local (a = 1, value sum L), all offload
     inc.offer(frames, L.sum(axis=1), np.zeros((F, N), dtype=bool), np.ones(F), np.zeros((F, N)))
-    val, a_off, tau_off, nu_off = solve_inner(L, g, W, np.ones((F, N), dtype=bool))
-    inc.offer(frames, val, np.ones((F, N), dtype=bool), a_off, tau_off)
+    # all offload: solved with the root's first incumbents (one inner call fewer); the root
+    # bracket is the all-offload price bracket of solve_inner (widened if needed)
+    best1 = W * np.log1p(g)
     closed = np.full(F, -np.inf)  # max bound of closed nodes per frame
     nodes_used = np.zeros(F, dtype=np.int64)
     # open nodes
     fid = frames.copy()
     status = np.full((F, N), 2, dtype=np.int8)
-    lo = nu_off / 2.0
-    hi = nu_off * 2.0
+    lo = np.maximum(0.5 * best1.max(axis=1), 1e-300)
+    hi = np.maximum(best1.sum(axis=1), 4.0 * lo)
     # trivial bound: every user alone gets the whole frame (a <= 1, tau <= 1)
     pbound = np.maximum(L, W * np.log1p(g)).sum(axis=1)
     first = True
@@ -240,7 +293,7 @@ def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float =
                                            pbound[~leaf])
             if not fid.size:
                 break
-        out = _bound_nodes(L, g, W, fid, status, lo, hi, inc, rel_gap)
+        out = _bound_nodes(L, g, W, fid, status, lo, hi, inc, rel_gap, all_offload=first)
         best_d, new_lo, new_hi, branch_score = out
         if first:
             _flip_search(L, g, W, frames, inc, flip_passes)
@@ -285,9 +338,20 @@ def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float =
 
 def _bound_nodes(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
                  status: np.ndarray, lo: np.ndarray, hi: np.ndarray, inc: _Incumbents,
-                 rel_gap: float, max_iter: int = 80
+                 rel_gap: float, max_iter: int = 120, all_offload: bool = False
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Minimise ``D(nu)`` per node until it is pruned or must be branched.
+
+    Bracket: ``slack(lo) < 0 < slack(hi)``; a price with ``slack == 0`` exactly (e.g. nobody
+    offloads and ``a* = 1``) has the subgradient 0, so it *is* a minimiser of the convex
+    ``D`` and the node's bound is exact there. The bracket is widened by factors
+    ``4, 16, 256, ...`` (squared each step), so at most ``log2(log4(range))`` steps
+    (<= 10 for any price in [1e-300, 1e300]) are needed. Inside, Kelley's tangent
+    intersection is safeguarded by a geometric bisection at least every third step, so the
+    bracket's log-width halves every three steps; with ``|slack| <= S`` the distance from
+    ``best`` to ``min D`` is at most ``S (hi - lo)``, so the search stops after
+    ``O(log(1/tol))`` steps once ``best - lower <= tol * best`` (``tol = max(rel_gap / 100,
+    1e-12)``): the node is then branched (always valid; no bound is lost).
 
     Returns the best ``D`` found per node, the final bracket and a branching score per user
     (lower is better: users whose mode differs across the bracket first, then by closeness of
@@ -297,49 +361,62 @@ def _bound_nodes(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
     Lk, gk, Wk = L[fid], g[fid], W[fid]
     lo = lo.copy()
     hi = hi.copy()
+    tol = max(rel_gap * 1e-2, 1e-12)
     both = dual_value(np.concatenate([lo, hi]), np.concatenate([Lk, Lk]),
                       np.concatenate([gk, gk]), np.concatenate([Wk, Wk]),
                       np.concatenate([status, status]))
-    d_lo, _, off_lo, s_lo, t_lo, u_lo = (x[:K] for x in both)
+    d_lo, a_lo, off_lo, s_lo, t_lo, u_lo = (x[:K] for x in both)
     d_hi, a_hi, off_hi, s_hi, t_hi, u_hi = (x[K:] for x in both)
-    # fix the bracket so that slack(lo) < 0 < slack(hi)
-    for _ in range(200):
-        bad_lo = s_lo >= 0.0
-        bad_hi = s_hi <= 0.0
+    # exact minimisers found (zero subgradient)
+    exact = (s_lo == 0.0) | (s_hi == 0.0)
+    factor = np.full(K, 4.0)
+    # widen the bracket until slack(lo) < 0 < slack(hi) (or an exact minimiser is hit)
+    for _ in range(64):
+        bad_lo = (s_lo > 0.0) & ~exact
+        bad_hi = (s_hi < 0.0) & ~exact
         if not (bad_lo.any() or bad_hi.any()):
             break
         if bad_lo.any():
             i = np.flatnonzero(bad_lo)
             hi[i], d_hi[i], s_hi[i], off_hi[i] = lo[i], d_lo[i], s_lo[i], off_lo[i]
-            lo[i] = lo[i] / 4.0
-            u_hi[i] = u_lo[i]
-            d_lo[i], _, off_lo[i], s_lo[i], t_lo[i], u_lo[i] = dual_value(
+            a_hi[i], t_hi[i], u_hi[i] = a_lo[i], t_lo[i], u_lo[i]
+            lo[i] = np.maximum(lo[i] / factor[i], 1e-300)
+            d_lo[i], a_lo[i], off_lo[i], s_lo[i], t_lo[i], u_lo[i] = dual_value(
                 lo[i], Lk[i], gk[i], Wk[i], status[i])
-        bad_hi = s_hi <= 0.0
         if bad_hi.any():
             i = np.flatnonzero(bad_hi)
             lo[i], d_lo[i], s_lo[i], off_lo[i] = hi[i], d_hi[i], s_hi[i], off_hi[i]
-            hi[i] = hi[i] * 4.0
-            u_lo[i] = u_hi[i]
-            d_hi[i], _, off_hi[i], s_hi[i], t_hi[i], u_hi[i] = dual_value(
+            a_lo[i], t_lo[i], u_lo[i] = a_hi[i], t_hi[i], u_hi[i]
+            hi[i] = np.minimum(hi[i] * factor[i], 1e300)
+            d_hi[i], a_hi[i], off_hi[i], s_hi[i], t_hi[i], u_hi[i] = dual_value(
                 hi[i], Lk[i], gk[i], Wk[i], status[i])
+        moved = bad_lo | bad_hi
+        factor[moved] = np.minimum(factor[moved], 1e150) ** 2
+        exact |= (s_lo == 0.0) | (s_hi == 0.0)
     # incumbents from the Lagrangian modes at both ends
-    _inner_rows(L, g, W, np.concatenate([fid, fid]), np.concatenate([off_lo, off_hi]), inc,
-                nu0=np.concatenate([lo, hi]))
+    if all_offload:  # root: the all-offload incumbent joins this inner call
+        _inner_rows(L, g, W, np.concatenate([fid, fid, fid]),
+                    np.concatenate([off_lo, off_hi, np.ones_like(off_lo)]), inc,
+                    nu0=np.concatenate([lo, hi, np.sqrt(lo * hi)]))
+    else:
+        _inner_rows(L, g, W, np.concatenate([fid, fid]), np.concatenate([off_lo, off_hi]), inc,
+                    nu0=np.concatenate([lo, hi]))
     off_lo0, off_hi0 = off_lo.copy(), off_hi.copy()
-    best = np.minimum(d_lo, d_hi)
-    t_best = np.where((d_lo <= d_hi)[:, None], t_lo, t_hi)
-    a_best = a_hi.copy()
+    lo_best = (d_lo <= d_hi) | (s_lo == 0.0)
+    lo_best &= ~((s_hi == 0.0) & (s_lo != 0.0))
+    best = np.where(lo_best, d_lo, d_hi)
+    t_best = np.where(lo_best[:, None], t_lo, t_hi)
+    a_best = np.where(lo_best, a_lo, a_hi)
     last_side = np.zeros(K, dtype=np.int8)
     streak = np.zeros(K, dtype=np.int8)
-    active = np.ones(K, dtype=bool)
+    active = ~exact
     for _ in range(max_iter):
         thr = inc.value[fid] * (1.0 + rel_gap)
         den = np.minimum(s_lo - s_hi, -1e-300)  # < 0 (slack(lo) < 0 < slack(hi))
         nux = (d_hi - d_lo + s_lo * lo - s_hi * hi) / den
         nux = np.clip(nux, lo, hi)
         lower = d_lo + s_lo * (nux - lo)
-        done = (best <= thr) | (lower > thr) | (best - lower <= 1e-13 * np.abs(best))
+        done = (best <= thr) | (lower > thr) | (best - lower <= tol * np.abs(best))
         done |= hi - lo <= 1e-15 * hi
         active &= ~done
         if not active.any():
@@ -350,13 +427,13 @@ def _bound_nodes(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
         near_lo = (nu * nu < lo[i] * hi[i])[:, None]
         d, a, off, s, t, u = dual_value(nu, Lk[i], gk[i], Wk[i], status[i],
                                         u0=np.where(near_lo, u_lo[i], u_hi[i]))
-        better = d < best[i]
+        zero = s == 0.0
+        better = (d < best[i]) | zero
         best[i] = np.where(better, d, best[i])
         t_best[i] = np.where(better[:, None], t, t_best[i])
         a_best[i] = np.where(better, a, a_best[i])
         right = s > 0.0
         left = s < 0.0
-        zero = ~(right | left)
         side = np.where(right, 1, -1).astype(np.int8)
         streak[i] = np.where(side == last_side[i], streak[i] + 1, 0)
         streak[i] = np.where(streak[i] >= 3, 0, streak[i])
@@ -365,9 +442,10 @@ def _bound_nodes(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
         hi[ir], d_hi[ir], s_hi[ir], off_hi[ir] = nu[right], d[right], s[right], off[right]
         lo[il], d_lo[il], s_lo[il], off_lo[il] = nu[left], d[left], s[left], off[left]
         u_hi[ir], u_lo[il] = u[right], u[left]
-        if zero.any():  # exact minimiser: best is min D
-            iz = i[zero]
-            active[iz] = False
+        if zero.any():  # zero subgradient: exact minimiser, best is min D
+            active[i[zero]] = False
+    else:  # pragma: no cover - the step bound above makes this unreachable
+        logger.warning("_bound_nodes: %d nodes hit the iteration cap", int(active.sum()))
     # new modes at the final bracket ends may improve the incumbents
     branch = best > inc.value[fid] * (1.0 + rel_gap)
     new_lo = branch & (off_lo != off_lo0).any(axis=1) & (off_lo != off_hi0).any(axis=1)
@@ -431,4 +509,8 @@ register_case(CaseKind(
     reference="exact",
     description="Wireless-powered MEC, binary offloading, max weighted sum rate "
                 "(Bi & Zhang 2018 / DROO)",
+    load_instance=lambda path: WpmecBatch.from_file(path).frame(0),
+    instance_format="channel gains, one frame per row, the first row is solved (DROO .mat "
+                    "variable 'input_h')",
+    instance_suffixes=(".mat", ".npy", ".csv"),
 ))
