@@ -1,0 +1,116 @@
+r"""ISCC continuous-share data: the instance, spec and allocation of the fixed-assignment
+bandwidth / compute sharing problem (:mod:`.continuous`) and its cost, shared with the referee.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from aigc_opt.errors import ValidationError
+from aigc_opt.spec import ProblemSpec
+from aigc_opt.validate import check_array
+
+from .data import RB_HZ, IsccAllocation, IsccInstance, _int_arr
+
+
+# ------------------------------------------------------------------------------ shares
+@dataclass(frozen=True, eq=False)
+class ShareInstance:
+    """Fixed assignment, continuous shares (N tasks, S sites).
+
+    Parameters
+    ----------
+    site : ndarray of int, shape (N,)
+        Site of each task.
+    weight : ndarray, shape (N,)
+        Weights w_i > 0.
+    data_bits : ndarray, shape (N,)
+        Uplink data d_i, bit.
+    spectral_eff : ndarray, shape (N,)
+        eta_i, bit/s/Hz (rate = eta_i b_i).
+    workload_flop : ndarray, shape (N,)
+        c_i, FLOP.
+    site_bandwidth_hz, site_compute_flops : ndarray, shape (S,)
+        Budgets B_s (Hz) and F_s (FLOP/s).
+    """
+
+    site: np.ndarray
+    weight: np.ndarray
+    data_bits: np.ndarray
+    spectral_eff: np.ndarray
+    workload_flop: np.ndarray
+    site_bandwidth_hz: np.ndarray
+    site_compute_flops: np.ndarray
+
+    def __post_init__(self) -> None:
+        N = int(np.asarray(self.site).shape[0])
+        S = int(np.asarray(self.site_bandwidth_hz).shape[0])
+        object.__setattr__(self, "site", _int_arr(self.site, "site", "-", (N,)))
+        if (self.site >= S).any():
+            raise ValidationError("site", "-", self.site, f"sites are 0..{S - 1}")
+        for nm, unit, shape in (("weight", "-", (N,)), ("spectral_eff", "bit/s/Hz", (N,)),
+                                ("site_bandwidth_hz", "Hz", (S,)),
+                                ("site_compute_flops", "FLOP/s", (S,))):
+            object.__setattr__(self, nm, check_array(nm, unit, getattr(self, nm), shape,
+                                                     low=0.0, strict=True))
+        for nm, unit in (("data_bits", "bit"), ("workload_flop", "FLOP")):
+            object.__setattr__(self, nm, check_array(nm, unit, getattr(self, nm), (N,), low=0.0))
+
+    @property
+    def n_sites(self) -> int:
+        """S."""
+        return int(self.site_bandwidth_hz.shape[0])
+
+    @classmethod
+    def from_allocation(cls, inst: IsccInstance, alloc: IsccAllocation) -> ShareInstance:
+        """The served, edge-computed tasks of a matching with budgets equal to each site's RB
+        bandwidth (``B_s * 180 kHz``) and GPU speed (``G_s * F_s``)."""
+        idx = np.nonzero(alloc.served & ~alloc.cloud)[0]
+        site = alloc.site[idx]
+        link = np.argmax(inst.link_site[idx] == site[:, None], axis=1)
+        lv, m = alloc.level[idx], alloc.model[idx]
+        return cls(site=site, weight=inst.task_weight[idx],
+                   data_bits=inst.task_data_bits[idx] * inst.level_data_factor[lv],
+                   spectral_eff=inst.link_rate_per_rb_bps[idx, link] / RB_HZ,
+                   workload_flop=inst.task_workload_flop[idx] * inst.model_flop_factor[m],
+                   site_bandwidth_hz=np.maximum(inst.site_rbs, 1) * RB_HZ,
+                   site_compute_flops=np.maximum(inst.site_gpus, 1) * inst.gpu_flops[:-1])
+
+
+@dataclass(frozen=True)
+class ShareSpec(ProblemSpec):
+    """``min sum_i w_i (d_i / (eta_i b_i) + c_i / f_i)`` s.t. per-site budgets (continuous)."""
+
+    problem: str = "iscc"
+    variant: str = "shares"
+
+
+@dataclass(frozen=True, eq=False)
+class ShareAllocation:
+    """Bandwidth ``b_i`` (Hz) and compute ``f_i`` (FLOP/s) per task."""
+
+    bandwidth_hz: np.ndarray
+    compute_flops: np.ndarray
+
+    def __post_init__(self) -> None:
+        b = np.array(self.bandwidth_hz, dtype=np.float64)
+        f = np.array(self.compute_flops, dtype=np.float64)
+        if b.ndim != 1 or f.shape != b.shape:
+            raise ValidationError("compute_flops", "FLOP/s", f.shape, f"must match {b.shape}")
+        b.flags.writeable = False
+        f.flags.writeable = False
+        object.__setattr__(self, "bandwidth_hz", b)
+        object.__setattr__(self, "compute_flops", f)
+
+
+def share_cost(inst: ShareInstance, b: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Per-task weighted latency ``w_i (d_i / (eta_i b_i) + c_i / f_i)``, s (inf at b or f 0
+    with positive demand)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tx = np.where(inst.data_bits > 0, inst.data_bits / (inst.spectral_eff * b), 0.0)
+        cp = np.where(inst.workload_flop > 0, inst.workload_flop / f, 0.0)
+    tx = np.where((inst.data_bits > 0) & (b <= 0), np.inf, tx)
+    cp = np.where((inst.workload_flop > 0) & (f <= 0), np.inf, cp)
+    return np.asarray(inst.weight * (tx + cp))
