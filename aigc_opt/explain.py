@@ -1,0 +1,468 @@
+r"""Why is it infeasible? Irreducible infeasible subsets mapped back to named constraints.
+
+When a :class:`~aigc_opt.program.LinearProgram` is infeasible, :func:`explain_infeasible`
+returns an :class:`Explanation`: one or more *conflicts*, each an irreducible infeasible subset
+(IIS) of rows -- the rows of a conflict cannot hold together (with the column bounds and
+integrality), and dropping any one of them removes that conflict. Conflicts are found one after
+the other, each with the rows of the earlier ones relaxed, until the program with every named
+row relaxed is feasible (checked by a last solve: ``Explanation.complete``), so relaxing
+every row an explanation names always yields a feasible program (:func:`relax`).
+
+How a conflict is found
+-----------------------
+1. Rows infeasible on their own (activity range over the column bounds misses the row's
+   bounds, e.g. an assignment row of a request with no option column) are one-row IISs.
+2. When the backend (or else the HiGHS backend, if installed) offers ``iis(program)`` (HiGHS
+   ``getIis`` with the elasticity filter, on the LP relaxation) and the LP relaxation is
+   infeasible, its rows are the candidate set; otherwise every remaining row.
+3. Deletion filtering (bisection: drop chunks of candidates while the rest stays infeasible,
+   halve the chunk when it cannot be dropped) shrinks the candidates to an IIS of the MILP. Each
+   test is a feasibility solve (objective zeroed) with the other rows removed.
+
+A test that hits its time limit counts as "cannot drop"; the conflict is then still infeasible
+but maybe not irreducible (``Conflict.irreducible`` is False).
+
+Row groups (convention for builders)
+------------------------------------
+Builders name their rows in ``program.meta["row_groups"]``: a mapping ``group name ->
+(first, stop, items)`` for the rows ``first .. stop-1`` (use :func:`row_group`), where
+``items`` is a format template with ``{i}`` (the row's index inside the group, e.g.
+``"server {i}"``) or a tuple of one label per row. A row is reported as ``"<group> at <item>"``,
+e.g. ``"gpu_slots at server 2"`` or ``"assignment at request 17"``. With a
+:class:`~aigc_opt.program.RowBuilder` this is one line per block::
+
+    first = rb.add(place[ecols], ecols, 1.0, S, -np.inf, slots)
+    groups["gpu_slots"] = row_group(first, first + S, "server {i}")
+    ...
+    LinearProgram(..., meta={"row_groups": groups})
+
+Rows appended by user constraints are named by ``program.row_blocks`` (item ``row {i}``); rows
+in neither are reported as ``"row at <global index>"``.
+
+Outcomes that are infeasible because an allocation violates the referee (a heuristic) are
+explained by :func:`explain_violations` from the evaluator's metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .backend import SolveOptions, get_backend
+from .program import ConvexProgram, LinearProgram
+from .result import Termination
+
+logger = logging.getLogger(__name__)
+
+#: Default wall-time budget of one explanation, s.
+TIME_LIMIT = 30.0
+#: Most conflicts (IISs) reported.
+MAX_CONFLICTS = 50
+#: Seeds (LP infeasible subsets) up to this many rows are filtered one row at a time.
+SEED_ONE_BY_ONE = 256
+#: Feasibility tolerance of the one-row activity test (absolute, program units).
+ROW_TOL = 1e-7
+
+RowGroup = tuple[int, int, "str | tuple[str, ...]"]
+
+
+def row_group(first: int, stop: int, items: str | Sequence[str]) -> tuple[int, int, Any]:
+    """A ``meta["row_groups"]`` entry: rows ``first .. stop-1`` labelled by ``items`` (a
+    template with ``{i}``, the index inside the group, or one label per row)."""
+    first, stop = int(first), int(stop)
+    if isinstance(items, str):
+        return (first, stop, items)
+    labels = tuple(str(x) for x in items)
+    if len(labels) != stop - first:
+        raise ValueError(f"row group of {stop - first} rows needs as many labels, "
+                         f"got {len(labels)}")
+    return (first, stop, labels)
+
+
+def row_groups(program: LinearProgram) -> dict[str, tuple[int, int, Any]]:
+    """The named row ranges of ``program``: ``meta["row_groups"]`` and ``program.row_blocks``
+    (user constraints, item ``row {i}``)."""
+    out: dict[str, tuple[int, int, Any]] = {}
+    meta = program.meta.get("row_groups", {})
+    if isinstance(meta, Mapping):
+        for name, g in meta.items():
+            out[str(name)] = (int(g[0]), int(g[1]), g[2])
+    for name, (first, stop) in program.row_blocks.items():
+        out.setdefault(str(name), (int(first), int(stop), "row {i}"))
+    return out
+
+
+def row_label(name: str, group: Sequence[Any], row: int) -> str:
+    """``"<name> at <item>"`` for global row ``row`` of group ``(first, stop, items)``."""
+    i = int(row) - int(group[0])
+    items = group[2]
+    item = items.format(i=i) if isinstance(items, str) else str(items[i])
+    return f"{name} at {item}"
+
+
+def _locate(program: LinearProgram, rows: Sequence[int]) -> tuple[list[str], list[str]]:
+    groups = row_groups(program)
+    spans = sorted(groups.items(), key=lambda kv: kv[1][0])
+    labels, names = [], []
+    for r in rows:
+        for name, g in spans:
+            if g[0] <= r < g[1]:
+                labels.append(row_label(name, g, r))
+                names.append(name)
+                break
+        else:
+            labels.append(f"row at {r}")
+            names.append("row")
+    return labels, names
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One infeasible subset of rows.
+
+    Parameters
+    ----------
+    rows : tuple of int
+        Global row indices (empty: the column bounds / integrality alone are infeasible).
+    labels : tuple of str
+        ``"<group> at <item>"`` per row.
+    groups : tuple of str
+        The distinct group names of the rows.
+    irreducible : bool
+        True when every row was shown necessary (no test hit a limit).
+    """
+
+    rows: tuple[int, ...]
+    labels: tuple[str, ...]
+    groups: tuple[str, ...]
+    irreducible: bool = True
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a problem is infeasible.
+
+    Parameters
+    ----------
+    conflicts : tuple of Conflict
+        Infeasible subsets (IISs), found one after the other with the earlier ones relaxed.
+    method : str
+        ``"iis"`` (rows of a program) or ``"violations"`` (a referee's report).
+    complete : bool
+        True when relaxing every named row was shown to make the program feasible.
+    seconds : float
+        Wall time spent, s.
+    message : str
+        Notes (limits hit, why incomplete).
+    """
+
+    conflicts: tuple[Conflict, ...]
+    method: str = "iis"
+    complete: bool = False
+    seconds: float = 0.0
+    message: str = ""
+
+    @property
+    def rows(self) -> tuple[int, ...]:
+        """Every row named by a conflict (sorted, unique)."""
+        return tuple(sorted({r for c in self.conflicts for r in c.rows}))
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Every named constraint, in conflict order."""
+        return tuple(lab for c in self.conflicts for lab in c.labels)
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """Distinct constraint groups named."""
+        return tuple(dict.fromkeys(g for c in self.conflicts for g in c.groups))
+
+    def __bool__(self) -> bool:
+        return bool(self.conflicts)
+
+    def __str__(self) -> str:
+        if not self.conflicts:
+            return "no conflict found" + (f" ({self.message})" if self.message else "")
+        parts = ["; ".join(c.labels) if c.labels else "column bounds / integrality"
+                 for c in self.conflicts]
+        return " | ".join(f"conflict {i + 1}: {p}" for i, p in enumerate(parts))
+
+
+def relax(program: LinearProgram, rows: Sequence[int] | np.ndarray | Explanation
+          ) -> LinearProgram:
+    """``program`` with the bounds of ``rows`` (or of every row an explanation names) set to
+    ``-inf .. inf``."""
+    idx = np.asarray(rows.rows if isinstance(rows, Explanation) else rows, dtype=np.int64)
+    lo, hi = np.array(program.row_lower), np.array(program.row_upper)
+    lo[idx], hi[idx] = -np.inf, np.inf
+    return dataclasses.replace(program, row_lower=lo, row_upper=hi)
+
+
+class _Oracle:
+    """Feasibility of ``program`` restricted to a set of rows (objective zeroed)."""
+
+    def __init__(self, program: LinearProgram, backend: str, deadline: float) -> None:
+        self.p = dataclasses.replace(program, c=np.zeros(program.n_cols), Q=None, offset=0.0,
+                                     meta={})
+        self.A = program.A.tocsr()
+        self.backend = get_backend(backend)
+        self.deadline = deadline
+        self.solves = 0
+        self.limited = False
+
+    def feasible(self, rows: Sequence[int]) -> bool | None:
+        """True / False, or None when the solve stopped on its limit (or failed)."""
+        left = self.deadline - time.perf_counter()
+        if left <= 0:
+            self.limited = True
+            return None
+        idx = np.asarray(sorted(rows), dtype=np.int64)
+        sub = dataclasses.replace(self.p, A=self.A[idx], row_lower=self.p.row_lower[idx],
+                                  row_upper=self.p.row_upper[idx])
+        self.solves += 1
+        res = self.backend.solve(sub, SolveOptions(time_limit=max(left, 0.01), verify=False))
+        if res.has_solution or res.termination is Termination.OPTIMAL:
+            return True
+        if res.termination in (Termination.INFEASIBLE, Termination.INFEASIBLE_OR_UNBOUNDED):
+            return False
+        self.limited = True
+        return None
+
+
+def _alone_infeasible(program: LinearProgram) -> np.ndarray:
+    """Rows whose activity range over the column bounds misses the row bounds."""
+    lo, hi = np.array(program.col_lower), np.array(program.col_upper)
+    integ = program.integrality
+    lo = np.where(integ & np.isfinite(lo), np.ceil(lo - 1e-9), lo)
+    hi = np.where(integ & np.isfinite(hi), np.floor(hi + 1e-9), hi)
+    A = program.A.tocoo()
+    pos = A.data > 0
+    with np.errstate(invalid="ignore"):
+        a_lo = np.where(pos, A.data * lo[A.col], A.data * hi[A.col])
+        a_hi = np.where(pos, A.data * hi[A.col], A.data * lo[A.col])
+    m = program.n_rows
+    amin = np.bincount(A.row, weights=np.nan_to_num(a_lo, neginf=-1e300, posinf=1e300),
+                       minlength=m)
+    amax = np.bincount(A.row, weights=np.nan_to_num(a_hi, neginf=-1e300, posinf=1e300),
+                       minlength=m)
+    tol = ROW_TOL * np.maximum(1.0, np.abs(np.where(np.isfinite(program.row_lower),
+                                                    program.row_lower, 0.0)))
+    return np.nonzero((amin > program.row_upper + tol) | (amax < program.row_lower - tol))[0]
+
+
+def _deletion_filter(oracle: _Oracle, cands: list[int], bisect: bool = True
+                     ) -> tuple[list[int], bool]:
+    """Shrink ``cands`` (an infeasible row set) to an IIS by deletion filtering: one row at a
+    time (``bisect=False``, best when ``cands`` is nearly irreducible already, e.g. an LP IIS)
+    or by chunks that double after a success and halve after a failure."""
+    kept: list[int] = []
+    rest = list(cands)
+    size = max(1, len(rest) // 2) if bisect else 1
+    exact = True
+    while rest:
+        size = min(size, len(rest))
+        ok = oracle.feasible(kept + rest[size:])
+        if ok is False:  # the chunk is not needed
+            rest = rest[size:]
+            size = max(1, size * 2) if bisect else 1
+        elif size > 1:
+            size //= 2
+        else:  # rest[0] is necessary (or the test hit a limit)
+            exact &= ok is True
+            kept.append(rest.pop(0))
+            size = max(1, len(rest) // 2) if bisect else 1
+        if oracle.limited and time.perf_counter() >= oracle.deadline:
+            return kept + rest, False
+    return kept, exact
+
+
+def explain_infeasible(program: LinearProgram, *, backend: str = "highs",
+                       time_limit: float = TIME_LIMIT,
+                       max_conflicts: int = MAX_CONFLICTS) -> Explanation:
+    """Explain an infeasible ``program`` (see module docstring).
+
+    Parameters
+    ----------
+    program : LinearProgram
+        The infeasible program (LP or MILP).
+    backend : str
+        Backend used for the feasibility tests (its ``iis`` method, when present, seeds the
+        search from the LP relaxation).
+    time_limit : float
+        Wall-time budget, s.
+    max_conflicts : int
+        Stop after this many conflicts (``complete`` is then False unless the rest is feasible).
+    """
+    t0 = time.perf_counter()
+    oracle = _Oracle(program, backend, t0 + time_limit)
+    m = program.n_rows
+    conflicts: list[Conflict] = []
+
+    def conflict(rows: Sequence[int], irreducible: bool) -> Conflict:
+        rows = sorted(int(r) for r in rows)
+        labels, names = _locate(program, rows)
+        return Conflict(tuple(rows), tuple(labels), tuple(dict.fromkeys(names)), irreducible)
+
+    def done(complete: bool, message: str = "") -> Explanation:
+        if oracle.limited:
+            message = "; ".join(x for x in (message, "a test hit the time limit") if x)
+        return Explanation(tuple(conflicts), "iis", complete, time.perf_counter() - t0,
+                           message)
+
+    if oracle.feasible([]) is False:
+        conflicts.append(Conflict((), ("column bounds / integrality",), ("columns",), True))
+        return done(False, "the column bounds and integrality alone are infeasible")
+    relaxed: set[int] = set()
+    for r in _alone_infeasible(program)[:max_conflicts]:
+        conflicts.append(conflict([int(r)], True))
+        relaxed.add(int(r))
+    iis_fn = getattr(oracle.backend, "iis", None)
+    if iis_fn is None:  # any backend's IIS seeds the search; HiGHS has one
+        try:
+            iis_fn = getattr(get_backend("highs"), "iis", None)
+        except Exception:  # HiGHS not installed: plain deletion filtering
+            iis_fn = None
+    while True:
+        rest = [r for r in range(m) if r not in relaxed]
+        status = oracle.feasible(rest)
+        if status is True:
+            return done(True, "" if conflicts else
+                        "no conflict: the feasibility test finds the program feasible")
+        if status is None or len(conflicts) >= max_conflicts:
+            return done(False, "stopped before every conflict was found")
+        cands, seeded = rest, False
+        if callable(iis_fn):
+            try:
+                seed = iis_fn(dataclasses.replace(oracle.p, A=oracle.A[rest],
+                                                  row_lower=oracle.p.row_lower[rest],
+                                                  row_upper=oracle.p.row_upper[rest]))
+            except Exception:  # an IIS routine is a shortcut only
+                logger.debug("backend iis failed", exc_info=True)
+                seed = None
+            if seed is not None and len(seed):
+                sub = [rest[int(i)] for i in seed]
+                if oracle.feasible(sub) is False:
+                    cands, seeded = sub, True
+        # a seed (LP infeasible subset) is mostly conflict rows: one test per row is cheapest
+        rows, exact = _deletion_filter(oracle, cands,
+                                       bisect=len(cands) > (SEED_ONE_BY_ONE if seeded else 32))
+        if not rows:
+            return done(False, "no row set found")
+        conflicts.append(conflict(rows, exact))
+        relaxed.update(rows)
+        if time.perf_counter() > oracle.deadline:
+            return done(False, "time limit")
+
+
+def explain_convex(program: ConvexProgram, *, backend: str = "cvxpy",
+                   time_limit: float = TIME_LIMIT,
+                   max_conflicts: int = MAX_CONFLICTS) -> Explanation:
+    """Explain an infeasible CVXPY program: conflicts over its constraint objects.
+
+    A CVXPY constraint object may hold many rows (a vector inequality), so the IIS is exact at
+    the level of constraint objects (the groups). Conflicts are found one after the other as in
+    :func:`explain_infeasible` (one constraint at a time, objective replaced by 0). A
+    constraint is labelled by ``meta["constraint_names"][i]`` when the builder gives one name
+    per constraint object, else ``"constraint <i>: <expression>"``. ``Conflict.rows`` holds
+    constraint indices; :func:`relax_convex` drops them.
+    """
+    import cvxpy as cp
+
+    t0 = time.perf_counter()
+    cons = list(program.problem.constraints)
+    names = program.meta.get("constraint_names")
+    if not (isinstance(names, (tuple, list)) and len(names) == len(cons)):
+        names = [f"constraint {i}: {_short(str(c))}" for i, c in enumerate(cons)]
+    be = get_backend(backend)
+    deadline = t0 + time_limit
+    limited = False
+
+    def feasible(idx: Sequence[int]) -> bool | None:
+        nonlocal limited
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            limited = True
+            return None
+        sub = ConvexProgram(cp.Problem(cp.Minimize(0), [cons[i] for i in sorted(idx)]),
+                            program.variables, name=program.name)
+        res = be.solve(sub, SolveOptions(time_limit=max(left, 0.01), verify=False))
+        if res.has_solution or res.termination is Termination.OPTIMAL:
+            return True
+        if res.termination in (Termination.INFEASIBLE, Termination.INFEASIBLE_OR_UNBOUNDED):
+            return False
+        limited = True
+        return None
+
+    conflicts: list[Conflict] = []
+    relaxed: set[int] = set()
+    complete, message = False, ""
+    while len(conflicts) < max_conflicts:
+        rest = [i for i in range(len(cons)) if i not in relaxed]
+        status = feasible(rest)
+        if status is True:
+            complete = True
+            break
+        if status is None:
+            message = "stopped before every conflict was found"
+            break
+        kept: list[int] = []
+        exact = True
+        while rest:
+            ok = feasible(kept + rest[1:])
+            if ok is not False:
+                exact &= ok is True
+                kept.append(rest[0])
+            rest = rest[1:]
+        if not kept:
+            message = "the variables' own domains are infeasible"
+            break
+        conflicts.append(Conflict(tuple(kept), tuple(str(names[i]) for i in kept),
+                                  tuple(dict.fromkeys(str(names[i]).split(":")[0]
+                                                      for i in kept)), exact))
+        relaxed.update(kept)
+    if limited:
+        message = "; ".join(x for x in (message, "a test hit the time limit") if x)
+    return Explanation(tuple(conflicts), "iis", complete, time.perf_counter() - t0, message)
+
+
+def _short(text: str, width: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def relax_convex(program: ConvexProgram, explanation: Explanation) -> ConvexProgram:
+    """``program`` without the constraint objects an :func:`explain_convex` result names."""
+    import cvxpy as cp
+
+    drop = set(explanation.rows)
+    cons = [c for i, c in enumerate(program.problem.constraints) if i not in drop]
+    return dataclasses.replace(program, problem=cp.Problem(program.problem.objective, cons))
+
+
+def explain_program(program: Any, *, backend: str | None = None,
+                    time_limit: float = TIME_LIMIT) -> Explanation | None:
+    """:func:`explain_infeasible` for a LinearProgram, :func:`explain_convex` for a
+    ConvexProgram (``backend`` None: HiGHS / CVXPY), None for anything else."""
+    if isinstance(program, LinearProgram):
+        return explain_infeasible(program, backend=backend or "highs", time_limit=time_limit)
+    if isinstance(program, ConvexProgram):
+        return explain_convex(program, backend=backend or "cvxpy", time_limit=time_limit)
+    return None
+
+
+def explain_violations(metrics: Any) -> Explanation:
+    """An explanation from a referee's report: one conflict per violated hard constraint,
+    labelled ``"<constraint>: <count> item(s), worst relative violation <v>"``."""
+    bad = metrics.violated() if hasattr(metrics, "violated") else {}
+    conflicts = tuple(
+        Conflict((), (f"{k}: {metrics.violation_counts.get(k, 0)} item(s), worst relative "
+                      f"violation {v:.3g}",), (k,), True)
+        for k, v in bad.items())
+    return Explanation(conflicts, "violations", bool(conflicts), 0.0,
+                       "the allocation violates the referee's hard constraints")
