@@ -25,10 +25,23 @@ from typing import Any
 
 import numpy as np
 
-from .channel import dbm_to_watt, fading_power, path_loss_gain
+from .channel import dbm_to_watt, fading_power, path_loss_gain, shannon_rate
 from .errors import UnknownNameError
-from .schema import FIELDS, QUALITY_KINDS
-from .validate import MAX_ENTRIES, check_choice, check_entries, check_int, check_seed, check_size
+from .schema import FIELDS, QUALITY_KINDS, bound
+from .validate import (
+    MAX_ENTRIES,
+    check_array,
+    check_choice,
+    check_entries,
+    check_int,
+    check_scalar,
+    check_seed,
+    check_size,
+    derived_from,
+)
+
+#: Sentinel: take the target utilisation from the profile (:attr:`Profile.load`).
+PROFILE_LOAD = "profile"
 
 Range = tuple[float, float]
 
@@ -73,6 +86,8 @@ class Profile:
     quality_slope: Range = (0.15, 0.35)
     quality_mid: Range = (8.0, 15.0)
     quality_breakpoints: tuple[float, ...] = (1.0, 10.0, 20.0, 35.0, 50.0)
+    load: float | None = 0.7  # target utilisation of load-aware sizing (None: fixed capacity)
+    deadline_margin: float = 1.01  # load-aware: deadline >= margin x the request's cloud latency
 
 
 PROFILES: dict[str, Profile] = {
@@ -107,6 +122,8 @@ def generate(
     seed: int = 0,
     profile: str = "edge_aigc",
     max_entries: int | None = None,
+    load: float | str | None = PROFILE_LOAD,
+    links: int | None = None,
     **overrides: Any,
 ) -> Any:
     """Draw a scenario (see :meth:`aigc_opt.scenario.Scenario.generate`).
@@ -120,6 +137,34 @@ def generate(
     (``n_users x n_servers`` channel gains, ``n_models x P`` breakpoints) may hold at most
     ``max_entries`` entries (default :data:`aigc_opt.validate.MAX_ENTRIES` = 1e7, 80 MB per
     array); larger requests are refused before anything is allocated.
+
+    Load-aware sizing (``load`` = target utilisation rho in (0, 1e3], default the profile's 0.7;
+    ``load=None`` keeps the profile's fixed per-server capacities). Let ``d_s`` be the number of
+    users whose highest-gain server is s (the radio of their cloud option) or who live in s's
+    cell, whichever is larger, and ``K0, G0`` the profile's subchannels and GPU slots. Then
+
+    * subchannels ``K_s = max(K0, ceil(d_s / rho))``; up/downlink bandwidth and backhaul scale
+      with ``K_s / K0`` (the bandwidth, backhaul rate per subchannel stay the profile's);
+    * GPU slots ``G_s = max(G0, ceil(K_s G0 / K0))``; compute and GPU memory scale with
+      ``G_s / G0`` (more GPUs of the same kind: per-slot speed and memory per GPU unchanged);
+    * a drawn deadline below the request's cloud latency at these shares (relayed by its
+      highest-gain server) is raised to ``deadline_margin`` (1.01) times that latency.
+
+    Consequence (by construction, for every N and seed): the all-cloud assignment uses at most
+    ``rho K_s`` subchannels per server and meets every deadline with zero device compute, so the
+    default :class:`~aigc_opt.problems.offloading.data.OffloadingSpec` (cloud allowed, hard
+    deadlines, energy budgets above the transmit energy) is feasible with probability 1 when
+    ``rho <= 1`` and the budgets hold (they do for the shipped profiles: transmit energy is
+    ``p t_up`` of at most a few joules). Small scenarios with ``d_s <= rho K0`` are unchanged
+    (same random draws; sizing consumes no random numbers).
+
+    Sparse channel (``links=k``): each user hears only its ``k`` nearest servers, searched in
+    the ``(2r+1)^2`` grid cells around its home server (``r = max(1, ceil(sqrt(k) / 2))``, doubled
+    until every user has ``k`` servers in its window); the
+    scenario stores ``link_server`` / ``link_gain`` (N, k) instead of the dense
+    ``channel_gain``, so time and memory are O(N k) (the ``max_entries`` limit applies to
+    ``N * k``). Fading is drawn for the links only, so the scenario is not the dense one of
+    the same seed (use :meth:`aigc_opt.scenario.Scenario.sparse` for that).
     """
     from .scenario import Scenario
 
@@ -129,8 +174,12 @@ def generate(
     S = check_size("n_servers", n_servers, limit)
     M = check_size("n_models", n_models, limit)
     p = PROFILES[profile]
-    check_entries("n_users*n_servers", N * S, limit)
+    K = None if links is None else min(check_int("links", links, "-", 1, int(bound("count"))), S)
+    check_entries("n_users*n_servers" if K is None else "n_users*links", N * (S if K is None
+                                                                              else K), limit)
     check_entries("n_models*breakpoints", M * len(p.quality_breakpoints), limit)
+    rho = p.load if isinstance(load, str) and load == PROFILE_LOAD else load
+    rho = check_scalar("load", rho, "-", 0.0, bound("utilisation"), strict=True, optional=True)
     unknown = sorted(set(overrides) - set(FIELDS))
     if unknown:
         raise UnknownNameError("scenario field", unknown[0], FIELDS)
@@ -144,10 +193,14 @@ def generate(
     dist = _u(rng, p.distance_m, N)
     angle = rng.uniform(0.0, 2.0 * np.pi, size=N)
     user_pos = server_pos[home] + dist[:, None] * np.stack([np.cos(angle), np.sin(angle)], -1)
-    d = np.sqrt(((user_pos[:, None, :] - server_pos[None, :, :]) ** 2).sum(-1))
+    if K is None:
+        link_server = None
+        d = np.sqrt(((user_pos[:, None, :] - server_pos[None, :, :]) ** 2).sum(-1))
+    else:
+        link_server, d = _nearest_servers(user_pos, server_pos, home, side, K)
     gain = path_loss_gain(
         d, antenna_gain=p.antenna_gain, carrier_hz=p.carrier_hz, exponent=p.path_loss_exponent
-    ) * fading_power(rng, (N, S), kind=p.fading, rician_k=p.rician_k)
+    ) * fading_power(rng, d.shape, kind=p.fading, rician_k=p.rician_k)
 
     kinds = np.array(QUALITY_KINDS)[np.arange(M) % len(QUALITY_KINDS)]
     qmax = _u(rng, p.quality_max, M)
@@ -193,7 +246,9 @@ def generate(
         model_quality_mid=mid,
         model_quality_steps=bp,
         model_quality_values=bq,
-        channel_gain=gain,
+        channel_gain=gain if K is None else None,
+        link_server=link_server,
+        link_gain=None if K is None else gain,
         noise_psd_w_per_hz=dbm_to_watt(p.noise_dbm_per_hz),
         antenna_gain=p.antenna_gain,
         carrier_hz=p.carrier_hz,
@@ -201,5 +256,82 @@ def generate(
         fading=p.fading,
         rician_k=p.rician_k,
     )
+    if rho is not None:
+        with derived_from(n_users=N, n_servers=S, load=rho):
+            fields.update(_load_sizing(p, fields, home, rho))
     fields.update(overrides)
     return Scenario(**fields)
+
+
+def _nearest_servers(user_pos: np.ndarray, server_pos: np.ndarray, home: np.ndarray,
+                     side: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest servers of each user among the grid cells around its home server
+    (see :func:`generate`), sorted by server index, and their distances; O(N r^2)."""
+    S = server_pos.shape[0]
+    r = max(1, int(np.ceil(np.sqrt(k) / 2.0)))
+    while True:  # widen the window until every user (corners too) has k servers in it
+        off = np.arange(-r, r + 1)
+        di, dj = (a.reshape(-1) for a in np.meshgrid(off, off, indexing="ij"))
+        ci = (home // side)[:, None] + di[None, :]
+        cj = (home % side)[:, None] + dj[None, :]
+        cand = ci * side + cj
+        ok = (ci >= 0) & (ci < side) & (cj >= 0) & (cj < side) & (cand < S)
+        if int(ok.sum(axis=1).min()) >= k or r >= side:
+            break
+        r *= 2
+    cand = np.where(ok, cand, 0)
+    dx = user_pos[:, 0, None] - server_pos[cand, 0]
+    dy = user_pos[:, 1, None] - server_pos[cand, 1]
+    d = np.sqrt(dx * dx + dy * dy)
+    d[~ok] = np.inf
+    top = np.argpartition(d, k - 1, axis=1)[:, :k]
+    srv = np.take_along_axis(cand, top, axis=1)
+    dist = np.take_along_axis(d, top, axis=1)
+    order = np.argsort(srv, axis=1)
+    return np.take_along_axis(srv, order, axis=1), np.take_along_axis(dist, order, axis=1)
+
+
+def _load_sizing(p: Profile, f: dict[str, Any], home: np.ndarray, rho: float
+                 ) -> dict[str, Any]:
+    """Per-server capacities sized to utilisation ``rho`` and deadline floors (see
+    :func:`generate`); returns the changed fields."""
+    N, S = f["request_model"].shape[0], f["server_compute_flops"].shape[0]
+    if f["channel_gain"] is not None:
+        best = np.argmax(f["channel_gain"], axis=1)
+        g = f["channel_gain"][np.arange(N), best]
+    else:
+        col = np.argmax(f["link_gain"], axis=1)
+        best = f["link_server"][np.arange(N), col]
+        g = f["link_gain"][np.arange(N), col]
+    demand = np.maximum(np.bincount(best, minlength=S), np.bincount(home, minlength=S))
+    k0, g0 = int(p.server_subchannels), int(p.server_gpu_slots)
+    K = check_array("server_subchannels", "-", np.maximum(k0, np.ceil(demand / rho)),
+                    high=bound("count"), dtype=np.int64)
+    G = check_array("server_gpu_slots", "-", np.maximum(g0, np.ceil(K * g0 / k0)),
+                    high=bound("count"), dtype=np.int64)
+    kf, gf = K / k0, G / g0
+    out: dict[str, Any] = dict(
+        server_subchannels=K,
+        server_gpu_slots=G,
+        server_uplink_hz=f["server_uplink_hz"] * kf,
+        server_downlink_hz=f["server_downlink_hz"] * kf,
+        server_backhaul_bps=f["server_backhaul_bps"] * kf,
+        server_compute_flops=f["server_compute_flops"] * gf,
+        server_gpu_memory_bytes=f["server_gpu_memory_bytes"] * gf,
+    )
+    # cloud latency relayed by the best server at the per-subchannel shares (the physics of
+    # aigc_opt.problems.offloading.data.link_times; the core cannot import a family)
+    n0 = f["noise_psd_w_per_hz"]
+    b_up = (out["server_uplink_hz"] / K)[best]
+    b_dl = (out["server_downlink_hz"] / K)[best]
+    r_up = shannon_rate(b_up, f["user_tx_power_w"], g, n0)
+    r_dl = shannon_rate(b_dl, f["server_tx_power_w"][best], g, n0)
+    bits_in, bits_out = f["request_input_bits"], f["request_output_bits"]
+    work = f["request_steps"] * f["model_flop_per_step"][f["request_model"]]
+    with np.errstate(divide="ignore"):
+        lat = (bits_in / r_up + bits_out / r_dl
+               + (bits_in + bits_out) / (out["server_backhaul_bps"] / K)[best]
+               + f["cloud_latency_s"] + work / f["cloud_compute_flops"])
+    floor = np.where(np.isfinite(lat), p.deadline_margin * lat, np.inf)
+    out["request_deadline_s"] = np.maximum(f["request_deadline_s"], floor)
+    return out

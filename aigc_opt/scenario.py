@@ -18,20 +18,35 @@ import numpy as np
 
 from .errors import UnknownNameError, ValidationError
 from .schema import FIELDS, SCHEMA, FieldSpec
-from .validate import check_array, check_choice, check_scalar, load_json
+from .validate import (
+    check_array,
+    check_choice,
+    check_path,
+    check_scalar,
+    check_size,
+    load_json,
+)
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class Scenario:
     """An edge-AIGC network instance (see :mod:`aigc_opt.schema` for every field's unit).
 
-    Axes: N users (one request each), S edge servers, M models, P quality-curve breakpoints.
-    Construct with keyword arguments for every field, with :meth:`generate`, or with
-    :meth:`load`. Derived quantities (:attr:`distance_m`, sizes) are properties, never stored.
+    Axes: N users (one request each), S edge servers, M models, P quality-curve breakpoints,
+    L links per user. Construct with keyword arguments for every field, with :meth:`generate`,
+    or with :meth:`load`. Derived quantities (:attr:`distance_m`, sizes) are properties, never
+    stored.
+
+    The channel is stored either densely (``channel_gain``, shape (N, S)) or sparsely as links
+    (``link_server`` and ``link_gain``, shape (N, L): the L servers each user hears, strictly
+    increasing per user, and their gains; a server a user does not hear has gain 0 and cannot
+    serve it). Exactly one form is given; the other fields are None. Read the channel through
+    :meth:`gain_at`, :meth:`links` and :attr:`best_server`, which work for both;
+    ``channel_gain`` is None for a sparse scenario (:meth:`dense` converts small ones).
     """
 
     user_position_m: np.ndarray
@@ -68,7 +83,11 @@ class Scenario:
     model_quality_mid: np.ndarray
     model_quality_steps: np.ndarray
     model_quality_values: np.ndarray
-    channel_gain: np.ndarray
+    # None for a sparse scenario: typed as an array so that the families written for dense
+    # scenarios type-check; code that accepts sparse scenarios reads gain_at / links().
+    channel_gain: np.ndarray = None  # type: ignore[assignment]
+    link_server: np.ndarray | None = None
+    link_gain: np.ndarray | None = None
     noise_psd_w_per_hz: float
     antenna_gain: float
     carrier_hz: float
@@ -80,7 +99,11 @@ class Scenario:
     def __post_init__(self) -> None:
         sizes = self._axis_sizes()
         for spec in SCHEMA:
-            object.__setattr__(self, spec.name, _check_field(spec, getattr(self, spec.name), sizes))
+            value = getattr(self, spec.name)
+            if spec.optional and value is None:
+                continue
+            object.__setattr__(self, spec.name, _check_field(spec, value, sizes))
+        self._check_channel(sizes)
         bad = self.request_model >= sizes["model"]
         if bad.any():
             raise ValidationError(
@@ -104,11 +127,37 @@ class Scenario:
                 f"model {row}: must be strictly increasing"
             )
 
+    def _check_channel(self, sizes: dict[str, int]) -> None:
+        """Exactly one channel form; links name existing servers, strictly increasing."""
+        dense = self.channel_gain is not None
+        linked = (self.link_server is not None, self.link_gain is not None)
+        if dense and any(linked):
+            raise ValidationError("link_server" if linked[0] else "link_gain", "-",
+                                  "dense and links",
+                                  "give either channel_gain (dense) or link_server and "
+                                  "link_gain (links), not both")
+        if not dense and not all(linked):
+            name = "link_gain" if linked[0] else "link_server" if linked[1] else "channel_gain"
+            raise ValidationError(name, "-", None, "missing: give channel_gain (dense) or both "
+                                  "link_server and link_gain (links)")
+        if dense:
+            return
+        ls = self.link_server
+        assert ls is not None
+        if ls.size and int(ls.max()) >= sizes["server"]:
+            raise ValidationError("link_server", "-", int(ls.max()),
+                                  f"unknown server (there are {sizes['server']}: "
+                                  f"0..{sizes['server'] - 1})")
+        if ls.shape[1] > 1 and not (np.diff(ls, axis=1) > 0).all():
+            row = int(np.nonzero((np.diff(ls, axis=1) <= 0).any(axis=1))[0][0])
+            raise ValidationError("link_server", "-", ls[row],
+                                  f"user {row}: servers must be strictly increasing")
+
     def _axis_sizes(self) -> dict[str, int]:
         """Axis lengths: the most common length among the fields on each axis, so that the one
         field with a wrong shape is the one the error names."""
         sizes = {"xy": 2}
-        for axis in ("user", "server", "model", "point"):
+        for axis in ("user", "server", "model", "point", "link"):
             lengths: list[int] = []
             for spec in SCHEMA:
                 if axis not in spec.axes:
@@ -148,6 +197,65 @@ class Scenario:
         return np.sqrt((d**2).sum(axis=-1))
 
     @property
+    def is_sparse(self) -> bool:
+        """True when the channel is stored as links (``link_server``, ``link_gain``)."""
+        return self.channel_gain is None
+
+    def links(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(server, gain)``, shape (N, L): the servers each user hears and the gains (for a
+        dense scenario every server, L = S)."""
+        if self.channel_gain is not None:
+            g = self.channel_gain
+            return np.broadcast_to(np.arange(g.shape[1]), g.shape), g
+        assert self.link_server is not None and self.link_gain is not None
+        return self.link_server, self.link_gain
+
+    @property
+    def best_server(self) -> np.ndarray:
+        """Highest-gain server of each user, shape (N,) (lowest index on ties)."""
+        server, gain = self.links()
+        return np.asarray(server[np.arange(self.n_users), np.argmax(gain, axis=1)])
+
+    def gain_at(self, users: np.ndarray, servers: np.ndarray) -> np.ndarray:
+        """Channel gain of the pairs ``(users[i], servers[i])``; 0 for a pair without a link
+        (sparse scenarios). Vectorised: O(pairs) dense, O(pairs x L) sparse."""
+        u = np.asarray(users)
+        sv = np.asarray(servers)
+        if self.channel_gain is not None:
+            return np.asarray(self.channel_gain[u, sv])
+        assert self.link_server is not None and self.link_gain is not None
+        hit = self.link_server[u] == np.asarray(sv)[..., None]
+        return np.where(hit, self.link_gain[u], 0.0).sum(axis=-1)
+
+    def dense(self) -> Scenario:
+        """The same scenario with a dense ``channel_gain`` (gain 0 where there is no link is
+        not representable densely, so a sparse scenario must link every user to every server;
+        otherwise use :meth:`gain_at`)."""
+        if self.channel_gain is not None:
+            return self
+        assert self.link_server is not None and self.link_gain is not None
+        if self.link_server.shape[1] != self.n_servers:
+            raise ValidationError("link_server", "-", self.link_server.shape,
+                                  "only a scenario whose users hear every server has a dense "
+                                  "form (channel gains must be > 0)")
+        return replace(self, channel_gain=self.link_gain, link_server=None, link_gain=None)
+
+    def sparse(self, k: int | None = None) -> Scenario:
+        """The same scenario with the channel stored as links: each user's ``k`` highest-gain
+        servers (None: all)."""
+        server, gain = self.links()
+        L = server.shape[1]
+        k = L if k is None else check_size("k", k, L, raise_with=None)
+        if k < L:
+            top = np.argpartition(-gain, k - 1, axis=1)[:, :k]
+            server = np.take_along_axis(server, top, axis=1)
+            gain = np.take_along_axis(gain, top, axis=1)
+        order = np.argsort(server, axis=1)
+        return replace(self, channel_gain=None,  # type: ignore[arg-type]
+                       link_server=np.take_along_axis(server, order, axis=1),
+                       link_gain=np.take_along_axis(gain, order, axis=1))
+
+    @property
     def request_flop(self) -> np.ndarray:
         """Workload of each request at its requested steps, FLOP, shape (N,)."""
         return self.request_steps * self.model_flop_per_step[self.request_model]
@@ -163,6 +271,8 @@ class Scenario:
         seed: int = 0,
         profile: str = "edge_aigc",
         max_entries: int | None = None,
+        load: float | str | None = "profile",
+        links: int | None = None,
         **overrides: Any,
     ) -> Scenario:
         """Seeded, reproducible scenario from a named parameter profile.
@@ -172,11 +282,17 @@ class Scenario:
         whose largest array (the ``n_users x n_servers`` channel gains) would exceed
         ``max_entries`` entries (default :data:`aigc_opt.validate.MAX_ENTRIES`, 1e7) is refused
         before anything is allocated.
+
+        ``load`` is the target utilisation the network is sized to (default: the profile's,
+        0.7), so that the default offloading problem is feasible for every ``n_users``;
+        ``load=None`` keeps the profile's fixed per-server capacities (see
+        :func:`aigc_opt.profiles.generate`). ``links=k`` stores the channel sparsely: each user
+        hears its ``k`` nearest servers (O(N k) time and memory instead of O(N S)).
         """
         from .profiles import generate
 
         return generate(n_users, n_servers, n_models, seed=seed, profile=profile,
-                        max_entries=max_entries, **overrides)
+                        max_entries=max_entries, load=load, links=links, **overrides)
 
     def replace(self, **changes: Any) -> Scenario:
         """A new, validated scenario with some fields changed."""
@@ -197,7 +313,7 @@ class Scenario:
         changes: dict[str, Any] = {
             s.name: np.asarray(getattr(self, s.name))[users]
             for s in SCHEMA
-            if s.axes and s.axes[0] == "user"
+            if s.axes and s.axes[0] == "user" and getattr(self, s.name) is not None
         }
         return replace(self, **changes)
 
@@ -223,17 +339,29 @@ class Scenario:
         unknown = sorted(str(k) for k in set(data) - set(FIELDS) - {"schema_version"})
         if unknown:
             raise UnknownNameError("scenario field", unknown[0], FIELDS).located(source)
-        missing = [s.name for s in SCHEMA if s.name not in data]
+        missing = [s.name for s in SCHEMA if s.name not in data and not s.optional]
         if missing:
             raise ValidationError(missing[0], FIELDS[missing[0]].unit, None, f"missing in {source}")
         try:
-            return cls(**{s.name: data[s.name] for s in SCHEMA})
+            values: dict[str, Any] = {s.name: data.get(s.name) for s in SCHEMA}
+            return cls(**values)
         except ValidationError as exc:
             raise (exc.located(source) if source != "dict" else exc) from None
 
     def save(self, path: str | Path) -> None:
-        """Write as JSON; floats are written with ``repr`` so the round trip is exact."""
-        Path(path).write_text(json.dumps(self.to_dict(), allow_nan=True), encoding="utf-8")
+        """Write by suffix: ``.npz`` (binary numpy archive, for large scenarios) or JSON (any
+        other suffix; floats are written with ``repr``). Both round trips are exact."""
+        p = check_path("path", path)
+        if p.suffix.lower() == ".npz":
+            arrays: dict[str, Any] = {"schema_version": np.array(SCHEMA_VERSION)}
+            for spec in SCHEMA:
+                v = getattr(self, spec.name)
+                if v is not None:
+                    arrays[spec.name] = np.asarray(v)
+            with open(p, "wb") as fh:
+                np.savez(fh, **arrays)
+            return
+        p.write_text(json.dumps(self.to_dict(), allow_nan=True), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> Scenario:
@@ -243,6 +371,9 @@ class Scenario:
         non-UTF-8, truncated, invalid or too deeply nested file, and naming the field and the
         file for bad content.
         """
+        p = check_path("path", path)
+        if p.suffix.lower() == ".npz":
+            return cls.from_dict(_read_npz(p), source=str(path))
         data = load_json(path, "scenario file")
         return cls.from_dict(data, source=str(path))
 
@@ -251,6 +382,8 @@ class Scenario:
         h = hashlib.sha256()
         for spec in SCHEMA:
             v = getattr(self, spec.name)
+            if v is None:
+                continue  # an absent channel form (dense digests are unchanged by links)
             h.update(spec.name.encode())
             h.update(np.ascontiguousarray(v).tobytes() if isinstance(v, np.ndarray) else
                      repr(v).encode())
@@ -261,7 +394,10 @@ class Scenario:
             return NotImplemented
         for f in fields(self):
             a, b = getattr(self, f.name), getattr(other, f.name)
-            if isinstance(a, np.ndarray):
+            if a is None or b is None:
+                if a is not b:
+                    return False
+            elif isinstance(a, np.ndarray):
                 if a.shape != b.shape or not np.array_equal(a, b):
                     return False
             elif a != b:
@@ -269,6 +405,20 @@ class Scenario:
         return True
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _read_npz(path: Path) -> dict[str, Any]:
+    """The fields of a scenario ``.npz`` archive (no pickles; a bad file names the path)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data: dict[str, Any] = {}
+            for k in z.files:
+                a = z[k]
+                data[k] = a.item() if a.ndim == 0 else a
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValidationError("path", "-", str(path),
+                              f"not a readable scenario .npz archive: {exc}") from exc
+    return data
 
 
 def _shape_of(value: Any) -> tuple[int, ...]:

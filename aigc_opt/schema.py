@@ -2,8 +2,9 @@
 
 The table drives validation, documentation and JSON I/O of :class:`aigc_opt.scenario.Scenario`
 (in the spirit of PyPSA's component attribute tables). Axis names: ``user`` (N), ``server`` (S),
-``model`` (M), ``point`` (P, quality-curve breakpoints), ``xy`` (2, planar coordinates). A field
-with no axes is a scalar.
+``model`` (M), ``point`` (P, quality-curve breakpoints), ``xy`` (2, planar coordinates), ``link``
+(L, servers each user hears when the channel is stored sparsely). A field with no axes is a
+scalar.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ BOUNDS: dict[str, tuple[float, str]] = {
     "examples": (1e12, "in-context examples of a cached model"),
     "slots": (1e7, "slots / frames / windows of a horizon (116 days of 1-s slots)"),
     "factor": (1e6, "dimensionless scale factors (budget / rate / epsilon scales)"),
+    "utilisation": (1e3, "target load / capacity ratio of generated networks; above 1 the "
+                         "network is oversubscribed on purpose, 1e3 keeps sizes finite"),
 }
 
 
@@ -99,6 +102,9 @@ class FieldSpec:
         What the field means.
     bound : str
         Key of :data:`BOUNDS`: the physical upper bound and why ("" for string fields).
+    optional : bool
+        The field may be None (absent): the channel is given either densely
+        (``channel_gain``) or as links (``link_server`` and ``link_gain``), never both.
     """
 
     name: str
@@ -111,6 +117,7 @@ class FieldSpec:
     allow_inf: bool = False
     choices: tuple[str, ...] = ()
     bound: str = ""
+    optional: bool = False
 
     @property
     def high(self) -> float | None:
@@ -138,8 +145,10 @@ def _f(
     allow_inf: bool = False,
     choices: tuple[str, ...] = (),
     bound: str = "",
+    optional: bool = False,
 ) -> FieldSpec:
-    return FieldSpec(name, axes, unit, dtype, low, strict, description, allow_inf, choices, bound)
+    return FieldSpec(name, axes, unit, dtype, low, strict, description, allow_inf, choices, bound,
+                     optional)
 
 
 U, S, M = ("user",), ("server",), ("model",)
@@ -216,8 +225,15 @@ SCHEMA: tuple[FieldSpec, ...] = (
     _f("model_quality_values", ("model", "point"), "-", None, False,
        "piecewise_linear/tabulated: quality at the breakpoints", bound="quality"),
     # --- channel ---------------------------------------------------------------------------------
-    _f("channel_gain", ("user", "server"), "-", 0.0, True, "linear channel power gain",
-       bound="gain"),
+    _f("channel_gain", ("user", "server"), "-", 0.0, True,
+       "linear channel power gain, dense (None when the channel is given as links)",
+       bound="gain", optional=True),
+    _f("link_server", ("user", "link"), "-", 0, False,
+       "links: the L servers each user hears, strictly increasing per user (None: dense)",
+       dtype="int", bound="count", optional=True),
+    _f("link_gain", ("user", "link"), "-", 0.0, True,
+       "links: linear channel power gain to link_server (None: dense)", bound="gain",
+       optional=True),
     _f("noise_psd_w_per_hz", (), "W/Hz", 0.0, True, "noise power spectral density",
        bound="noise_psd"),
     _f("antenna_gain", (), "-", 0.0, True, "path-loss antenna gain A_d (generation only)",

@@ -11,12 +11,14 @@ Modules (importing this package registers all of them):
 * :mod:`.multicell` -- multi-cell assignment with forwarding (:class:`MulticellSpec`);
 * :mod:`.joint`, :mod:`.joint_oa` -- joint placement and shares, exact by outer approximation
   (:class:`JointSpec`);
+* :mod:`.lagrangian` -- certified assignment at scale: Lagrangian bound, reduced-cost fixing
+  and a MILP on the kept columns (method ``"lagrangian"``);
 * :mod:`.evaluate` -- the independent evaluator of the three allocation types.
 """
 
 from __future__ import annotations
 
-from . import assignment, evaluate, heuristics, joint, joint_oa, multicell, partial
+from . import assignment, evaluate, heuristics, joint, joint_oa, lagrangian, multicell, partial
 from .assignment import OptionTable, option_table
 from .data import (
     CLOUD,
@@ -58,6 +60,7 @@ __all__ = [
     "heuristics",
     "joint",
     "joint_oa",
+    "lagrangian",
     "link_capacity",
     "link_times",
     "multicell",

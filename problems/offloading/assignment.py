@@ -45,8 +45,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Any
+from types import MappingProxyType, SimpleNamespace
+from typing import Any, cast
 
 import numpy as np
 
@@ -60,7 +60,7 @@ from .data import CLOUD, LOCAL, OffloadAllocation, OffloadingSpec, link_times, o
 
 logger = logging.getLogger(__name__)
 
-GB = 1e9  # memory rows are written in GB so that coefficients are O(1)
+GB = 1e9  # bytes per GB (kept for importers; memory rows are divided by each server's memory)
 
 
 @dataclass(frozen=True)
@@ -99,68 +99,87 @@ _RESOURCE_FIELDS = ("placement", "radio_server", "uplink_hz", "downlink_hz", "tx
 
 
 def option_table(scn: Scenario, spec: OffloadingSpec) -> OptionTable:
-    """Enumerate options per request (vectorised, grouped by user) and score them."""
+    """Enumerate options per request and score them, in time linear in the number of columns.
+
+    Columns are laid out per user without sorting: grouped by user, in the order local,
+    candidate servers (all servers the user hears -- every server of a dense scenario, the
+    links of a sparse one -- in index order, or the ``k`` highest-gain ones in the order
+    ``argpartition`` returns them), cloud. Time and memory are O(N L) for L links per user.
+    Per-user terms (quality of the full and of the device schedule, weights, deadlines) are
+    computed once per user and gathered; per-server shares (``B_s/K_s``, ``F_s/G_s``,
+    ``R_s/K_s``) once per server; channel gains come with the links; the physics of every
+    column is :func:`~aigc_opt.problems.offloading.data.link_times` (the evaluator's) on a
+    lightweight column record (no per-column validation).
+    """
     N, S = scn.n_users, scn.n_servers
     users = np.arange(N)
-    best = np.argmax(scn.channel_gain, axis=1)
-    k = S if spec.candidate_servers is None else min(S, spec.candidate_servers)
-    if k < S:
-        cand = np.argpartition(-scn.channel_gain, k - 1, axis=1)[:, :k]
+    server, gain = scn.links()  # dense: every server; sparse: the servers each user hears
+    L = server.shape[1]
+    best = scn.best_server
+    k = L if spec.candidate_servers is None else min(L, spec.candidate_servers)
+    if k < L:
+        top = np.argpartition(-gain, k - 1, axis=1)[:, :k]
+        cand = np.take_along_axis(server, top, axis=1)
+        cgain = np.take_along_axis(gain, top, axis=1)
     else:
-        cand = np.broadcast_to(np.arange(S), (N, S))
-    eu, es = np.repeat(users, k), cand.reshape(-1)
-    parts_u, parts_p, parts_r = [eu], [es], [es]
+        cand, cgain = server, gain
+    parts_p: list[np.ndarray] = [cand]
+    parts_r: list[np.ndarray] = [cand]
+    parts_g: list[np.ndarray] = [cgain]
     if spec.allow_local:
-        parts_u.insert(0, users)
-        parts_p.insert(0, np.full(N, LOCAL))
-        parts_r.insert(0, np.full(N, -1))
+        parts_p.insert(0, np.full((N, 1), LOCAL))
+        parts_r.insert(0, np.full((N, 1), -1))
+        parts_g.insert(0, np.zeros((N, 1)))  # unused: a local column has no radio
     if spec.allow_cloud:
-        parts_u.append(users)
-        parts_p.append(np.full(N, CLOUD))
-        parts_r.append(best)
-    u, place, radio = (np.concatenate(p) for p in (parts_u, parts_p, parts_r))
-    order = np.lexsort((np.arange(u.size), u))  # group columns by user, stable
-    u, place, radio = u[order], place[order], radio[order]
+        parts_p.append(np.full((N, 1), CLOUD))
+        parts_r.append(best[:, None])
+        parts_g.append(gain.max(axis=1)[:, None])
+    place = np.hstack(parts_p).reshape(-1)
+    radio = np.hstack(parts_r).reshape(-1)
+    col_gain = np.hstack(parts_g).reshape(-1)
+    width = place.size // N
+    u = np.repeat(users, width)
     remote, cloud = place != LOCAL, place == CLOUD
     rc = np.clip(radio, 0, S - 1)
     pc = np.clip(place, 0, S - 1)
-    K = scn.server_subchannels[rc].astype(float)
-    steps = scn.request_steps[u].astype(float)
+    K = scn.server_subchannels.astype(float)
+    steps_n = scn.request_steps.astype(float)
     if spec.local_max_steps is not None:
-        local_steps = np.minimum(steps, spec.local_max_steps)
+        local_n = np.minimum(steps_n, spec.local_max_steps)
     else:
-        local_steps = steps
-    alloc = OffloadAllocation(  # one row per column, scored with users=u
+        local_n = steps_n
+    steps = steps_n[u]
+    cols = SimpleNamespace(  # one row per column, scored with users=u (duck-typed allocation)
         placement=place,
         radio_server=np.where(remote, radio, -1),
-        uplink_hz=np.where(remote, scn.server_uplink_hz[rc] / K, 0.0),
-        downlink_hz=np.where(remote, scn.server_downlink_hz[rc] / K, 0.0),
+        uplink_hz=np.where(remote, (scn.server_uplink_hz / K)[rc], 0.0),
+        downlink_hz=np.where(remote, (scn.server_downlink_hz / K)[rc], 0.0),
         tx_power_w=np.where(remote, scn.user_tx_power_w[u], 0.0),
         compute_flops=np.where(
             cloud, scn.cloud_compute_flops,
-            np.where(remote, scn.server_compute_flops[pc] / scn.server_gpu_slots[pc], 0.0),
+            np.where(remote, (scn.server_compute_flops / scn.server_gpu_slots)[pc], 0.0),
         ),
-        backhaul_bps=np.where(cloud, scn.server_backhaul_bps[rc] / K, 0.0),
+        backhaul_bps=np.where(cloud, (scn.server_backhaul_bps / K)[rc], 0.0),
         remote_steps=np.where(remote, steps, 0.0),
-        device_steps=np.where(remote, 0.0, local_steps),
-        cache=np.zeros((S, scn.n_models), dtype=bool),
+        device_steps=np.where(remote, 0.0, local_n[u]),
     )
-    lt = link_times(scn, alloc, users=u)
+    lt = link_times(scn, cast(OffloadAllocation, cols), users=u, gain=col_gain)
     o = spec.objective
-    q = quality(scn, scn.request_model[u], alloc.steps)
+    model = scn.request_model
+    q = np.where(remote, quality(scn, model, steps_n)[u], quality(scn, model, local_n)[u])
     lat = lt["latency_s"]
-    late = np.maximum(lat - scn.request_deadline_s[u], 0.0)
+    deadline = scn.request_deadline_s[u]
     c = (o.latency * lat + o.device_energy * lt["device_energy_j"]
          + o.server_energy * lt["server_energy_j"] - o.quality * q)
     if o.deadline == "penalty":
-        c = c + o.deadline_penalty * late
+        c = c + o.deadline_penalty * np.maximum(lat - deadline, 0.0)
     c = scn.request_weight[u] * c
     c = c + np.where(cloud, o.cloud_cost * scn.cloud_cost_per_flop * lt["remote_flop"], 0.0)
     feasible = np.isfinite(c) & (lt["device_energy_j"] <= scn.user_energy_budget_j[u])
     if o.deadline == "hard":
-        feasible &= lat <= scn.request_deadline_s[u]
+        feasible &= lat <= deadline
     return OptionTable(
-        user=u, **{f: getattr(alloc, f) for f in _RESOURCE_FIELDS},
+        user=u, **{f: getattr(cols, f) for f in _RESOURCE_FIELDS},
         latency_s=lat, device_energy_j=lt["device_energy_j"],
         remote_energy_j=lt["server_energy_j"], quality=q,
         cost=np.where(np.isfinite(c), c, 0.0), feasible=feasible,
@@ -177,7 +196,8 @@ def placement_rows(rb: RowBuilder, scn: Scenario, *, user: np.ndarray, radio: np
                    place: np.ndarray, nx: int, linking: str) -> None:
     """Rows shared by the offloading MILPs over ``nx`` option columns and the ``S x M`` cache
     columns that follow them: assignment, subchannels on the radio server, GPU slots at the
-    processing server, GPU memory (in GB) and the model-held linking (see module docstring)."""
+    processing server, GPU memory (each server's row divided by its memory, right-hand side 1)
+    and the model-held linking (see module docstring)."""
     N, S, M = scn.n_users, scn.n_servers, scn.n_models
     ecols = np.nonzero(place >= 0)[0]
     rb.add(user, np.arange(nx), 1.0, N, 1.0, 1.0)
@@ -185,8 +205,9 @@ def placement_rows(rb: RowBuilder, scn: Scenario, *, user: np.ndarray, radio: np
     rb.add(radio[rad], rad, 1.0, S, -np.inf, scn.server_subchannels.astype(float))
     rb.add(place[ecols], ecols, 1.0, S, -np.inf, scn.server_gpu_slots.astype(float))
     ys, ym = np.repeat(np.arange(S), M), np.tile(np.arange(M), S)
-    rb.add(ys, nx + ys * M + ym, scn.model_size_bytes[ym] / GB, S, -np.inf,
-           scn.server_gpu_memory_bytes / GB)
+    mem = np.asarray(scn.server_gpu_memory_bytes, dtype=np.float64)
+    den = np.where(mem > 0, mem, max(float(scn.model_size_bytes.max(initial=0.0)), 1.0))
+    rb.add(ys, nx + ys * M + ym, scn.model_size_bytes[ym] / den[ys], S, -np.inf, mem / den)
     key = place[ecols] * M + scn.request_model[user[ecols]]  # cache column of each edge option
     if linking == "disaggregated":  # x_ns <= y_{s,m(n)}
         ne = ecols.size
@@ -209,11 +230,13 @@ def load_seconds(scn: Scenario) -> np.ndarray:
     return (scn.model_size_bytes[None, :] * 8.0 / scn.server_load_bps[:, None]).reshape(-1)
 
 
-def frozen_columns(arrays: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
-    """A read-only mapping of read-only copies of ``arrays`` (for ``meta["columns"]``)."""
+def frozen_columns(arrays: Mapping[str, np.ndarray], *, copy: bool = True
+                   ) -> Mapping[str, np.ndarray]:
+    """A read-only mapping of read-only copies of ``arrays`` (for ``meta["columns"]``);
+    ``copy=False`` freezes the given arrays in place (for arrays nobody else holds)."""
     out = {}
     for k, v in arrays.items():
-        a = np.array(v)
+        a = np.array(v) if copy else np.asarray(v)
         a.flags.writeable = False
         out[k] = a
     return MappingProxyType(out)
@@ -241,6 +264,14 @@ def build(scn: Scenario, spec: OffloadingSpec) -> LinearProgram:
     Blocks: ``assign`` (the ``nx`` option columns ``x``, starting at column 0) and ``cache``
     (``y``, shape (S, M), starting at column ``nx``). The objective is in problem units
     (``meta["objective_scale"]`` is 1).
+
+    Numerics (issue 11): as built, assignment, subchannel, GPU-slot and linking rows have
+    entries in ``{1, -1, -min(U, G)}`` (right-hand sides are counts), memory rows are divided by
+    the server's memory (entries ``size_m / Mem_s``, right-hand side 1) and the objective is in
+    problem units. The LP backends equilibrate by powers of two
+    (:mod:`aigc_opt.solvers.numerics`), so HiGHS and SCIP see every row's largest ``|a|`` in
+    [1, 2) and the objective's log-mean ``|c|`` at 1; options whose cost overflows (``inf``)
+    are not built as columns.
 
     ``program.meta["columns"]`` (read it as ``program.column_data``) is a read-only mapping of
     read-only arrays of length ``nx``, entry ``j`` describing ``assign`` column ``j`` (global
@@ -279,7 +310,7 @@ def build(scn: Scenario, spec: OffloadingSpec) -> LinearProgram:
         integrality=np.ones(n, dtype=bool),
         blocks=(Block("assign", 0, (nx,)), Block("cache", nx, (S, M))),
         name=f"offloading[N={N},S={S},M={M}]",
-        meta={"columns": frozen_columns(column_arrays(t, keep))},
+        meta={"columns": frozen_columns(column_arrays(t, keep), copy=False)},
     )
 
 

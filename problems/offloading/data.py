@@ -451,8 +451,8 @@ class MulticellSpec(ProblemSpec):
 
 
 # ---------------------------------------------------------------------- physics
-def link_times(scn: Scenario, alloc: OffloadAllocation, users: np.ndarray | None = None
-               ) -> dict[str, np.ndarray]:
+def link_times(scn: Scenario, alloc: OffloadAllocation, users: np.ndarray | None = None,
+               gain: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per-request time components (s), energies (J) and remote work (FLOP), see the module
     docstring.
 
@@ -460,7 +460,9 @@ def link_times(scn: Scenario, alloc: OffloadAllocation, users: np.ndarray | None
     use it to score many candidate options of the same user in one vectorised call. Returns
     ``t_uplink_s``, ``t_downlink_s``, ``t_backhaul_s``, ``t_remote_compute_s``,
     ``t_device_compute_s``, ``latency_s``, ``device_energy_j``, ``server_energy_j`` (edge or
-    cloud compute energy) and ``remote_flop``.
+    cloud compute energy) and ``remote_flop``. ``gain`` (optional) is the channel gain of each
+    row to its radio server when the caller already has it (else
+    :meth:`~aigc_opt.scenario.Scenario.gain_at`).
     """
     S = scn.n_servers
     pl, rs = alloc.placement, alloc.radio_server
@@ -468,7 +470,7 @@ def link_times(scn: Scenario, alloc: OffloadAllocation, users: np.ndarray | None
     cloud = pl == CLOUD
     rs_c = np.clip(rs, 0, S - 1)
     n = np.arange(alloc.n_users) if users is None else np.asarray(users)
-    g = scn.channel_gain[n, rs_c]
+    g = scn.gain_at(n, rs_c) if gain is None else np.asarray(gain)  # 0: no link, rate 0
     n0 = scn.noise_psd_w_per_hz
     r_up = shannon_rate(alloc.uplink_hz, alloc.tx_power_w, g, n0)
     r_dl = shannon_rate(alloc.downlink_hz, scn.server_tx_power_w[rs_c], g, n0)
@@ -544,7 +546,7 @@ def branch_times(scn: Scenario, alloc: PartialOffloadAllocation) -> dict[str, np
     S = scn.n_servers
     s = np.clip(alloc.server, 0, S - 1)
     n = np.arange(alloc.n_users)
-    g = scn.channel_gain[n, s]
+    g = scn.gain_at(n, s)
     n0 = scn.noise_psd_w_per_hz
     r_up = shannon_rate(alloc.uplink_hz, alloc.tx_power_w, g, n0)
     r_dl = shannon_rate(alloc.downlink_hz, scn.server_tx_power_w[s], g, n0)

@@ -107,7 +107,7 @@ def all_edge_nearest(scn: Scenario, spec: OffloadingSpec, seed: int = 0) -> Offl
         objective=spec.objective, allow_local=True, allow_cloud=True,
         local_max_steps=spec.local_max_steps, candidate_servers=1))
     S, M = scn.n_servers, scn.n_models
-    best = np.argmax(scn.channel_gain, axis=1)
+    best = scn.best_server
     demand = np.zeros((S, M))
     np.add.at(demand, (best, scn.request_model), 1.0)
     # cache greedily by demand: for each server, models sorted by demand, prefix that fits

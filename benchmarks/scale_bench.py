@@ -1,0 +1,211 @@
+"""Scale benchmarks of the scenario generator and the offloading assignment build (issue 16).
+
+Run::
+
+    python -m aigc_opt.benchmarks.scale_bench feasibility --sizes 10 100 1000 100000 --seeds 20
+    python -m aigc_opt.benchmarks.scale_bench build --sizes 1000 10000 50000 --repeats 3
+    python -m aigc_opt.benchmarks.scale_bench generation --sizes 1000 10000 100000 1000000
+
+``feasibility``: for each N and seed, ``Scenario.generate(N, S, M, seed=seed)`` at the default
+load (and, for comparison, ``load=None``, the fixed capacities), with ``S = clip(N // 20, 1,
+S_max)`` servers. A scenario counts as feasible for the default
+:class:`~aigc_opt.problems.offloading.OffloadingSpec` when a certificate passes the evaluator:
+every request's cheapest option that fits in a greedy pass, falling back to the all-cloud
+assignment (each request relayed by its highest-gain server); for ``N <= --milp-max`` the HiGHS
+MILP is also solved and its status reported. ``build``: build + hand-over time of the assignment
+MILP per nonzero against Pyomo's own build + hand-over, both in one run, on sparse scenarios.
+``generation``: time and traced peak memory of sparse generation, with fitted exponents.
+
+The machine is shared: every time is the median of ``--repeats`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+import aigc_opt as ao
+from aigc_opt.problems.offloading import OffloadingSpec
+from aigc_opt.problems.offloading.assignment import allocation_from_columns, option_table
+from aigc_opt.problems.offloading.data import CLOUD
+
+
+def _servers(n: int, users_per_server: int, s_max: int) -> int:
+    return int(np.clip(n // users_per_server, 1, s_max))
+
+
+def all_cloud_feasible(scn: ao.Scenario) -> bool:
+    """Whether the all-cloud assignment (relay = highest-gain server) passes the evaluator for
+    the default spec (a feasibility certificate of the assignment problem)."""
+    spec = OffloadingSpec(candidate_servers=1)
+    t = option_table(scn, spec)
+    cols = np.nonzero(t.placement == CLOUD)[0]
+    alloc = allocation_from_columns(t, cols, np.zeros((scn.n_servers, scn.n_models), bool))
+    return bool(ao.evaluate(scn, alloc, OffloadingSpec()).feasible)
+
+
+def feasibility(sizes: list[int], seeds: int, models: int, users_per_server: int, s_max: int,
+                milp_max: int, links: int | None = None) -> list[dict[str, Any]]:
+    """One row per (N, load mode): share of seeds with a feasibility certificate."""
+    rows = []
+    for n in sizes:
+        s = _servers(n, users_per_server, s_max)
+        for load in ("profile", None):
+            ok = milp_ok = milp_n = 0
+            gen = []
+            for seed in range(seeds):
+                t0 = time.perf_counter()
+                scn = ao.Scenario.generate(n, s, models, seed=seed, load=load, links=links,
+                                           max_entries=max(10_000_000, n * s))
+                gen.append(time.perf_counter() - t0)
+                ok += all_cloud_feasible(scn)
+                if n <= milp_max:
+                    res = ao.solve(scn, OffloadingSpec(), "highs", time_limit=60.0)
+                    milp_n += 1
+                    milp_ok += res.has_solution
+            rows.append({
+                "users": n, "servers": s, "models": models, "links": links or s,
+                "load": "0.7 (default)" if load else "None (fixed)", "seeds": seeds,
+                "feasible": ok / seeds,
+                "milp_feasible": (milp_ok / milp_n) if milp_n else float("nan"),
+                "gen_s_median": statistics.median(gen),
+            })
+            print(_row(rows[-1]), file=sys.stderr, flush=True)
+    return rows
+
+
+def build(sizes: list[int], users_per_server: int, models: int, links: int, repeats: int,
+          pyomo_max: int) -> list[dict[str, Any]]:
+    """Build + hand-over time of the HiGHS path (``spec.build`` + equilibrate + ``passModel``)
+    and of the Pyomo backend's own model construction + hand-over, per nonzero, on sparse
+    scenarios (``S = N / users_per_server`` servers, each user linked to its ``links``
+    nearest)."""
+    rows = []
+    for n in sizes:
+        servers = max(1, n // users_per_server)
+        scn = ao.Scenario.generate(n, servers, models, seed=0, links=links)
+        spec = OffloadingSpec(linking="aggregated")
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            prog = spec.build(scn)
+            _highs_handover(prog)
+            times.append(time.perf_counter() - t0)
+        py = float("nan")
+        if n <= pyomo_max:
+            py = _pyomo_build_seconds(prog)
+        med = statistics.median(times)
+        rows.append({"users": n, "servers": servers, "models": models, "cols": prog.n_cols,
+                     "rows": prog.n_rows, "nnz": prog.A.nnz, "build_s": med,
+                     "us_per_nnz": 1e6 * med / prog.A.nnz, "pyomo_s": py,
+                     "pyomo_ratio": py / med,
+                     "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+        print(_row(rows[-1]), file=sys.stderr, flush=True)
+    if len(rows) >= 2:
+        x = np.log([r["nnz"] for r in rows])
+        y = np.log([r["build_s"] for r in rows])
+        print(f"fitted exponent build_s ~ nnz^{np.polyfit(x, y, 1)[0]:.3f}", file=sys.stderr)
+    return rows
+
+
+def _highs_handover(prog: Any) -> Any:
+    """What the HiGHS backend does before ``run()``: equilibrate and ``passModel``."""
+    import highspy
+
+    from aigc_opt.solvers.highs import HighsBackend, new_highs
+    from aigc_opt.solvers.numerics import equilibrate
+
+    h = new_highs()
+    HighsBackend._pass(h, equilibrate(prog).program, highspy)
+    return h
+
+
+def _pyomo_build_seconds(prog: Any) -> float:
+    """Seconds the Pyomo backend spends on its own work before the solver starts: equilibrate,
+    build the Pyomo model (:func:`aigc_opt.solvers.pyomo_backend.build_model`) and hand it to
+    HiGHS (``set_instance`` of Pyomo's persistent HiGHS interface)."""
+    from aigc_opt.solvers.numerics import equilibrate
+    from aigc_opt.solvers.pyomo_backend import _solver, build_model
+
+    t0 = time.perf_counter()
+    model, _ = build_model(equilibrate(prog).program)
+    _solver("highs").set_instance(model)
+    return time.perf_counter() - t0
+
+
+def generation(sizes: list[int], users_per_server: int, models: int, links: int,
+               repeats: int) -> list[dict[str, Any]]:
+    """Generation time (median of ``repeats``) and traced peak memory of a sparse scenario
+    with ``S = N / users_per_server`` servers and ``links`` links per user; fitted exponents."""
+    import tracemalloc
+
+    rows = []
+    for n in sizes:
+        s = max(1, n // users_per_server)
+        times = []
+        for seed in range(repeats):
+            t0 = time.perf_counter()
+            scn = ao.Scenario.generate(n, s, models, seed=seed, links=links)
+            times.append(time.perf_counter() - t0)
+        del scn
+        tracemalloc.start()
+        ao.Scenario.generate(n, s, models, seed=0, links=links)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        rows.append({"users": n, "servers": s, "links": links, "gen_s": statistics.median(times),
+                     "peak_mb": peak / 2**20})
+        print(_row(rows[-1]), file=sys.stderr, flush=True)
+    if len(rows) >= 2:
+        x = np.log([r["users"] for r in rows])
+        for key in ("gen_s", "peak_mb"):
+            k = np.polyfit(x, np.log([r[key] for r in rows]), 1)[0]
+            print(f"fitted exponent {key} ~ users^{k:.3f}", file=sys.stderr)
+    return rows
+
+
+def _row(r: dict[str, Any]) -> str:
+    return "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items())
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("feasibility")
+    f.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000, 10000, 100000])
+    f.add_argument("--seeds", type=int, default=20)
+    f.add_argument("--models", type=int, default=10)
+    f.add_argument("--users-per-server", type=int, default=20)
+    f.add_argument("--max-servers", type=int, default=100)
+    f.add_argument("--milp-max", type=int, default=300)
+    f.add_argument("--links", type=int, default=None, help="sparse scenarios: k links/user")
+    b = sub.add_parser("build")
+    b.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 50000])
+    b.add_argument("--users-per-server", type=int, default=20)
+    b.add_argument("--models", type=int, default=10)
+    b.add_argument("--links", type=int, default=3)
+    b.add_argument("--repeats", type=int, default=3)
+    b.add_argument("--pyomo-max", type=int, default=50000)
+    g = sub.add_parser("generation")
+    g.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000, 1000000])
+    g.add_argument("--users-per-server", type=int, default=20)
+    g.add_argument("--models", type=int, default=50)
+    g.add_argument("--links", type=int, default=5)
+    g.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args(argv)
+    if a.cmd == "feasibility":
+        feasibility(a.sizes, a.seeds, a.models, a.users_per_server, a.max_servers, a.milp_max,
+                    a.links)
+    elif a.cmd == "build":
+        build(a.sizes, a.users_per_server, a.models, a.links, a.repeats, a.pyomo_max)
+    else:
+        generation(a.sizes, a.users_per_server, a.models, a.links, a.repeats)
+
+
+if __name__ == "__main__":
+    main()
