@@ -50,7 +50,18 @@ from .solve import (
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__version__ = "0.1.0"
+
+def _dist_version() -> str:
+    """The installed distribution's version: ``version`` in pyproject.toml is the one source."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("aigc-opt")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
+__version__ = _dist_version()
 
 __all__ = [
     "BackendUnavailableError",

@@ -54,14 +54,23 @@ class SolveOptions:
 
     def __post_init__(self) -> None:
         from .errors import ValidationError
+        from .validate import check_bool, check_int, check_scalar
 
-        if self.time_limit is not None and not self.time_limit > 0:
-            raise ValidationError("time_limit", "s", self.time_limit, "must be > 0")
-        if self.mip_gap is not None and not self.mip_gap >= 0:
-            raise ValidationError("mip_gap", "-", self.mip_gap, "must be >= 0")
-        if self.threads is not None and not self.threads >= 1:
-            raise ValidationError("threads", "-", self.threads, "must be >= 1")
-        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        # time limit <= 1e9 s (~32 years); gap in [0, 1e6]; threads <= 4096 (more than any host)
+        set_("time_limit", check_scalar("time_limit", self.time_limit, "s", 0.0, 1e9,
+                                        strict=True, optional=True))
+        set_("mip_gap", check_scalar("mip_gap", self.mip_gap, "-", 0.0, 1e6, optional=True))
+        set_("threads", check_int("threads", self.threads, "-", 1, 4096, optional=True))
+        set_("verbose", check_bool("verbose", self.verbose))
+        set_("verify", check_bool("verify", self.verify))
+        if not isinstance(self.extra, Mapping):
+            raise ValidationError("extra", "-", self.extra,
+                                  "must be a mapping of backend option names to values")
+        bad = [k for k in self.extra if not isinstance(k, str)]
+        if bad:
+            raise ValidationError("extra", "-", bad[0], "option names must be strings")
+        set_("extra", MappingProxyType(dict(self.extra)))
 
 
 @runtime_checkable

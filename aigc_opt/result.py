@@ -94,6 +94,9 @@ class Result:
         The evaluator's objective for the solution (NaN when not evaluated).
     metrics : Metrics or None
         The evaluator's full report when the result was verified or rejected.
+    explanation : aigc_opt.explain.Explanation or None
+        Why an infeasible outcome is infeasible: the named constraints of irreducible
+        infeasible subsets (see :mod:`aigc_opt.explain`); None otherwise.
     """
 
     termination: Termination
@@ -108,6 +111,7 @@ class Result:
     verified: bool = False
     eval_objective: float = math.nan
     metrics: Any = None
+    explanation: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "termination", Termination(self.termination))

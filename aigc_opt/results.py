@@ -423,8 +423,11 @@ def _infer_sense(rows: pd.DataFrame) -> tuple[str, str]:
 # ---------------------------------------------------------------------------------- ratios
 def _instance_key(df: pd.DataFrame) -> pd.Series:
     cols = [c for c in INSTANCE_COLUMNS if c in df]
-    return df[cols].astype(str).agg("|".join, axis=1) if len(df) else pd.Series(
-        [], dtype=object)
+    if not len(df):
+        return pd.Series([], dtype=object)
+    # missing cells (empty seed or sizes) become "" so every key is a string
+    text = df[cols].astype("string").fillna("")
+    return text.agg("|".join, axis=1)
 
 
 def _reference_objective(df: pd.DataFrame) -> pd.Series:

@@ -15,14 +15,22 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from .backend import SolveOptions, check_capability, get_backend
-from .errors import UnknownNameError
+from .backend import SolveOptions, backend_names, check_capability, get_backend
+from .errors import UnknownNameError, ValidationError
+from .explain import explain_program, explain_violations
 from .program import ConvexProgram, LinearProgram
 from .result import Result, SolveStats, Termination
-from .spec import merged
+from .spec import ProblemSpec, check_instance, merged
+from .validate import check_name, check_seed, check_type
 from .verify import tolerances_of, verify
 
 logger = logging.getLogger(__name__)
+
+#: Terminations that get an :class:`aigc_opt.explain.Explanation` (LinearPrograms only).
+_EXPLAINED = (Termination.INFEASIBLE, Termination.INFEASIBLE_OR_UNBOUNDED)
+#: Wall-time budget of an explanation inside :func:`solve`, s (also capped by the solve's
+#: ``time_limit``).
+EXPLAIN_TIME_LIMIT = 10.0
 
 
 @runtime_checkable
@@ -85,7 +93,18 @@ def _buildable(spec: Any) -> bool:
     return bool(has()) if callable(has) else hasattr(spec, "build")
 
 
+def _check_call(instance: Any, spec: Any) -> None:
+    """The spec is a spec and the instance is of the type it is solved on (else
+    ValidationError, never an AttributeError deep inside a builder)."""
+    if not isinstance(spec, (ProblemSpec, Problem)):
+        raise ValidationError("spec", "-", type(spec).__name__,
+                              "must be a problem spec (an aigc_opt.ProblemSpec subclass)")
+    check_instance(spec, instance)
+
+
 def _options(options: SolveOptions | None, kw: dict[str, Any]) -> SolveOptions:
+    if options is not None:
+        check_type("options", options, SolveOptions)
     names = {f.name for f in dataclasses.fields(SolveOptions)}
     unknown = sorted(set(kw) - names)
     if unknown:
@@ -123,10 +142,13 @@ def solve(
         evaluator (:func:`aigc_opt.verify.verify`: ``verified``, ``eval_objective``, or
         ``termination=unverified`` when the referee disagrees; ``options.verify=False`` skips
         the check, for timing runs only). Infeasible, unbounded and limit outcomes are
-        statuses, not exceptions.
+        statuses, not exceptions; an infeasible LP/MILP carries ``explanation``
+        (:func:`aigc_opt.explain.explain_infeasible`: the named constraints of its irreducible
+        infeasible subsets; skipped with ``verify=False``).
     """
+    _check_call(scenario, spec)
     opts = _options(options, kw)
-    be = get_backend(backend)
+    be = get_backend(check_name("backend", backend, backend_names()))
     t0 = time.perf_counter()
     program = spec.build(scenario)
     build_s = time.perf_counter() - t0
@@ -148,8 +170,24 @@ def solve(
     )
     if not opts.verify:
         return res
+    if res.termination in _EXPLAINED:
+        limit = min(EXPLAIN_TIME_LIMIT, opts.time_limit or math.inf)
+        res = dataclasses.replace(res, explanation=explain_program(
+            program, backend=backend, time_limit=limit))
     rtol, vtol = tolerances_of(be)
     return verify(scenario, spec, res, obj_rtol=rtol, viol_tol=vtol)
+
+
+def _explain_built(instance: Any, spec: Any, opts: SolveOptions) -> Any:
+    """Explanation of an algorithm's infeasible outcome from the spec's own program (HiGHS for
+    a LinearProgram, CVXPY for a ConvexProgram); None when it cannot be built."""
+    try:
+        program = spec.build(instance)
+    except Exception:  # an algorithm-only model: no program to explain
+        logger.debug("no program to explain", exc_info=True)
+        return None
+    limit = min(EXPLAIN_TIME_LIMIT, opts.time_limit or math.inf)
+    return explain_program(program, time_limit=limit)
 
 
 def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0) -> Result:
@@ -159,15 +197,19 @@ def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0) -> Resu
     An allocation that violates a hard constraint is ``infeasible`` (``has_solution=False``; the
     allocation and the evaluator's ``metrics`` stay attached for inspection).
     """
+    _check_call(scenario, spec)
+    seed = check_seed("seed", seed)
     table = heuristics(spec)
-    if name not in table:
-        raise UnknownNameError(f"heuristic for {type(spec).__name__}", name, table)
+    check_name(f"heuristic for {type(spec).__name__}", name, table)
     t0 = time.perf_counter()
     allocation = table[name](scenario, spec, seed=seed)
     seconds = time.perf_counter() - t0
     res = Result(Termination.FEASIBLE, True, bound=math.nan, gap=math.nan,
                  allocation=allocation, stats=SolveStats(backend=name, solve_seconds=seconds))
-    return verify(scenario, spec, res, objective_from_evaluator=True)
+    res = verify(scenario, spec, res, objective_from_evaluator=True)
+    if res.termination is Termination.INFEASIBLE and res.metrics is not None:
+        res = dataclasses.replace(res, explanation=explain_violations(res.metrics))
+    return res
 
 
 def methods(spec: Any, instance: Any = None) -> list[str]:
@@ -177,6 +219,8 @@ def methods(spec: Any, instance: Any = None) -> list[str]:
     """
     from .backend import backends as _backends
 
+    if instance is not None:
+        _check_call(instance, spec)
     names = list(algorithms(spec)) + list(heuristics(spec))
     if _buildable(spec):
         avail = [b for b, info in _backends().items() if info["available"]]
@@ -192,8 +236,12 @@ def run_method(
 ) -> Result:
     """Run ``method`` on ``instance``: an algorithm, a heuristic or a backend name (in that order).
     """
+    _check_call(instance, spec)
+    seed = check_seed("seed", seed)
+    if not isinstance(method, str):
+        raise UnknownNameError(f"method for {type(spec).__name__}", repr(method), methods(spec))
     algos = algorithms(spec)
-    opts = options or SolveOptions()
+    opts = SolveOptions() if options is None else check_type("options", options, SolveOptions)
     if method in algos:
         t0 = time.perf_counter()
         res = algos[method](instance, spec, opts)
@@ -202,14 +250,14 @@ def run_method(
                 res.stats, solve_seconds=time.perf_counter() - t0))
         if not opts.verify:
             return res
+        if res.termination in _EXPLAINED and res.explanation is None and _buildable(spec):
+            res = dataclasses.replace(res, explanation=_explain_built(instance, spec, opts))
         rtol, vtol = tolerances_of(algos[method])
         return verify(instance, spec, res, obj_rtol=rtol, viol_tol=vtol)
     if method in heuristics(spec):
         return run_heuristic(instance, spec, method, seed=seed)
     if not _buildable(spec):
         raise UnknownNameError(f"method for {type(spec).__name__}", method, methods(spec))
-    from .backend import backend_names
-
     if method not in backend_names():
         raise UnknownNameError(f"method for {type(spec).__name__}", method, methods(spec))
     return solve(instance, spec, backend=method, options=options)

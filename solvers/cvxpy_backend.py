@@ -2,9 +2,18 @@
 :class:`~aigc_opt.program.ConvexProgram`.
 
 The CVXPY solver is chosen with ``SolveOptions(extra={"solver": "CLARABEL"})``; defaults are
-HIGHS for programs with integer variables and CLARABEL otherwise (an interior-point method,
-independent of HiGHS, which makes it a real cross-check for LPs and QPs). Other ``extra`` keys are
+HIGHS for LPs and MILPs (a simplex vertex: an interior-point LP solution was up to 1.7e-5
+relative off on partial offloading, and ``1e-12`` off in a variable whose coefficient is
+``1e20``, issue 11; the independent LP/MILP cross-check is the ``scip`` backend) and CLARABEL
+for QPs and conic programs (an interior-point method; for QPs with tightened tolerances,
+:data:`CLARABEL_LP_TOLERANCES`). Other ``extra`` keys are
 passed to ``Problem.solve``.
+
+LinearPrograms are rebuilt from their power-of-two equilibrated copy
+(:mod:`aigc_opt.solvers.numerics`). Statuses: ``optimal_inaccurate`` is ``feasible`` (a solution
+without an optimality proof, the solver's status in the message); CVXPY errors (``SolverError``,
+"Cannot unpack invalid solution", "Problem data contains NaN or Inf") are ``error`` statuses
+with the message, never exceptions.
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ import numpy as np
 from aigc_opt.backend import SolveOptions, check_capability
 from aigc_opt.program import ConvexProgram, LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
+
+from .numerics import Scaled, equilibrate, nonfinite_message, self_check
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +51,19 @@ _TIME_KEY = {"HIGHS": "time_limit", "CLARABEL": "time_limit", "SCS": "time_limit
 _GAP_KEY = {"HIGHS": "mip_rel_gap"}
 
 
-def _solver_kwargs(solver: str, options: SolveOptions) -> dict[str, Any]:
+#: Clarabel settings for LinearPrograms (LP/QP): an interior-point method stops at 1e-8 relative
+#: gap and feasibility by default, which left partial-offloading optima 1.7e-5 off (issue 11);
+#: on the equilibrated LP these tighter settings return vertex-accurate solutions.
+CLARABEL_LP_TOLERANCES: dict[str, float] = {
+    "tol_gap_abs": 1e-11, "tol_gap_rel": 1e-11, "tol_feas": 1e-11, "tol_ktratio": 1e-9,
+}
+
+
+def _solver_kwargs(solver: str, options: SolveOptions, linear: bool = False) -> dict[str, Any]:
     kw: dict[str, Any] = {k: v for k, v in options.extra.items() if k != "solver"}
+    if linear and solver == "CLARABEL":
+        for k, v in CLARABEL_LP_TOLERANCES.items():
+            kw.setdefault(k, v)
     if options.time_limit is not None and solver in _TIME_KEY:
         kw.setdefault(_TIME_KEY[solver], float(options.time_limit))
     if options.mip_gap is not None and solver in _GAP_KEY:
@@ -103,6 +125,9 @@ class CvxpyBackend:
         {ProgramKind.LP, ProgramKind.MILP, ProgramKind.QP, ProgramKind.CONIC}
     )
     requires: tuple[str, ...] = ("cvxpy",)
+    #: Verification tolerances (objective rtol, relative violation): conic interior-point
+    #: solvers return allocations to about 1e-5 relative at their default settings.
+    tolerances: tuple[float, float] = (1e-5, 1e-5)
 
     def solve(self, program: LinearProgram | ConvexProgram, options: SolveOptions) -> Result:
         """Solve; statuses map through :data:`CONDITION_MAP`."""
@@ -111,35 +136,56 @@ class CvxpyBackend:
         check_capability(self, program.kind)
         t0 = time.perf_counter()
         integer = program.kind in (ProgramKind.MILP, ProgramKind.MIQP, ProgramKind.MICONIC)
-        solver = str(options.extra.get("solver", "HIGHS" if integer else "CLARABEL")).upper()
+        vertex = integer or program.kind is ProgramKind.LP
+        solver = str(options.extra.get("solver", "HIGHS" if vertex else "CLARABEL")).upper()
+        sc = None
         if isinstance(program, LinearProgram):
-            problem, x = _linear_problem(program)
+            bad = nonfinite_message(program)
+            if bad is not None:
+                return Result(Termination.ERROR, False, gap=math.inf, message=bad,
+                              stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
+            sc = equilibrate(program)
+            problem, x = _linear_problem(sc.program)
         else:
             problem, x = program.problem, None
         try:
             problem.solve(solver=solver, verbose=options.verbose,
-                          **_solver_kwargs(solver, options))
+                          **_solver_kwargs(solver, options, isinstance(program, LinearProgram)))
             status = str(problem.status)
-        except cp.error.SolverError as exc:
+        except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
+            # SolverError, "Cannot unpack invalid solution", "Problem data contains NaN or Inf"
             logger.warning("CVXPY/%s failed on %s: %s", solver, program.name, exc)
-            return Result(Termination.ERROR, False, message=f"{solver}: {exc}",
+            return Result(Termination.ERROR, False, gap=math.inf,
+                          message=f"{solver}: {type(exc).__name__}: {exc}",
                           stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
         seconds = time.perf_counter() - t0
         term, has_sol = CONDITION_MAP.get(status, (Termination.ERROR, False))
         values: dict[str, np.ndarray] = {}
         objective = math.nan
         if has_sol:
-            if isinstance(program, LinearProgram):
-                xv = np.asarray(x.value, dtype=np.float64).reshape(-1)
-                xv = np.where(program.integrality, np.round(xv), xv)
-                values = {b.name: b.take(xv).copy() for b in program.blocks}
-                values["x"] = xv
-                objective = program.objective_value(xv)
-            else:
-                values = {k: np.array(v.value, dtype=np.float64)
-                          for k, v in program.variables.items()}
-                objective = float(problem.value)
-        bound, nodes = self._bound(problem, term, objective, integer)
+            try:
+                if isinstance(program, LinearProgram):
+                    xv = np.asarray(x.value, dtype=np.float64).reshape(-1)
+                    xv = sc.unscale_x(xv) if sc is not None else xv
+                    xv = np.where(program.integrality, np.round(xv), xv)
+                    if not np.isfinite(xv).all():
+                        raise ValueError("non-finite primal values")
+                    trouble = self_check(sc, xv) if sc is not None else None
+                    if trouble is not None:
+                        raise ValueError(trouble)
+                    values = {b.name: b.take(xv).copy() for b in program.blocks}
+                    values["x"] = xv
+                    objective = program.objective_value(xv)
+                else:
+                    values = {k: np.array(v.value, dtype=np.float64)
+                              for k, v in program.variables.items()}
+                    objective = float(problem.value)
+            except (TypeError, ValueError) as exc:  # a status without usable values
+                term, has_sol, values, objective = Termination.ERROR, False, {}, math.nan
+                status += f" ({exc})"
+        if term is Termination.FEASIBLE and status.endswith("inaccurate"):
+            logger.info("CVXPY/%s: %s on %s", solver, status, program.name)
+        bound, nodes = self._bound(problem, term, objective, integer, sc)
         gap = relative_gap(objective, bound) if has_sol else math.inf
         st = problem.solver_stats
         stats = SolveStats(
@@ -153,8 +199,8 @@ class CvxpyBackend:
                       values=values, stats=stats, message=f"{solver}: {status}")
 
     @staticmethod
-    def _bound(problem: Any, term: Termination, objective: float, integer: bool
-               ) -> tuple[float, int]:
+    def _bound(problem: Any, term: Termination, objective: float, integer: bool,
+               sc: Scaled | None = None) -> tuple[float, int]:
         """Dual bound and node count (read from HiGHS's info for MIPs when available)."""
         import cvxpy as cp
 
@@ -162,9 +208,10 @@ class CvxpyBackend:
         if integer and info is not None and hasattr(info, "mip_dual_bound"):
             # HiGHS sees CVXPY's internal form: constants dropped, maximisation negated.
             sign = -1.0 if isinstance(problem.objective, cp.Maximize) else 1.0
-            internal = float(info.objective_function_value)
+            k = sc.obj_scale if sc is not None else 1.0
+            internal = float(info.objective_function_value) * k
             shift = objective - sign * internal if math.isfinite(objective) else 0.0
-            return sign * float(info.mip_dual_bound) + shift, int(info.mip_node_count)
+            return sign * float(info.mip_dual_bound) * k + shift, int(info.mip_node_count)
         if term is Termination.OPTIMAL and not integer:
             return objective, -1
         return math.nan, -1

@@ -1,7 +1,10 @@
 """HiGHS backend: passes the LinearProgram's flat CSR arrays straight to ``Highs.passModel``.
 
 This is the fast path (about 0.15 us per nonzero of hand-over cost, see DESIGN.md): no modelling
-layer, no per-row Python. LP, MILP and convex QP are supported (HiGHS has no MIQP).
+layer, no per-row Python. LP, MILP and convex QP are supported (HiGHS has no MIQP). HiGHS sees
+the power-of-two equilibrated copy of the program (:mod:`aigc_opt.solvers.numerics`: rows with
+largest ``|a|`` in [1, 2), objective with largest ``|c|`` in [1, 2)); a program with non-finite
+coefficients is an ``error`` status without a solve.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.backend import SolveOptions, check_capability
+from aigc_opt.errors import UnknownNameError, ValidationError
 from aigc_opt.program import LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
+
+from .numerics import Scaled, equilibrate, nonfinite_message, self_check
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +48,54 @@ CONDITION_MAP: dict[str, tuple[Termination, Termination]] = {
 }
 
 
+_BANNER_SILENCED = False
+
+
+def new_highs(verbose: bool = False) -> Any:
+    """A ``highspy.Highs`` object that prints nothing unless ``verbose``.
+
+    HiGHS prints its banner on stdout when the first ``Highs`` object of a process is created,
+    before any option can be set; that first construction runs with file descriptor 1 pointed at
+    /dev/null (C buffers flushed before it is restored), so the banner never reaches stdout of
+    the Python API or the CLI. Every later object is created normally with ``output_flag`` off.
+    """
+    import highspy
+
+    global _BANNER_SILENCED
+    if _BANNER_SILENCED or verbose:
+        h = highspy.Highs()
+    else:
+        import ctypes
+        import os
+        import sys
+
+        sys.stdout.flush()
+        saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+        libc = ctypes.CDLL(None)
+        try:
+            os.dup2(devnull, 1)
+            h = highspy.Highs()
+            libc.fflush(None)
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(devnull)
+        _BANNER_SILENCED = True
+    h.setOptionValue("output_flag", bool(verbose))
+    return h
+
+
+def set_extra_options(h: Any, extra: Any, highspy: Any) -> None:
+    """Pass ``extra`` HiGHS options; an unknown name or a rejected value is a ValidationError
+    (never silently ignored)."""
+    known = [a for a in dir(h.getOptions()) if not a.startswith("_")]
+    for key, value in extra.items():
+        if key not in known:
+            raise UnknownNameError("HiGHS option", key, known)
+        if h.setOptionValue(key, value) == highspy.HighsStatus.kError:
+            raise ValidationError(f"extra[{key!r}]", "-", value, "rejected by HiGHS")
+
+
 def _status_name(status: Any) -> str:
     return str(status).split(".")[-1]
 
@@ -61,18 +115,21 @@ class HighsBackend:
             raise TypeError("the highs backend takes a LinearProgram")
         check_capability(self, program.kind)
         t0 = time.perf_counter()
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", bool(options.verbose))
+        bad = nonfinite_message(program)
+        if bad is not None:
+            return Result(Termination.ERROR, False, gap=math.inf, message=bad,
+                          stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
+        sc = equilibrate(program)
+        h = new_highs(options.verbose)
         if options.time_limit is not None:
             h.setOptionValue("time_limit", float(options.time_limit))
         if options.mip_gap is not None:
             h.setOptionValue("mip_rel_gap", float(options.mip_gap))
         if options.threads is not None:
             h.setOptionValue("threads", int(options.threads))
-        for key, value in options.extra.items():
-            h.setOptionValue(key, value)
+        set_extra_options(h, options.extra, highspy)
         try:
-            self._pass(h, program, highspy)
+            self._pass(h, sc.program, highspy)
             h.run()
         except Exception as exc:  # a solver crash becomes a status
             logger.exception("HiGHS failed on %s", program.name)
@@ -82,7 +139,41 @@ class HighsBackend:
                 message=str(exc),
                 stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0),
             )
-        return self._result(h, program, highspy, time.perf_counter() - t0)
+        return self._result(h, program, highspy, time.perf_counter() - t0, sc)
+
+    def iis(self, program: LinearProgram) -> np.ndarray | None:
+        """Rows of an infeasible subset of the LP relaxation of ``program`` (not necessarily
+        irreducible), or None when the relaxation is not proven infeasible (used by
+        :mod:`aigc_opt.explain`, which reduces the set to an IIS).
+
+        The support of the dual (Farkas) ray of the simplex, presolve off, is such a set and
+        costs one LP solve; without a ray, HiGHS ``getIis`` with the elasticity filter
+        (``kIisStrategyFromLp``; HiGHS's own reduction to an irreducible set solves one LP per
+        row, minutes at 10,000 rows, so it is not asked for).
+        """
+        import highspy
+
+        h = new_highs()
+        h.setOptionValue("presolve", "off")
+        if hasattr(highspy, "IisStrategy"):
+            h.setOptionValue("iis_strategy", int(highspy.IisStrategy.kIisStrategyFromLp))
+        self._pass(h, program.relaxed(), highspy)
+        h.run()
+        if _status_name(h.getModelStatus()) != "kInfeasible":
+            return None
+        try:
+            _, has_ray, ray = h.getDualRay()
+            ray = np.abs(np.asarray(ray, dtype=np.float64))
+            if has_ray and ray.size == program.n_rows and ray.max(initial=0.0) > 0:
+                return np.nonzero(ray > 1e-9 * ray.max())[0].astype(np.int64)
+        except (TypeError, ValueError):  # another highspy signature: use getIis
+            logger.debug("no dual ray", exc_info=True)
+        if not hasattr(h, "getIis"):
+            return None
+        status, iis = h.getIis()
+        if status == highspy.HighsStatus.kError or not iis.valid_:
+            return None
+        return np.asarray(iis.row_index_, dtype=np.int64)
 
     @staticmethod
     def _pass(h: Any, lp: LinearProgram, highspy: Any) -> None:
@@ -123,7 +214,8 @@ class HighsBackend:
                 tri.data,
             )
 
-    def _result(self, h: Any, lp: LinearProgram, highspy: Any, seconds: float) -> Result:
+    def _result(self, h: Any, lp: LinearProgram, highspy: Any, seconds: float,
+                sc: Scaled | None = None) -> Result:
         status = _status_name(h.getModelStatus())
         info = h.getInfo()
         has_sol = int(info.primal_solution_status) == 2  # kSolutionStatusFeasible
@@ -138,14 +230,22 @@ class HighsBackend:
             x = np.asarray(h.getSolution().col_value, dtype=np.float64)
             if x.shape[0] != lp.n_cols:
                 x = np.zeros(lp.n_cols)
+            if sc is not None:
+                x = sc.unscale_x(x)
             x = np.where(lp.integrality, np.round(x), x)
+            trouble = self_check(sc, x) if sc is not None else None
+            if trouble is not None:
+                return Result(Termination.ERROR, False, gap=math.inf,
+                              message=f"{status}: {trouble}",
+                              stats=SolveStats(self.name, solve_seconds=seconds,
+                                               extra={"native_status": status}))
             objective = lp.objective_value(x)
             values = {b.name: b.take(x).copy() for b in lp.blocks}
             values["x"] = x
             has_sol = True
         mip = bool(lp.integrality.any())
         if mip:
-            bound = float(info.mip_dual_bound)
+            bound = float(info.mip_dual_bound) * (sc.obj_scale if sc is not None else 1.0)
             nodes = int(info.mip_node_count)
         else:
             bound = objective if term is Termination.OPTIMAL else math.nan

@@ -1,9 +1,12 @@
-"""Pyomo backend: rebuilds a LinearProgram as a Pyomo ``ConcreteModel`` and solves it with HiGHS
-through Pyomo's own solver interface (``pyomo.contrib.solver``).
+"""Pyomo backend: rebuilds a LinearProgram as a Pyomo ``ConcreteModel`` and solves it through
+Pyomo's own solver interfaces (``pyomo.contrib.solver``): HiGHS by default, SCIP (PySCIPOpt) with
+``extra={"solver": "scip"}``.
 
 It exists as an independent cross-check of the array path (a different model writer and solver
 interface); it is slow (about 12-14 us per nonzero of overhead, see DESIGN.md), so use it on
-small and medium instances.
+small and medium instances. The model is built from the power-of-two equilibrated copy of the
+program (:mod:`aigc_opt.solvers.numerics`); non-finite data and Pyomo model errors are ``error``
+statuses.
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.backend import SolveOptions, check_capability
+from aigc_opt.errors import CapabilityError, UnknownNameError
 from aigc_opt.program import LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
+
+from .numerics import equilibrate, nonfinite_message, self_check
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +75,8 @@ def build_model(lp: LinearProgram) -> tuple[Any, Any]:
             return pyo.Constraint.Feasible if rl[i] <= 0 <= ru[i] else pyo.Constraint.Infeasible
         lo_i = float(rl[i]) if math.isfinite(rl[i]) else None
         up_i = float(ru[i]) if math.isfinite(ru[i]) else None
+        if lo_i is None and up_i is None:
+            return pyo.Constraint.Skip  # a free row
         if lo_i is not None and lo_i == up_i:
             return expr == lo_i
         return (lo_i, expr, up_i)
@@ -85,6 +93,24 @@ def build_model(lp: LinearProgram) -> tuple[Any, Any]:
     return m, x
 
 
+#: Solvers the pyomo backend can hand its model to (``extra={"solver": name}``): HiGHS through
+#: Pyomo's HiGHS interface (default) or SCIP through Pyomo's PySCIPOpt interface (LP/MILP).
+PYOMO_SOLVERS = ("highs", "scip")
+
+
+def _solver(name: str) -> Any:
+    if name == "scip":
+        from pyomo.contrib.solver.solvers.scip.scip_direct import ScipDirect
+
+        return ScipDirect()
+    from pyomo.contrib.solver.solvers.highs import Highs
+
+    from .highs import new_highs
+
+    new_highs()  # the first HiGHS object of the process prints a banner: keep it off stdout
+    return Highs()
+
+
 class PyomoBackend:
     """Solve a LinearProgram via a Pyomo model and Pyomo's HiGHS interface (LP, MILP, QP)."""
 
@@ -94,20 +120,35 @@ class PyomoBackend:
 
     def solve(self, program: LinearProgram, options: SolveOptions) -> Result:
         """Build the Pyomo model, solve with HiGHS, map the status."""
-        from pyomo.contrib.solver.solvers.highs import Highs
-
         if not isinstance(program, LinearProgram):
             raise TypeError("the pyomo backend takes a LinearProgram")
         check_capability(self, program.kind)
+        extra = dict(options.extra)
+        solver = str(extra.pop("solver", "highs")).lower()
+        if solver not in PYOMO_SOLVERS:
+            raise UnknownNameError("pyomo solver (extra['solver'])", solver, PYOMO_SOLVERS)
+        if solver == "scip" and program.Q is not None and program.Q.nnz:
+            raise CapabilityError("pyomo with solver 'scip' takes LP/MILP programs, not QP")
         t0 = time.perf_counter()
-        model, x = build_model(program)
+        bad = nonfinite_message(program)
+        if bad is not None:
+            return Result(Termination.ERROR, False, gap=math.inf, message=bad,
+                          stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
+        sc = equilibrate(program)
+        try:
+            model, x = build_model(sc.program)
+        except Exception as exc:  # Pyomo refusing the data is a status, not an exception
+            logger.warning("pyomo could not build %s: %s", program.name, exc)
+            return Result(Termination.ERROR, False, gap=math.inf,
+                          message=f"pyomo model: {type(exc).__name__}: {exc}",
+                          stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
         t_model = time.perf_counter() - t0
-        opt = Highs()
+        opt = _solver(solver)
         cfg: dict[str, Any] = {
             "tee": bool(options.verbose),
             "load_solutions": False,
             "raise_exception_on_nonoptimal_result": False,
-            "solver_options": dict(options.extra),
+            "solver_options": extra,
         }
         if options.time_limit is not None:
             cfg["time_limit"] = float(options.time_limit)
@@ -130,14 +171,28 @@ class PyomoBackend:
         values: dict[str, np.ndarray] = {}
         objective = math.nan
         if has_sol:
-            primals = res.solution_loader.get_vars()
-            xv = np.array([primals[x[j]] for j in range(program.n_cols)], dtype=np.float64)
+            try:
+                primals = res.solution_loader.get_vars()
+                xv = np.array([primals[x[j]] for j in range(program.n_cols)],
+                              dtype=np.float64)
+            except Exception as exc:  # no readable primal values: a status
+                return Result(Termination.ERROR, False, gap=math.inf,
+                              message=f"pyomo/{solver}: {cond}: no primal values ({exc})",
+                              stats=SolveStats(self.name, solve_seconds=seconds))
+            xv = sc.unscale_x(xv)
             xv = np.where(program.integrality, np.round(xv), xv)
+            trouble = self_check(sc, xv)
+            if trouble is not None:
+                return Result(Termination.ERROR, False, gap=math.inf,
+                              message=f"pyomo/{solver}: {cond}: {trouble}",
+                              stats=SolveStats(self.name, solve_seconds=seconds,
+                                               extra={"native_status": cond}))
             values = {b.name: b.take(xv).copy() for b in program.blocks}
             values["x"] = xv
             objective = program.objective_value(xv)
         bound = res.objective_bound
-        bound = float(bound) if bound is not None and math.isfinite(bound) else math.nan
+        bound = (float(bound) * sc.obj_scale if bound is not None and math.isfinite(bound)
+                 else math.nan)
         if term is Termination.OPTIMAL and not program.integrality.any():
             bound = objective
         gap = relative_gap(objective, bound) if has_sol else math.inf
@@ -146,4 +201,4 @@ class PyomoBackend:
         stats = SolveStats(self.name, solve_seconds=seconds,
                            extra={"native_status": cond, "model_seconds": t_model})
         return Result(term, has_sol, objective=objective, bound=bound, gap=gap, values=values,
-                      stats=stats, message=f"pyomo/highs: {cond}")
+                      stats=stats, message=f"pyomo/{solver}: {cond}")

@@ -139,3 +139,98 @@ def test_programs_are_immutable() -> None:
         prog.c[0] = 5.0
     get_backend("highs").solve(prog, SolveOptions())
     np.testing.assert_array_equal(prog.c, [3.0, 2.0])
+
+
+# ---------------------------------------------------------------- issue 11: scaling, statuses
+def badly_scaled() -> tuple[LinearProgram, float, np.ndarray]:
+    """``lp_max`` with row 1 times 1e-12, row 2 times 1e12, x in kB-scale units (column times
+    1e-9) and the objective times 1e-20: same optimum (3, 1) after unscaling, objective 1.1e-19.
+    The equilibration in :mod:`aigc_opt.solvers.numerics` must undo all of it."""
+    A = np.array([[1e-12, 1e-12], [1e12, 3e12]]) * np.array([1e9, 1.0])
+    return _lp(np.array([3e-20 * 1e9, 2e-20]), A, [-INF, -INF], [4e-12, 6e12], [0, 0],
+               [3e-9, INF], sense="max"), 11e-20, np.array([3e-9, 1.0])
+
+
+@pytest.mark.parametrize("backend", _backends_for(ProgramKind.LP))
+def test_badly_scaled_known_answer(backend: str) -> None:
+    prog, obj, x = badly_scaled()
+    res = get_backend(backend).solve(prog, SolveOptions())
+    assert res.termination is Termination.OPTIMAL and res.has_solution
+    assert res.objective == pytest.approx(obj, rel=1e-6)
+    np.testing.assert_allclose(res.values["x"], x, rtol=1e-6)
+
+
+def test_equilibration_ranges_and_exactness() -> None:
+    from aigc_opt.solvers.numerics import equilibrate
+
+    prog, _, x = badly_scaled()
+    sc = equilibrate(prog)
+    rows = np.abs(sc.program.A).max(axis=1).toarray().ravel()
+    assert np.all((rows >= 1.0) & (rows < 2.0))
+    gm = np.exp2(np.mean(np.log2(np.abs(sc.program.c[sc.program.c != 0]))))
+    assert 2.0**-0.5 <= gm <= 2.0**0.5
+    # powers of two: scaling and unscaling are exact
+    assert np.all(np.log2(sc.col_scale) == np.round(np.log2(sc.col_scale)))
+    xs = x / sc.col_scale
+    np.testing.assert_array_equal(sc.unscale_x(xs), x)
+    knap, _, _ = milp_knapsack()
+    assert np.all(equilibrate(knap).col_scale == 1.0)  # integer columns are never scaled
+
+
+@pytest.mark.parametrize("backend", _backends_for(ProgramKind.LP))
+def test_nonfinite_coefficients_are_an_error_status(backend: str) -> None:
+    prog = _lp([np.inf, 1], [[1, 1]], [1], [INF], [0, 0], [1, 1])
+    res = get_backend(backend).solve(prog, SolveOptions())
+    assert res.termination is Termination.ERROR and not res.has_solution
+    assert "non-finite" in res.message
+
+
+def test_cvxpy_errors_are_statuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cvxpy as cp
+
+    from aigc_opt.solvers.cvxpy_backend import CONDITION_MAP
+
+    assert CONDITION_MAP["optimal_inaccurate"][0] is Termination.FEASIBLE
+    prog, _, _ = lp_max()
+    for msg in ("Cannot unpack invalid solution: Solution(status=UNKNOWN)",
+                "Problem data contains NaN or Inf. Check your parameter values and constants."):
+        def boom(self: object, *a: object, _m: str = msg, **k: object) -> None:
+            raise ValueError(_m)
+
+        monkeypatch.setattr(cp.Problem, "solve", boom)
+        res = get_backend("cvxpy").solve(prog, SolveOptions())
+        assert res.termination is Termination.ERROR and not res.has_solution
+        assert msg[:20] in res.message
+
+
+def _family_programs() -> list[tuple[str, object, object]]:
+    from aigc_opt.cases import get_case
+
+    out = []
+    for name, sizes in (("offloading.assignment", {"n_users": 8, "n_servers": 2, "n_models": 3}),
+                        ("offloading.multicell", {"n_users": 8, "n_servers": 3, "n_models": 3}),
+                        ("offloading.partial", {"n_users": 8}),
+                        ("allocation.steps", {"n_users": 5, "n_servers": 2, "n_models": 2}),
+                        ("allocation.llm_tokens", {"n_requests": 8}),
+                        ("caching.offline", {"n_servers": 2, "n_models": 3, "n_slots": 4}),
+                        ("incentives.auction", {"n_bidders": 6, "n_servers": 2})):
+        kind = get_case(name)
+        for seed in (0, 1):
+            out.append((name, kind.make_instance(seed, **sizes), kind.make_spec()))
+    return out
+
+
+@pytest.mark.skipif(not is_available("scip"), reason="pyscipopt not installed")
+@pytest.mark.parametrize("idx", range(14))
+def test_highs_and_scip_agree_on_families(idx: int) -> None:
+    """Two independent solvers on every LP/MILP family: both verified optimal, same objective
+    within their gaps (mip_gap 0)."""
+    name, inst, spec = _family_programs()[idx]
+    opts = SolveOptions(mip_gap=0.0, time_limit=30.0)
+    rh = ao.solve(inst, spec, "highs", options=opts)
+    rs = ao.solve(inst, spec, "scip", options=opts)
+    assert rh.termination is rs.termination, (name, rh, rs)
+    if rh.has_solution:
+        assert rh.verified and rs.verified, (name, rh, rs)
+        tol = max(rh.gap, rs.gap, 0.0) * max(1.0, abs(rh.objective)) + 1e-6 * abs(rh.objective)
+        assert abs(rh.objective - rs.objective) <= tol + 1e-9, (name, rh, rs)

@@ -25,6 +25,7 @@ scored by the offloading family's evaluator.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -73,7 +74,7 @@ def evaluate_power(inst: PowerInstance, alloc: PowerAllocation, objective: Any =
                          f"instance has {inst.n_users}")
     p = np.maximum(alloc.power_w, 0.0)
     snr = p * inst.gain / (inst.noise_psd_w_per_hz * inst.bandwidth_hz)
-    rate = inst.bandwidth_hz * np.log2(1.0 + snr)
+    rate = inst.bandwidth_hz * np.log1p(snr) / np.log(2.0)  # log1p: exact at tiny SNR
     budget = spec.power_budget_scale * inst.total_power_w
     target = spec.rate_scale * inst.rate_target_bps
     v = {
@@ -223,8 +224,31 @@ def _objective_of(objective: Any) -> tuple[LlmObjective, bool]:
     raise TypeError(f"expected an LlmObjective or a spec with one, got {type(objective)}")
 
 
+def epsilon_violations(objective: Any, sums: dict[str, float], scale: dict[str, float]
+                       ) -> dict[str, np.ndarray]:
+    """Relative violations of a spec's epsilon constraints (hard; issue 11).
+
+    ``objective.epsilon`` holds ``(metric, bound)`` pairs: ``sums[metric] <= bound`` for latency
+    and energy, ``>= bound`` for quality. The excess is divided by ``max(|bound|, 1e-9 *
+    scale[metric])`` (``scale``: the sum of the absolute terms), so a bound of 0 is checked as
+    strictly as any other (a positive latency against ``latency <= 0`` is violated).
+    """
+    out: dict[str, np.ndarray] = {}
+    for i, (metric, bound) in enumerate(getattr(objective, "epsilon", ()) or ()):
+        value = float(sums[metric])
+        excess = bound - value if metric == "quality" else value - bound
+        den = max(abs(float(bound)), 1e-9 * abs(float(scale[metric])), 1e-300)
+        rel = math.inf if math.isnan(excess) else max(excess, 0.0) / den
+        out[f"epsilon_{metric}" + (f"_{i}" if i else "")] = np.array([rel])
+    return out
+
+
 def evaluate_llm(inst: Any, alloc: LlmAllocation, objective: Any = None) -> Metrics:
-    """Metrics of a token allocation: latency, energy, quality, objective and violations."""
+    """Metrics of a token allocation: latency, energy, quality, objective and violations.
+
+    Epsilon rows of an :class:`~aigc_opt.problems.allocation.data_llm.LlmSpec` (weighted sums
+    ``sum w L <= bound``, ``sum w E <= bound``, ``sum w Q >= bound``) are hard constraints
+    ``epsilon_<metric>`` (see :func:`epsilon_violations`)."""
     obj, integer = _objective_of(objective)
     N = int(np.asarray(inst.prompt_tokens).shape[0])
     if alloc.n_requests != N:
@@ -251,10 +275,16 @@ def evaluate_llm(inst: Any, alloc: LlmAllocation, objective: Any = None) -> Metr
     v["nonnegative"] = np.maximum(-t, 0.0)
     if integer:
         v["integer_tokens"] = np.abs(t - np.round(t))
+    w = np.asarray(inst.weight, dtype=np.float64)
+    v.update(epsilon_violations(
+        objective,
+        {"latency": float((w * lat).sum()), "energy": float((w * energy).sum()),
+         "quality": float((w * q).sum())},
+        {"latency": float(np.abs(w * lat).sum()), "energy": float(np.abs(w * energy).sum()),
+         "quality": float(np.abs(w * q).sum())}))
     violations = {k: float(np.max(x, initial=0.0)) for k, x in v.items()}
     counts = {k: int((x > FEAS_TOL).sum()) for k, x in v.items()}
 
-    w = np.asarray(inst.weight, dtype=np.float64)
     cost = w * (obj.latency * lat + obj.energy * energy - obj.quality * q)
     totals = {
         "latency_mean_s": float(lat[a > 0].mean()) if a.any() else 0.0,

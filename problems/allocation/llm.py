@@ -11,7 +11,7 @@ Decisions per request n: admission ``a_n in {0,1}``, tokens ``t_n`` (integer, or
           + \beta e\phi (a_n P_n + t_n) - \gamma u_n\big)
 
     \text{s.t.}\quad u_n \le q_{n,p} + s_{n,p} (t_n - x_{n,p}) \;\; \forall p, \qquad
-    u_n \le q_{n,P},
+    0 \le u_n \le q_{n,P},
 
     \sum_n a_n \le B, \quad \sum_n \kappa_n (a_n P_n + t_n) \le G - M_{model}, \quad
     \phi \sum_n (a_n P_n + t_n) \le F T_{slot},
@@ -44,8 +44,17 @@ logger = logging.getLogger(__name__)
 
 
 def build(inst: LlmInstance, spec: LlmSpec) -> LinearProgram:
-    """Assemble the MILP; columns ``admit`` (N), ``tokens`` (N), ``u`` (N). Rows are scaled by
-    their right-hand sides so that HiGHS sees O(1) coefficients."""
+    """Assemble the MILP; columns ``admit`` (N), ``tokens`` (N), ``u`` (N).
+
+    Numerics: the KV-memory, compute and deadline rows are divided by their right-hand sides
+    (capacity, ``F T_slot``, ``d_n``), so their right-hand sides are 1; the quality epigraph
+    ``u_n`` is boxed in ``[0, q_{n,P}]`` (``q_n(0) = 0``, nondecreasing: no slack below the
+    curve at ``t = 0`` and none above its last value). The objective is in problem units; the
+    LP backends equilibrate rows, continuous columns and the objective by powers of two
+    (:mod:`aigc_opt.solvers.numerics`), so HiGHS and SCIP see each row's largest ``|a|`` and
+    the largest ``|c|`` in [1, 2). Instances whose coefficients overflow (``inf``) are refused
+    by the backends with an ``error`` status.
+    """
     N = inst.n_requests
     o = spec.objective
     w = inst.weight
@@ -69,7 +78,6 @@ def build(inst: LlmInstance, spec: LlmSpec) -> LinearProgram:
     un = np.repeat(rN, K - 1)
     add(np.concatenate([rs, rs]), np.concatenate([iu + un, it + un]),
         np.concatenate([np.ones(ns), -slope.reshape(-1)]), ns, -np.inf, icpt.reshape(-1))
-    add(rN, iu + rN, np.ones(N), N, -np.inf, q[:, -1])
     # t_n - Tmax_n a_n <= 0
     add(np.concatenate([rN, rN]), np.concatenate([it + rN, ia + rN]),
         np.concatenate([np.ones(N), -inst.max_tokens]), N, -np.inf, 0.0)
@@ -103,13 +111,13 @@ def build(inst: LlmInstance, spec: LlmSpec) -> LinearProgram:
     c[iu:] = -o.quality * w
     A = rb.matrix(n_cols)
     row_lower, row_upper = rb.bounds()
-    col_hi = np.concatenate([np.ones(N), inst.max_tokens, np.full(N, np.inf)])
+    col_hi = np.concatenate([np.ones(N), inst.max_tokens, q[:, -1]])
     integ = np.zeros(n_cols, dtype=bool)
     integ[ia:it] = True
     integ[it:iu] = spec.integer_tokens
     return LinearProgram(
         c=c, A=A, row_lower=row_lower, row_upper=row_upper,
-        col_lower=np.concatenate([np.zeros(2 * N), np.full(N, -np.inf)]), col_upper=col_hi,
+        col_lower=np.zeros(3 * N), col_upper=col_hi,
         integrality=integ,
         blocks=(Block("admit", ia, (N,)), Block("tokens", it, (N,)), Block("u", iu, (N,))),
         name=f"allocation.llm_tokens[N={N}]",

@@ -220,6 +220,13 @@ def build(scn: Scenario, spec: StepsSpec) -> LinearProgram:
 
     Columns: ``z`` (N, K) binary, ``ke`` (N,) integer, ``kd`` (N,) integer, ``T`` (S,) seconds,
     ``late`` (N,) seconds.
+
+    Numerics (issue 11): the device energy-budget rows are divided by the budget (right-hand
+    side 1 where finite); the other rows are in seconds / steps as the module docstring writes
+    them. The LP backends equilibrate rows, continuous columns (``T``, ``late``) and the
+    objective by powers of two (:mod:`aigc_opt.solvers.numerics`): HiGHS and SCIP see each
+    row's largest ``|a|`` in [1, 2) and the objective's log-mean ``|c|`` at 1. Instances whose
+    per-step times or energies overflow (``inf``) give an ``error`` status of the backend.
     """
     N, S = scn.n_users, scn.n_servers
     t = step_terms(scn)

@@ -20,7 +20,7 @@ copy has age >= j; ``v[t,p,m,j]`` = ``x[t,p,m] * u[t,k,m,j]``.
        - w_a \sum_{t,p,m,j} R_{t,s,m} \Delta_{t,k,m,j} v_{t,p,m,j}
 
     \text{s.t.}\quad \sum_{p=(s,\cdot)} x_{t,p,m} + y_{t,s,m} = 1, \quad x_{t,p,m} \le c_{t,k,m},
-    \quad \sum_m size_m c_{t,k,m} \le Mem_k,
+    \quad \sum_m (size_m / Mem_k) c_{t,k,m} \le 1,
 
     l_{t,k,m} \ge c_{t,k,m} - c_{t-1,k,m} \;(c_{-1} = c^{init}), \quad
     u_{t,k,m,j} \le c_{t,k,m}, \quad u_{t,k,m,j} \le u_{t-1,k,m,j-1} \;(u_{\cdot,0} = c),
@@ -42,6 +42,17 @@ fixed out of that server's cache (``c <= 0``). Columns are created only where th
 ``sparse`` mode (x, y where R > 0, v where
 R Delta > 0, u where some v needs it); the rolling-horizon policy builds every column
 (``sparse=False``) so that only costs and bounds change between slots.
+
+Numerics (coefficient ranges as built). Every row except memory and compute has entries
+``+-1``; memory rows are divided by the server's memory (``size_m / Mem_k``, right-hand side 1)
+and compute rows by ``F_k slot`` (right-hand side 1), so a row is violated by the same relative
+amount the evaluator measures, at any byte or FLOP scale. Costs are divided by the median
+``|c_j|`` (``meta["objective_scale"]``), so the objective's typical coefficient is 1. The LP
+backends further equilibrate by powers of two (:mod:`aigc_opt.solvers.numerics`); the offline
+MILP's direct HiGHS path relies on HiGHS's own scaling. Entries below ``1e-9`` of their row's
+right-hand side (a model of ``1e-12`` of the server's memory) are below HiGHS's
+``small_matrix_value`` and act as 0: their effect on a row is below the ``1e-6`` verification
+tolerance.
 """
 
 from __future__ import annotations
@@ -56,7 +67,6 @@ import scipy.sparse as sp
 from aigc_opt.program import Block, LinearProgram
 
 from .data import (
-    GB,
     CachingInstance,
     CachingObjective,
     cloud_cost,
@@ -201,10 +211,14 @@ def layout(inst: CachingInstance, obj: CachingObjective, R: np.ndarray, G: np.nd
     nch = int(ch.sum())
     add(np.concatenate([np.arange(nch)] * 2), np.concatenate([ucols[ch], prev]),
         np.concatenate([ones(nch), -ones(nch)]), nch, -np.inf, 0.0)
-    # memory per (t, k), in GB
+    # memory per (t, k), divided by the server's memory (right-hand side 1; issue 11: a fixed
+    # GB constant underflowed at byte scales of 1e-300)
     tw, kw, mw = np.nonzero(np.ones((W, S, M), dtype=bool))
-    mem_rows = add(tw * S + kw, cidx[tw, kw, mw], inst.model_size_bytes[mw] / GB, W * S,
-                   -np.inf, np.tile(inst.server_gpu_memory_bytes / GB, W))
+    mem = np.asarray(inst.server_gpu_memory_bytes, dtype=np.float64)
+    size = np.asarray(inst.model_size_bytes, dtype=np.float64)
+    den = np.where(mem > 0, mem, max(float(size.max(initial=0.0)), 1.0))
+    mem_rows = add(tw * S + kw, cidx[tw, kw, mw], size[mw] / den[kw], W * S,
+                   -np.inf, np.tile(mem / den, W))
     # loads: l[t] - c[t] + c[t-1] >= 0 (t >= 1); l[0] - c[0] >= -c_init
     flat = np.arange(nC)
     tl = flat // (S * M)

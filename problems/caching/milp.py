@@ -135,8 +135,9 @@ def solve_offline(inst: CachingInstance, spec: CachingSpec, options: SolveOption
     lp = spec.build(inst)  # includes the spec's extra_constraints
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", bool(opts.verbose))
+    from aigc_opt.solvers.highs import new_highs
+
+    h = new_highs(bool(opts.verbose))
     h.setOptionValue("mip_rel_gap", float(opts.mip_gap or 0.0))
     if opts.time_limit is not None:
         h.setOptionValue("time_limit", float(opts.time_limit))
@@ -233,14 +234,29 @@ def _make_instance_compute(seed: int, n_servers: int = 3, n_models: int = 5, n_s
     return _make_instance(seed, n_servers, n_models, n_slots, **kw)
 
 
+def _trace_loader(make: Any) -> Any:
+    def load(path: Any) -> CachingInstance:
+        """A request trace CSV (:mod:`.trace`) on the seed-0 network of the trace's size."""
+        from .trace import load_trace_csv
+
+        r = load_trace_csv(path)
+        return make(0, r.shape[1], r.shape[2], r.shape[0]).with_requests(r)
+    return load
+
+
+_TRACE_FORMAT = "request trace slot,server,model,count (network: seed 0)"
 CASES = (
     CaseKind(name="caching.offline", make_instance=_make_instance, make_spec=_spec_with(False),
              default_methods=_METHODS, reference="offline_milp",
-             description="model caching + routing over time: offline MILP vs online policies"),
+             description="model caching + routing over time: offline MILP vs online policies",
+             load_instance=_trace_loader(_make_instance), instance_format=_TRACE_FORMAT,
+             instance_suffixes=(".csv",)),
     CaseKind(name="caching.compute", make_instance=_make_instance_compute,
              make_spec=_spec_with(True),
              default_methods=_METHODS, reference="offline_milp",
-             description="model caching + routing with per-slot compute capacity"),
+             description="model caching + routing with per-slot compute capacity",
+             load_instance=_trace_loader(_make_instance_compute),
+             instance_format=_TRACE_FORMAT, instance_suffixes=(".csv",)),
 )
 for _kind in CASES:
     register_case(_kind)

@@ -255,8 +255,9 @@ class RollingHorizon:
         self.slots = 0
 
     def _new_highs(self, highspy: Any) -> Any:
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
+        from aigc_opt.solvers.highs import new_highs
+
+        h = new_highs(False)
         h.setOptionValue("mip_rel_gap", float(self.mip_gap))
         if self.time_limit is not None:
             h.setOptionValue("time_limit", float(self.time_limit))

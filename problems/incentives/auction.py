@@ -49,11 +49,23 @@ from .data import AuctionAllocation, AuctionInstance, AuctionSpec
 logger = logging.getLogger(__name__)
 
 
+def effective_capacity(inst: AuctionInstance) -> np.ndarray:
+    """``min(G_s, N K)`` per server (float): N bidders win at most one bundle of at most K slots
+    each, so a capacity beyond ``N K`` is equivalent to an unbounded one (this keeps capacities
+    such as ``2**63`` or ``1e300`` out of the solver and out of integer arithmetic)."""
+    N, _, K = inst.values.shape
+    return np.minimum(np.asarray(inst.capacity, dtype=np.float64), float(N * K))
+
+
 def build_wdp(inst: AuctionInstance, spec: AuctionSpec | None = None) -> LinearProgram:
     """The WDP MILP, the builder registered for :class:`AuctionSpec`.
 
     One binary column per positive bid (block ``x``); N bidder rows (``sum x <= 1``), S capacity
-    rows (``sum k x <= G_s``); values divided by the largest bid (``meta["objective_scale"]``).
+    rows (``sum k x <= min(G_s, N K)``, :func:`effective_capacity`); values divided by the
+    largest bid (``meta["objective_scale"]``). Coefficients as built: ``c in (0, 1]`` (only
+    zero bids are left out), matrix entries ``1..K``, right-hand sides ``1..N K``; the
+    backends' equilibration (:mod:`aigc_opt.solvers.numerics`) brings each row's largest entry
+    into [1, 2).
     ``program.column_data`` gives each column's ``bidder``, ``server`` and ``slots`` (for
     user-added rows, see :mod:`aigc_opt.spec`).
     """
@@ -68,7 +80,7 @@ def build_wdp(inst: AuctionInstance, spec: AuctionSpec | None = None) -> LinearP
     return LinearProgram(
         c=inst.values[n, s, k] / scale, A=A,
         row_lower=np.full(N + S, -np.inf),
-        row_upper=np.concatenate([np.ones(N), inst.capacity.astype(float)]),
+        row_upper=np.concatenate([np.ones(N), effective_capacity(inst)]),
         col_lower=np.zeros(m), col_upper=np.ones(m), integrality=np.ones(m, dtype=bool),
         blocks=(Block("x", 0, (m,)),), sense=Sense.MAX, name=f"wdp[N={N},S={S},bids={m}]",
         meta={"objective_scale": scale, "bidder": n, "server": s, "slots": k + 1,
@@ -130,7 +142,7 @@ def vcg(inst: AuctionInstance, *, backend: str = "highs", options: SolveOptions 
     term, solves = res.termination, 1
     for n in np.nonzero(todo & (alloc.server >= 0))[0]:  # one WDP re-solve per winner
         without = inst.with_bidder(int(n), np.zeros(inst.values.shape[1:]))
-        key = (int(n), without.values.tobytes(), inst.capacity.tobytes())
+        key = (int(n), without.values.tobytes(), effective_capacity(inst).tobytes())
         if cache is not None and key in cache:
             w_minus = cache[key]
         elif not (without.values > 0).any():
@@ -166,7 +178,7 @@ def greedy_uniform(inst: AuctionInstance, spec: AuctionSpec, seed: int = 0
     v = inst.values[n, s, k]
     per = v / (k + 1)
     order = np.lexsort((n, -per))
-    left = inst.capacity.astype(np.int64).copy()
+    left = effective_capacity(inst).astype(np.int64)
     server = np.full(inst.n_bidders, -1, dtype=np.int64)
     slots = np.zeros(inst.n_bidders, dtype=np.int64)
     for i in order:  # greedy acceptance is sequential by nature
@@ -175,7 +187,7 @@ def greedy_uniform(inst: AuctionInstance, spec: AuctionSpec, seed: int = 0
             left[s[i]] -= k[i] + 1
     loser = server[n] < 0
     pay = np.zeros(inst.n_bidders)
-    for srv in range(inst.capacity.size):  # one price per server
+    for srv in range(inst.values.shape[1]):  # one price per server
         won = (s == srv) & (server[n] == srv) & (slots[n] == k + 1)
         if not won.any():
             continue

@@ -83,20 +83,39 @@ def ic_matrix(theta: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((vals, (rows, cols)), shape=(k.size, 2 * K))
 
 
+def variable_scales(inst: ContractInstance, spec: ContractSpec) -> tuple[float, float, float]:
+    """``(s_a, s_e, s_obj)``: the CVXPY models use ``a = s_a a'``, ``e = s_e e'`` and divide the
+    objective by ``s_obj`` so that the conic solver sees O(1) numbers at any money scale.
+
+    Rewards and costs at the optimum are of the order of ``sigma`` (the operator's marginal
+    value): ``s_e = sigma max(theta)``, ``s_a = sigma`` for a linear valuation (1 for the log
+    valuation, where ``a = ln(1 + R)``), ``s_obj = sigma``; each is a power of two (exact)."""
+    def p2(v: float) -> float:
+        return float(2.0 ** round(math.log2(v))) if math.isfinite(v) and v > 0 else 1.0
+
+    s_obj = p2(inst.sigma)
+    s_e = p2(inst.sigma * float(np.max(inst.theta)))
+    s_a = s_obj if spec.valuation == "linear" else 1.0
+    return s_a, s_e, s_obj
+
+
 def build_full(inst: ContractInstance, spec: ContractSpec) -> ConvexProgram:
     """CVXPY model of the full screening problem in (a, e) = (v(R), c(L)).
 
-    Variables are kept unscaled: with Clarabel at tight tolerances (1e-12) this gave the most
-    accurate menus in our tests (scaling ``e`` by ``c(gamma2 xi / gamma3)`` was worse). The
-    objective is flat in the levels of improbable types, so conic solvers return those levels
-    less accurately than the objective (see DESIGN.md); the reduction is exact.
+    Numerics: the variables are scaled by :func:`variable_scales` (``a = s_a a'``,
+    ``e = s_e e'``, objective divided by ``s_obj``, ``meta["objective_scale"] = s_obj``), so the
+    conic solver sees O(1) variables and objective at any money scale; the blocks hold the
+    unscaled ``a`` and ``e``. The objective is flat in the levels of improbable types, so conic
+    solvers return those levels less accurately than the objective (see DESIGN.md); the
+    reduction is exact.
     """
     import cvxpy as cp
 
     K = inst.n_types
-    a = cp.Variable(K, name="valuation")
-    e = cp.Variable(K, name="cost")
-    z = cp.hstack([a, e])
+    s_a, s_e, s_obj = variable_scales(inst, spec)
+    a_s = cp.Variable(K, name="valuation_scaled")
+    e_s = cp.Variable(K, name="cost_scaled")
+    a, e = s_a * a_s, s_e * e_s
     if spec.cost == "linear":
         level = e / inst.gamma1
     else:
@@ -104,22 +123,31 @@ def build_full(inst: ContractInstance, spec: ContractSpec) -> ConvexProgram:
     reward = a if spec.valuation == "linear" else cp.exp(a) - 1.0
     p = inst.prob
     obj = p @ (inst.sigma * cp.log(inst.gamma2 * inst.xi + inst.gamma3 * level)) - p @ reward
-    cons = [cp.multiply(inst.theta, a) - e >= 0, a >= 0, e >= 0]
+    cons = [cp.multiply(inst.theta * s_a / s_e, a_s) - e_s >= 0, a_s >= 0, e_s >= 0]
     if K > 1:
-        cons.append(ic_matrix(inst.theta) @ z >= 0)
+        D = sp.diags(np.concatenate([np.full(K, s_a / s_e), np.ones(K)]))
+        cons.append((ic_matrix(inst.theta) @ D) @ cp.hstack([a_s, e_s]) >= 0)
     if math.isfinite(inst.level_max):
-        cons.append(e <= float(spec.c(inst, np.array(inst.level_max))))
-    return ConvexProgram(cp.Problem(cp.Maximize(obj), cons), {"valuation": a, "cost": e},
-                         name=f"contract-full[K={K},{spec.valuation},{spec.cost}]")
+        cons.append(e_s <= float(spec.c(inst, np.array(inst.level_max))) / s_e)
+    return ConvexProgram(cp.Problem(cp.Maximize(obj / s_obj), cons),
+                         {"valuation": a, "cost": e},
+                         name=f"contract-full[K={K},{spec.valuation},{spec.cost}]",
+                         meta={"objective_scale": s_obj})
 
 
 def decode_full(inst: ContractInstance, spec: ContractSpec, program: Any, values: Any
                 ) -> ContractAllocation:
-    """Menu from the valuation/cost variables of :func:`build_full`: ``R = v^-1(a)``,
-    ``L = c^-1(e)`` (negative solver round-off clipped to 0)."""
-    a = np.maximum(np.asarray(values["valuation"], float), 0.0)
+    """Menu from the valuation/cost variables of :func:`build_full`.
+
+    Levels are ``L = c^-1(e)`` (negative round-off clipped to 0, made nondecreasing in the
+    type, which IC requires); the rewards are the cheapest that implement those levels
+    (:func:`rewards_from_levels`: IR of the lowest type and the downward IC binding). At an
+    optimum these are the solver's own rewards; for an interior-point solution a few 1e-6 off
+    they are the IR/IC-feasible menu the solution stands for (issue 11: the raw rewards of an
+    ``optimal_inaccurate`` solve violated IR by 1.3e-5)."""
     e = np.maximum(np.asarray(values["cost"], float), 0.0)
-    return ContractAllocation(level=spec.c_inv(inst, e), reward=spec.v_inv(a))
+    level = np.maximum.accumulate(spec.c_inv(inst, e))
+    return ContractAllocation(level=level, reward=rewards_from_levels(inst, spec, level))
 
 
 def virtual_weights(inst: ContractInstance) -> np.ndarray:
@@ -208,13 +236,18 @@ def solve_reduced_convex(inst: ContractInstance, spec: ContractSpec,
     With a log valuation the payment ``exp(a_k) - 1`` couples the types, so there is no
     per-type closed form; this is the reduction for that case. The chain is still optimal:
     for fixed levels it gives every ``a_k`` its smallest IC/IR-feasible value and ``v^{-1}`` is
-    increasing. ``options.extra`` goes to CVXPY (default solver CLARABEL).
+    increasing. ``options.extra`` goes to CVXPY (default solver CLARABEL). The result is
+    ``feasible`` (an IR/IC-feasible menu with no optimality bound: the interior-point solution
+    is accurate to the solver's tolerance only, 1e-4 relative at ``sigma = 1e6``); the exact
+    method for a linear valuation is ``"reduction"``.
     """
     import cvxpy as cp
 
     t0 = time.perf_counter()
     K = inst.n_types
-    e = cp.Variable(K, name="cost")
+    _, s_e, s_obj = variable_scales(inst, spec)
+    e_s = cp.Variable(K, name="cost_scaled")  # e = s_e e_s (see variable_scales)
+    e = s_e * e_s
     D = sp.eye(K, format="csr") - sp.eye(K, k=-1, format="csr")
     a = cp.cumsum(cp.multiply(1.0 / inst.theta, D @ e))
     level = e / inst.gamma1 if spec.cost == "linear" else math.sqrt(
@@ -222,28 +255,31 @@ def solve_reduced_convex(inst: ContractInstance, spec: ContractSpec,
     reward = a if spec.valuation == "linear" else cp.exp(a) - 1.0
     p = inst.prob
     obj = p @ (inst.sigma * cp.log(inst.gamma2 * inst.xi + inst.gamma3 * level)) - p @ reward
-    cons = [e >= 0]
+    cons = [e_s >= 0]
     if K > 1:
-        cons.append(cp.diff(e) >= 0)
+        cons.append(cp.diff(e_s) >= 0)
     if math.isfinite(inst.level_max):
-        cons.append(e <= float(spec.c(inst, np.array(inst.level_max))))
-    prob = cp.Problem(cp.Maximize(obj), cons)
+        cons.append(e_s <= float(spec.c(inst, np.array(inst.level_max))) / s_e)
+    prob = cp.Problem(cp.Maximize(obj / s_obj), cons)
     opts = dict((options or SolveOptions()).extra)
     solver = str(opts.pop("solver", "CLARABEL"))
     try:
         prob.solve(solver=solver, **opts)
-    except cp.error.SolverError as exc:
+    except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
         return Result(Termination.ERROR, False, message=str(exc),
                       stats=SolveStats("reduced_cvxpy", solve_seconds=time.perf_counter() - t0))
     status = str(prob.status)
-    if status not in ("optimal", "optimal_inaccurate") or e.value is None:
+    if status not in ("optimal", "optimal_inaccurate") or e_s.value is None \
+            or not np.isfinite(e_s.value).all():
         return Result(Termination.ERROR, False, message=f"{solver}: {status}",
                       stats=SolveStats("reduced_cvxpy", solve_seconds=time.perf_counter() - t0))
-    ev = np.maximum(np.maximum.accumulate(np.asarray(e.value, float)), 0.0)
+    ev = np.maximum(np.maximum.accumulate(np.asarray(e_s.value, float) * s_e), 0.0)
     lv = spec.c_inv(inst, ev)
     rv = rewards_from_levels(inst, spec, lv)
     objv = operator_utility(inst, lv, rv)
-    term = Termination.OPTIMAL if status == "optimal" else Termination.FEASIBLE
+    # No optimality claim: the conic solve carries no bound here, and at sigma = 1e6 Clarabel's
+    # "optimal" menus were 1e-4 relative below the exact reduction (issue 11).
+    term = Termination.FEASIBLE
     return Result(term, True, objective=objv, bound=math.nan, gap=math.nan,
                   values={"level": lv, "reward": rv},
                   allocation=ContractAllocation(level=lv, reward=rv),

@@ -92,19 +92,57 @@ def _pieces(inst: StackelbergInstance) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return edges, (n_a - n_b).astype(float), s_a - s_ab + s_b, np.asarray(mid)
 
 
+def profit_and_sold(inst: StackelbergInstance, prices: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Leader profit ``(p - c) sum_i x_i(p)`` and units sold at each price of ``prices`` (the
+    evaluator's formulas, exact demand; chunked so that memory stays below ~16 MB)."""
+    p = np.asarray(prices, dtype=np.float64).reshape(-1)
+    sold = np.empty(p.size)
+    step = max(1, 2_000_000 // max(inst.n_followers, 1))
+    for i in range(0, p.size, step):
+        q = p[i:i + step, None]
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            x = np.minimum(np.maximum(inst.valuation[None, :] / q - 1.0, 0.0),
+                           inst.budget[None, :] / q)
+        sold[i:i + step] = x.sum(axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (p - inst.unit_cost) * sold, sold
+
+
 def capacity_price(inst: StackelbergInstance) -> float:
-    """Smallest price with ``sum_i x_i(p) <= C`` (0 without a capacity): exact, per piece."""
+    """Smallest price with ``sum_i x_i(p) <= C`` (0 without a capacity): exact per piece, then
+    moved up by a few ulps if rounding leaves the demand above ``C``."""
     if not math.isfinite(inst.capacity):
         return 0.0
     edges, n, S, _ = _pieces(inst)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         p = S / (inst.capacity + n)
-    ok = (p >= edges[:-1] - 1e-12) & (p <= edges[1:] + 1e-12) & (S > 0)
-    return float(p[ok].max(initial=0.0))
+        ok = (p >= edges[:-1] * (1.0 - 1e-12)) & (p <= edges[1:] * (1.0 + 1e-12)) & (S > 0)
+    pc = float(p[ok].max(initial=0.0))
+    if pc <= 0.0:
+        return 0.0
+    for _ in range(64):  # demand is decreasing in p: step up until it fits
+        if profit_and_sold(inst, np.array([pc]))[1][0] <= inst.capacity:
+            break
+        pc = float(np.nextafter(pc, math.inf)) if _ < 8 else pc * (1.0 + 2.0 ** (_ - 60))
+    return pc
+
+
+#: Candidates kept from the piecewise formula for the exact re-evaluation.
+_TOP = 64
 
 
 def _leader_price(inst: StackelbergInstance) -> float:
-    """Exact maximiser of the leader's profit over ``[max(c, p_C), max a]``."""
+    """Exact maximiser of the leader's profit over ``[max(c, p_C), max a]``.
+
+    Every smooth piece's clipped stationary point ``sqrt(c) sqrt(S/n)`` and both piece ends are
+    candidates (the profit is concave on each piece). The piece formula ranks them; the best
+    ``_TOP`` and their one-ulp neighbours inside the piece are then re-scored with the exact
+    demand (the evaluator's formula) and the best price that meets the capacity is returned.
+    The neighbours matter at extreme scales: at a breakpoint ``a_i - B_i`` that rounds to
+    ``a_i`` (``a_i = 1e300, B_i = 10``) the rounded demand ``a_i/p - 1`` cancels to 0, while one
+    ulp below it the budget-bound demand ``B_i/p`` is exact.
+    """
     c = inst.unit_cost
     lo_all, hi_all = max(c, capacity_price(inst)), float(inst.valuation.max())
     if lo_all >= hi_all:
@@ -114,11 +152,23 @@ def _leader_price(inst: StackelbergInstance) -> float:
     hi = np.minimum(edges[1:], hi_all)
     keep = lo <= hi
     lo, hi, n, S = lo[keep], hi[keep], n[keep], S[keep]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = np.where(n > 0, np.sqrt(c * S / np.where(n > 0, n, 1.0)), np.inf)
-    cand = np.clip(stat, lo, hi)
-    profit = S - n * cand - c * S / cand + c * n
-    return float(cand[int(np.argmax(profit))])
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        stat = np.where(n > 0, math.sqrt(c) * np.sqrt(S / np.where(n > 0, n, 1.0)), np.inf)
+        cand = np.concatenate([np.clip(stat, lo, hi), lo, hi])
+        S3, n3 = np.tile(S, 3), np.tile(n, 3)
+        approx = S3 - n3 * cand - c * (S3 / cand) + c * n3
+    approx = np.where(np.isnan(approx), -np.inf, approx)
+    top = cand[np.argsort(-approx, kind="stable")[:_TOP]]
+    pool = np.unique(np.concatenate([top, np.nextafter(top, 0.0), np.nextafter(top, np.inf)]))
+    pool = pool[(pool >= lo_all) & (pool <= hi_all) & (pool > 0)]
+    if pool.size == 0:
+        return hi_all
+    profit, sold = profit_and_sold(inst, pool)
+    ok = np.isfinite(profit) & (sold <= inst.capacity)
+    if not ok.any():
+        return hi_all
+    profit = np.where(ok, profit, -np.inf)
+    return float(pool[int(np.argmax(profit))])
 
 
 def _result(inst: StackelbergInstance, p: float, name: str, t0: float, term: Termination,

@@ -210,8 +210,9 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
     n = mp.n_cols
     pos_of = np.full(col.user.size, -1)
     pos_of[keep] = np.arange(nx)
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", bool(options.verbose))
+    from aigc_opt.solvers.highs import new_highs
+
+    h = new_highs(bool(options.verbose))
     h.setOptionValue("mip_rel_gap", min(spec.gap_tol * 0.1, 1e-4))
     h.setOptionValue("mip_abs_gap", 1e-9)
     if options.threads is not None:

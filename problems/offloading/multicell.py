@@ -144,6 +144,11 @@ def build(scn: Scenario, spec: MulticellSpec) -> LinearProgram:
     ``device_energy_j``, ``server_energy_j`` (J at the edge server ``placement``, 0 for local
     and cloud), ``remote_energy_j``, ``cost`` and ``option`` (index in
     :func:`multicell_columns`).
+
+    Numerics (issue 11): the rows are those of the assignment MILP (counts with entries
+    ``+-1``, memory rows divided by each server's memory) plus link-channel counts; the LP
+    backends equilibrate by powers of two (:mod:`aigc_opt.solvers.numerics`), so HiGHS and SCIP
+    see each row's largest ``|a|`` in [1, 2) and the objective's log-mean ``|c|`` at 1.
     """
     N, S, M = scn.n_users, scn.n_servers, scn.n_models
     col = multicell_columns(scn, spec)
@@ -202,8 +207,9 @@ def _no_forwarding(scn: Scenario, spec: MulticellSpec, seed: int = 0) -> Multice
     nof = dataclasses.replace(spec, allow_forwarding=False)
     prog = build(scn, nof)
     res = get_backend("highs").solve(prog, SolveOptions())
-    if not res.has_solution:
-        raise ValueError(f"no-forwarding MILP: {res.termination.value}")
+    if not res.has_solution:  # no single-cell assignment: the greedy one (the evaluator judges)
+        logger.info("no-forwarding MILP: %s; greedy fallback", res.termination.value)
+        return _greedy(scn, nof, seed)
     return decode(scn, nof, prog, res.values)
 
 
@@ -213,8 +219,9 @@ def _greedy(scn: Scenario, spec: MulticellSpec, seed: int = 0) -> MulticellAlloc
     col = multicell_columns(scn, spec)
     S, M = scn.n_servers, scn.n_models
     a = col.alloc
-    sub = scn.server_subchannels.astype(int).copy()
-    gpu = scn.server_gpu_slots.astype(int).copy()
+    N = scn.n_users  # counts beyond N never bind: clipped before the integer cast
+    sub = np.minimum(scn.server_subchannels, N).astype(np.int64)
+    gpu = np.minimum(scn.server_gpu_slots, N).astype(np.int64)
     links = np.full((S, S), spec.forward_channels)
     mem = scn.server_gpu_memory_bytes.astype(float).copy()
     cache = np.zeros((S, M), dtype=bool)

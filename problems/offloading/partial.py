@@ -70,6 +70,7 @@ class _Coef:
     lo: np.ndarray  # feasible lambda interval (hard constraints)
     hi: np.ndarray
     const: np.ndarray  # weighted cost terms independent of lambda
+    e_tx: np.ndarray  # transmit energy of the whole input, J
 
 
 def _coefficients(scn: Scenario, spec: PartialSpec) -> _Coef:
@@ -85,50 +86,91 @@ def _coefficients(scn: Scenario, spec: PartialSpec) -> _Coef:
         hi = np.where(de > 0, np.minimum(hi, lim), hi)
         lo = np.where(de < 0, np.maximum(lo, lim), lo)
         lo = np.where((de == 0) & (u["e_loc"] > budget), np.inf, lo)
+        # offloading costs energy (or an infinite amount) and lambda = 0 is over budget
+        lo = np.where((de > 0) & (u["e_loc"] > budget), np.inf, lo)
         if o.deadline == "hard":
             lo = np.maximum(lo, 1.0 - d / a)
             hi = np.minimum(hi, np.where(b > 0, d / b, np.inf))
     q = quality(scn, scn.request_model, scn.request_steps.astype(float))
-    const = scn.request_weight * (o.device_energy * u["e_loc"] - o.quality * q)
-    return _Coef(a, b, de, u["e_loc"], u["e_srv"], lo, np.minimum(hi, 1.0), const)
+    const = -scn.request_weight * o.quality * q
+    return _Coef(a, b, de, u["e_loc"], u["e_srv"], lo, np.minimum(hi, 1.0), const, u["e_tx"])
 
 
 def _cost(scn: Scenario, spec: PartialSpec, k: _Coef, lam: np.ndarray) -> np.ndarray:
-    """Weighted per-request cost at ``lam`` (broadcasts over a leading candidate axis)."""
+    """Weighted per-request cost at ``lam`` (broadcasts over a leading candidate axis), with
+    the evaluator's formulas: ``E_dev = lam e_tx + (1 - lam) e_loc`` (no cancellation of a large
+    ``e_loc`` against ``lam (e_tx - e_loc)``) and no remote term at ``lam = 0`` (an infinite
+    edge time or energy then costs nothing); NaN counts as ``inf``."""
     o = spec.objective
-    lat = np.maximum(k.a * (1.0 - lam), k.b * lam)
-    c = o.latency * lat + (o.device_energy * k.de + o.server_energy * k.e_srv) * lam
-    if o.deadline == "penalty":
-        c = c + o.deadline_penalty * np.maximum(lat - scn.request_deadline_s, 0.0)
-    return scn.request_weight * c + k.const
+    with np.errstate(invalid="ignore", over="ignore"):
+        off = lam > 0
+        lat = np.maximum(k.a * (1.0 - lam), np.where(off, k.b * lam, 0.0))
+        e_dev = np.where(off, lam * k.e_tx, 0.0) + (1.0 - lam) * k.e_loc
+        c = (o.latency * lat + o.device_energy * e_dev
+             + o.server_energy * np.where(off, lam * k.e_srv, 0.0))
+        if o.deadline == "penalty":
+            c = c + o.deadline_penalty * np.maximum(lat - scn.request_deadline_s, 0.0)
+        out = scn.request_weight * c + k.const
+    return np.where(np.isnan(out), np.inf, out)
 
 
 def build(scn: Scenario, spec: PartialSpec) -> LinearProgram:
-    """Columns ``[lambda (N), L (N), z (N)]``; rows: two epigraph rows, lateness, energy."""
+    """Columns ``[lambda (N), mu (N), L (N), z (N)]`` with ``mu = 1 - lambda`` the local
+    fraction; rows: two epigraph rows ``L >= a mu``, ``L >= b lambda``, lateness, energy and
+    ``lambda + mu = 1``.
+
+    Numerics (issue 11): the device energy is written as ``e_tx lambda + e_loc mu`` (both terms
+    nonnegative, as the evaluator computes it) instead of ``e_loc + (e_tx - e_loc) lambda``,
+    whose cancellation lost 2e-4 of the objective when ``e_loc`` was 1e12 times the rest. A
+    branch whose time or energy is not finite is closed by its column bound (``lambda <= 0``
+    or ``mu <= 0``) with a zero coefficient. Entries are ``1``, ``a_n``, ``b_n`` (s) and
+    ``e^tx_n``, ``e^loc_n`` (J) in problem units; the LP backends equilibrate rows, columns and
+    the objective by powers of two (:mod:`aigc_opt.solvers.numerics`: each row's largest
+    ``|a|`` in [1, 2)). The exact method is :func:`closed_form`.
+    """
     o = spec.objective
     N = scn.n_users
     k = _coefficients(scn, spec)
     w = scn.request_weight
     i = np.arange(N)
-    lam, L, z = i, N + i, 2 * N + i
-    # rows: [L + a lam >= a], [L - b lam >= 0], [z - L >= -d], [de lam <= budget - e_loc]
-    rows = np.concatenate([i, i, N + i, N + i, 2 * N + i, 2 * N + i, 3 * N + i])
-    cols = np.concatenate([L, lam, L, lam, z, L, lam])
-    vals = np.concatenate([np.ones(N), k.a, np.ones(N), -k.b, np.ones(N), -np.ones(N), k.de])
-    budget = scn.user_energy_budget_j - k.e_loc
-    row_lower = np.concatenate([k.a, np.zeros(N), -scn.request_deadline_s, np.full(N, -np.inf)])
-    row_upper = np.concatenate([np.full(3 * N, np.inf), budget])
-    A = sp.csr_matrix((vals, (rows, cols)), shape=(4 * N, 3 * N))
+    lam, mu, L, z = i, N + i, 2 * N + i, 3 * N + i
+    rem_ok = np.isfinite(k.b) & np.isfinite(k.e_tx) & np.isfinite(k.e_srv)
+    loc_ok = np.isfinite(k.a) & np.isfinite(k.e_loc)
+    a = np.where(loc_ok, k.a, 0.0)
+    e_loc = np.where(loc_ok, k.e_loc, 0.0)
+    b = np.where(rem_ok, k.b, 0.0)
+    e_tx = np.where(rem_ok, k.e_tx, 0.0)
+    e_srv = np.where(rem_ok, k.e_srv, 0.0)
+    # rows: [L - a mu >= 0], [L - b lam >= 0], [z - L >= -d], [(e_tx - e_loc) lam <= E - e_loc]
+    #       (one coefficient per row: e_tx and e_loc may differ by 1e20), [lam + mu = 1]
+    rows = np.concatenate([i, i, N + i, N + i, 2 * N + i, 2 * N + i, 3 * N + i,
+                           4 * N + i, 4 * N + i])
+    cols = np.concatenate([L, mu, L, lam, z, L, lam, lam, mu])
+    de = np.where(rem_ok & loc_ok, k.de, np.where(rem_ok, e_tx, 0.0))
+    vals = np.concatenate([np.ones(N), -a, np.ones(N), -b, np.ones(N), -np.ones(N), de,
+                           np.ones(N), np.ones(N)])
+    row_lower = np.concatenate([np.zeros(2 * N), -scn.request_deadline_s, np.full(N, -np.inf),
+                                np.ones(N)])
+    row_upper = np.concatenate([np.full(3 * N, np.inf), scn.user_energy_budget_j - e_loc,
+                                np.ones(N)])
+    A = sp.csr_matrix((vals, (rows, cols)), shape=(5 * N, 4 * N))
     penalty = o.deadline == "penalty"
-    c = np.concatenate([w * (o.device_energy * k.de + o.server_energy * k.e_srv),
-                        w * o.latency, w * o.deadline_penalty * penalty])
-    col_upper = np.concatenate([np.ones(N),
+    c = np.concatenate([w * (o.device_energy * e_tx + o.server_energy * e_srv),
+                        w * o.device_energy * e_loc, w * o.latency,
+                        w * o.deadline_penalty * penalty])
+    # requests with no feasible fraction (the exact interval of _coefficients, as in the
+    # closed form) get the empty box 1 <= lambda <= 0: after row scaling a budget row with
+    # coefficient 1e16 and right-hand side -0.4 J looks satisfied to any solver (issue 11)
+    none = ~(k.lo <= k.hi + 1e-12)
+    col_lower = np.zeros(4 * N)
+    col_lower[:N] = np.where(none, 1.0, 0.0)
+    col_upper = np.concatenate([np.where(rem_ok & ~none, 1.0, 0.0), np.where(loc_ok, 1.0, 0.0),
                                 scn.request_deadline_s if not penalty else np.full(N, np.inf),
                                 np.full(N, np.inf) if penalty else np.zeros(N)])
     return LinearProgram(
-        c=c, A=A, row_lower=row_lower, row_upper=row_upper, col_lower=np.zeros(3 * N),
-        col_upper=col_upper, integrality=np.zeros(3 * N, dtype=bool),
-        blocks=(Block("fraction", 0, (N,)), Block("latency", N, (N,))),
+        c=c, A=A, row_lower=row_lower, row_upper=row_upper, col_lower=col_lower,
+        col_upper=col_upper, integrality=np.zeros(4 * N, dtype=bool),
+        blocks=(Block("fraction", 0, (N,)), Block("latency", 2 * N, (N,))),
         offset=float(k.const.sum()), name=f"offloading.partial[N={N}]")
 
 

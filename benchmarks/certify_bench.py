@@ -1,0 +1,423 @@
+"""Certification fuzz run: random valid instances across scales, every method, checked results.
+
+For every family variant of :data:`FAMILIES` a case is a small seeded instance (the family's
+``make_instance``) in which one *group* of fields (e.g. all bit sizes, all memory sizes, the
+objective weights) is multiplied by ``10**k`` with ``k`` drawn from ``-6..6`` (sometimes
+``+-20`` or ``+-300``, the scales of GitHub issue 11). Every method that
+``aigc_opt.methods(spec, instance)`` lists runs on it (``time_limit`` 10 s), and the run checks:
+
+* a result that claims a solution (``optimal``/``feasible``) is verified by the family's
+  evaluator (``unverified`` counts as a failure);
+* a result that claims optimality is never worse than any verified result of another method
+  beyond its reported gap (plus the verification tolerance);
+* two optimal results agree within their gaps (HiGHS vs SCIP vs the exact algorithm ...);
+* an exact method does not report ``infeasible`` when another method has a verified solution;
+* nothing raises except :class:`aigc_opt.errors.ValidationError` (inputs the validators
+  refuse: counted as ``refused``).
+
+Run::
+
+    python -m aigc_opt.benchmarks.certify_bench --cases 10000 [--seed 0] [--family caching]
+
+It prints one table of outcomes per family and method (verified optimal / verified feasible /
+infeasible / limit / unverified / refused by validation / error status / exception) and the
+list of invariant failures; the exit status is 1 when there is any failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import math
+import sys
+import time
+import traceback
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import aigc_opt as ao
+from aigc_opt.backend import SolveOptions
+from aigc_opt.cases import get_case
+from aigc_opt.errors import ValidationError
+from aigc_opt.result import Result, Termination
+from aigc_opt.solve import heuristics
+
+logger = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------------- field groups
+_SCN_GROUPS: dict[str, tuple[str, ...]] = {
+    "bits": ("request_input_bits", "request_output_bits"),
+    "compute": ("user_compute_flops", "server_compute_flops", "cloud_compute_flops"),
+    "radio": ("server_uplink_hz", "server_downlink_hz"),
+    "backhaul": ("server_backhaul_bps", "server_load_bps"),
+    "memory": ("server_gpu_memory_bytes", "model_size_bytes"),
+    "model_size": ("model_size_bytes",),
+    "gpu_memory": ("server_gpu_memory_bytes",),
+    "flop": ("model_flop_per_step",),
+    "deadline": ("request_deadline_s", "cloud_latency_s"),
+    "energy_budget": ("user_energy_budget_j",),
+    "power": ("user_tx_power_w", "server_tx_power_w"),
+    "weight": ("request_weight",),
+    "steps": ("request_steps",),
+    "slots": ("server_gpu_slots", "server_subchannels"),
+    "energy_per_flop": ("user_kappa", "server_energy_per_flop_j", "cloud_energy_per_flop_j"),
+    "gain": ("channel_gain",),
+    "noise": ("noise_psd_w_per_hz",),
+    "cloud_cost": ("cloud_cost_per_flop",),
+    "objective": ("@objective",),
+}
+
+_GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
+    "scenario": _SCN_GROUPS,
+    "power": {
+        "gain": ("gain",), "noise": ("noise_psd_w_per_hz",), "bandwidth": ("bandwidth_hz",),
+        "power": ("total_power_w", "max_power_w"), "total_power": ("total_power_w",),
+        "rate": ("rate_target_bps",), "weight": ("weight",),
+    },
+    "bandwidth": {
+        "bits": ("data_bits",), "eff": ("spectral_eff",), "work": ("workload_flop",),
+        "weight": ("weight",), "rate": ("min_rate_bps",), "deadline": ("deadline_s",),
+        "bandwidth": ("bandwidth_hz",), "compute": ("compute_flops",),
+        "capacity": ("bandwidth_hz", "compute_flops"),
+    },
+    "llm": {
+        "tokens": ("prompt_tokens", "max_tokens", "quality_tokens"),
+        "weight": ("weight",), "deadline": ("deadline_s",), "quality": ("quality_values",),
+        "memory": ("gpu_memory_bytes", "model_bytes", "kv_bytes_per_token"),
+        "kv": ("kv_bytes_per_token",), "compute": ("compute_flops",),
+        "flop": ("flop_per_token",), "time": ("slot_s", "decode_step_s"),
+        "energy": ("energy_per_flop_j",), "slots": ("batch_slots",),
+        "objective": ("@objective",),
+    },
+    "caching": {
+        "requests": ("requests",), "slot": ("slot_s",),
+        "memory": ("server_gpu_memory_bytes", "model_size_bytes"),
+        "model_size": ("model_size_bytes",), "gpu_memory": ("server_gpu_memory_bytes",),
+        "load": ("server_load_bps",), "compute": ("server_compute_flops", "cloud_compute_flops"),
+        "latency": ("server_latency_s", "cloud_latency_s"), "flop": ("model_flop_per_request",),
+        "cost": ("cloud_cost_per_flop",), "objective": ("@objective",),
+    },
+    "contract": {"theta": ("theta",), "sigma": ("sigma",), "xi": ("xi",),
+                 "level_max": ("level_max",)},
+    "stackelberg": {"valuation": ("valuation",), "budget": ("budget",),
+                    "unit_cost": ("unit_cost",), "capacity": ("capacity",),
+                    "money": ("budget", "unit_cost")},
+    "auction": {"values": ("values",), "capacity": ("capacity",)},
+    "wpmec": {"gains": ("gains",), "weights": ("weights",)},
+}
+
+#: Objective weight fields scaled by the ``objective`` group, per objective type name.
+_OBJECTIVE_FIELDS = {
+    "OffloadObjective": ("latency", "device_energy", "server_energy", "quality",
+                         "deadline_penalty", "cloud_cost", "load"),
+    "LlmObjective": ("latency", "energy", "quality"),
+    "CachingObjective": ("latency", "cloud", "load_time", "backhaul", "accuracy"),
+}
+
+
+@dataclass(frozen=True)
+class Family:
+    """One family variant in the fuzz run."""
+
+    name: str  # case kind name
+    groups: str  # key of _GROUPS
+    sizes: dict[str, Any]
+    spec_params: Callable[[np.random.Generator], dict[str, Any]] = lambda rng: {}
+    sense: str = "min"
+
+
+def _offloading_params(rng: np.random.Generator) -> dict[str, Any]:
+    return {"objective": {"deadline": str(rng.choice(["hard", "penalty"]))}}
+
+
+def _power_params(rng: np.random.Generator) -> dict[str, Any]:
+    return {"mode": str(rng.choice(["sum_rate", "min_power"]))}
+
+
+#: The fuzzed families (sizes small so that 10,000 cases fit in an hour on one core).
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    Family("offloading.assignment", "scenario", {"n_users": 6, "n_servers": 2, "n_models": 3},
+           _offloading_params),
+    Family("offloading.partial", "scenario", {"n_users": 6, "n_servers": 2, "n_models": 3},
+           _offloading_params),
+    Family("offloading.multicell", "scenario", {"n_users": 6, "n_servers": 3, "n_models": 3},
+           _offloading_params),
+    Family("allocation.power", "power", {"n_users": 8}, _power_params, sense="max"),
+    Family("allocation.bandwidth_compute", "bandwidth", {"n_users": 8, "n_servers": 2}),
+    Family("allocation.steps", "scenario", {"n_users": 5, "n_servers": 2, "n_models": 2}),
+    Family("allocation.hybrid_steps", "scenario",
+           {"n_users": 5, "n_servers": 2, "n_models": 2}),
+    Family("allocation.llm_tokens", "llm", {"n_requests": 8}, sense="max"),
+    Family("caching.offline", "caching", {"n_servers": 2, "n_models": 3, "n_slots": 4}),
+    Family("caching.compute", "caching", {"n_servers": 2, "n_models": 3, "n_slots": 4}),
+    Family("incentives.contract", "contract", {"n_types": 4}, sense="max"),
+    Family("incentives.stackelberg", "stackelberg", {"n_followers": 6}, sense="max"),
+    Family("incentives.auction", "auction", {"n_bidders": 5, "n_servers": 2}, sense="max"),
+    Family("wpmec.binary", "wpmec", {"n_users": 6}, sense="max"),
+)}
+
+#: Outcome columns of the table, in order.
+OUTCOMES = ("verified_optimal", "verified_feasible", "infeasible", "limit", "unverified",
+            "refused", "error", "exception")
+
+
+@dataclass
+class CaseReport:
+    """What one case produced."""
+
+    family: str
+    label: str
+    outcomes: dict[str, str] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    results: dict[str, Result] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------------- case construction
+def _scaled(value: Any, factor: float) -> Any:
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "iu":
+            return np.maximum(np.round(value.astype(np.float64) * factor), 1.0)
+        if value.dtype.kind == "f":
+            return value * factor
+        return value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return max(round(value * factor), 1) if math.isfinite(value * factor) else value * factor
+    if isinstance(value, float):
+        return value * factor
+    return value
+
+
+def scale_instance(instance: Any, spec: Any, group: tuple[str, ...], factor: float
+                   ) -> tuple[Any, Any]:
+    """``(instance, spec)`` with the fields of ``group`` multiplied by ``factor`` (validated:
+    may raise :class:`ValidationError`)."""
+    changes = {f: _scaled(getattr(instance, f), factor) for f in group if not f.startswith("@")}
+    if "@objective" in group and hasattr(spec, "objective"):
+        obj = spec.objective
+        names = _OBJECTIVE_FIELDS.get(type(obj).__name__, ())
+        spec = dataclasses.replace(spec, objective=dataclasses.replace(
+            obj, **{n: getattr(obj, n) * factor for n in names}))
+    if changes:
+        rep = getattr(instance, "replace", None)
+        instance = rep(**changes) if callable(rep) else dataclasses.replace(instance, **changes)
+    return instance, spec
+
+
+def draw_exponent(rng: np.random.Generator) -> int:
+    """Mostly -6..6; 10 % at +-20 and 5 % at +-300 (the extremes of issue 11)."""
+    u = rng.random()
+    if u < 0.05:
+        return int(rng.choice([-300, 300]))
+    if u < 0.15:
+        return int(rng.choice([-20, 20]))
+    return int(rng.integers(-6, 7))
+
+
+def make_case(family: str, seed: int, group: str | None = None, exponent: int | None = None
+              ) -> tuple[Any, Any, str]:
+    """The fuzzed ``(instance, spec, label)`` of ``family`` for ``seed`` (may raise
+    ValidationError when the scaled values are refused)."""
+    fam = FAMILIES[family]
+    rng = np.random.default_rng(seed)
+    groups = _GROUPS[fam.groups]
+    if group is None:
+        group = str(rng.choice(sorted(groups)))
+    if exponent is None:
+        exponent = draw_exponent(rng)
+    kind = get_case(family)
+    params = fam.spec_params(rng)
+    spec = kind.make_spec(**params)
+    instance = kind.make_instance(seed, **fam.sizes)
+    label = f"{family} seed={seed} {group}*1e{exponent}"
+    instance, spec = scale_instance(instance, spec, groups[group], 10.0 ** exponent)
+    return instance, spec, label
+
+
+# ---------------------------------------------------------------------- checks
+def outcome(res: Result) -> str:
+    """The table column of one result."""
+    t = res.termination
+    if t is Termination.UNVERIFIED or (res.has_solution and not res.verified):
+        return "unverified"
+    if t is Termination.OPTIMAL:
+        return "verified_optimal"
+    if t is Termination.FEASIBLE:
+        return "verified_feasible"
+    if t in (Termination.INFEASIBLE, Termination.INFEASIBLE_OR_UNBOUNDED, Termination.UNBOUNDED):
+        return "infeasible"
+    if t is Termination.LIMIT:
+        return "limit"
+    return "error"
+
+
+def _tol(a: float, b: float, gap: float) -> float:
+    g = gap if math.isfinite(gap) else 0.0
+    return g * max(1.0, abs(a), abs(b)) + 2e-5 * max(abs(a), abs(b)) + 1e-8
+
+
+def check_results(results: dict[str, Result], sense: str,
+                  heuristics: frozenset[str] = frozenset()) -> list[str]:
+    """Invariant failures among the results of one case (see module docstring)."""
+    bad: list[str] = []
+    ok = {m: r for m, r in results.items() if r.has_solution and r.verified
+          and r.termination in (Termination.OPTIMAL, Termination.FEASIBLE)}
+    sign = 1.0 if sense == "min" else -1.0
+    for m, r in results.items():
+        if outcome(r) == "unverified":
+            bad.append(f"{m}: unverified: {r.message[:200]}")
+    for m, r in ok.items():
+        if r.termination is not Termination.OPTIMAL:
+            continue
+        for h, q in ok.items():
+            if h == m:
+                continue
+            gap = max(r.gap if math.isfinite(r.gap) else 0.0,
+                      q.gap if q.optimal and math.isfinite(q.gap) else 0.0)
+            worse = sign * (r.objective - q.objective)
+            if worse > _tol(r.objective, q.objective, gap):
+                bad.append(f"{m} optimal {r.objective:.10g} worse than {h} "
+                           f"{q.objective:.10g} (gap {r.gap:.3g})")
+    for m, r in results.items():
+        if r.termination in (Termination.INFEASIBLE, Termination.INFEASIBLE_OR_UNBOUNDED) \
+                and ok and m not in heuristics:
+            bad.append(f"{m}: {r.termination.value} but {sorted(ok)[0]} has a verified "
+                       f"solution ({r.message[:120]})")
+    return bad
+
+
+def run_case(family: str, seed: int, *, group: str | None = None, exponent: int | None = None,
+             time_limit: float = 10.0, methods: list[str] | None = None) -> CaseReport:
+    """Build one fuzzed case, run every method on it and check the invariants."""
+    t0 = time.perf_counter()
+    try:
+        instance, spec, label = make_case(family, seed, group, exponent)
+    except ValidationError as exc:
+        rep = CaseReport(family, f"{family} seed={seed}", {"*": "refused"})
+        rep.failures = []
+        rep.results = {}
+        rep.seconds = time.perf_counter() - t0
+        logger.debug("refused: %s", exc)
+        return rep
+    rep = CaseReport(family, label)
+    try:
+        names = methods if methods is not None else ao.methods(spec, instance)
+    except ValidationError:
+        rep.outcomes["*"] = "refused"
+        return rep
+    except Exception as exc:  # listing methods builds the program
+        rep.outcomes["*"] = "exception"
+        rep.failures.append(f"methods(): {type(exc).__name__}: {exc}")
+        return rep
+    heur = frozenset(heuristics(spec))
+    opts = SolveOptions(time_limit=time_limit)
+    for m in names:
+        try:
+            res = ao.run_method(instance, spec, m, options=opts, seed=seed)
+        except ValidationError as exc:
+            rep.outcomes[m] = "refused"
+            logger.debug("%s refused by %s: %s", label, m, exc)
+            continue
+        except Exception as exc:
+            rep.outcomes[m] = "exception"
+            rep.failures.append(f"{m}: raised {type(exc).__name__}: {exc}\n"
+                                + traceback.format_exc(limit=-3))
+            continue
+        rep.results[m] = res
+        rep.outcomes[m] = outcome(res)
+    rep.failures += check_results(rep.results, _sense(spec, instance, FAMILIES[family].sense),
+                                  heur)
+    rep.seconds = time.perf_counter() - t0
+    return rep
+
+
+def _sense(spec: Any, instance: Any, default: str) -> str:
+    """``"min"`` or ``"max"``: the built program's sense when the spec builds one."""
+    has = getattr(type(spec), "has_builder", None)
+    if not (callable(has) and has()):
+        return default
+    try:
+        prog = spec.build(instance)
+    except Exception:
+        return default
+    sense = getattr(prog, "sense", None)
+    if sense is not None:
+        return str(sense.value)
+    obj = getattr(getattr(prog, "problem", None), "objective", None)
+    return "max" if type(obj).__name__ == "Maximize" else "min" if obj is not None else default
+
+
+# ---------------------------------------------------------------------- the run
+def run(n_cases: int, *, seed: int = 0, families: list[str] | None = None,
+        time_limit: float = 10.0, progress: bool = True
+        ) -> tuple[dict[tuple[str, str], Counter[str]], list[tuple[str, str]]]:
+    """Run ``n_cases`` cases spread round-robin over ``families``; return the outcome counts
+    per (family, method) and the failures ``(case label, message)``."""
+    fams = families or list(FAMILIES)
+    table: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    failures: list[tuple[str, str]] = []
+    t0 = time.perf_counter()
+    for i in range(n_cases):
+        fam = fams[i % len(fams)]
+        rep = run_case(fam, seed * 1_000_003 + i, time_limit=time_limit)
+        for m, o in rep.outcomes.items():
+            table[(fam, m)][o] += 1
+        failures += [(rep.label, f) for f in rep.failures]
+        if progress and (i + 1) % 100 == 0:
+            print(f"[{i + 1}/{n_cases}] {time.perf_counter() - t0:.0f}s, "
+                  f"{len(failures)} failures", file=sys.stderr, flush=True)
+    return table, failures
+
+
+def format_table(table: dict[tuple[str, str], Counter[str]]) -> str:
+    """The outcome table as fixed-width text."""
+    head = ["family", "method", *OUTCOMES]
+    rows = [[f, m, *(str(table[(f, m)][o]) for o in OUTCOMES)] for f, m in sorted(table)]
+    width = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, width, strict=True)) for r in [head, *rows]]
+    totals = Counter[str]()
+    for c in table.values():
+        totals.update(c)
+    lines.append("total: " + ", ".join(f"{o}={totals[o]}" for o in OUTCOMES))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point (see module docstring)."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--family", action="append", choices=sorted(FAMILIES))
+    ap.add_argument("--time-limit", type=float, default=10.0)
+    ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--dump", help="also write the counts and failures as JSON to this file")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    t0 = time.perf_counter()
+    table, failures = run(args.cases, seed=args.seed, families=args.family,
+                          time_limit=args.time_limit, progress=not args.quiet)
+    print(f"certify_bench: {args.cases} cases in {time.perf_counter() - t0:.0f} s "
+          f"(seed {args.seed})")
+    print(format_table(table))
+    if args.dump:
+        import json
+
+        with open(args.dump, "w", encoding="utf-8") as fh:
+            json.dump({"cases": args.cases, "seed": args.seed,
+                       "table": {f"{f}|{m}": dict(c) for (f, m), c in table.items()},
+                       "failures": failures}, fh, indent=1)
+    print(f"invariant failures: {len(failures)}")
+    for label, msg in failures[:200]:
+        print(f"- {label}: {msg}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,188 @@
+"""Numerical hygiene shared by the LP/MILP/QP backends: a finiteness check and equilibration.
+
+Every LinearProgram backend (HiGHS, SCIP, Pyomo, CVXPY's LP path) hands the solver
+:func:`equilibrate`'s scaled copy of the program and maps the solution back, so the solver sees
+
+* every constraint row with its largest ``|a_ij|`` in ``[1, 2)`` (rows scaled by powers of two:
+  ``A' = R A D``, bounds ``R l``, ``R u``), after a few rounds of geometric-mean scaling of the
+  continuous columns (``x = D x'``, ``D`` powers of two in ``[2^-20, 2^20]``; integer columns are
+  never scaled, so integrality is untouched);
+* the objective with the geometric mean of its nonzero ``|c_j|`` at 1 (``c' = D c / sigma``,
+  ``sigma`` the nearest power of two; objective values and dual bounds are multiplied back by
+  ``sigma``): the objective's log range is centred, so a cost range of ``1e-8..1e8`` becomes
+  ``1e-8..1e8`` around 1 rather than ``1e-16..1``, which would put the small terms below the
+  solvers' dual feasibility tolerance (1e-7). Terms below ``2^-60`` of the largest ``|c_j|``
+  are dropped (their relative effect is below 1e-18 per unit of their column), so the solver's
+  objective coefficients span at most a factor ``2^60`` around 1.
+
+Powers of two make the scaling exact in binary floating point: unscaling returns the very
+numbers the solver produced. Rows whose coefficients span more than ``1e8`` inside the row
+cannot be brought into ``[1e-4, 1e4]`` by any diagonal scaling; the solver then sees them as
+they are and the verification step (:mod:`aigc_opt.verify`) judges the result.
+
+:func:`nonfinite_message` rejects programs with ``inf`` coefficients (``A``, ``c``, ``Q``) or
+impossible bounds before any solver runs: such a program comes from an instance whose numbers
+overflow the model (e.g. ``1e300`` bits over ``1e-20`` Hz), and the backends report it as a
+``Termination.ERROR`` status with this message instead of a solver's guess.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+import scipy.sparse as sp
+
+from aigc_opt.program import LinearProgram
+
+logger = logging.getLogger(__name__)
+
+#: Column scale factors are clipped to ``2**-MAX_EXP .. 2**MAX_EXP``.
+MAX_EXP = 20
+#: Rounds of geometric-mean column scaling.
+ROUNDS = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class Scaled:
+    """A scaled program and the factors that map its solution back.
+
+    ``x = col_scale * x_scaled``; objective (and bound) ``= obj_scale * scaled objective``.
+    """
+
+    program: LinearProgram
+    col_scale: np.ndarray
+    row_scale: np.ndarray
+    obj_scale: float
+
+    def unscale_x(self, x_scaled: np.ndarray) -> np.ndarray:
+        """Solution in the original program's columns."""
+        return np.asarray(x_scaled, dtype=np.float64) * self.col_scale
+
+
+def nonfinite_message(lp: LinearProgram) -> str | None:
+    """Why ``lp`` cannot be handed to a solver (non-finite data), or None when it can."""
+    parts = []
+    if not np.isfinite(lp.c).all():
+        parts.append(f"{int((~np.isfinite(lp.c)).sum())} non-finite objective coefficients")
+    if lp.A.nnz and not np.isfinite(lp.A.data).all():
+        parts.append(f"{int((~np.isfinite(lp.A.data)).sum())} non-finite matrix coefficients")
+    if lp.Q is not None and lp.Q.nnz and not np.isfinite(lp.Q.data).all():
+        parts.append("non-finite quadratic coefficients")
+    if not np.isfinite(lp.offset):
+        parts.append("a non-finite objective constant")
+    if (lp.row_lower == np.inf).any() or (lp.row_upper == -np.inf).any():
+        parts.append("row bounds at +-inf on the wrong side")
+    if (lp.col_lower == np.inf).any() or (lp.col_upper == -np.inf).any():
+        parts.append("column bounds at +-inf on the wrong side")
+    if not parts:
+        return None
+    return (f"program {lp.name!r} has " + ", ".join(parts)
+            + ": the instance's numbers overflow the model (no solver was run)")
+
+
+def _pow2(v: np.ndarray) -> np.ndarray:
+    """Nearest power of two of positive ``v`` (1 where ``v`` is 0 or not finite)."""
+    out = np.ones_like(v, dtype=np.float64)
+    ok = np.isfinite(v) & (v > 0)
+    out[ok] = np.exp2(np.round(np.log2(v[ok])))
+    return out
+
+
+def _row_max(A: sp.csr_matrix) -> np.ndarray:
+    if A.nnz == 0:
+        return np.zeros(A.shape[0])
+    absA = abs(A)
+    return np.asarray(absA.max(axis=1).toarray()).reshape(-1)
+
+
+def equilibrate(lp: LinearProgram) -> Scaled:
+    """The scaled copy of ``lp`` described in the module docstring (pure)."""
+    n, m = lp.n_cols, lp.n_rows
+    A = sp.csr_matrix(lp.A, copy=True)
+    A.eliminate_zeros()
+    cont = ~lp.integrality
+    D = np.ones(n)
+    if m and A.nnz and cont.any():
+        absA = abs(A).tocsc()
+        for _ in range(ROUNDS):
+            # row geometric means of the currently scaled matrix
+            S = absA @ sp.diags(D)
+            S = S.tocsr()
+            logs = S.copy()
+            logs.data = np.log2(logs.data)
+            cnt = np.diff(S.indptr)
+            rmean = np.where(cnt > 0, np.asarray(logs.sum(axis=1)).reshape(-1)
+                             / np.maximum(cnt, 1), 0.0)
+            # column means of log|a_ij| - rowmean_i (what the column should be divided by)
+            T = sp.diags(np.exp2(-rmean)) @ S
+            T = T.tocsc()
+            tl = T.copy()
+            tl.data = np.log2(tl.data)
+            ccnt = np.diff(T.indptr)
+            cmean = np.where(ccnt > 0, np.asarray(tl.sum(axis=0)).reshape(-1)
+                             / np.maximum(ccnt, 1), 0.0)
+            step = np.where(cont & (ccnt > 0), -cmean, 0.0)
+            D = D * np.exp2(np.round(step))
+            D = np.clip(D, 2.0 ** -MAX_EXP, 2.0 ** MAX_EXP)
+    AD = (A @ sp.diags(D)).tocsr()
+    rmax = _row_max(AD)
+    R = 1.0 / _pow2(np.where(rmax > 0, rmax, 1.0))
+    R = np.where(np.isfinite(R) & (R > 0), R, 1.0)
+    A2 = (sp.diags(R) @ AD).tocsr()
+    c2 = lp.c * D
+    Q2 = None
+    qmax = 0.0
+    if lp.Q is not None and lp.Q.nnz:
+        Q2 = (sp.diags(D) @ lp.Q @ sp.diags(D)).tocsc()
+        qmax = float(np.abs(Q2.data).max())
+    cabs = np.abs(c2)
+    # terms below 2^-60 of the largest change the objective by < 1e-18 relative per unit of
+    # their column: dropped, so that the centred range below stays within 2^+-30
+    c2 = np.where(cabs < cabs.max(initial=0.0) * 2.0**-60, 0.0, c2)
+    nz = np.abs(c2[c2 != 0])
+    if nz.size:
+        # centre the objective's log range: tiny rewards next to huge costs keep their sign
+        # above the solver's dual tolerance (scaling by the largest |c| pushed rewards of
+        # 1e-8 relative below it and HiGHS stopped with them at 0)
+        sigma = float(np.exp2(np.round(np.mean(np.log2(nz)))))
+    elif qmax > 0:
+        sigma = float(_pow2(np.array([qmax]))[0])
+    else:
+        sigma = 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = dataclasses.replace(
+            lp, c=c2 / sigma, A=A2, row_lower=lp.row_lower * R, row_upper=lp.row_upper * R,
+            col_lower=lp.col_lower / D, col_upper=lp.col_upper / D,
+            Q=None if Q2 is None else Q2 / sigma, offset=lp.offset / sigma)
+    return Scaled(scaled, D, R, sigma)
+
+
+#: Largest relative row/bound violation a backend accepts in a solver's point (scaled program).
+SELF_CHECK_TOL = 1e-5
+
+
+def self_check(sc: Scaled, x: np.ndarray) -> str | None:
+    """Why the solver's point ``x`` (original columns, integers rounded) is not a solution of
+    the scaled program it was given, or None: a row or bound violated by more than
+    :data:`SELF_CHECK_TOL` relative to ``max(1, |bound|)`` (the solver lost accuracy; the
+    backend reports an ``error`` status instead of a point the evaluator would reject)."""
+    lp = sc.program
+    xs = np.asarray(x, dtype=np.float64) / sc.col_scale
+    if not np.isfinite(xs).all():
+        return "the solver returned non-finite values"
+    ax = lp.A @ xs if lp.n_rows else np.zeros(0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        parts = [
+            np.maximum(lp.row_lower - ax, 0.0) / np.maximum(1.0, np.abs(lp.row_lower)),
+            np.maximum(ax - lp.row_upper, 0.0) / np.maximum(1.0, np.abs(lp.row_upper)),
+            np.maximum(lp.col_lower - xs, 0.0) / np.maximum(1.0, np.abs(lp.col_lower)),
+            np.maximum(xs - lp.col_upper, 0.0) / np.maximum(1.0, np.abs(lp.col_upper)),
+        ]
+    worst = max((float(np.nan_to_num(p, nan=np.inf).max(initial=0.0)) for p in parts),
+                default=0.0)
+    if worst <= SELF_CHECK_TOL:
+        return None
+    return (f"the solver's point violates its (equilibrated) program by {worst:.3g} relative "
+            f"(> {SELF_CHECK_TOL:g}): numerical trouble, no solution returned")

@@ -1,0 +1,224 @@
+"""SCIP backend (PySCIPOpt): an independent LP/MILP solver for cross-checks.
+
+HiGHS, the CVXPY HiGHS interface and Pyomo's HiGHS plugin all hand the same matrix to the same
+solver, so they cannot catch a HiGHS bug. SCIP has its own presolve, branch and bound, cuts and
+LP solver (SoPlex), so HiGHS and SCIP agreeing is two solvers agreeing.
+
+Hand-over: the LinearProgram's flat arrays are written as a free-format MPS file with vectorised
+numpy string operations (one line per nonzero, no per-variable model calls) and read by SCIP's own
+reader (``Model.readProblem``); the solution is read back by column name. Objective sense is
+handled by negating ``c`` (SCIP always minimises here) and the offset is added back in Python.
+SCIP sees the power-of-two equilibrated copy of the program (:mod:`aigc_opt.solvers.numerics`);
+a program with non-finite coefficients is an ``error`` status without a solve.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+
+from aigc_opt.backend import SolveOptions, check_capability
+from aigc_opt.errors import UnknownNameError, ValidationError
+from aigc_opt.program import LinearProgram, ProgramKind, Sense
+from aigc_opt.result import Result, SolveStats, Termination, relative_gap
+
+from .numerics import Scaled, equilibrate, nonfinite_message, self_check
+
+logger = logging.getLogger(__name__)
+
+#: SCIP status -> (termination with a solution, termination without).
+CONDITION_MAP: dict[str, tuple[Termination, Termination]] = {
+    "optimal": (Termination.OPTIMAL, Termination.ERROR),
+    "infeasible": (Termination.INFEASIBLE, Termination.INFEASIBLE),
+    "unbounded": (Termination.UNBOUNDED, Termination.UNBOUNDED),
+    "inforunbd": (Termination.INFEASIBLE_OR_UNBOUNDED, Termination.INFEASIBLE_OR_UNBOUNDED),
+    "timelimit": (Termination.FEASIBLE, Termination.LIMIT),
+    "gaplimit": (Termination.OPTIMAL, Termination.LIMIT),
+    "nodelimit": (Termination.FEASIBLE, Termination.LIMIT),
+    "totalnodelimit": (Termination.FEASIBLE, Termination.LIMIT),
+    "stallnodelimit": (Termination.FEASIBLE, Termination.LIMIT),
+    "memlimit": (Termination.FEASIBLE, Termination.LIMIT),
+    "sollimit": (Termination.FEASIBLE, Termination.LIMIT),
+    "bestsollimit": (Termination.FEASIBLE, Termination.LIMIT),
+    "restartlimit": (Termination.FEASIBLE, Termination.LIMIT),
+    "userinterrupt": (Termination.FEASIBLE, Termination.LIMIT),
+    "terminate": (Termination.FEASIBLE, Termination.LIMIT),
+    "unknown": (Termination.FEASIBLE, Termination.ERROR),
+}
+
+#: SCIP's infinity: bounds at or beyond it are written as free.
+_INF = 1e20
+
+
+def _num(a: np.ndarray) -> np.ndarray:
+    """Shortest exact text of each float (17 significant digits)."""
+    return np.char.mod("%.17g", np.asarray(a, dtype=np.float64))
+
+
+def write_mps(lp: LinearProgram, path: str) -> None:
+    """Write ``lp`` (minimisation of ``+-c``, see module docstring) as free MPS at ``path``."""
+    n, m = lp.n_cols, lp.n_rows
+    sign = -1.0 if lp.sense is Sense.MAX else 1.0
+    lo_r, hi_r = lp.row_lower, lp.row_upper
+    fin_lo, fin_hi = np.isfinite(lo_r) & (lo_r > -_INF), np.isfinite(hi_r) & (hi_r < _INF)
+    rtype = np.full(m, "N", dtype="<U1")
+    rtype[fin_hi] = "L"
+    rtype[fin_lo & ~fin_hi] = "G"
+    rtype[fin_lo & fin_hi & (lo_r == hi_r)] = "E"
+    keep = rtype != "N"  # free rows are dropped
+    rname = np.char.add("r", np.arange(m).astype(str))
+    cname = np.char.add("x", np.arange(n).astype(str))
+    out: list[str] = ["NAME aigc", "ROWS", " N obj"]
+    out += list(np.char.add(np.char.add(" ", rtype[keep]), np.char.add(" ", rname[keep])))
+    out.append("COLUMNS")
+    A = lp.A.tocsc()
+    A.sum_duplicates()
+    col_of_nz = np.repeat(np.arange(n), np.diff(A.indptr))
+    row_of_nz = A.indices
+    ok = keep[row_of_nz]
+    entries_col = np.concatenate([np.arange(n), col_of_nz[ok]])
+    entries_row = np.concatenate([np.full(n, "obj", dtype=rname.dtype), rname[row_of_nz[ok]]])
+    entries_val = np.concatenate([sign * lp.c, A.data[ok]])
+    order = np.argsort(entries_col, kind="stable")
+    ec, er, ev = entries_col[order], entries_row[order], entries_val[order]
+    lines = np.char.add(np.char.add(np.char.add(" ", cname[ec]), " "),
+                        np.char.add(np.char.add(er, " "), _num(ev)))
+    integ = lp.integrality[ec]
+    # integer columns are wrapped in MARKER lines: emit contiguous runs
+    change = np.flatnonzero(np.diff(integ.astype(np.int8))) + 1
+    starts = np.concatenate([[0], change]) if len(ec) else np.zeros(0, dtype=np.int64)
+    stops = np.concatenate([change, [len(ec)]]) if len(ec) else np.zeros(0, dtype=np.int64)
+    for k, (a, b) in enumerate(zip(starts, stops, strict=True)):
+        if integ[a]:
+            out.append(f" M{k} 'MARKER' 'INTORG'")
+            out += list(lines[a:b])
+            out.append(f" M{k} 'MARKER' 'INTEND'")
+        else:
+            out += list(lines[a:b])
+    out.append("RHS")
+    rhs = np.where(rtype == "G", lo_r, hi_r)
+    sel = keep & (rhs != 0)
+    out += list(np.char.add(np.char.add(" rhs ", rname[sel]), np.char.add(" ", _num(rhs[sel]))))
+    rng = keep & (rtype == "L") & fin_lo
+    if rng.any():
+        out.append("RANGES")
+        out += list(np.char.add(np.char.add(" rng ", rname[rng]),
+                                np.char.add(" ", _num(hi_r[rng] - lo_r[rng]))))
+    out.append("BOUNDS")
+    lo_c, hi_c = lp.col_lower, lp.col_upper
+    has_lo, has_hi = lo_c > -_INF, hi_c < _INF
+    fx = has_lo & has_hi & (lo_c == hi_c)
+    for tag, mask, vals in (
+        ("FX", fx, lo_c),
+        ("LO", has_lo & ~fx, lo_c),
+        ("MI", ~has_lo & ~fx, None),
+        ("UP", has_hi & ~fx, hi_c),
+        ("PL", ~has_hi & ~fx, None),
+    ):
+        if not mask.any():
+            continue
+        head = np.char.add(f" {tag} bnd ", cname[mask])
+        out += list(head if vals is None else np.char.add(np.char.add(head, " "),
+                                                           _num(vals[mask])))
+    out.append("ENDATA")
+    with open(path, "w", encoding="ascii") as fh:
+        fh.write("\n".join(out))
+        fh.write("\n")
+
+
+class ScipBackend:
+    """Solve a :class:`LinearProgram` (LP, MILP) with SCIP through PySCIPOpt."""
+
+    name: str = "scip"
+    kinds: frozenset[ProgramKind] = frozenset({ProgramKind.LP, ProgramKind.MILP})
+    requires: tuple[str, ...] = ("pyscipopt",)
+
+    def solve(self, program: LinearProgram, options: SolveOptions) -> Result:
+        """Solve ``program``; limits and infeasibility are statuses, not exceptions."""
+        import pyscipopt
+
+        if not isinstance(program, LinearProgram):
+            raise TypeError("the scip backend takes a LinearProgram")
+        check_capability(self, program.kind)
+        t0 = time.perf_counter()
+        bad = nonfinite_message(program)
+        if bad is not None:
+            return Result(Termination.ERROR, False, gap=math.inf, message=bad,
+                          stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
+        sc = equilibrate(program)
+        model = pyscipopt.Model()
+        if not options.verbose:
+            model.hideOutput()
+        self._set_options(model, options)
+        with tempfile.TemporaryDirectory(prefix="aigc_scip_") as tmp:
+            path = os.path.join(tmp, "model.mps")
+            try:
+                write_mps(sc.program, path)
+                model.readProblem(path)
+                model.optimize()
+            except Exception as exc:  # a solver failure becomes a status
+                logger.exception("SCIP failed on %s", program.name)
+                return Result(Termination.ERROR, False, message=f"{type(exc).__name__}: {exc}",
+                              stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
+        return self._result(model, program, time.perf_counter() - t0, sc)
+
+    @staticmethod
+    def _set_options(model: Any, options: SolveOptions) -> None:
+        if options.time_limit is not None:
+            model.setParam("limits/time", float(options.time_limit))
+        if options.mip_gap is not None:
+            model.setParam("limits/gap", float(options.mip_gap))
+        if options.threads is not None:
+            model.setParam("lp/threads", int(options.threads))
+        known = model.getParams()
+        for key, value in options.extra.items():
+            if key not in known:
+                raise UnknownNameError("SCIP option", key, known)
+            try:
+                model.setParam(key, value)
+            except Exception as exc:
+                raise ValidationError(f"extra[{key!r}]", "-", value,
+                                      f"rejected by SCIP: {exc}") from exc
+
+    def _result(self, model: Any, lp: LinearProgram, seconds: float, sc: Scaled) -> Result:
+        status = str(model.getStatus())
+        has_sol = model.getNSols() > 0
+        with_sol, without = CONDITION_MAP.get(status, (Termination.ERROR, Termination.ERROR))
+        term = with_sol if has_sol else without
+        values: dict[str, np.ndarray] = {}
+        objective = math.nan
+        sign = -1.0 if lp.sense is Sense.MAX else 1.0
+        if has_sol:
+            sol = model.getBestSol()
+            x = np.zeros(lp.n_cols)
+            for var in model.getVars():
+                x[int(var.name[1:])] = sol[var]
+            x = sc.unscale_x(x)
+            x = np.where(lp.integrality, np.round(x), x)
+            trouble = self_check(sc, x)
+            if trouble is not None:
+                return Result(Termination.ERROR, False, gap=math.inf,
+                              message=f"{status}: {trouble}",
+                              stats=SolveStats(self.name, solve_seconds=seconds,
+                                               extra={"native_status": status}))
+            objective = lp.objective_value(x)
+            values = {b.name: b.take(x).copy() for b in lp.blocks}
+            values["x"] = x
+        bound = sign * float(model.getDualbound()) * sc.obj_scale + lp.offset
+        if not math.isfinite(bound) or abs(bound) >= _INF:
+            bound = math.nan
+        if term is Termination.OPTIMAL and not lp.integrality.any():
+            bound = objective
+        gap = relative_gap(objective, bound) if has_sol else math.inf
+        stats = SolveStats(self.name, solve_seconds=seconds,
+                           iterations=int(model.getNLPIterations()),
+                           nodes=int(model.getNTotalNodes()),
+                           extra={"native_status": status})
+        return Result(term, has_sol, objective=objective, bound=bound, gap=gap, values=values,
+                      stats=stats, message=status)
