@@ -103,7 +103,10 @@ def _lp_duals(prog: LinearProgram, options: SolveOptions) -> tuple[str, np.ndarr
         h.setOptionValue("time_limit", float(options.time_limit))
     if options.threads is not None:
         h.setOptionValue("threads", int(options.threads))
-    HighsBackend._pass(h, prog.relaxed(), highspy)
+    try:
+        HighsBackend._pass(h, prog.relaxed(), highspy)
+    except ValueError as exc:  # HiGHS rejected the model (e.g. coefficients out of its range)
+        return f"Error: {exc}", np.zeros(prog.n_cols), np.zeros(prog.n_rows)
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
     sol = h.getSolution()
@@ -146,6 +149,9 @@ def solve_lagrangian(scn: Scenario, spec: OffloadingSpec, options: SolveOptions)
     status, x_lp, y = _lp_duals(prog, replace(options, time_limit=max(
         deadline - time.perf_counter(), 1e-3) if math.isfinite(deadline) else None))
     extra["lp_s"] = time.perf_counter() - t0 - t_build
+    if status.startswith("Error"):
+        return Result(Termination.ERROR, False, gap=math.inf, message=status,
+                      stats=SolveStats("lagrangian", extra=extra))
     if status == "Infeasible":
         return Result(Termination.INFEASIBLE, False, gap=math.inf, message="LP relaxation "
                       "infeasible", stats=SolveStats("lagrangian", extra=extra))
