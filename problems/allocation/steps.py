@@ -110,8 +110,8 @@ class StepTerms:
 
 
 def serving_server(scn: Scenario) -> np.ndarray:
-    """s(n): each request's highest-gain edge server."""
-    return np.argmax(scn.channel_gain, axis=1)
+    """s(n): each request's highest-gain edge server (dense or sparse channel)."""
+    return np.asarray(scn.best_server)
 
 
 def step_terms(scn: Scenario) -> StepTerms:
@@ -135,7 +135,7 @@ def step_terms(scn: Scenario) -> StepTerms:
                               float(scn.server_gpu_memory_bytes[j]),
                               f"server {j} cannot hold the models its requests need ({mem[j]:g} B)")
     n = np.arange(N)
-    g = scn.channel_gain[n, s]
+    g = scn.gain_at(n, s)
     b_up = scn.server_uplink_hz[s] / n_s[s]
     b_dl = scn.server_downlink_hz[s] / n_s[s]
     p = scn.user_tx_power_w

@@ -23,6 +23,7 @@ from .assignment import OptionTable, option_table
 from .data import (
     CLOUD,
     LOCAL,
+    REJECT,
     JointSpec,
     MulticellAllocation,
     MulticellSpec,
@@ -41,6 +42,7 @@ from .evaluate import evaluate_multicell, evaluate_offloading, evaluate_partial
 __all__ = [
     "CLOUD",
     "LOCAL",
+    "REJECT",
     "JointSpec",
     "MulticellAllocation",
     "MulticellSpec",

@@ -22,6 +22,10 @@ power. With the shares fixed, every option's latency, energy and quality is a co
 with ``c_{n,k} = w_n (alpha L + beta E_dev + eta E_srv - gamma Q [+ rho (L-d)^+]) + mu cost``.
 Options that miss a hard deadline or the device energy budget are not built as columns (a
 request with no option left makes the program infeasible, which the solver reports).
+
+Elastic mode (``OffloadingSpec(admission=True)``): every request gets one more column,
+``REJECT``, that uses no resource and costs ``w_n * rejection_penalty``; the program is then
+always feasible and the rejected requests are those whose ``REJECT`` column is chosen.
 Both linkings give the same integer optimum; the disaggregated one has the tighter relaxation,
 the aggregated one has S*M instead of N*S rows (use it for large N).
 
@@ -57,7 +61,16 @@ from aigc_opt.quality import quality
 from aigc_opt.scenario import Scenario
 from aigc_opt.spec import register_builder
 
-from .data import CLOUD, LOCAL, OffloadAllocation, OffloadingSpec, link_times, objective_param
+from .data import (
+    CLOUD,
+    LOCAL,
+    REJECT,
+    OffloadAllocation,
+    OffloadingSpec,
+    link_times,
+    objective_param,
+    rejection_penalty_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +118,10 @@ def option_table(scn: Scenario, spec: OffloadingSpec) -> OptionTable:
     Columns are laid out per user without sorting: grouped by user, in the order local,
     candidate servers (all servers the user hears -- every server of a dense scenario, the
     links of a sparse one -- in index order, or the ``k`` highest-gain ones in the order
-    ``argpartition`` returns them), cloud. Time and memory are O(N L) for L links per user.
+    ``argpartition`` returns them), cloud, and -- for an elastic spec (``admission=True``) --
+    ``REJECT`` (no resources, zero latency/energy/quality, cost ``w_n * rejection_penalty``,
+    always feasible, so the program always has a solution). Time and memory are O(N L) for
+    L links per user.
     Per-user terms (quality of the full and of the device schedule, weights, deadlines) are
     computed once per user and gathered; per-server shares (``B_s/K_s``, ``F_s/G_s``,
     ``R_s/K_s``) once per server; channel gains come with the links; the physics of every
@@ -135,12 +151,18 @@ def option_table(scn: Scenario, spec: OffloadingSpec) -> OptionTable:
         parts_p.append(np.full((N, 1), CLOUD))
         parts_r.append(best[:, None])
         parts_g.append(gain.max(axis=1)[:, None])
+    penalty = rejection_penalty_of(spec)
+    if penalty is not None:  # elastic: a last, resource-free "reject" column per request
+        parts_p.append(np.full((N, 1), REJECT))
+        parts_r.append(np.full((N, 1), -1))
+        parts_g.append(np.zeros((N, 1)))
     place = np.hstack(parts_p).reshape(-1)
     radio = np.hstack(parts_r).reshape(-1)
     col_gain = np.hstack(parts_g).reshape(-1)
     width = place.size // N
     u = np.repeat(users, width)
-    remote, cloud = place != LOCAL, place == CLOUD
+    served = place != REJECT
+    remote, cloud = (place != LOCAL) & served, place == CLOUD
     rc = np.clip(radio, 0, S - 1)
     pc = np.clip(place, 0, S - 1)
     K = scn.server_subchannels.astype(float)
@@ -162,7 +184,7 @@ def option_table(scn: Scenario, spec: OffloadingSpec) -> OptionTable:
         ),
         backhaul_bps=np.where(cloud, (scn.server_backhaul_bps / K)[rc], 0.0),
         remote_steps=np.where(remote, steps, 0.0),
-        device_steps=np.where(remote, 0.0, local_n[u]),
+        device_steps=np.where(remote | ~served, 0.0, local_n[u]),
     )
     lt = link_times(scn, cast(OffloadAllocation, cols), users=u, gain=col_gain)
     o = spec.objective
@@ -179,6 +201,10 @@ def option_table(scn: Scenario, spec: OffloadingSpec) -> OptionTable:
     feasible = np.isfinite(c) & (lt["device_energy_j"] <= scn.user_energy_budget_j[u])
     if o.deadline == "hard":
         feasible &= lat <= deadline
+    if penalty is not None:
+        q = np.where(served, q, 0.0)
+        c = np.where(served, c, scn.request_weight[u] * penalty)
+        feasible |= ~served
     return OptionTable(
         user=u, **{f: getattr(cols, f) for f in _RESOURCE_FIELDS},
         latency_s=lat, device_energy_j=lt["device_energy_j"],
@@ -291,7 +317,8 @@ def build(scn: Scenario, spec: OffloadingSpec) -> LinearProgram:
     column ``program.block("assign").start + j``):
 
     * ``user``: request index n;
-    * ``placement``: ``LOCAL`` (-1), ``CLOUD`` (-2) or the edge server index;
+    * ``placement``: ``LOCAL`` (-1), ``CLOUD`` (-2), ``REJECT`` (-3, elastic specs) or the
+      edge server index;
     * ``radio_server``: server whose radio carries the request (-1 for local);
     * ``uplink_hz``, ``downlink_hz``, ``tx_power_w``, ``compute_flops``, ``backhaul_bps``,
       ``remote_steps``, ``device_steps``: the option's fixed resources (as in

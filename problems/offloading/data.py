@@ -15,7 +15,8 @@ Physics of :func:`link_times` (request n with model m, radio server r, all SI):
 * latency ``L = t_up + t_bh + t_rc + t_dl + t_dc`` (0 comm terms for local execution);
 * device energy ``E_dev = p t_up + kappa k_dev phi_m f_dev^2``;
 * server energy ``E_srv = e k_rem phi_m`` (edge or cloud energy per FLOP, J/FLOP);
-* quality ``Q = q_m(k_rem + k_dev)``.
+* quality ``Q = q_m(k_rem + k_dev)``;
+* a rejected request (placement ``REJECT``) has every time and energy 0.
 
 :func:`branch_times` gives the unit branch times of partial offloading (device and edge
 branches in parallel), :func:`link_capacity` the inter-server link matrix of the multi-cell
@@ -37,9 +38,17 @@ from aigc_opt.schema import bound
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import check_array, check_bool, check_choice, check_int, check_scalar
 
-#: Placement codes (edge servers are 0..S-1).
+#: Placement codes (edge servers are 0..S-1). ``REJECT``: the request is not served (only
+#: valid under an elastic spec, ``OffloadingSpec(admission=True)``).
 LOCAL = -1
 CLOUD = -2
+REJECT = -3
+
+#: Default penalty of a rejected request, objective units per unit of request weight.
+DEFAULT_REJECTION_PENALTY = 100.0
+
+#: Largest ``N * S`` for which a family that needs a dense channel densifies a sparse scenario.
+DENSE_LIMIT = 10**7
 
 
 def _ro(a: Any, dtype: Any, name: str, unit: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -68,10 +77,12 @@ class OffloadAllocation:
     Parameters
     ----------
     placement : ndarray of int, shape (N,)
-        ``LOCAL`` (-1), ``CLOUD`` (-2) or an edge server index in ``0..S-1``.
+        ``LOCAL`` (-1), ``CLOUD`` (-2), ``REJECT`` (-3, not served: elastic specs only) or an
+        edge server index in ``0..S-1``.
     radio_server : ndarray of int, shape (N,)
         Server whose radio carries the request's up/downlink (the edge server itself, or the
-        relay towards the cloud); -1 for local execution.
+        relay towards the cloud); -1 for local execution and rejected requests (whose
+        resources and steps are all 0).
     uplink_hz, downlink_hz : ndarray, shape (N,)
         Bandwidth given to the request on ``radio_server``, Hz.
     tx_power_w : ndarray, shape (N,)
@@ -256,6 +267,31 @@ def objective_of(objective: Any) -> OffloadObjective:
                           "expected an OffloadObjective or a spec with one")
 
 
+def rejection_penalty_of(spec: Any) -> float | None:
+    """The per-unit-weight rejection penalty when ``spec`` is elastic (``admission=True``),
+    else None (rejecting a request is then a hard violation)."""
+    if getattr(spec, "admission", False) is True:
+        return float(spec.rejection_penalty)
+    return None
+
+
+def dense_channel(scn: Scenario, what: str = "this problem") -> Scenario:
+    """``scn`` with a dense ``channel_gain`` for code that cannot read links.
+
+    A dense scenario is returned as is; a sparse one is densified when every user hears every
+    server and ``N * S <= DENSE_LIMIT``; otherwise a :class:`ValidationError` on
+    ``channel_gain`` is raised.
+    """
+    if not scn.is_sparse:
+        return scn
+    assert scn.link_server is not None
+    if (scn.link_server.shape[1] == scn.n_servers
+            and scn.n_users * scn.n_servers <= DENSE_LIMIT):
+        return scn.dense()
+    raise ValidationError("channel_gain", "-", "sparse links",
+                          f"{what} needs a dense scenario: use scn.dense()")
+
+
 def objective_param(params: dict[str, Any]) -> dict[str, Any]:
     """``params`` with an ``objective`` given as a dict of :class:`OffloadObjective` fields
     (suite files) turned into the dataclass."""
@@ -313,6 +349,15 @@ class OffloadingSpec(ProblemSpec):
         scale to many users (DESIGN.md).
     linking : {"disaggregated", "aggregated"}
         How ``x`` is tied to ``y`` (see the assignment module).
+    admission : bool
+        Elastic mode: every request may also be rejected (placement ``REJECT``), using no
+        resource, at cost ``w_n * rejection_penalty``; the program is then always feasible and
+        the evaluator lists the rejected requests (``per_item["rejected"]``,
+        ``totals["n_rejected"]``). Without it a rejected request is a hard violation.
+    rejection_penalty : float
+        Cost of rejecting request n, in objective units per unit of its weight ``w_n``
+        (objective units: ``alpha`` per second of latency etc., see
+        :class:`OffloadObjective`); used only with ``admission=True``.
     """
 
     objective: OffloadObjective = field(default_factory=OffloadObjective)
@@ -321,6 +366,8 @@ class OffloadingSpec(ProblemSpec):
     local_max_steps: int | None = None
     candidate_servers: int | None = None
     linking: str = "disaggregated"
+    admission: bool = False
+    rejection_penalty: float = DEFAULT_REJECTION_PENALTY
     problem: str = "offloading"
     variant: str = "assignment"
 
@@ -329,6 +376,10 @@ class OffloadingSpec(ProblemSpec):
     def __post_init__(self) -> None:
         _check_common(self, "allow_local", "allow_cloud", "local_max_steps", "candidate_servers",
                       "linking")
+        object.__setattr__(self, "admission", check_bool("admission", self.admission))
+        object.__setattr__(self, "rejection_penalty", check_scalar(
+            "rejection_penalty", self.rejection_penalty, "objective/weight", 0.0,
+            bound("weight")))
 
 
 @dataclass(frozen=True)
@@ -466,7 +517,8 @@ def link_times(scn: Scenario, alloc: OffloadAllocation, users: np.ndarray | None
     """
     S = scn.n_servers
     pl, rs = alloc.placement, alloc.radio_server
-    remote = pl != LOCAL
+    served = pl != REJECT
+    remote = (pl != LOCAL) & served
     cloud = pl == CLOUD
     rs_c = np.clip(rs, 0, S - 1)
     n = np.arange(alloc.n_users) if users is None else np.asarray(users)
@@ -485,6 +537,7 @@ def link_times(scn: Scenario, alloc: OffloadAllocation, users: np.ndarray | None
     phi = scn.model_flop_per_step[scn.request_model[n]]
     w_rem = np.where(remote, alloc.remote_steps * phi, 0.0)
     w_dev = np.where(remote, alloc.device_steps, alloc.device_steps + alloc.remote_steps) * phi
+    w_dev = np.where(served, w_dev, 0.0)  # a rejected request runs nothing
     t_rc = safe_div(w_rem, alloc.compute_flops)
     f_dev = scn.user_compute_flops[n]
     t_dc = w_dev / f_dev

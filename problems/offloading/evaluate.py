@@ -27,10 +27,18 @@ weights)::
 
 Hard constraints: the capacities above, placement codes, non-negativity, device power, energy
 budget and (``deadline="hard"``) ``L <= d``.
+
+Rejected requests (placement ``REJECT``, elastic assignment specs ``admission=True``) are
+served by nobody: zero latency, energies, quality and lateness, no resources; each adds
+``w_n * rejection_penalty`` to the objective and is listed in ``per_item["rejected"]`` (bool;
+present under an elastic spec or when some request is rejected) and
+``totals["n_rejected"]``. Without an elastic spec (including the multi-cell evaluator) a
+rejected request is a hard ``admission`` violation.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -42,6 +50,7 @@ from aigc_opt.scenario import Scenario
 from .data import (
     CLOUD,
     LOCAL,
+    REJECT,
     MulticellAllocation,
     OffloadAllocation,
     OffloadObjective,
@@ -51,6 +60,7 @@ from .data import (
     link_capacity,
     link_times,
     objective_of,
+    rejection_penalty_of,
 )
 
 
@@ -58,8 +68,34 @@ from .data import (
 def evaluate_offloading(
     scn: Scenario, alloc: OffloadAllocation, objective: Any = None
 ) -> Metrics:
-    """Metrics of an offloading allocation: latency, energy, quality, objective, violations."""
-    return offloading_metrics(scn, alloc, objective_of(objective))
+    """Metrics of an offloading allocation: latency, energy, quality, objective, violations.
+
+    A spec with epsilon constraints (the step specs of the allocation family: ``epsilon =
+    ((metric, bound), ...)`` on ``sum_n w_n L_n``, ``sum_n w_n (E^dev_n + E^srv_n)`` (<=) or
+    ``sum_n w_n Q_n`` (>=)) gets each as a hard violation ``epsilon_<metric>``, relative to
+    ``max(|bound|, 1e-9 * sum of |terms|)``.
+    """
+    eps = tuple(getattr(objective, "epsilon", ()) or ())
+    penalty = rejection_penalty_of(objective)
+    if not eps:
+        return offloading_metrics(scn, alloc, objective_of(objective), rejection_penalty=penalty)
+    base = offloading_metrics(scn, alloc, objective_of(objective), rejection_penalty=penalty)
+    w = scn.request_weight
+    per = base.per_item
+    terms = {"latency": w * per["latency_s"],
+             "energy": w * (per["device_energy_j"] + per["server_energy_j"]),
+             "quality": w * per["quality"]}
+    extra: dict[str, np.ndarray] = {}
+    for i, (metric, bound) in enumerate(eps):
+        with np.errstate(invalid="ignore", over="ignore"):
+            value = float(terms[metric].sum())
+            scale = float(np.abs(terms[metric]).sum())
+        excess = bound - value if metric == "quality" else value - bound
+        den = max(abs(float(bound)), 1e-9 * scale, 1e-300)
+        rel = math.inf if math.isnan(excess) else max(excess, 0.0) / den
+        extra[f"epsilon_{metric}" + (f"_{i}" if i else "")] = np.array([rel])
+    return offloading_metrics(scn, alloc, objective_of(objective), extra_violations=extra,
+                              rejection_penalty=penalty)
 
 
 def offloading_metrics(
@@ -71,10 +107,19 @@ def offloading_metrics(
     forward_s: np.ndarray | None = None,
     extra_violations: dict[str, np.ndarray] | None = None,
     extra_totals: dict[str, float] | None = None,
+    rejection_penalty: float | None = None,
 ) -> Metrics:
     """The offloading metrics; the multi-cell evaluator extends them with ``forward_s``
     (per-request edge-to-edge forwarding time, s, added to the latency; an edge request may
-    then use another server's radio) and its own violations and totals."""
+    then use another server's radio) and its own violations and totals.
+
+    Rejected requests (placement ``REJECT``) are served by nobody: their latency, energies,
+    quality and lateness are 0 and they use no resource. With ``rejection_penalty`` (an
+    elastic spec) each costs ``w_n * rejection_penalty``; without it every rejected request
+    is a hard ``admission`` violation. ``per_item["rejected"]`` (bool, present under an
+    elastic spec or when some request is rejected) flags them, ``totals["n_rejected"]``
+    (always present) counts them; latency and quality means are over served requests
+    (0 when none is served)."""
     N, S, M = scn.n_users, scn.n_servers, scn.n_models
     if alloc.n_users != N or alloc.cache.shape != (S, M):
         raise ValueError(
@@ -82,13 +127,15 @@ def offloading_metrics(
             f"scenario with {N} users, {S} servers, {M} models"
         )
     pl = alloc.placement
-    remote, cloud, edge = pl != LOCAL, pl == CLOUD, pl >= 0
+    rejected = pl == REJECT
+    served = ~rejected
+    remote, cloud, edge = (pl != LOCAL) & served, pl == CLOUD, pl >= 0
     t = dict(link_times(scn, alloc))
     if forward_s is not None:
         t["t_forward_s"] = forward_s
         t["latency_s"] = t["latency_s"] + forward_s
     lat = t["latency_s"]
-    q = quality(scn, scn.request_model, alloc.steps)
+    q = np.where(served, quality(scn, scn.request_model, alloc.steps), 0.0)
     late = np.maximum(lat - scn.request_deadline_s, 0.0)
     late = np.where(np.isnan(late), np.inf, late)
     cloud_cost = scn.cloud_cost_per_flop * float(t["remote_flop"][cloud].sum())
@@ -99,7 +146,8 @@ def offloading_metrics(
     v["deadline"] = np.where(np.isinf(late), np.inf, late / scn.request_deadline_s)
     v["energy_budget"] = relative_excess(t["device_energy_j"], scn.user_energy_budget_j)
     v["tx_power"] = relative_excess(np.where(remote, alloc.tx_power_w, 0.0), scn.user_tx_power_w)
-    v["steps"] = np.maximum(1.0 - alloc.steps, 0.0)
+    v["steps"] = np.where(served, np.maximum(1.0 - alloc.steps, 0.0), 0.0)
+    v["admission"] = (rejected if rejection_penalty is None else np.zeros(N, bool)).astype(float)
     v.update(extra_violations or {})
     hard = frozenset(k for k in v if not (k == "deadline" and obj.deadline == "penalty"))
 
@@ -112,24 +160,30 @@ def offloading_metrics(
     )
     if obj.deadline == "penalty":
         per_user_cost = per_user_cost + obj.deadline_penalty * late
+    if rejection_penalty is not None:
+        per_user_cost = np.where(rejected, rejection_penalty, per_user_cost)
     with np.errstate(invalid="ignore"):
         total = float((w * per_user_cost).sum())
     objective_value = total + obj.cloud_cost * cloud_cost + obj.load * load_time
 
     per_item = dict(t)
     per_item.update({"quality": q, "lateness_s": late, "cost": w * per_user_cost})
+    if rejection_penalty is not None or rejected.any():
+        per_item["rejected"] = rejected
     energy = t["device_energy_j"] + t["server_energy_j"]
+    n_served = int(served.sum())
     totals = {
-        "latency_mean_s": float(lat.mean()),
-        "latency_p95_s": p95(lat),
+        "latency_mean_s": float(lat[served].mean()) if n_served else 0.0,
+        "latency_p95_s": p95(lat[served]) if n_served else 0.0,
         "device_energy_total_j": float(t["device_energy_j"].sum()),
         "energy_total_j": float(energy.sum()),
-        "quality_mean": float(q.mean()),
+        "quality_mean": float(q[served].mean()) if n_served else 0.0,
         "cloud_cost": cloud_cost,
         "load_time_s": load_time,
         "frac_local": float((pl == LOCAL).mean()),
         "frac_edge": float(edge.mean()),
         "frac_cloud": float(cloud.mean()),
+        "n_rejected": float(rejected.sum()),
     }
     totals.update(extra_totals or {})
     return Metrics.from_arrays(family, objective_value, per_item, totals, v, hard)
@@ -142,8 +196,8 @@ def valid_masks(scn: Scenario, alloc: OffloadAllocation, *, forwarding: bool = F
     Without ``forwarding`` an edge request must use its processing server's radio."""
     S = scn.n_servers
     pl, rs = alloc.placement, alloc.radio_server
-    remote, edge = pl != LOCAL, pl >= 0
-    bad_code = ~((pl == LOCAL) | (pl == CLOUD) | ((pl >= 0) & (pl < S)))
+    remote, edge = (pl != LOCAL) & (pl != REJECT), pl >= 0
+    bad_code = ~((pl == LOCAL) | (pl == CLOUD) | (pl == REJECT) | ((pl >= 0) & (pl < S)))
     bad_radio = remote & ~((rs >= 0) & (rs < S))
     if not forwarding:
         bad_radio |= edge & (rs != pl)

@@ -21,7 +21,7 @@ from aigc_opt.scenario import Scenario
 from aigc_opt.solve import register_heuristic
 
 from .assignment import OptionTable, allocation_from_columns, option_table
-from .data import CLOUD, LOCAL, OffloadAllocation, OffloadingSpec
+from .data import CLOUD, LOCAL, REJECT, OffloadAllocation, OffloadingSpec
 
 
 def _user_columns(t: OptionTable, n_users: int) -> list[np.ndarray]:
@@ -36,7 +36,9 @@ def first_fit(
     """Sequential first-fit over ``order``; options ranked by cost (``"cost"``) or at random.
 
     A request none of whose options fit takes its cheapest option anyway (the evaluator then
-    reports the violation).
+    reports the violation). Under an elastic spec (``admission=True``) the ``REJECT`` column
+    always fits: ranked by cost it is taken when it is cheaper than every fitting option; at
+    random it is never drawn, only used when nothing else fits.
     """
     t = option_table(scn, spec)
     S, M = scn.n_servers, scn.n_models
@@ -48,6 +50,10 @@ def first_fit(
     cols_of = _user_columns(t, scn.n_users)
     for n in order:
         cols = cols_of[n]
+        is_rej = t.placement[cols] == REJECT
+        reject = cols[is_rej]
+        if rank != "cost":  # random order never draws "reject" (a fallback only)
+            cols = cols[~is_rej]
         feas = cols[t.feasible[cols]]
         cand = feas if feas.size else cols
         if rank == "cost":
@@ -55,6 +61,7 @@ def first_fit(
         else:
             assert rng is not None
             cand = rng.permutation(cand)
+            cand = np.concatenate([cand, reject])
         m = scn.request_model[n]
         pick = -1
         for c in cand:

@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 def shares(scn: Scenario, fraction: np.ndarray | None = None) -> PartialOffloadAllocation:
     """Best-gain server per request and equal shares among the requests attached to it."""
     S = scn.n_servers
-    s = np.argmax(scn.channel_gain, axis=1)
+    s = scn.best_server  # dense or sparse channel
     n_s = np.bincount(s, minlength=S).astype(float)[s]
     lam = np.zeros(scn.n_users) if fraction is None else fraction
     return PartialOffloadAllocation(

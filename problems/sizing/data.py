@@ -312,6 +312,9 @@ def site_down(scn: Scenario, site: int) -> Scenario:
     unreachable: no request can meet a deadline there, and no cloud request relays through it
     unless every site is down)."""
     s = check_int("site", site, "-", 0, scn.n_servers - 1)
+    if scn.is_sparse:  # only the links towards the site change
+        assert scn.link_server is not None and scn.link_gain is not None
+        return scn.replace(link_gain=np.where(scn.link_server == s, DOWN_GAIN, scn.link_gain))
     gain = np.array(scn.channel_gain, dtype=np.float64)
     gain[:, s] = DOWN_GAIN
     return scn.replace(channel_gain=gain)
