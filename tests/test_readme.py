@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+import types
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -13,7 +15,13 @@ def test_readme_python_examples_run() -> None:
     code = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     assert code, "README has no python example"
     for i, block in enumerate(code):
-        exec(compile(block, f"{README}:block{i}", "exec"), {"__name__": "__readme__"})
+        name = f"_readme_block_{i}"
+        mod = types.ModuleType(name)  # a real module: dataclasses look their module up
+        sys.modules[name] = mod
+        try:
+            exec(compile(block, f"{README}:block{i}", "exec"), mod.__dict__)
+        finally:
+            del sys.modules[name]
 
 
 def test_readme_opens_with_two_commands_and_ci_runs_the_second() -> None:
