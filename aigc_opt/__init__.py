@@ -36,7 +36,6 @@ from .metrics import Metrics, evaluate, register_evaluator
 from .program import Block, ConvexProgram, LinearProgram, ProgramKind, Sense
 from .result import Result, SolveStats, Termination
 from .scenario import Scenario
-from .spec import ExtraConstraint, ProblemSpec, register_builder
 from .solve import (
     algorithms,
     heuristics,
@@ -47,6 +46,7 @@ from .solve import (
     run_method,
     solve,
 )
+from .spec import ExtraConstraint, ProblemSpec, register_builder
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

@@ -330,8 +330,9 @@ class ConvexProgram:
         (``con.convex(variables)``) added; unchanged when it declares none."""
         if con.convex is None:
             return self
-        import cvxpy as cp
         from dataclasses import replace
+
+        import cvxpy as cp
 
         prob = cp.Problem(self.problem.objective,
                           list(self.problem.constraints) + list(con.convex(self.variables)))
