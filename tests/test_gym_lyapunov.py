@@ -1,0 +1,116 @@
+"""Lyapunov (LyDROO) Gymnasium environment: API, seeding, queue dynamics, exact labels."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+
+gym = pytest.importorskip("gymnasium")
+
+from gymnasium.utils.env_checker import check_env  # noqa: E402
+
+import aigc_opt.gym  # noqa: E402,F401
+from aigc_opt.gym.lyapunov import LyapunovOffloadEnv  # noqa: E402
+from aigc_opt.problems.online import LyapunovSpec  # noqa: E402
+from aigc_opt.problems.online.data import frame_objective  # noqa: E402
+
+ENV_ID = "aigc_opt/LyapunovOffload-v0"
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+
+
+def test_check_env() -> None:
+    env = gym.make(ENV_ID, n_users=5, episode_length=6, render_mode="ansi")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(env.unwrapped)
+    env.reset(seed=1)
+    env.step(env.action_space.sample())
+    assert "objective" in env.render()
+
+
+def test_seeding_reproduces_trajectories() -> None:
+    def roll(seed: int) -> list:
+        env = gym.make(ENV_ID, n_users=5, episode_length=10)
+        obs, _ = env.reset(seed=seed)
+        env.action_space.seed(seed)
+        out = [obs]
+        for _ in range(10):
+            obs, r, term, trunc, info = env.step(env.action_space.sample())
+            out += [obs, r, trunc, info["regret"], info["queues_bits"]]
+        return out
+
+    a, b = roll(4), roll(4)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert a[-3] is True or a[-3] == np.True_  # truncated at episode_length
+    assert not np.array_equal(a[0], roll(5)[0])
+
+
+def test_reward_is_frame_objective_and_queues_follow_the_simulator() -> None:
+    spec = LyapunovSpec(V=10.0)
+    env = LyapunovOffloadEnv(4, episode_length=20, spec=spec, reward_scale=0.5)
+    env.reset(seed=2)
+    rng = np.random.default_rng(1)
+    for _ in range(8):
+        q, y = env._q.copy(), env._y.copy()
+        obs_before = env._obs()
+        _, r, _, _, info = env.step(rng.integers(0, 2, 4))
+        obj = frame_objective(spec, q, y, info["bits"], info["energy_j"])
+        assert _close(r, 0.5 * obj)
+        np.testing.assert_allclose(obs_before[4:8], q / spec.queue_unit_bits, rtol=1e-6)
+        np.testing.assert_allclose(
+            env._q, np.maximum(q + info["arrivals_bits"] - info["bits"], 0.0))
+        np.testing.assert_allclose(
+            env._y, np.maximum(y + spec.nu_per_j * (info["energy_j"]
+                                                    - spec.energy_threshold_j), 0.0))
+        assert np.all(info["bits"] <= q * (1 + 1e-9) + 1e-6)
+
+
+def test_label_reward_matches_and_beats_brute_force() -> None:
+    n = 6
+    env = LyapunovOffloadEnv(n, episode_length=40)
+    env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    checked = 0
+    for t in range(14):
+        if t % 3 == 2:  # queues are non-empty after the first slots
+            lab = env.current_label()
+            assert lab.status == "optimal"
+            _, r_opt, *_ = copy.deepcopy(env).step(lab.action)
+            assert _close(r_opt, lab.reward)
+            rewards = [copy.deepcopy(env).step(np.array(m))[1]
+                       for m in itertools.product((0, 1), repeat=n)]
+            tol = lab.gap * max(1.0, abs(lab.reward)) + 1e-9 * max(1.0, abs(lab.reward))
+            assert max(rewards) <= lab.reward + tol
+            assert lab.bound >= max(rewards) - 1e-9 * max(1.0, abs(lab.reward))
+            checked += 1
+        _, r, *_, info = env.step(rng.integers(0, 2, n))
+        assert info["regret"] >= -1e-9 * max(1.0, abs(r))
+    assert checked >= 4
+
+
+def test_label_off_and_sync_vector_env() -> None:
+    a = LyapunovOffloadEnv(5, episode_length=5)
+    b = LyapunovOffloadEnv(5, episode_length=5, label=False)
+    a.reset(seed=8)
+    b.reset(seed=8)
+    for _ in range(5):
+        act = np.ones(5, dtype=np.int8)
+        _, ra, *_, ia = a.step(act)
+        _, rb, *_, ib = b.step(act)
+        assert ra == rb and "regret" in ia and "regret" not in ib
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make(ENV_ID, n_users=4, episode_length=3)
+                                     for _ in range(2)])
+    obs, _ = envs.reset(seed=0)
+    assert obs.shape == (2, 16)
+    for _ in range(4):  # crosses an autoreset
+        obs, r, term, trunc, info = envs.step(envs.action_space.sample())
+        assert r.shape == (2,)
+    envs.close()
