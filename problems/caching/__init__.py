@@ -16,6 +16,13 @@ milp
     The offline (clairvoyant) MILP: registered :func:`~.milp.build` / :func:`~.milp.decode`,
     ``offline_milp``, :func:`solve_offline` with a MIP start, :func:`slot_bound`, and the
     ``caching.offline`` / ``caching.compute`` case kinds.
+decomposition
+    Lagrangian decomposition at scale: exact per-(server, model) trajectory DPs and per-(slot,
+    server) memory knapsacks, a certified bound by subgradient ascent and a primal repair;
+    registered as algorithm ``lagrangian`` (:func:`solve_lagrangian`).
+colgen
+    Column generation over trajectory columns (Dantzig-Wolfe master, price-and-branch),
+    certified by the same bound; registered as algorithm ``colgen`` (:func:`solve_colgen`).
 policies
     Online policies (LRU, LFU, static most-popular, Least Context, rolling horizon), registered
     as heuristics of :class:`CachingSpec`.
@@ -25,7 +32,8 @@ evaluate
 
 from __future__ import annotations
 
-from . import data, evaluate, formulation, milp, policies, trace
+from . import colgen, data, decomposition, evaluate, formulation, milp, policies, trace
+from .colgen import solve_colgen
 from .data import (
     GB,
     CachingAllocation,
@@ -41,6 +49,7 @@ from .data import (
     objective_of,
     validate_requests,
 )
+from .decomposition import solve_lagrangian
 from .evaluate import evaluate_caching
 from .milp import CASES, offline_milp, slot_bound, solve_offline
 from .policies import (
@@ -69,8 +78,10 @@ __all__ = [
     "RollingHorizon",
     "cache_age",
     "cloud_cost",
+    "colgen",
     "context_table",
     "data",
+    "decomposition",
     "edge_cost",
     "evaluate",
     "evaluate_caching",
@@ -91,6 +102,8 @@ __all__ = [
     "route_given_cache",
     "save_trace_csv",
     "slot_bound",
+    "solve_colgen",
+    "solve_lagrangian",
     "solve_offline",
     "static_popular",
     "trace",

@@ -1,0 +1,127 @@
+"""Caching decomposition (Lagrangian bound, column generation) against the exact MILP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import aigc_opt as ao
+from aigc_opt.problems.caching import CachingInstance, CachingObjective, CachingSpec, solve_offline
+from aigc_opt.problems.caching.data import cache_age
+from aigc_opt.problems.caching.decomposition import (
+    cache_cost,
+    lagrangian,
+    tables,
+    trajectory_dp,
+)
+
+EXACT = ao.SolveOptions(mip_gap=0.0)
+CASES = [(2, 3, 4, 0), (3, 4, 5, 1), (2, 5, 6, 2), (3, 5, 3, 3)]
+
+
+def _opt(inst: CachingInstance, spec: CachingSpec) -> float:
+    res = solve_offline(inst, spec, EXACT)
+    assert res.optimal
+    return res.objective
+
+
+@pytest.mark.parametrize("method", ["colgen", "lagrangian"])
+@pytest.mark.parametrize(("S", "M", "T", "seed"), CASES)
+def test_bound_below_optimum_below_primal(method: str, S: int, M: int, T: int, seed: int
+                                          ) -> None:
+    inst = CachingInstance.generate(S, M, T, seed=seed)
+    spec = CachingSpec()
+    opt = _opt(inst, spec)
+    res = ao.run_method(inst, spec, method,
+                        options=ao.SolveOptions(time_limit=10.0, mip_gap=1e-3))
+    assert res.has_solution and res.verified
+    met = ao.evaluate(inst, res.allocation, spec)
+    assert met.feasible
+    assert met.objective == pytest.approx(res.objective, rel=1e-9, abs=1e-9)
+    tol = 1e-7 * max(1.0, abs(opt))
+    assert res.bound <= opt + tol <= res.objective + 2 * tol
+    assert res.gap == pytest.approx((res.objective - res.bound) / max(1.0, res.objective))
+    # on these sizes both close to the optimum within the stated gap (1e-3) or 1 %
+    assert res.objective <= opt * (1 + 1e-2) + tol
+    assert res.bound >= opt * (1 - 1e-2) - tol
+
+
+def test_compute_capacity_bound_and_primal() -> None:
+    inst = CachingInstance.generate(3, 4, 4, seed=5, slot_s=10.0)
+    spec = CachingSpec(objective=CachingObjective(compute_capacity=True))
+    opt = _opt(inst, spec)
+    for method in ("colgen", "lagrangian"):
+        res = ao.run_method(inst, spec, method, options=ao.SolveOptions(time_limit=5.0))
+        assert res.has_solution and res.verified, res.message
+        tol = 1e-7 * max(1.0, abs(opt))
+        assert res.bound <= opt + tol <= res.objective + 2 * tol
+
+
+def test_trajectory_dp_matches_enumeration() -> None:
+    rng = np.random.default_rng(0)
+    T, B, H = 5, 6, 2
+    val = rng.normal(size=(T, B, H + 1))
+    L = rng.uniform(0.0, 2.0, size=B)
+    init = rng.random(B) < 0.5
+    allowed = rng.random((T, B)) < 0.8
+    cost, age = trajectory_dp(val, L, init, allowed)
+    for b in range(B):
+        best = np.inf
+        for bits in range(2 ** T):
+            c = np.array([(bits >> t) & 1 for t in range(T)], dtype=bool)
+            if (c & ~allowed[:, b]).any():
+                continue
+            a = cache_age(c[:, None, None], H)[:, 0, 0]
+            prev = np.concatenate([[init[b]], c[:-1]])
+            v = sum(val[t, b, a[t]] for t in range(T) if c[t]) + L[b] * (c & ~prev).sum()
+            best = min(best, v)
+        assert cost[b] == pytest.approx(best)
+        c = age[:, b] >= 0
+        assert (cache_age(c[:, None, None], H)[:, 0, 0] == age[:, b]).all()
+
+
+def test_lagrangian_value_is_a_bound_for_any_multipliers() -> None:
+    inst = CachingInstance.generate(2, 3, 4, seed=7)
+    spec = CachingSpec()
+    opt = _opt(inst, spec)
+    tb = tables(inst, spec.objective)
+    rng = np.random.default_rng(1)
+    T, S, M = inst.requests.shape
+    for _ in range(20):
+        pi = rng.uniform(-1.0, 2.0, size=(T, S, M)) * tb.q[None, None, :]
+        mu = rng.uniform(0.0, 50.0, size=(T, S))
+        ev = lagrangian(tb, pi, mu, np.zeros((T, S)))
+        assert ev.value <= opt + 1e-7 * abs(opt)
+    # the primal cost formula is the evaluator's
+    cache = np.zeros((T, S, M), dtype=bool)
+    cache[:, 0, 0] = True
+    edge = np.zeros((T, S, S, M))
+    from aigc_opt.problems.caching import route_given_cache
+
+    edge, cloud = route_given_cache(inst, spec.objective, cache)
+    alloc = ao.problems.caching.CachingAllocation(cache=cache, edge=edge, cloud=cloud)
+    assert cache_cost(tb, cache) == pytest.approx(ao.evaluate(inst, alloc, spec).objective)
+
+
+def test_interior_point_master_gives_valid_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    import aigc_opt.problems.caching.colgen as cg
+
+    monkeypatch.setattr(cg, "IPM_ROWS", 0)
+    inst = CachingInstance.generate(3, 4, 5, seed=1)
+    spec = CachingSpec()
+    opt = _opt(inst, spec)
+    res = ao.run_method(inst, spec, "colgen", options=ao.SolveOptions(time_limit=5.0))
+    assert res.verified
+    tol = 1e-7 * max(1.0, abs(opt))
+    assert res.bound <= opt + tol <= res.objective + 2 * tol
+    assert res.bound >= opt * (1 - 2e-2)
+
+
+def test_unknown_option_and_extra_constraints() -> None:
+    from aigc_opt.errors import UnknownNameError
+
+    inst = CachingInstance.generate(2, 3, 3, seed=0)
+    for method in ("colgen", "lagrangian"):
+        with pytest.raises(UnknownNameError):
+            ao.run_method(inst, CachingSpec(), method,
+                          options=ao.SolveOptions(extra={"nope": 1}))
