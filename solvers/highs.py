@@ -21,7 +21,7 @@ from aigc_opt.errors import UnknownNameError, ValidationError
 from aigc_opt.program import LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
-from .numerics import Scaled, equilibrate, nonfinite_message, self_check
+from .numerics import Scaled, equilibrate, self_check, unusable_result
 
 logger = logging.getLogger(__name__)
 
@@ -115,10 +115,9 @@ class HighsBackend:
             raise TypeError("the highs backend takes a LinearProgram")
         check_capability(self, program.kind)
         t0 = time.perf_counter()
-        bad = nonfinite_message(program)
-        if bad is not None:
-            return Result(Termination.ERROR, False, gap=math.inf, message=bad,
-                          stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
+        unusable = unusable_result(self.name, program, t0)
+        if unusable is not None:
+            return unusable
         sc = equilibrate(program)
         h = new_highs(options.verbose)
         if options.time_limit is not None:

@@ -30,11 +30,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
+import time
 
 import numpy as np
 import scipy.sparse as sp
 
 from aigc_opt.program import LinearProgram
+from aigc_opt.result import Result, SolveStats, Termination
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +62,15 @@ class Scaled:
     def unscale_x(self, x_scaled: np.ndarray) -> np.ndarray:
         """Solution in the original program's columns."""
         return np.asarray(x_scaled, dtype=np.float64) * self.col_scale
+
+
+def unusable_result(backend: str, lp: LinearProgram, t0: float) -> Result | None:
+    """An ``error`` Result when ``lp`` has non-finite data (no solver is run), else None."""
+    bad = nonfinite_message(lp)
+    if bad is None:
+        return None
+    return Result(Termination.ERROR, False, gap=math.inf, message=bad,
+                  stats=SolveStats(backend, solve_seconds=time.perf_counter() - t0))
 
 
 def nonfinite_message(lp: LinearProgram) -> str | None:

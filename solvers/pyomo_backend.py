@@ -23,7 +23,7 @@ from aigc_opt.errors import CapabilityError, UnknownNameError
 from aigc_opt.program import LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
-from .numerics import equilibrate, nonfinite_message, self_check
+from .numerics import equilibrate, self_check, unusable_result
 
 logger = logging.getLogger(__name__)
 
@@ -130,10 +130,9 @@ class PyomoBackend:
         if solver == "scip" and program.Q is not None and program.Q.nnz:
             raise CapabilityError("pyomo with solver 'scip' takes LP/MILP programs, not QP")
         t0 = time.perf_counter()
-        bad = nonfinite_message(program)
-        if bad is not None:
-            return Result(Termination.ERROR, False, gap=math.inf, message=bad,
-                          stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
+        unusable = unusable_result(self.name, program, t0)
+        if unusable is not None:
+            return unusable
         sc = equilibrate(program)
         try:
             model, x = build_model(sc.program)

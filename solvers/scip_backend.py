@@ -28,7 +28,7 @@ from aigc_opt.errors import UnknownNameError, ValidationError
 from aigc_opt.program import LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
-from .numerics import Scaled, equilibrate, nonfinite_message, self_check
+from .numerics import Scaled, equilibrate, self_check, unusable_result
 
 logger = logging.getLogger(__name__)
 
@@ -147,10 +147,9 @@ class ScipBackend:
             raise TypeError("the scip backend takes a LinearProgram")
         check_capability(self, program.kind)
         t0 = time.perf_counter()
-        bad = nonfinite_message(program)
-        if bad is not None:
-            return Result(Termination.ERROR, False, gap=math.inf, message=bad,
-                          stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
+        unusable = unusable_result(self.name, program, t0)
+        if unusable is not None:
+            return unusable
         sc = equilibrate(program)
         model = pyscipopt.Model()
         if not options.verbose:
