@@ -53,7 +53,6 @@ and are not reproduced (they cancel / are below 1 bit).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -67,6 +66,8 @@ from aigc_opt.spec import ProblemSpec
 from .environment import (
     EnvironmentProfile,
     Trajectory,
+    _check_array,
+    _check_pos,
     generate_trajectory,
     load_arrival_trace,
     load_position_trace,
@@ -98,20 +99,6 @@ LYDROO: Mapping[str, float] = MappingProxyType({
     "antenna_gain": 3.0, "carrier_hz": 915e6, "exponent": 3.0, "d_min_m": 120.0,
     "d_max_m": 255.0, "los_fraction": 0.3, "queue_unit_bits": 1e6, "tau_s": 1.0,
 })
-
-
-def _check_pos(field_: str, unit: str, value: float, *, zero: bool = False) -> None:
-    ok = value >= 0 if zero else value > 0
-    if not (isinstance(value, int | float) and math.isfinite(value) and ok):
-        raise ValidationError(field_, unit, value, "must be finite and " +
-                              ("non-negative" if zero else "positive"))
-
-
-def _check_array(field_: str, unit: str, arr: np.ndarray, shape: tuple[int, ...]) -> None:
-    if arr.shape != shape:
-        raise ValidationError(field_, unit, arr.shape, f"must have shape {shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValidationError(field_, unit, arr, "must be finite")
 
 
 # ------------------------------------------------------------------------------ spec
