@@ -11,8 +11,9 @@ Modules (importing this package registers all of them):
 * :mod:`.multicell` -- multi-cell assignment with forwarding (:class:`MulticellSpec`);
 * :mod:`.joint`, :mod:`.joint_oa` -- joint placement and shares, exact by outer approximation
   (:class:`JointSpec`);
-* :mod:`.lagrangian` -- certified assignment at scale: Lagrangian bound, reduced-cost fixing
-  and a MILP on the kept columns (method ``"lagrangian"``);
+* :mod:`.lagrangian`, :mod:`.lagrangian_sub` -- certified assignment at scale: subgradient
+  Lagrangian decomposition with primal repair, then LP duals, reduced-cost fixing and a MILP
+  on the kept columns when needed (method ``"lagrangian"``);
 * :mod:`.evaluate` -- the independent evaluator of the three allocation types.
 """
 
