@@ -5,6 +5,8 @@ Run::
     python -m aigc_opt.benchmarks.scale_bench feasibility --sizes 10 100 1000 100000 --seeds 20
     python -m aigc_opt.benchmarks.scale_bench build --sizes 1000 10000 50000 --repeats 3
     python -m aigc_opt.benchmarks.scale_bench generation --sizes 1000 10000 100000 1000000
+    python -m aigc_opt.benchmarks.scale_bench solve --sizes 10000 100000 1000000 \
+        --servers 50 100 500 --links 0 3 3 --models 50 --mip-gap 0.01 --time-limit 600
 
 ``feasibility``: for each N and seed, ``Scenario.generate(N, S, M, seed=seed)`` at the default
 load (and, for comparison, ``load=None``, the fixed capacities), with ``S = clip(N // 20, 1,
@@ -15,6 +17,10 @@ assignment (each request relayed by its highest-gain server); for ``N <= --milp-
 MILP is also solved and its status reported. ``build``: build + hand-over time of the assignment
 MILP per nonzero against Pyomo's own build + hand-over, both in one run, on sparse scenarios.
 ``generation``: time and traced peak memory of sparse generation, with fitted exponents.
+``solve``: the certified ``"lagrangian"`` method (``aigc_opt.run_method``, verified by the
+evaluator) on one scenario per size, each in a fresh subprocess so that its peak RSS
+(``resource.getrusage``) is its own; prints users, servers, models, columns, objective,
+certified bound, gap (``aigc_opt.result.relative_gap``), seconds, peak RSS, status, verified.
 
 The machine is shared: every time is the median of ``--repeats`` runs.
 """
@@ -85,24 +91,28 @@ def build(sizes: list[int], users_per_server: int, models: int, links: int, repe
     """Build + hand-over time of the HiGHS path (``spec.build`` + equilibrate + ``passModel``)
     and of the Pyomo backend's own model construction + hand-over, per nonzero, on sparse
     scenarios (``S = N / users_per_server`` servers, each user linked to its ``links``
-    nearest)."""
+    nearest). Times are process CPU seconds (the machine is shared; ``build_wall_s`` is the
+    wall-clock median), after one untimed warm-up build."""
     rows = []
     for n in sizes:
         servers = max(1, n // users_per_server)
         scn = ao.Scenario.generate(n, servers, models, seed=0, links=links)
         spec = OffloadingSpec(linking="aggregated")
-        times = []
+        _highs_handover(spec.build(scn))  # warm-up: first-call imports and caches
+        times, walls = [], []
         for _ in range(repeats):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             prog = spec.build(scn)
             _highs_handover(prog)
-            times.append(time.perf_counter() - t0)
+            times.append(time.process_time() - c0)
+            walls.append(time.perf_counter() - t0)
         py = float("nan")
         if n <= pyomo_max:
             py = _pyomo_build_seconds(prog)
         med = statistics.median(times)
         rows.append({"users": n, "servers": servers, "models": models, "cols": prog.n_cols,
                      "rows": prog.n_rows, "nnz": prog.A.nnz, "build_s": med,
+                     "build_wall_s": statistics.median(walls),
                      "us_per_nnz": 1e6 * med / prog.A.nnz, "pyomo_s": py,
                      "pyomo_ratio": py / med,
                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
@@ -127,16 +137,16 @@ def _highs_handover(prog: Any) -> Any:
 
 
 def _pyomo_build_seconds(prog: Any) -> float:
-    """Seconds the Pyomo backend spends on its own work before the solver starts: equilibrate,
+    """CPU seconds the Pyomo backend spends on its own work before the solver starts: equilibrate,
     build the Pyomo model (:func:`aigc_opt.solvers.pyomo_backend.build_model`) and hand it to
     HiGHS (``set_instance`` of Pyomo's persistent HiGHS interface)."""
     from aigc_opt.solvers.numerics import equilibrate
     from aigc_opt.solvers.pyomo_backend import _solver, build_model
 
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     model, _ = build_model(equilibrate(prog).program)
     _solver("highs").set_instance(model)
-    return time.perf_counter() - t0
+    return time.process_time() - t0
 
 
 def generation(sizes: list[int], users_per_server: int, models: int, links: int,
@@ -169,6 +179,57 @@ def generation(sizes: list[int], users_per_server: int, models: int, links: int,
     return rows
 
 
+def solve_one(users: int, servers: int, models: int, links: int, linking: str,
+              mip_gap: float, time_limit: float, seed: int = 0) -> dict[str, Any]:
+    """Generate one scenario (``links == 0``: dense) and run ``"lagrangian"`` on it."""
+    t0 = time.perf_counter()
+    scn = ao.Scenario.generate(users, servers, models, seed=seed, links=links or None,
+                               max_entries=max(10_000_000, users * servers))
+    gen_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = ao.run_method(scn, OffloadingSpec(linking=linking), "lagrangian",
+                        options=ao.SolveOptions(mip_gap=mip_gap, time_limit=time_limit))
+    dt = time.perf_counter() - t0
+    ex = res.stats.extra
+    return {"users": users, "servers": servers, "models": models, "links": links or servers,
+            "columns": int(ex.get("columns", -1)), "objective": res.objective,
+            "bound": res.bound, "gap": res.gap, "time_s": dt, "gen_s": gen_s,
+            "sg_iter": int(ex.get("sg_iterations", 0)), "lp_phase": "lp_s" in ex,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "status": res.termination.value, "verified": bool(res.verified)}
+
+
+def solve_sizes(sizes: list[int], servers: list[int], links: list[int], models: int,
+                linking: str, mip_gap: float, time_limit: float) -> list[dict[str, Any]]:
+    """:func:`solve_one` per size, each in a subprocess (its own peak RSS)."""
+    import json
+    import subprocess
+
+    def per(v: list[int], i: int) -> int:
+        return v[i] if len(v) > 1 else v[0]
+
+    rows = []
+    for i, n in enumerate(sizes):
+        cmd = [sys.executable, "-m", "aigc_opt.benchmarks.scale_bench", "solve", "--one",
+               "--sizes", str(n), "--servers", str(per(servers, i)), "--links",
+               str(per(links, i)), "--models", str(models), "--linking", linking,
+               "--mip-gap", repr(mip_gap), "--time-limit", repr(time_limit)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+        if out.returncode != 0 or not lines:
+            print(f"users={n}: failed (rc={out.returncode}) {out.stderr[-2000:]}",
+                  file=sys.stderr)
+            continue
+        rows.append(json.loads(lines[-1]))
+        print(_row(rows[-1]), file=sys.stderr, flush=True)
+    keys = ("users", "servers", "models", "columns", "objective", "bound", "gap", "time_s",
+            "peak_rss_mb", "status", "verified")
+    print(" | ".join(keys))
+    for r in rows:
+        print(" | ".join(f"{r[k]:.6g}" if isinstance(r[k], float) else str(r[k]) for k in keys))
+    return rows
+
+
 def _row(r: dict[str, Any]) -> str:
     return "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items())
 
@@ -197,10 +258,26 @@ def main(argv: list[str] | None = None) -> None:
     g.add_argument("--models", type=int, default=50)
     g.add_argument("--links", type=int, default=5)
     g.add_argument("--repeats", type=int, default=3)
+    v = sub.add_parser("solve")
+    v.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000, 1000000])
+    v.add_argument("--servers", type=int, nargs="+", default=[50, 100, 500])
+    v.add_argument("--links", type=int, nargs="+", default=[0, 3, 3], help="0: dense")
+    v.add_argument("--models", type=int, default=50)
+    v.add_argument("--linking", default="disaggregated")
+    v.add_argument("--mip-gap", type=float, default=0.01)
+    v.add_argument("--time-limit", type=float, default=600.0)
+    v.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.cmd == "feasibility":
         feasibility(a.sizes, a.seeds, a.models, a.users_per_server, a.max_servers, a.milp_max,
                     a.links)
+    elif a.cmd == "solve" and a.one:
+        import json
+
+        print(json.dumps(solve_one(a.sizes[0], a.servers[0], a.models, a.links[0], a.linking,
+                                   a.mip_gap, a.time_limit)))
+    elif a.cmd == "solve":
+        solve_sizes(a.sizes, a.servers, a.links, a.models, a.linking, a.mip_gap, a.time_limit)
     elif a.cmd == "build":
         build(a.sizes, a.users_per_server, a.models, a.links, a.repeats, a.pyomo_max)
     else:

@@ -103,10 +103,15 @@ def _pow2(v: np.ndarray) -> np.ndarray:
 
 
 def _row_max(A: sp.csr_matrix) -> np.ndarray:
+    """Largest ``|a_ij|`` of every row of a CSR matrix (0 for empty rows), from its data."""
+    out = np.zeros(A.shape[0])
     if A.nnz == 0:
-        return np.zeros(A.shape[0])
-    absA = abs(A)
-    return np.asarray(absA.max(axis=1).toarray()).reshape(-1)
+        return out
+    starts = A.indptr[:-1]
+    nonempty = A.indptr[1:] > starts
+    # segments between consecutive nonempty rows' starts are exactly those rows' entries
+    out[nonempty] = np.maximum.reduceat(np.abs(A.data), starts[nonempty])
+    return out
 
 
 def equilibrate(lp: LinearProgram) -> Scaled:
@@ -138,11 +143,16 @@ def equilibrate(lp: LinearProgram) -> Scaled:
             step = np.where(cont & (ccnt > 0), -cmean, 0.0)
             D = D * np.exp2(np.round(step))
             D = np.clip(D, 2.0 ** -MAX_EXP, 2.0 ** MAX_EXP)
-    AD = (A @ sp.diags(D)).tocsr()
-    rmax = _row_max(AD)
+    # A' = R A D by scaling the CSR data in place (powers of two: exact, same entries as
+    # the sparse products; no matrix products or format conversions)
+    A.sort_indices()
+    if (D != 1.0).any():
+        A.data *= D[A.indices]
+    rmax = _row_max(A)
     R = 1.0 / _pow2(np.where(rmax > 0, rmax, 1.0))
     R = np.where(np.isfinite(R) & (R > 0), R, 1.0)
-    A2 = (sp.diags(R) @ AD).tocsr()
+    A.data *= np.repeat(R, np.diff(A.indptr))
+    A2 = A
     c2 = lp.c * D
     Q2 = None
     qmax = 0.0

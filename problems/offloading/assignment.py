@@ -46,7 +46,9 @@ rebuilding the option table, e.g. a per-server energy cap::
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType, SimpleNamespace
@@ -189,7 +191,9 @@ def option_table(scn: Scenario, spec: OffloadingSpec) -> OptionTable:
     lt = link_times(scn, cast(OffloadAllocation, cols), users=u, gain=col_gain)
     o = spec.objective
     model = scn.request_model
-    q = np.where(remote, quality(scn, model, steps_n)[u], quality(scn, model, local_n)[u])
+    q_full = quality(scn, model, steps_n)  # per request, then gathered per column
+    q_dev = q_full if local_n is steps_n else quality(scn, model, local_n)
+    q = np.where(remote, q_full[u], q_dev[u])
     lat = lt["latency_s"]
     deadline = scn.request_deadline_s[u]
     c = (o.latency * lat + o.device_energy * lt["device_energy_j"]
@@ -259,9 +263,17 @@ def placement_rows(rb: RowBuilder, scn: Scenario, *, user: np.ndarray, radio: np
         first = rb.add(np.concatenate([row_of[key], np.arange(used.size)]),
                        np.concatenate([ecols, nx + used]),
                        np.concatenate([np.ones(ecols.size), -big_m]), used.size, -np.inf, 0.0)
+        labels = _pair_labels(S, M)
         groups["model_held"] = row_group(
             first, first + used.size,
-            tuple(f"server {k // M}, model {k % M}" for k in used.tolist()))
+            operator.itemgetter(*used.tolist())(labels) if used.size > 1
+            else tuple(labels[k] for k in used.tolist()))
+
+
+@functools.lru_cache(maxsize=8)
+def _pair_labels(S: int, M: int) -> tuple[str, ...]:
+    """``"server s, model m"`` for every cache column ``s * M + m`` (cached per shape)."""
+    return tuple(f"server {s}, model {m}" for s in range(S) for m in range(M))
 
 
 def load_seconds(scn: Scenario) -> np.ndarray:

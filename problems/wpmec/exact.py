@@ -7,9 +7,14 @@ Upper bounds
     contribute their one branch. :func:`~aigc_opt.problems.wpmec.inner.dual_value` maximises
     over ``a in [0, 1]`` exactly (sorted thresholds, concave pieces), so ``D(nu)`` is a valid
     upper bound for *every* ``nu`` (weak duality). ``D`` is convex in ``nu`` with subgradient
-    ``slack = 1 - a* - sum tau*``; a node is bounded by minimising ``D`` with a bracketing
-    tangent-intersection method (Kelley's method in 1-D, with a geometric-bisection safeguard
-    at least every third step). The intersection of the two bracket tangents is a *lower*
+    ``slack = 1 - a* - sum tau*`` and, on smooth pieces, ``D'' = d slack / d nu`` in closed
+    form (``dual_value(..., curvature=...)``); a node is bounded by minimising ``D`` over a
+    bracket: the first vectorised call evaluates the bracket ends and a few log-spaced
+    interior prices (:func:`_probes`; the tightest sign change is kept), then safeguarded
+    Newton steps on the slack (accepted inside the bracket when each is at most half the
+    previous one) alternate with the tangent-intersection step (Kelley's method in 1-D, with
+    a geometric-bisection safeguard at least every third step). The intersection of the two
+    bracket tangents is a *lower*
     bound on ``min D``, so the node is closed as soon as some ``D(nu) <= incumbent (1 +
     rel_gap)`` (prune) or known to need branching as soon as the tangent bound exceeds that
     threshold or comes within ``rel_gap / 100`` of the best ``D``. A price with slack exactly
@@ -23,8 +28,9 @@ Branching
     all users are fixed the node is a convex problem solved exactly by
     :func:`~aigc_opt.problems.wpmec.inner.solve_inner` (strong duality).
 Incumbents
-    All-local, all-offload, and the Lagrangian modes at both bracket ends of every node, each
-    completed by the exact inner solver (optionally improved by single-user flips at the
+    All-local, all-offload, and the Lagrangian modes at both (initial) bracket ends of every
+    node, each completed by the exact inner solver (Newton started at the end with the
+    smaller ``D``) (optionally improved by single-user flips at the
     root, ``flip_passes``; off by default because it costs more than it saves).
 
 All nodes of all frames are processed together (numpy arrays over nodes x users), so one call
@@ -188,7 +194,28 @@ def _order_twins(status: np.ndarray, twins: np.ndarray) -> tuple[np.ndarray, np.
 
 #: Largest N for which ``exact_batch(..., kernel="auto")`` solves a single frame with the
 #: scalar kernel (plain Python floats; below this size a numpy call costs more than its work).
-SCALAR_MAX_N = 32
+#: Measured (CPU ms, median / p95 of 60 frames, shared machine): N = 16 scalar 1.6 / 6.8,
+#: numpy 2.2 / 4.4; N = 24 scalar 2.4 / 8.8, numpy 2.6 / 4.8; N = 32 scalar 2.9 / 16,
+#: numpy 2.5 / 6.4.
+SCALAR_MAX_N = 20
+
+
+def _probes(F: int, N: int, root: bool) -> int:
+    """Interior prices evaluated with a node's bracket ends in the first dual call.
+
+    One vectorised call costs about the same for a few rows more while per-call overhead
+    dominates (few frames, N up to a few hundred), and a tighter first bracket saves whole
+    calls later; measured on single frames (CPU ms, median): N = 100: 3.9 -> 2.6 ms with
+    16 / 5 probes (root / other nodes); N = 500: 4.3 -> 3.8 ms with 4 / 1. Batches of many
+    frames already fill the arrays: none.
+    """
+    if F > 8:
+        return 0
+    if N <= 100:
+        return 16 if root else 5
+    if N <= 250:
+        return 8 if root else 3
+    return 4 if root else 1
 
 
 def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float = 1e-6,
@@ -293,7 +320,8 @@ def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float =
                                            pbound[~leaf])
             if not fid.size:
                 break
-        out = _bound_nodes(L, g, W, fid, status, lo, hi, inc, rel_gap, all_offload=first)
+        out = _bound_nodes(L, g, W, fid, status, lo, hi, inc, rel_gap, all_offload=first,
+                           probes=_probes(F, N, first))
         best_d, new_lo, new_hi, branch_score = out
         if first:
             _flip_search(L, g, W, frames, inc, flip_passes)
@@ -338,17 +366,22 @@ def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float =
 
 def _bound_nodes(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
                  status: np.ndarray, lo: np.ndarray, hi: np.ndarray, inc: _Incumbents,
-                 rel_gap: float, max_iter: int = 120, all_offload: bool = False
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                 rel_gap: float, max_iter: int = 120, all_offload: bool = False,
+                 probes: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Minimise ``D(nu)`` per node until it is pruned or must be branched.
 
     Bracket: ``slack(lo) < 0 < slack(hi)``; a price with ``slack == 0`` exactly (e.g. nobody
     offloads and ``a* = 1``) has the subgradient 0, so it *is* a minimiser of the convex
     ``D`` and the node's bound is exact there. The bracket is widened by factors
     ``4, 16, 256, ...`` (squared each step), so at most ``log2(log4(range))`` steps
-    (<= 10 for any price in [1e-300, 1e300]) are needed. Inside, Kelley's tangent
-    intersection is safeguarded by a geometric bisection at least every third step, so the
-    bracket's log-width halves every three steps; with ``|slack| <= S`` the distance from
+    (<= 10 for any price in [1e-300, 1e300]) are needed; ``probes`` log-spaced interior
+    prices are evaluated in the same first call and the tightest sign change of the slack
+    is kept. Inside, a Newton step on the slack (``D'`` = slack, ``D''`` from
+    :func:`~aigc_opt.problems.wpmec.inner.dual_value`) from the latest price is taken when it
+    lies inside the bracket and is at most half the previous accepted Newton step (so the
+    Newton steps shrink geometrically); otherwise Kelley's tangent intersection, safeguarded
+    by a geometric bisection at least every third such step, so the bracket's log-width
+    halves every three of them; with ``|slack| <= S`` the distance from
     ``best`` to ``min D`` is at most ``S (hi - lo)``, so the search stops after
     ``O(log(1/tol))`` steps once ``best - lower <= tol * best`` (``tol = max(rel_gap / 100,
     1e-12)``): the node is then branched (always valid; no bound is lost).
@@ -362,11 +395,31 @@ def _bound_nodes(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
     lo = lo.copy()
     hi = hi.copy()
     tol = max(rel_gap * 1e-2, 1e-12)
-    both = dual_value(np.concatenate([lo, hi]), np.concatenate([Lk, Lk]),
-                      np.concatenate([gk, gk]), np.concatenate([Wk, Wk]),
-                      np.concatenate([status, status]))
-    d_lo, a_lo, off_lo, s_lo, t_lo, u_lo = (x[:K] for x in both)
-    d_hi, a_hi, off_hi, s_hi, t_hi, u_hi = (x[K:] for x in both)
+    # first call: D at lo, hi and `probes` log-spaced prices between them (one vectorised
+    # call costs about the same for a few rows more); the tightest bracket among them is kept
+    m = max(int(probes), 0)
+    P = np.empty((K, m + 2))
+    P[:, 0], P[:, -1] = lo, hi
+    if m:
+        P[:, 1:-1] = lo[:, None] * (hi / lo)[:, None] ** (np.arange(1, m + 1) / (m + 1))
+    rp = np.repeat(np.arange(K), m + 2)
+    cP = np.empty(K * (m + 2))
+    dP, aP, offP, sP, tP, uP = dual_value(P.ravel(), Lk[rp], gk[rp], Wk[rp], status[rp],
+                                          curvature=cP)
+    dP, aP, sP, cP = (x.reshape(K, m + 2) for x in (dP, aP, sP, cP))
+    offP, tP, uP = (x.reshape(K, m + 2, N) for x in (offP, tP, uP))
+    # the slack is nondecreasing in nu (D convex): negatives first
+    n_neg = (sP < 0.0).sum(axis=1)
+    rk = np.arange(K)
+    j_lo = np.clip(n_neg - 1, 0, m + 1)
+    j_hi = np.clip(n_neg, 0, m + 1)
+    lo, d_lo, a_lo, off_lo = P[rk, j_lo], dP[rk, j_lo], aP[rk, j_lo], offP[rk, j_lo]
+    s_lo, t_lo, u_lo, c_lo = sP[rk, j_lo], tP[rk, j_lo], uP[rk, j_lo], cP[rk, j_lo]
+    hi, d_hi, a_hi, off_hi = P[rk, j_hi], dP[rk, j_hi], aP[rk, j_hi], offP[rk, j_hi]
+    s_hi, t_hi, u_hi, c_hi = sP[rk, j_hi], tP[rk, j_hi], uP[rk, j_hi], cP[rk, j_hi]
+    # the smallest D among all evaluated prices (each is a valid bound)
+    j_b = dP.argmin(axis=1)
+    best_p, t_bp, a_bp = dP[rk, j_b], tP[rk, j_b], aP[rk, j_b]
     # exact minimisers found (zero subgradient)
     exact = (s_lo == 0.0) | (s_hi == 0.0)
     factor = np.full(K, 4.0)
@@ -379,82 +432,126 @@ def _bound_nodes(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
         if bad_lo.any():
             i = np.flatnonzero(bad_lo)
             hi[i], d_hi[i], s_hi[i], off_hi[i] = lo[i], d_lo[i], s_lo[i], off_lo[i]
-            a_hi[i], t_hi[i], u_hi[i] = a_lo[i], t_lo[i], u_lo[i]
+            a_hi[i], t_hi[i], u_hi[i], c_hi[i] = a_lo[i], t_lo[i], u_lo[i], c_lo[i]
             lo[i] = np.maximum(lo[i] / factor[i], 1e-300)
+            ci = np.empty(i.size)
             d_lo[i], a_lo[i], off_lo[i], s_lo[i], t_lo[i], u_lo[i] = dual_value(
-                lo[i], Lk[i], gk[i], Wk[i], status[i])
+                lo[i], Lk[i], gk[i], Wk[i], status[i], curvature=ci)
+            c_lo[i] = ci
         if bad_hi.any():
             i = np.flatnonzero(bad_hi)
             lo[i], d_lo[i], s_lo[i], off_lo[i] = hi[i], d_hi[i], s_hi[i], off_hi[i]
-            a_lo[i], t_lo[i], u_lo[i] = a_hi[i], t_hi[i], u_hi[i]
+            a_lo[i], t_lo[i], u_lo[i], c_lo[i] = a_hi[i], t_hi[i], u_hi[i], c_hi[i]
             hi[i] = np.minimum(hi[i] * factor[i], 1e300)
+            ci = np.empty(i.size)
             d_hi[i], a_hi[i], off_hi[i], s_hi[i], t_hi[i], u_hi[i] = dual_value(
-                hi[i], Lk[i], gk[i], Wk[i], status[i])
+                hi[i], Lk[i], gk[i], Wk[i], status[i], curvature=ci)
+            c_hi[i] = ci
         moved = bad_lo | bad_hi
         factor[moved] = np.minimum(factor[moved], 1e150) ** 2
         exact |= (s_lo == 0.0) | (s_hi == 0.0)
     # incumbents from the Lagrangian modes at both ends
+    # Newton of the inner solves starts at the bracket end with the smaller D (nearer the
+    # dual minimiser, where the primal price of these modes tends to be: ~15 % fewer steps
+    # than starting each row at its own end)
+    p0 = np.where(d_lo <= d_hi, lo, hi)
     if all_offload:  # root: the all-offload incumbent joins this inner call
         _inner_rows(L, g, W, np.concatenate([fid, fid, fid]),
                     np.concatenate([off_lo, off_hi, np.ones_like(off_lo)]), inc,
-                    nu0=np.concatenate([lo, hi, np.sqrt(lo * hi)]))
+                    nu0=np.concatenate([p0, p0, p0]))
     else:
         _inner_rows(L, g, W, np.concatenate([fid, fid]), np.concatenate([off_lo, off_hi]), inc,
-                    nu0=np.concatenate([lo, hi]))
-    off_lo0, off_hi0 = off_lo.copy(), off_hi.copy()
+                    nu0=np.concatenate([p0, p0]))
     lo_best = (d_lo <= d_hi) | (s_lo == 0.0)
     lo_best &= ~((s_hi == 0.0) & (s_lo != 0.0))
     best = np.where(lo_best, d_lo, d_hi)
     t_best = np.where(lo_best[:, None], t_lo, t_hi)
     a_best = np.where(lo_best, a_lo, a_hi)
-    last_side = np.zeros(K, dtype=np.int8)
-    streak = np.zeros(K, dtype=np.int8)
-    active = ~exact
+    pb = best_p < best
+    best = np.where(pb, best_p, best)
+    t_best = np.where(pb[:, None], t_bp, t_best)
+    a_best = np.where(pb, a_bp, a_best)
+    thr_all = inc.value[fid] * (1.0 + rel_gap)  # incumbents do not change during the search
+    # Newton on the slack (D' = slack, D'' = curvature) from the latest point, accepted only
+    # inside the bracket and if its step is at most half the previous accepted Newton step
+    # (so accepted Newton steps shrink geometrically); otherwise the Kelley/bisection step.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        use_lo = ~(np.abs(s_hi / c_hi) < np.abs(s_lo / c_lo)) & np.isfinite(s_lo / c_lo)
+    # the search works on compact copies of the still-active nodes' state (rows `act` of
+    # the K nodes); finished nodes are written back when they leave
+    act = np.flatnonzero(~exact)
+    if act.size:
+        A_lo, A_hi, A_dlo, A_dhi = lo[act], hi[act], d_lo[act], d_hi[act]
+        A_slo, A_shi, A_offlo, A_offhi = s_lo[act], s_hi[act], off_lo[act], off_hi[act]
+        A_best, A_tb, A_ab = best[act], t_best[act], a_best[act]
+        A_pnu = np.where(use_lo[act], A_lo, A_hi)
+        A_ps = np.where(use_lo[act], A_slo, A_shi)
+        A_pc = np.where(use_lo[act], c_lo[act], c_hi[act])
+        A_lastn = np.full(act.size, np.inf)
+        A_streak = np.zeros(act.size, dtype=np.int8)
+        A_side = np.zeros(act.size, dtype=np.int8)
+        A_zero = np.zeros(act.size, dtype=bool)
+        A_thr = thr_all[act]
+        A_L, A_g, A_W, A_st = Lk[act], gk[act], Wk[act], status[act]
     for _ in range(max_iter):
-        thr = inc.value[fid] * (1.0 + rel_gap)
-        den = np.minimum(s_lo - s_hi, -1e-300)  # < 0 (slack(lo) < 0 < slack(hi))
-        nux = (d_hi - d_lo + s_lo * lo - s_hi * hi) / den
-        nux = np.clip(nux, lo, hi)
-        lower = d_lo + s_lo * (nux - lo)
-        done = (best <= thr) | (lower > thr) | (best - lower <= tol * np.abs(best))
-        done |= hi - lo <= 1e-15 * hi
-        active &= ~done
-        if not active.any():
+        if not act.size:
             break
-        i = np.flatnonzero(active)
-        mid = np.sqrt(lo[i] * hi[i])
-        nu = np.where(streak[i] >= 2, mid, nux[i])
-        near_lo = (nu * nu < lo[i] * hi[i])[:, None]
-        d, a, off, s, t, u = dual_value(nu, Lk[i], gk[i], Wk[i], status[i],
-                                        u0=np.where(near_lo, u_lo[i], u_hi[i]))
-        zero = s == 0.0
-        better = (d < best[i]) | zero
-        best[i] = np.where(better, d, best[i])
-        t_best[i] = np.where(better[:, None], t, t_best[i])
-        a_best[i] = np.where(better, a, a_best[i])
-        right = s > 0.0
-        left = s < 0.0
+        den = np.minimum(A_slo - A_shi, -1e-300)  # < 0 (slack(lo) < 0 < slack(hi))
+        nux = (A_dhi - A_dlo + A_slo * A_lo - A_shi * A_hi) / den
+        np.clip(nux, A_lo, A_hi, out=nux)
+        lower = A_dlo + A_slo * (nux - A_lo)
+        done = ((A_best <= A_thr) | (lower > A_thr) | (A_best - lower <= tol * np.abs(A_best))
+                | (A_hi - A_lo <= 1e-15 * A_hi) | A_zero)
+        if done.any():
+            fin = act[done]
+            lo[fin], hi[fin], off_lo[fin], off_hi[fin] = (A_lo[done], A_hi[done],
+                                                          A_offlo[done], A_offhi[done])
+            best[fin], t_best[fin], a_best[fin] = A_best[done], A_tb[done], A_ab[done]
+            keep = ~done
+            act = act[keep]
+            if not act.size:
+                break
+            A_lo, A_hi, A_dlo, A_dhi = A_lo[keep], A_hi[keep], A_dlo[keep], A_dhi[keep]
+            A_slo, A_shi = A_slo[keep], A_shi[keep]
+            A_offlo, A_offhi = A_offlo[keep], A_offhi[keep]
+            A_best, A_tb, A_ab = A_best[keep], A_tb[keep], A_ab[keep]
+            A_pnu, A_ps, A_pc = A_pnu[keep], A_ps[keep], A_pc[keep]
+            A_lastn, A_streak, A_side = A_lastn[keep], A_streak[keep], A_side[keep]
+            A_zero, A_thr, nux = A_zero[keep], A_thr[keep], nux[keep]
+            A_L, A_g, A_W, A_st = A_L[keep], A_g[keep], A_W[keep], A_st[keep]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = A_ps / A_pc
+        nwt = A_pnu - step
+        astep = np.abs(step)
+        take = (A_pc > 0.0) & (nwt > A_lo) & (nwt < A_hi) & (astep <= 0.5 * A_lastn)
+        nu = np.where(take, nwt, np.where(A_streak >= 2, np.sqrt(A_lo * A_hi), nux))
+        A_lastn = np.where(take, astep, A_lastn)
+        ci = np.empty(act.size)
+        d, a, off, sl, t, _ = dual_value(nu, A_L, A_g, A_W, A_st, curvature=ci)
+        A_pnu, A_ps, A_pc = nu, sl, ci
+        A_zero = sl == 0.0  # zero subgradient: exact minimiser, best is min D
+        better = (d < A_best) | A_zero
+        A_best = np.where(better, d, A_best)
+        A_tb = np.where(better[:, None], t, A_tb)
+        A_ab = np.where(better, a, A_ab)
+        right = sl > 0.0
         side = np.where(right, 1, -1).astype(np.int8)
-        streak[i] = np.where(side == last_side[i], streak[i] + 1, 0)
-        streak[i] = np.where(streak[i] >= 3, 0, streak[i])
-        last_side[i] = side
-        ir, il = i[right], i[left]
-        hi[ir], d_hi[ir], s_hi[ir], off_hi[ir] = nu[right], d[right], s[right], off[right]
-        lo[il], d_lo[il], s_lo[il], off_lo[il] = nu[left], d[left], s[left], off[left]
-        u_hi[ir], u_lo[il] = u[right], u[left]
-        if zero.any():  # zero subgradient: exact minimiser, best is min D
-            active[i[zero]] = False
+        A_streak = np.where(take | (side != A_side), 0, A_streak + 1).astype(np.int8)
+        A_streak[A_streak >= 3] = 0
+        A_side = side
+        left = sl < 0.0
+        A_hi, A_dhi, A_shi = np.where(right, nu, A_hi), np.where(right, d, A_dhi), np.where(
+            right, sl, A_shi)
+        A_lo, A_dlo, A_slo = np.where(left, nu, A_lo), np.where(left, d, A_dlo), np.where(
+            left, sl, A_slo)
+        A_offhi = np.where(right[:, None], off, A_offhi)
+        A_offlo = np.where(left[:, None], off, A_offlo)
     else:  # pragma: no cover - the step bound above makes this unreachable
-        logger.warning("_bound_nodes: %d nodes hit the iteration cap", int(active.sum()))
-    # new modes at the final bracket ends may improve the incumbents
-    branch = best > inc.value[fid] * (1.0 + rel_gap)
-    new_lo = branch & (off_lo != off_lo0).any(axis=1) & (off_lo != off_hi0).any(axis=1)
-    new_hi = branch & (off_hi != off_hi0).any(axis=1) & (off_hi != off_lo0).any(axis=1)
-    if new_lo.any() or new_hi.any():
-        il, ih = np.flatnonzero(new_lo), np.flatnonzero(new_hi)
-        _inner_rows(L, g, W, np.concatenate([fid[il], fid[ih]]),
-                    np.concatenate([off_lo[il], off_hi[ih]]), inc,
-                    nu0=np.concatenate([lo[il], hi[ih]]))
+        logger.warning("_bound_nodes: %d nodes hit the iteration cap", int(act.size))
+        lo[act], hi[act], off_lo[act], off_hi[act] = A_lo, A_hi, A_offlo, A_offhi
+        best[act], t_best[act], a_best[act] = A_best, A_tb, A_ab
+    # the modes at the final bracket ends are not solved here: the children's first inner
+    # call (their Lagrangian modes at this bracket) covers them a round later, one call fewer
     free = status == 2
     diff = (off_lo ^ off_hi) & free
     with np.errstate(divide="ignore", invalid="ignore"):

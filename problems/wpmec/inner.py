@@ -60,8 +60,8 @@ def snr_of_price(y: np.ndarray) -> np.ndarray:
     by three Halley steps (cubic convergence; no complex-arithmetic Lambert W call) from
     ``u0 = min(s (1 + s/3 + s^2/36), 1 + y)``, ``s = sqrt(2 y)`` (the series of the root at 0
     and its asymptote), with ``f`` evaluated by its Taylor series for ``u < 0.1`` so that no
-    digits cancel. Relative accuracy ~1e-15 for ``y`` in [1e-300, 800] (tested against the
-    Lambert-W form and a Newton reference).
+    digits cancel (one step from a table when every ``y`` is in [1e-8, 700]). Relative
+    accuracy ~1e-15 for ``y`` in [1e-300, 800] (tested against Lambert W, Newton, cold start).
     """
     return np.expm1(np.minimum(_log1p_snr(y), 700.0))
 
@@ -79,23 +79,41 @@ def _psi_u(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _log1p_snr(y: np.ndarray, u0: np.ndarray | None = None) -> np.ndarray:
-    """``u = ln(1 + z)`` with ``u - 1 + e^{-u} = y`` (three Halley steps, see above).
+    """``u = ln(1 + z)`` with ``u - 1 + e^{-u} = y``.
 
-    ``u0`` (a root for a nearby price) is accepted for the callers' convenience but not used:
-    the cold start is as cheap and converges to ~1e-15 for every ``y``, whereas a warm start
-    from a distant price would not in a fixed number of steps -- and the dual bound must use
-    the exact root (a suboptimal ``z`` would *under*-estimate ``D``).
+    For ``y`` in [1e-8, 700] (all prices met in practice) one Halley step from a tabulated
+    start (:data:`_U_TABLE`), otherwise three from the closed-form start. ``u0`` (a nearby
+    root) is accepted but not used: the dual bound must use the exact root.
     """
     del u0
     # y >= 1e-300 keeps every Halley denominator positive (y = 0 would give 0/0)
     y = np.maximum(np.asarray(y, dtype=np.float64), 1e-300)
+    ly = np.log(y)
+    if y.size and _LY_LO <= float(ly.min()) and float(ly.max()) <= _LY_HI:
+        # tabulated start (relative error < 3e-7): one Halley step (cubic) reaches rounding
+        return _halley(y, np.interp(ly, _LY_GRID, _U_TABLE), 1)
+    return _halley(y, _u_start(y), 3)
+
+
+def _u_start(y: np.ndarray) -> np.ndarray:
+    """Closed-form start ``min(s (1 + s/3 + s^2/36), 1 + y)``, ``s = sqrt(2y)`` (error < 16 %)."""
     s = np.sqrt(2.0 * y)
-    u = np.minimum(s * (1.0 + s * (1.0 / 3.0 + s / 36.0)), 1.0 + y)
-    return _halley(y, u, 3)
+    return np.minimum(s * (1.0 + s * (1.0 / 3.0 + s / 36.0)), 1.0 + y)
+
+
+_LY_LO, _LY_HI = math.log(1e-8), math.log(700.0)
+_LY_GRID = np.linspace(_LY_LO, _LY_HI, 16385)
 
 
 def _halley(y: np.ndarray, u: np.ndarray, steps: int) -> np.ndarray:
-    """``steps`` Halley steps on ``u - 1 + e^{-u} = y`` from ``u`` (``y >= 1e-300``)."""
+    """``steps`` Halley steps on ``u - 1 + e^{-u} = y`` from ``u`` (``y >= 1e-300``); starts
+    ``>= 0.12`` (roots ``>= ~0.118``) need neither the series of :func:`_psi_u` nor a guard."""
+    if u.size and float(u.min()) >= 0.12:
+        for _ in range(steps):
+            em = np.expm1(-u)
+            f = u + em - y
+            u = u + f * em / (em * em - 0.5 * f * (1.0 + em))  # fp = -em
+        return np.maximum(u, 0.0)
     for _ in range(steps):
         f, em = _psi_u(u)
         f = f - y
@@ -103,6 +121,11 @@ def _halley(y: np.ndarray, u: np.ndarray, steps: int) -> np.ndarray:
         u = u - 2.0 * f * fp / (2.0 * fp * fp - f * (1.0 + em))
     # z ~ e^{1+y} overflows for y > ~708: the caller caps u (the user's gain is ~0 anyway)
     return np.maximum(u, 0.0)
+
+
+#: Root ``u(y)`` on a uniform grid of ``ln y`` in [ln 1e-8, ln 700] (16385 points, five
+#: Halley steps at import); interpolated starts are within ~3e-7 relative.
+_U_TABLE = _halley(np.exp(_LY_GRID), _u_start(np.exp(_LY_GRID)), 5)
 
 
 def snr_of_price_newton(y: np.ndarray) -> np.ndarray:
@@ -141,14 +164,20 @@ def _residual(nu: np.ndarray, c0: np.ndarray, rows: np.ndarray, gp: np.ndarray,
     y = np.maximum(nu[rows] * Winvp, 1e-300)
     u = _log1p_snr(y) if warm is None else _halley(y, warm[0], warm[1])
     z = np.maximum(np.expm1(np.minimum(u, 700.0)), _TINY)
-    sgz = np.bincount(rows, gp / z, minlength=M)
+    gz = gp / z
+    sgz = np.bincount(rows, gz, minlength=M)
     a = 1.0 / (1.0 + sgz)
-    r = c0 / 3.0 * a ** (-2.0 / 3.0) + np.bincount(rows, gWp / (1.0 + z), minlength=M) - nu
+    zp = 1.0 + z
+    a13 = np.cbrt(a)
+    r = c0 / 3.0 / (a13 * a13) + np.bincount(rows, gWp / zp, minlength=M) - nu
     if not want_derivative:
         return r, a, z, r, u
-    zp = 1.0 + z
-    da = a * a * np.bincount(rows, gp * Winvp * (zp * zp) / (z * z * z), minlength=M)
-    dr = -(2.0 / 9.0) * c0 * a ** (-5.0 / 3.0) * da - sgz - 1.0
+    q = zp / z
+    q *= q
+    q *= gz
+    q *= Winvp
+    # d a / d nu = a^2 sum g (1+z)^2 / (W z^3); dR/dnu = -(2/9) c0 a^{-5/3} da - sgz - 1
+    dr = -(2.0 / 9.0) * c0 * a13 * np.bincount(rows, q, minlength=M) - sgz - 1.0
     return r, a, z, dr, u
 
 
@@ -206,30 +235,28 @@ def solve_inner(L: np.ndarray, g: np.ndarray, W: np.ndarray, off: np.ndarray,
     done = ~active
     err = np.seterr(divide="ignore", invalid="ignore", over="ignore")
     iters = 0
-    # Halley steps per SNR root: 3 from the cold start; warm from the last u once the prices
-    # move by < 1e-2 (2 steps) or < 1e-5 (1 step) relative -- cubic convergence keeps the
-    # roots at rounding level. A row stops at the price of its last evaluation once the
-    # Newton step is <= 1e4 rtol nu (default 1e-10: that price, a and tau are ~1e-10-accurate
-    # and the value, stationary in nu, to rounding); (a, tau) of that evaluation are returned:
-    # they use the frame exactly (a + sum tau = a (1 + sum g/z) = 1) whatever the rounding.
+    # SNR roots: one Halley step from the table, or from the last u once the prices move by
+    # < 1e-5 relative. A row stops at the price of its last evaluation once the Newton step
+    # is <= 1e4 rtol nu (default 1e-10: price, a and tau ~1e-10-accurate, the value,
+    # stationary in nu, to rounding); (a, tau) of that evaluation are returned: they use
+    # the frame exactly (a + sum tau = a (1 + sum g/z) = 1) whatever the rounding.
     warm: tuple[np.ndarray, int] | None = None
     for iters in range(1, max_iter + 1):  # noqa: B007
         r, a, z, dr, u = _residual(nu, c0, rows, gp, gWp, Winvp, want_derivative=True,
                                    warm=warm)
-        nu_prev = nu
         lo = np.where(r > 0.0, nu, lo)
         hi = np.where(r < 0.0, nu, hi)
         step = r / dr
         newton = nu - step
-        conv = (np.abs(step) <= 1e4 * rtol * nu) | (r == 0.0)
-        ok = np.isfinite(newton) & (newton >= lo) & (newton <= hi)
-        stop = done | conv | (hi - lo <= 4e-16 * hi)
-        nu = np.where(stop, nu, np.where(ok, newton, np.sqrt(lo * hi)))
-        done = stop
+        # stop: Newton step <= 1e4 rtol nu, r == 0, or the bracket at rounding level
+        done |= (np.abs(step) <= 1e4 * rtol * nu) | (r == 0.0) | (hi - lo <= 4e-16 * hi)
         if done.all():
             break
-        move = float(np.max(np.abs(nu - nu_prev) / nu)) if nu.size else 0.0
-        warm = (u, 1) if move < 1e-5 else (u, 2) if move < 1e-2 else None
+        ok = (newton >= lo) & (newton <= hi)  # False for NaN
+        nu_new = np.where(done, nu, np.where(ok, newton, np.sqrt(lo * hi)))
+        move = float(np.max(np.abs(nu_new - nu) / nu_new))
+        nu = nu_new
+        warm = (u, 1) if move < 1e-5 else None  # cold: one Halley step from the table
     np.seterr(**err)
     if not done.all():  # pragma: no cover - defensive
         logger.warning("solve_inner: %d rows did not converge", int((~done).sum()))
@@ -255,7 +282,8 @@ def objective_value(L: np.ndarray, g: np.ndarray, W: np.ndarray, off: np.ndarray
 
 
 def dual_value(nu: np.ndarray, L: np.ndarray, g: np.ndarray, W: np.ndarray,
-               status: np.ndarray, u0: np.ndarray | None = None
+               status: np.ndarray, u0: np.ndarray | None = None, *,
+               curvature: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                           np.ndarray]:
     """Lagrangian dual function ``D(nu)`` of the binary problem, exactly, for many nodes.
@@ -270,6 +298,11 @@ def dual_value(nu: np.ndarray, L: np.ndarray, g: np.ndarray, W: np.ndarray,
         0: user fixed local, 1: fixed offloading, 2: free.
     u0 : ndarray, shape (K, N), optional
         ``ln(1 + z)`` at a nearby price (warm start of the SNR root).
+    curvature : ndarray, shape (K,), optional
+        Output buffer for ``D''(nu) = d slack / d nu`` on smooth pieces (offloaders S,
+        ``H = sum_S G_j``, ``sigma = sum_S g_j / z_j``, ``z_j' = (1+z_j)^2 / (W_j z_j)``):
+        ``(3/2) a* (1 + sigma)^2 / (nu - H) + a* sum_S g_j (1+z_j)^2 / (W_j z_j^3)``, the first
+        term absent when ``a* = 1``; only a model curvature at kinks (safeguard its use).
 
     Returns
     -------
@@ -288,38 +321,59 @@ def dual_value(nu: np.ndarray, L: np.ndarray, g: np.ndarray, W: np.ndarray,
     """
     K, N = L.shape
     u = _log1p_snr(nu[:, None] / W, u0)
-    z = np.maximum(np.expm1(np.minimum(u, 700.0)), _TINY)
-    G = g * W / (1.0 + z)
-    t_free = np.minimum(L / np.maximum(G, _TINY), 1e200) ** 1.5
-    t = np.where(status == 2, t_free, np.where(status == 1, -1.0, np.inf))
+    z = np.expm1(np.minimum(u, 700.0))
+    np.maximum(z, _TINY, out=z)
+    zp1 = z + 1.0
+    G = g * W / zp1
+    t_free = L / np.maximum(G, _TINY)
+    np.minimum(t_free, 1e200, out=t_free)
+    t_free **= 1.5
+    free = status == 2
+    t = np.where(free, t_free, np.where(status == 1, -1.0, np.inf))
     order = np.argsort(t, axis=1, kind="stable")
     rix = np.arange(K)[:, None]
     ts = t[rix, order]
-    zero = np.zeros((K, 1))
-    H = np.concatenate([zero, np.cumsum(G[rix, order], axis=1)], axis=1)
-    cl = np.cumsum(L[rix, order], axis=1)
-    C = np.maximum(np.concatenate([cl[:, -1:], cl[:, -1:] - cl], axis=1), 0.0)
-    bps = np.clip(ts, 0.0, 1.0)
-    left = np.concatenate([zero, bps], axis=1)
-    right = np.concatenate([bps, np.ones((K, 1))], axis=1)
+    # columns 1..N of HC: cumulative G (offloading gain) and L (local coefficient) in order
+    HC = np.zeros((2, K, N + 1))
+    np.cumsum(np.stack([G, L])[:, rix, order], axis=2, out=HC[:, :, 1:])
+    H = HC[0]
+    C = HC[1, :, -1:] - HC[1]
+    np.maximum(C, 0.0, out=C)
+    bnd = np.ones((K, N + 2))
+    bnd[:, 0] = 0.0
+    np.clip(ts, 0.0, 1.0, out=bnd[:, 1:-1])
+    left, right = bnd[:, :-1], bnd[:, 1:]
     slope = nu[:, None] - H
     # concave C a^{1/3} - slope a on [left, right]: stationary point (C / (3 slope))^{3/2}
-    with np.errstate(over="ignore"):
-        ratio = np.minimum(C / (3.0 * np.maximum(slope, _TINY)), 1e200)
-    astar = np.where(slope > 0, ratio**1.5, np.inf)
-    aseg = np.clip(astar, left, right)
-    val = C * np.cbrt(aseg) - slope * aseg
-    # a segment that starts at a threshold beyond a = 1 (or a fixed-local user's +inf) is empty
-    val[:, 1:][ts > 1.0] = -np.inf
-    s = np.argmax(val, axis=1)
-    rows = np.arange(K)
-    best = val[rows, s]
-    a = aseg[rows, s]
-    off = np.empty((K, N), dtype=bool)
-    off[rix, order] = np.arange(N) < s[:, None]
-    off = (off | (status == 1)) & (status != 0)
-    used = a + (np.where(off, g, 0.0) / z).sum(axis=1) * a
-    return nu + best, a, off, 1.0 - used, t_free, u
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        ratio = C / (3.0 * slope)
+        np.minimum(ratio, 1e200, out=ratio)
+        astar = np.where(slope > 0, ratio**1.5, np.inf)
+        aseg = np.clip(astar, left, right)
+        val = C * np.cbrt(aseg) - slope * aseg
+        # a segment starting at a threshold beyond a = 1 (or at a fixed-local user's +inf)
+        # is empty
+        val[:, 1:][ts > 1.0] = -np.inf
+        s = np.argmax(val, axis=1)
+        rows = np.arange(K)
+        best = val[rows, s]
+        a = aseg[rows, s]
+        off = np.empty((K, N), dtype=bool)
+        off[rix, order] = np.arange(N) < s[:, None]
+        off &= free
+        off |= status == 1
+        gz = g / z
+        sigma = np.where(off, gz, 0.0).sum(axis=1)
+        if curvature is not None:  # exact on smooth pieces; callers safeguard it
+            q = zp1 / z
+            q *= q
+            q *= gz
+            q /= W
+            curv = np.where(off, q, 0.0).sum(axis=1)
+            curv += np.where(a < 1.0, 1.5 * (1.0 + sigma) ** 2 / slope[rows, s], 0.0)
+            curv *= a
+            curvature[:] = curv
+    return nu + best, a, off, 1.0 - a * (1.0 + sigma), t_free, u
 
 
 # ----------------------------------------------------------------------------------------------
