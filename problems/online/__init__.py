@@ -38,6 +38,7 @@ from .evaluate import evaluate_frame, evaluate_simulation
 from .lyapunov import FrameSolution, order_preserving_modes, solve_fixed_modes, solve_frame
 from .methods import random_frame
 from .sim import (
+    BackloggedLyapunov,
     LocalOnly,
     LyapunovExact,
     LyDROOQuantised,
@@ -46,7 +47,13 @@ from .sim import (
     make_controller,
     simulate,
 )
-from .yardstick import OfflineBound, offline_bound
+from .yardstick import (
+    LagrangianBound,
+    OfflineBound,
+    lagrangian_bound,
+    lagrangian_gap,
+    offline_bound,
+)
 
 __all__ = [
     "data", "environment", "evaluate", "lyapunov", "mobility", "sim",
@@ -56,4 +63,5 @@ __all__ = [
     "FrameSolution", "order_preserving_modes", "solve_fixed_modes", "solve_frame",
     "LocalOnly", "LyapunovExact", "LyDROOQuantised", "Myopic", "OffloadAll", "make_controller",
     "simulate", "methods", "yardstick", "random_frame", "OfflineBound", "offline_bound",
+    "BackloggedLyapunov", "LagrangianBound", "lagrangian_bound", "lagrangian_gap",
 ]

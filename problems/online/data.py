@@ -87,7 +87,8 @@ __all__ = [
     "EnvironmentProfile", "Trajectory", "generate_trajectory", "lydroo_profile",
     "load_position_trace", "load_arrival_trace", "LyapunovSpec", "FrameInstance",
     "FrameDecision", "SlotState", "Controller", "SimulationResult", "local_bits",
-    "local_energy", "offload_bits", "offload_energy", "frame_objective", "random_waypoint",
+    "local_energy", "offload_bits", "offload_energy", "frame_objective", "max_frame_bits",
+    "random_waypoint",
     "gauss_markov", "fading_process", "jakes_rho", "arrival_process", "LYDROO",
 ]
 
@@ -189,6 +190,16 @@ def offload_bits(spec: LyapunovSpec, time_frac: np.ndarray, power_w: np.ndarray,
 def offload_energy(time_frac: np.ndarray, power_w: np.ndarray, tau_s: float) -> np.ndarray:
     """Transmit energy in a frame: ``p tau tau_s`` (J)."""
     return np.asarray(power_w) * np.asarray(time_frac) * tau_s
+
+
+def max_frame_bits(spec: LyapunovSpec, gains: np.ndarray, tau_s: float) -> np.ndarray:
+    """Most bits a user can serve in one frame, whatever the others do:
+    ``max(f_max tau_s / phi, tau_s (W / v_u) log2(1 + P_max h / N0))`` (the whole frame
+    locally at ``f_max`` or offloading for the whole frame at ``P_max``). A backlog cap
+    ``r_i <= Q_i`` with ``Q_i`` at least this is never binding (infinitely backlogged user)."""
+    return np.maximum(spec.f_max_hz * tau_s / spec.cycles_per_bit,
+                      offload_bits(spec, np.ones_like(np.asarray(gains, dtype=np.float64)),
+                                   np.full(np.shape(gains), spec.p_max_w), gains, tau_s))
 
 
 def frame_objective(spec: LyapunovSpec, queues_bits: np.ndarray, virtual_queues: np.ndarray,

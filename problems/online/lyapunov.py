@@ -61,7 +61,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, overload
 
 import numpy as np
@@ -72,8 +72,8 @@ from .data import FrameDecision, FrameInstance, LyapunovSpec, frame_objective
 logger = logging.getLogger(__name__)
 
 _E = math.e
-#: Largest (breakpoints x users) grid evaluated in one call by :func:`_price`.
-_GRID_MAX = 128
+#: Largest (breakpoints x users) grid evaluated at once by :func:`_price` (else binary search).
+_GRID_MAX = 4096
 _LN2 = math.log(2.0)
 
 
@@ -130,6 +130,9 @@ class _Prep:
     tau0: np.ndarray     # tau_i(0) (inf for active users with y > 0)
     mu_drop: np.ndarray  # price at which an offloading user stops offloading
     mu_switch: np.ndarray  # price at which a free user prefers local computing
+    #: memo ``mu -> (x_i(mu), tau_i(mu))`` for all users (efficiency and time each would use
+    #: at price ``mu``), filled by :func:`_fill`; shared by every node of one frame's search
+    rows: dict[float, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 def prepare(spec: LyapunovSpec, gains: np.ndarray, q: np.ndarray, value_per_bit: np.ndarray,
@@ -180,14 +183,32 @@ def _dropout_price(v: np.ndarray, y: np.ndarray, q: np.ndarray, s: np.ndarray,
     return np.where((v > 0) & (q > 0) & (x > 0), np.maximum(mu, 0.0), 0.0)
 
 
-def _efficiency(pr: _Prep, mu: float) -> np.ndarray:
-    """Cost-minimising spectral efficiency ``x_i(mu)`` (nats) for ``mu > 0``, clipped at
-    ``x_max``: ``1 + W0((m - 1)/e)``, ``m = mu s/(y tau_s)``; series ``sqrt(2m) - 2m/3``
-    for ``m < 1e-8`` (near the branch point)."""
-    m = np.minimum(mu * pr.m_per_mu, 1e300)
+def _fill(pr: _Prep, mus: list[float]) -> None:
+    """Memoise ``(x_i(mu), tau_i(mu))`` for all users at each price of ``mus`` (``> 0``) in
+    ``pr.rows``: ``x = 1 + W0((m - 1)/e)``, ``m = mu s/(y tau_s)``, series ``sqrt(2m) - 2m/3``
+    for ``m < 1e-8`` (near the branch point), clipped at ``x_max``; ``tau = Q/(c x)``.
+    The end prices of one frame's search nodes come from the same ``2 N`` switch and drop
+    prices, so most rows are computed once per frame (one Lambert-W call per batch)."""
+    missing = [mu for mu in mus if mu not in pr.rows]
+    if not missing:
+        return
+    m = np.minimum(np.asarray(missing)[:, None] * pr.m_per_mu, 1e300)
     x = 1.0 + lambertw(np.maximum((m - 1.0) / _E, -1.0 / _E)).real
-    x = np.where(m < 1e-8, np.sqrt(2.0 * m) - (2.0 / 3.0) * m, x)
-    return np.minimum(x, pr.x_max)
+    x = np.minimum(np.where(m < 1e-8, np.sqrt(2.0 * m) - (2.0 / 3.0) * m, x), pr.x_max)
+    with np.errstate(divide="ignore"):
+        tau = pr.q / (pr.c_rate * x)
+    x.setflags(write=False)
+    tau.setflags(write=False)
+    for mu, xr, tr in zip(missing, x, tau, strict=True):
+        pr.rows[mu] = (xr, tr)
+
+
+def _efficiency(pr: _Prep, mu: float) -> np.ndarray:
+    """Cost-minimising spectral efficiency ``x_i(mu)`` (nats) for ``mu > 0`` (see
+    :func:`_fill`)."""
+    if mu not in pr.rows:
+        _fill(pr, [mu])
+    return pr.rows[mu][0]
 
 
 def _offload_terms(pr: _Prep, mu: float) -> tuple[np.ndarray, np.ndarray, np.ndarray,
@@ -214,12 +235,22 @@ def _dual(pr: _Prep, mu: float, fixed: np.ndarray) -> tuple[float, float, np.nda
     return value, float(tau[off].sum()), off
 
 
-def _times(pr: _Prep, mu: float, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _times(pr: _Prep, mu: float, users: np.ndarray | slice
+           ) -> tuple[np.ndarray, np.ndarray]:
     """``(tau_i(mu), x_i(mu))`` for the index array ``users`` (all active), ``mu > 0``."""
-    m = np.minimum(mu * pr.m_per_mu[users], 1e300)
-    x = 1.0 + lambertw(np.maximum((m - 1.0) / _E, -1.0 / _E)).real
-    x = np.minimum(np.where(m < 1e-8, np.sqrt(2.0 * m) - (2.0 / 3.0) * m, x), pr.x_max[users])
-    return pr.q[users] / (pr.c_rate * x), x
+    if mu not in pr.rows:
+        _fill(pr, [mu])
+    x, tau = pr.rows[mu]
+    return tau[users], x[users]
+
+
+def _rows(pr: _Prep, mus: np.ndarray) -> np.ndarray:
+    """``tau_i(mu)`` for every user (columns) at each price of ``mus > 0`` (rows), from the
+    memo of :func:`_fill`. Entries of users that are not active at a price are meaningless
+    and must be masked by the caller."""
+    keys = mus.tolist()
+    _fill(pr, keys)
+    return np.asarray([pr.rows[mu][1] for mu in keys])
 
 
 def _bracket(pr: _Prep, ends: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
@@ -227,9 +258,9 @@ def _bracket(pr: _Prep, ends: np.ndarray, b: np.ndarray) -> tuple[int, int, floa
     ``T(b_lo +) > 1 >= T(b_hi +)`` (``lo = -1`` stands for ``mu = 0+``)."""
 
     def t_both(mu: float) -> tuple[float, float]:
-        users = np.flatnonzero(ends >= mu)
-        tau, _ = _times(pr, mu, users)
-        return float(tau.sum()), float(tau[ends[users] > mu].sum())
+        row = _times(pr, mu, slice(None))[0]
+        return (float(np.where(ends >= mu, row, 0.0).sum()),
+                float(np.where(ends > mu, row, 0.0).sum()))
 
     lo, hi = -1, b.size - 1
     cache: dict[int, tuple[float, float]] = {}
@@ -262,18 +293,13 @@ def _price(pr: _Prep, ends: np.ndarray) -> tuple[float, bool]:
         t0 = float((pr.q[act] / (pr.c_rate * pr.x_max[act])).sum())
     if t0 <= 1.0:
         return 0.0, False
-    b = np.unique(ends[act])
-    users_all = np.flatnonzero(act)
-    if b.size * users_all.size <= _GRID_MAX:
-        # all breakpoints at once: T(b_k -) and T(b_k +) from one Lambert-W call
-        m = np.minimum(b[:, None] * pr.m_per_mu[users_all], 1e300)
-        xg = 1.0 + lambertw(np.maximum((m - 1.0) / _E, -1.0 / _E)).real
-        xg = np.minimum(np.where(m < 1e-8, np.sqrt(2.0 * m) - (2.0 / 3.0) * m, xg),
-                        pr.x_max[users_all])
-        tg = pr.q[users_all] / (pr.c_rate * xg)
-        e_u = ends[users_all]
-        t_minus_all = np.where(e_u >= b[:, None], tg, 0.0).sum(axis=1)
-        t_plus_all = np.where(e_u > b[:, None], tg, 0.0).sum(axis=1)
+    b = np.sort(ends[act])
+    b = b[np.append(True, b[1:] != b[:-1])]         # unique end prices, ascending
+    if b.size * ends.size <= _GRID_MAX:
+        # all breakpoints at once: T(b_k -) and T(b_k +) from the memoised rows
+        tg = _rows(pr, b)
+        t_minus_all = np.where(ends >= b[:, None], tg, 0.0).sum(axis=1)
+        t_plus_all = np.where(ends > b[:, None], tg, 0.0).sum(axis=1)
         hi = int(np.argmax(t_plus_all <= 1.0))      # t_plus_all[-1] == 0
         lo = hi - 1
         t_minus = float(t_minus_all[hi])
@@ -426,6 +452,21 @@ def _branch_and_bound(pr: _Prep, *, rtol: float, max_nodes: int) -> tuple[_Searc
             heapq.heappush(heap, (-bound, counter, child))
             counter += 1
     return search, nodes, True
+
+
+def frame_maximiser(pr: _Prep, *, rtol: float = 1e-9, max_nodes: int = 100_000
+                    ) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """``(value, bound, bits, energy_j)`` of ``max sum v r - y e`` for the prepared frame
+    ``pr``: the incumbent's value, the certified bound and the incumbent's bits and energy
+    per user (a subgradient of the frame value in ``y`` is ``-energy``)."""
+    search, _, _ = _branch_and_bound(pr, rtol=rtol, max_nodes=max_nodes)
+    assert search.best_mode is not None and search.best_arrays is not None
+    cpu, tf, pw = search.best_arrays
+    mode = search.best_mode
+    bits = np.where(mode, tf * pr.c_rate * np.log1p(pr.s * pw),
+                    cpu * pr.tau_s / pr.spec.cycles_per_bit)
+    energy = np.where(mode, pw * tf * pr.tau_s, pr.spec.kappa * cpu**3 * pr.tau_s)
+    return (search.best_value, max(search.best_value, search.closed_bound), bits, energy)
 
 
 def _solution(pr: _Prep, spec: LyapunovSpec, inst: FrameInstance, mode: np.ndarray,

@@ -19,7 +19,9 @@ Controllers
     the exact inner solver -- the DNN of LyDROO is replaced by a score function), :class:`Myopic`
     (maximises the weighted bits of the frame, ignoring queues and energy: ``v = w/b0``, no
     energy price), :class:`LocalOnly`, :class:`OffloadAll` (fixed modes, drift-plus-penalty
-    resource allocation).
+    resource allocation), :class:`BackloggedLyapunov` (drift-plus-penalty for infinitely
+    backlogged users: energy queues only; not in :data:`CONTROLLERS`, it needs huge
+    initial backlogs).
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ from .data import (
     SlotState,
     Trajectory,
     frame_objective,
+    local_bits,
+    local_energy,
+    max_frame_bits,
+    offload_bits,
+    offload_energy,
 )
 from .lyapunov import (
     FrameSolution,
@@ -56,7 +63,8 @@ from .lyapunov import (
 logger = logging.getLogger(__name__)
 
 __all__ = ["Controller", "SlotState", "LyapunovExact", "LyDROOQuantised", "Myopic",
-           "LocalOnly", "OffloadAll", "simulate", "make_controller", "CONTROLLERS"]
+           "BackloggedLyapunov", "LocalOnly", "OffloadAll", "simulate", "make_controller",
+           "CONTROLLERS"]
 
 
 @dataclass
@@ -152,6 +160,35 @@ class Myopic(_Base):
 
 
 @dataclass
+class BackloggedLyapunov(_Base):
+    r"""Drift-plus-penalty for *infinitely backlogged* users (energy queues only).
+
+    The canonical utility-maximisation form of the LyDROO frame problem: every user always has
+    data, so the data queues leave the weights and only the energy virtual queues ``Y`` remain;
+    per frame::
+
+        max  sum_i (V w_i / b0) r_i / b0 - y_scale sum_i Y_i e_i,   r_i <= min(Q_i, r_max_i)
+
+    with ``r_max_i`` from :func:`~aigc_opt.problems.online.data.max_frame_bits` (the cap is
+    redundant once ``Q_i >= r_max_i``; simulate with a huge ``initial_queues_bits``). This
+    is the long-term problem ``max avg sum w_i r_i`` s.t. ``avg e_i <= gamma`` whose
+    drift-plus-penalty theory gives a rate within ``O(1/V)`` of the optimum with
+    ``Y = O(V)`` (see :func:`~aigc_opt.problems.online.yardstick.lagrangian_bound`). Solved
+    exactly per frame by the same branch and bound; ``V = 0`` serves nothing.
+    """
+
+    name: str = "backlogged"
+    rtol: float = 1e-9
+
+    def solve(self, inst: FrameInstance) -> FrameSolution:
+        sp = self.spec
+        cap = np.minimum(inst.queues_bits, max_frame_bits(sp, inst.gains, inst.tau_s))
+        pr = prepare(sp, inst.gains, cap, sp.V * sp.weights_for(inst.n_users)
+                     / sp.queue_unit_bits, sp.y_scale * inst.virtual_queues, inst.tau_s)
+        return solve_frame(sp, inst, prep=pr, rtol=self.rtol)
+
+
+@dataclass
 class LocalOnly(_Base):
     """Every user computes locally (drift-plus-penalty CPU frequency)."""
 
@@ -226,9 +263,11 @@ def simulate(trajectory: Trajectory, spec: LyapunovSpec, controller: Controller,
         t0 = time.perf_counter()
         dec = controller.act(state)
         secs[t] = time.perf_counter() - t0
-        inst = FrameInstance(gains[t], q[t], y[t], tau_s)
-        bits = dec.bits(spec, inst)
-        energy = dec.energy(spec, inst)
+        bits = np.where(dec.offload,
+                        offload_bits(spec, dec.time_frac, dec.power_w, gains[t], tau_s),
+                        local_bits(spec, dec.cpu_hz, tau_s))
+        energy = np.where(dec.offload, offload_energy(dec.time_frac, dec.power_w, tau_s),
+                          local_energy(spec, dec.cpu_hz, tau_s))
         offload[t] = dec.offload
         out["cpu"][t], out["tf"][t], out["pw"][t] = dec.cpu_hz, dec.time_frac, dec.power_w
         out["bits"][t], out["energy"][t] = bits, energy
