@@ -125,3 +125,51 @@ def test_unknown_option_and_extra_constraints() -> None:
         with pytest.raises(UnknownNameError):
             ao.run_method(inst, CachingSpec(), method,
                           options=ao.SolveOptions(extra={"nope": 1}))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pair_move_is_the_exact_best_pair_reoptimisation(seed: int) -> None:
+    """One pair pass at server 0 (three models, so every two pairs overlap and exactly the best
+    move is applied) reaches the minimum, over the three pairs, of the enumerated joint
+    trajectories (other models and the other server fixed), and stays memory-feasible."""
+    from itertools import product
+
+    from aigc_opt.problems.caching.local_search import pair_pass
+
+    base = CachingInstance.generate(2, 3, 4, seed=seed)
+    size = np.asarray(base.model_size_bytes)
+    # memory for the two smallest models only: the pair moves have to trade models off
+    mem = float(np.sort(size)[:2].sum()) * 1.01
+    inst = CachingInstance.generate(2, 3, 4, seed=seed,
+                                    server_gpu_memory_bytes=np.full(2, mem))
+    spec = CachingSpec()
+    tb = tables(inst, spec.objective)
+    T, S, M = inst.requests.shape
+    rng = np.random.default_rng(seed)
+    cache = np.zeros((T, S, M), dtype=bool)
+    for t, k in product(range(T), range(S)):  # a random memory-feasible start
+        for m in rng.permutation(M):
+            if rng.random() < 0.6 and (cache[t, k] * tb.z[k]).sum() + tb.z[k, m] <= 1:
+                cache[t, k, m] = True
+    start = cache_cost(tb, cache)
+    best = start
+    for m1, m2 in ((0, 1), (0, 2), (1, 2)):
+        for bits in range(4 ** T):
+            c = cache.copy()
+            c[:, 0, m1] = [(bits >> t) & 1 for t in range(T)]
+            c[:, 0, m2] = [(bits >> (T + t)) & 1 for t in range(T)]
+            if ((c[:, 0] * tb.z[0]).sum(axis=1) > 1 + 1e-12).any():
+                continue
+            best = min(best, cache_cost(tb, c))
+    gain = pair_pass(tb, cache, 0)
+    after = cache_cost(tb, cache)
+    assert ((cache * tb.z[None]).sum(axis=2) <= 1 + 1e-12).all()
+    assert after == pytest.approx(best, rel=1e-9, abs=1e-9)
+    assert start - after == pytest.approx(gain, rel=1e-9, abs=1e-9)
+    # the referee agrees with the cost formula on the improved cache
+    from aigc_opt.problems.caching import route_given_cache
+
+    edge, cloud = route_given_cache(inst, spec.objective, cache)
+    alloc = ao.problems.caching.CachingAllocation(cache=cache, edge=edge, cloud=cloud)
+    met = ao.evaluate(inst, alloc, spec)
+    assert met.feasible and met.objective == pytest.approx(after, rel=1e-9)

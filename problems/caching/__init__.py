@@ -20,6 +20,9 @@ decomposition
     Lagrangian decomposition at scale: exact per-(server, model) trajectory DPs and per-(slot,
     server) memory knapsacks, a certified bound by subgradient ascent and a primal repair;
     registered as algorithm ``lagrangian`` (:func:`solve_lagrangian`).
+local_search
+    Exact pair moves for the primal: per server, the jointly optimal trajectories of every
+    pair of models (one may evict the other), memory checked in every slot.
 colgen
     Column generation over trajectory columns (Dantzig-Wolfe master, price-and-branch),
     certified by the same bound; registered as algorithm ``colgen`` (:func:`solve_colgen`).
@@ -32,7 +35,17 @@ evaluate
 
 from __future__ import annotations
 
-from . import colgen, data, decomposition, evaluate, formulation, milp, policies, trace
+from . import (
+    colgen,
+    data,
+    decomposition,
+    evaluate,
+    formulation,
+    local_search,
+    milp,
+    policies,
+    trace,
+)
 from .colgen import solve_colgen
 from .data import (
     GB,
@@ -88,6 +101,7 @@ __all__ = [
     "fill",
     "formulation",
     "least_context",
+    "local_search",
     "lfu",
     "load_cost",
     "load_trace_csv",
