@@ -71,9 +71,31 @@ BOUNDS: dict[str, tuple[float, str]] = {
 }
 
 
+#: Named physical LOWER bounds of capacities (rates, bandwidths, compute speeds): (value, why no
+#: real system is that small). A capacity of ``1e-11`` bit/s is not a slow link but a typo or
+#: a unit error, and it made the models' cost coefficients span ``1e20`` (a backhaul transfer of
+#: ``1e20`` s next to costs of 1), beyond what any LP/MILP solver resolves (issue 11: CVXPY/HiGHS
+#: returned "optimal" 41.05 next to a verified 18.25). The floors are far below any real
+#: device, so they only reject values that are physically meaningless. A field whose value may
+#: legitimately be 0 (e.g. "no link") has no floor.
+LOWER_BOUNDS: dict[str, tuple[float, str]] = {
+    "hz": (1.0, "1 Hz: no radio channel is narrower (NB-IoT subcarriers are 3.75 kHz, "
+                "LoRa 7.8 kHz); below it a kilobit takes a quarter of an hour"),
+    "bps": (1.0, "1 bit/s: no backhaul or loading link is slower (a 1960s modem: 300 bit/s); "
+                 "below it a 1 GB model takes 250 years to load"),
+    "flops": (1.0, "1 FLOP/s: no processor is slower (a 1970s microprocessor: ~1e5 FLOP/s); "
+                   "below it one diffusion step takes 10^5 years"),
+}
+
+
 def bound(key: str) -> float:
     """The value of physical bound ``key`` of :data:`BOUNDS`."""
     return BOUNDS[key][0]
+
+
+def floor(key: str) -> float:
+    """The physical lower bound ``key`` of :data:`LOWER_BOUNDS` (0 when it has none)."""
+    return LOWER_BOUNDS[key][0] if key in LOWER_BOUNDS else 0.0
 
 
 @dataclass(frozen=True)
@@ -126,10 +148,13 @@ class FieldSpec:
 
     @property
     def lower(self) -> float | None:
-        """Lower bound: ``low``, or ``-high`` for signed fields (positions, sigmoid midpoints,
-        quality values)."""
+        """Lower bound: ``low`` raised to the physical floor of :data:`LOWER_BOUNDS` for
+        capacities (``bound`` key ``hz``, ``bps``, ``flops``), or ``-high`` for signed fields
+        (positions, sigmoid midpoints, quality values)."""
         if self.low is None and self.bound:
             return -BOUNDS[self.bound][0]
+        if self.low is not None and self.bound in LOWER_BOUNDS:
+            return max(float(self.low), LOWER_BOUNDS[self.bound][0])
         return self.low
 
 
@@ -269,7 +294,9 @@ def schema_table() -> str:
 
 
 def bounds_table() -> str:
-    """The physical upper bounds as a Markdown table (name, value, why)."""
+    """The physical bounds as a Markdown table (name, value, why): upper bounds, then the
+    lower bounds of capacities (rows ``<name> (lower)``)."""
     rows = ["| bound | value | why |", "|---|---|---|"]
     rows += [f"| {k} | {v:g} | {why} |" for k, (v, why) in BOUNDS.items()]
+    rows += [f"| {k} (lower) | {v:g} | {why} |" for k, (v, why) in LOWER_BOUNDS.items()]
     return "\n".join(rows)

@@ -20,8 +20,19 @@ Run::
     python -m aigc_opt.benchmarks.certify_bench --cases 10000 [--seed 0] [--family caching]
 
 It prints one table of outcomes per family and method (verified optimal / verified feasible /
-infeasible / limit / unverified / refused by validation / error status / exception) and the
-list of invariant failures; the exit status is 1 when there is any failure.
+infeasible / limit / unverified / refused by validation / error status / exception / crash) and
+the list of invariant failures; the exit status is 1 when there is any failure.
+
+Isolation. Solver libraries are native code: one of them aborted a whole 5,000-case run with
+``free(): invalid pointer``. The command line therefore runs the cases in worker processes
+(``multiprocessing`` with ``spawn``; ``--jobs`` workers at a time, each taking chunks of
+``--chunk`` consecutive cases and reporting every case as it finishes). A worker that dies
+(signal, abort, non-zero exit) or stays silent longer than ``--case-timeout`` seconds is
+replaced; the case it was running is recorded as the outcome ``crash`` (an invariant failure
+whose message names the case and how to reproduce it in process, ``run_case(family, seed)``)
+and the rest of its chunk goes to a new worker. The case seeds and families do not depend on
+``--jobs`` or ``--chunk``, so every run of a seed covers the same cases. :func:`run` with
+``jobs=None`` runs in process (the property tests).
 """
 
 from __future__ import annotations
@@ -161,9 +172,10 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("wpmec.binary", "wpmec", {"n_users": 6}, sense="max"),
 )}
 
-#: Outcome columns of the table, in order.
+#: Outcome columns of the table, in order (``crash``: the worker process running the case died
+#: or hung, see the module docstring).
 OUTCOMES = ("verified_optimal", "verified_feasible", "infeasible", "limit", "unverified",
-            "refused", "error", "exception")
+            "refused", "error", "exception", "crash")
 
 
 @dataclass
@@ -219,6 +231,14 @@ def draw_exponent(rng: np.random.Generator) -> int:
     if u < 0.15:
         return int(rng.choice([-20, 20]))
     return int(rng.integers(-6, 7))
+
+
+def case_label(family: str, seed: int) -> str:
+    """The label :func:`make_case` gives the case of ``family`` and ``seed`` (same draws),
+    without building it (for a case whose worker crashed)."""
+    rng = np.random.default_rng(seed)
+    group = str(rng.choice(sorted(_GROUPS[FAMILIES[family].groups])))
+    return f"{family} seed={seed} {group}*1e{draw_exponent(rng)}"
 
 
 def make_case(family: str, seed: int, group: str | None = None, exponent: int | None = None
@@ -355,25 +375,183 @@ def _sense(spec: Any, instance: Any, default: str) -> str:
 
 
 # ---------------------------------------------------------------------- the run
+Table = dict[tuple[str, str], Counter[str]]
+
+
+def case_of(i: int, seed: int, fams: list[str]) -> tuple[str, int]:
+    """Family and case seed of case ``i`` of a run (round-robin over ``fams``)."""
+    return fams[i % len(fams)], seed * 1_000_003 + i
+
+
+def _add(table: Table, failures: list[tuple[int, str, str]], i: int, family: str, label: str,
+         outcomes: dict[str, str], fails: list[str]) -> None:
+    for m, o in outcomes.items():
+        table[(family, m)][o] += 1
+    failures += [(i, label, f) for f in fails]
+
+
 def run(n_cases: int, *, seed: int = 0, families: list[str] | None = None,
-        time_limit: float = 10.0, progress: bool = True
-        ) -> tuple[dict[tuple[str, str], Counter[str]], list[tuple[str, str]]]:
+        time_limit: float = 10.0, progress: bool = True, jobs: int | None = None,
+        chunk: int = 200, case_timeout: float = 900.0, worker: Callable[..., None] | None = None,
+        stop_after: float | None = None, info: dict[str, Any] | None = None
+        ) -> tuple[Table, list[tuple[str, str]]]:
     """Run ``n_cases`` cases spread round-robin over ``families``; return the outcome counts
-    per (family, method) and the failures ``(case label, message)``."""
+    per (family, method) and the failures ``(case label, message)`` in case order.
+
+    ``jobs=None`` runs every case in this process; ``jobs >= 1`` runs them in that many
+    isolated worker processes (see the module docstring: a crashed case is an outcome),
+    ``chunk`` consecutive cases per process. ``worker`` replaces the worker function (a
+    module-level function with :func:`worker_main`'s signature; tests inject crashes).
+    ``stop_after`` (seconds): start no case (in process) or chunk (workers) after that wall
+    time; the run then covers the cases done so far (``info["cases_done"]`` says how many
+    when a dict ``info`` is given).
+    """
     fams = families or list(FAMILIES)
-    table: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    failures: list[tuple[str, str]] = []
+    table: Table = defaultdict(Counter)
+    failures: list[tuple[int, str, str]] = []
     t0 = time.perf_counter()
-    for i in range(n_cases):
-        fam = fams[i % len(fams)]
-        rep = run_case(fam, seed * 1_000_003 + i, time_limit=time_limit)
-        for m, o in rep.outcomes.items():
-            table[(fam, m)][o] += 1
-        failures += [(rep.label, f) for f in rep.failures]
-        if progress and (i + 1) % 100 == 0:
-            print(f"[{i + 1}/{n_cases}] {time.perf_counter() - t0:.0f}s, "
+    done = 0
+
+    def tick() -> None:
+        if progress and done % 100 == 0:
+            print(f"[{done}/{n_cases}] {time.perf_counter() - t0:.0f}s, "
                   f"{len(failures)} failures", file=sys.stderr, flush=True)
-    return table, failures
+
+    deadline = math.inf if stop_after is None else time.monotonic() + stop_after
+    if jobs is None:
+        for i in range(n_cases):
+            if time.monotonic() > deadline:
+                break
+            fam, case_seed = case_of(i, seed, fams)
+            rep = run_case(fam, case_seed, time_limit=time_limit)
+            _add(table, failures, i, fam, rep.label, rep.outcomes, rep.failures)
+            done += 1
+            tick()
+    else:
+        for msg in _run_isolated(n_cases, seed, fams, time_limit, max(int(jobs), 1),
+                                 max(int(chunk), 1), case_timeout, worker or worker_main,
+                                 deadline):
+            i, fam, label, outcomes, fails = msg
+            _add(table, failures, i, fam, label, outcomes, fails)
+            done += 1
+            tick()
+    failures.sort(key=lambda f: f[0])
+    if info is not None:
+        info["cases_done"] = done
+    return table, [(label, f) for _, label, f in failures]
+
+
+CaseMsg = tuple[int, str, str, dict[str, str], list[str]]
+
+
+def worker_case(conn: Any, i: int, seed: int, fams: list[str], time_limit: float) -> None:
+    """Run case ``i`` in a worker and send ``("start", i)`` then ``("case", CaseMsg)``."""
+    fam, case_seed = case_of(i, seed, fams)
+    conn.send(("start", i))
+    try:
+        rep = run_case(fam, case_seed, time_limit=time_limit)
+        msg: CaseMsg = (i, fam, rep.label, dict(rep.outcomes), list(rep.failures))
+    except Exception as exc:  # run_case catches method errors; this is a harness bug
+        msg = (i, fam, case_label(fam, case_seed), {"*": "exception"},
+               [f"run_case raised {type(exc).__name__}: {exc}"])
+    conn.send(("case", msg))
+
+
+def worker_main(conn: Any, cases: list[int], seed: int, fams: list[str], time_limit: float
+                ) -> None:
+    """Worker process: run ``cases`` in order (one message pair per case), then ``("end",)``."""
+    import warnings
+
+    logging.basicConfig(level=logging.ERROR)
+    warnings.simplefilter("ignore")
+    for i in cases:
+        worker_case(conn, i, seed, fams, time_limit)
+    conn.send(("end", -1))
+    conn.close()
+
+
+def _crash_msg(i: int, seed: int, fams: list[str], why: str) -> CaseMsg:
+    fam, case_seed = case_of(i, seed, fams)
+    return (i, fam, case_label(fam, case_seed), {"*": "crash"},
+            [f"crash: {why} while running case {i}; reproduce in process with "
+             f"run_case({fam!r}, {case_seed})"])
+
+
+def _run_isolated(n_cases: int, seed: int, fams: list[str], time_limit: float, jobs: int,
+                  chunk: int, case_timeout: float, target: Callable[..., None],
+                  deadline: float = math.inf) -> Any:
+    """Yield one :data:`CaseMsg` per case, running the cases in spawned worker processes."""
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+
+    ctx = mp.get_context("spawn")
+    pending = [list(range(a, min(a + chunk, n_cases))) for a in range(0, n_cases, chunk)]
+    pending.reverse()  # pop() from the end: chunks in case order
+    # worker -> [process, connection, remaining cases, case running, last message time]
+    active: dict[Any, list[Any]] = {}
+
+    def start(cases: list[int]) -> None:
+        parent, child = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=target, args=(child, cases, seed, fams, time_limit),
+                           daemon=True)
+        proc.start()
+        child.close()
+        active[parent] = [proc, parent, list(cases), None, time.monotonic()]
+
+    def finish(conn: Any, why: str | None) -> list[CaseMsg]:
+        """Retire a worker; on a crash, record its running case and requeue the rest."""
+        proc, _, remaining, running, _ = active.pop(conn)
+        out: list[CaseMsg] = []
+        if why is not None and proc.is_alive():
+            proc.kill()
+        proc.join(timeout=30)
+        if why is None and proc.exitcode not in (0, None):
+            why = f"worker exited with code {proc.exitcode}"
+        if remaining and why is not None:
+            bad = running if running is not None else remaining[0]
+            code = proc.exitcode
+            sig = f" (signal {-code})" if isinstance(code, int) and code < 0 else ""
+            out.append(_crash_msg(bad, seed, fams, why + sig))
+            rest = [c for c in remaining if c != bad]
+            if rest:
+                pending.append(rest)
+        conn.close()
+        return out
+
+    try:
+        while pending or active:
+            if time.monotonic() > deadline:
+                pending.clear()
+            while pending and len(active) < jobs:
+                start(pending.pop())
+            ready: list[Any] = list(wait(list(active), timeout=min(case_timeout, 30.0)))
+            for conn in ready:
+                try:
+                    kind, payload = conn.recv()
+                except (EOFError, OSError):
+                    proc = active[conn][0]
+                    proc.join(timeout=30)
+                    yield from finish(conn, f"worker died (exit code {proc.exitcode})")
+                    continue
+                state = active[conn]
+                state[4] = time.monotonic()
+                if kind == "start":
+                    state[3] = payload
+                elif kind == "case":
+                    msg = payload
+                    state[2] = [c for c in state[2] if c != msg[0]]
+                    state[3] = None
+                    yield msg
+                else:  # "end"
+                    yield from finish(conn, None)
+            now = time.monotonic()
+            for conn in [c for c, st in active.items() if now - st[4] > case_timeout]:
+                yield from finish(conn, f"no answer for {case_timeout:g} s (hung; killed)")
+    finally:
+        for proc, conn, *_ in list(active.values()):
+            proc.kill()
+            proc.join(timeout=10)
+            conn.close()
 
 
 def format_table(table: dict[tuple[str, str], Counter[str]]) -> str:
@@ -398,19 +576,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=10.0)
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--dump", help="also write the counts and failures as JSON to this file")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="worker processes (default 1); 0 runs the cases in this process "
+                         "(no crash isolation)")
+    ap.add_argument("--chunk", type=int, default=200,
+                    help="consecutive cases per worker process (default 200)")
+    ap.add_argument("--case-timeout", type=float, default=900.0,
+                    help="seconds without an answer after which a worker counts as hung")
+    ap.add_argument("--stop-after", type=float, default=None,
+                    help="wall seconds after which no new chunk starts (the table then covers "
+                         "the cases done, printed as 'N of M cases')")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     t0 = time.perf_counter()
+    info: dict[str, Any] = {}
     table, failures = run(args.cases, seed=args.seed, families=args.family,
-                          time_limit=args.time_limit, progress=not args.quiet)
-    print(f"certify_bench: {args.cases} cases in {time.perf_counter() - t0:.0f} s "
-          f"(seed {args.seed})")
+                          time_limit=args.time_limit, progress=not args.quiet,
+                          jobs=args.jobs if args.jobs > 0 else None, chunk=args.chunk,
+                          case_timeout=args.case_timeout, stop_after=args.stop_after, info=info)
+    done = int(info["cases_done"])
+    count = f"{done} cases" if done == args.cases else f"{done} of {args.cases} cases (stopped)"
+    print(f"certify_bench: {count} in {time.perf_counter() - t0:.0f} s "
+          f"(seed {args.seed}, jobs {args.jobs})")
     print(format_table(table))
     if args.dump:
         import json
 
         with open(args.dump, "w", encoding="utf-8") as fh:
-            json.dump({"cases": args.cases, "seed": args.seed,
+            json.dump({"cases": done, "requested": args.cases, "seed": args.seed,
                        "table": {f"{f}|{m}": dict(c) for (f, m), c in table.items()},
                        "failures": failures}, fh, indent=1)
     print(f"invariant failures: {len(failures)}")

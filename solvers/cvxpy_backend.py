@@ -162,11 +162,14 @@ class CvxpyBackend:
         term, has_sol = CONDITION_MAP.get(status, (Termination.ERROR, False))
         values: dict[str, np.ndarray] = {}
         objective = math.nan
+        scaled_objective = math.nan
         if has_sol:
             try:
                 if isinstance(program, LinearProgram):
-                    xv = np.asarray(x.value, dtype=np.float64).reshape(-1)
-                    xv = sc.unscale_x(xv) if sc is not None else xv
+                    xs = np.asarray(x.value, dtype=np.float64).reshape(-1)
+                    if sc is not None:
+                        scaled_objective = sc.program.objective_value(xs)
+                    xv = sc.unscale_x(xs) if sc is not None else xs
                     xv = np.where(program.integrality, np.round(xv), xv)
                     if not np.isfinite(xv).all():
                         raise ValueError("non-finite primal values")
@@ -185,7 +188,7 @@ class CvxpyBackend:
                 status += f" ({exc})"
         if term is Termination.FEASIBLE and status.endswith("inaccurate"):
             logger.info("CVXPY/%s: %s on %s", solver, status, program.name)
-        bound, nodes = self._bound(problem, term, objective, integer, sc)
+        bound, nodes = self._bound(problem, term, objective, integer, sc, scaled_objective)
         gap = relative_gap(objective, bound) if has_sol else math.inf
         st = problem.solver_stats
         stats = SolveStats(
@@ -200,8 +203,18 @@ class CvxpyBackend:
 
     @staticmethod
     def _bound(problem: Any, term: Termination, objective: float, integer: bool,
-               sc: Scaled | None = None) -> tuple[float, int]:
-        """Dual bound and node count (read from HiGHS's info for MIPs when available)."""
+               sc: Scaled | None = None, scaled_objective: float = math.nan
+               ) -> tuple[float, int]:
+        """Dual bound and node count (read from HiGHS's info for MIPs when available).
+
+        HiGHS sees CVXPY's internal form of the equilibrated program: constants dropped,
+        maximisation negated. The dropped constant is recovered from the *equilibrated*
+        program's objective at the solver's point (``scaled_objective``), not from the
+        original objective: the equilibrated objective omits terms below ``2^-60`` of the
+        largest (:mod:`.numerics`), and taking the shift from the original objective had
+        turned HiGHS's dual bound of 0 into a bound equal to the objective, a false gap of 0
+        (issue 11, offloading with backhaul x1e-20: "optimal" 41.05 next to a verified 18.25).
+        """
         import cvxpy as cp
 
         info = getattr(problem.solver_stats, "extra_stats", None) if problem.solver_stats else None
@@ -209,9 +222,13 @@ class CvxpyBackend:
             # HiGHS sees CVXPY's internal form: constants dropped, maximisation negated.
             sign = -1.0 if isinstance(problem.objective, cp.Maximize) else 1.0
             k = sc.obj_scale if sc is not None else 1.0
-            internal = float(info.objective_function_value) * k
-            shift = objective - sign * internal if math.isfinite(objective) else 0.0
-            return sign * float(info.mip_dual_bound) * k + shift, int(info.mip_node_count)
+            internal = float(info.objective_function_value)
+            if sc is not None:
+                ref = scaled_objective
+            else:
+                ref = objective
+            shift = ref - sign * internal if math.isfinite(ref) else 0.0
+            return (sign * float(info.mip_dual_bound) + shift) * k, int(info.mip_node_count)
         if term is Termination.OPTIMAL and not integer:
             return objective, -1
         return math.nan, -1

@@ -13,7 +13,7 @@ an allowed outcome, counted with ``hypothesis.event``), runs every method that
 * nothing raises except ``ValidationError``.
 
 The default run draws 8 cases per family (112 in all); the slow test runs the certification
-benchmark (10,000 cases by default, ``CERTIFY_CASES`` to change).
+benchmark (10,000 cases by default, ``CERTIFY_CASES`` to change) in worker processes.
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ def test_family_properties(family: str) -> None:
 
 @pytest.mark.slow
 def test_certification_benchmark() -> None:
-    """The slow certification run: no unverified claim, no exact method beaten, no exception."""
+    """The slow certification run: no unverified claim, no exact method beaten, no exception,
+    no crashed case (cases run in isolated worker processes: a native crash in a solver
+    library is a ``crash`` outcome, not the end of pytest)."""
     n = int(os.environ.get("CERTIFY_CASES", "10000"))
-    table, failures = run(n, seed=0, progress=False)
+    table, failures = run(n, seed=0, progress=False, jobs=1)
     assert not failures, format_table(table) + "\n" + "\n".join(f"{a}: {b}" for a, b in
                                                                  failures[:50])

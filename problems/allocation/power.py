@@ -217,6 +217,10 @@ def closed_form(inst: PowerInstance, spec: PowerSpec, options: SolveOptions | No
 
 
 # ---------------------------------------------------------------------------- CVXPY model
+#: ``min_power`` rate rows with ``t = r ln2 / b`` below this use the exact linear form
+#: ``p~ >= 1`` instead of the exponential cone (see :func:`build_cvxpy`).
+LINEAR_RATE_T = 1e-2
+
 def build_cvxpy(inst: PowerInstance, spec: PowerSpec) -> ConvexProgram:
     """Vectorised CVXPY model, scaled so the solver sees O(1) numbers.
 
@@ -227,7 +231,9 @@ def build_cvxpy(inst: PowerInstance, spec: PowerSpec) -> ConvexProgram:
     ``p~ = p / (h e_n)`` with ``e_n = expm1(r_n ln2 / b_n)`` (the least power of the target is
     ``h e_n``, so ``p~ = 1`` at the optimum; ``e_n = 1`` for a zero target); rate rows
     ``log(1 + e_n p~) / t_n >= 1`` with ``t_n = r_n ln2 / b_n`` (O(1) at any rate scale, issue
-    11: unscaled rows missed targets of ``1e-5`` relative by 1e-4); objective
+    11: unscaled rows missed targets of ``1e-5`` relative by 1e-4), or their exact linear
+    equivalent ``p~ >= 1`` where ``t_n <`` :data:`LINEAR_RATE_T` (the cone cannot resolve
+    ``1 + e_n p~`` to better than ~1e-8, i.e. ``1e-8 / t_n`` relative in ``p~``); objective
     ``sum h e p~ / H`` with ``H = sum h e`` (``objective_scale = H``).
     """
     import cvxpy as cp
@@ -259,9 +265,16 @@ def build_cvxpy(inst: PowerInstance, spec: PowerSpec) -> ConvexProgram:
         punit = h * e
         hs = float(punit.sum())
         cons = [pv >= 0]
-        pos = np.nonzero(t > 0)[0]
+        # rate rows in the exponential cone where it resolves them; below t = LINEAR_RATE_T
+        # the cone's ~1e-8 precision on 1 + e p~ is ~1e-8 / t relative in p~ (Clarabel stopped
+        # "optimal_inaccurate" 1.6e-4 off at t = 4e-6, issue 11) and the row uses its exact
+        # linear equivalent: log1p(e p~) >= t with e = expm1(t) <=> p~ >= 1
+        pos = np.nonzero(t >= LINEAR_RATE_T)[0]
         if pos.size:
             cons.append(cp.multiply(1.0 / t[pos], cp.log1p(cp.multiply(e[pos], pv[pos]))) >= 1.0)
+        lin = np.nonzero((t > 0) & (t < LINEAR_RATE_T))[0]
+        if lin.size:
+            cons.append(pv[lin] >= 1.0)
         finite = np.isfinite(inst.max_power_w)
         if finite.any():
             idx = np.nonzero(finite)[0]

@@ -308,24 +308,88 @@ def window_data(inst: CachingInstance, obj: CachingObjective, lay: Layout, R: np
     return WindowData(c=c, col_upper=ub, load_lower=load_lower, comp_values=comp, scale=scale)
 
 
-def assemble(lay: Layout, data: WindowData, name: str) -> LinearProgram:
-    """The LinearProgram of a layout with its data (costs scaled by ``data.scale``)."""
+#: Routing columns whose scale ``s`` is below this (``2^-30``, ~1e-9) are left out of their
+#: demand row: their whole range moves the row by less than 1e-9 (the decoder's cloud share
+#: ``1 - sum x`` keeps every group's total exact).
+DEMAND_DROP = 2.0**-30
+
+
+def routing_scale(lay: Layout, data: WindowData) -> np.ndarray:
+    r"""Power-of-two scale ``s`` of each routing column, shaped like ``lay.ix`` (1 where no
+    column or no compute row): ``x = s x'`` with ``s = 2^{-e}``, ``2^e <= a < 2^{e+1}`` for a
+    compute coefficient ``a = R flop / (F slot) >= 1``, so ``a s`` lies in ``[1, 2)``.
+
+    Why: a server whose compute serves only a fraction ``1/a`` of a group's requests (``a``
+    up to ``1e20`` at extreme FLOP or compute scales) needs ``x <= 1/a``, far below the
+    solvers' ``1e-6`` feasibility tolerance, which then admitted 100 % compute overloads or
+    declared feasible instances infeasible (issue 11). In ``x'`` every feasible routing
+    is ``O(1)``.
+    """
+    s = np.ones(lay.ix.shape)
+    if not lay.comp_entry_x.size:
+        return s
+    a = np.asarray(data.comp_values, dtype=np.float64)
+    mant, e = np.frexp(np.where(np.isfinite(a) & (a >= 1.0), a, 1.0))  # a = mant 2^e
+    del mant
+    tx, px, mx_ = np.nonzero(lay.ix >= 0)
+    s[tx, px, mx_] = np.ldexp(1.0, 1 - e)  # 2^(e-1) <= a < 2^e
+    return s
+
+
+def assemble(lay: Layout, data: WindowData, name: str, *, scale_routing: bool = False
+             ) -> LinearProgram:
+    r"""The LinearProgram of a layout with its data (costs scaled by ``data.scale``).
+
+    With ``scale_routing`` the routing columns are in units of :func:`routing_scale`
+    (``x = s x'``, ``v = s v'``, exact: powers of two; ``meta["x_scale"]`` holds ``s`` and
+    the decoder multiplies back). The demand row keeps ``s`` as the coefficient of ``x'``;
+    the compute row's coefficient becomes ``a s`` in ``[1, 2)``; the rows ``x <= c``,
+    ``v <= x``, ``v <= u`` become ``x' <= c``, ``v' <= x'``, ``v' <= u`` (coefficients
+    ``+-1``). These are equivalent for binary ``c``, ``u``: the compute row alone gives
+    ``x' <= 1 / (a s) <= 1`` (hence also ``v' <= 1``), so ``x' <= c`` is ``x' = 0`` at
+    ``c = 0`` and implied at ``c = 1``, as was ``s x' <= c``. Columns without a compute row
+    (or with ``a < 1``) keep ``s = 1``: the model is unchanged for them. Where ``s <``
+    :data:`DEMAND_DROP` the ``x'`` entry of the demand row is left out (an effect below 1e-9
+    of the group; the decoder routes ``1 - sum x`` to the cloud). The rolling-horizon
+    policy edits a built model in place with unscaled data and uses the default (False).
+    """
     A = lay.A
     row_lower = lay.row_lower.copy()
     row_lower[lay.load_rows] = data.load_lower
+    c = data.c / data.scale
+    col_upper = data.col_upper
     if lay.comp_entry_x.size:
         A = A.tolil()
         A[lay.comp_entry_row, lay.comp_entry_col] = data.comp_values
         A = A.tocsr()
     W, S, M = lay.W, lay.S, lay.M
     nC = W * S * M
+    meta: dict[str, Any] = {"objective_scale": data.scale, "ix": lay.ix, "iy": lay.iy,
+                            "iu": lay.iu, "iv": lay.iv, "ps": lay.ps, "pk": lay.pk}
+    if scale_routing and lay.comp_entry_x.size:
+        s = routing_scale(lay, data)
+        col = np.ones(lay.n)
+        m = lay.ix >= 0
+        col[lay.ix[m]] = s[m]
+        mv = lay.iv >= 0
+        col[lay.iv[mv]] = np.broadcast_to(s[..., None], lay.iv.shape)[mv]
+        coo = A.tocoo()
+        ny = int((lay.iy >= 0).sum())  # the demand rows are the layout's first ny rows
+        demand = coo.row < ny
+        keep = demand | np.isin(coo.row, lay.comp_rows)
+        vals = np.where(keep, coo.data * col[coo.col], coo.data)
+        # demand entries s < DEMAND_DROP are left out (below every solver's matrix tolerance:
+        # HiGHS drops them anyway, and with them in, equilibration plus HiGHS's presolve
+        # declared a feasible instance infeasible at slot x1e-20)
+        live = ~(demand & (col[coo.col] < DEMAND_DROP))
+        A = sp.csr_matrix((vals[live], (coo.row[live], coo.col[live])), shape=A.shape)
+        c = c * col
+        meta["x_scale"] = s
     return LinearProgram(
-        c=data.c / data.scale, A=A, row_lower=row_lower, row_upper=lay.row_upper,
-        col_lower=np.zeros(lay.n), col_upper=data.col_upper, integrality=lay.integrality,
+        c=c, A=A, row_lower=row_lower, row_upper=lay.row_upper,
+        col_lower=np.zeros(lay.n), col_upper=col_upper, integrality=lay.integrality,
         blocks=(Block("cache", 0, (W, S, M)), Block("load", nC, (W, S, M))),
-        name=name,
-        meta={"objective_scale": data.scale, "ix": lay.ix, "iy": lay.iy, "iu": lay.iu,
-              "iv": lay.iv, "ps": lay.ps, "pk": lay.pk},
+        name=name, meta=meta,
     )
 
 

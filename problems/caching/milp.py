@@ -47,25 +47,32 @@ def build(inst: CachingInstance, spec: CachingSpec) -> LinearProgram:
     lay = layout(inst, obj, R, G, sparse=spec.sparse)
     S, M = inst.n_servers, inst.n_models
     data = window_data(inst, obj, lay, R, G, inst.initial_cache, np.full((S, M), -1))
-    return assemble(lay, data, f"caching[T={inst.n_slots},S={S},M={M}]")
+    return assemble(lay, data, f"caching[T={inst.n_slots},S={S},M={M}]", scale_routing=True)
 
 
 def routing_from_solution(R: np.ndarray, ix: np.ndarray, iy: np.ndarray, ps: np.ndarray,
-                          pk: np.ndarray, x: np.ndarray, cache: np.ndarray
-                          ) -> tuple[np.ndarray, np.ndarray]:
-    """Request counts ``edge[t,s,k,m]`` and ``cloud[t,s,m]`` from the x / y fractions, cleaned of
-    solver noise: edge flow only to holding servers, and each group's total equal to R."""
+                          pk: np.ndarray, x: np.ndarray, cache: np.ndarray,
+                          x_scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Request counts ``edge[t,s,k,m]`` and ``cloud[t,s,m]`` from the solution, cleaned of
+    solver noise: edge flow only to holding servers, and each group's total equal to R.
+
+    ``x_scale`` (``meta["x_scale"]``, shaped like ``ix``) converts scaled routing columns back
+    to fractions (``x = s x'``, exact). Noise below ``1e-9`` is cleared in the solver's units
+    ``x'``. The edge flows are kept as solved (they carry the compute rows) and the cloud takes
+    the rest ``1 - sum x`` (``y`` differs from it only by the demand row's residual); only a
+    group routed above 100 % is scaled down, so cleaning never adds compute load.
+    """
     W, S, M = R.shape
+    s = np.ones(ix.shape) if x_scale is None else np.asarray(x_scale, dtype=np.float64)
     xf = np.where(ix >= 0, np.clip(x[np.maximum(ix, 0)], 0.0, 1.0), 0.0)
-    yf = np.where(iy >= 0, np.clip(x[np.maximum(iy, 0)], 0.0, 1.0), 0.0)
-    xf = xf * cache[:, pk, :]
-    xf = np.where(xf < 1e-9, 0.0, xf)
+    xf = np.where(xf < 1e-9, 0.0, xf) * s * cache[:, pk, :]
     edge = np.zeros((W, S, S, M))
     edge[:, ps, pk, :] = xf  # pairs (s, k) are distinct
-    tot = edge.sum(axis=2) + yf
-    fix = np.where(tot > 0, 1.0 / np.where(tot > 0, tot, 1.0), 0.0)
-    edge = edge * fix[:, :, None, :] * R[:, :, None, :]
-    cloud = np.where(tot > 0, yf * fix, 1.0) * R
+    tot = edge.sum(axis=2)
+    over = tot > 1.0
+    edge = np.where(over[:, :, None, :], edge / np.where(over, tot, 1.0)[:, :, None, :], edge)
+    cloud = np.maximum(1.0 - edge.sum(axis=2), 0.0) * R
+    edge = edge * R[:, :, None, :]
     return edge, cloud
 
 
@@ -77,7 +84,8 @@ def decode(inst: CachingInstance, spec: CachingSpec, program: LinearProgram, val
     meta = program.meta
     edge, cloud = routing_from_solution(inst.requests, np.asarray(meta["ix"]),
                                         np.asarray(meta["iy"]), np.asarray(meta["ps"]),
-                                        np.asarray(meta["pk"]), x, cache)
+                                        np.asarray(meta["pk"]), x, cache,
+                                        meta.get("x_scale"))
     return CachingAllocation(cache=cache, edge=edge, cloud=cloud)
 
 
@@ -88,14 +96,15 @@ EXACT_NOTE = ("exact MILP: load and accuracy-by-age terms are linearised exactly
 def start_vector(inst: CachingInstance, program: LinearProgram, alloc: CachingAllocation
                  ) -> np.ndarray:
     """The MILP point (in ``program``'s columns) of a feasible allocation, e.g. a policy's, for
-    use as a MIP start: c = cache, l = loads, x / y = routed fractions, u = [age >= j],
-    v = x u."""
+    use as a MIP start: c = cache, l = loads, x / y = routed fractions (x in the program's
+    units ``x / meta["x_scale"]``), u = [age >= j], v = x u (same units as x)."""
     T, S, M = inst.requests.shape
     H = inst.context_window
     meta = program.meta
     ix, iy, iu, iv = (np.asarray(meta[k]) for k in ("ix", "iy", "iu", "iv"))
     ps, pk = np.asarray(meta["ps"]), np.asarray(meta["pk"])
     R = inst.requests
+    s = np.asarray(meta["x_scale"]) if "x_scale" in meta else np.ones(ix.shape)
     x0 = np.zeros(program.n_cols)
     cache = alloc.cache
     prev = np.concatenate([inst.initial_cache[None], cache[:-1]], axis=0)
@@ -105,7 +114,7 @@ def start_vector(inst: CachingInstance, program: LinearProgram, alloc: CachingAl
         frac = np.where(R[:, ps, :] > 0, alloc.edge[:, ps, pk, :] / R[:, ps, :], 0.0)
         yfrac = np.where(R > 0, alloc.cloud / R, 0.0)
     m = ix >= 0
-    x0[ix[m]] = frac[m]
+    x0[ix[m]] = (frac / s)[m]
     m = iy >= 0
     x0[iy[m]] = yfrac[m]
     if H:
@@ -113,7 +122,7 @@ def start_vector(inst: CachingInstance, program: LinearProgram, alloc: CachingAl
         u = age[..., None] >= np.arange(1, H + 1)
         m = iu >= 0
         x0[iu[m]] = u[m]
-        vv = frac[..., None] * u[:, pk, :, :]
+        vv = (frac / s)[..., None] * u[:, pk, :, :]
         m = iv >= 0
         x0[iv[m]] = vv[m]
     return x0
@@ -192,7 +201,7 @@ def slot_bound(inst: CachingInstance, spec: CachingSpec, options: SolveOptions |
         lay = layout(inst, obj, R[t:t + 1], best[t:t + 1], sparse=True)
         data = window_data(inst, obj, lay, R[t:t + 1], best[t:t + 1],
                            np.zeros((S, M), dtype=bool), np.full((S, M), -1))
-        res = be.solve(assemble(lay, data, f"caching-slot[{t}]"), opts)
+        res = be.solve(assemble(lay, data, f"caching-slot[{t}]", scale_routing=True), opts)
         closed &= res.optimal
         b = res.objective if res.optimal and not math.isnan(res.objective) else res.bound
         total += (b if not math.isnan(b) else -math.inf) * data.scale
