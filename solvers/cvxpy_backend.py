@@ -138,6 +138,10 @@ class CvxpyBackend:
         integer = program.kind in (ProgramKind.MILP, ProgramKind.MIQP, ProgramKind.MICONIC)
         vertex = integer or program.kind is ProgramKind.LP
         solver = str(options.extra.get("solver", "HIGHS" if vertex else "CLARABEL")).upper()
+        if solver == "HIGHS":
+            from .highs import new_highs
+
+            new_highs()  # CVXPY's first Highs object would print HiGHS's banner on stdout
         sc = None
         if isinstance(program, LinearProgram):
             bad = nonfinite_message(program)

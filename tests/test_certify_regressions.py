@@ -444,3 +444,39 @@ def test_offloading_backhaul_1e_minus_20_is_refused() -> None:
 
     rep = run_case("offloading.assignment", 51003583)
     assert rep.outcomes == {"*": "refused"} and not rep.failures
+
+
+@pytest.mark.parametrize("seed", [61004776, 61006540])
+def test_scip_partial_offloading_is_verified(seed: int) -> None:
+    """certify seed 61004776 (compute x1e4): SCIP's ``lambda = 1 - 5.4e-8, mu = 0`` left a share
+    unassigned that the evaluator charged at 2.45e7 per unit (objective -4.20 instead of -5.80);
+    the decoder now projects ``lambda / (lambda + mu)``. Seed 61006540 (bits x1e6): SCIP's 1e-6
+    feasibility tolerance let an epigraph row be violated by 7.7e-6; SCIP now runs at HiGHS's
+    1e-7. Both must be verified and equal to the closed form and to HiGHS."""
+    from aigc_opt.benchmarks.certify_bench import make_case
+
+    inst, spec, _ = make_case("offloading.partial", seed, None, None)
+    ref = ao.run_method(inst, spec, "closed_form")
+    assert ref.verified
+    for backend in ("scip", "highs"):
+        res = ao.solve(inst, spec, backend)
+        assert res.verified and res.optimal, res
+        assert res.eval_objective == pytest.approx(ref.objective, rel=1e-6, abs=1e-9)
+        assert ao.evaluate(inst, res.allocation, spec).objective == pytest.approx(
+            res.objective, rel=1e-6, abs=1e-9)
+
+
+def test_cvxpy_highs_prints_no_banner() -> None:
+    """CVXPY creates its own ``highspy.Highs``; the first one of a process printed HiGHS's
+    banner on stdout (19 banners in the 10,000-case certify run)."""
+    import subprocess
+    import sys
+
+    code = ("import aigc_opt as ao\n"
+            "from aigc_opt.problems.offloading import PartialSpec\n"
+            "scn = ao.Scenario.generate(4, 2, 2, seed=0)\n"
+            "r = ao.solve(scn, PartialSpec(), 'cvxpy')\n"
+            "assert r.verified, r\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert "HiGHS" not in out.stdout, out.stdout

@@ -170,7 +170,8 @@ def build(scn: Scenario, spec: PartialSpec) -> LinearProgram:
     return LinearProgram(
         c=c, A=A, row_lower=row_lower, row_upper=row_upper, col_lower=col_lower,
         col_upper=col_upper, integrality=np.zeros(4 * N, dtype=bool),
-        blocks=(Block("fraction", 0, (N,)), Block("latency", 2 * N, (N,))),
+        blocks=(Block("fraction", 0, (N,)), Block("local", N, (N,)),
+                Block("latency", 2 * N, (N,))),
         offset=float(k.const.sum()), name=f"offloading.partial[N={N}]")
 
 
@@ -220,8 +221,20 @@ def _balanced(scn: Scenario, spec: PartialSpec, seed: int = 0) -> PartialOffload
 
 def decode(scn: Scenario, spec: PartialSpec, program: LinearProgram, values: Any
            ) -> PartialOffloadAllocation:
-    """Allocation from the ``fraction`` block (clipped to [0, 1])."""
-    return shares(scn, np.clip(np.asarray(values["fraction"], float), 0.0, 1.0))
+    """Allocation from the ``fraction`` (lambda) and ``local`` (mu) blocks.
+
+    A solver satisfies ``lambda + mu = 1`` only to its feasibility tolerance; the evaluator
+    charges the unassigned ``1 - lambda - mu`` at the local branch's cost, which can be
+    1e7 per unit (issue 11: SCIP returned ``lambda = 1 - 5.4e-8, mu = 0`` and the objective
+    moved by 1.6). So the offloaded fraction is ``lambda / (lambda + mu)`` (both clipped to
+    [0, 1]), the projection along the ray that keeps the solver's split.
+    """
+    lam = np.clip(np.asarray(values["fraction"], float), 0.0, 1.0)
+    mu = np.clip(np.asarray(values.get("local", 1.0 - lam), float), 0.0, 1.0)
+    tot = lam + mu
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(tot > 0, lam / tot, lam)
+    return shares(scn, np.clip(frac, 0.0, 1.0))
 
 
 register_builder(PartialSpec, build, decode)
