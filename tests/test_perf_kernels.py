@@ -468,3 +468,49 @@ def test_joint_bp_deadline_root_fast_path_equals_bracketed_iteration() -> None:
     slow = jb._u_full_power_deadline_bracketed(kappa, u_star)
     np.testing.assert_allclose(fast, slow, rtol=1e-14)
     np.testing.assert_allclose(np.expm1(fast * np.log(2.0)) / fast, kappa, rtol=1e-13)
+
+
+def test_joint_bp_price_bounds_enclose_every_right_hand_side() -> None:
+    """The scalar bounds of :func:`_price_bounds` (which let ``_best_u`` skip the range checks
+    of the tabulated root) enclose the median right-hand side at every price, and the skipped
+    checks give the same root as the checked path."""
+    from aigc_opt.problems.allocation import JointBPInstance, JointBPSpec, time_limit
+    from aigc_opt.problems.allocation import joint_bp as jb
+
+    rng = np.random.default_rng(11)
+    for n, seed, spec in ((1, 0, JointBPSpec()), (50, 1, JointBPSpec(latency_weight=0.0)),
+                          (300, 2, JointBPSpec(energy_weight=30.0, area_scale=0.7))):
+        inst = JointBPInstance.generate(n, seed=seed)
+        u_star = np.log2(1.0 + inst.full_band_snr)
+        u_lo, u_hi = jb._u_deadline(inst, time_limit(inst, spec), u_star)
+        pre = jb._price_constants(inst, spec, u_star)
+        bounds = jb._price_bounds(pre, u_lo)
+        ka, kb, hs, ca0 = pre
+        for lam in np.concatenate([[0.0], 10.0 ** rng.uniform(-12, -3, 30)]):
+            c = np.maximum(kb * lam, np.minimum(ka * lam + ca0, hs))
+            assert min(bounds[0] * lam + bounds[1], bounds[2]) <= c.min()
+            assert c.max() <= max(bounds[3] * lam, bounds[4])
+            a = jb._best_u(inst, spec, float(lam), u_star, u_lo, u_hi, pre, bounds)
+            b = jb._best_u(inst, spec, float(lam), u_star, u_lo, u_hi, pre,
+                           (0.0, 0.0, 0.0, np.inf, np.inf, False))  # every check taken
+            for x, y in zip(a, b, strict=True):
+                np.testing.assert_array_equal(x, y)
+    c = np.geomspace(0.01, 1e250, 5000)
+    np.testing.assert_array_equal(jb._h_inverse(c, True), jb._h_inverse(c))
+
+
+def test_joint_bp_trusted_allocation_equals_checked_constructor() -> None:
+    """``_allocation`` (no per-array checks for finite results) builds what the checked
+    constructor builds, read-only; non-finite input still goes through the checks."""
+    from aigc_opt.problems.allocation import JointBPAllocation
+    from aigc_opt.problems.allocation import joint_bp as jb
+
+    b, p = np.linspace(1e3, 2e7, 9), np.linspace(1e-3, 0.2, 9)
+    fast, ref = jb._allocation(b.copy(), p.copy()), JointBPAllocation(b, p)
+    assert type(fast) is JointBPAllocation
+    for f in ("bandwidth_hz", "power_w"):
+        x, y = getattr(fast, f), getattr(ref, f)
+        np.testing.assert_array_equal(x, y)
+        assert x.dtype == y.dtype and not x.flags.writeable
+    with pytest.raises(ValidationError, match="power_w"):
+        jb._allocation(b.copy(), np.where(np.arange(9) == 4, np.nan, p))
