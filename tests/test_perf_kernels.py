@@ -514,3 +514,48 @@ def test_joint_bp_trusted_allocation_equals_checked_constructor() -> None:
         assert x.dtype == y.dtype and not x.flags.writeable
     with pytest.raises(ValidationError, match="power_w"):
         jb._allocation(b.copy(), np.where(np.arange(9) == 4, np.nan, p))
+
+
+def test_bandwidth_scalar_server_prices_are_bit_identical_to_numpy() -> None:
+    """The per-server closed form on Python floats (small S) gives exactly the numpy path's
+    ``(lambda, nu, valid)``, including the zero / inf / nan branches (regime sums of 0, an
+    empty budget, deadline-tight-only servers)."""
+    from aigc_opt.problems.allocation import bandwidth as bw
+
+    rng = np.random.default_rng(3)
+    vals = np.array([0.0, 0.0, 1e-300, 1e-3, 0.5, 1.0, 7.0, 1e12, 1e300, np.inf, -0.5, np.nan])
+    n = 4000
+    cols = [rng.choice(vals, n) * rng.uniform(0.5, 2.0, n) for _ in range(5)]
+    pos = rng.random((5, n)) < 0.6  # mostly generic positive sums
+    cols = [np.where(m, rng.uniform(1e-3, 1e3, n), c) for m, c in zip(pos, cols, strict=True)]
+    with np.errstate(all="ignore"):
+        ref = bw._server_prices(*cols)
+        got = bw._server_prices_scalar(*cols)
+    for r, g in zip(ref, got, strict=True):
+        np.testing.assert_array_equal(r, g)
+
+
+def test_bandwidth_closed_form_scalar_and_numpy_paths_agree(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole solve through the scalar per-server path equals the numpy path bit for bit,
+    and the answer passes the evaluator."""
+    import dataclasses
+
+    import aigc_opt as ao
+    from aigc_opt.benchmarks.allocation_bench import PROBLEMS
+    from aigc_opt.problems.allocation import bandwidth as bw
+
+    for n, seed in ((10, 0), (100, 1), (300, 2)):
+        inst, spec = PROBLEMS["bandwidth_compute"][0](n, seed)
+        for kw in ({}, {"use_deadline": False}):
+            sp = dataclasses.replace(spec, **kw)
+            monkeypatch.setattr(bw, "SCALAR_MAX_SERVERS", 10**9)
+            a = bw.closed_form(inst, sp)
+            monkeypatch.setattr(bw, "SCALAR_MAX_SERVERS", -1)
+            b = bw.closed_form(inst, sp)
+            assert a.termination == b.termination
+            if a.has_solution:
+                np.testing.assert_array_equal(a.values["b"], b.values["b"])
+                np.testing.assert_array_equal(a.values["f"], b.values["f"])
+                m = ao.evaluate(inst, a.allocation, sp)
+                assert m.feasible and m.objective == pytest.approx(a.objective, rel=1e-12)

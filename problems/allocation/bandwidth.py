@@ -46,8 +46,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -64,6 +63,7 @@ from .data import (
     BandwidthComputeSpec,
     budgets,
     side_constraints,
+    trusted_allocation,
     weighted_latency,
 )
 
@@ -71,55 +71,85 @@ logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------- fast exact path
-@dataclass(frozen=True)
-class _Response:
+class _Response(NamedTuple):
     b: np.ndarray
     f: np.ndarray
     value: np.ndarray  # per-user Lagrangian minimum
-    jbb: np.ndarray
-    jbf: np.ndarray
-    jff: np.ndarray
     late: np.ndarray  # deadline tight
-    clipped: np.ndarray  # b at its lower bound
+    clipped: np.ndarray  # b at its lower bound, b <= b_min
+    tight_clip: np.ndarray  # deadline tight on the branch where b_min binds
 
 
-def _response(a: np.ndarray, c: np.ndarray, w: np.ndarray, bmin: np.ndarray, T: np.ndarray,
-              lam: np.ndarray, nu: np.ndarray) -> _Response:
-    """Per-user minimiser of ``w(a/b + c/f) + lam b + nu f`` s.t. ``b >= bmin``, ``a/b+c/f <= T``
-    and the derivatives of (b, f) with respect to (lam, nu). All arrays shape (N,)."""
-    b0 = np.maximum(bmin, np.sqrt(w * a / lam))
-    f0 = np.sqrt(w * c / nu)
+class _Consts(NamedTuple):
+    """Per-user data of one solve and the price-free products :func:`_response` reuses (each
+    computed with the same operation order as inline, so results are bit-identical)."""
+
+    a: np.ndarray  # comm load, bit / (bit/s/Hz)
+    c: np.ndarray  # workload, FLOP
+    w: np.ndarray  # weight
+    bmin: np.ndarray  # minimum bandwidth, Hz
+    T: np.ndarray  # deadline, s (inf when off)
+    wa: np.ndarray  # w a
+    wc: np.ndarray  # w c
+    bmin2: np.ndarray  # b_min^2
+    a_bpos: np.ndarray  # a / max(b_min, 1e-300)
+    bpos: np.ndarray  # b_min > 0
+
+
+def _consts(a: np.ndarray, c: np.ndarray, w: np.ndarray, bmin: np.ndarray, T: np.ndarray
+            ) -> _Consts:
+    with np.errstate(divide="ignore", over="ignore"):
+        return _Consts(a, c, w, bmin, T, w * a, w * c, bmin**2, a / np.maximum(bmin, 1e-300),
+                       bmin > 0)
+
+
+def _response(k: _Consts, lam: np.ndarray, nu: np.ndarray) -> _Response:
+    """Per-user minimiser of ``w(a/b + c/f) + lam b + nu f`` s.t. ``b >= bmin``, ``a/b+c/f <= T``.
+    All arrays shape (N,); the derivatives are :func:`_jacobian` (only the Newton fallback
+    needs them). Call under ``np.errstate(all="ignore")`` (:func:`closed_form` holds one for
+    the whole solve): the clipped branch divides by ``b_min`` and ``T - a/b_min``."""
+    a, c, w, bmin, T = k.a, k.c, k.w, k.bmin, k.T
+    b0 = np.maximum(bmin, np.sqrt(k.wa / lam))
+    f0 = np.sqrt(k.wc / nu)
     late = a / b0 + c / f0 > T
-    # deadline-tight weight W: unclipped branch, then the clipped branch when b_min binds
-    sla, snc = np.sqrt(lam * a), np.sqrt(nu * c)
-    w_int = ((sla + snc) / T) ** 2
-    wc = lam * bmin**2 / a  # W at which b leaves b_min
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        lat_wc = a / np.maximum(bmin, 1e-300) + np.sqrt(nu * c / np.maximum(wc, 1e-300))
-        clipped = late & (bmin > 0) & (lat_wc <= T)
-        w_clip = nu * c / (T - a / np.maximum(bmin, 1e-300)) ** 2
-    W = np.where(clipped, w_clip, w_int)
-    W = np.where(late, np.maximum(W, w), w)
-    b = np.where(clipped, bmin, np.maximum(bmin, np.sqrt(W * a / lam)))
-    f = np.sqrt(W * c / nu)
-    interior_b = b > bmin
-    # derivatives
-    jbb = np.where(interior_b & ~late, -b / (2 * lam), 0.0)
-    jff = np.where(~late, -f / (2 * nu), 0.0)
-    jbf = np.zeros_like(b)
-    act = late & ~clipped
+    if not late.any():  # every deadline slack: the unconstrained minimisers
+        b, f, clipped = b0, f0, late  # (clipped: all False)
+    else:
+        # deadline-tight weight W: unclipped branch, then the clipped branch when b_min binds
+        nuc = nu * c
+        w_int = ((np.sqrt(lam * a) + np.sqrt(nuc)) / T) ** 2
+        wc = lam * k.bmin2 / a  # W at which b leaves b_min
+        lat_wc = k.a_bpos + np.sqrt(nuc / np.maximum(wc, 1e-300))
+        clipped = late & k.bpos & (lat_wc <= T)
+        w_clip = nuc / (T - k.a_bpos) ** 2
+        W = np.where(late, np.maximum(np.where(clipped, w_clip, w_int), w), w)
+        b = np.where(clipped, bmin, np.maximum(bmin, np.sqrt(W * a / lam)))
+        f = np.sqrt(W * c / nu)
+    value = w * (a / b + c / f) + lam * b + nu * f
+    return _Response(b, f, value, late, ~(b > bmin), clipped)
+
+
+def _jacobian(a: np.ndarray, c: np.ndarray, T: np.ndarray, r: _Response, lam: np.ndarray,
+              nu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Derivatives ``(db/dlam, db/dnu = df/dlam, df/dnu)`` of the minimiser in ``r`` at the
+    per-user prices ``(lam, nu)``."""
+    late = r.late
+    jbb = np.where(~r.clipped & ~late, -r.b / (2 * lam), 0.0)
+    jff = np.where(~late, -r.f / (2 * nu), 0.0)
+    jbf = np.zeros_like(r.b)
+    act = late & ~r.tight_clip
     k = np.sqrt(a * c) / np.where(act, T, 1.0) / 2.0
     s = np.sqrt(nu / lam)
     jbb = np.where(act, -k * s / lam, jbb)
     jbf = np.where(act, k / np.sqrt(lam * nu), jbf)
     jff = np.where(act, -k / (s * nu), jff)
-    value = w * (a / b + c / f) + lam * b + nu * f
-    return _Response(b, f, value, jbb, jbf, jff, late, ~interior_b)
+    return jbb, jbf, jff
 
 
-def _active_set_prices(a: np.ndarray, c: np.ndarray, w: np.ndarray, bmin: np.ndarray,
-                       T: np.ndarray, r: _Response, srv: np.ndarray, B: np.ndarray,
-                       F: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _active_set_prices(a: np.ndarray, c: np.ndarray, roots: tuple[np.ndarray, ...],
+                       bmin: np.ndarray, T: np.ndarray, r: _Response, srv: np.ndarray,
+                       B: np.ndarray, F: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact prices for the regimes in ``r`` held fixed (one closed form per server).
 
     With ``X = lambda^-1/2`` and ``Y = nu^-1/2`` the budgets read
@@ -128,7 +158,8 @@ def _active_set_prices(a: np.ndarray, c: np.ndarray, w: np.ndarray, bmin: np.nda
     ``K = sum sqrt(a C)/T`` over deadline-tight users with b above b_min, and ``R`` collects
     the constant shares; ``z = X/Y = (B' P_f + K P_b) / (P_b F' + K P_f)``. Returns
     ``(lambda, nu, valid)``; ``valid`` is False where the fixed regimes admit no positive
-    solution.
+    solution. ``roots`` are the per-user constants ``(sqrt(w a), sqrt(w C), sqrt(a C))``,
+    computed once per solve. Call under ``np.errstate(all="ignore")``.
     """
     S = B.shape[0]
 
@@ -139,23 +170,71 @@ def _active_set_prices(a: np.ndarray, c: np.ndarray, w: np.ndarray, bmin: np.nda
     act = r.late & ~r.clipped
     lclip = r.late & r.clipped
     Tm = np.where(r.late, T, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        pb = seg(np.where(slack & ~r.clipped, np.sqrt(w * a), 0.0))
-        pf = seg(np.where(slack, np.sqrt(w * c), 0.0))
-        k = seg(np.where(act, np.sqrt(a * c) / Tm, 0.0))
-        rb = seg(np.where(r.clipped, bmin, 0.0) + np.where(act, a / Tm, 0.0))
-        rf = seg(np.where(act, c / Tm, 0.0)
-                 + np.where(lclip, c / (Tm - a / np.where(lclip, bmin, 1.0)), 0.0))
-        bp, fp = B - rb, F - rf
-        z = np.where(pf > 0, (bp * pf + k * pb) / (pb * fp + k * pf), k / fp)
-        y = np.where(pf > 0, (fp - k / z) / pf, 0.0)
-        x = np.where(pf > 0, z * y, np.where(pb > 0, (bp - k * z) / pb, np.nan))
-        y = np.where(pf > 0, y, x / z)
-        x = np.where(k > 0, x, bp / pb)
-        y = np.where(k > 0, y, fp / pf)
-        lam, nu = 1.0 / x**2, 1.0 / y**2
+    swa, swc, sac = roots
+    pb = seg(np.where(slack & ~r.clipped, swa, 0.0))
+    pf = seg(np.where(slack, swc, 0.0))
+    k = seg(np.where(act, sac / Tm, 0.0))
+    rb = seg(np.where(r.clipped, bmin, 0.0) + np.where(act, a / Tm, 0.0))
+    rf = seg(np.where(act, c / Tm, 0.0)
+             + np.where(lclip, c / (Tm - a / np.where(lclip, bmin, 1.0)), 0.0))
+    bp, fp = B - rb, F - rf
+    if S <= SCALAR_MAX_SERVERS:
+        return _server_prices_scalar(pb, pf, k, bp, fp)
+    return _server_prices(pb, pf, k, bp, fp)
+
+
+#: Up to this many servers the per-server closed form runs on Python floats (numpy's fixed
+#: cost per call, ~1 us, dominates on arrays this short; measured at N = 100, S = 1).
+SCALAR_MAX_SERVERS = 8
+
+
+def _server_prices(pb: np.ndarray, pf: np.ndarray, k: np.ndarray, bp: np.ndarray,
+                   fp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(lambda, nu, valid)`` per server from the regime sums (see :func:`_active_set_prices`),
+    vectorised; call under ``np.errstate(all="ignore")``."""
+    z = np.where(pf > 0, (bp * pf + k * pb) / (pb * fp + k * pf), k / fp)
+    y = np.where(pf > 0, (fp - k / z) / pf, 0.0)
+    x = np.where(pf > 0, z * y, np.where(pb > 0, (bp - k * z) / pb, np.nan))
+    y = np.where(pf > 0, y, x / z)
+    x = np.where(k > 0, x, bp / pb)
+    y = np.where(k > 0, y, fp / pf)
+    lam, nu = 1.0 / x**2, 1.0 / y**2
     valid = np.isfinite(lam) & np.isfinite(nu) & (x > 0) & (y > 0)
     return lam, nu, valid
+
+
+def _div(p: float, q: float) -> float:
+    """``p / q`` with numpy's IEEE semantics (``+-inf`` or ``nan`` instead of an exception)."""
+    try:
+        return p / q
+    except ZeroDivisionError:
+        if p != p or p == 0.0:
+            return math.nan
+        return math.copysign(math.inf, p) * math.copysign(1.0, q)
+
+
+def _server_prices_scalar(pb: np.ndarray, pf: np.ndarray, k: np.ndarray, bp: np.ndarray,
+                          fp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_server_prices` on Python floats, one server at a time: the same IEEE
+    operations on the selected branch, so the results are bit-identical (tested)."""
+    lam, nu, valid = [], [], []
+    for pb_, pf_, k_, bp_, fp_ in zip(pb.tolist(), pf.tolist(), k.tolist(), bp.tolist(),
+                                      fp.tolist(), strict=True):
+        if pf_ > 0:
+            z = _div(bp_ * pf_ + k_ * pb_, pb_ * fp_ + k_ * pf_)
+            y = _div(fp_ - _div(k_, z), pf_)
+            x = z * y
+        else:
+            z = _div(k_, fp_)
+            x = _div(bp_ - k_ * z, pb_) if pb_ > 0 else math.nan
+            y = _div(x, z)
+        if not k_ > 0:
+            x, y = _div(bp_, pb_), _div(fp_, pf_)
+        lv, nv = _div(1.0, x * x), _div(1.0, y * y)
+        lam.append(lv)
+        nu.append(nv)
+        valid.append(math.isfinite(lv) and math.isfinite(nv) and x > 0 and y > 0)
+    return np.array(lam), np.array(nu), np.array(valid, dtype=bool)
 
 
 def closed_form(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
@@ -184,80 +263,91 @@ def closed_form(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
     if (seg(bmin) > B * (1 + 1e-12)).any():
         return Result(Termination.INFEASIBLE, False, gap=math.inf, stats=stats(),
                       message="minimum rates exceed the bandwidth budget")
-    lam = (seg(np.sqrt(w * a)) / B) ** 2
-    nu = (seg(np.sqrt(w * c)) / F) ** 2
+    roots = (np.sqrt(w * a), np.sqrt(w * c), np.sqrt(a * c))
+    kc = _consts(a, c, w, bmin, T)
+    lam = (seg(roots[0]) / B) ** 2
+    nu = (seg(roots[1]) / F) ** 2
     lam = np.where(lam > 0, lam, 1.0)
     nu = np.where(nu > 0, nu, 1.0)
 
     def dual(r: _Response, lam: np.ndarray, nu: np.ndarray) -> np.ndarray:
         return seg(r.value) - lam * B - nu * F
 
-    r = _response(a, c, w, bmin, T, lam[srv], nu[srv])
-    g = dual(r, lam, nu)
-    converged = False
-    for it in range(1, max_iter + 1):  # noqa: B007
-        rb, rf = seg(r.b) - B, seg(r.f) - F
-        if (np.abs(rb) <= rtol * B).all() and (np.abs(rf) <= rtol * F).all():
-            converged = True
-            break
-        # 1) exact prices for the current regimes (lands on the optimum once they are right)
-        lam_as, nu_as, ok_as = _active_set_prices(a, c, w, bmin, T, r, srv, B, F)
-        if ok_as.any():
-            tl, tn = np.where(ok_as, lam_as, lam), np.where(ok_as, nu_as, nu)
-            rt = _response(a, c, w, bmin, T, tl[srv], tn[srv])
-            gt = dual(rt, tl, tn)
-            # regimes unchanged at the new prices: the KKT system is solved exactly (up to
-            # the rounding of the per-server sums, ~N eps for N users on a server)
-            moved = (rt.late != r.late) | (rt.clipped != r.clipped)
-            fixed = ok_as & (np.bincount(srv, weights=moved, minlength=S) == 0)
-            take = ok_as & (fixed | (gt >= g - 1e-14 * np.abs(g)))
-            if take.all():
-                lam, nu, g, r = tl, tn, gt, rt
+    with np.errstate(all="ignore"):  # one context for the whole solve (see _response)
+        r = _response(kc, lam[srv], nu[srv])
+        g: np.ndarray | None = None  # dual value at (lam, nu), computed when a test needs it
+        converged = False
+        for it in range(1, max_iter + 1):  # noqa: B007
+            rb, rf = seg(r.b) - B, seg(r.f) - F
+            if (np.abs(rb) <= rtol * B).all() and (np.abs(rf) <= rtol * F).all():
+                converged = True
+                break
+            # 1) exact prices for the current regimes (lands on the optimum once they are right)
+            lam_as, nu_as, ok_as = _active_set_prices(a, c, roots, bmin, T, r, srv, B, F)
+            if ok_as.any():
+                tl, tn = np.where(ok_as, lam_as, lam), np.where(ok_as, nu_as, nu)
+                rt = _response(kc, tl[srv], tn[srv])
+                gt = dual(rt, tl, tn)
+                # regimes unchanged at the new prices: the KKT system is solved exactly (up to
+                # the rounding of the per-server sums, ~N eps for N users on a server)
+                moved = (rt.late != r.late) | (rt.clipped != r.clipped)
+                fixed = ok_as & (np.bincount(srv, weights=moved, minlength=S) == 0)
                 if fixed.all():
+                    lam, nu, g, r = tl, tn, gt, rt
                     converged = True
                     break
-                continue
-        else:
-            take = np.zeros(S, dtype=bool)
-        # 2) otherwise a damped Newton step on the concave dual for the remaining servers
-        h11 = np.minimum(seg(r.jbb), -1e-30 * B / lam)
-        h22 = np.minimum(seg(r.jff), -1e-30 * F / nu)
-        h12 = seg(r.jbf)
-        det = h11 * h22 - h12**2
-        det = np.where(det > 0, det, h11 * h22)
-        h12 = np.where(det == h11 * h22, 0.0, h12)
-        dl = -(h22 * rb - h12 * rf) / det
-        dn = -(-h12 * rb + h11 * rf) / det
-        # servers whose regime step was accepted move there in full
-        dl = np.where(take, lam_as - lam, dl)
-        dn = np.where(take, nu_as - nu, dn)
-        # fraction to the boundary (prices stay positive, at most x10 per step)
-        step = np.ones(S)
-        with np.errstate(divide="ignore", over="ignore"):
-            step = np.minimum(step, np.where(dl < 0, 0.9 * lam / -dl, 1.0))
-            step = np.minimum(step, np.where(dn < 0, 0.9 * nu / -dn, 1.0))
-            step = np.minimum(step, np.where(dl > 0, 9 * lam / dl, 1.0))
-            step = np.minimum(step, np.where(dn > 0, 9 * nu / dn, 1.0))
-        step = np.where(take, 1.0, step)
-        slope = rb * dl + rf * dn  # directional derivative of the concave dual
-        # servers that have converged stay put (their line search would only see rounding)
-        done = (np.abs(rb) <= rtol * B) & (np.abs(rf) <= rtol * F) & ~take
-        new_lam, new_nu, new_g = lam.copy(), nu.copy(), g.copy()
-        for _ in range(60):
-            tl, tn = lam + step * dl, nu + step * dn
-            rt = _response(a, c, w, bmin, T, tl[srv], tn[srv])
-            gt = dual(rt, tl, tn)
-            ok = ~done & (take | (gt >= g + 1e-4 * step * slope - 1e-15 * np.abs(g)))
-            new_lam, new_nu, new_g = (np.where(ok, tl, new_lam), np.where(ok, tn, new_nu),
-                                      np.where(ok, gt, new_g))
-            done |= ok
-            if done.all():
+                if g is None:
+                    g = dual(r, lam, nu)
+                take = ok_as & (fixed | (gt >= g - 1e-14 * np.abs(g)))
+                if take.all():
+                    lam, nu, g, r = tl, tn, gt, rt
+                    continue
+            else:
+                take = np.zeros(S, dtype=bool)
+            if g is None:
+                g = dual(r, lam, nu)
+            # 2) otherwise a damped Newton step on the concave dual for the remaining servers
+            jbb, jbf, jff = _jacobian(a, c, T, r, lam[srv], nu[srv])
+            h11 = np.minimum(seg(jbb), -1e-30 * B / lam)
+            h22 = np.minimum(seg(jff), -1e-30 * F / nu)
+            h12 = seg(jbf)
+            det = h11 * h22 - h12**2
+            det = np.where(det > 0, det, h11 * h22)
+            h12 = np.where(det == h11 * h22, 0.0, h12)
+            dl = -(h22 * rb - h12 * rf) / det
+            dn = -(-h12 * rb + h11 * rf) / det
+            # servers whose regime step was accepted move there in full
+            dl = np.where(take, lam_as - lam, dl)
+            dn = np.where(take, nu_as - nu, dn)
+            # fraction to the boundary (prices stay positive, at most x10 per step)
+            step = np.ones(S)
+            with np.errstate(divide="ignore", over="ignore"):
+                step = np.minimum(step, np.where(dl < 0, 0.9 * lam / -dl, 1.0))
+                step = np.minimum(step, np.where(dn < 0, 0.9 * nu / -dn, 1.0))
+                step = np.minimum(step, np.where(dl > 0, 9 * lam / dl, 1.0))
+                step = np.minimum(step, np.where(dn > 0, 9 * nu / dn, 1.0))
+            step = np.where(take, 1.0, step)
+            slope = rb * dl + rf * dn  # directional derivative of the concave dual
+            # servers that have converged stay put (their line search would only see rounding)
+            done = (np.abs(rb) <= rtol * B) & (np.abs(rf) <= rtol * F) & ~take
+            new_lam, new_nu, new_g = lam.copy(), nu.copy(), g.copy()
+            for _ in range(60):
+                tl, tn = lam + step * dl, nu + step * dn
+                rt = _response(kc, tl[srv], tn[srv])
+                gt = dual(rt, tl, tn)
+                ok = ~done & (take | (gt >= g + 1e-4 * step * slope - 1e-15 * np.abs(g)))
+                new_lam, new_nu, new_g = (np.where(ok, tl, new_lam), np.where(ok, tn, new_nu),
+                                          np.where(ok, gt, new_g))
+                done |= ok
+                if done.all():
+                    break
+                step = np.where(done, step, 0.5 * step)
+            if not done.any():
                 break
-            step = np.where(done, step, 0.5 * step)
-        if not done.any():
-            break
-        lam, nu, g = new_lam, new_nu, new_g
-        r = _response(a, c, w, bmin, T, lam[srv], nu[srv])
+            lam, nu, g = new_lam, new_nu, new_g
+            r = _response(kc, lam[srv], nu[srv])
+    if g is None:
+        g = dual(r, lam, nu)
     if not converged:
         rb, rf = seg(r.b) - B, seg(r.f) - F
         logger.info("bandwidth closed form: no convergence after %d iterations (%.3g, %.3g)",
@@ -272,7 +362,7 @@ def closed_form(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
     f = f * np.minimum(1.0, F / seg(f))[srv]
     obj = weighted_latency(inst, b, f)
     bound = float(g.sum())
-    alloc = BandwidthComputeAllocation(bandwidth_hz=b, compute_flops=f)
+    alloc = trusted_allocation(BandwidthComputeAllocation, bandwidth_hz=b, compute_flops=f)
     return Result(Termination.OPTIMAL, True, objective=obj, bound=bound,
                   gap=relative_gap(obj, bound), values={"b": b, "f": f,
                                                         "lambda": lam, "nu": nu},

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -35,6 +35,8 @@ from aigc_opt.validate import check_bool, check_choice, check_seed, check_size, 
 from aigc_opt.validate import check_scalar as _scalar
 
 logger = logging.getLogger(__name__)
+
+_A = TypeVar("_A")
 
 LN2 = math.log(2.0)
 #: Largest generated instance (users / channels / requests): 1e6 keeps a generated instance
@@ -425,6 +427,23 @@ class BandwidthComputeAllocation:
         object.__setattr__(self, "bandwidth_hz", b)
         object.__setattr__(self, "compute_flops", check_array(
             "compute_flops", "FLOP/s", self.compute_flops, b.shape[0], low=None, bounded=False))
+
+
+def trusted_allocation(cls: type[_A], **arrays: np.ndarray) -> _A:
+    """``cls(**arrays)`` for fresh finite float64 vectors computed by an exact method.
+
+    The checked constructor (no NaN, no inf, shapes; ~15 numpy calls per field, 10-30 us at
+    N = 100) reduces to one finiteness test of the sums (finite entries of bounded size cannot
+    sum to inf or NaN); when that test fails the checked constructor runs and names the bad
+    field. The arrays are made read-only, as the checked constructor leaves them.
+    """
+    if not math.isfinite(sum(float(v.sum()) for v in arrays.values())):
+        return cls(**arrays)
+    alloc = object.__new__(cls)
+    for name, v in arrays.items():
+        v.flags.writeable = False
+        object.__setattr__(alloc, name, v)
+    return alloc
 
 
 def budgets(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec
