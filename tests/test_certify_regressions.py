@@ -480,3 +480,26 @@ def test_cvxpy_highs_prints_no_banner() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120)
     assert "HiGHS" not in out.stdout, out.stdout
+
+
+@pytest.mark.parametrize("factor", [1e-300, 1e-150, 1e-12, 1e8])
+def test_bandwidth_closed_form_at_extreme_weight_scales(factor: float) -> None:
+    """certify seed 71000454 (weights x1e-300): the closed form's compute shares underflowed
+    to 0, the feasibility repair divided 0 by 0 and the method raised a ValidationError on its
+    own output. Weights are now taken in power-of-two units, so the answer is the unscaled
+    one and the bound scales with the weights."""
+    import dataclasses
+
+    from aigc_opt.benchmarks.allocation_bench import PROBLEMS
+
+    inst, spec = PROBLEMS["bandwidth_compute"][0](30, 0)
+    ref = ao.run_method(inst, spec, "closed_form")
+    big = dataclasses.replace(inst, weight=inst.weight * factor)
+    res = ao.run_method(big, spec, "closed_form")
+    assert ref.verified and res.verified and res.optimal, res
+    np.testing.assert_allclose(res.values["b"], ref.values["b"], rtol=1e-12)
+    np.testing.assert_allclose(res.values["f"], ref.values["f"], rtol=1e-12)
+    assert res.objective == pytest.approx(ref.objective * factor, rel=1e-12)
+    assert res.bound == pytest.approx(ref.bound * factor, rel=1e-12)
+    assert ao.evaluate(big, res.allocation, spec).objective == pytest.approx(
+        res.objective, rel=1e-12)

@@ -252,6 +252,11 @@ def closed_form(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
     B, F = budgets(inst, spec)
     bmin, T = side_constraints(inst, spec)
     a, c, w = inst.comm_load, inst.workload_flop, inst.weight
+    # weights in units of a power of two (largest in [1, 2)): the minimisers depend on w / lam
+    # and w / nu only, so they are unchanged (products with 2^e are exact) while prices, dual
+    # values and bound stay well inside the float range for weights like 1e-300 (issue 11)
+    w_exp = 1 - int(np.frexp(w.max())[1]) if w.size and w.max() > 0 else 0
+    w = np.ldexp(w, w_exp)
 
     def seg(x: np.ndarray) -> np.ndarray:
         return np.bincount(srv, weights=x, minlength=S)
@@ -359,13 +364,19 @@ def closed_form(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
     sb, smin = seg(b), seg(bmin)
     shrink = np.where(sb > B, (B - smin) / np.maximum(sb - smin, 1e-300), 1.0)
     b = bmin + (b - bmin) * shrink[srv]
-    f = f * np.minimum(1.0, F / seg(f))[srv]
+    sf = seg(f)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = f * np.where(sf > F, F / sf, 1.0)[srv]
+    if not (np.isfinite(b).all() and np.isfinite(f).all()):
+        return Result(Termination.ERROR, False, gap=math.inf, stats=stats(),
+                      message="bandwidth closed form: non-finite shares (extreme instance scales)")
     obj = weighted_latency(inst, b, f)
-    bound = float(g.sum())
+    bound = math.ldexp(float(g.sum()), -w_exp)
     alloc = trusted_allocation(BandwidthComputeAllocation, bandwidth_hz=b, compute_flops=f)
     return Result(Termination.OPTIMAL, True, objective=obj, bound=bound,
-                  gap=relative_gap(obj, bound), values={"b": b, "f": f,
-                                                        "lambda": lam, "nu": nu},
+                  gap=relative_gap(obj, bound),
+                  values={"b": b, "f": f, "lambda": np.ldexp(lam, -w_exp),
+                          "nu": np.ldexp(nu, -w_exp)},
                   allocation=alloc, stats=stats(), message=f"{it} iterations")
 
 
