@@ -468,9 +468,9 @@ def _check_field(spec: FieldSpec, value: Any, sizes: dict[str, int]) -> Any:
     integer = spec.dtype == "int"
     if not spec.axes:
         return check_scalar(spec.name, value, spec.unit, spec.lower, spec.high, integer=integer,
-                            strict=spec.strict, allow_inf=spec.allow_inf)
+                            strict=spec.lower_strict, allow_inf=spec.allow_inf)
     arr = check_array(spec.name, spec.unit, value, low=spec.lower, high=spec.high,
-                      strict=spec.strict, allow_inf=spec.allow_inf, integer=integer,
+                      strict=spec.lower_strict, allow_inf=spec.allow_inf, integer=integer,
                       dtype=np.int64 if integer else np.float64)
     if arr.shape != shape:
         named = "(" + ", ".join(f"{a}={sizes[a]}" for a in spec.axes) + ")"

@@ -157,6 +157,14 @@ class FieldSpec:
             return max(float(self.low), LOWER_BOUNDS[self.bound][0])
         return self.low
 
+    @property
+    def lower_strict(self) -> bool:
+        """Whether :attr:`lower` is strict: a physical floor is inclusive (``>= 1 FLOP/s``),
+        the field's own ``low`` keeps its ``strict`` flag (``> 0``)."""
+        if self.low is not None and self.bound in LOWER_BOUNDS:
+            return self.strict and float(self.low) >= LOWER_BOUNDS[self.bound][0]
+        return self.strict
+
 
 def _f(
     name: str,
@@ -278,7 +286,7 @@ FIELDS: dict[str, FieldSpec] = {f.name: f for f in SCHEMA}
 def _allowed(f: FieldSpec) -> str:
     if f.dtype == "str":
         return " / ".join(f.choices)
-    lo = "" if f.lower is None else f"{'>' if f.strict else '>='} {f.lower:g}"
+    lo = "" if f.lower is None else f"{'>' if f.lower_strict else '>='} {f.lower:g}"
     hi = "" if f.high is None else f"<= {f.high:g}"
     text = ", ".join(x for x in (lo, hi) if x)
     return text + (" or inf" if f.allow_inf else "") + (", integer" if f.dtype == "int" else "")
