@@ -96,6 +96,26 @@ def set_extra_options(h: Any, extra: Any, highspy: Any) -> None:
             raise ValidationError(f"extra[{key!r}]", "-", value, "rejected by HiGHS")
 
 
+def configured_highs(options: SolveOptions, *, mip_gap: float | None = None) -> Any:
+    """A banner-free ``highspy.Highs`` (:func:`new_highs`) with the :class:`SolveOptions`
+    applied: ``time_limit`` (s), ``mip_rel_gap`` (``options.mip_gap``, else ``mip_gap`` when
+    given), ``threads`` and the validated ``extra`` HiGHS options (:func:`set_extra_options`).
+    The one place every HiGHS caller (the backend, warm starts, MIP-started methods) turns
+    options into HiGHS settings."""
+    import highspy
+
+    h = new_highs(options.verbose)
+    if options.time_limit is not None:
+        h.setOptionValue("time_limit", float(options.time_limit))
+    gap = options.mip_gap if options.mip_gap is not None else mip_gap
+    if gap is not None:
+        h.setOptionValue("mip_rel_gap", float(gap))
+    if options.threads is not None:
+        h.setOptionValue("threads", int(options.threads))
+    set_extra_options(h, options.extra, highspy)
+    return h
+
+
 def _status_name(status: Any) -> str:
     return str(status).split(".")[-1]
 
@@ -119,14 +139,7 @@ class HighsBackend:
         if unusable is not None:
             return unusable
         sc = equilibrate(program)
-        h = new_highs(options.verbose)
-        if options.time_limit is not None:
-            h.setOptionValue("time_limit", float(options.time_limit))
-        if options.mip_gap is not None:
-            h.setOptionValue("mip_rel_gap", float(options.mip_gap))
-        if options.threads is not None:
-            h.setOptionValue("threads", int(options.threads))
-        set_extra_options(h, options.extra, highspy)
+        h = configured_highs(options)
         try:
             self._pass(h, sc.program, highspy)
             h.run()

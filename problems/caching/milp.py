@@ -135,7 +135,7 @@ def solve_offline(inst: CachingInstance, spec: CachingSpec, options: SolveOption
     solution together with HiGHS's proven bound and gap."""
     import highspy
 
-    from aigc_opt.solvers.highs import HighsBackend
+    from aigc_opt.solvers.highs import HighsBackend, configured_highs
 
     opts = options or SolveOptions()
     if opts.mip_gap is None:
@@ -144,16 +144,7 @@ def solve_offline(inst: CachingInstance, spec: CachingSpec, options: SolveOption
     lp = spec.build(inst)  # includes the spec's extra_constraints
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    from aigc_opt.solvers.highs import new_highs
-
-    h = new_highs(bool(opts.verbose))
-    h.setOptionValue("mip_rel_gap", float(opts.mip_gap or 0.0))
-    if opts.time_limit is not None:
-        h.setOptionValue("time_limit", float(opts.time_limit))
-    if opts.threads is not None:
-        h.setOptionValue("threads", int(opts.threads))
-    for key, value in opts.extra.items():
-        h.setOptionValue(key, value)
+    h = configured_highs(opts)  # mip_gap is set above (1e-6 unless given)
     pass_highs(h, lp, highspy)
     if start is not None:
         x0 = start_vector(inst, lp, start)

@@ -28,7 +28,7 @@ from aigc_opt.backend import SolveOptions, get_backend
 from aigc_opt.program import LinearProgram, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.solve import register_algorithm
-from aigc_opt.solvers.highs import new_highs
+from aigc_opt.solvers.highs import configured_highs
 
 from .data import IsccPipelineSpec, IsccSpec
 
@@ -100,14 +100,7 @@ def highs_warm(inst: Any, spec: Any, options: SolveOptions) -> Result:
     lp = spec.build(inst)
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    h = new_highs(bool(options.verbose))  # no HiGHS banner on stdout
-    h.setOptionValue("output_flag", bool(options.verbose))
-    h.setOptionValue("mip_rel_gap", float(options.mip_gap if options.mip_gap is not None
-                                          else 1e-4))
-    if options.time_limit is not None:
-        h.setOptionValue("time_limit", float(options.time_limit))
-    if options.threads is not None:
-        h.setOptionValue("threads", int(options.threads))
+    h = configured_highs(options, mip_gap=1e-4)
     A = lp.A.tocsc()
     h.passModel(lp.n_cols, lp.n_rows, int(A.nnz), int(highspy.MatrixFormat.kColwise),
                 int(highspy.ObjSense.kMaximize if lp.sense is Sense.MAX

@@ -73,7 +73,7 @@ def solve_warm(inst: LifecycleInstance, spec: LifecycleSpec,
     """HiGHS on the MILP from the MIP start ``start`` (default: the better feasible baseline)."""
     import highspy
 
-    from aigc_opt.solvers.highs import HighsBackend, new_highs
+    from aigc_opt.solvers.highs import HighsBackend, configured_highs
     from aigc_opt.solvers.numerics import equilibrate
 
     opts = options or SolveOptions()
@@ -89,13 +89,7 @@ def solve_warm(inst: LifecycleInstance, spec: LifecycleSpec,
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     sc = equilibrate(lp)
-    h = new_highs(opts.verbose)
-    if opts.time_limit is not None:
-        h.setOptionValue("time_limit", float(opts.time_limit))
-    if opts.mip_gap is not None:
-        h.setOptionValue("mip_rel_gap", float(opts.mip_gap))
-    if opts.threads is not None:
-        h.setOptionValue("threads", int(opts.threads))
+    h = configured_highs(opts)
     HighsBackend._pass(h, sc.program, highspy)
     if start is not None:
         x0 = start_vector(inst, lp, start) / sc.col_scale

@@ -225,17 +225,10 @@ def solve_highs(program: LinearProgram, options: SolveOptions, start: np.ndarray
     """HiGHS on ``program`` with an optional MIP start (a full column vector)."""
     import highspy
 
-    from aigc_opt.solvers.highs import HighsBackend, new_highs, set_extra_options
+    from aigc_opt.solvers.highs import HighsBackend, configured_highs
 
     t0 = time.perf_counter()
-    h = new_highs(options.verbose)
-    if options.mip_gap is not None:
-        h.setOptionValue("mip_rel_gap", float(options.mip_gap))
-    if options.time_limit is not None:
-        h.setOptionValue("time_limit", float(options.time_limit))
-    if options.threads is not None:
-        h.setOptionValue("threads", int(options.threads))
-    set_extra_options(h, options.extra, highspy)
+    h = configured_highs(options)
     HighsBackend._pass(h, program, highspy)
     if start is not None:
         h.setSolution(program.n_cols, np.arange(program.n_cols, dtype=np.int32),
