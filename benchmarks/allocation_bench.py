@@ -12,7 +12,10 @@ Both sides are timed on the same work: instance + spec in, allocation out. CVXPY
 solve + decode (``spec.build``, the backend, ``spec.decode``); the fast path: the registered
 algorithm called directly with ``SolveOptions(verify=False)`` (what ``run_method`` runs after
 its argument checks and dispatch; no evaluator call on either side, the evaluator's time is
-reported separately as ``fast_eval_s``). ``x total`` is the wall-time ratio, ``x cpu`` the
+reported separately as ``fast_eval_s``). ``path`` (``fast_path``) says whether the closed form
+ran its compiled numba kernel (``jit``) or the numpy code (``numpy``); the untimed warm-up call
+compiles the kernel or loads it from numba's cache, its extra time is ``jit s``
+(``jit_compile_s``), never part of ``fast s``. ``x total`` is the wall-time ratio, ``x cpu`` the
 CPU-time ratio (``time.process_time`` in each process, the steadier figure on a shared
 machine). ``alloc d`` is the largest ``max|fast - cvxpy| / max|fast|`` over the
 allocation's arrays; ``off side`` says which side is inaccurate: the fast path's objective
@@ -37,6 +40,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import logging
 import math
 import multiprocessing as mp
 import resource
@@ -59,7 +63,10 @@ from aigc_opt.problems.allocation import (
     PowerInstance,
     PowerSpec,
 )
+from aigc_opt.problems.allocation import jit as _jit
 from aigc_opt.solve import algorithms, run_method
+
+logger = logging.getLogger(__name__)
 
 
 def _bandwidth(n: int, seed: int) -> tuple[Any, Any]:
@@ -186,8 +193,26 @@ def run_cvxpy(name: str, n: int, seed: int, timeout: float, mem_gb: float,
     return out
 
 
+#: problem -> name of the :mod:`aigc_opt.problems.allocation.jit` constant that limits the size
+#: at which its ``closed_form`` runs the compiled (numba) kernel
+JIT_LIMITS: dict[str, str] = {"bandwidth_compute": "BANDWIDTH_MAX_USERS",
+                              "joint_bp": "JOINT_BP_MAX_USERS"}
+
+
+def fast_path(name: str, n: int) -> str:
+    """``"jit"`` when the problem's closed form runs its compiled kernel at size n, else
+    ``"numpy"``."""
+    limit = JIT_LIMITS.get(name)
+    return "jit" if limit is not None and _jit.use_kernel(n, getattr(_jit, limit)) else "numpy"
+
+
 def run_fast(name: str, n: int, seed: int) -> dict[str, Any]:
-    """Time the closed-form path (best of a few repeats for small N) and check it."""
+    """Time the closed-form path (best of a few repeats for small N) and check it.
+
+    The first call (through ``run_method``) is the warm-up: it compiles the numba kernel, or
+    loads it from numba's cache, and is not timed into ``fast_s``; ``jit_compile_s`` is that
+    call's time minus the best timed solve (compile or cache load; 0 for the numpy paths).
+    """
     maker, _, _ = PROBLEMS[name]
     t0 = time.perf_counter()
     inst, spec = maker(n, seed)
@@ -196,7 +221,10 @@ def run_fast(name: str, n: int, seed: int) -> dict[str, Any]:
     times, cpu = [], []
     quiet = SolveOptions(verify=False)  # CVXPY's time has no evaluator call either
     method = algorithms(spec)["closed_form"]
+    path = fast_path(name, n)
+    t0 = time.perf_counter()
     res = run_method(inst, spec, "closed_form", options=quiet)  # warm-up, through the API
+    first_s = time.perf_counter() - t0
     for _ in range(repeats):
         c0, t0 = time.process_time(), time.perf_counter()
         res = method(inst, spec, quiet)
@@ -206,7 +234,12 @@ def run_fast(name: str, n: int, seed: int) -> dict[str, Any]:
     m = evaluate(inst, res.allocation, spec) if res.has_solution else None
     eval_s = time.perf_counter() - t0
     arrays = _arrays(res.allocation) if res.has_solution else {}
+    jit_s = max(first_s - min(times), 0.0) if path == "jit" else 0.0
+    if path == "jit":
+        logger.info("%s N=%d: numba kernel warm-up (compile or cache load) %.3f s", name, n,
+                    jit_s)
     return {
+        "fast_path": path, "jit_compile_s": jit_s,
         "gen_s": gen_s, "fast_s": min(times), "fast_cpu_s": float(np.median(cpu)),
         "eval_s": eval_s, "status": res.termination.value,
         "objective": res.objective, "gap": res.gap, "message": res.message,
@@ -252,7 +285,8 @@ def run(problems: list[str], sizes: list[int], seed: int, timeout: float, mem_gb
             if not math.isfinite(cobj):  # no CVXPY solution: no speed-up to report
                 total = math.nan
             row = {
-                "problem": name, "n_users": n, "fast_s": fast["fast_s"],
+                "problem": name, "n_users": n, "fast_path": fast["fast_path"],
+                "fast_s": fast["fast_s"], "jit_compile_s": fast["jit_compile_s"],
                 "fast_status": fast["status"], "fast_gap": fast["gap"],
                 "fast_eval_rel": fast["eval_rel"], "fast_max_violation": fast["max_violation"],
                 "cvxpy_status": cv["status"], "cvxpy_build_s": cv.get("build_s", math.nan),
@@ -279,7 +313,8 @@ def run(problems: list[str], sizes: list[int], seed: int, timeout: float, mem_gb
 
 
 #: (row key, header, width, format spec)
-_COLS = [("problem", "problem", 17, "s"), ("n_users", "N", 8, "d"), ("fast_s", "fast s", 9, ".4f"),
+_COLS = [("problem", "problem", 17, "s"), ("n_users", "N", 8, "d"), ("fast_path", "path", 5, "s"),
+         ("fast_s", "fast s", 9, ".6f"), ("jit_compile_s", "jit s", 6, ".2f"),
          ("fast_gap", "gap", 8, ".0e"), ("fast_eval_rel", "eval", 8, ".0e"),
          ("cvxpy_status", "cvxpy", 14, "s"), ("cvxpy_build_s", "build s", 8, ".2f"),
          ("cvxpy_solve_s", "solve s", 8, ".2f"), ("clarabel_s", "clar. s", 8, ".2f"),
@@ -323,8 +358,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="CLARABEL at tight tolerances (1e-12 gaps and feasibility)")
     ap.add_argument("--csv", type=Path, default=None)
     args = ap.parse_args(argv)
+    jit_state = "off (numpy paths)"
+    if _jit.JIT_ENABLED:
+        import numba
+
+        jit_state = f"numba {numba.__version__}"
     print(f"numpy {np.__version__}; python {sys.version.split()[0]}; timeout {args.timeout:g} s;"
-          f" CVXPY memory limit {args.mem_gb:g} GB")
+          f" CVXPY memory limit {args.mem_gb:g} GB; kernels: {jit_state} (jit s: first call's"
+          " compile or cache load, not in fast s)")
     print(_header())
     rows = run(args.problems, args.sizes, args.seed, args.timeout, args.mem_gb, args.cvxpy_max,
                args.tight)

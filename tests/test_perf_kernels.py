@@ -550,9 +550,9 @@ def test_bandwidth_closed_form_scalar_and_numpy_paths_agree(
         for kw in ({}, {"use_deadline": False}):
             sp = dataclasses.replace(spec, **kw)
             monkeypatch.setattr(bw, "SCALAR_MAX_SERVERS", 10**9)
-            a = bw.closed_form(inst, sp)
+            a = bw.closed_form_numpy(inst, sp)
             monkeypatch.setattr(bw, "SCALAR_MAX_SERVERS", -1)
-            b = bw.closed_form(inst, sp)
+            b = bw.closed_form_numpy(inst, sp)
             assert a.termination == b.termination
             if a.has_solution:
                 np.testing.assert_array_equal(a.values["b"], b.values["b"])

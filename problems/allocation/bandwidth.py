@@ -57,6 +57,7 @@ from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.solve import register_algorithm, register_heuristic
 from aigc_opt.spec import register_builder
 
+from . import jit as _jit
 from .data import (
     BandwidthComputeAllocation,
     BandwidthComputeInstance,
@@ -240,8 +241,23 @@ def _server_prices_scalar(pb: np.ndarray, pf: np.ndarray, k: np.ndarray, bp: np.
 def closed_form(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
                 options: SolveOptions | None = None, *, rtol: float = 1e-12, max_iter: int = 200
                 ) -> Result:
+    """Exact KKT solution (see the module docstring): the compiled
+    :func:`.bandwidth_kernel.solve` when :func:`.jit.use_kernel` allows it, else, or if the
+    kernel reports no convergence or a non-finite result, :func:`closed_form_numpy` (which then
+    reports ``limit`` / ``error``)."""
+    def kernel() -> Result | None:
+        from .bandwidth_kernel import solve  # imports numba on first use
+        return solve(inst, spec, rtol, max_iter)
+    res = _jit.run_kernel("bandwidth", inst.n_users, _jit.BANDWIDTH_MAX_USERS, kernel)
+    return res if res is not None else closed_form_numpy(inst, spec, options, rtol=rtol,
+                                                         max_iter=max_iter)
+
+
+def closed_form_numpy(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
+                      options: SolveOptions | None = None, *, rtol: float = 1e-12,
+                      max_iter: int = 200) -> Result:
     """Exact KKT solution: active-set closed-form prices, damped Newton as the fallback (see
-    the module docstring).
+    the module docstring); the numpy reference of the compiled kernel.
 
     Returns ``optimal`` with ``bound`` = the dual function value (a certificate), ``infeasible``
     when the minimum rates alone exceed a bandwidth budget, and ``limit`` (no solution) if the

@@ -59,6 +59,7 @@ from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.solve import register_algorithm, register_heuristic
 from aigc_opt.spec import register_builder
 
+from . import jit as _jit
 from .data import (
     LN2,
     JointBPAllocation,
@@ -398,7 +399,18 @@ _EXTRAP_F, _EXTRAP_STEP = 3e-5, 3e-4
 
 def closed_form(inst: JointBPInstance, spec: JointBPSpec, options: SolveOptions | None = None
                 ) -> Result:
-    """Exact solution by one price on the area budget (see module docstring).
+    """Exact solution (see module docstring): the compiled :func:`.joint_bp_kernel.solve` when
+    :func:`.jit.use_kernel` allows it, else (or if it fails) :func:`closed_form_numpy`."""
+    def kernel() -> Result | None:
+        from .joint_bp_kernel import solve  # imports numba on first use
+        return solve(inst, spec, _LC_GRID, _LU_TABLE, _LK_GRID, _UK_TABLE, _EXTRAP_F, _EXTRAP_STEP)
+    res = _jit.run_kernel("joint_bp", inst.n_users, _jit.JOINT_BP_MAX_USERS, kernel)
+    return res if res is not None else closed_form_numpy(inst, spec, options)
+
+
+def closed_form_numpy(inst: JointBPInstance, spec: JointBPSpec,
+                      options: SolveOptions | None = None) -> Result:
+    """Exact solution by one price on the area budget (module docstring), numpy reference.
 
     ``bound`` is the dual function value at the final price (a valid lower bound for any
     price); ``infeasible`` when even the deadline-limited smallest blocks exceed the budget.
