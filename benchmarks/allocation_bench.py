@@ -196,7 +196,8 @@ def run_cvxpy(name: str, n: int, seed: int, timeout: float, mem_gb: float,
 #: problem -> name of the :mod:`aigc_opt.problems.allocation.jit` constant that limits the size
 #: at which its ``closed_form`` runs the compiled (numba) kernel
 JIT_LIMITS: dict[str, str] = {"bandwidth_compute": "BANDWIDTH_MAX_USERS",
-                              "joint_bp": "JOINT_BP_MAX_USERS"}
+                              "joint_bp": "JOINT_BP_MAX_USERS",
+                              "power_sum_rate": "POWER_MAX_USERS"}
 
 
 def fast_path(name: str, n: int) -> str:

@@ -17,6 +17,7 @@ everywhere, and the skip reason says so).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import subprocess
 import sys
@@ -33,12 +34,16 @@ from aigc_opt.problems.allocation import (
     BandwidthComputeSpec,
     JointBPInstance,
     JointBPSpec,
+    PowerInstance,
+    PowerSpec,
     jit,
 )
 from aigc_opt.problems.allocation import bandwidth as bw
 from aigc_opt.problems.allocation import bandwidth_kernel as bwk
 from aigc_opt.problems.allocation import joint_bp as jb
 from aigc_opt.problems.allocation import joint_bp_kernel as jbk
+from aigc_opt.problems.allocation import power as pw
+from aigc_opt.problems.allocation import power_kernel as pwk
 
 needs_numba = pytest.mark.skipif(not jit.NUMBA_AVAILABLE,
                                  reason="numba not importable: the numpy paths run")
@@ -318,3 +323,69 @@ def test_kernel_that_raises_costs_speed_not_the_answer(which: str, monkeypatch: 
             assert r.optimal and r.verified and r.objective == ref.objective
     assert calls == [1]
     assert any("simulated" in rec.getMessage() for rec in caplog.records)
+
+
+# ---------------------------------------------------------------- power (sum rate)
+def _power_cases() -> list[tuple[PowerInstance, PowerSpec]]:
+    """>= 200 sum-rate instances: sizes 1..500, SNR spans, caps none / binding / all capped
+    (slack budget), weights spread over 1e-6..1e6, budgets scaled 1e-3..10, ties in gains."""
+    rng = np.random.default_rng(2028)
+    cases = []
+    sizes = (1, 2, 3, 10, 37, 100, 250, 500)
+    for j in range(240):
+        n = sizes[j % len(sizes)]
+        snr = (float(rng.uniform(-30, 0)), float(rng.uniform(0, 40)))
+        inst = PowerInstance.generate(n, seed=int(rng.integers(1 << 30)), snr_db=snr)
+        kind = j % 5
+        if kind == 1:  # some caps bind
+            inst = dataclasses.replace(inst, max_power_w=inst.total_power_w / n
+                                       * rng.uniform(0.2, 3.0, n))
+        elif kind == 2:  # every cap fits the budget (slack)
+            inst = dataclasses.replace(inst, max_power_w=np.full(n, inst.total_power_w / (2 * n)))
+        elif kind == 3:  # spread weights
+            inst = dataclasses.replace(inst, weight=10.0 ** rng.uniform(-6, 6, n))
+        elif kind == 4 and n > 1:  # ties: equal gains
+            inst = dataclasses.replace(inst, gain=np.full(n, float(inst.gain[0])))
+        scale = float(rng.choice([1e-3, 0.5, 1.0, 10.0]))
+        cases.append((inst, PowerSpec(power_budget_scale=scale)))
+    return cases
+
+
+@needs_numba
+def test_power_kernel_matches_numpy_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    worst = {"obj": 0.0, "bound": 0.0, "p": 0.0}
+    for inst, spec in _power_cases():
+        k = pwk.solve(inst, spec.power_budget_scale * inst.total_power_w)
+        monkeypatch.setattr(jit, "JIT_ENABLED", False)
+        ref = pw.closed_form(inst, spec)
+        monkeypatch.setattr(jit, "JIT_ENABLED", True)
+        assert k.termination == ref.termination and k.optimal
+        worst["obj"] = max(worst["obj"], abs(k.objective - ref.objective) / abs(ref.objective))
+        if math.isfinite(ref.bound):
+            worst["bound"] = max(worst["bound"], abs(k.bound - ref.bound) / abs(ref.bound))
+        else:
+            assert k.bound == ref.bound
+        scale = float(np.abs(ref.values["p"]).max())
+        worst["p"] = max(worst["p"], float(np.abs(k.values["p"] - ref.values["p"]).max()) / scale)
+        m = ao.evaluate(inst, k.allocation, spec)
+        assert m.feasible
+        assert abs(m.objective - k.objective) <= 1e-9 * abs(k.objective)
+    assert worst["obj"] <= 1e-10 and worst["bound"] <= 1e-10 and worst["p"] <= 1e-9, worst
+
+
+@needs_numba
+def test_power_dispatch_uses_kernel_for_sum_rate_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jit, "JIT_ENABLED", True)
+    calls = []
+    real = pwk.solve
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pwk, "solve", spy)
+    inst = PowerInstance.generate(40, seed=5)
+    assert ao.run_method(inst, PowerSpec(), "closed_form").verified
+    assert calls == [1]
+    assert ao.run_method(inst, PowerSpec(mode="min_power"), "closed_form").verified
+    assert calls == [1]  # min power has no kernel (one expm1 per user)

@@ -57,6 +57,13 @@ JOINT_BP_MAX_USERS: int | None = None
 #: N = 100 23 vs 145 us, 10^3 0.12 vs 0.41 ms, 10^4 0.74 vs 1.7 ms, 10^5 11.8 vs 29.8 ms.
 BANDWIDTH_MAX_USERS: int | None = None
 
+#: :func:`.power.closed_form` (sum rate) runs its kernel for N <= this (None: every N).
+#: Measured (allocation_bench instances, CPU time of in-process repeats, kernel and numpy
+#: interleaved, numba 0.68.1): N = 100 28 vs 72 us, 300 46-48 vs 95-98 us, 10^3 109-114 vs
+#: 172-178 us, 2,000 215-228 vs 301-302 us, 4,000 622-631 vs 572-575 us, 10^4 1.83 vs 1.44 ms
+#: (numba's sorts are slower than numpy's at large N), so the kernel stops at 3,000 users.
+POWER_MAX_USERS: int | None = 3000
+
 
 def njit(fn: _F) -> _F:
     """``numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")`` (lazy: compiled

@@ -46,6 +46,7 @@ from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.solve import register_algorithm, register_heuristic
 from aigc_opt.spec import register_builder
 
+from . import jit as _jit
 from .data import LN2, PowerAllocation, PowerInstance, PowerSpec
 
 logger = logging.getLogger(__name__)
@@ -185,9 +186,17 @@ def closed_form(inst: PowerInstance, spec: PowerSpec, options: SolveOptions | No
                 ) -> Result:
     """Exact solution: water-filling (``sum_rate``) or the per-user closed form (``min_power``).
 
+    ``sum_rate`` runs the compiled :func:`.power_kernel.solve` when :func:`.jit.run_kernel`
+    allows it (same maths and Result; numpy below otherwise).
+
     The Result's ``bound`` is the dual function value at the returned multiplier (sum rate) or the
     objective itself (min power: the closed form is the unique feasible minimum per user).
     """
+    if spec.mode == "sum_rate":
+        res = _jit.run_kernel("power", inst.n_users, _jit.POWER_MAX_USERS, lambda: _kernel(
+            inst, spec.power_budget_scale * inst.total_power_w))
+        if res is not None:
+            return res
     t0 = time.perf_counter()
     h = inst.noise_floor_w
     if spec.mode == "sum_rate":
@@ -214,6 +223,12 @@ def closed_form(inst: PowerInstance, spec: PowerSpec, options: SolveOptions | No
     return Result(term, True, objective=obj, bound=bound, gap=relative_gap(obj, bound),
                   values={"p": p}, allocation=PowerAllocation(power_w=p), message=msg,
                   stats=SolveStats("closed_form", solve_seconds=seconds))
+
+
+def _kernel(inst: PowerInstance, budget: float) -> Result:
+    from .power_kernel import solve  # imports numba on first use
+
+    return solve(inst, budget)
 
 
 # ---------------------------------------------------------------------------- CVXPY model
