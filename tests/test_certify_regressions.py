@@ -372,6 +372,28 @@ def test_power_min_power_tiny_rate_exponent() -> None:
     assert cv.objective == pytest.approx(cf.objective, rel=1e-6)
 
 
+@pytest.mark.parametrize("jit_on", [False, True])
+def test_power_sum_rate_budget_far_below_the_noise_floors(jit_on: bool,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seed 73001182 (total power x1e-300 W against floors ~0.1 W): ``p = a nu - h`` cancelled
+    every digit of the budget and water-filling spent 5.4e-20 W of a 1e-300 W budget (claimed
+    optimal, caught by the referee). The segment formula keeps ``sum p = P``; both the numpy path
+    and the compiled kernel."""
+    from aigc_opt.problems.allocation import jit
+
+    monkeypatch.setattr(jit, "JIT_ENABLED", jit_on and jit.NUMBA_AVAILABLE)
+    rep = _no_failures("allocation.power", 73001182)
+    cf = rep.results["closed_form"]
+    assert rep.outcomes["closed_form"] == "verified_optimal"
+    p = cf.allocation.power_w
+    budget = 1e-300
+    assert p.sum() == pytest.approx(budget, rel=1e-12)
+    assert cf.bound >= cf.objective and cf.gap <= 1e-12
+    # the textbook answer for a budget this small: only the channels of the lowest h / a open
+    # (here one), and they take all of it
+    assert np.count_nonzero(p) == 1
+
+
 def test_cvxpy_optimal_inaccurate_is_feasible_with_the_status() -> None:
     """The exponential-cone rows of that instance (the former model) still make Clarabel stop
     ``optimal_inaccurate``: the backend reports ``feasible`` (never optimal) and says why."""

@@ -157,8 +157,36 @@ def water_fill_sorted(floor: np.ndarray, total: float, *, weight: np.ndarray | N
     used = A * bp - H + C
     k = int(np.searchsorted(used, total, side="left"))  # first breakpoint with S >= P
     k = max(k - 1, 0)  # S is linear on [bp[k], bp[k+1]] with the set active at bp[k]
-    nu = float((total + H[k] - C[k]) / A[k])
-    return np.clip(a * nu - h, 0.0, c), nu
+    return _segment_powers(h, a, c, s, e, bp, k, total)
+
+
+def _segment_powers(h: np.ndarray, a: np.ndarray, c: np.ndarray, s: np.ndarray, e: np.ndarray,
+                    bp: np.ndarray, k: int, total: float) -> tuple[np.ndarray, float]:
+    r"""Powers and level on the segment ``[bp[k], bp[k+1]]``, without cancellation.
+
+    ``nu = (P + H - C) / A`` and ``p = a nu - h`` lose every digit of ``P`` when the budget is
+    far below the floors (``P = 1e-300 W`` against ``h ~ 0.1 W``: ``p`` came out ~1e-20 W, a
+    budget overrun of 1e280, certify seed 73001182). Here ``nu = bp_k + delta`` with
+    ``S(bp_k) = sum_free a (bp_k - s) + sum_capped c`` summed from the small differences
+    ``bp_k - s >= 0``, ``delta = (P - S(bp_k)) / A``, ``p = a ((bp_k - s) + delta)`` on the free
+    channels: ``sum p = P`` to rounding relative to ``P``. If rounding in the prefix sums
+    picked a neighbouring segment (``delta < 0`` or past ``bp[k+1]``), k moves to it.
+    """
+    while True:
+        b = bp[k]
+        free = (s <= b) & (e > b)
+        capped = e <= b
+        d = np.where(free, b - s, 0.0)
+        A = float(a[free].sum())
+        delta = (total - float((a * d).sum()) - float(c[capped].sum())) / A
+        if delta < 0 and k > 0:
+            k -= 1
+        elif k + 1 < bp.size and b + delta > bp[k + 1]:
+            k += 1
+        else:
+            break
+    p = np.where(capped, c, np.where(free, np.minimum(np.maximum(a * (d + delta), 0.0), c), 0.0))
+    return p, float(b + delta)
 
 
 def weighted_rate(inst: PowerInstance, power: np.ndarray) -> np.ndarray:
@@ -205,7 +233,9 @@ def closed_form(inst: PowerInstance, spec: PowerSpec, options: SolveOptions | No
         p, level = water_fill_sorted(h, budget, weight=a, cap=inst.max_power_w)
         lam = 0.0 if math.isinf(level) else 1.0 / (level * LN2)
         obj = float(weighted_rate(inst, p).sum())
-        bound = sum_rate_dual(inst, budget, lam)
+        # D(lam) at its maximiser p (= clip(a nu - h, 0, pbar), computed without cancellation;
+        # sum_rate_dual recomputes a nu - h and loses tiny budgets' digits)
+        bound = obj + lam * (budget - float(p.sum()))
         term = Termination.OPTIMAL
         msg = f"water level {level:.6g}"
     else:

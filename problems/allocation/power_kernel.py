@@ -80,22 +80,49 @@ def sum_rate_kernel(h: np.ndarray, a: np.ndarray, c: np.ndarray, total: float
         used = A * bp - H + C
         k = int(np.searchsorted(used, total, side="left"))
         k = max(k - 1, 0)
-        nu = (total + H[k] - C[k]) / A[k]
-        p = np.minimum(np.maximum(a * nu - h, 0.0), c)
+        p, nu = _segment_powers(h, a, c, s, e, bp, k, total)
     lam = 0.0 if math.isinf(nu) else 1.0 / (nu * LN2)
     obj = 0.0
+    used_p = 0.0
     for i in range(n):
         obj += a[i] * math.log1p(p[i] / h[i]) / LN2
-    if lam <= 0.0:
-        pd = c
-        if not np.all(np.isfinite(c)):
-            return p, nu, lam, obj, math.inf
-    else:
-        pd = np.minimum(np.maximum(a / (lam * LN2) - h, 0.0), c)
-    bound = 0.0
+        used_p += p[i]
+    return p, nu, lam, obj, obj + lam * (total - used_p)
+
+
+@njit
+def _segment_powers(h: np.ndarray, a: np.ndarray, c: np.ndarray, s: np.ndarray, e: np.ndarray,
+                    bp: np.ndarray, k: int, total: float) -> tuple[np.ndarray, float]:
+    """:func:`.power._segment_powers` (cancellation-free powers on a breakpoint segment)."""
+    n = h.size
+    free = np.zeros(n, dtype=np.bool_)
+    capped = np.zeros(n, dtype=np.bool_)
+    d = np.zeros(n)
+    while True:
+        b = bp[k]
+        for i in range(n):
+            free[i] = (s[i] <= b) and (e[i] > b)
+            capped[i] = e[i] <= b
+            d[i] = b - s[i] if free[i] else 0.0
+        A = 0.0
+        for i in range(n):
+            if free[i]:
+                A += a[i]
+        # the same summation order as numpy's sum over the full arrays
+        delta = (total - np.sum(a * d) - np.sum(np.where(capped, c, 0.0))) / A
+        if delta < 0 and k > 0:
+            k -= 1
+        elif k + 1 < bp.size and b + delta > bp[k + 1]:
+            k += 1
+        else:
+            break
+    p = np.zeros(n)
     for i in range(n):
-        bound += a[i] * math.log1p(pd[i] / h[i]) / LN2 - lam * pd[i]
-    return p, nu, lam, obj, lam * total + bound
+        if capped[i]:
+            p[i] = c[i]
+        elif free[i]:
+            p[i] = min(max(a[i] * (d[i] + delta), 0.0), c[i])
+    return p, b + delta
 
 
 def solve(inst: PowerInstance, budget: float) -> Result:
