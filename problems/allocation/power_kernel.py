@@ -108,7 +108,7 @@ def _segment_powers(h: np.ndarray, a: np.ndarray, c: np.ndarray, s: np.ndarray, 
         for i in range(n):
             if free[i]:
                 A += a[i]
-        # the same summation order as numpy's sum over the full arrays
+        # plain sums over the full arrays (numpy sums pairwise: rounding may differ slightly)
         delta = (total - np.sum(a * d) - np.sum(np.where(capped, c, 0.0))) / A
         if delta < 0 and k > 0:
             k -= 1
