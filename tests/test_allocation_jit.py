@@ -384,8 +384,36 @@ def test_power_dispatch_uses_kernel_for_sum_rate_only(monkeypatch: pytest.Monkey
         return real(*args, **kw)
 
     monkeypatch.setattr(pwk, "solve", spy)
+    monkeypatch.setattr(jit, "_WARM", {"power"})
     inst = PowerInstance.generate(40, seed=5)
     assert ao.run_method(inst, PowerSpec(), "closed_form").verified
     assert calls == [1]
     assert ao.run_method(inst, PowerSpec(mode="min_power"), "closed_form").verified
     assert calls == [1]  # min power has no kernel (one expm1 per user)
+
+
+@needs_numba
+def test_first_use_compiles_outside_the_timed_solve(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first kernel call of a process runs once untimed (numba compiles or loads its cache
+    there): the Result's solve time is a warm solve's, the one-time cost is in
+    ``stats.extra["jit_first_call_s"]``, and later calls run once."""
+    monkeypatch.setattr(jit, "JIT_ENABLED", True)
+    monkeypatch.setattr(jit, "_WARM", set())
+    calls = []
+    real = pwk.solve
+
+    def slow_first(*args: Any, **kw: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            import time
+            time.sleep(0.2)  # stands for the compilation
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pwk, "solve", slow_first)
+    inst = PowerInstance.generate(40, seed=6)
+    r = ao.run_method(inst, PowerSpec(), "closed_form")
+    assert r.verified and calls == [1, 1]
+    assert r.stats.extra["jit_first_call_s"] >= 0.2 > r.stats.solve_seconds
+    r2 = ao.run_method(inst, PowerSpec(), "closed_form")
+    assert calls == [1, 1, 1] and "jit_first_call_s" not in r2.stats.extra
+    assert r2.objective == r.objective
