@@ -96,6 +96,12 @@ _GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
         "bandwidth": ("bandwidth_hz",), "compute": ("compute_flops",),
         "capacity": ("bandwidth_hz", "compute_flops"),
     },
+    "joint_bp": {
+        "bits": ("data_bits",), "gain": ("gain",), "power": ("max_power_w",),
+        "weight": ("weight",), "deadline": ("deadline_s",), "bandwidth": ("bandwidth_hz",),
+        "frame": ("frame_s",), "noise": ("noise_psd_w_per_hz",),
+        "time": ("deadline_s", "frame_s"),
+    },
     "llm": {
         "tokens": ("prompt_tokens", "max_tokens", "quality_tokens"),
         "weight": ("weight",), "deadline": ("deadline_s",), "quality": ("quality_values",),
@@ -146,6 +152,12 @@ def _offloading_params(rng: np.random.Generator) -> dict[str, Any]:
     return {"objective": {"deadline": str(rng.choice(["hard", "penalty"]))}}
 
 
+def _joint_bp_params(rng: np.random.Generator) -> dict[str, Any]:
+    return {"use_deadline": bool(rng.integers(2)),
+            "area_scale": float(rng.choice([0.3, 0.8, 1.0])),
+            "energy_weight": float(rng.choice([0.0, 1.0, 10.0]))}
+
+
 def _power_params(rng: np.random.Generator) -> dict[str, Any]:
     return {"mode": str(rng.choice(["sum_rate", "min_power"]))}
 
@@ -160,6 +172,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            _offloading_params),
     Family("allocation.power", "power", {"n_users": 8}, _power_params, sense="max"),
     Family("allocation.bandwidth_compute", "bandwidth", {"n_users": 8, "n_servers": 2}),
+    Family("allocation.joint_bp", "joint_bp", {"n_users": 8}, _joint_bp_params),
     Family("allocation.steps", "scenario", {"n_users": 5, "n_servers": 2, "n_models": 2}),
     Family("allocation.hybrid_steps", "scenario",
            {"n_users": 5, "n_servers": 2, "n_models": 2}),

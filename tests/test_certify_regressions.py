@@ -525,3 +525,42 @@ def test_bandwidth_closed_form_at_extreme_weight_scales(factor: float) -> None:
     assert res.bound == pytest.approx(ref.bound * factor, rel=1e-12)
     assert ao.evaluate(big, res.allocation, spec).objective == pytest.approx(
         res.objective, rel=1e-12)
+
+
+def test_joint_bp_snr_beyond_float64_is_refused_and_below_it_solved() -> None:
+    """Seed 78000312 (noise x1e-300, full-band SNR ~1e303): the closed form's intermediate
+    terms overflowed and it claimed "optimal" at 12x a heuristic's cost. Such an SNR is now
+    refused, naming the noise field; at SNR ~1e298 (accepted) the closed form is still exact:
+    verified, and no heuristic beats it."""
+    from aigc_opt.benchmarks.certify_bench import make_case
+    from aigc_opt.problems.allocation import JointBPInstance, JointBPSpec
+    from aigc_opt.problems.allocation.data import MAX_FULL_BAND_SNR
+
+    with pytest.raises(ValidationError) as err:
+        make_case("allocation.joint_bp", 78000312)
+    assert err.value.field == "noise_psd_w_per_hz" and "SNR" in str(err.value)
+    inst = JointBPInstance.generate(8, seed=0)
+    k = float(inst.full_band_snr.max()) / (0.9 * MAX_FULL_BAND_SNR)  # SNR 0.9e250 at most
+    for scale in (1e-200, 1e-240, k):
+        hi = dataclasses.replace(inst, noise_psd_w_per_hz=inst.noise_psd_w_per_hz * scale)
+        spec = JointBPSpec(area_scale=0.8)
+        r = ao.run_method(hi, spec, "closed_form")
+        _certified(r)
+        for h in ("equal_area", "proportional_area"):
+            assert r.objective <= ao.run_heuristic(hi, spec, h).objective * (1 + 1e-9)
+
+
+def test_joint_bp_baselines_with_a_share_too_small_are_scored_not_refused() -> None:
+    """Seed 78000021 (times x1e-2): a baseline's block so small that ``2^u`` overflows gave
+    ``p = nan`` and the heuristic raised ValidationError on its own output; it now sends those
+    users at full band and full power and the evaluator scores the (infeasible) allocation."""
+    from aigc_opt.benchmarks.certify_bench import make_case
+
+    inst, spec, _ = make_case("allocation.joint_bp", 78000021)
+    for name in ("equal_area", "proportional_area"):
+        res = ao.run_heuristic(inst, spec, name)
+        alloc = res.allocation
+        assert np.isfinite(alloc.power_w).all() and np.isfinite(alloc.bandwidth_hz).all()
+        m = ao.evaluate(inst, alloc, spec)
+        assert not m.feasible  # the full-band, full-power blocks overrun the budget or frame
+        assert res.termination is Termination.INFEASIBLE and "violates" in res.message

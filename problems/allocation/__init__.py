@@ -44,7 +44,8 @@ from .data import (
 from .data_llm import LlmAllocation, LlmInstance, LlmObjective, LlmSpec, token_quality
 from .data_steps import DEFAULT_OBJECTIVE, EPSILON_METRICS, HybridStepsSpec, StepsSpec
 from .evaluate import evaluate_bandwidth_compute, evaluate_joint_bp, evaluate_llm, evaluate_power
-from .joint_bp import CVXPY_SETTINGS, equal_area, lambertw0, proportional_area
+from .joint_bp import CVXPY_SETTINGS, lambertw0
+from .joint_bp_baselines import equal_area, proportional_area
 from .llm import LLM_CASE, greedy_tokens
 from .pareto import (
     METRICS,

@@ -466,6 +466,11 @@ def weighted_latency(inst: BandwidthComputeInstance, b: np.ndarray, f: np.ndarra
 
 
 # ---------------------------------------------------------------------------- joint bandwidth-power
+#: Largest full-band SNR ``pbar g / (N0 B)`` accepted (physical links: < 1e15); the closed form's
+#: terms overflow near 1e301 (certify seed 78000312), it is exact to 1e298 (scanned).
+MAX_FULL_BAND_SNR = 1e250
+
+
 @dataclass(frozen=True, eq=False)
 class JointBPInstance:
     """Uploads in one cell (N users).
@@ -510,6 +515,15 @@ class JointBPInstance:
         for name, unit in (("bandwidth_hz", "Hz"), ("frame_s", "s"),
                            ("noise_psd_w_per_hz", "W/Hz")):
             object.__setattr__(self, name, check_scalar(name, unit, getattr(self, name)))
+        with np.errstate(over="ignore", divide="ignore"):
+            snr = self.full_band_snr
+        if n and not float(snr.max()) <= MAX_FULL_BAND_SNR:
+            i = int(np.argmax(snr))
+            raise ValidationError(
+                "noise_psd_w_per_hz", "W/Hz", self.noise_psd_w_per_hz,
+                f"gives user {i} a full-band SNR pbar g / (N0 B) of {float(snr[i]):.3g}, above "
+                f"{MAX_FULL_BAND_SNR:.0e}: its rates (2^u - 1 with u ~ log2 SNR) leave float64 "
+                f"(a physical link is below ~1e15)")
 
     @property
     def n_users(self) -> int:

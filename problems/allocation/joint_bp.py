@@ -39,8 +39,8 @@ certificate. Every evaluation takes one root of ``h`` per user: a tabulated star
 Halley step (:func:`_h_inverse`).
 
 The instance, spec and allocation types are in :mod:`aigc_opt.problems.allocation.data`; this
-module registers the CVXPY model as the spec's builder, the exact method as algorithm
-``closed_form`` and the baselines as heuristics.
+module registers the CVXPY model as the spec's builder and the exact method as algorithm
+``closed_form``; the baselines are in :mod:`.joint_bp_baselines`.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.program import ConvexProgram
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
-from aigc_opt.solve import register_algorithm, register_heuristic
+from aigc_opt.solve import register_algorithm
 from aigc_opt.spec import register_builder
 
 from . import jit as _jit
@@ -65,7 +65,6 @@ from .data import (
     JointBPAllocation,
     JointBPInstance,
     JointBPSpec,
-    proportional_u,
     tight_blocks,
     time_limit,
     trusted_allocation,
@@ -617,27 +616,8 @@ def decode_cvxpy(inst: JointBPInstance, spec: JointBPSpec, program: ConvexProgra
                              power_w=np.maximum(E, 0.0) / t)
 
 
-def equal_area(inst: JointBPInstance, spec: JointBPSpec, seed: int = 0) -> JointBPAllocation:
-    """Baseline: every user gets the same block area ``area_scale B T_f / N`` and sends at full
-    band (full power and less band when that is not enough), ignoring weights and deadlines."""
-    u = inst.data_bits * inst.n_users / (spec.area_scale * inst.bandwidth_hz * inst.frame_s)
-    _, _, _, b, p = tight_blocks(inst, u)
-    return JointBPAllocation(bandwidth_hz=b, power_w=p)
-
-
-def proportional_area(inst: JointBPInstance, spec: JointBPSpec, seed: int = 0
-                      ) -> JointBPAllocation:
-    """Baseline: areas in proportion to ``D_n / u*_n`` (what each user needs at full band and
-    full power), scaled to fill the budget; ignores weights and deadlines."""
-    _, _, _, b, p = tight_blocks(inst, proportional_u(inst, spec.area_scale * inst.bandwidth_hz
-                                                  * inst.frame_s))
-    return JointBPAllocation(bandwidth_hz=b, power_w=p)
-
-
 register_builder(JointBPSpec, build_cvxpy, decode_cvxpy)
 register_algorithm(JointBPSpec, "closed_form", closed_form)
-register_heuristic(JointBPSpec, "equal_area", equal_area)
-register_heuristic(JointBPSpec, "proportional_area", proportional_area)
 register_case(CaseKind(
     name="allocation.joint_bp",
     make_instance=lambda seed, n_users=50, **kw: JointBPInstance.generate(n_users, seed=seed,
