@@ -564,3 +564,32 @@ def test_joint_bp_baselines_with_a_share_too_small_are_scored_not_refused() -> N
         m = ao.evaluate(inst, alloc, spec)
         assert not m.feasible  # the full-band, full-power blocks overrun the budget or frame
         assert res.termination is Termination.INFEASIBLE and "violates" in res.message
+
+
+def test_min_power_beyond_float64_is_an_error_status_not_a_raise() -> None:
+    """Seed 76000004 (bandwidth x1e-300, uncapped power): the closed form built an allocation
+    with ``p = inf`` and raised ValidationError on it; it now reports ``error`` saying why."""
+    from aigc_opt.benchmarks.certify_bench import make_case
+
+    inst, spec, _ = make_case("allocation.power", 76000004)
+    res = ao.run_method(inst, spec, "closed_form")
+    assert res.termination is Termination.ERROR and not res.has_solution
+    assert "float64" in res.message
+    _no_failures("allocation.power", 76000004)
+
+
+def test_proportional_baseline_with_infinite_demand_shares_the_server() -> None:
+    """Seed 76000475 (spectral efficiency x1e-300: demands D/se overflow to inf): the baseline's
+    ``B x / sum x`` gave ``inf`` bandwidth and raised; infinite demands now share their server
+    equally, and every server's bandwidth is handed out exactly."""
+    from aigc_opt.benchmarks.certify_bench import make_case
+    from aigc_opt.problems.allocation.data import budgets
+
+    inst, spec, _ = make_case("allocation.bandwidth_compute", 76000475)
+    res = ao.run_heuristic(inst, spec, "proportional_demand")
+    b = res.allocation.bandwidth_hz
+    assert np.isfinite(b).all() and (b >= 0).all()
+    B, _ = budgets(inst, spec)
+    used = np.bincount(inst.server, weights=b, minlength=inst.n_servers)
+    np.testing.assert_allclose(used, B, rtol=1e-12)
+    _no_failures("allocation.bandwidth_compute", 76000475)

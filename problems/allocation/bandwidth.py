@@ -444,10 +444,20 @@ def _proportional(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
                   xa: np.ndarray, xc: np.ndarray) -> BandwidthComputeAllocation:
     B, F = budgets(inst, spec)
     srv, S = inst.server, inst.n_servers
-    sa = np.bincount(srv, weights=xa, minlength=S)
-    sc = np.bincount(srv, weights=xc, minlength=S)
-    return BandwidthComputeAllocation(bandwidth_hz=B[srv] * xa / sa[srv],
-                                      compute_flops=F[srv] * xc / sc[srv])
+    return BandwidthComputeAllocation(bandwidth_hz=B[srv] * _shares(xa, srv, S),
+                                      compute_flops=F[srv] * _shares(xc, srv, S))
+
+
+def _shares(x: np.ndarray, srv: np.ndarray, S: int) -> np.ndarray:
+    """``x_n / sum_{m at server(n)} x_m`` without overflow: weights are divided by their
+    server's largest first, and infinite weights (a demand ``D / se`` beyond float64, certify
+    seed 76000475) share their server equally (``B x / sum x`` gave ``inf`` and the baseline
+    raised on its own output)."""
+    top = np.zeros(S)
+    np.maximum.at(top, srv, x)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y = np.where(np.isinf(top)[srv], np.isinf(x).astype(float), x / top[srv])
+    return y / np.bincount(srv, weights=y, minlength=S)[srv]
 
 
 def equal_share(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec, seed: int = 0

@@ -246,8 +246,13 @@ def closed_form(inst: PowerInstance, spec: PowerSpec, options: SolveOptions | No
         bad = p > inst.max_power_w * (1 + 1e-12)
         term = Termination.INFEASIBLE if bad.any() else Termination.OPTIMAL
         msg = f"{int(bad.sum())} users cannot meet their rate target" if bad.any() else ""
+        if not bad.any() and not np.isfinite(p).all():  # uncapped, beyond float64 (seed 76000004)
+            top = float(np.max(r / inst.bandwidth_hz))
+            term, msg = Termination.ERROR, (
+                f"{int((~np.isfinite(p)).sum())} users need more power than float64 holds "
+                f"((2^(r/b) - 1) h > 1.8e308 W at r/b up to {top:.3g} bit/s/Hz)")
     seconds = time.perf_counter() - t0
-    if term is Termination.INFEASIBLE:
+    if term is not Termination.OPTIMAL:
         return Result(term, False, gap=math.inf, message=msg,
                       stats=SolveStats("closed_form", solve_seconds=seconds))
     return Result(term, True, objective=obj, bound=bound, gap=relative_gap(obj, bound),
