@@ -593,3 +593,25 @@ def test_proportional_baseline_with_infinite_demand_shares_the_server() -> None:
     used = np.bincount(inst.server, weights=b, minlength=inst.n_servers)
     np.testing.assert_allclose(used, B, rtol=1e-12)
     _no_failures("allocation.bandwidth_compute", 76000475)
+
+
+def test_offline_caching_milp_with_costs_over_22_decades_does_not_crash_highs() -> None:
+    """Seed 80002034 (compute x1e-20: costs 1e-2..3e20): the offline MILP handed HiGHS the raw
+    program and the process died (heap corruption, signal 11); it now goes through the
+    backend's power-of-two equilibration and agrees with the HiGHS backend."""
+    import subprocess
+    import sys
+
+    code = ("import aigc_opt as ao;"
+            "from aigc_opt.benchmarks.certify_bench import make_case;"
+            "from aigc_opt.problems.caching import solve_offline;"
+            "inst, spec, _ = make_case('caching.offline', 80002034);"
+            "r = solve_offline(inst, spec, ao.SolveOptions(time_limit=60));"
+            "b = ao.solve(inst, spec, 'highs');"
+            "print(r.termination.value, r.objective, b.objective)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    status, mine, backend = out.stdout.split()[-3:]
+    assert status == "optimal" and float(mine) == pytest.approx(float(backend), rel=1e-6)
+    _no_failures("caching.offline", 80002034)

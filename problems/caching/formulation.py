@@ -48,8 +48,9 @@ Numerics (coefficient ranges as built). Every row except memory and compute has 
 and compute rows by ``F_k slot`` (right-hand side 1), so a row is violated by the same relative
 amount the evaluator measures, at any byte or FLOP scale. Costs are divided by the median
 ``|c_j|`` (``meta["objective_scale"]``), so the objective's typical coefficient is 1. The LP
-backends further equilibrate by powers of two (:mod:`aigc_opt.solvers.numerics`); the offline
-MILP's direct HiGHS path relies on HiGHS's own scaling. Entries below ``1e-9`` of their row's
+backends, and the offline MILP's direct HiGHS path, further equilibrate by powers of two
+(:mod:`aigc_opt.solvers.numerics`; on HiGHS's own scaling alone the offline MILP died with heap
+corruption on costs spanning 1e-2..3e20). Entries below ``1e-9`` of their row's
 right-hand side (a model of ``1e-12`` of the server's memory) are below HiGHS's
 ``small_matrix_value`` and act as 0: their effect on a row is below the ``1e-6`` verification
 tolerance.

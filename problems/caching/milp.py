@@ -136,6 +136,7 @@ def solve_offline(inst: CachingInstance, spec: CachingSpec, options: SolveOption
     import highspy
 
     from aigc_opt.solvers.highs import HighsBackend, configured_highs
+    from aigc_opt.solvers.numerics import equilibrate
 
     opts = options or SolveOptions()
     if opts.mip_gap is None:
@@ -145,12 +146,15 @@ def solve_offline(inst: CachingInstance, spec: CachingSpec, options: SolveOption
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     h = configured_highs(opts)  # mip_gap is set above (1e-6 unless given)
-    pass_highs(h, lp, highspy)
+    # the backend's power-of-two equilibration (exact): HiGHS on its own scaling died with heap
+    # corruption on costs spanning 1e-2..3e20 (certify seed 80002034, compute x 1e-20)
+    sc = equilibrate(lp)
+    pass_highs(h, sc.program, highspy)
     if start is not None:
-        x0 = start_vector(inst, lp, start)
+        x0 = start_vector(inst, lp, start) / sc.col_scale
         h.setSolution(lp.n_cols, np.arange(lp.n_cols, dtype=np.int32), x0)
     h.run()
-    res = HighsBackend()._result(h, lp, highspy, time.perf_counter() - t1)
+    res = HighsBackend()._result(h, lp, highspy, time.perf_counter() - t1, sc)
     scale = float(lp.meta["objective_scale"])
     objective, bound = res.objective * scale, res.bound * scale
     alloc = None
