@@ -203,3 +203,27 @@ def test_bad_input_names_field() -> None:
                       total_power_w=1.0, max_power_w=np.inf, rate_target_bps=0.0, weight=1.0)
     with pytest.raises(ValidationError, match="mode"):
         PowerSpec(mode="max_power")
+
+
+def test_segment_search_recovers_from_any_start_and_terminates() -> None:
+    """``_segment_powers`` walks from a wrong segment (below or above the answer) to the right
+    one, in one direction, and equals bisection water-filling; the kernel does the same."""
+    from aigc_opt.problems.allocation import jit
+    from aigc_opt.problems.allocation.power import _segment_powers
+
+    rng = np.random.default_rng(11)
+    n = 40
+    h, a = rng.uniform(0.01, 1.0, n), rng.uniform(0.5, 2.0, n)
+    c = np.where(rng.random(n) < 0.3, rng.uniform(0.01, 0.2, n), np.inf)
+    total = 3.0
+    s, e = h / a, (h + c) / a
+    bp = np.sort(np.concatenate([s, e[np.isfinite(e)]]))
+    ref, _ = water_fill(h, total, weight=a, cap=c)
+    impls = [_segment_powers]
+    if jit.NUMBA_AVAILABLE:
+        from aigc_opt.problems.allocation.power_kernel import _segment_powers as kernel
+        impls.append(kernel)
+    for seg in impls:
+        for k in (0, bp.size // 2, bp.size - 1):
+            p, _ = seg(h, a, c, s, e, bp, k, total)
+            np.testing.assert_allclose(p, ref, rtol=1e-9, atol=1e-12)

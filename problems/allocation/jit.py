@@ -1,9 +1,10 @@
 """Optional compiled kernels (numba) for the allocation family's exact fast paths.
 
-The closed forms of :mod:`.joint_bp` and :mod:`.bandwidth` are a few dozen array operations per
-price evaluation; at N ~ 100 users the numpy versions spend their time in the fixed cost of
-~150 numpy calls (~1 us each), not in arithmetic. The kernels in :mod:`.joint_bp_kernel` and
-:mod:`.bandwidth_kernel` do the same maths in compiled loops over users.
+The closed forms of :mod:`.joint_bp`, :mod:`.bandwidth` and :mod:`.power` (sum rate) are a few
+dozen array operations per price evaluation; at N ~ 100 users the numpy versions spend their
+time in the fixed cost of ~40-150 numpy calls (~1 us each), not in arithmetic. The kernels in
+:mod:`.joint_bp_kernel`, :mod:`.bandwidth_kernel` and :mod:`.power_kernel` do the same maths in
+compiled loops over users; every closed form dispatches through :func:`run_kernel`.
 
 Switches:
 

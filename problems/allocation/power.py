@@ -170,8 +170,10 @@ def _segment_powers(h: np.ndarray, a: np.ndarray, c: np.ndarray, s: np.ndarray, 
     ``S(bp_k) = sum_free a (bp_k - s) + sum_capped c`` summed from the small differences
     ``bp_k - s >= 0``, ``delta = (P - S(bp_k)) / A``, ``p = a ((bp_k - s) + delta)`` on the free
     channels: ``sum p = P`` to rounding relative to ``P``. If rounding in the prefix sums
-    picked a neighbouring segment (``delta < 0`` or past ``bp[k+1]``), k moves to it.
+    picked a neighbouring segment (``delta < 0`` or past ``bp[k+1]``), k moves to it, in one
+    direction only (a reversal is a rounding tie: the current segment is kept, no cycling).
     """
+    step = 0
     while True:
         b = bp[k]
         free = (s <= b) & (e > b)
@@ -179,12 +181,11 @@ def _segment_powers(h: np.ndarray, a: np.ndarray, c: np.ndarray, s: np.ndarray, 
         d = np.where(free, b - s, 0.0)
         A = float(a[free].sum())
         delta = (total - float((a * d).sum()) - float(c[capped].sum())) / A
-        if delta < 0 and k > 0:
-            k -= 1
-        elif k + 1 < bp.size and b + delta > bp[k + 1]:
-            k += 1
-        else:
+        move = -1 if delta < 0 and k > 0 else (
+            1 if k + 1 < bp.size and b + delta > bp[k + 1] else 0)
+        if move == 0 or move == -step:
             break
+        step, k = move, k + move
     p = np.where(capped, c, np.where(free, np.minimum(np.maximum(a * (d + delta), 0.0), c), 0.0))
     return p, float(b + delta)
 

@@ -2,10 +2,11 @@ r"""Compiled (numba) kernel of the weighted sum-rate water-filling closed form.
 
 The same maths as :func:`.power.water_fill_sorted` (exact water level from the sorted
 breakpoints ``h/a`` and ``(h + c)/a`` of ``S(nu) = sum_n clip(a_n nu - h_n, 0, c_n)``), the
-objective :func:`.power.weighted_rate` and the dual bound :func:`.power.sum_rate_dual`, in one
-compiled call: at N = 100 the numpy path spends ~70 us in the fixed cost of ~40 numpy calls
-(``benchmarks/allocation_bench.py --problems power_sum_rate``); above ~3,000 users numpy's sorts
-make the numpy path faster (:data:`.jit.POWER_MAX_USERS`). Units: floors ``h`` and caps ``c``
+objective :func:`.power.weighted_rate` and the dual bound ``D(lam)`` evaluated at its maximiser
+``p`` as :func:`.power.closed_form` does, in one compiled call: at N = 100 the numpy path
+spends ~70 us in the fixed cost of ~40 numpy calls (``benchmarks/allocation_bench.py
+--problems power_sum_rate``); above ~3,000 users numpy's sorts make the numpy path faster
+(:data:`.jit.POWER_MAX_USERS`). Units: floors ``h`` and caps ``c``
 in W, ``a = w b`` in bit/s (weighted bandwidth), water level ``nu`` in W per (bit/s),
 multiplier ``lambda = 1 / (nu ln 2)`` in bit/s per W, rates in bit/s.
 
@@ -39,9 +40,9 @@ def _csum(x: np.ndarray) -> np.ndarray:
 
 @njit
 def sum_rate_kernel(h: np.ndarray, a: np.ndarray, c: np.ndarray, total: float
-                    ) -> tuple[np.ndarray, float, float, float, float]:
-    """Powers ``p`` (W), water level ``nu`` (inf: every cap fits the budget), multiplier
-    ``lam`` (bit/s per W), objective ``sum a log2(1 + p/h)`` and dual bound (bit/s)."""
+                    ) -> tuple[np.ndarray, float, float, float]:
+    """Powers ``p`` (W), water level ``nu`` (inf: every cap fits the budget), objective
+    ``sum a log2(1 + p/h)`` and the dual bound ``D(lam)`` at ``lam = 1/(nu ln 2)`` (bit/s)."""
     n = h.size
     if c.sum() <= total:
         p = c.copy()
@@ -87,7 +88,7 @@ def sum_rate_kernel(h: np.ndarray, a: np.ndarray, c: np.ndarray, total: float
     for i in range(n):
         obj += a[i] * math.log1p(p[i] / h[i]) / LN2
         used_p += p[i]
-    return p, nu, lam, obj, obj + lam * (total - used_p)
+    return p, nu, obj, obj + lam * (total - used_p)
 
 
 @njit
@@ -98,6 +99,7 @@ def _segment_powers(h: np.ndarray, a: np.ndarray, c: np.ndarray, s: np.ndarray, 
     free = np.zeros(n, dtype=np.bool_)
     capped = np.zeros(n, dtype=np.bool_)
     d = np.zeros(n)
+    step = 0
     while True:
         b = bp[k]
         for i in range(n):
@@ -110,12 +112,15 @@ def _segment_powers(h: np.ndarray, a: np.ndarray, c: np.ndarray, s: np.ndarray, 
                 A += a[i]
         # plain sums over the full arrays (numpy sums pairwise: rounding may differ slightly)
         delta = (total - np.sum(a * d) - np.sum(np.where(capped, c, 0.0))) / A
+        move = 0
         if delta < 0 and k > 0:
-            k -= 1
+            move = -1
         elif k + 1 < bp.size and b + delta > bp[k + 1]:
-            k += 1
-        else:
+            move = 1
+        if move == 0 or move == -step:
             break
+        step = move
+        k += move
     p = np.zeros(n)
     for i in range(n):
         if capped[i]:
@@ -130,7 +135,7 @@ def solve(inst: PowerInstance, budget: float) -> Result:
     Result (status, objective, bound, gap, values, allocation, message). Used up to
     :data:`.jit.POWER_MAX_USERS` users (numpy's sorts win above)."""
     t0 = time.perf_counter()
-    p, level, _, obj, bound = sum_rate_kernel(
+    p, level, obj, bound = sum_rate_kernel(
         np.ascontiguousarray(inst.noise_floor_w, dtype=np.float64),
         np.ascontiguousarray(inst.weight * inst.bandwidth_hz, dtype=np.float64),
         np.ascontiguousarray(inst.max_power_w, dtype=np.float64), float(budget))
