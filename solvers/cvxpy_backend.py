@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -153,8 +154,12 @@ class CvxpyBackend:
         else:
             problem, x = program.problem, None
         try:
-            problem.solve(solver=solver, verbose=options.verbose,
-                          **_solver_kwargs(solver, options, isinstance(program, LinearProgram)))
+            with warnings.catch_warnings():
+                # "Solution may be inaccurate": the status says so and goes into the Result
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                problem.solve(solver=solver, verbose=options.verbose,
+                              **_solver_kwargs(solver, options,
+                                               isinstance(program, LinearProgram)))
             status = str(problem.status)
         except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
             # SolverError, "Cannot unpack invalid solution", "Problem data contains NaN or Inf"

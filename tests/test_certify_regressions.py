@@ -615,3 +615,49 @@ def test_offline_caching_milp_with_costs_over_22_decades_does_not_crash_highs() 
     status, mine, backend = out.stdout.split()[-3:]
     assert status == "optimal" and float(mine) == pytest.approx(float(backend), rel=1e-6)
     _no_failures("caching.offline", 80002034)
+
+
+def test_inaccurate_feasible_point_reports_its_true_cost() -> None:
+    """Certify seed 84000543 (power, bandwidth x 1e-1): Clarabel stops ``optimal_inaccurate``
+    at a feasible point whose cost it misreports by 9.4e-5 relative. The result stays
+    ``feasible`` (not optimal) and carries the evaluator's cost of the returned point, so no
+    claim goes unverified; the exact closed form is still at least as good."""
+    from aigc_opt.benchmarks.certify_bench import run_case
+
+    rep = run_case("allocation.power", 84000543)
+    assert rep.failures == []
+    res = rep.results["cvxpy"]
+    exact = rep.results["closed_form"]
+    if res.termination is Termination.OPTIMAL:
+        pytest.skip("this Clarabel build solves the instance accurately")
+    assert res.termination is Termination.FEASIBLE and res.verified
+    assert res.objective == res.eval_objective
+    assert "corrected to the evaluator" in res.message
+    assert exact.optimal and exact.objective <= res.objective
+
+
+@dataclasses.dataclass(frozen=True)
+class _CostAllocation:
+    cost: float
+
+
+register_evaluator(_CostAllocation,
+                   lambda instance, alloc, objective=None: Metrics("test", alloc.cost))
+
+
+@pytest.mark.parametrize("bound", [math.nan, 0.5, 2.0])
+def test_feasible_claim_never_crosses_its_bound(bound: float) -> None:
+    """A ``feasible`` claim whose cost is misreported takes the evaluator's cost only if that
+    cost does not cross its own lower bound (minimisation): a cost below a claimed lower bound
+    means the bound or the point is wrong, so the result is unverified."""
+    res = Result(Termination.FEASIBLE, True, objective=3.0, bound=bound,
+                 allocation=_CostAllocation(1.5), stats=SolveStats("toy"))
+    out = verify(None, None, res)
+    if bound == 2.0:  # 1.5 below the bound 2.0
+        assert out.termination is Termination.UNVERIFIED and not out.verified
+    else:
+        assert out.termination is Termination.FEASIBLE and out.verified
+        assert out.objective == 1.5 and out.eval_objective == 1.5
+    opt = verify(None, None, dataclasses.replace(res, termination=Termination.OPTIMAL,
+                                                 bound=3.0, gap=0.0))
+    assert opt.termination is Termination.UNVERIFIED  # an optimality claim is never corrected

@@ -241,7 +241,8 @@ def closed_form(inst: PowerInstance, spec: PowerSpec, options: SolveOptions | No
         msg = f"water level {level:.6g}"
     else:
         r = spec.rate_scale * inst.rate_target_bps
-        p = np.expm1(r / inst.bandwidth_hz * LN2) * h
+        with np.errstate(over="ignore"):  # beyond float64: handled below (error status)
+            p = np.expm1(r / inst.bandwidth_hz * LN2) * h
         obj = float(p.sum())
         bound = obj
         bad = p > inst.max_power_w * (1 + 1e-12)
