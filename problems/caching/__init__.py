@@ -26,6 +26,13 @@ local_search
 colgen
     Column generation over trajectory columns (Dantzig-Wolfe master, price-and-branch),
     certified by the same bound; registered as algorithm ``colgen`` (:func:`solve_colgen`).
+relax_memory
+    Lagrangian relaxation of the memory rows only, with one exact subproblem per model (its
+    LP warm-started, then its MILP), a repaired and polished primal; registered as algorithm
+    ``relax_memory`` (:func:`solve_relax_memory`).
+model_lns
+    Large-neighbourhood search for the primal: a few models re-optimised jointly by MILP with
+    the others fixed (exact: the cost separates by model except for memory).
 policies
     Online policies (LRU, LFU, static most-popular, Least Context, rolling horizon), registered
     as heuristics of :class:`CachingSpec`.
@@ -43,7 +50,9 @@ from . import (
     formulation,
     local_search,
     milp,
+    model_lns,
     policies,
+    relax_memory,
     trace,
 )
 from .colgen import solve_colgen
@@ -77,6 +86,7 @@ from .policies import (
     route_given_cache,
     static_popular,
 )
+from .relax_memory import solve_relax_memory
 from .trace import TRACE_COLUMNS, load_trace_csv, save_trace_csv
 
 __all__ = [
@@ -107,10 +117,12 @@ __all__ = [
     "load_trace_csv",
     "lru",
     "milp",
+    "model_lns",
     "neighbours",
     "objective_of",
     "offline_milp",
     "policies",
+    "relax_memory",
     "rolling_forecast",
     "rolling_horizon",
     "route_given_cache",
@@ -118,6 +130,7 @@ __all__ = [
     "slot_bound",
     "solve_colgen",
     "solve_lagrangian",
+    "solve_relax_memory",
     "solve_offline",
     "static_popular",
     "trace",

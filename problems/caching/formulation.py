@@ -366,7 +366,8 @@ def assemble(lay: Layout, data: WindowData, name: str, *, scale_routing: bool = 
     W, S, M = lay.W, lay.S, lay.M
     nC = W * S * M
     meta: dict[str, Any] = {"objective_scale": data.scale, "ix": lay.ix, "iy": lay.iy,
-                            "iu": lay.iu, "iv": lay.iv, "ps": lay.ps, "pk": lay.pk}
+                            "iu": lay.iu, "iv": lay.iv, "ps": lay.ps, "pk": lay.pk,
+                            "mem_rows": lay.mem_rows}
     if scale_routing and lay.comp_entry_x.size:
         s = routing_scale(lay, data)
         col = np.ones(lay.n)
