@@ -4,11 +4,12 @@ For each size (servers x models x slots) it generates the seeded Zipf-with-drift
 :mod:`.caching_bench`, runs the registered decomposition methods (``relax_memory``: memory
 rows dualised, exact per-model subproblems, repaired primal with pair moves and model LNS;
 ``colgen``: column generation + decomposition bound + price-and-branch; ``lagrangian``:
-subgradient on the decomposition bound + repair) through :func:`aigc_opt.run_method` (so every primal is checked
-by the evaluator), and optionally the offline MILP (HiGHS, started from the best primal found)
-under the same time limit. Each row reports objective, bound, gap = (UB - LB) / UB, wall and
-CPU time (the machine may be shared: CPU below wall means the process waited) and, for
-``colgen``, the restricted master's LP value (``inf`` when no master LP finished).
+subgradient on the decomposition bound + repair) through :func:`aigc_opt.run_method` (so
+every primal is checked by the evaluator), and optionally the offline MILP (HiGHS, started
+from the best primal found) under the same time limit. Each row reports objective, bound,
+gap = (UB - LB) / UB, wall and CPU time (the machine may be shared: CPU below wall means the
+process waited) and, for ``colgen``, the restricted master's LP value (``inf`` when no
+master LP finished).
 
 Usage::
 
