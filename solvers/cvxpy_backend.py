@@ -60,6 +60,14 @@ CLARABEL_LP_TOLERANCES: dict[str, float] = {
 }
 
 
+def solve_quietly(problem: Any, **kwargs: Any) -> None:
+    """``problem.solve(**kwargs)`` without CVXPY's "Solution may be inaccurate" warning: the
+    caller reads ``problem.status`` (``optimal_inaccurate``) and reports it in its Result."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+        problem.solve(**kwargs)
+
+
 def _solver_kwargs(solver: str, options: SolveOptions, linear: bool = False) -> dict[str, Any]:
     kw: dict[str, Any] = {k: v for k, v in options.extra.items() if k != "solver"}
     if linear and solver == "CLARABEL":
@@ -154,12 +162,8 @@ class CvxpyBackend:
         else:
             problem, x = program.problem, None
         try:
-            with warnings.catch_warnings():
-                # "Solution may be inaccurate": the status says so and goes into the Result
-                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                problem.solve(solver=solver, verbose=options.verbose,
-                              **_solver_kwargs(solver, options,
-                                               isinstance(program, LinearProgram)))
+            solve_quietly(problem, solver=solver, verbose=options.verbose,
+                          **_solver_kwargs(solver, options, isinstance(program, LinearProgram)))
             status = str(problem.status)
         except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
             # SolverError, "Cannot unpack invalid solution", "Problem data contains NaN or Inf"

@@ -64,6 +64,7 @@ from aigc_opt.errors import ValidationError
 from aigc_opt.program import ConvexProgram
 from aigc_opt.result import Result, SolveStats, Termination
 from aigc_opt.solve import register_algorithm
+from aigc_opt.solvers.cvxpy_backend import solve_quietly
 from aigc_opt.spec import register_builder
 
 from .data import ContractAllocation, ContractInstance, ContractSpec
@@ -264,7 +265,7 @@ def solve_reduced_convex(inst: ContractInstance, spec: ContractSpec,
     opts = dict((options or SolveOptions()).extra)
     solver = str(opts.pop("solver", "CLARABEL"))
     try:
-        prob.solve(solver=solver, **opts)
+        solve_quietly(prob, solver=solver, **opts)
     except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
         return Result(Termination.ERROR, False, message=str(exc),
                       stats=SolveStats("reduced_cvxpy", solve_seconds=time.perf_counter() - t0))

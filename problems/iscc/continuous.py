@@ -38,6 +38,7 @@ from aigc_opt.backend import SolveOptions
 from aigc_opt.program import ConvexProgram
 from aigc_opt.result import Result, SolveStats, Termination
 from aigc_opt.solve import register_algorithm, register_heuristic
+from aigc_opt.solvers.cvxpy_backend import solve_quietly
 from aigc_opt.spec import register_builder
 
 from .data_shares import ShareAllocation, ShareInstance, ShareSpec, share_cost
@@ -137,7 +138,7 @@ def solve_cvxpy(inst: ShareInstance, *, tol: float = 1e-10) -> tuple[ShareAlloca
     """Solve :func:`build` with Clarabel at tight tolerances; (allocation, objective)."""
     prog = build(inst, ShareSpec())
     kw = {"tol_gap_abs": tol, "tol_gap_rel": tol, "tol_feas": tol}
-    prog.problem.solve(solver="CLARABEL", **kw)
+    solve_quietly(prog.problem, solver="CLARABEL", **kw)
     values = {k: v.value for k, v in prog.variables.items()}
     value = prog.problem.value
     return decode(inst, ShareSpec(), prog, values), float(value if value is not None

@@ -59,6 +59,7 @@ from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.quality import quality
 from aigc_opt.scenario import Scenario
 from aigc_opt.solve import register_heuristic, solve
+from aigc_opt.solvers.cvxpy_backend import solve_quietly
 
 from .assignment import option_table
 from .data import CLOUD, LOCAL, JointSpec, OffloadAllocation, link_times, objective_param
@@ -230,7 +231,7 @@ def _inner_cvxpy(scn: Scenario, spec: JointSpec, col: Columns, chosen: np.ndarra
         obj = obj + col.rho[chosen] @ cp.pos(lat - d)
     prob = cp.Problem(cp.Minimize(obj), cons)
     try:
-        prob.solve(solver="CLARABEL")
+        solve_quietly(prob, solver="CLARABEL")
     except cp.error.SolverError as exc:  # pragma: no cover - solver failure is a status
         logger.warning("inner CVXPY solve failed: %s", exc)
     if prob.status not in ("optimal", "optimal_inaccurate"):
