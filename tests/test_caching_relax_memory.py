@@ -16,7 +16,7 @@ from aigc_opt.problems.caching import (
     solve_offline,
 )
 from aigc_opt.problems.caching.decomposition import cache_cost, tables
-from aigc_opt.problems.caching.model_lns import reoptimise
+from aigc_opt.problems.caching.model_lns import model_subset, reoptimise
 from aigc_opt.problems.caching.relax_memory import Subproblems, memory_term
 
 EXACT = ao.SolveOptions(mip_gap=0.0)
@@ -122,7 +122,7 @@ def test_reoptimise_is_the_exact_best_over_the_group(seed: int) -> None:
         if ((c * tb.z[None]).sum(axis=2) > 1 + 1e-12).any() or (c & ~tb.ok[None]).any():
             continue  # over memory, or a model larger than the server's memory
         best = min(best, cache_cost(tb, c))
-    new, proven = reoptimise(inst, spec, tb, cache, np.array([0, 1]), 30.0)
+    new, proven, bound = reoptimise(inst, spec, tb, cache, np.array([0, 1]), 30.0)
     assert new is not None and proven
     assert (new[:, :, 2] == cache[:, :, 2]).all()
     assert ((new * tb.z[None]).sum(axis=2) <= 1 + 1e-9).all() and not (new & ~tb.ok[None]).any()
@@ -130,6 +130,29 @@ def test_reoptimise_is_the_exact_best_over_the_group(seed: int) -> None:
     edge, cloud = route_given_cache(inst, spec.objective, new)
     met = ao.evaluate(inst, CachingAllocation(cache=new, edge=edge, cloud=cloud), spec)
     assert met.feasible and met.objective == pytest.approx(best, rel=1e-9)
+    # HiGHS's bound is on the group's own cost (the two models' requests and loads)
+    sub = model_subset(inst, np.array([0, 1]))
+    group_cost = cache_cost(tables(sub, spec.objective), new[:, :, [0, 1]])
+    assert bound <= group_cost * (1 + 1e-9) + 1e-9
+    assert bound >= group_cost * (1 - 1e-5)
+    # a group of every model is the offline MILP: its bound is the optimum's
+    whole, proven, bound = reoptimise(inst, spec, tb, cache, np.arange(M), 30.0)
+    opt = _opt(inst, spec)
+    assert whole is not None and proven
+    assert cache_cost(tb, whole) == pytest.approx(opt, rel=1e-6)
+    assert opt * (1 - 1e-5) <= bound <= opt * (1 + 1e-9)
+
+
+def test_three_models_are_closed_by_the_whole_milp() -> None:
+    """With at most three models the LNS group is the offline MILP itself: the primal and its
+    proven bound close the gap on an instance where the Lagrangian bound alone cannot."""
+    inst = _tight(3, 3, 5, 1)
+    spec = CachingSpec()
+    opt = _opt(inst, spec)
+    res = ao.run_method(inst, spec, "relax_memory", options=ao.SolveOptions(time_limit=10.0))
+    assert res.verified and res.optimal, res.message
+    assert res.objective == pytest.approx(opt, rel=1e-6)
+    assert res.bound <= opt * (1 + 1e-9)
 
 
 def test_compute_capacity_bound_and_primal() -> None:

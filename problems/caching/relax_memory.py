@@ -35,7 +35,9 @@ Phases within ``options.time_limit`` (default 120 s):
    memory-feasible by :func:`.decomposition.repair` (models kept by serving value per byte)
    and polished by coordinate descent and exact pair moves
    (:meth:`.decomposition._Primal.polish`); once those stall, groups of three models are
-   re-optimised jointly by MILP (:mod:`.model_lns`) until the deadline.
+   re-optimised jointly by MILP (:mod:`.model_lns`) until the deadline or until every group
+   is settled (with at most three models the group is the whole offline MILP, whose proven
+   bound then replaces the Lagrangian one).
 
 With compute capacity, each model's subproblem keeps its own compute rows (one model alone
 within the server's FLOP budget), a relaxation of the coupled rows, so the bound stays valid
@@ -320,16 +322,21 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
     while not tb.compute and relative_gap(prim.ub, lb) > target \
             and time.perf_counter() < deadline - 0.1:
         # the pair moves are at a local optimum: re-optimise groups of models by MILP
-        cache, n = model_lns(inst, spec, tb, prim.cache, min(deadline, time.perf_counter() + 20))
+        window = min(deadline, time.perf_counter() + 20)
+        cache, n, whole = model_lns(inst, spec, tb, prim.cache, window)
         moves += n
+        lb = max(lb, whole)  # a group of every model is the offline MILP: its bound holds
         prim.offer(cache, 0, deadline)
         if n:
             prim.polish(deadline)
+        elif time.perf_counter() < window - 0.05:
+            break  # every group settled with no gain: the moves have nothing left
     return _finish(inst, obj, prim, lb, target, "relax_memory", t0, build_s, it,
                    f"memory rows dualised, {M} exact per-model subproblems: {it} LP "
                    f"evaluations (bound {lp_bound:.10g}), {done}/{M} model MILPs solved "
                    f"(bound {milp_bound:.10g}), {moves} model-LNS moves; bound = best "
-                   "Lagrangian value",
+                   "Lagrangian value (or the offline MILP's, when an LNS group held every "
+                   "model)",
                    {"lp_bound": lp_bound, "milp_bound": milp_bound, "milp_models": done,
                     "lns_moves": moves})
 
