@@ -46,10 +46,10 @@ from aigc_opt.solve import register_algorithm
 from .data import CachingInstance, CachingSpec
 from .decomposition import (
     Tables,
+    _checked,
     _Eval,
     _finish,
     _Primal,
-    _unsupported,
     lagrangian,
     repair,
     subgradient,
@@ -249,12 +249,7 @@ def solve_colgen(inst: CachingInstance, spec: CachingSpec, options: SolveOptions
     :data:`IPM_ROWS` covering rows). ``options.mip_gap`` (default 1e-4) stops early when
     ``(UB - LB) / UB`` reaches it.
     """
-    from aigc_opt.errors import UnknownNameError
-
-    opts = options or SolveOptions()
-    for key in opts.extra:
-        if key not in _CG_EXTRA:
-            raise UnknownNameError("colgen option", key, _CG_EXTRA)
+    opts, bad = _checked(inst, spec, options, "colgen", _CG_EXTRA)
     t0 = time.perf_counter()
     limit = 120.0 if opts.time_limit is None else float(opts.time_limit)
     target = 1e-4 if opts.mip_gap is None else float(opts.mip_gap)
@@ -262,7 +257,6 @@ def solve_colgen(inst: CachingInstance, spec: CachingSpec, options: SolveOptions
     patience = int(opts.extra.get("patience", 15))
     grid = int(opts.extra.get("grid", 240))
     deadline = t0 + limit
-    bad = _unsupported(inst, spec, "colgen")
     if bad is not None:
         return bad
     obj = spec.objective

@@ -504,6 +504,19 @@ def _finish(inst: CachingInstance, obj: CachingObjective, prim: _Primal, lb: flo
                   message=message)
 
 
+def _checked(inst: CachingInstance, spec: CachingSpec, options: SolveOptions | None, name: str,
+             allowed: tuple[str, ...]) -> tuple[SolveOptions, Result | None]:
+    """The options (``extra`` keys checked against ``allowed``: UnknownNameError otherwise)
+    and the error Result of :func:`_unsupported` (None when the method applies)."""
+    from aigc_opt.errors import UnknownNameError
+
+    opts = options or SolveOptions()
+    for key in opts.extra:
+        if key not in allowed:
+            raise UnknownNameError(f"{name} option", key, allowed)
+    return opts, _unsupported(inst, spec, name)
+
+
 def _unsupported(inst: CachingInstance, spec: CachingSpec, name: str) -> Result | None:
     if spec.extra_constraints(inst):
         return Result(termination=Termination.ERROR, has_solution=False,
@@ -524,13 +537,7 @@ def solve_lagrangian(inst: CachingInstance, spec: CachingSpec, options: SolveOpt
     (iterations between primal repairs, default 10) and ``grid`` (knapsack capacity units,
     default 240).
     """
-    from aigc_opt.errors import UnknownNameError
-
-    opts = options or SolveOptions()
-    for key in opts.extra:
-        if key not in _EXTRA:
-            raise UnknownNameError("lagrangian option", key, _EXTRA)
-    bad = _unsupported(inst, spec, "lagrangian")
+    opts, bad = _checked(inst, spec, options, "lagrangian", _EXTRA)
     if bad is not None:
         return bad
     t0 = time.perf_counter()

@@ -60,9 +60,9 @@ from aigc_opt.solve import register_algorithm
 from .data import CachingInstance, CachingSpec
 from .decomposition import (
     Tables,
+    _checked,
     _finish,
     _Primal,
-    _unsupported,
     knapsack_max,
     repair,
     tables,
@@ -225,13 +225,7 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
     subgradient and MILP phases as fractions of the time limit; ``patience`` (default 3)
     non-improving steps halve the step. ``options.mip_gap`` (default 1e-4) stops early.
     """
-    from aigc_opt.errors import UnknownNameError
-
-    opts = options or SolveOptions()
-    for key in opts.extra:
-        if key not in _EXTRA:
-            raise UnknownNameError("relax_memory option", key, _EXTRA)
-    bad = _unsupported(inst, spec, "relax_memory")
+    opts, bad = _checked(inst, spec, options, "relax_memory", _EXTRA)
     if bad is not None:
         return bad
     t0 = time.perf_counter()
