@@ -120,11 +120,12 @@ class Subproblems:
         h.changeColsCost(self.nC, self.cols,
                          eq.program.c[: self.nC] + (mu * self.z[:, m]).ravel() / unit)
 
-    def lp(self, mu: np.ndarray) -> tuple[float, np.ndarray] | None:
-        """``(sum_m v_m(mu), c)`` with LP subproblems (``c`` (T, S, M) fractional); None when
-        an LP did not end optimal (then no bound is claimed)."""
+    def lp(self, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(v, c)`` with LP subproblems: each model's value ``v_m(mu)`` (M,) in problem units
+        and the caches ``c`` (T, S, M), fractional; None when an LP did not end optimal (then
+        no bound is claimed)."""
         T, S, M = self.shape
-        total = 0.0
+        values = np.zeros(M)
         cache = np.zeros((T, S, M))
         for m, (h, _, unit) in enumerate(self.models):
             self._price(m, mu)
@@ -132,9 +133,9 @@ class Subproblems:
             if h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
                 logger.debug("model %d LP ended %s", m, h.getModelStatus())
                 return None
-            total += float(h.getInfo().objective_function_value) * unit
+            values[m] = float(h.getInfo().objective_function_value) * unit
             cache[:, :, m] = np.asarray(h.getSolution().col_value)[: self.nC].reshape(T, S)
-        return total, cache
+        return values, cache
 
     def milp(self, mu: np.ndarray, lp_cache: np.ndarray, lp_values: np.ndarray,
              deadline: float) -> tuple[float, np.ndarray, int]:
@@ -169,16 +170,6 @@ class Subproblems:
             total += term
         return total, cache, done
 
-    def lp_values(self, mu: np.ndarray) -> np.ndarray:
-        """Each model's LP value at ``mu`` (problem units); NaN where it is not optimal."""
-        out = np.full(len(self.models), math.nan)
-        for m, (h, _, unit) in enumerate(self.models):
-            self._price(m, mu)
-            h.run()
-            if h.getModelStatus() == self.hs.HighsModelStatus.kOptimal:
-                out[m] = float(h.getInfo().objective_function_value) * unit
-        return out
-
 
 def memory_term(tb: Tables, mu: np.ndarray, grid: int = GRID) -> tuple[float, np.ndarray]:
     """``sum_{t,k} max_d sum_m mu_tk z_km d_m`` over 0-1 ``d`` that fit the memory, and the
@@ -188,7 +179,9 @@ def memory_term(tb: Tables, mu: np.ndarray, grid: int = GRID) -> tuple[float, np
     copied into per-(t, k) knapsacks, :func:`.decomposition.lagrangian`): at most
     ``sum mu`` (the fractional knapsack), so ``L`` only gains over plain dualisation, most
     where few models fit. Weights are ``floor(grid z)`` in units of ``Mem_k / grid``:
-    rounding down only enlarges the feasible set, so the bound stays valid.
+    rounding down only enlarges the feasible set, so the bound stays valid; where the 0-1
+    value then exceeds the fractional ``mu min(1, sum_m z_km)`` (also an upper bound), the
+    fractional one is taken.
     """
     T, S = mu.shape
     M = tb.z.shape[1]
@@ -247,19 +240,21 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
         prim.offer(repair(tb, np.where(cache, 0, -1), score), 0, deadline)
 
     lb, best_mu, best_c = -math.inf, np.zeros((T, S)), np.zeros((T, S, M))
+    best_v = np.full(M, math.nan)  # the models' LP values at best_mu
     it = 0
 
     def lagr(mu: np.ndarray) -> tuple[float, np.ndarray, np.ndarray] | None:
         """``(L(mu), c, g)``: the bound, the subproblems' caches and a subgradient."""
-        nonlocal lb, best_mu, best_c, it
+        nonlocal lb, best_mu, best_c, best_v, it
         it += 1
         out = sub.lp(mu)
         if out is None:
             return None
         kv, use = memory_term(tb, mu)
-        val, c = out[0] - kv, out[1]
+        v, c = out
+        val = float(v.sum()) - kv
         if val > lb + (1e-12 * max(1.0, abs(lb)) if math.isfinite(lb) else 0.0):
-            lb, best_mu, best_c = val, mu.copy(), c
+            lb, best_mu, best_c, best_v = val, mu.copy(), c, v
         return val, c, (c * tb.z[None]).sum(axis=2) - use
 
     def evaluate(mu: np.ndarray) -> float:
@@ -303,9 +298,8 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
     lp_bound = lb
     milp_bound, done = -math.inf, 0
     if relative_gap(prim.ub, lb) > target and time.perf_counter() < milp_end:
-        values = sub.lp_values(best_mu)
-        if np.isfinite(values).all():
-            total, cache, done = sub.milp(best_mu, best_c, values, milp_end)
+        if np.isfinite(best_v).all():
+            total, cache, done = sub.milp(best_mu, best_c, best_v, milp_end)
             milp_bound = total - memory_term(tb, best_mu)[0]
             lb = max(lb, milp_bound)
             offer(cache)
