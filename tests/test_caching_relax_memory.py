@@ -174,8 +174,30 @@ def test_options_and_extra_constraints() -> None:
     with pytest.raises(UnknownNameError):
         ao.run_method(inst, CachingSpec(), "relax_memory",
                       options=ao.SolveOptions(extra={"nope": 1}))
+    with pytest.raises(ao.ValidationError, match="milp_tail"):
+        ao.run_method(inst, CachingSpec(), "relax_memory",
+                      options=ao.SolveOptions(extra={"milp_tail": "no"}))
     res = ao.run_method(inst, CachingSpec(), "relax_memory",
                         options=ao.SolveOptions(extra={"sg_share": 0.2, "milp_share": 0.3,
                                                        "patience": 2}))
     assert res.verified
     assert {"lp_bound", "milp_bound", "milp_models", "lns_moves"} <= set(res.stats.extra)
+
+
+def test_milp_tail_proves_what_the_moves_leave_open() -> None:
+    """2 x 6 x 10 (seed 1): the decomposition and the moves stop with an open gap; the
+    offline MILP run with the time left proves the optimum (and finds it)."""
+    inst = CachingInstance.generate(2, 6, 10, seed=1)
+    spec = CachingSpec()
+    opt = _opt(inst, spec)
+    pure = ao.run_method(inst, spec, "relax_memory",
+                         options=ao.SolveOptions(time_limit=20.0, extra={"milp_tail": False}))
+    assert pure.verified and not pure.optimal, pure.message
+    assert pure.bound < opt * (1 - 1e-4)
+    assert pure.stats.extra["tail_bound"] == -np.inf
+    res = ao.run_method(inst, spec, "relax_memory", options=ao.SolveOptions(time_limit=20.0))
+    assert res.verified and res.optimal, res.message
+    assert res.objective == pytest.approx(opt, rel=1e-6)
+    assert res.eval_objective == pytest.approx(res.objective, rel=1e-9)
+    assert pure.bound <= res.bound <= opt * (1 + 1e-9)
+    assert res.stats.extra["tail_bound"] == pytest.approx(res.bound)
