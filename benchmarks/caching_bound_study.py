@@ -58,14 +58,15 @@ from aigc_opt.problems.caching.milp import build
 from aigc_opt.program import LinearProgram
 
 
-def _highs(prog: LinearProgram, *, relax: bool = False, time_limit: float = math.inf) -> Any:
+def _highs(prog: LinearProgram, *, relax: bool = False) -> Any:
+    """A silent HiGHS object holding ``prog`` (its LP relaxation with ``relax``)."""
     import highspy
 
-    h = highspy.Highs()
+    from aigc_opt.solvers.highs import new_highs
+
+    h = new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", 1e-6)
-    if math.isfinite(time_limit):
-        h.setOptionValue("time_limit", float(time_limit))
     pass_highs(h, replace(prog, integrality=np.zeros(prog.n_cols, dtype=bool)) if relax
                else prog, highspy)
     return h

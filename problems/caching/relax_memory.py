@@ -351,7 +351,7 @@ def _milp_tail(inst: CachingInstance, spec: CachingSpec, prim: _Primal, lb: floa
     leaves (2 x 10 x 20, seed 0: the moves settle at 2,149.5, 3.2 % above the optimum
     2,083.2 that HiGHS proves in about 10 s)."""
     # the build and hand-over come before HiGHS's clock starts: about 6 us per cache entry
-    # measured (2.4 s at 20 x 100 x 200), so that much (doubled) is kept back
+    # measured (2.4 s at 20 x 100 x 200); 10 us per entry is kept back
     build = 1e-5 * inst.requests.size
     left = deadline - time.perf_counter() - build
     if relative_gap(prim.ub, lb) <= target or left <= 1.0:
