@@ -273,7 +273,10 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
     # uniform prices on a geometric grid around the mean cloud cost per (slot, server): L is
     # concave along the ray, so the search walks uphill from 2^-2 of it until the first fall
     base = max(float((tb.R * tb.q[None, None, :]).sum()) / max(T * S, 1), 1e-300)
-    ray = {j: evaluate(np.full((T, S), base * 2.0 ** j)) for j in (-2, -3)}
+    # (the second point only while time lasts: with a limit shorter than one evaluation of
+    # the 50-odd cold LPs, one point gives the bound and the method ends near its limit)
+    ray = {-2: evaluate(np.full((T, S), base / 4))}
+    ray[-3] = evaluate(np.full((T, S), base / 8)) if time.perf_counter() < sg_end else -math.inf
     step = -1 if ray[-3] > ray[-2] else 1
     j = -3 if step < 0 else -2
     while -40 < j < 40 and time.perf_counter() < sg_end:
