@@ -26,6 +26,14 @@ the lower bound each relaxation can give at best:
     by Polyak subgradient steps towards the best known primal; it is an upper estimate of the
     bound *any* per-server decomposition (column generation over whole server trajectories,
     branch-and-price at the root) could certify;
+``pattern``
+    the compact LP with each GPU-memory row replaced by the convex hull of its knapsack: for
+    every (slot, server), ``c[t,k,:] = sum_P w[t,k,P] 1_P`` over every model set ``P`` that
+    fits the server's memory, ``sum_P w = 1``, ``w >= 0`` (the sets are enumerated, so only
+    for a few models: at most :data:`MAX_PATTERNS` per server). It is the bound a Lagrangian
+    *decomposition* with free prices ``lam[t,k,m]`` on the copies ``c = d`` (per-model
+    subproblems, per-(slot, server) knapsacks) converges to; ``relax_memory`` prices memory
+    by ``mu[t,k] z[k,m]`` instead, which cannot see it;
 ``optimum``
     the offline MILP solved by HiGHS from ``relax_memory``'s primal (its proven bound and gap
     are printed: the row is the optimum only where the status says ``optimal``).
@@ -70,6 +78,69 @@ def _highs(prog: LinearProgram, *, relax: bool = False) -> Any:
     pass_highs(h, replace(prog, integrality=np.zeros(prog.n_cols, dtype=bool)) if relax
                else prog, highspy)
     return h
+
+
+#: Largest number of fitting model sets per server for which ``pattern`` is computed.
+MAX_PATTERNS = 20_000
+
+
+def fitting_sets(z: np.ndarray, limit: int = MAX_PATTERNS) -> np.ndarray | None:
+    """Every model set that fits one server, as rows of a 0-1 matrix (the empty set first);
+    ``z[m]`` is model m's share of the server's memory. None when there are more than
+    ``limit`` sets."""
+    sets = np.zeros((1, z.size), dtype=bool)
+    used = np.zeros(1)
+    for m in range(z.size):  # extend every set by model m where it still fits
+        ok = used + z[m] <= 1.0 + 1e-12
+        more = sets[ok].copy()
+        more[:, m] = True
+        sets, used = np.vstack([sets, more]), np.concatenate([used, used[ok] + z[m]])
+        if sets.shape[0] > limit:
+            return None
+    return sets
+
+
+def pattern_program(lp: LinearProgram, z: np.ndarray, T: int) -> LinearProgram | None:
+    """``lp`` relaxed, plus per-(slot, server) set weights ``w`` with ``c[t,k,:] = sum_P w_P
+    1_P`` and ``sum_P w_P = 1`` (``z`` (S, M) memory shares; ``c[t,k,m]`` is column
+    ``(t S + k) M + m``). None when a server has more than :data:`MAX_PATTERNS` sets."""
+    S, M = z.shape
+    per = [fitting_sets(z[k]) for k in range(S)]
+    if any(p is None for p in per):
+        return None
+    rows, cols, vals = [], [], []
+    n, r0 = lp.n_cols, lp.n_rows
+    link0, conv0 = r0, r0 + T * S * M
+    rows.append(link0 + np.arange(T * S * M))  # c[t,k,m] in its linking row
+    cols.append(np.arange(T * S * M))
+    vals.append(np.ones(T * S * M))
+    for k, sets in enumerate(per):
+        assert sets is not None
+        nP = sets.shape[0]
+        p_idx, m_idx = np.nonzero(sets)
+        t = np.arange(T)[:, None]
+        first = n + t * nP  # this server's w columns of slot t start here
+        rows.append((link0 + (t * S + k) * M + m_idx[None, :]).ravel())
+        cols.append((first + p_idx[None, :]).ravel())
+        vals.append(np.full(T * p_idx.size, -1.0))
+        rows.append(np.repeat(conv0 + np.arange(T) * S + k, nP))
+        cols.append((first + np.arange(nP)[None, :]).ravel())
+        vals.append(np.ones(T * nP))
+        n += T * nP
+    extra = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows) - r0,
+                                                  np.concatenate(cols))),
+                          shape=(T * S * (M + 1), n))
+    nw = n - lp.n_cols
+    top = sp.hstack([sp.csr_matrix(lp.A), sp.csr_matrix((r0, nw))])
+    A = sp.csr_matrix(sp.vstack([top, extra]))
+    return LinearProgram(
+        c=np.concatenate([lp.c, np.zeros(nw)]), A=A,
+        row_lower=np.concatenate([lp.row_lower, np.zeros(T * S * M), np.ones(T * S)]),
+        row_upper=np.concatenate([lp.row_upper, np.zeros(T * S * M), np.ones(T * S)]),
+        col_lower=np.concatenate([lp.col_lower, np.zeros(nw)]),
+        col_upper=np.concatenate([lp.col_upper, np.ones(nw)]),
+        integrality=np.zeros(n, dtype=bool), offset=lp.offset, name="caching-pattern-lp",
+        meta=lp.meta)
 
 
 def server_of_columns(lp: LinearProgram, S: int, M: int, T: int) -> np.ndarray:
@@ -195,6 +266,18 @@ def study(S: int, M: int, T: int, *, seed: int, rate: float, iterations: int,
     lp_val = float(h.getInfo().objective_function_value) * scale
     pi0 = np.asarray(h.getSolution().row_dual)[:ny]
     row("lp", lp_val, time.perf_counter() - t0, "compact LP relaxation")
+    import highspy
+
+    t0 = time.perf_counter()
+    z = inst.model_size_bytes[None, :] / inst.server_gpu_memory_bytes[:, None]
+    pat = pattern_program(lp, z, T)
+    if pat is not None:
+        h = _highs(pat, relax=True)
+        h.run()
+        if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:  # else no bound
+            row("pattern", float(h.getInfo().objective_function_value) * scale,
+                time.perf_counter() - t0, "LP + knapsack hull per (slot, server), "
+                f"{pat.n_cols - lp.n_cols} set columns")
     t0 = time.perf_counter()
     rm = ao.run_method(inst, spec, "relax_memory",
                        options=ao.SolveOptions(time_limit=time_limit, mip_gap=1e-6,

@@ -1,6 +1,10 @@
-"""The per-server Lagrangian of the caching bound study is a valid bound, at least the LP."""
+"""The caching bound study's relaxations (per-server Lagrangian, knapsack-hull pattern LP) are valid
+bounds, at least the LP."""
 
 from __future__ import annotations
+
+import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,6 +13,8 @@ import aigc_opt as ao
 from aigc_opt.benchmarks.caching_bound_study import (
     PerServer,
     _highs,
+    fitting_sets,
+    pattern_program,
     per_server_bound,
     server_of_columns,
     study,
@@ -68,6 +74,39 @@ def test_study_rows_order_the_bounds() -> None:
     rows = {r["relaxation"]: r for r in study(2, 4, 6, seed=1, rate=30.0, iterations=10,
                                                time_limit=30.0, milp_limit=30.0)}
     primal = rows["lp"]["primal"]
-    for name in ("lp", "per_model", "per_server", "optimum"):
+    for name in ("lp", "pattern", "per_model", "per_server", "optimum"):
         assert rows[name]["value"] <= primal * (1 + 1e-6)
     assert rows["per_server"]["value"] >= rows["lp"]["value"] - 1e-6 * abs(primal)
+    assert rows["pattern"]["value"] >= rows["lp"]["value"] - 1e-6 * abs(primal)
+
+
+def test_fitting_sets_are_every_subset_that_fits() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        z = rng.uniform(0.05, 0.7, size=int(rng.integers(1, 9)))
+        got = {tuple(np.nonzero(r)[0]) for r in fitting_sets(z)}
+        want = {c for n in range(z.size + 1) for c in itertools.combinations(range(z.size), n)
+                if z[list(c)].sum() <= 1.0}
+        assert got == want
+        assert len(got) == fitting_sets(z).shape[0]  # no set twice
+    assert fitting_sets(np.full(30, 0.01), limit=1000) is None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pattern_bound_between_lp_and_optimum_and_exact_when_integral(seed: int) -> None:
+    S, M, T = 2, 5, 8
+    inst = CachingInstance.generate(S, M, T, seed=seed)
+    lp, opt, lp_val, _ = _setup(S, M, T, seed)
+    z = inst.model_size_bytes[None, :] / inst.server_gpu_memory_bytes[:, None]
+    pat = pattern_program(lp, z, T)
+    assert pat is not None
+    h = _highs(pat, relax=True)
+    h.run()
+    val = float(h.getInfo().objective_function_value)
+    assert lp_val - 1e-6 * abs(lp_val) <= val <= opt * (1 + 1e-6)
+    # with the cache columns binary the set weights describe the same caches: the optimum
+    integral = replace(pat, integrality=np.concatenate(
+        [lp.integrality, np.zeros(pat.n_cols - lp.n_cols, dtype=bool)]))
+    h = _highs(integral)
+    h.run()
+    assert float(h.getInfo().objective_function_value) == pytest.approx(opt, rel=1e-6)
