@@ -100,13 +100,18 @@ def fitting_sets(z: np.ndarray, limit: int = MAX_PATTERNS) -> np.ndarray | None:
     return sets
 
 
-def pattern_program(lp: LinearProgram, z: np.ndarray, T: int) -> LinearProgram | None:
-    """``lp`` relaxed, plus per-(slot, server) set weights ``w`` with ``c[t,k,:] = sum_P w_P
-    1_P`` and ``sum_P w_P = 1`` (``z`` (S, M) memory shares; ``c[t,k,m]`` is column
-    ``(t S + k) M + m``). None when a server has more than :data:`MAX_PATTERNS` sets."""
-    S, M = z.shape
-    per = [fitting_sets(z[k]) for k in range(S)]
-    if any(p is None for p in per):
+def pattern_program(lp: LinearProgram, inst: CachingInstance) -> LinearProgram | None:
+    """``lp`` (:func:`build`'s program for ``inst``) relaxed, plus per-(slot, server) set
+    weights ``w`` with ``c[t,k,:] = sum_P w_P 1_P`` and ``sum_P w_P = 1`` (``c[t,k,m]`` is
+    column ``(t S + k) M + m``). None when a server has more than :data:`MAX_PATTERNS` sets."""
+    T, S, M = inst.requests.shape
+    size = np.asarray(inst.model_size_bytes, dtype=float)
+    mem = np.asarray(inst.server_gpu_memory_bytes, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):  # no memory: only size-0 models fit
+        z = np.where(size[None, :] > 0, size[None, :] / mem[:, None], 0.0)
+    found = [fitting_sets(z[k]) for k in range(S)]
+    per = [sets for sets in found if sets is not None]
+    if len(per) < S:
         return None
     rows, cols, vals = [], [], []
     n, r0 = lp.n_cols, lp.n_rows
@@ -115,7 +120,6 @@ def pattern_program(lp: LinearProgram, z: np.ndarray, T: int) -> LinearProgram |
     cols.append(np.arange(T * S * M))
     vals.append(np.ones(T * S * M))
     for k, sets in enumerate(per):
-        assert sets is not None
         nP = sets.shape[0]
         p_idx, m_idx = np.nonzero(sets)
         t = np.arange(T)[:, None]
@@ -249,6 +253,8 @@ def per_server_bound(lp: LinearProgram, S: int, M: int, T: int, pi0: np.ndarray,
 def study(S: int, M: int, T: int, *, seed: int, rate: float, iterations: int,
           time_limit: float, milp_limit: float) -> list[dict[str, Any]]:
     """One row per bound for one instance."""
+    import highspy
+
     inst = CachingInstance.generate(S, M, T, seed=seed, rate=rate)
     spec = CachingSpec()
     lp = build(inst, spec)
@@ -266,11 +272,8 @@ def study(S: int, M: int, T: int, *, seed: int, rate: float, iterations: int,
     lp_val = float(h.getInfo().objective_function_value) * scale
     pi0 = np.asarray(h.getSolution().row_dual)[:ny]
     row("lp", lp_val, time.perf_counter() - t0, "compact LP relaxation")
-    import highspy
-
     t0 = time.perf_counter()
-    z = inst.model_size_bytes[None, :] / inst.server_gpu_memory_bytes[:, None]
-    pat = pattern_program(lp, z, T)
+    pat = pattern_program(lp, inst)
     if pat is not None:
         h = _highs(pat, relax=True)
         h.run()

@@ -97,8 +97,7 @@ def test_pattern_bound_between_lp_and_optimum_and_exact_when_integral(seed: int)
     S, M, T = 2, 5, 8
     inst = CachingInstance.generate(S, M, T, seed=seed)
     lp, opt, lp_val, _ = _setup(S, M, T, seed)
-    z = inst.model_size_bytes[None, :] / inst.server_gpu_memory_bytes[:, None]
-    pat = pattern_program(lp, z, T)
+    pat = pattern_program(lp, inst)
     assert pat is not None
     h = _highs(pat, relax=True)
     h.run()

@@ -274,7 +274,7 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
     # concave along the ray, so the search walks uphill from 2^-2 of it until the first fall
     base = max(float((tb.R * tb.q[None, None, :]).sum()) / max(T * S, 1), 1e-300)
     # (the second point only while time lasts: with a limit shorter than one evaluation of
-    # the 50-odd cold LPs, one point gives the bound and the method ends near its limit)
+    # the M cold model LPs, one point gives the bound and the method ends near its limit)
     ray = {-2: evaluate(np.full((T, S), base / 4))}
     ray[-3] = evaluate(np.full((T, S), base / 8)) if time.perf_counter() < sg_end else -math.inf
     step = -1 if ray[-3] > ray[-2] else 1
