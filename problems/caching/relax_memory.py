@@ -34,10 +34,11 @@ Phases within ``options.time_limit`` (default 120 s):
 3. the primal: the subproblems' caches (MILP where solved, LP rounded at 1/2 otherwise) made
    memory-feasible by :func:`.decomposition.repair` (models kept by serving value per byte)
    and polished by coordinate descent and exact pair moves
-   (:meth:`.decomposition._Primal.polish`); once those stall, groups of three models are
-   re-optimised jointly by MILP (:mod:`.model_lns`) until the deadline or until every group
-   is settled (with at most three models the group is the whole offline MILP, whose proven
-   bound then replaces the Lagrangian one).
+   (:meth:`.decomposition._Primal.polish`); once those stall, rounds of exact MILP moves
+   until the deadline or until both kinds settle: one server's cache over a 10-slot window
+   (:mod:`.window_lns`, up to 20 s), then groups of three models over the whole horizon
+   (:mod:`.model_lns`, up to 20 s; with at most three models the group is the whole offline
+   MILP, whose proven bound then replaces the Lagrangian one).
 4. when every group is settled with more than a second left, the offline MILP
    (:func:`.milp.solve_offline`) from the best primal for the rest of the time: its
    incumbent is a candidate and its proven bound, when higher, replaces the Lagrangian one
@@ -76,6 +77,7 @@ from .decomposition import (
 from .formulation import pass_highs
 from .milp import build, solve_offline
 from .model_lns import model_lns, model_subset
+from .window_lns import window_lns
 
 logger = logging.getLogger(__name__)
 
@@ -316,21 +318,31 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
             lb = max(lb, milp_bound)
             offer(cache)
     offer(best_c >= 0.5)
-    moves = 0
+    moves = window_moves = rounds = 0
     if relative_gap(prim.ub, lb) > target:
         prim.polish(deadline)
+    logger.debug("relax_memory polished primal %.10g at %.1f s", prim.ub,
+                 time.perf_counter() - t0)
     while not tb.compute and relative_gap(prim.ub, lb) > target \
             and time.perf_counter() < deadline - 0.1:
-        # the pair moves are at a local optimum: re-optimise groups of models by MILP
+        # the pair moves are at a local optimum: re-optimise (server, slot window) blocks,
+        # then groups of models, by MILP (at most 20 s each per round)
+        cache, nw, local = window_lns(inst, spec, tb, prim.cache,
+                                      min(deadline, time.perf_counter() + 20), seed=rounds)
+        window_moves += nw
+        prim.offer(cache, 0, deadline)
+        if relative_gap(prim.ub, lb) <= target or time.perf_counter() >= deadline - 0.1:
+            break
         window = min(deadline, time.perf_counter() + 20)
-        cache, n, whole = model_lns(inst, spec, tb, prim.cache, window)
+        cache, n, whole = model_lns(inst, spec, tb, prim.cache, window, seed=rounds)
         moves += n
+        rounds += 1
         lb = max(lb, whole)  # a group of every model is the offline MILP: its bound holds
         prim.offer(cache, 0, deadline)
-        if n:
+        if n or nw:
             prim.polish(deadline)
-        elif time.perf_counter() < window - 0.05:
-            break  # every group settled with no gain: the moves have nothing left
+        elif local and time.perf_counter() < window - 0.05:
+            break  # both kinds of moves settled with no gain: nothing is left to them
     tail = -math.inf
     if tail_on:
         tail = _milp_tail(inst, spec, prim, lb, target, deadline)
@@ -338,11 +350,12 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
     return _finish(inst, obj, prim, lb, target, "relax_memory", t0, build_s, it,
                    f"memory rows dualised, {M} exact per-model subproblems: {it} LP "
                    f"evaluations (bound {lp_bound:.10g}), {done}/{M} model MILPs solved "
-                   f"(bound {milp_bound:.10g}), {moves} model-LNS moves; bound = best "
+                   f"(bound {milp_bound:.10g}), {moves} model-LNS and {window_moves} "
+                   "window-LNS moves; bound = best "
                    "Lagrangian value (or the offline MILP's, when an LNS group held every "
                    "model or the final offline MILP proved more)",
                    {"lp_bound": lp_bound, "milp_bound": milp_bound, "milp_models": done,
-                    "lns_moves": moves, "tail_bound": tail})
+                    "lns_moves": moves, "window_moves": window_moves, "tail_bound": tail})
 
 
 def _milp_tail(inst: CachingInstance, spec: CachingSpec, prim: _Primal, lb: float,
