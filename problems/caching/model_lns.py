@@ -17,8 +17,11 @@ import dataclasses
 import logging
 import math
 import time
+from typing import Any
 
 import numpy as np
+
+from aigc_opt.program import LinearProgram
 
 from .data import CachingInstance, CachingSpec
 from .decomposition import Tables, allocation_of, cache_cost
@@ -38,6 +41,24 @@ def model_subset(inst: CachingInstance, models: np.ndarray) -> CachingInstance:
         context_accuracy=inst.context_accuracy[sel], initial_cache=inst.initial_cache[:, sel])
 
 
+def move_highs(lp: LinearProgram, time_limit: float) -> tuple[Any, Any]:
+    """A quiet HiGHS object holding ``lp`` equilibrated (:func:`aigc_opt.solvers.numerics.
+    equilibrate`), with an LNS move's time limit (s) and a 1e-6 gap; returns it and the
+    equilibration (its ``col_scale`` and ``obj_scale`` map values back)."""
+    import highspy
+
+    from aigc_opt.solvers.highs import new_highs
+    from aigc_opt.solvers.numerics import equilibrate
+
+    eq = equilibrate(lp)
+    h = new_highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+    h.setOptionValue("mip_rel_gap", 1e-6)
+    pass_highs(h, eq.program, highspy)
+    return h, eq
+
+
 def reoptimise(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.ndarray,
                models: np.ndarray, time_limit: float
                ) -> tuple[np.ndarray | None, bool, float]:
@@ -46,9 +67,6 @@ def reoptimise(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.n
     bound on the group's cost (problem units; with every model in the group it bounds the
     whole problem)."""
     import highspy
-
-    from aigc_opt.solvers.highs import new_highs
-    from aigc_opt.solvers.numerics import equilibrate
 
     T, S, M = cache.shape
     fixed = np.ones(M, dtype=bool)
@@ -61,12 +79,7 @@ def reoptimise(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.n
     # what the fixed models leave (1e-12: the repair's own rounding allowance)
     upper[rows] = np.maximum(upper[rows] - used, 0.0) + 1e-12
     lp = dataclasses.replace(lp, row_upper=upper)
-    eq = equilibrate(lp)
-    h = new_highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", max(float(time_limit), 0.01))
-    h.setOptionValue("mip_rel_gap", 1e-6)
-    pass_highs(h, eq.program, highspy)
+    h, eq = move_highs(lp, time_limit)
     alloc, _ = allocation_of(sub, spec.objective, cache[:, :, models])
     x0 = start_vector(sub, lp, alloc) / eq.col_scale
     h.setSolution(lp.n_cols, np.arange(lp.n_cols, dtype=np.int32), x0)

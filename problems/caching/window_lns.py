@@ -31,7 +31,8 @@ import numpy as np
 
 from .data import CachingInstance, CachingSpec, cache_age, context_table
 from .decomposition import Tables, cache_cost
-from .formulation import assemble, layout, pass_highs, window_data
+from .formulation import assemble, layout, window_data
+from .model_lns import move_highs
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +61,6 @@ def window_move(inst: CachingInstance, spec: CachingSpec, G: np.ndarray, cache: 
     """
     import highspy
 
-    from aigc_opt.solvers.highs import new_highs
-    from aigc_opt.solvers.numerics import equilibrate
-
     T, S, M = cache.shape
     H = inst.context_window
     e = min(T - 1, b + H)
@@ -86,13 +84,7 @@ def window_move(inst: CachingInstance, spec: CachingSpec, G: np.ndarray, cache: 
     cl[fixed] = cur[fixed]
     # a fixed copy the window's dominance rule would forbid stays as it is (it is not chosen)
     cu[...] = np.where(fixed, cur, cu)
-    lp = dataclasses.replace(lp, col_lower=lower, col_upper=upper)
-    eq = equilibrate(lp)
-    h = new_highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", max(float(time_limit), 0.01))
-    h.setOptionValue("mip_rel_gap", 1e-6)
-    pass_highs(h, eq.program, highspy)
+    h, eq = move_highs(dataclasses.replace(lp, col_lower=lower, col_upper=upper), time_limit)
     # the current cache as a partial start (HiGHS completes the routing and ages by LP)
     start = np.minimum(cur.reshape(-1), upper[:nC])
     h.setSolution(nC, np.arange(nC, dtype=np.int32), start / eq.col_scale[:nC])
