@@ -173,3 +173,63 @@ def test_pair_move_is_the_exact_best_pair_reoptimisation(seed: int) -> None:
     alloc = ao.problems.caching.CachingAllocation(cache=cache, edge=edge, cloud=cloud)
     met = ao.evaluate(inst, alloc, spec)
     assert met.feasible and met.objective == pytest.approx(after, rel=1e-9)
+
+
+def _dense_pair_dp(v1: np.ndarray, v2: np.ndarray, feas: np.ndarray, f0: np.ndarray,
+                   L1: np.ndarray, L2: np.ndarray) -> np.ndarray:
+    """Reference: the joint recursion as a dense min-plus product over the full transition
+    matrices (state 0 from any, 1 from 0 at the load cost, j from j - 1, the last from
+    itself), optimal costs only."""
+    T, P, n = v1.shape
+    big = 1e300
+
+    def trans(L: np.ndarray) -> np.ndarray:
+        tr = np.full((L.size, n, n), big)
+        tr[:, :, 0] = 0.0
+        tr[:, 0, 1] = L
+        for j in range(2, n):
+            tr[:, j - 1, j] = 0.0
+        tr[:, n - 1, n - 1] = 0.0
+        return tr
+
+    tr1, tr2 = trans(L1), trans(L2)
+    f = np.where(feas[0], f0 + v1[0][:, :, None] + v2[0][:, None, :], big)
+    for t in range(1, T):
+        hh = (f[:, :, :, None] + tr2[:, None, :, :]).min(axis=2)
+        g = (hh[:, :, None, :] + tr1[:, :, :, None]).min(axis=1)
+        f = np.where(feas[t], np.minimum(g + v1[t][:, :, None] + v2[t][:, None, :], big), big)
+    return f.reshape(P, -1).min(axis=1)
+
+
+@pytest.mark.parametrize(("H", "seed"), [(0, 0), (1, 1), (3, 2), (5, 3)])
+def test_sparse_pair_dp_equals_the_dense_min_plus_recursion(H: int, seed: int) -> None:
+    """The pair DP's sparse transitions give the dense recursion's optimal costs, and its
+    state sequences are feasible paths whose cost is that optimum (random values, loads,
+    infeasible joint states)."""
+    from aigc_opt.problems.caching.local_search import _pair_dp
+
+    rng = np.random.default_rng(seed)
+    T, P, n = 7, 40, H + 2
+    v1 = np.concatenate([np.zeros((T, P, 1)), -rng.random((T, P, n - 1)) * 5], axis=2)
+    v2 = np.concatenate([np.zeros((T, P, 1)), -rng.random((T, P, n - 1)) * 5], axis=2)
+    feas = rng.random((T, P, n, n)) < 0.7
+    feas[:, :, 0, 0] = True  # holding neither copy always fits
+    L1, L2 = rng.random(P) * 6, rng.random(P) * 6
+    f0 = np.full((P, n, n), 1e300)
+    f0[:, 0, 0], f0[:, 1, 0], f0[:, 0, 1] = 0.0, L1, L2
+    f0[:, 1, 1] = L1 + L2
+    cost, s1, s2 = _pair_dp(v1, v2, feas, f0, L1, L2)
+    assert np.allclose(cost, _dense_pair_dp(v1, v2, feas, f0, L1, L2), rtol=1e-12, atol=1e-9)
+    rows = np.arange(P)
+    path = f0[rows, s1[0], s2[0]] + v1[0, rows, s1[0]] + v2[0, rows, s2[0]]
+    assert feas[0, rows, s1[0], s2[0]].all()
+    for t in range(1, T):
+        for s, L in ((s1, L1), (s2, L2)):
+            prev, cur = s[t - 1], s[t]
+            ok = (cur == 0) | ((cur == 1) & (prev == 0)) | ((cur >= 2) & (prev == cur - 1)) \
+                | ((cur == n - 1) & (prev == n - 1))
+            assert ok.all()
+            path = path + np.where((cur == 1) & (prev == 0), L, 0.0)
+        assert feas[t, rows, s1[t], s2[t]].all()
+        path = path + v1[t, rows, s1[t]] + v2[t, rows, s2[t]]
+    assert np.allclose(path, cost, rtol=1e-12, atol=1e-9)

@@ -55,37 +55,53 @@ def block_values(tb: Tables, cache: np.ndarray, k: int) -> tuple[np.ndarray, np.
     return val, age
 
 
-def _transitions(L: np.ndarray, H: int) -> np.ndarray:
-    """Min-plus transition costs (P, H+2, H+2) from state i to j (0: not cached, 1 + age)."""
-    A = H + 1
-    tr = np.full((L.size, A + 1, A + 1), _INF)
-    tr[:, :, 0] = 0.0
-    tr[:, 0, 1] = L
-    if H == 0:
-        tr[:, 1, 1] = 0.0
+def _step(f: np.ndarray, L: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """One slot of one block's transitions along ``axis`` of ``f`` (P, n, n), min-plus.
+
+    States 0 (not cached) and 1 + age (ages 0..H, ``n = H + 2``): state 0 is reached from
+    any state (evict, free), state 1 from 0 (load, ``L`` per pair), state j >= 2 from j - 1
+    (ageing) and the last state also from itself (age capped at H; with H = 0 state 1 is kept
+    from itself). Each state has at most two predecessors besides state 0's, so a slot costs
+    O(P n^2) instead of the dense O(P n^3) min-plus product. Returns the values and the
+    predecessor indices (int8), the lowest index on ties (as ``np.argmin`` would).
+    """
+    g = np.moveaxis(f, axis, -1)  # (P, other, n): the block's states last
+    n = g.shape[-1]
+    out = np.empty_like(g)
+    back = np.empty(g.shape, dtype=np.int8)
+    back[..., 0] = np.argmin(g, axis=-1)
+    out[..., 0] = np.take_along_axis(g, back[..., :1].astype(np.intp), axis=-1)[..., 0]
+    load = g[..., 0] + L[:, None]
+    if n == 2:  # H = 0: state 1 from 0 (load) or from itself
+        keep = g[..., 1] < load
+        out[..., 1] = np.where(keep, g[..., 1], load)
+        back[..., 1] = keep
     else:
-        for j in range(2, A + 1):  # ageing (H + 1 states at most)
-            tr[:, j - 1, j] = 0.0
-        tr[:, A, A] = 0.0
-    return tr
+        out[..., 1] = load
+        back[..., 1] = 0
+        out[..., 2:n - 1] = g[..., 1:n - 2]
+        back[..., 2:n - 1] = np.arange(1, n - 2, dtype=np.int8)
+        keep = g[..., n - 1] < g[..., n - 2]
+        out[..., n - 1] = np.where(keep, g[..., n - 1], g[..., n - 2])
+        back[..., n - 1] = np.where(keep, n - 1, n - 2)
+    return np.moveaxis(out, -1, axis), np.moveaxis(back, -1, axis)
 
 
 def _pair_dp(v1: np.ndarray, v2: np.ndarray, feas: np.ndarray, f0: np.ndarray,
-             tr1: np.ndarray, tr2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             L1: np.ndarray, L2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Joint shortest path of P pairs: state values ``v1, v2`` (T, P, A+1), feasibility
-    (T, P, A+1, A+1), start costs ``f0`` (P, A+1, A+1). Returns optimal costs (P,) and the
-    state sequences (T, P) of both blocks."""
+    (T, P, A+1, A+1), start costs ``f0`` (P, A+1, A+1), load costs ``L1, L2`` (P,). Returns
+    optimal costs (P,) and the state sequences (T, P) of both blocks. The transitions are
+    separable (block 2 first, then block 1), each by :func:`_step`; equal to the dense
+    min-plus recursion (tested against it)."""
     T, P, n = v1.shape
     f = np.where(feas[0], np.minimum(f0 + v1[0][:, :, None] + v2[0][:, None, :], _INF), _INF)
     b1 = np.zeros((T, P, n, n), dtype=np.int8)
     b2 = np.zeros((T, P, n, n), dtype=np.int8)
-    for t in range(1, T):  # separable transitions: block 2 first, then block 1
-        c2 = f[:, :, :, None] + tr2[:, None, :, :]  # (P, i1, i2, j2)
-        b2[t] = np.argmin(c2, axis=2)
-        hh = np.min(c2, axis=2)  # (P, i1, j2)
-        c1 = hh[:, :, None, :] + tr1[:, :, :, None]  # (P, i1, j1, j2)
-        b1[t] = np.argmin(c1, axis=1)
-        g = np.min(c1, axis=1) + v1[t][:, :, None] + v2[t][:, None, :]
+    for t in range(1, T):
+        hh, b2[t] = _step(f, L2, 2)  # (P, i1, j2), predecessor i2
+        g, b1[t] = _step(hh, L1, 1)  # (P, j1, j2), predecessor i1
+        g = g + v1[t][:, :, None] + v2[t][:, None, :]
         f = np.where(feas[t], np.minimum(g, _INF), _INF)
     flat = f.reshape(P, -1)
     st = np.argmin(flat, axis=1)
@@ -151,8 +167,7 @@ def pair_pass(tb: Tables, cache: np.ndarray, k: int, max_pairs: int = 2000) -> f
         return f
 
     f0 = start(m1)[:, :, None] + start(m2)[:, None, :]
-    cost, seq1, seq2 = _pair_dp(v1, v2, feas, f0, _transitions(tb.L[k, m1], H),
-                                _transitions(tb.L[k, m2], H))
+    cost, seq1, seq2 = _pair_dp(v1, v2, feas, f0, tb.L[k, m1], tb.L[k, m2])
     cur = (_current_cost(tb, cache, age, val, k, m1)
            + _current_cost(tb, cache, age, val, k, m2))
     gain = cur - cost
