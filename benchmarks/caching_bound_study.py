@@ -109,9 +109,8 @@ def pattern_program(lp: LinearProgram, inst: CachingInstance) -> LinearProgram |
     mem = np.asarray(inst.server_gpu_memory_bytes, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):  # no memory: only size-0 models fit
         z = np.where(size[None, :] > 0, size[None, :] / mem[:, None], 0.0)
-    found = [fitting_sets(z[k]) for k in range(S)]
-    per = [sets for sets in found if sets is not None]
-    if len(per) < S:
+    per = [fitting_sets(z[k]) for k in range(S)]
+    if any(sets is None for sets in per):
         return None
     rows, cols, vals = [], [], []
     n, r0 = lp.n_cols, lp.n_rows
@@ -120,6 +119,7 @@ def pattern_program(lp: LinearProgram, inst: CachingInstance) -> LinearProgram |
     cols.append(np.arange(T * S * M))
     vals.append(np.ones(T * S * M))
     for k, sets in enumerate(per):
+        assert sets is not None
         nP = sets.shape[0]
         p_idx, m_idx = np.nonzero(sets)
         t = np.arange(T)[:, None]

@@ -120,6 +120,7 @@ def window_lns(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.n
         starts = np.append(starts, T - width)
     hoods = [(int(k), int(s)) for k in range(S) for s in starts]
     best, cost, moves = cache, cache_cost(tb, cache), 0
+    age = cache_age(best, tb.H)  # the best cache's ages, kept in step with it
     while time.perf_counter() < deadline - 0.05:
         improved, complete = False, True
         for i in rng.permutation(len(hoods)):
@@ -131,8 +132,8 @@ def window_lns(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.n
             extra = rng.choice(others, size=min(n_free - 1, others.size), replace=False)
             free = np.sort(np.concatenate([[k], extra])).astype(np.int64)
             left = deadline - time.perf_counter()
-            new, proven = window_move(inst, spec, G, best, cache_age(best, tb.H), a,
-                                      min(T - 1, a + width - 1), free, min(step_limit, left))
+            new, proven = window_move(inst, spec, G, best, age, a, min(T - 1, a + width - 1),
+                                      free, min(step_limit, left))
             complete &= proven
             if new is None or ((new * tb.z[None]).sum(axis=2) > 1 + 1e-9).any():
                 continue
@@ -141,6 +142,7 @@ def window_lns(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.n
                 logger.debug("window LNS server %d slots %d+%d: %.10g -> %.10g", k, a, width,
                              cost, c)
                 best, cost, moves, improved = new, c, moves + 1, True
+                age = cache_age(best, tb.H)
         if not improved:
             # a whole sweep without gain: with every move proven optimal this is a local
             # optimum of the neighbourhood; otherwise the next sweep would repeat it
