@@ -5,8 +5,10 @@ certified optimum of the binary offloading problem (:func:`~aigc_opt.problems.wp
 solve_batch` with the exact Lagrangian branch and bound): the optimal mode vector, the optimal
 weighted sum computation rate (bit/s), the WPT fraction and offloading slots of that optimum,
 the proven upper bound and the relative gap ``(bound - objective) / objective <= rel_gap``.
-DROO's own training files (``data_N.mat``) were labelled by enumeration for N = 10 only; these
-labels scale to N = 20, 30, 50, 100 with the same guarantee.
+DROO's own training files (``data_N.mat``) were labelled by enumerating the 2^N modes for
+N <= 10 (and by coordinate descent, a heuristic, for N = 20, 30); these labels scale to
+N = 20, 30, 50, 100 with the same guarantee. :func:`check_labels` certifies or refutes any
+such file frame by frame (``aigc-opt dataset check FILE``).
 
 :func:`save_labels` writes ``.npz`` (arrays ``gains``, ``modes``, ``objective``, ``bound``,
 ``gap``, ``wpt_fraction``, ``tau``, ``weights``, ``seed``) or, for ``.mat``, DROO's layout
@@ -19,6 +21,7 @@ labels scale to N = 20, 30, 50, 100 with the same guarantee.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,10 +30,12 @@ import numpy as np
 
 from aigc_opt.errors import ValidationError
 from aigc_opt.problems.wpmec import WpmecBatch, WpmecParams, solve_batch
+from aigc_opt.validate import check_path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["WpmecLabels", "load_labels", "save_labels", "wpmec_labels"]
+__all__ = ["LabelCheck", "WpmecLabels", "check_labels", "load_labels", "save_labels",
+           "wpmec_labels"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,26 +153,162 @@ def save_labels(labels: WpmecLabels, path: str | Path) -> Path:
 
 
 def load_labels(path: str | Path) -> WpmecLabels:
-    """Read a file written by :func:`save_labels` (``.npz`` or DROO-layout ``.mat``)."""
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix == ".npz":
-        with np.load(p, allow_pickle=False) as z:
-            return WpmecLabels(z["gains"], z["modes"].astype(np.int8), z["objective"],
-                               z["bound"], z["gap"], z["wpt_fraction"], z["tau"], z["weights"],
-                               int(z["seed"]))
-    if suffix == ".mat":
-        import scipy.io
+    """Read a file written by :func:`save_labels` (``.npz``) or any DROO-layout ``.mat``.
 
-        d = scipy.io.loadmat(p)
-        f, n = d["input_h"].shape
-        col = lambda k, fill: (np.asarray(d[k]).reshape(-1) if k in d  # noqa: E731
-                               else np.full(f, fill))
-        return WpmecLabels(np.asarray(d["input_h"], dtype=np.float64),
-                           np.asarray(d["output_mode"]).astype(np.int8),
-                           col("output_obj", np.nan), col("output_bound", np.nan),
-                           col("output_gap", np.nan), col("output_a", np.nan),
-                           np.asarray(d.get("output_tau", np.full((f, n), np.nan))),
-                           np.asarray(d["weights"]).reshape(-1) if "weights" in d
-                           else np.full(n, np.nan))
-    raise ValidationError("path", "-", str(p), "unsupported file type (.npz or .mat)")
+    A ``.mat`` file needs ``input_h`` (F x N channel gains, -) and ``output_mode`` (F x N,
+    0/1); ``output_obj`` (bit/s), ``output_a``, ``output_tau``, ``output_bound``,
+    ``output_gap`` and ``weights`` are optional (NaN when absent: DROO's published files carry
+    no weights, which are then DROO's default ones). A missing, unreadable or malformed file,
+    a missing variable or a variable of the wrong shape raises a :class:`ValidationError`
+    naming it.
+    """
+    p = check_path("path", path)
+    suffix = p.suffix.lower()
+    if suffix not in (".npz", ".mat"):
+        raise ValidationError("path", "-", str(p), "unsupported file type (.npz or .mat)")
+    try:
+        if suffix == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                d = {k: np.asarray(z[k]) for k in z.files}
+            names = {"input_h": "gains", "output_mode": "modes", "output_obj": "objective",
+                     "output_bound": "bound", "output_gap": "gap", "output_a": "wpt_fraction",
+                     "output_tau": "tau", "weights": "weights"}
+            d = {mat: d[npz] for mat, npz in names.items() if npz in d} | (
+                {"seed": d["seed"]} if "seed" in d else {})
+        else:
+            import scipy.io
+
+            d = scipy.io.loadmat(p)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
+        raise ValidationError("path", "-", str(p), f"cannot read: {exc}") from None
+    for key in ("input_h", "output_mode"):
+        if key not in d:
+            found = sorted(k for k in d if not k.startswith("__"))
+            raise ValidationError(key, "-", "missing", f"not in {p.name}; variables: {found}")
+    try:
+        gains = WpmecBatch.from_array(np.asarray(d["input_h"], dtype=np.float64)).gains
+    except (ValidationError, TypeError, ValueError) as exc:
+        raise ValidationError("input_h", "-", f"array of shape {np.shape(d['input_h'])}",
+                              f"not channel gains: {exc}").located(str(p)) from None
+    f, n = gains.shape
+
+    def var(key: str, shape: tuple[int, ...], unit: str) -> np.ndarray:
+        if key not in d:
+            return np.full(shape, np.nan)
+        try:
+            arr = np.asarray(d[key], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValidationError(key, unit, f"array of dtype {np.asarray(d[key]).dtype}",
+                                  "must be numeric").located(str(p)) from None
+        if arr.size != int(np.prod(shape)):
+            raise ValidationError(key, unit, f"array of shape {arr.shape}",
+                                  f"needs {shape} for {f} frames x {n} users"
+                                  ).located(str(p))
+        return arr.reshape(shape)
+
+    modes = var("output_mode", (f, n), "-")
+    if not np.isin(modes, (0.0, 1.0)).all():
+        raise ValidationError("output_mode", "-", "non-0/1 entries",
+                              "offloading modes must be 0 or 1").located(str(p))
+    seed = int(np.asarray(d["seed"]).reshape(-1)[0]) if "seed" in d else -1
+    return WpmecLabels(gains, modes.astype(np.int8), var("output_obj", (f,), "bit/s"),
+                       var("output_bound", (f,), "bit/s"), var("output_gap", (f,), "-"),
+                       var("output_a", (f,), "-"), var("output_tau", (f, n), "-"),
+                       var("weights", (n,), "-"), seed)
+
+
+@dataclass(frozen=True, eq=False)
+class LabelCheck:
+    """Given labels (e.g. a published data set) against the certified optimum, per frame.
+
+    Parameters
+    ----------
+    stated : ndarray, shape (F,)
+        The file's ``output_obj``, bit/s (NaN where absent).
+    mode_value : ndarray, shape (F,)
+        The labelled mode's true value: its best WPT fraction and slots (the exact inner
+        solver, which solves the convex problem of a fixed mode), bit/s.
+    optimum : ndarray, shape (F,)
+        Certified optimum (exact branch and bound), bit/s.
+    bound : ndarray, shape (F,)
+        Proven upper bound on the optimum, bit/s (``optimum <= OPT <= bound``).
+    verdict : ndarray of str, shape (F,)
+        ``"agree"``; ``"suboptimal"`` (the labelled mode is worth less than the optimum by
+        more than ``tol`` relative: a better mode exists); ``"overstated"`` (the stated value
+        exceeds the proven bound by more than ``tol`` relative: no feasible allocation reaches
+        it); ``"both"``.
+    stated_time : ndarray, shape (F,)
+        ``output_a + sum(output_tau)`` of the file's allocation, fraction of the frame (NaN
+        where absent): above 1 the stated allocation over-uses the frame.
+    tol : float
+        Relative tolerance of the verdicts.
+    """
+
+    stated: np.ndarray
+    mode_value: np.ndarray
+    optimum: np.ndarray
+    bound: np.ndarray
+    verdict: np.ndarray
+    stated_time: np.ndarray
+    tol: float
+
+    def summary(self) -> dict[str, float]:
+        """Counts per verdict; the largest relative loss of a labelled mode, relative excess of
+        a stated value over the bound, and over-use of the frame ``a + sum tau - 1`` by a
+        stated allocation (NaN where the file has no such values)."""
+        loss = (self.optimum - self.mode_value) / np.maximum(np.abs(self.optimum), 1e-300)
+        over = (self.stated - self.bound) / np.maximum(np.abs(self.bound), 1e-300)
+        out: dict[str, float] = {"frames": float(self.verdict.size)}
+        for v in ("agree", "suboptimal", "overstated", "both"):
+            out[v] = float((self.verdict == v).sum())
+        out["max_mode_loss"] = float(np.max(loss, initial=0.0))
+        out["max_overstatement"] = float(np.nanmax(over, initial=-np.inf)) \
+            if np.isfinite(over).any() else float("nan")
+        out["max_time_overuse"] = float(max(np.nanmax(self.stated_time) - 1.0, 0.0)) \
+            if np.isfinite(self.stated_time).any() else float("nan")
+        return out
+
+
+def check_labels(labels: WpmecLabels, *, weights: Any = None,
+                 params: WpmecParams | None = None, rel_gap: float = 1e-6,
+                 tol: float = 1e-6) -> LabelCheck:
+    """Certify (or refute) every frame's label of ``labels``.
+
+    The frames are solved exactly (:func:`~aigc_opt.problems.wpmec.solve_batch`, certified
+    within ``rel_gap``) and each labelled mode is valued by the exact inner solver, so a
+    ``"suboptimal"`` verdict comes with a strictly better mode (its value is in ``optimum``)
+    and an ``"overstated"`` one with a proof (``bound``) that the stated rate is out of reach.
+
+    Parameters
+    ----------
+    labels : WpmecLabels
+        E.g. :func:`load_labels` of DROO's ``data_10.mat``.
+    weights : array_like, shape (N,), optional
+        Rate weights; default the file's, else DROO's ``[1, 1.5, 1, 1.5, ...]``.
+    params : WpmecParams, optional
+        Physical parameters (default DROO's).
+    rel_gap, tol : float
+        Certified gap of the exact solves and relative tolerance of the verdicts
+        (``tol >= rel_gap`` so that a certified optimum never reads as a disagreement).
+    """
+    from aigc_opt.problems.wpmec.inner import solve_inner
+
+    if weights is None and np.isfinite(labels.weights).all():
+        weights = labels.weights
+    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= rel_gap):
+        raise ValidationError("tol", "-", tol, f"must be a number >= rel_gap ({rel_gap})")
+    batch = WpmecBatch.from_array(labels.gains, weights=weights, params=params)
+    sol = solve_batch(batch, "exact", rel_gap=rel_gap)
+    L, g, W = batch.coefficients()
+    mode_value = solve_inner(L, g, W, labels.modes.astype(bool))[0]
+    optimum = np.maximum(sol.objective, mode_value)  # both are values of feasible modes
+    bound = np.maximum(sol.bound, optimum)
+    scale = np.maximum(np.abs(optimum), 1e-300)
+    sub = (optimum - mode_value) / scale > tol
+    over = (labels.objective - bound) / scale > tol  # NaN compares False
+    verdict = np.where(sub & over, "both", np.where(sub, "suboptimal",
+                                                    np.where(over, "overstated", "agree")))
+    stated_time = labels.wpt_fraction + np.nansum(labels.tau, axis=1) \
+        if np.isfinite(labels.tau).all() else np.full(labels.n_frames, np.nan)
+    return LabelCheck(np.asarray(labels.objective, dtype=np.float64), mode_value, optimum,
+                      bound, verdict, np.asarray(stated_time, dtype=np.float64), float(tol))
