@@ -1,0 +1,110 @@
+"""Published data sets of the peers, checked against the certified optima.
+
+``--droo FILE``: a DROO label file (``data_N.mat`` of github.com/revenol/DROO: ``input_h``,
+``output_mode``, ``output_obj``, ``output_a``, ``output_tau``), checked frame by frame by
+:func:`aigc_opt.gym.datasets.check_labels` (counts per verdict, worst frames).
+
+``--lydroo FILE``: LyDROO's published run (``result_10.mat`` of github.com/revenol/LyDROO:
+``input_h``, ``data_queue`` in Mbit, ``energy_queue``, ``data_arrival`` in Mbit,
+``off_mode``, ``rate`` in Mbit, ``energy_consumption`` in J, ``objective``) replayed frame by
+frame with :class:`~aigc_opt.problems.online.LyapunovSpec`'s defaults (the LyDROO code's):
+LyDROO's chosen mode completed by our exact inner solver (``solve_fixed_modes``) against the
+published objective, rates and energies; the queue laws against the published queues; and the
+certified frame optimum (``solve_frame``) against the published objective.
+
+Neither file is shipped (download them from the repositories above). Run::
+
+    python -m aigc_opt.benchmarks.published_data --droo data_10.mat --lydroo result_10.mat
+    python -m aigc_opt.benchmarks.published_data --droo data_10_WeightsAlternated.mat \\
+        --weights 1.5,1,1.5,1,1.5,1,1.5,1,1.5,1
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+
+from aigc_opt.export import format_table
+
+
+def droo(path: str, weights: list[float] | None) -> list[dict[str, Any]]:
+    """One row per quantity of :meth:`LabelCheck.summary`, plus the wall time."""
+    from aigc_opt.gym.datasets import check_labels, load_labels
+
+    t0 = time.perf_counter()
+    chk = check_labels(load_labels(path), weights=weights)
+    rows = [{"file": path, "quantity": k, "value": f"{v:.6g}"} for k, v in chk.summary().items()]
+    rows.append({"file": path, "quantity": "seconds", "value": f"{time.perf_counter() - t0:.3g}"})
+    return rows
+
+
+def lydroo(path: str) -> list[dict[str, Any]]:
+    """The replay's rows (see the module docstring)."""
+    import scipy.io
+
+    from aigc_opt.problems.online.data import FrameInstance, LyapunovSpec
+    from aigc_opt.problems.online.lyapunov import solve_fixed_modes, solve_frame
+
+    d = scipy.io.loadmat(path)
+    h, q, y = d["input_h"], d["data_queue"], d["energy_queue"]
+    mode, obj = d["off_mode"].astype(bool), np.asarray(d["objective"], dtype=float).ravel()
+    rate, energy = d["rate"], d["energy_consumption"]
+    spec = LyapunovSpec()
+    t0 = time.perf_counter()
+    fixed, best, bound, dbits, denergy = [], [], [], 0.0, 0.0
+    for t in range(h.shape[0]):
+        inst = FrameInstance(h[t], q[t] * spec.queue_unit_bits, y[t])
+        f = solve_fixed_modes(spec, inst, mode[t][None, :])
+        s = solve_frame(spec, inst)
+        fixed.append(f.objective)
+        best.append(s.objective)
+        bound.append(s.bound)
+        dbits = max(dbits, float(np.abs(f.bits / spec.queue_unit_bits - rate[t]).max()))
+        denergy = max(denergy, float(np.abs(f.energy_j - energy[t]).max()))
+    sec = time.perf_counter() - t0
+    fx, be, bo = (np.asarray(v) for v in (fixed, best, bound))
+    scale = np.maximum(np.abs(obj), 1.0)
+    q_next = np.maximum(q[:-1] + d["data_arrival"][:-1] - rate[:-1], 0.0)
+    y_next = np.maximum(y[:-1] + (energy[:-1] - spec.energy_threshold_j) * spec.nu_per_j, 0.0)
+    gain = (be - obj) / scale
+    vals = {
+        "frames": h.shape[0],
+        "their mode, ours vs published objective (min rel)": float(((fx - obj) / scale).min()),
+        "their mode, ours vs published objective (max rel)": float(((fx - obj) / scale).max()),
+        "their mode, max |rate diff| Mbit": dbits,
+        "their mode, max |energy diff| J": denergy,
+        "queue law max |diff| Mbit": float(np.abs(q_next - q[1:]).max()),
+        "energy-queue law max |diff|": float(np.abs(y_next - y[1:]).max()),
+        "published above certified bound (max rel)": float(((obj - bo) / scale).max()),
+        "frames where the optimum beats the DNN by > 1e-6": int((gain > 1e-6).sum()),
+        "optimum over DNN (median rel)": float(np.median(gain)),
+        "optimum over DNN (max rel)": float(gain.max()),
+        "mean objective, published": float(obj.mean()),
+        "mean objective, certified optimum": float(be.mean()),
+        "seconds": sec,
+    }
+    return [{"file": path, "quantity": k, "value": f"{v:.6g}"} for k, v in vals.items()]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--droo", nargs="*", default=[], help="DROO data_N.mat files")
+    ap.add_argument("--weights", default="", help="comma-separated weights for --droo files")
+    ap.add_argument("--lydroo", nargs="*", default=[], help="LyDROO result_N.mat files")
+    args = ap.parse_args(argv)
+    if not args.droo and not args.lydroo:
+        ap.error("give --droo and/or --lydroo files")
+    w = [float(v) for v in args.weights.split(",")] if args.weights.strip() else None
+    rows: list[dict[str, Any]] = []
+    for path in args.droo:
+        rows += droo(path, w)
+    for path in args.lydroo:
+        rows += lydroo(path)
+    print(format_table(rows, ["file", "quantity", "value"]))
+
+
+if __name__ == "__main__":
+    main()
