@@ -365,7 +365,8 @@ _API_TOKENS = {"solve-backend": ("backend",), "run_method-name": ("method",),
 _FILE_CASES = ("scenario-missing", "scenario-dir", "scenario-non-utf8", "scenario-truncated",
                "scenario-deep", "scenario-list", "scenario-field", "scenario-path-type",
                "scenario-empty", "wpmec-npy", "wpmec-csv", "wpmec-mat", "wpmec-suffix",
-               "trace-non-utf8", "trace-row", "trace-shape", "trace-header")
+               "trace-non-utf8", "trace-row", "trace-shape", "trace-header", "labels-junk",
+               "labels-key", "labels-shape", "labels-mode", "labels-suffix")
 
 
 def _file_target(scn: Any) -> Target:
@@ -428,6 +429,32 @@ def _file_call(scn: Any, case: str, pick: Any) -> Any:
                 p = d / "h.xlsx"
                 p.write_text("1,2")
             return WpmecBatch.from_file(p)
+        if case.startswith("labels"):
+            import scipy.io
+
+            from aigc_opt.gym.datasets import load_labels
+
+            h = 1e-6 * (1.0 + rng.random((3, 4)))
+            good = {"input_h": h, "output_mode": np.zeros((3, 4)), "output_obj": np.ones(3),
+                    "output_tau": np.zeros((3, 4))}
+            p = d / "labels.mat"
+            if case == "labels-junk":
+                p = d / ["labels.mat", "labels.npz"][int(rng.integers(2))]
+                p.write_bytes([b"not a label file", b"\x00" * 200, b""][int(rng.integers(3))])
+            elif case == "labels-key":
+                key = ["input_h", "output_mode"][int(rng.integers(2))]
+                scipy.io.savemat(p, {k: v for k, v in good.items() if k != key})
+            elif case == "labels-shape":
+                key = sorted(good)[int(rng.integers(len(good)))]
+                scipy.io.savemat(p, good | {key: np.ones((5, 7))})
+            elif case == "labels-mode":
+                scipy.io.savemat(p, good | {"output_mode": np.full((3, 4), [0.5, 2.0, -1.0,
+                                                                         np.nan][int(
+                                                                             rng.integers(4))])})
+            else:
+                p = d / "labels.csv"
+                p.write_text("1,2")
+            return load_labels(p)
         p = d / "t.csv"
         if case == "trace-non-utf8":
             p.write_bytes(b"slot,server,model,count\n0,0,0,\xff\n")
@@ -471,7 +498,8 @@ def make_case(index: int, seed: int = 0) -> tuple[Target, str, str, Any, bool]:
 def _tokens(t: Target, field: str, label: str) -> tuple[str, ...]:
     if t.name == "files":
         return ("path", ".json", ".csv", ".npy", ".mat", "xlsx", "line", "shape", "slot",
-                "server", "model", "count", "schema_version", "scenario")
+                "server", "model", "count", "schema_version", "scenario", "input_h",
+                "output_mode", "output_obj", "output_tau")
     if t.name == "api":
         return _API_TOKENS.get(field, ("instance",))
     extra: tuple[str, ...] = (
