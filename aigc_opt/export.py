@@ -463,10 +463,18 @@ def read_rows(path: str | Path, *, history: bool = False) -> list[dict[str, Any]
         raise CsvFormatError(p, lineno, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); "
                                       "results CSVs are UTF-8") from None
     if text and not text.endswith("\n"):
+        cut = text.rfind("\n") + 1
+        partial = text[cut:]
+        # a write cut inside the header leaves a prefix of "key,..."; anything else on the
+        # first line is another kind of file, not a cut results CSV
+        if cut == 0 and not ("key".startswith(partial) or partial.startswith("key,")):
+            raise ForeignFileError(p, f"is not an aigc-opt results CSV (first line "
+                                      f"{partial[:40]!r} does not start with 'key')")
         logger.warning("%s: ignoring a partial last line", p)
-        text = text[: text.rfind("\n") + 1]
+        text = text[:cut]
     lines = text.split("\n")[:-1]
     if not lines:
+        logger.warning("%s: no results rows (the file is empty)", p)
         return []
     try:
         header = next(csv.reader([lines[0].rstrip("\r")], strict=True))

@@ -280,6 +280,26 @@ def test_foreign_header_is_refused_and_file_untouched(tmp_path: Path, fake: str,
         assert not (tmp_path / "foreign.csv.lock").exists()
 
 
+def test_reading_a_one_line_file_without_newline(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A first line cut by a kill is a prefix of the header ('key,...'): no rows. Any other
+    single unterminated line is another kind of file: refused by name (it used to read as an
+    empty results file, so 'summary' printed an empty table and exited 0)."""
+    p = tmp_path / "r.csv"
+    for content in (b"[1,2,3]", b"no newline", b'{"a": 1}', b"name,score"):
+        p.write_bytes(content)
+        with pytest.raises(export.ForeignFileError, match="not an aigc-opt results CSV"):
+            export.read_rows(p)
+        assert main(["summary", str(p)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "r.csv" in err, err
+        assert p.read_bytes() == content
+    for content in (b"", b"k", b"key", b"key,sta"):
+        p.write_bytes(content)
+        assert export.read_rows(p) == []
+        assert main(["summary", str(p)]) == 0
+
+
 def test_strict_reading_never_merges_rows(tmp_path: Path, fake: str) -> None:
     p = _suite(tmp_path, fake, '[[cases]]\nproblem = "faults.toy"\nseeds = [0, 1, 2]\n')
     out = tmp_path / "r.csv"
