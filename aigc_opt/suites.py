@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UnknownNameError, ValidationError
+from .validate import read_text
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +138,11 @@ def load_suite(name_or_path: str | Path) -> Suite:
     if p.suffix == ".toml" or p.exists():
         if not p.is_file():
             raise SuiteError(f"suite file {str(p)!r} not found")
-        return parse_suite(p.read_text(), source=str(p), default_name=p.stem)
+        try:  # non-UTF-8 bytes, a file too large or unreadable: named, with the bad line
+            text = read_text(p, "suite file")
+        except ValidationError as exc:
+            raise SuiteError(str(exc), field="suite", value=str(p)) from None
+        return parse_suite(text, source=str(p), default_name=p.stem)
     name = str(name_or_path)
     res = _suites_dir().joinpath(f"{name}.toml")
     if not res.is_file():

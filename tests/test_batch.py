@@ -246,6 +246,14 @@ def test_unknown_problem_and_suite_are_named(tmp_path: Path) -> None:
         load_suite("nope")
     with pytest.raises(SuiteError, match="not found"):
         load_suite(tmp_path / "missing.toml")
+    # binary or non-UTF-8 bytes in a suite file: named with the line (was an internal error)
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(b'[suite]\nname = "x\xff"\n')
+    with pytest.raises(SuiteError, match=r"bad.toml.*not UTF-8.*0xff at line 2"):
+        load_suite(bad)
+    bad.write_bytes(bytes(range(256)))
+    with pytest.raises(SuiteError, match="not UTF-8"):
+        load_suite(bad)
 
 
 # ------------------------------------------------------------------ failures become rows
