@@ -14,6 +14,8 @@ master LP finished).
 Usage::
 
     python -m aigc_opt.benchmarks.caching_scale_bench --size 10 50 100 --time-limit 120
+    python -m aigc_opt.benchmarks.caching_scale_bench --size 10 50 100 --methods relax_memory \
+        --threads 2
     python benchmarks/caching_scale_bench.py --size 20 100 200 --time-limit 600 --milp
 """
 
@@ -30,7 +32,7 @@ from aigc_opt.problems.caching import CachingInstance, CachingSpec, solve_offlin
 
 
 def run_size(S: int, M: int, T: int, *, seed: int, time_limit: float, methods: list[str],
-             milp: bool, rate: float) -> list[dict[str, Any]]:
+             milp: bool, rate: float, threads: int | None = None) -> list[dict[str, Any]]:
     """One row per method for one size."""
     inst = CachingInstance.generate(S, M, T, seed=seed, rate=rate)
     spec = CachingSpec()
@@ -39,9 +41,11 @@ def run_size(S: int, M: int, T: int, *, seed: int, time_limit: float, methods: l
     for name in methods:
         t0, c0 = time.perf_counter(), time.process_time()
         res = ao.run_method(inst, spec, name,
-                            options=ao.SolveOptions(time_limit=time_limit, mip_gap=1e-3))
+                            options=ao.SolveOptions(time_limit=time_limit, mip_gap=1e-3,
+                                                    threads=threads))
         sec = time.perf_counter() - t0
         rows.append({"servers": S, "models": M, "slots": T, "method": name,
+                     "threads": threads or 1,
                      "objective": res.objective, "bound": res.bound, "gap": res.gap,
                      "seconds": sec, "cpu_seconds": time.process_time() - c0,
                      "status": res.termination.value,
@@ -56,6 +60,7 @@ def run_size(S: int, M: int, T: int, *, seed: int, time_limit: float, methods: l
                             start=None if best is None else best.allocation)
         sec = time.perf_counter() - t0
         rows.append({"servers": S, "models": M, "slots": T, "method": "offline_milp",
+                     "threads": 1,
                      "objective": res.objective, "bound": res.bound, "gap": res.gap,
                      "seconds": sec, "cpu_seconds": time.process_time() - c0,
                      "status": res.termination.value, "verified": False,
@@ -80,16 +85,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--milp", action="store_true", help="also run the offline MILP")
     ap.add_argument("--rate", type=float, default=30.0, help="requests per server per slot")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="SolveOptions.threads for the methods (relax_memory: per-model "
+                         "solves and window moves that many at a time; default 1)")
     ap.add_argument("--csv", type=str, default=None)
     args = ap.parse_args(argv)
     rows: list[dict[str, Any]] = []
     for S, M, T in args.size or [[10, 50, 100]]:
         new = run_size(S, M, T, seed=args.seed, time_limit=args.time_limit,
-                       methods=args.methods, milp=args.milp, rate=args.rate)
+                       methods=args.methods, milp=args.milp, rate=args.rate,
+                       threads=args.threads)
         rows += new
         print(f"\n{S} servers x {M} models x {T} slots (seed {args.seed}, limit "
-              f"{args.time_limit:g} s): optimum within [{new[0]['best_bound']:.1f}, "
-              f"{new[0]['best_objective']:.1f}], gap {new[0]['combined_gap']:.2%}")
+              f"{args.time_limit:g} s, {args.threads or 1} thread(s)): optimum within "
+              f"[{new[0]['best_bound']:.1f}, {new[0]['best_objective']:.1f}], "
+              f"gap {new[0]['combined_gap']:.2%}")
         print(f"{'method':14s} {'objective':>11s} {'bound':>11s} {'gap':>8s} {'s':>7s} "
               f"{'cpu s':>7s} {'status':>9s} {'verified':>8s} {'master LP':>11s}")
         for r in new:

@@ -3,6 +3,8 @@ exact offline MILP and brute force."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -201,3 +203,41 @@ def test_milp_tail_proves_what_the_moves_leave_open() -> None:
     assert res.eval_objective == pytest.approx(res.objective, rel=1e-9)
     assert pure.bound <= res.bound <= opt * (1 + 1e-9)
     assert res.stats.extra["tail_bound"] == pytest.approx(res.bound)
+
+
+def test_threaded_subproblems_equal_the_sequential_ones() -> None:
+    """With a thread pool the per-model LPs and MILPs give the same values and caches."""
+    inst = CachingInstance.generate(3, 6, 5, seed=2)
+    spec = CachingSpec()
+    tb = tables(inst, spec.objective)
+    T, S, M = inst.requests.shape
+    one, two = Subproblems(inst, spec, tb), Subproblems(inst, spec, tb, workers=2)
+    rng = np.random.default_rng(0)
+    try:
+        for _ in range(3):
+            mu = rng.uniform(0, 5, size=(T, S))
+            a, b = one.lp(mu), two.lp(mu)
+            assert a is not None and b is not None
+            np.testing.assert_allclose(a[0], b[0], rtol=1e-9)
+            np.testing.assert_allclose(a[1], b[1], atol=1e-7)
+            ma = one.milp(mu, a[1], a[0], time.perf_counter() + 30)
+            mb = two.milp(mu, b[1], b[0], time.perf_counter() + 30)
+            assert ma[0] == pytest.approx(mb[0], rel=1e-9) and ma[2] == mb[2] == M
+    finally:
+        two.close()
+
+
+@pytest.mark.parametrize(("S", "M", "T", "seed"), CASES[:3])
+def test_two_threads_keep_bound_below_optimum_below_primal(S: int, M: int, T: int, seed: int
+                                                           ) -> None:
+    inst = _tight(S, M, T, seed)
+    spec = CachingSpec()
+    opt = _opt(inst, spec)
+    res = ao.run_method(inst, spec, "relax_memory",
+                        options=ao.SolveOptions(time_limit=10.0, mip_gap=1e-3, threads=2))
+    assert res.has_solution and res.verified, res.message
+    assert res.stats.extra["threads"] == 2 and "2 thread(s)" in res.message
+    met = ao.evaluate(inst, res.allocation, spec)
+    assert met.feasible and met.objective == pytest.approx(res.objective, rel=1e-9, abs=1e-9)
+    tol = 1e-7 * max(1.0, abs(opt))
+    assert res.bound <= opt + tol <= res.objective + 2 * tol

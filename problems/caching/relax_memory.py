@@ -53,7 +53,10 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -93,7 +96,8 @@ class Subproblems:
     of servers the model does not fit are fixed to 0 (exact: its memory row forbids them).
     """
 
-    def __init__(self, inst: CachingInstance, spec: CachingSpec, tb: Tables) -> None:
+    def __init__(self, inst: CachingInstance, spec: CachingSpec, tb: Tables,
+                 workers: int = 1) -> None:
         import highspy
 
         from aigc_opt.solvers.highs import new_highs
@@ -121,6 +125,8 @@ class Subproblems:
             self.models.append((h, eq, float(lp.meta["objective_scale"]) * eq.obj_scale))
             self.ints.append(idx)
         self.cols = np.arange(self.nC, dtype=np.int32)
+        self.workers = max(1, int(workers))
+        self._pool: ThreadPoolExecutor | None = None
 
     def _price(self, m: int, mu: np.ndarray) -> None:
         h, eq, unit = self.models[m]
@@ -128,21 +134,43 @@ class Subproblems:
         h.changeColsCost(self.nC, self.cols,
                          eq.program.c[: self.nC] + (mu * self.z[:, m]).ravel() / unit)
 
+    def _map(self, fn: Callable[[int], Any]) -> list[Any]:
+        """``fn(m)`` for every model, in ``self.workers`` threads (each model's HiGHS object is
+        used by one thread at a time; HiGHS releases the GIL while it solves)."""
+        M = self.shape[2]
+        if self.workers <= 1:
+            return [fn(m) for m in range(M)]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="relax_memory")
+        return list(self._pool.map(fn, range(M)))
+
+    def close(self) -> None:
+        """Shut the thread pool down (if one was started)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
     def lp(self, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """``(v, c)`` with LP subproblems: each model's value ``v_m(mu)`` (M,) in problem units
         and the caches ``c`` (T, S, M), fractional; None when an LP did not end optimal (then
         no bound is claimed)."""
         T, S, M = self.shape
-        values = np.zeros(M)
-        cache = np.zeros((T, S, M))
-        for m, (h, _, unit) in enumerate(self.models):
+
+        def one(m: int) -> tuple[float, np.ndarray] | None:
+            h, _, unit = self.models[m]
             self._price(m, mu)
             h.run()
             if h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
                 logger.debug("model %d LP ended %s", m, h.getModelStatus())
                 return None
-            values[m] = float(h.getInfo().objective_function_value) * unit
-            cache[:, :, m] = np.asarray(h.getSolution().col_value)[: self.nC].reshape(T, S)
+            return (float(h.getInfo().objective_function_value) * unit,
+                    np.asarray(h.getSolution().col_value)[: self.nC].reshape(T, S))
+
+        out = self._map(one)
+        if any(o is None for o in out):
+            return None
+        values = np.array([o[0] for o in out])
+        cache = np.stack([o[1] for o in out], axis=2)
         return values, cache
 
     def milp(self, mu: np.ndarray, lp_cache: np.ndarray, lp_values: np.ndarray,
@@ -151,32 +179,42 @@ class Subproblems:
         models solved)``.
 
         A model's term is the larger of its MILP dual bound and ``lp_values[m]`` (both valid);
-        its cache is the MILP's solution when there is one, else ``lp_cache`` rounded.
+        its cache is the MILP's solution when there is one, else ``lp_cache`` rounded. Each
+        MILP gets an equal share of the time left among the models not yet started (times the
+        number of threads).
         """
         T, S, M = self.shape
-        total = 0.0
         cache = lp_cache >= 0.5
-        done = 0
-        for m, (h, _, unit) in enumerate(self.models):
-            left = deadline - time.perf_counter()
-            term = lp_values[m]
-            if left > 0:
-                self._price(m, mu)
-                idx = self.ints[m]
-                h.changeColsIntegrality(idx.size, idx, np.ones(idx.size, dtype=np.int32))
-                h.setOptionValue("time_limit", left / (M - m))
-                h.setOptionValue("mip_rel_gap", 1e-6)
-                h.run()
-                info = h.getInfo()
-                term = max(term, float(info.mip_dual_bound) * unit)
-                if h.getSolution().value_valid:
-                    x = np.asarray(h.getSolution().col_value)[: self.nC].reshape(T, S)
-                    cache[:, :, m] = x > 0.5
-                done += int(h.getModelStatus() == self.hs.HighsModelStatus.kOptimal)
-                h.changeColsIntegrality(idx.size, idx, np.zeros(idx.size, dtype=np.int32))
-                h.setOptionValue("time_limit", math.inf)
-            total += term
-        return total, cache, done
+        started = [0]
+        lock = threading.Lock()
+
+        def one(m: int) -> tuple[float, np.ndarray | None, bool]:
+            with lock:
+                left = deadline - time.perf_counter()
+                share = left * self.workers / max(M - started[0], 1)
+                started[0] += 1
+            if left <= 0:
+                return float(lp_values[m]), None, False
+            h, _, unit = self.models[m]
+            self._price(m, mu)
+            idx = self.ints[m]
+            h.changeColsIntegrality(idx.size, idx, np.ones(idx.size, dtype=np.int32))
+            h.setOptionValue("time_limit", min(share, left))
+            h.setOptionValue("mip_rel_gap", 1e-6)
+            h.run()
+            term = max(float(lp_values[m]), float(h.getInfo().mip_dual_bound) * unit)
+            x = (np.asarray(h.getSolution().col_value)[: self.nC].reshape(T, S) > 0.5
+                 if h.getSolution().value_valid else None)
+            solved = h.getModelStatus() == self.hs.HighsModelStatus.kOptimal
+            h.changeColsIntegrality(idx.size, idx, np.zeros(idx.size, dtype=np.int32))
+            h.setOptionValue("time_limit", math.inf)
+            return term, x, solved
+
+        out = self._map(one)
+        for m, (_, x, _) in enumerate(out):
+            if x is not None:
+                cache[:, :, m] = x
+        return float(sum(o[0] for o in out)), cache, sum(int(o[2]) for o in out)
 
 
 def memory_term(tb: Tables, mu: np.ndarray, grid: int = GRID) -> tuple[float, np.ndarray]:
@@ -217,6 +255,99 @@ def serving_value(tb: Tables) -> np.ndarray:
     return out
 
 
+class _BoundSearch:
+    """The dual side of :func:`solve_relax_memory`: the uniform-price ray search, projected
+    subgradient ascent on ``mu`` and every model's MILP at the best prices (phases 1-2 of the
+    module docstring); its state (best prices, caches, bounds) is read by the primal phases
+    after :meth:`run`."""
+
+    def __init__(self, sub: Subproblems, tb: Tables, target: float, patience: int) -> None:
+        T, S = tb.R.shape[:2]
+        M = tb.z.shape[1]
+        self.sub, self.tb, self.target, self.patience = sub, tb, target, patience
+        self.lb = -math.inf
+        self.best_mu, self.best_c = np.zeros((T, S)), np.zeros((T, S, M))
+        self.best_v = np.full(M, math.nan)  # the models' LP values at best_mu
+        self.it = self.done = 0
+        self.lp_bound = self.milp_bound = -math.inf
+        self.milp_cache: np.ndarray | None = None
+
+    def _lagr(self, mu: np.ndarray) -> tuple[float, np.ndarray, np.ndarray] | None:
+        """``(L(mu), c, g)``: the bound, the subproblems' caches and a subgradient."""
+        self.it += 1
+        out = self.sub.lp(mu)
+        if out is None:
+            return None
+        kv, use = memory_term(self.tb, mu)
+        v, c = out
+        val = float(v.sum()) - kv
+        lb = self.lb
+        if val > lb + (1e-12 * max(1.0, abs(lb)) if math.isfinite(lb) else 0.0):
+            self.lb, self.best_mu, self.best_c, self.best_v = val, mu.copy(), c, v
+        return val, c, (c * self.tb.z[None]).sum(axis=2) - use
+
+    def _value(self, mu: np.ndarray) -> float:
+        out = self._lagr(mu)
+        return -math.inf if out is None else out[0]
+
+    def run(self, sg_end: float, milp_end: float, ub: Callable[[], float],
+            on_cache: Callable[[np.ndarray], None]) -> None:
+        """Phases 1-2 until ``sg_end`` and ``milp_end``; ``ub()`` is the best primal so far
+        (Polyak steps, early stop); ``on_cache`` receives the best prices' rounded caches
+        after the ray search."""
+        tb, target = self.tb, self.target
+        T, S = self.best_mu.shape
+        # uniform prices on a geometric grid around the mean cloud cost per (slot, server): L
+        # is concave along the ray, so the search walks uphill from 2^-2 of it until the
+        # first fall (the second point only while time lasts: with a limit shorter than one
+        # evaluation of the M cold model LPs, one point gives the bound)
+        base = max(float((tb.R * tb.q[None, None, :]).sum()) / max(T * S, 1), 1e-300)
+        ray = {-2: self._value(np.full((T, S), base / 4))}
+        ray[-3] = self._value(np.full((T, S), base / 8)) if time.perf_counter() < sg_end \
+            else -math.inf
+        step = -1 if ray[-3] > ray[-2] else 1
+        j = -3 if step < 0 else -2
+        while -40 < j < 40 and time.perf_counter() < sg_end:
+            ray[j + step] = self._value(np.full((T, S), base * 2.0 ** (j + step)))
+            if not ray[j + step] > ray[j]:
+                break
+            j += step
+        if self.best_c.any():
+            on_cache(self.best_c >= 0.5)
+        mu = self.best_mu.copy()
+        theta, stall = 1.0, 0
+        while time.perf_counter() < sg_end and theta > 1e-6 \
+                and relative_gap(ub(), self.lb) > target:
+            before = self.lb
+            out = self._lagr(mu)
+            if out is None:
+                break
+            val, c, g = out
+            if self.lb > before:
+                stall = 0
+            else:
+                stall += 1
+                if stall >= self.patience:
+                    theta, stall = theta / 2, 0
+            logger.debug("relax_memory step %d: L %.10g, best %.10g, theta %.3g", self.it, val,
+                         self.lb, theta)
+            g = np.where((mu <= 0) & (g < 0), 0.0, g)  # projected: a zero price cannot fall
+            norm = float((g ** 2).sum())
+            if norm <= 0:  # the subproblems' caches fill the knapsacks' choice exactly
+                break
+            u = ub()
+            u = u if math.isfinite(u) else abs(val) * 2 + 1.0
+            mu = np.maximum(0.0, mu + theta * max(u - val, 0.0) / norm * g)
+        self.lp_bound = self.lb
+        if relative_gap(ub(), self.lb) > target and time.perf_counter() < milp_end \
+                and np.isfinite(self.best_v).all():
+            total, cache, self.done = self.sub.milp(self.best_mu, self.best_c, self.best_v,
+                                                    milp_end)
+            self.milp_bound = total - memory_term(tb, self.best_mu)[0]
+            self.lb = max(self.lb, self.milp_bound)
+            self.milp_cache = cache
+
+
 def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
                        options: SolveOptions | None = None) -> Result:
     """Lagrangian relaxation of the memory rows with exact per-model subproblems (module
@@ -226,6 +357,8 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
     subgradient and MILP phases as fractions of the time limit; ``patience`` (default 3)
     non-improving steps halve the step; ``milp_tail`` (default True) runs the offline MILP
     with the time the moves leave (phase 4; False keeps the pure decomposition).
+    ``options.threads`` (default 1) solves the models' LPs and MILPs, and the window moves,
+    that many at a time in threads (HiGHS releases the GIL while it solves).
     ``options.mip_gap`` (default 1e-4) stops early.
     """
     opts, bad = _checked(inst, spec, options, "relax_memory", _EXTRA)
@@ -234,128 +367,86 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
     t0 = time.perf_counter()
     limit = 120.0 if opts.time_limit is None else float(opts.time_limit)
     target = 1e-4 if opts.mip_gap is None else float(opts.mip_gap)
+    workers = 1 if opts.threads is None else int(opts.threads)
     deadline = t0 + limit
     sg_end = t0 + float(opts.extra.get("sg_share", 0.4)) * limit
     milp_end = t0 + float(opts.extra.get("milp_share", 0.6)) * limit
-    patience = int(opts.extra.get("patience", 3))
     tail_on = check_bool("relax_memory option milp_tail", opts.extra.get("milp_tail", True))
     obj = spec.objective
     tb = tables(inst, obj)
-    sub = Subproblems(inst, spec, tb)
+    sub = Subproblems(inst, spec, tb, workers)
     build_s = time.perf_counter() - t0
-    T, S, M = inst.requests.shape
+    M = inst.requests.shape[2]
     prim = _Primal(inst, obj, tb)
     score = serving_value(tb)  # repair() divides by z
 
     def offer(cache: np.ndarray) -> None:
         prim.offer(repair(tb, np.where(cache, 0, -1), score), 0, deadline)
 
-    lb, best_mu, best_c = -math.inf, np.zeros((T, S)), np.zeros((T, S, M))
-    best_v = np.full(M, math.nan)  # the models' LP values at best_mu
-    it = 0
+    bs = _BoundSearch(sub, tb, target, int(opts.extra.get("patience", 3)))
+    try:
+        bs.run(sg_end, milp_end, lambda: prim.ub, offer)
+    finally:
+        sub.close()
+    if bs.milp_cache is not None:
+        offer(bs.milp_cache)
+    offer(bs.best_c >= 0.5)
+    moves, window_moves, whole = _primal_search(inst, spec, tb, prim, lambda: bs.lb, target,
+                                                deadline, workers)
+    lb = max(bs.lb, whole)
+    tail = -math.inf
+    if tail_on:
+        tail = _milp_tail(inst, spec, prim, lb, target, deadline)
+        lb = max(lb, tail)
+    return _finish(inst, obj, prim, lb, target, "relax_memory", t0, build_s, bs.it,
+                   f"memory rows dualised, {M} exact per-model subproblems: {bs.it} LP "
+                   f"evaluations (bound {bs.lp_bound:.10g}), {bs.done}/{M} model MILPs solved "
+                   f"(bound {bs.milp_bound:.10g}), {moves} model-LNS and {window_moves} "
+                   f"window-LNS moves, {workers} thread(s); bound = best Lagrangian value (or "
+                   "the offline MILP's, when an LNS group held every model or the final "
+                   "offline MILP proved more)",
+                   {"lp_bound": bs.lp_bound, "milp_bound": bs.milp_bound,
+                    "milp_models": bs.done, "lns_moves": moves, "window_moves": window_moves,
+                    "tail_bound": tail, "threads": workers})
 
-    def lagr(mu: np.ndarray) -> tuple[float, np.ndarray, np.ndarray] | None:
-        """``(L(mu), c, g)``: the bound, the subproblems' caches and a subgradient."""
-        nonlocal lb, best_mu, best_c, best_v, it
-        it += 1
-        out = sub.lp(mu)
-        if out is None:
-            return None
-        kv, use = memory_term(tb, mu)
-        v, c = out
-        val = float(v.sum()) - kv
-        if val > lb + (1e-12 * max(1.0, abs(lb)) if math.isfinite(lb) else 0.0):
-            lb, best_mu, best_c, best_v = val, mu.copy(), c, v
-        return val, c, (c * tb.z[None]).sum(axis=2) - use
 
-    def evaluate(mu: np.ndarray) -> float:
-        out = lagr(mu)
-        return -math.inf if out is None else out[0]
-
-    # uniform prices on a geometric grid around the mean cloud cost per (slot, server): L is
-    # concave along the ray, so the search walks uphill from 2^-2 of it until the first fall
-    base = max(float((tb.R * tb.q[None, None, :]).sum()) / max(T * S, 1), 1e-300)
-    # (the second point only while time lasts: with a limit shorter than one evaluation of
-    # the M cold model LPs, one point gives the bound and the method ends near its limit)
-    ray = {-2: evaluate(np.full((T, S), base / 4))}
-    ray[-3] = evaluate(np.full((T, S), base / 8)) if time.perf_counter() < sg_end else -math.inf
-    step = -1 if ray[-3] > ray[-2] else 1
-    j = -3 if step < 0 else -2
-    while -40 < j < 40 and time.perf_counter() < sg_end:
-        ray[j + step] = evaluate(np.full((T, S), base * 2.0 ** (j + step)))
-        if not ray[j + step] > ray[j]:
-            break
-        j += step
-    if best_c.any():
-        offer(best_c >= 0.5)
-    mu = best_mu.copy()
-    theta, stall = 1.0, 0
-    while time.perf_counter() < sg_end and theta > 1e-6 and relative_gap(prim.ub, lb) > target:
-        before = lb
-        out = lagr(mu)
-        if out is None:
-            break
-        val, c, g = out
-        if lb > before:
-            stall = 0
-        else:
-            stall += 1
-            if stall >= patience:
-                theta, stall = theta / 2, 0
-        logger.debug("relax_memory step %d: L %.10g, best %.10g, theta %.3g", it, val, lb, theta)
-        g = np.where((mu <= 0) & (g < 0), 0.0, g)  # projected: a zero price cannot fall
-        norm = float((g ** 2).sum())
-        if norm <= 0:  # the subproblems' caches fill the knapsacks' choice exactly
-            break
-        ub = prim.ub if math.isfinite(prim.ub) else abs(val) * 2 + 1.0
-        mu = np.maximum(0.0, mu + theta * max(ub - val, 0.0) / norm * g)
-    lp_bound = lb
-    milp_bound, done = -math.inf, 0
-    if relative_gap(prim.ub, lb) > target and time.perf_counter() < milp_end:
-        if np.isfinite(best_v).all():
-            total, cache, done = sub.milp(best_mu, best_c, best_v, milp_end)
-            milp_bound = total - memory_term(tb, best_mu)[0]
-            lb = max(lb, milp_bound)
-            offer(cache)
-    offer(best_c >= 0.5)
+def _primal_search(inst: CachingInstance, spec: CachingSpec, tb: Tables, prim: _Primal,
+                   lb: Callable[[], float], target: float, deadline: float, workers: int = 1
+                   ) -> tuple[int, int, float]:
+    """Phase 3 after the first offers: polish, then rounds of window moves (up to 20 s) and
+    model moves (up to 20 s) until the deadline, the gap target against ``lb()``, or both
+    kinds settle. Returns (model moves, window moves, the proven bound of a model-LNS group
+    that held every model, i.e. of the offline MILP itself, else -inf)."""
     moves = window_moves = rounds = 0
-    if relative_gap(prim.ub, lb) > target:
+    whole = -math.inf
+
+    def gap() -> float:
+        return relative_gap(prim.ub, max(lb(), whole))
+
+    if gap() > target:
         prim.polish(deadline)
-    logger.debug("relax_memory polished primal %.10g at %.1f s", prim.ub,
-                 time.perf_counter() - t0)
-    while not tb.compute and relative_gap(prim.ub, lb) > target \
-            and time.perf_counter() < deadline - 0.1:
+    logger.debug("relax_memory polished primal %.10g", prim.ub)
+    while not tb.compute and gap() > target and time.perf_counter() < deadline - 0.1:
         # the pair moves are at a local optimum: re-optimise (server, slot window) blocks,
         # then groups of models, by MILP (at most 20 s each per round)
         cache, nw, local = window_lns(inst, spec, tb, prim.cache,
-                                      min(deadline, time.perf_counter() + 20), seed=rounds)
+                                      min(deadline, time.perf_counter() + 20), seed=rounds,
+                                      workers=workers)
         window_moves += nw
         prim.offer(cache, 0, deadline)
-        if relative_gap(prim.ub, lb) <= target or time.perf_counter() >= deadline - 0.1:
+        if gap() <= target or time.perf_counter() >= deadline - 0.1:
             break
         window = min(deadline, time.perf_counter() + 20)
-        cache, n, whole = model_lns(inst, spec, tb, prim.cache, window, seed=rounds)
+        cache, n, group_bound = model_lns(inst, spec, tb, prim.cache, window, seed=rounds)
         moves += n
         rounds += 1
-        lb = max(lb, whole)  # a group of every model is the offline MILP: its bound holds
+        whole = max(whole, group_bound)
         prim.offer(cache, 0, deadline)
         if n or nw:
             prim.polish(deadline)
         elif local and time.perf_counter() < window - 0.05:
             break  # both kinds of moves settled with no gain: nothing is left to them
-    tail = -math.inf
-    if tail_on:
-        tail = _milp_tail(inst, spec, prim, lb, target, deadline)
-        lb = max(lb, tail)
-    return _finish(inst, obj, prim, lb, target, "relax_memory", t0, build_s, it,
-                   f"memory rows dualised, {M} exact per-model subproblems: {it} LP "
-                   f"evaluations (bound {lp_bound:.10g}), {done}/{M} model MILPs solved "
-                   f"(bound {milp_bound:.10g}), {moves} model-LNS and {window_moves} "
-                   "window-LNS moves; bound = best "
-                   "Lagrangian value (or the offline MILP's, when an LNS group held every "
-                   "model or the final offline MILP proved more)",
-                   {"lp_bound": lp_bound, "milp_bound": milp_bound, "milp_models": done,
-                    "lns_moves": moves, "window_moves": window_moves, "tail_bound": tail})
+    return moves, window_moves, whole
 
 
 def _milp_tail(inst: CachingInstance, spec: CachingSpec, prim: _Primal, lb: float,

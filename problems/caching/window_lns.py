@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -101,7 +102,7 @@ def window_move(inst: CachingInstance, spec: CachingSpec, G: np.ndarray, cache: 
 
 def window_lns(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.ndarray,
                deadline: float, *, width: int = 10, n_free: int = 1, step_limit: float = 10.0,
-               seed: int = 0) -> tuple[np.ndarray, int, bool]:
+               seed: int = 0, workers: int = 1) -> tuple[np.ndarray, int, bool]:
     """Sweep (server, window) neighbourhoods in a seeded random order until ``deadline``.
 
     Windows of ``width`` slots start every ``width // 2`` slots (overlapping); each move frees
@@ -110,6 +111,11 @@ def window_lns(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.n
     sweep without one. Returns the best cache, the number of improving moves, and whether
     that last sweep had every move proven optimal (then the cache is a local optimum of
     these neighbourhoods; with ``n_free = 1`` exactly so).
+
+    With ``workers > 1``, up to that many moves on distinct servers are solved at once in
+    threads, each from the same best cache; their improving blocks are then applied one by
+    one, best first, each kept only while the true cost of the combined cache still falls
+    (routing couples neighbouring servers, so two gains need not add up).
     """
     T, S, M = cache.shape
     rng = np.random.default_rng(seed)
@@ -121,30 +127,62 @@ def window_lns(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.n
     hoods = [(int(k), int(s)) for k in range(S) for s in starts]
     best, cost, moves = cache, cache_cost(tb, cache), 0
     age = cache_age(best, tb.H)  # the best cache's ages, kept in step with it
-    while time.perf_counter() < deadline - 0.05:
-        improved, complete = False, True
-        for i in rng.permutation(len(hoods)):
-            if time.perf_counter() >= deadline - 0.05:
-                complete = False
-                break
-            k, a = hoods[i]
-            others = np.setdiff1d(np.arange(S), [k])
-            extra = rng.choice(others, size=min(n_free - 1, others.size), replace=False)
-            free = np.sort(np.concatenate([[k], extra])).astype(np.int64)
-            left = deadline - time.perf_counter()
-            new, proven = window_move(inst, spec, G, best, age, a, min(T - 1, a + width - 1),
-                                      free, min(step_limit, left))
-            complete &= proven
-            if new is None or ((new * tb.z[None]).sum(axis=2) > 1 + 1e-9).any():
-                continue
-            c = cache_cost(tb, new)
-            if c < cost - 1e-9 * (1.0 + abs(cost)):
-                logger.debug("window LNS server %d slots %d+%d: %.10g -> %.10g", k, a, width,
-                             cost, c)
-                best, cost, moves, improved = new, c, moves + 1, True
-                age = cache_age(best, tb.H)
-        if not improved:
-            # a whole sweep without gain: with every move proven optimal this is a local
-            # optimum of the neighbourhood; otherwise the next sweep would repeat it
-            return best, moves, complete
-    return best, moves, False
+    workers = max(1, int(workers))
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="window_lns") if workers > 1 else None
+    try:
+        while time.perf_counter() < deadline - 0.05:
+            improved, complete = False, True
+            batch: list[tuple[int, int, np.ndarray]] = []
+            order = [int(i) for i in rng.permutation(len(hoods))]
+            for pos, i in enumerate(order):
+                if time.perf_counter() >= deadline - 0.05:
+                    complete = False
+                    break
+                k, a = hoods[i]
+                others = np.setdiff1d(np.arange(S), [k])
+                extra = rng.choice(others, size=min(n_free - 1, others.size), replace=False)
+                batch.append((k, a, np.sort(np.concatenate([[k], extra])).astype(np.int64)))
+                nxt = hoods[order[pos + 1]][0] if pos + 1 < len(order) else -1
+                if len(batch) < workers and pos + 1 < len(order) \
+                        and all(nxt != b[0] for b in batch):
+                    continue  # room for one more move on another server
+                left = deadline - time.perf_counter()
+
+                def solve(job: tuple[int, int, np.ndarray], left: float = left,
+                          best: np.ndarray = best, age: np.ndarray = age
+                          ) -> tuple[np.ndarray | None, bool]:
+                    return window_move(inst, spec, G, best, age, job[1],
+                                       min(T - 1, job[1] + width - 1), job[2],
+                                       min(step_limit, left))
+
+                out = list(pool.map(solve, batch)) if pool is not None else [solve(batch[0])]
+                gains = []
+                for (k, a, free), (new, proven) in zip(batch, out, strict=True):
+                    complete &= proven
+                    if new is None or ((new * tb.z[None]).sum(axis=2) > 1 + 1e-9).any():
+                        continue
+                    c = cache_cost(tb, new)
+                    if c < cost - 1e-9 * (1.0 + abs(cost)):
+                        gains.append((c, k, a, free, new))
+                batch = []
+                base = best
+                for c, k, a, free, new in sorted(gains, key=lambda g: g[0]):
+                    b = min(T - 1, a + width - 1)
+                    trial = new if best is base else best.copy()
+                    if best is not base:
+                        trial[a: b + 1, free] = new[a: b + 1, free]
+                        c = cache_cost(tb, trial)
+                    if c < cost - 1e-9 * (1.0 + abs(cost)):
+                        logger.debug("window LNS server %d slots %d+%d: %.10g -> %.10g", k, a,
+                                     width, cost, c)
+                        best, cost, moves, improved = trial, c, moves + 1, True
+                if best is not base:
+                    age = cache_age(best, tb.H)
+            if not improved:
+                # a whole sweep without gain: with every move proven optimal this is a local
+                # optimum of the neighbourhood; otherwise the next sweep would repeat it
+                return best, moves, complete
+        return best, moves, False
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
