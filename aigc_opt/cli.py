@@ -523,10 +523,6 @@ def dataset_check(
     exact inner solver: 'suboptimal' frames have a better mode, 'overstated' ones a stated rate
     above the proven bound.
     """
-    import csv
-
-    import numpy as np
-
     from .export import format_table
     from .gym.datasets import check_labels, load_labels
 
@@ -539,28 +535,15 @@ def dataset_check(
         except ValueError:
             raise typer.BadParameter(f"{weights!r}: use comma-separated numbers",
                                      param_hint="--weights") from None
-    labels = load_labels(file)
-    chk = check_labels(labels, weights=w, tol=tol)
-    summ = chk.summary()
-    typer.echo(format_table([{"quantity": k, "value": f"{v:.6g}"} for k, v in summ.items()],
-                            ["quantity", "value"]))
-    bad = np.nonzero(chk.verdict != "agree")[0]
-    rows: list[dict[str, Any]] = [
-        {"frame": int(k), "verdict": str(chk.verdict[k]), "stated": float(chk.stated[k]),
-         "mode_value": float(chk.mode_value[k]), "optimum": float(chk.optimum[k]),
-         "bound": float(chk.bound[k]), "stated_time": float(chk.stated_time[k])}
-        for k in bad]
+    chk = check_labels(load_labels(file), weights=w, tol=tol)
+    typer.echo(format_table([{"quantity": k, "value": f"{v:.6g}"}
+                             for k, v in chk.summary().items()], ["quantity", "value"]))
+    rows = chk.disagreements()
     if rows:
-        worst = sorted(rows, key=lambda r: -(r["optimum"] - r["mode_value"]) / r["optimum"])
         typer.echo(format_table([{k: (f"{v:.10g}" if isinstance(v, float) else v)
-                                  for k, v in r.items()} for r in worst[:10]], list(rows[0])))
+                                  for k, v in r.items()} for r in rows[:10]], chk.COLUMNS))
     if out is not None:
-        with open(out, "w", newline="") as fh:
-            wr = csv.DictWriter(fh, ["frame", "verdict", "stated", "mode_value", "optimum",
-                                     "bound", "stated_time"])
-            wr.writeheader()
-            wr.writerows(rows)
-        typer.echo(f"wrote {out}: {len(rows)} frames that disagree")
+        typer.echo(f"wrote {out}: {chk.write_csv(out)} frames that disagree")
 
 
 # ---------------------------------------------------------------------------------- list

@@ -269,6 +269,32 @@ class LabelCheck:
         return out
 
 
+    #: Columns of :meth:`disagreements` and :meth:`write_csv`.
+    COLUMNS = ("frame", "verdict", "stated", "mode_value", "optimum", "bound", "stated_time")
+
+    def disagreements(self) -> list[dict[str, Any]]:
+        """One row per frame whose verdict is not ``"agree"`` (keys :attr:`COLUMNS`), the
+        largest loss of the labelled mode first."""
+        rows = [{"frame": int(k), "verdict": str(self.verdict[k]),
+                 "stated": float(self.stated[k]), "mode_value": float(self.mode_value[k]),
+                 "optimum": float(self.optimum[k]), "bound": float(self.bound[k]),
+                 "stated_time": float(self.stated_time[k])}
+                for k in np.nonzero(self.verdict != "agree")[0]]
+        return sorted(rows, key=lambda r: (-(r["optimum"] - r["mode_value"])
+                                           / max(abs(r["optimum"]), 1e-300), r["frame"]))
+
+    def write_csv(self, path: str | Path) -> int:
+        """Write :meth:`disagreements` as CSV to ``path``; returns the number of rows."""
+        import csv
+
+        rows = self.disagreements()
+        with open(path, "w", newline="") as fh:
+            w = csv.DictWriter(fh, self.COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+        return len(rows)
+
+
 def check_labels(labels: WpmecLabels, *, weights: Any = None,
                  params: WpmecParams | None = None, rel_gap: float = 1e-6,
                  tol: float = 1e-6) -> LabelCheck:
