@@ -163,3 +163,18 @@ def test_cli_dataset_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["dataset", "check", str(tmp_path / "data_10.mat"), "--weights", "1,x"]) == 2
     assert main(["dataset", "check", str(tmp_path / "data_10.mat"), "--weights", "1,2"]) == 2
     assert main(["dataset", "check", str(tmp_path / "absent.mat")]) == 2
+
+
+def test_published_data_benchmark_checks_a_droo_file(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]
+                                                     ) -> None:
+    from aigc_opt.benchmarks.published_data import main as bench
+
+    _droo_mat(tmp_path / "data_10.mat")
+    bench(["--droo", str(tmp_path / "data_10.mat")])
+    lines = capsys.readouterr().out.splitlines()
+    counts = {q: float(line.split()[-1]) for line in lines
+              for q in ("agree", "suboptimal", "overstated") if f" {q} " in line}
+    assert counts == {"agree": 4.0, "suboptimal": 4.0, "overstated": 2.0}
+    with pytest.raises(SystemExit):
+        bench([])  # nothing to check
