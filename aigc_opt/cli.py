@@ -217,6 +217,8 @@ def solve(
                                                      help="Solver time limit, s.")] = None,
     mip_gap: Annotated[float | None, typer.Option("--mip-gap", min=0.0,
                                                   help="Relative MIP gap.")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, max=4096, help=(
+        "Solver threads (HiGHS, SCIP, Pyomo; caching relax_memory)."))] = None,
 ) -> None:
     """Solve one instance with one method, print a summary and optionally write CSVs.
 
@@ -249,8 +251,8 @@ def solve(
         raise typer.BadParameter(f"unknown method {method!r} for {problem}; known: "
                                  f"{', '.join(known)}", param_hint="--method")
     with banners_to_stderr():
-        res = run_method(inst, spec, method,
-                         options=SolveOptions(time_limit=time_limit, mip_gap=mip_gap), seed=seed)
+        opts = SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads)
+        res = run_method(inst, spec, method, options=opts, seed=seed)
         metrics = res.metrics
         if metrics is None and res.allocation is not None and res.has_solution:
             metrics = evaluate(inst, res.allocation, spec)
@@ -523,7 +525,6 @@ def dataset_check(
     exact inner solver: 'suboptimal' frames have a better mode, 'overstated' ones a stated rate
     above the proven bound.
     """
-    from .export import format_table
     from .gym.datasets import check_labels, load_labels
 
     if out is not None:
@@ -536,12 +537,7 @@ def dataset_check(
             raise typer.BadParameter(f"{weights!r}: use comma-separated numbers",
                                      param_hint="--weights") from None
     chk = check_labels(load_labels(file), weights=w, tol=tol)
-    typer.echo(format_table([{"quantity": k, "value": f"{v:.6g}"}
-                             for k, v in chk.summary().items()], ["quantity", "value"]))
-    rows = chk.disagreements()
-    if rows:
-        typer.echo(format_table([{k: (f"{v:.10g}" if isinstance(v, float) else v)
-                                  for k, v in r.items()} for r in rows[:10]], chk.COLUMNS))
+    typer.echo(chk.report())
     if out is not None:
         typer.echo(f"wrote {out}: {chk.write_csv(out)} frames that disagree")
 

@@ -156,3 +156,29 @@ def test_console_script_entry_point(tmp_path: Path) -> None:
                           timeout=60)
     assert proc.returncode == 2
     assert "unknown suite 'nosuchsuite'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_solve_threads_option(capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """--threads reaches SolveOptions (relax_memory then says how many it used) and is
+    range-checked."""
+    import importlib
+    from typing import Any
+
+    solve_mod = importlib.import_module("aigc_opt.solve")  # the package exports solve()
+    seen: list[Any] = []
+    real = solve_mod.run_method
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        res = real(*args, **kw)
+        seen.append((kw["options"].threads, res.stats.extra.get("threads")))
+        return res
+
+    monkeypatch.setattr(solve_mod, "run_method", spy)
+    assert main(["solve", "--problem", "caching.offline", "--method", "relax_memory",
+                 "--threads", "2", "--time-limit", "5"]) == 0
+    assert seen == [(2, 2)]
+    capsys.readouterr()
+    assert main(["solve", "--problem", "caching.offline", "--method", "relax_memory",
+                 "--threads", "0"]) == 2
+    assert "--threads" in capsys.readouterr().err

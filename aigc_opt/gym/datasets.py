@@ -283,6 +283,19 @@ class LabelCheck:
         return sorted(rows, key=lambda r: (-(r["optimum"] - r["mode_value"])
                                            / max(abs(r["optimum"]), 1e-300), r["frame"]))
 
+    def report(self, top: int = 10) -> str:
+        """The :meth:`summary` table, then the ``top`` worst disagreeing frames (text)."""
+        from aigc_opt.export import format_table
+
+        text = format_table([{"quantity": k, "value": f"{v:.6g}"}
+                             for k, v in self.summary().items()], ["quantity", "value"])
+        rows = self.disagreements()[:top]
+        if rows:
+            text += "\n" + format_table([{k: (f"{v:.10g}" if isinstance(v, float) else v)
+                                          for k, v in r.items()} for r in rows],
+                                         list(self.COLUMNS))
+        return text
+
     def write_csv(self, path: str | Path) -> int:
         """Write :meth:`disagreements` as CSV to ``path``; returns the number of rows."""
         import csv
