@@ -21,7 +21,6 @@ such file frame by frame (``aigc-opt dataset check FILE``).
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ import numpy as np
 
 from aigc_opt.errors import ValidationError
 from aigc_opt.problems.wpmec import WpmecBatch, WpmecParams, solve_batch
-from aigc_opt.validate import check_path
+from aigc_opt.validate import check_path, check_scalar
 
 logger = logging.getLogger(__name__)
 
@@ -334,8 +333,7 @@ def check_labels(labels: WpmecLabels, *, weights: Any = None,
 
     if weights is None and np.isfinite(labels.weights).all():
         weights = labels.weights
-    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= rel_gap):
-        raise ValidationError("tol", "-", tol, f"must be a number >= rel_gap ({rel_gap})")
+    tol = check_scalar("tol", tol, "-", rel_gap, 1.0)  # >= rel_gap: see above
     batch = WpmecBatch.from_array(labels.gains, weights=weights, params=params)
     sol = solve_batch(batch, "exact", rel_gap=rel_gap)
     L, g, W = batch.coefficients()

@@ -26,7 +26,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import repeat
 
 import numpy as np
 
@@ -129,54 +131,41 @@ def window_lns(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.n
     age = cache_age(best, tb.H)  # the best cache's ages, kept in step with it
     workers = max(1, int(workers))
     pool = ThreadPoolExecutor(workers, thread_name_prefix="window_lns") if workers > 1 else None
+
+    def solve(job: tuple[int, int, np.ndarray], base: np.ndarray, base_age: np.ndarray,
+              left: float) -> tuple[np.ndarray | None, bool]:
+        k, a, free = job
+        return window_move(inst, spec, G, base, base_age, a, min(T - 1, a + width - 1), free,
+                           min(step_limit, left))
+
     try:
         while time.perf_counter() < deadline - 0.05:
             improved, complete = False, True
-            batch: list[tuple[int, int, np.ndarray]] = []
-            order = [int(i) for i in rng.permutation(len(hoods))]
-            for pos, i in enumerate(order):
+            for batch in _batches(rng.permutation(len(hoods)), hoods, workers):
                 if time.perf_counter() >= deadline - 0.05:
                     complete = False
                     break
-                k, a = hoods[i]
-                others = np.setdiff1d(np.arange(S), [k])
-                extra = rng.choice(others, size=min(n_free - 1, others.size), replace=False)
-                batch.append((k, a, np.sort(np.concatenate([[k], extra])).astype(np.int64)))
-                nxt = hoods[order[pos + 1]][0] if pos + 1 < len(order) else -1
-                if len(batch) < workers and pos + 1 < len(order) \
-                        and all(nxt != b[0] for b in batch):
-                    continue  # room for one more move on another server
+                jobs = []
+                for i in batch:  # each move frees its server and n_free - 1 random others
+                    k, a = hoods[i]
+                    others = np.setdiff1d(np.arange(S), [k])
+                    extra = rng.choice(others, size=min(n_free - 1, others.size),
+                                       replace=False)
+                    jobs.append((k, a, np.sort(np.concatenate([[k], extra])).astype(np.int64)))
                 left = deadline - time.perf_counter()
-
-                def solve(job: tuple[int, int, np.ndarray], left: float = left,
-                          best: np.ndarray = best, age: np.ndarray = age
-                          ) -> tuple[np.ndarray | None, bool]:
-                    return window_move(inst, spec, G, best, age, job[1],
-                                       min(T - 1, job[1] + width - 1), job[2],
-                                       min(step_limit, left))
-
-                out = list(pool.map(solve, batch)) if pool is not None else [solve(batch[0])]
+                out = list((map if pool is None else pool.map)(
+                    solve, jobs, repeat(best), repeat(age), repeat(left)))
                 gains = []
-                for (k, a, free), (new, proven) in zip(batch, out, strict=True):
+                for (k, a, free), (new, proven) in zip(jobs, out, strict=True):
                     complete &= proven
                     if new is None or ((new * tb.z[None]).sum(axis=2) > 1 + 1e-9).any():
                         continue
                     c = cache_cost(tb, new)
                     if c < cost - 1e-9 * (1.0 + abs(cost)):
                         gains.append((c, k, a, free, new))
-                batch = []
-                base = best
-                for c, k, a, free, new in sorted(gains, key=lambda g: g[0]):
-                    b = min(T - 1, a + width - 1)
-                    trial = new if best is base else best.copy()
-                    if best is not base:
-                        trial[a: b + 1, free] = new[a: b + 1, free]
-                        c = cache_cost(tb, trial)
-                    if c < cost - 1e-9 * (1.0 + abs(cost)):
-                        logger.debug("window LNS server %d slots %d+%d: %.10g -> %.10g", k, a,
-                                     width, cost, c)
-                        best, cost, moves, improved = trial, c, moves + 1, True
-                if best is not base:
+                if gains:
+                    best, cost, n = _combine(tb, best, cost, gains, width)
+                    moves, improved = moves + n, True
                     age = cache_age(best, tb.H)
             if not improved:
                 # a whole sweep without gain: with every move proven optimal this is a local
@@ -186,3 +175,42 @@ def window_lns(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.n
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
+
+
+def _batches(order: np.ndarray, hoods: list[tuple[int, int]], size: int
+             ) -> Iterator[list[int]]:
+    """Consecutive runs of ``order`` (indices into ``hoods``) of at most ``size`` hoods, each
+    run on distinct servers (a run ends early where the next hood's server is already in
+    it)."""
+    batch: list[int] = []
+    for i in order:
+        if len(batch) == size or any(hoods[j][0] == hoods[int(i)][0] for j in batch):
+            yield batch
+            batch = []
+        batch.append(int(i))
+    if batch:
+        yield batch
+
+
+def _combine(tb: Tables, best: np.ndarray, cost: float,
+             gains: list[tuple[float, int, int, np.ndarray, np.ndarray]], width: int
+             ) -> tuple[np.ndarray, float, int]:
+    """Apply improving moves ``(cost, server, start, free servers, cache)``, all solved from
+    ``best``, best first: the first is taken whole, each later one's block is copied into the
+    running cache and kept only while the true cost still falls. Returns the cache, its cost
+    and the number of moves kept."""
+    T = best.shape[0]
+    kept = 0
+    for c, k, a, free, new in sorted(gains, key=lambda g: g[0]):
+        if kept:
+            trial = best.copy()
+            b = min(T - 1, a + width - 1)
+            trial[a: b + 1, free] = new[a: b + 1, free]
+            c = cache_cost(tb, trial)
+        else:
+            trial = new  # solved from best itself: its cost is known
+        if c < cost - 1e-9 * (1.0 + abs(cost)):
+            logger.debug("window LNS server %d slots %d+%d: %.10g -> %.10g", k, a, width,
+                         cost, c)
+            best, cost, kept = trial, c, kept + 1
+    return best, cost, kept
