@@ -267,7 +267,6 @@ class LabelCheck:
             if np.isfinite(self.stated_time).any() else float("nan")
         return out
 
-
     #: Columns of :meth:`disagreements` and :meth:`write_csv`.
     COLUMNS = ("frame", "verdict", "stated", "mode_value", "optimum", "bound", "stated_time")
 
@@ -345,7 +344,7 @@ def check_labels(labels: WpmecLabels, *, weights: Any = None,
     over = (labels.objective - bound) / scale > tol  # NaN compares False
     verdict = np.where(sub & over, "both", np.where(sub, "suboptimal",
                                                     np.where(over, "overstated", "agree")))
-    stated_time = labels.wpt_fraction + np.nansum(labels.tau, axis=1) \
+    stated_time = labels.wpt_fraction + labels.tau.sum(axis=1) \
         if np.isfinite(labels.tau).all() else np.full(labels.n_frames, np.nan)
     return LabelCheck(np.asarray(labels.objective, dtype=np.float64), mode_value, optimum,
                       bound, verdict, np.asarray(stated_time, dtype=np.float64), float(tol))
