@@ -147,8 +147,10 @@ def figure_metrics_vs_size(df: pd.DataFrame, problem: str) -> Any:
     for ax, metric in zip(axes[0], metrics, strict=True):
         for key, h in grouped:
             kt = key if isinstance(key, tuple) else (key,)
-            stats = h.groupby("size")[metric].agg(lambda s: s.dropna().to_numpy())
-            xs = np.array([x for x in stats.index if stats[x].size])
+            # one array of values per size (a plain dict: pandas < 2.3 refuses an aggregation
+            # that returns arrays)
+            stats = {x: s.dropna().to_numpy() for x, s in h.groupby("size")[metric]}
+            xs = np.array([x for x in sorted(stats) if stats[x].size])
             if not xs.size:
                 continue
             mean = np.array([stats[x].mean() for x in xs])

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.backend import SolveOptions, check_capability
-from aigc_opt.errors import CapabilityError, UnknownNameError
+from aigc_opt.errors import BackendUnavailableError, CapabilityError, UnknownNameError
 from aigc_opt.program import LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
@@ -100,8 +100,14 @@ PYOMO_SOLVERS = ("highs", "scip")
 
 def _solver(name: str) -> Any:
     if name == "scip":
-        from pyomo.contrib.solver.solvers.scip.scip_direct import ScipDirect
+        try:
+            from pyomo.contrib.solver.solvers.scip.scip_direct import ScipDirect
+        except ImportError as exc:  # Pyomo's PySCIPOpt interface came with Pyomo 6.10.1
+            import pyomo
 
+            raise BackendUnavailableError(
+                f"pyomo solver 'scip' needs Pyomo >= 6.10.1 (installed: {pyomo.__version__}); "
+                "upgrade Pyomo or use extra={'solver': 'highs'}") from exc
         return ScipDirect()
     from pyomo.contrib.solver.solvers.highs import Highs
 
@@ -171,7 +177,10 @@ class PyomoBackend:
         objective = math.nan
         if has_sol:
             try:
-                primals = res.solution_loader.get_vars()
+                loader = res.solution_loader
+                # Pyomo >= 6.10.1 names it get_vars, 6.10.0 get_primals
+                get = getattr(loader, "get_vars", None) or loader.get_primals
+                primals = get()
                 xv = np.array([primals[x[j]] for j in range(program.n_cols)],
                               dtype=np.float64)
             except Exception as exc:  # no readable primal values: a status
