@@ -135,7 +135,9 @@ class LinearProgram:
     def __post_init__(self) -> None:
         n = int(np.asarray(self.c).shape[0])
         A = sp.csr_matrix(self.A, dtype=np.float64)
-        A.sort_indices()
+        # canonical: sorted, duplicate entries summed (scipy 1.13 keeps a COO-built matrix's
+        # duplicates, 1.17 sums them; the scaling and the backends read the entries as stored)
+        A.sum_duplicates()
         m = A.shape[0]
         if A.shape[1] != n:
             raise ValidationError("A", "-", A.shape, f"must have {n} columns to match c")
