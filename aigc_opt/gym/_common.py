@@ -133,6 +133,21 @@ def binary_action(action: Any, n: int) -> np.ndarray:
     return a.astype(bool)
 
 
+def integer_action(action: Any, shape: tuple[int, ...], high: int, what: str) -> np.ndarray:
+    """A Discrete (``shape == ()``) or MultiDiscrete action as int64 values in ``[0, high]``.
+
+    Every entry must be an integer value: ``2.5`` is refused, not truncated to 2, and so are
+    NaN, None and strings (a :class:`ValidationError` on ``action`` saying ``what`` it must
+    be)."""
+    try:
+        a = np.asarray(action, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValidationError("action", "-", action, what) from None
+    if a.shape != shape or not np.all((a >= 0) & (a <= high) & (a == np.round(a))):
+        raise ValidationError("action", "-", a if a.shape else action, what)
+    return a.astype(np.int64)
+
+
 class BranchableMixin:
     """``copy.deepcopy(env)`` branches an environment: mutable state (queues, generator, step
     counter) is copied, the immutable problem data named in ``_SHARED`` is shared (frozen

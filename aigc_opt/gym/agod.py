@@ -51,6 +51,7 @@ from ._common import (
     check_positive_int,
     check_render_mode,
     check_reward_scale,
+    integer_action,
     sub_seed,
 )
 
@@ -205,9 +206,8 @@ class AgodProviderEnv(BranchableMixin, gym.Env):
         sim = self._sim_checked()
         if sim.j >= sim.inst.n_tasks:
             raise ValidationError("env", "-", "episode over", "call reset()")
-        if not self.action_space.contains(np.int64(action)):
-            raise ValidationError("action", "-", action,
-                                  f"must be a provider in [0, {self.n_providers - 1}]")
+        action = int(integer_action(action, (), self.n_providers - 1,
+                                    f"must be a provider in [0, {self.n_providers - 1}]"))
         info = self._raw()
         trial = _branch(sim)
         r = trial.step(int(action))

@@ -66,6 +66,7 @@ from ._common import (
     check_positive_int,
     check_render_mode,
     check_reward_scale,
+    integer_action,
     sub_seed,
 )
 
@@ -202,21 +203,22 @@ class EdgeOffloadEnv(BranchableMixin, gym.Env):
 
     def placement_of(self, action: Any) -> np.ndarray:
         """Allocation placement codes (LOCAL, edge index, CLOUD) of an action vector."""
-        a = np.asarray(action)
         k = self.n_servers + 2
-        if a.shape != (self.n_users,) or not np.all((a >= 0) & (a < k) & (a == np.round(a))):
-            raise ValidationError("action", "-", a, f"must be {self.n_users} integers in "
-                                  f"[0, {k - 1}]")
-        a = a.astype(np.int64)
+        a = self._action(action)
         return np.where(a == 0, LOCAL, np.where(a == k - 1, CLOUD, a - 1))
+
+    def _action(self, action: Any) -> np.ndarray:
+        k = self.n_servers + 2
+        return integer_action(action, (self.n_users,), k - 1,
+                              f"must be {self.n_users} integers in [0, {k - 1}]")
 
     def evaluate_action(self, action: Any) -> tuple[float, dict[str, Any]]:
         """``(reward, info)`` of ``action`` on the current scenario, without changing state."""
         scn, t = self._scn, self._table
         if scn is None or t is None:
             raise ValidationError("env", "-", "not reset", "call reset() first")
-        a = np.asarray(action).astype(np.int64)
-        place = self.placement_of(action)
+        a = self._action(action)
+        place = self.placement_of(a)
         cols = np.arange(self.n_users) * (self.n_servers + 2) + a
         cache = np.zeros((self.n_servers, self.n_models), dtype=bool)
         edge = place >= 0
