@@ -62,3 +62,23 @@ def test_refused_actions_leave_the_episode_unchanged(env_id: str) -> None:
         act = a.action_space.sample()
         ra, rb = a.step(act)[1], b.step(act)[1]
         assert ra == rb
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    ({"rate": 1e12}, "rate"), ({"total_time": 1e12}, "rate"), ({"rate": float("nan")}, "rate"),
+    ({"total_time": -1.0}, "total_time"), ({"offline_time_limit": "abc"}, "offline_time_limit"),
+    ({"offline_time_limit": None}, "offline_time_limit"),
+    ({"offline_time_limit": 0.0}, "offline_time_limit"),
+])
+def test_agod_episode_arguments_are_refused_by_name(kwargs: dict[str, Any], field: str) -> None:
+    """A huge episode (rate x total_time tasks) allocated gigabytes, up to a MemoryError, and a
+    non-numeric offline_time_limit raised a bare TypeError/ValueError."""
+    from aigc_opt.gym.agod import AgodProviderEnv
+    from aigc_opt.problems.migration import AgodInstance
+
+    with pytest.raises(ValidationError, match=field):
+        AgodProviderEnv(**kwargs)
+    episode = {k: v for k, v in kwargs.items() if k in ("rate", "total_time")}
+    if episode:
+        with pytest.raises(ValidationError, match=field):
+            AgodInstance.generate(0, **episode)

@@ -44,6 +44,8 @@ import aigc_opt
 from aigc_opt.backend import SolveOptions
 from aigc_opt.errors import ValidationError
 from aigc_opt.problems.migration import AgodInstance, AgodProfile, AgodSimulator, AgodSpec
+from aigc_opt.problems.migration.data_agod import episode_rate
+from aigc_opt.validate import check_scalar
 
 from ._common import (
     BranchableMixin,
@@ -109,16 +111,14 @@ class AgodProviderEnv(BranchableMixin, gym.Env):
         if not isinstance(self.profile, AgodProfile):
             raise ValidationError("profile", "-", type(self.profile).__name__,
                                   "must be an AgodProfile")
-        for name, value in (("total_time", total_time), ("rate", rate)):
-            if value is not None and not (isinstance(value, int | float)
-                                          and math.isfinite(value) and value > 0):
-                raise ValidationError(name, "-", value, "must be finite and > 0")
+        episode_rate(self.profile, rate, total_time)  # refuses a bad or too large episode
         self.total_time = total_time
         self.rate = rate
         self.problem_spec = AgodSpec(crash_penalty=self.profile.crash_penalty)
         self.label = bool(label)
         self.offline_label = bool(offline_label)
-        self.offline_time_limit = float(offline_time_limit)
+        self.offline_time_limit = float(check_scalar("offline_time_limit", offline_time_limit,
+                                                     "s", 0.0, strict=True, allow_inf=True))
         self.reward_scale = check_reward_scale(reward_scale)
         self.render_mode = check_render_mode(render_mode)
         self.observation_space = spaces.Box(0.0, OBS_HIGH, (3 * P + 1,), np.float32)

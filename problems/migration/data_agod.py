@@ -37,9 +37,13 @@ import numpy as np
 
 from aigc_opt.errors import ValidationError
 from aigc_opt.spec import ProblemSpec
-from aigc_opt.validate import check_array
+from aigc_opt.validate import check_array, check_scalar
 
 logger = logging.getLogger(__name__)
+
+#: Most expected tasks (``rate x total_time``) of one generated episode: AGOD's default is about
+#: 1,000; the arrays are O(tasks) and the offline MILP O(tasks x providers).
+MAX_TASKS = 1_000_000
 
 #: AGOD ``env/config.py`` constants.
 NUM_SERVICE_PROVIDERS = 20
@@ -169,8 +173,7 @@ class AgodInstance:
         pr = profile or AGOD_PROFILE
         rng = np.random.default_rng(seed)
         P = int(pr.n_providers if n_providers is None else n_providers)
-        horizon = float(pr.total_time if total_time is None else total_time)
-        lam = float(pr.rate if rate is None else rate)
+        lam, horizon = episode_rate(pr, rate, total_time)
         coefs = np.stack([rng.choice(pr.ax, P), rng.choice(pr.ay, P),
                           rng.choice(pr.bx, P), rng.choice(pr.by, P)], axis=1)
         cap = rng.choice(pr.capacity, P)
@@ -181,6 +184,21 @@ class AgodInstance:
                                       task_steps=rng.choice(pr.steps, arrivals.shape[0]))
         fields.update(overrides)
         return cls(**fields)
+
+
+def episode_rate(profile: AgodProfile, rate: float | None = None,
+                 total_time: float | None = None) -> tuple[float, float]:
+    """``(rate, total_time)`` of an episode (the profile's where None), checked: both finite
+    and > 0 (per time unit and time units), and at most :data:`MAX_TASKS` expected tasks."""
+    horizon = check_scalar("total_time", profile.total_time if total_time is None
+                           else total_time, "time unit", 0.0, strict=True)
+    lam = check_scalar("rate", profile.rate if rate is None else rate, "1/time unit", 0.0,
+                       strict=True)
+    if lam * horizon > MAX_TASKS:
+        raise ValidationError("rate", "1/time unit", lam,
+                              f"x total_time {horizon:g} gives {lam * horizon:.4g} "
+                              f"expected tasks, above the {MAX_TASKS:,} an episode holds")
+    return float(lam), float(horizon)
 
 
 def reward_table(inst: AgodInstance) -> np.ndarray:
