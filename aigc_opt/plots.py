@@ -147,8 +147,8 @@ def figure_metrics_vs_size(df: pd.DataFrame, problem: str) -> Any:
     for ax, metric in zip(axes[0], metrics, strict=True):
         for key, h in grouped:
             kt = key if isinstance(key, tuple) else (key,)
-            # one array of values per size (a plain dict: pandas < 2.3 refuses an aggregation
-            # that returns arrays)
+            # one array of values per size (a plain dict: pandas 2.1 and 2.2.0 refuse an
+            # aggregation that returns arrays, measured)
             stats = {x: s.dropna().to_numpy() for x, s in h.groupby("size")[metric]}
             xs = np.array([x for x in sorted(stats) if stats[x].size])
             if not xs.size:

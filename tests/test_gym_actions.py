@@ -38,7 +38,7 @@ def test_junk_actions_are_refused_by_name(env_id: str) -> None:
     env = gym.make(env_id)
     env.reset(seed=3)
     for kind, action in _junk(env.action_space.sample()):
-        with pytest.raises(ValidationError, match="action") as err:
+        with pytest.raises(ValidationError) as err:
             env.step(action)
         assert "action" in str(err.value), kind
     # after the refusals, a valid action still steps from the reset state
@@ -53,11 +53,10 @@ def test_refused_actions_leave_the_episode_unchanged(env_id: str) -> None:
     a, b = gym.make(env_id), gym.make(env_id)
     a.reset(seed=11)
     b.reset(seed=11)
-    rng = np.random.default_rng(0)
     for _kind, action in _junk(a.action_space.sample()):
         with pytest.raises(ValidationError):
             a.step(action)
-    a.action_space.seed(int(rng.integers(1 << 30)))
+    a.action_space.seed(0)
     for _ in range(3):
         act = a.action_space.sample()
         ra, rb = a.step(act)[1], b.step(act)[1]

@@ -153,9 +153,10 @@ class AgodProviderEnv(BranchableMixin, gym.Env):
         if self._plan is not None:
             info["offline_action"] = int(self._plan["plan"][self._sim_checked().j])
         sim = self._sim_checked()
-        sim.step(int(action))
+        provider = info["provider"]  # the action as validated by evaluate_action
+        sim.step(provider)
         self._label = None
-        self._last = (f"task {sim.j - 1}: provider {int(action)} reward "
+        self._last = (f"task {sim.j - 1}: provider {provider} reward "
                       f"{info['agod_reward']:.4g} utility {sim.utility:.4g} "
                       f"crashes {sim.crashes}")
         terminated = sim.j >= sim.inst.n_tasks
@@ -206,12 +207,12 @@ class AgodProviderEnv(BranchableMixin, gym.Env):
         sim = self._sim_checked()
         if sim.j >= sim.inst.n_tasks:
             raise ValidationError("env", "-", "episode over", "call reset()")
-        action = int(integer_action(action, (), self.n_providers - 1,
-                                    f"must be a provider in [0, {self.n_providers - 1}]"))
+        provider = int(integer_action(action, (), self.n_providers - 1,
+                                      f"must be a provider in [0, {self.n_providers - 1}]"))
         info = self._raw()
         trial = _branch(sim)
-        r = trial.step(int(action))
-        info.update({"provider": int(action), "agod_reward": r,
+        r = trial.step(provider)
+        info.update({"provider": provider, "agod_reward": r,
                      "crashed": trial.crashes > sim.crashes})
         return r * self.reward_scale, info
 

@@ -203,14 +203,17 @@ class EdgeOffloadEnv(BranchableMixin, gym.Env):
 
     def placement_of(self, action: Any) -> np.ndarray:
         """Allocation placement codes (LOCAL, edge index, CLOUD) of an action vector."""
-        k = self.n_servers + 2
-        a = self._action(action)
-        return np.where(a == 0, LOCAL, np.where(a == k - 1, CLOUD, a - 1))
+        return self._placement(self._action(action))
 
     def _action(self, action: Any) -> np.ndarray:
         k = self.n_servers + 2
         return integer_action(action, (self.n_users,), k - 1,
                               f"must be {self.n_users} integers in [0, {k - 1}]")
+
+    def _placement(self, a: np.ndarray) -> np.ndarray:
+        """Placement codes of a validated action (:meth:`_action`)."""
+        k = self.n_servers + 2
+        return np.where(a == 0, LOCAL, np.where(a == k - 1, CLOUD, a - 1))
 
     def evaluate_action(self, action: Any) -> tuple[float, dict[str, Any]]:
         """``(reward, info)`` of ``action`` on the current scenario, without changing state."""
@@ -218,7 +221,7 @@ class EdgeOffloadEnv(BranchableMixin, gym.Env):
         if scn is None or t is None:
             raise ValidationError("env", "-", "not reset", "call reset() first")
         a = self._action(action)
-        place = self.placement_of(a)
+        place = self._placement(a)
         cols = np.arange(self.n_users) * (self.n_servers + 2) + a
         cache = np.zeros((self.n_servers, self.n_models), dtype=bool)
         edge = place >= 0

@@ -134,7 +134,7 @@ def window_lns(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.n
 
     def solve(job: tuple[int, int, np.ndarray], base: np.ndarray, base_age: np.ndarray,
               left: float) -> tuple[np.ndarray | None, bool]:
-        k, a, free = job
+        _, a, free = job
         return window_move(inst, spec, G, base, base_age, a, min(T - 1, a + width - 1), free,
                            min(step_limit, left))
 
