@@ -57,7 +57,8 @@ CASES = (
     CaseKind(name="migration.lyapunov", make_instance=_make_instance, make_spec=_spec(False),
              default_methods=("highs", "lyapunov", "never_migrate", "always_nearest", "greedy"),
              reference="highs",
-             description="AIGC service migration with mobility: online controllers vs offline"),
+             description="AIGC service migration with mobility: online controllers vs the "
+                         "offline optimum without the soft budget (a lower bound)"),
     CaseKind(name="migration.offline", make_instance=_make_instance, make_spec=_spec(True),
              default_methods=("highs",), reference="highs",
              description="AIGC service migration: perfect-foresight MILP with budget row"),

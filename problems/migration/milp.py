@@ -18,7 +18,7 @@ Rows::
     sum_b w[t,u,a,b] = sum_k x[t,u,a,k]                        transition flow out of a
     sum_a w[t,u,a,b] = sum_k x[t+1,u,b,k]                      transition flow into b
     sum_{u,s,k} E_u(s^0_u, s) x[0,u,s,k]
-        + sum_{t,u,a,b} E_u(a, b) w[t,u,a,b] <= T budget        long-term budget (offline)
+        + sum_{t,u,a,b} E_u(a, b) w[t,u,a,b] <= T budget        long-term budget (budget_hard)
 
 With x integral the flow rows force ``w[t,u,a,b] = x_served[t,u,a] x_served[t+1,u,b]`` exactly
 (a transportation problem with one unit in and out), so the budget row and the migration energy
@@ -29,7 +29,7 @@ Objectives: per slot ``sum (V P + Z E) x`` (:class:`~.data.SlotSpec` on a
 (:class:`~.data.MigrationSpec` on a :class:`~.data.MigrationInstance`). Both builders are
 registered with :func:`aigc_opt.spec.register_builder`, so every LP/MILP backend takes them;
 ``offline_milp`` (registered algorithm) solves the offline MILP with HiGHS from a MIP start
-(:func:`start_vector` of the best budget-feasible online controller).
+(:func:`start_vector` of the best online controller the referee calls feasible).
 """
 
 from __future__ import annotations
@@ -185,14 +185,17 @@ def decode_slot(slot: MigrationSlot, spec: SlotSpec, program: LinearProgram, val
 
 # ---------------------------------------------------------------------------------- offline
 def build_offline(inst: MigrationInstance, spec: MigrationSpec) -> LinearProgram:
-    """Perfect-foresight T-slot MILP with the budget row ``sum_t E_t <= T budget``."""
+    """Perfect-foresight T-slot MILP; with ``spec.budget_hard`` it has the budget row
+    ``sum_t E_t <= T budget``. A soft budget is not a constraint of the problem (the referee
+    only reports it), so the program omits it and its optimum bounds every controller's cost
+    from below."""
     T, U, S = inst.n_slots, inst.n_users, inst.n_servers
     cost = perf_cost(inst, spec.weights) / T
     return assemble(cost, work_flop(inst), inst.server_flops * inst.slot_s, inst.user_model,
                     inst.model_memory_bytes, inst.server_gpu_memory_bytes,
                     transition_j=migration_matrix_j(inst),
                     first_j=migration_from_j(inst, inst.initial_server),
-                    budget_total_j=T * spec.budget_j,
+                    budget_total_j=T * spec.budget_j if spec.budget_hard else None,
                     name=f"migration-offline[T={T},U={U},S={S}]")
 
 
@@ -222,42 +225,36 @@ def start_vector(inst: MigrationInstance, program: LinearProgram, alloc: Migrati
 
 def solve_highs(program: LinearProgram, options: SolveOptions, start: np.ndarray | None = None
                 ) -> Result:
-    """HiGHS on ``program`` with an optional MIP start (a full column vector)."""
-    import highspy
+    """HiGHS on ``program`` with an optional MIP start (a full column vector): the backend's
+    equilibrated solve, so that a model HiGHS rejects or a crash is a status, not an
+    exception."""
+    from aigc_opt.solvers.highs import HighsBackend
 
-    from aigc_opt.solvers.highs import HighsBackend, configured_highs
-
-    t0 = time.perf_counter()
-    h = configured_highs(options)
-    HighsBackend._pass(h, program, highspy)
-    if start is not None:
-        h.setSolution(program.n_cols, np.arange(program.n_cols, dtype=np.int32),
-                      np.asarray(start, dtype=np.float64))
-    h.run()
-    return HighsBackend()._result(h, program, highspy, time.perf_counter() - t0)
+    return HighsBackend().solve_from(program, options, start)
 
 
 def offline_milp(inst: MigrationInstance, spec: MigrationSpec, options: SolveOptions) -> Result:
     """The offline MILP with HiGHS (``mip_gap`` 1e-6 unless given), started from the best
-    online controller whose trajectory meets the budget, so that a time-limited solve is at
-    least as good as every such controller, with HiGHS's proven bound."""
+    online controller the referee calls feasible (with a hard budget: whose trajectory meets
+    it), so that a time-limited solve is at least as good as every such controller, with
+    HiGHS's proven bound. The budget is a row only when ``spec.budget_hard`` (see
+    :func:`build_offline`): an "optimal" label always refers to the referee's feasible set."""
     from aigc_opt.metrics import evaluate
     from aigc_opt.solve import heuristics
 
     opts = options if options.mip_gap is not None else replace(options, mip_gap=1e-6)
-    hard = replace(spec, budget_hard=True)
     t0 = time.perf_counter()
-    lp = hard.build(inst)
+    lp = spec.build(inst)
     build_s = time.perf_counter() - t0
     best, start = np.inf, None
-    for fn in heuristics(hard).values():
-        alloc = fn(inst, hard)
-        met = evaluate(inst, alloc, hard)
+    for fn in heuristics(spec).values():
+        alloc = fn(inst, spec)
+        met = evaluate(inst, alloc, spec)
         if met.feasible and met.objective < best:
             best, start = met.objective, alloc
     x0 = None if start is None else start_vector(inst, lp, start)
     res = solve_highs(lp, opts, x0)
-    alloc_out = decode_offline(inst, hard, lp, res.values) if res.has_solution else None
+    alloc_out = decode_offline(inst, spec, lp, res.values) if res.has_solution else None
     note = f"; MIP start {best:.6g} ({start.controller})" if start is not None else ""
     return replace(res, allocation=alloc_out, message=res.message + note,
                    stats=replace(res.stats, backend="offline_milp", build_seconds=build_s))

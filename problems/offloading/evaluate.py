@@ -28,6 +28,20 @@ weights)::
 Hard constraints: the capacities above, placement codes, non-negativity, device power, energy
 budget and (``deadline="hard"``) ``L <= d``.
 
+The spec's decision space (when the spec itself is passed, not only its ``OffloadObjective``):
+a solver's "optimal" is optimal over the options its spec offers, so an allocation outside
+them is a hard violation, not a better answer (:func:`decision_violations`): ``option``
+(device or cloud execution the spec forbids, an edge server outside the
+``candidate_servers`` highest-gain ones, a cloud relay other than the best server, a radio
+outside the ``candidate_radios``, forwarding without ``allow_forwarding``), ``schedule`` (the
+assignment specs run the requested steps remotely, ``min(request_steps, local_max_steps)`` on
+the device), ``step_level`` (the step specs: total steps a candidate level, integral,
+``<= request_steps`` with ``cap_at_requested``, at least ``min_edge_steps`` at the edge and none
+on the device unless hybrid) and ``shares`` (the fixed-share models -- assignment, multi-cell,
+partial, steps -- give every request the stated equal or proportional share; the joint spec
+chooses uplink and compute shares itself, so only its option and schedule rules apply). To
+score any physically valid allocation against capacities alone, pass the ``OffloadObjective``.
+
 Rejected requests (placement ``REJECT``, elastic assignment specs ``admission=True``) are
 served by nobody: zero latency, energies, quality and lateness, no resources; each adds
 ``w_n * rejection_penalty`` to the objective and is listed in ``per_item["rejected"]`` (bool;
@@ -43,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from aigc_opt.errors import ValidationError
 from aigc_opt.metrics import Metrics, p95, register_evaluator, relative_excess
 from aigc_opt.quality import quality
 from aigc_opt.scenario import Scenario
@@ -77,8 +92,11 @@ def evaluate_offloading(
     """
     eps = tuple(getattr(objective, "epsilon", ()) or ())
     penalty = rejection_penalty_of(objective)
+    _check_fits(scn, alloc)
+    rules = decision_violations(scn, alloc, objective)
     if not eps:
-        return offloading_metrics(scn, alloc, objective_of(objective), rejection_penalty=penalty)
+        return offloading_metrics(scn, alloc, objective_of(objective), rejection_penalty=penalty,
+                                  extra_violations=rules)
     base = offloading_metrics(scn, alloc, objective_of(objective), rejection_penalty=penalty)
     w = scn.request_weight
     per = base.per_item
@@ -94,8 +112,8 @@ def evaluate_offloading(
         den = max(abs(float(bound)), 1e-9 * scale, 1e-300)
         rel = math.inf if math.isnan(excess) else max(excess, 0.0) / den
         extra[f"epsilon_{metric}" + (f"_{i}" if i else "")] = np.array([rel])
-    return offloading_metrics(scn, alloc, objective_of(objective), extra_violations=extra,
-                              rejection_penalty=penalty)
+    return offloading_metrics(scn, alloc, objective_of(objective),
+                              extra_violations={**rules, **extra}, rejection_penalty=penalty)
 
 
 def offloading_metrics(
@@ -120,12 +138,8 @@ def offloading_metrics(
     elastic spec or when some request is rejected) flags them, ``totals["n_rejected"]``
     (always present) counts them; latency and quality means are over served requests
     (0 when none is served)."""
-    N, S, M = scn.n_users, scn.n_servers, scn.n_models
-    if alloc.n_users != N or alloc.cache.shape != (S, M):
-        raise ValueError(
-            f"allocation for {alloc.n_users} users / cache {alloc.cache.shape} does not fit a "
-            f"scenario with {N} users, {S} servers, {M} models"
-        )
+    N = scn.n_users
+    _check_fits(scn, alloc)
     pl = alloc.placement
     rejected = pl == REJECT
     served = ~rejected
@@ -187,6 +201,132 @@ def offloading_metrics(
     }
     totals.update(extra_totals or {})
     return Metrics.from_arrays(family, objective_value, per_item, totals, v, hard)
+
+
+def _check_fits(scn: Scenario, alloc: OffloadAllocation) -> None:
+    N, S, M = scn.n_users, scn.n_servers, scn.n_models
+    if alloc.n_users != N or alloc.cache.shape != (S, M):
+        raise ValidationError(
+            "allocation", "-", f"{alloc.n_users} requests, cache {alloc.cache.shape}",
+            f"does not fit the scenario ({N} users, cache ({S}, {M}) for {S} servers and "
+            f"{M} models)")
+
+
+def _deviation(x: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """``|x - want| / |want|`` (inf where ``want`` is 0 and ``x`` is not)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.abs(x - want) / np.abs(want)
+    return np.where(x == want, 0.0, np.where(np.isnan(d), np.inf, d))
+
+
+def _among_top(scn: Scenario, users: np.ndarray, servers: np.ndarray, k: int | None
+               ) -> np.ndarray:
+    """``servers[i]`` is a server user ``users[i]`` hears and, with ``k``, one of its ``k``
+    highest-gain ones (a server tied with the k-th is admitted)."""
+    g = scn.gain_at(users, np.clip(servers, 0, scn.n_servers - 1))
+    ok = (servers >= 0) & (servers < scn.n_servers) & (g > 0)
+    _, gain = scn.links()
+    if k is None or k >= gain.shape[1]:
+        return ok
+    kth = -np.partition(-gain, k - 1, axis=1)[:, k - 1]
+    return ok & (g >= kth[users])
+
+
+def decision_violations(scn: Scenario, alloc: OffloadAllocation, spec: Any
+                        ) -> dict[str, np.ndarray]:
+    """Per-request violations of ``spec``'s decision space (module docstring): ``option``,
+    ``schedule``, ``step_level`` (0/1 flags or relative step deviations) and ``shares``
+    (largest relative deviation from the model's share); empty for an objective or None."""
+    variant = getattr(spec, "variant", None)
+    if not isinstance(variant, str) or getattr(spec, "problem", None) not in (
+            "offloading", "allocation"):
+        return {}
+    N, S = scn.n_users, scn.n_servers
+    n = np.arange(N)
+    pl, rs = alloc.placement, alloc.radio_server
+    served = pl != REJECT
+    local, cloud, edge = pl == LOCAL, pl == CLOUD, pl >= 0
+    remote = served & ~local
+    rc, pc = np.clip(rs, 0, S - 1), np.clip(pl, 0, S - 1)
+    req = scn.request_steps.astype(float)
+    ke, kd = alloc.remote_steps, alloc.device_steps
+    v: dict[str, np.ndarray] = {}
+    want: dict[str, np.ndarray] = {}
+    if variant in ("steps", "hybrid_steps"):
+        best = scn.best_server
+        v["option"] = ((pl != best) | (rs != best)).astype(float)
+        total = ke + kd
+        lv = (np.asarray(spec.levels, float) if spec.levels
+              else np.arange(1.0, float(spec.max_steps) + 1.0))
+        pos = np.clip(np.searchsorted(lv, total), 1, lv.size - 1) if lv.size > 1 else \
+            np.zeros(N, int)
+        near = np.minimum(np.abs(total - lv[pos]), np.abs(total - lv[np.maximum(pos - 1, 0)]))
+        bad = (near > 1e-6) | (np.abs(kd - np.round(kd)) > 1e-6)
+        if spec.cap_at_requested:
+            bad |= total > req + 1e-6
+        if getattr(spec, "hybrid", False):
+            bad |= (ke < spec.min_edge_steps - 1e-6) | (kd < -1e-6)
+        else:
+            bad |= np.abs(kd) > 1e-6
+        v["step_level"] = np.where(np.isnan(total), True, bad).astype(float)
+        n_s = np.bincount(best, minlength=S).astype(float)[best]
+        work = ke * scn.model_flop_per_step[scn.request_model]
+        per = np.bincount(best, weights=work, minlength=S)[best]
+        want = {"uplink_hz": scn.server_uplink_hz[best] / n_s,
+                "downlink_hz": scn.server_downlink_hz[best] / n_s,
+                "tx_power_w": scn.user_tx_power_w, "backhaul_bps": np.zeros(N),
+                "compute_flops": np.where(per > 0, scn.server_compute_flops[best] * work
+                                          / np.where(per > 0, per, 1.0), 0.0)}
+    elif hasattr(spec, "allow_local"):
+        lmax = spec.local_max_steps
+        dev_n = req if lmax is None else np.minimum(req, float(lmax))
+        v["schedule"] = np.maximum(_deviation(ke, np.where(remote, req, 0.0)),
+                                   _deviation(kd, np.where(local, dev_n, 0.0)))
+        opt = (local & (not spec.allow_local)) | (cloud & (not spec.allow_cloud))
+        if variant == "multicell":
+            opt |= remote & ~_among_top(scn, n, rs, spec.candidate_radios)
+            if not spec.allow_forwarding:
+                opt |= edge & (rs != pl)
+        else:
+            opt |= edge & ~_among_top(scn, n, pl, spec.candidate_servers)
+            opt |= cloud & ~_among_top(scn, n, rs, 1)
+        v["option"] = opt.astype(float)
+        if variant in ("assignment", "multicell"):
+            K = scn.server_subchannels[rc].astype(float)
+            want = {"uplink_hz": np.where(remote, scn.server_uplink_hz[rc] / K, 0.0),
+                    "downlink_hz": np.where(remote, scn.server_downlink_hz[rc] / K, 0.0),
+                    "tx_power_w": np.where(remote, scn.user_tx_power_w, 0.0),
+                    "backhaul_bps": np.where(cloud, scn.server_backhaul_bps[rc] / K, 0.0),
+                    "compute_flops": np.where(cloud, scn.cloud_compute_flops, np.where(
+                        edge, scn.server_compute_flops[pc] / scn.server_gpu_slots[pc], 0.0))}
+        if variant == "multicell":
+            cap = link_capacity(spec.forward_bps, S)
+            want["forward_bps"] = np.where(edge & (rs != pl) & remote,
+                                           cap[rc, pc] / spec.forward_channels, 0.0)
+    if want:
+        dev = np.zeros(N)
+        for name, w in want.items():
+            dev = np.maximum(dev, _deviation(getattr(alloc, name), w))
+        v["shares"] = dev
+    return v
+
+
+def partial_violations(scn: Scenario, alloc: PartialOffloadAllocation, spec: Any
+                       ) -> dict[str, np.ndarray]:
+    """The partial spec's model: every request at its best server with the equal shares
+    ``B_s/n_s``, ``B^dl_s/n_s``, ``F_s/n_s`` and full power (empty for an objective)."""
+    if getattr(spec, "variant", None) != "partial":
+        return {}
+    best = scn.best_server
+    n_s = np.bincount(best, minlength=scn.n_servers).astype(float)[best]
+    want = {"uplink_hz": scn.server_uplink_hz[best] / n_s,
+            "downlink_hz": scn.server_downlink_hz[best] / n_s,
+            "tx_power_w": scn.user_tx_power_w,
+            "compute_flops": scn.server_compute_flops[best] / n_s}
+    dev = np.zeros(scn.n_users)
+    for name, w in want.items():
+        dev = np.maximum(dev, _deviation(getattr(alloc, name), w))
+    return {"option": (alloc.server != best).astype(float), "shares": dev}
 
 
 def valid_masks(scn: Scenario, alloc: OffloadAllocation, *, forwarding: bool = False
@@ -254,9 +394,10 @@ def evaluate_multicell(scn: Scenario, alloc: MulticellAllocation, objective: Any
     """Metrics of a multi-cell allocation (module docstring); ``objective`` may be the spec,
     whose ``forward_bps`` gives the link capacities (without it they are not checked)."""
     S = scn.n_servers
+    _check_fits(scn, alloc)
     fwd = alloc.forwarded
     t_fw = forward_times(scn, alloc)
-    extra: dict[str, np.ndarray] = {}
+    extra: dict[str, np.ndarray] = decision_violations(scn, alloc, objective)
     spec_cap = getattr(objective, "forward_bps", None)
     if spec_cap is not None:
         _, _, ok, okc = valid_masks(scn, alloc, forwarding=True)
@@ -278,7 +419,8 @@ def evaluate_partial(scn: Scenario, alloc: PartialOffloadAllocation, objective: 
     obj = objective_of(objective)
     N, S = scn.n_users, scn.n_servers
     if alloc.n_users != N:
-        raise ValueError(f"allocation for {alloc.n_users} users does not fit {N} users")
+        raise ValidationError("allocation", "-", f"{alloc.n_users} requests",
+                              f"does not fit the scenario's {N} users")
     lam = alloc.fraction
     u = branch_times(scn, alloc)
     with np.errstate(invalid="ignore"):
@@ -309,6 +451,7 @@ def evaluate_partial(scn: Scenario, alloc: PartialOffloadAllocation, objective: 
     for name in ("uplink_hz", "downlink_hz", "tx_power_w", "compute_flops"):
         neg = np.maximum(neg, np.maximum(-getattr(alloc, name), 0.0))
     v["nonnegative"] = neg
+    v.update(partial_violations(scn, alloc, objective))
     hard = frozenset(k for k in v if not (k == "deadline" and obj.deadline == "penalty"))
 
     cost = (obj.latency * lat + obj.device_energy * e_dev + obj.server_energy * e_srv
