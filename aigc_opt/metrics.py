@@ -134,6 +134,12 @@ Evaluator = Callable[..., Metrics]
 _EVALUATORS: dict[type, Evaluator] = {}
 
 
+def allocation_mismatch(reason: str) -> ValidationError:
+    """The error an evaluator raises for an allocation whose sizes do not fit the instance
+    (``reason`` states both sizes)."""
+    return ValidationError("allocation", "-", "sizes", f"do not fit the instance: {reason}")
+
+
 def register_evaluator(allocation_type: type, fn: Evaluator) -> None:
     """Register ``fn(scenario, allocation, objective) -> Metrics`` for ``allocation_type``."""
     _EVALUATORS[allocation_type] = fn

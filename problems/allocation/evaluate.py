@@ -30,7 +30,15 @@ from typing import Any
 
 import numpy as np
 
-from aigc_opt.metrics import FEAS_TOL, Metrics, p95, register_evaluator, relative_excess
+from aigc_opt.errors import ValidationError
+from aigc_opt.metrics import (
+    FEAS_TOL,
+    Metrics,
+    allocation_mismatch,
+    p95,
+    register_evaluator,
+    relative_excess,
+)
 
 from .data import (
     BandwidthComputeAllocation,
@@ -57,7 +65,8 @@ def _spec(objective: Any, cls: type, default: Any) -> Any:
         return default
     if isinstance(objective, cls):
         return objective
-    raise TypeError(f"expected a {cls.__name__}, got {type(objective).__name__}")
+    raise ValidationError("objective", "-", type(objective).__name__,
+                          f"must be a {cls.__name__} (or None for its defaults)")
 
 
 def evaluate_power(inst: PowerInstance, alloc: PowerAllocation, objective: Any = None
@@ -70,8 +79,8 @@ def evaluate_power(inst: PowerInstance, alloc: PowerAllocation, objective: Any =
     """
     spec: PowerSpec = _spec(objective, PowerSpec, PowerSpec())
     if alloc.power_w.shape != (inst.n_users,):
-        raise ValueError(f"allocation has {alloc.power_w.shape[0]} channels, "
-                         f"instance has {inst.n_users}")
+        raise allocation_mismatch(f"allocation has {alloc.power_w.shape[0]} channels, "
+                                  f"instance has {inst.n_users}")
     p = np.maximum(alloc.power_w, 0.0)
     snr = p * inst.gain / (inst.noise_psd_w_per_hz * inst.bandwidth_hz)
     rate = inst.bandwidth_hz * np.log1p(snr) / np.log(2.0)  # log1p: exact at tiny SNR
@@ -122,7 +131,8 @@ def evaluate_bandwidth_compute(inst: BandwidthComputeInstance, alloc: BandwidthC
     spec: BandwidthComputeSpec = _spec(objective, BandwidthComputeSpec, BandwidthComputeSpec())
     n, S = inst.n_users, inst.n_servers
     if alloc.bandwidth_hz.shape != (n,):
-        raise ValueError(f"allocation has {alloc.bandwidth_hz.shape[0]} users, instance has {n}")
+        raise allocation_mismatch(
+            f"allocation has {alloc.bandwidth_hz.shape[0]} users, instance has {n}")
     b, f = alloc.bandwidth_hz, alloc.compute_flops
     rate = np.maximum(b, 0.0) * inst.spectral_eff
     t_up = _div(inst.data_bits, rate)
@@ -173,7 +183,8 @@ def evaluate_joint_bp(inst: JointBPInstance, alloc: JointBPAllocation, objective
     spec: JointBPSpec = _spec(objective, JointBPSpec, JointBPSpec())
     n = inst.n_users
     if alloc.bandwidth_hz.shape != (n,):
-        raise ValueError(f"allocation has {alloc.bandwidth_hz.shape[0]} users, instance has {n}")
+        raise allocation_mismatch(
+            f"allocation has {alloc.bandwidth_hz.shape[0]} users, instance has {n}")
     b, p = np.maximum(alloc.bandwidth_hz, 0.0), np.maximum(alloc.power_w, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = np.where(b > 0, p * inst.gain / (inst.noise_psd_w_per_hz * b), 0.0)
@@ -221,7 +232,8 @@ def _objective_of(objective: Any) -> tuple[LlmObjective, bool]:
     obj = getattr(objective, "objective", None)
     if isinstance(obj, LlmObjective):
         return obj, bool(getattr(objective, "integer_tokens", False))
-    raise TypeError(f"expected an LlmObjective or a spec with one, got {type(objective)}")
+    raise ValidationError("objective", "-", type(objective).__name__,
+                          "must be an LlmObjective or a spec that carries one")
 
 
 def epsilon_violations(objective: Any, sums: dict[str, float], scale: dict[str, float]
@@ -252,8 +264,9 @@ def evaluate_llm(inst: Any, alloc: LlmAllocation, objective: Any = None) -> Metr
     obj, integer = _objective_of(objective)
     N = int(np.asarray(inst.prompt_tokens).shape[0])
     if alloc.n_requests != N:
-        raise ValueError(f"allocation for {alloc.n_requests} requests does not fit an instance "
-                         f"with {N}")
+        raise allocation_mismatch(
+            f"allocation for {alloc.n_requests} requests does not fit an instance "
+            f"with {N}")
     a = alloc.admitted.astype(np.float64)
     t = alloc.tokens
     P = np.asarray(inst.prompt_tokens, dtype=np.float64)

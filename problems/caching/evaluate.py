@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from aigc_opt.metrics import Metrics, register_evaluator, relative_excess
+from aigc_opt.metrics import Metrics, allocation_mismatch, register_evaluator, relative_excess
 
 from .data import (
     CachingAllocation,
@@ -47,8 +47,9 @@ def evaluate_caching(inst: CachingInstance, alloc: CachingAllocation, objective:
     obj = objective_of(objective)
     T, S, M = inst.n_slots, inst.n_servers, inst.n_models
     if alloc.cache.shape != (T, S, M):
-        raise ValueError(f"allocation cache {alloc.cache.shape} does not fit an instance with "
-                         f"(slots, servers, models) = {(T, S, M)}")
+        raise allocation_mismatch(
+            f"allocation cache {alloc.cache.shape} does not fit an instance with "
+            f"(slots, servers, models) = {(T, S, M)}")
     R = inst.requests
     cache, edge, cloud = alloc.cache, alloc.edge, alloc.cloud
     prev = np.concatenate([inst.initial_cache[None], cache[:-1]], axis=0)

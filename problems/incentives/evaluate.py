@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from aigc_opt.metrics import Metrics, register_evaluator
+from aigc_opt.metrics import Metrics, allocation_mismatch, register_evaluator
 
 from .data import (
     AuctionAllocation,
@@ -57,7 +57,7 @@ def evaluate_contract(inst: ContractInstance, alloc: ContractAllocation,
     K = inst.n_types
     L, R = np.asarray(alloc.level, float), np.asarray(alloc.reward, float)
     if L.shape != (K,):
-        raise ValueError(f"menu has {L.size} items for {K} types")
+        raise allocation_mismatch(f"menu has {L.size} items for {K} types")
     val = np.log1p(R) if sp_.valuation == "log" else R
     cost = inst.gamma1 * L if sp_.cost == "linear" else 0.5 * inst.gamma1 * L * L
     U = inst.theta[:, None] * val[None, :] - cost[None, :]
@@ -216,7 +216,7 @@ def evaluate_stackelberg(inst: Any, alloc: Any, spec: Any = None) -> Metrics:
     p = np.asarray(alloc.price, float)
     x = np.asarray(alloc.demand, float)
     if x.shape != a.shape:
-        raise ValueError(f"demand has shape {x.shape}, expected {a.shape}")
+        raise allocation_mismatch(f"demand has shape {x.shape}, expected {a.shape}")
     u = _follower_utility(a, p, x)
     u_best = _follower_utility(a, p, _user_response_exact(a, B, p))
     gain = np.maximum(u_best - u, 0.0)
@@ -266,7 +266,7 @@ def evaluate_auction(inst: AuctionInstance, alloc: AuctionAllocation, spec: Any 
     srv, k = np.asarray(alloc.server), np.asarray(alloc.slots)
     pay = np.asarray(alloc.payment, float)
     if srv.shape != (N,):
-        raise ValueError(f"outcome has {srv.size} bidders, instance {N}")
+        raise allocation_mismatch(f"outcome has {srv.size} bidders, instance {N}")
     win = srv >= 0
     in_range = win & (srv < S) & (k >= 1) & (k <= K)
     value = np.zeros(N)

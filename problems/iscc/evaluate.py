@@ -26,7 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from aigc_opt.metrics import FEAS_TOL, Metrics, register_evaluator, relative_excess
+from aigc_opt.metrics import (
+    FEAS_TOL,
+    Metrics,
+    allocation_mismatch,
+    register_evaluator,
+    relative_excess,
+)
 
 from .data import (
     IsccAllocation,
@@ -51,7 +57,7 @@ def evaluate_iscc(inst: IsccInstance, alloc: IsccAllocation, objective: Any = No
     N, S, L, C = inst.n_tasks, inst.n_sites, inst.n_levels, inst.n_classes
     M = int(inst.model_class.shape[0])
     if alloc.site.shape != (N,):
-        raise ValueError(f"allocation has {alloc.site.shape[0]} tasks, the instance {N}")
+        raise allocation_mismatch(f"allocation has {alloc.site.shape[0]} tasks, the instance {N}")
     served = alloc.site >= 0
     idx = np.nonzero(served)[0]
     site, lvl, mdl = alloc.site[idx], alloc.level[idx], alloc.model[idx]
@@ -156,7 +162,7 @@ def evaluate_shares(inst: ShareInstance, alloc: ShareAllocation, objective: Any 
     b, f = alloc.bandwidth_hz, alloc.compute_flops
     N, S = inst.site.shape[0], inst.n_sites
     if b.shape != (N,):
-        raise ValueError(f"allocation has {b.shape[0]} tasks, the instance {N}")
+        raise allocation_mismatch(f"allocation has {b.shape[0]} tasks, the instance {N}")
     cost = share_cost(inst, b, f)
     bw = np.bincount(inst.site, weights=b, minlength=S)
     cp = np.bincount(inst.site, weights=f, minlength=S)

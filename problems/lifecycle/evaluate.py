@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from aigc_opt.metrics import Metrics, register_evaluator, relative_excess
+from aigc_opt.metrics import Metrics, allocation_mismatch, register_evaluator, relative_excess
 
 from .data import (
     DEVICE,
@@ -60,8 +60,9 @@ def evaluate_lifecycle(inst: LifecycleInstance, alloc: LifecycleAllocation,
     sh = inst.shape
     T, S, U, N = sh["T"], sh["S"], sh["U"], sh["N"]
     if alloc.route.shape != (T, S, U, N) or alloc.option.shape != (S,):
-        raise ValueError(f"allocation route {alloc.route.shape} does not fit an instance with "
-                         f"(T, S, U, N) = {(T, S, U, N)}")
+        raise allocation_mismatch(
+            f"allocation route {alloc.route.shape} does not fit an instance with "
+            f"(T, S, U, N) = {(T, S, U, N)}")
     win = inst.window_s
     phys = option_physics(inst)
     svc = np.arange(S)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from aigc_opt.metrics import Metrics, register_evaluator, relative_excess
+from aigc_opt.metrics import Metrics, allocation_mismatch, register_evaluator, relative_excess
 
 from .data import (
     MigrationAllocation,
@@ -63,7 +63,8 @@ def evaluate_trajectory(inst: MigrationInstance, alloc: MigrationAllocation,
     spec = objective if isinstance(objective, MigrationSpec) else MigrationSpec()
     T, U, S, K = inst.n_slots, inst.n_users, inst.n_servers, inst.n_levels
     if alloc.server.shape != (T, U) or alloc.level.shape != (T, U):
-        raise ValueError(f"allocation shape {alloc.server.shape} does not fit (T, U) = {(T, U)}")
+        raise allocation_mismatch(
+            f"allocation shape {alloc.server.shape} does not fit (T, U) = {(T, U)}")
     ok_s, s = _valid(alloc.server, S)
     ok_k, k = _valid(alloc.level, K)
     m = inst.user_model
@@ -130,7 +131,8 @@ def evaluate_slot(slot: MigrationSlot, alloc: SlotAllocation, objective: Any = N
     """Metrics of one slot's decision: ``sum_u (V P + Z E)`` and the per-slot constraints."""
     U, S, K = slot.shape
     if alloc.server.shape != (U,) or alloc.level.shape != (U,):
-        raise ValueError(f"slot allocation shape {alloc.server.shape} does not fit U = {U}")
+        raise allocation_mismatch(
+            f"slot allocation shape {alloc.server.shape} does not fit U = {U}")
     ok_s, s = _valid(alloc.server, S)
     ok_k, k = _valid(alloc.level, K)
     u = np.arange(U)
@@ -162,7 +164,7 @@ def evaluate_agod(inst: AgodInstance, alloc: AgodAllocation, objective: Any = No
     spec = objective if isinstance(objective, AgodSpec) else AgodSpec()
     J, P = inst.n_tasks, inst.n_providers
     if alloc.provider.shape != (J,):
-        raise ValueError(f"allocation has {alloc.provider.shape} providers for {J} tasks")
+        raise allocation_mismatch(f"allocation has {alloc.provider.shape} providers for {J} tasks")
     ok, prov = _valid(alloc.provider, P)
     rt = runtime_s(inst.task_steps)
     rew = reward_table(inst)  # (J, P)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from aigc_opt.metrics import Metrics, evaluate, register_evaluator
+from aigc_opt.metrics import Metrics, allocation_mismatch, evaluate, register_evaluator
 from aigc_opt.problems.offloading.data import OffloadingSpec, OffloadObjective
 
 from .data import SizingInstance, SizingPlan, SizingSpec, plan_cost, plan_valid, sized_scenario
@@ -31,9 +31,10 @@ def evaluate_sizing(inst: SizingInstance, plan: SizingPlan, objective: Any = Non
     spec = objective if isinstance(objective, SizingSpec) else SizingSpec()
     S = inst.n_sites
     if plan.gpu_type.shape[0] != S or len(plan.assignments) != len(inst.demands):
-        raise ValueError(f"plan for {plan.gpu_type.shape[0]} sites / {len(plan.assignments)} "
-                         f"scenarios does not fit an instance with {S} sites / "
-                         f"{len(inst.demands)} scenarios")
+        raise allocation_mismatch(
+            f"plan for {plan.gpu_type.shape[0]} sites / {len(plan.assignments)} "
+            f"scenarios does not fit an instance with {S} sites / "
+            f"{len(inst.demands)} scenarios")
     cost = plan_cost(inst, plan)
     ok = plan_valid(inst, plan)
     v: dict[str, np.ndarray] = {"plan": (~ok).astype(float)}

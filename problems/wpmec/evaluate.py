@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from aigc_opt.metrics import FEAS_TOL, Metrics, register_evaluator
+from aigc_opt.metrics import FEAS_TOL, Metrics, allocation_mismatch, register_evaluator
 
 from .data import WpmecAllocation, WpmecInstance
 
@@ -39,8 +39,9 @@ def evaluate_wpmec(instance: WpmecInstance, alloc: WpmecAllocation,
         The family has a single objective (weighted sum rate); accepted for the common API.
     """
     if alloc.n_users != instance.n_users:
-        raise ValueError(f"allocation for {alloc.n_users} devices does not fit an instance "
-                         f"with {instance.n_users}")
+        raise allocation_mismatch(
+            f"allocation for {alloc.n_users} devices does not fit an instance "
+            f"with {instance.n_users}")
     prm = instance.params
     h, w = instance.gains, instance.weights
     T = prm.frame_s
