@@ -409,15 +409,22 @@ class Scenario:
 
 def _read_npz(path: Path) -> dict[str, Any]:
     """The fields of a scenario ``.npz`` archive (no pickles; a bad file names the path)."""
+    data: dict[str, Any] = {}
     try:
-        with np.load(path, allow_pickle=False) as z:
-            data: dict[str, Any] = {}
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValidationError("path", "-", str(path),
+                                  "holds a single .npy array, not a scenario .npz archive")
+        with z:
             for k in z.files:
                 a = z[k]
                 data[k] = a.item() if a.ndim == 0 else a
-    except (OSError, ValueError, EOFError) as exc:
+    except ValidationError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader failure (zip, zlib, npy header) is a bad file
         raise ValidationError("path", "-", str(path),
-                              f"not a readable scenario .npz archive: {exc}") from exc
+                              f"not a readable scenario .npz archive: "
+                              f"{type(exc).__name__}: {exc}") from exc
     return data
 
 

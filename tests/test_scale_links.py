@@ -3,6 +3,7 @@ and the offloading assignment on sparse scenarios (same optimum as dense)."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -65,9 +66,28 @@ def test_round_trip_is_exact(tmp_path: Path, suffix: str, links: int | None) -> 
     assert back == scn and back.digest() == scn.digest()
 
 
-def test_bad_npz_names_the_path(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["not-a-zip", "truncated", "crc", "npy", "bad-member"])
+def test_bad_npz_names_the_path(tmp_path: Path, damage: str) -> None:
+    """Each damaged archive is refused by path (BadZipFile, TypeError and AttributeError
+    escaped before)."""
+    good = tmp_path / "good.npz"
+    ao.Scenario.generate(3, 2, 2, seed=0).save(good)
+    raw = good.read_bytes()
     path = tmp_path / "bad.npz"
-    path.write_bytes(b"not a zip")
+    if damage == "not-a-zip":
+        path.write_bytes(b"not a zip")
+    elif damage == "truncated":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif damage == "crc":
+        flipped = bytearray(raw)
+        flipped[400] ^= 0x55
+        path.write_bytes(bytes(flipped))
+    elif damage == "npy":
+        with path.open("wb") as fh:
+            np.save(fh, np.arange(3))
+    else:
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("request_steps.npy", b"garbage")
     with pytest.raises(ValidationError, match="bad.npz"):
         ao.Scenario.load(path)
 
