@@ -21,7 +21,7 @@ from aigc_opt.errors import UnknownNameError, ValidationError
 from aigc_opt.program import LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
-from .numerics import Scaled, equilibrate, self_check, unusable_result
+from .numerics import Scaled, empty_program_result, equilibrate, self_check, unusable_result
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +129,12 @@ class HighsBackend:
 
     def solve(self, program: LinearProgram, options: SolveOptions) -> Result:
         """Solve ``program``; limits and infeasibility are statuses, not exceptions."""
+        return self.solve_from(program, options)
+
+    def solve_from(self, program: LinearProgram, options: SolveOptions,
+                   start: np.ndarray | None = None) -> Result:
+        """:meth:`solve` with an optional MIP start ``start`` (a full column vector in the
+        program's own units; it is scaled with the columns)."""
         import highspy
 
         if not isinstance(program, LinearProgram):
@@ -138,10 +144,15 @@ class HighsBackend:
         unusable = unusable_result(self.name, program, t0)
         if unusable is not None:
             return unusable
+        if program.n_cols == 0:
+            return empty_program_result(self.name, program, time.perf_counter() - t0)
         sc = equilibrate(program)
         h = configured_highs(options)
         try:
             self._pass(h, sc.program, highspy)
+            if start is not None:
+                x0 = np.asarray(start, dtype=np.float64) / sc.col_scale
+                h.setSolution(program.n_cols, np.arange(program.n_cols, dtype=np.int32), x0)
             h.run()
         except Exception as exc:  # a solver crash becomes a status
             logger.exception("HiGHS failed on %s", program.name)

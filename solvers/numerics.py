@@ -208,3 +208,18 @@ def self_check(sc: Scaled, x: np.ndarray) -> str | None:
         return None
     return (f"the solver's point violates its (equilibrated) program by {worst:.3g} relative "
             f"(> {SELF_CHECK_TOL:g}): numerical trouble, no solution returned")
+
+
+def empty_program_result(name: str, program: LinearProgram, seconds: float) -> Result:
+    """The result of a program without columns: optimal at its constant when every row admits
+    0, else infeasible (HiGHS calls both ``kModelEmpty``; Pyomo's HiGHS interface says
+    "unknown")."""
+    x = np.zeros(0)
+    if program.max_violation(x) > 0.0:
+        return Result(Termination.INFEASIBLE, False, gap=math.inf,
+                      message="no columns; a row excludes 0",
+                      stats=SolveStats(name, solve_seconds=seconds))
+    obj = program.objective_value(x)
+    return Result(Termination.OPTIMAL, True, objective=obj, bound=obj, gap=0.0,
+                  values={**{b.name: b.take(x).copy() for b in program.blocks}, "x": x},
+                  message="no columns", stats=SolveStats(name, solve_seconds=seconds))

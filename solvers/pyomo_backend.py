@@ -23,7 +23,7 @@ from aigc_opt.errors import BackendUnavailableError, CapabilityError, UnknownNam
 from aigc_opt.program import LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
-from .numerics import equilibrate, self_check, unusable_result
+from .numerics import empty_program_result, equilibrate, self_check, unusable_result
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +117,26 @@ def _solver(name: str) -> Any:
     return Highs()
 
 
+def _check_solver_options(solver: str, extra: dict[str, Any]) -> None:
+    """Refuse option names (and, for HiGHS, values) the solver does not know, as the
+    ``highs`` and ``scip`` backends do: Pyomo would pass them on and the solver ignore them."""
+    if not extra:
+        return
+    if solver == "highs":
+        import highspy
+
+        from .highs import new_highs, set_extra_options
+
+        set_extra_options(new_highs(), extra, highspy)
+        return
+    import pyscipopt
+
+    known = pyscipopt.Model().getParams()
+    for key in extra:
+        if key not in known:
+            raise UnknownNameError("SCIP option", key, known)
+
+
 class PyomoBackend:
     """Solve a LinearProgram via a Pyomo model and Pyomo's HiGHS interface (LP, MILP, QP)."""
 
@@ -135,10 +155,13 @@ class PyomoBackend:
             raise UnknownNameError("pyomo solver (extra['solver'])", solver, PYOMO_SOLVERS)
         if solver == "scip" and program.Q is not None and program.Q.nnz:
             raise CapabilityError("pyomo with solver 'scip' takes LP/MILP programs, not QP")
+        _check_solver_options(solver, extra)
         t0 = time.perf_counter()
         unusable = unusable_result(self.name, program, t0)
         if unusable is not None:
             return unusable
+        if program.n_cols == 0:  # Pyomo's HiGHS says "unknown" for a model without columns
+            return empty_program_result(self.name, program, time.perf_counter() - t0)
         sc = equilibrate(program)
         try:
             model, x = build_model(sc.program)

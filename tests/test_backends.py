@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -234,3 +235,28 @@ def test_highs_and_scip_agree_on_families(idx: int) -> None:
         assert rh.verified and rs.verified, (name, rh, rs)
         tol = max(rh.gap, rs.gap, 0.0) * max(1.0, abs(rh.objective)) + 1e-6 * abs(rh.objective)
         assert abs(rh.objective - rs.objective) <= tol + 1e-9, (name, rh, rs)
+
+
+@pytest.mark.parametrize("backend", _backends_for(ProgramKind.LP))
+def test_program_without_columns(backend: str) -> None:
+    """Every backend: optimal at the constant when the rows admit 0, infeasible otherwise (the
+    pyomo backend reported an "unknown" error)."""
+    empty = _lp([], np.zeros((1, 0)), [-1.0], [1.0], [], [])
+    res = get_backend(backend).solve(replace(empty, offset=2.5), SolveOptions())
+    assert res.termination is Termination.OPTIMAL and res.objective == 2.5
+    bad = get_backend(backend).solve(_lp([], np.zeros((1, 0)), [1.0], [2.0], [], []),
+                                     SolveOptions())
+    assert bad.termination in (Termination.INFEASIBLE, Termination.INFEASIBLE_OR_UNBOUNDED)
+
+
+@pytest.mark.parametrize("backend", ["highs", "scip", "pyomo"])
+def test_unknown_solver_option_is_refused(backend: str) -> None:
+    if not ao.backends().get(backend, {}).get("available"):
+        pytest.skip(f"{backend} not installed")
+    lp, _, _ = CASES["lp_max"]()
+    with pytest.raises(ao.UnknownNameError, match="no_such_option_xyz"):
+        get_backend(backend).solve(lp, SolveOptions(extra={"no_such_option_xyz": 1}))
+    if backend == "pyomo":
+        with pytest.raises(ao.UnknownNameError, match="no_such_option_xyz"):
+            get_backend(backend).solve(lp, SolveOptions(
+                extra={"solver": "scip", "no_such_option_xyz": 1}))
