@@ -233,3 +233,20 @@ def test_sparse_pair_dp_equals_the_dense_min_plus_recursion(H: int, seed: int) -
         assert feas[t, rows, s1[t], s2[t]].all()
         path = path + v1[t, rows, s1[t]] + v2[t, rows, s2[t]]
     assert np.allclose(path, cost, rtol=1e-12, atol=1e-9)
+
+
+def test_zero_median_cost_keeps_the_master_finite() -> None:
+    """Most cloud costs 0 (latency and cloud weights 0, two models as accurate in the cloud):
+    the master's costs were divided by their median, 0, and HiGHS got inf/NaN costs."""
+    import dataclasses
+    import warnings
+
+    inst = dataclasses.replace(CachingInstance.generate(2, 3, 4, seed=0),
+                               model_cloud_accuracy=np.array([1.0, 1.0, 0.2]))
+    spec = CachingSpec(objective=CachingObjective(latency=0, cloud=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = ao.run_method(inst, spec, "colgen", options=ao.SolveOptions(time_limit=20))
+    assert res.verified and res.has_solution
+    opt = _opt(inst, spec)
+    assert res.bound <= opt + 1e-6 * max(1.0, abs(opt)) <= res.objective + 2e-6 * abs(opt)

@@ -93,7 +93,9 @@ class Master:
         upper = np.ones(n_rows)
         upper[: self.nG] = np.inf
         ycost = (tb.R * tb.q[None, None, :])[g]
-        self.scale = float(np.median(ycost)) if ycost.size else 1.0
+        # typical cost magnitude (the median |cost|, ignoring zeros; 1 when every cost is 0)
+        nz = np.abs(ycost[ycost != 0])
+        self.scale = float(np.median(nz)) if nz.size else 1.0
         h = new_highs()
         # large masters: interior point without crossover (any duals give a valid bound; the
         # simplex needed minutes for the first 10 x 50 x 100 master), else warm simplex
