@@ -60,16 +60,30 @@ Heuristic = Callable[..., Any]
 Algorithm = Callable[..., Result]
 _HEURISTICS: dict[type, dict[str, Heuristic]] = {}
 _ALGORITHMS: dict[type, dict[str, Algorithm]] = {}
+_APPLIES: dict[tuple[type, str], Callable[[Any], bool]] = {}
 
 
-def register_algorithm(spec_type: type, name: str, fn: Algorithm) -> None:
+def register_algorithm(spec_type: type, name: str, fn: Algorithm,
+                       applies: Callable[[Any], bool] | None = None) -> None:
     """Register a problem-specific solution method ``fn(instance, spec, options) -> Result``.
 
     Use this for exact or certified algorithms that are not a generic backend (outer
     approximation, closed forms, enumeration with bounds ...). The Result must carry the decoded
-    ``allocation`` and an honest ``bound`` / ``gap``.
+    ``allocation`` and an honest ``bound`` / ``gap``. ``applies(spec)``, when given, says
+    whether the method covers a spec; :func:`methods` lists it only then (run directly on
+    another spec, the method explains why it does not apply).
     """
     _ALGORITHMS.setdefault(spec_type, {})[name] = fn
+    if applies is not None:
+        _APPLIES[(spec_type, name)] = applies
+
+
+def _applies(spec: Any, name: str) -> bool:
+    for cls in type(spec).__mro__:
+        test = _APPLIES.get((cls, name))
+        if test is not None:
+            return bool(test(spec))
+    return True
 
 
 def algorithms(spec: Any) -> dict[str, Algorithm]:
@@ -213,15 +227,16 @@ def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0) -> Resu
 
 
 def methods(spec: Any, instance: Any = None) -> list[str]:
-    """Every method name that :func:`run_method` accepts for ``spec``: registered algorithms,
-    heuristics, and (when the spec builds a program) the installed backends. Given an
-    ``instance``, the program is built and only the backends that take its kind are listed.
+    """Every method name that :func:`run_method` accepts for ``spec``: registered algorithms
+    that apply to it, heuristics, and (when the spec builds a program) the installed backends.
+    Given an ``instance``, the program is built and only the backends that take its kind are
+    listed.
     """
     from .backend import backends as _backends
 
     if instance is not None:
         _check_call(instance, spec)
-    names = list(algorithms(spec)) + list(heuristics(spec))
+    names = [a for a in algorithms(spec) if _applies(spec, a)] + list(heuristics(spec))
     if _buildable(spec):
         avail = [b for b, info in _backends().items() if info["available"]]
         if instance is not None:

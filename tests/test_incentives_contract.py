@@ -237,3 +237,34 @@ def test_case_kind_registered() -> None:
     assert kind.reference is not None and kind.reference in kind.default_methods
     res = ao.run_method(inst, spec, kind.reference)
     assert ao.evaluate(inst, res.allocation, spec).feasible
+
+
+@pytest.mark.parametrize("level_max", [1e-3, 0.05])
+def test_tight_level_cap_with_quadratic_cost_is_verified(level_max: float) -> None:
+    """The conic methods met ``level_max = 1e-3`` only within Clarabel's tolerance (7e-5
+    relative over it), so their menus came back unverified; the decoded levels are now capped
+    and every method agrees with the exact reduction."""
+    import dataclasses
+
+    from aigc_opt.problems import incentives as inc
+
+    inst = dataclasses.replace(inc.ContractInstance.generate(3), level_max=level_max)
+    spec = inc.ContractSpec(cost="quadratic")
+    ref = ao.run_method(inst, spec, "reduction")
+    assert ref.optimal and ref.verified
+    for method in ("reduced_cvxpy", "cvxpy"):
+        res = ao.run_method(inst, spec, method, options=ao.SolveOptions(time_limit=20))
+        assert res.verified, (method, res.message)
+        assert res.allocation.level.max() <= level_max
+        np.testing.assert_allclose(res.objective, ref.objective, rtol=1e-6)
+
+
+def test_methods_list_only_what_applies() -> None:
+    """The reduction needs a linear valuation: ``methods`` no longer offers it for a log
+    valuation (where running it always raised)."""
+    inst = ContractInstance.generate(3)
+    assert "reduction" in ao.methods(ContractSpec(), inst)
+    log = ContractSpec(valuation="log")
+    assert "reduction" not in ao.methods(log, inst)
+    with pytest.raises(ao.ValidationError, match="valuation"):
+        ao.run_method(inst, log, "reduction")

@@ -141,13 +141,14 @@ def decode_full(inst: ContractInstance, spec: ContractSpec, program: Any, values
     """Menu from the valuation/cost variables of :func:`build_full`.
 
     Levels are ``L = c^-1(e)`` (negative round-off clipped to 0, made nondecreasing in the
-    type, which IC requires); the rewards are the cheapest that implement those levels
+    type, which IC requires, and capped at ``level_max``, which the conic solve meets only
+    within its tolerance); the rewards are the cheapest that implement those levels
     (:func:`rewards_from_levels`: IR of the lowest type and the downward IC binding). At an
     optimum these are the solver's own rewards; for an interior-point solution a few 1e-6 off
     they are the IR/IC-feasible menu the solution stands for (issue 11: the raw rewards of an
     ``optimal_inaccurate`` solve violated IR by 1.3e-5)."""
     e = np.maximum(np.asarray(values["cost"], float), 0.0)
-    level = np.maximum.accumulate(spec.c_inv(inst, e))
+    level = np.minimum(np.maximum.accumulate(spec.c_inv(inst, e)), inst.level_max)
     return ContractAllocation(level=level, reward=rewards_from_levels(inst, spec, level))
 
 
@@ -275,7 +276,7 @@ def solve_reduced_convex(inst: ContractInstance, spec: ContractSpec,
         return Result(Termination.ERROR, False, message=f"{solver}: {status}",
                       stats=SolveStats("reduced_cvxpy", solve_seconds=time.perf_counter() - t0))
     ev = np.maximum(np.maximum.accumulate(np.asarray(e_s.value, float) * s_e), 0.0)
-    lv = spec.c_inv(inst, ev)
+    lv = np.minimum(spec.c_inv(inst, ev), inst.level_max)  # the cap within the solver's tolerance
     rv = rewards_from_levels(inst, spec, lv)
     objv = operator_utility(inst, lv, rv)
     # No optimality claim: the conic solve carries no bound here, and at sigma = 1e6 Clarabel's
@@ -295,7 +296,8 @@ def operator_utility(inst: ContractInstance, level: np.ndarray, reward: np.ndarr
 
 
 register_builder(ContractSpec, build_full, decode_full)
-register_algorithm(ContractSpec, "reduction", solve_reduction)
+register_algorithm(ContractSpec, "reduction", solve_reduction,
+                   applies=lambda spec: spec.valuation == "linear")
 register_algorithm(ContractSpec, "reduced_cvxpy", solve_reduced_convex)
 
 register_case(CaseKind(
