@@ -426,7 +426,9 @@ def closed_form_numpy(inst: JointBPInstance, spec: JointBPSpec,
 
     if (u_lo > u_hi * (1 + 1e-12)).any() or (inst.data_bits / u_hi).sum() > area * (1 + 1e-12):
         return Result(Termination.INFEASIBLE, False, gap=math.inf, stats=stats(),
-                      message="deadlines cannot be met within the time-frequency budget")
+                      message=(("deadlines and " if spec.use_deadline else "")
+                               + "the uploads' data cannot fit the time-frequency budget "
+                               "at the power limits"))
 
     D = inst.data_bits
     # Sums and inner products as np.dot below N = 4096 (a sum as a dot product with ones: ~2x

@@ -463,7 +463,9 @@ def solve(inst: JointBPInstance, spec: JointBPSpec, lc_grid: np.ndarray, lu_tabl
     stats = SolveStats("closed_form", solve_seconds=time.perf_counter() - t0, iterations=evals)
     if st == 1:
         return Result(Termination.INFEASIBLE, False, gap=math.inf, stats=stats,
-                      message="deadlines cannot be met within the time-frequency budget")
+                      message=(("deadlines and " if spec.use_deadline else "")
+                               + "the uploads' data cannot fit the time-frequency budget "
+                               "at the power limits"))
     if st != 0:
         logger.debug("joint_bp kernel: non-finite result, numpy path")
         return None
