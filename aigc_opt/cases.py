@@ -57,6 +57,9 @@ class CaseKind:
         What ``load_instance`` reads, for messages and help (``"channel gains"``).
     instance_suffixes : tuple of str
         File suffixes ``load_instance`` takes (lower case, with the dot).
+    sense : {"min", "max"} or callable
+        Whether the reported objective is minimised or maximised, or ``(spec) -> sense`` when
+        it depends on the spec; the batch runner writes it in each row's ``sense`` cell.
     """
 
     name: str
@@ -68,6 +71,14 @@ class CaseKind:
     load_instance: Callable[[Path], Any] | None = None
     instance_format: str = ""
     instance_suffixes: tuple[str, ...] = ()
+    sense: str | Callable[[Any], str] = "min"
+
+    def sense_of(self, spec: Any) -> str:
+        """``"min"`` or ``"max"`` for ``spec`` (see ``sense``)."""
+        s = self.sense(spec) if callable(self.sense) else self.sense
+        if s not in ("min", "max"):
+            raise ValueError(f"case {self.name}: sense {s!r} is not 'min' or 'max'")
+        return str(s)
 
 
 _CASES: dict[str, CaseKind] = {}

@@ -72,6 +72,7 @@ def run_case(case: Case) -> dict[str, Any]:
         row["instance_seconds"] = time.perf_counter() - t0
         row["scenario_hash"] = export.instance_hash(instance)
         spec = kind.make_spec(**copy.deepcopy(dict(case.params)))
+        row["sense"] = kind.sense_of(spec)
         opts = SolveOptions(time_limit=case.time_limit, mip_gap=case.mip_gap,
                             threads=case.threads)
         res = run_method(instance, spec, case.method, options=opts, seed=case.seed)
@@ -133,7 +134,11 @@ def _worker_main(conn: Connection, imports: tuple[str, ...], quiet: bool = True)
             return
         if case is None:
             return
-        conn.send(("row", run_case(case)))
+        row = run_case(case)
+        try:
+            conn.send(("row", row))
+        except OSError:  # the parent is gone (killed): nobody to report to
+            return
 
 
 class _Worker:

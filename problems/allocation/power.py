@@ -374,7 +374,7 @@ register_builder(PowerSpec, build_cvxpy, decode_cvxpy)
 register_algorithm(PowerSpec, "closed_form", closed_form)
 register_heuristic(PowerSpec, "equal_power", equal_power)
 register_case(CaseKind(
-    name="allocation.power",
+    sense=lambda spec: "max" if spec.mode == "sum_rate" else "min", name="allocation.power",
     make_instance=lambda seed, n_users=100, **kw: PowerInstance.generate(n_users, seed=seed, **kw),
     make_spec=lambda **params: PowerSpec(**params),
     default_methods=("closed_form", "cvxpy", "equal_power"),

@@ -203,7 +203,7 @@ register_algorithm(AuctionSpec, "vcg", solve_vcg)
 register_heuristic(AuctionSpec, "greedy_uniform", greedy_uniform)
 
 register_case(CaseKind(
-    name="incentives.auction",
+    sense="max", name="incentives.auction",
     make_instance=lambda seed, n_bidders=8, n_servers=3, max_slots=3: AuctionInstance.generate(
         n_bidders, n_servers, max_slots, seed=seed),
     make_spec=lambda **params: AuctionSpec(**params),

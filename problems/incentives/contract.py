@@ -301,7 +301,7 @@ register_algorithm(ContractSpec, "reduction", solve_reduction,
 register_algorithm(ContractSpec, "reduced_cvxpy", solve_reduced_convex)
 
 register_case(CaseKind(
-    name="incentives.contract",
+    sense="max", name="incentives.contract",
     make_instance=lambda seed, n_types=8: ContractInstance.generate(n_types, seed=seed),
     make_spec=lambda **params: ContractSpec(**params),
     default_methods=("reduction", "reduced_cvxpy", "cvxpy"),

@@ -343,7 +343,7 @@ def solve_best_response(inst: MultiLeaderInstance, spec: MultiLeaderSpec,
 register_algorithm(MultiLeaderSpec, "best_response", solve_best_response)
 
 register_case(CaseKind(
-    name="incentives.stackelberg",
+    sense="max", name="incentives.stackelberg",
     make_instance=lambda seed, n_followers=20, budgets=True, unit_cost=1.0: (
         StackelbergInstance.generate(n_followers, seed=seed, budgets=bool(budgets),
                                      unit_cost=float(unit_cost))),
@@ -353,7 +353,7 @@ register_case(CaseKind(
     description="single-leader pricing, followers a ln(1+x) - p x with budgets (exact search)",
 ))
 register_case(CaseKind(
-    name="incentives.stackelberg_multi",
+    sense="max", name="incentives.stackelberg_multi",
     make_instance=lambda seed, n_users=20, n_leaders=3: MultiLeaderInstance.generate(
         n_users, n_leaders, seed=seed),
     make_spec=lambda **params: MultiLeaderSpec(**params),

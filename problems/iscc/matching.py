@@ -146,7 +146,8 @@ def _make_instance(seed: int, n_tasks: int = 30, n_sites: int = 3, n_classes: in
 
 
 register_case(CaseKind(
-    name="iscc.matching", make_instance=_make_instance, make_spec=lambda **p: IsccSpec(**p),
+    sense="max", name="iscc.matching", make_instance=_make_instance,
+    make_spec=lambda **p: IsccSpec(**p),
     default_methods=("highs", "greedy_density", "random", "static_partition"),
     reference="highs",
     description="ISCC task-to-(sensing, RB, GPU, model) matching over decoupled pools"))

@@ -158,7 +158,7 @@ def _make_instance(seed: int, n_tasks: int = 40, n_sites: int = 3, n_classes: in
 
 
 register_case(CaseKind(
-    name="iscc.pipeline", make_instance=_make_instance,
+    name="iscc.pipeline", sense="max", make_instance=_make_instance,
     make_spec=lambda **p: IsccPipelineSpec(**p),
     default_methods=("highs", "rolling_horizon"), reference="highs",
     description="Z-shaped sense/transmit/compute pipeline over slots (ISAC shared radio)"))

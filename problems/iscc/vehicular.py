@@ -113,7 +113,7 @@ def vehicular_study(*, n_vehicles: int = 60, n_rsus: int = 4,
 
 
 register_case(CaseKind(
-    name="iscc.vehicular",
+    name="iscc.vehicular", sense="max",
     make_instance=lambda seed, n_vehicles=60, n_rsus=4, **kw: vehicular_instance(
         seed, n_vehicles, n_rsus, **kw),
     make_spec=lambda **p: IsccSpec(**p),

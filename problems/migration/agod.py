@@ -302,7 +302,7 @@ def _make_instance(seed: int, n_providers: int = 20, total_time: float = 1e6,
 
 
 register_case(CaseKind(
-    name="agod.selection", make_instance=_make_instance,
+    sense="max", name="agod.selection", make_instance=_make_instance,
     make_spec=lambda **params: AgodSpec(**params),
     default_methods=("offline_milp", "random", "round_robin", "crash_avoid", "prophet"),
     reference="offline_milp",

@@ -80,7 +80,7 @@ def random_frame(seed: int, n_users: int = 10) -> FrameInstance:
 
 
 register_case(CaseKind(
-    name="online.frame",
+    sense="max", name="online.frame",
     make_instance=random_frame,
     make_spec=lambda **params: LyapunovSpec(**params),
     default_methods=("exact", "quantised", "myopic", "local", "offload"),
@@ -89,7 +89,7 @@ register_case(CaseKind(
 ))
 
 register_case(CaseKind(
-    name="online.lyapunov",
+    sense="max", name="online.lyapunov",
     make_instance=lambda seed, n_users=10, n_slots=200: generate_trajectory(
         lydroo_profile(n_users, n_slots), seed),
     make_spec=lambda **params: LyapunovSpec(**params),

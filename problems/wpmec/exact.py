@@ -598,7 +598,7 @@ def solve_exact(instance: Any, spec: Any, options: Any = None) -> Any:
 register_algorithm(WpmecSpec, "exact", solve_exact)
 
 register_case(CaseKind(
-    name="wpmec.binary",
+    name="wpmec.binary", sense="max",
     make_instance=lambda seed, n_users=10, **kw: WpmecInstance.generate(
         n_users, seed=seed, **kw),
     make_spec=lambda **params: WpmecSpec(**params),
