@@ -88,6 +88,7 @@ from .suites import (  # noqa: F401  (re-exported: the batch API)
     parse_suite,
     suite_names,
 )
+from .validate import check_int
 
 logger = logging.getLogger(__name__)
 
@@ -219,7 +220,8 @@ def run_suite(
         Skip cases whose key is already in ``out``. Without it an existing non-empty ``out`` is
         an error unless ``overwrite``.
     overwrite : bool
-        Replace an existing ``out``.
+        Replace an existing ``out``; the old file is removed when the first new row is written,
+        so a run interrupted before any case finished leaves it whole.
     retry_failed : bool
         With ``resume``: rerun cases whose last row is ``error``, ``timeout`` or ``crashed``
         (the new row is appended; readers take the last row per key, the earlier one stays).
@@ -243,7 +245,8 @@ def run_suite(
     outp = Path(out)
     export.check_results_file(outp)  # a foreign file is refused before anything else
     client = cluster = None
-    n_workers = (os.cpu_count() or 1) if workers is None else workers
+    n_workers = (os.cpu_count() or 1) if workers is None else \
+        check_int("workers", workers, "process", 0, 1024)
     if scheduler or dask_local:
         client, cluster = dask_client(scheduler, n_workers or 1, connect_timeout)
     try:
@@ -264,6 +267,7 @@ def _run_locked(suite: Suite, todo: list[Case], outp: Path, t0: float, *, resume
                 progress_every: tuple[int, float], client: Any, n_workers: int,
                 start_method: str) -> RunReport:
     done: set[str] = set()
+    replace_old = False  # --overwrite: the old file goes when the first new row is written
     header = export.check_results_file(outp)
     if header is not None and outp.stat().st_size > 0:
         if resume:
@@ -272,7 +276,7 @@ def _run_locked(suite: Suite, todo: list[Case], outp: Path, t0: float, *, resume
             done = {str(r.get("key")) for r in rows
                     if not (retry_failed and r.get("status") in RETRY_STATUSES)}
         elif overwrite:
-            outp.unlink()
+            replace_old = True
         else:
             raise SuiteError(f"output {str(outp)!r} exists: pass resume=True (--resume) to skip "
                              "recorded cases or overwrite=True (--overwrite)", field="out")
@@ -281,25 +285,37 @@ def _run_locked(suite: Suite, todo: list[Case], outp: Path, t0: float, *, resume
     logger.info("suite %s: %d cases to run, %d already recorded", suite.name, len(todo), skipped)
     written = failed = 0
     bar = _Progress(len(todo), progress, *progress_every)
-    try:
-        with export.RowWriter(outp) as writer:
-            def emit(row: dict[str, Any]) -> None:
-                nonlocal written, failed
-                writer.write(row)
-                written += 1
-                failed += row.get("status") != export.STATUS_OK
-                bar.finish(row)
+    writer: export.RowWriter | None = None
 
-            if not todo:
-                pass
-            elif client is not None:
-                _run_dask(todo, emit, client, bar.start)
-            elif n_workers == 0:
-                for c in todo:
-                    bar.start(c)
-                    emit(run_case(c))
-            else:
-                _run_pool(todo, n_workers, emit, start_method, bar.start)
+    def open_writer() -> export.RowWriter:
+        if replace_old:  # an interrupted run that wrote nothing leaves the old file whole
+            outp.unlink(missing_ok=True)
+        return export.RowWriter(outp)
+
+    def emit(row: dict[str, Any]) -> None:
+        nonlocal written, failed, writer
+        if writer is None:
+            writer = open_writer()
+        writer.write(row)
+        written += 1
+        failed += row.get("status") != export.STATUS_OK
+        bar.finish(row)
+
+    try:
+        if not todo:
+            pass
+        elif client is not None:
+            _run_dask(todo, emit, client, bar.start)
+        elif n_workers == 0:
+            for c in todo:
+                bar.start(c)
+                emit(run_case(c))
+        else:
+            _run_pool(todo, n_workers, emit, start_method, bar.start)
+        if writer is None:  # nothing to run: the file still gets its header
+            writer = open_writer()
     finally:
         bar.close()
+        if writer is not None:
+            writer.close()
     return RunReport(outp, written, skipped, time.perf_counter() - t0, failed)

@@ -234,8 +234,8 @@ def solve(
         if v is not None and not math.isfinite(v):
             raise typer.BadParameter(f"{v}: must be finite", param_hint=name)
     if out is not None:  # before any work: a bad --out must not cost a solve
-        check_out_file(out, "--out")
-        check_out_file(out.with_name(out.stem + ".summary.csv"), "--out")
+        check_out_file(out, "--out", (instance,))
+        check_out_file(out.with_name(out.stem + ".summary.csv"), "--out", (instance,))
     kind = kind_or_fail(problem)
     if instance is not None and size:
         raise typer.BadParameter("give either an INSTANCE file or --size", param_hint="--size")
@@ -295,8 +295,8 @@ def bench(
     out: Annotated[Path, typer.Option("--out", "-o", help="Results CSV (rows appended as cases "
                                       "finish; locked while a run writes it).")],
     workers: Annotated[int | None, typer.Option(
-        "--workers", "-j", min=0, help="Worker processes (default: CPU count; 0: in-process). "
-        "With --dask-local: Dask workers.")] = None,
+        "--workers", "-j", min=0, max=1024, help="Worker processes (default: CPU count; "
+        "0: in-process). With --dask-local: Dask workers.")] = None,
     scheduler: Annotated[str | None, typer.Option(
         "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (checked first: "
         "fails within --connect-timeout when unreachable).")] = None,
@@ -378,13 +378,11 @@ def summary(
         "added.")] = None,
 ) -> None:
     """Print the per problem and method summary of a results CSV (ratios to the reference)."""
-    import csv
-
-    from .export import SUMMARY_COLUMNS, add_ratios, format_table, read_rows, summarize
+    from .export import SUMMARY_COLUMNS, add_ratios, format_table, read_rows, summarize, write_table
 
     check_in_file(results, "RESULTS")
-    check_out_file(out, "--out")
-    check_out_file(rows_out, "--rows-out")
+    check_out_file(out, "--out", (results,))
+    check_out_file(rows_out, "--rows-out", (results, out))
     rows = read_rows(results)
     table = summarize(rows)
     typer.echo(format_table(table, SUMMARY_COLUMNS))
@@ -392,10 +390,7 @@ def summary(
         if path is None or not data:
             continue
         try:
-            with open(path, "w", newline="", encoding="utf-8") as fh:
-                w = csv.DictWriter(fh, fieldnames=list(data[0]), lineterminator="\n")
-                w.writeheader()
-                w.writerows(data)
+            write_table(path, data)
         except OSError as exc:
             raise typer.BadParameter(f"cannot write {str(path)!r}: {exc.strerror}",
                                      param_hint=hint) from None
@@ -421,6 +416,8 @@ def plot(
 
     check_in_file(results, "RESULTS")
     check_in_file(pareto, "--pareto")
+    if (x or y) and pareto is None:
+        raise typer.BadParameter("name the Pareto CSV they refer to", param_hint="--x/--y")
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"{str(out)!r} is a file; give a directory for the PNGs",
                                  param_hint="--out")
@@ -528,7 +525,7 @@ def dataset_check(
     from .gym.datasets import check_labels, load_labels
 
     if out is not None:
-        check_out_file(out, "--out")
+        check_out_file(out, "--out", (file,))
     w = None
     if weights.strip():
         try:
@@ -612,6 +609,8 @@ def _main(args: list[str]) -> int:
     debug = bool(os.environ.get("AIGC_OPT_DEBUG"))
     try:
         rv = app(args=args, prog_name="aigc-opt", standalone_mode=False)
+        if rv == 130:  # Typer turns a KeyboardInterrupt into Exit(130), returned here
+            return _fail("interrupted", 130)
         return rv if isinstance(rv, int) else EXIT_OK
     except click_exc.NoArgsIsHelpError as exc:
         if exc.ctx is not None:

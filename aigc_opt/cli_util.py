@@ -196,10 +196,25 @@ def banners_to_stderr() -> Iterator[None]:
             os.close(saved)
 
 
-def check_out_file(path: Path | None, hint: str) -> None:
-    """An output file path that can be written (checked before any work is done)."""
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (through links, ``..`` or a relative path)."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def check_out_file(path: Path | None, hint: str, inputs: tuple[Path | None, ...] = ()) -> None:
+    """An output file path that can be written and is none of the command's ``inputs``
+    (checked before any work is done: writing over an input would destroy it)."""
     if path is None:
         return
+    for src in inputs:
+        if src is not None and same_file(path, src):
+            raise typer.BadParameter(f"{str(path)!r} is an input of this command "
+                                     f"({str(src)!r}); give another file name", param_hint=hint)
     if path.is_dir():
         raise typer.BadParameter(f"{str(path)!r} is a directory; give a file name",
                                  param_hint=hint)
@@ -255,7 +270,8 @@ def make_instance(kind: Any, seed: int, size: list[str] | None) -> Any:
     try:
         return kind.make_instance(seed, **sizes)
     except Exception as exc:  # noqa: BLE001 - any failure on the user's sizes is bad input
-        raise typer.BadParameter(one_line(exc), param_hint="--size") from None
+        hint = "--seed" if getattr(exc, "field", None) == "seed" else "--size"
+        raise typer.BadParameter(one_line(exc), param_hint=hint) from None
 
 
 def make_spec(kind: Any, param: list[str] | None) -> Any:

@@ -238,6 +238,17 @@ def format_line(row: Mapping[str, Any], columns: Sequence[str]) -> str:
     return buf.getvalue()
 
 
+def write_table(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write ``rows`` (columns: every key, in first-seen order) as a CSV in the results file's
+    cell format (:func:`format_line`: one physical line per row, ``true``/``false``, floats by
+    ``repr``), so that :func:`read_rows` reads a key-first table back exactly."""
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        fh.write(format_line({c: c for c in columns}, columns))
+        for r in rows:
+            fh.write(format_line(r, columns))
+
+
 class CsvFormatError(ValidationError):
     """A results CSV that cannot be read strictly (bad quoting, wrong field count, not UTF-8).
 
@@ -311,7 +322,8 @@ def check_results_file(path: str | Path) -> list[str] | None:
 @contextlib.contextmanager
 def output_lock(path: str | Path) -> Iterator[Path]:
     """Hold an exclusive lock on the results CSV ``path`` (``fcntl.flock`` on the sidecar file
-    ``<path>.lock``, which keeps the holder's pid) while the block runs.
+    ``<path>.lock`` beside the file a symlink points to, which keeps the holder's pid) while
+    the block runs.
 
     Raises
     ------
@@ -321,7 +333,8 @@ def output_lock(path: str | Path) -> Iterator[Path]:
     import fcntl
 
     p = Path(path)
-    lock = p.with_name(p.name + ".lock")
+    real = p.resolve()  # a symlink to the CSV must find the same lock
+    lock = real.with_name(real.name + ".lock")
     try:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
@@ -343,8 +356,21 @@ def output_lock(path: str | Path) -> Iterator[Path]:
         os.close(fd)
 
 
+def _complete_record(header_line: bytes | str, tail: bytes | str) -> bool:
+    """Whether an unterminated last line is a whole record (it parses to the header's field
+    count: a file whose editor dropped the final newline) rather than a cut write."""
+    try:
+        h = header_line.decode("utf-8") if isinstance(header_line, bytes) else header_line
+        t = tail.decode("utf-8") if isinstance(tail, bytes) else tail
+        fields = next(csv.reader([t.rstrip("\r")], strict=True))
+        return len(fields) == len(next(csv.reader([h.rstrip("\r")], strict=True)))
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        return False
+
+
 def repair_tail(path: str | Path) -> int:
-    """Drop a trailing partial line (a write cut by a kill); return the bytes removed."""
+    """End the file on a whole line: a trailing partial line (a write cut by a kill) is
+    dropped, a whole last record without its newline gets one; return the bytes removed."""
     p = Path(path)
     if not p.exists():
         return 0
@@ -352,6 +378,11 @@ def repair_tail(path: str | Path) -> int:
     if not data or data.endswith(b"\n"):
         return 0
     keep = data.rfind(b"\n") + 1
+    if keep and _complete_record(data[: data.find(b"\n")], data[keep:]):
+        with open(p, "ab") as fh:
+            fh.write(b"\n")
+        logger.warning("%s: the last row had no final newline; added one", p)
+        return 0
     with open(p, "r+b") as fh:
         fh.truncate(keep)
     logger.warning("%s: dropped a partial last line (%d bytes)", p, len(data) - keep)
@@ -438,7 +469,8 @@ def read_rows(path: str | Path, *, history: bool = False) -> list[dict[str, Any]
     unterminated quote or a field count other than the header's raises
     :class:`CsvFormatError` naming the file and line (rows are never merged or dropped
     silently), as does text that is not UTF-8. A trailing partial line (a write cut by a kill)
-    is ignored with a warning (not removed; see :func:`repair_tail`).
+    is ignored with a warning (not removed; see :func:`repair_tail`); a last line that parses to
+    the header's field count is a whole row whose final newline is missing, and is read.
 
     Parameters
     ----------
@@ -465,13 +497,16 @@ def read_rows(path: str | Path, *, history: bool = False) -> list[dict[str, Any]
     if text and not text.endswith("\n"):
         cut = text.rfind("\n") + 1
         partial = text[cut:]
-        # a write cut inside the header leaves a prefix of "key,..."; anything else on the
-        # first line is another kind of file, not a cut results CSV
-        if cut == 0 and not ("key".startswith(partial) or partial.startswith("key,")):
-            raise ForeignFileError(p, f"is not an aigc-opt results CSV (first line "
-                                      f"{partial[:40]!r} does not start with 'key')")
-        logger.warning("%s: ignoring a partial last line", p)
-        text = text[:cut]
+        if cut and _complete_record(text[: text.find("\n")], partial):
+            text += "\n"  # a whole last row whose final newline was dropped (e.g. by an editor)
+        else:
+            # a write cut inside the header leaves a prefix of "key,..."; anything else on the
+            # first line is another kind of file, not a cut results CSV
+            if cut == 0 and not ("key".startswith(partial) or partial.startswith("key,")):
+                raise ForeignFileError(p, f"is not an aigc-opt results CSV (first line "
+                                          f"{partial[:40]!r} does not start with 'key')")
+            logger.warning("%s: ignoring a partial last line", p)
+            text = text[:cut]
     lines = text.split("\n")[:-1]
     if not lines:
         logger.warning("%s: no results rows (the file is empty)", p)
@@ -495,7 +530,10 @@ def read_rows(path: str | Path, *, history: bool = False) -> list[dict[str, Any]
                 from None
         if len(cells) != len(header):
             raise CsvFormatError(p, n, f"{len(cells)} fields, the header has {len(header)}")
-        rows.append({k: _parse(k, v) for k, v in zip(header, cells, strict=True)})
+        try:
+            rows.append({k: _parse(k, v) for k, v in zip(header, cells, strict=True)})
+        except ValueError as exc:
+            raise CsvFormatError(p, n, str(exc)) from None
     return rows if history else latest_rows(rows)
 
 
@@ -506,9 +544,12 @@ def _parse(column: str, value: str | None) -> Any:
         try:
             return float(value) if value != "" else math.nan
         except ValueError:
-            return math.nan
-    if column in ("has_solution", "feasible"):
-        return {"true": True, "false": False}.get(value.lower())
+            raise ValueError(f"column {column}: {value!r} is not a number") from None
+    if column in ("has_solution", "feasible", "verified"):
+        flag = {"true": True, "false": False, "": None}.get(value.lower(), value)
+        if isinstance(flag, str):
+            raise ValueError(f"column {column}: {value!r} is not true/false")
+        return flag
     if column == "seed":
         return int(value) if value.lstrip("-").isdigit() else value
     if column in ("error", "message"):

@@ -137,7 +137,8 @@ def load_suite(name_or_path: str | Path) -> Suite:
     p = Path(name_or_path)
     if p.suffix == ".toml" or p.exists():
         if not p.is_file():
-            raise SuiteError(f"suite file {str(p)!r} not found")
+            raise SuiteError(f"suite file {str(p)!r} " + ("is a directory, not a file"
+                                                         if p.is_dir() else "not found"))
         try:  # non-UTF-8 bytes, a file too large or unreadable: named, with the bad line
             text = read_text(p, "suite file")
         except ValidationError as exc:
@@ -162,10 +163,10 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _check_number(source: str, where: str, v: Any, *, positive: bool) -> None:
-    if not _is_num(v) or not math.isfinite(v) or v < 0 or (positive and v == 0):
+def _check_number(source: str, where: str, v: Any, *, positive: bool, hi: float) -> None:
+    if not _is_num(v) or not math.isfinite(v) or v < 0 or (positive and v == 0) or v > hi:
         need = "a finite number > 0" if positive else "a finite number >= 0"
-        raise _bad(source, where, v, f"must be {need}")
+        raise _bad(source, where, v, f"must be {need} and <= {hi:g}")
 
 
 def _check_str_list(source: str, where: str, v: Any, what: str, example: str) -> None:
@@ -221,15 +222,15 @@ def _check_sizes(source: str, where: str, v: Any) -> None:
 
 def _check_common(source: str, prefix: str, t: Mapping[str, Any]) -> None:
     """Keys that both [suite] and [[cases]] take."""
-    for key in ("time_limit", "timeout"):
+    # the bounds of SolveOptions (time_limit 1e9 s, mip_gap 1e6, threads 4096); a timeout or
+    # grace beyond 1e9 s overflows the executors' waits
+    for key, positive, hi in (("time_limit", True, 1e9), ("timeout", True, 1e9),
+                              ("mip_gap", False, 1e6), ("grace", False, 1e9)):
         if key in t:
-            _check_number(source, f"{prefix}.{key}", t[key], positive=True)
-    for key in ("mip_gap", "grace"):
-        if key in t:
-            _check_number(source, f"{prefix}.{key}", t[key], positive=False)
+            _check_number(source, f"{prefix}.{key}", t[key], positive=positive, hi=hi)
     if "threads" in t and (not isinstance(t["threads"], int) or isinstance(t["threads"], bool)
-                           or t["threads"] < 1):
-        raise _bad(source, f"{prefix}.threads", t["threads"], "must be an integer >= 1")
+                           or not 1 <= t["threads"] <= 4096):
+        raise _bad(source, f"{prefix}.threads", t["threads"], "must be an integer in 1..4096")
     for key in ("reference", "name", "description", "variant", "size_key", "problem"):
         if key in t and (not isinstance(t[key], str) or (key != "description" and not t[key])):
             raise _bad(source, f"{prefix}.{key}", t[key], "must be a non-empty string")

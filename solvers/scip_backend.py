@@ -196,6 +196,8 @@ class ScipBackend:
 
     def _result(self, model: Any, lp: LinearProgram, seconds: float, sc: Scaled) -> Result:
         status = str(model.getStatus())
+        if status == "userinterrupt":  # SCIP caught the user's Ctrl-C: pass it on, not a limit
+            raise KeyboardInterrupt("SCIP was interrupted (SIGINT)")
         has_sol = model.getNSols() > 0
         with_sol, without = CONDITION_MAP.get(status, (Termination.ERROR, Termination.ERROR))
         term = with_sol if has_sol else without
