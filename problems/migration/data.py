@@ -33,27 +33,31 @@ sample-path identity ``(1/T) sum_t E_t <= \bar E + Z_T / T`` (checked by the eva
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from aigc_opt.errors import ValidationError
+from aigc_opt.schema import bound
 from aigc_opt.spec import ProblemSpec
-from aigc_opt.validate import check_array
+from aigc_opt.validate import check_array, check_bool, check_scalar, check_type
 
 logger = logging.getLogger(__name__)
 
+#: Largest migration transfer energy ``e_1``, J per byte per hop: 1e9 times the assumed 2e-9
+#: (a 1 GB service state would then take 1 GJ, :data:`aigc_opt.schema.BOUNDS` ``energy_j``, per
+#: hop).
+MAX_J_PER_BYTE_HOP = 1.0
+#: Largest request rate ``r_u``, requests per slot.
+MAX_REQUESTS = 1e9
+#: Largest virtual queue ``Z_t``, J: the largest energy for every slot of the longest horizon.
+MAX_QUEUE_J = bound("energy_j") * bound("slots")
 
-def _scalar(value: Any, name: str, unit: str, *, strict: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(name, unit, value, "must be a number") from exc
-    if not math.isfinite(v) or (v <= 0 if strict else v < 0):
-        raise ValidationError(name, unit, value, f"must be finite and {'>' if strict else '>='} 0")
-    return v
+
+def _scalar(value: Any, name: str, unit: str, high: float, *, strict: bool = False) -> float:
+    """A finite number ``>= 0`` (``> 0`` if ``strict``) and ``<= high``."""
+    return float(check_scalar(name, value, unit, 0.0, high, strict=strict))
 
 
 def _index(value: Any, name: str, shape: tuple[int, ...], high: int, *, low: int = 0
@@ -133,12 +137,12 @@ class MigrationInstance:
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
-        cell = np.asarray(self.user_cell)
-        if cell.ndim != 2 or min(cell.shape) == 0:
+        cell = check_array("user_cell", "-", self.user_cell, ndim=2, dtype=np.int64)
+        if min(cell.shape) == 0:
             raise ValidationError("user_cell", "-", cell.shape, "must be a non-empty (T, U) array")
         T, U = cell.shape
         hops = check_array("server_hops", "hop", self.server_hops, ndim=2, low=0, integer=True,
-                           dtype=np.int64)
+                           high=bound("count"), dtype=np.int64)
         S = hops.shape[0]
         if hops.shape != (S, S) or S == 0:
             raise ValidationError("server_hops", "hop", hops.shape, "must be square (S, S)")
@@ -146,38 +150,51 @@ class MigrationInstance:
             raise ValidationError("server_hops", "hop", hops, "must be symmetric, 0 on diagonal")
         set_("server_hops", hops)
         set_("server_flops", check_array("server_flops", "FLOP/s", self.server_flops, (S,),
-                                         low=0.0, strict=True))
+                                         low=0.0, strict=True, high=bound("flops"),
+                                         like="server_hops"))
         set_("server_gpu_memory_bytes", check_array(
-            "server_gpu_memory_bytes", "byte", self.server_gpu_memory_bytes, (S,), low=0.0))
+            "server_gpu_memory_bytes", "byte", self.server_gpu_memory_bytes, (S,), low=0.0,
+            high=bound("bytes"), like="server_hops"))
         set_("user_cell", _index(cell, "user_cell", (T, U), S))
-        set_("access_s", check_array("access_s", "s", self.access_s, (T, U), low=0.0))
-        mem = check_array("model_memory_bytes", "byte", self.model_memory_bytes, ndim=1, low=0.0)
+        set_("access_s", check_array("access_s", "s", self.access_s, (T, U), low=0.0,
+                                     high=bound("time_s"), like="user_cell"))
+        mem = check_array("model_memory_bytes", "byte", self.model_memory_bytes, ndim=1, low=0.0,
+                          high=bound("bytes"))
         M = mem.shape[0]
         set_("model_memory_bytes", mem)
         set_("user_model", _index(self.user_model, "user_model", (U,), M))
         set_("user_state_bytes", check_array("user_state_bytes", "byte", self.user_state_bytes,
-                                             (U,), low=0.0))
+                                             (U,), low=0.0, high=bound("bytes"),
+                                             like="user_cell"))
         set_("model_flop_per_step", check_array("model_flop_per_step", "FLOP",
-                                                self.model_flop_per_step, (M,), low=0.0))
+                                                self.model_flop_per_step, (M,), low=0.0,
+                                                high=bound("flop"), like="model_memory_bytes"))
         st = check_array("steps", "step", self.steps, ndim=1, low=1, integer=True, dtype=np.int64,
-                         nonempty=True)
+                         high=bound("steps"), nonempty=True)
         if (np.diff(st) <= 0).any():
             raise ValidationError("steps", "step", st, "must be strictly increasing")
         set_("steps", st)
-        set_("quality", check_array("quality", "-", self.quality, (M, st.shape[0])))
+        set_("quality", check_array("quality", "-", self.quality, (M, st.shape[0]),
+                                    low=-bound("quality"), high=bound("quality"),
+                                    like="model_memory_bytes and steps"))
         set_("initial_server", _index(self.initial_server, "initial_server", (U,), S, low=-1))
-        set_("slot_s", _scalar(self.slot_s, "slot_s", "s", strict=True))
-        set_("hop_delay_s", _scalar(self.hop_delay_s, "hop_delay_s", "s"))
-        set_("migration_fixed_j", _scalar(self.migration_fixed_j, "migration_fixed_j", "J"))
+        set_("slot_s", _scalar(self.slot_s, "slot_s", "s", bound("time_s"), strict=True))
+        set_("hop_delay_s", _scalar(self.hop_delay_s, "hop_delay_s", "s", bound("time_s")))
+        set_("migration_fixed_j", _scalar(self.migration_fixed_j, "migration_fixed_j", "J",
+                                          bound("energy_j")))
         set_("migration_j_per_byte_hop", _scalar(self.migration_j_per_byte_hop,
-                                                 "migration_j_per_byte_hop", "J/(byte hop)"))
+                                                 "migration_j_per_byte_hop", "J/(byte hop)",
+                                                 MAX_J_PER_BYTE_HOP))
         r = np.ones(U) if self.user_requests is None else self.user_requests
-        set_("user_requests", check_array("user_requests", "request", r, (U,), low=0.0))
+        set_("user_requests", check_array("user_requests", "request", r, (U,), low=0.0,
+                                          high=MAX_REQUESTS, like="user_cell"))
+        xy = bound("position_m")
         if self.server_xy_m is not None:
             set_("server_xy_m", check_array("server_xy_m", "m", self.server_xy_m, (S, 2),
-                                            low=None))
+                                            low=-xy, high=xy, like="server_hops"))
         if self.user_xy_m is not None:
-            set_("user_xy_m", check_array("user_xy_m", "m", self.user_xy_m, (T, U, 2), low=None))
+            set_("user_xy_m", check_array("user_xy_m", "m", self.user_xy_m, (T, U, 2), low=-xy,
+                                          high=xy, like="user_cell"))
 
     @property
     def n_slots(self) -> int:
@@ -266,8 +283,10 @@ class CostWeights:
     quality: float = 1.0
 
     def __post_init__(self) -> None:
-        _scalar(self.latency_per_s, "latency_per_s", "1/s")
-        _scalar(self.quality, "quality", "-")
+        object.__setattr__(self, "latency_per_s", _scalar(
+            self.latency_per_s, "weights.latency_per_s", "1/s", bound("weight")))
+        object.__setattr__(self, "quality", _scalar(self.quality, "weights.quality", "-",
+                                                    bound("weight")))
 
 
 def perf_cost(inst: MigrationInstance, weights: CostWeights) -> np.ndarray:
@@ -283,8 +302,12 @@ class MigrationSpec(ProblemSpec):
     """Service migration over the whole trajectory.
 
     Built (``aigc_opt.solve``) it is the perfect-foresight offline MILP: minimise the
-    time-average performance cost ``(1/T) sum_{t,u} P`` subject to the per-slot constraints and
-    the long-term budget ``sum_t E_t <= T budget_j`` as a hard row. Its heuristics are the
+    time-average performance cost ``(1/T) sum_{t,u} P`` subject to the per-slot constraints and,
+    when ``budget_hard``, the long-term budget ``sum_t E_t <= T budget_j`` as a hard row. A soft
+    budget (``budget_hard=False``) is a target the online controllers track and the referee
+    reports, not a constraint, so the exact methods then solve without it: their optimum is a
+    lower bound on every controller's cost (for the budgeted offline optimum that online
+    controllers are compared against, solve with ``budget_hard=True``). Its heuristics are the
     online controllers (Lyapunov drift-plus-penalty with ``v``, cold or warm, never-migrate,
     always-nearest, greedy), which see one slot at a time; its algorithm ``offline_milp`` is
     HiGHS started from the best budget-feasible controller.
@@ -298,8 +321,10 @@ class MigrationSpec(ProblemSpec):
     weights : CostWeights
         Performance-cost weights.
     budget_hard : bool
-        Whether the evaluator counts ``(1/T) sum E_t > budget`` as a hard violation (True for
-        the offline problem; online controllers meet it only asymptotically).
+        Whether ``(1/T) sum E_t <= budget`` is a constraint: a row of the exact methods'
+        program and a hard violation for the evaluator (True, the offline problem). False:
+        online controllers meet it only asymptotically, so the evaluator reports it as a soft
+        violation and the exact methods omit it.
     slot_backend : str
         Backend that solves the Lyapunov controller's per-slot MILP.
     """
@@ -313,8 +338,16 @@ class MigrationSpec(ProblemSpec):
     variant: str = "trajectory"
 
     def __post_init__(self) -> None:
-        _scalar(self.budget_j, "budget_j", "J")
-        _scalar(self.v, "v", "-")
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        set_("budget_j", _scalar(self.budget_j, "budget_j", "J", bound("energy_j")))
+        set_("v", _scalar(self.v, "v", "-", bound("weight")))
+        check_type("weights", self.weights, CostWeights)
+        set_("budget_hard", check_bool("budget_hard", self.budget_hard))
+        # a backend name (the referee may not import the backend registry: an unknown name is
+        # reported by aigc_opt.solve, with the known names, when the controller runs)
+        if not isinstance(self.slot_backend, str) or not self.slot_backend:
+            raise ValidationError("slot_backend", "-", self.slot_backend,
+                                  "must be a backend name (a non-empty string, e.g. 'highs')")
 
 
 @dataclass(frozen=True, eq=False)
@@ -354,22 +387,29 @@ class MigrationSlot:
     queue_j: float
 
     def __post_init__(self) -> None:
-        p = check_array("perf", "cost", self.perf, ndim=3, low=None)
+        p = check_array("perf", "cost", self.perf, ndim=3, low=-bound("money"),
+                        high=bound("money"))
         U, S, K = p.shape
-        M = np.asarray(self.model_memory_bytes).shape[0]
+        mem = check_array("model_memory_bytes", "byte", self.model_memory_bytes, ndim=1, low=0.0,
+                          high=bound("bytes"))
+        M = mem.shape[0]
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
         set_("perf", p)
-        set_("migration_j", check_array("migration_j", "J", self.migration_j, (U, S), low=0.0))
-        set_("work_flop", check_array("work_flop", "FLOP", self.work_flop, (U, K), low=0.0))
+        set_("migration_j", check_array("migration_j", "J", self.migration_j, (U, S), low=0.0,
+                                        high=MAX_QUEUE_J, like="perf"))
+        set_("work_flop", check_array("work_flop", "FLOP", self.work_flop, (U, K), low=0.0,
+                                      high=MAX_REQUESTS * bound("flop") * bound("steps"),
+                                      like="perf"))
         set_("capacity_flop", check_array("capacity_flop", "FLOP", self.capacity_flop, (S,),
-                                          low=0.0))
+                                          low=0.0, high=bound("flops") * bound("time_s"),
+                                          like="perf"))
         set_("user_model", _index(self.user_model, "user_model", (U,), M))
-        set_("model_memory_bytes", check_array("model_memory_bytes", "byte",
-                                               self.model_memory_bytes, (M,), low=0.0))
+        set_("model_memory_bytes", mem)
         set_("server_gpu_memory_bytes", check_array(
-            "server_gpu_memory_bytes", "byte", self.server_gpu_memory_bytes, (S,), low=0.0))
-        set_("v", _scalar(self.v, "v", "-"))
-        set_("queue_j", _scalar(self.queue_j, "queue_j", "J"))
+            "server_gpu_memory_bytes", "byte", self.server_gpu_memory_bytes, (S,), low=0.0,
+            high=bound("bytes"), like="perf"))
+        set_("v", _scalar(self.v, "v", "-", bound("weight")))
+        set_("queue_j", _scalar(self.queue_j, "queue_j", "J", MAX_QUEUE_J))
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -29,21 +29,34 @@ distribution but not the exact numbers of AGOD's global-seed run.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from aigc_opt.errors import ValidationError
+from aigc_opt.errors import UnknownNameError, ValidationError
+from aigc_opt.schema import bound
 from aigc_opt.spec import ProblemSpec
-from aigc_opt.validate import check_array, check_scalar
+from aigc_opt.validate import (
+    INT_LIMIT,
+    check_array,
+    check_int,
+    check_scalar,
+    check_seed,
+    check_size,
+    check_type,
+    derived_from,
+)
 
 logger = logging.getLogger(__name__)
 
 #: Most expected tasks (``rate x total_time``) of one generated episode: AGOD's default is about
 #: 1,000; the arrays are O(tasks) and the offline MILP O(tasks x providers).
 MAX_TASKS = 1_000_000
+#: Longest episode (time units): arrival times are int64.
+MAX_TIME = float(INT_LIMIT)
 
 #: AGOD ``env/config.py`` constants.
 NUM_SERVICE_PROVIDERS = 20
@@ -90,6 +103,27 @@ class AgodProfile:
     total_time: float = TOTAL_TIME
     steps: tuple[int, ...] = tuple(int(v) for v in T_RANGE)
     crash_penalty: float = CRASH_PENALTY_COEF
+
+    def __post_init__(self) -> None:
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        set_("n_providers", check_int("n_providers", self.n_providers, "-", 1,
+                                      int(bound("count"))))
+        for name, unit, dtype, low, high in (
+                ("capacity", "step", np.int64, 0, bound("steps")),
+                ("ax", "step", np.float64, 0.0, bound("steps")),
+                ("ay", "-", np.float64, 0.0, bound("weight")),
+                ("bx", "step", np.float64, 0.0, bound("steps")),
+                ("by", "-", np.float64, 0.0, bound("weight")),
+                ("steps", "step", np.int64, 1, bound("steps"))):
+            a = check_array(name, unit, getattr(self, name), ndim=1, low=low, high=high,
+                            dtype=dtype, nonempty=True)
+            set_(name, tuple(int(v) if dtype is np.int64 else float(v) for v in a))
+        # each alone; their product (the expected tasks) is checked per episode (episode_rate)
+        set_("rate", check_scalar("rate", self.rate, "1/time unit", 0.0, strict=True))
+        set_("total_time", check_scalar("total_time", self.total_time, "time unit", 0.0,
+                                        MAX_TIME, strict=True))
+        set_("crash_penalty", check_scalar("crash_penalty", self.crash_penalty, "-", 0.0,
+                                           bound("weight")))
 
 
 #: AGOD's own parameters.
@@ -170,10 +204,15 @@ class AgodInstance:
         """An episode drawn as AGOD's environment draws it (see the module docstring) from
         ``profile`` (default :data:`AGOD_PROFILE`); ``n_providers`` / ``total_time`` / ``rate``
         override the profile's, ``overrides`` any instance field."""
-        pr = profile or AGOD_PROFILE
-        rng = np.random.default_rng(seed)
-        P = int(pr.n_providers if n_providers is None else n_providers)
+        pr = AGOD_PROFILE if profile is None else check_type("profile", profile, AgodProfile)
+        rng = np.random.default_rng(check_seed("seed", seed))
+        P = check_size("n_providers", pr.n_providers if n_providers is None else n_providers,
+                       int(bound("count")), raise_with=None)
         lam, horizon = episode_rate(pr, rate, total_time)
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(overrides) - set(known))
+        if unknown:
+            raise UnknownNameError("AGOD instance field", unknown[0], known)
         coefs = np.stack([rng.choice(pr.ax, P), rng.choice(pr.ay, P),
                           rng.choice(pr.bx, P), rng.choice(pr.by, P)], axis=1)
         cap = rng.choice(pr.capacity, P)
@@ -183,7 +222,8 @@ class AgodInstance:
                                       arrival_s=arrivals,
                                       task_steps=rng.choice(pr.steps, arrivals.shape[0]))
         fields.update(overrides)
-        return cls(**fields)
+        with derived_from(seed=seed, n_providers=P, total_time=horizon, rate=lam):
+            return cls(**fields)
 
 
 def episode_rate(profile: AgodProfile, rate: float | None = None,
@@ -191,7 +231,7 @@ def episode_rate(profile: AgodProfile, rate: float | None = None,
     """``(rate, total_time)`` of an episode (the profile's where None), checked: both finite
     and > 0 (per time unit and time units), and at most :data:`MAX_TASKS` expected tasks."""
     horizon = check_scalar("total_time", profile.total_time if total_time is None
-                           else total_time, "time unit", 0.0, strict=True)
+                           else total_time, "time unit", 0.0, MAX_TIME, strict=True)
     lam = check_scalar("rate", profile.rate if rate is None else rate, "1/time unit", 0.0,
                        strict=True)
     if lam * horizon > MAX_TASKS:
@@ -234,6 +274,10 @@ class AgodSpec(ProblemSpec):
     crash_penalty: float = CRASH_PENALTY_COEF
     problem: str = "agod"
     variant: str = "selection"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "crash_penalty", check_scalar(
+            "crash_penalty", self.crash_penalty, "-", 0.0, bound("weight")))
 
 
 @dataclass(frozen=True, eq=False)

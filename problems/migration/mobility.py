@@ -31,13 +31,26 @@ import numpy as np
 from aigc_opt.channel import dbm_to_watt, fading_power, path_loss_gain, shannon_rate
 from aigc_opt.errors import ValidationError
 from aigc_opt.profiles import PROFILES
-from aigc_opt.validate import check_array
+from aigc_opt.schema import bound
+from aigc_opt.validate import (
+    MAX_ENTRIES,
+    check_array,
+    check_choice,
+    check_entries,
+    check_int,
+    check_scalar,
+    check_seed,
+    check_size,
+    derived_from,
+)
 
 from .data import MigrationInstance
 
 logger = logging.getLogger(__name__)
 
 MOBILITY_MODELS = ("random_waypoint", "gauss_markov")
+#: Fastest user, m/s (nothing moves faster than light).
+MAX_SPEED_MPS = 299_792_458.0
 
 
 def random_waypoint(rng: np.random.Generator, n_users: int, n_slots: int, *, side_m: float,
@@ -157,7 +170,7 @@ def generate(n_users: int = 6, n_servers: int = 4, n_slots: int = 10, *, seed: i
              speed_mps: tuple[float, float] = (1.0, 15.0), slot_s: float = 60.0,
              load: float = 0.6, memory_models: float | None = None,
              positions_m: np.ndarray | None = None, source: str = "online",
-             **overrides: Any) -> MigrationInstance:
+             max_entries: int | None = None, **overrides: Any) -> MigrationInstance:
     """A seeded instance (see the module docstring).
 
     Parameters
@@ -173,28 +186,45 @@ def generate(n_users: int = 6, n_servers: int = 4, n_slots: int = 10, *, seed: i
     source : str
         ``"online"``: the online family's mobility processes when that family is installed
         (else this module's own); ``"own"``: this module's.
+    max_entries : int, optional
+        Most entries of the largest generated array (``n_slots * n_users * n_servers``
+        distances; default :data:`aigc_opt.validate.MAX_ENTRIES`, 1e7); larger sizes are
+        refused before allocating.
     overrides
         Replace any :class:`MigrationInstance` field.
     """
-    if mobility not in MOBILITY_MODELS:
-        raise ValidationError("mobility", "-", mobility, f"choose from {MOBILITY_MODELS}")
-    for name, v in (("n_users", n_users), ("n_servers", n_servers), ("n_slots", n_slots),
-                    ("n_models", n_models)):
-        if int(v) < 1:
-            raise ValidationError(name, "-", v, "must be >= 1")
+    mobility = check_choice("mobility", mobility, MOBILITY_MODELS)
+    source = check_choice("source", source, ("online", "own"))
+    limit = MAX_ENTRIES if max_entries is None else check_int("max_entries", max_entries, "-", 1)
+    S, M = check_size("n_servers", n_servers, limit), check_size("n_models", n_models, limit)
+    n_users, n_slots = check_size("n_users", n_users, limit), check_size("n_slots", n_slots, limit)
+    st = check_array("steps", "step", steps, ndim=1, low=1, high=bound("steps"), dtype=np.int64,
+                     nonempty=True)
+    spacing_m = check_scalar("spacing_m", spacing_m, "m", 0.0, bound("distance_m"), strict=True)
+    lo, hi = (float(v) for v in check_array("speed_mps", "m/s", speed_mps, (2,), low=0.0,
+                                            high=MAX_SPEED_MPS))
+    if lo > hi:
+        raise ValidationError("speed_mps", "m/s", (lo, hi), "must be (min, max) with min <= max")
+    speed_mps = (lo, hi)
+    slot_s = check_scalar("slot_s", slot_s, "s", 0.0, bound("time_s"), strict=True)
+    load = check_scalar("load", load, "-", 0.0, bound("utilisation"))
+    memory_models = check_scalar("memory_models", memory_models, "-", 0.0, bound("models"),
+                                 optional=True)
     p = PROFILES["edge_aigc"]
-    rng = np.random.default_rng(seed)
-    S, M = int(n_servers), int(n_models)
+    rng = np.random.default_rng(check_seed("seed", seed))
     server_xy, hops = grid_servers(S, spacing_m)
     side = spacing_m * int(np.ceil(np.sqrt(S)))
     if positions_m is not None:
-        xy = check_array("positions_m", "m", positions_m, ndim=3, low=None)
+        xy = check_array("positions_m", "m", positions_m, ndim=3, low=-bound("position_m"),
+                         high=bound("position_m"))
         if xy.shape[2] != 2 or min(xy.shape[:2]) == 0:
             raise ValidationError("positions_m", "m", xy.shape, "must be (T, U, 2), non-empty")
     else:
-        xy = positions(rng, int(n_users), int(n_slots), mobility=mobility, side_m=side,
+        check_entries("n_slots*n_users*n_servers", n_slots * n_users * S, limit)
+        xy = positions(rng, n_users, n_slots, mobility=mobility, side_m=side,
                        speed_mps=speed_mps, slot_s=slot_s, source=source)
     T, U = xy.shape[:2]
+    check_entries("n_slots*n_users*n_servers", T * U * S, limit)
     d = np.sqrt(((xy[:, :, None, :] - server_xy[None, None]) ** 2).sum(axis=3))  # (T, U, S)
     cell = d.argmin(axis=2)
     dist = np.take_along_axis(d, cell[..., None], axis=2)[..., 0]
@@ -209,7 +239,6 @@ def generate(n_users: int = 6, n_servers: int = 4, n_slots: int = 10, *, seed: i
     flop_step = rng.uniform(*p.model_flop_per_step, M)
     model_mem = rng.uniform(*p.model_size_bytes, M)
     user_model = rng.integers(0, M, U)
-    st = np.asarray(steps, dtype=np.int64)
     qmax = rng.uniform(*p.quality_max, M)
     slope = rng.uniform(*p.quality_slope, M)
     mid = rng.uniform(*p.quality_mid, M)
@@ -232,4 +261,6 @@ def generate(n_users: int = 6, n_servers: int = 4, n_slots: int = 10, *, seed: i
         name = sorted(unknown)[0]
         raise ValidationError(name, "-", overrides[name], "unknown MigrationInstance field")
     fields.update(overrides)
-    return MigrationInstance(**fields)
+    with derived_from(n_users=n_users, n_servers=S, n_slots=n_slots, seed=seed,
+                      n_models=M, load=load, slot_s=slot_s, spacing_m=spacing_m):
+        return MigrationInstance(**fields)

@@ -61,13 +61,13 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from aigc_opt.errors import ValidationError
+from aigc_opt.schema import bound
 from aigc_opt.spec import ProblemSpec
+from aigc_opt.validate import check_array, check_scalar
 
 from .environment import (
     EnvironmentProfile,
     Trajectory,
-    _check_array,
-    _check_pos,
     generate_trajectory,
     load_arrival_trace,
     load_position_trace,
@@ -100,6 +100,21 @@ LYDROO: Mapping[str, float] = MappingProxyType({
     "antenna_gain": 3.0, "carrier_hz": 915e6, "exponent": 3.0, "d_min_m": 120.0,
     "d_max_m": 255.0, "los_fraction": 0.3, "queue_unit_bits": 1e6, "tau_s": 1.0,
 })
+
+
+#: The scalar fields of :class:`LyapunovSpec`: (name, SI unit, > 0 (else >= 0), key of the
+#: physical upper bound in :data:`aigc_opt.schema.BOUNDS`).
+_SPEC_FIELDS: tuple[tuple[str, str, bool, str], ...] = (
+    ("V", "-", False, "weight"), ("energy_threshold_j", "J", False, "energy_j"),
+    ("nu_per_j", "1/J", False, "factor"), ("y_scale", "-", False, "factor"),
+    ("queue_unit_bits", "bit", True, "bits"), ("cycles_per_bit", "cycle/bit", True,
+                                                "cycles_per_bit"),
+    ("kappa", "J s^2/cycle^3", True, "kappa"), ("f_max_hz", "Hz", True, "hz"),
+    ("bandwidth_hz", "Hz", True, "hz"), ("vu", "-", True, "overhead"),
+    ("noise_w", "W", True, "noise_w"), ("p_max_w", "W", True, "tx_power_w"))
+#: Largest energy virtual queue ``Y`` (units of ``nu`` x J): the largest ``nu`` (a factor)
+#: times the largest energy (:data:`aigc_opt.schema.BOUNDS`).
+MAX_VIRTUAL_QUEUE = bound("factor") * bound("energy_j")
 
 
 # ------------------------------------------------------------------------------ spec
@@ -145,19 +160,12 @@ class LyapunovSpec(ProblemSpec):
     p_max_w: float = 0.1
 
     def __post_init__(self) -> None:
-        _check_pos("V", "-", self.V, zero=True)
-        _check_pos("energy_threshold_j", "J", self.energy_threshold_j, zero=True)
-        _check_pos("nu_per_j", "1/J", self.nu_per_j, zero=True)
-        _check_pos("y_scale", "-", self.y_scale, zero=True)
-        for name, unit in (("queue_unit_bits", "bit"), ("cycles_per_bit", "cycle/bit"),
-                           ("kappa", "J s^2/cycle^3"), ("f_max_hz", "Hz"),
-                           ("bandwidth_hz", "Hz"), ("vu", "-"), ("noise_w", "W"),
-                           ("p_max_w", "W")):
-            _check_pos(name, unit, getattr(self, name))
+        for name, unit, lo_strict, key in _SPEC_FIELDS:
+            object.__setattr__(self, name, check_scalar(
+                name, getattr(self, name), unit, 0.0, bound(key), strict=lo_strict))
         if self.weights is not None:
-            w = np.asarray(self.weights, dtype=np.float64)
-            if w.ndim != 1 or not np.all(np.isfinite(w) & (w >= 0)):
-                raise ValidationError("weights", "-", w, "must be a 1-D tuple of finite >= 0")
+            w = check_array("weights", "-", self.weights, ndim=1, low=0.0, high=bound("weight"))
+            object.__setattr__(self, "weights", tuple(float(x) for x in w))
 
     def weights_for(self, n_users: int) -> np.ndarray:
         """Weights ``w`` of length ``n_users`` (LyDROO's alternating 1.5 / 1 by default)."""
@@ -235,17 +243,17 @@ class FrameInstance:
     tau_s: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("gains", "queues_bits", "virtual_queues"):
-            arr = np.array(getattr(self, name), dtype=np.float64)
-            arr.setflags(write=False)
-            object.__setattr__(self, name, arr)
-        n = self.gains.size
-        for name, unit in (("gains", "-"), ("queues_bits", "bit"), ("virtual_queues", "-")):
-            arr = getattr(self, name)
-            _check_array(name, unit, arr, (n,))
-            if np.any(arr < 0) or (name == "gains" and np.any(arr <= 0)):
-                raise ValidationError(name, unit, arr, "must be >= 0 (gains > 0)")
-        _check_pos("tau_s", "s", self.tau_s)
+        g = check_array("gains", "-", self.gains, ndim=1, low=0.0, strict=True,
+                        high=bound("gain"))
+        n = (g.shape[0],)
+        object.__setattr__(self, "gains", g)
+        object.__setattr__(self, "queues_bits", check_array(
+            "queues_bits", "bit", self.queues_bits, n, low=0.0, high=bound("bits"), like="gains"))
+        object.__setattr__(self, "virtual_queues", check_array(
+            "virtual_queues", "-", self.virtual_queues, n, low=0.0, high=MAX_VIRTUAL_QUEUE,
+            like="gains"))
+        object.__setattr__(self, "tau_s", check_scalar("tau_s", self.tau_s, "s", 0.0,
+                                                       bound("time_s"), strict=True))
 
     @property
     def n_users(self) -> int:

@@ -157,6 +157,9 @@ class SizingInstance:
                 raise ValidationError(what, "-", opts, "needs at least one option")
             for i, o in enumerate(opts):
                 check_type(f"{what}[{i}]", o, typ)
+        if not isinstance(self.names, (list, tuple)):
+            raise ValidationError("names", "-", self.names,
+                                  "must be a tuple of demand names (strings)")
         names = tuple(self.names) or tuple(f"d{i}" for i in range(len(demands)))
         if len(names) != len(demands) or len(set(names)) != len(names):
             raise ValidationError("names", "-", names,
@@ -251,10 +254,16 @@ class SizingPlan:
             "gpu_count", "-", self.gpu_count, (S,), dtype=np.int64, low=0, high=bound("count")))
         object.__setattr__(self, "radio", check_array("radio", "-", self.radio, (S,),
                                                       dtype=np.int64, low=0))
+        if not isinstance(self.assignments, (list, tuple)):
+            raise ValidationError("assignments", "-", type(self.assignments).__name__,
+                                  "must be a tuple of OffloadAllocation, one per demand")
         assignments = tuple(self.assignments)
         for i, a in enumerate(assignments):
             check_type(f"assignments[{i}]", a, OffloadAllocation)
         object.__setattr__(self, "assignments", assignments)
+        if not isinstance(self.binding, (list, tuple)):
+            raise ValidationError("binding", "-", self.binding,
+                                  "must be a tuple of constraint labels (strings)")
         object.__setattr__(self, "binding", tuple(str(b) for b in self.binding))
 
 
