@@ -41,8 +41,23 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.errors import UnknownNameError, ValidationError
+from aigc_opt.schema import bound
 from aigc_opt.spec import ProblemSpec
-from aigc_opt.validate import check_array
+from aigc_opt.validate import (
+    MAX_ENTRIES,
+    check_array,
+    check_bool,
+    check_choice,
+    check_entries,
+    check_int,
+    check_scalar,
+    check_seed,
+    check_size,
+)
+
+from .data_checks import axis as _axis
+from .data_checks import int_arr as _int_arr
+from .data_checks import scalar as _scalar
 
 logger = logging.getLogger(__name__)
 
@@ -50,24 +65,6 @@ logger = logging.getLogger(__name__)
 RB_HZ = 180e3
 PARTITIONS = ("decoupled", "static")
 RADIO_MODES = ("shared", "separate")
-
-
-def _int_arr(value: Any, name: str, unit: str, shape: tuple[int, ...], low: int = 0
-             ) -> np.ndarray:
-    a = check_array(name, unit, value, shape, low=low, integer=True)
-    out = np.array(a, dtype=np.int64)
-    out.flags.writeable = False
-    return out
-
-
-def _scalar(value: Any, name: str, unit: str, *, strict: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(name, unit, value, "must be a number") from exc
-    if not math.isfinite(v) or (v <= 0 if strict else v < 0):
-        raise ValidationError(name, unit, value, f"must be finite and {'>' if strict else '>='} 0")
-    return v
 
 
 # ------------------------------------------------------------------------------ instance
@@ -149,18 +146,15 @@ class IsccInstance:
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
-        S = int(np.asarray(self.site_rbs).shape[0])
+        S = _axis(self.site_rbs, "site_rbs", "unit")
         for nm in ("site_sensing_units", "site_rbs", "site_gpus"):
             set_(nm, _int_arr(getattr(self, nm), nm, "unit", (S,)))
-        cg = self.cloud_gpus
-        if isinstance(cg, bool) or int(cg) != cg or cg < 0:
-            raise ValidationError("cloud_gpus", "unit", cg, "must be an integer >= 0")
-        set_("cloud_gpus", int(cg))
+        set_("cloud_gpus", check_int("cloud_gpus", self.cloud_gpus, "unit", 0))
         set_("gpu_flops", check_array("gpu_flops", "FLOP/s", self.gpu_flops, (S + 1,), low=0.0,
                                       strict=True))
         set_("cloud_latency_s", _scalar(self.cloud_latency_s, "cloud_latency_s", "s"))
         set_("slot_s", _scalar(self.slot_s, "slot_s", "s", strict=True))
-        L = int(np.asarray(self.level_units).shape[0])
+        L = _axis(self.level_units, "level_units", "unit")
         set_("level_units", _int_arr(self.level_units, "level_units", "unit", (L,), low=1))
         set_("level_time_s", check_array("level_time_s", "s", self.level_time_s, (L,), low=0.0))
         set_("level_data_factor", check_array("level_data_factor", "-", self.level_data_factor,
@@ -171,7 +165,7 @@ class IsccInstance:
                                   f"must be (classes, {L}) in [0, 1], nondecreasing in level")
         set_("accuracy", acc)
         C = acc.shape[0]
-        M = int(np.asarray(self.model_class).shape[0])
+        M = _axis(self.model_class, "model_class", "-")
         set_("model_class", _int_arr(self.model_class, "model_class", "-", (M,)))
         if (self.model_class >= C).any():
             raise ValidationError("model_class", "-", self.model_class, f"classes are 0..{C - 1}")
@@ -181,12 +175,9 @@ class IsccInstance:
         set_("model_quality", q)
         set_("model_flop_factor", check_array("model_flop_factor", "-", self.model_flop_factor,
                                               (M,), low=0.0, strict=True))
-        h = np.array(self.hosted, dtype=bool)
-        if h.shape != (S + 1, M):
-            raise ValidationError("hosted", "-", h.shape, f"wrong shape, expected {(S + 1, M)}")
-        h.flags.writeable = False
-        set_("hosted", h)
-        N = int(np.asarray(self.task_class).shape[0])
+        set_("hosted", check_array("hosted", "-", self.hosted, (S + 1, M), dtype=bool,
+                                   like="site_rbs (sites + cloud) and model_class (models)"))
+        N = _axis(self.task_class, "task_class", "-")
         set_("task_class", _int_arr(self.task_class, "task_class", "-", (N,)))
         if (self.task_class >= C).any():
             raise ValidationError("task_class", "-", self.task_class, f"classes are 0..{C - 1}")
@@ -196,9 +187,8 @@ class IsccInstance:
                                  ("task_min_accuracy", "-", False)):
             set_(nm, check_array(nm, unit, getattr(self, nm), (N,), low=0.0, strict=strict))
         set_("task_slot", _int_arr(self.task_slot, "task_slot", "slot", (N,)))
-        ls = np.asarray(self.link_site)
-        K = int(ls.shape[1]) if ls.ndim == 2 else -1
-        set_("link_site", _int_arr(ls, "link_site", "-", (N, K), low=-1))
+        K = _axis(self.link_site, "link_site", "-", ndim=2, dim=1)
+        set_("link_site", _int_arr(self.link_site, "link_site", "-", (N, K), low=-1))
         if (self.link_site >= S).any():
             raise ValidationError("link_site", "-", self.link_site, f"sites are 0..{S - 1}")
         set_("link_rate_per_rb_bps", check_array("link_rate_per_rb_bps", "bit/s",
@@ -233,16 +223,16 @@ class IsccInstance:
         return int(self.task_slot.max(initial=-1)) + 1
 
     def scaled(self, factor: float) -> IsccInstance:
-        """The same instance with every pool scaled by ``factor`` (rounded down)."""
-        f = float(factor)
+        """The same instance with every pool scaled by ``factor`` (a number in ``[0, 1e6]``,
+        rounded down)."""
+        f = float(check_scalar("factor", factor, "-", 0.0, bound("factor")))
         return replace(self, site_sensing_units=np.floor(self.site_sensing_units * f),
                        site_rbs=np.floor(self.site_rbs * f), site_gpus=np.floor(self.site_gpus * f),
                        cloud_gpus=int(math.floor(self.cloud_gpus * f)))
 
     def without_site(self, site: int) -> IsccInstance:
         """The instance after losing edge site ``site``: its pools are 0 and its links gone."""
-        if not 0 <= site < self.n_sites:
-            raise ValidationError("site", "-", site, f"must be in 0..{self.n_sites - 1}")
+        site = check_int("site", site, "-", 0, self.n_sites - 1)
         zero = lambda a: np.where(np.arange(self.n_sites) == site, 0, a)  # noqa: E731
         return replace(self, site_sensing_units=zero(self.site_sensing_units),
                        site_rbs=zero(self.site_rbs), site_gpus=zero(self.site_gpus),
@@ -252,7 +242,8 @@ class IsccInstance:
     @classmethod
     def generate(cls, n_tasks: int = 30, n_sites: int = 3, n_classes: int = 3, *, seed: int = 0,
                  n_slots: int = 1, links_per_task: int = 2, pool_factor: float = 0.5,
-                 class_skew: float = 0.0, **overrides: Any) -> IsccInstance:
+                 class_skew: float = 0.0, max_entries: int | None = None,
+                 **overrides: Any) -> IsccInstance:
         """Seeded instance (values *assumed* unless cited; README "ISCC orchestration").
 
         Sensing levels use 1 / 2 / 4 units for 20 / 40 / 80 ms and produce 1x / 2x / 4x data;
@@ -265,13 +256,24 @@ class IsccInstance:
         large one with probability 0.5, the cloud hosts all. GPU unit 10 TFLOP/s at the edge and
         20 TFLOP/s in the cloud, cloud round trip 80 ms. Pools: ``pool_factor`` times the mean
         per-cohort demand of a mid bundle (2 sensing units, 4 RBs, 2 GPU units per task).
+
+        Sizes and ``links_per_task`` are integers >= 1 (more links than sites means every
+        site); ``pool_factor`` is in ``[0, 1e6]`` and the Zipf exponent ``class_skew`` in
+        ``[0, 100]``. The generated arrays may hold at most ``max_entries`` entries (default
+        :data:`aigc_opt.validate.MAX_ENTRIES`).
         """
-        if n_tasks < 1 or n_sites < 1 or n_classes < 1 or n_slots < 1:
-            raise ValidationError("sizes", "-", (n_tasks, n_sites, n_classes, n_slots),
-                                  "every size must be >= 1")
-        rng = np.random.default_rng(seed)
-        N, S, C = int(n_tasks), int(n_sites), int(n_classes)
-        K = max(1, min(int(links_per_task), S))
+        limit = MAX_ENTRIES if max_entries is None else check_int("max_entries", max_entries,
+                                                                  "-", 1)
+        N = check_size("n_tasks", n_tasks, limit)
+        S = check_size("n_sites", n_sites, limit)
+        C = check_size("n_classes", n_classes, limit)
+        n_slots = check_size("n_slots", n_slots, limit)
+        K = min(check_int("links_per_task", links_per_task, "link", 1), S)
+        pool_factor = check_scalar("pool_factor", pool_factor, "-", 0.0, bound("factor"))
+        class_skew = check_scalar("class_skew", class_skew, "-", 0.0, 100.0)
+        check_entries("n_tasks*n_sites", N * S, limit)
+        check_entries("(n_sites+1)*2*n_classes", (S + 1) * 2 * C, limit)
+        rng = np.random.default_rng(check_seed("seed", seed))
         units = np.array([1, 2, 4])
         a = rng.uniform(0.90, 0.98, C)
         b = rng.uniform(0.25, 0.45, C)
@@ -327,11 +329,14 @@ class _BundleSpec(ProblemSpec):
     prune: bool = True
 
     def __post_init__(self) -> None:
-        for nm in ("rb_options", "gpu_options"):
-            opts = tuple(int(v) for v in getattr(self, nm))
-            if not opts or min(opts) < 1 or len(set(opts)) != len(opts):
-                raise ValidationError(nm, "unit", opts, "need distinct integers >= 1")
+        for nm, unit in (("rb_options", "RB"), ("gpu_options", "unit")):
+            a = check_array(nm, unit, getattr(self, nm), ndim=1, low=1, high=bound("count"),
+                            dtype=np.int64, nonempty=True)
+            opts = tuple(int(v) for v in a)
+            if len(set(opts)) != len(opts):
+                raise ValidationError(nm, unit, opts, "need distinct integers >= 1")
             object.__setattr__(self, nm, tuple(sorted(opts)))
+        object.__setattr__(self, "prune", check_bool("prune", self.prune))
 
 
 @dataclass(frozen=True)
@@ -356,8 +361,7 @@ class IsccSpec(_BundleSpec):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.partition not in PARTITIONS:
-            raise UnknownNameError("partition", self.partition, PARTITIONS)
+        check_choice("partition", self.partition, PARTITIONS)
 
 
 @dataclass(frozen=True)
@@ -381,10 +385,8 @@ class IsccPipelineSpec(_BundleSpec):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.radio not in RADIO_MODES:
-            raise UnknownNameError("radio", self.radio, RADIO_MODES)
-        if int(self.lookahead) < 1:
-            raise ValidationError("lookahead", "slot", self.lookahead, "must be >= 1")
+        check_choice("radio", self.radio, RADIO_MODES)
+        object.__setattr__(self, "lookahead", check_int("lookahead", self.lookahead, "slot", 1))
 
 
 # ------------------------------------------------------------------------------ allocations
@@ -414,20 +416,14 @@ class IsccAllocation:
     model: np.ndarray
 
     def __post_init__(self) -> None:
-        s = np.array(self.site, dtype=np.int64)
-        if s.ndim != 1:
-            raise ValidationError("site", "-", s.shape, "must be 1-D")
-        for nm in ("site", "level", "rbs", "gpus", "model"):
-            a = np.array(getattr(self, nm), dtype=np.int64)
-            if a.shape != s.shape:
-                raise ValidationError(nm, "-", a.shape, f"must have shape {s.shape}")
-            a.flags.writeable = False
-            object.__setattr__(self, nm, a)
-        c = np.array(self.cloud, dtype=bool)
-        if c.shape != s.shape:
-            raise ValidationError("cloud", "-", c.shape, f"must have shape {s.shape}")
-        c.flags.writeable = False
-        object.__setattr__(self, "cloud", c)
+        # types and shapes only: out-of-range entries are the referee's to report
+        n = _axis(self.site, "site", "-")
+        for nm, unit in (("site", "-"), ("level", "-"), ("rbs", "RB"), ("gpus", "unit"),
+                         ("model", "-")):
+            object.__setattr__(self, nm, _int_arr(getattr(self, nm), nm, unit, (n,), low=None,
+                                                  like="site"))
+        object.__setattr__(self, "cloud", check_array("cloud", "-", self.cloud, (n,),
+                                                      dtype=bool, like="site"))
 
     @property
     def served(self) -> np.ndarray:

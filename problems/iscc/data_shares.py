@@ -12,7 +12,8 @@ from aigc_opt.errors import ValidationError
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import check_array
 
-from .data import RB_HZ, IsccAllocation, IsccInstance, _int_arr
+from .data import RB_HZ, IsccAllocation, IsccInstance
+from .data_checks import axis, int_arr
 
 
 # ------------------------------------------------------------------------------ shares
@@ -45,9 +46,9 @@ class ShareInstance:
     site_compute_flops: np.ndarray
 
     def __post_init__(self) -> None:
-        N = int(np.asarray(self.site).shape[0])
-        S = int(np.asarray(self.site_bandwidth_hz).shape[0])
-        object.__setattr__(self, "site", _int_arr(self.site, "site", "-", (N,)))
+        N = axis(self.site, "site", "-")
+        S = axis(self.site_bandwidth_hz, "site_bandwidth_hz", "Hz")
+        object.__setattr__(self, "site", int_arr(self.site, "site", "-", (N,)))
         if (self.site >= S).any():
             raise ValidationError("site", "-", self.site, f"sites are 0..{S - 1}")
         for nm, unit, shape in (("weight", "-", (N,)), ("spectral_eff", "bit/s/Hz", (N,)),
@@ -89,18 +90,18 @@ class ShareSpec(ProblemSpec):
 
 @dataclass(frozen=True, eq=False)
 class ShareAllocation:
-    """Bandwidth ``b_i`` (Hz) and compute ``f_i`` (FLOP/s) per task."""
+    """Bandwidth ``b_i`` (Hz) and compute ``f_i`` (FLOP/s) per task: 1-D arrays of the same
+    shape, real and not NaN (``+inf`` allowed); their signs and budgets are the referee's to
+    check."""
 
     bandwidth_hz: np.ndarray
     compute_flops: np.ndarray
 
     def __post_init__(self) -> None:
-        b = np.array(self.bandwidth_hz, dtype=np.float64)
-        f = np.array(self.compute_flops, dtype=np.float64)
-        if b.ndim != 1 or f.shape != b.shape:
-            raise ValidationError("compute_flops", "FLOP/s", f.shape, f"must match {b.shape}")
-        b.flags.writeable = False
-        f.flags.writeable = False
+        b = check_array("bandwidth_hz", "Hz", self.bandwidth_hz, ndim=1, low=None,
+                        allow_inf=True)
+        f = check_array("compute_flops", "FLOP/s", self.compute_flops, b.shape, low=None,
+                        allow_inf=True, like="bandwidth_hz")
         object.__setattr__(self, "bandwidth_hz", b)
         object.__setattr__(self, "compute_flops", f)
 

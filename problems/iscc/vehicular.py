@@ -31,7 +31,9 @@ import numpy as np
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.metrics import evaluate
+from aigc_opt.schema import bound
 from aigc_opt.solve import run_method
+from aigc_opt.validate import MAX_ENTRIES, check_int, check_scalar, check_size
 
 from .data import RB_HZ, IsccInstance, IsccSpec
 
@@ -42,10 +44,20 @@ def vehicular_instance(seed: int = 0, n_vehicles: int = 60, n_rsus: int = 4, *,
                        links_per_task: int = 2, spacing_m: float = 400.0,
                        radius_m: float = 300.0, offset_m: float = 20.0, pool_scale: float = 1.0,
                        lost_site: int = -1, **kw: Any) -> IsccInstance:
-    """Highway instance (module docstring); ``pool_scale`` multiplies every pool and
-    ``lost_site >= 0`` removes that RSU."""
+    """Highway instance (module docstring); ``pool_scale`` (in ``[0, 1e6]``) multiplies every
+    pool and ``lost_site`` in ``0..n_rsus-1`` removes that RSU (-1: none). Distances are in m
+    (``spacing_m``, ``radius_m`` > 0, ``offset_m`` >= 0); ``kw`` go to
+    :meth:`~.data.IsccInstance.generate`."""
+    N = check_size("n_vehicles", n_vehicles, MAX_ENTRIES)
+    S = check_size("n_rsus", n_rsus, MAX_ENTRIES)
+    seed = check_int("seed", seed, "-", 0, 2**63 - 1)
+    K = check_int("links_per_task", links_per_task, "link", 1)
+    spacing_m, radius_m = (check_scalar(nm, v, "m", 0.0, bound("position_m"), strict=True)
+                           for nm, v in (("spacing_m", spacing_m), ("radius_m", radius_m)))
+    offset_m = check_scalar("offset_m", offset_m, "m", 0.0, bound("position_m"))
+    pool_scale = check_scalar("pool_scale", pool_scale, "-", 0.0, bound("factor"))
+    lost_site = check_int("lost_site", lost_site, "-", -1, S - 1)
     rng = np.random.default_rng([seed, 7])
-    N, S = int(n_vehicles), int(n_rsus)
     base = IsccInstance.generate(N, S, kw.pop("n_classes", 3), seed=seed, links_per_task=1, **kw)
     rsu = (np.arange(S) + 0.5) * spacing_m
     x = rng.uniform(0.0, S * spacing_m, N)
@@ -54,7 +66,7 @@ def vehicular_instance(seed: int = 0, n_vehicles: int = 60, n_rsus: int = 4, *,
     along = rsu[None, :] - x[:, None]  # (N, S)
     covered = np.abs(along) <= radius_m
     dist = np.hypot(along, offset_m)
-    K = max(1, min(int(links_per_task), S))
+    K = min(K, S)
     order = np.argsort(np.where(covered, dist, np.inf), axis=1, kind="stable")[:, :K]
     ok = np.take_along_axis(covered, order, axis=1)
     d = np.take_along_axis(dist, order, axis=1)

@@ -93,8 +93,23 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.errors import UnknownNameError, ValidationError
+from aigc_opt.schema import bound
 from aigc_opt.spec import ProblemSpec
-from aigc_opt.validate import check_array
+from aigc_opt.validate import (
+    MAX_ENTRIES,
+    check_array,
+    check_entries,
+    check_int,
+    check_scalar,
+    check_seed,
+    check_size,
+    check_type,
+)
+
+from .data_checks import axis as _axis
+from .data_checks import check_fields
+from .data_checks import names as _names
+from .data_checks import scalar as _scalar
 
 logger = logging.getLogger(__name__)
 
@@ -110,18 +125,6 @@ GB = 1e9
 def _arr(value: Any, name: str, unit: str, shape: tuple[int, ...], **kw: Any) -> np.ndarray:
     kw.setdefault("low", 0.0)
     return check_array(name, unit, value, shape, **kw)
-
-
-def _scalar(value: Any, name: str, unit: str, *, low: float = 0.0, strict: bool = False,
-            high: float | None = None) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(name, unit, value, "must be a number") from exc
-    if not math.isfinite(v) or (v <= low if strict else v < low) or (high is not None and v > high):
-        raise ValidationError(name, unit, value, f"must be finite, {'>' if strict else '>='} "
-                              f"{low:g}" + (f" and <= {high:g}" if high is not None else ""))
-    return v
 
 
 @dataclass(frozen=True, eq=False)
@@ -234,9 +237,9 @@ class LifecycleInstance:
         if min(T, S, U) < 1:
             raise ValidationError("demand_rps", "request/s", dem.shape, "every axis needs >= 1")
         set_("demand_rps", dem)
-        n_opt = int(np.asarray(self.option_model).shape[0])
-        M = int(np.asarray(self.model_params).shape[0])
-        N = int(np.asarray(self.node_kind).shape[0])
+        n_opt = _axis(self.option_model, "option_model", "-")
+        M = _axis(self.model_params, "model_params", "-")
+        N = _axis(self.node_kind, "node_kind", "-")
         set_("data_tokens", _arr(self.data_tokens, "data_tokens", "token", (S, U)))
         set_("service_tokens", _arr(self.service_tokens, "service_tokens", "token", (S,),
                                     strict=True))
@@ -338,7 +341,8 @@ class LifecycleInstance:
 
     @classmethod
     def generate(cls, n_services: int = 4, n_regions: int = 3, n_edge: int = 2, *,
-                 n_slots: int = 1, seed: int = 0, **overrides: Any) -> LifecycleInstance:
+                 n_slots: int = 1, seed: int = 0, max_entries: int | None = None,
+                 **overrides: Any) -> LifecycleInstance:
         """Seeded instance (profile ``cloud_edge_device``; see :mod:`.profile` notes below).
 
         Models: light 1.3e9 (d 2048, 24 layers), domain 7e9 (d 4096, 32 layers), foundation
@@ -354,14 +358,21 @@ class LifecycleInstance:
         region) (*assumed*); 500-1500 tokens per request. Quality (*assumed*, ROUGE-L-like):
         base 0.40 / 0.50 / 0.62 (light / domain / foundation), fine-tuning gain ``g (1 -
         exp(-D / D0))`` with (g, D0) = (0.16, 3e6) full, (0.13, 1e6) LoRA, (0.12, 1e6) split.
+
+        The sizes are integers (``n_edge >= 0``, the others ``>= 1``); the generated arrays may
+        hold at most ``max_entries`` entries (default :data:`aigc_opt.validate.MAX_ENTRIES`);
+        ``overrides`` replace fields (unknown names are refused).
         """
-        S, U, E = int(n_services), int(n_regions), int(n_edge)
-        for name, v, lo in (("n_services", S, 1), ("n_regions", U, 1), ("n_edge", E, 0),
-                            ("n_slots", n_slots, 1)):
-            if v < lo:
-                raise ValidationError(name, "-", v, f"must be >= {lo}")
-        rng = np.random.default_rng(seed)
-        T = int(n_slots)
+        limit = MAX_ENTRIES if max_entries is None else check_int("max_entries", max_entries,
+                                                                  "-", 1)
+        S = check_size("n_services", n_services, limit)
+        U = check_size("n_regions", n_regions, limit)
+        E = check_size("n_edge", n_edge, limit, lo=0)
+        T = check_size("n_slots", n_slots, limit)
+        check_entries("n_slots*n_services*n_regions", T * S * U, limit)
+        check_entries("n_regions*(n_regions+n_edge+1)", U * (U + E + 1), limit)
+        check_entries("n_services*options*breakpoints", S * 12 * 6, limit)
+        rng = np.random.default_rng(check_seed("seed", seed))
         params = np.array([1.3e9, 7e9, 70e9])
         hidden = np.array([2048.0, 4096.0, 8192.0])
         layers = np.array([24.0, 32.0, 80.0])
@@ -416,10 +427,7 @@ class LifecycleInstance:
             link_latency_s=lat,
             link_bandwidth_bps=bw,
         )
-        unknown = set(overrides) - {f.name for f in fields(cls)}
-        if unknown:
-            name = sorted(unknown)[0]
-            raise ValidationError(name, "-", overrides[name], "unknown lifecycle instance field")
+        check_fields(cls, overrides)
         fields_.update(overrides)
         return cls(**fields_)
 
@@ -441,6 +449,23 @@ class LifecycleWeights:
 
     Defaults (*assumed*): cost unit = $, 1e-4 $ per request-second, 1e-7 $/J, 1e-7 $/byte of raw
     data exposed, 5e-3 $ per unit of quality per request, delivery time free.
+
+    Parameters
+    ----------
+    cost : float
+        w_c, cost unit per cost unit ("-").
+    latency : float
+        w_l, cost unit per request-second ("cost/(request*s)").
+    energy : float
+        w_e, cost unit per joule ("cost/J").
+    privacy : float
+        w_p, cost unit per raw byte leaving the devices ("cost/byte").
+    quality : float
+        w_q, cost unit per unit of quality loss per request ("cost/request").
+    delivery_time : float
+        w_d, cost unit per second of delivery ("cost/s").
+
+    Every weight is a finite number in ``[0, 1e9]``.
     """
 
     cost: float = 1.0
@@ -452,7 +477,28 @@ class LifecycleWeights:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            _scalar(getattr(self, f.name), f.name, "weight")
+            object.__setattr__(self, f.name, _scalar(getattr(self, f.name), f.name,
+                                                     _WEIGHT_UNITS[f.name], high=bound("weight")))
+
+
+_WEIGHT_UNITS = {"cost": "-", "latency": "cost/(request*s)", "energy": "cost/J",
+                 "privacy": "cost/byte", "quality": "cost/request", "delivery_time": "cost/s"}
+
+
+def weights_of(value: Any, default: LifecycleWeights | None = None) -> Any:
+    """Objective weights from None (``default``), a :class:`LifecycleWeights` or a dict of
+    weight name -> value (applied over ``default``; unknown names are refused). Anything else
+    is returned unchanged, for :class:`LifecycleSpec` to reject."""
+    base = default if default is not None else LifecycleWeights()
+    if value is None:
+        return base
+    if isinstance(value, dict):
+        names = [f.name for f in fields(LifecycleWeights)]
+        for k in value:
+            if not isinstance(k, str) or k not in names:
+                raise UnknownNameError("weights", k if isinstance(k, str) else repr(k), names)
+        return replace(base, **value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -468,17 +514,18 @@ class LifecycleSpec(ProblemSpec):
     weights : LifecycleWeights
         Objective weights.
     reject_penalty : float or None
-        Cost per rejected request (None: every request must be served).
+        Cost per rejected request, cost unit/request, ``>= 0`` (None: every request must be
+        served).
     cost_budget : float
-        Upper bound on the window's cost C (inf: none).
+        Upper bound on the window's cost C, cost unit, ``>= 0`` (inf: none).
     quality_floor : float
-        Lower bound on the window's quality Q (-inf: none).
+        Lower bound on the window's quality Q (summed over requests), request (-inf: none).
     privacy_limit_bytes : float
-        Upper bound on the raw bytes leaving devices (inf: none).
+        Upper bound on the raw bytes leaving devices, byte, ``>= 0`` (inf: none).
     modes : tuple of str or None
         Fine-tuning modes allowed (None: all of ``MODES``).
     train_kinds, host_kinds : tuple of str
-        Node kinds allowed to fine-tune / to host inference.
+        Node kinds allowed to fine-tune / to host inference (names of ``NODE_KINDS``).
     """
 
     weights: LifecycleWeights = field(default_factory=LifecycleWeights)
@@ -493,17 +540,22 @@ class LifecycleSpec(ProblemSpec):
     variant: str = "placement"
 
     def __post_init__(self) -> None:
-        for name, kinds, known in (("modes", self.modes or (), MODES),
-                                   ("train_kinds", self.train_kinds, NODE_KINDS),
-                                   ("host_kinds", self.host_kinds, NODE_KINDS)):
-            for k in kinds:
-                if k not in known:
-                    raise UnknownNameError(name, k, known)
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        check_type("weights", self.weights, LifecycleWeights)
+        if self.modes is not None:
+            set_("modes", _names("modes", self.modes, MODES))
+        set_("train_kinds", _names("train_kinds", self.train_kinds, NODE_KINDS))
+        set_("host_kinds", _names("host_kinds", self.host_kinds, NODE_KINDS))
         if self.reject_penalty is not None:
-            _scalar(self.reject_penalty, "reject_penalty", "cost/request")
-        if math.isnan(self.cost_budget) or math.isnan(self.quality_floor) or math.isnan(
-                self.privacy_limit_bytes):
-            raise ValidationError("cost_budget", "-", math.nan, "limits must not be NaN")
+            set_("reject_penalty", _scalar(self.reject_penalty, "reject_penalty", "cost/request"))
+        set_("cost_budget", float(check_scalar("cost_budget", self.cost_budget, "cost", 0.0,
+                                               allow_inf=True)))
+        set_("privacy_limit_bytes", float(check_scalar(
+            "privacy_limit_bytes", self.privacy_limit_bytes, "byte", 0.0, allow_inf=True)))
+        q = self.quality_floor
+        if not (isinstance(q, (float, np.floating)) and q == -math.inf):
+            q = check_scalar("quality_floor", q, "request")
+        set_("quality_floor", float(q))
 
 
 def spec_of(objective: Any) -> LifecycleSpec:
@@ -514,7 +566,8 @@ def spec_of(objective: Any) -> LifecycleSpec:
         return objective
     if isinstance(objective, LifecycleWeights):
         return LifecycleSpec(weights=objective)
-    raise TypeError(f"expected a LifecycleSpec or LifecycleWeights, got {type(objective)}")
+    raise ValidationError("objective", "-", type(objective).__name__,
+                          "expected None, a LifecycleSpec or LifecycleWeights")
 
 
 @dataclass(frozen=True, eq=False)

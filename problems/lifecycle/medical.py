@@ -33,6 +33,7 @@ from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.metrics import evaluate
 from aigc_opt.solve import solve
+from aigc_opt.validate import MAX_ENTRIES, check_seed, check_size
 
 from .data import (
     CLOUD,
@@ -48,7 +49,9 @@ from .data import (
     LifecycleInstance,
     LifecycleSpec,
     LifecycleWeights,
+    weights_of,
 )
+from .data_checks import check_fields
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +65,11 @@ BREAKS = np.array([0.0, 1e5, 3e5, 1e6, 3e6, 1e7])
 
 def medical_instance(seed: int = 0, *, n_hospitals: int = 3, **overrides: Any
                      ) -> LifecycleInstance:
-    """The medical summarisation instance (see module docstring); ``overrides`` replace fields."""
-    rng = np.random.default_rng(seed)
-    U, S = int(n_hospitals), len(SERVICES)
+    """The medical summarisation instance (see module docstring); ``overrides`` replace fields
+    (unknown names are refused); ``n_hospitals`` is an integer >= 1."""
+    U, S = check_size("n_hospitals", n_hospitals, MAX_ENTRIES), len(SERVICES)
+    check_fields(LifecycleInstance, overrides)
+    rng = np.random.default_rng(check_seed("seed", seed))
     base = LifecycleInstance.generate(S, U, 2, seed=seed)
     om, ok = base.option_model, base.option_mode
     qt = np.empty((S, om.size, BREAKS.size))
@@ -96,8 +101,9 @@ def medical_instance(seed: int = 0, *, n_hospitals: int = 3, **overrides: Any
 
 
 def medical_spec(**params: Any) -> LifecycleSpec:
-    """Default spec of the case: privacy weight 1e-5 $/byte (*assumed*)."""
-    weights = params.pop("weights", None) or LifecycleWeights(privacy=1e-5)
+    """Default spec of the case: privacy weight 1e-5 $/byte (*assumed*). ``weights`` may be a
+    :class:`LifecycleWeights` or a dict of weights applied over that default."""
+    weights = weights_of(params.pop("weights", None), LifecycleWeights(privacy=1e-5))
     return LifecycleSpec(weights=weights, **params)
 
 
@@ -179,10 +185,7 @@ def _make_placement(seed: int, n_services: int = 4, n_regions: int = 3, n_edge: 
 
 
 def _make_spec(**params: Any) -> LifecycleSpec:
-    w = params.pop("weights", None)
-    if isinstance(w, dict):
-        w = LifecycleWeights(**w)
-    return LifecycleSpec(weights=w or LifecycleWeights(), **params)
+    return LifecycleSpec(weights=weights_of(params.pop("weights", None)), **params)
 
 
 def _make_timescale_spec(**params: Any) -> LifecycleSpec:
