@@ -226,8 +226,9 @@ def solve(
     5 unverified, 6 solver error (see `aigc-opt --help`).
     """
     from .backend import SolveOptions
-    from .export import format_table, metrics_columns, write_result_csv
+    from .export import format_table, metrics_columns
     from .metrics import evaluate
+    from .result_csv import write_result_csv
     from .solve import methods, run_method
 
     for name, v in (("--time-limit", time_limit), ("--mip-gap", mip_gap)):

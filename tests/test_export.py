@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import aigc_opt as ao
-from aigc_opt import export
+from aigc_opt import export, result_csv
 from aigc_opt.problems.offloading import OffloadingSpec
 
 
@@ -108,7 +108,7 @@ def test_per_user_result_csv_matches_allocation(tmp_path: Path) -> None:
     res = ao.solve(scn, spec, backend="highs")
     met = ao.evaluate(scn, res.allocation, spec)
     out = tmp_path / "alloc.csv"
-    summary = export.write_result_csv(out, res, met)
+    summary = result_csv.write_result_csv(out, res, met)
     with open(out, newline="") as fh:
         table = list(csv.DictReader(fh))
     assert len(table) == scn.n_users
