@@ -2,7 +2,8 @@
 
 Each case substitutes one bad value for one field / argument / option of one entry point:
 the Scenario constructor, ``replace``, ``generate`` and ``load``; every family's instance and
-spec constructors, generators and file loaders (WPMEC ``.npy/.csv/.mat``, caching CSV traces);
+spec constructors (online, migration, AGOD, life-cycle and ISCC instances from their case
+kinds' small defaults), generators and file loaders (WPMEC ``.npy/.csv/.mat``, caching CSV traces);
 :class:`~aigc_opt.SolveOptions`; ``solve`` / ``run_method`` / ``run_heuristic`` / ``evaluate``
 / ``methods`` with unknown names, non-spec specs and instances of the wrong family. Outcomes:
 
@@ -216,6 +217,7 @@ def targets() -> tuple[Target, ...]:
         ("MultiLeaderInstance", inc.MultiLeaderInstance.generate(3, 2)),
         ("AuctionInstance", inc.AuctionInstance.generate(3, 2, 2)),
     ]
+    instances += _family_instances()
     for name, inst in instances:
         base = _fields_of(inst)
         if name.startswith("Wpmec") and "weights" in base:
@@ -226,6 +228,7 @@ def targets() -> tuple[Target, ...]:
              al.JointBPSpec(), al.StepsSpec(), al.HybridStepsSpec(), al.LlmSpec(),
              al.LlmObjective(), ca.CachingSpec(), ca.CachingObjective(), inc.ContractSpec(),
              inc.StackelbergSpec(), inc.MultiLeaderSpec(), inc.AuctionSpec()]
+    specs += _family_specs()
     for spec in specs:
         out.append(_ctor_target(type(spec).__name__, type(spec), _fields_of(spec)))
     gens: list[tuple[str, Callable[..., Any], dict[str, str]]] = [
@@ -262,6 +265,39 @@ def targets() -> tuple[Target, ...]:
     out += _method_targets(scn)
     out += [_api_target(scn), _file_target(scn)]
     return tuple(t for t in out if t.kinds)
+
+
+#: Case kinds whose (small) default instance is fuzzed field by field, with its sizes.
+_CASE_INSTANCES = (
+    ("online.frame", {"n_users": 4}), ("online.lyapunov", {"n_users": 3, "n_slots": 4}),
+    ("migration.offline", {"n_users": 3, "n_servers": 2, "n_slots": 3}),
+    ("agod.selection", {"total_time": 2e3}), ("lifecycle.placement", {}),
+    ("iscc.matching", {}), ("iscc.pipeline", {}),
+)
+
+
+def _family_instances() -> list[tuple[str, Any]]:
+    """The default instances of the families added after the first catalogue (online,
+    migration and AGOD, life cycle, ISCC)."""
+    from aigc_opt.cases import get_case
+
+    out = []
+    for case, sizes in _CASE_INSTANCES:
+        inst = get_case(case).make_instance(0, **sizes)
+        out.append((f"{type(inst).__name__}[{case}]", inst))
+    return out
+
+
+def _family_specs() -> list[Any]:
+    from aigc_opt.problems import iscc as ic
+    from aigc_opt.problems import lifecycle as lc
+    from aigc_opt.problems import migration as mg
+    from aigc_opt.problems import online as ol
+    from aigc_opt.problems import sizing as sz
+
+    return [ol.LyapunovSpec(), mg.MigrationSpec(), mg.CostWeights(), mg.AgodSpec(),
+            mg.AgodProfile(), lc.LifecycleSpec(), lc.LifecycleWeights(), ic.IsccSpec(),
+            ic.IsccPipelineSpec(), sz.SizingSpec()]
 
 
 def _method_targets(scn: Any) -> list[Target]:
