@@ -174,18 +174,22 @@ class IsccInstance:
             raise ValidationError("model_quality", "-", q, "must be in [0, 1]")
         set_("model_quality", q)
         set_("model_flop_factor", check_array("model_flop_factor", "-", self.model_flop_factor,
-                                              (M,), low=0.0, strict=True))
+                                              (M,), low=0.0, high=bound("factor"), strict=True,
+                                              like="model_class"))
         set_("hosted", check_array("hosted", "-", self.hosted, (S + 1, M), dtype=bool,
                                    like="site_rbs (sites + cloud) and model_class (models)"))
         N = _axis(self.task_class, "task_class", "-")
         set_("task_class", _int_arr(self.task_class, "task_class", "-", (N,)))
         if (self.task_class >= C).any():
             raise ValidationError("task_class", "-", self.task_class, f"classes are 0..{C - 1}")
-        for nm, unit, strict in (("task_weight", "-", True), ("task_data_bits", "bit", False),
-                                 ("task_workload_flop", "FLOP", False),
-                                 ("task_deadline_s", "s", True),
-                                 ("task_min_accuracy", "-", False)):
-            set_(nm, check_array(nm, unit, getattr(self, nm), (N,), low=0.0, strict=strict))
+        for nm, unit, strict, hi in (
+                ("task_weight", "-", True, bound("weight")),
+                ("task_data_bits", "bit", False, bound("bits")),
+                ("task_workload_flop", "FLOP", False, bound("flop") * bound("steps")),
+                ("task_deadline_s", "s", True, bound("time_s")),
+                ("task_min_accuracy", "-", False, bound("quality"))):
+            set_(nm, check_array(nm, unit, getattr(self, nm), (N,), low=0.0, high=hi,
+                                 strict=strict, like="task_class"))
         set_("task_slot", _int_arr(self.task_slot, "task_slot", "slot", (N,)))
         K = _axis(self.link_site, "link_site", "-", ndim=2, dim=1)
         set_("link_site", _int_arr(self.link_site, "link_site", "-", (N, K), low=-1))

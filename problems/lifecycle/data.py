@@ -122,8 +122,19 @@ DEVICE, EDGE, CLOUD = 0, 1, 2
 GB = 1e9
 
 
+#: Upper bound of an array field by unit (:data:`aigc_opt.schema.BOUNDS`); other units (model
+#: sizes, demand rates, counts, FLOP/s: a cloud node may stand for "unlimited" with 1e20)
+#: are bounded by 1e30, which keeps every product of the MILP finite.
+_ARRAY_HIGH = {"J/FLOP": bound("j_per_flop"), "cost/FLOP": bound("cost_per_flop"),
+               "byte": bound("bytes"), "bit/s": bound("bps"), "s": bound("time_s"),
+               "token": bound("tokens")}
+_ARRAY_HIGH_OTHER = 1e30
+
+
 def _arr(value: Any, name: str, unit: str, shape: tuple[int, ...], **kw: Any) -> np.ndarray:
     kw.setdefault("low", 0.0)
+    if kw.get("dtype") is not bool:
+        kw.setdefault("high", _ARRAY_HIGH.get(unit, _ARRAY_HIGH_OTHER))
     return check_array(name, unit, value, shape, **kw)
 
 

@@ -159,7 +159,7 @@ class MigrationInstance:
         set_("access_s", check_array("access_s", "s", self.access_s, (T, U), low=0.0,
                                      high=bound("time_s"), like="user_cell"))
         mem = check_array("model_memory_bytes", "byte", self.model_memory_bytes, ndim=1, low=0.0,
-                          high=bound("bytes"))
+                          high=bound("bytes"), nonempty=True)
         M = mem.shape[0]
         set_("model_memory_bytes", mem)
         set_("user_model", _index(self.user_model, "user_model", (U,), M))
@@ -391,7 +391,7 @@ class MigrationSlot:
                         high=bound("money"))
         U, S, K = p.shape
         mem = check_array("model_memory_bytes", "byte", self.model_memory_bytes, ndim=1, low=0.0,
-                          high=bound("bytes"))
+                          high=bound("bytes"), nonempty=True)
         M = mem.shape[0]
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
         set_("perf", p)

@@ -170,7 +170,8 @@ class AgodInstance:
         cap = check_array("provider_capacity", "step", self.provider_capacity, ndim=1, low=0,
                           dtype=np.int64, nonempty=True)
         P = cap.shape[0]
-        coef = check_array("provider_reward", "-", self.provider_reward, (P, 4), low=0.0)
+        coef = check_array("provider_reward", "-", self.provider_reward, (P, 4), low=0.0,
+                           like="provider_capacity")
         if (coef[:, 2] <= coef[:, 0]).any():
             raise ValidationError("provider_reward", "-", coef, "needs b_x > a_x")
         arr = check_array("arrival_s", "s", self.arrival_s, ndim=1, low=0, dtype=np.int64,
@@ -178,7 +179,7 @@ class AgodInstance:
         if (np.diff(arr) < 0).any():
             raise ValidationError("arrival_s", "s", arr, "must be nondecreasing")
         st = check_array("task_steps", "step", self.task_steps, arr.shape, low=1,
-                         dtype=np.int64)
+                         dtype=np.int64, like="arrival_s")
         if (st < 1).any():
             raise ValidationError("task_steps", "step", st[st < 1][0], "must be >= 1")
         if (cap < 0).any():
