@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from .backend import SolveOptions, backend_names, check_capability, get_backend
-from .errors import UnknownNameError, ValidationError
+from .errors import NoSolutionError, UnknownNameError, ValidationError
 from .explain import explain_program, explain_violations
 from .program import ConvexProgram, LinearProgram
 from .result import Result, SolveStats, Termination
@@ -209,14 +209,21 @@ def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0) -> Resu
 
     The Result's ``objective`` is the evaluator's; ``bound`` and ``gap`` are NaN (no proof).
     An allocation that violates a hard constraint is ``infeasible`` (``has_solution=False``; the
-    allocation and the evaluator's ``metrics`` stay attached for inspection).
+    allocation and the evaluator's ``metrics`` stay attached for inspection). A heuristic that
+    finds no allocation at all raises :class:`~aigc_opt.errors.NoSolutionError`: the result is
+    ``infeasible`` for that heuristic (no proof about the instance), with its reason.
     """
     _check_call(scenario, spec)
     seed = check_seed("seed", seed)
     table = heuristics(spec)
     check_name(f"heuristic for {type(spec).__name__}", name, table)
     t0 = time.perf_counter()
-    allocation = table[name](scenario, spec, seed=seed)
+    try:
+        allocation = table[name](scenario, spec, seed=seed)
+    except NoSolutionError as exc:
+        return Result(Termination.INFEASIBLE, False, gap=math.inf,
+                      message=f"{name} found no allocation: {exc}",
+                      stats=SolveStats(backend=name, solve_seconds=time.perf_counter() - t0))
     seconds = time.perf_counter() - t0
     res = Result(Termination.FEASIBLE, True, bound=math.nan, gap=math.nan,
                  allocation=allocation, stats=SolveStats(backend=name, solve_seconds=seconds))

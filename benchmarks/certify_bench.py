@@ -126,6 +126,28 @@ _GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
                     "money": ("budget", "unit_cost")},
     "auction": {"values": ("values",), "capacity": ("capacity",)},
     "wpmec": {"gains": ("gains",), "weights": ("weights",)},
+    "migration": {
+        "none": (), "time": ("access_s", "slot_s", "hop_delay_s"),
+        "energy": ("migration_fixed_j", "migration_j_per_byte_hop"),
+        "memory": ("model_memory_bytes", "server_gpu_memory_bytes"),
+        "gpu_memory": ("server_gpu_memory_bytes",), "state": ("user_state_bytes",),
+        "work": ("model_flop_per_step", "server_flops"), "flop": ("model_flop_per_step",),
+        "quality": ("quality",),
+    },
+    "iscc": {
+        "none": (), "bits": ("task_data_bits",), "deadline": ("task_deadline_s",),
+        "work": ("task_workload_flop", "gpu_flops"), "rate": ("link_rate_per_rb_bps",),
+        "weight": ("task_weight",), "time": ("level_time_s", "cloud_latency_s"),
+    },
+    "lifecycle": {
+        "none": (), "demand": ("demand_rps",), "memory": ("node_memory_bytes",),
+        "compute": ("node_flops", "node_request_flops"), "price": ("node_cost_per_flop",),
+        "energy": ("node_energy_per_flop",), "latency": ("link_latency_s",),
+        "bandwidth": ("link_bandwidth_bps", "node_backhaul_bps"),
+    },
+    "frame": {"none": (), "gains": ("gains",), "queues": ("queues_bits", "virtual_queues"),
+              "frame": ("tau_s",)},
+    "agod": {"none": (), "steps": ("task_steps", "provider_capacity")},
 }
 
 #: Objective weight fields scaled by the ``objective`` group, per objective type name.
@@ -150,6 +172,16 @@ class Family:
 
 def _offloading_params(rng: np.random.Generator) -> dict[str, Any]:
     return {"objective": {"deadline": str(rng.choice(["hard", "penalty"]))}}
+
+
+def _migration_params(rng: np.random.Generator) -> dict[str, Any]:
+    """A budget that binds or not, hard or soft (a soft one is no row: issue of this stop)."""
+    return {"budget_j": float(rng.choice([0.0, 0.05, 0.5, 5.0])),
+            "budget_hard": bool(rng.integers(2))}
+
+
+def _iscc_params(rng: np.random.Generator) -> dict[str, Any]:
+    return {"prune": bool(rng.integers(2))}
 
 
 def _joint_bp_params(rng: np.random.Generator) -> dict[str, Any]:
@@ -183,6 +215,16 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("incentives.stackelberg", "stackelberg", {"n_followers": 6}, sense="max"),
     Family("incentives.auction", "auction", {"n_bidders": 5, "n_servers": 2}, sense="max"),
     Family("wpmec.binary", "wpmec", {"n_users": 6}, sense="max"),
+    Family("offloading.joint", "scenario", {"n_users": 5, "n_servers": 2, "n_models": 3},
+           _offloading_params),
+    Family("migration.offline", "migration", {"n_users": 4, "n_servers": 3, "n_slots": 4},
+           _migration_params),
+    Family("iscc.matching", "iscc", {"n_tasks": 10, "n_sites": 2, "n_classes": 2},
+           _iscc_params, sense="max"),
+    Family("lifecycle.placement", "lifecycle", {"n_services": 2, "n_regions": 2, "n_edge": 2}),
+    Family("online.frame", "frame", {"n_users": 6}, sense="max"),
+    Family("agod.selection", "agod", {"n_providers": 4, "total_time": 2e3, "rate": 4e-3},
+           sense="max"),
 )}
 
 #: Outcome columns of the table, in order (``crash``: the worker process running the case died

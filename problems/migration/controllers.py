@@ -183,7 +183,11 @@ class Lyapunov:
             lp = build_slot(state.slot, SlotSpec())
             h = new_highs(False)
             h.setOptionValue("mip_rel_gap", float(self.mip_gap))
-            HighsBackend._pass(h, lp, highspy)
+            try:
+                HighsBackend._pass(h, lp, highspy)
+            except ValueError:  # HiGHS refuses the raw numbers: the equilibrated cold solve
+                logger.info("slot %d: warm HiGHS model refused; cold solve", state.t)
+                return self._solve_cold(state)
             self._h, self._lp = h, lp
         else:
             lp, h = self._lp, self._h

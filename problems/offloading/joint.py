@@ -56,6 +56,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from aigc_opt.cases import CaseKind, register_case
+from aigc_opt.errors import NoSolutionError
 from aigc_opt.quality import quality
 from aigc_opt.scenario import Scenario
 from aigc_opt.solve import register_heuristic, solve
@@ -299,7 +300,7 @@ def decomposition(scn: Scenario, spec: JointSpec, seed: int = 0) -> OffloadAlloc
     col = columns(scn, spec)
     inner = decomposition_inner(scn, spec, col)
     if inner is None:
-        raise ValueError("decomposition: the fixed-share MILP found no placement")
+        raise NoSolutionError("decomposition: the fixed-share MILP found no placement")
     return to_allocation(scn, col, inner)
 
 
