@@ -268,7 +268,7 @@ def targets() -> tuple[Target, ...]:
 
 
 #: Case kinds whose (small) default instance is fuzzed field by field, with its sizes.
-_CASE_INSTANCES = (
+_CASE_INSTANCES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("online.frame", {"n_users": 4}), ("online.lyapunov", {"n_users": 3, "n_slots": 4}),
     ("migration.offline", {"n_users": 3, "n_servers": 2, "n_slots": 3}),
     ("agod.selection", {"total_time": 2e3}), ("lifecycle.placement", {}),

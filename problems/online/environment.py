@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,18 @@ import numpy as np
 
 from aigc_opt.channel import path_loss_gain
 from aigc_opt.errors import ValidationError
+from aigc_opt.schema import bound
+from aigc_opt.validate import (
+    MAX_ENTRIES,
+    check_array,
+    check_choice,
+    check_entries,
+    check_int,
+    check_scalar,
+    check_seed,
+    check_type,
+    derived_from,
+)
 
 from .mobility import (
     arrival_process,
@@ -28,28 +39,51 @@ from .mobility import (
 logger = logging.getLogger(__name__)
 
 
-def _check_pos(field_: str, unit: str, value: float, *, zero: bool = False) -> None:
-    ok = value >= 0 if zero else value > 0
-    if not (isinstance(value, int | float) and math.isfinite(value) and ok):
-        raise ValidationError(field_, unit, value, "must be finite and " +
-                              ("non-negative" if zero else "positive"))
+#: Largest speed of a user, m/s: the speed of light (no device moves faster).
+MAX_SPEED_MPS = 299_792_458.0
+#: The scalar fields of :class:`EnvironmentProfile`: (name, SI unit, lower bound, strict,
+#: upper bound). Every field is checked whatever the mobility model, so junk in a field the
+#: chosen model does not use is still reported.
+_PROFILE_FIELDS: tuple[tuple[str, str, float, bool, float], ...] = (
+    ("tau_s", "s", 0.0, True, bound("time_s")),
+    ("area_m", "m", 0.0, True, bound("distance_m")),
+    ("speed_min", "m/s", 0.0, False, MAX_SPEED_MPS),
+    ("speed_max", "m/s", 0.0, False, MAX_SPEED_MPS),
+    ("pause_s", "s", 0.0, False, bound("time_s")),
+    ("gm_alpha", "-", 0.0, False, 1.0),
+    ("gm_mean_speed", "m/s", 0.0, False, MAX_SPEED_MPS),
+    ("gm_speed_std", "m/s", 0.0, False, MAX_SPEED_MPS),
+    ("antenna_gain", "-", 0.0, True, bound("antenna_gain")),
+    ("carrier_hz", "Hz", 0.0, True, bound("carrier_hz")),
+    ("exponent", "-", 0.0, True, bound("exponent")),
+    ("rician_k", "-", 0.0, False, bound("rician_k")),
+    ("doppler_hz", "Hz", 0.0, False, bound("hz")),
+    ("arrival_mean_bits", "bit", 0.0, False, bound("bits")),
+    ("packet_bits", "bit", 0.0, True, bound("bits")),
+)
+MOBILITY_MODELS = ("static", "random_waypoint", "gauss_markov")
+FADING_KINDS = ("none", "rayleigh", "rician")
+ARRIVAL_KINDS = ("exponential", "poisson", "constant")
 
 
-def _check_array(field_: str, unit: str, arr: np.ndarray, shape: tuple[int, ...]) -> None:
-    if arr.shape != shape:
-        raise ValidationError(field_, unit, arr.shape, f"must have shape {shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValidationError(field_, unit, arr, "must be finite")
+def _positions(name: str, value: Any, shape: tuple[int, ...] | None = None, *,
+               ndim: int | None = None, like: str = "") -> np.ndarray:
+    """Planar coordinates (m) within the physical bound ``position_m``."""
+    lim = bound("position_m")
+    return check_array(name, "m", value, shape, ndim=ndim, low=-lim, high=lim, like=like)
 
 
 @dataclass(frozen=True)
 class EnvironmentProfile:
     """How :func:`generate_trajectory` builds an environment (SI units).
 
+    Every field is checked (type first, then range, whatever the mobility model) and bad
+    input raises :class:`~aigc_opt.errors.ValidationError` naming the field and its unit.
+
     Parameters
     ----------
     n_users, n_slots : int
-        N and T.
+        N and T (>= 1).
     tau_s : float
         Slot length, s.
     mobility : str
@@ -58,11 +92,12 @@ class EnvironmentProfile:
     distances_m : tuple of (float, float) or None
         ``(d_min, d_max)`` for static users at ``linspace(d_min, d_max, N)``.
     area_m, speed_min, speed_max, pause_s : float
-        Random-waypoint parameters (m, m/s, m/s, s).
+        Random-waypoint parameters (m, m/s, m/s, s); random-waypoint mobility needs
+        ``0 < speed_min <= speed_max``.
     gm_alpha, gm_mean_speed, gm_speed_std : float
-        Gauss-Markov memory (-), mean speed and speed std (m/s).
+        Gauss-Markov memory (-, in [0, 1]), mean speed and speed std (m/s).
     server_positions_m : tuple of (x, y)
-        Server / AP positions, m (default one AP at the origin).
+        Server / AP positions, m, shape (S, 2) with S >= 1 (default one AP at the origin).
     antenna_gain, carrier_hz, exponent : float
         Path-loss ``A_d (c/(4 pi f_c d))^{d_e}`` (via :func:`aigc_opt.channel.path_loss_gain`).
     fading : str
@@ -99,23 +134,33 @@ class EnvironmentProfile:
 
     def __post_init__(self) -> None:
         for name in ("n_users", "n_slots"):
-            v = getattr(self, name)
-            if not (isinstance(v, int | np.integer) and v >= 1):
-                raise ValidationError(name, "-", v, "must be an integer >= 1")
-        for name, unit in (("tau_s", "s"), ("area_m", "m"), ("carrier_hz", "Hz"),
-                           ("antenna_gain", "-"), ("exponent", "-"), ("packet_bits", "bit")):
-            _check_pos(name, unit, getattr(self, name))
-        for name, unit in (("doppler_hz", "Hz"), ("arrival_mean_bits", "bit"),
-                           ("rician_k", "-")):
-            _check_pos(name, unit, getattr(self, name), zero=True)
-        if self.mobility not in ("static", "random_waypoint", "gauss_markov"):
-            raise ValidationError("mobility", "-", self.mobility,
-                                  "must be static, random_waypoint or gauss_markov")
-        if self.mobility == "static" and self.distances_m is None:
+            object.__setattr__(self, name, check_int(name, getattr(self, name), "-", 1,
+                                                     MAX_ENTRIES))
+        for name, unit, lo, strict, hi in _PROFILE_FIELDS:
+            object.__setattr__(self, name, check_scalar(name, getattr(self, name), unit, lo, hi,
+                                                        strict=strict))
+        check_choice("mobility", self.mobility, MOBILITY_MODELS)
+        check_choice("fading", self.fading, FADING_KINDS)
+        check_choice("arrivals", self.arrivals, ARRIVAL_KINDS)
+        if self.mobility == "random_waypoint":
+            if self.speed_min <= 0:
+                raise ValidationError("speed_min", "m/s", self.speed_min,
+                                      "must be > 0 for random_waypoint mobility")
+            if self.speed_max < self.speed_min:
+                raise ValidationError("speed_max", "m/s", self.speed_max,
+                                      f"must be >= speed_min = {self.speed_min:g}")
+        if self.distances_m is not None:
+            d = check_array("distances_m", "m", self.distances_m, (2,), low=0.0,
+                            high=bound("distance_m"))
+            object.__setattr__(self, "distances_m", (float(d[0]), float(d[1])))
+        elif self.mobility == "static":
             raise ValidationError("distances_m", "m", None, "static mobility needs (d_min, d_max)")
-        if len(self.server_positions_m) < 1:
-            raise ValidationError("server_positions_m", "m", self.server_positions_m,
-                                  "needs at least one server")
+        xy = _positions("server_positions_m", self.server_positions_m, ndim=2)
+        if xy.shape[0] < 1 or xy.shape[1] != 2:
+            raise ValidationError("server_positions_m", "m", xy.shape,
+                                  "must be (S, 2) (x, y) pairs with at least one server")
+        object.__setattr__(self, "server_positions_m",
+                           tuple((float(x), float(y)) for x, y in xy))
 
 
 def lydroo_profile(n_users: int = 10, n_slots: int = 500) -> EnvironmentProfile:
@@ -155,34 +200,37 @@ class Trajectory:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_pos("tau_s", "s", self.tau_s)
-        for name in ("positions_m", "gains", "arrivals_bits", "server_positions_m",
-                     "mean_gains"):
-            val = getattr(self, name)
-            if val is None:
-                continue
-            arr = np.array(val, dtype=np.float64)
-            if name in ("gains", "mean_gains") and arr.ndim == 2:
-                arr = arr[:, :, None]
-            arr.setflags(write=False)
-            object.__setattr__(self, name, arr)
-        object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
-        t, n = self.arrivals_bits.shape if self.arrivals_bits.ndim == 2 else (-1, -1)
+        object.__setattr__(self, "tau_s", check_scalar("tau_s", self.tau_s, "s", 0.0,
+                                                       bound("time_s"), strict=True))
+        a = check_array("arrivals_bits", "bit", self.arrivals_bits, ndim=2, low=0.0,
+                        high=bound("bits"))
+        t, n = a.shape
         if t < 1 or n < 1:
-            raise ValidationError("arrivals_bits", "bit", self.arrivals_bits.shape,
+            raise ValidationError("arrivals_bits", "bit", a.shape,
                                   "must be a non-empty (T, N) array")
-        s = self.server_positions_m.shape[0] if self.server_positions_m.ndim == 2 else 0
-        _check_array("server_positions_m", "m", self.server_positions_m, (s, 2))
-        _check_array("positions_m", "m", self.positions_m, (t, n, 2))
-        _check_array("gains", "-", self.gains, (t, n, s))
-        _check_array("arrivals_bits", "bit", self.arrivals_bits, (t, n))
-        if self.mean_gains is not None:
-            _check_array("mean_gains", "-", self.mean_gains, (t, n, s))
-        if np.any(self.gains <= 0):
-            raise ValidationError("gains", "-", float(self.gains.min()), "must be > 0")
-        if np.any(self.arrivals_bits < 0):
-            raise ValidationError("arrivals_bits", "bit", float(self.arrivals_bits.min()),
-                                  "must be >= 0")
+        xy = _positions("server_positions_m", self.server_positions_m, ndim=2)
+        if xy.shape[0] < 1 or xy.shape[1] != 2:
+            raise ValidationError("server_positions_m", "m", xy.shape,
+                                  "must be (S, 2) (x, y) pairs with at least one server")
+        s = xy.shape[0]
+        object.__setattr__(self, "arrivals_bits", a)
+        object.__setattr__(self, "server_positions_m", xy)
+        object.__setattr__(self, "positions_m", _positions(
+            "positions_m", self.positions_m, (t, n, 2), like="arrivals_bits (T, N)"))
+        for name in ("gains", "mean_gains"):
+            val = getattr(self, name)
+            if val is None and name == "mean_gains":
+                continue
+            g = check_array(name, "-", val, low=0.0, strict=name == "gains", high=bound("gain"))
+            if g.ndim == 2:  # one server: (T, N) -> (T, N, 1)
+                g = g[:, :, None]
+            if g.shape != (t, n, s):
+                raise ValidationError(name, "-", g.shape, f"wrong shape, expected {(t, n, s)} to "
+                                      "match arrivals_bits (T, N) and server_positions_m (S, 2)")
+            object.__setattr__(self, name, g)
+        if not isinstance(self.meta, Mapping):
+            raise ValidationError("meta", "-", type(self.meta).__name__, "must be a mapping")
+        object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
 
     @property
     def n_slots(self) -> int:
@@ -202,6 +250,7 @@ class Trajectory:
 
     def head(self, n_slots: int) -> Trajectory:
         """The first ``n_slots`` slots (a new Trajectory)."""
+        n_slots = check_int("n_slots", n_slots, "-", 1)
         mg = None if self.mean_gains is None else self.mean_gains[:n_slots]
         return Trajectory(self.tau_s, self.positions_m[:n_slots], self.gains[:n_slots],
                           self.arrivals_bits[:n_slots], self.server_positions_m, mg,
@@ -221,24 +270,39 @@ def load_arrival_trace(path: str | Path) -> np.ndarray:
     return arr
 
 
-def generate_trajectory(profile: EnvironmentProfile, seed: int = 0, *,
+def generate_trajectory(profile: EnvironmentProfile, seed: Any = 0, *,
                         positions_m: np.ndarray | None = None,
-                        arrivals_bits: np.ndarray | None = None) -> Trajectory:
+                        arrivals_bits: np.ndarray | None = None,
+                        max_entries: int | None = None) -> Trajectory:
     """Draw a :class:`Trajectory` from ``profile`` with ``numpy.random.default_rng(seed)``.
 
-    ``positions_m`` ([T, N, 2], e.g. from :func:`load_position_trace`) replaces the mobility
-    model and ``arrivals_bits`` ([T, N]) the arrival process; T and N then come from them.
+    ``positions_m`` ([T, N, 2], m, e.g. from :func:`load_position_trace`) replaces the mobility
+    model and ``arrivals_bits`` ([T, N], bit) the arrival process; T and N then come from them.
     Order of random draws: mobility, fading, arrivals (so a trace for one keeps the others').
+    ``seed`` is None, an integer >= 0 or a numpy ``Generator`` / ``SeedSequence``;
+    ``max_entries`` (default :data:`aigc_opt.validate.MAX_ENTRIES`) caps ``T * N * S``, checked
+    before anything is allocated.
     """
+    check_type("profile", profile, EnvironmentProfile)
+    seed = check_seed("seed", seed)
     rng = np.random.default_rng(seed)
     t_n, n_u = profile.n_slots, profile.n_users
     if positions_m is not None:
-        positions_m = np.asarray(positions_m, dtype=np.float64)
-        if positions_m.ndim != 3 or positions_m.shape[2] != 2:
-            raise ValidationError("positions_m", "m", positions_m.shape, "must be (T, N, 2)")
+        positions_m = _positions("positions_m", positions_m, ndim=3)
+        if positions_m.shape[2] != 2 or min(positions_m.shape[:2]) < 1:
+            raise ValidationError("positions_m", "m", positions_m.shape,
+                                  "must be (T, N, 2), non-empty")
         t_n, n_u = positions_m.shape[:2]
-    elif arrivals_bits is not None:
-        t_n, n_u = np.shape(arrivals_bits)
+    if arrivals_bits is not None:
+        arrivals_bits = check_array("arrivals_bits", "bit", arrivals_bits, ndim=2, low=0.0,
+                                    high=bound("bits"))
+        if min(arrivals_bits.shape) < 1:
+            raise ValidationError("arrivals_bits", "bit", arrivals_bits.shape,
+                                  "must be a non-empty (T, N) array")
+        if positions_m is None:
+            t_n, n_u = arrivals_bits.shape
+    check_entries("n_slots*n_users*n_servers", t_n * n_u * len(profile.server_positions_m),
+                  max_entries)
     if positions_m is None:
         if profile.mobility == "static":
             assert profile.distances_m is not None
@@ -271,5 +335,7 @@ def generate_trajectory(profile: EnvironmentProfile, seed: int = 0, *,
                               f"must be ({t_n}, {n_u}) to match the positions")
     # fading power underflow guard: a gain of exactly 0 is not a channel
     gains = np.maximum(mean * fade, np.finfo(float).tiny * 1e10)
-    return Trajectory(profile.tau_s, positions_m, gains, arrivals_bits, servers, mean,
-                      {"seed": seed, "profile": profile, "rho": rho})
+    with derived_from(distances_m=profile.distances_m, antenna_gain=profile.antenna_gain,
+                      carrier_hz=profile.carrier_hz, exponent=profile.exponent, seed=seed):
+        return Trajectory(profile.tau_s, positions_m, gains, arrivals_bits, servers, mean,
+                          {"seed": seed, "profile": profile, "rho": rho})

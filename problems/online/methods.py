@@ -29,6 +29,7 @@ from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.errors import ValidationError
 from aigc_opt.result import Result, SolveStats, Termination
 from aigc_opt.solve import register_algorithm
+from aigc_opt.validate import MAX_ENTRIES, check_seed, check_size
 
 from .data import FrameInstance, LyapunovSpec, Trajectory, generate_trajectory, lydroo_profile
 from .sim import CONTROLLERS, make_controller, simulate
@@ -72,7 +73,17 @@ for _name in CONTROLLERS:
 
 
 def random_frame(seed: int, n_users: int = 10) -> FrameInstance:
-    """A LyDROO frame (gains of slot 0 of a seeded trajectory) with random queue states."""
+    """A LyDROO frame (gains of slot 0 of a seeded trajectory) with random queue states.
+
+    ``seed`` is an integer >= 0 (the queues are drawn with ``seed + 7919``), ``n_users`` an
+    integer in ``[1, MAX_ENTRIES]``.
+    """
+    checked = check_seed("seed", seed)
+    if not isinstance(checked, int):  # None, a Generator or a SeedSequence
+        raise ValidationError("seed", "-", seed, "must be an integer >= 0 (the frame's queue "
+                              "states are drawn with seed + 7919)")
+    seed = checked
+    n_users = check_size("n_users", n_users, MAX_ENTRIES, raise_with=None)
     tr = generate_trajectory(lydroo_profile(n_users, 1), seed)
     rng = np.random.default_rng(seed + 7919)
     return FrameInstance(tr.gains_to(0)[0], rng.uniform(0.0, 20e6, n_users),

@@ -43,6 +43,7 @@ from aigc_opt.problems.offloading.assignment import frozen_columns, option_table
 from aigc_opt.problems.offloading.data import (
     CLOUD,
     LOCAL,
+    REJECT,
     OffloadAllocation,
     OffloadingSpec,
 )
@@ -233,7 +234,12 @@ def binding_constraints(program: LinearProgram, x: np.ndarray, tol: float = 1e-6
 def decode(inst: SizingInstance, spec: SizingSpec, program: LinearProgram, values: Any
            ) -> SizingPlan:
     """Capacities from ``k`` and ``v`` (rounded), each demand's option with the largest ``x``
-    per request, cache ``y > 1/2``, and the binding capacity rows."""
+    per request, cache ``y > 1/2``, and the binding capacity rows.
+
+    A request with no option column (every option misses a hard deadline, the energy budget
+    or ``min_quality``; the program is then infeasible, but a heuristic may still decode a
+    relaxed solution) is decoded as ``REJECT``, which the referee reports as a hard
+    ``admission`` (and ``quality_target``) violation, so the plan scores ``infeasible``."""
     k = np.rint(np.asarray(values["gpu_count"], dtype=float)).astype(np.int64)
     v = np.asarray(values["radio"], dtype=float)
     count = k.sum(axis=1)
@@ -247,11 +253,20 @@ def decode(inst: SizingInstance, spec: SizingSpec, program: LinearProgram, value
         first = np.ones(order.size, dtype=bool)
         first[1:] = u[order][1:] != u[order][:-1]
         chosen = order[first]
-        if chosen.size != inst.demands[d].n_users:
-            raise ValueError(f"demand {nm!r}: some requests have no option column")
+        n_users = inst.demands[d].n_users
+        served = u[chosen]
+        if served.size != n_users:  # no option meets the quality target / deadline / budget
+            logger.debug("demand %r: %d of %d requests have no option column (REJECT)", nm,
+                         n_users - served.size, n_users)
+        fields = {}
+        for f in _RESOURCE_FIELDS:
+            col = np.asarray(cols[f])
+            fill = REJECT if f == "placement" else -1 if f == "radio_server" else 0
+            out = np.full(n_users, fill, dtype=col.dtype)
+            out[served] = col[chosen]
+            fields[f] = out
         cache = np.asarray(values[f"cache[{nm}]"]) > 0.5
-        assignments.append(OffloadAllocation(
-            cache=cache, **{f: np.asarray(cols[f])[chosen] for f in _RESOURCE_FIELDS}))
+        assignments.append(OffloadAllocation(cache=cache, **fields))
     binding = binding_constraints(program, full_vector(program, values))
     return SizingPlan(gpu_type=gpu_type, gpu_count=count, radio=np.argmax(v, axis=1),
                       assignments=tuple(assignments), binding=binding)
