@@ -85,6 +85,10 @@ def _must_reject(kind: str, label: str, base: Any) -> bool:
     """Whether value ``label`` is bad for every field of ``kind`` (the oracle)."""
     if kind == "mapping":
         return label != "dict"
+    if kind == "optional-array":
+        return label != "None" and _must_reject("array", label, base)
+    if kind == "late-name":
+        return label not in ("str", "numeric-str", "unknown-choice", "empty-str")
     if label in {lab for lab, _ in _universal()} or label.startswith("arr-"):
         return True
     if kind in ("object", "sarray"):
@@ -165,7 +169,16 @@ _OPTIONAL_INT = {
     "JointSpec": {"local_max_steps": "optional-int", "candidate_servers": "optional-int"},
     "MulticellSpec": {"local_max_steps": "optional-int"},
     "SolveOptions": {"threads": "optional-int"},
+    # optional arrays (None: no positions / unit requests)
+    "MigrationInstance": {"server_xy_m": "optional-array", "user_xy_m": "optional-array",
+                          "user_requests": "optional-array"},
+    # a backend name is checked when the controller runs: the spec's module may not import
+    # the backend registry (the referee's import contract)
+    "MigrationSpec": {"slot_backend": "late-name"},
 }
+
+#: Values that look bad but mean something for one field: (class name, field) -> labels.
+_MEANINGFUL = {("LifecycleSpec", "quality_floor"): {"-inf"}}
 
 
 def _fields_of(obj: Any) -> dict[str, Any]:
@@ -519,15 +532,17 @@ def make_case(index: int, seed: int = 0) -> tuple[Target, str, str, Any, bool]:
         pool += [("unknown-choice", "nonsense", True), ("empty-str", "", True)]
     if kind == "bool":
         pool += [("np.bool", np.bool_(True), False), ("int-1", 1, True), ("yes", "yes", True)]
-    if kind in ("array", "iarray", "barray"):
+    if kind in ("array", "iarray", "barray", "optional-array"):
         base = t.bases.get(field)
         if isinstance(base, np.ndarray):
-            pool += _array_variants(base, kind)
+            pool += _array_variants(base, "array" if kind == "optional-array" else kind)
     if kind == "sarray":
         pool.append(("tolist", np.asarray(t.bases.get(field)).tolist(), False))
     if t.name == "WpmecBatch.generate" and field == "bogus_channel_key":
         pool = [(lab, v, True) for lab, v, _ in pool]
     label, value, must = pool[int(rng.integers(len(pool)))]
+    if label in _MEANINGFUL.get((t.name.split("[")[0], field), ()):
+        must = False
     return t, field, label, value, must
 
 

@@ -147,8 +147,10 @@ class IsccInstance:
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
         S = _axis(self.site_rbs, "site_rbs", "unit")
+        if S == 0:
+            raise ValidationError("site_rbs", "unit", self.site_rbs, "needs at least one site")
         for nm in ("site_sensing_units", "site_rbs", "site_gpus"):
-            set_(nm, _int_arr(getattr(self, nm), nm, "unit", (S,)))
+            set_(nm, _int_arr(getattr(self, nm), nm, "unit", (S,), like="site_rbs"))
         set_("cloud_gpus", check_int("cloud_gpus", self.cloud_gpus, "unit", 0))
         set_("gpu_flops", check_array("gpu_flops", "FLOP/s", self.gpu_flops, (S + 1,), low=0.0,
                                       strict=True))
@@ -169,7 +171,8 @@ class IsccInstance:
         set_("model_class", _int_arr(self.model_class, "model_class", "-", (M,)))
         if (self.model_class >= C).any():
             raise ValidationError("model_class", "-", self.model_class, f"classes are 0..{C - 1}")
-        q = check_array("model_quality", "-", self.model_quality, (M,), low=0.0)
+        q = check_array("model_quality", "-", self.model_quality, (M,), low=0.0,
+                        like="model_class")
         if (q > 1).any():
             raise ValidationError("model_quality", "-", q, "must be in [0, 1]")
         set_("model_quality", q)
@@ -198,7 +201,7 @@ class IsccInstance:
         set_("link_rate_per_rb_bps", check_array("link_rate_per_rb_bps", "bit/s",
                                                  self.link_rate_per_rb_bps, (N, K), low=0.0))
         set_("link_dwell_s", check_array("link_dwell_s", "s", self.link_dwell_s, (N, K), low=0.0,
-                                         allow_inf=True))
+                                         high=bound("time_s"), allow_inf=True))
 
     # -------------------------------------------------------------- sizes
     @property

@@ -267,7 +267,8 @@ class LifecycleInstance:
             raise ValidationError("quality_data_tokens", "token", qd,
                                   "must start at 0 and be strictly increasing")
         set_("quality_data_tokens", qd)
-        qt = _arr(self.quality_table, "quality_table", "-", (S, n_opt, qd.shape[0]))
+        qt = _arr(self.quality_table, "quality_table", "-", (S, n_opt, qd.shape[0]),
+                  like="services, options and quality_data_tokens")
         if (qt > 1).any():
             raise ValidationError("quality_table", "-", qt[qt > 1][0], "must be in [0, 1]")
         set_("quality_table", qt)
@@ -560,12 +561,13 @@ class LifecycleSpec(ProblemSpec):
         if self.reject_penalty is not None:
             set_("reject_penalty", _scalar(self.reject_penalty, "reject_penalty", "cost/request"))
         set_("cost_budget", float(check_scalar("cost_budget", self.cost_budget, "cost", 0.0,
-                                               allow_inf=True)))
+                                               bound("money"), allow_inf=True)))
         set_("privacy_limit_bytes", float(check_scalar(
-            "privacy_limit_bytes", self.privacy_limit_bytes, "byte", 0.0, allow_inf=True)))
-        q = self.quality_floor
+            "privacy_limit_bytes", self.privacy_limit_bytes, "byte", 0.0, bound("bytes"),
+            allow_inf=True)))
+        q = self.quality_floor  # -inf: no floor
         if not (isinstance(q, (float, np.floating)) and q == -math.inf):
-            q = check_scalar("quality_floor", q, "request")
+            q = check_scalar("quality_floor", q, "request", -bound("money"), bound("money"))
         set_("quality_floor", float(q))
 
 
