@@ -309,7 +309,8 @@ def check_results_file(path: str | Path) -> list[str] | None:
         raise ForeignFileError(p, "is not an aigc-opt results CSV (no header line); choose "
                                   "another --out")
     try:
-        header = next(csv.reader([first.decode("utf-8").rstrip("\r\n")], strict=True))
+        header = next(csv.reader([first.decode("utf-8").removeprefix("\ufeff").rstrip("\r\n")],
+                                 strict=True))
     except (UnicodeDecodeError, csv.Error, StopIteration):
         header = []
     if not is_results_header(header):
@@ -394,7 +395,7 @@ def read_header(path: str | Path) -> list[str] | None:
     p = Path(path)
     if not p.exists() or p.stat().st_size == 0:
         return None
-    with open(p, newline="", encoding="utf-8", errors="replace") as fh:
+    with open(p, newline="", encoding="utf-8-sig", errors="replace") as fh:
         first = fh.readline()
     if not first.endswith("\n"):
         return None
@@ -489,7 +490,7 @@ def read_rows(path: str | Path, *, history: bool = False) -> list[dict[str, Any]
     except OSError as exc:
         raise ValidationError("path", "-", str(p), f"cannot read: {exc.strerror}") from None
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8").removeprefix("\ufeff")  # a BOM some editors add
     except UnicodeDecodeError as exc:
         lineno = data.count(b"\n", 0, exc.start) + 1
         raise CsvFormatError(p, lineno, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); "

@@ -34,11 +34,18 @@ import numpy as np
 import pandas as pd
 
 from . import results as res
+from .errors import UnknownNameError, ValidationError
+from .validate import read_text
 
 logger = logging.getLogger(__name__)
 
 #: Metrics drawn against size (those a problem reports), in this order.
 SIZE_METRICS: tuple[str, ...] = ("latency_mean_s", "energy_total_j", "quality_mean", "objective")
+
+#: Columns of a results table that :func:`plot_results` needs (metrics and solve time against
+#: size, ratios to the reference): without them it raises a ValidationError listing them.
+PLOT_COLUMNS: tuple[str, ...] = ("problem", "method", "size", "reference", "objective",
+                                 "solve_seconds")
 
 #: Fewer usable samples than this per method: points instead of a box.
 MIN_BOX_SAMPLES = 5
@@ -409,6 +416,63 @@ def _num(x: Any) -> float:
         return math.nan
 
 
+#: Largest magnitude of a plotted sweep value: beyond it matplotlib's axis range (max - min
+#: plus margins) overflows float64 (1e308 and -1e308 gave "arange: cannot compute length").
+PLOT_LIMIT = 1e300
+
+#: Cells of a sweep CSV that mean "no value" (a point without a solution): left out.
+_MISSING = frozenset({"", "nan", "na", "n/a", "none", "null"})
+
+
+def _read_sweep(path: str | Path) -> tuple[list[str], list[dict[str, str]], list[int]]:
+    """Header, rows and their line numbers of a sweep CSV, strictly: one record per line, the
+    header's field count on every line, unique column names; else a ValidationError naming
+    the file and line (never a row merged across lines or shifted silently)."""
+    text = read_text(path, "Pareto CSV").removeprefix("\ufeff")
+    lines = [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), start=1)]
+    lines = [(n, line) for n, line in lines if line.strip()]
+    if not lines:
+        raise ValidationError("path", "-", str(path), "the Pareto CSV is empty (no header)")
+    parsed = []
+    for n, line in lines:
+        try:
+            parsed.append(next(csv.reader([line], strict=True)))
+        except csv.Error as exc:
+            raise ValidationError("path", "-", str(path), f"cannot parse the Pareto CSV: "
+                                  f"line {n}: {exc} ({line[:60]!r})") from None
+    cols = parsed[0]
+    dup = sorted({c for c in cols if cols.count(c) > 1})
+    if dup:
+        raise ValidationError("path", "-", str(path), f"duplicate column(s) {dup} in the "
+                              "header of the Pareto CSV")
+    for (n, line), fields in zip(lines[1:], parsed[1:], strict=True):
+        if len(fields) != len(cols):
+            raise ValidationError("path", "-", str(path), f"cannot parse the Pareto CSV: line "
+                                  f"{n} has {len(fields)} field(s), the header {len(cols)} "
+                                  f"({line[:60]!r})")
+    rows = [dict(zip(cols, f, strict=True)) for f in parsed[1:]]
+    return cols, rows, [n for n, _ in lines[1:]]
+
+
+def _sweep_values(path: str | Path, column: str, rows: Sequence[Mapping[str, str]],
+                  lines: Sequence[int]) -> np.ndarray:
+    """Column values (NaN for a missing cell); a cell that is not a finite number of
+    magnitude <= :data:`PLOT_LIMIT` raises a ValidationError naming column, line and file."""
+    out = np.full(len(rows), np.nan)
+    for i, (r, n) in enumerate(zip(rows, lines, strict=True)):
+        cell = r[column].strip()
+        if cell.lower() in _MISSING:
+            continue
+        v = _num(cell)
+        if not abs(v) <= PLOT_LIMIT:  # text (NaN), inf or too large to plot
+            why = ("not a number" if v != v else
+                   f"not a finite number of magnitude <= {PLOT_LIMIT:g} (cannot be plotted)")
+            raise ValidationError(column, _pareto_unit(column), cell,
+                                  f"{why} (line {n} of {path})")
+        out[i] = v
+    return out
+
+
 def plot_pareto_csv(path: str | Path, out_dir: Path, *, x: str | None = None,
                     y: str | None = None) -> list[Path]:
     """Plot a CSV of sweep points (one row per point) as a Pareto front of ``x`` vs ``y``.
@@ -416,13 +480,22 @@ def plot_pareto_csv(path: str | Path, out_dir: Path, *, x: str | None = None,
     Without ``x`` / ``y`` the first two objective columns (latency, energy, quality, cost,
     utility; never the weights) are used, and a third objective, when present, colours the
     points. Maximised objectives (quality, utility) are plotted negated so that both axes are
-    minimised. Rows without values (no solution) are left out. Raises ``KeyError`` naming a
-    missing column.
+    minimised. Rows without values (empty or ``nan``: no solution) are left out.
+
+    Raises
+    ------
+    UnknownNameError
+        ``x`` or ``y`` is not a column (also a ``KeyError``).
+    ValidationError
+        A file that is missing, not UTF-8, empty or not a CSV of one record per line (naming
+        the line), has no two numeric objective columns, an ``x``/``y`` cell that is not a
+        finite number (naming column and line) or no row with both values.
     """
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    cols = list(rows[0]) if rows else []
+    cols, rows, lines = _read_sweep(path)
     cand = _pareto_columns(cols, rows)
+    for c in (x, y):
+        if c is not None and c not in cols:
+            raise UnknownNameError("column", c, cols, f" (in {path})")
     if x is None or y is None:
         rest = [c for c in cand if c not in (x, y)]
         if x is None:
@@ -430,14 +503,16 @@ def plot_pareto_csv(path: str | Path, out_dir: Path, *, x: str | None = None,
         if y is None:
             y = rest.pop(0) if rest else None
         if x is None or y is None:
-            raise KeyError(f"{path}: need two numeric objective columns; have {cols}")
-    for c in (x, y):
-        if c not in cols:
-            raise KeyError(f"column {c!r} not in {path} (columns: {', '.join(cols)})")
+            raise ValidationError("path", "-", str(path), "need two numeric objective columns "
+                                  f"({', '.join(k for k, _ in PARETO_OBJECTIVES)}; not "
+                                  f"weights) with values; columns: {cols}")
     third = next((c for c in cand if c not in (x, y)), None)
-    xs = np.array([_num(r[x]) for r in rows])
-    ys = np.array([_num(r[y]) for r in rows])
+    xs = _sweep_values(path, x, rows, lines)
+    ys = _sweep_values(path, y, rows, lines)
     ok = ~(np.isnan(xs) | np.isnan(ys))
+    if not ok.any():
+        raise ValidationError("path", "-", str(path), f"no row has values in both {x!r} and "
+                              f"{y!r}: nothing to plot")
     maxed = {k for k, mx in PARETO_OBJECTIVES if mx}
     xl, yl = res.label(x, _pareto_unit(x)), res.label(y, _pareto_unit(y))
     if any(k in x.lower() for k in maxed):
@@ -445,9 +520,9 @@ def plot_pareto_csv(path: str | Path, out_dir: Path, *, x: str | None = None,
     if any(k in y.lower() for k in maxed):
         ys, yl = -ys, f"-{yl}"
     color = None
-    if third is not None:
+    if third is not None:  # colour only when every plotted point has a plottable value
         color = np.array([_num(r[third]) for r in rows])[ok]
-        if np.isnan(color).any():
+        if not (np.abs(color) <= PLOT_LIMIT).all():
             color = None
     fig, ax = _figure(7.0 if color is not None else 6.4, 4.6)
     hint = "" if third is None else (" (higher is better)" if any(
@@ -514,8 +589,13 @@ def plot_solve_time(rows: Any, out_dir: Path) -> list[Path]:
 
 def plot_results(results: str | Path | pd.DataFrame | Iterable[Any], out_dir: str | Path
                  ) -> list[Path]:
-    """Every figure that the rows support, written to ``out_dir``; returns the PNG paths."""
+    """Every figure that the rows support, written to ``out_dir``; returns the PNG paths.
+
+    Raises a ValidationError listing the :data:`PLOT_COLUMNS` the results lack, before
+    writing anything.
+    """
     df = _frame(results)
+    res.require_columns(df, PLOT_COLUMNS, "plot")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

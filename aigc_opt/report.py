@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ import pandas as pd
 
 from . import plots
 from . import results as res
+from .errors import ValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -100,10 +102,21 @@ def write_report(sources: str | Path | pd.DataFrame | Iterable[Any], out_dir: st
     -------
     Path
         The ``index.html`` written.
+
+    Raises
+    ------
+    ValidationError
+        Before anything is written: unreadable results, results without the columns the
+        figures and tables need (:data:`aigc_opt.plots.PLOT_COLUMNS`), or an output file
+        (``summary.csv``, ``results.parquet``, ``index.html``) that is one of the inputs.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if not isinstance(sources, str | Path | pd.DataFrame):
+        sources = list(sources)  # read twice: by load and by the overwrite check
     raw = res.load(sources, mask_unusable=False)
+    res.require_columns(raw, plots.PLOT_COLUMNS, "the report")
+    _refuse_overwrite(sources, pareto, out)
+    out.mkdir(parents=True, exist_ok=True)
     tidy = res.mask_unusable_rows(raw)
     figures = plots.plot_results(raw, out)
     if pareto is not None:
@@ -124,6 +137,27 @@ def write_report(sources: str | Path | pd.DataFrame | Iterable[Any], out_dir: st
     index.write_text(page, encoding="utf-8")
     logger.info("report: %s (%d figures)", index, len(figures))
     return index
+
+
+#: Files :func:`write_report` writes besides the figures.
+OUTPUTS = ("summary.csv", "results.parquet", "index.html")
+
+
+def _refuse_overwrite(sources: Any, pareto: str | Path | None, out: Path) -> None:
+    """ValidationError when an output file of the report would overwrite an input file."""
+    paths = [sources] if isinstance(sources, str | Path) else [] if isinstance(
+        sources, pd.DataFrame) else [s for s in sources if isinstance(s, str | Path)]
+    for src in [*paths, *([pareto] if pareto is not None else [])]:
+        for name in OUTPUTS:
+            target = out / name
+            try:
+                same = target.exists() and os.path.samefile(target, src)
+            except OSError:
+                same = False
+            if same:
+                raise ValidationError("out_dir", "-", str(target), f"is the input {str(src)!r}: "
+                                      "the report would overwrite it; choose another output "
+                                      "directory (or rename the input)")
 
 
 def _page(df: pd.DataFrame, summary: pd.DataFrame, fits: pd.DataFrame, figures: list[Path],

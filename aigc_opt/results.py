@@ -43,9 +43,7 @@ Columns added to the CSV's own
 * one column per spec parameter, parsed from the ``params`` JSON, named ``param_<name>``;
 * one column per extra metric in ``metrics_extra`` (JSON), under its own name;
 * ``sense``: ``"min"`` or ``"max"``, whether the problem's objective is minimised or maximised;
-* ``usable`` as above.
-
-The per-slot series in ``series`` (JSON) go to a long table: :func:`series_table`.
+* ``usable`` as above. The per-slot ``series`` (JSON) go to a long table: :func:`series_table`.
 
 Units
 -----
@@ -76,6 +74,7 @@ import numpy as np
 import pandas as pd
 
 from . import export
+from .errors import ValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +213,12 @@ def _flag(v: Any) -> Any:
 def _read(source: str | Path) -> pd.DataFrame:
     p = Path(source)
     if p.suffix == ".parquet":
-        return pd.read_parquet(p)
+        try:
+            return pd.read_parquet(p)
+        except ImportError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
+            raise ValidationError("path", "-", str(p), f"cannot read Parquet: {exc}") from None
     frame = pd.DataFrame(export.read_rows(p))
     frame["source"] = p.name
     return frame
@@ -321,7 +325,7 @@ def _tidy(raw: pd.DataFrame, *, mask_unusable: bool, registry: bool) -> pd.DataF
     df["usable"] = ((df["status"] == export.STATUS_OK) & df["has_solution"].fillna(False)
                     & df["feasible"].fillna(False) & _verified(df)).astype(bool)
     senses, source = _senses(df, registry)
-    df["sense"] = df["problem"].map(senses).fillna("min").astype("string")
+    df["sense"] = df["problem"].astype(object).map(lambda p: senses.get(p, "min")).astype("string")
     metric_cols = [c for c in (*export.METRIC_COLUMNS, *extra_cols.values()) if c in df]
     df.attrs["units"] = {str(c): unit_of(str(c)) for c in df.columns}
     df.attrs["size_columns"] = [size_names[k] for k in size_cols]
@@ -329,7 +333,18 @@ def _tidy(raw: pd.DataFrame, *, mask_unusable: bool, registry: bool) -> pd.DataF
     df.attrs["metric_columns"] = metric_cols
     df.attrs["sense_source"] = source
     df.attrs["masked"] = False
+    df.attrs["absent_columns"] = [c for c in export.COLUMNS if c not in raw]
     return mask_unusable_rows(df) if mask_unusable else df
+
+
+def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    """ValidationError listing the ``columns`` that ``what`` needs and the results lack (also
+    those :func:`load` filled with blanks, ``attrs["absent_columns"]``)."""
+    missing = [c for c in columns if c not in df or c in df.attrs.get("absent_columns", ())]
+    if missing:
+        src = ", ".join(sorted({str(s) for s in df["source"].dropna()})) if "source" in df else ""
+        raise ValidationError("columns", "-", missing, f"{what} needs the column(s) "
+                              f"{', '.join(missing)}, missing from the results {src}".rstrip())
 
 
 def mask_unusable_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -374,12 +389,10 @@ def _senses(df: pd.DataFrame, registry: bool) -> tuple[dict[str, str], dict[str,
             cells = {str(s) for s in df.loc[df["problem"] == p, "sense"].dropna() if s}
             if len(cells) == 1 and cells <= {"min", "max"}:
                 out[p], source[p] = cells.pop(), "row"
-    if registry and any(p not in out for p in problems):
-        for p in problems:
-            if p not in out:
-                s = _registry_sense(p, df)
-                if s:
-                    out[p], source[p] = s, "registry"
+    for p in problems if registry else []:
+        s = _registry_sense(p, df) if p not in out else None
+        if s:
+            out[p], source[p] = s, "registry"
     for p in problems:
         if p not in out:
             out[p], source[p] = _infer_sense(df[df["problem"] == p])
@@ -407,7 +420,9 @@ def _registry_sense(problem: str, df: pd.DataFrame) -> str | None:
 def _infer_sense(rows: pd.DataFrame) -> tuple[str, str]:
     """``("max", "inferred")`` when usable objectives never beat an optimal reference from
     below, ``("min", ...)`` when never from above; ``("min", "default")`` when undecided."""
-    obj = pd.to_numeric(rows.get("objective"), errors="coerce")
+    if "reference" not in rows or "objective" not in rows:  # nothing to infer it from
+        return "min", "default"
+    obj = pd.to_numeric(rows["objective"], errors="coerce")
     ref = _reference_objective(rows)
     ok = rows["usable"] & obj.notna() & ref.notna() & (rows["method"] != rows["reference"])
     d = (obj - ref)[ok]
@@ -454,6 +469,7 @@ def add_ratios(df: pd.DataFrame) -> pd.DataFrame:
     not (load with ``mask_unusable=False`` to see those of unusable rows); ``ratio_to_ref`` is
     NaN when the reference is 0 or the signs differ.
     """
+    require_columns(df, ("problem", "method", "reference", "objective"), "a ratio to the reference")
     out = df.copy()
     ref = _reference_objective(out)
     obj = pd.to_numeric(out["objective"], errors="coerce")
@@ -466,9 +482,7 @@ def add_ratios(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _counted(df: pd.DataFrame, include_unusable: bool) -> tuple[pd.DataFrame, int]:
-    if include_unusable:
-        return df, 0
-    return df[df["usable"]], int((~df["usable"]).sum())
+    return (df, 0) if include_unusable else (df[df["usable"]], int((~df["usable"]).sum()))
 
 
 def ratio_summary(df: pd.DataFrame, *, include_unusable: bool = False,
@@ -562,6 +576,7 @@ def time_fits(df: pd.DataFrame, *, time: str = "solve_seconds",
     """Fit ``time = a * size^b`` per (problem, method, other size parameters) over the primary
     size: columns ``problem, method, group, size_name, points, sizes, a, exponent, r2,
     excluded``. Groups with fewer than two distinct sizes get NaN coefficients."""
+    require_columns(df, ("problem", "method", "size", time), "a time fit")
     rows = []
     for problem, g in df.groupby("problem", sort=True):
         others = other_sizes(df, str(problem))
@@ -569,9 +584,8 @@ def time_fits(df: pd.DataFrame, *, time: str = "solve_seconds",
         for key, h in g.groupby(keys, sort=True, dropna=False):
             kt = key if isinstance(key, tuple) else (key,)
             used, excluded = _counted(h, include_unusable)
-            used = used[used[time].notna() & used["size"].notna()] if time in used else used
-            a, b, r2 = fit_power_law(used["size"], used[time]) if len(used) else (
-                math.nan,) * 3
+            used = used[used[time].notna() & used["size"].notna()]
+            a, b, r2 = fit_power_law(used["size"], used[time])
             rows.append({
                 "problem": problem, "method": kt[0],
                 "group": ", ".join(f"{c}={v}" for c, v in zip(others, kt[1:], strict=True)),
@@ -609,14 +623,17 @@ def series_table(df: pd.DataFrame, *, include_unusable: bool = True) -> pd.DataF
                 if not isinstance(values, list):
                     continue
                 base = {"run": run, **{c: row.get(c) for c in keep}}
+                where = f", in {row['source']}" if isinstance(row.get("source"), str) else ""
                 for t, v in enumerate(values):
+                    if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+                        raise ValidationError("series", unit_of(name) or "-", v, f"not a number "
+                                              f"(series {name!r}, slot {t}, row {run}, key "
+                                              f"{row.get('key')!r}{where})")
                     recs.append({**base, "series": name, "slot": t,
                                  "value": float(v) if v is not None else math.nan,
                                  "unit": unit_of(name)})
     out = pd.DataFrame(recs, columns=["run", *keep, "series", "slot", "value", "unit"])
-    out["slot"] = out["slot"].astype("int64")
-    out["value"] = out["value"].astype("float64")
-    return out
+    return out.astype({"slot": "int64", "value": "float64"})
 
 
 # ---------------------------------------------------------------------------------- parquet
@@ -628,6 +645,5 @@ def to_parquet(df: pd.DataFrame, path: str | Path) -> Path:
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("Parquet export needs pyarrow: pip install 'aigc-opt[parquet]'"
                           ) from exc
-    p = Path(path)
-    df.to_parquet(p, index=False)
-    return p
+    df.to_parquet(Path(path), index=False)
+    return Path(path)

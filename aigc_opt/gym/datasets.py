@@ -29,7 +29,8 @@ import numpy as np
 
 from aigc_opt.errors import ValidationError
 from aigc_opt.problems.wpmec import WpmecBatch, WpmecParams, solve_batch
-from aigc_opt.validate import check_path, check_scalar
+from aigc_opt.schema import bound as _bound
+from aigc_opt.validate import INT_LIMIT, check_array, check_path, check_scalar
 
 logger = logging.getLogger(__name__)
 
@@ -130,14 +131,18 @@ def wpmec_labels(n_users: int = 10, n_frames: int = 1000, *, seed: int = 0,
 
 
 def save_labels(labels: WpmecLabels, path: str | Path) -> Path:
-    """Write ``labels`` to ``.npz`` or ``.mat`` (DROO layout, see the module docstring)."""
+    """Write ``labels`` to ``.npz`` or ``.mat`` (DROO layout, see the module docstring).
+
+    All-NaN ``weights`` (absent: DROO's defaults, as :func:`load_labels` reads a file without
+    them) are not written, so that the file reads back the same."""
     p = Path(path)
     suffix = p.suffix.lower()
+    w: dict[str, Any] = {} if np.isnan(labels.weights).all() else {"weights": labels.weights}
     if suffix == ".npz":
         np.savez_compressed(p, gains=labels.gains, modes=labels.modes,
                             objective=labels.objective, bound=labels.bound, gap=labels.gap,
                             wpt_fraction=labels.wpt_fraction, tau=labels.tau,
-                            weights=labels.weights, seed=np.int64(labels.seed))
+                            seed=np.int64(labels.seed), **w)
     elif suffix == ".mat":
         import scipy.io
 
@@ -145,7 +150,7 @@ def save_labels(labels: WpmecLabels, path: str | Path) -> Path:
             "input_h": labels.gains, "output_mode": labels.modes.astype(np.float64),
             "output_obj": labels.objective[:, None], "output_a": labels.wpt_fraction[:, None],
             "output_tau": labels.tau, "output_bound": labels.bound[:, None],
-            "output_gap": labels.gap[:, None], "weights": labels.weights[None, :]})
+            "output_gap": labels.gap[:, None]} | {k: v[None, :] for k, v in w.items()})
     else:
         raise ValidationError("path", "-", str(p), "unsupported file type (.npz or .mat)")
     return p
@@ -157,14 +162,21 @@ def load_labels(path: str | Path) -> WpmecLabels:
     A ``.mat`` file needs ``input_h`` (F x N channel gains, -) and ``output_mode`` (F x N,
     0/1); ``output_obj`` (bit/s), ``output_a``, ``output_tau``, ``output_bound``,
     ``output_gap`` and ``weights`` are optional (NaN when absent: DROO's published files carry
-    no weights, which are then DROO's default ones). A missing, unreadable or malformed file,
-    a missing variable or a variable of the wrong shape raises a :class:`ValidationError`
-    naming it.
+    no weights, which are then DROO's default ones). Every variable must be real numbers of
+    exactly its shape (F x N, F or N; a 1 x F or F x 1 matrix for an F-vector, as MATLAB
+    stores them, and an N-vector for F x N when F = 1); ``weights``, when present, must be
+    finite and > 0 and ``seed`` one integer >= -1 (-1: gains given). A missing, unreadable or
+    malformed file, a missing variable, a variable of the wrong type or shape or bad values
+    raise a :class:`ValidationError` naming it.
     """
     p = check_path("path", path)
     suffix = p.suffix.lower()
     if suffix not in (".npz", ".mat"):
         raise ValidationError("path", "-", str(p), "unsupported file type (.npz or .mat)")
+    if not p.exists():
+        raise ValidationError("path", "-", str(p), "cannot read: the file does not exist")
+    if p.is_dir():
+        raise ValidationError("path", "-", str(p), "cannot read: it is a directory")
     try:
         if suffix == ".npz":
             with np.load(p, allow_pickle=False) as z:
@@ -185,8 +197,10 @@ def load_labels(path: str | Path) -> WpmecLabels:
             found = sorted(k for k in d if not k.startswith("__"))
             raise ValidationError(key, "-", "missing", f"not in {p.name}; variables: {found}")
     try:
-        gains = WpmecBatch.from_array(np.asarray(d["input_h"], dtype=np.float64)).gains
-    except (ValidationError, TypeError, ValueError) as exc:
+        gains = WpmecBatch.from_array(_real(d, "input_h", "-")).gains
+    except ValidationError as exc:
+        if exc.field == "input_h":
+            raise exc.located(str(p)) from None
         raise ValidationError("input_h", "-", f"array of shape {np.shape(d['input_h'])}",
                               f"not channel gains: {exc}").located(str(p)) from None
     f, n = gains.shape
@@ -195,25 +209,72 @@ def load_labels(path: str | Path) -> WpmecLabels:
         if key not in d:
             return np.full(shape, np.nan)
         try:
-            arr = np.asarray(d[key], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValidationError(key, unit, f"array of dtype {np.asarray(d[key]).dtype}",
-                                  "must be numeric").located(str(p)) from None
-        if arr.size != int(np.prod(shape)):
-            raise ValidationError(key, unit, f"array of shape {arr.shape}",
-                                  f"needs {shape} for {f} frames x {n} users"
-                                  ).located(str(p))
-        return arr.reshape(shape)
+            return _shaped(key, unit, _real(d, key, unit), shape)
+        except ValidationError as exc:
+            raise exc.located(str(p)) from None
 
     modes = var("output_mode", (f, n), "-")
     if not np.isin(modes, (0.0, 1.0)).all():
         raise ValidationError("output_mode", "-", "non-0/1 entries",
                               "offloading modes must be 0 or 1").located(str(p))
-    seed = int(np.asarray(d["seed"]).reshape(-1)[0]) if "seed" in d else -1
-    return WpmecLabels(gains, modes.astype(np.int8), var("output_obj", (f,), "bit/s"),
-                       var("output_bound", (f,), "bit/s"), var("output_gap", (f,), "-"),
-                       var("output_a", (f,), "-"), var("output_tau", (f, n), "-"),
-                       var("weights", (n,), "-"), seed)
+    stated = {k: var(k, (f,), u) for k, u in (("output_obj", "bit/s"), ("output_bound", "bit/s"),
+                                            ("output_gap", "-"), ("output_a", "-"))}
+    tau = var("output_tau", (f, n), "-")
+    weights = var("weights", (n,), "-")
+    try:
+        if "weights" in d:  # present: real weights (absent: NaN, i.e. DROO's defaults)
+            try:
+                check_array("weights", "-", weights, (n,), low=0.0, strict=True,
+                            high=_bound("weight"))
+            except ValidationError as exc:
+                raise exc.with_note("a file without 'weights' uses DROO's defaults") from None
+        seed = _seed(d["seed"]) if "seed" in d else -1
+    except ValidationError as exc:
+        raise exc.located(str(p)) from None
+    return WpmecLabels(gains, modes.astype(np.int8), stated["output_obj"],
+                       stated["output_bound"], stated["output_gap"], stated["output_a"], tau,
+                       weights, seed)
+
+
+def _real(d: dict[str, Any], key: str, unit: str) -> np.ndarray:
+    """``d[key]`` as float64; complex (never truncated), text, object (MATLAB cell or struct)
+    and boolean arrays are refused (``output_mode`` may be boolean)."""
+    arr = np.asarray(d[key])
+    kinds = "iufb" if key == "output_mode" else "iuf"
+    if arr.dtype.kind not in kinds:
+        what = {"c": "complex numbers (the imaginary part would be lost)", "U": "text",
+                "S": "text", "O": "a cell or object array", "V": "a struct",
+                "b": "booleans"}.get(arr.dtype.kind, f"of dtype {arr.dtype}")
+        raise ValidationError(key, unit, f"array of dtype {arr.dtype}",
+                              f"must be a matrix of real numbers, not {what}")
+    return arr.astype(np.float64)
+
+
+def _shaped(key: str, unit: str, arr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``arr`` of exactly ``shape``: never reshaped from another shape of the same size (a
+    transposed F x N matrix would scramble frames and users). An F-vector may be stored as a
+    1 x F or F x 1 matrix (MATLAB) and an F x N matrix with F = 1 as an N-vector."""
+    m = shape[0]
+    if arr.shape == shape:
+        return arr
+    if len(shape) == 1 and arr.ndim == 2 and arr.size == m and 1 in arr.shape:
+        return arr.reshape(shape)
+    if len(shape) == 2 and m == 1 and arr.shape == shape[1:]:
+        return arr.reshape(shape)
+    what = (f"{m} frame(s) x {shape[1]} user(s)" if len(shape) == 2 else
+            f"{m} {'user(s)' if key == 'weights' else 'frame(s)'}")
+    raise ValidationError(key, unit, f"array of shape {arr.shape}",
+                          f"needs {shape} for {what} (not reshaped: a transposed or "
+                          "differently shaped matrix would mix up frames and users)")
+
+
+def _seed(value: Any) -> int:
+    """The file's ``seed``: one integer >= -1 (-1: the gains were given, not drawn)."""
+    arr = np.asarray(value)
+    if arr.size != 1:
+        raise ValidationError("seed", "-", f"array of shape {arr.shape}",
+                              "must be one integer >= 0 (or -1: gains given)")
+    return int(check_scalar("seed", arr.reshape(-1)[0], "-", -1, INT_LIMIT, integer=True))
 
 
 @dataclass(frozen=True, eq=False)
@@ -321,7 +382,9 @@ def check_labels(labels: WpmecLabels, *, weights: Any = None,
     labels : WpmecLabels
         E.g. :func:`load_labels` of DROO's ``data_10.mat``.
     weights : array_like, shape (N,), optional
-        Rate weights; default the file's, else DROO's ``[1, 1.5, 1, 1.5, ...]``.
+        Rate weights; default the labels' own (all NaN, as :func:`load_labels` gives for a file
+        without ``weights``: DROO's ``[1, 1.5, 1, 1.5, ...]``). Labels whose weights are only
+        partly NaN, infinite or <= 0 are refused (:class:`ValidationError` naming ``weights``).
     params : WpmecParams, optional
         Physical parameters (default DROO's).
     rel_gap, tol : float
@@ -330,8 +393,10 @@ def check_labels(labels: WpmecLabels, *, weights: Any = None,
     """
     from aigc_opt.problems.wpmec.inner import solve_inner
 
-    if weights is None and np.isfinite(labels.weights).all():
-        weights = labels.weights
+    if weights is None:  # the labels' own weights; all NaN: absent (DROO's defaults)
+        own = np.asarray(labels.weights, dtype=np.float64)
+        if not np.isnan(own).all():
+            weights = own  # validated (finite, > 0) by WpmecBatch below
     tol = check_scalar("tol", tol, "-", rel_gap, 1.0)  # >= rel_gap: see above
     batch = WpmecBatch.from_array(labels.gains, weights=weights, params=params)
     sol = solve_batch(batch, "exact", rel_gap=rel_gap)

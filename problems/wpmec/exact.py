@@ -113,16 +113,7 @@ class _Incumbents:
               tau: np.ndarray) -> None:
         if fid.size == 0:
             return
-        if self.value.shape[0] == 1:  # one frame: the best row
-            r = int(np.argmax(value))
-            if value[r] > self.value[0]:
-                self.value[0], self.off[0], self.a[0], self.tau[0] = (value[r], off[r], a[r],
-                                                                      tau[r])
-            return
-        order = np.lexsort((value, fid))
-        f_sorted = fid[order]
-        last = np.r_[f_sorted[1:] != f_sorted[:-1], True]
-        rows = order[last]
+        rows = _winners(fid, value, self.value.shape[0] == 1)
         f = fid[rows]
         better = value[rows] > self.value[f]
         rows, f = rows[better], f[better]
@@ -130,6 +121,18 @@ class _Incumbents:
         self.off[f] = off[rows]
         self.a[f] = a[rows]
         self.tau[f] = tau[rows]
+
+
+def _winners(fid: np.ndarray, value: np.ndarray, single: bool) -> np.ndarray:
+    """Rows that :meth:`_Incumbents.offer` considers: one frame (``single``): the first
+    largest value; else per frame the last of its largest values (``np.lexsort`` order, NaN
+    last). Folding (winners of earlier rows + later rows) gives the winners of all rows."""
+    if single:
+        return np.array([int(np.argmax(value))])
+    order = np.lexsort((value, fid))
+    f_sorted = fid[order]
+    last = np.r_[f_sorted[1:] != f_sorted[:-1], True]
+    return order[last]
 
 
 def _inner_rows(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
@@ -142,19 +145,48 @@ def _inner_rows(L: np.ndarray, g: np.ndarray, W: np.ndarray, fid: np.ndarray,
     return val
 
 
+#: Largest number of (flip x user) entries :func:`_flip_search` hands to one inner solve
+#: (256 Ki: 2 MiB per float array; 28 MiB peak at N = 3000, measured), so its memory is
+#: O(max(N, FLIP_ENTRIES) + F N), not O(F N^2).
+FLIP_ENTRIES = 1 << 18
+
+
 def _flip_search(L: np.ndarray, g: np.ndarray, W: np.ndarray, frames: np.ndarray,
-                 inc: _Incumbents, passes: int) -> None:
-    """Best-improvement single flips from the incumbents of ``frames`` (vectorised)."""
+                 inc: _Incumbents, passes: int, *, max_entries: int = FLIP_ENTRIES) -> None:
+    """Best-improvement single flips from the incumbents of ``frames`` (vectorised).
+
+    The ``len(frames) * N`` flipped modes (flat index ``i * N + j``: frame ``frames[i]`` with
+    user ``j`` flipped) are solved in blocks of at most ``max_entries`` entries; only the best
+    row per frame so far is kept (:func:`_winners`, the rule of :meth:`_Incumbents.offer`), so
+    the incumbents are those of offering every flip at once (identical when one block holds
+    them all) without an N x N array.
+    """
     N = L.shape[1]
-    eye = np.eye(N, dtype=bool)
+    if passes <= 0 or N == 0:
+        return
+    single = inc.value.shape[0] == 1
+    step = max(1, int(max_entries) // N)
     todo = frames
     for _ in range(passes):
         if todo.size == 0:
             break
         before = inc.value[todo].copy()
-        modes = inc.off[todo][:, None, :] ^ eye[None, :, :]
-        fid = np.repeat(todo, N)
-        _inner_rows(L, g, W, fid, modes.reshape(-1, N), inc)
+        base = inc.off[todo]
+        total = todo.size * N
+        best: tuple[np.ndarray, ...] | None = None
+        for start in range(0, total, step):
+            i, j = np.divmod(np.arange(start, min(start + step, total)), N)
+            fid = todo[i]
+            off = base[i]
+            off[np.arange(i.size), j] ^= True
+            val, a, tau, _ = solve_inner(L[fid], g[fid], W[fid], off)
+            cand: tuple[np.ndarray, ...] = (fid, val, off, a, tau)
+            if best is not None:
+                cand = tuple(np.concatenate((b, c)) for b, c in zip(best, cand, strict=True))
+            keep = _winners(cand[0], cand[1], single)
+            best = tuple(c[keep] for c in cand)
+        if best is not None:
+            inc.offer(*best)
         todo = todo[inc.value[todo] > before * (1 + 1e-12)]
 
 
