@@ -104,6 +104,8 @@ def heuristics(spec: Any) -> dict[str, Heuristic]:
 def _buildable(spec: Any) -> bool:
     """True when ``spec`` builds a program that a generic backend can solve."""
     has = getattr(type(spec), "has_builder", None)
+    if not getattr(spec, "program_applies", True):  # the spec's settings leave it inexact
+        return False
     return bool(has()) if callable(has) else hasattr(spec, "build")
 
 

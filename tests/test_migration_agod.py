@@ -214,3 +214,29 @@ def test_window_search_improves_a_heuristic_and_stays_below_the_bound() -> None:
                    options=ao.SolveOptions(mip_gap=1e-6, time_limit=60.0))
     assert opt.termination is ao.Termination.OPTIMAL
     assert u <= opt.objective + 1e-6 * abs(opt.objective)
+
+
+def test_crash_free_is_the_problem_the_milp_solves() -> None:
+    """certify seed 143001897: every schedule crashes, so the MILP is infeasible, yet the
+    referee called crash-avoid's crashing schedule feasible (a crash was only a penalty). Now a
+    crash is a hard violation of the default (crash-free) spec; AGOD's penalty scoring is
+    ``crash_free=False``, for which the MILP (a restriction) is not offered."""
+    from aigc_opt.benchmarks.certify_bench import make_case, run_case
+
+    inst, spec, _ = make_case("agod.selection", 143001897, None, None)
+    assert spec.crash_free
+    ca = ao.run_heuristic(inst, spec, "crash_avoid")
+    assert not ca.has_solution and ca.metrics is not None
+    assert ca.metrics.totals["crashes"] > 0 and ca.metrics.violations["crash"] == 1.0
+    assert ao.run_method(inst, spec, "highs").termination is ao.Termination.INFEASIBLE
+    assert not run_case("agod.selection", 143001897).failures
+
+    scored = mg.AgodSpec(crash_free=False)
+    soft = ao.run_heuristic(inst, scored, "crash_avoid")
+    assert soft.verified and soft.objective == pytest.approx(ca.metrics.objective)
+    names = ao.methods(scored, inst)
+    assert "offline_milp" not in names and "highs" not in names and "crash_avoid" in names
+    with pytest.raises(ao.ValidationError, match="crash_free"):
+        ao.run_method(inst, scored, "offline_milp")
+    with pytest.raises(ao.UnknownNameError, match="highs"):  # no generic backend either
+        ao.run_method(inst, scored, "highs")

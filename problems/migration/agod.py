@@ -39,6 +39,7 @@ import numpy as np
 
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
+from aigc_opt.errors import ValidationError
 from aigc_opt.program import Block, LinearProgram, RowBuilder, Sense
 from aigc_opt.result import Result
 from aigc_opt.solve import register_algorithm, register_heuristic
@@ -147,8 +148,18 @@ def simulate(inst: AgodInstance, alloc: AgodAllocation, spec: AgodSpec | None = 
     return sim.utility, sim.crashes
 
 
+def _need_crash_free(spec: AgodSpec) -> None:
+    if not spec.crash_free:
+        raise ValidationError("crash_free", "-", False,
+                              "the offline MILP is the crash-free optimum, exact only when a "
+                              "crash is a violation: set crash_free=True, or compare the "
+                              "heuristics by their utility")
+
+
 def build(inst: AgodInstance, spec: AgodSpec) -> LinearProgram:
-    """The offline crash-free MILP of the module docstring (sense max)."""
+    """The offline crash-free MILP of the module docstring (sense max); only for a
+    ``crash_free`` spec, for which it is exact."""
+    _need_crash_free(spec)
     J, P = inst.n_tasks, inst.n_providers
     n = J * P
     ix = np.arange(n).reshape(J, P)
@@ -259,6 +270,7 @@ def offline_milp(inst: AgodInstance, spec: AgodSpec, options: SolveOptions) -> R
     ``DEFAULT_TIME_LIMIT_S``. A full AGOD episode of ~1000 tasks does not close: without the
     search 4.7 % gap after 120 s, see ``benchmarks/migration_bench.py`` for the measured gap
     with it."""
+    _need_crash_free(spec)
     opts = options if options.mip_gap is not None else replace(options, mip_gap=1e-6)
     if opts.time_limit is None:
         opts = replace(opts, time_limit=DEFAULT_TIME_LIMIT_S)
@@ -290,7 +302,8 @@ def offline_milp(inst: AgodInstance, spec: AgodSpec, options: SolveOptions) -> R
                    stats=replace(res.stats, backend="offline_milp", build_seconds=build_s))
 
 
-register_algorithm(AgodSpec, "offline_milp", offline_milp)
+register_algorithm(AgodSpec, "offline_milp", offline_milp,
+                   applies=lambda spec: spec.crash_free)
 for _name, _fn in HEURISTICS.items():
     register_heuristic(AgodSpec, _name, _fn)
 

@@ -42,6 +42,7 @@ from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import (
     INT_LIMIT,
     check_array,
+    check_bool,
     check_int,
     check_scalar,
     check_seed,
@@ -269,16 +270,29 @@ class AgodSpec(ProblemSpec):
     Parameters
     ----------
     crash_penalty : float
-        ``CRASH_PENALTY_COEF`` (AGOD: 2).
+        ``CRASH_PENALTY_COEF`` (AGOD: 2), utility lost per crash (see the referee).
+    crash_free : bool
+        True (the offline problem): a crash is a hard violation, so the MILP's optimum (or its
+        infeasibility) is exact for the referee, and a crashing heuristic is infeasible (its
+        utility with the penalties stays in the metrics). False (AGOD's own scoring): a crash
+        only costs the penalty; the MILP then solves a restriction (a crash frees capacity,
+        which may pay), so neither it nor the generic backends are offered.
     """
 
     crash_penalty: float = CRASH_PENALTY_COEF
+    crash_free: bool = True
     problem: str = "agod"
     variant: str = "selection"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "crash_penalty", check_scalar(
             "crash_penalty", self.crash_penalty, "-", 0.0, bound("weight")))
+        object.__setattr__(self, "crash_free", check_bool("crash_free", self.crash_free))
+
+    @property
+    def program_applies(self) -> bool:
+        """The crash-free MILP is exact only for ``crash_free`` (see ``crash_free``)."""
+        return bool(self.crash_free)
 
 
 @dataclass(frozen=True, eq=False)

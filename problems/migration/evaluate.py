@@ -159,7 +159,8 @@ def evaluate_agod(inst: AgodInstance, alloc: AgodAllocation, objective: Any = No
     assigned, tasks with ``arrival + runtime <= arrival_j`` finish; if ``t_j`` exceeds the
     chosen provider's free capacity, the provider crashes: every running task there is lost,
     the utility drops by ``c (1 + sum_k (1 - progress_k))`` and task j is dropped; otherwise j
-    runs and earns the provider's reward of ``t_j``.
+    runs and earns the provider's reward of ``t_j``. Each crash is a ``crash`` violation: hard
+    under ``spec.crash_free`` (the offline problem), reported only otherwise (AGOD's scoring).
     """
     spec = objective if isinstance(objective, AgodSpec) else AgodSpec()
     J, P = inst.n_tasks, inst.n_providers
@@ -196,10 +197,11 @@ def evaluate_agod(inst: AgodInstance, alloc: AgodAllocation, objective: Any = No
               "killed": float(killed.sum()),
               "reward_accepted": float(gained[~crashed].sum()),
               "mean_reward": float(gained[~crashed].mean()) if (~crashed).any() else 0.0}
-    v = {"valid_provider": (~ok).astype(float)}
+    v = {"valid_provider": (~ok).astype(float), "crash": crashed.astype(float)}
+    hard = {"valid_provider"} | ({"crash"} if spec.crash_free else set())
     return Metrics.from_arrays("agod", float(gained.sum()),
                                {"utility": gained, "crashed": crashed.astype(float),
-                                "peak_load": peak}, totals, v)
+                                "peak_load": peak}, totals, v, hard)
 
 
 register_evaluator(MigrationAllocation, evaluate_trajectory)
