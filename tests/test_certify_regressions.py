@@ -680,3 +680,26 @@ def test_heuristics_without_an_answer_are_statuses(family: str, seed: int,
     rep = run_case(family, seed, methods=methods, time_limit=2.0)
     assert "exception" not in rep.outcomes.values(), rep.failures
     assert not rep.failures, rep.failures
+
+
+def test_lifecycle_demand_below_the_floor_is_refused() -> None:
+    """certify seed 143001307 (demand x1e-20): every backend returned groups of 1e-21 req/s
+    unrouted and called it optimal (the referee caught it: unverified). A positive demand below
+    1e-9 request/s is now refused by name."""
+    from aigc_opt.benchmarks.certify_bench import run_case
+
+    assert run_case("lifecycle.placement", 143001307).outcomes == {"*": "refused"}
+    with pytest.raises(ValidationError, match="demand_rps"):
+        from aigc_opt.cases import get_case
+
+        inst = get_case("lifecycle.placement").make_instance(0)
+        dataclasses.replace(inst, demand_rps=inst.demand_rps * 1e-12)
+
+
+def test_joint_master_refused_by_highs_is_a_status() -> None:
+    """certify seed 143001850 (gpu_memory x1e-300): the outer-approximation master handed to
+    HiGHS raw raised ValueError; it is now an error status."""
+    from aigc_opt.benchmarks.certify_bench import run_case
+
+    rep = run_case("offloading.joint", 143001850)
+    assert rep.outcomes["outer_approximation"] == "error" and not rep.failures

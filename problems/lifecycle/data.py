@@ -131,6 +131,10 @@ _ARRAY_HIGH = {"J/FLOP": bound("j_per_flop"), "cost/FLOP": bound("cost_per_flop"
 _ARRAY_HIGH_OTHER = 1e30
 
 
+#: Smallest positive demand of a group, request/s (one request in about 30 years).
+MIN_DEMAND_RPS = 1e-9
+
+
 def _arr(value: Any, name: str, unit: str, shape: tuple[int, ...], **kw: Any) -> np.ndarray:
     kw.setdefault("low", 0.0)
     if kw.get("dtype") is not bool:
@@ -247,6 +251,12 @@ class LifecycleInstance:
         T, S, U = dem.shape
         if min(T, S, U) < 1:
             raise ValidationError("demand_rps", "request/s", dem.shape, "every axis needs >= 1")
+        tiny = (dem > 0) & (dem < MIN_DEMAND_RPS)
+        if tiny.any():  # certify seed 143001307: 1e-21 req/s groups came back unrouted
+            raise ValidationError("demand_rps", "request/s", float(dem[tiny][0]),
+                                  f"a positive demand must be >= {MIN_DEMAND_RPS:g} request/s "
+                                  "(one request in 30 years; 0 for none): below it the "
+                                  "routing costs fall under the solvers' tolerances")
         set_("demand_rps", dem)
         n_opt = _axis(self.option_model, "option_model", "-")
         M = _axis(self.model_params, "model_params", "-")

@@ -210,16 +210,20 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
     n = mp.n_cols
     pos_of = np.full(col.user.size, -1)
     pos_of[keep] = np.arange(nx)
-    from aigc_opt.solvers.highs import new_highs
+    from aigc_opt.solvers.highs import new_highs, set_extra_options
 
     h = new_highs(bool(options.verbose))
     h.setOptionValue("mip_rel_gap", min(spec.gap_tol * 0.1, 1e-4))
     h.setOptionValue("mip_abs_gap", 1e-9)
     if options.threads is not None:
         h.setOptionValue("threads", int(options.threads))
-    for key, value in options.extra.items():
-        h.setOptionValue(key, value)
-    HighsBackend._pass(h, mp, highspy)
+    set_extra_options(h, options.extra, highspy)  # unknown names are refused, not ignored
+    try:
+        HighsBackend._pass(h, mp, highspy)
+    except ValueError as exc:  # certify seed 143001850 (gpu_memory x1e-300): a status
+        return Result(Termination.ERROR, False, gap=math.inf, message=f"master: {exc}",
+                      stats=SolveStats("outer_approximation",
+                                       solve_seconds=time.perf_counter() - t_start))
     pool = _CutPool()
     a, c = col.a[keep], col.c[keep]
     up = (a > 0) & (col.radio[keep] >= 0)
