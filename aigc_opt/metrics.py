@@ -195,8 +195,12 @@ def _worst(a: Any) -> float:
 
 
 def p95(x: np.ndarray) -> float:
-    """95th percentile (NaN for an empty array)."""
-    return float(np.percentile(x, 95)) if np.size(x) else math.nan
+    """95th percentile (NaN for an empty array; inf entries, e.g. a request with no uplink,
+    give inf or NaN without a RuntimeWarning)."""
+    if not np.size(x):
+        return math.nan
+    with np.errstate(invalid="ignore"):
+        return float(np.percentile(x, 95))
 
 
 def relative_excess(value: np.ndarray, limit: np.ndarray) -> np.ndarray:

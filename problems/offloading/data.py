@@ -541,7 +541,8 @@ def link_times(scn: Scenario, alloc: OffloadAllocation, users: np.ndarray | None
     t_rc = safe_div(w_rem, alloc.compute_flops)
     f_dev = scn.user_compute_flops[n]
     t_dc = w_dev / f_dev
-    e_dev = alloc.tx_power_w * np.where(np.isfinite(t_up), t_up, np.inf) * remote
+    with np.errstate(invalid="ignore"):  # 0 W x inf s (no uplink) is 0 J, set just below
+        e_dev = alloc.tx_power_w * np.where(np.isfinite(t_up), t_up, np.inf) * remote
     e_dev = np.nan_to_num(e_dev, nan=0.0) + scn.user_kappa[n] * w_dev * f_dev**2
     pl_c = np.clip(pl, 0, S - 1)
     e_srv = np.where(cloud, scn.cloud_energy_per_flop_j, scn.server_energy_per_flop_j[pl_c]) * w_rem
