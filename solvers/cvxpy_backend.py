@@ -30,7 +30,7 @@ from aigc_opt.backend import SolveOptions, check_capability
 from aigc_opt.program import ConvexProgram, LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
-from .numerics import Scaled, equilibrate, nonfinite_message, self_check
+from .numerics import Scaled, empty_program_result, equilibrate, nonfinite_message, self_check
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +157,8 @@ class CvxpyBackend:
             if bad is not None:
                 return Result(Termination.ERROR, False, gap=math.inf, message=bad,
                               stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
+            if program.n_cols == 0:  # CVXPY 1.7.1 cannot even build a 0-vector constant
+                return empty_program_result(self.name, program, time.perf_counter() - t0)
             sc = equilibrate(program)
             problem, x = _linear_problem(sc.program)
         else:
