@@ -175,6 +175,7 @@ _OPTIONAL_INT = {
     # a backend name is checked when the controller runs: the spec's module may not import
     # the backend registry (the referee's import contract)
     "MigrationSpec": {"slot_backend": "late-name"},
+    "Trajectory": {"mean_gains": "optional-array"},
 }
 
 #: Values that look bad but mean something for one field: (class name, field) -> labels.
@@ -457,8 +458,10 @@ def _file_call(scn: Any, case: str, pick: Any) -> Any:
             else:
                 d2 = scn.to_dict()
                 key = sorted(d2)[int(rng.integers(len(d2)))]
-                d2[key] = [None, "abc", {"a": 1}, [[1], [2, 3]], 1e300, [[[[]]]], True,
-                           "1.5"][int(rng.integers(8))]
+                val = [None, "abc", {"a": 1}, [[1], [2, 3]], 1e300, [[[[]]]], True,
+                       "1.5"][int(rng.integers(8))]
+                # None for an absent optional field (a dense scenario's links) changes nothing
+                d2[key] = "abc" if val is None and d2[key] is None else val
                 p.write_text(json.dumps(d2))
             return ao.Scenario.load(p)
         if case.startswith("wpmec"):

@@ -153,14 +153,20 @@ class IsccInstance:
             set_(nm, _int_arr(getattr(self, nm), nm, "unit", (S,), like="site_rbs"))
         set_("cloud_gpus", check_int("cloud_gpus", self.cloud_gpus, "unit", 0))
         set_("gpu_flops", check_array("gpu_flops", "FLOP/s", self.gpu_flops, (S + 1,), low=0.0,
-                                      strict=True))
+                                      high=bound("flops"), strict=True,
+                                      like="site_rbs (sites + cloud)"))
         set_("cloud_latency_s", _scalar(self.cloud_latency_s, "cloud_latency_s", "s"))
         set_("slot_s", _scalar(self.slot_s, "slot_s", "s", strict=True))
         L = _axis(self.level_units, "level_units", "unit")
+        if L == 0:
+            raise ValidationError("level_units", "unit", self.level_units,
+                                  "needs at least one sensing level")
         set_("level_units", _int_arr(self.level_units, "level_units", "unit", (L,), low=1))
-        set_("level_time_s", check_array("level_time_s", "s", self.level_time_s, (L,), low=0.0))
+        set_("level_time_s", check_array("level_time_s", "s", self.level_time_s, (L,), low=0.0,
+                                         high=bound("time_s"), like="level_units"))
         set_("level_data_factor", check_array("level_data_factor", "-", self.level_data_factor,
-                                              (L,), low=0.0, strict=True))
+                                              (L,), low=0.0, high=bound("factor"), strict=True,
+                                              like="level_units"))
         acc = check_array("accuracy", "-", self.accuracy, ndim=2, low=0.0)
         if acc.shape[1] != L or (acc > 1).any() or (np.diff(acc, axis=1) < 0).any():
             raise ValidationError("accuracy", "-", acc.shape,
@@ -199,7 +205,8 @@ class IsccInstance:
         if (self.link_site >= S).any():
             raise ValidationError("link_site", "-", self.link_site, f"sites are 0..{S - 1}")
         set_("link_rate_per_rb_bps", check_array("link_rate_per_rb_bps", "bit/s",
-                                                 self.link_rate_per_rb_bps, (N, K), low=0.0))
+                                                 self.link_rate_per_rb_bps, (N, K), low=0.0,
+                                                 high=bound("bps"), like="link_site"))
         set_("link_dwell_s", check_array("link_dwell_s", "s", self.link_dwell_s, (N, K), low=0.0,
                                          high=bound("time_s"), allow_inf=True))
 

@@ -133,6 +133,8 @@ _ARRAY_HIGH_OTHER = 1e30
 
 #: Smallest positive demand of a group, request/s (one request in about 30 years).
 MIN_DEMAND_RPS = 1e-9
+#: Largest demand of a group, request/s (a billion requests per second).
+MAX_DEMAND_RPS = 1e9
 
 
 def _arr(value: Any, name: str, unit: str, shape: tuple[int, ...], **kw: Any) -> np.ndarray:
@@ -247,7 +249,8 @@ class LifecycleInstance:
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
-        dem = check_array("demand_rps", "request/s", self.demand_rps, ndim=3, low=0.0)
+        dem = check_array("demand_rps", "request/s", self.demand_rps, ndim=3, low=0.0,
+                          high=MAX_DEMAND_RPS)
         T, S, U = dem.shape
         if min(T, S, U) < 1:
             raise ValidationError("demand_rps", "request/s", dem.shape, "every axis needs >= 1")
@@ -261,13 +264,14 @@ class LifecycleInstance:
         n_opt = _axis(self.option_model, "option_model", "-")
         M = _axis(self.model_params, "model_params", "-")
         N = _axis(self.node_kind, "node_kind", "-")
-        set_("data_tokens", _arr(self.data_tokens, "data_tokens", "token", (S, U)))
+        set_("data_tokens", _arr(self.data_tokens, "data_tokens", "token", (S, U),
+                                 like="demand_rps"))
         set_("service_tokens", _arr(self.service_tokens, "service_tokens", "token", (S,),
-                                    strict=True))
+                                    strict=True, like="demand_rps"))
         set_("service_request_bits", _arr(self.service_request_bits, "service_request_bits",
-                                          "bit", (S,)))
+                                          "bit", (S,), like="demand_rps"))
         set_("service_allowed", _arr(self.service_allowed, "service_allowed", "-", (S, n_opt),
-                                     low=None, dtype=bool))
+                                     low=None, dtype=bool, like="demand_rps and option_model"))
         if not self.service_allowed.any(axis=1).all():
             s = int(np.nonzero(~self.service_allowed.any(axis=1))[0][0])
             raise ValidationError("service_allowed", "-", s, "a service allows no option")
@@ -283,10 +287,12 @@ class LifecycleInstance:
             raise ValidationError("quality_table", "-", qt[qt > 1][0], "must be in [0, 1]")
         set_("quality_table", qt)
         for name in ("model_params", "model_hidden", "model_layers", "model_lora_matrices"):
-            set_(name, _arr(getattr(self, name), name, "-", (M,), strict=True))
+            set_(name, _arr(getattr(self, name), name, "-", (M,), strict=True,
+                            like="model_params"))
         for name, hi in (("option_model", M - 1), ("option_mode", len(MODES) - 1),
                          ("option_rank", None)):
-            a = _arr(getattr(self, name), name, "-", (n_opt,), dtype=np.int64, low=None)
+            a = _arr(getattr(self, name), name, "-", (n_opt,), dtype=np.int64, low=None,
+                     like="option_model")
             if (a < 0).any() or (hi is not None and (a > hi).any()):
                 raise ValidationError(name, "-", a, f"must be in 0..{hi}")
             set_(name, a)
@@ -297,7 +303,8 @@ class LifecycleInstance:
         if (kind < 0).any() or (kind > CLOUD).any():
             raise ValidationError("node_kind", "-", kind, "must be 0 (device), 1 (edge), 2 (cloud)")
         set_("node_kind", kind)
-        reg = _arr(self.node_region, "node_region", "-", (N,), dtype=np.int64, low=None)
+        reg = _arr(self.node_region, "node_region", "-", (N,), dtype=np.int64, low=None,
+                   like="node_kind")
         if ((kind == DEVICE) & ((reg < 0) | (reg >= U))).any() or ((kind != DEVICE) & (reg != -1)
                                                                     ).any():
             raise ValidationError("node_region", "-", reg,
@@ -307,17 +314,17 @@ class LifecycleInstance:
             raise ValidationError("node_region", "-", reg, "at most one device node per region")
         set_("node_region", reg)
         set_("node_replicas", _arr(self.node_replicas, "node_replicas", "device", (N,),
-                                   low=1.0, integer=True))
+                                   low=1.0, integer=True, like="node_kind"))
         for name, unit in (("node_memory_bytes", "byte"), ("node_energy_per_flop", "J/FLOP"),
                            ("node_cost_per_flop", "cost/FLOP")):
-            set_(name, _arr(getattr(self, name), name, unit, (N,)))
+            set_(name, _arr(getattr(self, name), name, unit, (N,), like="node_kind"))
         for name, unit in (("node_flops", "FLOP/s"), ("node_request_flops", "FLOP/s"),
                            ("node_backhaul_bps", "bit/s")):
-            set_(name, _arr(getattr(self, name), name, unit, (N,), strict=True))
+            set_(name, _arr(getattr(self, name), name, unit, (N,), strict=True, like="node_kind"))
         set_("link_latency_s", _arr(self.link_latency_s, "link_latency_s", "s", (U, N),
-                                    allow_inf=True))
+                                    allow_inf=True, like="demand_rps and node_kind"))
         set_("link_bandwidth_bps", _arr(self.link_bandwidth_bps, "link_bandwidth_bps", "bit/s",
-                                        (U, N), strict=True))
+                                        (U, N), strict=True, like="demand_rps and node_kind"))
         devs = np.nonzero(kind == DEVICE)[0]
         own = self.link_latency_s[reg[devs], devs]
         if np.isinf(own).any():

@@ -60,12 +60,14 @@ def _scalar(value: Any, name: str, unit: str, high: float, *, strict: bool = Fal
     return float(check_scalar(name, value, unit, 0.0, high, strict=strict))
 
 
-def _index(value: Any, name: str, shape: tuple[int, ...], high: int, *, low: int = 0
-           ) -> np.ndarray:
+def _index(value: Any, name: str, shape: tuple[int, ...], high: int, *, low: int = 0,
+           of: str = "") -> np.ndarray:
+    """Integer indices ``low <= a < high`` (``of``: the field whose length is ``high``)."""
     a = check_array(name, "-", value, shape, dtype=np.int64)
     if a.size and (a.min() < low or a.max() >= high):
         bad = a[(a < low) | (a >= high)][0]
-        raise ValidationError(name, "-", bad, f"index out of range [{low}, {high})")
+        raise ValidationError(name, "-", bad, f"index out of range [{low}, {high})"
+                              + (f" (the length of {of})" if of else ""))
     return a
 
 
@@ -162,7 +164,8 @@ class MigrationInstance:
                           high=bound("bytes"), nonempty=True)
         M = mem.shape[0]
         set_("model_memory_bytes", mem)
-        set_("user_model", _index(self.user_model, "user_model", (U,), M))
+        set_("user_model", _index(self.user_model, "user_model", (U,), M,
+                                  of="model_memory_bytes"))
         set_("user_state_bytes", check_array("user_state_bytes", "byte", self.user_state_bytes,
                                              (U,), low=0.0, high=bound("bytes"),
                                              like="user_cell"))
@@ -403,7 +406,8 @@ class MigrationSlot:
         set_("capacity_flop", check_array("capacity_flop", "FLOP", self.capacity_flop, (S,),
                                           low=0.0, high=bound("flops") * bound("time_s"),
                                           like="perf"))
-        set_("user_model", _index(self.user_model, "user_model", (U,), M))
+        set_("user_model", _index(self.user_model, "user_model", (U,), M,
+                                  of="model_memory_bytes"))
         set_("model_memory_bytes", mem)
         set_("server_gpu_memory_bytes", check_array(
             "server_gpu_memory_bytes", "byte", self.server_gpu_memory_bytes, (S,), low=0.0,

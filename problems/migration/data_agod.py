@@ -120,7 +120,8 @@ class AgodProfile:
                             dtype=dtype, nonempty=True)
             set_(name, tuple(int(v) if dtype is np.int64 else float(v) for v in a))
         # each alone; their product (the expected tasks) is checked per episode (episode_rate)
-        set_("rate", check_scalar("rate", self.rate, "1/time unit", 0.0, strict=True))
+        set_("rate", check_scalar("rate", self.rate, "1/time unit", 0.0, float(MAX_TASKS),
+                                  strict=True))
         set_("total_time", check_scalar("total_time", self.total_time, "time unit", 0.0,
                                         MAX_TIME, strict=True))
         set_("crash_penalty", check_scalar("crash_penalty", self.crash_penalty, "-", 0.0,
@@ -235,7 +236,7 @@ def episode_rate(profile: AgodProfile, rate: float | None = None,
     horizon = check_scalar("total_time", profile.total_time if total_time is None
                            else total_time, "time unit", 0.0, MAX_TIME, strict=True)
     lam = check_scalar("rate", profile.rate if rate is None else rate, "1/time unit", 0.0,
-                       strict=True)
+                       float(MAX_TASKS), strict=True)
     if lam * horizon > MAX_TASKS:
         raise ValidationError("rate", "1/time unit", lam,
                               f"x total_time {horizon:g} gives {lam * horizon:.4g} "
