@@ -458,8 +458,8 @@ def _file_call(scn: Any, case: str, pick: Any) -> Any:
             else:
                 d2 = scn.to_dict()
                 key = sorted(d2)[int(rng.integers(len(d2)))]
-                val = [None, "abc", {"a": 1}, [[1], [2, 3]], 1e300, [[[[]]]], True,
-                       "1.5"][int(rng.integers(8))]
+                val: Any = [None, "abc", {"a": 1}, [[1], [2, 3]], 1e300, [[[[]]]], True,
+                            "1.5"][int(rng.integers(8))]
                 # None for an absent optional field (a dense scenario's links) changes nothing
                 d2[key] = "abc" if val is None and d2[key] is None else val
                 p.write_text(json.dumps(d2))
