@@ -71,10 +71,7 @@ def solve_warm(inst: LifecycleInstance, spec: LifecycleSpec,
                options: SolveOptions | None = None, *,
                start: LifecycleAllocation | None = None) -> Result:
     """HiGHS on the MILP from the MIP start ``start`` (default: the better feasible baseline)."""
-    import highspy
-
-    from aigc_opt.solvers.highs import HighsBackend, configured_highs
-    from aigc_opt.solvers.numerics import equilibrate
+    from aigc_opt.solvers.highs import HighsBackend
 
     opts = options or SolveOptions()
     t0 = time.perf_counter()
@@ -87,15 +84,8 @@ def solve_warm(inst: LifecycleInstance, spec: LifecycleSpec,
                 best, start = met.objective, cand
     lp = spec.build(inst)
     build_s = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    sc = equilibrate(lp)
-    h = configured_highs(opts)
-    HighsBackend._pass(h, sc.program, highspy)
-    if start is not None:
-        x0 = start_vector(inst, lp, start) / sc.col_scale
-        h.setSolution(lp.n_cols, np.arange(lp.n_cols, dtype=np.int32), x0)
-    h.run()
-    res = HighsBackend()._result(h, lp, highspy, time.perf_counter() - t1, sc)
+    x0 = None if start is None else start_vector(inst, lp, start)
+    res = HighsBackend().solve_from(lp, opts, x0)
     alloc = spec.decode(inst, lp, res.values) if res.has_solution else None
     gap = res.gap if res.optimal else relative_gap(res.objective, res.bound)
     msg = res.message + ("; MIP start from a baseline" if start is not None else "")
