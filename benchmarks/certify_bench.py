@@ -167,7 +167,6 @@ class Family:
     groups: str  # key of _GROUPS
     sizes: dict[str, Any]
     spec_params: Callable[[np.random.Generator], dict[str, Any]] = lambda rng: {}
-    sense: str = "min"
 
 
 def _offloading_params(rng: np.random.Generator) -> dict[str, Any]:
@@ -202,29 +201,28 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            _offloading_params),
     Family("offloading.multicell", "scenario", {"n_users": 6, "n_servers": 3, "n_models": 3},
            _offloading_params),
-    Family("allocation.power", "power", {"n_users": 8}, _power_params, sense="max"),
+    Family("allocation.power", "power", {"n_users": 8}, _power_params),
     Family("allocation.bandwidth_compute", "bandwidth", {"n_users": 8, "n_servers": 2}),
     Family("allocation.joint_bp", "joint_bp", {"n_users": 8}, _joint_bp_params),
     Family("allocation.steps", "scenario", {"n_users": 5, "n_servers": 2, "n_models": 2}),
     Family("allocation.hybrid_steps", "scenario",
            {"n_users": 5, "n_servers": 2, "n_models": 2}),
-    Family("allocation.llm_tokens", "llm", {"n_requests": 8}, sense="max"),
+    Family("allocation.llm_tokens", "llm", {"n_requests": 8}),
     Family("caching.offline", "caching", {"n_servers": 2, "n_models": 3, "n_slots": 4}),
     Family("caching.compute", "caching", {"n_servers": 2, "n_models": 3, "n_slots": 4}),
-    Family("incentives.contract", "contract", {"n_types": 4}, sense="max"),
-    Family("incentives.stackelberg", "stackelberg", {"n_followers": 6}, sense="max"),
-    Family("incentives.auction", "auction", {"n_bidders": 5, "n_servers": 2}, sense="max"),
-    Family("wpmec.binary", "wpmec", {"n_users": 6}, sense="max"),
+    Family("incentives.contract", "contract", {"n_types": 4}),
+    Family("incentives.stackelberg", "stackelberg", {"n_followers": 6}),
+    Family("incentives.auction", "auction", {"n_bidders": 5, "n_servers": 2}),
+    Family("wpmec.binary", "wpmec", {"n_users": 6}),
     Family("offloading.joint", "scenario", {"n_users": 5, "n_servers": 2, "n_models": 3},
            _offloading_params),
     Family("migration.offline", "migration", {"n_users": 4, "n_servers": 3, "n_slots": 4},
            _migration_params),
     Family("iscc.matching", "iscc", {"n_tasks": 10, "n_sites": 2, "n_classes": 2},
-           _iscc_params, sense="max"),
+           _iscc_params),
     Family("lifecycle.placement", "lifecycle", {"n_services": 2, "n_regions": 2, "n_edge": 2}),
-    Family("online.frame", "frame", {"n_users": 6}, sense="max"),
-    Family("agod.selection", "agod", {"n_providers": 4, "total_time": 2e3, "rate": 4e-3},
-           sense="max"),
+    Family("online.frame", "frame", {"n_users": 6}),
+    Family("agod.selection", "agod", {"n_providers": 4, "total_time": 2e3, "rate": 4e-3}),
 )}
 
 #: Outcome columns of the table, in order (``crash``: the worker process running the case died
@@ -407,26 +405,9 @@ def run_case(family: str, seed: int, *, group: str | None = None, exponent: int 
             continue
         rep.results[m] = res
         rep.outcomes[m] = outcome(res)
-    rep.failures += check_results(rep.results, _sense(spec, instance, FAMILIES[family].sense),
-                                  heur)
+    rep.failures += check_results(rep.results, get_case(family).sense_of(spec), heur)
     rep.seconds = time.perf_counter() - t0
     return rep
-
-
-def _sense(spec: Any, instance: Any, default: str) -> str:
-    """``"min"`` or ``"max"``: the built program's sense when the spec builds one."""
-    has = getattr(type(spec), "has_builder", None)
-    if not (callable(has) and has()):
-        return default
-    try:
-        prog = spec.build(instance)
-    except Exception:
-        return default
-    sense = getattr(prog, "sense", None)
-    if sense is not None:
-        return str(sense.value)
-    obj = getattr(getattr(prog, "problem", None), "objective", None)
-    return "max" if type(obj).__name__ == "Maximize" else "min" if obj is not None else default
 
 
 # ---------------------------------------------------------------------- the run
