@@ -219,6 +219,11 @@ def _deviation(x: np.ndarray, want: np.ndarray) -> np.ndarray:
     return np.where(x == want, 0.0, np.where(np.isnan(d), np.inf, d))
 
 
+def _worst_deviation(alloc: Any, want: dict[str, np.ndarray]) -> np.ndarray:
+    """Per request, the largest :func:`_deviation` of the fields ``want`` names."""
+    return np.max([_deviation(getattr(alloc, k), w) for k, w in want.items()], axis=0)
+
+
 def _among_top(scn: Scenario, users: np.ndarray, servers: np.ndarray, k: int | None
                ) -> np.ndarray:
     """``servers[i]`` is a server user ``users[i]`` hears and, with ``k``, one of its ``k``
@@ -304,10 +309,7 @@ def decision_violations(scn: Scenario, alloc: OffloadAllocation, spec: Any
             want["forward_bps"] = np.where(edge & (rs != pl) & remote,
                                            cap[rc, pc] / spec.forward_channels, 0.0)
     if want:
-        dev = np.zeros(N)
-        for name, w in want.items():
-            dev = np.maximum(dev, _deviation(getattr(alloc, name), w))
-        v["shares"] = dev
+        v["shares"] = _worst_deviation(alloc, want)
     return v
 
 
@@ -323,10 +325,8 @@ def partial_violations(scn: Scenario, alloc: PartialOffloadAllocation, spec: Any
             "downlink_hz": scn.server_downlink_hz[best] / n_s,
             "tx_power_w": scn.user_tx_power_w,
             "compute_flops": scn.server_compute_flops[best] / n_s}
-    dev = np.zeros(scn.n_users)
-    for name, w in want.items():
-        dev = np.maximum(dev, _deviation(getattr(alloc, name), w))
-    return {"option": (alloc.server != best).astype(float), "shares": dev}
+    return {"option": (alloc.server != best).astype(float),
+            "shares": _worst_deviation(alloc, want)}
 
 
 def valid_masks(scn: Scenario, alloc: OffloadAllocation, *, forwarding: bool = False
