@@ -37,6 +37,7 @@ from .cli_util import (  # noqa: F401  (EXIT_* re-exported: the documented exit 
     check_in_file,
     check_out_file,
     exit_code_of,
+    finite,
     kind_or_fail,
     load_instance,
     make_instance,
@@ -213,10 +214,10 @@ def solve(
         "--size", help="Instance size KEY=VALUE when no INSTANCE is given, repeatable.")] =
         None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Instance / heuristic seed.")] = 0,
-    time_limit: Annotated[float | None, typer.Option("--time-limit", min=0.001,
+    time_limit: Annotated[float | None, typer.Option("--time-limit", parser=finite(0.001),
                                                      help="Solver time limit, s.")] = None,
-    mip_gap: Annotated[float | None, typer.Option("--mip-gap", min=0.0,
-                                                  help="Relative MIP gap.")] = None,
+    mip_gap: Annotated[float | None, typer.Option("--mip-gap", parser=finite(0.0),
+                                                  help="Relative MIP gap (>= 0).")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, max=4096, help=(
         "Solver threads (HiGHS, SCIP, Pyomo; caching relax_memory)."))] = None,
 ) -> None:
@@ -304,7 +305,8 @@ def bench(
     dask_local: Annotated[bool, typer.Option("--dask-local", help="Run on a local Dask "
                                              "cluster.")] = False,
     connect_timeout: Annotated[float, typer.Option(
-        "--connect-timeout", min=0.1, max=600.0, help="Seconds to reach --scheduler.")] = 5.0,
+        "--connect-timeout", parser=finite(0.1, 600.0),
+        help="Seconds to reach --scheduler (0.1 to 600).")] = 5.0,
     resume: Annotated[bool, typer.Option("--resume", help="Skip cases already in --out.")] =
         False,
     retry_failed: Annotated[bool, typer.Option(
@@ -488,8 +490,8 @@ def dataset_wpmec(
     frames: Annotated[int, typer.Option("--frames", "-f", min=1, max=10_000_000,
                                         help="Frames F (Rayleigh channel draws).")] = 1000,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
-    rel_gap: Annotated[float, typer.Option("--rel-gap", min=0.0, max=1.0,
-                                           help="Certified relative gap per label.")] = 1e-6,
+    rel_gap: Annotated[float, typer.Option("--rel-gap", parser=finite(0.0, 1.0),
+                                           help="Certified relative gap, 0..1.")] = 1e-6,
 ) -> None:
     """Certified WPMEC labels: channel, optimal mode, optimal rate, bound and gap per frame."""
     from .gym.datasets import save_labels, wpmec_labels
@@ -512,8 +514,8 @@ def dataset_check(
     weights: Annotated[str, typer.Option("--weights", help="Comma-separated rate weights per "
                                          "device (default: the file's, else DROO's 1,1.5,...)."
                                          )] = "",
-    tol: Annotated[float, typer.Option("--tol", min=1e-6, max=1.0,
-                                       help="Relative tolerance of the verdicts.")] = 1e-6,
+    tol: Annotated[float, typer.Option("--tol", parser=finite(1e-6, 1.0),
+                                       help="Relative tolerance, 1e-6..1.")] = 1e-6,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="CSV of the frames that "
                                              "disagree (frame, verdict, values).")] = None,
 ) -> None:

@@ -15,11 +15,34 @@ import os
 import sys
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
+
+
+# ------------------------------------------------------------------------- bounded float options
+def finite(lo: float | None = None, hi: float | None = None) -> Callable[[str], float]:
+    """The parser of a float option in ``[lo, hi]`` (Typer's ``parser=``) that names NaN,
+    infinity and text as such: Typer's own range check compares first, so ``nan`` read as
+    "should be <= 600"."""
+    allowed = " and ".join(t for t in (f">= {lo:g}" if lo is not None else "",
+                                        f"<= {hi:g}" if hi is not None else "") if t)
+
+    def parse(text: str) -> float:
+        try:
+            f = float(text)
+        except (TypeError, ValueError):
+            raise typer.BadParameter(f"{text!r} is not a number; must be {allowed}") from None
+        if not math.isfinite(f):
+            raise typer.BadParameter(f"{text!r} is not a finite number; must be {allowed}")
+        if (lo is not None and f < lo) or (hi is not None and f > hi):
+            raise typer.BadParameter(f"{text!r} is out of range; must be {allowed}")
+        return f
+
+    return parse
+
 
 # ---------------------------------------------------------------------------------- KEY=VALUE
 _TRUE = frozenset({"true", "1", "yes"})

@@ -148,10 +148,12 @@ def check_scalar(
                 raise ValidationError(name, unit, value,
                                       f"must be an integer (a whole number) {allowed}")
             if abs(v) > INT_LIMIT:
-                raise ValidationError(name, unit, value, f"out of range: must be {allowed}")
+                raise ValidationError(name, unit, value, _int_limit_text(allowed))
             v = int(v)
+        if abs(v) > INT_LIMIT:
+            raise ValidationError(name, unit, value, _int_limit_text(allowed))
         bad_lo = lo is not None and (v <= lo if strict else v < lo)
-        if bad_lo or (hi is not None and v > hi) or abs(v) > INT_LIMIT:
+        if bad_lo or (hi is not None and v > hi):
             raise ValidationError(name, unit, value, f"out of range: must be an integer {allowed}")
         return v
     try:
@@ -167,6 +169,10 @@ def check_scalar(
     if (lo is not None and (f <= lo if strict else f < lo)) or (hi is not None and f > hi):
         raise ValidationError(name, unit, value, f"out of range: must be {allowed}")
     return f
+
+
+def _int_limit_text(allowed: str) -> str:
+    return f"out of range: must be an integer {allowed} with |value| <= 2**62"
 
 
 def check_int(name: str, value: Any, unit: str = "-", lo: int | None = None,

@@ -158,8 +158,13 @@ def test_bad_values_are_rejected(text: str, tp: object) -> None:
     (["--param", "candidate_servers=two"], ["--param", "candidate_servers"]),
     (["--param", "objective=[1"], ["--param", "JSON"]),
     (["--param", "nosuch=1"], ["--param", "nosuch"]),
-    (["--time-limit", "nan"], ["--time-limit"]),
-    (["--time-limit", "abc"], ["--time-limit"]),
+    (["--time-limit", "nan"], ["--time-limit", "'nan' is not a finite number", ">= 0.001"]),
+    (["--time-limit", "inf"], ["--time-limit", "not a finite number"]),
+    (["--time-limit", "abc"], ["--time-limit", "'abc' is not a number"]),
+    (["--time-limit", "0"], ["--time-limit", "out of range", ">= 0.001"]),
+    (["--mip-gap", "nan"], ["--mip-gap", "not a finite number"]),
+    (["--mip-gap", "-1"], ["--mip-gap", "out of range", ">= 0"]),
+    (["--size", f"n_users={10**30}"], ["n_users", "|value| <= 2**62"]),
     (["--seed", "-1"], ["--seed"]),
     (["--method", "gurobi"], ["--method", "known:"]),
     (["--problem", "offloading.asignment"], ["--problem", "did you mean"]),
@@ -167,6 +172,22 @@ def test_bad_values_are_rejected(text: str, tp: object) -> None:
 def test_solve_rejects_bad_values(args: list[str], needles: list[str],
                                   capsys: pytest.CaptureFixture[str]) -> None:
     fails(["solve", *args], capsys, 2, *needles)
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (["bench", "quick", "--connect-timeout", "nan"], ["--connect-timeout", "not a finite"]),
+    (["bench", "quick", "--connect-timeout", "700"], ["--connect-timeout", "<= 600"]),
+    (["dataset", "wpmec", "--rel-gap", "nan"], ["--rel-gap", "not a finite", "<= 1"]),
+    (["dataset", "check", "x.mat", "--tol", "2"], ["--tol", "out of range", "<= 1"]),
+])
+def test_bounded_float_options_name_nan_and_range(args: list[str], needles: list[str],
+                                                 tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """NaN, infinity and text given to a bounded float option are named as such (Typer's own
+    range check read NaN as 'should be <= 600'); nothing is written."""
+    out = tmp_path / ("o.mat" if args[0] == "dataset" else "o.csv")
+    fails([*args, "--out", out], capsys, 2, *needles)
+    assert not out.exists()
 
 
 def test_booleans_and_strings_reach_the_spec(capsys: pytest.CaptureFixture[str]) -> None:
