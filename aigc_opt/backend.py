@@ -13,10 +13,10 @@ import importlib.util
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import BackendUnavailableError, CapabilityError
+from .frozen import FrozenMap
 from .program import ProgramKind
 from .result import Result
 
@@ -70,7 +70,7 @@ class SolveOptions:
         bad = [k for k in self.extra if not isinstance(k, str)]
         if bad:
             raise ValidationError("extra", "-", bad[0], "option names must be strings")
-        set_("extra", MappingProxyType(dict(self.extra)))
+        set_("extra", FrozenMap(dict(self.extra)))
 
 
 @runtime_checkable

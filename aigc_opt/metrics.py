@@ -12,12 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from .errors import ValidationError
+from .frozen import FrozenMap
 from .spec import check_instance, lookup
 
 #: Relative violation above which a constraint counts as violated.
@@ -65,7 +65,7 @@ class Metrics:
 
     def __post_init__(self) -> None:
         for name in ("per_item", "totals", "violations", "violation_counts"):
-            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+            object.__setattr__(self, name, FrozenMap(dict(getattr(self, name))))
 
     @classmethod
     def from_arrays(

@@ -18,13 +18,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from .errors import ValidationError
+from .frozen import FrozenMap
 
 
 class ProgramKind(StrEnum):
@@ -83,7 +83,7 @@ def _readonly_meta(meta: Mapping[str, Any]) -> Mapping[str, Any]:
     out: dict[str, Any] = {}
     for k, v in meta.items():
         out[k] = _frozen(np.array(v)) if isinstance(v, np.ndarray) else v
-    return MappingProxyType(out)
+    return FrozenMap(out)
 
 
 @dataclass(frozen=True)
@@ -315,7 +315,7 @@ class ConvexProgram:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "variables", MappingProxyType(dict(self.variables)))
+        object.__setattr__(self, "variables", FrozenMap(dict(self.variables)))
         object.__setattr__(self, "meta", _readonly_meta(self.meta))
 
     @property

@@ -6,12 +6,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from .errors import NoSolutionError
+from .frozen import FrozenMap
 
 
 class Termination(StrEnum):
@@ -115,7 +115,7 @@ class Result:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "termination", Termination(self.termination))
-        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+        object.__setattr__(self, "values", FrozenMap(dict(self.values)))
 
     @property
     def optimal(self) -> bool:

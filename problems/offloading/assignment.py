@@ -51,13 +51,14 @@ import logging
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any, cast
 
 import numpy as np
 
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.explain import row_group
+from aigc_opt.frozen import FrozenMap
 from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.quality import quality
 from aigc_opt.scenario import Scenario
@@ -290,7 +291,7 @@ def frozen_columns(arrays: Mapping[str, np.ndarray], *, copy: bool = True
         a = np.array(v) if copy else np.asarray(v)
         a.flags.writeable = False
         out[k] = a
-    return MappingProxyType(out)
+    return FrozenMap(out)
 
 
 def column_arrays(t: OptionTable, keep: np.ndarray) -> dict[str, np.ndarray]:

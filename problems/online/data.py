@@ -55,12 +55,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from aigc_opt.errors import ValidationError
+from aigc_opt.frozen import FrozenMap
 from aigc_opt.schema import bound
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import check_array, check_scalar
@@ -93,7 +93,7 @@ __all__ = [
 ]
 
 #: LyDROO code constants (``LyDROO.py`` / ``ResourceAllocation.py``), SI units.
-LYDROO: Mapping[str, float] = MappingProxyType({
+LYDROO: Mapping[str, float] = FrozenMap({
     "n_users": 10, "V": 20.0, "energy_threshold_j": 0.08, "nu_per_j": 1000.0, "y_scale": 10.0,
     "arrival_mean_bits": 3e6, "cycles_per_bit": 100.0, "kappa": 1e-26, "f_max_hz": 300e6,
     "bandwidth_hz": 2e6, "vu": 1.1, "noise_w": 2e6 * 10 ** (-17.4) * 1e-3, "p_max_w": 0.1,

@@ -7,13 +7,13 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from aigc_opt.channel import path_loss_gain
 from aigc_opt.errors import ValidationError
+from aigc_opt.frozen import FrozenMap
 from aigc_opt.schema import bound
 from aigc_opt.validate import (
     MAX_ENTRIES,
@@ -230,7 +230,7 @@ class Trajectory:
             object.__setattr__(self, name, g)
         if not isinstance(self.meta, Mapping):
             raise ValidationError("meta", "-", type(self.meta).__name__, "must be a mapping")
-        object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
+        object.__setattr__(self, "meta", FrozenMap(dict(self.meta)))
 
     @property
     def n_slots(self) -> int:

@@ -1,0 +1,66 @@
+"""A read-only mapping that pickles: the mapping fields of the frozen results and specs.
+
+``types.MappingProxyType`` is read-only but cannot be pickled, so a :class:`~aigc_opt.result.
+Result`, its :class:`~aigc_opt.metrics.Metrics` or a :class:`~aigc_opt.backend.SolveOptions`
+could not be sent through ``multiprocessing``, ``joblib`` or ``pickle.dump``.
+:class:`FrozenMap` behaves like the proxy (lookups, iteration, ``==`` with any mapping,
+``copy()`` and ``|`` giving a plain ``dict``; no item assignment) and pickles as its items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class FrozenMap(Mapping[K, V]):
+    """An immutable mapping over a private copy of ``data`` (a mapping or ``(key, value)``
+    pairs); unhashable, like the dict it wraps."""
+
+    __slots__ = ("_data",)
+    _data: dict[K, V]
+
+    def __init__(self, data: Mapping[K, V] | Iterable[tuple[K, V]] = ()) -> None:
+        object.__setattr__(self, "_data", dict(data))
+
+    def __getitem__(self, key: K) -> V:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __reversed__(self) -> Iterator[K]:
+        return reversed(self._data)
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("FrozenMap is read-only")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("FrozenMap is read-only")
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMap, (self._data,))
+
+    def copy(self) -> dict[K, V]:
+        """A plain ``dict`` copy (as ``MappingProxyType.copy``)."""
+        return dict(self._data)
+
+    def __or__(self, other: Mapping[K, V]) -> dict[K, V]:
+        return {**self._data, **other}
+
+    def __ror__(self, other: Mapping[K, V]) -> dict[K, V]:
+        return {**other, **self._data}
