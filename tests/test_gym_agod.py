@@ -94,3 +94,19 @@ def test_sync_vector_env() -> None:
     obs, r, term, trunc, info = envs.step(envs.action_space.sample())
     assert r.shape == (2,) and np.all(info["regret"] >= 0)
     envs.close()
+
+
+def test_offline_action_is_marked_invalid_without_an_offline_plan() -> None:
+    """Was: with an infeasible offline MILP (4 providers cannot run the tasks crash-free)
+    every step still reported offline_action = 0, as if provider 0 were the plan."""
+    env = gym.make(ENV_ID, n_providers=4, total_time=3e4, offline_label=True,
+                   offline_time_limit=20)
+    _, info = env.reset(seed=0)
+    assert info["offline_status"] == "infeasible" and np.isnan(info["offline_utility"])
+    env.action_space.seed(0)
+    done, actions = False, set()
+    while not done:
+        *_, done, _, step_info = env.step(env.action_space.sample())
+        actions.add(step_info["offline_action"])
+        assert step_info["offline_status"] == "infeasible"
+    assert actions == {-1}

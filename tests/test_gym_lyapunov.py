@@ -114,3 +114,45 @@ def test_label_off_and_sync_vector_env() -> None:
         obs, r, term, trunc, info = envs.step(envs.action_space.sample())
         assert r.shape == (2,)
     envs.close()
+
+
+def test_profile_the_env_cannot_represent_is_refused() -> None:
+    """Was: a 2-server profile was accepted and only server 0 used."""
+    from aigc_opt.errors import ValidationError
+    from aigc_opt.problems.online import EnvironmentProfile
+
+    two = EnvironmentProfile(n_users=3, server_positions_m=((0.0, 0.0), (150.0, 0.0)))
+    with pytest.raises(ValidationError, match="server_positions_m"):
+        gym.make(ENV_ID, profile=two)
+
+
+def test_episode_size_is_capped_at_construction() -> None:
+    """Was: episode_length up to 1e7 accepted (the whole episode is drawn at reset: ~110 bytes
+    per user and slot at peak), failing only at reset under another name."""
+    from aigc_opt.errors import ValidationError
+    from aigc_opt.problems.online import EnvironmentProfile
+
+    with pytest.raises(ValidationError, match="episode_length"):
+        LyapunovOffloadEnv(10, episode_length=1_000_001)
+    with pytest.raises(ValidationError, match="episode_length"):
+        LyapunovOffloadEnv(profile=EnvironmentProfile(n_users=100), episode_length=100_001)
+    LyapunovOffloadEnv(10, episode_length=1_000_000)  # at the cap: accepted (lazy until reset)
+
+
+def test_observed_gains_are_the_fading_part_and_mean_gains_are_in_info() -> None:
+    """With mobility the path-loss mean changes over the episode; the observation holds the
+    fading part h / hbar(t) only (documented), hbar(t) is in info["mean_gains"]."""
+    from aigc_opt.problems.online import EnvironmentProfile
+
+    prof = EnvironmentProfile(n_users=3, mobility="random_waypoint", area_m=400.0)
+    env = LyapunovOffloadEnv(profile=prof, episode_length=60, label=False)
+    obs, info = env.reset(seed=0)
+    np.testing.assert_allclose(obs[:3], info["gains"] / info["mean_gains"], rtol=1e-6)
+    means = []
+    for _ in range(60):  # a step's info describes the slot of the previous observation
+        prev = obs
+        obs, _, _, trunc, info = env.step(np.zeros(3, dtype=np.int8))
+        np.testing.assert_allclose(prev[:3], info["gains"] / info["mean_gains"], rtol=1e-6)
+        means.append(info["mean_gains"])
+    assert trunc
+    assert np.ptp(np.log(np.array(means)), axis=0).max() > 0.1  # hbar(t) moved

@@ -42,9 +42,11 @@ def test_seeding_reproduces_trajectories() -> None:
         obs, _ = env.reset(seed=seed)
         env.action_space.seed(seed)
         out = [obs]
-        for _ in range(4):
+        for _ in range(4):  # crosses the end of the 3-step episode
             obs, r, term, trunc, info = env.step(env.action_space.sample())
             out += [obs, r, trunc, info["regret"], info["optimal_action"]]
+            if trunc:
+                out.append(env.reset()[0])
         return out
 
     a, b = roll(6), roll(6)

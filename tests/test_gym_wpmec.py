@@ -15,6 +15,7 @@ gym = pytest.importorskip("gymnasium")
 from gymnasium.utils.env_checker import check_env  # noqa: E402
 
 import aigc_opt.gym  # noqa: E402,F401  (registers the ids)
+from aigc_opt.errors import ValidationError  # noqa: E402
 from aigc_opt.gym.wpmec import WpmecOffloadEnv  # noqa: E402
 from aigc_opt.gym.wpmec_vector import WpmecBatchVectorEnv  # noqa: E402
 from aigc_opt.problems.wpmec import WpmecBatch  # noqa: E402
@@ -33,6 +34,8 @@ def _rollout(env: Any, seed: int, steps: int) -> list:
     for _ in range(steps):
         obs, r, term, trunc, info = env.step(env.action_space.sample())
         out += [obs, r, term, trunc, info.get("regret"), info.get("optimal_action")]
+        if term or trunc:
+            out.append(env.reset()[0])
     return out
 
 
@@ -141,3 +144,122 @@ def test_batched_vector_env_labels_vs_enumeration() -> None:
     again = WpmecBatchVectorEnv(b, n, episode_length=2)
     o2, _ = again.reset(seed=9)
     np.testing.assert_array_equal(obs, o2)
+
+
+# ---------------------------------------------------------------- native vector env contract
+def _step_pair(nat: Any, syn: Any, acts: np.ndarray) -> tuple:
+    return nat.step(acts), syn.step(acts)
+
+
+@pytest.mark.parametrize("kw", [
+    {"episode_length": 5, "label_block": 3},
+    {"episode_length": 7, "label_block": 4, "max_episode_steps": 3},  # blocks cut short
+    {"episode_length": 4, "gains": "replay"},
+])
+def test_native_vector_env_matches_sync_and_single_envs(kw: dict[str, Any]) -> None:
+    """Was: one generator for all sub-environments, a seed list used its first entry only,
+    so sub-environment i differed from a single env seeded s + i (and from sync mode)."""
+    kw = dict(kw, n_users=4)
+    if kw.get("gains") == "replay":
+        kw["gains"] = WpmecBatch.generate(9, 4, seed=1).gains
+    m = 3
+    nat = gym.make_vec(ENV_ID, num_envs=m, vectorization_mode="vector_entry_point", **kw)
+    syn = gym.make_vec(ENV_ID, num_envs=m, vectorization_mode="sync", **kw,
+                       vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    o_nat, i_nat = nat.reset(seed=7)
+    o_syn, _ = syn.reset(seed=7)
+    singles = [gym.make(ENV_ID, **kw) for _ in range(m)]
+    o_single = np.stack([e.reset(seed=7 + i)[0] for i, e in enumerate(singles)])
+    np.testing.assert_array_equal(o_nat, o_syn)
+    np.testing.assert_array_equal(o_nat, o_single)
+    assert nat.unwrapped.np_random_seed == (7, 8, 9)
+    assert i_nat["_gains"].all() and i_nat["frame"].tolist() == [0, 0, 0]
+    rng = np.random.default_rng(0)
+    ends = 0
+    for _ in range(11):  # several episodes
+        acts = rng.integers(0, 2, (m, 4)).astype(np.int8)
+        (o1, r1, te1, tr1, f1), (o2, r2, te2, tr2, f2) = _step_pair(nat, syn, acts)
+        np.testing.assert_array_equal(o1, o2)
+        np.testing.assert_allclose(r1, r2, rtol=1e-12)
+        np.testing.assert_array_equal(te1, te2)
+        np.testing.assert_array_equal(tr1, tr2)
+        assert sorted(f1) == sorted(f2)
+        if tr1.any():
+            ends += 1
+            np.testing.assert_array_equal(np.stack(f1["final_obs"]), np.stack(f2["final_obs"]))
+            assert f1["final_obs"].dtype == object and f1["_final_info"].all()
+            f1, f2 = f1["final_info"], f2["final_info"]
+            assert sorted(f1) == sorted(f2)
+        for key in ("gains", "mode", "optimal_action", "frame", "labelled", "label_status"):
+            np.testing.assert_array_equal(f1[key], f2[key], err_msg=key)
+        for key in ("rate_bps", "optimal_reward"):  # the objective: to rounding
+            np.testing.assert_allclose(f1[key], f2[key], rtol=1e-12, err_msg=key)
+        for key in ("wpt_fraction", "tau"):  # the allocation: to the solver's tolerance
+            np.testing.assert_allclose(f1[key], f2[key], rtol=1e-8, atol=1e-12, err_msg=key)
+        np.testing.assert_allclose(f1["regret"], f2["regret"],
+                                   atol=1e-12 * float(np.max(f2["optimal_reward"])))
+        assert np.all(f1["bound"] >= f1["optimal_reward"]) and np.all(f1["gap"] <= 1e-6)
+        assert all(f1[f"_{k}"].all() for k in f1 if not k.startswith("_"))
+    assert ends >= 2
+    # a list of seeds, None entries keep a sub-environment's generator
+    o_list, _ = nat.reset(seed=[7, 8, 9])
+    np.testing.assert_array_equal(o_list, o_single)
+    o_a, _ = nat.reset(seed=[7, 100, None])
+    o_b, _ = nat.reset(seed=[7, 300, None])
+    assert np.array_equal(o_a[0], o_b[0]) and not np.array_equal(o_a[1], o_b[1])
+    assert not np.array_equal(o_a[2], o_b[2])  # the unseeded one continued its stream
+    for bad in ([7, 8], [7, 8, 9, 10], "7", 1.5):
+        with pytest.raises(ValidationError, match="seed"):
+            nat.reset(seed=bad)
+
+
+def test_native_vector_env_kwargs_like_make() -> None:
+    """Was: ``**unused`` swallowed ``max_episode_steps`` (no truncation) and misspelled
+    keywords."""
+    envs = gym.make_vec(ENV_ID, num_envs=2, n_users=4, max_episode_steps=3)
+    assert isinstance(envs, WpmecBatchVectorEnv)
+    envs.reset(seed=0)
+    trunc = [envs.step(envs.action_space.sample())[3].all() for _ in range(6)]
+    assert trunc == [False, False, True, False, False, True]
+    long = gym.make_vec(ENV_ID, num_envs=2, n_users=4, episode_length=2, max_episode_steps=9)
+    long.reset(seed=0)
+    assert [long.step(long.action_space.sample())[3].all() for _ in range(2)] == [False, True]
+    with pytest.raises(TypeError, match="bogus_kw"):
+        gym.make_vec(ENV_ID, num_envs=2, n_users=4, bogus_kw=1)
+    with pytest.raises(ValidationError, match="max_episode_steps"):
+        gym.make_vec(ENV_ID, num_envs=2, n_users=4, max_episode_steps=0)
+    with pytest.raises(ValidationError, match="action_type"):
+        gym.make_vec(ENV_ID, num_envs=2, n_users=4, action_type="relaxed")
+    gym.make_vec(ENV_ID, num_envs=2, n_users=4, max_episode_steps=-1, label_block=1,
+                 disable_env_checker=True)  # gym.make's keywords are accepted
+    with pytest.raises(ValidationError, match="options"):
+        envs.reset(options={"reset_mask": np.array([True, False])})
+
+
+def test_step_before_reset_is_refused() -> None:
+    """Was: the single and the native env scored a placeholder frame of gains 1."""
+    env = WpmecOffloadEnv(4)
+    with pytest.raises(ValidationError, match="not reset"):
+        env.step(np.ones(4, dtype=np.int8))
+    with pytest.raises(ValidationError, match="not reset"):
+        env.current_label()
+    envs = WpmecBatchVectorEnv(2, 4)
+    with pytest.raises(ValidationError, match="not reset"):
+        envs.step(np.ones((2, 4), dtype=np.int8))
+    with pytest.raises(ValidationError, match="not reset"):
+        envs.labels()
+
+
+@pytest.mark.parametrize("action", [
+    np.array([-5.0, 0.9, 0.2, 7.0]), np.full(4, -1e30, np.float32), np.array([0.5, np.nan, 0, 1]),
+    np.array(["0.9", "0.1", "0.8", "0.2"]), np.array([True, False, True, False]),
+    np.array([0.5, 0.5, 0.5, 0.5 + 1j]), "abc", None, np.zeros(5),
+])
+def test_relaxed_action_outside_the_box_is_refused(action: Any) -> None:
+    """Was: scores outside [0, 1] were clipped and numeric strings parsed."""
+    env = WpmecOffloadEnv(4, action_type="relaxed", quantise_k=2)
+    env.reset(seed=0)
+    with pytest.raises(ValidationError, match="action"):
+        env.step(action)
+    _, r, *_ = env.step(np.array([0.0, 1.0, 0.25, 1.0]))  # the box's edges are fine
+    assert r > 0

@@ -123,29 +123,76 @@ def sub_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**31 - 1))
 
 
-def binary_action(action: Any, n: int) -> np.ndarray:
-    """A MultiBinary action of length ``n`` as a bool vector (values must be 0/1)."""
-    a = np.asarray(action)
-    if a.shape != (n,):
-        raise ValidationError("action", "-", a.shape, f"must have shape ({n},)")
+def not_reset() -> ValidationError:
+    """The error of a step (or evaluation) before the first :meth:`reset`."""
+    return ValidationError("env", "-", "not reset", "call reset() first")
+
+
+def episode_over() -> ValidationError:
+    """The error of a step after the episode ended (terminated or truncated by the
+    environment's own horizon): the environment does not run past its end (gymnasium's
+    vector environments reset a finished sub-environment before stepping it again)."""
+    return ValidationError("env", "-", "episode over", "call reset()")
+
+
+def real_array(action: Any, what: str, field: str = "action", kinds: str = "iuf"
+               ) -> np.ndarray:
+    """``action`` as an array whose dtype kind is one of ``kinds`` (default: integer or real).
+
+    Strings (also numeric ones such as ``"1"``), complex numbers, None, non-numeric objects
+    and ragged sequences are refused, and so are bools unless ``kinds`` contains ``"b"`` (a
+    :class:`ValidationError` on ``field`` saying ``what`` it must be). An object array is
+    judged by the array of its elements."""
+    try:
+        a = np.asarray(action)
+        if a.dtype == object:  # e.g. an object array of Python ints: judge its elements
+            a = np.asarray(a.tolist())
+    except (TypeError, ValueError):
+        raise ValidationError(field, "-", action, what) from None
+    if a.dtype.kind not in kinds:
+        raise ValidationError(field, "-", action, what)
+    return a
+
+
+def binary_action(action: Any, n: int | tuple[int, ...], field: str = "action") -> np.ndarray:
+    """A MultiBinary action of length ``n`` (or shape ``n``) as a bool array.
+
+    Entries must be 0/1 numbers or bools; strings, complex numbers and NaN are refused."""
+    shape = (n,) if isinstance(n, int) else tuple(n)
+    what = f"must be 0/1 values of shape {shape}"
+    a = real_array(action, what, field, kinds="biuf")
+    if a.shape != shape:
+        raise ValidationError(field, "-", a.shape, f"must have shape {shape}")
     if a.dtype != bool and not np.all((a == 0) | (a == 1)):
-        raise ValidationError("action", "-", a, "entries must be 0 or 1")
+        raise ValidationError(field, "-", a, "entries must be 0 or 1")
     return a.astype(bool)
+
+
+def unit_scores(action: Any, n: int) -> np.ndarray:
+    """A ``Box(0, 1, (n,))`` action as float64 scores: finite numbers in ``[0, 1]`` (bools,
+    strings, complex numbers, NaN and values outside the box are refused)."""
+    what = f"must be {n} finite scores in [0, 1]"
+    a = real_array(action, what)
+    if a.shape != (n,):
+        raise ValidationError("action", "-", a.shape, what)
+    score = a.astype(np.float64)
+    if not np.all(np.isfinite(score) & (score >= 0.0) & (score <= 1.0)):
+        raise ValidationError("action", "-", a, what)
+    return score
 
 
 def integer_action(action: Any, shape: tuple[int, ...], high: int, what: str) -> np.ndarray:
     """A Discrete (``shape == ()``) or MultiDiscrete action as int64 values in ``[0, high]``.
 
     Every entry must be an integer value: ``2.5`` is refused, not truncated to 2, and so are
-    NaN, None and strings (a :class:`ValidationError` on ``action`` saying ``what`` it must
-    be)."""
-    try:
-        a = np.asarray(action, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValidationError("action", "-", action, what) from None
+    NaN, None, strings (also ``"3"``), complex numbers and bools (``True`` is not provider 1;
+    gymnasium's Discrete space would accept it) -- a :class:`ValidationError` on ``action``
+    saying ``what`` it must be."""
+    raw = real_array(action, what)
+    a = raw.astype(np.float64)
     if a.shape != shape or not np.all((a >= 0) & (a <= high) & (a == np.round(a))):
         raise ValidationError("action", "-", a if a.shape else action, what)
-    return a.astype(np.int64)
+    return raw.astype(np.int64)
 
 
 class BranchableMixin:

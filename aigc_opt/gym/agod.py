@@ -24,9 +24,17 @@ Labels (``label=True``)
     decision is measured against. With ``offline_label=True`` the reset also solves AGOD's
     offline crash-free MILP over the realised episode (perfect foresight,
     :func:`~aigc_opt.problems.migration.agod.offline_milp`, ``offline_time_limit``) and
-    reports ``offline_utility``, ``offline_bound`` and, every step, ``offline_action`` (the
-    offline plan's provider for this task): the long-term yardstick no policy can beat without
-    crashing.
+    reports ``offline_utility``, ``offline_bound``, ``offline_status`` (the MILP's
+    termination) and, every step, ``offline_action`` (the offline plan's provider for this
+    task) and ``offline_status``: the long-term yardstick no policy can beat without crashing.
+    When the MILP has no plan (``offline_status`` ``"infeasible"``: the tasks cannot all run
+    without a crash, e.g. with few providers; or a time limit before any plan) the utility and
+    bound are NaN and ``offline_action`` is ``-1`` (no provider).
+Episodes
+    The episode terminates after its last task; ``step`` after that (or before ``reset``)
+    raises a :class:`~aigc_opt.errors.ValidationError` (``"episode over: call reset()"``).
+    Actions are provider indices: integer values (``2.0`` is provider 2); bools, strings and
+    complex numbers are refused.
 """
 
 from __future__ import annotations
@@ -53,7 +61,9 @@ from ._common import (
     check_positive_int,
     check_render_mode,
     check_reward_scale,
+    episode_over,
     integer_action,
+    not_reset,
     sub_seed,
 )
 
@@ -152,6 +162,7 @@ class AgodProviderEnv(BranchableMixin, gym.Env):
             info.update(self.current_label().to_info(reward))
         if self._plan is not None:
             info["offline_action"] = int(self._plan["plan"][self._sim_checked().j])
+            info["offline_status"] = self._plan["offline_status"]
         sim = self._sim_checked()
         provider = info["provider"]  # the action as validated by evaluate_action
         sim.step(provider)
@@ -172,8 +183,14 @@ class AgodProviderEnv(BranchableMixin, gym.Env):
     # ------------------------------------------------------------------ state, labels
     def _sim_checked(self) -> AgodSimulator:
         if self._sim is None:
-            raise ValidationError("env", "-", "not reset", "call reset() first")
+            raise not_reset()
         return self._sim
+
+    def _sim_live(self) -> AgodSimulator:
+        sim = self._sim_checked()
+        if sim.j >= sim.inst.n_tasks:
+            raise episode_over()
+        return sim
 
     def _free(self) -> np.ndarray:
         sim = self._sim_checked()
@@ -204,9 +221,7 @@ class AgodProviderEnv(BranchableMixin, gym.Env):
 
     def evaluate_action(self, action: Any) -> tuple[float, dict[str, Any]]:
         """``(reward, info)`` of assigning the arriving task to ``action`` (no state change)."""
-        sim = self._sim_checked()
-        if sim.j >= sim.inst.n_tasks:
-            raise ValidationError("env", "-", "episode over", "call reset()")
+        sim = self._sim_live()
         provider = int(integer_action(action, (), self.n_providers - 1,
                                       f"must be a provider in [0, {self.n_providers - 1}]"))
         info = self._raw()
@@ -218,7 +233,7 @@ class AgodProviderEnv(BranchableMixin, gym.Env):
 
     def step_rewards(self) -> np.ndarray:
         """Reward of every provider for the arriving task (each on its own branch)."""
-        sim = self._sim_checked()
+        sim = self._sim_live()
         out = np.empty(self.n_providers)
         for p in range(self.n_providers):
             out[p] = _branch(sim).step(p)
@@ -239,8 +254,8 @@ class AgodProviderEnv(BranchableMixin, gym.Env):
                                   options=SolveOptions(time_limit=self.offline_time_limit))
         inst = self._inst
         assert inst is not None
-        if not res.has_solution:
-            return {"plan": np.zeros(inst.n_tasks, dtype=np.int64), "offline_utility": math.nan,
+        if not res.has_solution:  # no plan: offline_action -1 at every step
+            return {"plan": np.full(inst.n_tasks, -1, dtype=np.int64), "offline_utility": math.nan,
                     "offline_bound": math.nan, "offline_status": str(res.termination)}
         return {"plan": np.asarray(res.allocation.provider, dtype=np.int64),
                 "offline_utility": float(res.objective) * self.reward_scale,

@@ -23,13 +23,29 @@ Reward
     Raw values: ``info["bits"]``, ``info["energy_j"]``, ``info["weighted_rate_bps"]``.
 Spaces
     ``observation``: ``Box(0, 1e6, (4 N,), float32)``, the concatenation
-    ``[h / hbar, Q / b0, Y / nu, A / b0]``: gains over their path-loss mean (fading power),
-    queues and arrivals in Mbit, virtual queues divided by ``nu`` (J). Raw values in ``info``.
+    ``[h / hbar, Q / b0, Y / nu, A / b0]``: gains over their path-loss mean (the fading power
+    only), queues and arrivals in Mbit, virtual queues divided by ``nu`` (J). Raw values in
+    ``info`` (``gains``, ``mean_gains``: the path-loss mean ``hbar(t)``, ``queues_bits``,
+    ``virtual_queues``, ``arrivals_bits``). With the default static users ``hbar`` is
+    constant per user, so the observation determines the gains; with a mobility profile
+    ``hbar(t)`` changes with the users' positions and is **not** in the observation (only
+    in ``info["mean_gains"]``): wrap the environment to add it if the policy should see it.
     ``action``: ``MultiBinary(N)`` (1 = offload).
 Labels (``label=True``)
     The per-frame optimum by the online family's exact branch and bound
     (:func:`~aigc_opt.problems.online.solve_frame`, relative tolerance ``rtol``). Regret is
     against the per-frame problem (the Lyapunov policy), not the long-term objective.
+Episodes
+    ``episode_length`` slots, then ``truncated=True``; ``step`` after that (or before
+    ``reset``) raises a :class:`~aigc_opt.errors.ValidationError` (``"episode over: call
+    reset()"``). The whole trajectory is drawn at ``reset`` (its random draws are ordered by
+    kind over the episode, so it cannot be drawn in pieces without changing the episodes of a
+    seed): about 40 bytes held and 110 bytes at the peak of the draw per user and slot, so
+    ``episode_length x N`` is capped at :data:`~aigc_opt.validate.MAX_ENTRIES` (1e7: about
+    0.4 GB held, 1.1 GB at peak). Use several episodes for longer runs.
+Profiles
+    The environment has one access point: a profile with several ``server_positions_m`` is
+    refused (the frame problem has no server choice).
 """
 
 from __future__ import annotations
@@ -54,6 +70,7 @@ from aigc_opt.problems.online import (
     solve_frame,
 )
 from aigc_opt.problems.online.lyapunov import FrameSolution
+from aigc_opt.validate import MAX_ENTRIES, check_scalar
 
 from ._common import (
     BranchableMixin,
@@ -63,6 +80,8 @@ from ._common import (
     check_positive_int,
     check_render_mode,
     check_reward_scale,
+    episode_over,
+    not_reset,
     sub_seed,
 )
 
@@ -81,11 +100,13 @@ class LyapunovOffloadEnv(BranchableMixin, gym.Env):
         Users N (ignored when ``profile`` is given).
     episode_length : int
         Slots per episode (the trajectory length); then ``truncated``.
+        ``episode_length x N <= 1e7`` (the episode is drawn at reset; see the module
+        docstring for its memory).
     spec : LyapunovSpec, optional
         Frame problem and queue parameters (default: LyDROO's code values, ``V = 20``).
     profile : EnvironmentProfile, optional
         Environment generator (default :func:`~aigc_opt.problems.online.lydroo_profile`);
-        its ``n_slots`` is replaced by ``episode_length``.
+        its ``n_slots`` is replaced by ``episode_length``. One server (access point) only.
     label : bool
         Label every slot with the exact per-frame optimum.
     rtol : float
@@ -110,6 +131,17 @@ class LyapunovOffloadEnv(BranchableMixin, gym.Env):
         elif not isinstance(profile, EnvironmentProfile):
             raise ValidationError("profile", "-", type(profile).__name__,
                                   "must be an EnvironmentProfile")
+        n_servers = len(profile.server_positions_m)
+        if n_servers != 1:
+            raise ValidationError("server_positions_m", "m", n_servers,
+                                  "the environment models one access point: the profile "
+                                  "must have exactly one server position")
+        if self.episode_length * profile.n_users > MAX_ENTRIES:
+            raise ValidationError(
+                "episode_length", "slot", self.episode_length,
+                f"episode_length x n_users = {self.episode_length * profile.n_users:,} is "
+                f"above {MAX_ENTRIES:,} (the episode is drawn at reset, about 110 bytes per "
+                "user and slot at peak); use shorter episodes")
         self.profile = dataclasses.replace(profile, n_slots=self.episode_length)
         self.problem_spec = LyapunovSpec() if spec is None else spec
         if not isinstance(self.problem_spec, LyapunovSpec):
@@ -118,9 +150,7 @@ class LyapunovOffloadEnv(BranchableMixin, gym.Env):
         self.n_users = n = self.profile.n_users
         self.problem_spec.weights_for(n)  # validates the weights' length
         self.label = bool(label)
-        if not (isinstance(rtol, int | float) and 0 <= rtol <= 1):
-            raise ValidationError("rtol", "-", rtol, "must be in [0, 1]")
-        self.rtol = float(rtol)
+        self.rtol = float(check_scalar("rtol", rtol, "-", 0.0, 1.0))
         self.reward_scale = check_reward_scale(reward_scale)
         self.render_mode = check_render_mode(render_mode)
         self.observation_space = spaces.Box(0.0, OBS_HIGH, (4 * n,), np.float32)
@@ -146,7 +176,7 @@ class LyapunovOffloadEnv(BranchableMixin, gym.Env):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Score ``action`` on slot t, update the queues, move to slot t + 1."""
-        reward, info, sol = self._score(action)
+        reward, info, sol = self._score(action)  # refuses a step before reset / after end
         if self.label:
             info.update(self.current_label().to_info(reward))
         traj = self._traj
@@ -180,7 +210,7 @@ class LyapunovOffloadEnv(BranchableMixin, gym.Env):
         """The current slot's per-frame problem instance."""
         traj = self._traj
         if traj is None:
-            raise ValidationError("env", "-", "not reset", "call reset() first")
+            raise not_reset()
         t = min(self._t, self.episode_length - 1)
         return FrameInstance(traj.gains_to(0)[t], self._q, self._y, traj.tau_s)
 
@@ -198,14 +228,23 @@ class LyapunovOffloadEnv(BranchableMixin, gym.Env):
         traj = self._traj
         assert traj is not None
         t = min(self._t, self.episode_length - 1)
-        return {"gains": traj.gains[t, :, 0].copy(), "queues_bits": self._q.copy(),
+        mean = traj.mean_gains if traj.mean_gains is not None else traj.gains
+        return {"gains": traj.gains[t, :, 0].copy(), "mean_gains": mean[t, :, 0].copy(),
+                "queues_bits": self._q.copy(),
                 "virtual_queues": self._y.copy(), "arrivals_bits": traj.arrivals_bits[t].copy(),
                 "slot": self._t}
+
+    def _check_live(self) -> None:
+        if self._traj is None:
+            raise not_reset()
+        if self._t >= self.episode_length:
+            raise episode_over()
 
     def _solve_mode(self, mode: np.ndarray) -> FrameSolution:
         return solve_fixed_modes(self.problem_spec, self.frame(), mode[None, :], method="action")
 
     def _score(self, action: Any) -> tuple[float, dict[str, Any], FrameSolution]:
+        self._check_live()
         mode = binary_action(action, self.n_users)
         sol = self._solve_mode(mode)
         traj = self._traj
@@ -227,6 +266,7 @@ class LyapunovOffloadEnv(BranchableMixin, gym.Env):
 
     def current_label(self) -> Label:
         """The exact per-frame optimum of the current slot (cached)."""
+        self._check_live()
         if self._label is None:
             sol = solve_frame(self.problem_spec, self.frame(), rtol=self.rtol)
             mode = np.asarray(sol.decision.offload, dtype=bool)

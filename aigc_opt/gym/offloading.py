@@ -32,6 +32,10 @@ Labels (``label=True``)
     (the environment's reward of that placement), ``regret``, ``bound`` (``-`` the MILP dual
     bound) and ``gap``. If the MILP is infeasible, ``label_status = "infeasible"`` and the
     numbers are NaN.
+Episodes
+    ``episode_length`` scenarios, then ``truncated=True``; ``step`` before ``reset`` or after
+    the end raises a :class:`~aigc_opt.errors.ValidationError` (``"not reset: call reset()
+    first"``, ``"episode over: call reset()"``).
 """
 
 from __future__ import annotations
@@ -46,7 +50,6 @@ from gymnasium import spaces
 
 import aigc_opt
 from aigc_opt.backend import SolveOptions
-from aigc_opt.errors import ValidationError
 from aigc_opt.metrics import Metrics, is_violated
 from aigc_opt.problems.offloading import CLOUD, LOCAL, OffloadingSpec, OffloadObjective
 from aigc_opt.problems.offloading.assignment import (
@@ -58,6 +61,7 @@ from aigc_opt.problems.offloading.assignment import (
 from aigc_opt.problems.offloading.data import dense_channel
 from aigc_opt.problems.offloading.evaluate import evaluate_offloading
 from aigc_opt.scenario import Scenario
+from aigc_opt.validate import check_scalar
 
 from ._common import (
     BranchableMixin,
@@ -66,7 +70,9 @@ from ._common import (
     check_positive_int,
     check_render_mode,
     check_reward_scale,
+    episode_over,
     integer_action,
+    not_reset,
     sub_seed,
 )
 
@@ -137,9 +143,7 @@ class EdgeOffloadEnv(BranchableMixin, gym.Env):
         self.problem_spec = OffloadingSpec(objective=objective or OffloadObjective())
         self.profile = profile
         Scenario.generate(1, 1, 1, seed=0, profile=profile)  # validates the profile name
-        if not (isinstance(penalty, int | float) and math.isfinite(penalty) and penalty > 0):
-            raise ValidationError("penalty", "-", penalty, "must be finite and > 0")
-        self.penalty = float(penalty)
+        self.penalty = float(check_scalar("penalty", penalty, "-", 0.0, strict=True))
         self.label = bool(label)
         self.backend = str(backend)
         self.options = SolveOptions(mip_gap=mip_gap)
@@ -219,7 +223,9 @@ class EdgeOffloadEnv(BranchableMixin, gym.Env):
         """``(reward, info)`` of ``action`` on the current scenario, without changing state."""
         scn, t = self._scn, self._table
         if scn is None or t is None:
-            raise ValidationError("env", "-", "not reset", "call reset() first")
+            raise not_reset()
+        if self._t >= self.episode_length:
+            raise episode_over()
         a = self._action(action)
         place = self._placement(a)
         cols = np.arange(self.n_users) * (self.n_servers + 2) + a
@@ -249,6 +255,10 @@ class EdgeOffloadEnv(BranchableMixin, gym.Env):
 
     def current_label(self) -> Label:
         """The MILP optimum of the current scenario (cached)."""
+        if self._scn is None:
+            raise not_reset()
+        if self._t >= self.episode_length:
+            raise episode_over()
         if self._label is None:
             res = aigc_opt.solve(self._scn, self.problem_spec, self.backend,
                                  options=self.options)

@@ -14,7 +14,8 @@ Spaces
     1e6). Raw gains (-) are in ``info["gains"]``.
     ``action``: ``MultiBinary(N)`` (1 = offload) or, with ``action_type="relaxed"``,
     ``Box(0, 1, (N,), float32)`` quantised by DROO's order-preserving quantisation into
-    ``quantise_k`` modes of which the best (by the exact inner value) is applied.
+    ``quantise_k`` modes of which the best (by the exact inner value) is applied. Scores
+    must be finite numbers in [0, 1] (others, bools and strings are refused, not clipped).
 Reward
     ``reward_scale * sum_i w_i r_i`` of the completed allocation, the weighted sum computation
     rate (``reward_scale = 1e-6``: Mbit/s; ``info["rate_bps"]`` is in bit/s).
@@ -24,7 +25,17 @@ Labels (``label=True``)
     ``optimal_reward``, ``regret``, ``bound``, ``gap`` (see :mod:`aigc_opt.gym._common`).
 Episodes
     ``episode_length`` frames, then ``truncated=True`` (frames are independent; there is no
-    terminal state).
+    terminal state). ``step`` before ``reset`` or after the end of the episode raises a
+    :class:`~aigc_opt.errors.ValidationError` (``"not reset: call reset() first"``,
+    ``"episode over: call reset()"``), as in every environment of :mod:`aigc_opt.gym`.
+Cost under a shorter time limit
+    Frames are drawn, and with labels solved, in blocks of ``min(label_block,
+    episode_length - t)``. A :class:`gymnasium.wrappers.TimeLimit` (``max_episode_steps``)
+    that ends episodes earlier than ``episode_length`` does not shorten the blocks: every
+    episode still draws and labels up to ``label_block`` frames (N = 10, 2-step episodes:
+    about 4-6x the time per episode). Set ``episode_length`` to the horizon instead (or lower
+    ``label_block``). Episodes run to ``episode_length`` draw the same frames for a seed
+    whatever ``label_block``; an episode cut short discards the rest of its block.
 """
 
 from __future__ import annotations
@@ -36,11 +47,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from aigc_opt.errors import ValidationError
 from aigc_opt.problems.online.lyapunov import order_preserving_modes
 from aigc_opt.problems.wpmec import WpmecBatch, WpmecParams, default_weights, mean_gains
 from aigc_opt.problems.wpmec.exact import BatchSolution, exact_batch
 from aigc_opt.problems.wpmec.inner import solve_inner_1
+from aigc_opt.validate import check_scalar
 
 from ._common import (
     Label,
@@ -50,6 +61,9 @@ from ._common import (
     check_positive_int,
     check_render_mode,
     check_reward_scale,
+    episode_over,
+    not_reset,
+    unit_scores,
 )
 
 logger = logging.getLogger(__name__)
@@ -108,6 +122,15 @@ class WpmecModel:
         return np.asarray(np.minimum(gains / self.scale, OBS_HIGH), dtype=np.float32)
 
 
+def block_rows(t: int, episode_length: int, label_block: int) -> int:
+    """Frames drawn at frame ``t`` when a new block starts: ``min(label_block, episode_length
+    - t)``, at least 1 (the frame after the last one, the truncated episode's final
+    observation). The single and the batched environment draw on this schedule, so a
+    sub-environment of :class:`~aigc_opt.gym.wpmec_vector.WpmecBatchVectorEnv` consumes its
+    generator exactly as a single environment does."""
+    return max(min(label_block, episode_length - t), 1)
+
+
 class WpmecOffloadEnv(gym.Env):
     """One WPMEC frame per step; see the module docstring for spaces, reward and labels.
 
@@ -148,9 +171,7 @@ class WpmecOffloadEnv(gym.Env):
         self.action_type = check_choice("action_type", action_type, ("binary", "relaxed"))
         self.quantise_k = check_positive_int("quantise_k", quantise_k, n)
         self.label = bool(label)
-        if not (isinstance(rel_gap, int | float) and 0 <= rel_gap <= 1):
-            raise ValidationError("rel_gap", "-", rel_gap, "must be in [0, 1]")
-        self.rel_gap = float(rel_gap)
+        self.rel_gap = float(check_scalar("rel_gap", rel_gap, "-", 0.0, 1.0))
         self.reward_scale = check_reward_scale(reward_scale)
         self.render_mode = check_render_mode(render_mode)
         self.observation_space = spaces.Box(0.0, OBS_HIGH, (n,), np.float32)
@@ -167,6 +188,7 @@ class WpmecOffloadEnv(gym.Env):
         self._block = np.ones((1, n))
         self._block_t0 = 0
         self._block_sol: BatchSolution | None = None
+        self._ready = False
         self._last: str = ""
 
     # ------------------------------------------------------------------ gymnasium API
@@ -175,6 +197,7 @@ class WpmecOffloadEnv(gym.Env):
         """Start an episode: draw the first frame (``seed`` re-seeds ``np_random``)."""
         super().reset(seed=seed)
         self._t = 0
+        self._ready = True
         if self.model.data is not None:
             self._start = int(self.np_random.integers(self.model.data.shape[0]))
         self._set_frame()
@@ -182,7 +205,7 @@ class WpmecOffloadEnv(gym.Env):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Score ``action`` on the current frame, then move to the next frame."""
-        reward, info = self.evaluate_action(action)
+        reward, info = self.evaluate_action(action)  # refuses a step before reset / after end
         if self.label:
             info.update(self.current_label().to_info(reward))
         self._last = (f"frame {self._t}: modes {''.join('1' if m else '0' for m in info['mode'])}"
@@ -206,14 +229,18 @@ class WpmecOffloadEnv(gym.Env):
         n = self.n_users
         if self.action_type == "binary":
             return binary_action(action, n)
-        score = np.asarray(action, dtype=np.float64)
-        if score.shape != (n,) or not np.all(np.isfinite(score)):
-            raise ValidationError("action", "-", score.shape, f"must be {n} finite scores")
-        modes = order_preserving_modes(np.clip(score, 0.0, 1.0), self.quantise_k)
+        modes = order_preserving_modes(unit_scores(action, n), self.quantise_k)
         if modes.shape[0] == 1:
             return modes[0]
+        self._check_live()  # the best of K modes is judged on the current frame
         values = [self._inner(m)[0] for m in modes]
         return modes[int(np.argmax(values))]
+
+    def _check_live(self) -> None:
+        if not self._ready:
+            raise not_reset()
+        if self._t >= self.episode_length:
+            raise episode_over()
 
     def _inner(self, mode: np.ndarray) -> tuple[float, float, list[float]]:
         L, g, W = self._coef
@@ -222,6 +249,7 @@ class WpmecOffloadEnv(gym.Env):
 
     def evaluate_action(self, action: Any) -> tuple[float, dict[str, Any]]:
         """``(reward, info)`` of ``action`` on the current frame, without changing state."""
+        self._check_live()
         mode = self.mode_of(action)
         rate, a, tau = self._inner(mode)
         info = {"rate_bps": rate, "gains": self._gains.copy(), "mode": mode.astype(np.int8),
@@ -234,6 +262,7 @@ class WpmecOffloadEnv(gym.Env):
         Frames are drawn in blocks of ``label_block`` and the exact method labels a whole
         block in one vectorised call the first time a label of the block is asked for (about
         ten times cheaper per frame than one call per frame at N = 10)."""
+        self._check_live()
         if self._label is None:
             if self._block_sol is None:
                 L, g, W = self.model.coefficients(self._block)
@@ -251,8 +280,8 @@ class WpmecOffloadEnv(gym.Env):
     def _set_frame(self) -> None:
         k = self._t - self._block_t0
         if self._t == 0 or k >= self._block.shape[0]:
-            size = min(self.label_block, self.episode_length - self._t)
-            self._block = self.model.draw(self.np_random, max(size, 1), self._start + self._t)
+            size = block_rows(self._t, self.episode_length, self.label_block)
+            self._block = self.model.draw(self.np_random, size, self._start + self._t)
             self._block_t0, self._block_sol, k = self._t, None, 0
         self._gains = self._block[k]
         L, g, W = self.model.coefficients(self._gains)
