@@ -86,3 +86,21 @@ def test_results_cross_a_process_pool() -> None:
         here = _solve_offloading(seed)
         assert res.verified and res.termination == here.termination
         assert res.objective == pytest.approx(here.objective, rel=1e-9)
+
+
+@pytest.mark.parametrize("env_id", ["aigc_opt/WpmecOffload-v0", "aigc_opt/LyapunovOffload-v0",
+                                    "aigc_opt/EdgeOffload-v0", "aigc_opt/AgodProvider-v0"])
+def test_environments_pickle_mid_episode(env_id: str) -> None:
+    """A reset environment pickles (plain pickle, not cloudpickle) and its copy continues the
+    episode exactly (EdgeOffload and Lyapunov held read-only proxies and could not)."""
+    gym = pytest.importorskip("gymnasium")
+    import aigc_opt.gym  # noqa: F401  (registers the ids)
+
+    env = gym.make(env_id).unwrapped
+    env.reset(seed=3)
+    env.action_space.seed(3)
+    action = env.action_space.sample()
+    copy_ = pickle.loads(pickle.dumps(env))
+    a = env.step(action)
+    b = copy_.step(action)
+    assert a[1] == b[1] and np.array_equal(a[0], b[0])
