@@ -302,6 +302,9 @@ class ConvexProgram:
     meta : Mapping[str, Any]
         Read-only arrays the decoder needs. As for a LinearProgram, ``meta["objective_scale"]``
         (default 1) converts the CVXPY objective (scaled for conditioning) to problem units.
+        ``meta["solver_settings"]``, ``{SOLVER: {setting: value}}``, gives settings the model
+        needs with a given CVXPY solver (e.g. CLARABEL's ``max_step_fraction``); the backend
+        applies them unless ``SolveOptions.extra`` sets the same key.
 
     Notes
     -----

@@ -68,8 +68,13 @@ def solve_quietly(problem: Any, **kwargs: Any) -> None:
         problem.solve(**kwargs)
 
 
-def _solver_kwargs(solver: str, options: SolveOptions, linear: bool = False) -> dict[str, Any]:
+def _solver_kwargs(solver: str, options: SolveOptions, linear: bool = False,
+                   model: Any = None) -> dict[str, Any]:
+    """``Problem.solve`` keywords: ``options.extra``, then the model's own settings for
+    ``solver`` (``meta["solver_settings"]`` of a ConvexProgram), then the defaults."""
     kw: dict[str, Any] = {k: v for k, v in options.extra.items() if k != "solver"}
+    for k, v in dict((model or {}).get(solver, {})).items():
+        kw.setdefault(k, v)
     if linear and solver == "CLARABEL":
         for k, v in CLARABEL_LP_TOLERANCES.items():
             kw.setdefault(k, v)
@@ -165,7 +170,8 @@ class CvxpyBackend:
             problem, x = program.problem, None
         try:
             solve_quietly(problem, solver=solver, verbose=options.verbose,
-                          **_solver_kwargs(solver, options, isinstance(program, LinearProgram)))
+                          **_solver_kwargs(solver, options, isinstance(program, LinearProgram),
+                                           program.meta.get("solver_settings")))
             status = str(problem.status)
         except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
             # SolverError, "Cannot unpack invalid solution", "Problem data contains NaN or Inf"

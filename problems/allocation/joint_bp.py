@@ -579,8 +579,8 @@ def build_cvxpy(inst: JointBPInstance, spec: JointBPSpec) -> ConvexProgram:
     rows read ``x~ <= t~``, ``E~ <= t~``, ``t~ <= T/t0``, ``sum (x0/A) x~ <= 1`` and the rate row
     ``-rel_entr(x~, x~ + SNR_full E~) >= u* ln2`` (divided through by its right-hand side).
     A global ``x0 = A/N`` failed (CLARABEL ``InsufficientProgress``) on 2/36 test instances and
-    an energy unit taken at the equal area was ~5e-4 off on high-SNR users; use with
-    :data:`CVXPY_SETTINGS`.
+    an energy unit taken at the equal area was ~5e-4 off on high-SNR users; the program
+    carries :data:`CVXPY_SETTINGS` for CLARABEL in ``meta["solver_settings"]``.
     """
     import cvxpy as cp
 
@@ -604,7 +604,8 @@ def build_cvxpy(inst: JointBPInstance, spec: JointBPSpec) -> ConvexProgram:
     obj = cp.Minimize((ct / scale) @ ts + (ce / scale) @ es)
     return ConvexProgram(cp.Problem(obj, cons), {"x": xs, "t": ts, "E": es},
                          name=f"joint_bp[N={n}]",
-                         meta={"objective_scale": scale, "x0": x0, "t0": t0, "e0": e0})
+                         meta={"objective_scale": scale, "x0": x0, "t0": t0, "e0": e0,
+                               "solver_settings": {"CLARABEL": dict(CVXPY_SETTINGS)}})
 
 
 def decode_cvxpy(inst: JointBPInstance, spec: JointBPSpec, program: ConvexProgram, values: Any
