@@ -18,6 +18,7 @@ then runs :func:`aigc_opt.solve.run_method` and :func:`aigc_opt.evaluate`.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -73,6 +74,17 @@ class CaseKind:
     instance_suffixes: tuple[str, ...] = ()
     sense: str | Callable[[Any], str] = "min"
 
+    def spec(self, **params: Any) -> Any:
+        """``make_spec(**params)``, with an unknown parameter name reported as an
+        :class:`~aigc_opt.errors.UnknownNameError` listing the known ones (the spec's fields
+        and ``make_spec``'s own keywords) instead of Python's ``unexpected keyword`` TypeError.
+        """
+        known = spec_parameters(self)
+        unknown = sorted(set(params) - known) if known else []
+        if unknown:
+            raise UnknownNameError(f"parameter of {self.name}", unknown[0], known)
+        return self.make_spec(**params)
+
     def sense_of(self, spec: Any) -> str:
         """``"min"`` or ``"max"`` for ``spec`` (see ``sense``)."""
         s = self.sense(spec) if callable(self.sense) else self.sense
@@ -82,6 +94,26 @@ class CaseKind:
 
 
 _CASES: dict[str, CaseKind] = {}
+
+
+def spec_parameters(kind: CaseKind) -> frozenset[str]:
+    """The parameter names ``kind.make_spec`` takes: its named keywords and, when it passes
+    ``**params`` on, the fields of its default spec (empty when this cannot be known)."""
+    try:
+        sig = inspect.signature(kind.make_spec)
+    except (TypeError, ValueError):
+        return frozenset()
+    named = {n for n, p in sig.parameters.items()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return frozenset(named)
+    try:
+        default = kind.make_spec()
+    except Exception:  # noqa: BLE001 - a spec that needs parameters: names unknown
+        return frozenset()
+    if not dataclasses.is_dataclass(default):
+        return frozenset()
+    return frozenset(named | {f.name for f in dataclasses.fields(default) if f.init})
 
 
 def register_case(kind: CaseKind) -> None:

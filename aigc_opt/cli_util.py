@@ -300,14 +300,17 @@ def make_instance(kind: Any, seed: int, size: list[str] | None) -> Any:
 def make_spec(kind: Any, param: list[str] | None) -> Any:
     params = parse_pairs(param, "--param", spec_types(kind), what="parameter")
     try:
-        return kind.make_spec(**params)
+        return kind.spec(**params)
     except Exception as exc:  # noqa: BLE001 - any failure on the user's parameters
         raise typer.BadParameter(one_line(exc), param_hint="--param") from None
 
 
 def one_line(exc: BaseException) -> str:
+    from .errors import ValidationError
+
     text = str(exc).strip() or type(exc).__name__
-    if isinstance(exc, TypeError | AttributeError | KeyError | IndexError):
+    if isinstance(exc, TypeError | AttributeError | KeyError | IndexError) and not isinstance(
+            exc, ValidationError):  # UnknownNameError is a KeyError with its own message
         text = f"{type(exc).__name__}: {text}"
     return " ".join(text.split())
 

@@ -71,7 +71,7 @@ def run_case(case: Case) -> dict[str, Any]:
         instance = kind.make_instance(case.seed, **case.sizes)
         row["instance_seconds"] = time.perf_counter() - t0
         row["scenario_hash"] = export.instance_hash(instance)
-        spec = kind.make_spec(**copy.deepcopy(dict(case.params)))
+        spec = kind.spec(**copy.deepcopy(dict(case.params)))
         row["sense"] = kind.sense_of(spec)
         opts = SolveOptions(time_limit=case.time_limit, mip_gap=case.mip_gap,
                             threads=case.threads)

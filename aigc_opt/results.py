@@ -411,7 +411,7 @@ def _registry_sense(problem: str, df: pd.DataFrame) -> str | None:
     if callable(sense):
         try:
             first = df.loc[df["problem"] == problem, "params"].iloc[0]
-            sense = sense(kind.make_spec(**_json_dict(first)))  # type: ignore[union-attr]
+            sense = sense(kind.spec(**_json_dict(first)))  # type: ignore[union-attr]
         except Exception:
             return None
     return str(sense) if sense in ("min", "max") else None

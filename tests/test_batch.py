@@ -257,6 +257,29 @@ def test_unknown_problem_and_suite_are_named(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ failures become rows
+def test_unknown_spec_parameter_is_an_error_row_naming_the_known_ones(tmp_path: Path) -> None:
+    """A misspelt spec parameter is an error row that names it, the known parameters and the
+    closest one (it was Python's 'unexpected keyword argument' TypeError); the next case runs."""
+    p = _suite(tmp_path, """
+        [[cases]]
+        problem = "offloading.assignment"
+        sizes = {n_users = [5], n_servers = [2], n_models = [2]}
+        params = {allow_clod = [false]}
+        methods = ["highs"]
+        [[cases]]
+        problem = "offloading.assignment"
+        sizes = {n_users = [5], n_servers = [2], n_models = [2]}
+        methods = ["highs"]
+    """)
+    out = tmp_path / "r.csv"
+    run_suite(p, out, workers=0, progress=False)
+    rows = export.read_rows(out)
+    assert [r["status"] for r in rows] == ["error", "ok"]
+    err = rows[0]["error"]
+    assert "UnknownNameError" in err and "'allow_clod'" in err
+    assert "known: admission, allow_cloud" in err and "did you mean 'allow_cloud'" in err
+
+
 def test_failing_timeout_and_crash_cases_each_write_a_row(tmp_path: Path,
                                                           fake_module: str) -> None:
     p = _suite(tmp_path, f"""
