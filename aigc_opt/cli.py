@@ -160,8 +160,8 @@ def scenario_show(
 # ---------------------------------------------------------------------------------- instance
 @app.command()
 def instance(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (.json; a family's own "
-                                      "format where it has one, see `solve --help`).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .json file (read back by "
+                                      "`solve FILE`, which also reads the families' formats).")],
     problem: Annotated[str, typer.Option("--problem", help="Problem (see `aigc-opt list`).")] =
         "offloading.assignment",
     size: Annotated[list[str] | None, typer.Option(
@@ -275,7 +275,7 @@ def solve(
         typer.echo(f"message: {' '.join(str(res.message).split())}")
     if out is not None:
         try:
-            summary_path = write_result_csv(out, res, metrics)
+            summary_path = write_result_csv(out, res, metrics, method=method)
         except OSError as exc:
             raise typer.BadParameter(f"cannot write {str(out)!r}: {exc.strerror}",
                                      param_hint="--out") from None
@@ -298,7 +298,7 @@ def bench(
                                       "finish; locked while a run writes it).")],
     workers: Annotated[int | None, typer.Option(
         "--workers", "-j", min=0, max=1024, help="Worker processes (default: CPU count; "
-        "0: in-process). With --dask-local: Dask workers.")] = None,
+        "0: in-process, no wall timeout). With --dask-local: Dask workers.")] = None,
     scheduler: Annotated[str | None, typer.Option(
         "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (checked first: "
         "fails within --connect-timeout when unreachable).")] = None,

@@ -64,11 +64,14 @@ def allocation_rows(allocation: Any, metrics: Any = None) -> tuple[list[str], li
     return cols, rows
 
 
-def result_summary(result: Any, metrics: Any = None) -> dict[str, Any]:
-    """One flat row for a single Result (and its Metrics): termination, objective, bound, gap,
-    times, metric totals, and the allocation's arrays that are not per user (JSON)."""
+def result_summary(result: Any, metrics: Any = None, method: str | None = None
+                   ) -> dict[str, Any]:
+    """One flat row for a single Result (and its Metrics): the method asked for (default: the
+    backend), the backend that solved, termination, objective, bound, gap, times, metric
+    totals, and the allocation's arrays that are not per user (JSON)."""
     row: dict[str, Any] = {
-        "method": result.stats.backend,
+        "method": method or result.stats.backend,
+        "backend": result.stats.backend,
         "termination": str(result.termination),
         "has_solution": result.has_solution,
         "objective": result.objective,
@@ -89,9 +92,10 @@ def result_summary(result: Any, metrics: Any = None) -> dict[str, Any]:
 
 
 def write_result_csv(path: str | Path, result: Any, metrics: Any = None,
-                     summary_path: str | Path | None = None) -> Path:
+                     summary_path: str | Path | None = None, method: str | None = None) -> Path:
     """Write one Result's allocation and Metrics as a per-user CSV at ``path``, and its flat
-    summary (:func:`result_summary`) at ``summary_path`` (default ``<stem>.summary.csv``).
+    summary (:func:`result_summary`, naming ``method``) at ``summary_path`` (default
+    ``<stem>.summary.csv``).
 
     Returns the summary path.
     """
@@ -106,7 +110,7 @@ def write_result_csv(path: str | Path, result: Any, metrics: Any = None,
         w.writerow(cols)
         w.writerows(rows)
     sp = Path(summary_path) if summary_path else p.with_name(p.stem + ".summary.csv")
-    summ = result_summary(result, metrics)
+    summ = result_summary(result, metrics, method)
     with open(sp, "w", newline="") as fh:
         fh.write(",".join(summ) + "\n")
         fh.write(format_line(summ, list(summ)))

@@ -122,3 +122,19 @@ def test_per_user_result_csv_matches_allocation(tmp_path: Path) -> None:
     assert float(srow["objective"]) == res.objective
     assert float(srow["eval_objective"]) == pytest.approx(res.objective, rel=1e-6)
     assert srow["termination"] == "optimal" and "cache" in srow["allocation_other"]
+    assert srow["method"] == srow["backend"] == "highs"
+
+
+def test_summary_csv_names_the_method_asked_for(tmp_path: Path) -> None:
+    """An algorithm that solves through a backend (caching's offline_milp through HiGHS) is
+    named as asked in the summary; the backend has its own column (it was 'method = highs')."""
+    from aigc_opt.cases import get_case
+
+    kind = get_case("caching.offline")
+    inst, spec = kind.make_instance(seed=0), kind.make_spec()
+    res = ao.run_method(inst, spec, "offline_milp")
+    summary = result_csv.write_result_csv(tmp_path / "c.csv", res, res.metrics,
+                                          method="offline_milp")
+    with open(summary, newline="") as fh:
+        srow = next(csv.DictReader(fh))
+    assert srow["method"] == "offline_milp" and srow["backend"] == res.stats.backend
