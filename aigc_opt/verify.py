@@ -18,7 +18,7 @@ the gap recomputed (the message says so). Likewise a result that claims only a f
 verified with the evaluator's objective when that objective does not cross the result's bound:
 the point is what is returned, so its true cost is reported. Tolerances are per method:
 LP/MILP solvers (HiGHS, SCIP) work to 1e-6; conic interior-point solvers return allocations
-to about 1e-5 relative (DESIGN.md: Clarabel at default settings), so the CVXPY backend
+to about 1e-5 relative (Clarabel at default settings), so the CVXPY backend
 declares ``(1e-5, 1e-5)``.
 A backend states its pair as the attribute ``tolerances = (obj_rtol, viol_tol)``.
 """

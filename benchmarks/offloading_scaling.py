@@ -6,7 +6,7 @@ Run::
     python benchmarks/offloading_scaling.py --sizes 100 1000 --backends highs cvxpy --csv out.csv
 
 Servers scale with users (``--users-per-server``, default 20) and each request is offered its
-``--candidates`` highest-gain servers plus local and cloud (the scalable formulation; DESIGN.md).
+``--candidates`` highest-gain servers plus local and cloud (the scalable formulation).
 All backends solve the same program in one run, so ratios between them are comparable.
 """
 

@@ -1,10 +1,10 @@
 """HiGHS backend: passes the LinearProgram's flat CSR arrays straight to ``Highs.passModel``.
 
-This is the fast path (about 0.15 us per nonzero of hand-over cost, see DESIGN.md): no modelling
-layer, no per-row Python. LP, MILP and convex QP are supported (HiGHS has no MIQP). HiGHS sees
-the power-of-two equilibrated copy of the program (:mod:`aigc_opt.solvers.numerics`: rows with
-largest ``|a|`` in [1, 2), objective with largest ``|c|`` in [1, 2)); a program with non-finite
-coefficients is an ``error`` status without a solve.
+This is the fast path (about 0.15 us per nonzero of hand-over cost, ``scale_bench build``): no
+modelling layer, no per-row Python. LP, MILP and convex QP are supported (HiGHS has no MIQP).
+HiGHS sees the power-of-two equilibrated copy of the program (:mod:`aigc_opt.solvers.numerics`:
+rows with largest ``|a|`` in [1, 2), objective with largest ``|c|`` in [1, 2)); a program with
+non-finite coefficients is an ``error`` status without a solve.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ Pyomo's own solver interfaces (``pyomo.contrib.solver``): HiGHS by default, SCIP
 ``extra={"solver": "scip"}``.
 
 It exists as an independent cross-check of the array path (a different model writer and solver
-interface); it is slow (about 12-14 us per nonzero of overhead, see DESIGN.md), so use it on
+interface); it is slow (about 12-14 us per nonzero of overhead; `scale_bench build`), so use it on
 small and medium instances. The model is built from the power-of-two equilibrated copy of the
 program (:mod:`aigc_opt.solvers.numerics`); non-finite data and Pyomo model errors are ``error``
 statuses.

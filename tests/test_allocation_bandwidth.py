@@ -22,7 +22,7 @@ from aigc_opt.spec import ExtraConstraint
 
 OBJ_RTOL = 1e-6
 TIGHT = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
-#: CLARABEL's allocations are accurate to ~1e-3 of a user's equal share (DESIGN.md: conic
+#: CLARABEL's allocations are accurate to ~1e-3 of a user's equal share (conic
 #: solvers return objectives to ~1e-10 but allocation vectors only to ~1e-4..1e-3).
 ALLOC_TOL_SHARE = 1e-2
 SOLVER_FEAS = 1e-5

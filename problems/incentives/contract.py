@@ -107,7 +107,7 @@ def build_full(inst: ContractInstance, spec: ContractSpec) -> ConvexProgram:
     ``e = s_e e'``, objective divided by ``s_obj``, ``meta["objective_scale"] = s_obj``), so the
     conic solver sees O(1) variables and objective at any money scale; the blocks hold the
     unscaled ``a`` and ``e``. The objective is flat in the levels of improbable types, so conic
-    solvers return those levels less accurately than the objective (see DESIGN.md); the
+    solvers return those levels less accurately than the objective; the
     reduction is exact.
     """
     import cvxpy as cp

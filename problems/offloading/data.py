@@ -346,7 +346,7 @@ class OffloadingSpec(ProblemSpec):
         the requested steps.
     candidate_servers : int or None
         Offer each request only its ``k`` highest-gain servers (None: all). The standard way to
-        scale to many users (DESIGN.md).
+        scale to many users.
     linking : {"disaggregated", "aggregated"}
         How ``x`` is tied to ``y`` (see the assignment module).
     admission : bool
