@@ -366,7 +366,7 @@ def bench(
     keys = {c.key for c in cases}
     rows = [r for r in read_rows(out) if r.get("key") in keys]
     typer.echo(format_table(summarize(rows), SUMMARY_COLUMNS))
-    typer.echo(f"{rep.written} cases run ({rep.failed} failed), {rep.skipped} already "
+    typer.echo(f"{rep.written} cases run ({rep.failed} failed to run), {rep.skipped} already "
                f"recorded, {rep.seconds:.1f} s wall; rows in {out}")
 
 

@@ -126,7 +126,7 @@ def test_bench_resume_and_plot(tmp_path: Path) -> None:
     res = runner.invoke(app, ["bench", str(suite), "--out", str(out)])
     assert res.exit_code != 0 and "--resume" in res.output
     text = _run("bench", str(suite), "--out", str(out), "--resume", "--workers", "0")
-    assert "0 cases run (0 failed), 9 already recorded" in text
+    assert "0 cases run (0 failed to run), 9 already recorded" in text
     text = _run("bench", str(suite), "--out", str(out), "--overwrite", "--workers", "0",
                 "--only", "greedy")
     assert "2 cases run" in text
