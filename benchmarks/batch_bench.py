@@ -9,7 +9,13 @@ Every case is the same trivial, real solve (Stackelberg pricing with 20 follower
 breakpoint method, well under a millisecond), so the wall time is almost all executor cost:
 spawning workers, shipping the case, running it, writing and fsync-ing the CSV row. The marginal
 overhead per case is the slope of wall time between the two case counts (start-up cancels out);
-start-up is the intercept. Also prints the suite wall time of any suite with ``--suite``.
+start-up is the intercept. Each executor first runs one untimed warm-up suite (``FEW`` cases), so
+one-time costs of this process (imports, first solve) are charged to neither count; the
+executor's own start-up (spawning workers, a Dask cluster) happens in every run and stays in
+the intercept, where its run-to-run jitter (a few tenths of a second for a Dask cluster) also
+lands: with close counts (``--cases 3 6``) that jitter dominates the slope, which can then come
+out negative; keep ``MANY - FEW`` large (the default 40 / 200). ``FEW`` must be at least 1 and
+below ``MANY``.
 """
 
 from __future__ import annotations
@@ -54,18 +60,25 @@ def measure(n_cases: int, executor: str, workers: int) -> float:
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     """Measure every executor at two case counts; print start-up and marginal cost per case."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", type=int, nargs=2, default=[40, 200], metavar=("FEW", "MANY"))
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--cases", type=int, nargs=2, default=[40, 200], metavar=("FEW", "MANY"),
+                    help="two case counts, 1 <= FEW < MANY (the slope between them is the "
+                         "per-case cost)")
+    ap.add_argument("--workers", type=int, default=2, help="pool and Dask workers (>= 1)")
     ap.add_argument("--executors", nargs="+", default=["in-process", "pool", "dask"],
                     choices=["in-process", "pool", "dask"])
     ap.add_argument("--csv", default=None, help="write the rows to this CSV file")
     args = ap.parse_args(argv)
     few, many = args.cases
+    if not 1 <= few < many:
+        ap.error(f"--cases FEW MANY needs 1 <= FEW < MANY, got {few} {many}")
+    if args.workers < 1 and set(args.executors) != {"in-process"}:
+        ap.error(f"--workers must be >= 1, got {args.workers}")
     rows: list[dict[str, Any]] = []
     print(f"{'executor':>10} {'workers':>7} {'wall@' + str(few):>10} {'wall@' + str(many):>10} "
           f"{'startup_s':>9} {'per_case_ms':>11}")
     for ex in args.executors:
         w = 0 if ex == "in-process" else args.workers
+        measure(few, ex, w)  # warm-up, untimed: one-time costs of this process
         t_few, t_many = measure(few, ex, w), measure(many, ex, w)
         slope = (t_many - t_few) / (many - few)
         row = {"executor": ex, "workers": w, "cases_few": few, "wall_few_s": t_few,

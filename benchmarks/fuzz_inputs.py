@@ -12,7 +12,8 @@ kinds' small defaults), generators and file loaders (WPMEC ``.npy/.csv/.mat``, c
 * ``other``: any other exception type (broken out by type);
 * ``accepted-bad``: a value that is bad for every field of its kind was accepted;
 * ``hang``: the case ran past the per-case timeout (each case runs in a worker process with a
-  memory limit; the parent kills a worker whose case overruns);
+  memory limit; the parent kills a worker whose case overruns; ``--workers 0`` runs the cases
+  in this process, without the memory limit, and cuts an overrun with SIGALRM);
 * ``accepted``: a value that is valid for this field (e.g. ``0`` for a ``>= 0`` field) was
   accepted -- not a failure.
 
@@ -20,6 +21,7 @@ Run::
 
     python -m aigc_opt.benchmarks.fuzz_inputs --cases 10000
     python -m aigc_opt.benchmarks.fuzz_inputs --cases 300 --workers 1 --show 20
+    python -m aigc_opt.benchmarks.fuzz_inputs --cases 50 --workers 0     # in this process
 
 Cases are deterministic in ``(seed, index)``; ``--case I`` reruns one case in-process.
 """
@@ -627,10 +629,50 @@ def _worker(indices: list[int], seed: int, out: Any, mem_bytes: int) -> None:
         out.put(("done", i, res))
 
 
+class _Overrun(BaseException):  # not an Exception: run_case classifies those
+    pass
+
+
+def _run_inline(indices: range, seed: int, timeout: float) -> dict[int, tuple[str, str, str]]:
+    """``workers=0``: the cases in this (main) thread, no memory limit; SIGALRM cuts a case at
+    its first Python instruction after ``timeout`` s (in a C call: when it returns)."""
+    import logging
+    import signal
+    import warnings
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise _Overrun
+
+    res: dict[int, tuple[str, str, str]] = {}
+    old, level = signal.signal(signal.SIGALRM, alarm), logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            for i in indices:
+                signal.setitimer(signal.ITIMER_REAL, timeout)
+                try:
+                    res[i] = run_case(i, seed)
+                except _Overrun:
+                    res[i] = ("hang", f"> {timeout:g} s", f"case {i}")
+                finally:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+        finally:
+            signal.signal(signal.SIGALRM, old)
+            logging.disable(level)
+    return res
+
+
 def run(n_cases: int, *, seed: int = 0, workers: int = 2, timeout: float = 10.0,
         first: int = 0, mem_gb: float = 4.0) -> dict[int, tuple[str, str, str]]:
     """Run cases ``first .. first + n_cases - 1`` in ``workers`` processes; a case running
-    longer than ``timeout`` seconds is recorded as a hang and its worker replaced."""
+    longer than ``timeout`` seconds is recorded as a hang and its worker replaced.
+    ``workers=0`` runs them in this process (:func:`_run_inline`, as certify_bench's
+    ``--jobs 0``)."""
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
+    if workers == 0:
+        return _run_inline(range(first, first + n_cases), seed, timeout)
     ctx = mp.get_context("fork")
     out: Any = ctx.Queue()
     todo = list(range(first, first + n_cases))
@@ -720,11 +762,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2,
+                    help="worker processes; 0: in this process (no memory limit)")
     ap.add_argument("--timeout", type=float, default=10.0, help="per-case limit, s")
     ap.add_argument("--show", type=int, default=10, help="failures to list")
     ap.add_argument("--case", type=int, default=None, help="rerun one case in-process")
     args = ap.parse_args(argv)
+    if args.workers < 0:
+        ap.error(f"--workers must be >= 0 (0: in this process), got {args.workers}")
     if args.case is not None:
         print(run_case(args.case, args.seed))
         return 0

@@ -9,7 +9,9 @@ Tables:
    is printed; MIP start from the best budget-feasible controller). ``excess`` = controller
    cost - offline cost (costs can be negative, so no ratio); ``excess_own`` = controller cost -
    proven lower bound of the offline problem with the budget set to the controller's own
-   realised migration energy (always >= 0: the controller is feasible there).
+   realised migration energy (always >= 0: the controller is feasible there; round-off can
+   leave ~1e-15 either side of 0, so ``excess`` and ``excess_own`` within :data:`ZERO_TOL`
+   of 0 are printed as 0).
 3. AGOD heuristics vs the offline crash-free MILP on full AGOD episodes (20 providers,
    ~1000 tasks): utility, crashes, ratio to the offline incumbent and to its proven bound.
 
@@ -30,16 +32,30 @@ from typing import Any
 import aigc_opt as ao
 from aigc_opt.problems import migration as mg
 
+#: Differences of costs printed as 0 when closer to 0 than this (round-off, not a sign).
+ZERO_TOL = 1e-9
+#: Cost differences whose round-off around 0 prints as 0 (``excess_own`` is >= 0 up to it).
+NONNEGATIVE = ("excess", "excess_own")
+
+
+def shown(key: str, v: Any) -> Any:
+    """The value printed for column ``key``: round-off around 0 in :data:`NONNEGATIVE` columns
+    (``|v| < ZERO_TOL``) shows as 0.0; anything else unchanged."""
+    if key in NONNEGATIVE and isinstance(v, float) and abs(v) < ZERO_TOL:
+        return 0.0
+    return v
+
 
 def _table(title: str, rows: list[dict[str, Any]]) -> None:
     print(f"\n== {title}")
     if not rows:
         return
     keys = list(rows[0])
-    width = {k: max(len(k), *(len(_fmt(r[k])) for r in rows)) for k in keys}
+    cells = [{k: _fmt(shown(k, r[k])) for k in keys} for r in rows]
+    width = {k: max(len(k), *(len(c[k]) for c in cells)) for k in keys}
     print("  ".join(k.rjust(width[k]) for k in keys))
-    for r in rows:
-        print("  ".join(_fmt(r[k]).rjust(width[k]) for k in keys))
+    for c in cells:
+        print("  ".join(c[k].rjust(width[k]) for k in keys))
 
 
 def _fmt(v: Any) -> str:

@@ -9,8 +9,10 @@ Run::
 * ``joint``: outer approximation (exact within ``gap_tol``; OA iterations, cuts, final gap)
   vs the decomposition heuristic (fixed-share MILP placement + closed-form shares); the
   heuristic's gap is ``(heuristic - exact) / |exact|``.
-* ``partial``: closed form vs the LP on HiGHS and CVXPY/Clarabel, and the balanced heuristic
-  (profile ``hybrid_icc2025``, the device/edge split setting).
+* ``partial``: closed form vs the LP solved by HiGHS directly (``highs``) and through CVXPY
+  (``cvxpy``; the CVXPY backend's default solver for LPs is HiGHS too, Clarabel only for QPs
+  and conic programs, so this row checks the CVXPY model rebuild, not a second solver), and
+  the balanced heuristic (profile ``hybrid_icc2025``, the device/edge split setting).
 * ``multicell``: the MILP on HiGHS vs the no-forwarding MILP and the greedy heuristic.
 
 Servers scale with users (``--users-per-server``, default 20); joint instances offer each

@@ -12,7 +12,9 @@ LyDROO's chosen mode completed by our exact inner solver (``solve_fixed_modes``)
 published objective, rates and energies; the queue laws against the published queues; and the
 certified frame optimum (``solve_frame``) against the published objective.
 
-Neither file is shipped (download them from the repositories above). Run::
+Neither file is shipped (download them from the repositories above). A file that is missing,
+unreadable or lacks a field ends the run with one line naming it on stderr (exit status 2).
+Run::
 
     python -m aigc_opt.benchmarks.published_data --droo data_10.mat --lydroo result_10.mat
     python -m aigc_opt.benchmarks.published_data --droo data_10_WeightsAlternated.mat \\
@@ -22,6 +24,7 @@ Neither file is shipped (download them from the repositories above). Run::
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -89,6 +92,21 @@ def lydroo(path: str) -> list[dict[str, Any]]:
     return [{"file": path, "quantity": k, "value": f"{v:.6g}"} for k, v in vals.items()]
 
 
+def _read_errors() -> tuple[type[BaseException], ...]:
+    """What reading a bad file raises: OS errors, ValidationError (a ValueError), a missing
+    variable (KeyError), a malformed array (IndexError), scipy's MatReadError."""
+    from scipy.io.matlab import MatReadError
+
+    return OSError, ValueError, KeyError, IndexError, MatReadError
+
+
+def _fail(path: str, exc: BaseException) -> None:
+    """One line on stderr naming ``path``, exit status 2."""
+    why = f"missing variable {exc}" if isinstance(exc, KeyError) else str(exc) or repr(exc)
+    print(f"published_data: error: {path}: {why}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--droo", nargs="*", default=[], help="DROO data_N.mat files")
@@ -97,12 +115,17 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if not args.droo and not args.lydroo:
         ap.error("give --droo and/or --lydroo files")
-    w = [float(v) for v in args.weights.split(",")] if args.weights.strip() else None
+    try:
+        w = [float(v) for v in args.weights.split(",")] if args.weights.strip() else None
+    except ValueError:
+        ap.error(f"--weights: comma-separated numbers expected, got {args.weights!r}")
     rows: list[dict[str, Any]] = []
-    for path in args.droo:
-        rows += droo(path, w)
-    for path in args.lydroo:
-        rows += lydroo(path)
+    jobs = [(p, True) for p in args.droo] + [(p, False) for p in args.lydroo]
+    for path, is_droo in jobs:
+        try:
+            rows += droo(path, w) if is_droo else lydroo(path)
+        except _read_errors() as exc:
+            _fail(path, exc)
     print(format_table(rows, ["file", "quantity", "value"]))
 
 

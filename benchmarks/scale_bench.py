@@ -22,7 +22,9 @@ evaluator) on one scenario per size, each in a fresh subprocess so that its peak
 (``resource.getrusage``) is its own; prints users, servers, models, columns, objective,
 certified bound, gap (``aigc_opt.result.relative_gap``), seconds, peak RSS, status, verified.
 
-The machine is shared: every time is the median of ``--repeats`` runs.
+The machine is shared: every time is the median of ``--repeats`` runs (``build``: after one
+untimed warm-up, the HiGHS path and Pyomo alike). Progress lines go to stderr as each row
+finishes; the table and the fitted exponents are printed on stdout at the end.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ def feasibility(sizes: list[int], seeds: int, models: int, users_per_server: int
                 "gen_s_median": statistics.median(gen),
             })
             print(_row(rows[-1]), file=sys.stderr, flush=True)
+    _report(rows, [])
     return rows
 
 
@@ -91,8 +94,9 @@ def build(sizes: list[int], users_per_server: int, models: int, links: int, repe
     """Build + hand-over time of the HiGHS path (``spec.build`` + equilibrate + ``passModel``)
     and of the Pyomo backend's own model construction + hand-over, per nonzero, on sparse
     scenarios (``S = N / users_per_server`` servers, each user linked to its ``links``
-    nearest). Times are process CPU seconds (the machine is shared; ``build_wall_s`` is the
-    wall-clock median), after one untimed warm-up build."""
+    nearest). Times are process CPU seconds, the median of ``repeats`` builds after one
+    untimed warm-up build, for both sides (the machine is shared; ``build_wall_s`` is the
+    HiGHS path's wall-clock median)."""
     rows = []
     for n in sizes:
         servers = max(1, n // users_per_server)
@@ -107,8 +111,9 @@ def build(sizes: list[int], users_per_server: int, models: int, links: int, repe
             times.append(time.process_time() - c0)
             walls.append(time.perf_counter() - t0)
         py = float("nan")
-        if n <= pyomo_max:
-            py = _pyomo_build_seconds(prog)
+        if n <= pyomo_max:  # the same protocol: one untimed warm-up, then the median
+            _pyomo_build_seconds(prog)
+            py = statistics.median(_pyomo_build_seconds(prog) for _ in range(repeats))
         med = statistics.median(times)
         rows.append({"users": n, "servers": servers, "models": models, "cols": prog.n_cols,
                      "rows": prog.n_rows, "nnz": prog.A.nnz, "build_s": med,
@@ -117,10 +122,12 @@ def build(sizes: list[int], users_per_server: int, models: int, links: int, repe
                      "pyomo_ratio": py / med,
                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
         print(_row(rows[-1]), file=sys.stderr, flush=True)
-    if len(rows) >= 2:
+    notes = []
+    if len({r["nnz"] for r in rows}) >= 2:
         x = np.log([r["nnz"] for r in rows])
         y = np.log([r["build_s"] for r in rows])
-        print(f"fitted exponent build_s ~ nnz^{np.polyfit(x, y, 1)[0]:.3f}", file=sys.stderr)
+        notes.append(f"fitted exponent build_s ~ nnz^{np.polyfit(x, y, 1)[0]:.3f}")
+    _report(rows, notes)
     return rows
 
 
@@ -151,11 +158,14 @@ def _pyomo_build_seconds(prog: Any) -> float:
 
 def generation(sizes: list[int], users_per_server: int, models: int, links: int,
                repeats: int) -> list[dict[str, Any]]:
-    """Generation time (median of ``repeats``) and traced peak memory of a sparse scenario
-    with ``S = N / users_per_server`` servers and ``links`` links per user; fitted exponents."""
+    """Generation time (median of ``repeats``, after one untimed warm-up at the smallest size) and
+    traced peak memory of a sparse scenario with ``S = N / users_per_server`` servers and
+    ``links`` links per user; fitted exponents."""
     import tracemalloc
 
     rows = []
+    n0 = min(sizes)  # warm-up at the smallest size: first-call costs stay out of the times
+    ao.Scenario.generate(n0, max(1, n0 // users_per_server), models, seed=0, links=links)
     for n in sizes:
         s = max(1, n // users_per_server)
         times = []
@@ -171,11 +181,13 @@ def generation(sizes: list[int], users_per_server: int, models: int, links: int,
         rows.append({"users": n, "servers": s, "links": links, "gen_s": statistics.median(times),
                      "peak_mb": peak / 2**20})
         print(_row(rows[-1]), file=sys.stderr, flush=True)
-    if len(rows) >= 2:
+    notes = []
+    if len({r["users"] for r in rows}) >= 2:
         x = np.log([r["users"] for r in rows])
         for key in ("gen_s", "peak_mb"):
             k = np.polyfit(x, np.log([r[key] for r in rows]), 1)[0]
-            print(f"fitted exponent {key} ~ users^{k:.3f}", file=sys.stderr)
+            notes.append(f"fitted exponent {key} ~ users^{k:.3f}")
+    _report(rows, notes)
     return rows
 
 
@@ -230,8 +242,27 @@ def solve_sizes(sizes: list[int], servers: list[int], links: list[int], models: 
     return rows
 
 
+def _report(rows: list[dict[str, Any]], notes: list[str]) -> None:
+    """The result table and its notes on stdout (the per-row progress lines go to stderr)."""
+    from aigc_opt.export import format_table
+
+    if rows:
+        print(format_table(rows, list(rows[0])))
+    for line in notes:
+        print(line)
+    sys.stdout.flush()
+
+
 def _row(r: dict[str, Any]) -> str:
     return "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items())
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    v = int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -250,14 +281,14 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--users-per-server", type=int, default=20)
     b.add_argument("--models", type=int, default=10)
     b.add_argument("--links", type=int, default=3)
-    b.add_argument("--repeats", type=int, default=3)
+    b.add_argument("--repeats", type=_positive, default=3)
     b.add_argument("--pyomo-max", type=int, default=50000)
     g = sub.add_parser("generation")
     g.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000, 1000000])
     g.add_argument("--users-per-server", type=int, default=20)
     g.add_argument("--models", type=int, default=50)
     g.add_argument("--links", type=int, default=5)
-    g.add_argument("--repeats", type=int, default=3)
+    g.add_argument("--repeats", type=_positive, default=3)
     v = sub.add_parser("solve")
     v.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000, 1000000])
     v.add_argument("--servers", type=int, nargs="+", default=[50, 100, 500])

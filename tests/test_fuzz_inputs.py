@@ -201,6 +201,38 @@ def test_pool_timeout_reports_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
     assert all(res[i][0] != "hang" for i in (0, 2, 3))
 
 
+def test_workers_zero_runs_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--workers 0`` runs the cases here (it used to start no worker and wait forever); an
+    overrun is still a 'hang', cut by the alarm, and the next case runs."""
+    import time
+
+    res = fuzz_inputs.run(3, seed=12, workers=0, timeout=20.0)
+    assert res == {i: fuzz_inputs.run_case(i, 12) for i in range(3)}
+    real = fuzz_inputs.run_case
+
+    def slow(i: int, seed: int = 0) -> tuple[str, str, str]:
+        if i == 1:
+            time.sleep(30)
+        return real(i, seed)
+
+    monkeypatch.setattr(fuzz_inputs, "run_case", slow)
+    before = signal.getsignal(signal.SIGALRM)
+    t0 = time.monotonic()
+    res = fuzz_inputs.run(3, workers=0, timeout=0.5)
+    assert time.monotonic() - t0 < 20
+    assert res[1][0] == "hang" and res[0][0] != "hang" and res[2][0] != "hang"
+    assert signal.getsignal(signal.SIGALRM) == before  # the handler is restored
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # and no alarm is left
+
+
+def test_negative_workers_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        fuzz_inputs.main(["--cases", "2", "--workers", "-1"])
+    assert exc.value.code == 2 and "--workers must be >= 0" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="workers"):
+        fuzz_inputs.run(2, workers=-2)
+
+
 @pytest.mark.slow
 def test_ten_thousand_cases_zero_failures() -> None:
     res = fuzz_inputs.run(10_000, seed=0, workers=2, timeout=10.0)
