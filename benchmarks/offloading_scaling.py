@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import time
 from typing import Any
 
@@ -51,7 +50,7 @@ def run(sizes: list[int], backends: list[str], users_per_server: int, candidates
                 "eval_matches": bool(met is not None and np.isclose(
                     met.objective, res.objective, rtol=1e-6)),
             })
-            print(_fmt(rows[-1]), file=sys.stderr, flush=True)
+            print(_fmt(rows[-1]), flush=True)  # the table, row by row, on stdout
     return rows
 
 
@@ -74,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--csv", default=None, help="also write the rows to this CSV file")
     a = ap.parse_args(argv)
     print(" users    S backend     cols      nnz  build_s  solve_s  eval_s termination"
-          "      objective       gap eval==solver", file=sys.stderr)
+          "      objective       gap eval==solver")
     rows = run(a.sizes, a.backends, a.users_per_server, a.candidates, a.models, a.time_limit,
                a.mip_gap, a.seed)
     if a.csv:
