@@ -220,3 +220,44 @@ def test_case_kind_registered() -> None:
     assert kind.reference == "outer_approximation"
     res = ao.run_method(scn, kind.make_spec(), kind.reference)
     assert res.optimal
+
+
+@pytest.mark.parametrize("deadline", ["hard", "penalty"])
+def test_infinite_deadline_is_no_deadline(deadline: str) -> None:
+    """An infinite deadline (valid: 'no deadline') gave a HiGHS-rejected master (-inf
+    coefficient), then a master whose presolve reported a value its solution did not have
+    (200 iterations, 'feasible' 14.59). It is the same optimum as a deadline of 1e7 s."""
+    scn = ao.Scenario.generate(3, 1, 1, seed=0)
+    spec = JointSpec(objective=OffloadObjective(deadline=deadline))
+    out = {}
+    for d0 in (1e7, np.inf):
+        d = scn.request_deadline_s.copy()
+        d[0] = d0
+        res = ao.run_method(scn.replace(request_deadline_s=d), spec, "outer_approximation")
+        assert res.termination == "optimal" and res.verified, (d0, res.message)
+        out[d0] = res.objective
+    assert out[np.inf] == pytest.approx(out[1e7], rel=1e-9)
+
+
+def test_outer_approximation_refuses_extra_constraints() -> None:
+    """Its master is built from the fixed-share rows, so a subclass's rows would be dropped
+    (the unconstrained point came back 'unverified'): an explained error instead."""
+    import dataclasses
+
+    import scipy.sparse as sp
+
+    @dataclasses.dataclass(frozen=True)
+    class MinLocal(JointSpec):
+        def extra_constraints(self, scn: ao.Scenario) -> tuple[ao.ExtraConstraint, ...]:
+            def rows(program: object) -> tuple[dict[str, object], np.ndarray, np.ndarray]:
+                cols = program.column_data  # type: ignore[attr-defined]
+                j = np.nonzero(cols["placement"] == -1)[0]
+                a = sp.csr_matrix((np.ones(j.size), (np.zeros(j.size, int), j)),
+                                  shape=(1, program.block("assign").size))  # type: ignore
+                return {"assign": a}, np.array([2.0]), np.array([np.inf])
+
+            return (ao.ExtraConstraint("min_local", rows,
+                                       lambda al: np.zeros(1)),)
+
+    res = ao.run_method(ao.Scenario.generate(5, 2, 2, seed=0), MinLocal(), "outer_approximation")
+    assert res.termination == "error" and "extra constraints" in res.message

@@ -340,10 +340,12 @@ def solve_per_server(scn: Scenario, spec: StepsSpec, options: SolveOptions) -> R
     per server; cache and load per server). Each server's block is solved on its own with HiGHS
     (``scn.subset`` of its requests) and the objectives and dual bounds are summed, so the
     result is the monolithic optimum with an honest bound. With epsilon rows (which couple all
-    servers) it falls back to the monolithic MILP. ``options.time_limit`` bounds the total.
+    servers) or a subclass's :meth:`~aigc_opt.spec.ProblemSpec.extra_constraints` (rows over
+    any requests: per block they would be imposed once per server) it falls back to the
+    monolithic MILP. ``options.time_limit`` bounds the total.
     """
     problem: Any = spec  # frozen fields do not match the Problem protocol's settable ones
-    if spec.epsilon:
+    if spec.epsilon or spec.extra_constraints(scn):
         return solve(scn, problem, "highs", options=options)
     t_start = time.perf_counter()
     srv = serving_server(scn)

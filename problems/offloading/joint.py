@@ -226,10 +226,11 @@ def _inner_cvxpy(scn: Scenario, spec: JointSpec, col: Columns, chosen: np.ndarra
     w = col.pw[chosen]
     obj = w @ (pu @ tb + pe @ tf)
     d = col.deadline[chosen]
-    if spec.objective.deadline == "hard":
-        cons.append(lat <= d)
-    else:
-        obj = obj + col.rho[chosen] @ cp.pos(lat - d)
+    fin = np.flatnonzero(np.isfinite(d))  # an infinite deadline is no row and no lateness
+    if fin.size and spec.objective.deadline == "hard":
+        cons.append(lat[fin] <= d[fin])
+    elif fin.size:
+        obj = obj + col.rho[chosen][fin] @ cp.pos(lat[fin] - d[fin])
     prob = cp.Problem(cp.Minimize(obj), cons)
     try:
         solve_quietly(prob, solver="CLARABEL")

@@ -27,6 +27,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -112,7 +113,7 @@ def build_master(scn: Scenario, spec: JointSpec, col: Columns) -> Master:
         add(np.concatenate([k, k]), np.concatenate([off[blk] + idx, idx]),
             np.concatenate([np.ones(idx.size), -np.ones(idx.size)]), idx.size,
             np.full(idx.size, -np.inf), np.zeros(idx.size))
-    ir = j[rem]
+    ir = j[rem & np.isfinite(col.deadline[keep])]  # no deadline (inf): no row, no penalty
     k = np.arange(ir.size)
     slack = col.lat0[keep][ir] - col.deadline[keep][ir]
     if penalty:  # z - a tau - c sigma - (L0 - d) x >= 0
@@ -203,6 +204,10 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
     from aigc_opt.solvers.highs import HighsBackend
 
     t_start = time.perf_counter()
+    if spec.extra_constraints(scn):  # the master is built from the fixed-share rows only
+        return Result(Termination.ERROR, False, gap=math.inf,
+                      stats=SolveStats("outer_approximation"),
+                      message="outer_approximation does not support extra constraints")
     col = columns(scn, spec)
     master = build_master(scn, spec, col)
     mp, keep, nx = master.program, master.keep, master.nx
@@ -308,6 +313,7 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
                                                    math.inf, False, "none"))
     lb, ub = -math.inf, (best.value if best is not None else math.inf)
     it, nodes, t_master = 0, 0, 0.0
+    presolve = True
     term, msg = Termination.FEASIBLE, ""
     while it < spec.max_iterations:
         # loose master gaps while the OA gap is large; its dual bound is valid either way
@@ -326,6 +332,17 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
         it += 1
         t0 = time.perf_counter()
         h.run()
+        if not _solution_matches(h, mp.c) and presolve:
+            # HiGHS 1.16's presolve, with the MIP start and the cut rows, returned the start
+            # as "optimal" under a lower objective and dual bound it does not have (an
+            # infinite deadline: the master never moved, 200 iterations); solve without it
+            logger.warning("OA master %d: HiGHS's objective is not its solution's; "
+                           "presolve off from here", it)
+            presolve = False
+            h.setOptionValue("presolve", "off")
+            if best is not None:
+                h.setSolution(n, np.arange(n, dtype=np.int32), xv)
+            h.run()
         t_master += time.perf_counter() - t0
         logger.debug("OA iteration %d: master %.2fs, %s, bound %.9g, ub %.9g, nodes %d", it,
                      time.perf_counter() - t0, h.getModelStatus(), h.getInfo().mip_dual_bound,
@@ -395,6 +412,16 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
     return Result(term, True, objective=best.value, bound=min(lb, best.value), gap=gap,
                   values={"placement": alloc.placement, "beta": best.beta, "phi": best.phi},
                   allocation=alloc, stats=stats, message=msg)
+
+
+def _solution_matches(h: Any, cost: np.ndarray, rtol: float = 1e-6) -> bool:
+    """Whether the solution HiGHS returns has the objective it reports (``True`` when there
+    is no solution to check)."""
+    info = h.getInfo()
+    if int(info.primal_solution_status) != 2:
+        return True
+    val = float(cost @ np.asarray(h.getSolution().col_value))
+    return abs(val - float(info.objective_function_value)) <= rtol * max(1.0, abs(val))
 
 
 def _master_point(scn: Scenario, spec: JointSpec, col: Columns, master: Master,
