@@ -71,8 +71,8 @@ def build_model(lp: LinearProgram) -> tuple[Any, Any]:
         s, e = A.indptr[i], A.indptr[i + 1]
         expr = pyo.quicksum(float(v) * x[int(j)] for j, v in zip(A.indices[s:e], A.data[s:e],
                                                                  strict=True))
-        if s == e:
-            return pyo.Constraint.Feasible if rl[i] <= 0 <= ru[i] else pyo.Constraint.Infeasible
+        if s == e:  # 0 in [rl, ru] here (checked in solve); Feasible is a trivial expression
+            return pyo.Constraint.Skip  # that Pyomo's SCIP writer cannot write
         lo_i = float(rl[i]) if math.isfinite(rl[i]) else None
         up_i = float(ru[i]) if math.isfinite(ru[i]) else None
         if lo_i is None and up_i is None:
@@ -162,6 +162,11 @@ class PyomoBackend:
             return unusable
         if program.n_cols == 0:  # Pyomo's HiGHS says "unknown" for a model without columns
             return empty_program_result(self.name, program, time.perf_counter() - t0)
+        empty = np.diff(program.A.indptr) == 0
+        if (empty & ~((program.row_lower <= 0) & (program.row_upper >= 0))).any():
+            return Result(Termination.INFEASIBLE, False, gap=math.inf,
+                          message="a row without coefficients excludes 0",
+                          stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
         sc = equilibrate(program)
         try:
             model, x = build_model(sc.program)

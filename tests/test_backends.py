@@ -260,3 +260,27 @@ def test_unknown_solver_option_is_refused(backend: str) -> None:
         with pytest.raises(ao.UnknownNameError, match="no_such_option_xyz"):
             get_backend(backend).solve(lp, SolveOptions(
                 extra={"solver": "scip", "no_such_option_xyz": 1}))
+
+
+@pytest.mark.parametrize("solver", ["highs", "scip"])
+def test_pyomo_rows_without_coefficients(solver: str) -> None:
+    """A row with no coefficient (multi-cell offloading has two) is skipped when it admits 0
+    (Pyomo's SCIP writer failed on the trivial constraint: 'TrivialRelationalExpression') and
+    makes the program infeasible when it does not."""
+    A = [[1, 1], [0, 0]]
+    ok = _lp([1, 2], A, [1, -1], [INF, 1], [0, 0], [INF, INF], integ=[True, False])
+    res = get_backend("pyomo").solve(ok, ao.SolveOptions(extra={"solver": solver}))
+    assert res.termination == "optimal" and res.objective == pytest.approx(1.0)
+    bad = _lp([1, 2], A, [1, 0.5], [INF, 1], [0, 0], [INF, INF], integ=[True, False])
+    res = get_backend("pyomo").solve(bad, ao.SolveOptions(extra={"solver": solver}))
+    assert res.termination == "infeasible" and "without coefficients" in res.message
+
+
+def test_pyomo_scip_agrees_on_multicell_offloading() -> None:
+    from aigc_opt.problems.offloading import MulticellSpec
+
+    scn = ao.Scenario.generate(4, 2, 2, seed=0)
+    ref = ao.solve(scn, MulticellSpec(), backend="highs")
+    res = ao.solve(scn, MulticellSpec(), backend="pyomo", extra={"solver": "scip"})
+    assert res.termination == "optimal" and res.verified
+    assert res.objective == pytest.approx(ref.objective, rel=1e-7)
