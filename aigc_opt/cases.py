@@ -203,19 +203,62 @@ def _decode(v: Any, where: str) -> Any:
     if not isinstance(v, dict):
         return v
     if "__ndarray__" in v:
-        try:
-            dtype = np.dtype(str(v.get("dtype", "<f8")))
-            if dtype.kind not in "biuf":
-                raise TypeError(f"dtype {dtype} is not numeric")
-            return np.asarray(v["__ndarray__"], dtype=dtype)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(where, "-", v.get("dtype"), f"bad array: {exc}") from None
+        return _decode_array(v, where)
     if "__tuple__" in v:
+        if not isinstance(v["__tuple__"], list):
+            raise ValidationError(where, "-", v["__tuple__"], "'__tuple__' must be a list")
         return tuple(_decode(x, where) for x in v["__tuple__"])
     if "__dataclass__" in v:
         cls = _resolve(v["__dataclass__"], where)
         return _construct(cls, v.get("fields"), where)
     return {k: _decode(x, f"{where}.{k}") for k, x in v.items()}
+
+
+def _entries_bad(raw: Any, boolean: bool) -> Any:
+    """The first entry of the nested lists ``raw`` that is not a value of the array's kind
+    (``true``/``false`` for a bool array, numbers that are not bools otherwise), or None."""
+    stack = [raw]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, list):
+            stack.extend(x)
+        elif boolean != isinstance(x, bool) or not isinstance(x, bool | int | float):
+            return x if x is not None else "null"
+    return None
+
+
+def _decode_array(v: dict[str, Any], where: str) -> np.ndarray:
+    """``{"__ndarray__": nested lists, "dtype": "<f8"}`` as an array whose entries are exactly
+    the file's: strings, null and bools among numbers are refused (numpy would convert them),
+    and so is a value the declared dtype cannot hold (``1.5`` or ``inf`` as an integer,
+    ``1e300`` as float16)."""
+    try:
+        dtype = np.dtype(str(v.get("dtype", "<f8")))
+    except (TypeError, ValueError, SyntaxError):
+        raise ValidationError(where, "-", v.get("dtype"), "bad array: not a numpy dtype") \
+            from None
+    if dtype.kind not in "biuf":
+        raise ValidationError(where, "-", v.get("dtype"), f"bad array: dtype {dtype} is not "
+                                                          "numeric (bool, int or float)")
+    raw = v["__ndarray__"]
+    bad = _entries_bad(raw, dtype.kind == "b")
+    if bad is not None:
+        kind = "true/false" if dtype.kind == "b" else "numbers (not true/false)"
+        raise ValidationError(where, "-", bad, f"bad array: entries must be {kind}")
+    import warnings
+
+    try:
+        vals = np.asarray(raw)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            arr = vals.astype(dtype)
+            same = vals.dtype != object and np.array_equal(arr, vals, equal_nan=True)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValidationError(where, "-", v.get("dtype"), f"bad array: {exc}") from None
+    if not same:
+        raise ValidationError(where, "-", v.get("dtype"),
+                              "bad array: a value does not fit the declared dtype exactly")
+    return arr
 
 
 def _construct(cls: type, fields: Any, where: str) -> Any:
@@ -279,6 +322,8 @@ def _read_json(p: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValidationError("path", "-", str(p), f"not valid JSON: {exc}") from None
+    except ValueError as exc:  # an integer literal beyond Python's 4300-digit conversion limit
+        raise ValidationError("path", "-", str(p), f"not valid JSON: {exc}") from None
     except RecursionError:
         raise ValidationError("path", "-", str(p), "JSON nested too deeply") from None
 
@@ -288,6 +333,10 @@ def _from_doc(data: Any, p: Path, expected: type | None) -> Any:
         want = expected.__name__ if expected else "an instance"
         raise ValidationError("path", "-", str(p), f"not an instance JSON file (expected "
                                                    f"{{\"{INSTANCE_TAG}\": 1, ...}} with {want})")
+    tag = data[INSTANCE_TAG]
+    if isinstance(tag, bool) or tag != 1:
+        raise ValidationError(INSTANCE_TAG, "-", tag, f"{p.name}: unknown instance file "
+                                                      "version (this aigc-opt writes 1)")
     cls = _resolve(data.get("type"), "type")
     if expected is not None and not issubclass(cls, expected):
         raise ValidationError("type", "-", data.get("type"),

@@ -1,0 +1,90 @@
+"""Instance JSON files hold exactly what they say or are refused by name (found by a mutation
+fuzzer: numpy converted strings, bools and null inside arrays, a lossy declared dtype changed
+values, and huge or infinite integers raised bare OverflowError/ValueError)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from aigc_opt.cases import case_kinds, get_case, load_instance_file, save_instance_json
+from aigc_opt.errors import ValidationError
+
+KIND = "incentives.contract"
+
+
+def _doc(tmp_path: Path) -> dict[str, Any]:
+    p = save_instance_json(get_case(KIND).make_instance(seed=0), tmp_path / "c.json")
+    return json.loads(p.read_text())
+
+
+def _theta(doc: dict[str, Any], values: Any, dtype: str = "<f8") -> dict[str, Any]:
+    out = copy.deepcopy(doc)
+    out["fields"]["theta"] = {"__ndarray__": values, "dtype": dtype}
+    return out
+
+
+def _load(tmp_path: Path, doc: Any, text: str | None = None) -> Any:
+    p = tmp_path / "m.json"
+    p.write_text(json.dumps(doc) if text is None else text)
+    return load_instance_file(get_case(KIND), p)
+
+
+@pytest.mark.parametrize(("values", "dtype", "needle"), [
+    ([1.0, "2.5", 3.0], "<f8", "must be numbers"),
+    ([1.0, True, 3.0], "<f8", "must be numbers"),
+    ([1.0, None, 3.0], "<f8", "must be numbers"),
+    ([1.0, {"a": 1}, 3.0], "<f8", "must be numbers"),
+    ([1.5, 2.0, 3.0], "<i8", "does not fit"),
+    ([1.0, float("inf"), 3.0], "<i8", "does not fit"),
+    ([10**30, 2, 3], "<i8", "bad array"),
+    ([1.0, 300.0, 3.0], "|i1", "does not fit"),
+    ([103.3055, 2.0, 3.0], "<f2", "does not fit"),
+    ([[1.0, 2.0], [3.0]], "<f8", "bad array"),
+    ([1.0, 2.0, 3.0], "<,f8", "not a numpy dtype"),
+    ([1.0, 2.0, 3.0], "<U8", "not numeric"),
+])
+def test_array_entries_are_exactly_the_files(tmp_path: Path, values: Any, dtype: str,
+                                             needle: str) -> None:
+    with pytest.raises(ValidationError, match=needle) as err:
+        _load(tmp_path, _theta(_doc(tmp_path), values, dtype))
+    assert err.value.field == "fields.theta"
+
+
+def test_bool_arrays_take_only_true_and_false(tmp_path: Path) -> None:
+    from aigc_opt.cases import _decode
+
+    assert _decode({"__ndarray__": [True, False], "dtype": "|b1"}, "x").tolist() == [True, False]
+    for bad in (["false", True], [1, 0], [None, True]):
+        with pytest.raises(ValidationError, match="true/false"):
+            _decode({"__ndarray__": bad, "dtype": "|b1"}, "x")
+
+
+def test_file_level_faults_are_named(tmp_path: Path) -> None:
+    doc = _doc(tmp_path)
+    with pytest.raises(ValidationError, match="4300 digits|not valid JSON"):
+        _load(tmp_path, None, text=json.dumps(doc).replace("100.0", "1" * 5000, 1))
+    tupled = copy.deepcopy(doc)
+    tupled["fields"]["gamma1"] = {"__tuple__": 1.0}
+    with pytest.raises(ValidationError, match="must be a list"):
+        _load(tmp_path, tupled)
+    for tag in ("abc", None, False, 2):
+        tagged = dict(doc, aigc_opt_instance=tag)
+        with pytest.raises(ValidationError, match="version"):
+            _load(tmp_path, tagged)
+
+
+def test_every_case_kind_round_trips(tmp_path: Path) -> None:
+    """The strict reading keeps every file the library writes (bool, int, float arrays)."""
+    for name, kind in sorted(case_kinds().items()):
+        inst = kind.make_instance(seed=1)
+        back = load_instance_file(kind, save_instance_json(inst, tmp_path / f"{name}.json"))
+        assert type(back) is type(inst)
+        for f, v in vars(inst).items():
+            if isinstance(v, np.ndarray):
+                np.testing.assert_array_equal(getattr(back, f), v, err_msg=f"{name}.{f}")
