@@ -253,6 +253,18 @@ def check_entries(name: str, entries: int, max_entries: int | None) -> None:
 
 
 # ------------------------------------------------------------------------------------ arrays
+def _first_bool(seq: list[Any] | tuple[Any, ...]) -> Any:
+    """The first bool in the nested lists/tuples ``seq`` (None if there is none)."""
+    stack: list[Any] = [seq]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, list | tuple):
+            stack.extend(x)
+        elif isinstance(x, bool | np.bool_):
+            return x
+    return None
+
+
 def _real_array(name: str, unit: str, value: Any, *, allow_bool: bool, want_bool: bool
                 ) -> np.ndarray:
     """``value`` as a real numpy array (float64, int64 or bool), or a ValidationError."""
@@ -268,6 +280,9 @@ def _real_array(name: str, unit: str, value: Any, *, allow_bool: bool, want_bool
     except RecursionError as exc:
         raise ValidationError(name, unit, "(deeply nested)", "nested too deeply") from exc
     kind = a.dtype.kind
+    if (kind in "iuf" and not (allow_bool or want_bool) and isinstance(value, list | tuple)
+            and (b := _first_bool(value)) is not None):  # numpy made [True, 4] int64
+        raise _kind_error(name, unit, b, "numbers")
     if kind == "O":
         flat = a.ravel()
         for x in flat:

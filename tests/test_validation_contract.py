@@ -236,3 +236,13 @@ def test_family_loaders_name_the_path(tmp_path: Path) -> None:
     t.write_text("slot,server,model,count\n0,0,0,1.5\n")
     err = _raises(lambda: load_trace_csv(t), "count")
     assert "line 2" in str(err) and "t.csv" in str(err)
+
+
+def test_a_bool_inside_a_list_of_numbers_is_refused() -> None:
+    """numpy turns ``[1, True, 3]`` into int64, so an all-bool check missed one true/false in
+    a numeric list (a scenario JSON with server_gpu_slots [1, true] loaded as [1, 1])."""
+    from aigc_opt.validate import check_array
+
+    for value in ([1, True, 3], [[1.0, 2.0], [False, 3.0]], (2, np.True_)):
+        _raises(lambda v=value: check_array("x", "-", v), "not a bool")
+    assert check_array("x", "-", [1, 2]).tolist() == [1.0, 2.0]
