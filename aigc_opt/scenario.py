@@ -333,7 +333,10 @@ class Scenario:
             raise ValidationError("scenario", "-", type(data).__name__,
                                   f"must be a JSON object / dict of fields (in {source})")
         version = data.get("schema_version", SCHEMA_VERSION)
-        if isinstance(version, bool) or version != SCHEMA_VERSION:
+        if isinstance(version, np.ndarray) and version.ndim == 0:  # an .npz member
+            version = version.item()
+        if (isinstance(version, bool) or not isinstance(version, int | float)
+                or version != SCHEMA_VERSION):
             raise ValidationError("schema_version", "-", version,
                                   f"expected {SCHEMA_VERSION} (in {source})")
         unknown = sorted(str(k) for k in set(data) - set(FIELDS) - {"schema_version"})

@@ -188,3 +188,15 @@ def test_quality_kinds_at_breakpoints() -> None:
     a, b, qm = s.model_quality_slope[0], s.model_quality_mid[0], s.model_quality_max[0]
     assert quality(s, np.array([0]), np.array([b]))[0] == pytest.approx(qm / 2)
     assert quality(s, np.array([0]), np.array([b + 1]))[0] == pytest.approx(qm / (1 + np.exp(-a)))
+
+
+def test_npz_schema_version_must_be_a_scalar(tmp_path: Path) -> None:
+    """An array-valued schema_version member raised numpy's 'truth value ... ambiguous'."""
+    scn = Scenario.generate(4, 2, 2, seed=0)
+    scn.save(tmp_path / "s.npz")
+    with np.load(tmp_path / "s.npz") as z:
+        members = {k: z[k] for k in z.files}
+    members["schema_version"] = np.array([1, 1])
+    np.savez(tmp_path / "bad.npz", **members)
+    with pytest.raises(ValidationError, match="schema_version"):
+        Scenario.load(tmp_path / "bad.npz")
