@@ -46,12 +46,11 @@ def droo(path: str, weights: list[float] | None) -> list[dict[str, Any]]:
 
 def lydroo(path: str) -> list[dict[str, Any]]:
     """The replay's rows (see the module docstring)."""
-    import scipy.io
-
+    from aigc_opt.matfile import load_mat
     from aigc_opt.problems.online.data import FrameInstance, LyapunovSpec
     from aigc_opt.problems.online.lyapunov import solve_fixed_modes, solve_frame
 
-    d = scipy.io.loadmat(path)
+    d = load_mat(path)
     h, q, y = d["input_h"], d["data_queue"], d["energy_queue"]
     mode, obj = d["off_mode"].astype(bool), np.asarray(d["objective"], dtype=float).ravel()
     rate, energy = d["rate"], d["energy_consumption"]

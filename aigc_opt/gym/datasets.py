@@ -187,9 +187,11 @@ def load_labels(path: str | Path) -> WpmecLabels:
             d = {mat: d[npz] for mat, npz in names.items() if npz in d} | (
                 {"seed": d["seed"]} if "seed" in d else {})
         else:
-            import scipy.io
+            from aigc_opt.matfile import load_mat
 
-            d = scipy.io.loadmat(p)
+            d = load_mat(p)
+    except ValidationError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
         raise ValidationError("path", "-", str(p), f"cannot read: {exc}") from None
     for key in ("input_h", "output_mode"):

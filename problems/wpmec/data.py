@@ -324,9 +324,9 @@ class WpmecBatch:
             elif suffix == ".csv":
                 arr = np.loadtxt(p, delimiter=",", comments="#", ndmin=2, dtype=np.float64)
             else:
-                import scipy.io
+                from aigc_opt.matfile import load_mat
 
-                data = scipy.io.loadmat(p)
+                data = load_mat(p)
                 if variable not in data:
                     names = sorted(k for k in data if not k.startswith("__"))
                     raise ValidationError("variable", "-", variable,
