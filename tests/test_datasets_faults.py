@@ -265,3 +265,20 @@ def test_flip_search_memory_is_linear_in_users() -> None:
     assert peak < 16 << 20, peak
     peak = _peak(lambda: ex._flip_search(L, g, W, np.arange(1), _copy(inc), 1))
     assert peak < 100 << 20, peak
+
+
+@pytest.mark.parametrize(("key", "row", "value"), [
+    ("output_obj", 0, np.inf), ("output_obj", 2, -1.0), ("output_obj", 1, np.nan),
+    ("output_a", 0, 7.0), ("output_a", 3, -0.1), ("output_tau", 0, 1.5),
+])
+def test_stated_values_are_complete_and_physical(tmp_path: Path, good: dict[str, np.ndarray],
+                                                 key: str, row: int, value: float) -> None:
+    """Stated rates, slot fractions that are infinite, negative, above the frame or partly NaN
+    were accepted (file mutation fuzz); an all-NaN variable still means 'absent'."""
+    arr = good[key].copy()
+    arr[row, 0] = value
+    with pytest.raises(ValidationError, match=key) as err:
+        load_labels(_mat(tmp_path / "s.mat", good | {key: arr}))
+    assert "s.mat" in str(err.value)
+    absent = load_labels(_mat(tmp_path / "n.mat", good | {key: np.full_like(arr, np.nan)}))
+    assert absent.gains.shape == good["input_h"].shape

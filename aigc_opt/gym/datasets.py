@@ -223,6 +223,18 @@ def load_labels(path: str | Path) -> WpmecLabels:
                                             ("output_gap", "-"), ("output_a", "-"))}
     tau = var("output_tau", (f, n), "-")
     weights = var("weights", (n,), "-")
+    try:  # a stated variable that is present is complete and physical (absent: all NaN)
+        for key, arr, high in (("output_obj", stated["output_obj"], None),
+                               ("output_bound", stated["output_bound"], None),
+                               ("output_gap", stated["output_gap"], None),
+                               ("output_a", stated["output_a"], 1.0 + STATED_SLACK),
+                               ("output_tau", tau, 1.0 + STATED_SLACK)):
+            if key in d and not np.isnan(arr).all():  # all NaN: absent (save_labels)
+                check_array(key, "bit/s" if key in ("output_obj", "output_bound") else "-",
+                            arr, arr.shape, low=0.0, high=high)
+    except ValidationError as exc:
+        raise exc.with_note("a variable that is absent is not checked").located(str(p)) \
+            from None
     try:
         if "weights" in d:  # present: real weights (absent: NaN, i.e. DROO's defaults)
             try:
@@ -236,6 +248,11 @@ def load_labels(path: str | Path) -> WpmecLabels:
     return WpmecLabels(gains, modes.astype(np.int8), stated["output_obj"],
                        stated["output_bound"], stated["output_gap"], stated["output_a"], tau,
                        weights, seed)
+
+
+#: Slack on the stated time fractions ``output_a`` and ``output_tau`` (<= 1 + this): DROO's
+#: published slots over-use the frame by up to 2.9e-8.
+STATED_SLACK = 1e-6
 
 
 def _real(d: dict[str, Any], key: str, unit: str) -> np.ndarray:
