@@ -240,3 +240,13 @@ def test_crash_free_is_the_problem_the_milp_solves() -> None:
         ao.run_method(inst, scored, "offline_milp")
     with pytest.raises(ao.UnknownNameError, match="highs"):  # no generic backend either
         ao.run_method(inst, scored, "highs")
+
+
+def test_reward_coefficients_are_bounded() -> None:
+    """A coefficient of 1e308 made an episode's utility inf (an 'unverified' solve)."""
+    from aigc_opt.errors import ValidationError
+    from aigc_opt.problems.migration.data_agod import MAX_REWARD_COEF, AgodInstance
+
+    coef = np.array([[1.0, 1.0, 2.0, MAX_REWARD_COEF * 10]])
+    with pytest.raises(ValidationError, match="provider_reward"):
+        AgodInstance(np.array([2]), coef, np.array([0]), np.array([1]))

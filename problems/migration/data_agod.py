@@ -58,6 +58,9 @@ logger = logging.getLogger(__name__)
 MAX_TASKS = 1_000_000
 #: Longest episode (time units): arrival times are int64.
 MAX_TIME = float(INT_LIMIT)
+#: Largest reward-curve coefficient: an episode's utility (at most :data:`MAX_TASKS` rewards)
+#: stays finite (a coefficient of 1e308 made the objective inf, the result 'unverified').
+MAX_REWARD_COEF = 1e15
 
 #: AGOD ``env/config.py`` constants.
 NUM_SERVICE_PROVIDERS = 20
@@ -173,7 +176,7 @@ class AgodInstance:
                           dtype=np.int64, nonempty=True)
         P = cap.shape[0]
         coef = check_array("provider_reward", "-", self.provider_reward, (P, 4), low=0.0,
-                           like="provider_capacity")
+                           high=MAX_REWARD_COEF, like="provider_capacity")
         if (coef[:, 2] <= coef[:, 0]).any():
             raise ValidationError("provider_reward", "-", coef, "needs b_x > a_x")
         arr = check_array("arrival_s", "s", self.arrival_s, ndim=1, low=0, dtype=np.int64,
