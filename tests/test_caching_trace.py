@@ -136,3 +136,15 @@ def test_bad_objective_and_allocation() -> None:
     with pytest.raises(ValidationError) as exc:
         CachingInstance.generate(0, 3, 3)
     assert exc.value.field == "n_servers"
+
+
+def test_a_cut_trace_with_a_shape_line_is_refused(tmp_path: Path) -> None:
+    """A trace cut mid-line read its last count short (775 -> 761 requests)."""
+    R = np.zeros((2, 1, 1))
+    R[1, 0, 0] = 775
+    p = tmp_path / "t.csv"
+    save_trace_csv(R, p)
+    assert load_trace_csv(p)[1, 0, 0] == 775
+    p.write_text(p.read_text()[:-2])  # "...,775\n" -> "...,77"
+    with pytest.raises(ValidationError, match="truncated"):
+        load_trace_csv(p)

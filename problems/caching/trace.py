@@ -49,7 +49,9 @@ def load_trace_csv(path: str | Path, *, n_slots: int | None = None, n_servers: i
     an unreadable file, a missing column, a non-integer or negative value, an id out of range
     (e.g. an unknown model) or a duplicate (slot, server, model) row; every message names the
     file and line. A trace whose array ``T x S x M`` would exceed ``max_entries`` entries
-    (default :data:`aigc_opt.validate.MAX_ENTRIES`, 1e7) is refused before allocating.
+    (default :data:`aigc_opt.validate.MAX_ENTRIES`, 1e7) is refused before allocating. A file
+    with the ``# shape`` line of :func:`save_trace_csv` must end with a newline (a cut file
+    would read as a smaller last count).
     """
     p = check_path("path", path)
     try:
@@ -73,6 +75,10 @@ def _load_trace(p: Path, shape: list[int | None], max_entries: int) -> np.ndarra
             if min(dims) < 1:
                 raise ValidationError("shape", "-", lines[0], "line 1: sizes must be >= 1")
             shape = [a if a is not None else b for a, b in zip(shape, dims, strict=True)]
+            if not text.endswith(("\n", "\r")):  # save_trace_csv ends every line
+                raise ValidationError("path", "-", str(p), "truncated: a trace with a "
+                                      "'# shape' line must end with a newline (its last "
+                                      "count may be cut)")
         lines = lines[1:]
     try:
         rows = list(csv.reader(lines))
