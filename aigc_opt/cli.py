@@ -202,8 +202,8 @@ def solve(
         metavar="INSTANCE")] = None,
     problem: Annotated[str, typer.Option("--problem", help="Problem (see `aigc-opt list`).")] =
         "offloading.assignment",
-    method: Annotated[str, typer.Option("--method", help="Backend, algorithm or heuristic.")] =
-        "highs",
+    method: Annotated[str | None, typer.Option("--method", help="Backend, algorithm or "
+                      "heuristic (default: the problem's reference exact method).")] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Per-user allocation and metrics CSV (a .summary.csv is written "
         "beside it).")] = None,
@@ -249,6 +249,7 @@ def solve(
     except Exception as exc:  # noqa: BLE001 - an instance the spec cannot take
         raise typer.BadParameter(f"the instance does not fit problem {problem}: "
                                  f"{one_line(exc)}", param_hint="INSTANCE") from None
+    method = method or kind.reference or (known[0] if known else "highs")
     if method not in known:
         raise typer.BadParameter(f"unknown method {method!r} for {problem}; known: "
                                  f"{', '.join(known)}", param_hint="--method")

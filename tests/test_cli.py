@@ -182,3 +182,16 @@ def test_solve_threads_option(capsys: pytest.CaptureFixture[str],
     assert main(["solve", "--problem", "caching.offline", "--method", "relax_memory",
                  "--threads", "0"]) == 2
     assert "--threads" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("problem", "method"), [("wpmec.binary", "exact"),
+                                                ("incentives.contract", "reduction"),
+                                                ("offloading.assignment", "highs")])
+def test_solve_defaults_to_the_problems_reference_method(problem: str, method: str,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    """Without --method, solve used 'highs', which problems without a program refused."""
+    from aigc_opt.cli import main
+
+    assert main(["solve", "--problem", problem]) == 0
+    assert f" {method} " in capsys.readouterr().out
