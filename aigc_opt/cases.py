@@ -153,7 +153,7 @@ def instance_formats(kind: CaseKind) -> str:
     """Human description of the instance files ``kind`` reads (for messages and help)."""
     itype = instance_type(kind)
     if callable(getattr(itype, "load", None)):
-        json_fmt = f"a {itype.__name__} JSON file (.json, as written by its save())"
+        json_fmt = (f"a {itype.__name__} file (.json or .npz, as written by its save())")
     else:
         json_fmt = (f"an instance JSON file (.json) holding a {itype.__name__}, as written by "
                     f"`aigc-opt instance --problem {kind.name}`")
@@ -349,7 +349,8 @@ def load_instance_file(kind: CaseKind, path: str | Path) -> Any:
     """Read an instance of ``kind`` from a file in a format that kind reads.
 
     ``.json``: a generic instance JSON (:func:`save_instance_json`) or, when the instance type
-    has a ``load`` classmethod (a Scenario), its own JSON. Other suffixes: the kind's
+    has a ``load`` classmethod (a Scenario), its own JSON; ``.npz``: that type's binary file
+    (``Scenario.save("s.npz")``). Other suffixes: the kind's
     ``load_instance`` for its ``instance_suffixes``. Anything else raises a ValidationError
     that says which formats the problem reads.
     """
@@ -358,11 +359,13 @@ def load_instance_file(kind: CaseKind, path: str | Path) -> Any:
     itype = instance_type(kind)
     if kind.load_instance is not None and suffix in kind.instance_suffixes:
         return kind.load_instance(p)
+    load = getattr(itype, "load", None)
+    if suffix == ".npz" and callable(load):  # a Scenario's binary format (Scenario.save)
+        return load(p)
     if suffix == ".json":
         data = _read_json(p)
         if isinstance(data, dict) and INSTANCE_TAG in data:
             return _from_doc(data, p, itype)
-        load = getattr(itype, "load", None)
         if callable(load):
             return load(p)
         raise ValidationError("path", "-", str(p), f"wrong file format: problem {kind.name} "

@@ -234,7 +234,10 @@ def test_solve_reads_every_family_format(tmp_path: Path,
     fails(["solve", tmp_path / "offloading.assignment.json", "--problem", "wpmec.binary"],
           capsys, 2, "INSTANCE", "wpmec.binary reads", ".mat/.npy/.csv")
     fails(["solve", trace, "--problem", "offloading.assignment"], capsys, 2, "INSTANCE",
-          "Scenario JSON")
+          "Scenario file (.json or .npz")
+    scn_npz = tmp_path / "s.npz"  # a Scenario's binary file is read too
+    assert run(["scenario", "generate", "--users", "5", "--out", scn_npz], capsys)[0] == 0
+    assert run(["solve", scn_npz, "--problem", "offloading.assignment"], capsys)[0] == 0
     fails(["solve", tmp_path / "incentives.auction.json", "--problem", "incentives.contract"],
           capsys, 2, "AuctionInstance", "ContractInstance")
     fails(["solve", tmp_path / "gains.npy", "--problem", "caching.offline"], capsys, 2,
