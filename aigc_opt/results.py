@@ -74,21 +74,18 @@ import numpy as np
 import pandas as pd
 
 from . import export
+from . import results_io as rio
 from .errors import ValidationError
+from .results_io import (  # noqa: F401  (re-exported: part of the results API)
+    FLAG_COLUMNS,
+    LABEL_COLUMNS,
+    parse_sizes,
+)
 
 logger = logging.getLogger(__name__)
 
 #: Columns that identify one instance: rows with equal values solve the same instance.
 INSTANCE_COLUMNS: tuple[str, ...] = ("suite", "problem", "variant", "sizes", "seed")
-
-#: Columns of text labels.
-LABEL_COLUMNS: tuple[str, ...] = (
-    "key", "suite", "problem", "variant", "params", "sizes", "method", "reference", "status",
-    "termination", "scenario_hash", "error", "message", "python", "sense",
-)
-
-#: Boolean flags (nullable: a row that failed before solving has none).
-FLAG_COLUMNS: tuple[str, ...] = ("has_solution", "feasible", "verified")
 
 #: Measurements that are blanked for rows that are not usable (``mask_unusable``).
 MEASUREMENT_COLUMNS: tuple[str, ...] = (
@@ -145,43 +142,6 @@ def label(column: str, unit: str | None = None) -> str:
 
 
 # ---------------------------------------------------------------------------------- parsing
-def _scalar(text: str) -> Any:
-    """``"10"`` -> 10, ``"0.1"`` -> 0.1, ``"True"``/``"true"`` -> True, else the text."""
-    t = text.strip()
-    if t.lower() in ("true", "false"):
-        return t.lower() == "true"
-    try:
-        return int(t)
-    except ValueError:
-        pass
-    try:
-        return float(t)
-    except ValueError:
-        return t
-
-
-def parse_sizes(text: Any) -> dict[str, Any]:
-    """``"n_models=4,n_servers=3"`` -> ``{"n_models": 4, "n_servers": 3}`` (typed values)."""
-    out: dict[str, Any] = {}
-    if not isinstance(text, str):
-        return out
-    for part in text.split(","):
-        k, sep, v = part.partition("=")
-        if sep and k.strip():
-            out[k.strip()] = _scalar(v)
-    return out
-
-
-def _json_dict(text: Any) -> dict[str, Any]:
-    if not isinstance(text, str) or not text.strip():
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _hashable(v: Any) -> Any:
     return json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v
 
@@ -210,20 +170,6 @@ def _flag(v: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------- loading
-def _read(source: str | Path) -> pd.DataFrame:
-    p = Path(source)
-    if p.suffix == ".parquet":
-        try:
-            return pd.read_parquet(p)
-        except ImportError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
-            raise ValidationError("path", "-", str(p), f"cannot read Parquet: {exc}") from None
-    frame = pd.DataFrame(export.read_rows(p))
-    frame["source"] = p.name
-    return frame
-
-
 def load(sources: str | Path | pd.DataFrame | Iterable[Any], *, mask_unusable: bool = True,
          registry: bool = True) -> pd.DataFrame:
     """Load results into one tidy DataFrame (see the module docstring for the columns).
@@ -245,24 +191,31 @@ def load(sources: str | Path | pd.DataFrame | Iterable[Any], *, mask_unusable: b
         One row per case; ``attrs["units"]``, ``attrs["size_columns"]``,
         ``attrs["param_columns"]``, ``attrs["metric_columns"]`` and ``attrs["sense_source"]``
         describe the columns.
+
+    Raises
+    ------
+    ValidationError
+        A cell that does not parse (see :mod:`aigc_opt.results_io`: a ``seed`` that is not an
+        integer in [0, 2**63 - 1], an unknown ``status``, junk ``sizes``, ``params`` or
+        ``metrics_extra`` that is not a JSON object), naming the column, the value and the
+        line of the file (:class:`aigc_opt.export.CsvFormatError`) or the row; a tidy (Parquet)
+        file without the columns or attrs the summaries need (:func:`results_io.check_tidy`).
     """
     attrs: dict[str, Any] = {}
-    if isinstance(sources, pd.DataFrame):
-        raw = sources.copy()
-        attrs = dict(sources.attrs)
-    elif isinstance(sources, str | Path):
-        raw = _read(sources)
-        attrs = dict(raw.attrs)
-    else:
+    origins: list[rio.Origin] = []
+    items: list[Any] = [sources]
+    if not isinstance(sources, str | Path | pd.DataFrame):
         items = list(sources)
-        if items and all(isinstance(x, str | Path) for x in items):
-            parts = [_read(x) for x in items]
-            attrs = dict(parts[0].attrs)
-            raw = pd.concat(parts, ignore_index=True)
-        else:
-            raw = pd.DataFrame([dict(x) for x in items])
+    if items and all(isinstance(x, str | Path) for x in items):
+        raw, origins = rio.read_files(items)
+        attrs = dict(raw.attrs)
+    elif len(items) == 1 and isinstance(items[0], pd.DataFrame):
+        raw = items[0].copy()
+        attrs = dict(items[0].attrs)
+    else:
+        raw = pd.DataFrame([dict(x) for x in items])
     if raw.empty:
-        raw = pd.DataFrame(columns=list(export.COLUMNS))
+        raw, origins = pd.DataFrame(columns=list(export.COLUMNS)), []
     raw = raw.reset_index(drop=True)
     if "usable" in raw and "size_name" in raw:  # already tidy (a Parquet file or a frame)
         raw.attrs = attrs
@@ -272,11 +225,14 @@ def load(sources: str | Path | pd.DataFrame | Iterable[Any], *, mask_unusable: b
         if mask_unusable and not attrs.get("masked"):
             return mask_unusable_rows(raw)
         return raw
-    return _tidy(raw, mask_unusable=mask_unusable, registry=registry)
+    origins = origins or [rio.Origin(None, i) for i in range(len(raw))]
+    return _tidy(raw, origins, mask_unusable=mask_unusable, registry=registry)
 
 
-def _tidy(raw: pd.DataFrame, *, mask_unusable: bool, registry: bool) -> pd.DataFrame:
+def _tidy(raw: pd.DataFrame, origins: list[rio.Origin], *, mask_unusable: bool,
+          registry: bool) -> pd.DataFrame:
     df = raw.copy()
+    cells = rio.parse_cells({c: df[c].tolist() for c in rio.CELL_COLUMNS if c in df}, origins)
     for c in ("problem", "method", "status", "termination", "sizes", "params", "variant"):
         if c not in df:
             df[c] = ""
@@ -287,17 +243,14 @@ def _tidy(raw: pd.DataFrame, *, mask_unusable: bool, registry: bool) -> pd.DataF
     for c in FLAG_COLUMNS:
         df[c] = (df[c].map(_flag) if c in df else pd.Series(pd.NA, index=df.index)
                  ).astype("boolean")
-    float_cols = [c for c in df.columns if c in export.METRIC_COLUMNS or c in (
-        "size", "objective", "bound", "gap", "eval_objective", "time_limit", "mip_gap")
-        or str(c).endswith("_seconds")]
-    for c in float_cols:
+    for c in rio.float_columns(df.columns):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
     if "seed" in df:
-        df["seed"] = pd.to_numeric(df["seed"], errors="coerce").astype("Int64")
+        df["seed"] = pd.array(cells.seeds, dtype="Int64")
     existing = set(df.columns)
     new: dict[str, pd.Series] = {}  # added in one concat (no fragmented frame)
 
-    sizes = [parse_sizes(s) for s in df["sizes"].astype(object)]
+    sizes = cells.sizes
     size_cols = sorted({k for d in sizes for k in d})
     size_names = {k: (k if k not in existing else f"size_{k}") for k in size_cols}
     for k, name in size_names.items():
@@ -306,14 +259,13 @@ def _tidy(raw: pd.DataFrame, *, mask_unusable: bool, registry: bool) -> pd.DataF
         sizes, df["size"] if "size" in df else [math.nan] * len(df), strict=True)],
         index=df.index, dtype="string")
 
-    params = [_json_dict(p) for p in df["params"].astype(object)]
+    params = cells.params
     param_cols = sorted({k for d in params for k in d})
     for k in param_cols:
         new[f"param_{k}"] = _typed(pd.Series([_hashable(d.get(k)) for d in params],
                                              index=df.index, dtype=object))
 
-    extra = [_json_dict(e) for e in (df["metrics_extra"].astype(object) if "metrics_extra"
-                                     in df else [None] * len(df))]
+    extra = cells.extra
     taken = existing | set(new)
     extra_cols = {k: (k if k not in taken else f"metric_{k}")
                   for k in sorted({k for d in extra for k in d})}
@@ -411,7 +363,7 @@ def _registry_sense(problem: str, df: pd.DataFrame) -> str | None:
     if callable(sense):
         try:
             first = df.loc[df["problem"] == problem, "params"].iloc[0]
-            sense = sense(kind.spec(**_json_dict(first)))  # type: ignore[union-attr]
+            sense = sense(kind.spec(**rio.json_cell(first)))  # type: ignore[union-attr]
         except Exception:
             return None
     return str(sense) if sense in ("min", "max") else None
@@ -619,11 +571,16 @@ def series_table(df: pd.DataFrame, *, include_unusable: bool = True) -> pd.DataF
         for run, row in df[df["series"].notna()].iterrows():
             if not include_unusable and not row["usable"]:
                 continue
-            for name, values in _json_dict(row["series"]).items():
+            where = f", in {row['source']}" if isinstance(row.get("source"), str) else ""
+            try:
+                series = rio.json_cell(row["series"])
+            except rio.BadCell as exc:
+                raise ValidationError("series", "-", row["series"], f"{exc} (row {run}, key "
+                                      f"{row.get('key')!r}{where})") from None
+            for name, values in series.items():
                 if not isinstance(values, list):
                     continue
                 base = {"run": run, **{c: row.get(c) for c in keep}}
-                where = f", in {row['source']}" if isinstance(row.get("source"), str) else ""
                 for t, v in enumerate(values):
                     if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
                         raise ValidationError("series", unit_of(name) or "-", v, f"not a number "

@@ -33,6 +33,12 @@ _SUITE_KEYS = {"name", "description", "time_limit", "mip_gap", "grace", "timeout
 _CASE_KEYS = {"problem", "sizes", "seeds", "methods", "params", "variant", "time_limit",
               "mip_gap", "grace", "timeout", "threads", "reference", "size_key"}
 
+#: Deepest nesting of arrays and tables a suite file may have (real suites use about 5).
+MAX_DEPTH = 32
+
+#: Largest seed (a results CSV stores seeds as 64-bit integers).
+SEED_MAX = 2**63 - 1
+
 
 class SuiteError(ValidationError):
     """A suite file or name is invalid; the message names the file and the bad key.
@@ -220,6 +226,54 @@ def _check_sizes(source: str, where: str, v: Any) -> None:
                                      "[10, 20]}) or a non-empty list of tables")
 
 
+def _check_depth(source: str, data: Any) -> None:
+    """SuiteError naming the key under which arrays or tables nest deeper than
+    :data:`MAX_DEPTH` (the checks and the runner walk them recursively)."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        x, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise SuiteError(f"{source}: {where or 'suite'}: arrays or tables nested too deeply "
+                             f"(more than {MAX_DEPTH} levels)", field=where or "suite")
+        items = x.items() if isinstance(x, dict) else enumerate(x) if isinstance(x, list) else ()
+        for k, y in items:
+            if isinstance(y, dict | list):
+                sub = where if depth >= 3 else (
+                    f"{where}[{k}]" if isinstance(x, list) else f"{where}.{k}".lstrip("."))
+                stack.append((y, sub, depth + 1))
+
+
+def _check_imports(source: str, imports: Any) -> None:
+    if not isinstance(imports, list) or not all(isinstance(m, str) and m for m in imports):
+        raise _bad(source, "suite.imports", imports, "must be a list of module names")
+    for j, m in enumerate(imports):
+        if not _is_module_name(m):
+            raise _bad(source, f"suite.imports[{j}]", m, "must be an absolute module name "
+                       "(dotted identifiers such as 'mypkg.cases'; relative names are refused)")
+
+
+def _is_module_name(name: str) -> bool:
+    return all(part.isidentifier() for part in name.split("."))
+
+
+def _check_size_key(source: str, where: str, e: Mapping[str, Any]) -> None:
+    """``size_key`` must name a numeric size of every size combination of the entry."""
+    key, sizes = e["size_key"], e.get("sizes")
+    tables = [sizes] if isinstance(sizes, dict) else sizes if isinstance(sizes, list) else []
+    if not tables:
+        raise _bad(source, f"{where}.size_key", key, "names no size of the case: the entry has "
+                   "no sizes")
+    for j, t in enumerate(tables):
+        at = f"{where}.sizes" + (f"[{j}]" if isinstance(sizes, list) else "")
+        if key not in t:
+            raise _bad(source, f"{where}.size_key", key, f"names no size of the case; known "
+                       f"sizes ({at}): {', '.join(sorted(map(str, t))) or '(none)'}")
+        vals = t[key] if isinstance(t[key], list) else [t[key]]
+        if not all(_is_num(v) for v in vals):
+            raise _bad(source, f"{where}.size_key", key, f"names a size whose values in {at} "
+                       f"are not all numbers ({t[key]!r}); the primary size is a plot axis")
+
+
 def _check_common(source: str, prefix: str, t: Mapping[str, Any]) -> None:
     """Keys that both [suite] and [[cases]] take."""
     # the bounds of SolveOptions (time_limit 1e9 s, mip_gap 1e6, threads 4096); a timeout or
@@ -250,6 +304,10 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(f"{source}: invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays / inline tables
+        raise SuiteError(f"{source}: invalid TOML: arrays or inline tables nested too deeply "
+                         f"(more than {MAX_DEPTH} levels)") from None
+    _check_depth(source, data)
     unknown = set(data) - {"suite", "cases"}
     if unknown:
         raise SuiteError(f"{source}: unknown top-level key {sorted(unknown)[0]!r} "
@@ -265,9 +323,7 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
                          field=f"suite.{sorted(bad)[0]}")
     _check_common(source, "suite", settings)
     if "imports" in settings:
-        imports = settings["imports"]
-        if not isinstance(imports, list) or not all(isinstance(m, str) and m for m in imports):
-            raise _bad(source, "suite.imports", imports, "must be a list of module names")
+        _check_imports(source, settings["imports"])
     entries = data.get("cases", [])
     if not isinstance(entries, list) or not entries:
         raise SuiteError(f"{source}: needs at least one [[cases]] entry", field="cases")
@@ -290,11 +346,14 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
         if "seeds" in e:
             seeds = e["seeds"]
             if not isinstance(seeds, list) or not seeds or not all(
-                    isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds):
-                raise _bad(source, f"{where}.seeds", seeds,
-                           "must be a non-empty list of integers >= 0, e.g. seeds = [0, 1]")
+                    isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= SEED_MAX
+                    for x in seeds):
+                raise _bad(source, f"{where}.seeds", seeds, "must be a non-empty list of "
+                           "integers in [0, 2**63 - 1], e.g. seeds = [0, 1]")
         if "sizes" in e:
             _check_sizes(source, f"{where}.sizes", e["sizes"])
+        if "size_key" in e:
+            _check_size_key(source, where, e)
         if "params" in e:
             _check_params(source, f"{where}.params", e["params"])
     return Suite(
@@ -347,7 +406,7 @@ def expand(suite: Suite, *, check: bool = True) -> list[Case]:
     errors: dict[str, str] = {}
     if check:
         for mod in imports:
-            _import(mod)
+            _import(mod, suite.path)
         kinds, errors = load_kinds()
     named = {str(e["problem"]) for e in suite.entries}
     entries: list[tuple[int, Mapping[str, Any]]] = []
@@ -430,11 +489,22 @@ def get_kind(name: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------- one case
-def _import(module: str) -> None:
+def _import(module: str, source: str = "") -> None:
+    """Import a ``suite.imports`` module; SuiteError naming it (and the suite file) when the
+    name is not an absolute module name or the import raises anything."""
+    where = f"{source}: suite.imports = {module!r}" if source else f"suite module {module!r}"
+    if not isinstance(module, str) or not module or not _is_module_name(module):
+        raise SuiteError(f"{where}: not an absolute module name (dotted identifiers such as "
+                         "'mypkg.cases')", field="suite.imports", value=module)
     try:
         importlib.import_module(module)
     except ImportError as exc:
-        raise SuiteError(f"cannot import suite module {module!r}: {exc}") from exc
+        raise SuiteError(f"{where}: cannot import: {' '.join(str(exc).split())}",
+                         field="suite.imports", value=module) from exc
+    except (Exception, SystemExit) as exc:  # the user module's own code failed
+        text = " ".join(_error_text(exc).split())  # one line, whatever the message holds
+        raise SuiteError(f"{where}: importing it raised {text}",
+                         field="suite.imports", value=module) from exc
 
 
 def _error_text(exc: BaseException) -> str:
