@@ -82,6 +82,8 @@ def test_file_level_faults_are_named(tmp_path: Path) -> None:
 def test_every_case_kind_round_trips(tmp_path: Path) -> None:
     """The strict reading keeps every file the library writes (bool, int, float arrays)."""
     for name, kind in sorted(case_kinds().items()):
+        if not getattr(kind.make_instance, "__module__", "").startswith("aigc_opt."):
+            continue  # a kind another test registered (tests/test_batch.py's fake cases)
         inst = kind.make_instance(seed=1)
         back = load_instance_file(kind, save_instance_json(inst, tmp_path / f"{name}.json"))
         assert type(back) is type(inst)
