@@ -184,18 +184,23 @@ def test_catalogue_covers_every_entry_point() -> None:
         assert must in names, must
 
 
-def test_pool_timeout_reports_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The subprocess pool turns a case that never returns into a 'hang', not a stuck run."""
+def _case_one_sleeps(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Make case 1 overrun by sleeping ``seconds`` (the other cases run as usual)."""
     import time
 
     real = fuzz_inputs.run_case
 
     def slow(i: int, seed: int = 0) -> tuple[str, str, str]:
         if i == 1:
-            time.sleep(60)
+            time.sleep(seconds)
         return real(i, seed)
 
     monkeypatch.setattr(fuzz_inputs, "run_case", slow)
+
+
+def test_pool_timeout_reports_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The subprocess pool turns a case that never returns into a 'hang', not a stuck run."""
+    _case_one_sleeps(monkeypatch, 60)
     res = fuzz_inputs.run(4, workers=1, timeout=2.0)
     assert res[1][0] == "hang" and len(res) == 4
     assert all(res[i][0] != "hang" for i in (0, 2, 3))
@@ -208,14 +213,7 @@ def test_workers_zero_runs_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
 
     res = fuzz_inputs.run(3, seed=12, workers=0, timeout=20.0)
     assert res == {i: fuzz_inputs.run_case(i, 12) for i in range(3)}
-    real = fuzz_inputs.run_case
-
-    def slow(i: int, seed: int = 0) -> tuple[str, str, str]:
-        if i == 1:
-            time.sleep(30)
-        return real(i, seed)
-
-    monkeypatch.setattr(fuzz_inputs, "run_case", slow)
+    _case_one_sleeps(monkeypatch, 30)
     before = signal.getsignal(signal.SIGALRM)
     t0 = time.monotonic()
     res = fuzz_inputs.run(3, workers=0, timeout=0.5)
