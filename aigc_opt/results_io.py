@@ -225,10 +225,10 @@ def json_cell(v: Any, *, numbers: bool = False) -> dict[str, Any]:
             raise BadCell(f"JSON nested too deeply (more than {MAX_JSON_DEPTH} levels)") from None
         except ValueError as exc:  # JSONDecodeError, or an integer literal of > 4300 digits
             raise BadCell(f"not valid JSON ({exc})") from None
+    if _too_deep(value, MAX_JSON_DEPTH):  # (Python 3.13's decoder parses what 3.11's
+        raise BadCell(f"JSON nested too deeply (more than {MAX_JSON_DEPTH} levels)")  # refuses)
     if not isinstance(value, dict):
         raise BadCell(f"not a JSON object (a JSON {type(value).__name__})")
-    if _too_deep(value, MAX_JSON_DEPTH):
-        raise BadCell(f"JSON nested too deeply (more than {MAX_JSON_DEPTH} levels)")
     if numbers:
         for k, x in value.items():
             if x is not None and not isinstance(x, int | float):
