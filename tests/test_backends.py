@@ -262,11 +262,18 @@ def test_unknown_solver_option_is_refused(backend: str) -> None:
                 extra={"solver": "scip", "no_such_option_xyz": 1}))
 
 
+def _pyomo_solver_or_skip(solver: str) -> None:
+    if solver == "scip":
+        pytest.importorskip("pyomo.contrib.solver.solvers.scip.scip_direct",
+                            reason="Pyomo's SCIP interface came with Pyomo 6.10.1")
+
+
 @pytest.mark.parametrize("solver", ["highs", "scip"])
 def test_pyomo_rows_without_coefficients(solver: str) -> None:
     """A row with no coefficient (multi-cell offloading has two) is skipped when it admits 0
     (Pyomo's SCIP writer failed on the trivial constraint: 'TrivialRelationalExpression') and
     makes the program infeasible when it does not."""
+    _pyomo_solver_or_skip(solver)
     A = [[1, 1], [0, 0]]
     ok = _lp([1, 2], A, [1, -1], [INF, 1], [0, 0], [INF, INF], integ=[True, False])
     res = get_backend("pyomo").solve(ok, ao.SolveOptions(extra={"solver": solver}))
@@ -279,6 +286,7 @@ def test_pyomo_rows_without_coefficients(solver: str) -> None:
 def test_pyomo_scip_agrees_on_multicell_offloading() -> None:
     from aigc_opt.problems.offloading import MulticellSpec
 
+    _pyomo_solver_or_skip("scip")
     scn = ao.Scenario.generate(4, 2, 2, seed=0)
     ref = ao.solve(scn, MulticellSpec(), backend="highs")
     res = ao.solve(scn, MulticellSpec(), backend="pyomo", extra={"solver": "scip"})
