@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.errors import ValidationError
+from aigc_opt.validate import check_array
 
 logger = logging.getLogger(__name__)
 
@@ -135,23 +136,14 @@ def episode_over() -> ValidationError:
     return ValidationError("env", "-", "episode over", "call reset()")
 
 
-def real_array(action: Any, what: str, field: str = "action", kinds: str = "iuf"
-               ) -> np.ndarray:
-    """``action`` as an array whose dtype kind is one of ``kinds`` (default: integer or real).
-
-    Strings (also numeric ones such as ``"1"``), complex numbers, None, non-numeric objects
-    and ragged sequences are refused, and so are bools unless ``kinds`` contains ``"b"`` (a
-    :class:`ValidationError` on ``field`` saying ``what`` it must be). An object array is
-    judged by the array of its elements."""
+def _checked(what: str, **kw: Any) -> np.ndarray:
+    """:func:`aigc_opt.validate.check_array` with the action's meaning (``what``) in its
+    message: strings (also ``"1"``), complex numbers, None, ragged sequences, NaN and, unless
+    the array is boolean, bools are refused by the core's one array check."""
     try:
-        a = np.asarray(action)
-        if a.dtype == object:  # e.g. an object array of Python ints: judge its elements
-            a = np.asarray(a.tolist())
-    except (TypeError, ValueError):
-        raise ValidationError(field, "-", action, what) from None
-    if a.dtype.kind not in kinds:
-        raise ValidationError(field, "-", action, what)
-    return a
+        return check_array(**kw)
+    except ValidationError as exc:
+        raise exc.with_note(what) from None
 
 
 def binary_action(action: Any, n: int | tuple[int, ...], field: str = "action") -> np.ndarray:
@@ -159,26 +151,15 @@ def binary_action(action: Any, n: int | tuple[int, ...], field: str = "action") 
 
     Entries must be 0/1 numbers or bools; strings, complex numbers and NaN are refused."""
     shape = (n,) if isinstance(n, int) else tuple(n)
-    what = f"must be 0/1 values of shape {shape}"
-    a = real_array(action, what, field, kinds="biuf")
-    if a.shape != shape:
-        raise ValidationError(field, "-", a.shape, f"must have shape {shape}")
-    if a.dtype != bool and not np.all((a == 0) | (a == 1)):
-        raise ValidationError(field, "-", a, "entries must be 0 or 1")
-    return a.astype(bool)
+    return _checked(f"must be 0/1 values of shape {shape}", name=field, unit="-", value=action,
+                    shape=shape, dtype=bool)
 
 
 def unit_scores(action: Any, n: int) -> np.ndarray:
     """A ``Box(0, 1, (n,))`` action as float64 scores: finite numbers in ``[0, 1]`` (bools,
     strings, complex numbers, NaN and values outside the box are refused)."""
-    what = f"must be {n} finite scores in [0, 1]"
-    a = real_array(action, what)
-    if a.shape != (n,):
-        raise ValidationError("action", "-", a.shape, what)
-    score = a.astype(np.float64)
-    if not np.all(np.isfinite(score) & (score >= 0.0) & (score <= 1.0)):
-        raise ValidationError("action", "-", a, what)
-    return score
+    return _checked(f"must be {n} finite scores in [0, 1]", name="action", unit="-",
+                    value=action, shape=(n,), low=0.0, high=1.0)
 
 
 def integer_action(action: Any, shape: tuple[int, ...], high: int, what: str) -> np.ndarray:
@@ -188,11 +169,8 @@ def integer_action(action: Any, shape: tuple[int, ...], high: int, what: str) ->
     NaN, None, strings (also ``"3"``), complex numbers and bools (``True`` is not provider 1;
     gymnasium's Discrete space would accept it) -- a :class:`ValidationError` on ``action``
     saying ``what`` it must be."""
-    raw = real_array(action, what)
-    a = raw.astype(np.float64)
-    if a.shape != shape or not np.all((a >= 0) & (a <= high) & (a == np.round(a))):
-        raise ValidationError("action", "-", a if a.shape else action, what)
-    return raw.astype(np.int64)
+    return _checked(what, name="action", unit="-", value=action, shape=shape, low=0,
+                    high=high, dtype=np.int64)
 
 
 class BranchableMixin:
