@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ import numpy as np
 
 from .errors import UnknownNameError, ValidationError
 from .families import load_families
+from .validate import first_leaf
 
 
 @dataclass(frozen=True)
@@ -214,19 +216,6 @@ def _decode(v: Any, where: str) -> Any:
     return {k: _decode(x, f"{where}.{k}") for k, x in v.items()}
 
 
-def _entries_bad(raw: Any, boolean: bool) -> Any:
-    """The first entry of the nested lists ``raw`` that is not a value of the array's kind
-    (``true``/``false`` for a bool array, numbers that are not bools otherwise), or None."""
-    stack = [raw]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, list):
-            stack.extend(x)
-        elif boolean != isinstance(x, bool) or not isinstance(x, bool | int | float):
-            return x if x is not None else "null"
-    return None
-
-
 def _decode_array(v: dict[str, Any], where: str) -> np.ndarray:
     """``{"__ndarray__": nested lists, "dtype": "<f8"}`` as an array whose entries are exactly
     the file's: strings, null and bools among numbers are refused (numpy would convert them),
@@ -241,12 +230,13 @@ def _decode_array(v: dict[str, Any], where: str) -> np.ndarray:
         raise ValidationError(where, "-", v.get("dtype"), f"bad array: dtype {dtype} is not "
                                                           "numeric (bool, int or float)")
     raw = v["__ndarray__"]
-    bad = _entries_bad(raw, dtype.kind == "b")
+    boolean = dtype.kind == "b"  # true/false only; else numbers that are not true/false
+    bad = first_leaf(raw, lambda x: boolean != isinstance(x, bool)
+                     or not isinstance(x, bool | int | float))
     if bad is not None:
-        kind = "true/false" if dtype.kind == "b" else "numbers (not true/false)"
-        raise ValidationError(where, "-", bad, f"bad array: entries must be {kind}")
-    import warnings
-
+        kind = "true/false" if boolean else "numbers (not true/false)"
+        raise ValidationError(where, "-", "null" if bad[0] is None else bad[0],
+                              f"bad array: entries must be {kind}")
     try:
         vals = np.asarray(raw)
         with warnings.catch_warnings(), np.errstate(all="ignore"):

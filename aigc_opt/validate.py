@@ -31,7 +31,7 @@ import json
 import math
 import numbers
 import os
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -147,8 +147,6 @@ def check_scalar(
             if v != round(v):
                 raise ValidationError(name, unit, value,
                                       f"must be an integer (a whole number) {allowed}")
-            if abs(v) > INT_LIMIT:
-                raise ValidationError(name, unit, value, _int_limit_text(allowed))
             v = int(v)
         if abs(v) > INT_LIMIT:
             raise ValidationError(name, unit, value, _int_limit_text(allowed))
@@ -253,15 +251,17 @@ def check_entries(name: str, entries: int, max_entries: int | None) -> None:
 
 
 # ------------------------------------------------------------------------------------ arrays
-def _first_bool(seq: list[Any] | tuple[Any, ...]) -> Any:
-    """The first bool in the nested lists/tuples ``seq`` (None if there is none)."""
-    stack: list[Any] = [seq]
+def first_leaf(nested: Any, test: Callable[[Any], bool]) -> Any:
+    """The first entry (in reading order) of the nested lists/tuples ``nested`` for which
+    ``test`` holds, as a ``(entry,)`` tuple; None if there is none. Iterative: no recursion
+    limit on deep nesting."""
+    stack: list[Any] = [nested]
     while stack:
         x = stack.pop()
         if isinstance(x, list | tuple):
-            stack.extend(x)
-        elif isinstance(x, bool | np.bool_):
-            return x
+            stack.extend(reversed(x))
+        elif test(x):
+            return (x,)
     return None
 
 
@@ -281,8 +281,8 @@ def _real_array(name: str, unit: str, value: Any, *, allow_bool: bool, want_bool
         raise ValidationError(name, unit, "(deeply nested)", "nested too deeply") from exc
     kind = a.dtype.kind
     if (kind in "iuf" and not (allow_bool or want_bool) and isinstance(value, list | tuple)
-            and (b := _first_bool(value)) is not None):  # numpy made [True, 4] int64
-        raise _kind_error(name, unit, b, "numbers")
+            and (b := first_leaf(value, lambda x: isinstance(x, bool | np.bool_)))):
+        raise _kind_error(name, unit, b[0], "numbers")  # numpy made [True, 4] int64
     if kind == "O":
         flat = a.ravel()
         for x in flat:
