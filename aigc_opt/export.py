@@ -454,12 +454,17 @@ class RowWriter:
         self.close()
 
 
+def latest_indices(rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Positions of the last row of every ``key`` (a rerun appends a row; earlier ones are
+    history), in order; rows without a key are kept."""
+    last = {str(r["key"]): i for i, r in enumerate(rows) if r.get("key")}
+    return [i for i, r in enumerate(rows) if not r.get("key") or last[str(r["key"])] == i]
+
+
 def latest_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The last row of every ``key`` (a rerun appends a row; earlier ones are history), in the
-    order of those last rows; rows without a key are kept."""
+    """Copies of the last row of every ``key`` (:func:`latest_indices`)."""
     copies = [dict(r) for r in rows]
-    last = {str(r["key"]): i for i, r in enumerate(copies) if r.get("key")}
-    return [r for i, r in enumerate(copies) if not r.get("key") or last[str(r["key"])] == i]
+    return [copies[i] for i in latest_indices(copies)]
 
 
 def read_rows(path: str | Path, *, history: bool = False) -> list[dict[str, Any]]:

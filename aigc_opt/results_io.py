@@ -320,8 +320,7 @@ def _csv_rows(p: Path) -> tuple[list[dict[str, Any]], list[Origin]]:
     superseded rows are checked too, so that a bad cell is refused wherever it is."""
     rows = export.read_rows(p, history=True)
     origins = [Origin(str(p), i, csv=True) for i in range(len(rows))]
-    last = {str(r["key"]): i for i, r in enumerate(rows) if r.get("key")}
-    kept = [i for i, r in enumerate(rows) if not r.get("key") or last[str(r["key"])] == i]
+    kept = export.latest_indices(rows)
     old = sorted(set(range(len(rows))) - set(kept))
     if old:
         parse_cells({c: [rows[i][c] for i in old] for c in CELL_COLUMNS if c in rows[0]},
