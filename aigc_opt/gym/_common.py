@@ -136,6 +136,15 @@ def episode_over() -> ValidationError:
     return ValidationError("env", "-", "episode over", "call reset()")
 
 
+def check_live(started: bool, t: int, length: int) -> None:
+    """Refuse a step (or a label) before the first reset (:func:`not_reset`) or at step ``t``
+    of an episode of ``length`` steps that has ended (:func:`episode_over`)."""
+    if not started:
+        raise not_reset()
+    if t >= length:
+        raise episode_over()
+
+
 def _checked(what: str, **kw: Any) -> np.ndarray:
     """:func:`aigc_opt.validate.check_array` with the action's meaning (``what``) in its
     message: strings (also ``"1"``), complex numbers, None, ragged sequences, NaN and, unless

@@ -77,10 +77,10 @@ from ._common import (
     Label,
     binary_action,
     certificate,
+    check_live,
     check_positive_int,
     check_render_mode,
     check_reward_scale,
-    episode_over,
     not_reset,
     sub_seed,
 )
@@ -235,10 +235,7 @@ class LyapunovOffloadEnv(BranchableMixin, gym.Env):
                 "slot": self._t}
 
     def _check_live(self) -> None:
-        if self._traj is None:
-            raise not_reset()
-        if self._t >= self.episode_length:
-            raise episode_over()
+        check_live(self._traj is not None, self._t, self.episode_length)
 
     def _solve_mode(self, mode: np.ndarray) -> FrameSolution:
         return solve_fixed_modes(self.problem_spec, self.frame(), mode[None, :], method="action")

@@ -67,12 +67,11 @@ from ._common import (
     BranchableMixin,
     Label,
     certificate,
+    check_live,
     check_positive_int,
     check_render_mode,
     check_reward_scale,
-    episode_over,
     integer_action,
-    not_reset,
     sub_seed,
 )
 
@@ -222,10 +221,8 @@ class EdgeOffloadEnv(BranchableMixin, gym.Env):
     def evaluate_action(self, action: Any) -> tuple[float, dict[str, Any]]:
         """``(reward, info)`` of ``action`` on the current scenario, without changing state."""
         scn, t = self._scn, self._table
-        if scn is None or t is None:
-            raise not_reset()
-        if self._t >= self.episode_length:
-            raise episode_over()
+        check_live(scn is not None and t is not None, self._t, self.episode_length)
+        assert scn is not None and t is not None
         a = self._action(action)
         place = self._placement(a)
         cols = np.arange(self.n_users) * (self.n_servers + 2) + a
@@ -255,10 +252,7 @@ class EdgeOffloadEnv(BranchableMixin, gym.Env):
 
     def current_label(self) -> Label:
         """The MILP optimum of the current scenario (cached)."""
-        if self._scn is None:
-            raise not_reset()
-        if self._t >= self.episode_length:
-            raise episode_over()
+        check_live(self._scn is not None, self._t, self.episode_length)
         if self._label is None:
             res = aigc_opt.solve(self._scn, self.problem_spec, self.backend,
                                  options=self.options)

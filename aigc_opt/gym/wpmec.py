@@ -58,11 +58,10 @@ from ._common import (
     binary_action,
     certificate,
     check_choice,
+    check_live,
     check_positive_int,
     check_render_mode,
     check_reward_scale,
-    episode_over,
-    not_reset,
     unit_scores,
 )
 
@@ -237,10 +236,7 @@ class WpmecOffloadEnv(gym.Env):
         return modes[int(np.argmax(values))]
 
     def _check_live(self) -> None:
-        if not self._ready:
-            raise not_reset()
-        if self._t >= self.episode_length:
-            raise episode_over()
+        check_live(self._ready, self._t, self.episode_length)
 
     def _inner(self, mode: np.ndarray) -> tuple[float, float, list[float]]:
         L, g, W = self._coef

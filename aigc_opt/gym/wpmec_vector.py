@@ -257,8 +257,7 @@ class WpmecBatchVectorEnv(VectorEnv):
         if not done:
             return obs, rewards, terminated, truncated, _masked(info, self.num_envs)
         final_obs = np.empty(self.num_envs, dtype=object)
-        for i in range(self.num_envs):
-            final_obs[i] = obs[i]
+        final_obs[:] = list(obs)  # one array per sub-environment, as SyncVectorEnv gives
         self._new_episode()
         out = {"final_obs": final_obs, "_final_obs": np.ones(self.num_envs, dtype=bool),
                "final_info": _masked(info, self.num_envs),
