@@ -109,19 +109,28 @@ def model_lns(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.nd
     """
     rng = np.random.default_rng(seed)
     T, S, M = cache.shape
-    demand = tb.R.sum(axis=(0, 1)) + 1e-12
-    prob = demand / demand.sum()
-    q = max(1, min(group, M))
+    demand = tb.R.sum(axis=(0, 1))
+    # a model nobody requests is never drawn (its best cache is empty: no reward, loads cost
+    # >= 0); drawing it with probability ~0 left groups that could never settle, and the
+    # loop spun until the deadline
+    active = np.flatnonzero(demand > 0)
     best, cost, moves, lower = cache, cache_cost(tb, cache), 0, -math.inf
+    if active.size == 0:
+        return best, moves, lower
+    prob = demand[active] / demand[active].sum()
+    q = max(1, min(group, active.size))
+    # with every requested model in the group and the others uncached, the sub-MILP is the
+    # whole problem up to models that cost 0: its dual bound bounds the whole
+    whole = q == active.size and not cache[:, :, demand <= 0].any()
     settled: set[tuple[int, ...]] = set()  # groups proven optimal since the last improvement
-    while time.perf_counter() < deadline - 0.05 and len(settled) < math.comb(M, q):
-        models = np.sort(rng.choice(M, size=q, replace=False, p=prob))
+    while time.perf_counter() < deadline - 0.05 and len(settled) < math.comb(active.size, q):
+        models = np.sort(active[rng.choice(active.size, size=q, replace=False, p=prob)])
         key = tuple(int(m) for m in models)
         if key in settled:
             continue
         left = deadline - time.perf_counter()
         new, proven, bound = reoptimise(inst, spec, tb, best, models, min(step_limit, left))
-        if q == M:
+        if whole:
             lower = max(lower, bound)
         if new is None or ((new * tb.z[None]).sum(axis=2) > 1 + 1e-9).any():
             continue
