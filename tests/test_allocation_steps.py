@@ -264,3 +264,30 @@ def test_per_server_decomposition_keeps_a_user_constraint_over_all_servers(min_t
     got = ao.run_method(scn, spec, "highs_per_server")
     assert ref.termination == got.termination == "optimal" and ref.verified and got.verified
     assert got.objective == pytest.approx(ref.objective, rel=1e-9)
+
+
+def test_per_server_blocks_share_the_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each server block gets the time left in proportion to its share of the pending
+    requests. The first block used to get the whole limit: on 2,000 requests in 4 blocks it
+    used all 25 s and the other blocks got 1 ms and no solution (``limit``, where the
+    monolithic MILP had a verified answer)."""
+    from aigc_opt.problems.allocation import steps as steps_mod
+
+    scn = steps_scenario(30, 4, 3, seed=5, profile="hybrid_icc2025")
+    seen: list[tuple[int, float]] = []
+    real = steps_mod.solve
+
+    def spy(sub: ao.Scenario, problem: object, backend: str, *, options: ao.SolveOptions
+            ) -> ao.Result:
+        seen.append((sub.n_users, float(options.time_limit)))
+        return real(sub, problem, backend, options=options)
+
+    monkeypatch.setattr(steps_mod, "solve", spy)
+    res = ao.run_method(scn, StepsSpec(max_steps=30), "highs_per_server",
+                        options=ao.SolveOptions(time_limit=100.0))
+    assert res.verified and len(seen) == res.stats.extra["blocks"] > 1
+    pending = scn.n_users
+    for size, limit in seen:
+        # the share of what is left, <= 100 s x size / pending; the solved blocks took < 50 s
+        assert 0.5 * 100.0 * size / pending <= limit <= 100.0 * size / pending + 1e-9
+        pending -= size
