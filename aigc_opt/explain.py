@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import SolveOptions, get_backend
+from .backend import SolveOptions, get_backend, is_available
 from .program import ConvexProgram, LinearProgram
 from .result import Termination
 
@@ -448,9 +448,19 @@ def relax_convex(program: ConvexProgram, explanation: Explanation) -> ConvexProg
 def explain_program(program: Any, *, backend: str | None = None,
                     time_limit: float = TIME_LIMIT) -> Explanation | None:
     """:func:`explain_infeasible` for a LinearProgram, :func:`explain_convex` for a
-    ConvexProgram (``backend`` None: HiGHS / CVXPY), None for anything else."""
+    ConvexProgram (``backend`` None: HiGHS / CVXPY), None for anything else.
+
+    A LinearProgram's feasibility tests run on HiGHS whenever it is installed, whichever
+    backend solved the program (``backend`` is the fallback): the tests only decide
+    feasible / infeasible, and HiGHS keeps to the budget. SCIP overran a 30 s test by 34 s on
+    a 2,000-request hard-deadline steps program that HiGHS answers in 0.6 s, so an
+    explanation asked for within 30 s took 69 s.
+    """
     if isinstance(program, LinearProgram):
-        return explain_infeasible(program, backend=backend or "highs", time_limit=time_limit)
+        oracle = backend or "highs"
+        if oracle != "highs" and is_available("highs"):
+            oracle = "highs"
+        return explain_infeasible(program, backend=oracle, time_limit=time_limit)
     if isinstance(program, ConvexProgram):
         return explain_convex(program, backend=backend or "cvxpy", time_limit=time_limit)
     return None
