@@ -84,6 +84,10 @@ def _solver_kwargs(solver: str, options: SolveOptions, linear: bool = False,
         kw.setdefault(_GAP_KEY[solver], float(options.mip_gap))
     if options.threads is not None and solver == "HIGHS":
         kw.setdefault("threads", int(options.threads))
+    if solver == "HIGHS" and isinstance(kw.get("threads"), int) and kw["threads"] > 0:
+        from .highs import use_threads
+
+        use_threads(kw["threads"])  # HiGHS's process-wide scheduler must match the count
     return kw
 
 

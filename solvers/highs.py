@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from typing import Any
 
@@ -85,6 +86,39 @@ def new_highs(verbose: bool = False) -> Any:
     return h
 
 
+_THREADS_LOCK = threading.Lock()
+#: Worker threads of HiGHS's process-wide task scheduler as last (re)started here; None before.
+_scheduler_threads: int | None = None
+
+
+def use_threads(threads: int | None, h: Any = None) -> None:
+    """Make HiGHS's process-wide task scheduler run ``threads`` worker threads (and set the
+    ``threads`` option of ``h`` when given); None leaves both alone.
+
+    HiGHS starts one scheduler per process, at the first solve, with that solve's ``threads``
+    (default: its own count, 2 on this 2-core machine) and then refuses every solve that asks
+    for another count: ``run()`` returns an error and the model status ``kNotset``. A method
+    that solved with default options first (the migration controllers) left every later
+    ``threads=1`` solve of the process -- HiGHS, CVXPY/HiGHS, Pyomo/HiGHS -- an ``error``.
+    The scheduler is therefore restarted (``Highs.resetGlobalScheduler``) whenever a count
+    other than the last one asked for here is asked for. A solve without a count runs on
+    whatever scheduler exists. Restarting it while another thread is inside a HiGHS solve is
+    not safe; the library's own parallel sub-solves never ask for a count.
+    """
+    global _scheduler_threads
+    if threads is None:
+        return
+    import highspy
+
+    n = int(threads)
+    with _THREADS_LOCK:
+        if _scheduler_threads != n:
+            highspy.Highs.resetGlobalScheduler(True)
+            _scheduler_threads = n
+    if h is not None:
+        h.setOptionValue("threads", n)
+
+
 def set_extra_options(h: Any, extra: Any, highspy: Any) -> None:
     """Pass ``extra`` HiGHS options; an unknown name or a rejected value is a ValidationError
     (never silently ignored)."""
@@ -92,6 +126,9 @@ def set_extra_options(h: Any, extra: Any, highspy: Any) -> None:
     for key, value in extra.items():
         if key not in known:
             raise UnknownNameError("HiGHS option", key, known)
+        if key == "threads" and isinstance(value, int) and not isinstance(value, bool) \
+                and value > 0:
+            use_threads(value)  # the scheduler must match (see use_threads)
         if h.setOptionValue(key, value) == highspy.HighsStatus.kError:
             raise ValidationError(f"extra[{key!r}]", "-", value, "rejected by HiGHS")
 
@@ -110,8 +147,7 @@ def configured_highs(options: SolveOptions, *, mip_gap: float | None = None) -> 
     gap = options.mip_gap if options.mip_gap is not None else mip_gap
     if gap is not None:
         h.setOptionValue("mip_rel_gap", float(gap))
-    if options.threads is not None:
-        h.setOptionValue("threads", int(options.threads))
+    use_threads(options.threads, h)
     set_extra_options(h, options.extra, highspy)
     return h
 

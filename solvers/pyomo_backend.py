@@ -23,6 +23,7 @@ from aigc_opt.errors import BackendUnavailableError, CapabilityError, UnknownNam
 from aigc_opt.program import LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
+from .highs import use_threads
 from .numerics import empty_program_result, equilibrate, self_check, unusable_result
 
 logger = logging.getLogger(__name__)
@@ -189,6 +190,9 @@ class PyomoBackend:
             cfg["rel_gap"] = float(options.mip_gap)
         if options.threads is not None:
             cfg["threads"] = int(options.threads)
+        threads = extra.get("threads", options.threads) if solver == "highs" else None
+        if isinstance(threads, int) and not isinstance(threads, bool) and threads > 0:
+            use_threads(threads)  # HiGHS's process-wide scheduler must match the count
         try:
             res = opt.solve(model, **cfg)
         except Exception as exc:  # a solver crash becomes a status

@@ -292,3 +292,37 @@ def test_pyomo_scip_agrees_on_multicell_offloading() -> None:
     res = ao.solve(scn, MulticellSpec(), backend="pyomo", extra={"solver": "scip"})
     assert res.termination == "optimal" and res.verified
     assert res.objective == pytest.approx(ref.objective, rel=1e-7)
+
+
+_THREADS_SCRIPT = r"""
+import highspy
+import aigc_opt as ao
+from aigc_opt.problems.offloading import OffloadingSpec
+scn = ao.Scenario.generate(6, 2, 3, seed=0)
+# a solve without a thread count first: HiGHS starts its process-wide scheduler at its default
+h = highspy.Highs(); h.setOptionValue("output_flag", False)
+h.addVar(0, 1); h.changeColCost(0, 1.0); h.run()
+out = []
+for threads in (1, 2, 1, None, 3):
+    for backend in ("highs", "cvxpy", "pyomo"):
+        res = ao.solve(scn, OffloadingSpec(), backend, options=ao.SolveOptions(threads=threads))
+        out.append(f"{threads}:{backend}:{res.termination.value}:{res.objective:.9g}")
+print(" ".join(out))
+"""
+
+
+def test_a_thread_count_after_a_default_solve_is_not_an_error() -> None:
+    """HiGHS's task scheduler is per process: after a solve at its default count, a solve
+    asking for threads=1 returned 'error' (kNotset) on HiGHS, CVXPY/HiGHS and Pyomo/HiGHS,
+    for every later problem of the process. Each count asked for now restarts it (a fresh
+    process, since the scheduler outlives every test)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _THREADS_SCRIPT], capture_output=True,
+                          text=True, timeout=300, check=True)
+    runs = done.stdout.strip().splitlines()[-1].split()  # after HiGHS's banner
+    assert len(runs) == 15, done.stdout + done.stderr
+    assert {r.split(":")[2] for r in runs} == {"optimal"}, runs
+    values = {round(float(r.split(":")[3]), 6) for r in runs}
+    assert len(values) == 1, runs

@@ -117,13 +117,12 @@ def _lp_duals(prog: LinearProgram, options: SolveOptions) -> tuple[str, np.ndarr
     """Solve the LP relaxation with HiGHS; (model status, x, row duals)."""
     import highspy
 
-    from aigc_opt.solvers.highs import HighsBackend, new_highs
+    from aigc_opt.solvers.highs import HighsBackend, new_highs, use_threads
 
     h = new_highs()
     if options.time_limit is not None:
         h.setOptionValue("time_limit", float(options.time_limit))
-    if options.threads is not None:
-        h.setOptionValue("threads", int(options.threads))
+    use_threads(options.threads, h)
     try:
         HighsBackend._pass(h, prog.relaxed(), highspy)
     except ValueError as exc:  # HiGHS rejected the model (e.g. coefficients out of its range)
