@@ -275,3 +275,21 @@ def test_subclass_inherits_methods_and_adds_a_constraint() -> None:
     loose = ao.run_method(inst, LoadCapSpec(objective=obj, max_loads=free_loads), "offline_milp",
                           options=EXACT)
     np.testing.assert_allclose(loose.objective, free.objective, rtol=OBJ_RTOL)
+
+
+def test_case_objective_parameter() -> None:
+    """``objective`` of the caching case kinds: None or a dict of fields over the case's
+    default; 0, False, '' and [] were taken as 'no objective' and became the default."""
+    from aigc_opt.cases import get_case
+    from aigc_opt.errors import UnknownNameError
+    from aigc_opt.problems.caching import CachingObjective
+
+    kind = get_case("caching.compute")
+    assert kind.make_spec().objective == CachingObjective(compute_capacity=True)
+    assert kind.make_spec(objective={"accuracy": 0.5}).objective == CachingObjective(
+        accuracy=0.5, compute_capacity=True)
+    with pytest.raises(UnknownNameError, match="nope"):
+        kind.make_spec(objective={"nope": 1.0})
+    for bad in (0, False, "", []):
+        with pytest.raises(ao.ValidationError, match="objective"):
+            kind.make_spec(objective=bad)

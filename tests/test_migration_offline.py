@@ -216,3 +216,26 @@ def test_cases_registered_and_run() -> None:
         met = ao.evaluate(inst, res.allocation, spec)
         assert met.feasible, (method, met.violations)
         np.testing.assert_allclose(met.objective, res.objective, rtol=1e-6, atol=1e-7)
+
+
+def test_case_weights_from_a_dict_are_used_and_bad_ones_refused() -> None:
+    """The case kind's ``weights`` parameter: a dict of weight name -> value was ignored and
+    anything else (5, 'garbage', a negative or NaN weight, an unknown name) silently became
+    the default weights."""
+    from aigc_opt.cases import get_case
+    from aigc_opt.errors import UnknownNameError
+    from aigc_opt.problems.migration.data import CostWeights
+
+    kind = get_case("migration.offline")
+    spec = kind.make_spec(weights={"latency_per_s": 1000.0, "quality": 0.0})
+    assert spec.weights == CostWeights(latency_per_s=1000.0, quality=0.0)
+    assert kind.make_spec().weights == CostWeights()
+    inst = kind.make_instance(0, n_users=3, n_servers=3, n_slots=3)
+    a = ao.run_method(inst, spec, "highs")
+    b = ao.run_method(inst, kind.make_spec(), "highs")
+    assert a.verified and b.verified and a.objective != pytest.approx(b.objective)
+    with pytest.raises(UnknownNameError, match="no_such_weight"):
+        kind.make_spec(weights={"no_such_weight": 1.0})
+    for bad in (5, "garbage", {"latency_per_s": -5.0}, {"quality": float("nan")}):
+        with pytest.raises(ao.ValidationError):
+            kind.make_spec(weights=bad)

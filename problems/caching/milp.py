@@ -10,6 +10,7 @@ The model (variables, rows, why the linearisation is exact) is documented in
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -20,7 +21,7 @@ import numpy as np
 
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
-from aigc_opt.errors import ValidationError
+from aigc_opt.errors import UnknownNameError, ValidationError
 from aigc_opt.program import LinearProgram
 from aigc_opt.result import Result, relative_gap
 from aigc_opt.solve import register_algorithm
@@ -211,7 +212,17 @@ def offline_milp(inst: CachingInstance, spec: CachingSpec, options: SolveOptions
 
 def _spec_with(compute: bool) -> Any:
     def make(**params: Any) -> CachingSpec:
-        obj = params.pop("objective", None) or CachingObjective(compute_capacity=compute)
+        obj = params.pop("objective", None)
+        if obj is None:
+            obj = CachingObjective(compute_capacity=compute)
+        elif isinstance(obj, dict):  # field name -> value over the case's default
+            names = [f.name for f in dataclasses.fields(CachingObjective)]
+            for k in obj:
+                if not isinstance(k, str) or k not in names:
+                    raise UnknownNameError("objective", k if isinstance(k, str) else repr(k),
+                                           names)
+            obj = CachingObjective(**{"compute_capacity": compute, **obj})
+        # anything else (0, '', [] were taken as 'no objective') is CachingSpec's to check
         unknown = set(params) - {"sparse"}
         if unknown:
             name = sorted(unknown)[0]

@@ -13,11 +13,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
+from aigc_opt.errors import UnknownNameError
 from aigc_opt.result import Result
 from aigc_opt.solve import solve
 
@@ -45,11 +47,26 @@ def _make_instance(seed: int, n_users: int = 6, n_servers: int = 4, n_slots: int
     return generate(n_users, n_servers, n_slots, seed=seed, **kw)
 
 
+def _weights(w: Any) -> Any:
+    """None: the default :class:`CostWeights`; a dict of weight name -> value (unknown names
+    refused); anything else is passed on for :class:`MigrationSpec` to check (a non-weights
+    value used to become the defaults silently, and a dict was ignored)."""
+    if w is None:
+        return CostWeights()
+    if isinstance(w, dict):
+        names = [f.name for f in dataclasses.fields(CostWeights)]
+        for k in w:
+            if not isinstance(k, str) or k not in names:
+                raise UnknownNameError("weights", k if isinstance(k, str) else repr(k), names)
+        return CostWeights(**w)
+    return w
+
+
 def _spec(hard: bool) -> Any:
     def make(**params: Any) -> MigrationSpec:
-        w = params.pop("weights", None)
+        w = _weights(params.pop("weights", None))
         params.setdefault("budget_hard", hard)
-        return MigrationSpec(weights=w if isinstance(w, CostWeights) else CostWeights(), **params)
+        return MigrationSpec(weights=w, **params)
     return make
 
 
