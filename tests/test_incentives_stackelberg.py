@@ -217,3 +217,29 @@ def test_case_kinds_registered() -> None:
         assert kind.reference is not None
         res = ao.run_method(inst, spec, kind.reference)
         assert ao.evaluate(inst, res.allocation).feasible
+
+
+def test_multi_leader_loose_tolerance_is_not_called_an_equilibrium() -> None:
+    """tol=1.0 stopped after one round and said 'optimal' while the referee's deviation check
+    finds a leader 0.042 better off by moving; now 'feasible' with that said. At the default
+    tolerance the same instance is an equilibrium (the referee finds no gain)."""
+    inst = MultiLeaderInstance.generate(6, 2, seed=3)
+    loose = ao.run_method(inst, MultiLeaderSpec(tol=1.0), "best_response")
+    assert loose.termination is ao.Termination.FEASIBLE and "not an equilibrium" in loose.message
+    assert loose.verified and leader_deviation_gains(inst, loose.allocation).max() > 1e-3
+    tight = ao.run_method(inst, MultiLeaderSpec(), "best_response")
+    assert tight.termination is ao.Termination.OPTIMAL and tight.verified
+    assert tight.stats.extra["max_leader_gain"] <= 1e-6
+    assert leader_deviation_gains(inst, tight.allocation).max() <= 1e-7 * max(
+        1.0, tight.objective)
+
+
+def test_multi_leader_best_response_keeps_the_time_limit() -> None:
+    """grid=100,000 prices per leader took 38 s under a 2 s limit (1e6: hours); the grid
+    search now stops at the limit and the last prices come back 'feasible'."""
+    inst = MultiLeaderInstance.generate(6, 2, seed=3)
+    res = ao.run_method(inst, MultiLeaderSpec(grid=100_000),
+                        "best_response", options=ao.SolveOptions(time_limit=0.5))
+    assert res.termination is ao.Termination.FEASIBLE and "time limit" in res.message
+    assert res.verified
+    assert res.stats.solve_seconds < 10.0  # 0.5 s + one chunk of 256 prices, not 38 s

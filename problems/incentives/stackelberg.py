@@ -280,9 +280,11 @@ def own_capacity_price(inst: MultiLeaderInstance, p: np.ndarray, j: int) -> floa
     return hi
 
 
-def best_response(inst: MultiLeaderInstance, p: np.ndarray, j: int, grid: int) -> float:
+def best_response(inst: MultiLeaderInstance, p: np.ndarray, j: int, grid: int,
+                  deadline: float = math.inf) -> float | None:
     """Leader j's best price against ``p_{-j}``: log grid on ``[max(c_j, p_cap), max_i a_ij]``
-    (``p_cap`` the capacity-clearing price) + bounded Brent around the best grid point."""
+    (``p_cap`` the capacity-clearing price) + bounded Brent around the best grid point. None
+    when ``deadline`` (a ``time.perf_counter()`` value) passes during the grid search."""
     from scipy.optimize import minimize_scalar  # lazy: slow to import
 
     lo_all = own_capacity_price(inst, p, j)
@@ -297,7 +299,11 @@ def best_response(inst: MultiLeaderInstance, p: np.ndarray, j: int, grid: int) -
         return float((x - inst.unit_cost[j])
                      * multi_demand(inst.valuation, inst.budget, q)[:, j].sum())
 
-    vals = np.array([f(float(x)) for x in prices])
+    vals = np.empty(grid)
+    for i, x in enumerate(prices):  # one exact follower solve per price
+        if i % 256 == 255 and time.perf_counter() > deadline:
+            return None
+        vals[i] = f(float(x))
     k = int(np.argmax(vals))
     lo, hi = prices[max(k - 1, 0)], prices[min(k + 1, grid - 1)]
     r = minimize_scalar(lambda x: -f(float(x)), bounds=(lo, hi), method="bounded",
@@ -305,18 +311,34 @@ def best_response(inst: MultiLeaderInstance, p: np.ndarray, j: int, grid: int) -
     return float(r.x) if -float(r.fun) >= vals[k] else float(prices[k])
 
 
+def _profits(inst: MultiLeaderInstance, p: np.ndarray) -> np.ndarray:
+    return (p - inst.unit_cost) * multi_demand(inst.valuation, inst.budget, p).sum(axis=0)
+
+
+#: Largest relative profit gain of a leader's own best response at a reported equilibrium.
+EQUILIBRIUM_RTOL = 1e-6
+
+
 def solve_best_response(inst: MultiLeaderInstance, spec: MultiLeaderSpec,
                         options: SolveOptions | None = None) -> Result:
     """Gauss-Seidel best-response iteration to a Stackelberg-Nash price equilibrium."""
     t0 = time.perf_counter()
+    limit = None if options is None else options.time_limit
+    deadline = math.inf if limit is None else t0 + float(limit)
     M = inst.valuation.shape[1]
     p = 2.0 * inst.unit_cost
-    converged = False
+    converged = timed_out = False
     rounds = 0
     for rounds in range(1, spec.max_rounds + 1):  # noqa: B007 (rounds reported)
         old = p.copy()
         for j in range(M):
-            p[j] = best_response(inst, p, j, spec.grid)
+            br = best_response(inst, p, j, spec.grid, deadline)
+            if br is None or time.perf_counter() > deadline:
+                timed_out = True
+                break
+            p[j] = br
+        if timed_out:
+            break
         if np.max(np.abs(p - old) / np.maximum(old, 1.0)) <= spec.tol:
             converged = True
             break
@@ -331,13 +353,32 @@ def solve_best_response(inst: MultiLeaderInstance, spec: MultiLeaderSpec,
             break
     x = multi_demand(inst.valuation, inst.budget, p)
     profit = (p - inst.unit_cost) * x.sum(axis=0)
-    term = Termination.OPTIMAL if converged else Termination.FEASIBLE
-    return Result(term, True, objective=float(profit.sum()), bound=math.nan, gap=math.nan,
+    # 'optimal' (an equilibrium) only when no leader's own best response gains: a loose
+    # ``tol`` (1.0) stopped after one round with a leader still 0.042 better off by moving
+    gain = math.nan
+    if converged:
+        gains = np.zeros(M)
+        for j in range(M):
+            br = best_response(inst, p, j, spec.grid, deadline)
+            if br is None:
+                gains[j] = math.inf
+                break
+            q = p.copy()
+            q[j] = br
+            gains[j] = (_profits(inst, q)[j] - profit[j]) / max(1.0, abs(float(profit[j])))
+        gain = float(gains.max())
+    stable = converged and gain <= EQUILIBRIUM_RTOL
+    why = ("converged" if converged else "time limit" if timed_out else "not converged")
+    if converged and not stable:
+        why += (f" (tol {spec.tol:g}) but a leader gains {gain:.3g} relative by moving: not an "
+                "equilibrium")
+    return Result(Termination.OPTIMAL if stable else Termination.FEASIBLE, True,
+                  objective=float(profit.sum()), bound=math.nan, gap=math.nan,
                   values={"price": p.copy(), "demand": x},
                   allocation=StackelbergAllocation(price=p.copy(), demand=x),
                   stats=SolveStats("best_response", solve_seconds=time.perf_counter() - t0,
-                                   iterations=rounds),
-                  message=f"{'converged' if converged else 'not converged'} in {rounds} rounds")
+                                   iterations=rounds, extra={"max_leader_gain": gain}),
+                  message=f"{why} in {rounds} rounds")
 
 
 register_algorithm(MultiLeaderSpec, "best_response", solve_best_response)
