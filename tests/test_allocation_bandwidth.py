@@ -211,3 +211,12 @@ def test_subclass_inherits_builder_and_methods_and_adds_a_constraint() -> None:
     np.testing.assert_allclose(met.objective, res.objective, rtol=OBJ_RTOL)
     # the referee checks the cap on any allocation: the uncapped optimum breaks it
     assert not ao.evaluate(inst, free.allocation, spec).feasible
+
+
+@pytest.mark.parametrize("name", ["bandwidth_scale", "compute_scale"])
+def test_subnormal_budget_scale_is_refused(name: str) -> None:
+    """5e-324 passed '> 0' and gave infinite objectives ('feasible' heuristics at inf, CVXPY
+    'unverified'); budget scales now start at 1e-6."""
+    with pytest.raises(ValidationError, match=name):
+        BandwidthComputeSpec(**{name: 5e-324})
+    assert getattr(BandwidthComputeSpec(**{name: 1e-6}), name) == 1e-6

@@ -73,6 +73,11 @@ def check_array(name: str, unit: str, value: Any, n: int | None, *, low: float |
                   strict=strict, allow_inf=allow_inf, nonempty=True, like=like)
 
 
+#: Smallest budget scale of a spec (``1 / bound("factor")``, 1e-6): a subnormal scale
+#: (5e-324) was accepted as "> 0" and gave infinite objectives and 'unverified' results.
+MIN_SCALE = 1.0 / bound("factor")
+
+
 def check_scalar(name: str, unit: str, value: Any, *, low: float = 0.0, strict: bool = True,
                  allow_inf: bool = False) -> float:
     """Validate a scalar (a real number, finite unless ``allow_inf``, above ``low``, below the
@@ -198,7 +203,7 @@ class PowerSpec(ProblemSpec):
         meeting the rate targets.
     power_budget_scale : float
         Epsilon field for sweeps: the budget used is ``scale * instance.total_power_w``
-        (``sum_rate`` mode).
+        (``sum_rate`` mode); dimensionless, in ``[1e-6, 1e6]``.
     rate_scale : float
         Epsilon field for sweeps: the targets used are ``scale * instance.rate_target_bps``
         (``min_power`` mode).
@@ -215,7 +220,7 @@ class PowerSpec(ProblemSpec):
     def __post_init__(self) -> None:
         check_choice("mode", self.mode, ("sum_rate", "min_power"))
         object.__setattr__(self, "power_budget_scale", check_scalar(
-            "power_budget_scale", "-", self.power_budget_scale))
+            "power_budget_scale", "-", self.power_budget_scale, low=MIN_SCALE, strict=False))
         object.__setattr__(self, "rate_scale", check_scalar("rate_scale", "-", self.rate_scale,
                                                             strict=False))
 
@@ -386,7 +391,8 @@ class BandwidthComputeSpec(ProblemSpec):
         Impose the minimum rates / the latency deadlines.
     bandwidth_scale, compute_scale : float
         Epsilon-constraint fields: the budgets are ``scale * B_s`` and ``scale * F_s`` (sweeping
-        them traces weighted latency against the resources used).
+        them traces weighted latency against the resources used); dimensionless, in
+        ``[1e-6, 1e6]`` (:data:`MIN_SCALE`).
     """
 
     use_min_rate: bool = True
@@ -402,7 +408,8 @@ class BandwidthComputeSpec(ProblemSpec):
         for name in ("use_min_rate", "use_deadline"):
             object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         for name in ("bandwidth_scale", "compute_scale"):
-            object.__setattr__(self, name, check_scalar(name, "-", getattr(self, name)))
+            object.__setattr__(self, name, check_scalar(name, "-", getattr(self, name),
+                                                        low=MIN_SCALE, strict=False))
 
 
 @dataclass(frozen=True, eq=False)
