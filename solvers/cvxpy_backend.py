@@ -30,7 +30,14 @@ from aigc_opt.backend import SolveOptions, check_capability
 from aigc_opt.program import ConvexProgram, LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
-from .numerics import Scaled, empty_program_result, equilibrate, nonfinite_message, self_check
+from .numerics import (
+    Scaled,
+    dual_tolerance,
+    empty_program_result,
+    equilibrate,
+    nonfinite_message,
+    self_check,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -172,10 +179,13 @@ class CvxpyBackend:
             problem, x = _linear_problem(sc.program)
         else:
             problem, x = program.problem, None
+        kw = _solver_kwargs(solver, options, isinstance(program, LinearProgram),
+                            program.meta.get("solver_settings"))
+        tol = dual_tolerance(sc.program) if sc is not None and solver == "HIGHS" else None
+        if tol is not None:  # the HiGHS backend's setting, for a wide objective range
+            kw.setdefault("dual_feasibility_tolerance", tol)
         try:
-            solve_quietly(problem, solver=solver, verbose=options.verbose,
-                          **_solver_kwargs(solver, options, isinstance(program, LinearProgram),
-                                           program.meta.get("solver_settings")))
+            solve_quietly(problem, solver=solver, verbose=options.verbose, **kw)
             status = str(problem.status)
         except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
             # SolverError, "Cannot unpack invalid solution", "Problem data contains NaN or Inf"

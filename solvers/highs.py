@@ -22,7 +22,14 @@ from aigc_opt.errors import UnknownNameError, ValidationError
 from aigc_opt.program import LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
-from .numerics import Scaled, empty_program_result, equilibrate, self_check, unusable_result
+from .numerics import (
+    Scaled,
+    dual_tolerance,
+    empty_program_result,
+    equilibrate,
+    self_check,
+    unusable_result,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +191,9 @@ class HighsBackend:
             return empty_program_result(self.name, program, time.perf_counter() - t0)
         sc = equilibrate(program)
         h = configured_highs(options)
+        tol = dual_tolerance(sc.program)
+        if tol is not None and "dual_feasibility_tolerance" not in options.extra:
+            h.setOptionValue("dual_feasibility_tolerance", tol)
         try:
             self._pass(h, sc.program, highspy)
             if start is not None:

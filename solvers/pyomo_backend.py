@@ -24,7 +24,13 @@ from aigc_opt.program import LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
 from .highs import use_threads
-from .numerics import empty_program_result, equilibrate, self_check, unusable_result
+from .numerics import (
+    dual_tolerance,
+    empty_program_result,
+    equilibrate,
+    self_check,
+    unusable_result,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +175,9 @@ class PyomoBackend:
                           message="a row without coefficients excludes 0",
                           stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
         sc = equilibrate(program)
+        tol = dual_tolerance(sc.program) if solver == "highs" else None
+        if tol is not None:  # the HiGHS backend's setting, for a wide objective range
+            extra.setdefault("dual_feasibility_tolerance", tol)
         try:
             model, x = build_model(sc.program)
         except Exception as exc:  # Pyomo refusing the data is a status, not an exception

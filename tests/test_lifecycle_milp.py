@@ -346,3 +346,29 @@ def test_user_constraint_through_column_data() -> None:
         assert (res.allocation.train_node == 2).sum() == 1
         assert res.objective > free.objective * (1 + 1e-6)
     assert ao.evaluate(inst, free.allocation, spec).violations["one_in_cloud"] == 3.0
+
+
+@pytest.mark.parametrize(("kind", "seed", "sizes", "budget", "opt"),
+                         [("lifecycle.placement", 0, (2, 2, 2), 0.0, 39.344316463361565),
+                          ("lifecycle.placement", 0, (2, 2, 2), 1.0, 39.344316463361565),
+                          ("lifecycle.medical", 5, None, 10.0, 85.72094756696887)])
+def test_every_backend_resolves_a_wide_objective_range(kind: str, seed: int, sizes: Any,
+                                                       budget: float, opt: float) -> None:
+    """An energy weight of 1e6 puts the costs at 0.05..1.5e12. At the solvers' default
+    tolerances HiGHS (and CVXPY/Pyomo through it) returned 'optimal' at 63.30 and 51.25
+    where 39.34 is feasible, and SCIP 86.61 where 85.72 is; every answer was verified
+    feasible, so only a second solver could see it. The backends now tighten the dual
+    tolerance (and SCIP's zero) to the smallest scaled cost: all four agree on the lowest
+    verified value (the expected ``opt``, found by HiGHS with 1e-10 tolerances and by SCIP
+    with its zero at 1e-12 before the change)."""
+    from aigc_opt.cases import get_case
+
+    k = get_case(kind)
+    inst = (k.make_instance(seed) if sizes is None else
+            k.make_instance(seed, n_services=sizes[0], n_regions=sizes[1], n_edge=sizes[2]))
+    spec = k.spec(weights={"energy": 1e6}, reject_penalty=0.0, cost_budget=budget)
+    for backend in ("highs", "scip", "cvxpy", "pyomo"):
+        res = ao.run_method(inst, spec, backend)
+        assert res.termination == "optimal" and res.verified, (backend, res.message)
+        assert res.eval_objective == pytest.approx(res.objective, rel=1e-9)
+        assert res.objective == pytest.approx(opt, rel=1e-9), backend
