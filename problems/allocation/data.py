@@ -51,9 +51,8 @@ def _snr_range(snr_db: Any) -> tuple[float, float]:
     return float(r[0]), float(r[1])
 
 
-#: Physical upper bound of each unit used here (see :data:`aigc_opt.schema.BOUNDS`).
-#: The noise PSD bound is 1e3 W/Hz, not the scenario's 1e-6: the textbook water-filling
-#: instances are normalised (N0 = 1, b = 1).
+#: Physical upper bound of each unit used here (:data:`aigc_opt.schema.BOUNDS`). Noise PSD:
+#: 1e3 W/Hz, not the scenario's 1e-6 (the textbook water-filling instances have N0 = 1, b = 1).
 _HIGH = {"-": bound("weight"), "W": bound("bs_tx_power_w"), "W/Hz": 1e3,
          "Hz": bound("hz"), "bit": bound("bits"), "bit/s": bound("bps"), "bit/s/Hz": 1e3,
          "FLOP": bound("flop") * bound("steps"), "FLOP/s": bound("flops"), "s": bound("time_s"),
@@ -73,8 +72,7 @@ def check_array(name: str, unit: str, value: Any, n: int | None, *, low: float |
                   strict=strict, allow_inf=allow_inf, nonempty=True, like=like)
 
 
-#: Smallest budget scale of a spec (``1 / bound("factor")``, 1e-6): a subnormal scale
-#: (5e-324) was accepted as "> 0" and gave infinite objectives and 'unverified' results.
+#: Smallest budget scale of a spec, 1e-6 (5e-324 passed "> 0" and gave infinite objectives).
 MIN_SCALE = 1.0 / bound("factor")
 
 
@@ -163,8 +161,7 @@ class PowerInstance:
         noise_psd_w_per_hz = check_scalar("noise_psd_w_per_hz", "W/Hz", noise_psd_w_per_hz)
         snr_db = _snr_range(snr_db)
         snr = 10.0 ** (rng.uniform(snr_db[0], snr_db[1], n_users) / 10.0)
-        n0 = np.full(n_users, noise_psd_w_per_hz)
-        b = np.full(n_users, bandwidth_hz)
+        n0, b = np.full(n_users, noise_psd_w_per_hz), np.full(n_users, bandwidth_hz)
         g = snr * n0 * b * n_users / total_power_w
         h = n0 * b / g
         share = total_power_w / (2.0 * n_users) * rng.uniform(0.2, 1.8, n_users)
@@ -390,9 +387,8 @@ class BandwidthComputeSpec(ProblemSpec):
     use_min_rate, use_deadline : bool
         Impose the minimum rates / the latency deadlines.
     bandwidth_scale, compute_scale : float
-        Epsilon-constraint fields: the budgets are ``scale * B_s`` and ``scale * F_s`` (sweeping
-        them traces weighted latency against the resources used); dimensionless, in
-        ``[1e-6, 1e6]`` (:data:`MIN_SCALE`).
+        Epsilon-constraint fields in ``[1e-6, 1e6]``: the budgets are ``scale * B_s`` and
+        ``scale * F_s`` (a sweep traces weighted latency against the resources used).
     """
 
     use_min_rate: bool = True
@@ -437,13 +433,10 @@ class BandwidthComputeAllocation:
 
 
 def trusted_allocation(cls: type[_A], **arrays: np.ndarray) -> _A:
-    """``cls(**arrays)`` for fresh finite float64 vectors computed by an exact method.
-
-    The checked constructor (no NaN, no inf, shapes; ~15 numpy calls per field, 10-30 us at
-    N = 100) reduces to one finiteness test of the sums (finite entries of bounded size cannot
-    sum to inf or NaN); when that test fails the checked constructor runs and names the bad
-    field. The arrays are made read-only, as the checked constructor leaves them.
-    """
+    """``cls(**arrays)`` for fresh finite float64 vectors computed by an exact method: the
+    checked constructor (~15 numpy calls per field, 10-30 us at N = 100) reduces to one
+    finiteness test of the sums (finite entries of bounded size cannot sum to inf or NaN); when
+    it fails the checked constructor runs and names the bad field. Arrays are made read-only."""
     if not math.isfinite(sum(float(v.sum()) for v in arrays.values())):
         return cls(**arrays)
     alloc = object.__new__(cls)
