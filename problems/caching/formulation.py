@@ -59,12 +59,13 @@ tolerance.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from aigc_opt.explain import grid_group
 from aigc_opt.program import Block, LinearProgram
 
 from .data import (
@@ -85,7 +86,11 @@ class Layout:
 
     ``ix[t, p, m]``, ``iy[t, s, m]``, ``iu[t, k, m, j-1]``, ``iv[t, p, m, j-1]`` are column
     indices (-1: no column); ``A`` has the structural coefficients; ``comp_*`` locate the
-    compute-capacity entries whose values depend on R.
+    compute-capacity entries whose values depend on R. ``row_groups`` (``meta["row_groups"]``
+    of the assembled program, :class:`aigc_opt.explain.GridLabels` items) names the row
+    blocks in order:
+    ``demand``, ``link`` (x <= c), ``v_route`` (v <= x), ``v_age`` (v <= u), ``u_cache``
+    (u <= c), ``age_chain``, ``memory``, ``load`` and ``compute``.
     """
 
     W: int
@@ -109,6 +114,7 @@ class Layout:
     comp_entry_row: np.ndarray
     comp_entry_col: np.ndarray
     comp_entry_x: np.ndarray
+    row_groups: dict[str, tuple[int, int, Any]] = field(default_factory=dict)
 
 
 def pairs(inst: CachingInstance, obj: CachingObjective) -> tuple[np.ndarray, np.ndarray]:
@@ -164,21 +170,27 @@ def layout(inst: CachingInstance, obj: CachingObjective, R: np.ndarray, G: np.nd
     vals: list[np.ndarray] = []
     lo: list[np.ndarray] = []
     hi: list[np.ndarray] = []
+    groups: dict[str, tuple[int, int, Any]] = {}
     r0 = 0
 
-    def add(r: np.ndarray, c: np.ndarray, v: np.ndarray, n_rows: int, lower: Any,
-            upper: Any) -> np.ndarray:
+    def add(name: str, labels: tuple[Any, ...], r: np.ndarray, c: np.ndarray, v: np.ndarray,
+            n_rows: int, lower: Any, upper: Any) -> np.ndarray:
         nonlocal r0
         rows.append(r + r0)
         cols.append(c)
         vals.append(v)
         lo.append(np.broadcast_to(np.asarray(lower, dtype=float), (n_rows,)))
         hi.append(np.broadcast_to(np.asarray(upper, dtype=float), (n_rows,)))
+        groups[name] = grid_group(r0, *labels)  # (template, grid shape, cell of each row)
+        if groups[name][1] != r0 + n_rows:
+            raise ValueError(f"row group {name}: labels for {groups[name][1] - r0} rows, "
+                             f"not {n_rows}")
         out = np.arange(r0, r0 + n_rows)
         r0 += n_rows
         return out
 
     ones = lambda k: np.ones(k)  # noqa: E731
+    tsm, pair = "slot {}, server {}, model {}", "slot {}, server {} -> {}, model {}"
     # demand: sum_p x + y = 1 per (t, s, m) with a y column
     ycols = iy[my]
     ny = ycols.size
@@ -186,31 +198,41 @@ def layout(inst: CachingInstance, obj: CachingObjective, R: np.ndarray, G: np.nd
     yrow[my] = np.arange(ny)
     tx, px, mx_ = np.nonzero(mx)
     xcols = ix[tx, px, mx_]
-    add(np.concatenate([np.arange(ny), yrow[tx, ps[px], mx_]]),
+    add("demand", (tsm, (W, S, M), np.flatnonzero(my)),
+        np.concatenate([np.arange(ny), yrow[tx, ps[px], mx_]]),
         np.concatenate([ycols, xcols]), ones(ny + xcols.size), ny, 1.0, 1.0)
     # link: x - c[t, k, m] <= 0
     nx = xcols.size
-    add(np.concatenate([np.arange(nx)] * 2), np.concatenate([xcols, cidx[tx, pk[px], mx_]]),
+    add("link", (pair, (W, S, S, M), ((tx * S + ps[px]) * S + pk[px]) * M + mx_),
+        np.concatenate([np.arange(nx)] * 2), np.concatenate([xcols, cidx[tx, pk[px], mx_]]),
         np.concatenate([ones(nx), -ones(nx)]), nx, -np.inf, 0.0)
     # v <= x and v <= u
     tv, pv, mv_, jv = np.nonzero(mv)
     vcols = iv[tv, pv, mv_, jv]
     nv = vcols.size
-    add(np.concatenate([np.arange(nv)] * 2), np.concatenate([vcols, ix[tv, pv, mv_]]),
-        np.concatenate([ones(nv), -ones(nv)]), nv, -np.inf, 0.0)
-    add(np.concatenate([np.arange(nv)] * 2), np.concatenate([vcols, iu[tv, pk[pv], mv_, jv]]),
-        np.concatenate([ones(nv), -ones(nv)]), nv, -np.inf, 0.0)
+    v_labels = (pair + ", age >= {}", (W, S, S, M, H + 1),  # age level j = index + 1
+                ((((tv * S + ps[pv]) * S + pk[pv]) * M + mv_) * (H + 1)) + jv + 1)
+    add("v_route", v_labels, np.concatenate([np.arange(nv)] * 2),
+        np.concatenate([vcols, ix[tv, pv, mv_]]), np.concatenate([ones(nv), -ones(nv)]), nv,
+        -np.inf, 0.0)
+    add("v_age", v_labels, np.concatenate([np.arange(nv)] * 2),
+        np.concatenate([vcols, iu[tv, pk[pv], mv_, jv]]), np.concatenate([ones(nv), -ones(nv)]),
+        nv, -np.inf, 0.0)
     # u <= c and the age chain u[t, j] <= u[t-1, j-1] (u[., 0] = c)
     tu, ku, mu_, ju = np.nonzero(mu)
     ucols = iu[tu, ku, mu_, ju]
     nu = ucols.size
-    add(np.concatenate([np.arange(nu)] * 2), np.concatenate([ucols, cidx[tu, ku, mu_]]),
+    tkmj, grid_u = "slot {}, server {}, model {}, age >= {}", (W, S, M, H + 1)
+    u_cells = (((tu * S + ku) * M + mu_) * (H + 1)) + ju + 1
+    add("u_cache", (tkmj, grid_u, u_cells),
+        np.concatenate([np.arange(nu)] * 2), np.concatenate([ucols, cidx[tu, ku, mu_]]),
         np.concatenate([ones(nu), -ones(nu)]), nu, -np.inf, 0.0)
     ch = tu >= 1
     prev = np.where(ju[ch] == 0, cidx[tu[ch] - 1, ku[ch], mu_[ch]],
                     iu[tu[ch] - 1, ku[ch], mu_[ch], np.maximum(ju[ch] - 1, 0)])
     nch = int(ch.sum())
-    add(np.concatenate([np.arange(nch)] * 2), np.concatenate([ucols[ch], prev]),
+    add("age_chain", (tkmj, grid_u, u_cells[nu - nch:]),  # the rows of t >= 1 come last
+        np.concatenate([np.arange(nch)] * 2), np.concatenate([ucols[ch], prev]),
         np.concatenate([ones(nch), -ones(nch)]), nch, -np.inf, 0.0)
     # memory per (t, k), divided by the server's memory (right-hand side 1; issue 11: a fixed
     # GB constant underflowed at byte scales of 1e-300)
@@ -218,7 +240,8 @@ def layout(inst: CachingInstance, obj: CachingObjective, R: np.ndarray, G: np.nd
     mem = np.asarray(inst.server_gpu_memory_bytes, dtype=np.float64)
     size = np.asarray(inst.model_size_bytes, dtype=np.float64)
     den = np.where(mem > 0, mem, max(float(size.max(initial=0.0)), 1.0))
-    mem_rows = add(tw * S + kw, cidx[tw, kw, mw], size[mw] / den[kw], W * S,
+    tk = ("slot {}, server {}", (W, S), None)
+    mem_rows = add("memory", tk, tw * S + kw, cidx[tw, kw, mw], size[mw] / den[kw], W * S,
                    -np.inf, np.tile(mem / den, W))
     # loads: l[t] - c[t] + c[t-1] >= 0 (t >= 1); l[0] - c[0] >= -c_init
     flat = np.arange(nC)
@@ -227,7 +250,7 @@ def layout(inst: CachingInstance, obj: CachingObjective, R: np.ndarray, G: np.nd
     r_l = np.concatenate([flat, flat, flat[later]])
     c_l = np.concatenate([lidx.reshape(-1), cidx.reshape(-1), cidx.reshape(-1)[later] - S * M])
     v_l = np.concatenate([ones(nC), -ones(nC), ones(int(later.sum()))])
-    load_rows = add(r_l, c_l, v_l, nC, 0.0, np.inf)
+    load_rows = add("load", (tsm, (W, S, M), None), r_l, c_l, v_l, nC, 0.0, np.inf)
     # compute capacity per (t, k): sum R flop / (F_k slot) x <= 1 (values set per data)
     comp_rows = np.zeros(0, dtype=np.int64)
     ce_row = ce_col = ce_x = np.zeros(0, dtype=np.int64)
@@ -235,7 +258,7 @@ def layout(inst: CachingInstance, obj: CachingObjective, R: np.ndarray, G: np.nd
         ce_x = np.arange(nx)
         ce_row = tx * S + pk[px]
         ce_col = xcols
-        comp_rows = add(ce_row, ce_col, ones(nx), W * S, -np.inf, 1.0)
+        comp_rows = add("compute", tk, ce_row, ce_col, ones(nx), W * S, -np.inf, 1.0)
         ce_row = comp_rows[ce_row]
     A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                       shape=(r0, n))
@@ -245,7 +268,8 @@ def layout(inst: CachingInstance, obj: CachingObjective, R: np.ndarray, G: np.nd
     return Layout(W=W, S=S, M=M, H=H, ps=ps, pk=pk, ix=ix, iy=iy, iu=iu, iv=iv, n=n, A=A,
                   row_lower=np.concatenate(lo), row_upper=np.concatenate(hi), integrality=integ,
                   load_rows=load_rows, mem_rows=mem_rows, comp_rows=comp_rows,
-                  comp_entry_row=ce_row, comp_entry_col=ce_col, comp_entry_x=ce_x)
+                  comp_entry_row=ce_row, comp_entry_col=ce_col, comp_entry_x=ce_x,
+                  row_groups=groups)
 
 
 @dataclass(frozen=True)
@@ -367,7 +391,7 @@ def assemble(lay: Layout, data: WindowData, name: str, *, scale_routing: bool = 
     nC = W * S * M
     meta: dict[str, Any] = {"objective_scale": data.scale, "ix": lay.ix, "iy": lay.iy,
                             "iu": lay.iu, "iv": lay.iv, "ps": lay.ps, "pk": lay.pk,
-                            "mem_rows": lay.mem_rows}
+                            "mem_rows": lay.mem_rows, "row_groups": lay.row_groups}
     if scale_routing and lay.comp_entry_x.size:
         s = routing_scale(lay, data)
         col = np.ones(lay.n)

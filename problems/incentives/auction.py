@@ -39,6 +39,7 @@ import scipy.sparse as sp
 
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
+from aigc_opt.explain import row_group
 from aigc_opt.program import Block, LinearProgram, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.solve import register_algorithm, register_heuristic
@@ -60,12 +61,12 @@ def effective_capacity(inst: AuctionInstance) -> np.ndarray:
 def build_wdp(inst: AuctionInstance, spec: AuctionSpec | None = None) -> LinearProgram:
     """The WDP MILP, the builder registered for :class:`AuctionSpec`.
 
-    One binary column per positive bid (block ``x``); N bidder rows (``sum x <= 1``), S capacity
-    rows (``sum k x <= min(G_s, N K)``, :func:`effective_capacity`); values divided by the
-    largest bid (``meta["objective_scale"]``). Coefficients as built: ``c in (0, 1]`` (only
-    zero bids are left out), matrix entries ``1..K``, right-hand sides ``1..N K``; the
-    backends' equilibration (:mod:`aigc_opt.solvers.numerics`) brings each row's largest entry
-    into [1, 2).
+    One binary column per positive bid (block ``x``); N bidder rows (``sum x <= 1``, row group
+    ``one_bundle``), S capacity rows (``sum k x <= min(G_s, N K)``, :func:`effective_capacity`,
+    row group ``capacity``); values divided by the largest bid (``meta["objective_scale"]``).
+    Coefficients as built: ``c in (0, 1]`` (only zero bids are left out), matrix entries
+    ``1..K``, right-hand sides ``1..N K``; the backends' equilibration
+    (:mod:`aigc_opt.solvers.numerics`) brings each row's largest entry into [1, 2).
     ``program.column_data`` gives each column's ``bidder``, ``server`` and ``slots`` (for
     user-added rows, see :mod:`aigc_opt.spec`).
     """
@@ -84,7 +85,9 @@ def build_wdp(inst: AuctionInstance, spec: AuctionSpec | None = None) -> LinearP
         col_lower=np.zeros(m), col_upper=np.ones(m), integrality=np.ones(m, dtype=bool),
         blocks=(Block("x", 0, (m,)),), sense=Sense.MAX, name=f"wdp[N={N},S={S},bids={m}]",
         meta={"objective_scale": scale, "bidder": n, "server": s, "slots": k + 1,
-              "columns": {"bidder": n, "server": s, "slots": k + 1}},
+              "columns": {"bidder": n, "server": s, "slots": k + 1},
+              "row_groups": {"one_bundle": row_group(0, N, "bidder {i}"),
+                             "capacity": row_group(N, N + S, "server {i}")}},
     )
 
 

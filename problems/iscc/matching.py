@@ -26,12 +26,13 @@ model, units, utility``) for user-added constraints.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from aigc_opt.cases import CaseKind, register_case
+from aigc_opt.explain import row_group
 from aigc_opt.program import Block, LinearProgram, RowBuilder, Sense
 from aigc_opt.spec import register_builder
 
@@ -76,16 +77,30 @@ def site_pool_rows(inst: IsccInstance, bun: Bundles, partition: str = "decoupled
     return out
 
 
-def assemble(inst: IsccInstance, bun: Bundles, pools: Sequence[PoolRows], name: str
-             ) -> LinearProgram:
-    """The matching MILP over ``bun`` with one-per-task rows and the given pool rows."""
+def site_pool_items(inst: IsccInstance, partition: str = "decoupled"
+                    ) -> dict[str, str | tuple[str, ...]]:
+    """Row labels of the pools of :func:`site_pool_rows` (``meta["row_groups"]`` items)."""
+    if partition == "decoupled":
+        return {"sensing": "site {i}", "rbs": "site {i}", "gpus": "site {i}",
+                "cloud": "cloud GPUs"}
+    sites = tuple(f"class {c}, site {s}" for c in range(inst.n_classes)
+                  for s in range(inst.n_sites))
+    return {"sensing": sites, "rbs": sites, "gpus": sites, "cloud": "class {i}, cloud GPUs"}
+
+
+def assemble(inst: IsccInstance, bun: Bundles, pools: Sequence[PoolRows], name: str,
+             items: Mapping[str, str | Sequence[str]] | None = None) -> LinearProgram:
+    """The matching MILP over ``bun`` with one-per-task rows and the given pool rows; ``items``
+    labels each pool's rows in ``meta["row_groups"]`` (default ``"row {i}"``)."""
     n = bun.size
     rb = RowBuilder()
     rb.add(bun.task, np.arange(n), 1.0, inst.n_tasks, -np.inf, 1.0)
     row_blocks = {"task": (0, inst.n_tasks)}
+    groups = {"task": row_group(0, inst.n_tasks, "task {i}")}
     for pname, key, ngroups, sel, coef, cap in pools:
         first = rb.add(key, sel, coef, ngroups, -np.inf, np.asarray(cap, dtype=np.float64))
         row_blocks[pname] = (first, first + ngroups)
+        groups[pname] = row_group(first, first + ngroups, (items or {}).get(pname, "row {i}"))
     A = rb.matrix(n)
     lo, hi = rb.bounds()
     columns = {"task": bun.task, "site": bun.site, "level": bun.level, "rbs": bun.rbs,
@@ -95,7 +110,8 @@ def assemble(inst: IsccInstance, bun: Bundles, pools: Sequence[PoolRows], name: 
         c=bun.utility, A=A, row_lower=lo, row_upper=hi, col_lower=np.zeros(n),
         col_upper=np.ones(n), integrality=np.ones(n, dtype=bool),
         blocks=(Block("x", 0, (n,)),), sense=Sense.MAX, name=name,
-        meta={"columns": columns, "row_blocks": row_blocks, "n_tasks": inst.n_tasks})
+        meta={"columns": columns, "row_blocks": row_blocks, "row_groups": groups,
+              "n_tasks": inst.n_tasks})
 
 
 def bundles_for(inst: IsccInstance, spec: Any, *, slotted: bool = False) -> Bundles:
@@ -109,7 +125,8 @@ def build(inst: IsccInstance, spec: IsccSpec) -> LinearProgram:
     bun = bundles_for(inst, spec)
     logger.debug("iscc matching: %d tasks, %d bundles", inst.n_tasks, bun.size)
     return assemble(inst, bun, site_pool_rows(inst, bun, spec.partition),
-                    f"iscc-{spec.partition}[N={inst.n_tasks},S={inst.n_sites},B={bun.size}]")
+                    f"iscc-{spec.partition}[N={inst.n_tasks},S={inst.n_sites},B={bun.size}]",
+                    site_pool_items(inst, spec.partition))
 
 
 def chosen_columns(program: LinearProgram, values: Any) -> np.ndarray:

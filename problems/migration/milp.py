@@ -20,6 +20,9 @@ Rows::
     sum_{u,s,k} E_u(s^0_u, s) x[0,u,s,k]
         + sum_{t,u,a,b} E_u(a, b) w[t,u,a,b] <= T budget        long-term budget (budget_hard)
 
+``meta["row_groups"]`` names these blocks ``assignment``, ``gpu_work``, ``hosting``,
+``gpu_memory``, ``flow_out``, ``flow_in`` and ``budget``.
+
 With x integral the flow rows force ``w[t,u,a,b] = x_served[t,u,a] x_served[t+1,u,b]`` exactly
 (a transportation problem with one unit in and out), so the budget row and the migration energy
 are exact; ``w`` needs no integrality.
@@ -42,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.backend import SolveOptions
+from aigc_opt.explain import grid_group, row_group
 from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.result import Result
 from aigc_opt.solve import register_algorithm
@@ -100,26 +104,39 @@ def assemble(cost_x: np.ndarray, work: np.ndarray, capacity: np.ndarray, user_mo
     ss = np.arange(S)[None, None, :, None]
     shape4 = (T, U, S, K)
     rb = RowBuilder()
+    groups: dict[str, Any] = {}
+
+    def named(group: str, first: int, template: str, shape: tuple[int, ...]) -> None:
+        groups[group] = grid_group(first, template, shape)
+
     # one server and level per request
-    rb.add(np.broadcast_to(tt * U + uu, shape4).ravel(), ix.ravel(), 1.0, T * U, 1.0, 1.0)
+    first = rb.add(np.broadcast_to(tt * U + uu, shape4).ravel(), ix.ravel(), 1.0, T * U, 1.0,
+                   1.0)
+    named("assignment", first, "slot {0}, user {1}", (T, U))
     # GPU work per server and slot, each row divided by its capacity (FLOP ~ 1e15 is beyond
     # HiGHS's matrix-value limit)
     wscale = np.where(capacity > 0, capacity, 1.0)
-    rb.add(np.broadcast_to(tt * S + ss, shape4).ravel(), ix.ravel(),
-           np.broadcast_to(work[None, :, None, :] / wscale[None, None, :, None], shape4).ravel(),
-           T * S, -np.inf, np.tile(capacity / wscale, T))
+    first = rb.add(
+        np.broadcast_to(tt * S + ss, shape4).ravel(), ix.ravel(),
+        np.broadcast_to(work[None, :, None, :] / wscale[None, None, :, None], shape4).ravel(),
+        T * S, -np.inf, np.tile(capacity / wscale, T))
+    named("gpu_work", first, "slot {0}, server {1}", (T, S))
     # hosting: sum_k x[t,u,s,k] <= h[t,s,m_u]
     r_tus = (np.arange(T)[:, None, None] * U + np.arange(U)[None, :, None]) * S \
         + np.arange(S)[None, None, :]
     h_cols = np.transpose(ih[:, :, user_model], (0, 2, 1))  # (T, U, S)
-    rb.add(np.concatenate([np.broadcast_to(r_tus[..., None], shape4).ravel(), r_tus.ravel()]),
-           np.concatenate([ix.ravel(), h_cols.ravel()]),
-           np.concatenate([np.ones(nx), -np.ones(T * U * S)]), T * U * S, -np.inf, 0.0)
+    first = rb.add(
+        np.concatenate([np.broadcast_to(r_tus[..., None], shape4).ravel(), r_tus.ravel()]),
+        np.concatenate([ix.ravel(), h_cols.ravel()]),
+        np.concatenate([np.ones(nx), -np.ones(T * U * S)]), T * U * S, -np.inf, 0.0)
+    named("hosting", first, "slot {0}, user {1}, server {2}", (T, U, S))
     # GPU memory, each row divided by the server's memory
     mscale = np.where(server_memory > 0, server_memory, 1.0)
-    rb.add(np.broadcast_to(np.arange(T * S).reshape(T, S, 1), (T, S, M)).ravel(), ih.ravel(),
-           (model_memory[None, None, :] / mscale[None, :, None] * np.ones((T, 1, 1))).ravel(),
-           T * S, -np.inf, np.tile(server_memory / mscale, T))
+    first = rb.add(
+        np.broadcast_to(np.arange(T * S).reshape(T, S, 1), (T, S, M)).ravel(), ih.ravel(),
+        (model_memory[None, None, :] / mscale[None, :, None] * np.ones((T, 1, 1))).ravel(),
+        T * S, -np.inf, np.tile(server_memory / mscale, T))
+    named("gpu_memory", first, "slot {0}, server {1}", (T, S))
     c = np.zeros(n)
     c[:nx] = cost_x.ravel()
     if Tw:
@@ -127,16 +144,20 @@ def assemble(cost_x: np.ndarray, work: np.ndarray, capacity: np.ndarray, user_mo
         r_out = (np.arange(Tw)[:, None, None] * U + np.arange(U)[None, :, None]) * S \
             + np.arange(S)[None, None, :]  # (Tw, U, S): row of (t, u, a)
         # flow out of a: sum_b w[t,u,a,b] - sum_k x[t,u,a,k] = 0
-        rb.add(np.concatenate([np.broadcast_to(r_out[..., None], shape_w).ravel(),
-                               np.broadcast_to(r_out[..., None], (Tw, U, S, K)).ravel()]),
-               np.concatenate([iw.ravel(), ix[:-1].ravel()]),
-               np.concatenate([np.ones(nw), -np.ones(Tw * U * S * K)]), Tw * U * S, 0.0, 0.0)
+        first = rb.add(np.concatenate([np.broadcast_to(r_out[..., None], shape_w).ravel(),
+                                       np.broadcast_to(r_out[..., None], (Tw, U, S, K)).ravel()]),
+                       np.concatenate([iw.ravel(), ix[:-1].ravel()]),
+                       np.concatenate([np.ones(nw), -np.ones(Tw * U * S * K)]), Tw * U * S,
+                       0.0, 0.0)
+        named("flow_out", first, "user {1} from server {2} after slot {0}", (Tw, U, S))
         # flow into b: sum_a w[t,u,a,b] - sum_k x[t+1,u,b,k] = 0
         r_in = np.broadcast_to(r_out[:, :, None, :], shape_w)  # row of (t, u, b)
-        rb.add(np.concatenate([r_in.ravel(),
-                               np.broadcast_to(r_out[..., None], (Tw, U, S, K)).ravel()]),
-               np.concatenate([iw.ravel(), ix[1:].ravel()]),
-               np.concatenate([np.ones(nw), -np.ones(Tw * U * S * K)]), Tw * U * S, 0.0, 0.0)
+        first = rb.add(np.concatenate([r_in.ravel(),
+                                       np.broadcast_to(r_out[..., None], (Tw, U, S, K)).ravel()]),
+                       np.concatenate([iw.ravel(), ix[1:].ravel()]),
+                       np.concatenate([np.ones(nw), -np.ones(Tw * U * S * K)]), Tw * U * S,
+                       0.0, 0.0)
+        named("flow_in", first, "user {1} to server {2} after slot {0}", (Tw, U, S))
     if budget_total_j is not None:
         if transition_j is None:
             raise ValueError("a budget row needs transition_j")
@@ -146,8 +167,9 @@ def assemble(cost_x: np.ndarray, work: np.ndarray, capacity: np.ndarray, user_mo
             vals.append(np.broadcast_to(first_j[:, :, None], (U, S, K)).ravel())
             cols.append(ix[0].ravel())
         cv = np.concatenate(cols)
-        rb.add(np.zeros(cv.shape[0], dtype=np.int64), cv, np.concatenate(vals), 1, -np.inf,
-               float(budget_total_j))
+        first = rb.add(np.zeros(cv.shape[0], dtype=np.int64), cv, np.concatenate(vals), 1,
+                       -np.inf, float(budget_total_j))
+        groups["budget"] = row_group(first, first + 1, "all slots")
     lo, hi = rb.bounds()
     integ = np.zeros(n, dtype=bool)
     integ[: nx + nh] = True
@@ -157,7 +179,8 @@ def assemble(cost_x: np.ndarray, work: np.ndarray, capacity: np.ndarray, user_mo
     if nw:
         blocks.append(Block("w", nx + nh, (Tw, U, S, S)))
     return LinearProgram(c=c, A=rb.matrix(n), row_lower=lo, row_upper=hi, col_lower=np.zeros(n),
-                         col_upper=col_hi, integrality=integ, blocks=tuple(blocks), name=name)
+                         col_upper=col_hi, integrality=integ, blocks=tuple(blocks), name=name,
+                         meta={"row_groups": groups})
 
 
 def _choice(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

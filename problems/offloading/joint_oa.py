@@ -33,13 +33,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from aigc_opt.backend import SolveOptions
+from aigc_opt.explain import row_group
 from aigc_opt.program import Block, LinearProgram
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.scenario import Scenario
 from aigc_opt.solve import register_algorithm
 
 from .assignment import build as build_fixed_share
-from .data import LOCAL, JointSpec
+from .data import CLOUD, LOCAL, JointSpec
 from .joint import (
     Columns,
     Inner,
@@ -92,36 +93,48 @@ def build_master(scn: Scenario, spec: JointSpec, col: Columns) -> Master:
     j = np.arange(nx)
     rows, cols, vals, lo, hi = [], [], [], [], []
     r0 = base.n_rows
+    groups = dict(base.meta.get("row_groups", {}))  # the fixed-share rows come first
+    u = col.user[keep]
+    place, radio = col.place[keep], col.radio[keep]
 
-    def add(r: np.ndarray, cc: np.ndarray, v: np.ndarray, n_rows: int, lower: np.ndarray,
-            upper: np.ndarray) -> None:
+    def add(name: str, items: Any, r: np.ndarray, cc: np.ndarray, v: np.ndarray, n_rows: int,
+            lower: np.ndarray, upper: np.ndarray) -> None:
         nonlocal r0
         rows.append(r + r0)
         cols.append(cc)
         vals.append(v)
         lo.append(lower)
         hi.append(upper)
+        groups[name] = row_group(r0, r0 + n_rows, items)
         r0 += n_rows
 
+    def option(js: np.ndarray) -> list[str]:  # one label per x column
+        return [f"request {n}, server {p}" if p >= 0 else
+                f"request {n}, cloud via server {r}" if p == CLOUD else f"request {n}, local"
+                for n, p, r in zip(u[js].tolist(), place[js].tolist(), radio[js].tolist(),
+                                   strict=True)]
+
     iu, ie = j[up], j[ed]
-    add(col.radio[keep][iu], off["beta"] + iu, np.ones(iu.size), S, np.full(S, -np.inf),
-        np.ones(S))
-    add(col.place[keep][ie], off["phi"] + ie, np.ones(ie.size), S, np.full(S, -np.inf),
-        np.ones(S))
-    for idx, blk in ((iu, "beta"), (ie, "phi")):
+    add("uplink_share", "server {i}", radio[iu], off["beta"] + iu, np.ones(iu.size), S,
+        np.full(S, -np.inf), np.ones(S))
+    add("compute_share", "server {i}", place[ie], off["phi"] + ie, np.ones(ie.size), S,
+        np.full(S, -np.inf), np.ones(S))
+    for idx, blk, name in ((iu, "beta", "uplink_linking"), (ie, "phi", "compute_linking")):
         k = np.arange(idx.size)
-        add(np.concatenate([k, k]), np.concatenate([off[blk] + idx, idx]),
+        add(name, option(idx), np.concatenate([k, k]), np.concatenate([off[blk] + idx, idx]),
             np.concatenate([np.ones(idx.size), -np.ones(idx.size)]), idx.size,
             np.full(idx.size, -np.inf), np.zeros(idx.size))
     ir = j[rem & np.isfinite(col.deadline[keep])]  # no deadline (inf): no row, no penalty
     k = np.arange(ir.size)
     slack = col.lat0[keep][ir] - col.deadline[keep][ir]
     if penalty:  # z - a tau - c sigma - (L0 - d) x >= 0
-        add(np.tile(k, 4), np.concatenate([off["z"] + ir, off["tau"] + ir, off["sigma"] + ir, ir]),
+        add("lateness", option(ir), np.tile(k, 4),
+            np.concatenate([off["z"] + ir, off["tau"] + ir, off["sigma"] + ir, ir]),
             np.concatenate([np.ones(ir.size), -a[ir], -c[ir], -slack]), ir.size,
             np.zeros(ir.size), np.full(ir.size, np.inf))
     else:  # (L0 - d) x + a tau + c sigma <= 0
-        add(np.tile(k, 3), np.concatenate([ir, off["tau"] + ir, off["sigma"] + ir]),
+        add("deadline", option(ir), np.tile(k, 3),
+            np.concatenate([ir, off["tau"] + ir, off["sigma"] + ir]),
             np.concatenate([slack, a[ir], c[ir]]), ir.size, np.full(ir.size, -np.inf),
             np.zeros(ir.size))
     extra = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows) - base.n_rows,
@@ -129,7 +142,6 @@ def build_master(scn: Scenario, spec: JointSpec, col: Columns) -> Master:
                           shape=(r0 - base.n_rows, n))
     A = sp.vstack([sp.hstack([base.A, sp.csr_matrix((base.n_rows, n - base.n_cols))]), extra],
                   format="csr")
-    u = col.user[keep]
     cobj = np.concatenate([col.const[keep], base.c[nx:], np.zeros(2 * nx), col.pw[keep] * a,
                            col.pw[keep] * c, col.rho[keep]])
     cu = np.concatenate([np.where(col.feasible[keep], 1.0, 0.0), np.ones(ny),
@@ -145,7 +157,7 @@ def build_master(scn: Scenario, spec: JointSpec, col: Columns) -> Master:
         blocks=tuple(Block(name, start, (nx,) if name != "y" else (S, scn.n_models))
                      for name, start in off.items()),
         name=f"offloading.joint.master[N={N},S={S}]",
-        meta={"table_columns": keep, "user": u})
+        meta={"table_columns": keep, "user": u, "row_groups": groups})
     return dataclasses.replace(m, program=prog)
 
 

@@ -26,6 +26,7 @@ Deadlines: ``deadline="hard"`` drops the columns that miss the deadline (a const
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,7 @@ import numpy as np
 from aigc_opt.backend import SolveOptions, get_backend
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.errors import ValidationError
+from aigc_opt.explain import row_group
 from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.quality import quality
 from aigc_opt.scenario import Scenario
@@ -162,11 +164,14 @@ def build(scn: Scenario, spec: MulticellSpec) -> LinearProgram:
     n = nx + S * M
     edge = place >= 0
     rb = RowBuilder()
-    placement_rows(rb, scn, user=u, radio=radio, place=place, nx=nx, linking=spec.linking)
+    groups: dict[str, Any] = {}
+    placement_rows(rb, scn, user=u, radio=radio, place=place, nx=nx, linking=spec.linking,
+                   groups=groups)
     fw = np.nonzero(edge & (radio != place))[0]
     link = radio[fw] * S + place[fw]
-    rb.add(link, fw, 1.0, S * S, -np.inf,
-           float(spec.forward_channels))  # channels per directed link
+    first = rb.add(link, fw, 1.0, S * S, -np.inf,
+                   float(spec.forward_channels))  # channels per directed link
+    groups["forward_channels"] = row_group(first, first + S * S, _link_labels(S))
     A = rb.matrix(n)
     lo, hi = rb.bounds()
     return LinearProgram(
@@ -178,7 +183,13 @@ def build(scn: Scenario, spec: MulticellSpec) -> LinearProgram:
             user=u, option=keep, **{f: getattr(col.alloc, f)[keep] for f in _FIELDS},
             latency_s=col.latency_s[keep], device_energy_j=col.device_energy_j[keep],
             server_energy_j=np.where(edge, col.remote_energy_j[keep], 0.0),
-            remote_energy_j=col.remote_energy_j[keep], cost=col.cost[keep]))})
+            remote_energy_j=col.remote_energy_j[keep], cost=col.cost[keep])), "row_groups": groups})
+
+
+@functools.lru_cache(maxsize=8)
+def _link_labels(S: int) -> tuple[str, ...]:
+    """``"link r -> s"`` for every row ``r * S + s`` of the directed links (cached per S)."""
+    return tuple(f"link {r} -> {s}" for r in range(S) for s in range(S))
 
 
 def select(col: MulticellColumns, chosen: np.ndarray, cache: np.ndarray) -> MulticellAllocation:

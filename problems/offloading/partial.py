@@ -36,6 +36,7 @@ import scipy.sparse as sp
 
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
+from aigc_opt.explain import row_group
 from aigc_opt.program import Block, LinearProgram
 from aigc_opt.quality import quality
 from aigc_opt.result import Result, SolveStats, Termination
@@ -141,8 +142,10 @@ def build(scn: Scenario, spec: PartialSpec) -> LinearProgram:
     b = np.where(rem_ok, k.b, 0.0)
     e_tx = np.where(rem_ok, k.e_tx, 0.0)
     e_srv = np.where(rem_ok, k.e_srv, 0.0)
-    # rows: [L - a mu >= 0], [L - b lam >= 0], [z - L >= -d], [(e_tx - e_loc) lam <= E - e_loc]
-    #       (one coefficient per row: e_tx and e_loc may differ by 1e20), [lam + mu = 1]
+    # rows (N each, named in meta["row_groups"]): latency_device [L - a mu >= 0],
+    #   latency_edge [L - b lam >= 0], lateness [z - L >= -d], energy_budget
+    #   [(e_tx - e_loc) lam <= E - e_loc] (one coefficient per row: e_tx and e_loc may differ
+    #   by 1e20), split [lam + mu = 1]
     rows = np.concatenate([i, i, N + i, N + i, 2 * N + i, 2 * N + i, 3 * N + i,
                            4 * N + i, 4 * N + i])
     cols = np.concatenate([L, mu, L, lam, z, L, lam, lam, mu])
@@ -172,7 +175,10 @@ def build(scn: Scenario, spec: PartialSpec) -> LinearProgram:
         col_upper=col_upper, integrality=np.zeros(4 * N, dtype=bool),
         blocks=(Block("fraction", 0, (N,)), Block("local", N, (N,)),
                 Block("latency", 2 * N, (N,))),
-        offset=float(k.const.sum()), name=f"offloading.partial[N={N}]")
+        offset=float(k.const.sum()), name=f"offloading.partial[N={N}]",
+        meta={"row_groups": {name: row_group(g * N, (g + 1) * N, "request {i}") for g, name in
+                             enumerate(("latency_device", "latency_edge", "lateness",
+                                        "energy_budget", "split"))}})
 
 
 def closed_form(scn: Scenario, spec: PartialSpec) -> tuple[np.ndarray, np.ndarray]:
