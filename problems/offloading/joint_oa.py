@@ -227,13 +227,12 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
     n = mp.n_cols
     pos_of = np.full(col.user.size, -1)
     pos_of[keep] = np.arange(nx)
-    from aigc_opt.solvers.highs import new_highs, set_extra_options
+    from aigc_opt.solvers.highs import new_highs, set_extra_options, use_threads
 
     h = new_highs(bool(options.verbose))
     h.setOptionValue("mip_rel_gap", min(spec.gap_tol * 0.1, 1e-4))
     h.setOptionValue("mip_abs_gap", 1e-9)
-    if options.threads is not None:
-        h.setOptionValue("threads", int(options.threads))
+    use_threads(options.threads, h)
     set_extra_options(h, options.extra, highspy)  # unknown names are refused, not ignored
     try:
         HighsBackend._pass(h, mp, highspy)
