@@ -63,8 +63,14 @@ def rolling(inst: LifecycleInstance, spec: LifecycleSpec, options: SolveOptions 
     reject = np.zeros(inst.demand_rps.shape)
     place_obj = math.nan
     total = 0.0
+    spent = 0.0  # cost budget used by the earlier slots' routing
     for t in range(T):  # one routing LP per slot (the fast timescale)
-        lp = assemble(inst, spec, slots=[t], fix=fix)
+        # every slot LP holds the fixed placement's cost in its budget row; the routing of the
+        # earlier slots is taken off the budget (each slot had the whole budget, so T slots
+        # could spend T times it: 'unverified', cost_budget violated by 2)
+        left = replace(spec, cost_budget=max(spec.cost_budget - spent, 0.0))
+        lp = assemble(inst, left if math.isfinite(spec.cost_budget) else spec, slots=[t],
+                      fix=fix)
         res = be.solve(lp, opts)
         if not res.has_solution:
             return Result(res.termination, False, message=f"slot {t} routing: {res.message}",
@@ -73,6 +79,12 @@ def rolling(inst: LifecycleInstance, spec: LifecycleSpec, options: SolveOptions 
         x = np.asarray(res.values["x"])
         place = sum(float(lp.c[b.start:b.start + b.size] @ x[b.start:b.start + b.size])
                     for b in lp.blocks if b.name in _PLACE_BLOCKS)
+        if math.isfinite(spec.cost_budget):
+            routing = np.ones(lp.n_cols, dtype=bool)
+            for b in lp.blocks:
+                routing[b.start:b.start + b.size] &= b.name not in _PLACE_BLOCKS
+            r0 = int(lp.meta["row_groups"]["cost_budget"][0])
+            spent += float(lp.A.getrow(r0).toarray()[0][routing] @ x[routing])
         place_obj = place if t == 0 else place_obj
         total += res.objective - place
         a = spec.decode(inst, lp, res.values)
