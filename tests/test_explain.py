@@ -11,41 +11,15 @@ import cvxpy as cp
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from explain_checks import OPTS, check
 
 import aigc_opt as ao
 from aigc_opt.backend import SolveOptions, get_backend
-from aigc_opt.explain import Explanation, explain_infeasible, relax, relax_convex, row_group
+from aigc_opt.explain import explain_infeasible, relax_convex, row_group
 from aigc_opt.problems.offloading import OffloadingSpec
 from aigc_opt.problems.sizing import GpuOption, RadioOption, SizingInstance, SizingSpec
 from aigc_opt.program import ConvexProgram, LinearProgram
 from aigc_opt.result import Termination
-
-OPTS = SolveOptions(verify=False)
-
-
-def feasible(program: LinearProgram) -> bool:
-    res = get_backend("highs").solve(dataclasses.replace(program, c=np.zeros(program.n_cols)),
-                                     OPTS)
-    return res.has_solution
-
-
-def only(program: LinearProgram, rows: list[int]) -> LinearProgram:
-    """``program`` with every row except ``rows`` relaxed."""
-    keep = np.zeros(program.n_rows, dtype=bool)
-    keep[rows] = True
-    return relax(program, np.nonzero(~keep)[0])
-
-
-def check(program: LinearProgram, exp: Explanation) -> None:
-    """The acceptance test: named, relaxing every named row makes it feasible, each conflict is
-    infeasible alone and irreducible."""
-    assert exp and exp.labels and exp.complete, exp
-    assert feasible(relax(program, exp))
-    for c in exp.conflicts:
-        assert c.irreducible
-        assert not feasible(only(program, list(c.rows)))
-        for r in c.rows:
-            assert feasible(only(program, [x for x in c.rows if x != r]))
 
 
 def toy(integer: bool = False) -> LinearProgram:

@@ -11,17 +11,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+from explain_checks import check
 
 import aigc_opt as ao
-from aigc_opt.backend import SolveOptions, get_backend
 from aigc_opt.cases import get_case, load_families
-from aigc_opt.explain import Explanation, _locate, relax, row_label
+from aigc_opt.explain import _locate, row_label
 from aigc_opt.program import LinearProgram
 from aigc_opt.result import Termination
 
 load_families()
 
-OPTS = SolveOptions(verify=False)
 
 
 def _case(name: str, seed: int = 0, inst: dict[str, Any] | None = None,
@@ -160,32 +159,6 @@ def test_labels_name_the_entities() -> None:
 
 
 # ------------------------------------------------------------------ infeasible programs
-def feasible(program: LinearProgram) -> bool:
-    res = get_backend("highs").solve(dataclasses.replace(program, c=np.zeros(program.n_cols)),
-                                     OPTS)
-    return res.has_solution
-
-
-def only(program: LinearProgram, rows: list[int]) -> LinearProgram:
-    """``program`` with every row except ``rows`` relaxed."""
-    keep = np.zeros(program.n_rows, dtype=bool)
-    keep[rows] = True
-    return relax(program, np.nonzero(~keep)[0])
-
-
-def check(program: LinearProgram, exp: Explanation) -> None:
-    """As in test_explain: named, relaxing every named row makes it feasible, each conflict is
-    infeasible alone and irreducible; and no row is reported by its index."""
-    assert exp and exp.labels and exp.complete, exp
-    assert not [lab for lab in exp.labels if lab.startswith("row at")], exp.labels
-    assert feasible(relax(program, exp))
-    for c in exp.conflicts:
-        assert c.irreducible
-        assert not feasible(only(program, list(c.rows)))
-        for r in c.rows:
-            assert feasible(only(program, [x for x in c.rows if x != r]))
-
-
 def _steps_too_short() -> tuple[Any, Any]:
     from aigc_opt.problems.allocation.data_steps import StepsSpec
     from aigc_opt.problems.allocation.steps import steps_scenario
@@ -230,5 +203,5 @@ def test_infeasible_programs_are_explained_by_name(family: str) -> None:
     assert res.termination is Termination.INFEASIBLE
     program = spec.build(inst)
     check_groups(program)
-    check(program, res.explanation)
+    check(program, res.explanation, named=True)
     assert expected <= set(res.explanation.groups), res.explanation.groups
