@@ -57,7 +57,7 @@ from typing import Any, cast
 import numpy as np
 
 from aigc_opt.cases import CaseKind, register_case
-from aigc_opt.explain import row_group
+from aigc_opt.explain import grid_group, row_group
 from aigc_opt.frozen import FrozenMap
 from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.quality import quality
@@ -254,7 +254,8 @@ def placement_rows(rb: RowBuilder, scn: Scenario, *, user: np.ndarray, radio: np
         r = np.arange(ne)
         first = rb.add(np.concatenate([r, r]), np.concatenate([ecols, nx + key]),
                        np.concatenate([np.ones(ne), -np.ones(ne)]), ne, -np.inf, 0.0)
-        groups["model_held"] = row_group(first, first + ne, "edge option {i}")
+        groups["model_held"] = grid_group(first, "request {0}, server {1}", (N, S),
+                                          user[ecols] * S + place[ecols])
     else:  # sum_{n: m(n)=m} x_ns <= min(U_sm, G_s) y_sm
         count = np.bincount(key, minlength=S * M)
         used = np.nonzero(count)[0]
