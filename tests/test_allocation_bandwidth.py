@@ -124,8 +124,9 @@ def test_infeasible_min_rates_and_deadlines() -> None:
     inst2 = BandwidthComputeInstance(
         inst2.server, inst2.data_bits, inst2.spectral_eff, inst2.workload_flop, inst2.weight,
         inst2.min_rate_bps, inst2.deadline_s * 1e-4, inst2.bandwidth_hz, inst2.compute_flops)
-    res2 = closed_form(inst2, BandwidthComputeSpec(), max_iter=60)
-    assert not res2.has_solution and res2.termination is ao.Termination.LIMIT
+    res2 = closed_form(inst2, BandwidthComputeSpec(), max_iter=60)  # prices diverge: certified
+    assert not res2.has_solution and res2.termination is ao.Termination.INFEASIBLE
+    assert "dual certificate" in res2.message
     cv2 = ao.solve(inst2, BandwidthComputeSpec(), backend="cvxpy")
     assert cv2.termination is ao.Termination.INFEASIBLE
 
@@ -220,3 +221,31 @@ def test_subnormal_budget_scale_is_refused(name: str) -> None:
     with pytest.raises(ValidationError, match=name):
         BandwidthComputeSpec(**{name: 5e-324})
     assert getattr(BandwidthComputeSpec(**{name: 1e-6}), name) == 1e-6
+
+
+def test_infeasible_deadlines_are_certified_by_the_closed_form() -> None:
+    """The closed form's prices diverge when no split of the budgets meets the deadlines; it
+    said 'limit'. A dual bound on the least compute the deadlines need (best bandwidth split)
+    now certifies 'infeasible'; CVXPY agrees on every case, and so does the optimum where the
+    deadlines can be met (seed 0, 8 users, 2 servers, budgets scaled)."""
+    from aigc_opt.cases import get_case
+    from aigc_opt.problems.allocation.bandwidth import deadline_certificate
+    from aigc_opt.problems.allocation.data import budgets
+
+    kind = get_case("allocation.bandwidth_compute")
+    inst = kind.make_instance(0, n_users=8, n_servers=2)
+    seen = set()
+    for scale in (1e-3, 0.1, 0.3, 1.0):
+        spec = kind.spec(bandwidth_scale=scale, compute_scale=scale)
+        cf = ao.run_method(inst, spec, "closed_form")
+        ref = ao.run_method(inst, spec, "cvxpy")
+        assert cf.termination == ref.termination, (scale, cf.message, ref.message)
+        seen.add(cf.termination.value)
+        need = deadline_certificate(inst, spec)
+        _, F = budgets(inst, spec)
+        if cf.termination == "infeasible":
+            assert "dual certificate" in cf.message and (need > F).any()
+        else:  # a feasible point uses at least the least compute the bound states
+            f = cf.allocation.compute_flops
+            assert (np.bincount(inst.server, weights=f, minlength=2) >= need * (1 - 1e-9)).all()
+    assert seen == {"infeasible", "optimal"}

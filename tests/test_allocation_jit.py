@@ -212,7 +212,8 @@ def test_bandwidth_kernel_matches_numpy_path() -> None:
         ref = bw.closed_form_numpy(inst, spec)
         if k is None:  # no convergence (deadlines the scaled budgets cannot meet): so for numpy
             assert ref.termination is ao.Termination.LIMIT, ref.message
-            assert bw.closed_form(inst, spec).termination is ao.Termination.LIMIT
+            # closed_form then certifies the infeasibility (deadline_certificate)
+            assert bw.closed_form(inst, spec).termination is ao.Termination.INFEASIBLE
             statuses["limit"] += 1
             continue
         _compare(k, ref, inst, spec, ("bandwidth_hz", "compute_flops"),
@@ -224,14 +225,15 @@ def test_bandwidth_kernel_matches_numpy_path() -> None:
 @needs_numba
 def test_bandwidth_kernel_failure_falls_back_to_numpy() -> None:
     """Deadlines that no split can meet: the kernel reports no convergence, ``closed_form``
-    then returns the numpy path's ``limit`` result."""
+    then runs the numpy path (``limit``, same message) and certifies the infeasibility."""
     inst = BandwidthComputeInstance.generate(30, 1, seed=2, deadline_frac=1.0)
     inst = dataclasses.replace(inst, deadline_s=inst.deadline_s * 1e-4)
     assert bwk.solve(inst, BandwidthComputeSpec(), 1e-12, 60) is None
     res = bw.closed_form(inst, BandwidthComputeSpec(), max_iter=60)
     ref = bw.closed_form_numpy(inst, BandwidthComputeSpec(), max_iter=60)
-    assert res.termination is ao.Termination.LIMIT and ref.termination is ao.Termination.LIMIT
-    assert res.message == ref.message
+    assert ref.termination is ao.Termination.LIMIT
+    assert ref.message == "dual prices did not converge (infeasible deadlines?)"
+    assert res.termination is ao.Termination.INFEASIBLE and "dual certificate" in res.message
 
 
 @needs_numba

@@ -43,6 +43,7 @@ module registers the CVXPY model as the spec's builder, the exact method as algo
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -238,6 +239,55 @@ def _server_prices_scalar(pb: np.ndarray, pf: np.ndarray, k: np.ndarray, bp: np.
     return np.array(lam), np.array(nu), np.array(valid, dtype=bool)
 
 
+def deadline_certificate(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec
+                         ) -> np.ndarray:
+    r"""Per server, a lower bound (FLOP/s) on the compute that meeting every deadline needs
+    when the bandwidth budget is split in the best way; above ``F_s`` it proves infeasibility.
+
+    The least compute is :math:`\min \sum_n C_n / (T_n - a_n / b_n)` over
+    :math:`\sum_n b_n \le B_s`, :math:`b_n \ge b^{min}_n` (convex, decreasing in each
+    :math:`b_n`). For every price :math:`\lambda > 0` the dual function
+    :math:`\sum_n \min_{b_n} [C_n / (T_n - a_n / b_n) + \lambda b_n] - \lambda B_s` bounds it
+    from below (weak duality); the inner minimum is at
+    :math:`b_n = \max(b^{min}_n, (a_n + \sqrt{C_n a_n / \lambda}) / T_n)`. The best
+    :math:`\lambda` of a bisection on :math:`\log \lambda` (where :math:`\sum_n b_n = B_s`)
+    is returned; requests without a deadline need no compute (``inf`` when even
+    :math:`b_n = a_n / T_n` exhausts the budget). The closed form's prices diverge on such
+    instances; this turns its ``limit`` into a certified ``infeasible``.
+    """
+    S, srv = inst.n_servers, inst.server
+    B, _ = budgets(inst, spec)
+    bmin, T = side_constraints(inst, spec)
+    a, c = inst.comm_load, inst.workload_flop
+    dl = np.isfinite(T)
+    Td = np.where(dl, T, 1.0)
+
+    def seg(x: np.ndarray) -> np.ndarray:
+        return np.bincount(srv, weights=x, minlength=S)
+
+    def respond(lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lam_n = lam[srv]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            b = np.where(dl, np.maximum(bmin, (a + np.sqrt(c * a / lam_n)) / Td), bmin)
+            slack = Td - a / b
+            f = np.where(dl & (c > 0), c / slack, 0.0)
+        f = np.where(dl & (c > 0) & ~(slack > 0), np.inf, f)
+        return b, f
+
+    floor_b = seg(np.where(dl, np.maximum(bmin, a / Td), bmin))
+    lo, hi = np.full(S, -700.0), np.full(S, 700.0)  # log(lambda) brackets
+    best = np.full(S, -np.inf)
+    for _ in range(120):  # bisection on sum_n b_n(lambda) = B_s, keeping the best dual value
+        mid = 0.5 * (lo + hi)
+        b, f = respond(np.exp(mid))
+        with np.errstate(invalid="ignore", over="ignore"):
+            value = seg(f + np.exp(mid)[srv] * b) - np.exp(mid) * B
+        best = np.fmax(best, np.where(np.isfinite(value), value, -np.inf))
+        over = seg(b) > B
+        lo, hi = np.where(over, mid, lo), np.where(over, hi, mid)
+    return np.where(floor_b >= B, np.inf, best)
+
+
 def closed_form(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
                 options: SolveOptions | None = None, *, rtol: float = 1e-12, max_iter: int = 200
                 ) -> Result:
@@ -249,8 +299,20 @@ def closed_form(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
         from .bandwidth_kernel import solve  # imports numba on first use
         return solve(inst, spec, rtol, max_iter)
     res = _jit.run_kernel("bandwidth", inst.n_users, _jit.BANDWIDTH_MAX_USERS, kernel)
-    return res if res is not None else closed_form_numpy(inst, spec, options, rtol=rtol,
-                                                         max_iter=max_iter)
+    res = res if res is not None else closed_form_numpy(inst, spec, options, rtol=rtol,
+                                                        max_iter=max_iter)
+    if res.termination is Termination.LIMIT and spec.use_deadline:
+        need = deadline_certificate(inst, spec)
+        _, F = budgets(inst, spec)
+        bad = np.flatnonzero(need > F * (1 + 1e-9))
+        if bad.size:
+            s0 = int(bad[0])
+            return dataclasses.replace(
+                res, termination=Termination.INFEASIBLE,
+                message=(f"deadlines infeasible at {bad.size} server(s): server {s0} needs at "
+                         f"least {need[s0]:.6g} FLOP/s with its bandwidth split optimally, "
+                         f"budget {F[s0]:.6g} (dual certificate)"))
+    return res
 
 
 def closed_form_numpy(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
