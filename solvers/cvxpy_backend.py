@@ -31,11 +31,13 @@ from aigc_opt.program import ConvexProgram, LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
 from .numerics import (
+    WIDE_MIP_FEAS_TOL,
     Scaled,
     dual_tolerance,
     empty_program_result,
     equilibrate,
     nonfinite_message,
+    range_checked,
     self_check,
 )
 
@@ -182,8 +184,9 @@ class CvxpyBackend:
         kw = _solver_kwargs(solver, options, isinstance(program, LinearProgram),
                             program.meta.get("solver_settings"))
         tol = dual_tolerance(sc.program) if sc is not None and solver == "HIGHS" else None
-        if tol is not None:  # the HiGHS backend's setting, for a wide objective range
+        if tol is not None:  # the HiGHS backend's settings, for a wide objective range
             kw.setdefault("dual_feasibility_tolerance", tol)
+            kw.setdefault("mip_feasibility_tolerance", WIDE_MIP_FEAS_TOL)
         try:
             solve_quietly(problem, solver=solver, verbose=options.verbose, **kw)
             status = str(problem.status)
@@ -233,8 +236,9 @@ class CvxpyBackend:
             nodes=nodes,
             extra={"native_status": status, "solver": solver},
         )
-        return Result(term, has_sol, objective=objective, bound=bound, gap=gap,
-                      values=values, stats=stats, message=f"{solver}: {status}")
+        return range_checked(Result(term, has_sol, objective=objective, bound=bound, gap=gap,
+                                    values=values, stats=stats, message=f"{solver}: {status}"),
+                             sc)
 
     @staticmethod
     def _bound(problem: Any, term: Termination, objective: float, integer: bool,

@@ -23,10 +23,12 @@ from aigc_opt.program import LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
 from .numerics import (
+    WIDE_MIP_FEAS_TOL,
     Scaled,
     dual_tolerance,
     empty_program_result,
     equilibrate,
+    range_checked,
     self_check,
     unusable_result,
 )
@@ -192,8 +194,11 @@ class HighsBackend:
         sc = equilibrate(program)
         h = configured_highs(options)
         tol = dual_tolerance(sc.program)
-        if tol is not None and "dual_feasibility_tolerance" not in options.extra:
-            h.setOptionValue("dual_feasibility_tolerance", tol)
+        if tol is not None:  # a wide objective range: resolve its smallest terms
+            for key, value in (("dual_feasibility_tolerance", tol),
+                               ("mip_feasibility_tolerance", WIDE_MIP_FEAS_TOL)):
+                if key not in options.extra:
+                    h.setOptionValue(key, value)
         try:
             self._pass(h, sc.program, highspy)
             if start is not None:
@@ -208,7 +213,8 @@ class HighsBackend:
                 message=str(exc),
                 stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0),
             )
-        return self._result(h, program, highspy, time.perf_counter() - t0, sc)
+        return range_checked(self._result(h, program, highspy, time.perf_counter() - t0, sc),
+                             sc)
 
     def iis(self, program: LinearProgram) -> np.ndarray | None:
         """Rows of an infeasible subset of the LP relaxation of ``program`` (not necessarily

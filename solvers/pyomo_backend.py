@@ -25,9 +25,11 @@ from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
 from .highs import use_threads
 from .numerics import (
+    WIDE_MIP_FEAS_TOL,
     dual_tolerance,
     empty_program_result,
     equilibrate,
+    range_checked,
     self_check,
     unusable_result,
 )
@@ -176,8 +178,9 @@ class PyomoBackend:
                           stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
         sc = equilibrate(program)
         tol = dual_tolerance(sc.program) if solver == "highs" else None
-        if tol is not None:  # the HiGHS backend's setting, for a wide objective range
+        if tol is not None:  # the HiGHS backend's settings, for a wide objective range
             extra.setdefault("dual_feasibility_tolerance", tol)
+            extra.setdefault("mip_feasibility_tolerance", WIDE_MIP_FEAS_TOL)
         try:
             model, x = build_model(sc.program)
         except Exception as exc:  # Pyomo refusing the data is a status, not an exception
@@ -249,5 +252,6 @@ class PyomoBackend:
             gap = 0.0
         stats = SolveStats(self.name, solve_seconds=seconds,
                            extra={"native_status": cond, "model_seconds": t_model})
-        return Result(term, has_sol, objective=objective, bound=bound, gap=gap, values=values,
-                      stats=stats, message=f"pyomo/{solver}: {cond}")
+        return range_checked(Result(term, has_sol, objective=objective, bound=bound, gap=gap,
+                                    values=values, stats=stats,
+                                    message=f"pyomo/{solver}: {cond}"), sc)

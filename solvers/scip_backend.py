@@ -28,7 +28,14 @@ from aigc_opt.errors import UnknownNameError, ValidationError
 from aigc_opt.program import LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
-from .numerics import Scaled, dual_tolerance, equilibrate, self_check, unusable_result
+from .numerics import (
+    Scaled,
+    dual_tolerance,
+    equilibrate,
+    range_checked,
+    self_check,
+    unusable_result,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +184,7 @@ class ScipBackend:
                 logger.exception("SCIP failed on %s", program.name)
                 return Result(Termination.ERROR, False, message=f"{type(exc).__name__}: {exc}",
                               stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
-        return self._result(model, program, time.perf_counter() - t0, sc)
+        return range_checked(self._result(model, program, time.perf_counter() - t0, sc), sc)
 
     @staticmethod
     def _set_options(model: Any, options: SolveOptions) -> None:
