@@ -140,6 +140,7 @@ def test_poisson_arrivals_are_whole_packets() -> None:
     lambda: LyapunovSpec(V=-1.0),
     lambda: LyapunovSpec(p_max_w=0.0),
     lambda: LyapunovSpec(weights=(1.0, float("nan"))),
+    lambda: LyapunovSpec(queue_unit_bits=1e-300),  # Q / b0 overflowed: every result 'inf'
     lambda: FrameInstance(np.ones(2), np.array([1.0, -1.0]), np.zeros(2)),
     lambda: Trajectory(1.0, np.zeros((2, 1, 2)), np.zeros((2, 1)), np.ones((2, 1)),
                        np.zeros((1, 2))),

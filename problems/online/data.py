@@ -112,6 +112,9 @@ _SPEC_FIELDS: tuple[tuple[str, str, bool, str], ...] = (
     ("kappa", "J s^2/cycle^3", True, "kappa"), ("f_max_hz", "Hz", True, "hz"),
     ("bandwidth_hz", "Hz", True, "hz"), ("vu", "-", True, "overhead"),
     ("noise_w", "W", True, "noise_w"), ("p_max_w", "W", True, "tx_power_w"))
+#: Smallest values of :data:`_SPEC_FIELDS` that have a floor: a queue unit below one bit is
+#: meaningless, and 1e-300 bit made ``Q / b0`` overflow (every method 'unverified', objective inf).
+_SPEC_FLOORS = {"queue_unit_bits": 1.0}
 #: Largest energy virtual queue ``Y`` (units of ``nu`` x J): the largest ``nu`` (a factor)
 #: times the largest energy (:data:`aigc_opt.schema.BOUNDS`).
 MAX_VIRTUAL_QUEUE = bound("factor") * bound("energy_j")
@@ -135,7 +138,8 @@ class LyapunovSpec(ProblemSpec):
     y_scale : float
         Factor on ``Y`` in the frame objective (code ``Y_factor = 10``).
     queue_unit_bits : float
-        ``b0``: the code works in Mbit (``b0 = 1e6``); objective uses ``Q/b0`` and ``r/b0``.
+        ``b0``, bit (>= 1): the code works in Mbit (``b0 = 1e6``); objective uses ``Q/b0`` and
+        ``r/b0``.
     cycles_per_bit, kappa, f_max_hz : float
         ``phi`` (100), effective capacitance (1e-26), CPU limit (300e6 Hz).
     bandwidth_hz, vu, noise_w, p_max_w : float
@@ -161,8 +165,9 @@ class LyapunovSpec(ProblemSpec):
 
     def __post_init__(self) -> None:
         for name, unit, lo_strict, key in _SPEC_FIELDS:
+            low = _SPEC_FLOORS.get(name, 0.0)
             object.__setattr__(self, name, check_scalar(
-                name, getattr(self, name), unit, 0.0, bound(key), strict=lo_strict))
+                name, getattr(self, name), unit, low, bound(key), strict=lo_strict and not low))
         if self.weights is not None:
             w = check_array("weights", "-", self.weights, ndim=1, low=0.0, high=bound("weight"))
             object.__setattr__(self, "weights", tuple(float(x) for x in w))
