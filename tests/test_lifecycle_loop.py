@@ -198,3 +198,29 @@ def test_rolling_keeps_the_cost_budget_over_the_epoch(seed: int) -> None:
     assert roll.termination == "feasible" and roll.verified, roll.message
     assert ao.evaluate(inst, roll.allocation, spec).violations["cost_budget"] <= 1e-6
     assert single.objective <= roll.objective * (1 + 1e-9) + 1e-9
+
+
+def test_rolling_leaves_later_slots_their_least_routing_cost() -> None:
+    """Sharing the budget greedily let slot 0 spend it on fast, costly routing and left slot 2
+    less than its cheapest routing: rolling said 'infeasible' (seed 627, cheap devices, a
+    budget between the least and the unconstrained rolling cost) while the single-stage MILP
+    is optimal. Each slot now leaves the later slots their least routing cost."""
+    kind = get_case("lifecycle.two_timescale")
+    base_inst = kind.make_instance(627, n_services=2, n_regions=2, n_edge=2, n_slots=3)
+    price = base_inst.node_cost_per_flop
+    inst = base_inst.replace(node_cost_per_flop=np.r_[1e-18, 1e-18, price[2:]])
+    w = {"latency": 1.0, "cost": 1e-6}
+    free = kind.spec(train_kinds=(), reject_penalty=None, weights=w)
+    c_free = ao.evaluate(inst, ao.run_method(inst, free, "rolling").allocation,
+                         free).totals["cost"]
+    cheap = kind.spec(train_kinds=(), reject_penalty=None,
+                      weights={"latency": 1e-9, "cost": 1.0, "quality": 1e-9, "energy": 0.0,
+                               "privacy": 0.0})
+    c_min = ao.evaluate(inst, ao.solve(inst, cheap, "highs").allocation, cheap).totals["cost"]
+    spec = kind.spec(train_kinds=(), reject_penalty=None, weights=w,
+                     cost_budget=c_min + 0.3 * (c_free - c_min))
+    roll = ao.run_method(inst, spec, "rolling")
+    single = ao.run_method(inst, spec, "highs")
+    assert single.termination == "optimal" and single.verified
+    assert roll.termination == "feasible" and roll.verified, roll.message
+    assert single.objective <= roll.objective * (1 + 1e-9) + 1e-9

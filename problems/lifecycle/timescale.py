@@ -41,13 +41,37 @@ logger = logging.getLogger(__name__)
 _PLACE_BLOCKS = ("train", "model", "host", "deliver_size", "deliver")
 
 
+def _routing_cost_row(lp: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The cost-budget row of a slot LP (dense, problem units) and the mask of its routing
+    columns (every block but the fixed placement's)."""
+    routing = np.ones(lp.n_cols, dtype=bool)
+    for b in lp.blocks:
+        routing[b.start:b.start + b.size] &= b.name not in _PLACE_BLOCKS
+    r0 = int(lp.meta["row_groups"]["cost_budget"][0])
+    return lp.A.getrow(r0).toarray()[0], routing
+
+
+def _least_routing_cost(inst: LifecycleInstance, spec: LifecycleSpec, fix: Placement, t: int,
+                        opts: SolveOptions) -> float:
+    """The least budget-row cost of slot t's routing under the fixed placement (an LP with
+    the routing part of the budget row as its objective; 0 when it finds none)."""
+    lp = assemble(inst, spec, slots=[t], fix=fix)
+    row, routing = _routing_cost_row(lp)
+    free = assemble(inst, replace(spec, cost_budget=math.inf), slots=[t], fix=fix)
+    res = get_backend("highs").solve(replace(free, c=np.where(routing, row, 0.0), offset=0.0),
+                                     opts)
+    return max(float(res.objective), 0.0) if res.has_solution else 0.0
+
+
 def rolling(inst: LifecycleInstance, spec: LifecycleSpec, options: SolveOptions | None = None
             ) -> Result:
     """Placement on the epoch's mean demand (MILP), then one routing LP per slot.
 
     Returns a Result whose ``objective`` is ``J_place + sum_t J_t`` computed from the solved
     programs (the evaluator recomputes it from the allocation), ``bound`` NaN (rolling is not
-    optimal for the epoch), and ``termination`` feasible, or the first failing stage's status.
+    optimal for the epoch), and ``termination`` feasible; the placement stage's status when it
+    fails (mean demand infeasible proves the epoch infeasible: average the slots' routings),
+    ``error`` when a slot finds no routing under the fixed placement (that proves nothing).
     """
     opts = options or SolveOptions(mip_gap=1e-9)
     t0 = time.perf_counter()
@@ -63,28 +87,32 @@ def rolling(inst: LifecycleInstance, spec: LifecycleSpec, options: SolveOptions 
     reject = np.zeros(inst.demand_rps.shape)
     place_obj = math.nan
     total = 0.0
+    budgeted = math.isfinite(spec.cost_budget)
+    # each slot LP holds the fixed placement's cost in its budget row; slot t may spend what
+    # the earlier slots left minus the least routing cost of every later slot (each slot had
+    # the whole budget, so T slots could spend T times it: 'unverified', violated by 2; and
+    # a greedy early slot could leave a later one none: a false 'infeasible')
+    least = [_least_routing_cost(inst, spec, fix, t, opts) for t in range(T)] if budgeted \
+        else [0.0] * T
     spent = 0.0  # cost budget used by the earlier slots' routing
     for t in range(T):  # one routing LP per slot (the fast timescale)
-        # every slot LP holds the fixed placement's cost in its budget row; the routing of the
-        # earlier slots is taken off the budget (each slot had the whole budget, so T slots
-        # could spend T times it: 'unverified', cost_budget violated by 2)
-        left = replace(spec, cost_budget=max(spec.cost_budget - spent, 0.0))
-        lp = assemble(inst, left if math.isfinite(spec.cost_budget) else spec, slots=[t],
-                      fix=fix)
+        left = replace(spec, cost_budget=max(spec.cost_budget - spent - sum(least[t + 1:]), 0.0))
+        lp = assemble(inst, left if budgeted else spec, slots=[t], fix=fix)
         res = be.solve(lp, opts)
         if not res.has_solution:
-            return Result(res.termination, False, message=f"slot {t} routing: {res.message}",
+            # the placement stage proved nothing about this: the single-stage MILP decides
+            term = Termination.ERROR if res.termination in (
+                Termination.INFEASIBLE, Termination.INFEASIBLE_OR_UNBOUNDED) else res.termination
+            return Result(term, False, message=f"slot {t} routing with the fixed placement: "
+                          f"{res.message}",
                           stats=SolveStats(backend="rolling",
                                            solve_seconds=time.perf_counter() - t0))
         x = np.asarray(res.values["x"])
         place = sum(float(lp.c[b.start:b.start + b.size] @ x[b.start:b.start + b.size])
                     for b in lp.blocks if b.name in _PLACE_BLOCKS)
-        if math.isfinite(spec.cost_budget):
-            routing = np.ones(lp.n_cols, dtype=bool)
-            for b in lp.blocks:
-                routing[b.start:b.start + b.size] &= b.name not in _PLACE_BLOCKS
-            r0 = int(lp.meta["row_groups"]["cost_budget"][0])
-            spent += float(lp.A.getrow(r0).toarray()[0][routing] @ x[routing])
+        if budgeted:
+            row, routing = _routing_cost_row(lp)
+            spent += float(row[routing] @ x[routing])
         place_obj = place if t == 0 else place_obj
         total += res.objective - place
         a = spec.decode(inst, lp, res.values)
