@@ -123,6 +123,12 @@ def use_threads(threads: int | None, h: Any = None) -> None:
     with _THREADS_LOCK:
         if _scheduler_threads != n:
             highspy.Highs.resetGlobalScheduler(True)
+            # start the new scheduler at n now: recording n without starting it let a later
+            # solve without a count start it at HiGHS's default (a failed option, an early
+            # return), and every threads=n solve after that was an error again
+            starter = new_highs()
+            starter.setOptionValue("threads", n)
+            starter.run()
             _scheduler_threads = n
     if h is not None:
         h.setOptionValue("threads", n)

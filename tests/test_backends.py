@@ -302,6 +302,14 @@ scn = ao.Scenario.generate(6, 2, 3, seed=0)
 # a solve without a thread count first: HiGHS starts its process-wide scheduler at its default
 h = highspy.Highs(); h.setOptionValue("output_flag", False)
 h.addVar(0, 1); h.changeColCost(0, 1.0); h.run()
+# a count asked for by a solve that then fails before running (an unknown option), and a
+# solve without a count after it: the count must still be the one HiGHS runs at
+try:
+    ao.solve(scn, OffloadingSpec(), "highs", options=ao.SolveOptions(threads=1,
+                                                                      extra={"nope": 1}))
+except ao.UnknownNameError:
+    pass
+h.run()
 out = []
 for threads in (1, 2, 1, None, 3):
     for backend in ("highs", "cvxpy", "pyomo"):
