@@ -249,3 +249,23 @@ def test_infeasible_deadlines_are_certified_by_the_closed_form() -> None:
             f = cf.allocation.compute_flops
             assert (np.bincount(inst.server, weights=f, minlength=2) >= need * (1 - 1e-9)).all()
     assert seen == {"infeasible", "optimal"}
+
+
+def test_deadline_certificate_is_no_proof_when_min_rates_use_the_budget_exactly() -> None:
+    """Minimum rates that add up to the bandwidth budget exactly (each user b_min = B/k):
+    feasible (CVXPY and 200 iterations find the optimum), but the certificate said 'at least
+    7.9e28 FLOP/s' (rounding in sum b - B times a huge price) and a closed form stopped
+    after 2 iterations said 'infeasible'. It now claims nothing there."""
+    import dataclasses
+
+    from aigc_opt.problems.allocation.bandwidth import deadline_certificate
+
+    spec = BandwidthComputeSpec()
+    inst = BandwidthComputeInstance.generate(8, 2, seed=0, deadline_frac=1.0)
+    k = np.bincount(inst.server, minlength=2)
+    inst = dataclasses.replace(inst, min_rate_bps=(inst.bandwidth_hz / k)[inst.server]
+                               * inst.spectral_eff)
+    assert (deadline_certificate(inst, spec) <= inst.compute_flops).all()
+    assert closed_form(inst, spec, max_iter=2).termination is not ao.Termination.INFEASIBLE
+    assert closed_form(inst, spec).termination is ao.Termination.OPTIMAL
+    assert ao.solve(inst, spec, "cvxpy").termination is ao.Termination.OPTIMAL
