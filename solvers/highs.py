@@ -134,6 +134,19 @@ def use_threads(threads: int | None, h: Any = None) -> None:
         h.setOptionValue("threads", n)
 
 
+def wide_range_tolerances(h: Any, sc: Scaled, options: SolveOptions) -> None:
+    """For an equilibrated program whose objective still has tiny terms
+    (:func:`.numerics.dual_tolerance`), HiGHS's dual feasibility tolerance at a thousandth of
+    the smallest and its MIP feasibility tolerance at :data:`.numerics.WIDE_MIP_FEAS_TOL`
+    (each unless ``options.extra`` sets it)."""
+    tol = dual_tolerance(sc.program)
+    if tol is not None:
+        for key, value in (("dual_feasibility_tolerance", tol),
+                           ("mip_feasibility_tolerance", WIDE_MIP_FEAS_TOL)):
+            if key not in options.extra:
+                h.setOptionValue(key, value)
+
+
 def set_extra_options(h: Any, extra: Any, highspy: Any) -> None:
     """Pass ``extra`` HiGHS options; an unknown name or a rejected value is a ValidationError
     (never silently ignored)."""
@@ -199,12 +212,7 @@ class HighsBackend:
             return empty_program_result(self.name, program, time.perf_counter() - t0)
         sc = equilibrate(program)
         h = configured_highs(options)
-        tol = dual_tolerance(sc.program)
-        if tol is not None:  # a wide objective range: resolve its smallest terms
-            for key, value in (("dual_feasibility_tolerance", tol),
-                               ("mip_feasibility_tolerance", WIDE_MIP_FEAS_TOL)):
-                if key not in options.extra:
-                    h.setOptionValue(key, value)
+        wide_range_tolerances(h, sc, options)
         try:
             self._pass(h, sc.program, highspy)
             if start is not None:

@@ -334,3 +334,29 @@ def test_a_thread_count_after_a_default_solve_is_not_an_error() -> None:
     assert {r.split(":")[2] for r in runs} == {"optimal"}, runs
     values = {round(float(r.split(":")[3]), 6) for r in runs}
     assert len(values) == 1, runs
+
+
+@pytest.mark.parametrize("backend", ["highs", "scip", "cvxpy", "pyomo"])
+def test_no_optimality_claim_beyond_the_objective_range(backend: str) -> None:
+    """A MILP whose costs span 1e14 (beyond MAX_OBJECTIVE_RANGE = 1e12): the solution is
+    returned, but as 'feasible' with no bound; the same program with costs spanning 1e6, and
+    the LP relaxation (limit 1e15), keep their optimality claims."""
+    from aigc_opt.solvers.numerics import MAX_OBJECTIVE_RANGE
+
+    def prog(small: float, integer: bool) -> LinearProgram:
+        # min x + small y  s.t.  x + y >= 1,  x, y in {0, 1}: optimum y = 1, value small
+        return LinearProgram(c=np.array([1.0, small]), A=sp.csr_matrix(np.ones((1, 2))),
+                             row_lower=np.array([1.0]), row_upper=np.array([np.inf]),
+                             col_lower=np.zeros(2), col_upper=np.ones(2),
+                             integrality=np.array([integer, integer]))
+
+    be = get_backend(backend)
+    wide = be.solve(prog(1e-14, True), SolveOptions())
+    assert 1e14 > MAX_OBJECTIVE_RANGE
+    assert wide.termination is Termination.FEASIBLE and wide.has_solution
+    assert math.isnan(wide.bound) and "objective coefficients span" in wide.message
+    assert wide.objective == pytest.approx(1e-14, abs=1e-20)
+    narrow = be.solve(prog(1e-6, True), SolveOptions())
+    assert narrow.termination is Termination.OPTIMAL
+    lp = be.solve(prog(1e-14, False), SolveOptions())
+    assert lp.termination is Termination.OPTIMAL

@@ -136,8 +136,8 @@ def solve_offline(inst: CachingInstance, spec: CachingSpec, options: SolveOption
     solution together with HiGHS's proven bound and gap."""
     import highspy
 
-    from aigc_opt.solvers.highs import HighsBackend, configured_highs
-    from aigc_opt.solvers.numerics import equilibrate
+    from aigc_opt.solvers.highs import HighsBackend, configured_highs, wide_range_tolerances
+    from aigc_opt.solvers.numerics import equilibrate, range_checked
 
     opts = options or SolveOptions()
     if opts.mip_gap is None:
@@ -150,12 +150,13 @@ def solve_offline(inst: CachingInstance, spec: CachingSpec, options: SolveOption
     # the backend's power-of-two equilibration (exact): HiGHS on its own scaling died with heap
     # corruption on costs spanning 1e-2..3e20 (certify seed 80002034, compute x 1e-20)
     sc = equilibrate(lp)
+    wide_range_tolerances(h, sc, opts)  # and no optimality claim beyond the range (below)
     pass_highs(h, sc.program, highspy)
     if start is not None:
         x0 = start_vector(inst, lp, start) / sc.col_scale
         h.setSolution(lp.n_cols, np.arange(lp.n_cols, dtype=np.int32), x0)
     h.run()
-    res = HighsBackend()._result(h, lp, highspy, time.perf_counter() - t1, sc)
+    res = range_checked(HighsBackend()._result(h, lp, highspy, time.perf_counter() - t1, sc), sc)
     scale = float(lp.meta["objective_scale"])
     objective, bound = res.objective * scale, res.bound * scale
     alloc = None

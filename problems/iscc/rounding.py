@@ -29,6 +29,7 @@ from aigc_opt.program import LinearProgram, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.solve import register_algorithm
 from aigc_opt.solvers.highs import configured_highs
+from aigc_opt.solvers.numerics import equilibrate, range_checked
 
 from .data import IsccPipelineSpec, IsccSpec
 
@@ -126,12 +127,13 @@ def highs_warm(inst: Any, spec: Any, options: SolveOptions) -> Result:
     bound = min(bound, start.bound) if lp.sense is Sense.MAX else max(bound, start.bound)
     gap = relative_gap(obj, bound)
     optimal = status == "Optimal"
-    return Result(Termination.OPTIMAL if optimal else Termination.FEASIBLE, True, objective=obj,
-                  bound=bound, gap=gap, values={"x": x},
-                  allocation=spec.decode(inst, lp, {"x": x}),
-                  stats=SolveStats("highs_warm", build_s, time.perf_counter() - t1,
-                                   nodes=int(info.mip_node_count)),
-                  message=f"HiGHS: {status}; MIP start from lp_round ({start.objective:.10g})")
+    res = Result(Termination.OPTIMAL if optimal else Termination.FEASIBLE, True, objective=obj,
+                 bound=bound, gap=gap, values={"x": x},
+                 allocation=spec.decode(inst, lp, {"x": x}),
+                 stats=SolveStats("highs_warm", build_s, time.perf_counter() - t1,
+                                  nodes=int(info.mip_node_count)),
+                 message=f"HiGHS: {status}; MIP start from lp_round ({start.objective:.10g})")
+    return range_checked(res, equilibrate(lp))  # no claim beyond the objective range
 
 
 for _spec in (IsccSpec, IsccPipelineSpec):
