@@ -242,4 +242,4 @@ def test_multi_leader_best_response_keeps_the_time_limit() -> None:
                         "best_response", options=ao.SolveOptions(time_limit=0.5))
     assert res.termination is ao.Termination.FEASIBLE and "time limit" in res.message
     assert res.verified
-    assert res.stats.solve_seconds < 10.0  # 0.5 s + one chunk of 256 prices, not 38 s
+    assert res.stats.solve_seconds < 10.0  # 0.5 s + one chunk of 64 prices, not 38 s

@@ -301,7 +301,7 @@ def best_response(inst: MultiLeaderInstance, p: np.ndarray, j: int, grid: int,
 
     vals = np.empty(grid)
     for i, x in enumerate(prices):  # one exact follower solve per price
-        if i % 256 == 255 and time.perf_counter() > deadline:
+        if i % 64 == 63 and time.perf_counter() > deadline:
             return None
         vals[i] = f(float(x))
     k = int(np.argmax(vals))
@@ -369,7 +369,9 @@ def solve_best_response(inst: MultiLeaderInstance, spec: MultiLeaderSpec,
         gain = float(gains.max())
     stable = converged and gain <= EQUILIBRIUM_RTOL
     why = ("converged" if converged else "time limit" if timed_out else "not converged")
-    if converged and not stable:
+    if converged and gain == math.inf:
+        why += " but the equilibrium check hit the time limit"
+    elif converged and not stable:
         why += (f" (tol {spec.tol:g}) but a leader gains {gain:.3g} relative by moving: not an "
                 "equilibrium")
     return Result(Termination.OPTIMAL if stable else Termination.FEASIBLE, True,
