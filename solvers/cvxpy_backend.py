@@ -31,11 +31,10 @@ from aigc_opt.program import ConvexProgram, LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
 from .numerics import (
-    WIDE_MIP_FEAS_TOL,
     Scaled,
-    dual_tolerance,
     empty_program_result,
     equilibrate,
+    highs_wide_options,
     nonfinite_message,
     range_checked,
     self_check,
@@ -93,10 +92,10 @@ def _solver_kwargs(solver: str, options: SolveOptions, linear: bool = False,
         kw.setdefault(_GAP_KEY[solver], float(options.mip_gap))
     if options.threads is not None and solver == "HIGHS":
         kw.setdefault("threads", int(options.threads))
-    if solver == "HIGHS" and isinstance(kw.get("threads"), int) and kw["threads"] > 0:
+    if solver == "HIGHS":
         from .highs import use_threads
 
-        use_threads(kw["threads"])  # HiGHS's process-wide scheduler must match the count
+        use_threads(kw.get("threads"))  # HiGHS's process-wide scheduler must match the count
     return kw
 
 
@@ -183,10 +182,9 @@ class CvxpyBackend:
             problem, x = program.problem, None
         kw = _solver_kwargs(solver, options, isinstance(program, LinearProgram),
                             program.meta.get("solver_settings"))
-        tol = dual_tolerance(sc.program) if sc is not None and solver == "HIGHS" else None
-        if tol is not None:  # the HiGHS backend's settings, for a wide objective range
-            kw.setdefault("dual_feasibility_tolerance", tol)
-            kw.setdefault("mip_feasibility_tolerance", WIDE_MIP_FEAS_TOL)
+        if sc is not None and solver == "HIGHS":  # the HiGHS backend's wide-range settings
+            for key, value in highs_wide_options(sc.program).items():
+                kw.setdefault(key, value)
         try:
             solve_quietly(problem, solver=solver, verbose=options.verbose, **kw)
             status = str(problem.status)

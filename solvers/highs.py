@@ -23,11 +23,10 @@ from aigc_opt.program import LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
 from .numerics import (
-    WIDE_MIP_FEAS_TOL,
     Scaled,
-    dual_tolerance,
     empty_program_result,
     equilibrate,
+    highs_wide_options,
     range_checked,
     self_check,
     unusable_result,
@@ -100,9 +99,10 @@ _THREADS_LOCK = threading.Lock()
 _scheduler_threads: int | None = None
 
 
-def use_threads(threads: int | None, h: Any = None) -> None:
+def use_threads(threads: Any, h: Any = None) -> None:
     """Make HiGHS's process-wide task scheduler run ``threads`` worker threads (and set the
-    ``threads`` option of ``h`` when given); None leaves both alone.
+    ``threads`` option of ``h`` when given); anything but a positive int (None, 0 = any
+    count) leaves both alone.
 
     HiGHS starts one scheduler per process, at the first solve, with that solve's ``threads``
     (default: its own count, 2 on this 2-core machine) and then refuses every solve that asks
@@ -115,11 +115,11 @@ def use_threads(threads: int | None, h: Any = None) -> None:
     not safe; the library's own parallel sub-solves never ask for a count.
     """
     global _scheduler_threads
-    if threads is None:
-        return
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads <= 0:
+        return  # None, or a value HiGHS itself will judge (0 = any count)
     import highspy
 
-    n = int(threads)
+    n = threads
     with _THREADS_LOCK:
         if _scheduler_threads != n:
             highspy.Highs.resetGlobalScheduler(True)
@@ -135,16 +135,11 @@ def use_threads(threads: int | None, h: Any = None) -> None:
 
 
 def wide_range_tolerances(h: Any, sc: Scaled, options: SolveOptions) -> None:
-    """For an equilibrated program whose objective still has tiny terms
-    (:func:`.numerics.dual_tolerance`), HiGHS's dual feasibility tolerance at a thousandth of
-    the smallest and its MIP feasibility tolerance at :data:`.numerics.WIDE_MIP_FEAS_TOL`
-    (each unless ``options.extra`` sets it)."""
-    tol = dual_tolerance(sc.program)
-    if tol is not None:
-        for key, value in (("dual_feasibility_tolerance", tol),
-                           ("mip_feasibility_tolerance", WIDE_MIP_FEAS_TOL)):
-            if key not in options.extra:
-                h.setOptionValue(key, value)
+    """Set :func:`.numerics.highs_wide_options` of the equilibrated program on ``h`` (each
+    unless ``options.extra`` sets it)."""
+    for key, value in highs_wide_options(sc.program).items():
+        if key not in options.extra:
+            h.setOptionValue(key, value)
 
 
 def set_extra_options(h: Any, extra: Any, highspy: Any) -> None:
@@ -154,8 +149,7 @@ def set_extra_options(h: Any, extra: Any, highspy: Any) -> None:
     for key, value in extra.items():
         if key not in known:
             raise UnknownNameError("HiGHS option", key, known)
-        if key == "threads" and isinstance(value, int) and not isinstance(value, bool) \
-                and value > 0:
+        if key == "threads":
             use_threads(value)  # the scheduler must match (see use_threads)
         if h.setOptionValue(key, value) == highspy.HighsStatus.kError:
             raise ValidationError(f"extra[{key!r}]", "-", value, "rejected by HiGHS")

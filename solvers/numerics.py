@@ -209,6 +209,18 @@ def dual_tolerance(scaled: LinearProgram) -> float | None:
 #: optimum 50.0965 and claimed a bound of 50.0980 at the default, at any dual tolerance.
 WIDE_MIP_FEAS_TOL = 1e-9
 
+def highs_wide_options(scaled: LinearProgram) -> dict[str, float]:
+    """HiGHS options for the equilibrated ``scaled`` program when its objective still has tiny
+    terms (:func:`dual_tolerance`): the dual feasibility tolerance at a thousandth of the
+    smallest and the MIP feasibility tolerance at :data:`WIDE_MIP_FEAS_TOL`; ``{}`` when
+    HiGHS's defaults resolve every term. The HiGHS, CVXPY/HiGHS and Pyomo/HiGHS paths all
+    apply these (each unless the caller's ``extra`` sets the option)."""
+    tol = dual_tolerance(scaled)
+    if tol is None:
+        return {}
+    return {"dual_feasibility_tolerance": tol, "mip_feasibility_tolerance": WIDE_MIP_FEAS_TOL}
+
+
 #: Widest objective range (largest / smallest nonzero ``|c'|`` of the equilibrated program)
 #: whose optimum a double-precision solver is trusted to certify. The generated instances of
 #: every family stay below 5e5; lifecycle with an energy weight of 1e7 (range 1.1e14) came back

@@ -25,10 +25,9 @@ from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
 from .highs import use_threads
 from .numerics import (
-    WIDE_MIP_FEAS_TOL,
-    dual_tolerance,
     empty_program_result,
     equilibrate,
+    highs_wide_options,
     range_checked,
     self_check,
     unusable_result,
@@ -177,10 +176,9 @@ class PyomoBackend:
                           message="a row without coefficients excludes 0",
                           stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
         sc = equilibrate(program)
-        tol = dual_tolerance(sc.program) if solver == "highs" else None
-        if tol is not None:  # the HiGHS backend's settings, for a wide objective range
-            extra.setdefault("dual_feasibility_tolerance", tol)
-            extra.setdefault("mip_feasibility_tolerance", WIDE_MIP_FEAS_TOL)
+        if solver == "highs":  # the HiGHS backend's wide-range settings
+            for key, value in highs_wide_options(sc.program).items():
+                extra.setdefault(key, value)
         try:
             model, x = build_model(sc.program)
         except Exception as exc:  # Pyomo refusing the data is a status, not an exception
@@ -202,9 +200,8 @@ class PyomoBackend:
             cfg["rel_gap"] = float(options.mip_gap)
         if options.threads is not None:
             cfg["threads"] = int(options.threads)
-        threads = extra.get("threads", options.threads) if solver == "highs" else None
-        if isinstance(threads, int) and not isinstance(threads, bool) and threads > 0:
-            use_threads(threads)  # HiGHS's process-wide scheduler must match the count
+        if solver == "highs":  # HiGHS's process-wide scheduler must match the count
+            use_threads(extra.get("threads", options.threads))
         try:
             res = opt.solve(model, **cfg)
         except Exception as exc:  # a solver crash becomes a status
