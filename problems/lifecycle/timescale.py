@@ -41,26 +41,21 @@ logger = logging.getLogger(__name__)
 _PLACE_BLOCKS = ("train", "model", "host", "deliver_size", "deliver")
 
 
-def _routing_cost_row(lp: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The cost-budget row of a slot LP (dense, problem units) and the mask of its routing
-    columns (every block but the fixed placement's)."""
+def _routing_cost_row(lp: Any) -> tuple[int, np.ndarray, np.ndarray]:
+    """The cost-budget row of a slot LP: its index, its coefficients (dense, problem units)
+    and the mask of the routing columns (every block but the fixed placement's)."""
     routing = np.ones(lp.n_cols, dtype=bool)
     for b in lp.blocks:
         routing[b.start:b.start + b.size] &= b.name not in _PLACE_BLOCKS
     r0 = int(lp.meta["row_groups"]["cost_budget"][0])
-    return lp.A.getrow(r0).toarray()[0], routing
+    return r0, lp.A.getrow(r0).toarray()[0], routing
 
 
-def _least_routing_cost(inst: LifecycleInstance, spec: LifecycleSpec, fix: Placement, t: int,
-                        opts: SolveOptions) -> float:
-    """The least budget-row cost of slot t's routing under the fixed placement (an LP with
-    the routing part of the budget row as its objective; 0 when it finds none)."""
-    lp = assemble(inst, spec, slots=[t], fix=fix)
-    row, routing = _routing_cost_row(lp)
-    free = assemble(inst, replace(spec, cost_budget=math.inf), slots=[t], fix=fix)
-    res = get_backend("highs").solve(replace(free, c=np.where(routing, row, 0.0), offset=0.0),
-                                     opts)
-    return max(float(res.objective), 0.0) if res.has_solution else 0.0
+def _with_budget(lp: Any, r0: int, budget: float) -> Any:
+    """``lp`` with the right-hand side of its cost-budget row ``r0`` set to ``budget``."""
+    upper = lp.row_upper.copy()
+    upper[r0] = budget
+    return replace(lp, row_upper=upper)
 
 
 def rolling(inst: LifecycleInstance, spec: LifecycleSpec, options: SolveOptions | None = None
@@ -88,16 +83,25 @@ def rolling(inst: LifecycleInstance, spec: LifecycleSpec, options: SolveOptions 
     place_obj = math.nan
     total = 0.0
     budgeted = math.isfinite(spec.cost_budget)
+    lps = [assemble(inst, spec, slots=[t], fix=fix) for t in range(T)]
     # each slot LP holds the fixed placement's cost in its budget row; slot t may spend what
     # the earlier slots left minus the least routing cost of every later slot (each slot had
     # the whole budget, so T slots could spend T times it: 'unverified', violated by 2; and
-    # a greedy early slot could leave a later one none: a false 'infeasible')
-    least = [_least_routing_cost(inst, spec, fix, t, opts) for t in range(T)] if budgeted \
-        else [0.0] * T
+    # a greedy early slot could leave a later one none: a false 'infeasible'). The least
+    # cost is an LP with the row's routing part as objective and the row itself free.
+    least = [0.0] * T
+    if budgeted:
+        for t, lp in enumerate(lps):
+            r0, row, routing = _routing_cost_row(lp)
+            res = be.solve(replace(_with_budget(lp, r0, math.inf),
+                                   c=np.where(routing, row, 0.0), offset=0.0), opts)
+            least[t] = max(float(res.objective), 0.0) if res.has_solution else 0.0
     spent = 0.0  # cost budget used by the earlier slots' routing
     for t in range(T):  # one routing LP per slot (the fast timescale)
-        left = replace(spec, cost_budget=max(spec.cost_budget - spent - sum(least[t + 1:]), 0.0))
-        lp = assemble(inst, left if budgeted else spec, slots=[t], fix=fix)
+        lp = lps[t]
+        if budgeted:
+            r0, row, routing = _routing_cost_row(lp)
+            lp = _with_budget(lp, r0, max(spec.cost_budget - spent - sum(least[t + 1:]), 0.0))
         res = be.solve(lp, opts)
         if not res.has_solution:
             # the placement stage proved nothing about this: the single-stage MILP decides
@@ -111,7 +115,6 @@ def rolling(inst: LifecycleInstance, spec: LifecycleSpec, options: SolveOptions 
         place = sum(float(lp.c[b.start:b.start + b.size] @ x[b.start:b.start + b.size])
                     for b in lp.blocks if b.name in _PLACE_BLOCKS)
         if budgeted:
-            row, routing = _routing_cost_row(lp)
             spent += float(row[routing] @ x[routing])
         place_obj = place if t == 0 else place_obj
         total += res.objective - place
