@@ -279,14 +279,16 @@ def deadline_certificate(inst: BandwidthComputeInstance, spec: BandwidthComputeS
     best = np.full(S, -np.inf)
     for _ in range(120):  # bisection on sum_n b_n(lambda) = B_s, keeping the best dual value
         mid = 0.5 * (lo + hi)
-        b, f = respond(np.exp(mid))
+        lam = np.exp(mid)
+        b, f = respond(lam)
+        used = seg(b)
         with np.errstate(invalid="ignore", over="ignore"):
             # sum f + lambda (sum b - B), with the budget term taken 1e-12 B lower: rounding in
             # sum b, times a huge lambda, must not inflate the bound (b_min summing to B
             # exactly gave 7.9e28 FLOP/s where CVXPY finds the optimum)
-            value = seg(f) + np.exp(mid) * (seg(b) - B * (1 + 1e-12))
+            value = seg(f) + lam * (used - B * (1 + 1e-12))
         best = np.fmax(best, np.where(np.isfinite(value), value, -np.inf))
-        over = seg(b) > B
+        over = used > B
         lo, hi = np.where(over, mid, lo), np.where(over, hi, mid)
     # b_n = a_n / T_n for every deadline user would use more than the budget (equality can
     # be feasible: a user held by b_min > a/T has slack; the dual values decide then)
