@@ -23,11 +23,10 @@ from aigc_opt.errors import BackendUnavailableError, CapabilityError, UnknownNam
 from aigc_opt.program import LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
-from .highs import use_threads
+from .highs import highs_wide_options, use_threads
 from .numerics import (
     empty_program_result,
     equilibrate,
-    highs_wide_options,
     range_checked,
     self_check,
     unusable_result,
