@@ -37,7 +37,7 @@ from .numerics import (
     highs_wide_options,
     nonfinite_message,
     range_checked,
-    self_check,
+    solution_point,
 )
 
 logger = logging.getLogger(__name__)
@@ -205,16 +205,13 @@ class CvxpyBackend:
                     xs = np.asarray(x.value, dtype=np.float64).reshape(-1)
                     if sc is not None:
                         scaled_objective = sc.program.objective_value(xs)
-                    xv = sc.unscale_x(xs) if sc is not None else xs
-                    xv = np.where(program.integrality, np.round(xv), xv)
-                    if not np.isfinite(xv).all():
+                    values, failed = solution_point(program, sc, xs, status,
+                                                    SolveStats(self.name))
+                    if failed is not None:
+                        raise ValueError(failed.message.removeprefix(f"{status}: "))
+                    if not np.isfinite(values["x"]).all():
                         raise ValueError("non-finite primal values")
-                    trouble = self_check(sc, xv) if sc is not None else None
-                    if trouble is not None:
-                        raise ValueError(trouble)
-                    values = {b.name: b.take(xv).copy() for b in program.blocks}
-                    values["x"] = xv
-                    objective = program.objective_value(xv)
+                    objective = program.objective_value(values["x"])
                 else:
                     values = {k: np.array(v.value, dtype=np.float64)
                               for k, v in program.variables.items()}

@@ -28,7 +28,7 @@ from .numerics import (
     equilibrate,
     highs_wide_options,
     range_checked,
-    self_check,
+    solution_point,
     unusable_result,
 )
 
@@ -313,18 +313,11 @@ class HighsBackend:
             x = np.asarray(h.getSolution().col_value, dtype=np.float64)
             if x.shape[0] != lp.n_cols:
                 x = np.zeros(lp.n_cols)
-            if sc is not None:
-                x = sc.unscale_x(x)
-            x = np.where(lp.integrality, np.round(x), x)
-            trouble = self_check(sc, x) if sc is not None else None
-            if trouble is not None:
-                return Result(Termination.ERROR, False, gap=math.inf,
-                              message=f"{status}: {trouble}",
-                              stats=SolveStats(self.name, solve_seconds=seconds,
-                                               extra={"native_status": status}))
-            objective = lp.objective_value(x)
-            values = {b.name: b.take(x).copy() for b in lp.blocks}
-            values["x"] = x
+            values, bad = solution_point(lp, sc, x, status, SolveStats(
+                self.name, solve_seconds=seconds, extra={"native_status": status}))
+            if bad is not None:
+                return bad
+            objective = lp.objective_value(values["x"])
             has_sol = True
         mip = bool(lp.integrality.any())
         if mip:

@@ -287,6 +287,24 @@ def self_check(sc: Scaled, x: np.ndarray) -> str | None:
             f"(> {SELF_CHECK_TOL:g}): numerical trouble, no solution returned")
 
 
+def solution_point(lp: LinearProgram, sc: Scaled | None, x: np.ndarray, label: str,
+                   stats: SolveStats) -> tuple[dict[str, np.ndarray], Result | None]:
+    """The solver's point ``x`` (scaled columns when ``sc`` is given) back in problem units,
+    integer columns rounded, split by block (``values["x"]`` the whole vector); or, when
+    :func:`self_check` finds that the point does not solve the program the solver was given,
+    an ``error`` Result whose message starts with ``label`` (the native status)."""
+    if sc is not None:
+        x = sc.unscale_x(x)
+    x = np.where(lp.integrality, np.round(x), x)
+    trouble = self_check(sc, x) if sc is not None else None
+    if trouble is not None:
+        return {}, Result(Termination.ERROR, False, gap=math.inf, message=f"{label}: {trouble}",
+                          stats=stats)
+    values = {b.name: b.take(x).copy() for b in lp.blocks}
+    values["x"] = x
+    return values, None
+
+
 def empty_program_result(name: str, program: LinearProgram, seconds: float) -> Result:
     """The result of a program without columns: optimal at its constant when every row admits
     0, else infeasible (HiGHS calls both ``kModelEmpty``; Pyomo's HiGHS interface says

@@ -28,7 +28,7 @@ from .numerics import (
     empty_program_result,
     equilibrate,
     range_checked,
-    self_check,
+    solution_point,
     unusable_result,
 )
 
@@ -227,17 +227,11 @@ class PyomoBackend:
                 return Result(Termination.ERROR, False, gap=math.inf,
                               message=f"pyomo/{solver}: {cond}: no primal values ({exc})",
                               stats=SolveStats(self.name, solve_seconds=seconds))
-            xv = sc.unscale_x(xv)
-            xv = np.where(program.integrality, np.round(xv), xv)
-            trouble = self_check(sc, xv)
-            if trouble is not None:
-                return Result(Termination.ERROR, False, gap=math.inf,
-                              message=f"pyomo/{solver}: {cond}: {trouble}",
-                              stats=SolveStats(self.name, solve_seconds=seconds,
-                                               extra={"native_status": cond}))
-            values = {b.name: b.take(xv).copy() for b in program.blocks}
-            values["x"] = xv
-            objective = program.objective_value(xv)
+            values, bad = solution_point(program, sc, xv, f"pyomo/{solver}: {cond}", SolveStats(
+                self.name, solve_seconds=seconds, extra={"native_status": cond}))
+            if bad is not None:
+                return bad
+            objective = program.objective_value(values["x"])
         bound = res.objective_bound
         bound = (float(bound) * sc.obj_scale if bound is not None and math.isfinite(bound)
                  else math.nan)

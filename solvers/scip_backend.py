@@ -33,7 +33,7 @@ from .numerics import (
     dual_tolerance,
     equilibrate,
     range_checked,
-    self_check,
+    solution_point,
     unusable_result,
 )
 
@@ -225,17 +225,11 @@ class ScipBackend:
             x = np.zeros(lp.n_cols)
             for var in model.getVars():
                 x[int(var.name[1:])] = sol[var]
-            x = sc.unscale_x(x)
-            x = np.where(lp.integrality, np.round(x), x)
-            trouble = self_check(sc, x)
-            if trouble is not None:
-                return Result(Termination.ERROR, False, gap=math.inf,
-                              message=f"{status}: {trouble}",
-                              stats=SolveStats(self.name, solve_seconds=seconds,
-                                               extra={"native_status": status}))
-            objective = lp.objective_value(x)
-            values = {b.name: b.take(x).copy() for b in lp.blocks}
-            values["x"] = x
+            values, bad = solution_point(lp, sc, x, status, SolveStats(
+                self.name, solve_seconds=seconds, extra={"native_status": status}))
+            if bad is not None:
+                return bad
+            objective = lp.objective_value(values["x"])
         bound = sign * float(model.getDualbound()) * sc.obj_scale + lp.offset
         if not math.isfinite(bound) or abs(bound) >= _INF:
             bound = math.nan
