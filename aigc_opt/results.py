@@ -190,7 +190,9 @@ def load(sources: str | Path | pd.DataFrame | Iterable[Any], *, mask_unusable: b
     DataFrame
         One row per case; ``attrs["units"]``, ``attrs["size_columns"]``,
         ``attrs["param_columns"]``, ``attrs["metric_columns"]`` and ``attrs["sense_source"]``
-        describe the columns.
+        describe the columns. Over several files each case ``key`` counts once, from the last
+        file that has it (as a rerun within one file); ``attrs["replaced_rows"]`` says how
+        many rows were replaced so.
 
     Raises
     ------
@@ -209,6 +211,8 @@ def load(sources: str | Path | pd.DataFrame | Iterable[Any], *, mask_unusable: b
     if items and all(isinstance(x, str | Path) for x in items):
         raw, origins = rio.read_files(items)
         attrs = dict(raw.attrs)
+        if len(items) > 1:
+            raw, origins = _latest_across_files(raw, origins)
     elif len(items) == 1 and isinstance(items[0], pd.DataFrame):
         raw = items[0].copy()
         attrs = dict(items[0].attrs)
@@ -227,6 +231,28 @@ def load(sources: str | Path | pd.DataFrame | Iterable[Any], *, mask_unusable: b
         return raw
     origins = origins or [rio.Origin(None, i) for i in range(len(raw))]
     return _tidy(raw, origins, mask_unusable=mask_unusable, registry=registry)
+
+
+def _latest_across_files(raw: pd.DataFrame, origins: list[rio.Origin]
+                         ) -> tuple[pd.DataFrame, list[rio.Origin]]:
+    """The last row of every case ``key`` over several files (the rule within one file): the
+    same case read twice, e.g. a file listed twice or a rerun kept apart, is counted once, from
+    the last file that has it; the number replaced is logged and kept in
+    ``attrs["replaced_rows"]``."""
+    if "key" not in raw or raw.empty:
+        return raw, origins
+    key = raw["key"].map(lambda v: "" if v is None or (isinstance(v, float) and v != v)
+                         else str(v))
+    dup = key.ne("") & key.duplicated(keep="last")
+    n = int(dup.sum())
+    if not n:
+        return raw, origins
+    logger.warning("%d rows read again from a later file (same case key) replaced: each case "
+                   "counts once, from the last file that has it", n)
+    keep = ~dup.to_numpy()
+    out = raw[keep].reset_index(drop=True)
+    out.attrs = {**raw.attrs, "replaced_rows": n}
+    return out, [o for o, k in zip(origins, keep, strict=True) if k]
 
 
 def _tidy(raw: pd.DataFrame, origins: list[rio.Origin], *, mask_unusable: bool,
@@ -286,6 +312,7 @@ def _tidy(raw: pd.DataFrame, origins: list[rio.Origin], *, mask_unusable: bool,
     df.attrs["sense_source"] = source
     df.attrs["masked"] = False
     df.attrs["absent_columns"] = [c for c in export.COLUMNS if c not in raw]
+    df.attrs["replaced_rows"] = int(raw.attrs.get("replaced_rows", 0))
     return mask_unusable_rows(df) if mask_unusable else df
 
 
@@ -419,13 +446,15 @@ def add_ratios(df: pd.DataFrame) -> pd.DataFrame:
     The reference is the same instance's row whose method is the row's ``reference``, ended
     ``optimal`` and is usable. Ratios are computed for every row with an objective, usable or
     not (load with ``mask_unusable=False`` to see those of unusable rows); ``ratio_to_ref`` is
-    NaN when the reference is 0 or the signs differ.
+    defined only for a positive reference and a non-negative objective (NaN otherwise: with
+    negative objectives, e.g. migration's rewards, ``objective / reference`` falls below 1 for
+    a *worse* minimisation result, so only ``regret`` ranks such rows).
     """
     require_columns(df, ("problem", "method", "reference", "objective"), "a ratio to the reference")
     out = df.copy()
     ref = _reference_objective(out)
     obj = pd.to_numeric(out["objective"], errors="coerce")
-    same = (ref != 0) & ((obj >= 0) == (ref > 0))
+    same = (ref > 0) & (obj >= 0)
     out["ref_objective"] = ref
     out["ratio_to_ref"] = (obj / ref).where(same)
     out["excess_to_ref"] = (obj - ref) / np.maximum(1.0, ref.abs())

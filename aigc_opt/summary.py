@@ -44,12 +44,14 @@ def usable_row(row: Mapping[str, Any]) -> bool:
 
 
 def add_ratios(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Copy rows adding ``ref_objective``, ``ratio_to_ref`` = objective / reference objective
-    and ``excess_to_ref`` = (objective - ref) / max(1, |ref|), the reference being the row of
-    the same instance whose method is the row's ``reference`` and which ended ``optimal``.
-    NaN where either side is missing, the row is not :func:`usable_row`, the
-    reference objective is 0 or the two objectives differ in sign (a ratio means nothing then;
-    ``excess_to_ref`` still does)."""
+    """Copy rows adding ``ref_objective``, ``ratio_to_ref`` = objective / reference objective,
+    ``excess_to_ref`` = (objective - ref) / max(1, |ref|) and ``regret`` (the excess signed so
+    that > 0 is worse than the reference whatever the row's ``sense``), the reference being the
+    row of the same instance whose method is the row's ``reference`` and which ended
+    ``optimal``. NaN where either side is missing, the row is not :func:`usable_row`, the
+    reference objective is not positive or the objective is negative (with negative objectives
+    ``objective / reference`` falls below 1 for a *worse* minimisation result, so a ratio means
+    nothing then; ``excess_to_ref`` still does)."""
     out = [dict(r) for r in rows]
     refs: dict[tuple[str, ...], float] = {}
     for r in out:
@@ -60,21 +62,23 @@ def add_ratios(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         ref = refs.get(instance_id(r), math.nan)
         obj = _fnum(r.get("objective")) if usable_row(r) else math.nan
         r["ref_objective"] = ref
-        same_sign = ref == ref and obj == obj and ref != 0 and (obj >= 0) == (ref > 0)
+        same_sign = ref > 0 and obj >= 0  # False for NaN
         r["ratio_to_ref"] = obj / ref if same_sign else math.nan
         r["excess_to_ref"] = (obj - ref) / max(1.0, abs(ref)) if ref == ref and obj == obj \
             else math.nan
+        r["regret"] = -r["excess_to_ref"] if r.get("sense") == "max" else r["excess_to_ref"]
     return out
 
 
 SUMMARY_COLUMNS: tuple[str, ...] = ("problem", "method", "cases", "optimal", "feasible",
-                                    "failed", "median_solve_s", "mean_ratio", "mean_excess")
+                                    "failed", "median_solve_s", "mean_ratio", "mean_regret")
 
 
 def summarize(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Per (problem, method): cases, optimal / feasible / failed counts, median solve time, mean
-    ratio to the reference objective and mean excess ``(obj - ref) / max(1, |ref|)`` (>= 0 for
-    a minimisation, <= 0 for a maximisation when the reference is optimal).
+    ratio to the reference objective and mean regret: the excess ``(obj - ref) / max(1, |ref|)``
+    signed so that > 0 is worse than the reference whatever the sense (the row's ``sense``,
+    ``"min"`` when absent), as in :func:`aigc_opt.results.ratio_summary`.
 
     ``feasible`` counts :func:`usable_row` rows (a solution the evaluator found feasible and
     verified); ``failed`` counts the rest (errors, time-outs, crashes, no solution, violated
@@ -90,7 +94,7 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         times = [t for t in (_fnum(r.get("solve_seconds")) for r in rs
                              if r.get("status") == _STATUS_OK) if t == t]
         ratios = [x for x in (_fnum(r["ratio_to_ref"]) for r in rs) if x == x]
-        excess = [x for x in (_fnum(r["excess_to_ref"]) for r in rs) if x == x]
+        regret = [x for x in (_fnum(r["regret"]) for r in rs) if x == x]
         out.append({
             "problem": problem,
             "method": method,
@@ -100,7 +104,7 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "failed": len(rs) - len(ok),
             "median_solve_s": statistics.median(times) if times else math.nan,
             "mean_ratio": statistics.fmean(ratios) if ratios else math.nan,
-            "mean_excess": statistics.fmean(excess) if excess else math.nan,
+            "mean_regret": statistics.fmean(regret) if regret else math.nan,
         })
     return out
 

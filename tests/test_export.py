@@ -80,11 +80,26 @@ def test_ratios_and_summary_counts() -> None:
     assert (s["exact"]["cases"], s["exact"]["optimal"], s["exact"]["feasible"],
             s["exact"]["failed"]) == (4, 3, 3, 1)
     assert s["greedy"]["mean_ratio"] == pytest.approx((1.2 + 1.25) / 2)
-    assert s["greedy"]["mean_excess"] == pytest.approx((0.2 + 0.25 + 1.5) / 3)
+    assert s["greedy"]["mean_regret"] == pytest.approx((0.2 + 0.25 + 1.5) / 3)
     assert s["greedy"]["median_solve_s"] == 0.5
     assert s["bad"]["failed"] == 1
     text = export.format_table(export.summarize(rows), export.SUMMARY_COLUMNS)
     assert text.splitlines()[0].split() == list(export.SUMMARY_COLUMNS)
+
+
+def test_no_ratio_to_a_negative_reference_and_regret_follows_the_sense() -> None:
+    """With negative objectives (migration's rewards) objective / reference < 1 for a *worse*
+    minimisation result (-15.10 / -18.34 = 0.82): no ratio then; the regret is > 0 (worse)
+    for a minimisation and flips for a maximisation."""
+    rows = [_row("exact", -18.34, term="optimal"), _row("never", -15.10),
+            _row("exact", -172.4, seed=1, term="optimal"), _row("never", -154.5, seed=1)]
+    r = export.add_ratios(rows)
+    assert all(math.isnan(x["ratio_to_ref"]) for x in r)
+    assert r[1]["regret"] > 0 and r[3]["regret"] > 0
+    s = {x["method"]: x for x in export.summarize(rows)}
+    assert math.isnan(s["never"]["mean_ratio"]) and s["never"]["mean_regret"] > 0
+    mx = export.add_ratios([{**x, "sense": "max"} for x in rows])
+    assert mx[1]["regret"] < 0  # -15.10 beats -18.34 when maximising
 
 
 @dataclass(frozen=True)
