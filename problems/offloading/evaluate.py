@@ -39,7 +39,9 @@ the device), ``step_level`` (the step specs: total steps a candidate level, inte
 ``<= request_steps`` with ``cap_at_requested``, at least ``min_edge_steps`` at the edge and none
 on the device unless hybrid) and ``shares`` (the fixed-share models -- assignment, multi-cell,
 partial, steps -- give every request the stated equal or proportional share; the joint spec
-chooses uplink and compute shares itself, so only its option and schedule rules apply). To
+chooses the uplink and edge compute shares itself, and the rest is its model's: the fixed
+downlink, backhaul and cloud shares of the option table, the constant transmit power spectral
+density ``p_n b_n / B_r``, nothing on the device's radio when it runs locally). To
 score any physically valid allocation against capacities alone, pass the ``OffloadObjective``.
 
 Rejected requests (placement ``REJECT``, elastic assignment specs ``admission=True``) are
@@ -304,6 +306,16 @@ def decision_violations(scn: Scenario, alloc: OffloadAllocation, spec: Any
                     "backhaul_bps": np.where(cloud, scn.server_backhaul_bps[rc] / K, 0.0),
                     "compute_flops": np.where(cloud, scn.cloud_compute_flops, np.where(
                         edge, scn.server_compute_flops[pc] / scn.server_gpu_slots[pc], 0.0))}
+        elif variant == "joint":
+            K = scn.server_subchannels[rc].astype(float)
+            up = scn.server_uplink_hz[rc]
+            want = {"uplink_hz": np.where(remote, alloc.uplink_hz, 0.0),
+                    "downlink_hz": np.where(remote, scn.server_downlink_hz[rc] / K, 0.0),
+                    "tx_power_w": np.where(remote, scn.user_tx_power_w * alloc.uplink_hz / up,
+                                           0.0),
+                    "backhaul_bps": np.where(cloud, scn.server_backhaul_bps[rc] / K, 0.0),
+                    "compute_flops": np.where(cloud, scn.cloud_compute_flops, np.where(
+                        edge, alloc.compute_flops, 0.0))}
         if variant == "multicell":
             cap = link_capacity(spec.forward_bps, S)
             want["forward_bps"] = np.where(edge & (rs != pl) & remote,
