@@ -186,7 +186,7 @@ def _iscc_params(rng: np.random.Generator) -> dict[str, Any]:
 def _joint_bp_params(rng: np.random.Generator) -> dict[str, Any]:
     return {"use_deadline": bool(rng.integers(2)),
             "area_scale": float(rng.choice([0.3, 0.8, 1.0])),
-            "energy_weight": float(rng.choice([0.0, 1.0, 10.0]))}
+            "energy_weight": float(rng.choice([0.1, 1.0, 10.0]))}
 
 
 def _power_params(rng: np.random.Generator) -> dict[str, Any]:
