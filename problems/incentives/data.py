@@ -151,6 +151,8 @@ class ContractAllocation:
         Effort / quality level L_k asked of type k (>= 0, problem units).
     reward : ndarray, shape (K,)
         Reward R_k paid to type k (>= 0, money units).
+
+    Both must be 1-D (a (K, 1) column is refused, not flattened).
     """
 
     level: np.ndarray
@@ -159,8 +161,8 @@ class ContractAllocation:
     def __post_init__(self) -> None:
         for nm in ("level", "reward"):
             a = check_array(nm, "-", getattr(self, nm), allow_inf=True)
-            a = np.array(a.reshape(-1))
-            a.flags.writeable = False
+            if a.ndim != 1:  # a (K, 1) or (1, K) menu is refused, not flattened
+                raise ValidationError(nm, "-", a.shape, "must be a 1-D array of shape (K,)")
             object.__setattr__(self, nm, a)
         if self.level.shape != self.reward.shape:
             raise ValidationError("reward", "-", self.reward.shape, "must match level's shape")
@@ -282,25 +284,21 @@ class StackelbergAllocation:
     price : ndarray, shape (M,)
         Unit price of each leader (money/unit); M = 1 for a single leader.
     demand : ndarray, shape (N, M)
-        Units follower i buys from leader j.
+        Units follower i buys from leader j (2-D even for one leader: pass ``x[:, None]``; a
+        1-D demand or a price of another shape is refused, not reshaped).
     """
 
     price: np.ndarray
     demand: np.ndarray
 
     def __post_init__(self) -> None:
-        p = np.array(check_array("price", "money/unit", self.price).reshape(-1))
-        x = np.array(check_array("demand", "unit", self.demand, allow_inf=True))
-        if x.ndim == 0 or x.ndim > 2:
-            raise ValidationError("demand", "unit", x.shape, "must be an (N,) or (N, M) array")
-        if x.ndim == 1:
-            x = x[:, None]
+        p = check_array("price", "money/unit", self.price, ndim=1)
+        x = check_array("demand", "unit", self.demand, ndim=2, allow_inf=True)
         if x.shape[1] != p.size:
             raise ValidationError("demand", "unit", x.shape, f"must have {p.size} columns")
         if not np.all(p > 0):
             raise ValidationError("price", "money/unit", p, "must be > 0")
         for nm, v in (("price", p), ("demand", x)):
-            v.flags.writeable = False
             object.__setattr__(self, nm, v)
 
 
@@ -473,11 +471,14 @@ class AuctionAllocation:
     Parameters
     ----------
     server : ndarray of int, shape (N,)
-        Server of the bundle won, -1 for a loser.
+        Server of the bundle won, -1 for a loser (any other negative code is refused).
     slots : ndarray of int, shape (N,)
-        Slots won (0 for a loser).
+        Slots won, >= 0 (0 for a loser; the evaluator's ``loser_slots`` flags a loser holding
+        slots).
     payment : ndarray, shape (N,)
         Money paid by each bidder (0 for losers; NaN where the mechanism did not price it).
+
+    The three arrays must be 1-D of one length (an (N, 1) column is refused, not flattened).
     """
 
     server: np.ndarray
@@ -485,14 +486,21 @@ class AuctionAllocation:
     payment: np.ndarray
 
     def __post_init__(self) -> None:
-        s = check_array("server", "-", self.server, dtype=np.int64).reshape(-1)
-        k = check_array("slots", "slot", self.slots, dtype=np.int64).reshape(-1)
-        p = _payment(self.payment).reshape(-1)
-        if not (s.shape == k.shape == p.shape):
-            raise ValidationError("slots", "slot", k.shape, "server, slots, payment must match")
+        # server codes: -1 (loser) or a server index; whether the index names a server of the
+        # instance is the evaluator's ``valid_bundle`` check
+        s = check_array("server", "-", self.server, ndim=1, dtype=np.int64)
+        if (s < -1).any():
+            raise ValidationError("server", "-", s[s < -1][0],
+                                  "must be -1 (a loser) or a server index >= 0")
+        k = check_array("slots", "slot", self.slots, ndim=1, low=0, dtype=np.int64)
+        p = _payment(self.payment)
+        if p.ndim != 1:
+            raise ValidationError("payment", "money", p.shape, "must be a 1-D array")
+        for nm, a in (("slots", k), ("payment", p)):
+            if a.shape != s.shape:
+                raise ValidationError(nm, "slot" if nm == "slots" else "money", a.shape,
+                                      f"wrong shape, expected {s.shape} to match server")
         for nm, a in (("server", s), ("slots", k), ("payment", p)):
-            a = a.copy()
-            a.flags.writeable = False
             object.__setattr__(self, nm, a)
 
 

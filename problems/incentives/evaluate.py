@@ -263,10 +263,10 @@ def evaluate_auction(inst: AuctionInstance, alloc: AuctionAllocation, spec: Any 
 
     Bids are taken as true values (``inst.values``). Hard constraints: ``valid_bundle`` (a
     winner holds a bundle it bid on), ``capacity`` (slots per server), ``individual_rationality``
-    (payment <= value, relative to ``max(1, value)``), ``no_subsidy`` (payments >= 0) and
-    ``loser_pays_zero``. The objective is the social welfare ``sum_n v_n(bundle_n)``; the
-    auctioneer's surplus is the revenue (weak budget balance: revenue >= 0). NaN payments
-    (not priced by the mechanism) are skipped.
+    (payment <= value, relative to ``max(1, value)``), ``no_subsidy`` (payments >= 0),
+    ``loser_pays_zero`` and ``loser_slots`` (a loser holds 0 slots). The objective is the
+    social welfare ``sum_n v_n(bundle_n)``; the auctioneer's surplus is the revenue (weak
+    budget balance: revenue >= 0). NaN payments (not priced by the mechanism) are skipped.
     """
     N, S, K = inst.values.shape
     srv, k = np.asarray(alloc.server), np.asarray(alloc.slots)
@@ -287,6 +287,7 @@ def evaluate_auction(inst: AuctionInstance, alloc: AuctionAllocation, spec: Any 
         "individual_rationality": _rel(p0 - value, value),
         "no_subsidy": _rel(-p0, np.ones(N)),
         "loser_pays_zero": np.where(~win, np.abs(p0), 0.0),
+        "loser_slots": np.where(~win, np.abs(k), 0).astype(float),
     }
     welfare = float(value.sum())
     revenue = float(p0.sum())

@@ -406,20 +406,23 @@ class IsccPipelineSpec(_BundleSpec):
 # ------------------------------------------------------------------------------ allocations
 @dataclass(frozen=True, eq=False)
 class IsccAllocation:
-    """Per-task bundle (N tasks); -1 / False everywhere for an unserved task.
+    """Per-task bundle (N tasks). An unserved task is encoded as ``site = level = model = -1``,
+    ``rbs = gpus = 0`` and ``cloud = False`` (what :meth:`empty` and
+    :func:`allocation_from_bundles` write; the referee's ``unserved`` violation flags any other
+    encoding, e.g. ``site = -2`` or resources held by an unserved task).
 
     Parameters
     ----------
     site : ndarray of int, shape (N,)
         Access site (sensing and RBs), -1 when unserved.
     level : ndarray of int, shape (N,)
-        Sensing level index.
+        Sensing level index (-1 when unserved).
     rbs, gpus : ndarray of int, shape (N,)
-        Resource blocks and GPU units.
+        Resource blocks and GPU units (0 when unserved).
     cloud : ndarray of bool, shape (N,)
-        True when computed in the cloud pool, else at ``site``.
+        True when computed in the cloud pool, else at ``site`` (False when unserved).
     model : ndarray of int, shape (N,)
-        Model index.
+        Model index (-1 when unserved).
     """
 
     site: np.ndarray

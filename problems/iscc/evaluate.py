@@ -6,6 +6,8 @@ to its access site, recomputes the phase times (:func:`~.data.phase_times`), the
 ``w_i A[c_i, l] q_m`` and the pool usage, and reports relative violations:
 
 * ``domain``: a served task with a level, model or site out of range or fewer than 1 RB / GPU;
+* ``unserved``: a task with ``site < 0`` not in the documented unserved encoding (site, level
+  and model -1, rbs and gpus 0, cloud False; :class:`~.data.IsccAllocation`);
 * ``coverage``: the access site is not one of the task's links;
 * ``model``: the model serves another class or is not hosted where the task computes;
 * ``accuracy``: ``(a^min_i - A[c_i, l]) / a^min_i`` when positive;
@@ -75,8 +77,11 @@ def evaluate_iscc(inst: IsccInstance, alloc: IsccAllocation, objective: Any = No
     dwell = inst.link_dwell_s[idx, link]
     acc = inst.accuracy[inst.task_class[idx], lvl_c]
     host = np.where(cloud, S, site_c)
+    out = ~served
     v: dict[str, np.ndarray] = {
         "domain": bad.astype(float),
+        "unserved": (out & ((alloc.site != -1) | (alloc.level != -1) | (alloc.model != -1)
+                            | (alloc.rbs != 0) | (alloc.gpus != 0) | alloc.cloud)).astype(float),
         "coverage": (~match.any(axis=1)).astype(float),
         "model": ((inst.model_class[mdl_c] != inst.task_class[idx])
                   | ~inst.hosted[host, mdl_c]).astype(float),

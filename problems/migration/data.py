@@ -447,6 +447,17 @@ class SlotSpec(ProblemSpec):
 
 
 # ---------------------------------------------------------------------------------- allocations
+def _index_array(name: str, value: Any, ndim: int, shape_text: str) -> np.ndarray:
+    """An allocation's index array: whole numbers (``2.0`` is read as 2; ``1.999``, NaN, inf and
+    values beyond the int64 range are refused, never truncated) with ``ndim`` dimensions, as a
+    read-only int64 array. Whether an index names a real option is the evaluator's check
+    (``one_server``)."""
+    a = check_array(name, "-", value, dtype=np.int64)
+    if a.ndim != ndim:
+        raise ValidationError(name, "-", a.shape, f"must be a {shape_text} array")
+    return a
+
+
 @dataclass(frozen=True, eq=False)
 class SlotAllocation:
     """One slot's decision: serving server and step level of every user.
@@ -456,6 +467,8 @@ class SlotAllocation:
     server : ndarray of int, shape (U,)
     level : ndarray of int, shape (U,)
         Index into the step options.
+
+    Both must be whole numbers (as in :class:`MigrationAllocation`).
     """
 
     server: np.ndarray
@@ -463,9 +476,7 @@ class SlotAllocation:
 
     def __post_init__(self) -> None:
         for name in ("server", "level"):
-            a = np.array(getattr(self, name), dtype=np.int64)
-            a.flags.writeable = False
-            object.__setattr__(self, name, a)
+            object.__setattr__(self, name, _index_array(name, getattr(self, name), 1, "(U,)"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -480,6 +491,9 @@ class MigrationAllocation:
         The virtual queue ``Z_0 .. Z_T`` an online controller kept, J (None for offline).
     controller : str
         Who produced it (``"offline"``, ``"lyapunov"`` ...).
+
+    ``server`` and ``level`` must be whole numbers (``2.0`` is read as 2; ``1.999``, NaN, inf and
+    values beyond the int64 range raise :class:`~aigc_opt.errors.ValidationError`).
     """
 
     server: np.ndarray
@@ -489,11 +503,7 @@ class MigrationAllocation:
 
     def __post_init__(self) -> None:
         for name in ("server", "level"):
-            a = np.array(getattr(self, name), dtype=np.int64)
-            if a.ndim != 2:
-                raise ValidationError(name, "-", a.shape, "must be a (T, U) array")
-            a.flags.writeable = False
-            object.__setattr__(self, name, a)
+            object.__setattr__(self, name, _index_array(name, getattr(self, name), 2, "(T, U)"))
         if self.queue_j is not None:
             q = np.array(self.queue_j, dtype=np.float64)
             q.flags.writeable = False

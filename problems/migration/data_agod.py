@@ -301,13 +301,18 @@ class AgodSpec(ProblemSpec):
 
 @dataclass(frozen=True, eq=False)
 class AgodAllocation:
-    """The provider chosen for every task, in arrival order (shape (J,))."""
+    """The provider chosen for every task, in arrival order (shape (J,)).
+
+    Entries must be whole numbers (``2.0`` is read as 2; ``1.999``, NaN, inf and values beyond
+    the int64 range raise :class:`~aigc_opt.errors.ValidationError`).
+    """
 
     provider: np.ndarray
 
     def __post_init__(self) -> None:
-        a = np.array(self.provider, dtype=np.int64)
+        # whole numbers only: 0.999999999 must not become provider 0, nor NaN become -2**63;
+        # an index that names no provider is the evaluator's ``valid_provider`` violation
+        a = check_array("provider", "-", self.provider, dtype=np.int64)
         if a.ndim != 1:
             raise ValidationError("provider", "-", a.shape, "must be 1-D")
-        a.flags.writeable = False
         object.__setattr__(self, "provider", a)

@@ -401,6 +401,19 @@ def resource_violations(scn: Scenario, alloc: OffloadAllocation, *, forwarding: 
 
 
 # ---------------------------------------------------------------------- multi-cell
+def multicell_radio_violations(scn: Scenario, alloc: OffloadAllocation) -> np.ndarray:
+    """Per-request ``radio_server`` flags (0/1) of a multi-cell allocation.
+
+    A remote request's radio must be a server index ``0..S-1`` (it may differ from its edge
+    placement: forwarding); a local or rejected request uses no radio, so its ``radio_server``
+    must be -1, as :class:`~aigc_opt.problems.offloading.data.OffloadAllocation` documents
+    (replaces the shared check of :func:`resource_violations`, which skips such requests)."""
+    _, bad_radio, _, _ = valid_masks(scn, alloc, forwarding=True)
+    pl = alloc.placement
+    no_radio = (pl == LOCAL) | (pl == REJECT)
+    return (bad_radio | (no_radio & (alloc.radio_server != -1))).astype(float)
+
+
 def evaluate_multicell(scn: Scenario, alloc: MulticellAllocation, objective: Any = None
                        ) -> Metrics:
     """Metrics of a multi-cell allocation (module docstring); ``objective`` may be the spec,
@@ -410,6 +423,7 @@ def evaluate_multicell(scn: Scenario, alloc: MulticellAllocation, objective: Any
     fwd = alloc.forwarded
     t_fw = forward_times(scn, alloc)
     extra: dict[str, np.ndarray] = decision_violations(scn, alloc, objective)
+    extra["radio_server"] = multicell_radio_violations(scn, alloc)
     spec_cap = getattr(objective, "forward_bps", None)
     if spec_cap is not None:
         _, _, ok, okc = valid_masks(scn, alloc, forwarding=True)

@@ -11,7 +11,10 @@ Physics per device i (frame length T, gains h_i, see :mod:`aigc_opt.problems.wpm
 Objective (maximised, ``Sense.MAX``): ``sum_i w_i r_i`` in bit/s -- the same number as a
 solver's ``Result.objective``. Constraints (all hard): ``time`` (``a + sum tau <= 1``),
 ``energy`` (energy used <= harvested, per device, relative to the harvested energy),
-``nonnegative`` (a, tau, p, f), ``binary`` (modes in {0, 1}), ``wpt_fraction`` (``a <= 1``).
+``nonnegative`` (a, tau, p, f), ``binary`` (modes in {0, 1}), ``wpt_fraction`` (``a <= 1``),
+``unused_zero`` (what a device's mode does not use is 0, as :class:`WpmecAllocation` documents:
+``tau`` and ``tx_power_w`` of a local device, ``cpu_hz`` of an offloader; the absolute value in
+the field's unit, like ``nonnegative``, so ``inf`` is an infinite violation).
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ def evaluate_wpmec(instance: WpmecInstance, alloc: WpmecAllocation,
                                           np.full(x.shape, max(-a, 0.0))]),
         "binary": np.minimum(np.abs(x), np.abs(x - 1.0)),
         "wpt_fraction": np.array([max(a - 1.0, 0.0)]),
+        "unused_zero": np.where(off, np.abs(f), np.maximum(np.abs(tau), np.abs(p))),
     }
     # energy spent with zero harvest is an infinite relative violation
     v["energy"] = np.where((harvested <= 0) & (used > 0), np.inf, v["energy"])
