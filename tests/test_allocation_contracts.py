@@ -26,7 +26,7 @@ from aigc_opt.problems.incentives.data import (
     StackelbergAllocation,
 )
 from aigc_opt.problems.iscc import IsccAllocation, IsccInstance, IsccSpec
-from aigc_opt.problems.offloading import MulticellSpec
+from aigc_opt.problems.offloading import MulticellSpec, OffloadingSpec
 from aigc_opt.problems.offloading.data import LOCAL, OffloadObjective
 from aigc_opt.problems.offloading.multicell import multicell_columns, select
 from aigc_opt.problems.wpmec import WpmecAllocation, WpmecInstance
@@ -196,6 +196,19 @@ def test_multicell_local_request_radio_server_must_be_minus_one() -> None:
     res = ao.solve(scn, spec)  # the library's own allocation keeps the documented codes
     met = ao.evaluate(scn, res.allocation, spec)
     assert met.feasible and met.violations["radio_server"] == 0.0
+
+
+def test_assignment_local_request_radio_server_must_be_minus_one() -> None:
+    """The same rule for the single-cell specs (the shared ``valid_masks``)."""
+    scn = ao.Scenario.generate(6, 2, 3, seed=0)
+    spec = OffloadingSpec(allow_cloud=False)
+    a = ao.run_heuristic(scn, spec, "all_local").allocation
+    assert ao.evaluate(scn, a, spec).feasible
+    for radio in (10**6, 0):
+        rs = a.radio_server.copy()
+        rs[2] = radio
+        met = ao.evaluate(scn, dataclasses.replace(a, radio_server=rs), spec)
+        assert not met.feasible and met.violation_counts["radio_server"] == 1, radio
 
 
 # -------------------------------------------------------------------------------- F4: iscc

@@ -345,12 +345,15 @@ def valid_masks(scn: Scenario, alloc: OffloadAllocation, *, forwarding: bool = F
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(bad placement code, bad radio server, remote and valid, edge and valid).
 
-    Without ``forwarding`` an edge request must use its processing server's radio."""
+    A remote request's radio is a server index; a local or rejected request uses none, so its
+    ``radio_server`` is -1 (as :class:`~aigc_opt.problems.offloading.data.OffloadAllocation`
+    documents). Without ``forwarding`` an edge request must use its processing server's
+    radio."""
     S = scn.n_servers
     pl, rs = alloc.placement, alloc.radio_server
     remote, edge = (pl != LOCAL) & (pl != REJECT), pl >= 0
     bad_code = ~((pl == LOCAL) | (pl == CLOUD) | (pl == REJECT) | ((pl >= 0) & (pl < S)))
-    bad_radio = remote & ~((rs >= 0) & (rs < S))
+    bad_radio = np.where(remote, ~((rs >= 0) & (rs < S)), rs != -1)
     if not forwarding:
         bad_radio |= edge & (rs != pl)
     return bad_code, bad_radio, remote & ~bad_radio & ~bad_code, edge & ~bad_code
@@ -401,19 +404,6 @@ def resource_violations(scn: Scenario, alloc: OffloadAllocation, *, forwarding: 
 
 
 # ---------------------------------------------------------------------- multi-cell
-def multicell_radio_violations(scn: Scenario, alloc: OffloadAllocation) -> np.ndarray:
-    """Per-request ``radio_server`` flags (0/1) of a multi-cell allocation.
-
-    A remote request's radio must be a server index ``0..S-1`` (it may differ from its edge
-    placement: forwarding); a local or rejected request uses no radio, so its ``radio_server``
-    must be -1, as :class:`~aigc_opt.problems.offloading.data.OffloadAllocation` documents
-    (replaces the shared check of :func:`resource_violations`, which skips such requests)."""
-    _, bad_radio, _, _ = valid_masks(scn, alloc, forwarding=True)
-    pl = alloc.placement
-    no_radio = (pl == LOCAL) | (pl == REJECT)
-    return (bad_radio | (no_radio & (alloc.radio_server != -1))).astype(float)
-
-
 def evaluate_multicell(scn: Scenario, alloc: MulticellAllocation, objective: Any = None
                        ) -> Metrics:
     """Metrics of a multi-cell allocation (module docstring); ``objective`` may be the spec,
@@ -423,7 +413,6 @@ def evaluate_multicell(scn: Scenario, alloc: MulticellAllocation, objective: Any
     fwd = alloc.forwarded
     t_fw = forward_times(scn, alloc)
     extra: dict[str, np.ndarray] = decision_violations(scn, alloc, objective)
-    extra["radio_server"] = multicell_radio_violations(scn, alloc)
     spec_cap = getattr(objective, "forward_bps", None)
     if spec_cap is not None:
         _, _, ok, okc = valid_masks(scn, alloc, forwarding=True)
