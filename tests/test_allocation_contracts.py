@@ -201,7 +201,8 @@ def test_multicell_local_request_radio_server_must_be_minus_one() -> None:
 def test_assignment_local_request_radio_server_must_be_minus_one() -> None:
     """The same rule for the single-cell specs (the shared ``valid_masks``)."""
     scn = ao.Scenario.generate(6, 2, 3, seed=0)
-    spec = OffloadingSpec(allow_cloud=False)
+    scn = scn.replace(user_energy_budget_j=np.full(6, 1e6))  # running locally is affordable
+    spec = OffloadingSpec(objective=OffloadObjective(deadline="penalty"))
     a = ao.run_heuristic(scn, spec, "all_local").allocation
     assert ao.evaluate(scn, a, spec).feasible
     for radio in (10**6, 0):
