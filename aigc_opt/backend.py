@@ -32,7 +32,9 @@ class SolveOptions:
     time_limit : float or None
         Wall-time limit in seconds (None: no limit).
     mip_gap : float or None
-        Relative MIP gap at which to stop (None: the solver's default, 1e-4 for HiGHS).
+        Relative MIP gap at which to stop, in [0, 1] (0.01 = 1 %; None: the solver's default,
+        1e-4 for HiGHS). A solve stopped by a gap above 1e-4 is reported ``feasible`` with its
+        bound and gap, not ``optimal`` (:data:`aigc_opt.verify.OPTIMAL_GAP`).
     threads : int or None
         Thread count (None: solver default).
     verbose : bool
@@ -60,7 +62,7 @@ class SolveOptions:
         # time limit <= 1e9 s (~32 years); gap in [0, 1e6]; threads <= 4096 (more than any host)
         set_("time_limit", check_scalar("time_limit", self.time_limit, "s", 0.0, 1e9,
                                         strict=True, optional=True))
-        set_("mip_gap", check_scalar("mip_gap", self.mip_gap, "-", 0.0, 1e6, optional=True))
+        set_("mip_gap", check_scalar("mip_gap", self.mip_gap, "-", 0.0, 1.0, optional=True))
         set_("threads", check_int("threads", self.threads, "-", 1, 4096, optional=True))
         set_("verbose", check_bool("verbose", self.verbose))
         set_("verify", check_bool("verify", self.verify))

@@ -42,6 +42,10 @@ from .validate import (
 
 #: Sentinel: take the target utilisation from the profile (:attr:`Profile.load`).
 PROFILE_LOAD = "profile"
+#: The arguments of :meth:`aigc_opt.scenario.Scenario.generate` besides field overrides (a
+#: misspelt one, e.g. ``n_user``, is suggested by name).
+GENERATE_ARGUMENTS = ("n_users", "n_servers", "n_models", "seed", "profile", "max_entries",
+                      "load", "links")
 
 Range = tuple[float, float]
 
@@ -181,8 +185,8 @@ def generate(
     rho = p.load if isinstance(load, str) and load == PROFILE_LOAD else load
     rho = check_scalar("load", rho, "-", 0.0, bound("utilisation"), strict=True, optional=True)
     unknown = sorted(set(overrides) - set(FIELDS))
-    if unknown:
-        raise UnknownNameError("scenario field", unknown[0], FIELDS)
+    if unknown:  # the closest match among the fields and generate's own arguments
+        raise UnknownNameError("scenario field", unknown[0], [*FIELDS, *GENERATE_ARGUMENTS])
     rng = np.random.default_rng(check_seed("seed", seed))
 
     side = int(np.ceil(np.sqrt(S)))

@@ -210,9 +210,9 @@ def load(sources: str | Path | pd.DataFrame | Iterable[Any], *, mask_unusable: b
         items = list(sources)
     if items and all(isinstance(x, str | Path) for x in items):
         raw, origins = rio.read_files(items)
-        attrs = dict(raw.attrs)
         if len(items) > 1:
             raw, origins = _latest_across_files(raw, origins)
+        attrs = dict(raw.attrs)
     elif len(items) == 1 and isinstance(items[0], pd.DataFrame):
         raw = items[0].copy()
         attrs = dict(items[0].attrs)
@@ -252,6 +252,8 @@ def _latest_across_files(raw: pd.DataFrame, origins: list[rio.Origin]
     keep = ~dup.to_numpy()
     out = raw[keep].reset_index(drop=True)
     out.attrs = {**raw.attrs, "replaced_rows": n}
+    if len(origins) != len(keep):  # tidy files carry no per-row origins
+        return out, origins
     return out, [o for o, k in zip(origins, keep, strict=True) if k]
 
 

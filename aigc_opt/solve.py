@@ -218,6 +218,10 @@ def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0) -> Resu
     _check_call(scenario, spec)
     seed = check_seed("seed", seed)
     table = heuristics(spec)
+    if isinstance(name, str) and name not in table and name in methods(spec):
+        raise UnknownNameError(f"heuristic for {type(spec).__name__}", name, table,
+                               f"; {name!r} is an exact method or backend: run it with "
+                               f"aigc_opt.run_method(instance, spec, {name!r})")
     check_name(f"heuristic for {type(spec).__name__}", name, table)
     t0 = time.perf_counter()
     try:
@@ -256,16 +260,20 @@ def methods(spec: Any, instance: Any = None) -> list[str]:
 
 
 def run_method(
-    instance: Any, spec: Any, method: str, *, options: SolveOptions | None = None, seed: int = 0
+    instance: Any, spec: Any, method: str, *, options: SolveOptions | None = None, seed: int = 0,
+    **kw: Any,
 ) -> Result:
     """Run ``method`` on ``instance``: an algorithm, a heuristic or a backend name (in that order).
+
+    Keyword arguments (``time_limit=``, ``mip_gap=``, ``threads=``, ...) override the fields of
+    ``options``, as in :func:`solve`; ``seed`` seeds a randomised heuristic.
     """
     _check_call(instance, spec)
     seed = check_seed("seed", seed)
     if not isinstance(method, str):
         raise UnknownNameError(f"method for {type(spec).__name__}", repr(method), methods(spec))
     algos = algorithms(spec)
-    opts = SolveOptions() if options is None else check_type("options", options, SolveOptions)
+    opts = _options(options, kw)
     if method in algos:
         t0 = time.perf_counter()
         res = algos[method](instance, spec, opts)
@@ -284,4 +292,4 @@ def run_method(
         raise UnknownNameError(f"method for {type(spec).__name__}", method, methods(spec))
     if method not in backend_names():
         raise UnknownNameError(f"method for {type(spec).__name__}", method, methods(spec))
-    return solve(instance, spec, backend=method, options=options)
+    return solve(instance, spec, backend=method, options=opts)

@@ -260,7 +260,8 @@ def test_good_parquet_still_loads_and_reports(tmp_path: Path, tidy_parquet: Path
     assert len(back) == 8 and len(results.ratio_summary(back)) == 2
     assert len(results.status_counts(back)) >= 1
     assert write_report([tidy_parquet], tmp_path / "rep").exists()
-    assert len(results.load([tidy_parquet, tidy_parquet])) == 16
+    twice = results.load([tidy_parquet, tidy_parquet])  # the same cases count once
+    assert len(twice) == 8 and twice.attrs["replaced_rows"] == 8
 
 
 def test_mixing_tidy_and_raw_files_is_refused(tmp_path: Path, tidy_parquet: Path) -> None:

@@ -184,7 +184,8 @@ def test_scale_without_the_lp() -> None:
     """30,000 requests: certified 1 % from the subgradient phase alone (no LP solve)."""
     scn = ao.Scenario.generate(30_000, 60, 20, seed=0, links=3)
     res = ao.run_method(scn, OffloadingSpec(), "lagrangian", options=SolveOptions(mip_gap=0.01))
-    assert res.optimal and res.verified and res.gap <= 0.01
+    # proven within the asked 1 %, above the 1e-4 of an "optimal" label: verified feasible
+    assert res.termination is ao.Termination.FEASIBLE and res.verified and res.gap <= 0.01
     assert "lp_s" not in res.stats.extra and res.stats.extra["sg_iterations"] >= 1
     assert res.gap == relative_gap(res.objective, res.bound)
 
