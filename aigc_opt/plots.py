@@ -9,15 +9,20 @@ cannot support it); :func:`plot_results` writes every supported one as PNG:
   confidence band; usable rows only (see :mod:`aigc_opt.results`). Needs two sizes or more.
 * ``ratio_<problem>.png``: objective / reference optimum per method, "lower is better" or
   "higher is better" from the problem's sense; a box per method with five samples or more,
-  single points below that; infeasible or unverified runs are red crosses, not dropped.
+  single points below that; infeasible, unverified or failed runs are not dropped but counted,
+  a red cross per method in a band above the data (never placed at a ratio: their objective
+  was rejected by the referee or never checked).
 * ``series_<problem>.png``: cumulative cost over time slots per method (caching policies),
   mean over seeds with min-max band, in cost units.
 * ``pareto_<problem>.png``: latency against energy over >= 3 spec variants (a weight sweep),
-  non-dominated points joined; :func:`plot_pareto_csv` does the same for a sweep CSV, using the
-  objective columns (not the weights) by default.
+  non-dominated points joined; :func:`plot_pareto_csv` draws a sweep CSV, using the objective
+  columns (not the weights) by default and the CSV's own ``front_status`` when it has one.
 * ``solve_time_<problem>.png``: solve time against size on log-log axes with the fitted
   exponent ``t ~ n^b`` in the legend, one line per (method, other size parameters).
 * ``solve_time_overview.png``: median solve time of every (problem, method), log axis.
+
+Results given as paths, row dicts or a DataFrame (masked by :func:`aigc_opt.results.load` or
+not) go through the same preparation (:func:`prepare`), so the same data draws the same figures.
 """
 
 from __future__ import annotations
@@ -70,11 +75,12 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def _frame(rows: Any) -> pd.DataFrame:
-    """A results frame with raw (unmasked) values from rows, paths or a DataFrame."""
-    if isinstance(rows, pd.DataFrame) and "usable" in rows:
-        return rows
-    return res.load(rows, mask_unusable=False)
+def prepare(rows: Any) -> pd.DataFrame:
+    """The frame every figure is drawn from: paths, row dicts and DataFrames (raw rows, or
+    :func:`aigc_opt.results.load` output, masked or not) all give the tidy frame with unusable
+    runs' measurements blanked, as ``results.load`` does by default; figures draw usable runs'
+    values and count the others, so nothing depends on whether the caller masked."""
+    return res.load(rows)
 
 
 def _colors(methods: Iterable[str]) -> dict[str, str]:
@@ -183,7 +189,8 @@ def figure_metrics_vs_size(df: pd.DataFrame, problem: str) -> Any:
 
 def figure_ratio(df: pd.DataFrame, problem: str) -> Any:
     """Objective / reference optimum per method; boxes from :data:`MIN_BOX_SAMPLES` usable
-    samples, points below; unusable runs as red crosses (at the top when they have no ratio)."""
+    samples, points below; runs that are not usable are counted, one red cross per method in a
+    band above the data (the same whether or not ``df`` was masked)."""
     r = res.add_ratios(df[df["problem"] == problem])
     if not r["ref_objective"].notna().any():
         return None
@@ -214,15 +221,9 @@ def figure_ratio(df: pd.DataFrame, problem: str) -> Any:
         if good.size:
             ax.scatter(i + jitter, good, s=16, color="C0", alpha=0.8, zorder=3,
                        label=once("feasible, verified run"))
-        bad = h[~h["usable"]]
-        bad_r = bad["ratio_to_ref"].dropna().to_numpy()
-        jb = np.linspace(-0.12, 0.12, bad_r.size) if bad_r.size > 1 else np.zeros(bad_r.size)
-        if bad_r.size:
-            ax.scatter(i + jb, bad_r, s=40, marker="x", color="C3", zorder=4,
-                       label=once("infeasible, unverified or failed run"))
-        n_none[i] = int(bad["ratio_to_ref"].isna().sum())
+        n_none[i] = int((~h["usable"]).sum())  # counted, not placed: same masked or not
     ax.axhline(1.0, color="k", lw=0.8, ls="--", label=f"reference ({reference}, optimal)")
-    if any(n_none.values()):  # runs without a ratio: crosses in a band above the data
+    if any(n_none.values()):  # runs not usable: crosses in a band above the data
         lo, hi = ax.get_ylim()
         span = max(hi - lo, 1e-9)
         ax.set_ylim(lo, hi + 0.18 * span)
@@ -231,7 +232,7 @@ def figure_ratio(df: pd.DataFrame, problem: str) -> Any:
             if n:
                 ax.scatter([i], [hi + 0.09 * span], s=40, marker="x", color="C3", zorder=4,
                            label=once("infeasible, unverified or failed run"))
-                ax.annotate(f"{n} without a ratio", (i, hi + 0.14 * span), ha="center",
+                ax.annotate(f"{n} not usable", (i, hi + 0.14 * span), ha="center",
                             fontsize=6, color="C3")
     ax.set_xticks(range(1, len(methods) + 1), methods, rotation=30, ha="right")
     ax.set_xlim(0.4, len(methods) + 0.6)
@@ -345,19 +346,30 @@ def figure_solve_time_overview(df: pd.DataFrame) -> Any:
 
 def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Non-dominated points when both ``x`` and ``y`` are minimised (ties kept once)."""
-    order = np.lexsort((y, x))
-    keep = np.zeros(x.size, dtype=bool)
-    best = math.inf
-    for i in order:
-        if y[i] < best:
+    return nondominated(np.column_stack([x, y]))
+
+
+def nondominated(values: np.ndarray) -> np.ndarray:
+    """Rows of ``values`` (points x objectives, every one minimised) that no other row
+    dominates (``<=`` in every objective and ``<`` in one); of equal rows the first is kept."""
+    v = np.asarray(values, dtype=float).reshape(len(values), -1)
+    keep = np.zeros(len(v), dtype=bool)
+    front: list[np.ndarray] = []
+    for i in np.lexsort(v.T[::-1]):  # a dominating row sorts first; compare with the front
+        if not front or not (np.array(front) <= v[i]).all(axis=1).any():
             keep[i] = True
-            best = y[i]
+            front.append(v[i])
     return keep
 
 
 def _pareto_axes(ax: Any, x: np.ndarray, y: np.ndarray, labels: Sequence[str],
-                 color: np.ndarray | None = None, color_label: str = "") -> None:
-    keep = pareto_mask(x, y)
+                 color: np.ndarray | None = None, color_label: str = "", *,
+                 front: np.ndarray | None = None, join: bool = True,
+                 front_label: str = "Pareto front (non-dominated)") -> None:
+    """All points, and the ``front`` (default: non-dominated in ``x`` and ``y``) joined by a
+    line, or as circles when ``join`` is False (a front over more objectives than the two
+    axes: its 2-D projection is no curve)."""
+    keep = pareto_mask(x, y) if front is None else np.asarray(front, dtype=bool)
     if color is None:
         ax.scatter(x, y, s=18, alpha=0.7, color="C0", label="all points", zorder=2)
     else:
@@ -366,8 +378,8 @@ def _pareto_axes(ax: Any, x: np.ndarray, y: np.ndarray, labels: Sequence[str],
         cb = ax.figure.colorbar(sc, ax=ax)
         cb.set_label(color_label)
     order = np.argsort(x[keep])
-    ax.plot(x[keep][order], y[keep][order], "r-o", ms=4, mfc="none",
-            label="Pareto front (non-dominated)", zorder=3)
+    ax.plot(x[keep][order], y[keep][order], "r-o" if join else "ro", ms=4 if join else 8,
+            mfc="none", label=front_label, zorder=3)
     for xi, yi, lab in zip(x[keep], y[keep], np.asarray(labels)[keep], strict=True):
         ax.annotate(str(lab), (xi, yi), fontsize=6, alpha=0.7)
     ax.grid(True, alpha=0.3)
@@ -480,7 +492,11 @@ def plot_pareto_csv(path: str | Path, out_dir: Path, *, x: str | None = None,
     Without ``x`` / ``y`` the first two objective columns (latency, energy, quality, cost,
     utility; never the weights) are used, and a third objective, when present, colours the
     points. Maximised objectives (quality, utility) are plotted negated so that both axes are
-    minimised. Rows without values (empty or ``nan``: no solution) are left out.
+    minimised. Rows without values (empty or ``nan``: no solution) are left out. The front is
+    the CSV's own ``front_status == "front"`` when it has that column (a ``ParetoFront`` CSV:
+    non-dominated over latency, energy and quality, which are labelled as the request-weighted
+    totals they are), else the points non-dominated over the plotted objectives, colour
+    included; a front over more objectives than the axes is drawn unjoined, as a 2-D view.
 
     Raises
     ------
@@ -513,28 +529,52 @@ def plot_pareto_csv(path: str | Path, out_dir: Path, *, x: str | None = None,
     if not ok.any():
         raise ValidationError("path", "-", str(path), f"no row has values in both {x!r} and "
                               f"{y!r}: nothing to plot")
-    maxed = {k for k, mx in PARETO_OBJECTIVES if mx}
-    xl, yl = res.label(x, _pareto_unit(x)), res.label(y, _pareto_unit(y))
-    if any(k in x.lower() for k in maxed):
-        xs, xl = -xs, f"-{xl}"
-    if any(k in y.lower() for k in maxed):
-        ys, yl = -ys, f"-{yl}"
+    sums = "front_status" in cols  # a ParetoFront.to_csv file: weighted sums over requests
+    sign = {c: -1.0 if any(k in c.lower() for k, mx in PARETO_OBJECTIVES if mx) else 1.0
+            for c in (x, y, third) if c is not None}  # maximised ones negated
+    xs, ys = sign[x] * xs, sign[y] * ys
+    xl, yl = (("-" if sign[c] < 0 else "") + _sweep_label(c, sums) for c in (x, y))
     color = None
     if third is not None:  # colour only when every plotted point has a plottable value
         color = np.array([_num(r[third]) for r in rows])[ok]
         if not (np.abs(color) <= PLOT_LIMIT).all():
             color = None
+    extra = [sign[third] * color] if third is not None and color is not None else []
+    if sums:  # the sweep's own marking, over all its objectives
+        named = [m for m in SWEEP_METRICS if m in cols]
+        front = np.array([r["front_status"].strip() == "front" for r in rows])[ok]
+    else:
+        named = [x, y] + ([third] if third is not None and extra else [])
+        front = nondominated(np.column_stack([xs[ok], ys[ok], *extra]))
+    projected = not set(named) <= {x, y}
     fig, ax = _figure(7.0 if color is not None else 6.4, 4.6)
-    hint = "" if third is None else (" (higher is better)" if any(
-        k in third.lower() for k in maxed) else " (lower is better)")
     _pareto_axes(ax, xs[ok], ys[ok], [str(i) for i in np.flatnonzero(ok)], color,
-                 res.label(third, _pareto_unit(third)) + hint if third else "")
+                 "" if third is None else _sweep_label(third, sums) + (
+                     " (higher is better)" if sign[third] < 0 else " (lower is better)"),
+                 front=front, join=not projected, front_label=(
+                     f"Pareto front over {len(named)} objectives ({', '.join(named)})"
+                     if projected else "Pareto front (non-dominated)")
+                 + (" = front_status 'front'" if sums else ""))
     ax.set_xlabel(xl)
     ax.set_ylabel(yl)
-    ax.set_title(f"Pareto front: {Path(path).stem} ({int(ok.sum())} points; lower is better "
-                 "on both axes)", fontsize=9)
+    note = [f"2-D view of a {len(named)}-objective front"] if projected else []
+    note += ["totals: sums over requests weighted by w_n"] if sums else []
+    ax.set_title(f"Pareto front: {Path(path).stem} ({int(ok.sum())} points, "
+                 f"{int(front.sum())} on the front; lower is better on both axes)"
+                 + ("\n" + "; ".join(note) if note else ""), fontsize=9)
     p = _save(fig, Path(out_dir) / f"pareto_{_safe(Path(path).stem)}.png")
     return [p]
+
+
+#: Objectives of a :class:`~aigc_opt.problems.allocation.pareto.ParetoFront` CSV (the one with
+#: a ``front_status`` column): sums over requests weighted by ``w_n``, its front over all three.
+SWEEP_METRICS: tuple[str, ...] = ("latency", "energy", "quality")
+
+
+def _sweep_label(column: str, sums: bool) -> str:
+    """Axis label with unit; ``weighted total ...`` for the sums of a ParetoFront CSV."""
+    name = f"weighted total {column}" if sums and column in SWEEP_METRICS else column
+    return res.label(name, _pareto_unit(column))
 
 
 def _pareto_unit(column: str) -> str:
@@ -558,28 +598,28 @@ def _write_each(df: pd.DataFrame, out_dir: Path, prefix: str, fn: Any) -> list[P
 
 def plot_metrics(rows: Any, out_dir: Path) -> list[Path]:
     """``metrics_<problem>.png`` for every problem run at two sizes or more."""
-    return _write_each(_frame(rows), Path(out_dir), "metrics", figure_metrics_vs_size)
+    return _write_each(prepare(rows), Path(out_dir), "metrics", figure_metrics_vs_size)
 
 
 def plot_ratio(rows: Any, out_dir: Path) -> list[Path]:
     """``ratio_<problem>.png`` for every problem with an optimal reference."""
-    return _write_each(_frame(rows), Path(out_dir), "ratio", figure_ratio)
+    return _write_each(prepare(rows), Path(out_dir), "ratio", figure_ratio)
 
 
 def plot_series(rows: Any, out_dir: Path) -> list[Path]:
     """``series_<problem>.png`` for every problem whose rows carry a cost series."""
-    return _write_each(_frame(rows), Path(out_dir), "series", figure_series)
+    return _write_each(prepare(rows), Path(out_dir), "series", figure_series)
 
 
 def plot_pareto(rows: Any, out_dir: Path) -> list[Path]:
     """``pareto_<problem>.png`` for every problem run under >= 3 spec variants."""
-    return _write_each(_frame(rows), Path(out_dir), "pareto", figure_pareto)
+    return _write_each(prepare(rows), Path(out_dir), "pareto", figure_pareto)
 
 
 def plot_solve_time(rows: Any, out_dir: Path) -> list[Path]:
     """``solve_time_<problem>.png`` per problem run at two sizes or more, and
     ``solve_time_overview.png``."""
-    df = _frame(rows)
+    df = prepare(rows)
     written = _write_each(df, Path(out_dir), "solve_time", figure_solve_time)
     fig = figure_solve_time_overview(df)
     if fig is not None:
@@ -594,7 +634,7 @@ def plot_results(results: str | Path | pd.DataFrame | Iterable[Any], out_dir: st
     Raises a ValidationError listing the :data:`PLOT_COLUMNS` the results lack, before
     writing anything.
     """
-    df = _frame(results)
+    df = prepare(results)
     res.require_columns(df, PLOT_COLUMNS, "plot")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 import tomllib
@@ -50,3 +51,52 @@ def test_packaging_metadata() -> None:
     assert any(d.startswith("pyarrow") for d in extras["parquet"])
     for extra in ("docs", "dev"):
         assert any(d.startswith("mkdocstrings[python]") for d in extras[extra])
+
+
+def _code_blocks(page: str) -> dict[str, str]:
+    """The first fenced block of each language of a tutorial page."""
+    text = (ROOT / "docs" / "pages" / "tutorials" / page).read_text()
+    out: dict[str, str] = {}
+    for lang, body in re.findall(r"```(\w+)\n(.*?)```", text, re.S):
+        out.setdefault(lang, body)
+    return out
+
+
+def test_size_a_deployment_sweeps_fixed_capacity_servers() -> None:
+    """The tutorial's suite passes ``load = "none"`` to the offloading case: servers keep the
+    profile's fixed capacity, so adding servers adds capacity (load-aware generation would
+    size each server to its demand and make every server count look sufficient)."""
+    from aigc_opt.cases import get_case
+    from aigc_opt.suites import parse_suite
+
+    suite = parse_suite(_code_blocks("size-a-deployment.md")["toml"], source="tutorial")
+    cases = suite.cases()
+    assert cases and all(c.sizes["load"] == "none" for c in cases)
+    kind = get_case("offloading.assignment")
+    fixed = kind.make_instance(0, **{**cases[0].sizes, "n_users": 160, "n_servers": 2})
+    assert (fixed.server_subchannels == 20).all() and (fixed.server_gpu_slots == 4).all()
+    aware = kind.make_instance(0, n_users=160, n_servers=2)
+    assert (aware.server_subchannels > 20).all()
+
+
+def test_size_a_deployment_code_runs_and_says_when_no_count_suffices(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The tutorial's commands on a smaller grid (one seed; 160 users on 2-3 servers cannot be
+    served): its Python block prints the smallest count per N, or says that none sufficed."""
+    from aigc_opt.batch import run_suite
+    from aigc_opt.suites import parse_suite
+
+    blocks = _code_blocks("size-a-deployment.md")
+    assert "aigc-opt bench sizing.toml --out sizing.csv" in blocks["bash"]
+    toml = re.sub(r"n_users = \[[^\]]*\], n_servers = \[[^\]]*\]",
+                  "n_users = [20, 160], n_servers = [2, 3]", blocks["toml"])
+    toml = re.sub(r"seeds = \[[^\]]*\]", "seeds = [0]", toml)
+    toml = toml.replace('methods = ["highs", "greedy_latency"]', 'methods = ["highs"]')
+    assert toml.count("[20, 160]") == 1 and "seeds = [0]" in toml
+    monkeypatch.chdir(tmp_path)
+    run_suite(parse_suite(toml, source="sizing.toml"), "sizing.csv", workers=1, progress=False)
+    exec(compile(blocks["python"], "size-a-deployment.py", "exec"), {})
+    out = capsys.readouterr().out
+    assert "N = 20: 2 servers" in out
+    assert "N = 160: no server count in [2, 3] serves every seed" in out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import itertools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -218,3 +219,44 @@ def test_joint_bp_weights_only_adapter() -> None:
     assert (np.diff(lat) > 0).all() and (np.diff(en) < 0).all()  # a strict 2-D trade-off
     with pytest.raises(ValidationError, match="spec"):
         epsilon_sweep(inst, jbp.JointBPSpec(), method="closed_form")
+
+
+def test_plotted_sweep_front_is_the_csv_front_status(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The figure of a weight sweep's CSV draws the points marked ``front`` (over latency,
+    energy and quality), not only the 2-D latency-energy minimum, with totals on the axes."""
+    from aigc_opt import plots
+
+    front = weight_sweep(steps_scenario(12, 2, 3, seed=0), StepsSpec(), n=4)
+    path = tmp_path / "w.csv"
+    front.to_csv(path)
+    seen: dict[str, Any] = {}
+    real = plots._pareto_axes
+
+    def spy(ax: Any, *a: Any, **kw: Any) -> None:
+        real(ax, *a, **kw)
+        seen["ax"] = ax
+
+    monkeypatch.setattr(plots, "_pareto_axes", spy)
+    plots.plot_pareto_csv(path, tmp_path)
+    ax = seen["ax"]
+    line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("Pareto front over 3"))
+    drawn = sorted(map(tuple, np.round(line.get_xydata(), 9)))
+    assert drawn == sorted((round(p.latency, 9), round(p.energy, 9)) for p in front.front)
+    assert len(drawn) >= 3  # more than the one 2-D (latency, energy) minimum
+    assert ax.get_xlabel() == "weighted total latency [s]"
+    assert ax.get_ylabel() == "weighted total energy [J]"
+
+
+def test_steps_model_on_a_default_scenario_names_steps_scenario() -> None:
+    """The error on a scenario the step model cannot take names the helper that makes one it
+    can, by its importable name."""
+    import importlib
+
+    with pytest.raises(ValidationError, match="server_gpu_slots") as err:
+        ao.solve(ao.Scenario.generate(12, 2, 3), StepsSpec(), "highs")
+    hint = re.search(r"(aigc_opt\.[\w.]+)\.(\w+)\(", str(err.value))
+    assert hint is not None, str(err.value)
+    helper = getattr(importlib.import_module(hint.group(1)), hint.group(2))
+    assert helper is steps_scenario
+    assert ao.solve(helper(12, 2, 3, seed=0), StepsSpec(), "highs").termination == "optimal"

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import same_color
 
 from aigc_opt import export, plots, results
 from aigc_opt.cli import main
@@ -89,13 +90,16 @@ def test_ratio_figure_boxes_points_and_infeasible_marks(frame: pd.DataFrame,
     # greedy (36 usable samples) and few (12) get a box, bad (none usable) only crosses
     boxes = [p for p in ax.patches if type(p).__name__ == "PathPatch"]
     assert len(boxes) == 2
-    # few's 24 failed runs have no ratio: one cross in a band above the data, with a count
-    assert any(t.get_text() == "24 without a ratio" for t in ax.texts)
+    # runs that are not usable are counted, one cross per method in a band above the data,
+    # never placed at a ratio (bad's infeasible objective is 0.9 x the optimum: not drawn)
+    assert sorted(t.get_text() for t in ax.texts) == ["24 not usable", "36 not usable"]
     texts = _legend_texts(fig)
     assert "infeasible, unverified or failed run" in texts and any("reference" in t for t in texts)
-    crosses = [c for c in ax.collections if c.get_label() == "infeasible, unverified or failed run"]
-    assert sum(len(c.get_offsets()) for c in crosses) == 36  # every infeasible run is shown
-    np.testing.assert_allclose(crosses[0].get_offsets()[:, 1], 0.9)
+    red = [c for c in ax.collections if len(c.get_facecolor())
+           and same_color(c.get_facecolor()[0], "C3")]
+    crosses = np.vstack([c.get_offsets() for c in red])
+    assert len(crosses) == 2 and (crosses[:, 1] > 1.2).all()  # bad and few, in the band
+    assert not any(np.isclose(c.get_offsets()[:, 1], 0.9).any() for c in ax.collections)
     fig_max = plots.figure_ratio(frame, "toy.max")
     assert "higher is better" in fig_max.axes[0].get_ylabel()
     assert not fig_max.axes[0].patches  # 3 samples < 5: points, no box, no failure band
@@ -158,8 +162,8 @@ def test_pareto_defaults_are_objectives_not_weights(tmp_path: Path, monkeypatch:
     seen: dict[str, Any] = {}
     real = plots._pareto_axes
 
-    def spy(ax: Any, x: np.ndarray, y: np.ndarray, labels: Any, *a: Any) -> None:
-        real(ax, x, y, labels, *a)
+    def spy(ax: Any, x: np.ndarray, y: np.ndarray, labels: Any, *a: Any, **kw: Any) -> None:
+        real(ax, x, y, labels, *a, **kw)
         seen.update(ax=ax, x=x, y=y)
 
     monkeypatch.setattr(plots, "_pareto_axes", spy)
@@ -171,7 +175,64 @@ def test_pareto_defaults_are_objectives_not_weights(tmp_path: Path, monkeypatch:
     assert ax.get_xlabel() == "latency [s]" and ax.get_ylabel() == "energy [J]"
     np.testing.assert_allclose(seen["x"], [1, 2])  # the row without a solution is left out
     assert ax.figure.axes[-1].get_label() == "<colorbar>"  # quality colours the points
-    assert "Pareto front (non-dominated)" in _legend_texts(ax.figure)
+    # quality is an objective too: the front is over all three, drawn as a 2-D view
+    assert "Pareto front over 3 objectives (latency, energy, quality)" in _legend_texts(ax.figure)
+    assert "2-D view of a 3-objective front" in ax.get_title()
+
+
+def _front_points(ax: Any) -> np.ndarray:
+    line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("Pareto front"))
+    return np.column_stack([line.get_xdata(), line.get_ydata()])
+
+
+def test_pareto_csv_draws_its_own_front_status(tmp_path: Path, monkeypatch: Any) -> None:
+    """A ParetoFront CSV: the points marked front (over 3 objectives) are the drawn front, not
+    the 2-D latency-energy minimum, and its metrics are labelled as the weighted sums they
+    are."""
+    seen: dict[str, Any] = {}
+    real = plots._pareto_axes
+
+    def spy(ax: Any, *a: Any, **kw: Any) -> None:
+        real(ax, *a, **kw)
+        seen["ax"] = ax
+
+    monkeypatch.setattr(plots, "_pareto_axes", spy)
+    sweep = tmp_path / "w.csv"
+    # rows 1-3 trade latency and energy for quality: on the 3-objective front although the
+    # (latency, energy) projection is dominated by row 0; row 4 duplicates row 0, row 5 has
+    # no solution
+    sweep.write_text("sweep,index,weight_latency,latency,energy,quality,front_status\n"
+                     "w,0,1,10,70,0.7,front\nw,1,1,20,900,9,front\nw,2,1,30,1500,12,front\n"
+                     "w,3,1,40,2000,13.3,front\nw,4,1,10,70,0.7,duplicate\n"
+                     "w,5,1,,,,no_solution\nw,6,1,25,1600,8,dominated\n")
+    plots.plot_pareto_csv(sweep, tmp_path)
+    ax = seen["ax"]
+    np.testing.assert_allclose(_front_points(ax), [[10, 70], [20, 900], [30, 1500], [40, 2000]])
+    assert plots.pareto_mask(np.array([10, 20, 30, 40, 10, 25.0]),
+                             np.array([70, 900, 1500, 2000, 70, 1600.0])).sum() == 1
+    assert ax.get_xlabel() == "weighted total latency [s]"
+    assert ax.get_ylabel() == "weighted total energy [J]"
+    assert ax.figure.axes[-1].get_ylabel().startswith("weighted total quality [-]")
+    legend = _legend_texts(ax.figure)
+    assert any(t.startswith("Pareto front over 3 objectives (latency, energy, quality)")
+               and "front_status" in t for t in legend), legend
+    title = ax.get_title()
+    assert "6 points, 4 on the front" in title and "2-D view of a 3-objective front" in title
+    assert "sums over requests" in title
+
+
+def test_nondominated_matches_brute_force() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        v = rng.integers(0, 4, (15, 3)).astype(float)
+        keep = plots.nondominated(v)
+        for i in range(len(v)):
+            dominated = any((v[j] <= v[i]).all() and (v[j] < v[i]).any() for j in range(len(v)))
+            if dominated:
+                assert not keep[i]
+        nd = {tuple(r) for i, r in enumerate(v)
+              if not any((v[j] <= r).all() and (v[j] < r).any() for j in range(len(v)))}
+        assert sorted(tuple(r) for r in v[keep]) == sorted(nd)  # each once
 
 
 def test_plot_results_writes_every_kind(frame: pd.DataFrame, tmp_path: Path) -> None:

@@ -126,7 +126,10 @@ def step_terms(scn: Scenario) -> StepTerms:
             j = int(np.argmax(n_s > cap))
             raise ValidationError(name, "-", int(cap[j]),
                                   f"server {j} serves {int(n_s[j])} requests concurrently; "
-                                  "the step model needs one slot/subchannel per request")
+                                  "the step model needs one slot/subchannel per request; "
+                                  "aigc_opt.problems.allocation.steps_scenario(n_users, "
+                                  "n_servers, n_models, seed=...) generates a scenario sized "
+                                  "for it (slots, subchannels and model sizes)")
     cache = np.zeros((S, M), dtype=bool)
     cache[s, scn.request_model] = True
     mem = (cache * scn.model_size_bytes[None, :]).sum(axis=1)

@@ -391,8 +391,52 @@ def decode(scn: Scenario, spec: OffloadingSpec, program: LinearProgram, values: 
 
 
 def _make_instance(seed: int, n_users: int = 20, n_servers: int = 3, n_models: int = 4,
-                   profile: str = "edge_aigc") -> Scenario:
-    return Scenario.generate(n_users, n_servers, n_models, seed=seed, profile=profile)
+                   profile: str = "edge_aigc", load: float | str | None = "profile",
+                   links: int | str | None = None) -> Scenario:
+    """The case's scenario: :meth:`aigc_opt.scenario.Scenario.generate` with the case's sizes.
+
+    Parameters
+    ----------
+    seed : int
+        Random seed.
+    n_users, n_servers, n_models : int
+        Sizes of the scenario.
+    profile : str
+        Parameter profile (:data:`aigc_opt.profiles.PROFILES`).
+    load : float, str or None
+        Target utilisation the servers are sized to (load-aware generation; ``"profile"``, the
+        default, takes the profile's, 0.7). ``None`` or ``"none"`` (suite files have no null)
+        keeps the profile's fixed capacity per server, so that adding servers adds capacity.
+        A number given as text (``--size load=0.5``) is read as that number.
+    links : int, str or None
+        Each user hears its ``links`` nearest servers (sparse channel); ``None`` or ``"none"``:
+        every server.
+
+    Raises
+    ------
+    aigc_opt.errors.ValidationError
+        A size out of range or of the wrong type; the message names it (``load``, ``links``,
+        ...). An unknown word for ``load`` or ``links`` lists the accepted ones.
+    """
+    from aigc_opt.errors import UnknownNameError
+
+    def word(name: str, v: Any, words: tuple[str, ...]) -> Any:
+        if not isinstance(v, str):
+            return v
+        text = v.strip().lower()
+        if text in ("none", "null"):
+            return None
+        if text in words:
+            return text
+        try:
+            return float(text)
+        except ValueError:
+            raise UnknownNameError(name, v, ("none", *words),
+                                   " (or a number)") from None
+
+    return Scenario.generate(n_users, n_servers, n_models, seed=seed, profile=profile,
+                             load=word("load", load, ("profile",)),
+                             links=word("links", links, ()))
 
 
 def _make_spec(**params: Any) -> OffloadingSpec:
