@@ -35,8 +35,9 @@ its worker becomes a row with status ``error`` / ``timeout`` / ``crashed`` and t
 
 Nothing is lost or written twice:
 
-* the CSV is locked for the whole run (``fcntl.flock`` on ``<out>.lock``): a second run on the
-  same file fails at once (:class:`aigc_opt.export.OutputLockedError`);
+* the CSV is locked for the whole run (:func:`aigc_opt.export.output_lock`: ``fcntl.flock``
+  on ``<out>.lock``, removed when the run ends, however it ends): a second run on the same
+  file fails at once (:class:`aigc_opt.export.OutputLockedError`);
 * an existing file whose header is not a results header is refused and left untouched
   (:class:`aigc_opt.export.ForeignFileError`); rows are read strictly (a bad quote is an error
   naming the line, never a merged row), and a partial last line left by a kill is dropped;
@@ -197,8 +198,9 @@ def run_suite(
 ) -> RunReport:
     """Run every case of ``suite`` and append one row per case to the CSV ``out``.
 
-    The CSV is locked for the whole run (:func:`aigc_opt.export.output_lock`): a second run on
-    the same file fails at once with :class:`aigc_opt.export.OutputLockedError`. An existing
+    The CSV is locked for the whole run (:func:`aigc_opt.export.output_lock`; the
+    ``<out>.lock`` file is removed when the run ends): a second run on the same file fails at
+    once with :class:`aigc_opt.export.OutputLockedError`. An existing
     file that is not a results CSV of this project is refused and left untouched
     (:class:`aigc_opt.export.ForeignFileError`).
 

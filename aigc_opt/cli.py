@@ -9,13 +9,12 @@ stderr.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from typer._click import exceptions as click_exc  # Typer vendors Click
@@ -35,15 +34,20 @@ from .cli_util import (  # noqa: F401  (EXIT_* re-exported: the documented exit 
     UserError,
     banners_to_stderr,
     check_in_file,
+    check_method,
     check_out_file,
     exit_code_of,
     finite,
     kind_or_fail,
+    label_notes,
     load_instance,
     make_instance,
     make_spec,
     one_line,
+    require_columns,
+    resolve_problem,
     setup_logging,
+    solve_report,
     version,
 )
 
@@ -200,8 +204,9 @@ def solve(
         "WPMEC channel gains .mat/.npy/.csv, caching request trace .csv, or an instance JSON "
         "from `aigc-opt instance`. Omit it to generate the instance from --size/--seed.",
         metavar="INSTANCE")] = None,
-    problem: Annotated[str, typer.Option("--problem", help="Problem (see `aigc-opt list`).")] =
-        "offloading.assignment",
+    problem: Annotated[str | None, typer.Option("--problem", help="Problem (see `aigc-opt "
+                       "list`; default: the one an INSTANCE JSON from `aigc-opt instance` "
+                       "declares, else offloading.assignment).")] = None,
     method: Annotated[str | None, typer.Option("--method", help="Backend, algorithm or "
                       "heuristic (default: the problem's reference exact method).")] = None,
     out: Annotated[Path | None, typer.Option(
@@ -227,7 +232,6 @@ def solve(
     5 unverified, 6 solver error (see `aigc-opt --help`).
     """
     from .backend import SolveOptions
-    from .export import format_table, metrics_columns
     from .metrics import evaluate
     from .result_csv import write_result_csv
     from .solve import methods, run_method
@@ -238,7 +242,7 @@ def solve(
     if out is not None:  # before any work: a bad --out must not cost a solve
         check_out_file(out, "--out", (instance,))
         check_out_file(out.with_name(out.stem + ".summary.csv"), "--out", (instance,))
-    kind = kind_or_fail(problem)
+    problem, kind = resolve_problem(problem, instance)
     if instance is not None and size:
         raise typer.BadParameter("give either an INSTANCE file or --size", param_hint="--size")
     spec = make_spec(kind, param)
@@ -250,30 +254,14 @@ def solve(
         raise typer.BadParameter(f"the instance does not fit problem {problem}: "
                                  f"{one_line(exc)}", param_hint="INSTANCE") from None
     method = method or kind.reference or (known[0] if known else "highs")
-    if method not in known:
-        raise typer.BadParameter(f"unknown method {method!r} for {problem}; known: "
-                                 f"{', '.join(known)}", param_hint="--method")
+    check_method(method, known, problem)
     with banners_to_stderr():
         opts = SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads)
         res = run_method(inst, spec, method, options=opts, seed=seed)
         metrics = res.metrics
         if metrics is None and res.allocation is not None and res.has_solution:
             metrics = evaluate(inst, res.allocation, spec)
-    row: dict[str, Any] = {
-        "problem": problem, "method": method, "termination": str(res.termination),
-        "objective": res.objective, "bound": res.bound, "gap": res.gap,
-        "build_s": res.stats.build_seconds, "solve_s": res.stats.solve_seconds,
-    }
-    typer.echo(format_table([row], list(row)))
-    if metrics is not None:
-        cols = metrics_columns(metrics)
-        extra = json.loads(cols.pop("metrics_extra", "{}"))
-        cols.pop("series", None)
-        cols.update(extra)
-        typer.echo(format_table([{"metric": k, "value": v} for k, v in cols.items()],
-                                ["metric", "value"]))
-    if res.message:
-        typer.echo(f"message: {' '.join(str(res.message).split())}")
+    typer.echo(solve_report(res, metrics, problem, method))
     if out is not None:
         try:
             summary_path = write_result_csv(out, res, metrics, method=method)
@@ -382,6 +370,7 @@ def summary(
         "added.")] = None,
 ) -> None:
     """Print the per problem and method summary of a results CSV (ratios to the reference)."""
+    from .cli_util import SUMMARY_NEEDS
     from .export import SUMMARY_COLUMNS, add_ratios, format_table, summarize, write_table
     from .results_io import read_rows  # every cell checked, as results.load does
 
@@ -389,6 +378,7 @@ def summary(
     check_out_file(out, "--out", (results,))
     check_out_file(rows_out, "--rows-out", (results, out))
     rows = read_rows(results)
+    require_columns(results, SUMMARY_NEEDS, "summary")  # else ratios read '-', silently
     table = summarize(rows)
     typer.echo(format_table(table, SUMMARY_COLUMNS))
     for path, data, hint in ((out, table, "--out"), (rows_out, add_ratios(rows), "--rows-out")):
@@ -539,7 +529,7 @@ def dataset_check(
             raise typer.BadParameter(f"{weights!r}: use comma-separated numbers",
                                      param_hint="--weights") from None
     chk = check_labels(load_labels(file), weights=w, tol=tol)
-    typer.echo(chk.report())
+    typer.echo("\n".join([chk.report(), *label_notes(chk.stated, chk.stated_time)]))
     if out is not None:
         typer.echo(f"wrote {out}: {chk.write_csv(out)} frames that disagree")
 

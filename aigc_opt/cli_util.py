@@ -1,7 +1,9 @@
 """Helpers of the ``aigc-opt`` command line (see :mod:`aigc_opt.cli`): the documented exit codes
 (:data:`EXIT_CODES`, :func:`exit_code_of`), typed ``KEY=VALUE`` options, path checks made before
-any work, problem / instance / spec construction whose failures name the option, logging to
-stderr and solver banners kept off stdout."""
+any work, problem / instance / spec construction whose failures name the option (with the
+closest known name, and limits said as options the user can pass), the problem an instance
+file declares, what ``solve`` and ``dataset check`` print, logging to stderr and solver banners
+kept off stdout."""
 
 from __future__ import annotations
 
@@ -12,10 +14,11 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +188,8 @@ def parse_pairs(pairs: list[str] | None, option: str, typed: dict[str, Any] | No
             raise typer.BadParameter(f"{k} given twice", param_hint=option)
         if k not in typed and not open_ended:
             known = ", ".join(sorted(typed)) or "(none)"
-            raise typer.BadParameter(f"unknown {what} {k!r}; known: {known}", param_hint=option)
+            raise typer.BadParameter(f"unknown {what} {k!r}; known: {known}"
+                                     f"{did_you_mean(k, typed)}", param_hint=option)
         try:
             out[k] = coerce(v, typed.get(k, Any))
         except ValueError as exc:
@@ -259,20 +263,99 @@ def check_in_file(path: Path | None, hint: str) -> None:
         raise typer.BadParameter(f"{str(path)!r} is not readable", param_hint=hint)
 
 
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` naming the known name closest to ``name``, or ``""``.
+
+    Tried in turn: the same name in other letter case (``HiGHS`` -> ``highs``),
+    :func:`difflib.get_close_matches` on lower case (as :class:`aigc_opt.errors.UnknownNameError`
+    does for the Python API: ``higs`` -> ``highs``, ``greedy`` -> ``greedy_latency``), and the
+    only known name that starts with ``name``.
+    """
+    import difflib
+
+    names = list(dict.fromkeys(str(k) for k in known))
+    by_lower = {n.lower(): n for n in names}
+    low = str(name).lower()
+    close = difflib.get_close_matches(low, list(by_lower), n=1)
+    prefix = [n for n in names if n.lower().startswith(low)] if low else []
+    best = by_lower.get(low) or (by_lower[close[0]] if close else None) or (
+        prefix[0] if len(prefix) == 1 else None)
+    return f"; did you mean {best!r}?" if best and best != name else ""
+
+
 def kind_or_fail(problem: str) -> Any:
     from .batch import load_kinds
 
     kinds, errors = load_kinds()
     if problem not in kinds:
-        import difflib
-
-        close = difflib.get_close_matches(problem, list(kinds), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
         broken = "".join(f"; {m} failed to import: {e}" for m, e in errors.items())
         raise typer.BadParameter(f"unknown problem {problem!r}; known: "
-                                 f"{', '.join(sorted(kinds))}{hint}{broken}",
-                                 param_hint="--problem")
+                                 f"{', '.join(sorted(kinds))}{did_you_mean(problem, kinds)}"
+                                 f"{broken}", param_hint="--problem")
     return kinds[problem]
+
+
+def check_method(method: str, known: list[str], problem: str) -> None:
+    """An unknown ``--method`` (a backend, algorithm or heuristic name) is refused with the
+    known ones and the closest (:func:`did_you_mean`)."""
+    if method not in known:
+        raise typer.BadParameter(f"unknown method {method!r} for {problem}; known: "
+                                 f"{', '.join(known)}{did_you_mean(method, known)}",
+                                 param_hint="--method")
+
+
+#: The problem of ``solve`` when neither ``--problem`` nor the instance file names one.
+DEFAULT_PROBLEM = "offloading.assignment"
+
+
+def declared_type(path: Path) -> str | None:
+    """The ``"module:Qualname"`` an instance JSON of ``aigc-opt instance`` declares, or None
+    (another format, or a file that does not read: its loader reports why)."""
+    from .cases import INSTANCE_TAG
+
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    tp = data.get("type") if isinstance(data, dict) and INSTANCE_TAG in data else None
+    return tp if isinstance(tp, str) else None
+
+
+def problems_of_type(type_name: str) -> list[str]:
+    """The registered problems whose instances have the type ``"module:Qualname"``."""
+    from .batch import load_kinds
+    from .cases import instance_type
+
+    out = []
+    for name, kind in sorted(load_kinds()[0].items()):
+        try:
+            tp = instance_type(kind)
+        except Exception:  # noqa: BLE001 - a kind whose default instance fails: not this one
+            continue
+        if f"{tp.__module__}:{tp.__qualname__}" == type_name:
+            out.append(name)
+    return out
+
+
+def _pass_problem(names: list[str]) -> str:
+    return " or ".join(f"--problem {n}" for n in names)
+
+
+def resolve_problem(problem: str | None, path: Path | None) -> tuple[str, Any]:
+    """``(name, kind)`` of ``solve``'s problem: ``--problem`` when given, else the one problem
+    whose instances have the type an instance JSON declares, else :data:`DEFAULT_PROBLEM`
+    (a type that several problems read is refused, naming the ``--problem`` values)."""
+    if problem is None and path is not None and (tp := declared_type(path)) is not None:
+        names = problems_of_type(tp)
+        if len(names) > 1:
+            raise typer.BadParameter(f"{path} holds a {tp.rpartition(':')[2]}, which several "
+                                     f"problems read: pass {_pass_problem(names)}",
+                                     param_hint="--problem")
+        problem = names[0] if names else None
+    problem = problem or DEFAULT_PROBLEM
+    return problem, kind_or_fail(problem)
 
 
 def load_instance(kind: Any, path: Path, hint: str) -> Any:
@@ -283,8 +366,15 @@ def load_instance(kind: Any, path: Path, hint: str) -> Any:
     try:
         return load_instance_file(kind, path)
     except ValidationError as exc:
-        raise typer.BadParameter(f"{path}: {exc}" if str(path) not in str(exc) else str(exc),
-                                 param_hint=hint) from None
+        msg = f"{path}: {exc}" if str(path) not in str(exc) else str(exc)
+        tp = declared_type(path)
+        names = problems_of_type(tp) if tp else []
+        if names and kind.name not in names:  # an instance of another problem
+            msg += f" (pass {_pass_problem(names)})"
+        raise typer.BadParameter(msg, param_hint=hint) from None
+
+
+_RAISE_HINT = re.compile(r"; pass (\w+)=\.\.\. to raise (the limit|it)")
 
 
 def make_instance(kind: Any, seed: int, size: list[str] | None) -> Any:
@@ -294,7 +384,28 @@ def make_instance(kind: Any, seed: int, size: list[str] | None) -> Any:
         return kind.make_instance(seed, **sizes)
     except Exception as exc:  # noqa: BLE001 - any failure on the user's sizes is bad input
         hint = "--seed" if getattr(exc, "field", None) == "seed" else "--size"
-        raise typer.BadParameter(one_line(exc), param_hint=hint) from None
+        raise typer.BadParameter(_cli_limit_hint(one_line(exc), kind, types_, var_kw),
+                                 param_hint=hint) from None
+
+
+def _cli_limit_hint(message: str, kind: Any, sizes: dict[str, Any], var_kw: bool) -> str:
+    """A generator's "pass max_entries=... to raise the limit" said as the command line user
+    can follow it: ``--size max_entries=...`` when the problem's generator takes that size,
+    else how to get past the limit (smaller sizes, or an instance file written from Python)."""
+    def say(m: re.Match[str]) -> str:
+        arg = m.group(1)
+        if arg in sizes or var_kw:
+            return f"; pass --size {arg}=... to raise {m.group(2)}"
+        from .cases import instance_type
+
+        save = (f"Scenario.generate(..., {arg}=...).save('s.npz')"
+                if instance_type(kind).__name__ == "Scenario" else
+                "aigc_opt.cases.save_instance_json(instance, 'i.json')")
+        return (f" ({arg} is not a --size of {kind.name}: use smaller sizes, or generate the "
+                f"instance in Python with {arg}=..., save it ({save}) and pass that file as "
+                "INSTANCE)")
+
+    return _RAISE_HINT.sub(say, message)
 
 
 def make_spec(kind: Any, param: list[str] | None) -> Any:
@@ -313,6 +424,93 @@ def one_line(exc: BaseException) -> str:
             exc, ValidationError):  # UnknownNameError is a KeyError with its own message
         text = f"{type(exc).__name__}: {text}"
     return " ".join(text.split())
+
+
+# ---------------------------------------------------------------------------------- output
+def solve_report(res: Any, metrics: Any, problem: str, method: str) -> str:
+    """What ``solve`` prints on stdout: the result table, the metrics table (when there are
+    metrics), the solver's message and, for an infeasible outcome, its explanation."""
+    from .export import format_table, metrics_columns
+
+    row: dict[str, Any] = {
+        "problem": problem, "method": method, "termination": str(res.termination),
+        "objective": res.objective, "bound": res.bound, "gap": res.gap,
+        "build_s": res.stats.build_seconds, "solve_s": res.stats.solve_seconds,
+    }
+    parts = [format_table([row], list(row))]
+    if metrics is not None:
+        cols = metrics_columns(metrics)
+        extra = json.loads(cols.pop("metrics_extra", "{}"))
+        cols.pop("series", None)
+        cols.update(extra)
+        parts.append(format_table([{"metric": k, "value": v} for k, v in cols.items()],
+                                  ["metric", "value"]))
+    if res.message:
+        parts.append(f"message: {' '.join(str(res.message).split())}")
+    parts += explanation_lines(getattr(res, "explanation", None))
+    return "\n".join(parts)
+
+
+def explanation_lines(expl: Any, conflicts: int = 3, labels: int = 6) -> list[str]:
+    """A short block for a :class:`aigc_opt.explain.Explanation` (none for None): a header,
+    then the first ``conflicts`` conflicts, each with its constraint groups and first
+    ``labels`` named constraints; for a referee's report (``method="violations"``), the first
+    ``labels`` violated constraints, one a line. The whole of it is ``Result.explanation``."""
+    if expl is None:
+        return []
+    found: Sequence[Any] = tuple(getattr(expl, "conflicts", ()))
+    note = " ".join(str(getattr(expl, "message", "") or "").split())
+    if getattr(expl, "method", "") == "violations":
+        lines = [f"explanation: {len(found)} violated constraint(s)"]
+        lines += [f"  {lab}" for c in found[:labels] for lab in c.labels]
+        return lines + ([f"  ... {len(found) - labels} more"] if len(found) > labels else [])
+    complete = getattr(expl, "complete", False) and found
+    lines = [f"explanation: {len(found)} conflict(s), each a set of constraints that cannot "
+             "hold together" + ("; relaxing every constraint named makes it feasible"
+                                if complete else "") + (f"; {note}" if note else "")]
+    for i, c in enumerate(found[:conflicts]):
+        names = tuple(c.labels)
+        shown = "; ".join(names[:labels]) or "column bounds / integrality"
+        more = f"; ... {len(names) - labels} more" if len(names) > labels else ""
+        groups = f" in {', '.join(c.groups)}" if c.groups else ""
+        lines.append(f"  conflict {i + 1} ({len(names)} constraint(s){groups}): {shown}{more}")
+    if len(found) > conflicts:
+        lines.append(f"  ... {len(found) - conflicts} more conflicts")
+    return lines
+
+
+def label_notes(stated: Any, stated_time: Any) -> list[str]:
+    """Lines for ``dataset check`` naming the stated values a label file lacks (all NaN),
+    which were therefore not checked (only the labelled modes were)."""
+    import numpy as np
+
+    notes = []
+    if not np.isfinite(np.asarray(stated, dtype=float)).any():
+        notes.append("stated objectives (output_obj): not in file, not checked; only the "
+                     "labelled modes were")
+    if not np.isfinite(np.asarray(stated_time, dtype=float)).any():
+        notes.append("stated allocations (output_a, output_tau): not in file, not checked")
+    return notes
+
+
+#: Columns ``aigc-opt summary`` needs (its counts, times and ratios).
+SUMMARY_NEEDS: tuple[str, ...] = ("problem", "method", "reference", "status", "termination",
+                                  "has_solution", "feasible", "objective", "solve_seconds")
+
+
+def require_columns(path: Path, columns: Sequence[str], what: str) -> None:
+    """ValidationError (exit status 2) naming the ``columns`` that ``what`` needs and the
+    results CSV ``path`` lacks (as :func:`aigc_opt.results.require_columns` does for the
+    report); a file without a whole header line (no rows) passes. Call it after the file was
+    read (strictly) once."""
+    from .errors import ValidationError
+    from .export import read_header
+
+    header = read_header(path)
+    missing = [c for c in columns if header is not None and c not in header]
+    if missing:
+        raise ValidationError("columns", "-", missing, f"{what} needs the column(s) "
+                              f"{', '.join(missing)}, missing from the results {path}")
 
 
 # ---------------------------------------------------------------------------------- exit codes

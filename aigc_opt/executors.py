@@ -8,18 +8,20 @@ that raises, exceeds its wall timeout or kills its process becomes a row with st
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
 import math
 import multiprocessing as mp
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -108,6 +110,42 @@ class BatchError(RuntimeError):
     start (the cases themselves never raise: they become rows)."""
 
 
+@contextlib.contextmanager
+def sigint_blocked(tracker: bool = True) -> Iterator[None]:
+    """Block SIGINT in this thread while child processes are started in the block.
+
+    The children inherit the blocked signal (through ``fork`` and ``exec``), so Ctrl-C, which
+    the terminal sends to the whole foreground process group, never reaches them: the parent
+    alone gets ``KeyboardInterrupt`` and stops its children itself (no traceback per worker). A
+    SIGINT that arrives meanwhile is kept pending and delivered when the block ends.
+
+    Parameters
+    ----------
+    tracker : bool
+        Start multiprocessing's resource tracker first (what ``spawn`` and Dask start on first
+        use): starting it *unblocks* SIGINT in the calling thread, which would undo the block.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    if tracker:
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _ignore_sigint() -> None:
+    """In a worker or case process: never take Ctrl-C (the parent stops this process)."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _silence_stdout() -> None:
     """Point file descriptor 1 of this process at /dev/null (C-level solver banners)."""
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -116,7 +154,19 @@ def _silence_stdout() -> None:
 
 
 def _worker_main(conn: Connection, imports: tuple[str, ...], quiet: bool = True) -> None:
-    """Worker process loop: import once, then run cases sent by the parent until EOF/None."""
+    """Worker process loop: import once, then run cases sent by the parent until EOF/None.
+
+    SIGINT is ignored (:func:`sigint_blocked`): on Ctrl-C the parent kills its workers, and a
+    worker exits without a traceback.
+    """
+    try:
+        _worker_loop(conn, imports, quiet)
+    except KeyboardInterrupt:  # a SIGINT that came before it was blocked: exit quietly
+        return
+
+
+def _worker_loop(conn: Connection, imports: tuple[str, ...], quiet: bool) -> None:
+    _ignore_sigint()
     try:
         if quiet:  # solver banners written to fd 1 would garble the parent's output
             _silence_stdout()
@@ -145,7 +195,8 @@ class _Worker:
     def __init__(self, ctx: Any, imports: tuple[str, ...]) -> None:
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker_main, args=(child, imports), daemon=True)
-        self.proc.start()
+        with sigint_blocked():
+            self.proc.start()
         child.close()
         self.ready = False
         self.case: Case | None = None
@@ -169,8 +220,10 @@ def _run_pool(cases: Sequence[Case], workers: int, emit: Emit, start_method: str
     ctx = mp.get_context(start_method)
     imports = tuple(sorted({m for c in cases for m in c.imports}))
     todo = deque(cases)
-    pool = [_Worker(ctx, imports) for _ in range(min(workers, len(cases)))]
+    pool: list[_Worker] = []
     try:
+        for _ in range(min(workers, len(cases))):
+            pool.append(_Worker(ctx, imports))
         while todo or any(w.case is not None for w in pool):
             now = time.perf_counter()
             for w in pool:
@@ -219,14 +272,17 @@ def _run_pool(cases: Sequence[Case], workers: int, emit: Emit, start_method: str
                 if replace:
                     w.kill()
                     pool[i] = _Worker(ctx, imports)
-    finally:
+    finally:  # idle workers are asked to stop; busy ones (an error, Ctrl-C) are killed
         for w in pool:
             try:
                 if w.proc.is_alive() and w.case is None:
                     w.conn.send(None)
             except OSError:
                 pass
-            w.proc.join(0.5)
+        end = time.perf_counter() + 0.5
+        for w in pool:
+            if w.case is None:
+                w.proc.join(max(0.0, end - time.perf_counter()))
             w.kill()
 
 
@@ -244,9 +300,10 @@ class _CaseProcess:
         r_case, w_case = os.pipe()
         r_row, w_row = os.pipe()
         code = "from aigc_opt.executors import _case_process_main; _case_process_main()"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(r_case), str(w_row)], pass_fds=(r_case, w_row),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, close_fds=True)
+        with sigint_blocked(tracker=False):
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", code, str(r_case), str(w_row)], pass_fds=(r_case, w_row),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, close_fds=True)
         os.close(r_case)
         os.close(w_row)
         self.send = Connection(w_case, readable=False)
@@ -285,7 +342,16 @@ class _CaseProcess:
 
 
 def _case_process_main() -> None:
-    """Entry of a case process: ``argv[1]`` reads cases, ``argv[2]`` writes rows."""
+    """Entry of a case process: ``argv[1]`` reads cases, ``argv[2]`` writes rows (SIGINT
+    ignored, as in a pool worker; its Dask worker stops it)."""
+    try:
+        _case_process_loop()
+    except KeyboardInterrupt:
+        return
+
+
+def _case_process_loop() -> None:
+    _ignore_sigint()
     conn_in = Connection(int(sys.argv[1]), writable=False)
     conn_out = Connection(int(sys.argv[2]), readable=False)
     try:
@@ -299,7 +365,10 @@ def _case_process_main() -> None:
             case = conn_in.recv()
         except (EOFError, OSError):
             return
-        conn_out.send(run_case(case))
+        try:
+            conn_out.send(run_case(case))
+        except OSError:  # the Dask worker is gone: nobody to report to
+            return
 
 
 _PROCS: dict[int, _CaseProcess] = {}
@@ -379,6 +448,7 @@ def dask_client(scheduler: str | None, workers: int, connect_timeout: float) -> 
     """A Dask client on ``scheduler`` (checked first, :func:`check_scheduler`) or on a new
     :class:`~dask.distributed.LocalCluster` of ``workers`` processes; returns
     ``(client, cluster)`` (cluster None for a scheduler address). Raises :class:`BatchError`."""
+    level = logging.getLogger("distributed").getEffectiveLevel()  # importing Dask resets it
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
@@ -390,11 +460,24 @@ def dask_client(scheduler: str | None, workers: int, connect_timeout: float) -> 
         except Exception as exc:  # noqa: BLE001 - anything from the handshake
             raise BatchError(f"--scheduler {scheduler!r}: Dask client failed: "
                              f"{_error_text(exc)}") from None
-    cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                           dashboard_address=":0")
+    with sigint_blocked():  # Ctrl-C stops the run here; the cluster is closed after it
+        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1,
+                               processes=True, dashboard_address=":0")
     client = Client(cluster)
     client.run(_silence_stdout)  # our own workers: solver banners would garble output
+    # ... and their Dask logs follow this process's level (ERROR unless -vv): a run stopped
+    # by Ctrl-C must not print a warning per cancelled task
+    client.run(_set_log_level, "distributed", level)
     return client, cluster
+
+
+def _set_log_level(name: str, level: int) -> None:
+    """Set the level of logger ``name`` and of its children that have their own (run on the
+    workers of a local Dask cluster)."""
+    logging.getLogger(name).setLevel(level)
+    for other, lg in list(logging.root.manager.loggerDict.items()):
+        if other.startswith(name + ".") and isinstance(lg, logging.Logger) and lg.level:
+            lg.setLevel(max(lg.level, level))
 
 
 #: Extra seconds the client waits for a Dask task beyond its case's timeout before it writes

@@ -320,39 +320,60 @@ def check_results_file(path: str | Path) -> list[str] | None:
     return header
 
 
+def _open_lock(lock: Path) -> int:
+    return os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+
+
 @contextlib.contextmanager
 def output_lock(path: str | Path) -> Iterator[Path]:
-    """Hold an exclusive lock on the results CSV ``path`` (``fcntl.flock`` on the sidecar file
-    ``<path>.lock`` beside the file a symlink points to, which keeps the holder's pid) while
-    the block runs.
+    """Hold the exclusive lock of the results CSV ``path`` while the block runs, and remove the
+    lock file when it ends (success, error or interrupt).
+
+    The lock is ``fcntl.flock`` on the sidecar file ``<path>.lock`` beside the file a symlink
+    points to, which keeps the holder's pid. The file is removed while still locked, so a run
+    that opened it just before takes the lock on a file that is gone: after taking it, a run
+    checks that the lock file is still the one at the path and otherwise starts again (two
+    runs can never hold the lock at once).
 
     Raises
     ------
     OutputLockedError
-        Another process (or another open writer in this one) holds the lock.
+        Another run (or another open lock in this process) holds the lock, or the lock file
+        cannot be created.
     """
     import fcntl
 
     p = Path(path)
     real = p.resolve()  # a symlink to the CSV must find the same lock
     lock = real.with_name(real.name + ".lock")
-    try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise OutputLockedError(f"cannot create lock file {str(lock)!r}: {exc.strerror}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
-        os.close(fd)
-        raise OutputLockedError(f"{str(p)!r} is being written by another run (pid {holder}, "
-                                f"lock {lock.name}); wait for it or choose another --out") \
-            from None
+    while True:
+        try:
+            fd = _open_lock(lock)
+        except OSError as exc:
+            raise OutputLockedError(f"cannot create lock file {str(lock)!r}: "
+                                    f"{exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise OutputLockedError(
+                f"{str(p)!r} is being written by another run (pid {holder}, lock {lock.name}); "
+                "wait for it or choose another --out") from None
+        try:
+            current = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except OSError:
+            current = False
+        if current:
+            break
+        os.close(fd)  # its holder removed this file after we opened it: lock the new one
     try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield lock
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)  # while still locked (see above)
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 

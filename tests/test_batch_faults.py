@@ -261,6 +261,116 @@ def test_two_concurrent_runs_on_one_csv(tmp_path: Path, fake: str,
     assert len(rows) == 4 and all(r["status"] == "ok" for r in rows.values())
 
 
+# ------------------------------------------------------------------ the lock file goes away
+def test_lock_file_is_removed_when_the_run_ends(tmp_path: Path, fake: str,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    p = _suite(tmp_path, fake, '[[cases]]\nproblem = "faults.toy"\nseeds = [0, 1]\n')
+    out, lock = tmp_path / "r.csv", tmp_path / "r.csv.lock"
+    run_suite(p, out, workers=0, progress=False)  # success
+    assert len(_unique(out)) == 2 and not lock.exists()
+    with pytest.raises(SuiteError, match="exists"):  # an error raised while locked
+        run_suite(p, out, workers=0, progress=False)
+    assert not lock.exists()
+    assert main(["bench", str(p), "--out", str(out), "--overwrite", "--workers", "0",
+                 "--no-progress"]) == 0
+    assert not lock.exists()
+    capsys.readouterr()
+
+    def interrupted(case: object) -> dict:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "run_case", interrupted)  # Ctrl-C in the middle of a case
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(p, out, workers=0, overwrite=True, progress=False)
+    assert not lock.exists() and len(_unique(out)) == 2  # the old rows are kept
+
+
+def test_removed_lock_file_still_keeps_runs_apart(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock file is removed while locked: a run that opened it just before would lock a file
+    that is gone, so it checks and locks the file at the path instead (never two holders)."""
+    import fcntl
+
+    out = tmp_path / "r.csv"
+    lock = tmp_path / "r.csv.lock"
+    with export.output_lock(out) as held:
+        assert held == lock and lock.read_text().strip() == str(os.getpid())
+        with pytest.raises(export.OutputLockedError, match=r"another run \(pid \d+"):
+            with export.output_lock(out):
+                pass
+    assert not lock.exists()
+    real_open = export._open_lock
+
+    def racing_open(path: Path) -> int:  # the previous holder removes it right after our open
+        fd = real_open(path)
+        monkeypatch.setattr(export, "_open_lock", real_open)
+        os.unlink(path)
+        return fd
+
+    monkeypatch.setattr(export, "_open_lock", racing_open)
+    with export.output_lock(out):
+        fd = os.open(lock, os.O_RDWR)  # the file at the path is the one held
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+    assert not lock.exists()
+
+
+# ------------------------------------------------------------------ Ctrl-C with workers
+def _interrupt(tmp_path: Path, p: Path, extra: list[str]) -> tuple[int, str, Path]:
+    out = tmp_path / "r.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "aigc_opt.cli", "-q", "bench", str(p),
+                             "--out", str(out), "--no-progress", *extra],
+                            start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and not (
+                out.exists() and out.read_bytes().count(b"\n") >= 2):  # a row: workers busy
+            time.sleep(0.02)
+        time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    return proc.returncode, err, out
+
+
+def test_ctrl_c_with_worker_processes_is_one_line(tmp_path: Path, fake: str) -> None:
+    """Ctrl-C reaches the workers too (one process group): they exit without a traceback,
+    the run prints one line, exits 130 and keeps its rows (README: 'one line on stderr')."""
+    p = _suite(tmp_path, fake, """
+        time_limit = 60.0
+        [[cases]]
+        problem = "faults.toy"
+        seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+        params = {delay = 0.5}
+    """)
+    code, err, out = _interrupt(tmp_path, p, ["--workers", "2"])
+    assert code == 130 and err == "Error: interrupted\n", err
+    assert 1 <= len(_unique(out)) < 10 and not (tmp_path / "r.csv.lock").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_with_a_local_dask_cluster_is_one_line(tmp_path: Path, fake: str) -> None:
+    pytest.importorskip("dask.distributed")
+    p = _suite(tmp_path, fake, """
+        time_limit = 60.0
+        [[cases]]
+        problem = "faults.toy"
+        seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+        params = {delay = 1.0}
+    """)
+    code, err, out = _interrupt(tmp_path, p, ["--workers", "1", "--dask-local"])
+    assert code == 130 and err == "Error: interrupted\n", err
+    assert not (tmp_path / "r.csv.lock").exists()
+
+
 # ------------------------------------------------------------------ foreign and corrupt files
 def test_foreign_header_is_refused_and_file_untouched(tmp_path: Path, fake: str,
                                                       capsys: pytest.CaptureFixture[str]
