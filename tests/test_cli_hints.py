@@ -10,29 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+from test_cli_errors import fails, run
 
 import aigc_opt as ao
 from aigc_opt import export
 from aigc_opt.cli import main
 from aigc_opt.cli_util import did_you_mean, explanation_lines, label_notes
 from aigc_opt.explain import Conflict, Explanation
-
-
-def run(argv: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def fails(argv: list[object], capsys: pytest.CaptureFixture[str], code: int,
-          *needles: str) -> str:
-    got, out, err = run(argv, capsys)
-    assert got == code, (argv, got, out, err)
-    assert err.startswith("Error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in out + err
-    for n in needles:
-        assert n in err, (n, err)
-    return err
 
 
 # ------------------------------------------------------------------ 2: limits the CLI can raise
