@@ -188,9 +188,9 @@ def figure_metrics_vs_size(df: pd.DataFrame, problem: str) -> Any:
 
 
 def figure_ratio(df: pd.DataFrame, problem: str) -> Any:
-    """Objective / reference optimum per method; boxes from :data:`MIN_BOX_SAMPLES` usable
-    samples, points below; runs that are not usable are counted, one red cross per method in a
-    band above the data (the same whether or not ``df`` was masked)."""
+    """Objective / reference optimum per method (the regret when no usable run has a ratio:
+    negative objectives); boxes from :data:`MIN_BOX_SAMPLES` usable samples, points below; runs
+    not usable are counted, one red cross per method above the data (masked ``df`` or not)."""
     r = res.add_ratios(df[df["problem"] == problem])
     if not r["ref_objective"].notna().any():
         return None
@@ -198,8 +198,10 @@ def figure_ratio(df: pd.DataFrame, problem: str) -> Any:
     methods = sorted(r["method"].unique())
     if not methods:
         return None
-    sense = str(r["sense"].iloc[0])
-    reference = str(r["reference"].iloc[0])
+    sense, reference = str(r["sense"].iloc[0]), str(r["reference"].iloc[0])
+    col = "ratio_to_ref" if r.loc[r["usable"], "ratio_to_ref"].notna().any() else "regret"
+    what, better, ref_y = (("objective / optimum", _better(sense), 1.0) if col == "ratio_to_ref"
+                           else ("regret to the optimum", "lower is better", 0.0))
     fig, ax = _figure(max(6.4, 1.0 * len(methods) + 2.5), 4.6)
     n_none: dict[int, int] = {}
     seen: set[str] = set()
@@ -212,7 +214,7 @@ def figure_ratio(df: pd.DataFrame, problem: str) -> Any:
 
     for i, m in enumerate(methods, start=1):
         h = r[r["method"] == m]
-        good = h.loc[h["usable"], "ratio_to_ref"].dropna().to_numpy()
+        good = h.loc[h["usable"], col].dropna().to_numpy()
         if good.size >= MIN_BOX_SAMPLES:
             ax.boxplot([good], positions=[i], widths=0.5, showfliers=False, patch_artist=True,
                        boxprops={"facecolor": "none", "edgecolor": "C0"},
@@ -222,7 +224,7 @@ def figure_ratio(df: pd.DataFrame, problem: str) -> Any:
             ax.scatter(i + jitter, good, s=16, color="C0", alpha=0.8, zorder=3,
                        label=once("feasible, verified run"))
         n_none[i] = int((~h["usable"]).sum())  # counted, not placed: same masked or not
-    ax.axhline(1.0, color="k", lw=0.8, ls="--", label=f"reference ({reference}, optimal)")
+    ax.axhline(ref_y, color="k", lw=0.8, ls="--", label=f"reference ({reference}, optimal)")
     if any(n_none.values()):  # runs not usable: crosses in a band above the data
         lo, hi = ax.get_ylim()
         span = max(hi - lo, 1e-9)
@@ -237,9 +239,8 @@ def figure_ratio(df: pd.DataFrame, problem: str) -> Any:
     ax.set_xticks(range(1, len(methods) + 1), methods, rotation=30, ha="right")
     ax.set_xlim(0.4, len(methods) + 0.6)
     ax.set_xlabel("method [-]")
-    ax.set_ylabel(f"objective / optimum [-] ({_better(sense)})")
-    ax.set_title(f"{problem}: objective / optimum ({sense}imised: {_better(sense)})",
-                 fontsize=9)
+    ax.set_ylabel(f"{what} [-] ({better})")
+    ax.set_title(f"{problem}: {what} ({sense}imised: {better})", fontsize=9)
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     return fig

@@ -119,7 +119,9 @@ class Result:
 
     @property
     def optimal(self) -> bool:
-        """True when the solver proved optimality (within its gap tolerance)."""
+        """True when the solver proved optimality: a relative gap of at most 1e-4
+        (:data:`aigc_opt.verify.OPTIMAL_GAP`) in every result of ``solve`` / ``run_method``; a
+        backend's own Result, before them, may say optimal at a looser requested gap."""
         return self.termination is Termination.OPTIMAL
 
     @property

@@ -296,15 +296,21 @@ def parse_cells(columns: Mapping[str, Sequence[Any]], origins: Sequence[Origin])
     return out
 
 
+#: Words a size may take beside numbers (``load = ["none", 0.5]``: fixed capacity or a target
+#: utilisation; TOML has no null): such a column is read as text, not refused.
+SIZE_WORDS = frozenset({"none", "null", "profile"})
+
+
 def _check_size_types(parsed: list[dict[str, Any]], cells: Sequence[Any],
                       origins: Sequence[Origin]) -> None:
     """BadCell-style error for the first row whose size is text where other rows give a
-    number for it (a number column must not silently become a text column)."""
+    number for it (a number column must not silently become a text column), unless the text
+    is one of :data:`SIZE_WORDS`."""
     numeric = {k for d in parsed for k, v in d.items()
                if isinstance(v, int | float) and not isinstance(v, bool)}
     for i, d in enumerate(parsed):
         for k, v in d.items():
-            if k in numeric and isinstance(v, str):
+            if k in numeric and isinstance(v, str) and v.strip().lower() not in SIZE_WORDS:
                 raise cell_error(origins[i], "sizes", cells[i], f"size {k!r} = {v[:20]!r} is "
                                  "not a number, while other rows give numbers for it")
 

@@ -22,7 +22,7 @@ from .program import ConvexProgram, LinearProgram
 from .result import Result, SolveStats, Termination
 from .spec import ProblemSpec, check_instance, merged
 from .validate import check_name, check_seed, check_type
-from .verify import tolerances_of, verify
+from .verify import label_by_gap, tolerances_of, verify
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def solve(
         stats=stats,
     )
     if not opts.verify:
-        return res
+        return label_by_gap(res)
     if res.termination in _EXPLAINED:
         limit = min(EXPLAIN_TIME_LIMIT, opts.time_limit or math.inf)
         res = dataclasses.replace(res, explanation=explain_program(
@@ -281,7 +281,7 @@ def run_method(
             res = dataclasses.replace(res, stats=dataclasses.replace(
                 res.stats, solve_seconds=time.perf_counter() - t0))
         if not opts.verify:
-            return res
+            return label_by_gap(res)
         if res.termination in _EXPLAINED and res.explanation is None and _buildable(spec):
             res = dataclasses.replace(res, explanation=_explain_built(instance, spec, opts))
         rtol, vtol = tolerances_of(algos[method])

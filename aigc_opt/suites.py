@@ -276,10 +276,10 @@ def _check_size_key(source: str, where: str, e: Mapping[str, Any]) -> None:
 
 def _check_common(source: str, prefix: str, t: Mapping[str, Any]) -> None:
     """Keys that both [suite] and [[cases]] take."""
-    # the bounds of SolveOptions (time_limit 1e9 s, mip_gap 1e6, threads 4096); a timeout or
+    # the bounds of SolveOptions (time_limit 1e9 s, mip_gap 1, threads 4096); a timeout or
     # grace beyond 1e9 s overflows the executors' waits
     for key, positive, hi in (("time_limit", True, 1e9), ("timeout", True, 1e9),
-                              ("mip_gap", False, 1e6), ("grace", False, 1e9)):
+                              ("mip_gap", False, 1.0), ("grace", False, 1e9)):
         if key in t:
             _check_number(source, f"{prefix}.{key}", t[key], positive=positive, hi=hi)
     if "threads" in t and (not isinstance(t["threads"], int) or isinstance(t["threads"], bool)

@@ -120,12 +120,20 @@ def verify(instance: Any, spec: Any, result: Result, *, obj_rtol: float = OBJ_RT
             verified=False,
             message=_join(f"was {result.termination.value}: " + "; ".join(problems),
                           result.message))
+    return label_by_gap(dataclasses.replace(result, eval_objective=o_e, metrics=metrics,
+                                            verified=True, message=_join(result.message, note)))
+
+
+def label_by_gap(result: Result) -> Result:
+    """``result`` as ``feasible`` when it claims ``optimal`` with a gap above
+    :data:`OPTIMAL_GAP` (a looser ``mip_gap`` stopped the solve), its message saying so;
+    otherwise unchanged. Applied to every result of :func:`aigc_opt.solve` and
+    :func:`aigc_opt.run_method`, verified or not (``SolveOptions(verify=False)``)."""
     if result.termination is Termination.OPTIMAL and result.gap > OPTIMAL_GAP * (1 + 1e-9):
-        note = _join(note, f"gap {result.gap:.3g} above the optimality tolerance "
-                           f"{OPTIMAL_GAP:g} (a gap limit stopped the solve): feasible")
-        result = dataclasses.replace(result, termination=Termination.FEASIBLE)
-    return dataclasses.replace(result, eval_objective=o_e, metrics=metrics, verified=True,
-                               message=_join(result.message, note))
+        return dataclasses.replace(result, termination=Termination.FEASIBLE, message=_join(
+            result.message, f"gap {result.gap:.3g} above the optimality tolerance "
+                            f"{OPTIMAL_GAP:g} (a gap limit stopped the solve): feasible"))
+    return result
 
 
 def _within_reported_gap(o_e: float, o_m: float, bound: float, rtol: float) -> bool:

@@ -54,3 +54,18 @@ def test_errors_name_the_fix(solved: tuple[ao.Scenario, ao.Result]) -> None:
         ao.Scenario.generate(n_user=10)
     with pytest.raises(ao.ValidationError, match="mip_gap"):
         ao.SolveOptions(mip_gap=5)
+
+
+def test_the_gap_rule_holds_without_verification(solved: tuple[ao.Scenario, ao.Result]) -> None:
+    """``verify=False`` skips the referee, not the meaning of the label."""
+    from aigc_opt.verify import label_by_gap
+
+    _, res = solved
+    loose = dataclasses.replace(res, bound=res.objective * 0.8, gap=0.2)
+    assert label_by_gap(loose).termination is ao.Termination.FEASIBLE
+    assert label_by_gap(res) is res
+    scn = ao.Scenario.generate(60, 3, 4, seed=2)
+    out = ao.run_method(scn, OffloadingSpec(), "highs", mip_gap=0.5, verify=False)
+    assert not out.verified
+    assert out.termination is (ao.Termination.OPTIMAL if out.gap <= OPTIMAL_GAP
+                               else ao.Termination.FEASIBLE)

@@ -109,6 +109,19 @@ def test_ratio_figure_boxes_points_and_infeasible_marks(frame: pd.DataFrame,
     assert (tmp_path / "r.png").stat().st_size > 5000
 
 
+def test_ratio_figure_of_negative_objectives_shows_the_regret(rows: list[dict]) -> None:
+    """Negative objectives (migration's rewards) have no ratio to the reference; the figure
+    draws the regret (> 0 worse) instead of an empty axis."""
+    neg = [{**r, "objective": -abs(float(r["objective"])) - 1.0} for r in rows
+           if r["problem"] == "toy.min"]
+    f = results.load(neg, mask_unusable=False, registry=False)
+    fig = plots.figure_ratio(f, "toy.min")
+    ax = fig.axes[0]
+    assert "regret" in ax.get_ylabel() and "regret" in ax.get_title()
+    pts = [c for c in ax.collections if c.get_label() == "feasible, verified run"]
+    assert pts and len(pts[0].get_offsets()) > 0
+
+
 def test_metrics_vs_size_has_bands_units_and_split(frame: pd.DataFrame) -> None:
     fig = plots.figure_metrics_vs_size(frame, "toy.min")
     _check_labels(fig)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import aigc_opt as ao
 from aigc_opt import export, results
 from aigc_opt.batch import expand, load_suite, run_suite
 
@@ -174,3 +175,15 @@ def test_old_files_without_verified_and_empty_input() -> None:
     assert results.label("latency_mean_s") == "latency_mean_s [s]"
     assert results.label("hit_ratio") == "hit_ratio [-]"
     assert isinstance(results.status_counts(df), pd.DataFrame)
+
+
+def test_size_words_beside_numbers_are_text_not_refused() -> None:
+    """``load = ["none", 0.5]`` in a suite (TOML has no null): the column is text; junk beside
+    numbers is still refused by name."""
+    rows = [_row("exact", 10, 0, 1.0, sizes="n=10,load=none"),
+            _row("exact", 10, 1, 1.0, sizes="n=10,load=0.5")]
+    df = results.load(rows, registry=False)
+    assert df["load"].dtype == "string" and set(df["load"]) == {"none", "0.5"}
+    bad = [rows[0], _row("exact", 10, 2, 1.0, sizes="n=10,load=junk"), rows[1]]
+    with pytest.raises(ao.ValidationError, match="load"):
+        results.load(bad, registry=False)

@@ -48,8 +48,10 @@ def vehicular_instance(seed: int = 0, n_vehicles: int = 60, n_rsus: int = 4, *,
     pool and ``lost_site`` in ``0..n_rsus-1`` removes that RSU (-1: none). Distances are in m
     (``spacing_m``, ``radius_m`` > 0, ``offset_m`` >= 0); ``kw`` go to
     :meth:`~.data.IsccInstance.generate`."""
-    N = check_size("n_vehicles", n_vehicles, MAX_ENTRIES)
-    S = check_size("n_rsus", n_rsus, MAX_ENTRIES)
+    me = kw.get("max_entries")
+    limit = MAX_ENTRIES if me is None else check_int("max_entries", me, "-", 1)
+    N = check_size("n_vehicles", n_vehicles, limit)  # max_entries (to generate) raises both
+    S = check_size("n_rsus", n_rsus, limit)
     seed = check_int("seed", seed, "-", 0, 2**63 - 1)
     K = check_int("links_per_task", links_per_task, "link", 1)
     spacing_m, radius_m = (check_scalar(nm, v, "m", 0.0, bound("position_m"), strict=True)
