@@ -38,7 +38,12 @@ def tiny(seed: int, n: int = 6, down: bool = True) -> SizingInstance:
 
 def brute_force(inst: SizingInstance, spec: SizingSpec) -> float:
     """Cheapest capacity choice whose every demand scenario has a feasible offloading
-    assignment (decided by the offloading MILP on the scenario with those capacities)."""
+    assignment (decided by the offloading MILP on the scenario with those capacities). Every
+    model fits one GPU of every type here, so the sizing MILP's ``model_fits`` rows (a model
+    is held on one GPU) do not bind and the offloading MILP's pooled memory is the same
+    model."""
+    size = inst.demands[0].model_size_bytes
+    assert all(size.max() <= g.memory_bytes for g in inst.gpus)
     per_site = [(-1, 0)] + [(g, c) for g, gpu in enumerate(inst.gpus)
                             for c in range(1, gpu.max_count + 1)]
     choices = []
@@ -167,3 +172,37 @@ def test_validation() -> None:
         SizingInstance((a, a), GPUS, RADIOS, ("x", "x"))
     with pytest.raises(ValidationError):
         ao.solve(a, SizingSpec())
+
+
+def test_a_model_is_held_on_one_gpu_not_pooled() -> None:
+    """A 20 GB model and 12 GB GPUs: two GPUs have 24 GB together, but a request runs on one
+    GPU, so no plan serves it at the edge; the referee flags such a pooled plan, and the
+    explanation names the model_fits row."""
+    scn = ao.Scenario.generate(2, 1, 1, seed=0).replace(model_size_bytes=np.array([20e9]),
+                                                       cloud_latency_s=50.0)
+    small = (GpuOption("L4-12GB", 1.0, 3e13, 12e9, 4),)
+    inst = SizingInstance((scn,), small, (RadioOption("r", 0.1, 8e6, 8e6, 4),))
+    spec = SizingSpec(allow_local=False, allow_cloud=False)
+    res = ao.solve(inst, spec, time_limit=10)
+    assert res.termination is Termination.INFEASIBLE
+    assert res.explanation is not None and "model_fits" in str(res.explanation)
+    big = SizingInstance((scn,), (*small, GpuOption("A100", 2.6, 1e14, 40e9, 3)),
+                         (RadioOption("r", 0.1, 8e6, 8e6, 4),))
+    ok = ao.solve(big, spec, time_limit=10)
+    assert ok.optimal and ok.verified and ok.allocation.gpu_type[0] == 1
+    pooled = SizingPlan(gpu_type=np.array([0]), gpu_count=np.array([2]), radio=np.array([0]),
+                        assignments=ok.allocation.assignments)
+    met = ao.evaluate(inst, pooled, spec)
+    assert not met.feasible and met.violations["d0:model_fits"] == 1.0
+
+
+def test_drivers_explain_every_gpu_count() -> None:
+    inst, spec = tiny(1), SizingSpec(allow_local=False)
+    plan = ao.solve(inst, spec).allocation
+    built = int(((plan.gpu_type >= 0) & (plan.gpu_count > 0)).sum())
+    assert len(plan.drivers) == built > 0
+    for text, s in zip(plan.drivers, np.nonzero(plan.gpu_count > 0)[0], strict=True):
+        k = int(plan.gpu_count[s])
+        assert text.startswith(f"site {s}: {k} x ") and "forced by" in text
+        here = max((a.placement == s).sum() for a in plan.assignments)
+        assert (f"({here} request" in text) == ("gpu_slots" in text.split(";")[0])

@@ -236,6 +236,10 @@ class SizingPlan:
     binding : tuple of str
         Capacity constraints that are tight at the plan (filled by the MILP decoder: row
         activities equal to the capacity bought), e.g. ``"gpu_slots at site 1 in peak"``.
+    drivers : tuple of str
+        Why each built site has its GPU count (filled by the MILP decoder from the plan's
+        assignment, :func:`~aigc_opt.problems.sizing.milp.capacity_drivers`), e.g.
+        ``"site 0: 3 x L4 forced by memory[peak] (27.33 GB of models; ...)"``.
     """
 
     gpu_type: np.ndarray
@@ -243,6 +247,7 @@ class SizingPlan:
     radio: np.ndarray
     assignments: tuple[OffloadAllocation, ...]
     binding: tuple[str, ...] = ()
+    drivers: tuple[str, ...] = ()
 
     instance_type = SizingInstance
 
@@ -265,6 +270,10 @@ class SizingPlan:
             raise ValidationError("binding", "-", self.binding,
                                   "must be a tuple of constraint labels (strings)")
         object.__setattr__(self, "binding", tuple(str(b) for b in self.binding))
+        if not isinstance(self.drivers, (list, tuple)):
+            raise ValidationError("drivers", "-", self.drivers,
+                                  "must be a tuple of explanations (strings)")
+        object.__setattr__(self, "drivers", tuple(str(b) for b in self.drivers))
 
 
 # ---------------------------------------------------------------------- physics

@@ -10,6 +10,8 @@ For a :class:`~aigc_opt.problems.sizing.data.SizingPlan`:
   :class:`~aigc_opt.problems.offloading.data.OffloadingSpec`, hard deadlines); each of its hard
   violations ``v`` is reported as ``"<d>:<v>"``;
 * ``"<d>:unbuilt_site"``: requests placed at a site without GPUs (its phantom slot);
+* ``"<d>:model_fits"``: a model held at a site whose GPU type has less memory than the model
+  (a model runs on one GPU; the memory row only pools the site's GPUs for several models);
 * ``"<d>:quality_target"``: ``max(0, q_min - Q_n) / max(|q_min|, 1e-9)`` per request.
 """
 
@@ -61,6 +63,12 @@ def evaluate_sizing(inst: SizingInstance, plan: SizingPlan, objective: Any = Non
         edge = (pl >= 0) & (pl < S)
         v[f"{name}:unbuilt_site"] = (edge & ~built[np.clip(pl, 0, S - 1)]).astype(float)
         hard.add(f"{name}:unbuilt_site")
+        gmem = np.array([g.memory_bytes for g in inst.gpus], dtype=float)
+        one = np.where(plan.gpu_type >= 0, gmem[np.clip(plan.gpu_type, 0, None)], 0.0)
+        big = np.asarray(scn.model_size_bytes, dtype=float)[None, :] > one[:, None]
+        v[f"{name}:model_fits"] = (np.asarray(alloc.cache, dtype=bool) & big).any(axis=1
+                                                                                 ).astype(float)
+        hard.add(f"{name}:model_fits")
         if spec.min_quality is not None:
             q = np.asarray(m.per_item["quality"], dtype=float)
             den = max(abs(spec.min_quality), 1e-9)

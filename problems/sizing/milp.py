@@ -20,7 +20,12 @@ relayed by ``r(n)`` depends on b only -- plus the cache ``y^d_{s,m}``:
     \sum_{n,g} x^d_{n,(s,g,b)} + \sum_{n: r(n)=s} x^d_{n,(cloud,b)} \le K_b v_{s,b},
 
     \sum_m size_m\, y^d_{s,m} \le \sum_g mem_g k_{s,g},\qquad
+    y^d_{s,m} \le \sum_{g:\ mem_g \ge size_m} t_{s,g},\qquad
     x^d_{n,(s,g,b)} \le y^d_{s,m(n)} \qquad \forall d.
+
+A model is held on one GPU (``model_fits``: a site holds model m only if one GPU of its type
+has the memory), and the models held at a site share its GPUs' memory in total (the memory
+row; packing them onto single GPUs is not modelled).
 
 Options that miss a hard deadline, the energy budget or the quality target are not columns (as
 in the offloading MILP). Rows are recorded in ``meta["row_groups"]`` (see
@@ -28,7 +33,9 @@ in the offloading MILP). Rows are recorded in ``meta["row_groups"]`` (see
 3" or "one_radio at site 0".
 
 The decoder reports the binding capacity rows: at the optimum, the GPU-slot, subchannel and
-memory rows whose activity equals the capacity bought (``k_{s,g} > 0`` or ``v_{s,b} = 1``).
+memory rows whose activity equals the capacity bought (``k_{s,g} > 0`` or ``v_{s,b} = 1``);
+and, since with integer counts the row that forces a purchase is seldom exactly full, the
+*drivers* of every site's GPU count (:func:`capacity_drivers`).
 """
 
 from __future__ import annotations
@@ -177,6 +184,13 @@ def build(inst: SizingInstance, spec: SizingSpec) -> LinearProgram:
             np.concatenate([y0 + np.arange(S * M), k0 + r]),
             np.concatenate([size[ym] / mscale, -mem_g[sg_g] / mscale]), S, -np.inf, 0.0,
             "site {i}")
+        fm, fg = np.nonzero(size[:, None] <= mem_g[None, :])  # (model, GPU type) that fit
+        rf = (sites[:, None] * M + fm[None, :]).ravel()
+        cf = (t0 + sites[:, None] * G + fg[None, :]).ravel()
+        add(f"model_fits[{nm}]", np.concatenate([np.arange(S * M), rf]),
+            np.concatenate([y0 + np.arange(S * M), cf]),
+            np.concatenate([np.ones(S * M), -np.ones(rf.size)]), S * M, -np.inf, 0.0,
+            _labels("model {m} at site {s}", m=ym, s=ys))
         ne = e.size
         key = pl[e] * M + scn.request_model[u[e]]
         re_ = np.arange(ne)
@@ -231,6 +245,44 @@ def binding_constraints(program: LinearProgram, x: np.ndarray, tol: float = 1e-6
     return tuple(out)
 
 
+def capacity_drivers(inst: SizingInstance, gpu_type: np.ndarray, count: np.ndarray,
+                     assignments: tuple[OffloadAllocation, ...]) -> tuple[str, ...]:
+    """Why each built site has its GPU count, from the plan's own assignment: the GPU slots
+    its requests take (one per request) and the GPUs the memory of the models they use needs
+    (``ceil(sum size / mem_g)``), each at its worst demand scenario. A count equal to the larger
+    is *forced* by it (one GPU fewer would not serve this assignment); a count above both is
+    said to exceed them. E.g. ``"site 0: 3 x L4 forced by memory[peak] (27.33 GB of models;
+    2 x 12 GB is too little); gpu_slots need 2 (peak)"``."""
+    size = np.asarray(inst.demands[0].model_size_bytes, dtype=float)
+    out: list[str] = []
+    for s in np.nonzero((gpu_type >= 0) & (count > 0))[0]:
+        gpu = inst.gpus[int(gpu_type[s])]
+        slots = np.zeros(len(assignments))
+        mem = np.zeros(len(assignments))
+        for d, a in enumerate(assignments):
+            here = a.placement == s
+            slots[d] = here.sum()
+            models = np.unique(inst.demands[d].request_model[here])
+            mem[d] = size[models].sum()
+        ds, dm = int(np.argmax(slots)), int(np.argmax(mem))
+        need_s, need_m = int(slots[ds]), int(np.ceil(mem[dm] / gpu.memory_bytes - 1e-12))
+        k, name = int(count[s]), gpu.name
+        fewer = f"; {k - 1} x {gpu.memory_bytes / 1e9:.4g} GB is too little" if k > 1 else ""
+        m_txt = f"memory[{inst.names[dm]}] ({mem[dm] / 1e9:.4g} GB of models{fewer})"
+        s_txt = (f"gpu_slots[{inst.names[ds]}] ({need_s} request{'s' * (need_s != 1)}, "
+                 "one GPU each)")
+        if k > max(need_s, need_m):
+            out.append(f"site {s}: {k} x {name} exceeds what this assignment needs "
+                       f"(gpu_slots {need_s}, memory {need_m})")
+        elif need_m >= need_s:
+            extra = f"; gpu_slots need {need_s} ({inst.names[ds]})" if need_s < k else \
+                f" and {s_txt}"
+            out.append(f"site {s}: {k} x {name} forced by {m_txt}{extra}")
+        else:
+            out.append(f"site {s}: {k} x {name} forced by {s_txt}; memory needs {need_m}")
+    return tuple(out)
+
+
 def decode(inst: SizingInstance, spec: SizingSpec, program: LinearProgram, values: Any
            ) -> SizingPlan:
     """Capacities from ``k`` and ``v`` (rounded), each demand's option with the largest ``x``
@@ -269,7 +321,8 @@ def decode(inst: SizingInstance, spec: SizingSpec, program: LinearProgram, value
         assignments.append(OffloadAllocation(cache=cache, **fields))
     binding = binding_constraints(program, full_vector(program, values))
     return SizingPlan(gpu_type=gpu_type, gpu_count=count, radio=np.argmax(v, axis=1),
-                      assignments=tuple(assignments), binding=binding)
+                      assignments=tuple(assignments), binding=binding,
+                      drivers=capacity_drivers(inst, gpu_type, count, tuple(assignments)))
 
 
 register_builder(SizingSpec, build, decode)
