@@ -113,3 +113,16 @@ def test_sync_vector_env() -> None:
         assert r.shape == (2,) and np.all(info["regret"] >= -1e-9)
     assert trunc.all()
     envs.close()
+
+
+def test_step_info_names_the_scenario_of_the_returned_observation() -> None:
+    """``info["scenario"]`` of a step is the scenario acted on; ``info["next_scenario"]`` is
+    the one behind the returned observation (a user study compared labels one step off)."""
+    from aigc_opt.gym.offloading import EdgeOffloadEnv, features
+
+    env = EdgeOffloadEnv(n_users=4, n_servers=2, n_models=2, label=False)
+    obs0, info0 = env.reset(seed=3)
+    obs1, _, _, _, info1 = env.step(env.action_space.sample())
+    assert info1["scenario"] is info0["scenario"]
+    np.testing.assert_array_equal(features(info1["next_scenario"]), obs1)
+    np.testing.assert_array_equal(features(info0["scenario"]), obs0)

@@ -15,7 +15,9 @@ Spaces
     ``(10 log10 g_ns + 120) / 20`` for each server s (channel gain in dB, shifted and scaled),
     input and output size in Mbit, work at the requested steps in 1e14 FLOP, deadline / 60 s,
     weight, device speed in 1e13 FLOP/s, energy budget / 100 J, device power / 0.1 W, and the
-    one-hot model. The raw scenario is ``info["scenario"]``.
+    one-hot model. The raw scenario of an observation is ``info["scenario"]`` after ``reset``
+    and ``info["next_scenario"]`` after ``step``, whose ``info["scenario"]`` is the scenario
+    the action was scored on (the one before the returned observation).
 Reward
     ``-reward_scale x`` the evaluator's objective
     (:func:`~aigc_opt.problems.offloading.evaluate_offloading`, minimised: weighted latency,
@@ -181,6 +183,7 @@ class EdgeOffloadEnv(BranchableMixin, gym.Env):
         self._new_scenario()
         assert self._scn is not None
         info["step"] = self._t
+        info["next_scenario"] = self._scn  # the scenario of the returned observation
         return features(self._scn), reward, False, truncated, info
 
     def render(self) -> str | None:

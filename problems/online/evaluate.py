@@ -18,8 +18,8 @@ Simulations (:class:`SimulationResult` on a :class:`Trajectory`)
     ``(1/T) sum_t e_i(t) <= gamma + tol`` with ``tol`` the spec attribute
     ``energy_tolerance_j`` if present, else 0; *soft*: online controllers meet it only
     asymptotically -- by the virtual queue, ``avg e - gamma <= (Y(T) - Y(0)) / (nu T)``,
-    reported as ``energy_excess_bound_j``). Objective: time-average weighted computation rate
-    ``(1/T) sum_t sum_i w_i r_i(t) / tau_s`` in bit/s.
+    reported per user as ``per_item["energy_excess_bound_j"]``). Objective: time-average
+    weighted computation rate ``(1/T) sum_t sum_i w_i r_i(t) / tau_s`` in bit/s.
 """
 
 from __future__ import annotations
