@@ -54,12 +54,13 @@ def evaluate_wpmec(instance: WpmecInstance, alloc: WpmecAllocation,
     tau, p, f = alloc.tau, alloc.tx_power_w, alloc.cpu_hz
 
     harvested = prm.harvest_efficiency * prm.ap_power_w * h * max(a, 0.0) * T
-    e_local = prm.kappa * np.maximum(f, 0.0) ** 3 * T
-    e_tx = np.maximum(p, 0.0) * np.maximum(tau, 0.0) * T
+    with np.errstate(invalid="ignore", over="ignore"):  # inf x 0 of an unused field: NaN
+        e_local = prm.kappa * np.maximum(f, 0.0) ** 3 * T  # ... of the mode not taken; a used
+        e_tx = np.maximum(p, 0.0) * np.maximum(tau, 0.0) * T  # NaN is a violation
+        r_local = np.maximum(f, 0.0) / prm.cycles_per_bit
+        snr = np.maximum(p, 0.0) * h / prm.noise_w
+        r_off = prm.bandwidth_hz * np.maximum(tau, 0.0) / prm.comm_overhead * np.log2(1.0 + snr)
     used = np.where(off, e_tx, e_local)
-    r_local = np.maximum(f, 0.0) / prm.cycles_per_bit
-    snr = np.maximum(p, 0.0) * h / prm.noise_w
-    r_off = prm.bandwidth_hz * np.maximum(tau, 0.0) / prm.comm_overhead * np.log2(1.0 + snr)
     rate = np.where(off, r_off, r_local)
     weighted = w * rate
 
