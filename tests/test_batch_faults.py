@@ -321,6 +321,9 @@ def test_removed_lock_file_still_keeps_runs_apart(tmp_path: Path,
 
 # ------------------------------------------------------------------ Ctrl-C with workers
 def _interrupt(tmp_path: Path, p: Path, extra: list[str]) -> tuple[int, str, Path]:
+    """Run the suite, send SIGINT to its process group once a row is written (the cases take
+    2 s each, so the run is still going even when a loaded machine delays this process by
+    seconds: a 0.5 s delay let a run under three concurrent test suites finish first)."""
     out = tmp_path / "r.csv"
     proc = subprocess.Popen([sys.executable, "-m", "aigc_opt.cli", "-q", "bench", str(p),
                              "--out", str(out), "--no-progress", *extra],
@@ -349,7 +352,7 @@ def test_ctrl_c_with_worker_processes_is_one_line(tmp_path: Path, fake: str) -> 
         [[cases]]
         problem = "faults.toy"
         seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
-        params = {delay = 0.5}
+        params = {delay = 2.0}
     """)
     code, err, out = _interrupt(tmp_path, p, ["--workers", "2"])
     assert code == 130 and err == "Error: interrupted\n", err
@@ -364,7 +367,7 @@ def test_ctrl_c_with_a_local_dask_cluster_is_one_line(tmp_path: Path, fake: str)
         [[cases]]
         problem = "faults.toy"
         seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
-        params = {delay = 1.0}
+        params = {delay = 2.0}
     """)
     code, err, out = _interrupt(tmp_path, p, ["--workers", "1", "--dask-local"])
     assert code == 130 and err == "Error: interrupted\n", err
