@@ -322,13 +322,21 @@ def test_removed_lock_file_still_keeps_runs_apart(tmp_path: Path,
 # ------------------------------------------------------------------ Ctrl-C with workers
 def _interrupt(tmp_path: Path, p: Path, extra: list[str]) -> tuple[int, str, Path]:
     """Run the suite, send SIGINT to its process group once a row is written (the cases take
-    2 s each, so the run is still going even when a loaded machine delays this process by
-    seconds: a 0.5 s delay let a run under three concurrent test suites finish first)."""
+    2 s each, so the run is still going when a loaded machine delays this process).
+
+    The run starts with SIGINT at its default: a test-suite started in the background by a
+    non-interactive shell (``cmd &``, as a CI runner may) inherits SIGINT *ignored*, and so
+    would the CLI, which then never sees Ctrl-C (rc 0: both fresh-clone runs of this stop)."""
     out = tmp_path / "r.csv"
+
+    def default_sigint() -> None:  # in the child, before exec
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
     proc = subprocess.Popen([sys.executable, "-m", "aigc_opt.cli", "-q", "bench", str(p),
                              "--out", str(out), "--no-progress", *extra],
                             start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None and not (
