@@ -225,21 +225,12 @@ def test_plotted_sweep_front_is_the_csv_front_status(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """The figure of a weight sweep's CSV draws the points marked ``front`` (over latency,
     energy and quality), not only the 2-D latency-energy minimum, with totals on the axes."""
-    from aigc_opt import plots
+    from test_plots import drawn_pareto_axes
 
     front = weight_sweep(steps_scenario(12, 2, 3, seed=0), StepsSpec(), n=4)
     path = tmp_path / "w.csv"
     front.to_csv(path)
-    seen: dict[str, Any] = {}
-    real = plots._pareto_axes
-
-    def spy(ax: Any, *a: Any, **kw: Any) -> None:
-        real(ax, *a, **kw)
-        seen["ax"] = ax
-
-    monkeypatch.setattr(plots, "_pareto_axes", spy)
-    plots.plot_pareto_csv(path, tmp_path)
-    ax = seen["ax"]
+    ax = drawn_pareto_axes(path, tmp_path, monkeypatch)
     line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("Pareto front over 3"))
     drawn = sorted(map(tuple, np.round(line.get_xydata(), 9)))
     assert drawn == sorted((round(p.latency, 9), round(p.energy, 9)) for p in front.front)

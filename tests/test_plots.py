@@ -198,10 +198,8 @@ def _front_points(ax: Any) -> np.ndarray:
     return np.column_stack([line.get_xdata(), line.get_ydata()])
 
 
-def test_pareto_csv_draws_its_own_front_status(tmp_path: Path, monkeypatch: Any) -> None:
-    """A ParetoFront CSV: the points marked front (over 3 objectives) are the drawn front, not
-    the 2-D latency-energy minimum, and its metrics are labelled as the weighted sums they
-    are."""
+def drawn_pareto_axes(csv: Path, out: Path, monkeypatch: Any) -> Any:
+    """The axes on which :func:`plots.plot_pareto_csv` draws the front of ``csv``."""
     seen: dict[str, Any] = {}
     real = plots._pareto_axes
 
@@ -210,6 +208,14 @@ def test_pareto_csv_draws_its_own_front_status(tmp_path: Path, monkeypatch: Any)
         seen["ax"] = ax
 
     monkeypatch.setattr(plots, "_pareto_axes", spy)
+    plots.plot_pareto_csv(csv, out)
+    return seen["ax"]
+
+
+def test_pareto_csv_draws_its_own_front_status(tmp_path: Path, monkeypatch: Any) -> None:
+    """A ParetoFront CSV: the points marked front (over 3 objectives) are the drawn front, not
+    the 2-D latency-energy minimum, and its metrics are labelled as the weighted sums they
+    are."""
     sweep = tmp_path / "w.csv"
     # rows 1-3 trade latency and energy for quality: on the 3-objective front although the
     # (latency, energy) projection is dominated by row 0; row 4 duplicates row 0, row 5 has
@@ -218,8 +224,7 @@ def test_pareto_csv_draws_its_own_front_status(tmp_path: Path, monkeypatch: Any)
                      "w,0,1,10,70,0.7,front\nw,1,1,20,900,9,front\nw,2,1,30,1500,12,front\n"
                      "w,3,1,40,2000,13.3,front\nw,4,1,10,70,0.7,duplicate\n"
                      "w,5,1,,,,no_solution\nw,6,1,25,1600,8,dominated\n")
-    plots.plot_pareto_csv(sweep, tmp_path)
-    ax = seen["ax"]
+    ax = drawn_pareto_axes(sweep, tmp_path, monkeypatch)
     np.testing.assert_allclose(_front_points(ax), [[10, 70], [20, 900], [30, 1500], [40, 2000]])
     assert plots.pareto_mask(np.array([10, 20, 30, 40, 10, 25.0]),
                              np.array([70, 900, 1500, 2000, 70, 1600.0])).sum() == 1
