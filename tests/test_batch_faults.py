@@ -143,14 +143,19 @@ def _same(a: dict[str, dict], b: dict[str, dict]) -> None:
 
 
 # ------------------------------------------------------------------ kill the parent, resume
-def _kill_and_resume(tmp_path: Path, fake: str, kills: int, seed: int) -> None:
-    p = _suite(tmp_path, fake, """
-        time_limit = 30.0
+def _toy_suite(tmp_path: Path, fake: str, *, delay: float, time_limit: float) -> Path:
+    """Ten ``faults.toy`` cases of ``delay`` seconds each."""
+    return _suite(tmp_path, fake, f"""
+        time_limit = {time_limit}
         [[cases]]
         problem = "faults.toy"
         seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
-        params = {delay = 0.15}
+        params = {{delay = {delay}}}
     """)
+
+
+def _kill_and_resume(tmp_path: Path, fake: str, kills: int, seed: int) -> None:
+    p = _toy_suite(tmp_path, fake, delay=0.15, time_limit=30.0)
     full = tmp_path / "full.csv"
     run_suite(p, full, workers=0, progress=False)
     out = tmp_path / "killed.csv"
@@ -355,13 +360,7 @@ def _interrupt(tmp_path: Path, p: Path, extra: list[str]) -> tuple[int, str, Pat
 def test_ctrl_c_with_worker_processes_is_one_line(tmp_path: Path, fake: str) -> None:
     """Ctrl-C reaches the workers too (one process group): they exit without a traceback,
     the run prints one line, exits 130 and keeps its rows (README: 'one line on stderr')."""
-    p = _suite(tmp_path, fake, """
-        time_limit = 60.0
-        [[cases]]
-        problem = "faults.toy"
-        seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
-        params = {delay = 2.0}
-    """)
+    p = _toy_suite(tmp_path, fake, delay=2.0, time_limit=60.0)
     code, err, out = _interrupt(tmp_path, p, ["--workers", "2"])
     assert code == 130 and err == "Error: interrupted\n", err
     assert 1 <= len(_unique(out)) < 10 and not (tmp_path / "r.csv.lock").exists()
@@ -370,13 +369,7 @@ def test_ctrl_c_with_worker_processes_is_one_line(tmp_path: Path, fake: str) -> 
 @pytest.mark.slow
 def test_ctrl_c_with_a_local_dask_cluster_is_one_line(tmp_path: Path, fake: str) -> None:
     pytest.importorskip("dask.distributed")
-    p = _suite(tmp_path, fake, """
-        time_limit = 60.0
-        [[cases]]
-        problem = "faults.toy"
-        seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
-        params = {delay = 2.0}
-    """)
+    p = _toy_suite(tmp_path, fake, delay=2.0, time_limit=60.0)
     code, err, out = _interrupt(tmp_path, p, ["--workers", "1", "--dask-local"])
     assert code == 130 and err == "Error: interrupted\n", err
     assert not (tmp_path / "r.csv.lock").exists()
