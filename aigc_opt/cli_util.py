@@ -18,11 +18,13 @@ import re
 import sys
 import types
 import typing
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import typer
+
+from .errors import did_you_mean
 
 
 # ------------------------------------------------------------------------- bounded float options
@@ -261,26 +263,6 @@ def check_in_file(path: Path | None, hint: str) -> None:
         raise typer.BadParameter(f"{str(path)!r} is not a file", param_hint=hint)
     if not os.access(path, os.R_OK):
         raise typer.BadParameter(f"{str(path)!r} is not readable", param_hint=hint)
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` naming the known name closest to ``name``, or ``""``.
-
-    Tried in turn: the same name in other letter case (``HiGHS`` -> ``highs``),
-    :func:`difflib.get_close_matches` on lower case (as :class:`aigc_opt.errors.UnknownNameError`
-    does for the Python API: ``higs`` -> ``highs``, ``greedy`` -> ``greedy_latency``), and the
-    only known name that starts with ``name``.
-    """
-    import difflib
-
-    names = list(dict.fromkeys(str(k) for k in known))
-    by_lower = {n.lower(): n for n in names}
-    low = str(name).lower()
-    close = difflib.get_close_matches(low, list(by_lower), n=1)
-    prefix = [n for n in names if n.lower().startswith(low)] if low else []
-    best = by_lower.get(low) or (by_lower[close[0]] if close else None) or (
-        prefix[0] if len(prefix) == 1 else None)
-    return f"; did you mean {best!r}?" if best and best != name else ""
 
 
 def kind_or_fail(problem: str) -> Any:

@@ -90,6 +90,26 @@ class NoSolutionError(RuntimeError):
     """Raised by :meth:`Result.raise_if_no_solution` when a solve produced no solution."""
 
 
+def did_you_mean(name: str, known: Any) -> str:
+    """``"; did you mean 'x'?"`` naming the known name closest to ``name``, or ``""``.
+
+    Tried in turn: the same name in other letter case (``HiGHS`` -> ``highs``),
+    :func:`difflib.get_close_matches` on lower case (``higs`` -> ``highs``, ``greedy`` ->
+    ``greedy_latency``), and the only known name that starts with ``name``. Used by
+    :class:`UnknownNameError` and the command line.
+    """
+    import difflib
+
+    names = list(dict.fromkeys(str(k) for k in known))
+    by_lower = {n.lower(): n for n in names}
+    low = str(name).lower()
+    close = difflib.get_close_matches(low, list(by_lower), n=1)
+    prefix = [n for n in names if n.lower().startswith(low)] if low else []
+    best = by_lower.get(low) or (by_lower[close[0]] if close else None) or (
+        prefix[0] if len(prefix) == 1 else None)
+    return f"; did you mean {best!r}?" if best and best != name else ""
+
+
 class UnknownNameError(ValidationError, KeyError):
     """An unknown name (method, backend, problem, option, ...): a :class:`ValidationError` that
     is also a ``KeyError``; the message lists the known names and the closest match.
@@ -105,11 +125,8 @@ class UnknownNameError(ValidationError, KeyError):
     """
 
     def __init__(self, what: str, name: Any, known: Any, note: str = "") -> None:
-        import difflib
-
         self.known = sorted(str(k) for k in known)
-        close = difflib.get_close_matches(str(name), self.known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(str(name), self.known)
         listing = ", ".join(self.known[:25]) if self.known else "(none)"
         if len(self.known) > 25:
             listing += f", ... ({len(self.known)} in all)"
