@@ -209,6 +209,7 @@ def dual_tolerance(scaled: LinearProgram) -> float | None:
 #: optimum 50.0965 and claimed a bound of 50.0980 at the default, at any dual tolerance.
 WIDE_MIP_FEAS_TOL = 1e-9
 
+
 def highs_wide_options(scaled: LinearProgram) -> dict[str, float]:
     """HiGHS options for the equilibrated ``scaled`` program when its objective still has tiny
     terms (:func:`dual_tolerance`): the dual feasibility tolerance at a thousandth of the

@@ -90,9 +90,9 @@ def rolling(inst: LifecycleInstance, spec: LifecycleSpec, options: SolveOptions 
     # a greedy early slot could leave a later one none: a false 'infeasible'). The least
     # cost is an LP with the row's routing part as objective and the row itself free.
     least = [0.0] * T
+    rows = [_routing_cost_row(lp) for lp in lps] if budgeted else []
     if budgeted:
-        for t, lp in enumerate(lps):
-            r0, row, routing = _routing_cost_row(lp)
+        for t, (lp, (r0, row, routing)) in enumerate(zip(lps, rows, strict=True)):
             res = be.solve(replace(_with_budget(lp, r0, math.inf),
                                    c=np.where(routing, row, 0.0), offset=0.0), opts)
             least[t] = max(float(res.objective), 0.0) if res.has_solution else 0.0
@@ -100,7 +100,7 @@ def rolling(inst: LifecycleInstance, spec: LifecycleSpec, options: SolveOptions 
     for t in range(T):  # one routing LP per slot (the fast timescale)
         lp = lps[t]
         if budgeted:
-            r0, row, routing = _routing_cost_row(lp)
+            r0, row, routing = rows[t]
             lp = _with_budget(lp, r0, max(spec.cost_budget - spent - sum(least[t + 1:]), 0.0))
         res = be.solve(lp, opts)
         if not res.has_solution:
