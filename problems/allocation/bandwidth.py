@@ -467,13 +467,22 @@ def closed_form_numpy(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec
 
 # ---------------------------------------------------------------------------- CVXPY model
 def build_cvxpy(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec) -> ConvexProgram:
-    """Vectorised CVXPY model in equal-share units ``b~ = b n_s / B_s``, ``f~ = f n_s / F_s``.
+    """Vectorised CVXPY model in square-root-share units ``b~ = b / b^0``, ``f~ = f / f^0``.
 
-    In these units every variable and every ``inv_pos`` epigraph is O(1) at the optimum whatever
-    the number of users (budget-fraction units ``b/B_s`` made CLARABEL stop 15-20 % above the
-    optimum at 10^4 users, reporting success). The objective is divided by the equal-share
-    objective ``sum w (a n_s/B_s + C n_s/F_s)`` (``objective_scale``); the per-server budget rows
-    ``(1/n_s) sum b~ <= 1`` are one sparse matrix product.
+    ``b^0_n = B_s r_n / sum_{j in s} r_j`` with ``r_n = sqrt(w_n a_n)`` (and ``f^0`` likewise
+    with ``sqrt(w_n C_n)``) is the optimum without minimum rates and deadlines (KKT:
+    ``w a / b^2 = lambda_s``), so every variable and every ``inv_pos`` epigraph is O(1) at the
+    optimum whatever the number of users and however uneven the weights: budget-fraction
+    units ``b/B_s`` made CLARABEL stop 15-20 % above the optimum at 10^4 users, and
+    equal-share units ``b n_s / B_s`` stopped it 2.2e-4 above, reporting success, when one
+    weight was 1e-9 of the others (its share, 3e-5 of the equal share at the optimum, was
+    left at 2e-3). ``r`` is floored at 1e-6 of its server's mean (a zero weight or load).
+    The objective is divided by its value at ``b~ = f~ = 1`` (``objective_scale``); the
+    per-server budget rows ``sum_n (b^0_n / B_s) b~_n <= 1`` are one sparse matrix product.
+    ``variables`` holds the scaled blocks ``b``, ``f`` and, for a user's
+    :class:`~aigc_opt.spec.ExtraConstraint`, the allocation in SI units ``bandwidth_hz``
+    (Hz) and ``compute_flops`` (FLOP/s): write ``v["bandwidth_hz"][0] / cap <= 1``, which
+    does not depend on the internal units.
     """
     import cvxpy as cp
     import scipy.sparse as sp
@@ -481,23 +490,40 @@ def build_cvxpy(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec) -> C
     n, S, srv = inst.n_users, inst.n_servers, inst.server
     B, F = budgets(inst, spec)
     bmin, T = side_constraints(inst, spec)
-    cnt = np.maximum(inst.users_per_server, 1).astype(np.float64)
-    b_eq, f_eq = (B / cnt)[srv], (F / cnt)[srv]
-    la = inst.comm_load / b_eq  # upload time at the equal share, s
-    lc = inst.workload_flop / f_eq  # compute time at the equal share, s
+    sb = _sqrt_shares(inst.weight * inst.comm_load, srv, S)
+    sf = _sqrt_shares(inst.weight * inst.workload_flop, srv, S)
+    # a deadline or minimum rate binds where the square-root share is below what it needs
+    # (each half of the deadline is enough for one leg)
+    b_eq = np.maximum(B[srv] * sb, np.maximum(bmin, 2.0 * inst.comm_load / T))
+    f_eq = np.maximum(F[srv] * sf, 2.0 * inst.workload_flop / T)
+    la = inst.comm_load / b_eq  # upload time at the unit share, s
+    lc = inst.workload_flop / f_eq  # compute time at the unit share, s
     scale = float((inst.weight * (la + lc)).sum())
     bt, ft = cp.Variable(n, name="b"), cp.Variable(n, name="f")
-    agg = sp.csr_matrix((1.0 / cnt[srv], (srv, np.arange(n))), shape=(S, n))
+    agg_b = sp.csr_matrix((b_eq / B[srv], (srv, np.arange(n))), shape=(S, n))
+    agg_f = sp.csr_matrix((f_eq / F[srv], (srv, np.arange(n))), shape=(S, n))
     tb, tf = cp.multiply(la, cp.inv_pos(bt)), cp.multiply(lc, cp.inv_pos(ft))
     obj = cp.Minimize(cp.sum(cp.multiply(inst.weight / scale, tb + tf)))
-    cons = [agg @ bt <= 1.0, agg @ ft <= 1.0, ft >= 0, bt >= bmin / b_eq]
+    cons = [agg_b @ bt <= 1.0, agg_f @ ft <= 1.0, ft >= 0, bt >= bmin / b_eq]
     dl = np.nonzero(np.isfinite(T))[0]
     if dl.size:
         # deadline rows divided by T so that they read "relative latency <= 1"
         cons.append(cp.multiply(1.0 / T[dl], tb[dl] + tf[dl]) <= 1.0)
-    return ConvexProgram(cp.Problem(obj, cons), {"b": bt, "f": ft},
+    variables = {"b": bt, "f": ft, "bandwidth_hz": cp.multiply(b_eq, bt),
+                 "compute_flops": cp.multiply(f_eq, ft)}
+    return ConvexProgram(cp.Problem(obj, cons), variables,
                          name=f"bandwidth_compute[N={n},S={S}]",
                          meta={"objective_scale": scale, "b_unit": b_eq, "f_unit": f_eq})
+
+
+def _sqrt_shares(wload: np.ndarray, srv: np.ndarray, S: int) -> np.ndarray:
+    """Each user's share ``r_n / sum_{j in s} r_j`` of its server's budget, ``r = sqrt(wload)``
+    floored at 1e-6 of the server's mean (equal shares where every ``r`` is 0)."""
+    cnt = np.maximum(np.bincount(srv, minlength=S), 1).astype(np.float64)
+    r = np.sqrt(np.maximum(wload, 0.0))
+    r = np.maximum(r, 1e-6 * (np.bincount(srv, r, S) / cnt)[srv])
+    tot = np.bincount(srv, r, S)[srv]
+    return np.where(tot > 0, r / np.where(tot > 0, tot, 1.0), 1.0 / cnt[srv])
 
 
 def decode_cvxpy(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
