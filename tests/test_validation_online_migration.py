@@ -19,6 +19,7 @@ import aigc_opt as ao
 import aigc_opt.problems.migration as mg
 from aigc_opt import SolveOptions, ValidationError
 from aigc_opt.cases import get_case
+from aigc_opt.problems.migration.controllers import Lyapunov
 from aigc_opt.problems.online.data import FrameInstance, LyapunovSpec
 from aigc_opt.problems.online.methods import random_frame
 from aigc_opt.problems.sizing import GpuOption, RadioOption, SizingInstance, SizingSpec
@@ -150,6 +151,9 @@ def test_cost_weights_reject_junk(name: str, bad: Any) -> None:
 def test_unknown_slot_backend_is_named_when_the_controller_runs() -> None:
     spec = dc.replace(MIG_SPEC, slot_backend="no_such_backend", budget_hard=False)
     _raises(lambda: ao.run_method(MIG, spec, "lyapunov"), "no_such_backend")
+    # by the spec's field name, with a suggestion, before the first slot is solved
+    with pytest.raises(ValidationError, match=r"slot_backend .*did you mean 'highs'"):
+        Lyapunov("HiGHS")
 
 
 SLOT = mg.slot_problem(MIG, MIG_SPEC, 0, MIG.initial_server, 3.0)

@@ -29,8 +29,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from aigc_opt.backend import backend_names
 from aigc_opt.program import LinearProgram
 from aigc_opt.solve import register_heuristic, solve
+from aigc_opt.validate import check_name
 
 from .data import (
     MigrationAllocation,
@@ -148,7 +150,8 @@ class Lyapunov:
 
     def __init__(self, backend: str = "highs", *, warm: bool = False, mip_gap: float = 1e-9
                  ) -> None:
-        self.backend = backend
+        # a misspelt spec.slot_backend is named before the first slot, not at its solve
+        self.backend = check_name("slot_backend", backend, backend_names())
         self.warm = warm
         self.mip_gap = mip_gap
         self.slot_seconds: list[float] = []

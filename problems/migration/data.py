@@ -347,7 +347,7 @@ class MigrationSpec(ProblemSpec):
         check_type("weights", self.weights, CostWeights)
         set_("budget_hard", check_bool("budget_hard", self.budget_hard))
         # a backend name (the referee may not import the backend registry: an unknown name is
-        # reported by aigc_opt.solve, with the known names, when the controller runs)
+        # named by the Lyapunov controller, with the known names, when it is created)
         if not isinstance(self.slot_backend, str) or not self.slot_backend:
             raise ValidationError("slot_backend", "-", self.slot_backend,
                                   "must be a backend name (a non-empty string, e.g. 'highs')")
