@@ -30,12 +30,12 @@ Builders name their rows in ``program.meta["row_groups"]``: a mapping ``group na
 ``"server {i}"``), a tuple of one label per row, or a :class:`GridLabels` (labels formatted
 when asked for, from a template over an index grid: :func:`grid_group`). A row is reported
 as ``"<group> at <item>"``, e.g. ``"gpu_slots at server 2"`` or ``"assignment at request
-17"``. With a :class:`~aigc_opt.program.RowBuilder` this is one line per block::
+17"``. A :class:`~aigc_opt.program.RowBuilder` records them as its blocks are added::
 
-    first = rb.add(place[ecols], ecols, 1.0, S, -np.inf, slots)
-    groups["gpu_slots"] = row_group(first, first + S, "server {i}")
+    rb.add(place[ecols], ecols, 1.0, S, -np.inf, slots, name="gpu_slots", items="server {i}")
+    rb.add(..., name="assignment", items=GridLabels("slot {0}, user {1}", (T, U)))
     ...
-    LinearProgram(..., meta={"row_groups": groups})
+    LinearProgram(..., meta={"row_groups": rb.groups})
 
 Rows appended by user constraints are named by ``program.row_blocks`` (item ``row {i}``); rows
 in neither are reported as ``"row at <global index>"``.

@@ -15,16 +15,19 @@ Both are immutable: solving never writes into a program (the CVXPY backend copie
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from .errors import ValidationError
 from .frozen import FrozenMap
+
+if TYPE_CHECKING:  # explain imports this module; RowBuilder imports it when a group is named
+    from .explain import GridLabels
 
 
 class ProgramKind(StrEnum):
@@ -351,12 +354,17 @@ class RowBuilder:
     """Accumulates constraint rows block by block as COO triplets (vectorised builders).
 
     Each :meth:`add` appends ``n_rows`` rows whose local indices ``rows`` (0..n_rows-1) are
-    shifted past the rows added before; :meth:`matrix` and :meth:`bounds` assemble the result::
+    shifted past the rows added before; :meth:`matrix` and :meth:`bounds` assemble the result.
+    A block given a ``name`` is recorded in :attr:`groups`, the ``meta["row_groups"]`` that
+    :mod:`aigc_opt.explain` reads to name the rows of an infeasible program::
 
         rb = RowBuilder()
-        rb.add(user, np.arange(nx), 1.0, N, 1.0, 1.0)          # sum_k x_nk = 1
-        rb.add(server, cols, 1.0, S, -np.inf, capacity)         # sum_n x_ns <= K_s
+        rb.add(user, np.arange(nx), 1.0, N, 1.0, 1.0,           # sum_k x_nk = 1
+               name="assignment", items="request {i}")
+        rb.add(server, cols, 1.0, S, -np.inf, capacity,          # sum_n x_ns <= K_s
+               name="capacity", items="server {i}")
         A, (lo, hi) = rb.matrix(n_cols), rb.bounds()
+        LinearProgram(..., meta={"row_groups": rb.groups})
     """
 
     def __init__(self) -> None:
@@ -365,11 +373,28 @@ class RowBuilder:
         self._vals: list[np.ndarray] = []
         self._lo: list[np.ndarray] = []
         self._hi: list[np.ndarray] = []
+        self._groups: dict[str, tuple[int, int, Any]] = {}
         self.n_rows = 0
 
     def add(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray | float, n_rows: int,
-            lower: np.ndarray | float, upper: np.ndarray | float) -> int:
-        """Append a block of ``n_rows`` rows; return the index of its first row."""
+            lower: np.ndarray | float, upper: np.ndarray | float, *, name: str | None = None,
+            items: str | Sequence[str] | GridLabels | None = None) -> int:
+        """Append a block of ``n_rows`` rows; return the index of its first row.
+
+        Parameters
+        ----------
+        rows, cols, vals : array_like
+            COO triplets of the block, ``rows`` local (0..n_rows-1).
+        n_rows : int
+            Rows in the block.
+        lower, upper : array_like or float
+            Row bounds (one per row, or one for all).
+        name : str, optional
+            Name of the block's row group in :attr:`groups` (see :meth:`name_rows`); None:
+            the rows are not named.
+        items : str, sequence of str or GridLabels, optional
+            The rows' labels (see :meth:`name_rows`); only with ``name``.
+        """
         rows = np.asarray(rows, dtype=np.int64)
         first = self.n_rows
         self._rows.append(rows + first)
@@ -378,7 +403,48 @@ class RowBuilder:
         self._lo.append(np.broadcast_to(np.asarray(lower, dtype=np.float64), (n_rows,)))
         self._hi.append(np.broadcast_to(np.asarray(upper, dtype=np.float64), (n_rows,)))
         self.n_rows += int(n_rows)
+        if name is not None:
+            self.name_rows(name, first, items)
+        elif items is not None:
+            raise ValueError("row labels (items) need a group name")
         return first
+
+    def name_rows(self, name: str, first: int,
+                  items: str | Sequence[str] | GridLabels | None = None) -> None:
+        """Record the rows ``first .. n_rows-1`` (added by one or more :meth:`add` calls) as
+        the row group ``name`` of :attr:`groups` (a later group of the same name replaces it).
+
+        Parameters
+        ----------
+        name : str
+            Group name: a row is explained as ``"<name> at <item>"``.
+        first : int
+            The group's first row (a value returned by :meth:`add`, or :attr:`n_rows` before
+            the group's blocks were added).
+        items : str, sequence of str or GridLabels, optional
+            The rows' items: a template with ``{i}``, the row's index inside the group (e.g.
+            ``"server {i}"``); one label per row; or a :class:`~aigc_opt.explain.GridLabels`
+            of one cell per row (labels formatted when asked for, for large groups). None:
+            ``"row {i}"``.
+        """
+        from .explain import GridLabels, row_group  # explain imports this module
+
+        if not 0 <= first <= self.n_rows:
+            raise ValueError(f"first row {first} is not in 0..{self.n_rows}")
+        if isinstance(items, GridLabels):
+            if len(items) != self.n_rows - first:
+                raise ValueError(f"row group of {self.n_rows - first} rows needs as many "
+                                 f"labels, got {len(items)}")
+            self._groups[name] = (int(first), self.n_rows, items)
+        else:
+            self._groups[name] = row_group(first, self.n_rows,
+                                           "row {i}" if items is None else items)
+
+    @property
+    def groups(self) -> dict[str, tuple[int, int, Any]]:
+        """The named row groups in the order named: ``name -> (first, stop, items)`` for the
+        rows ``first .. stop-1``, the ``meta["row_groups"]`` of :mod:`aigc_opt.explain`."""
+        return dict(self._groups)
 
     def matrix(self, n_cols: int) -> sp.csr_matrix:
         """The CSR matrix of all rows added (duplicates summed)."""

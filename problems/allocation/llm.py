@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.cases import CaseKind, register_case
-from aigc_opt.explain import grid_group, row_group
+from aigc_opt.explain import GridLabels
 from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.solve import register_heuristic
 from aigc_opt.spec import register_builder
@@ -69,43 +69,35 @@ def build(inst: LlmInstance, spec: LlmSpec) -> LinearProgram:
     n_cols = 3 * N
     rN = np.arange(N)
     rb = RowBuilder()
-    groups: dict[str, Any] = {}
-
-    def add(name: str, items: Any, rows: np.ndarray, cols: np.ndarray, vals: Any, n: int,
-            lower: Any, upper: Any) -> None:
-        first = rb.add(rows, cols, vals, n, lower, upper)
-        groups[name] = row_group(first, first + n, items)
-
     # epigraph: u_n - s_np t_n <= q_np - s_np x_np (segments p), u_n <= q_n,last
     slope = np.diff(q, axis=1) / np.diff(x, axis=1)  # (N, K-1)
     icpt = q[:, :-1] - slope * x[:, :-1]
     ns = N * (K - 1)
     rs = np.arange(ns)
     un = np.repeat(rN, K - 1)
-    first = rb.add(np.concatenate([rs, rs]), np.concatenate([iu + un, it + un]),
-                   np.concatenate([np.ones(ns), -slope.reshape(-1)]), ns, -np.inf,
-                   icpt.reshape(-1))
-    groups["quality"] = grid_group(first, "request {0}, segment {1}", (N, K - 1))
+    rb.add(np.concatenate([rs, rs]), np.concatenate([iu + un, it + un]),
+           np.concatenate([np.ones(ns), -slope.reshape(-1)]), ns, -np.inf, icpt.reshape(-1),
+           name="quality", items=GridLabels("request {0}, segment {1}", (N, K - 1)))
     # t_n - Tmax_n a_n <= 0
-    add("max_tokens", "request {i}", np.concatenate([rN, rN]),
-        np.concatenate([it + rN, ia + rN]), np.concatenate([np.ones(N), -inst.max_tokens]), N,
-        -np.inf, 0.0)
+    rb.add(np.concatenate([rN, rN]), np.concatenate([it + rN, ia + rN]),
+           np.concatenate([np.ones(N), -inst.max_tokens]), N, -np.inf, 0.0, name="max_tokens",
+           items="request {i}")
     # batch slots
-    add("batch_slots", "edge GPU", np.zeros(N, dtype=np.int64), ia + rN, np.ones(N), 1,
-        -np.inf, float(inst.batch_slots))
+    rb.add(np.zeros(N, dtype=np.int64), ia + rN, np.ones(N), 1, -np.inf,
+           float(inst.batch_slots), name="batch_slots", items="edge GPU")
     # KV memory and compute per slot, both divided by their capacity
     kv = inst.kv_bytes_per_token
     for name, per_token, cap in (("kv_memory", kv, inst.kv_capacity_bytes),
                                  ("compute", np.full(N, phi), F * inst.slot_s)):
-        add(name, "edge GPU", np.zeros(2 * N, dtype=np.int64),
-            np.concatenate([ia + rN, it + rN]), np.concatenate([per_token * P, per_token]) / cap,
-            1, -np.inf, 1.0)
+        rb.add(np.zeros(2 * N, dtype=np.int64), np.concatenate([ia + rN, it + rN]),
+               np.concatenate([per_token * P, per_token]) / cap, 1, -np.inf, 1.0, name=name,
+               items="edge GPU")
     # deadlines (divided by d_n where finite)
     d = inst.deadline_s
     ds = np.where(np.isfinite(d), d, 1.0)
-    add("deadline", "request {i}", np.concatenate([rN, rN]), np.concatenate([ia + rN, it + rN]),
-        np.concatenate([prefill_s / ds, np.full(N, tau) / ds]), N, -np.inf,
-        np.where(np.isfinite(d), 1.0, np.inf))
+    rb.add(np.concatenate([rN, rN]), np.concatenate([ia + rN, it + rN]),
+           np.concatenate([prefill_s / ds, np.full(N, tau) / ds]), N, -np.inf,
+           np.where(np.isfinite(d), 1.0, np.inf), name="deadline", items="request {i}")
     first = rb.n_rows
     for metric, bound in spec.epsilon:
         z = np.zeros(2 * N, dtype=np.int64)
@@ -118,9 +110,8 @@ def build(inst: LlmInstance, spec: LlmSpec) -> LinearProgram:
         else:
             rb.add(z[:N], iu + rN, w, 1, bound, np.inf)
     if spec.epsilon:  # one row per (metric, bound)
-        groups["epsilon"] = row_group(first, rb.n_rows,
-                                      [f"weighted {m} {'>=' if m == 'quality' else '<='} {b:g}"
-                                       for m, b in spec.epsilon])
+        rb.name_rows("epsilon", first, [f"weighted {m} {'>=' if m == 'quality' else '<='} {b:g}"
+                                        for m, b in spec.epsilon])
 
     c = np.zeros(n_cols)
     c[ia:it] = w * (o.latency * prefill_s + o.energy * e_tok * P)
@@ -137,7 +128,7 @@ def build(inst: LlmInstance, spec: LlmSpec) -> LinearProgram:
         col_lower=np.zeros(3 * N), col_upper=col_hi,
         integrality=integ,
         blocks=(Block("admit", ia, (N,)), Block("tokens", it, (N,)), Block("u", iu, (N,))),
-        name=f"allocation.llm_tokens[N={N}]", meta={"row_groups": groups},
+        name=f"allocation.llm_tokens[N={N}]", meta={"row_groups": rb.groups},
     )
 
 

@@ -79,7 +79,6 @@ from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.channel import shannon_rate
 from aigc_opt.errors import ValidationError
-from aigc_opt.explain import row_group
 from aigc_opt.problems.offloading.data import OffloadAllocation
 from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.quality import quality
@@ -244,36 +243,31 @@ def build(scn: Scenario, spec: StepsSpec) -> LinearProgram:
     rN = np.arange(N)
 
     rb = RowBuilder()
-    groups: dict[str, Any] = {}
-
-    def add(name: str, items: str, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray,
-            n: int, lower: Any, upper: Any) -> None:
-        first = rb.add(rows, cols, vals, n, lower, upper)
-        groups[name] = row_group(first, first + n, items)
-
     zr = np.repeat(rN, K)
     zc = iz + np.arange(N * K)
     # one-hot: sum_j z_nj = 1
-    add("one_hot", "request {i}", zr, zc, np.ones(N * K), N, np.ones(N), np.ones(N))
+    rb.add(zr, zc, np.ones(N * K), N, np.ones(N), np.ones(N), name="one_hot",
+           items="request {i}")
     # linking: ke + kd - sum_j lev_j z_nj = 0
-    add("linking", "request {i}", np.concatenate([rN, rN, zr]),
-        np.concatenate([ike + rN, ikd + rN, zc]),
-        np.concatenate([np.ones(2 * N), -np.tile(lev, N)]), N, np.zeros(N), np.zeros(N))
+    rb.add(np.concatenate([rN, rN, zr]), np.concatenate([ike + rN, ikd + rN, zc]),
+           np.concatenate([np.ones(2 * N), -np.tile(lev, N)]), N, np.zeros(N), np.zeros(N),
+           name="linking", items="request {i}")
     # batch time per server: T_s - sum_{n at s} (phi/F_s) ke_n = 0
-    add("batch_time", "server {i}", np.concatenate([np.arange(S), t.server]),
-        np.concatenate([iT + np.arange(S), ike + rN]),
-        np.concatenate([np.ones(S), -t.edge_s_per_step]), S, np.zeros(S), np.zeros(S))
+    rb.add(np.concatenate([np.arange(S), t.server]), np.concatenate([iT + np.arange(S), ike + rN]),
+           np.concatenate([np.ones(S), -t.edge_s_per_step]), S, np.zeros(S), np.zeros(S),
+           name="batch_time", items="server {i}")
     # deadline: T_s(n) + a_n kd_n - late_n <= d_n - c_n
-    add("deadline", "request {i}", np.concatenate([rN, rN, rN]),
-        np.concatenate([iT + t.server, ikd + rN, il + rN]),
-        np.concatenate([np.ones(N), t.dev_s_per_step, -np.ones(N)]), N,
-        np.full(N, -np.inf), scn.request_deadline_s - t.t_comm_s)
+    rb.add(np.concatenate([rN, rN, rN]), np.concatenate([iT + t.server, ikd + rN, il + rN]),
+           np.concatenate([np.ones(N), t.dev_s_per_step, -np.ones(N)]), N,
+           np.full(N, -np.inf), scn.request_deadline_s - t.t_comm_s, name="deadline",
+           items="request {i}")
     # device energy budget, scaled by the budget: (e_step / E^max) kd <= 1 - p t_up / E^max
     budget = scn.user_energy_budget_j
     fin = np.isfinite(budget)
     scale_e = np.where(fin, budget, 1.0)
-    add("device_energy", "request {i}", rN, ikd + rN, t.dev_j_per_step / scale_e, N,
-        np.full(N, -np.inf), np.where(fin, (budget - t.e_tx_j) / scale_e, np.inf))
+    rb.add(rN, ikd + rN, t.dev_j_per_step / scale_e, N, np.full(N, -np.inf),
+           np.where(fin, (budget - t.e_tx_j) / scale_e, np.inf), name="device_energy",
+           items="request {i}")
 
     # objective
     c = np.zeros(n_cols)
@@ -307,9 +301,8 @@ def build(scn: Scenario, spec: StepsSpec) -> LinearProgram:
             rb.add(np.zeros(N * K, dtype=np.int64), zc, (w[:, None] * q).reshape(-1), 1,
                    bound + one, np.inf + one)
     if spec.epsilon:  # one row per (metric, bound), named by its metric
-        groups["epsilon"] = row_group(first, rb.n_rows,
-                                      [f"weighted {m} {'>=' if m == 'quality' else '<='} {b:g}"
-                                       for m, b in spec.epsilon])
+        rb.name_rows("epsilon", first, [f"weighted {m} {'>=' if m == 'quality' else '<='} {b:g}"
+                                        for m, b in spec.epsilon])
 
     A = rb.matrix(n_cols)
     row_lower, row_upper = rb.bounds()
@@ -334,7 +327,7 @@ def build(scn: Scenario, spec: StepsSpec) -> LinearProgram:
                 Block("T", iT, (S,)), Block("late", il, (N,))),
         offset=offset,
         name=f"allocation.{spec.variant}[N={N},S={S},K={K}]",
-        meta={"levels": lev, "row_groups": groups},
+        meta={"levels": lev, "row_groups": rb.groups},
     )
 
 

@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.cases import CaseKind, register_case
-from aigc_opt.explain import row_group
 from aigc_opt.program import Block, LinearProgram, RowBuilder, Sense
 from aigc_opt.spec import register_builder
 
@@ -94,13 +93,13 @@ def assemble(inst: IsccInstance, bun: Bundles, pools: Sequence[PoolRows], name: 
     labels each pool's rows in ``meta["row_groups"]`` (default ``"row {i}"``)."""
     n = bun.size
     rb = RowBuilder()
-    rb.add(bun.task, np.arange(n), 1.0, inst.n_tasks, -np.inf, 1.0)
+    rb.add(bun.task, np.arange(n), 1.0, inst.n_tasks, -np.inf, 1.0, name="task",
+           items="task {i}")
     row_blocks = {"task": (0, inst.n_tasks)}
-    groups = {"task": row_group(0, inst.n_tasks, "task {i}")}
     for pname, key, ngroups, sel, coef, cap in pools:
-        first = rb.add(key, sel, coef, ngroups, -np.inf, np.asarray(cap, dtype=np.float64))
+        first = rb.add(key, sel, coef, ngroups, -np.inf, np.asarray(cap, dtype=np.float64),
+                       name=pname, items=(items or {}).get(pname, "row {i}"))
         row_blocks[pname] = (first, first + ngroups)
-        groups[pname] = row_group(first, first + ngroups, (items or {}).get(pname, "row {i}"))
     A = rb.matrix(n)
     lo, hi = rb.bounds()
     columns = {"task": bun.task, "site": bun.site, "level": bun.level, "rbs": bun.rbs,
@@ -110,7 +109,7 @@ def assemble(inst: IsccInstance, bun: Bundles, pools: Sequence[PoolRows], name: 
         c=bun.utility, A=A, row_lower=lo, row_upper=hi, col_lower=np.zeros(n),
         col_upper=np.ones(n), integrality=np.ones(n, dtype=bool),
         blocks=(Block("x", 0, (n,)),), sense=Sense.MAX, name=name,
-        meta={"columns": columns, "row_blocks": row_blocks, "row_groups": groups,
+        meta={"columns": columns, "row_blocks": row_blocks, "row_groups": rb.groups,
               "n_tasks": inst.n_tasks})
 
 

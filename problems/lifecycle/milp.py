@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from aigc_opt.explain import grid_group, row_group
+from aigc_opt.explain import GridLabels
 from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.spec import register_builder
 
@@ -231,26 +231,18 @@ def assemble(inst: LifecycleInstance, spec: LifecycleSpec, *, slots: Any = None,
     hi[ob:] = np.inf
 
     rb = RowBuilder()
-    groups: dict[str, Any] = {}
-
-    def add(name: str, items: Any, rows: np.ndarray, cols: np.ndarray, vals: Any, n: int,
-            lower: Any, upper: Any) -> None:
-        first = rb.add(rows, cols, vals, n, lower, upper)
-        if isinstance(items, tuple):  # (template, grid shape, cell of each row or None)
-            groups[name] = grid_group(first, *items)
-        else:
-            groups[name] = row_group(first, first + n, items)
-
-    add("one_option", "service {i}", cand.zs, oz + np.arange(Z), 1.0, S, 1.0, 1.0)
+    rb.add(cand.zs, oz + np.arange(Z), 1.0, S, 1.0, 1.0, name="one_option",
+           items="service {i}")
     zm = inst.option_model[cand.zo]
     ym = cand.zs * M + zm
-    add("model_selection", ("service {}, model {}", (S, M), None), np.r_[np.arange(S * M), ym],
-        np.r_[oy + np.arange(S * M), oz + np.arange(Z)], np.r_[np.ones(S * M), -np.ones(Z)],
-        S * M, 0.0, 0.0)  # y = sum z
-    add("hosting", ("service {}, model {}, node {}", (S, M, N),
-                    (cand.xs * M + cand.xm) * N + cand.xn),
-        np.r_[np.arange(X), np.arange(X)], np.r_[ox + np.arange(X), oy + cand.xs * M + cand.xm],
-        np.r_[np.ones(X), -np.ones(X)], X, -np.inf, 0.0)  # x <= y
+    rb.add(np.r_[np.arange(S * M), ym], np.r_[oy + np.arange(S * M), oz + np.arange(Z)],
+           np.r_[np.ones(S * M), -np.ones(Z)], S * M, 0.0, 0.0,  # y = sum z
+           name="model_selection", items=GridLabels("service {}, model {}", (S, M)))
+    rb.add(np.r_[np.arange(X), np.arange(X)],
+           np.r_[ox + np.arange(X), oy + cand.xs * M + cand.xm], np.r_[np.ones(X), -np.ones(X)],
+           X, -np.inf, 0.0, name="hosting",  # x <= y
+           items=GridLabels("service {}, model {}, node {}", (S, M, N),
+                            (cand.xs * M + cand.xm) * N + cand.xn))
     tsu = (cand.at * S + cand.as_) * U + cand.au
     rtsu = (cand.rt * S + cand.rs) * U + cand.ru
     keys, inv = np.unique(np.r_[tsu, rtsu], return_inverse=True)
@@ -260,26 +252,27 @@ def assemble(inst: LifecycleInstance, spec: LifecycleSpec, *, slots: Any = None,
         logger.info("%d demand groups have no candidate host: the program is infeasible",
                     n_need - keys.size)
     tsu_items = "slot {}, service {}, region {}"
-    add("routing", (tsu_items, (T, S, U), keys), inv,
-        np.r_[oa + np.arange(A), orr + np.arange(R)], 1.0, keys.size, 1.0, 1.0)
+    rb.add(inv, np.r_[oa + np.arange(A), orr + np.arange(R)], 1.0, keys.size, 1.0, 1.0,
+           name="routing", items=GridLabels(tsu_items, (T, S, U), keys))
     if keys.size < n_need:  # a group nobody can serve: an explicitly infeasible empty row
         dt, dsv, du = np.nonzero(dem_all > 0)
         lost = np.setdiff1d((slots[dt] * S + dsv) * U + du, keys)
-        add("no_host", tsu_items.format(lost[0] // (S * U), lost[0] // U % S, lost[0] % U)
-            + (f" (and {lost.size - 1} more)" if lost.size > 1 else ""),
-            np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 1.0, 1, 1.0, 1.0)
-    add("route_hosted", (tsu_items + ", model {}, node {}", (T, S, U, M, N),
-                         (tsu * M + xm_a) * N + xn_a),
-        np.r_[np.arange(A), np.arange(A)], np.r_[oa + np.arange(A), ox + cand.ax],
-        np.r_[np.ones(A), -np.ones(A)], A, -np.inf, 0.0)  # a <= x
+        rb.add(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 1.0, 1, 1.0, 1.0,
+               name="no_host",
+               items=tsu_items.format(lost[0] // (S * U), lost[0] // U % S, lost[0] % U)
+               + (f" (and {lost.size - 1} more)" if lost.size > 1 else ""))
+    rb.add(np.r_[np.arange(A), np.arange(A)], np.r_[oa + np.arange(A), ox + cand.ax],
+           np.r_[np.ones(A), -np.ones(A)], A, -np.inf, 0.0, name="route_hosted",  # a <= x
+           items=GridLabels(tsu_items + ", model {}, node {}", (T, S, U, M, N),
+                            (tsu * M + xm_a) * N + xn_a))
     # valid inequality sum_n a[t,s,u,m,n] <= y[s,m] (implied at integral points; it stops the
     # relaxation from taking one model's quality while routing to another model's hosts)
     tsum = tsu * M + xm_a
     gk, ginv = np.unique(tsum, return_inverse=True)
     gs, gm = (gk // M // U) % S, gk % M
-    add("route_model", (tsu_items + ", model {}", (T, S, U, M), gk),
-        np.r_[ginv, np.arange(gk.size)], np.r_[oa + np.arange(A), oy + gs * M + gm],
-        np.r_[np.ones(A), -np.ones(gk.size)], gk.size, -np.inf, 0.0)
+    rb.add(np.r_[ginv, np.arange(gk.size)], np.r_[oa + np.arange(A), oy + gs * M + gm],
+           np.r_[np.ones(A), -np.ones(gk.size)], gk.size, -np.inf, 0.0, name="route_model",
+           items=GridLabels(tsu_items + ", model {}", (T, S, U, M), gk))
     # GPU memory per node (per replica)
     mem = np.maximum(inst.node_memory_bytes, 1e-300)
     wbytes = inst.bytes_per_param * inst.model_params
@@ -289,7 +282,7 @@ def assemble(inst: LifecycleInstance, spec: LifecycleSpec, *, slots: Any = None,
     rows = np.r_[cand.xn, zn0[trained], dev[su]]
     cols = np.r_[ox + np.arange(X), oz + np.nonzero(trained)[0], oz + sz]
     vals = np.r_[wbytes[cand.xm], phys.mem[cand.zs, cand.zo][trained], mem_dev[sz]] / mem[rows]
-    add("gpu_memory", "node {i}", rows, cols, vals, N, -np.inf, 1.0)
+    rb.add(rows, cols, vals, N, -np.inf, 1.0, name="gpu_memory", items="node {i}")
     # compute per node and slot: window * inference + training <= util F window
     K = slots.size
     slot_row = np.full(T, -1)
@@ -303,13 +296,14 @@ def assemble(inst: LifecycleInstance, spec: LifecycleSpec, *, slots: Any = None,
     rows = np.r_[ra, rz[:, zt].ravel(), rdz.ravel()]
     cols = np.r_[oa + np.arange(A), np.tile(oz + zt, K), np.tile(oz + dz, K)]
     vals = np.r_[win * dem_a * f_a, np.tile(server_flops[zt], K), np.tile(dev_flops[dz, du], K)]
-    add("compute", ("slot {}, node {}", (T, N), np.add.outer(slots * N, np.arange(N)).ravel()),
-        rows, cols, vals / cap[rows % N], K * N, -np.inf, 1.0)
+    rb.add(rows, cols, vals / cap[rows % N], K * N, -np.inf, 1.0, name="compute",
+           items=GridLabels("slot {}, node {}", (T, N),
+                            np.add.outer(slots * N, np.arange(N)).ravel()))
     # delivery: b = sum B z ; d >= rep (b - sum_o B z[., ., n]) - rep Bmax (1 - X)
     B = phys.deliver_bytes / GB  # (S, O) GB per replica
     Bz = B[cand.zs, cand.zo]
-    add("delivery_size", "service {i}", np.r_[np.arange(S), cand.zs],
-        np.r_[ob + np.arange(S), oz + np.arange(Z)], np.r_[np.ones(S), -Bz], S, 0.0, 0.0)
+    rb.add(np.r_[np.arange(S), cand.zs], np.r_[ob + np.arange(S), oz + np.arange(Z)],
+           np.r_[np.ones(S), -Bz], S, 0.0, 0.0, name="delivery_size", items="service {i}")
     bmax = np.zeros(S)
     np.maximum.at(bmax, cand.zs, Bz)
     pid = np.full(S * N, -1)
@@ -318,22 +312,23 @@ def assemble(inst: LifecycleInstance, spec: LifecycleSpec, *, slots: Any = None,
     rz_d = pid[cand.zs[zd] * N + cand.zn[zd]]
     rx = pid[cand.xs * N + cand.xn]
     r_rep, r_b = rep[dn], bmax[ds]
-    add("delivery", ("service {}, node {}", (S, N), pairs),
-        np.r_[np.arange(Dn), np.arange(Dn), rz_d, rx],
-        np.r_[od + np.arange(Dn), ob + ds, oz + zd, ox + np.arange(X)],
-        np.r_[np.ones(Dn), -r_rep, r_rep[rz_d] * Bz[zd], -r_rep[rx] * r_b[rx]],
-        Dn, -r_rep * r_b, np.inf)
+    rb.add(np.r_[np.arange(Dn), np.arange(Dn), rz_d, rx],
+           np.r_[od + np.arange(Dn), ob + ds, oz + zd, ox + np.arange(X)],
+           np.r_[np.ones(Dn), -r_rep, r_rep[rz_d] * Bz[zd], -r_rep[rx] * r_b[rx]],
+           Dn, -r_rep * r_b, np.inf, name="delivery",
+           items=GridLabels("service {}, node {}", (S, N), pairs))
     # optional budget rows
     if spec.cost_budget < np.inf:
-        add("cost_budget", "all services", np.zeros(Z + A + Dn, dtype=np.int64),
-            np.r_[oz + np.arange(Z), oa + np.arange(A), od + np.arange(Dn)],
-            np.r_[cost_z, cost_a, np.full(Dn, tp * GB)], 1, -np.inf, spec.cost_budget)
+        rb.add(np.zeros(Z + A + Dn, dtype=np.int64),
+               np.r_[oz + np.arange(Z), oa + np.arange(A), od + np.arange(Dn)],
+               np.r_[cost_z, cost_a, np.full(Dn, tp * GB)], 1, -np.inf, spec.cost_budget,
+               name="cost_budget", items="all services")
     if spec.quality_floor > -np.inf:
-        add("quality_floor", "all services", np.zeros(Z, dtype=np.int64), oz + np.arange(Z),
-            qual_z, 1, spec.quality_floor, np.inf)
+        rb.add(np.zeros(Z, dtype=np.int64), oz + np.arange(Z), qual_z, 1, spec.quality_floor,
+               np.inf, name="quality_floor", items="all services")
     if spec.privacy_limit_bytes < np.inf:
-        add("privacy_limit", "all services", np.zeros(Z, dtype=np.int64), oz + np.arange(Z),
-            priv, 1, -np.inf, spec.privacy_limit_bytes)
+        rb.add(np.zeros(Z, dtype=np.int64), oz + np.arange(Z), priv, 1, -np.inf,
+               spec.privacy_limit_bytes, name="privacy_limit", items="all services")
     if fix is not None:  # placement given: an LP over the routing, hosts fixed open
         integ[:] = False
         lo[ox:oa] = 1.0
@@ -350,7 +345,7 @@ def assemble(inst: LifecycleInstance, spec: LifecycleSpec, *, slots: Any = None,
     return LinearProgram(c=c, A=rb.matrix(n_cols), row_lower=lower, row_upper=upper,
                          col_lower=lo, col_upper=hi, integrality=integ, blocks=blocks,
                          name=f"lifecycle[T={len(slots)},S={S},U={U},N={N}]",
-                         meta={"columns": columns, "slots": slots, "row_groups": groups})
+                         meta={"columns": columns, "slots": slots, "row_groups": rb.groups})
 
 
 def build(inst: LifecycleInstance, spec: LifecycleSpec) -> LinearProgram:

@@ -40,7 +40,7 @@ import numpy as np
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.errors import ValidationError
-from aigc_opt.explain import grid_group, row_group
+from aigc_opt.explain import GridLabels
 from aigc_opt.program import Block, LinearProgram, RowBuilder, Sense
 from aigc_opt.result import Result
 from aigc_opt.solve import register_algorithm, register_heuristic
@@ -167,8 +167,8 @@ def build(inst: AgodInstance, spec: AgodSpec) -> LinearProgram:
     j, k = active_pairs(inst)
     load = np.bincount(j, weights=inst.task_steps[k], minlength=J)  # active steps at arrival j
     rb = RowBuilder()
-    rb.add(np.repeat(np.arange(J), P), ix.ravel(), 1.0, J, 1.0, 1.0)
-    groups: dict[str, Any] = {"placed": row_group(0, J, "task {i}")}
+    rb.add(np.repeat(np.arange(J), P), ix.ravel(), 1.0, J, 1.0, 1.0, name="placed",
+           items="task {i}")
     # a row at arrival j is dominated by the row at j + 1 when no task of A(j) ends before
     # arrival j + 1 (then A(j) is a subset of A(j + 1)); rows whose whole load fits never bind
     end = inst.arrival_s + runtime_s(inst.task_steps)
@@ -184,18 +184,17 @@ def build(inst: AgodInstance, spec: AgodSpec) -> LinearProgram:
     rk = np.repeat(k, P)
     keep = tight[rj, rp]
     tj, tp = np.nonzero(tight)  # the rows' (arrival, provider), in row order
-    first = rb.add(row_id[rj[keep], rp[keep]], ix[rk[keep], rp[keep]],
-                   inst.task_steps[rk[keep]].astype(float), tj.size, -np.inf,
-                   inst.provider_capacity[tp].astype(float))
-    groups["capacity"] = grid_group(first, "arrival of task {0}, provider {1}", (J, P),
-                                    np.flatnonzero(tight))
+    rb.add(row_id[rj[keep], rp[keep]], ix[rk[keep], rp[keep]],
+           inst.task_steps[rk[keep]].astype(float), tj.size, -np.inf,
+           inst.provider_capacity[tp].astype(float), name="capacity",
+           items=GridLabels("arrival of task {0}, provider {1}", (J, P), np.flatnonzero(tight)))
     lo, hi = rb.bounds()
     return LinearProgram(c=reward_table(inst).ravel(), A=rb.matrix(n), row_lower=lo,
                          row_upper=hi, col_lower=np.zeros(n), col_upper=np.ones(n),
                          integrality=np.ones(n, dtype=bool),
                          blocks=(Block("assign", 0, (J, P)),),
                          sense=Sense.MAX, name=f"agod-offline[J={J},P={P}]",
-                         meta={"row_groups": groups})
+                         meta={"row_groups": rb.groups})
 
 
 def decode(inst: AgodInstance, spec: AgodSpec, program: LinearProgram, values: Any

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.backend import SolveOptions
-from aigc_opt.explain import grid_group, row_group
+from aigc_opt.explain import GridLabels
 from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.result import Result
 from aigc_opt.solve import register_algorithm
@@ -104,39 +104,30 @@ def assemble(cost_x: np.ndarray, work: np.ndarray, capacity: np.ndarray, user_mo
     ss = np.arange(S)[None, None, :, None]
     shape4 = (T, U, S, K)
     rb = RowBuilder()
-    groups: dict[str, Any] = {}
-
-    def named(group: str, first: int, template: str, shape: tuple[int, ...]) -> None:
-        groups[group] = grid_group(first, template, shape)
-
     # one server and level per request
-    first = rb.add(np.broadcast_to(tt * U + uu, shape4).ravel(), ix.ravel(), 1.0, T * U, 1.0,
-                   1.0)
-    named("assignment", first, "slot {0}, user {1}", (T, U))
+    rb.add(np.broadcast_to(tt * U + uu, shape4).ravel(), ix.ravel(), 1.0, T * U, 1.0, 1.0,
+           name="assignment", items=GridLabels("slot {0}, user {1}", (T, U)))
     # GPU work per server and slot, each row divided by its capacity (FLOP ~ 1e15 is beyond
     # HiGHS's matrix-value limit)
     wscale = np.where(capacity > 0, capacity, 1.0)
-    first = rb.add(
-        np.broadcast_to(tt * S + ss, shape4).ravel(), ix.ravel(),
-        np.broadcast_to(work[None, :, None, :] / wscale[None, None, :, None], shape4).ravel(),
-        T * S, -np.inf, np.tile(capacity / wscale, T))
-    named("gpu_work", first, "slot {0}, server {1}", (T, S))
+    rb.add(np.broadcast_to(tt * S + ss, shape4).ravel(), ix.ravel(),
+           np.broadcast_to(work[None, :, None, :] / wscale[None, None, :, None], shape4).ravel(),
+           T * S, -np.inf, np.tile(capacity / wscale, T),
+           name="gpu_work", items=GridLabels("slot {0}, server {1}", (T, S)))
     # hosting: sum_k x[t,u,s,k] <= h[t,s,m_u]
     r_tus = (np.arange(T)[:, None, None] * U + np.arange(U)[None, :, None]) * S \
         + np.arange(S)[None, None, :]
     h_cols = np.transpose(ih[:, :, user_model], (0, 2, 1))  # (T, U, S)
-    first = rb.add(
-        np.concatenate([np.broadcast_to(r_tus[..., None], shape4).ravel(), r_tus.ravel()]),
-        np.concatenate([ix.ravel(), h_cols.ravel()]),
-        np.concatenate([np.ones(nx), -np.ones(T * U * S)]), T * U * S, -np.inf, 0.0)
-    named("hosting", first, "slot {0}, user {1}, server {2}", (T, U, S))
+    rb.add(np.concatenate([np.broadcast_to(r_tus[..., None], shape4).ravel(), r_tus.ravel()]),
+           np.concatenate([ix.ravel(), h_cols.ravel()]),
+           np.concatenate([np.ones(nx), -np.ones(T * U * S)]), T * U * S, -np.inf, 0.0,
+           name="hosting", items=GridLabels("slot {0}, user {1}, server {2}", (T, U, S)))
     # GPU memory, each row divided by the server's memory
     mscale = np.where(server_memory > 0, server_memory, 1.0)
-    first = rb.add(
-        np.broadcast_to(np.arange(T * S).reshape(T, S, 1), (T, S, M)).ravel(), ih.ravel(),
-        (model_memory[None, None, :] / mscale[None, :, None] * np.ones((T, 1, 1))).ravel(),
-        T * S, -np.inf, np.tile(server_memory / mscale, T))
-    named("gpu_memory", first, "slot {0}, server {1}", (T, S))
+    rb.add(np.broadcast_to(np.arange(T * S).reshape(T, S, 1), (T, S, M)).ravel(), ih.ravel(),
+           (model_memory[None, None, :] / mscale[None, :, None] * np.ones((T, 1, 1))).ravel(),
+           T * S, -np.inf, np.tile(server_memory / mscale, T),
+           name="gpu_memory", items=GridLabels("slot {0}, server {1}", (T, S)))
     c = np.zeros(n)
     c[:nx] = cost_x.ravel()
     if Tw:
@@ -144,20 +135,20 @@ def assemble(cost_x: np.ndarray, work: np.ndarray, capacity: np.ndarray, user_mo
         r_out = (np.arange(Tw)[:, None, None] * U + np.arange(U)[None, :, None]) * S \
             + np.arange(S)[None, None, :]  # (Tw, U, S): row of (t, u, a)
         # flow out of a: sum_b w[t,u,a,b] - sum_k x[t,u,a,k] = 0
-        first = rb.add(np.concatenate([np.broadcast_to(r_out[..., None], shape_w).ravel(),
-                                       np.broadcast_to(r_out[..., None], (Tw, U, S, K)).ravel()]),
-                       np.concatenate([iw.ravel(), ix[:-1].ravel()]),
-                       np.concatenate([np.ones(nw), -np.ones(Tw * U * S * K)]), Tw * U * S,
-                       0.0, 0.0)
-        named("flow_out", first, "user {1} from server {2} after slot {0}", (Tw, U, S))
+        rb.add(np.concatenate([np.broadcast_to(r_out[..., None], shape_w).ravel(),
+                               np.broadcast_to(r_out[..., None], (Tw, U, S, K)).ravel()]),
+               np.concatenate([iw.ravel(), ix[:-1].ravel()]),
+               np.concatenate([np.ones(nw), -np.ones(Tw * U * S * K)]), Tw * U * S, 0.0, 0.0,
+               name="flow_out",
+               items=GridLabels("user {1} from server {2} after slot {0}", (Tw, U, S)))
         # flow into b: sum_a w[t,u,a,b] - sum_k x[t+1,u,b,k] = 0
         r_in = np.broadcast_to(r_out[:, :, None, :], shape_w)  # row of (t, u, b)
-        first = rb.add(np.concatenate([r_in.ravel(),
-                                       np.broadcast_to(r_out[..., None], (Tw, U, S, K)).ravel()]),
-                       np.concatenate([iw.ravel(), ix[1:].ravel()]),
-                       np.concatenate([np.ones(nw), -np.ones(Tw * U * S * K)]), Tw * U * S,
-                       0.0, 0.0)
-        named("flow_in", first, "user {1} to server {2} after slot {0}", (Tw, U, S))
+        rb.add(np.concatenate([r_in.ravel(),
+                               np.broadcast_to(r_out[..., None], (Tw, U, S, K)).ravel()]),
+               np.concatenate([iw.ravel(), ix[1:].ravel()]),
+               np.concatenate([np.ones(nw), -np.ones(Tw * U * S * K)]), Tw * U * S, 0.0, 0.0,
+               name="flow_in",
+               items=GridLabels("user {1} to server {2} after slot {0}", (Tw, U, S)))
     if budget_total_j is not None:
         if transition_j is None:
             raise ValueError("a budget row needs transition_j")
@@ -167,9 +158,8 @@ def assemble(cost_x: np.ndarray, work: np.ndarray, capacity: np.ndarray, user_mo
             vals.append(np.broadcast_to(first_j[:, :, None], (U, S, K)).ravel())
             cols.append(ix[0].ravel())
         cv = np.concatenate(cols)
-        first = rb.add(np.zeros(cv.shape[0], dtype=np.int64), cv, np.concatenate(vals), 1,
-                       -np.inf, float(budget_total_j))
-        groups["budget"] = row_group(first, first + 1, "all slots")
+        rb.add(np.zeros(cv.shape[0], dtype=np.int64), cv, np.concatenate(vals), 1, -np.inf,
+               float(budget_total_j), name="budget", items="all slots")
     lo, hi = rb.bounds()
     integ = np.zeros(n, dtype=bool)
     integ[: nx + nh] = True
@@ -180,7 +170,7 @@ def assemble(cost_x: np.ndarray, work: np.ndarray, capacity: np.ndarray, user_mo
         blocks.append(Block("w", nx + nh, (Tw, U, S, S)))
     return LinearProgram(c=c, A=rb.matrix(n), row_lower=lo, row_upper=hi, col_lower=np.zeros(n),
                          col_upper=col_hi, integrality=integ, blocks=tuple(blocks), name=name,
-                         meta={"row_groups": groups})
+                         meta={"row_groups": rb.groups})
 
 
 def _choice(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -57,7 +57,7 @@ from typing import Any, cast
 import numpy as np
 
 from aigc_opt.cases import CaseKind, register_case
-from aigc_opt.explain import grid_group, row_group
+from aigc_opt.explain import GridLabels
 from aigc_opt.frozen import FrozenMap
 from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.quality import quality
@@ -225,51 +225,45 @@ def allocation_from_columns(t: OptionTable, cols: np.ndarray, cache: np.ndarray
 
 
 def placement_rows(rb: RowBuilder, scn: Scenario, *, user: np.ndarray, radio: np.ndarray,
-                   place: np.ndarray, nx: int, linking: str,
-                   groups: dict[str, Any] | None = None) -> None:
+                   place: np.ndarray, nx: int, linking: str) -> None:
     """Rows shared by the offloading MILPs over ``nx`` option columns and the ``S x M`` cache
     columns that follow them: assignment, subchannels on the radio server, GPU slots at the
     processing server, GPU memory (each server's row divided by its memory, right-hand side 1)
-    and the model-held linking (see module docstring). ``groups`` (when given) receives the
-    named row ranges of :mod:`aigc_opt.explain` (``meta["row_groups"]``)."""
-    groups = {} if groups is None else groups
+    and the model-held linking (see module docstring), each named in ``rb.groups`` (the
+    ``meta["row_groups"]`` of :mod:`aigc_opt.explain`)."""
     N, S, M = scn.n_users, scn.n_servers, scn.n_models
     ecols = np.nonzero(place >= 0)[0]
-    first = rb.add(user, np.arange(nx), 1.0, N, 1.0, 1.0)
-    groups["assignment"] = row_group(first, first + N, "request {i}")
+    rb.add(user, np.arange(nx), 1.0, N, 1.0, 1.0, name="assignment", items="request {i}")
     rad = np.nonzero(radio >= 0)[0]
-    first = rb.add(radio[rad], rad, 1.0, S, -np.inf, scn.server_subchannels.astype(float))
-    groups["subchannels"] = row_group(first, first + S, "server {i}")
-    first = rb.add(place[ecols], ecols, 1.0, S, -np.inf, scn.server_gpu_slots.astype(float))
-    groups["gpu_slots"] = row_group(first, first + S, "server {i}")
+    rb.add(radio[rad], rad, 1.0, S, -np.inf, scn.server_subchannels.astype(float),
+           name="subchannels", items="server {i}")
+    rb.add(place[ecols], ecols, 1.0, S, -np.inf, scn.server_gpu_slots.astype(float),
+           name="gpu_slots", items="server {i}")
     ys, ym = np.repeat(np.arange(S), M), np.tile(np.arange(M), S)
     mem = np.asarray(scn.server_gpu_memory_bytes, dtype=np.float64)
     den = np.where(mem > 0, mem, max(float(scn.model_size_bytes.max(initial=0.0)), 1.0))
-    first = rb.add(ys, nx + ys * M + ym, scn.model_size_bytes[ym] / den[ys], S, -np.inf,
-                   mem / den)
-    groups["memory"] = row_group(first, first + S, "server {i}")
+    rb.add(ys, nx + ys * M + ym, scn.model_size_bytes[ym] / den[ys], S, -np.inf, mem / den,
+           name="memory", items="server {i}")
     key = place[ecols] * M + scn.request_model[user[ecols]]  # cache column of each edge option
     if linking == "disaggregated":  # x_ns <= y_{s,m(n)}
         ne = ecols.size
         r = np.arange(ne)
-        first = rb.add(np.concatenate([r, r]), np.concatenate([ecols, nx + key]),
-                       np.concatenate([np.ones(ne), -np.ones(ne)]), ne, -np.inf, 0.0)
-        groups["model_held"] = grid_group(first, "request {0}, server {1}", (N, S),
-                                          user[ecols] * S + place[ecols])
+        rb.add(np.concatenate([r, r]), np.concatenate([ecols, nx + key]),
+               np.concatenate([np.ones(ne), -np.ones(ne)]), ne, -np.inf, 0.0, name="model_held",
+               items=GridLabels("request {0}, server {1}", (N, S),
+                                user[ecols] * S + place[ecols]))
     else:  # sum_{n: m(n)=m} x_ns <= min(U_sm, G_s) y_sm
         count = np.bincount(key, minlength=S * M)
         used = np.nonzero(count)[0]
         row_of = np.full(S * M, -1)
         row_of[used] = np.arange(used.size)
         big_m = np.minimum(count[used], scn.server_gpu_slots[used // M]).astype(float)
-        first = rb.add(np.concatenate([row_of[key], np.arange(used.size)]),
-                       np.concatenate([ecols, nx + used]),
-                       np.concatenate([np.ones(ecols.size), -big_m]), used.size, -np.inf, 0.0)
         labels = _pair_labels(S, M)
-        groups["model_held"] = row_group(
-            first, first + used.size,
-            operator.itemgetter(*used.tolist())(labels) if used.size > 1
-            else tuple(labels[k] for k in used.tolist()))
+        rb.add(np.concatenate([row_of[key], np.arange(used.size)]),
+               np.concatenate([ecols, nx + used]),
+               np.concatenate([np.ones(ecols.size), -big_m]), used.size, -np.inf, 0.0,
+               name="model_held", items=operator.itemgetter(*used.tolist())(labels)
+               if used.size > 1 else tuple(labels[k] for k in used.tolist()))
 
 
 @functools.lru_cache(maxsize=8)
@@ -351,9 +345,8 @@ def build(scn: Scenario, spec: OffloadingSpec) -> LinearProgram:
     nx = keep.size
     n = nx + S * M
     rb = RowBuilder()
-    groups: dict[str, Any] = {}
     placement_rows(rb, scn, user=t.user[keep], radio=t.radio_server[keep],
-                   place=t.placement[keep], nx=nx, linking=spec.linking, groups=groups)
+                   place=t.placement[keep], nx=nx, linking=spec.linking)
     row_lower, row_upper = rb.bounds()
     return LinearProgram(
         c=np.concatenate([t.cost[keep], spec.objective.load * load_seconds(scn)]),
@@ -365,7 +358,8 @@ def build(scn: Scenario, spec: OffloadingSpec) -> LinearProgram:
         integrality=np.ones(n, dtype=bool),
         blocks=(Block("assign", 0, (nx,)), Block("cache", nx, (S, M))),
         name=f"offloading[N={N},S={S},M={M}]",
-        meta={"row_groups": groups, "columns": frozen_columns(column_arrays(t, keep), copy=False)},
+        meta={"row_groups": rb.groups,
+              "columns": frozen_columns(column_arrays(t, keep), copy=False)},
     )
 
 

@@ -36,7 +36,6 @@ import numpy as np
 from aigc_opt.backend import SolveOptions, get_backend
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.errors import ValidationError
-from aigc_opt.explain import row_group
 from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.quality import quality
 from aigc_opt.scenario import Scenario
@@ -164,14 +163,11 @@ def build(scn: Scenario, spec: MulticellSpec) -> LinearProgram:
     n = nx + S * M
     edge = place >= 0
     rb = RowBuilder()
-    groups: dict[str, Any] = {}
-    placement_rows(rb, scn, user=u, radio=radio, place=place, nx=nx, linking=spec.linking,
-                   groups=groups)
+    placement_rows(rb, scn, user=u, radio=radio, place=place, nx=nx, linking=spec.linking)
     fw = np.nonzero(edge & (radio != place))[0]
     link = radio[fw] * S + place[fw]
-    first = rb.add(link, fw, 1.0, S * S, -np.inf,
-                   float(spec.forward_channels))  # channels per directed link
-    groups["forward_channels"] = row_group(first, first + S * S, _link_labels(S))
+    rb.add(link, fw, 1.0, S * S, -np.inf, float(spec.forward_channels),  # per directed link
+           name="forward_channels", items=_link_labels(S))
     A = rb.matrix(n)
     lo, hi = rb.bounds()
     return LinearProgram(
@@ -183,7 +179,8 @@ def build(scn: Scenario, spec: MulticellSpec) -> LinearProgram:
             user=u, option=keep, **{f: getattr(col.alloc, f)[keep] for f in _FIELDS},
             latency_s=col.latency_s[keep], device_energy_j=col.device_energy_j[keep],
             server_energy_j=np.where(edge, col.remote_energy_j[keep], 0.0),
-            remote_energy_j=col.remote_energy_j[keep], cost=col.cost[keep])), "row_groups": groups})
+            remote_energy_j=col.remote_energy_j[keep], cost=col.cost[keep])),
+            "row_groups": rb.groups})
 
 
 @functools.lru_cache(maxsize=8)

@@ -45,7 +45,6 @@ from typing import Any
 
 import numpy as np
 
-from aigc_opt.explain import row_group
 from aigc_opt.problems.offloading.assignment import frozen_columns, option_table
 from aigc_opt.problems.offloading.data import (
     CLOUD,
@@ -135,20 +134,15 @@ def build(inst: SizingInstance, spec: SizingSpec) -> LinearProgram:
     t0, k0, v0 = 0, S * G, 2 * S * G
     n_cap = 2 * S * G + S * B
     rb = RowBuilder()
-    groups: dict[str, Any] = {}
-
-    def add(name: str, rows: np.ndarray, cols: np.ndarray, vals: Any, n: int, lo: Any, hi: Any,
-            items: Any) -> None:
-        first = rb.add(rows, cols, vals, n, lo, hi)
-        groups[name] = row_group(first, first + n, items)
-
     sg_items = _labels("site {s} ({g})", s=sg_s, g=gt[sg_g])
     sb_items = _labels("site {s} ({b})", s=sb_s, b=bt[sb_b])
-    add("one_gpu_type", sg_s, t0 + np.arange(S * G), 1.0, S, -np.inf, 1.0, "site {i}")
+    rb.add(sg_s, t0 + np.arange(S * G), 1.0, S, -np.inf, 1.0, name="one_gpu_type",
+           items="site {i}")
     r = np.arange(S * G)
-    add("gpu_max", np.concatenate([r, r]), np.concatenate([k0 + r, t0 + r]),
-        np.concatenate([np.ones(S * G), -kmax[sg_g]]), S * G, -np.inf, 0.0, sg_items)
-    add("one_radio", sb_s, v0 + np.arange(S * B), 1.0, S, 1.0, 1.0, "site {i}")
+    rb.add(np.concatenate([r, r]), np.concatenate([k0 + r, t0 + r]),
+           np.concatenate([np.ones(S * G), -kmax[sg_g]]), S * G, -np.inf, 0.0, name="gpu_max",
+           items=sg_items)
+    rb.add(sb_s, v0 + np.arange(S * B), 1.0, S, 1.0, 1.0, name="one_radio", items="site {i}")
 
     c_parts = [np.zeros(S * G), np.tile([g.cost for g in inst.gpus], S),
                np.tile([r.cost for r in inst.radios], S)]
@@ -168,35 +162,36 @@ def build(inst: SizingInstance, spec: SizingSpec) -> LinearProgram:
         nx = cols["user"].size
         x0, y0 = off, off + nx
         u, pl, rad = cols["user"], cols["placement"], cols["radio_server"]
-        add(f"assignment[{nm}]", u, x0 + np.arange(nx), 1.0, N, 1.0, 1.0, "request {i}")
+        rb.add(u, x0 + np.arange(nx), 1.0, N, 1.0, 1.0, name=f"assignment[{nm}]",
+               items="request {i}")
         e = np.nonzero(pl >= 0)[0]
         slot_row = pl[e] * G + cols["gpu"][e]
-        add(f"gpu_slots[{nm}]", np.concatenate([slot_row, r]),
-            np.concatenate([x0 + e, k0 + r]),
-            np.concatenate([np.ones(e.size), -np.ones(S * G)]), S * G, -np.inf, 0.0, sg_items)
+        rb.add(np.concatenate([slot_row, r]), np.concatenate([x0 + e, k0 + r]),
+               np.concatenate([np.ones(e.size), -np.ones(S * G)]), S * G, -np.inf, 0.0,
+               name=f"gpu_slots[{nm}]", items=sg_items)
         rem = np.nonzero(rad >= 0)[0]
         rr = np.arange(S * B)
-        add(f"subchannels[{nm}]", np.concatenate([rad[rem] * B + cols["band"][rem], rr]),
-            np.concatenate([x0 + rem, v0 + rr]),
-            np.concatenate([np.ones(rem.size), -K[sb_b]]), S * B, -np.inf, 0.0, sb_items)
+        rb.add(np.concatenate([rad[rem] * B + cols["band"][rem], rr]),
+               np.concatenate([x0 + rem, v0 + rr]),
+               np.concatenate([np.ones(rem.size), -K[sb_b]]), S * B, -np.inf, 0.0,
+               name=f"subchannels[{nm}]", items=sb_items)
         ys, ym = np.repeat(sites, M), np.tile(np.arange(M), S)
-        add(f"memory[{nm}]", np.concatenate([ys, sg_s]),
-            np.concatenate([y0 + np.arange(S * M), k0 + r]),
-            np.concatenate([size[ym] / mscale, -mem_g[sg_g] / mscale]), S, -np.inf, 0.0,
-            "site {i}")
+        rb.add(np.concatenate([ys, sg_s]), np.concatenate([y0 + np.arange(S * M), k0 + r]),
+               np.concatenate([size[ym] / mscale, -mem_g[sg_g] / mscale]), S, -np.inf, 0.0,
+               name=f"memory[{nm}]", items="site {i}")
         fm, fg = np.nonzero(size[:, None] <= mem_g[None, :])  # (model, GPU type) that fit
         rf = (sites[:, None] * M + fm[None, :]).ravel()
         cf = (t0 + sites[:, None] * G + fg[None, :]).ravel()
-        add(f"model_fits[{nm}]", np.concatenate([np.arange(S * M), rf]),
-            np.concatenate([y0 + np.arange(S * M), cf]),
-            np.concatenate([np.ones(S * M), -np.ones(rf.size)]), S * M, -np.inf, 0.0,
-            _labels("model {m} at site {s}", m=ym, s=ys))
+        rb.add(np.concatenate([np.arange(S * M), rf]), np.concatenate([y0 + np.arange(S * M), cf]),
+               np.concatenate([np.ones(S * M), -np.ones(rf.size)]), S * M, -np.inf, 0.0,
+               name=f"model_fits[{nm}]", items=_labels("model {m} at site {s}", m=ym, s=ys))
         ne = e.size
         key = pl[e] * M + scn.request_model[u[e]]
         re_ = np.arange(ne)
-        add(f"model_held[{nm}]", np.concatenate([re_, re_]),
-            np.concatenate([x0 + e, y0 + key]), np.concatenate([np.ones(ne), -np.ones(ne)]),
-            ne, -np.inf, 0.0, _labels("request {n} at site {s}", n=u[e], s=pl[e]))
+        rb.add(np.concatenate([re_, re_]), np.concatenate([x0 + e, y0 + key]),
+               np.concatenate([np.ones(ne), -np.ones(ne)]), ne, -np.inf, 0.0,
+               name=f"model_held[{nm}]",
+               items=_labels("request {n} at site {s}", n=u[e], s=pl[e]))
         c_parts += [np.zeros(nx), np.zeros(S * M)]
         ub_parts += [np.ones(nx), np.ones(S * M)]
         blocks += [Block(f"assign[{nm}]", x0, (nx,)), Block(f"cache[{nm}]", y0, (S, M))]
@@ -208,7 +203,7 @@ def build(inst: SizingInstance, spec: SizingSpec) -> LinearProgram:
         col_lower=np.zeros(off), col_upper=np.concatenate(ub_parts),
         integrality=np.ones(off, dtype=bool), blocks=tuple(blocks),
         name=f"sizing[S={S},G={G},B={B},D={len(inst.demands)}]",
-        meta={"demand_columns": tuple(columns), "row_groups": groups,
+        meta={"demand_columns": tuple(columns), "row_groups": rb.groups,
               "demand_names": tuple(inst.names)})
 
 
