@@ -58,11 +58,20 @@ def load_mat(path: str | Path, timeout: float = READ_TIMEOUT_S) -> dict[str, Any
 
         return dict(scipy.io.loadmat(str(path)))
     import multiprocessing as mp
+    import warnings
+
+    import scipy.io  # noqa: F401 - imported here, so the child never takes the import lock
 
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_isolated, args=(_child, str(path), send), daemon=True)
-    proc.start()
+    with warnings.catch_warnings():
+        # Python >= 3.12 warns on fork() from a process with threads (HiGHS's, a BLAS's):
+        # the child only runs the already-imported reader and writes to its pipe, and a
+        # child that deadlocks all the same is stopped after ``timeout`` seconds.
+        warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks",
+                                category=DeprecationWarning)
+        proc.start()
     send.close()
     try:
         msg = recv.recv() if recv.poll(timeout) else None

@@ -29,6 +29,28 @@ def test_variables_come_back_unchanged(tmp_path: Path) -> None:
     np.testing.assert_array_equal(d["output_mode"], a > 5)
 
 
+@linux
+def test_no_fork_warning_from_a_process_with_threads(tmp_path: Path) -> None:
+    """Python >= 3.12 warns (DeprecationWarning) on fork() while other threads run, as HiGHS's
+    do after a solve: the reader's fork is known to be safe and says nothing."""
+    import threading
+    import warnings
+
+    scipy.io.savemat(tmp_path / "x.mat", {"input_h": np.ones((2, 3))})
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait, daemon=True)
+    worker.start()
+    try:
+        with warnings.catch_warnings(record=True) as seen:  # fork() cannot raise it
+            warnings.simplefilter("always")
+            d = matfile.load_mat(tmp_path / "x.mat")
+    finally:
+        stop.set()
+        worker.join()
+    assert not [w for w in seen if "fork" in str(w.message)], [str(w.message) for w in seen]
+    np.testing.assert_array_equal(d["input_h"], np.ones((2, 3)))
+
+
 def test_reader_errors_keep_their_message(tmp_path: Path) -> None:
     (tmp_path / "bad.mat").write_bytes(b"not a mat file at all")
     with pytest.raises(ValueError, match="Error|error|mat|MAT"):
