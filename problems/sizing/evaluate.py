@@ -55,7 +55,7 @@ def evaluate_sizing(inst: SizingInstance, plan: SizingPlan, objective: Any = Non
         scn = sized_scenario(inst, d, plan)
         alloc = plan.assignments[d]
         m = evaluate(scn, alloc, off_spec)
-        for k in m.hard:
+        for k in sorted(m.hard):  # the same key order whatever PYTHONHASHSEED
             key = f"{name}:{k}"
             v[key] = np.array([m.violations.get(k, 0.0)])
             hard.add(key)
