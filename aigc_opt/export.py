@@ -64,7 +64,8 @@ from .summary import (  # noqa: F401  (re-exported: the row summaries live in su
 logger = logging.getLogger(__name__)
 
 #: Packages whose versions every row records (column ``v_<name>``).
-VERSIONED_PACKAGES: tuple[str, ...] = ("aigc_opt", "numpy", "scipy", "highspy", "cvxpy", "pyomo")
+VERSIONED_PACKAGES: tuple[str, ...] = (
+    "aigc_opt", "numpy", "scipy", "highspy", "cvxpy", "clarabel", "pyomo", "pyscipopt")
 
 #: Metric totals with a column of their own (others go to ``metrics_extra``).
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -121,6 +122,7 @@ COLUMNS: tuple[str, ...] = (
     "message",
     "python",
     *(f"v_{p}" for p in VERSIONED_PACKAGES),
+    "revision",
 )
 
 #: Row statuses: how the *case* ended (the solver's own outcome is ``termination``).
@@ -151,12 +153,35 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+@cache
+def source_revision() -> str:
+    """The git commit of the aigc_opt source tree that runs, ``"<sha>+dirty"`` when tracked
+    files differ from it, ``""`` outside a git checkout (an installed wheel) or without git:
+    rows from different code then differ in their ``revision`` even at one package version."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return ""
+    try:
+        def git(*args: str) -> str:
+            return subprocess.run(["git", "-C", str(root), *args], capture_output=True,
+                                  text=True, timeout=20, check=True).stdout.strip()
+
+        sha = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"{sha}+dirty" if dirty else sha
+
+
 def version_columns() -> dict[str, str]:
-    """``{"python": ..., "v_numpy": ..., ...}`` for a row."""
+    """``{"python": ..., "v_numpy": ..., ..., "revision": ...}`` for a row."""
     import platform
 
     cols = {"python": platform.python_version()}
     cols.update({f"v_{k}": v for k, v in package_versions().items()})
+    cols["revision"] = source_revision()
     return cols
 
 

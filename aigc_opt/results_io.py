@@ -61,7 +61,7 @@ MAX_JSON_DEPTH = 64
 #: Columns of text labels.
 LABEL_COLUMNS: tuple[str, ...] = (
     "key", "suite", "problem", "variant", "params", "sizes", "method", "reference", "status",
-    "termination", "scenario_hash", "error", "message", "python", "sense",
+    "termination", "scenario_hash", "error", "message", "python", "sense", "revision",
 )
 
 #: Boolean flags (nullable: a row that failed before solving has none).

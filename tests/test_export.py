@@ -153,3 +153,25 @@ def test_summary_csv_names_the_method_asked_for(tmp_path: Path) -> None:
     with open(summary, newline="") as fh:
         srow = next(csv.DictReader(fh))
     assert srow["method"] == "offline_milp" and srow["backend"] == res.stats.backend
+
+
+def test_rows_record_the_solver_versions_and_the_source_revision() -> None:
+    """Rows from different code differ in ``revision`` (the git commit, ``+dirty`` with
+    uncommitted changes) even at one package version; SCIP's and Clarabel's versions are
+    recorded next to HiGHS's."""
+    import subprocess
+    from importlib import metadata
+
+    cols = export.version_columns()
+    assert {"v_pyscipopt", "v_clarabel", "revision"} <= set(export.COLUMNS) & set(cols)
+    assert cols["v_pyscipopt"] == metadata.version("pyscipopt")
+    root = Path(export.__file__).resolve().parent.parent
+    try:
+        git = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True)
+    except OSError:  # no git on this machine
+        git = None
+    if not (root / ".git").exists() or git is None or git.returncode != 0:
+        assert cols["revision"] == ""
+        return
+    assert cols["revision"].removesuffix("+dirty") == git.stdout.strip()
