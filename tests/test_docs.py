@@ -100,3 +100,26 @@ def test_size_a_deployment_code_runs_and_says_when_no_count_suffices(
     out = capsys.readouterr().out
     assert "N = 20: 2 servers" in out
     assert "N = 160: no server count in [2, 3] serves every seed" in out
+
+
+def test_errors_page_lists_every_physical_bound_and_the_solve_option_ranges() -> None:
+    """docs/pages/errors.md: one row per :data:`aigc_opt.schema.BOUNDS` entry with its value
+    and reason, and the ``mip_gap`` range that :class:`SolveOptions` enforces."""
+    import aigc_opt as ao
+    from aigc_opt.schema import BOUNDS
+
+    page = (ROOT / "docs" / "pages" / "errors.md").read_text(encoding="utf-8")
+    for key, (value, why) in BOUNDS.items():
+        assert f"| {key} | {value:g} | {why} |" in page, key
+    hi = float(re.search(r"`mip_gap` in \[0, ([0-9.e+]+)\]", page).group(1))  # type: ignore[union-attr]
+    ao.SolveOptions(mip_gap=hi)
+    with pytest.raises(ao.ValidationError, match="mip_gap"):
+        ao.SolveOptions(mip_gap=hi * 1.5)
+
+
+def test_results_page_names_every_unit_the_results_module_gives() -> None:
+    from aigc_opt.results import _SUFFIX_UNITS, COLUMN_UNITS
+
+    page = (ROOT / "docs" / "pages" / "results.md").read_text(encoding="utf-8")
+    for unit in {*COLUMN_UNITS.values(), *(u for _, u in _SUFFIX_UNITS), "count"} - {""}:
+        assert f"`{unit}`" in page, unit
