@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from aigc_opt.problems.caching import (
     CachingAllocation,
     CachingInstance,
     CachingObjective,
+    load_event_log_csv,
     load_trace_csv,
     save_trace_csv,
     validate_requests,
@@ -148,3 +150,208 @@ def test_a_cut_trace_with_a_shape_line_is_refused(tmp_path: Path) -> None:
     p.write_text(p.read_text()[:-2])  # "...,775\n" -> "...,77"
     with pytest.raises(ValidationError, match="truncated"):
         load_trace_csv(p)
+
+
+# ------------------------------------------------------------------ per-request logs
+BURST = """Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type
+5,ChatGPT,472,18,490,Conversation log
+45,ChatGPT,1087,24,1111,Conversation log
+118,GPT-4,417,512,929,API log
+59.99,GPT-4,100,1,101,API log
+"132.5","ChatGPT",10,20,30,"API log, retried"
+65,GPT-4,1,1,2,API log
+"""
+AZURE = """TIMESTAMP,ContextTokens,GeneratedTokens
+2023-11-16 18:15:46.6805900,374,44
+2023-11-16 18:16:46.6805900,396,109
+2023-11-16 18:15:50.1234567,879,7
+2023-11-16 18:16:16.6805899,10,1
+"""
+
+
+def _log(tmp_path: Path, text: str, name: str = "log.csv") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_burstgpt_style_log_by_hand(tmp_path: Path) -> None:
+    p = _log(tmp_path, BURST)
+    tr = load_event_log_csv(p, slot_s=60.0, time_column="Timestamp", model_column="Model",
+                            n_servers=2)
+    # start = 5 s; rows (file order -> server i % 2): 5 s slot 0 s0 ChatGPT; 45 s slot 0 s1
+    # ChatGPT; 118 s slot 1 s0 GPT-4; 59.99 s slot 0 s1 GPT-4; 132.5 s slot 2 s0 ChatGPT;
+    # 65 s slot 1 s1 GPT-4
+    R = np.zeros((3, 2, 2), dtype=np.int64)
+    R[0, 0, 0] = R[0, 1, 0] = R[1, 0, 1] = R[0, 1, 1] = R[2, 0, 0] = R[1, 1, 1] = 1
+    np.testing.assert_array_equal(tr.requests, R)
+    assert tr.requests.dtype == np.int64 and not tr.requests.flags.writeable
+    assert tr.models == ("ChatGPT", "GPT-4") and tr.servers == ("0", "1")
+    assert (tr.start, tr.slot_s, tr.dropped) == (5.0, 60.0, 0)
+    assert tr.slot_start(2) == 125.0
+    # the user's model order, an unused model, an explicit start and a horizon cut
+    tr = load_event_log_csv(p, slot_s=60.0, time_column="Timestamp", model_column="Model",
+                            models=["GPT-4", "Claude", "ChatGPT"], start=0.0, n_slots=2)
+    assert tr.models == ("GPT-4", "Claude", "ChatGPT") and tr.dropped == 1  # 132.5 s
+    np.testing.assert_array_equal(tr.requests[:, 0, :], [[1, 0, 2], [2, 0, 0]])  # 118, 65 s
+
+
+def test_azure_style_log_by_hand(tmp_path: Path) -> None:
+    tr = load_event_log_csv(_log(tmp_path, AZURE), slot_s=30.0, time_column="TIMESTAMP")
+    # offsets from 18:15:46.680590: 0, 60, 3.44, 29.9999 s (7th digit truncated)
+    np.testing.assert_array_equal(tr.requests[:, 0, 0], [3, 0, 1])
+    assert tr.models == ("all",) and tr.servers == ("0",)
+    assert tr.start == datetime(2023, 11, 16, 18, 15, 46, 680590)
+    assert tr.slot_start(2) == datetime(2023, 11, 16, 18, 16, 46, 680590)
+    tr = load_event_log_csv(_log(tmp_path, AZURE), slot_s=60.0, time_column="TIMESTAMP",
+                            start="2023-11-16 18:15:00")
+    np.testing.assert_array_equal(tr.requests[:, 0, 0], [2, 2])  # 46.7, 106.7, 50.1, 76.7 s
+    # UTC offsets (the per-cell parser) convert to UTC
+    z = "t\n2023-11-16T18:00:30+01:00\n2023-11-16T17:00:00Z\n2023-11-16T17:01:10.5+00:00\n"
+    tr = load_event_log_csv(_log(tmp_path, z), slot_s=60.0, time_column="t")
+    assert tr.start == datetime(2023, 11, 16, 17, 0, 0)
+    np.testing.assert_array_equal(tr.requests[:, 0, 0], [2, 1])  # 30, 0, 70.5 s
+
+
+def test_server_column_ids_names_and_slot_boundaries(tmp_path: Path) -> None:
+    text = "t,node,m\n0.0,1,a\n0.1,0,b\n0.2,1,b\n0.3,1,a\n"
+    p = _log(tmp_path, text)
+    tr = load_event_log_csv(p, slot_s=0.1, time_column="t", model_column="m",
+                            server_column="node", n_servers=3)
+    assert tr.servers == ("0", "1", "2") and tr.requests.shape == (4, 3, 2)
+    R = np.zeros((4, 3, 2), dtype=np.int64)
+    R[0, 1, 0] = R[1, 0, 1] = R[2, 1, 1] = R[3, 1, 0] = 1  # 0.3 / 0.1 = 2.9999... is slot 3
+    np.testing.assert_array_equal(tr.requests, R)
+    q = _log(tmp_path, text.replace(",1,", ",edge-b,").replace(",0,", ",edge-a,"), "n.csv")
+    tr = load_event_log_csv(q, slot_s=0.1, time_column="t", model_column="m",
+                            server_column="node", servers=["edge-b", "edge-a"])
+    assert tr.servers == ("edge-b", "edge-a")
+    np.testing.assert_array_equal(tr.requests.sum(axis=(0, 2)), [3, 1])
+
+
+def _numbered_log(tmp_path: Path, n: int, seed: int = 0, models: int = 3) -> Path:
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.uniform(0.0, 600.0, n))
+    m = rng.integers(0, models, n)
+    p = tmp_path / f"gen{n}.csv"
+    p.write_text("Timestamp,Model,Request tokens\n" + "".join(
+        f"{a:.3f},m{b},{c}\n" for a, b, c in zip(t, m, rng.integers(1, 900, n), strict=True)))
+    return p
+
+
+def test_round_robin_and_seeded_random_servers(tmp_path: Path) -> None:
+    p = _numbered_log(tmp_path, 1001)
+    kw: dict[str, Any] = {"slot_s": 100.0, "time_column": "Timestamp", "model_column": "Model",
+                          "n_servers": 4}
+    rr = load_event_log_csv(p, **kw)
+    np.testing.assert_array_equal(rr.requests.sum(axis=(0, 2)), [251, 250, 250, 250])
+    one = load_event_log_csv(p, slot_s=100.0, time_column="Timestamp", model_column="Model")
+    np.testing.assert_array_equal(rr.requests.sum(axis=1), one.requests[:, 0, :])
+    a = load_event_log_csv(p, server_of="random", seed=3, **kw)
+    b = load_event_log_csv(p, server_of="random", seed=3, **kw)
+    c = load_event_log_csv(p, server_of="random", seed=4, **kw)
+    np.testing.assert_array_equal(a.requests, b.requests)
+    assert not np.array_equal(a.requests, c.requests)
+    np.testing.assert_array_equal(a.requests.sum(axis=1), one.requests[:, 0, :])
+    per = a.requests.sum(axis=(0, 2))
+    assert per.sum() == 1001 and per.min() > 200 and not np.array_equal(per, [251, 250, 250, 250])
+    want = np.bincount(np.random.default_rng(3).integers(0, 4, 1001), minlength=4)
+    np.testing.assert_array_equal(per, want)
+
+
+def test_a_loaded_log_is_solved_exactly(tmp_path: Path) -> None:
+    import aigc_opt as ao
+    from aigc_opt.problems.caching import CachingSpec
+
+    rng = np.random.default_rng(5)
+    times = rng.uniform(0.0, 300.0, 240)
+    names = rng.choice(["gpt-4", "llama", "sd-xl"], 240, p=[0.6, 0.3, 0.1])
+    p = _log(tmp_path, "Timestamp,Model\n" + "".join(
+        f"{a:.2f},{b}\n" for a, b in zip(times, names, strict=True)))
+    tr = load_event_log_csv(p, slot_s=60.0, time_column="Timestamp", model_column="Model",
+                            n_servers=2, server_of="random", seed=1, start=0.0)
+    assert tr.requests.shape == (5, 2, 3) and tr.requests.sum() == 240
+    inst = CachingInstance.generate(2, 3, 5, seed=0).with_requests(tr.requests)
+    spec = CachingSpec()
+    res = ao.run_method(inst, spec, "offline_milp", options=ao.SolveOptions(mip_gap=0.0))
+    assert res.optimal
+    met = ao.evaluate(inst, res.allocation, spec)
+    assert met.feasible, met.violations
+    np.testing.assert_allclose(met.objective, res.objective, rtol=1e-6)
+
+
+_BAD_LOGS: list[tuple[str, dict[str, Any], str, str]] = [
+    # (file text, arguments, field, text in the message)
+    (BURST, {"time_column": "timestamp"}, "time_column", "did you mean 'Timestamp'"),
+    (BURST, {"model_column": "Models"}, "model_column", "'Request tokens'"),
+    ("", {}, "path", "no header"),
+    ("Timestamp,Model\n\n", {}, "path", "no data rows"),
+    ("Timestamp\n1\nsoon\n", {}, "Timestamp", "line 3: not a number"),
+    ("Timestamp\n1\nnan\n", {}, "Timestamp", "line 3: must be finite"),
+    ("Timestamp\n1\n-inf\n", {}, "Timestamp", "line 3: must be finite"),
+    ("Timestamp\n2023-01-01 10:00\n2023-01-01 1O:00\n", {}, "Timestamp", "line 3: not a"),
+    ("Timestamp\n2023-01-01 10:00\nNaT\n", {}, "Timestamp", "line 3: not a"),
+    ("Timestamp\n2023-01-01 10:00\n2023-01-01 10:00Z\n", {}, "Timestamp", "line 3: the log mixes"),
+    ("Timestamp\n4\n3\n", {"start": 3.5}, "Timestamp", "line 3: 0.5 s before start"),
+    ("Timestamp\n4\n", {"start": "2023-01-01"}, "start", "holds seconds"),
+    ("Timestamp\n2023-01-01\n", {"start": 3.0}, "start", "datetime"),
+    ("Timestamp\n4\n", {"slot_s": 0.0}, "slot_s", "must be"),
+    ("Timestamp\n4\n", {"slot_s": float("nan")}, "slot_s", "NaN"),
+    ("Timestamp,Model\n0,a\n1,b\n", {"model_column": "Model", "models": ["a"]}, "Model",
+     "line 3: not one of ['a']"),
+    ("Timestamp,Model\n0,a\n1, \n", {"model_column": "Model"}, "Model", "line 3: an empty name"),
+    ("Timestamp,Model\n0,a\n1\n", {"model_column": "Model"}, "Model", "line 3: 1 cells"),
+    ("Timestamp,node\n0,1\n1,-1\n", {"server_column": "node"}, "node", "line 3: server id out"),
+    ("Timestamp,node\n0,1\n1,2\n", {"server_column": "node", "n_servers": 2}, "node",
+     "line 3: server id out of range 0..1"),
+    ("Timestamp\n0\n1e6\n", {"slot_s": 1.0, "n_servers": 20}, "n_slots*n_servers*n_models",
+     "max_entries"),
+    ("Timestamp\n0\n1\n", {"server_column": "Timestamp", "server_of": "random"}, "server_of",
+     "only applies"),
+    ("Timestamp\n0\n", {"server_of": "randm"}, "server_of", "did you mean 'random'"),
+]
+
+
+@pytest.mark.parametrize(("text", "kw", "field", "words"), _BAD_LOGS)
+def test_bad_logs_name_the_field_and_file(tmp_path: Path, text: str, kw: dict[str, Any],
+                                          field: str, words: str) -> None:
+    p = _log(tmp_path, text, "bad_log.csv")
+    with pytest.raises(ValidationError) as exc:
+        load_event_log_csv(p, **{"slot_s": 60.0, "time_column": "Timestamp", **kw})
+    assert exc.value.field == field
+    assert words in str(exc.value) and "bad_log.csv" in str(exc.value)
+
+
+def test_unreadable_logs_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="missing_log.csv") as exc:
+        load_event_log_csv(tmp_path / "missing_log.csv", slot_s=1.0, time_column="t")
+    assert exc.value.field == "path"
+    p = tmp_path / "latin1_log.csv"
+    p.write_bytes(b"t,Model\n0,caf\xe9\n")
+    with pytest.raises(ValidationError, match=r"latin1_log.csv.*not UTF-8.*line 2") as exc:
+        load_event_log_csv(p, slot_s=1.0, time_column="t")
+    assert exc.value.field == "path"
+    q = _log(tmp_path, "Timestamp\n0\n", "small_log.csv")
+    with pytest.raises(ValidationError, match="small_log.csv") as exc:
+        load_event_log_csv(q, slot_s=1.0, time_column="Timestamp", max_entries=0)
+    assert exc.value.field == "max_entries"
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+def test_lines_are_counted_in_the_file(tmp_path: Path, end: str) -> None:
+    """A byte-order mark, blank lines and a quoted field over two lines keep line numbers."""
+    text = end.join(["\ufeffTimestamp,Note", '1,"two', 'lines"', "", "2,x", "bad,y", ""])
+    p = tmp_path / "lines_log.csv"
+    p.write_bytes(text.encode())
+    with pytest.raises(ValidationError, match=r"line 6: not a number.*lines_log.csv"):
+        load_event_log_csv(p, slot_s=1.0, time_column="Timestamp")
+    p.write_bytes(text.replace("bad", "3").encode())
+    tr = load_event_log_csv(p, slot_s=1.0, time_column="Timestamp")
+    np.testing.assert_array_equal(tr.requests.ravel(), [1, 1, 1])
+
+
+def test_a_large_log_loads(tmp_path: Path) -> None:
+    p = _numbered_log(tmp_path, 200_000, seed=2, models=20)
+    tr = load_event_log_csv(p, slot_s=30.0, time_column="Timestamp", model_column="Model",
+                            n_servers=5, server_of="random")
+    assert tr.requests.shape == (20, 5, 20) and tr.requests.sum() == 200_000

@@ -8,7 +8,9 @@ data
     :class:`CachingInstance`, :class:`CachingObjective`, :class:`CachingSpec`,
     :class:`CachingAllocation` and the cost / context physics shared by everything below.
 trace
-    Trace CSV files (:func:`save_trace_csv`, :func:`load_trace_csv`).
+    Trace CSV files (:func:`save_trace_csv`, :func:`load_trace_csv`) and per-request logs
+    (BurstGPT, Azure LLM traces) binned into slots (:func:`load_event_log_csv`,
+    :class:`EventTrace`).
 formulation
     The MILP's column/row layout and window data, shared by the offline MILP and the rolling
     horizon (:class:`~.formulation.Layout`, :func:`~.formulation.window_data`, ...).
@@ -87,17 +89,26 @@ from .policies import (
     static_popular,
 )
 from .relax_memory import solve_relax_memory
-from .trace import TRACE_COLUMNS, load_trace_csv, save_trace_csv
+from .trace import (
+    SERVER_RULES,
+    TRACE_COLUMNS,
+    EventTrace,
+    load_event_log_csv,
+    load_trace_csv,
+    save_trace_csv,
+)
 
 __all__ = [
     "CASES",
     "GB",
     "POLICIES",
+    "SERVER_RULES",
     "TRACE_COLUMNS",
     "CachingAllocation",
     "CachingInstance",
     "CachingObjective",
     "CachingSpec",
+    "EventTrace",
     "RollingHorizon",
     "cache_age",
     "cloud_cost",
@@ -114,6 +125,7 @@ __all__ = [
     "local_search",
     "lfu",
     "load_cost",
+    "load_event_log_csv",
     "load_trace_csv",
     "lru",
     "milp",
