@@ -212,6 +212,10 @@ class Master:
         self.h.setOptionValue("time_limit", float(time_limit))
         self.h.setOptionValue("mip_rel_gap", 1e-4)
         self.h.setOptionValue("solver", "choose")
+        # the master LP's last point would be taken as a MIP start; HiGHS completes such a
+        # partial start with a sub-MIP that its time limit does not cover (4 x 15 x 25 at
+        # 60 s: 26 s of completion, then the full 37 s MIP, so the method ran 82 s)
+        self.h.clearSolver()
         self.h.run()
         self.h.setOptionValue("solver", self.lp_solver)
         sol = self.h.getSolution()
