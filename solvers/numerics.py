@@ -345,3 +345,19 @@ def empty_program_result(name: str, program: LinearProgram, seconds: float) -> R
     return Result(Termination.OPTIMAL, True, objective=obj, bound=obj, gap=0.0,
                   values={**{b.name: b.take(x).copy() for b in program.blocks}, "x": x},
                   message="no columns", stats=SolveStats(name, solve_seconds=seconds))
+
+
+def sqrt_shares(wload: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Each item's share ``r_i / sum_{j in g(i)} r_j`` of its group's budget, ``r = sqrt(wload)``
+    floored at 1e-6 of the group's mean (equal shares where every ``r`` is 0).
+
+    The minimiser of ``sum_i wload_i / x_i`` subject to ``sum_{i in g} x_i <= 1`` (KKT:
+    ``wload / x^2 = lambda_g``): the unit in which inverse-share programs (bandwidth and
+    compute shares) put every variable at O(1) at their optimum, however uneven the weights;
+    in equal-share units Clarabel stopped up to 1.6e-3 (bandwidth) and 11.9 % (ISCC shares)
+    above the optimum with skewed weights, reporting success."""
+    cnt = np.maximum(np.bincount(group, minlength=n_groups), 1).astype(np.float64)
+    r = np.sqrt(np.maximum(wload, 0.0))
+    r = np.maximum(r, 1e-6 * (np.bincount(group, r, n_groups) / cnt)[group])
+    tot = np.bincount(group, r, n_groups)[group]
+    return np.where(tot > 0, r / np.where(tot > 0, tot, 1.0), 1.0 / cnt[group])

@@ -56,6 +56,7 @@ from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.program import ConvexProgram
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.solve import register_algorithm, register_heuristic
+from aigc_opt.solvers.numerics import sqrt_shares
 from aigc_opt.spec import register_builder
 
 from . import jit as _jit
@@ -490,8 +491,8 @@ def build_cvxpy(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec) -> C
     n, S, srv = inst.n_users, inst.n_servers, inst.server
     B, F = budgets(inst, spec)
     bmin, T = side_constraints(inst, spec)
-    sb = _sqrt_shares(inst.weight * inst.comm_load, srv, S)
-    sf = _sqrt_shares(inst.weight * inst.workload_flop, srv, S)
+    sb = sqrt_shares(inst.weight * inst.comm_load, srv, S)
+    sf = sqrt_shares(inst.weight * inst.workload_flop, srv, S)
     # a deadline or minimum rate binds where the square-root share is below what it needs
     # (each half of the deadline is enough for one leg)
     b_eq = np.maximum(B[srv] * sb, np.maximum(bmin, 2.0 * inst.comm_load / T))
@@ -514,16 +515,6 @@ def build_cvxpy(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec) -> C
     return ConvexProgram(cp.Problem(obj, cons), variables,
                          name=f"bandwidth_compute[N={n},S={S}]",
                          meta={"objective_scale": scale, "b_unit": b_eq, "f_unit": f_eq})
-
-
-def _sqrt_shares(wload: np.ndarray, srv: np.ndarray, S: int) -> np.ndarray:
-    """Each user's share ``r_n / sum_{j in s} r_j`` of its server's budget, ``r = sqrt(wload)``
-    floored at 1e-6 of the server's mean (equal shares where every ``r`` is 0)."""
-    cnt = np.maximum(np.bincount(srv, minlength=S), 1).astype(np.float64)
-    r = np.sqrt(np.maximum(wload, 0.0))
-    r = np.maximum(r, 1e-6 * (np.bincount(srv, r, S) / cnt)[srv])
-    tot = np.bincount(srv, r, S)[srv]
-    return np.where(tot > 0, r / np.where(tot > 0, tot, 1.0), 1.0 / cnt[srv])
 
 
 def decode_cvxpy(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,

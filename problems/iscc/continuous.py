@@ -21,7 +21,7 @@ F_s`` (the convex objective and linear budgets make the KKT point globally optim
 holds). This is the continuous resource-sharing counterpart of the decoupled pools (bandwidth
 and compute shared by the tasks of a site, the standard MEC form, e.g. Wen et al.,
 arXiv 2207.00969, for time / bandwidth splits). :func:`build` gives the same problem as a
-CVXPY model (fractions ``beta_i = b_i / B_s`` for conditioning) for cross-checks.
+CVXPY model (in square-root-share units for conditioning) for cross-checks.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from aigc_opt.program import ConvexProgram
 from aigc_opt.result import Result, SolveStats, Termination
 from aigc_opt.solve import register_algorithm, register_heuristic
 from aigc_opt.solvers.cvxpy_backend import solve_quietly
+from aigc_opt.solvers.numerics import sqrt_shares
 from aigc_opt.spec import register_builder
 
 from .data_shares import ShareAllocation, ShareInstance, ShareSpec, share_cost
@@ -88,29 +89,41 @@ def kkt(inst: ShareInstance, spec: ShareSpec, options: SolveOptions) -> Result:
 
 
 def build(inst: ShareInstance, spec: ShareSpec) -> ConvexProgram:
-    """CVXPY model over fractions ``beta = b / B_s`` and ``phi = f / F_s`` (vectorised)."""
+    """CVXPY model over ``beta = b / b^0`` and ``phi = f / f^0`` (vectorised), for ``b^0``,
+    ``f^0`` the square-root shares (:func:`aigc_opt.solvers.numerics.sqrt_shares`), so every
+    variable is 1 at the optimum; the objective is divided by its value there
+    (``objective_scale``). In budget-fraction units ``b / B_s`` Clarabel said 'optimal' up
+    to 11.9 % above the KKT optimum with one field skewed by 10^U(-4, 4)."""
     import cvxpy as cp
 
     N, S = inst.site.shape[0], inst.n_sites
     a, c = _coefficients(inst)
-    ka = a / inst.site_bandwidth_hz[inst.site]  # seconds at beta = 1
-    kc = c / inst.site_compute_flops[inst.site]
-    member = sp.csr_matrix((np.ones(N), (inst.site, np.arange(N))), shape=(S, N))
+    ub = sqrt_shares(a, inst.site, S)  # share of B_s at the optimum
+    uf = sqrt_shares(c, inst.site, S)
+    ka = a / (inst.site_bandwidth_hz[inst.site] * ub)  # seconds at beta = 1
+    kc = c / (inst.site_compute_flops[inst.site] * uf)
+    scale = float(ka.sum() + kc.sum())
+    rows, cols = inst.site, np.arange(N)
     beta = cp.Variable(N, name="beta", nonneg=True)
     phi = cp.Variable(N, name="phi", nonneg=True)
-    obj = ka @ cp.inv_pos(beta) + kc @ cp.inv_pos(phi)
-    prob = cp.Problem(cp.Minimize(obj), [member @ beta <= 1, member @ phi <= 1])
+    obj = (ka / scale) @ cp.inv_pos(beta) + (kc / scale) @ cp.inv_pos(phi)
+    prob = cp.Problem(cp.Minimize(obj), [
+        sp.csr_matrix((ub, (rows, cols)), shape=(S, N)) @ beta <= 1,
+        sp.csr_matrix((uf, (rows, cols)), shape=(S, N)) @ phi <= 1])
     return ConvexProgram(prob, {"beta": beta, "phi": phi},
-                         name=f"iscc-shares[N={N},S={S}]", meta={"objective_scale": 1.0})
+                         name=f"iscc-shares[N={N},S={S}]",
+                         meta={"objective_scale": scale,
+                               "b_unit": inst.site_bandwidth_hz[inst.site] * ub,
+                               "f_unit": inst.site_compute_flops[inst.site] * uf})
 
 
 def decode(inst: ShareInstance, spec: ShareSpec, program: ConvexProgram, values: Any
            ) -> ShareAllocation:
-    """``b = beta B_s``, ``f = phi F_s``."""
+    """``b = beta b^0``, ``f = phi f^0`` (Hz, FLOP/s)."""
     beta = np.maximum(np.asarray(values["beta"], dtype=np.float64), 0.0)
     phi = np.maximum(np.asarray(values["phi"], dtype=np.float64), 0.0)
-    return ShareAllocation(bandwidth_hz=beta * inst.site_bandwidth_hz[inst.site],
-                           compute_flops=phi * inst.site_compute_flops[inst.site])
+    return ShareAllocation(bandwidth_hz=beta * np.asarray(program.meta["b_unit"]),
+                           compute_flops=phi * np.asarray(program.meta["f_unit"]))
 
 
 def equal_shares(inst: ShareInstance, spec: ShareSpec, seed: int = 0) -> ShareAllocation:
@@ -141,8 +154,8 @@ def solve_cvxpy(inst: ShareInstance, *, tol: float = 1e-10) -> tuple[ShareAlloca
     solve_quietly(prog.problem, solver="CLARABEL", **kw)
     values = {k: v.value for k, v in prog.variables.items()}
     value = prog.problem.value
-    return decode(inst, ShareSpec(), prog, values), float(value if value is not None
-                                                          else math.nan)
+    return decode(inst, ShareSpec(), prog, values), float(
+        value * prog.meta["objective_scale"] if value is not None else math.nan)
 
 
 register_builder(ShareSpec, build, decode)
