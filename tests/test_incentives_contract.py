@@ -268,3 +268,25 @@ def test_methods_list_only_what_applies() -> None:
     assert "reduction" not in ao.methods(log, inst)
     with pytest.raises(ao.ValidationError, match="valuation"):
         ao.run_method(inst, log, "reduction")
+
+
+@pytest.mark.parametrize(("seed", "cost"), [(1, "linear"), (0, "linear"), (1, "quadratic")])
+def test_log_valuation_at_a_large_money_scale(seed: int, cost: str) -> None:
+    """sigma x 1e6 (payments ~1e7): with the payment written as exp(a) - 1 the exponential
+    cone's variable was ~1e7 and the full model's 'optimal' menu was 1.1e-4..3.7e-4 below the
+    chain reduction's verified one; with :func:`log_reward` both agree to 1e-6."""
+    import dataclasses
+
+    from aigc_opt.cases import get_case
+
+    k = get_case("incentives.contract")
+    inst = k.make_instance(seed, n_types=20)
+    inst = dataclasses.replace(inst, sigma=inst.sigma * 1e6)
+    spec = k.make_spec(valuation="log", cost=cost)
+    full = ao.run_method(inst, spec, "cvxpy")
+    red = ao.run_method(inst, spec, "reduced_cvxpy")
+    assert full.termination is ao.Termination.OPTIMAL and full.verified, full.message
+    assert red.verified
+    assert full.eval_objective >= red.eval_objective * (1 - 1e-6), (full.eval_objective,
+                                                                    red.eval_objective)
+    assert full.eval_objective == pytest.approx(red.eval_objective, rel=1e-6)
