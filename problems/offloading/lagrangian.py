@@ -4,7 +4,7 @@ Method ``"lagrangian"`` (``aigc_opt.run_method(scn, OffloadingSpec(...), "lagran
 the assignment MILP ``min c^T x  s.t.  l <= A x <= u,  0 <= x <= 1,  x integer`` of
 :mod:`.assignment`. The target gap is ``options.mip_gap`` (default 1e-4); the reported
 ``bound`` is certified for the original instance and ``gap = relative_gap(objective, bound)
-= (objective - bound) / max(1, |objective|)``.
+= (objective - bound) / max(|objective|, |bound|, 1e-6)``.
 
 1. **Subgradient phase** (:mod:`.lagrangian_sub`). The coupling rows (subchannels, GPU slots,
    model-held linking, user rows) are dualised; the assignment rows and the per-server memory
