@@ -32,6 +32,7 @@ import dataclasses
 import logging
 import math
 import time
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -210,42 +211,42 @@ def dual_tolerance(scaled: LinearProgram) -> float | None:
 WIDE_MIP_FEAS_TOL = 1e-9
 
 
-#: HiGHS's default MIP feasibility tolerance.
-MIP_FEAS_TOL = 1e-6
+#: Smallest entry of an equilibrated MILP's matrix that HiGHS's MIP presolve is trusted with
+#: (rows and columns are scaled to a largest entry of about 1; generated instances of every
+#: family stay above 2.4e-5).
+TINY_ENTRY = 1e-5
 
 
-def mip_feasibility_tolerance(scaled: LinearProgram) -> float | None:
-    """A MIP feasibility tolerance below HiGHS's default for an equilibrated MILP whose matrix
-    still has tiny entries: a hundredth of the smallest ``|a_ij|``, within
-    ``[WIDE_MIP_FEAS_TOL, MIP_FEAS_TOL]``; None when the default resolves every entry.
+def tiny_entries(scaled: LinearProgram) -> bool:
+    """Whether the equilibrated MILP ``scaled`` has a nonzero matrix entry below
+    :data:`TINY_ENTRY`; HiGHS then runs without presolve.
 
-    HiGHS's MIP presolve treats an entry near its MIP feasibility tolerance as noise: on
-    lifecycle placement with one model's LoRA matrices x 1e-4 (smallest ``|a|`` 3e-7) it
-    returned 'optimal' at 77.815 with a 'proven' bound of 77.815 while SCIP's 75.437 is
-    feasible; at a tolerance of 3e-7 the same, at 1e-7 (or without presolve) 75.438."""
+    HiGHS's MIP presolve mishandles such entries: on lifecycle placement with one model's LoRA
+    matrices x 1e-4 or x 1e-5 (smallest ``|a|`` 3e-7 / 3e-8) every HiGHS path returned
+    'optimal' at 77.815 with a 'proven' bound of 77.815 while SCIP's 75.437 is feasible.
+    Without presolve all find 75.438. A tighter MIP feasibility tolerance was no cure: 1e-7
+    fixed that case but not x 1e-6, and 3.9e-9 made CVXPY's HiGHS path prune another optimum
+    (tokens x 1e-6: 71.585 against a feasible 70.692)."""
     if not scaled.integrality.any():
-        return None
+        return False
     v = np.abs(scaled.A.data)
-    v = v[v > 0]
-    if not v.size:
-        return None
-    tol = max(WIDE_MIP_FEAS_TOL, min(MIP_FEAS_TOL, 1e-2 * float(v.min())))
-    return None if tol >= MIP_FEAS_TOL else tol
+    return bool(((v > 0) & (v < TINY_ENTRY)).any())
 
 
-def highs_wide_options(scaled: LinearProgram) -> dict[str, float]:
+def highs_wide_options(scaled: LinearProgram) -> dict[str, Any]:
     """HiGHS options for the equilibrated ``scaled`` program when its objective still has tiny
     terms (:func:`dual_tolerance`): the dual feasibility tolerance at a thousandth of the
-    smallest and the MIP feasibility tolerance at :data:`WIDE_MIP_FEAS_TOL`; or when its
-    matrix does (:func:`mip_feasibility_tolerance`): that MIP feasibility tolerance; ``{}``
-    when HiGHS's defaults resolve every term. The HiGHS, CVXPY/HiGHS and Pyomo/HiGHS paths
-    all apply these (each unless the caller's ``extra`` sets the option)."""
+    smallest and the MIP feasibility tolerance at :data:`WIDE_MIP_FEAS_TOL`; and when its
+    matrix does (:func:`tiny_entries`): presolve off; ``{}`` when HiGHS's defaults resolve
+    every term. The HiGHS, CVXPY/HiGHS and Pyomo/HiGHS paths all apply these (each unless the
+    caller's ``extra`` sets the option)."""
+    out: dict[str, Any] = {}
     tol = dual_tolerance(scaled)
     if tol is not None:
-        return {"dual_feasibility_tolerance": tol,
-                "mip_feasibility_tolerance": WIDE_MIP_FEAS_TOL}
-    mip_tol = mip_feasibility_tolerance(scaled)
-    return {} if mip_tol is None else {"mip_feasibility_tolerance": mip_tol}
+        out.update(dual_feasibility_tolerance=tol, mip_feasibility_tolerance=WIDE_MIP_FEAS_TOL)
+    if tiny_entries(scaled):
+        out["presolve"] = "off"
+    return out
 
 
 #: Widest objective range (largest / smallest nonzero ``|c'|`` of the equilibrated program)

@@ -398,23 +398,30 @@ def test_wide_but_resolvable_range_is_certified() -> None:
         assert res.objective == pytest.approx(50.096533394308906, rel=max(res.gap, 1e-9) + 1e-9)
 
 
-def test_tiny_matrix_entries_do_not_prune_the_optimum() -> None:
+@pytest.mark.parametrize("variant", ["lora1e-4", "lora1e-5", "lora1e-6", "tokens1e-6"])
+def test_tiny_matrix_entries_do_not_prune_the_optimum(variant: str) -> None:
     """One model's LoRA matrices x 1e-4 leaves an entry of 3e-7 in the equilibrated matrix:
     every HiGHS path said 'optimal' at 77.815 with a 'proven' bound of 77.815 while SCIP's
-    75.437 is feasible (HiGHS's MIP feasibility tolerance, 1e-6, is above the entry). The
-    backends now tighten that tolerance below the smallest entry; all agree within gaps."""
+    75.437 is feasible (HiGHS's MIP presolve). The backends now run HiGHS without presolve on
+    such programs. A tighter MIP feasibility tolerance, tried first, fixed x 1e-4 but not
+    x 1e-6, and made CVXPY's HiGHS path prune the optimum with the tokens x 1e-6 (71.585
+    'optimal' against 70.692). All agree within gaps."""
     from dataclasses import replace
 
     from aigc_opt.cases import get_case
-    from aigc_opt.solvers.numerics import equilibrate, mip_feasibility_tolerance
+    from aigc_opt.solvers.numerics import equilibrate, tiny_entries
 
     k = get_case("lifecycle.placement")
     base = k.make_instance(0, n_services=3, n_regions=2, n_edge=2, n_slots=1)
-    lora = base.model_lora_matrices.astype(float)
-    lora[2] *= 1e-4
-    inst = replace(base, model_lora_matrices=lora)
+    if variant.startswith("lora"):
+        lora = base.model_lora_matrices.astype(float)
+        lora[2] *= float(variant[4:])
+        inst = replace(base, model_lora_matrices=lora)
+    else:
+        inst = replace(base, service_tokens=base.service_tokens * 1e-6)
     spec = k.make_spec()
-    assert mip_feasibility_tolerance(equilibrate(spec.build(inst)).program) is not None
+    if variant != "tokens1e-6":
+        assert tiny_entries(equilibrate(spec.build(inst)).program)
     ref = ao.run_method(inst, spec, "scip")
     assert ref.termination == "optimal" and ref.verified
     for backend in ("highs", "cvxpy", "pyomo", "highs_warm"):
