@@ -14,7 +14,7 @@ keys for the decision it has just scored (see :class:`Label`):
     Proven upper bound on the best reward of any action (reward units), from the exact method.
 ``gap``
     The exact method's relative certificate: ``(bound - optimal_reward) / |optimal_reward|``
-    (WPMEC, offloading MILP; ``<= rel_gap`` / ``mip_gap``), ``/ max(1, |optimal_reward|)``
+    (WPMEC, offloading MILP; ``<= rel_gap`` / ``mip_gap``), :func:`aigc_opt.result.relative_gap`
     (Lyapunov frame solver), 0 for AGOD's per-step enumeration.
 ``label_status``
     ``"optimal"`` (certified), ``"limit"`` (a node/time limit left the gap open) or

@@ -70,6 +70,7 @@ from aigc_opt.problems.online import (
     solve_frame,
 )
 from aigc_opt.problems.online.lyapunov import FrameSolution
+from aigc_opt.result import relative_gap
 from aigc_opt.validate import MAX_ENTRIES, check_scalar
 
 from ._common import (
@@ -269,7 +270,7 @@ class LyapunovOffloadEnv(BranchableMixin, gym.Env):
             mode = np.asarray(sol.decision.offload, dtype=bool)
             value = self._solve_mode(mode).objective
             bound, _ = certificate(value, sol.bound)
-            gap = (bound - value) / max(1.0, abs(value))  # the frame solver's certificate
+            gap = relative_gap(value, bound)  # the frame solver's certificate
             self._label = Label(mode.astype(np.int8), value * self.reward_scale,
                                 bound * self.reward_scale, gap,
                                 "optimal" if gap <= self.rtol else "limit")

@@ -408,7 +408,8 @@ class JointSpec(ProblemSpec):
     allow_local, allow_cloud, candidate_servers, local_max_steps, linking
         As in :class:`OffloadingSpec` (same option columns).
     gap_tol : float
-        Relative gap ``(UB - LB) / max(1, |UB|)`` at which outer approximation stops.
+        Relative gap (:func:`aigc_opt.result.relative_gap` of UB and LB) at which outer
+        approximation stops.
     max_iterations : int
         Outer-approximation iteration limit.
     cuts : {"lazy", "full"}

@@ -207,7 +207,7 @@ class _CutPool:
 def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -> Result:
     """Registered algorithm ``outer_approximation`` (module docstring): exact within gap_tol.
 
-    Termination OPTIMAL when ``(UB - LB) / max(1, |UB|) <= gap_tol``; FEASIBLE with the honest
+    Termination OPTIMAL when ``relative_gap(UB, LB) <= gap_tol``; FEASIBLE with the honest
     bound and gap when the time or iteration limit stops it first; INFEASIBLE when the master
     (a relaxation) is infeasible and no placement was found.
     """

@@ -67,6 +67,8 @@ from typing import Literal, overload
 import numpy as np
 from scipy.special import lambertw
 
+from aigc_opt.result import GAP_FLOOR
+
 from .data import FrameDecision, FrameInstance, LyapunovSpec, frame_objective
 
 logger = logging.getLogger(__name__)
@@ -107,8 +109,10 @@ class FrameSolution:
 
     @property
     def gap(self) -> float:
-        """``(bound - objective) / max(1, |objective|)``."""
-        return (self.bound - self.objective) / max(1.0, abs(self.objective))
+        """``(bound - objective) / max(|objective|, |bound|, GAP_FLOOR)``: the signed
+        :func:`aigc_opt.result.relative_gap` that every Result's label uses."""
+        return (self.bound - self.objective) / max(abs(self.objective), abs(self.bound),
+                                                   GAP_FLOOR)
 
 
 @dataclass(frozen=True, eq=False)
