@@ -514,15 +514,14 @@ def build_cvxpy(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec) -> C
                  "compute_flops": cp.multiply(f_eq, ft)}
     return ConvexProgram(cp.Problem(obj, cons), variables,
                          name=f"bandwidth_compute[N={n},S={S}]",
-                         meta={"objective_scale": scale, "b_unit": b_eq, "f_unit": f_eq})
+                         meta={"objective_scale": scale})
 
 
 def decode_cvxpy(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,
                  program: ConvexProgram, values: Any) -> BandwidthComputeAllocation:
-    """Hz and FLOP/s from the equal-share-normalised blocks."""
-    return BandwidthComputeAllocation(
-        bandwidth_hz=np.asarray(values["b"]) * np.asarray(program.meta["b_unit"]),
-        compute_flops=np.asarray(values["f"]) * np.asarray(program.meta["f_unit"]))
+    """The model's SI-unit blocks ``bandwidth_hz`` (Hz) and ``compute_flops`` (FLOP/s)."""
+    return BandwidthComputeAllocation(bandwidth_hz=np.asarray(values["bandwidth_hz"]),
+                                      compute_flops=np.asarray(values["compute_flops"]))
 
 
 # ---------------------------------------------------------------------------- baselines
