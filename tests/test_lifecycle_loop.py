@@ -224,3 +224,23 @@ def test_rolling_leaves_later_slots_their_least_routing_cost() -> None:
     assert single.termination == "optimal" and single.verified
     assert roll.termination == "feasible" and roll.verified, roll.message
     assert single.objective <= roll.objective * (1 + 1e-9) + 1e-9
+
+
+def test_rolling_explains_the_instance_not_its_mean_demand_stage() -> None:
+    """An infeasible placement stage (a one-slot mean-demand program) used to hand back its own
+    explanation, whose row numbers name other rows of the instance's T-slot program: relaxing
+    them there left it infeasible (probe, seed 0, 2 slots, no rejection, zero cost budget)."""
+    import dataclasses
+
+    from aigc_opt.backend import SolveOptions, get_backend
+    from aigc_opt.explain import relax
+
+    k = get_case("lifecycle.two_timescale")
+    inst = k.make_instance(0, n_slots=2)
+    spec = dataclasses.replace(k.make_spec(), reject_penalty=None, cost_budget=0.0)
+    res = ao.run_method(inst, spec, "rolling")
+    assert res.termination is ao.Termination.INFEASIBLE and res.explanation
+    assert any("slot 1" in lab for lab in res.explanation.labels)
+    relaxed = get_backend("highs").solve(relax(spec.build(inst), res.explanation),
+                                         SolveOptions(verify=False))
+    assert relaxed.termination is ao.Termination.OPTIMAL

@@ -203,6 +203,19 @@ def test_infeasible_is_a_status() -> None:
     assert res.termination is ao.Termination.INFEASIBLE and not res.has_solution
 
 
+def test_infeasible_names_the_requests_and_relaxing_them_is_feasible() -> None:
+    base = _tiny(0, n=4)
+    d = base.request_deadline_s.copy()
+    d[[1, 3]] = 1e-6  # no option meets a microsecond
+    res = ao.run_method(base.replace(request_deadline_s=d), JointSpec(), "outer_approximation")
+    assert res.termination is ao.Termination.INFEASIBLE
+    assert res.explanation is not None and not res.explanation.complete  # from a relaxation
+    assert set(res.explanation.labels) == {"assignment at request 1", "assignment at request 3"}
+    d[[1, 3]] = base.request_deadline_s[[1, 3]]
+    fixed = ao.run_method(base.replace(request_deadline_s=d), JointSpec(), "outer_approximation")
+    assert fixed.has_solution and fixed.verified
+
+
 def test_bad_spec_names_field() -> None:
     with pytest.raises(ValidationError, match="gap_tol"):
         JointSpec(gap_tol=-1.0)

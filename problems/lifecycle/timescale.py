@@ -74,7 +74,9 @@ def rolling(inst: LifecycleInstance, spec: LifecycleSpec, options: SolveOptions 
     mean = inst.replace(demand_rps=inst.demand_rps.mean(axis=0, keepdims=True))
     first = solve(mean, spec, "highs", options=opts)
     if not first.has_solution:
-        return replace(first, message=f"placement stage: {first.message}")
+        # its explanation names rows of the one-slot mean-demand surrogate, not of this
+        # instance's program: dropped, so run_method explains spec.build(inst) itself
+        return replace(first, explanation=None, message=f"placement stage: {first.message}")
     alloc0: LifecycleAllocation = first.allocation
     fix = Placement(alloc0.option, alloc0.train_node, alloc0.host)
     be = get_backend("highs")

@@ -414,8 +414,9 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
                               "inner_cvxpy_calls": cvx_calls, "lower_bound": lb})
     if best is None:
         infeasible = lb == ub
+        why = _explain_master(mp, options, t_start) if infeasible else None
         return Result(Termination.INFEASIBLE if infeasible else Termination.LIMIT, False,
-                      bound=lb, gap=math.inf, stats=stats,
+                      bound=lb, gap=math.inf, stats=stats, explanation=why,
                       message="no feasible placement" if infeasible else msg)
     if term is not Termination.ERROR:
         term = Termination.OPTIMAL if gap <= spec.gap_tol else Termination.FEASIBLE
@@ -423,6 +424,24 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
     return Result(term, True, objective=best.value, bound=min(lb, best.value), gap=gap,
                   values={"placement": alloc.placement, "beta": best.beta, "phi": best.phi},
                   allocation=alloc, stats=stats, message=msg)
+
+
+def _explain_master(mp: LinearProgram, options: SolveOptions, t_start: float) -> Any:
+    """Explanation of an infeasible outcome from the cut-free master (a relaxation: its
+    conflicts are conflicts of the instance, named by its row groups: assignment, gpu_slots,
+    deadline at "request n, server p", ...). None when that relaxation is feasible: the
+    outer-approximation cuts (deadlines under shared uplink and compute) proved the rest."""
+    from aigc_opt.explain import TIME_LIMIT, explain_infeasible
+
+    left = (options.time_limit or math.inf) - (time.perf_counter() - t_start)
+    why = explain_infeasible(mp, time_limit=max(1.0, min(TIME_LIMIT, left)))
+    if not why:
+        return None
+    # relaxing the named rows makes the relaxation feasible, which does not show the same
+    # of the instance (the cuts may still cut every placement): complete only for the master
+    note = "conflicts of the cut-free OA master, a relaxation of the instance"
+    return dataclasses.replace(why, complete=False,
+                               message="; ".join(x for x in (note, why.message) if x))
 
 
 def _solution_matches(h: Any, cost: np.ndarray, rtol: float = 1e-6) -> bool:
