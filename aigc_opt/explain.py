@@ -40,6 +40,12 @@ as ``"<group> at <item>"``, e.g. ``"gpu_slots at server 2"`` or ``"assignment at
 Rows appended by user constraints are named by ``program.row_blocks`` (item ``row {i}``); rows
 in neither are reported as ``"row at <global index>"``.
 
+A column whose own bounds are empty (``lower > upper``, e.g. a builder's encoding of "no
+fraction meets this request's deadline and energy budget") is a conflict by itself, named by
+``program.meta["column_groups"]`` (the same format as ``row_groups``, over column indices) or
+else by its block (``"<block> at <index>"``); such a conflict has no rows to relax
+(``Conflict.columns`` holds the column).
+
 Outcomes that are infeasible because an allocation violates the referee (a heuristic) are
 explained by :func:`explain_violations` from the evaluator's metrics.
 """
@@ -175,12 +181,15 @@ class Conflict:
         The distinct group names of the rows.
     irreducible : bool
         True when every row was shown necessary (no test hit a limit).
+    columns : tuple of int
+        Columns whose own bounds are empty (the conflict then has no rows).
     """
 
     rows: tuple[int, ...]
     labels: tuple[str, ...]
     groups: tuple[str, ...]
     irreducible: bool = True
+    columns: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -211,6 +220,11 @@ class Explanation:
     def rows(self) -> tuple[int, ...]:
         """Every row named by a conflict (sorted, unique)."""
         return tuple(sorted({r for c in self.conflicts for r in c.rows}))
+
+    @property
+    def columns(self) -> tuple[int, ...]:
+        """Every column named for its empty bounds (sorted, unique)."""
+        return tuple(sorted({j for c in self.conflicts for j in c.columns}))
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -295,6 +309,31 @@ def _alone_infeasible(program: LinearProgram) -> np.ndarray:
     return np.nonzero((amin > program.row_upper + tol) | (amax < program.row_lower - tol))[0]
 
 
+def _empty_columns(program: LinearProgram) -> np.ndarray:
+    """Columns whose bounds admit no value (integer columns: no integer in the range)."""
+    lo, hi = np.array(program.col_lower, dtype=float), np.array(program.col_upper, dtype=float)
+    integ = program.integrality
+    lo = np.where(integ & np.isfinite(lo), np.ceil(lo - 1e-9), lo)
+    hi = np.where(integ & np.isfinite(hi), np.floor(hi + 1e-9), hi)
+    tol = ROW_TOL * np.maximum(1.0, np.abs(np.where(np.isfinite(lo), lo, 0.0)))
+    return np.nonzero(lo > hi + tol)[0]
+
+
+def _column_label(program: LinearProgram, j: int) -> tuple[str, str]:
+    """``("<group> at <item>", group)`` for column ``j`` (``meta["column_groups"]``, else the
+    block holding it, else ``"column at <j>"``)."""
+    groups = program.meta.get("column_groups", {})
+    if isinstance(groups, Mapping):
+        for name, g in groups.items():
+            if int(g[0]) <= j < int(g[1]):
+                return row_label(str(name), g, j), str(name)
+    for b in program.blocks:
+        if b.start <= j < b.start + b.size:
+            idx = np.unravel_index(j - b.start, b.shape)
+            return f"{b.name} at {', '.join(str(int(v)) for v in idx)}", b.name
+    return f"column at {j}", "column"
+
+
 def _deletion_filter(oracle: _Oracle, cands: list[int], bisect: bool = True
                      ) -> tuple[list[int], bool]:
     """Shrink ``cands`` (an infeasible row set) to an IIS by deletion filtering: one row at a
@@ -354,6 +393,12 @@ def explain_infeasible(program: LinearProgram, *, backend: str = "highs",
         return Explanation(tuple(conflicts), "iis", complete, time.perf_counter() - t0,
                            message)
 
+    empty = _empty_columns(program)
+    if empty.size:
+        for j in empty[:max_conflicts].tolist():
+            label, name = _column_label(program, j)
+            conflicts.append(Conflict((), (label,), (name,), True, (j,)))
+        return done(False, f"{empty.size} column(s) have empty bounds (lower > upper)")
     if oracle.feasible([]) is False:
         conflicts.append(Conflict((), ("column bounds / integrality",), ("columns",), True))
         return done(False, "the column bounds and integrality alone are infeasible")

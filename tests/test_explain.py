@@ -60,6 +60,20 @@ def test_column_bounds_alone() -> None:
     assert exp.conflicts and exp.conflicts[0].rows == () and not exp.complete
 
 
+def test_empty_column_box_is_named_by_its_group_or_block() -> None:
+    from aigc_opt.program import Block
+
+    p = LinearProgram(c=np.zeros(3), A=sp.csr_matrix(np.ones((1, 3))), row_lower=np.zeros(1),
+                      row_upper=np.array([5.0]), col_lower=np.array([0.0, 1.0, 0.0]),
+                      col_upper=np.array([1.0, 0.0, 1.0]), integrality=np.zeros(3, dtype=bool),
+                      blocks=(Block("share", 0, (3,)),))
+    exp = explain_infeasible(p)
+    assert exp.labels == ("share at 1",) and exp.columns == (1,) and exp.rows == ()
+    named = dataclasses.replace(p, meta={"column_groups": {"budget": row_group(0, 3,
+                                                                              "user {i}")}})
+    assert explain_infeasible(named).labels == ("budget at user 1",)
+
+
 @pytest.mark.parametrize("backend", ["highs", "scip"])
 def test_offloading_no_option_meets_the_deadline(backend: str) -> None:
     s = ao.Scenario.generate(6, 2, 2, seed=0).replace(request_deadline_s=np.full(6, 1e-3))

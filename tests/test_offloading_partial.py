@@ -78,6 +78,22 @@ def test_hard_deadline_infeasible_is_a_status() -> None:
                                                ao.Termination.INFEASIBLE_OR_UNBOUNDED)
 
 
+@pytest.mark.parametrize("method", ["closed_form", "highs", "scip"])
+def test_infeasible_requests_are_named(method: str) -> None:
+    """An empty fraction box (no fraction meets a request's deadline and energy budget) was
+    explained as "column bounds / integrality", naming no request (probe: all 236 infeasible
+    partial results); restoring the named requests' deadlines makes it feasible."""
+    scn, spec = _case(0, "hard", n=6)
+    d = scn.request_deadline_s.copy()
+    d[[1, 4]] = 1e-9
+    res = ao.run_method(scn.replace(request_deadline_s=d), spec, method)
+    assert res.termination is ao.Termination.INFEASIBLE
+    assert res.explanation.labels == ("deadline_and_energy_budget at request 1",
+                                      "deadline_and_energy_budget at request 4")
+    assert "request 1, 4" in res.message or method != "closed_form"
+    assert ao.run_method(scn, spec, method).termination is ao.Termination.OPTIMAL
+
+
 def test_heuristics_scored_and_not_better_than_optimum() -> None:
     scn, spec = _case(3, "hard", n=20)
     opt = ao.run_method(scn, spec, "closed_form").objective

@@ -178,7 +178,10 @@ def build(scn: Scenario, spec: PartialSpec) -> LinearProgram:
         offset=float(k.const.sum()), name=f"offloading.partial[N={N}]",
         meta={"row_groups": {name: row_group(g * N, (g + 1) * N, "request {i}") for g, name in
                              enumerate(("latency_device", "latency_edge", "lateness",
-                                        "energy_budget", "split"))}})
+                                        "energy_budget", "split"))},
+              # an empty fraction box is a request whose deadline and energy budget no
+              # fraction meets: named so, not "column bounds / integrality"
+              "column_groups": {"deadline_and_energy_budget": row_group(0, N, "request {i}")}})
 
 
 def closed_form(scn: Scenario, spec: PartialSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -206,8 +209,11 @@ def solve_closed_form(scn: Scenario, spec: PartialSpec, options: SolveOptions) -
     seconds = time.perf_counter() - t0
     stats = SolveStats("closed_form", solve_seconds=seconds)
     if not feasible.all():
+        bad = np.flatnonzero(~feasible)
+        shown = ", ".join(str(int(i)) for i in bad[:10]) + (", ..." if bad.size > 10 else "")
         return Result(Termination.INFEASIBLE, False, gap=math.inf, stats=stats,
-                      message=f"{int((~feasible).sum())} requests have no feasible fraction")
+                      message=f"{bad.size} request(s) have no fraction that meets both the "
+                              f"deadline and the energy budget: request {shown}")
     k = _coefficients(scn, spec)
     obj = float(_cost(scn, spec, k, lam).sum())
     return Result(Termination.OPTIMAL, True, objective=obj, bound=obj, gap=0.0,
