@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import UnknownNameError, ValidationError
-from .schema import FIELDS, SCHEMA, FieldSpec
+from .schema import FIELDS, LOWER_BOUNDS, SCHEMA, FieldSpec, check_floor
 from .validate import (
     check_array,
     check_choice,
@@ -476,12 +476,21 @@ def _check_field(spec: FieldSpec, value: Any, sizes: dict[str, int]) -> Any:
         out.flags.writeable = False
         return out
     integer = spec.dtype == "int"
+    # a capacity's floor is checked after the types, by check_floor, so that the message gives
+    # the floor's reason (and exactly 0 passes where it means "none")
+    floored = spec.bound in LOWER_BOUNDS and spec.low is not None
+    low = None if floored else spec.lower
     if not spec.axes:
-        return check_scalar(spec.name, value, spec.unit, spec.lower, spec.high, integer=integer,
-                            strict=spec.lower_strict, allow_inf=spec.allow_inf)
-    arr = check_array(spec.name, spec.unit, value, low=spec.lower, high=spec.high,
+        out = check_scalar(spec.name, value, spec.unit, low, spec.high, integer=integer,
+                           strict=spec.lower_strict, allow_inf=spec.allow_inf)
+        if floored:
+            check_floor(spec.name, spec.unit, out, spec.bound, zero_ok=spec.zero_allowed)
+        return out
+    arr = check_array(spec.name, spec.unit, value, low=low, high=spec.high,
                       strict=spec.lower_strict, allow_inf=spec.allow_inf, integer=integer,
                       dtype=np.int64 if integer else np.float64)
+    if floored:
+        check_floor(spec.name, spec.unit, arr, spec.bound, zero_ok=spec.zero_allowed)
     if arr.shape != shape:
         named = "(" + ", ".join(f"{a}={sizes[a]}" for a in spec.axes) + ")"
         raise ValidationError(spec.name, spec.unit, arr.shape, f"wrong shape, expected {named}")

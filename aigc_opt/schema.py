@@ -10,7 +10,11 @@ scalar.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+import numpy as np
+
+from .errors import ValidationError
 
 QUALITY_KINDS = ("sigmoid", "piecewise_linear", "tabulated")
 FADING_KINDS = ("none", "rayleigh", "rician")
@@ -76,8 +80,9 @@ BOUNDS: dict[str, tuple[float, str]] = {
 #: a unit error, and it made the models' cost coefficients span ``1e20`` (a backhaul transfer of
 #: ``1e20`` s next to costs of 1), beyond what any LP/MILP solver resolves (issue 11: CVXPY/HiGHS
 #: returned "optimal" 41.05 next to a verified 18.25). The floors are far below any real
-#: device, so they only reject values that are physically meaningless. A field whose value may
-#: legitimately be 0 (e.g. "no link") has no floor.
+#: device, so they only reject values that are physically meaningless. A capacity whose value
+#: may legitimately be 0 ("none": no GPU memory, no link) is either exactly 0 or at least its
+#: floor (:func:`check_floor`); a value strictly between (``1e-300`` byte of memory) is refused.
 LOWER_BOUNDS: dict[str, tuple[float, str]] = {
     "hz": (1.0, "1 Hz: no radio channel is narrower (NB-IoT subcarriers are 3.75 kHz, "
                 "LoRa 7.8 kHz); below it a kilobit takes a quarter of an hour"),
@@ -85,6 +90,8 @@ LOWER_BOUNDS: dict[str, tuple[float, str]] = {
                  "below it a 1 GB model takes 250 years to load"),
     "flops": (1.0, "1 FLOP/s: no processor is slower (a 1970s microprocessor: ~1e5 FLOP/s); "
                    "below it one diffusion step takes 10^5 years"),
+    "bytes": (1.0, "1 byte: the smallest addressable unit of memory (no GPU holds a fraction "
+                   "of one); 1e-300 byte made a model's size over the memory overflow"),
 }
 
 
@@ -96,6 +103,37 @@ def bound(key: str) -> float:
 def floor(key: str) -> float:
     """The physical lower bound ``key`` of :data:`LOWER_BOUNDS` (0 when it has none)."""
     return LOWER_BOUNDS[key][0] if key in LOWER_BOUNDS else 0.0
+
+
+def check_floor(name: str, unit: str, value: Any, key: str, *, zero_ok: bool = False) -> None:
+    """Refuse a capacity below the physical floor ``key`` of :data:`LOWER_BOUNDS`.
+
+    Parameters
+    ----------
+    name, unit : str
+        Field name and SI unit, named in the error.
+    value : float or ndarray
+        The (already type-checked, NaN-free) value(s), in ``unit``.
+    key : str
+        Key of :data:`LOWER_BOUNDS` (``"hz"``, ``"bps"``, ``"flops"``, ``"bytes"``).
+    zero_ok : bool
+        Exactly 0 means "none" (no memory, no link) and is accepted; only values strictly
+        between 0 and the floor are refused.
+
+    Raises
+    ------
+    ValidationError
+        Naming the field, its unit, the first bad value, the floor and its reason.
+    """
+    lo, why = LOWER_BOUNDS[key]
+    v = np.asarray(value, dtype=np.float64)
+    bad = v < lo
+    if zero_ok:
+        bad &= v != 0.0
+    if bad.any():
+        allowed = f"0 (none) or >= {lo:g}" if zero_ok else f">= {lo:g}"
+        raise ValidationError(name, unit, float(v[bad].ravel()[0]),
+                              f"below the physical floor: must be {allowed} {unit} ({why})")
 
 
 @dataclass(frozen=True)
@@ -147,12 +185,22 @@ class FieldSpec:
         return BOUNDS[self.bound][0] if self.bound else None
 
     @property
+    def zero_allowed(self) -> bool:
+        """A capacity with a physical floor whose own ``low`` admits 0 (``>= 0``, e.g. GPU
+        memory): exactly 0 means "none"; values strictly between 0 and the floor are refused."""
+        return (self.bound in LOWER_BOUNDS and self.low is not None and float(self.low) == 0.0
+                and not self.strict)
+
+    @property
     def lower(self) -> float | None:
-        """Lower bound: ``low`` raised to the physical floor of :data:`LOWER_BOUNDS` for
-        capacities (``bound`` key ``hz``, ``bps``, ``flops``), or ``-high`` for signed fields
-        (positions, sigmoid midpoints, quality values)."""
+        """Smallest allowed value: ``low`` raised to the physical floor of :data:`LOWER_BOUNDS`
+        for capacities (``bound`` key ``hz``, ``bps``, ``flops``, ``bytes``; 0 when
+        :attr:`zero_allowed`, with nothing allowed between 0 and the floor), or ``-high`` for
+        signed fields (positions, sigmoid midpoints, quality values)."""
         if self.low is None and self.bound:
             return -BOUNDS[self.bound][0]
+        if self.zero_allowed:
+            return 0.0
         if self.low is not None and self.bound in LOWER_BOUNDS:
             return max(float(self.low), LOWER_BOUNDS[self.bound][0])
         return self.low
@@ -287,6 +335,8 @@ def _allowed(f: FieldSpec) -> str:
     if f.dtype == "str":
         return " / ".join(f.choices)
     lo = "" if f.lower is None else f"{'>' if f.lower_strict else '>='} {f.lower:g}"
+    if f.zero_allowed:
+        lo = f"0 or >= {floor(f.bound):g}"
     hi = "" if f.high is None else f"<= {f.high:g}"
     text = ", ".join(x for x in (lo, hi) if x)
     return text + (" or inf" if f.allow_inf else "") + (", integer" if f.dtype == "int" else "")

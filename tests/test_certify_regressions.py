@@ -147,11 +147,12 @@ def test_caching_memory_rows_scale_per_row(factor: float) -> None:
 
 
 def test_caching_memory_formulation_rows_are_relative() -> None:
-    """Memory rows are divided by the server's memory: at byte scales of 1e-12 every matrix
-    entry of the offline MILP (no compute rows) is still O(1)."""
+    """Memory rows are divided by the server's memory: at byte scales of 1e-9 (memory of tens
+    of bytes; below 1 byte is now refused) every matrix entry of the offline MILP (no compute
+    rows) is still O(1)."""
     inst, spec = _caching()
-    tiny = dataclasses.replace(inst, model_size_bytes=inst.model_size_bytes * 1e-12,
-                               server_gpu_memory_bytes=inst.server_gpu_memory_bytes * 1e-12)
+    tiny = dataclasses.replace(inst, model_size_bytes=inst.model_size_bytes * 1e-9,
+                               server_gpu_memory_bytes=inst.server_gpu_memory_bytes * 1e-9)
     a = np.abs(spec.build(tiny).A.data)
     assert a.min() > 1e-3 and a.max() < 1e3
 
@@ -598,14 +599,25 @@ def test_proportional_baseline_with_infinite_demand_shares_the_server() -> None:
 def test_offline_caching_milp_with_costs_over_22_decades_does_not_crash_highs() -> None:
     """Seed 80002034 (compute x1e-20: costs 1e-2..3e20): the offline MILP handed HiGHS the raw
     program and the process died (heap corruption, signal 11); it now goes through the
-    backend's power-of-two equilibration and agrees with the HiGHS backend."""
+    backend's power-of-two equilibration and agrees with the HiGHS backend. Compute below
+    1 FLOP/s is now refused at construction, so the case is rebuilt at that floor (server 0)
+    with the cloud's cost per FLOP x 1e9: costs still span 5e10 (1e12 and more is labelled
+    feasible, beyond what a double-precision solver certifies)."""
     import subprocess
     import sys
 
-    code = ("import aigc_opt as ao;"
-            "from aigc_opt.benchmarks.certify_bench import make_case;"
+    with pytest.raises(ValidationError, match="server_compute_flops"):
+        from aigc_opt.benchmarks.certify_bench import make_case
+
+        make_case("caching.offline", 80002034)
+    code = ("import dataclasses, numpy as np, aigc_opt as ao;"
+            "from aigc_opt.cases import get_case;"
             "from aigc_opt.problems.caching import solve_offline;"
-            "inst, spec, _ = make_case('caching.offline', 80002034);"
+            "k = get_case('caching.offline'); inst = k.make_instance(2, n_servers=2,"
+            " n_models=4, n_slots=4); spec = k.make_spec();"
+            "f = inst.server_compute_flops.copy(); f[0] = 1.0;"
+            "inst = dataclasses.replace(inst, server_compute_flops=f,"
+            " cloud_cost_per_flop=inst.cloud_cost_per_flop * 1e9);"
             "r = solve_offline(inst, spec, ao.SolveOptions(time_limit=60));"
             "b = ao.solve(inst, spec, 'highs');"
             "print(r.termination.value, r.objective, b.objective)")
@@ -614,7 +626,6 @@ def test_offline_caching_milp_with_costs_over_22_decades_does_not_crash_highs() 
     assert out.returncode == 0, out.stderr[-2000:]
     status, mine, backend = out.stdout.split()[-3:]
     assert status == "optimal" and float(mine) == pytest.approx(float(backend), rel=1e-6)
-    _no_failures("caching.offline", 80002034)
 
 
 def test_inaccurate_feasible_point_reports_its_true_cost() -> None:
@@ -698,11 +709,12 @@ def test_lifecycle_demand_below_the_floor_is_refused() -> None:
 
 def test_joint_master_refused_by_highs_is_a_status() -> None:
     """certify seed 143001850 (gpu_memory x1e-300): the outer-approximation master handed to
-    HiGHS raw raised ValueError; it is now an error status."""
+    HiGHS raw raised ValueError; it became an error status, and such memory (below 1 byte) is
+    now refused at construction."""
     from aigc_opt.benchmarks.certify_bench import run_case
 
     rep = run_case("offloading.joint", 143001850)
-    assert rep.outcomes["outer_approximation"] == "error" and not rep.failures
+    assert rep.outcomes == {"*": "refused"} and not rep.failures
 
 
 @pytest.mark.parametrize(("case", "seed", "sizes", "field", "methods"), [

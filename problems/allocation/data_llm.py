@@ -40,7 +40,7 @@ import numpy as np
 
 from aigc_opt.errors import UnknownNameError, ValidationError
 from aigc_opt.metrics import evaluate
-from aigc_opt.schema import bound
+from aigc_opt.schema import bound, check_floor
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import (
     check_array,
@@ -217,6 +217,8 @@ class LlmInstance:
                            ("compute_flops", "FLOP/s"),
                            ("flop_per_token", "FLOP"), ("slot_s", "s"), ("decode_step_s", "s")):
             set_(name, _scalar(name, unit, getattr(self, name), low=0.0, strict=True))
+        check_floor("gpu_memory_bytes", "byte", self.gpu_memory_bytes, "bytes")
+        check_floor("compute_flops", "FLOP/s", self.compute_flops, "flops")
         set_("energy_per_flop_j", _scalar("energy_per_flop_j", "J/FLOP", self.energy_per_flop_j,
                                           low=0.0, strict=False))
         if self.model_bytes >= self.gpu_memory_bytes:

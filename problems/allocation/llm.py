@@ -61,7 +61,14 @@ def build(inst: LlmInstance, spec: LlmSpec) -> LinearProgram:
     w = inst.weight
     P = inst.prompt_tokens
     phi, F, tau = inst.flop_per_token, inst.compute_flops, inst.decode_step_s
-    prefill_s = P * phi / F
+    kv = inst.kv_bytes_per_token
+    # a request whose prompt alone exceeds the slot's compute, the KV memory or its deadline is
+    # never admitted: its columns are fixed to 0 and its coefficients dropped, so that a slow
+    # GPU (1 FLOP/s: a prefill of 1e13 s) does not put 1e13 next to 1 in the rows and objective
+    never = ((P * phi > F * inst.slot_s) | (kv * P > inst.kv_capacity_bytes)
+             | (P * phi > F * inst.deadline_s))
+    keep = (~never).astype(np.float64)
+    prefill_s = np.where(never, 0.0, P * phi / F)
     e_tok = inst.energy_per_flop_j * phi  # J per token
     x, q = inst.quality_tokens, inst.quality_values
     K = x.shape[1]
@@ -86,9 +93,8 @@ def build(inst: LlmInstance, spec: LlmSpec) -> LinearProgram:
     rb.add(np.zeros(N, dtype=np.int64), ia + rN, np.ones(N), 1, -np.inf,
            float(inst.batch_slots), name="batch_slots", items="edge GPU")
     # KV memory and compute per slot, both divided by their capacity
-    kv = inst.kv_bytes_per_token
-    for name, per_token, cap in (("kv_memory", kv, inst.kv_capacity_bytes),
-                                 ("compute", np.full(N, phi), F * inst.slot_s)):
+    for name, per_token, cap in (("kv_memory", kv * keep, inst.kv_capacity_bytes),
+                                 ("compute", phi * keep, F * inst.slot_s)):
         rb.add(np.zeros(2 * N, dtype=np.int64), np.concatenate([ia + rN, it + rN]),
                np.concatenate([per_token * P, per_token]) / cap, 1, -np.inf, 1.0, name=name,
                items="edge GPU")
@@ -96,7 +102,7 @@ def build(inst: LlmInstance, spec: LlmSpec) -> LinearProgram:
     d = inst.deadline_s
     ds = np.where(np.isfinite(d), d, 1.0)
     rb.add(np.concatenate([rN, rN]), np.concatenate([ia + rN, it + rN]),
-           np.concatenate([prefill_s / ds, np.full(N, tau) / ds]), N, -np.inf,
+           np.concatenate([prefill_s / ds, tau * keep / ds]), N, -np.inf,
            np.where(np.isfinite(d), 1.0, np.inf), name="deadline", items="request {i}")
     first = rb.n_rows
     for metric, bound in spec.epsilon:
@@ -114,12 +120,12 @@ def build(inst: LlmInstance, spec: LlmSpec) -> LinearProgram:
                                         for m, b in spec.epsilon])
 
     c = np.zeros(n_cols)
-    c[ia:it] = w * (o.latency * prefill_s + o.energy * e_tok * P)
-    c[it:iu] = w * (o.latency * tau + o.energy * e_tok)
-    c[iu:] = -o.quality * w
+    c[ia:it] = w * keep * (o.latency * prefill_s + o.energy * e_tok * P)
+    c[it:iu] = w * keep * (o.latency * tau + o.energy * e_tok)
+    c[iu:] = -o.quality * w * keep
     A = rb.matrix(n_cols)
     row_lower, row_upper = rb.bounds()
-    col_hi = np.concatenate([np.ones(N), inst.max_tokens, q[:, -1]])
+    col_hi = np.concatenate([keep, inst.max_tokens * keep, q[:, -1] * keep])
     integ = np.zeros(n_cols, dtype=bool)
     integ[ia:it] = True
     integ[it:iu] = spec.integer_tokens

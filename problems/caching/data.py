@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.errors import UnknownNameError, ValidationError
-from aigc_opt.schema import bound
+from aigc_opt.schema import bound, check_floor
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import (
     MAX_ENTRIES,
@@ -179,6 +179,10 @@ class CachingInstance:
                                      strict=True, high=_HIGH["bit/s"]))
         set_("server_compute_flops", _arr(self.server_compute_flops, "server_compute_flops",
                                           "FLOP/s", (S,), strict=True, high=_HIGH["FLOP/s"]))
+        check_floor("server_gpu_memory_bytes", "byte", self.server_gpu_memory_bytes, "bytes",
+                    zero_ok=True)
+        check_floor("server_load_bps", "bit/s", self.server_load_bps, "bps")
+        check_floor("server_compute_flops", "FLOP/s", self.server_compute_flops, "flops")
         set_("server_latency_s", _arr(self.server_latency_s, "server_latency_s", "s", (S, S),
                                       allow_inf=True, high=_HIGH["s"]))
         if (np.diag(self.server_latency_s) != 0).any():
@@ -224,6 +228,7 @@ class CachingInstance:
         set_("cloud_latency_s", _scalar(self.cloud_latency_s, "cloud_latency_s", "s", low=0.0))
         set_("cloud_compute_flops", _scalar(self.cloud_compute_flops, "cloud_compute_flops",
                                             "FLOP/s", low=0.0, strict=True))
+        check_floor("cloud_compute_flops", "FLOP/s", self.cloud_compute_flops, "flops")
         set_("cloud_cost_per_flop", _scalar(self.cloud_cost_per_flop, "cloud_cost_per_flop",
                                             "cost/FLOP", low=0.0))
         c0 = np.array(check_array("initial_cache", "-", self.initial_cache, (S, M), dtype=bool,

@@ -320,6 +320,13 @@ def window_data(inst: CachingInstance, obj: CachingObjective, lay: Layout, R: np
     np.add.at(bound, pk, (Rp * gain).sum(axis=0))
     useless = (bound < load_cost(inst, obj)) & ~np.asarray(c_init, dtype=bool)
     ub[:nC] = np.where(np.broadcast_to(useless, (W, S, M)), 0.0, 1.0).reshape(-1)
+    # Dominance (exact): a route costing, even at its copy's best accuracy, no less than the
+    # cloud (gain 0) never helps: the cloud share y of its demand row is free. Its x column
+    # is fixed to 0 and its cost dropped, so a server of 1 FLOP/s (1e13 s per request) leaves
+    # no 1e13 next to 1 in the objective.
+    m = (lay.ix >= 0) & (gain <= 0.0)
+    ub[lay.ix[m]] = 0.0
+    c[lay.ix[m]] = 0.0
     load_lower = np.zeros(nC)
     load_lower[: S * M] = -np.asarray(c_init, dtype=float).reshape(-1)
     comp = np.zeros(0)

@@ -93,7 +93,7 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.errors import UnknownNameError, ValidationError
-from aigc_opt.schema import bound
+from aigc_opt.schema import bound, check_floor
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import (
     MAX_ENTRIES,
@@ -130,6 +130,9 @@ _ARRAY_HIGH = {"J/FLOP": bound("j_per_flop"), "cost/FLOP": bound("cost_per_flop"
                "token": bound("tokens")}
 _ARRAY_HIGH_OTHER = 1e30
 
+
+#: Key of :data:`aigc_opt.schema.LOWER_BOUNDS` (the physical floor) of a capacity by unit.
+_FLOOR_KEY = {"FLOP/s": "flops", "bit/s": "bps", "byte": "bytes"}
 
 #: Smallest positive demand of a group, request/s (one request in about 30 years).
 MIN_DEMAND_RPS = 1e-9
@@ -318,13 +321,16 @@ class LifecycleInstance:
         for name, unit in (("node_memory_bytes", "byte"), ("node_energy_per_flop", "J/FLOP"),
                            ("node_cost_per_flop", "cost/FLOP")):
             set_(name, _arr(getattr(self, name), name, unit, (N,), like="node_kind"))
+        check_floor("node_memory_bytes", "byte", self.node_memory_bytes, "bytes", zero_ok=True)
         for name, unit in (("node_flops", "FLOP/s"), ("node_request_flops", "FLOP/s"),
                            ("node_backhaul_bps", "bit/s")):
             set_(name, _arr(getattr(self, name), name, unit, (N,), strict=True, like="node_kind"))
+            check_floor(name, unit, getattr(self, name), _FLOOR_KEY[unit])
         set_("link_latency_s", _arr(self.link_latency_s, "link_latency_s", "s", (U, N),
                                     allow_inf=True, like="demand_rps and node_kind"))
         set_("link_bandwidth_bps", _arr(self.link_bandwidth_bps, "link_bandwidth_bps", "bit/s",
                                         (U, N), strict=True, like="demand_rps and node_kind"))
+        check_floor("link_bandwidth_bps", "bit/s", self.link_bandwidth_bps, "bps")
         devs = np.nonzero(kind == DEVICE)[0]
         own = self.link_latency_s[reg[devs], devs]
         if np.isinf(own).any():

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.errors import ValidationError
-from aigc_opt.schema import bound
+from aigc_opt.schema import bound, check_floor
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import check_array, check_bool, check_scalar, check_type
 
@@ -157,6 +157,9 @@ class MigrationInstance:
         set_("server_gpu_memory_bytes", check_array(
             "server_gpu_memory_bytes", "byte", self.server_gpu_memory_bytes, (S,), low=0.0,
             high=bound("bytes"), like="server_hops"))
+        check_floor("server_flops", "FLOP/s", self.server_flops, "flops")
+        check_floor("server_gpu_memory_bytes", "byte", self.server_gpu_memory_bytes, "bytes",
+                    zero_ok=True)
         set_("user_cell", _index(cell, "user_cell", (T, U), S))
         set_("access_s", check_array("access_s", "s", self.access_s, (T, U), low=0.0,
                                      high=bound("time_s"), like="user_cell"))
@@ -430,6 +433,11 @@ def slot_problem(inst: MigrationInstance, spec: MigrationSpec, t: int, prev: np.
                  queue_j: float, *, perf: np.ndarray | None = None) -> MigrationSlot:
     """The drift-plus-penalty instance of slot ``t`` given the previous servers and ``Z_t``."""
     P = perf_cost(inst, spec.weights)[t] if perf is None else perf
+    # an option whose work alone exceeds the server's GPU work per slot is in no feasible
+    # point; its cost (1e15 at 1 FLOP/s) is clipped to the money range so the slot validates
+    cap = inst.server_flops * inst.slot_s
+    over = work_flop(inst)[:, None, :] > cap[None, :, None]  # (U, S, K)
+    P = np.where(over, np.clip(P, -bound("money"), bound("money")), P)
     return MigrationSlot(perf=P, migration_j=migration_from_j(inst, prev),
                          work_flop=work_flop(inst), capacity_flop=inst.server_flops * inst.slot_s,
                          user_model=inst.user_model, model_memory_bytes=inst.model_memory_bytes,

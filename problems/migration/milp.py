@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.backend import SolveOptions
+from aigc_opt.errors import ValidationError
 from aigc_opt.explain import GridLabels
 from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.result import Result
@@ -92,6 +93,11 @@ def assemble(cost_x: np.ndarray, work: np.ndarray, capacity: np.ndarray, user_mo
     """
     T, U, S, K = cost_x.shape
     M = int(model_memory.shape[0])
+    # an option whose work alone exceeds its server's capacity per slot is in no feasible
+    # point: its x columns are fixed to 0 and their cost and work entries dropped (exact), so
+    # a slow GPU (1 FLOP/s: latencies of 1e15 s) leaves no 1e15 next to 1 in the model
+    over = work[:, None, :] > capacity[None, :, None]  # (U, S, K)
+    cost_x = np.where(over[None], 0.0, cost_x)
     nx, nh = T * U * S * K, T * S * M
     Tw = T - 1 if transition_j is not None else 0
     nw = Tw * U * S * S
@@ -110,8 +116,9 @@ def assemble(cost_x: np.ndarray, work: np.ndarray, capacity: np.ndarray, user_mo
     # GPU work per server and slot, each row divided by its capacity (FLOP ~ 1e15 is beyond
     # HiGHS's matrix-value limit)
     wscale = np.where(capacity > 0, capacity, 1.0)
+    rel = np.where(over, 0.0, work[:, None, :] / wscale[None, :, None])  # (U, S, K)
     rb.add(np.broadcast_to(tt * S + ss, shape4).ravel(), ix.ravel(),
-           np.broadcast_to(work[None, :, None, :] / wscale[None, None, :, None], shape4).ravel(),
+           np.broadcast_to(rel[None], shape4).ravel(),
            T * S, -np.inf, np.tile(capacity / wscale, T),
            name="gpu_work", items=GridLabels("slot {0}, server {1}", (T, S)))
     # hosting: sum_k x[t,u,s,k] <= h[t,s,m_u]
@@ -164,6 +171,7 @@ def assemble(cost_x: np.ndarray, work: np.ndarray, capacity: np.ndarray, user_mo
     integ = np.zeros(n, dtype=bool)
     integ[: nx + nh] = True
     col_hi = np.ones(n)
+    col_hi[:nx] = np.where(np.broadcast_to(over[None], shape4), 0.0, 1.0).ravel()
     col_hi[nx + nh:] = np.inf
     blocks = [Block("assign", 0, (T, U, S, K)), Block("h", nx, (T, S, M))]
     if nw:
@@ -260,8 +268,12 @@ def offline_milp(inst: MigrationInstance, spec: MigrationSpec, options: SolveOpt
     lp = spec.build(inst)
     build_s = time.perf_counter() - t0
     best, start = np.inf, None
-    for fn in heuristics(spec).values():
-        alloc = fn(inst, spec)
+    for name, fn in heuristics(spec).items():
+        try:
+            alloc = fn(inst, spec)
+        except ValidationError as exc:  # a controller that cannot run gives no MIP start
+            logger.debug("no MIP start from %s: %s", name, exc)
+            continue
         met = evaluate(inst, alloc, spec)
         if met.feasible and met.objective < best:
             best, start = met.objective, alloc
