@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -21,6 +22,11 @@ from .program import ProgramKind
 from .result import Result
 
 logger = logging.getLogger(__name__)
+
+
+#: Least time a solver is given after a backend's setup used up the limit, s (it still
+#: returns a status, e.g. a first feasible point, rather than none).
+MIN_SOLVER_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,15 @@ class SolveOptions:
         if bad:
             raise ValidationError("extra", "-", bad[0], "option names must be strings")
         set_("extra", FrozenMap(dict(self.extra)))
+
+    def left(self, t0: float, floor: float = MIN_SOLVER_SECONDS) -> float | None:
+        """The time limit less the wall time since ``t0`` (``time.perf_counter()`` when the
+        call began), at least ``floor`` s; None without a limit. A backend hands this to its
+        solver after its own setup (model build, file write, compilation), so that the whole
+        call, not only the solver, keeps to ``time_limit``."""
+        if self.time_limit is None:
+            return None
+        return max(float(floor), self.time_limit - (time.perf_counter() - t0))
 
 
 @runtime_checkable

@@ -77,9 +77,11 @@ def solve_quietly(problem: Any, **kwargs: Any) -> None:
 
 
 def _solver_kwargs(solver: str, options: SolveOptions, linear: bool = False,
-                   model: Any = None) -> dict[str, Any]:
+                   model: Any = None, t0: float | None = None) -> dict[str, Any]:
     """``Problem.solve`` keywords: ``options.extra``, then the model's own settings for
-    ``solver`` (``meta["solver_settings"]`` of a ConvexProgram), then the defaults."""
+    ``solver`` (``meta["solver_settings"]`` of a ConvexProgram), then the defaults. The time
+    limit is what is left of ``options.time_limit`` since ``t0`` (the backend's setup counts;
+    CVXPY's own compilation inside ``solve`` still comes on top)."""
     kw: dict[str, Any] = {k: v for k, v in options.extra.items() if k != "solver"}
     for k, v in dict((model or {}).get(solver, {})).items():
         kw.setdefault(k, v)
@@ -87,7 +89,8 @@ def _solver_kwargs(solver: str, options: SolveOptions, linear: bool = False,
         for k, v in CLARABEL_LP_TOLERANCES.items():
             kw.setdefault(k, v)
     if options.time_limit is not None and solver in _TIME_KEY:
-        kw.setdefault(_TIME_KEY[solver], float(options.time_limit))
+        left = options.left(t0) if t0 is not None else options.time_limit
+        kw.setdefault(_TIME_KEY[solver], float(left or options.time_limit))
     if options.mip_gap is not None and solver in _GAP_KEY:
         kw.setdefault(_GAP_KEY[solver], float(options.mip_gap))
     if options.threads is not None and solver == "HIGHS":
@@ -181,7 +184,7 @@ class CvxpyBackend:
         else:
             problem, x = program.problem, None
         kw = _solver_kwargs(solver, options, isinstance(program, LinearProgram),
-                            program.meta.get("solver_settings"))
+                            program.meta.get("solver_settings"), t0=t0)
         if sc is not None and solver == "HIGHS":  # the HiGHS backend's wide-range settings
             for key, value in highs_wide_options(sc.program).items():
                 kw.setdefault(key, value)

@@ -212,6 +212,9 @@ class HighsBackend:
             if start is not None:
                 x0 = np.asarray(start, dtype=np.float64) / sc.col_scale
                 h.setSolution(program.n_cols, np.arange(program.n_cols, dtype=np.int32), x0)
+            left = options.left(t0)  # equilibration and passing the model count against it
+            if left is not None and "time_limit" not in options.extra:
+                h.setOptionValue("time_limit", left)
             h.run()
         except Exception as exc:  # a solver crash becomes a status
             logger.exception("HiGHS failed on %s", program.name)

@@ -179,6 +179,9 @@ class ScipBackend:
             try:
                 write_mps(sc.program, path)
                 model.readProblem(path)
+                left = options.left(t0)  # the file write and read count against the limit
+                if left is not None and "limits/time" not in options.extra:
+                    model.setParam("limits/time", left)
                 model.optimize()
             except Exception as exc:  # a solver failure becomes a status
                 logger.exception("SCIP failed on %s", program.name)

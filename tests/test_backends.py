@@ -360,3 +360,26 @@ def test_no_optimality_claim_beyond_the_objective_range(backend: str) -> None:
     assert narrow.termination is Termination.OPTIMAL
     lp = be.solve(prog(1e-14, False), SolveOptions())
     assert lp.termination is Termination.OPTIMAL
+
+
+def test_time_left_after_setup() -> None:
+    import time
+
+    assert SolveOptions().left(time.perf_counter()) is None
+    t0 = time.perf_counter() - 0.4  # 0.4 s of setup already spent
+    assert SolveOptions(time_limit=1.0).left(t0) == pytest.approx(0.6, abs=0.05)
+    assert SolveOptions(time_limit=0.1).left(t0) == 0.05  # the floor: the solver still runs
+
+
+def test_pyomo_stops_when_building_its_model_used_the_limit() -> None:
+    """The probe: 40,000 partial-offloading requests took Pyomo 3.5 s to build and 6 s more in
+    solve() at a 1 s limit (11.5 s in all); now a build past the limit is a ``limit`` status."""
+    if not is_available("pyomo"):
+        pytest.skip("pyomo not installed")
+    scn = ao.Scenario.generate(200, 3, 3, seed=0)
+    from aigc_opt.problems.offloading import OffloadingSpec
+
+    res = ao.solve(scn, OffloadingSpec(), "pyomo", time_limit=1e-6)
+    assert res.termination is Termination.LIMIT and not res.has_solution
+    assert "building the Pyomo model" in res.message
+    assert ao.solve(scn, OffloadingSpec(), "pyomo", time_limit=60).optimal

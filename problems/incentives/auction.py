@@ -142,16 +142,23 @@ def vcg(inst: AuctionInstance, *, backend: str = "highs", options: SolveOptions 
     todo = np.zeros(inst.n_bidders, dtype=bool)
     todo[who] = True
     pay[~todo & (alloc.server >= 0)] = np.nan
-    term, solves = res.termination, 1
+    term, solves, skipped = res.termination, 1, 0
     for n in np.nonzero(todo & (alloc.server >= 0))[0]:  # one WDP re-solve per winner
         without = inst.with_bidder(int(n), np.zeros(inst.values.shape[1:]))
         key = (int(n), without.values.tobytes(), effective_capacity(inst).tobytes())
+        left = opts.left(t0, floor=0.0)  # one deadline for the WDP and every re-solve
         if cache is not None and key in cache:
             w_minus = cache[key]
         elif not (without.values > 0).any():
             w_minus = 0.0
+        elif left is not None and left <= 0.0:  # out of time: this payment is not known
+            skipped += 1
+            term = Termination.FEASIBLE
+            pay[n] = math.nan
+            continue
         else:
-            r = solve(without, spec, backend=backend, options=opts)
+            r = solve(without, spec, backend=backend,
+                      options=opts if left is None else dataclasses.replace(opts, time_limit=left))
             solves += 1
             if not r.optimal:
                 term = Termination.FEASIBLE if r.has_solution else Termination.ERROR
@@ -166,7 +173,9 @@ def vcg(inst: AuctionInstance, *, backend: str = "highs", options: SolveOptions 
                   stats=SolveStats("vcg", solve_seconds=time.perf_counter() - t0,
                                    nodes=res.stats.nodes, extra={"wdp_solves": solves,
                                                                  "backend": backend}),
-                  message=f"WDP + {solves - 1} re-solves on {backend}")
+                  message=f"WDP + {solves - 1} re-solves on {backend}"
+                          + (f"; time limit: {skipped} winners' payments not computed (NaN)"
+                             if skipped else ""))
 
 
 def solve_vcg(inst: AuctionInstance, spec: AuctionSpec, options: SolveOptions) -> Result:
