@@ -172,3 +172,16 @@ def test_registered_cvxpy_method_uses_the_models_clarabel_settings() -> None:
     ref = ao.run_method(inst, spec, "closed_form")
     assert res.termination == "optimal" and res.verified
     assert res.eval_objective == pytest.approx(ref.eval_objective, rel=OBJ_RTOL)
+
+
+def test_tiny_bandwidth_is_refused_naming_the_bandwidth() -> None:
+    """N4: ``bandwidth_hz=1e-300`` was refused by the SNR check, naming
+    ``noise_psd_w_per_hz``; the bandwidth's own 1 Hz floor names it now."""
+    import dataclasses
+
+    inst = JointBPInstance.generate(4, seed=0)
+    for bad in (1e-300, 0.5):
+        with pytest.raises(ValidationError) as err:
+            dataclasses.replace(inst, bandwidth_hz=bad)
+        assert err.value.field == "bandwidth_hz" and "Hz" in str(err.value)
+    assert dataclasses.replace(inst, bandwidth_hz=1.0).bandwidth_hz == 1.0

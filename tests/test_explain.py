@@ -15,7 +15,14 @@ from explain_checks import OPTS, check
 
 import aigc_opt as ao
 from aigc_opt.backend import SolveOptions, get_backend
-from aigc_opt.explain import explain_infeasible, relax_convex, row_group
+from aigc_opt.cases import get_case
+from aigc_opt.explain import (
+    explain_convex,
+    explain_infeasible,
+    relax_convex,
+    restrict_convex,
+    row_group,
+)
 from aigc_opt.problems.offloading import OffloadingSpec
 from aigc_opt.problems.sizing import GpuOption, RadioOption, SizingInstance, SizingSpec
 from aigc_opt.program import ConvexProgram, LinearProgram
@@ -163,8 +170,8 @@ def test_infeasible_outcomes_of_other_families_are_explained(case: int) -> None:
         check(program, exp)
     else:
         assert _convex_feasible(relax_convex(program, exp))
-        assert not _convex_feasible(dataclasses.replace(program, problem=cp.Problem(
-            cp.Minimize(0), [program.problem.constraints[i] for i in exp.conflicts[0].rows])))
+        assert not _convex_feasible(restrict_convex(program, exp.conflicts[0].rows))
+        assert not [lab for lab in exp.labels if lab.startswith("constraint ")], exp.labels
 
 
 def test_explanation_tests_run_on_highs_whatever_backend_solved(
@@ -188,3 +195,130 @@ def test_explanation_tests_run_on_highs_whatever_backend_solved(
     assert res.termination is Termination.INFEASIBLE and res.stats.backend == "scip"
     assert len(calls) == 1  # the solve; none of the explanation's tests
     check(spec.build(s), res.explanation)
+
+
+def _check_convex(program: ConvexProgram, exp: Any) -> None:
+    """The acceptance test on a ConvexProgram: named (no raw CVXPY expression), relaxing the
+    named rows makes it feasible, each conflict infeasible alone and irreducible."""
+    assert exp and exp.labels and exp.complete, exp
+    assert not [lab for lab in exp.labels if lab.startswith("constraint ")], exp.labels
+    assert _convex_feasible(relax_convex(program, exp))
+    for c in exp.conflicts:
+        assert c.irreducible, exp.message
+        assert not _convex_feasible(restrict_convex(program, c.rows))
+        for r in c.rows:
+            assert _convex_feasible(restrict_convex(program, [x for x in c.rows if x != r]))
+
+
+def _bandwidth_edge() -> tuple[Any, Any]:
+    """allocation.bandwidth_compute seed 0 with its bandwidth x0.28125: just past the edge,
+    where CLARABEL stops with NumericalError on the infeasible feasibility tests (F3)."""
+    k = get_case("allocation.bandwidth_compute")
+    base = k.make_instance(0, n_users=8, n_servers=2)
+    return dataclasses.replace(base, bandwidth_hz=base.bandwidth_hz * 0.28125), k.make_spec()
+
+
+def _joint_bp_edge() -> tuple[Any, Any]:
+    """allocation.joint_bp seed 3 with user 0's power cap x0.25 (F3)."""
+    k = get_case("allocation.joint_bp")
+    base = k.make_instance(3, n_users=8)
+    p = base.max_power_w.copy()
+    p[0] *= 0.25
+    return dataclasses.replace(base, max_power_w=p), k.make_spec()
+
+
+def _relaxed_bandwidth_instance(inst: Any, labels: tuple[str, ...]) -> Any:
+    """The instance with every named item loosened: a deadline dropped, a server's budget
+    x100, a minimum rate set to 0."""
+    dl, mr = inst.deadline_s.copy(), inst.min_rate_bps.copy()
+    bw, fl = inst.bandwidth_hz.copy(), inst.compute_flops.copy()
+    for lab in labels:
+        group, _, item = lab.partition(" at ")
+        i = int(item.split()[-1])
+        if group == "deadline":
+            dl[i] = np.inf
+        elif group == "min_rate":
+            mr[i] = 0.0
+        elif group == "bandwidth_share":
+            bw[i] *= 100
+        else:
+            assert group == "compute_share", lab
+            fl[i] *= 100
+    return dataclasses.replace(inst, deadline_s=dl, min_rate_bps=mr, bandwidth_hz=bw,
+                               compute_flops=fl)
+
+
+@pytest.mark.parametrize("method", ["closed_form", "cvxpy"])
+def test_convex_explanation_at_the_feasibility_edge_names_servers_and_users(method: str
+                                                                           ) -> None:
+    """F3: just past the edge the explanation was empty, "a test hit the time limit" after
+    0.01 s of 30 s (CLARABEL's NumericalError counted as a limit), and labels were raw CVXPY
+    expressions. Now the undecided tests go to SCS, every row is named by group and item, and
+    loosening the named items of the instance makes it feasible."""
+    inst, spec = _bandwidth_edge()
+    res = ao.run_method(inst, spec, method, options=SolveOptions(time_limit=30, threads=1))
+    assert res.termination is Termination.INFEASIBLE
+    exp = res.explanation
+    _check_convex(spec.build(inst), exp)
+    assert "time limit" not in exp.message
+    assert {"bandwidth_share", "deadline"} <= set(exp.groups), exp.labels
+    assert all(" at server " in lab or " at user " in lab for lab in exp.labels), exp.labels
+    fixed = ao.run_method(_relaxed_bandwidth_instance(inst, exp.labels), spec, "closed_form")
+    assert fixed.optimal and fixed.verified
+
+
+def test_joint_bp_explanation_at_the_feasibility_edge_is_named() -> None:
+    inst, spec = _joint_bp_edge()
+    res = ao.run_method(inst, spec, "closed_form", options=SolveOptions(time_limit=30))
+    assert res.termination is Termination.INFEASIBLE
+    _check_convex(spec.build(inst), res.explanation)
+    assert "time limit" not in res.explanation.message
+    assert "area_budget" in res.explanation.groups, res.explanation.labels
+    assert all(lab == "area_budget" or " at user " in lab for lab in res.explanation.labels)
+
+
+def test_undecided_convex_tests_are_not_reported_as_a_time_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a fallback solver the tests CLARABEL cannot decide stay undecided: the message
+    says so (and which solver said what), not "time limit"."""
+    import aigc_opt.explain as ex
+
+    monkeypatch.setattr(ex, "CONVEX_FALLBACKS", ())
+    inst, spec = _bandwidth_edge()
+    exp = ex.explain_convex(spec.build(inst), time_limit=30)
+    assert "time limit" not in exp.message
+    assert "undecided" in exp.message and "CLARABEL" in exp.message, exp.message
+    assert not exp.complete
+
+
+def test_convex_extra_constraint_is_named_by_its_extra_constraint() -> None:
+    """A user's ExtraConstraint appended to a CVXPY model is named by its own name."""
+    from test_allocation_bandwidth import CappedFirstUserSpec
+
+    from aigc_opt.problems.allocation import BandwidthComputeInstance
+
+    inst = BandwidthComputeInstance.generate(8, 1, seed=0, min_rate_frac=1.0)
+    bmin = float(inst.min_rate_bps[0] / inst.spectral_eff[0])
+    spec = CappedFirstUserSpec(use_deadline=False, cap_hz=0.5 * bmin)
+    program = spec.build(inst)
+    exp = explain_convex(program, time_limit=30)
+    _check_convex(program, exp)
+    assert set(exp.labels) == {"cap_user0", "min_rate at user 0"}, exp.labels
+
+
+@pytest.mark.parametrize("mode", ["min_power", "sum_rate"])
+def test_power_program_rows_are_named(mode: str) -> None:
+    from aigc_opt.problems.allocation import PowerInstance, PowerSpec
+
+    n = 3
+    inst = PowerInstance(gain=np.array([1.0, 2.0, 4.0]), noise_psd_w_per_hz=np.ones(n),
+                         bandwidth_hz=np.ones(n), total_power_w=1.0,
+                         max_power_w=np.array([np.inf, np.inf, 0.5]),
+                         rate_target_bps=np.array([1.0, 2.0, 3.0]), weight=np.ones(n))
+    program = PowerSpec(mode=mode).build(inst)
+    names = program.meta["constraint_names"]
+    assert len(names) == len(program.problem.constraints)
+    if mode == "min_power":
+        exp = explain_convex(program, time_limit=30)
+        _check_convex(program, exp)
+        assert set(exp.labels) == {"rate_target at user 2", "max_power at user 2"}

@@ -53,6 +53,7 @@ import numpy as np
 
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
+from aigc_opt.explain import GridLabels, convex_meta
 from aigc_opt.program import ConvexProgram
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.solve import register_algorithm, register_heuristic
@@ -483,7 +484,10 @@ def build_cvxpy(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec) -> C
     ``variables`` holds the scaled blocks ``b``, ``f`` and, for a user's
     :class:`~aigc_opt.spec.ExtraConstraint`, the allocation in SI units ``bandwidth_hz``
     (Hz) and ``compute_flops`` (FLOP/s): write ``v["bandwidth_hz"][0] / cap <= 1``, which
-    does not depend on the internal units.
+    does not depend on the internal units. The constraint objects are named for
+    :func:`aigc_opt.explain.explain_convex` (``meta["constraint_names"]`` and
+    ``["constraint_items"]``): ``bandwidth_share`` and ``compute_share`` at each server,
+    ``compute_nonneg``, ``min_rate`` (``b_n >= r^min_n / se_n``) and ``deadline`` at each user.
     """
     import cvxpy as cp
     import scipy.sparse as sp
@@ -506,15 +510,20 @@ def build_cvxpy(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec) -> C
     tb, tf = cp.multiply(la, cp.inv_pos(bt)), cp.multiply(lc, cp.inv_pos(ft))
     obj = cp.Minimize(cp.sum(cp.multiply(inst.weight / scale, tb + tf)))
     cons = [agg_b @ bt <= 1.0, agg_f @ ft <= 1.0, ft >= 0, bt >= bmin / b_eq]
+    names = ["bandwidth_share", "compute_share", "compute_nonneg", "min_rate"]
+    items: list[Any] = ["server {i}", "server {i}", "user {i}", "user {i}"]
     dl = np.nonzero(np.isfinite(T))[0]
     if dl.size:
         # deadline rows divided by T so that they read "relative latency <= 1"
         cons.append(cp.multiply(1.0 / T[dl], tb[dl] + tf[dl]) <= 1.0)
+        names.append("deadline")
+        items.append(GridLabels("user {0}", (n,), dl))
     variables = {"b": bt, "f": ft, "bandwidth_hz": cp.multiply(b_eq, bt),
                  "compute_flops": cp.multiply(f_eq, ft)}
     return ConvexProgram(cp.Problem(obj, cons), variables,
                          name=f"bandwidth_compute[N={n},S={S}]",
-                         meta={"objective_scale": scale})
+                         meta={"objective_scale": scale,
+                               **convex_meta(names, items, spec, inst, variables)})
 
 
 def decode_cvxpy(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec,

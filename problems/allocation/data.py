@@ -1,7 +1,5 @@
 r"""Data types of the resource-allocation family: bandwidth/compute shares, power, joint
-bandwidth-power.
-
-For each problem: the instance (validated, SI units), the spec (a
+bandwidth-power. For each problem: the instance (validated, SI units), the spec (a
 :class:`~aigc_opt.spec.ProblemSpec`: the builders in :mod:`.bandwidth`, :mod:`.power` and
 :mod:`.joint_bp` register themselves for it), the allocation and the physics that the builders
 and the evaluator (:mod:`.evaluate`) share. The step specs are in :mod:`.data_steps`, the LLM
@@ -28,7 +26,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from aigc_opt.errors import ValidationError
-from aigc_opt.schema import bound
+from aigc_opt.schema import bound, check_floor
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import check_array as _check
 from aigc_opt.validate import check_bool, check_choice, check_seed, check_size, derived_from
@@ -488,7 +486,7 @@ class JointBPInstance:
     deadline_s : ndarray, shape (N,)
         Transmission deadline T_n, s (> 0; inf for none).
     bandwidth_hz : float
-        Cell bandwidth B, Hz.
+        Cell bandwidth B, Hz (>= 1 Hz, the floor of :data:`aigc_opt.schema.LOWER_BOUNDS`).
     frame_s : float
         Frame length T_f, s (the time-frequency budget is ``B T_f`` Hz s).
     noise_psd_w_per_hz : float
@@ -515,6 +513,7 @@ class JointBPInstance:
         for name, unit in (("bandwidth_hz", "Hz"), ("frame_s", "s"),
                            ("noise_psd_w_per_hz", "W/Hz")):
             object.__setattr__(self, name, check_scalar(name, unit, getattr(self, name)))
+        check_floor("bandwidth_hz", "Hz", self.bandwidth_hz, "hz")  # else the SNR check blames N0
         with np.errstate(over="ignore", divide="ignore"):
             snr = self.full_band_snr
         if n and not float(snr.max()) <= MAX_FULL_BAND_SNR:

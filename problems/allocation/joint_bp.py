@@ -54,6 +54,7 @@ import numpy as np
 
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
+from aigc_opt.explain import convex_meta
 from aigc_opt.program import ConvexProgram
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.solve import register_algorithm
@@ -580,7 +581,11 @@ def build_cvxpy(inst: JointBPInstance, spec: JointBPSpec) -> ConvexProgram:
     ``-rel_entr(x~, x~ + SNR_full E~) >= u* ln2`` (divided through by its right-hand side).
     A global ``x0 = A/N`` failed (CLARABEL ``InsufficientProgress``) on 2/36 test instances and
     an energy unit taken at the equal area was ~5e-4 off on high-SNR users; the program
-    carries :data:`CVXPY_SETTINGS` for CLARABEL in ``meta["solver_settings"]``.
+    carries :data:`CVXPY_SETTINGS` for CLARABEL in ``meta["solver_settings"]``. The constraint
+    objects are named for :func:`aigc_opt.explain.explain_convex` (``meta["constraint_names"]``
+    and ``["constraint_items"]``): ``upload`` (the rate row), ``bandwidth_limit`` (``b_n <= B``),
+    ``max_power``, ``energy_nonneg`` and ``deadline`` (``t_n <= min(T_n, T_f)``) at each user,
+    and the cell's ``area_budget``.
     """
     import cvxpy as cp
 
@@ -598,14 +603,17 @@ def build_cvxpy(inst: JointBPInstance, spec: JointBPSpec) -> ConvexProgram:
         cp.multiply(1.0 / rhs, -cp.rel_entr(xs, xs + cp.multiply(snr, es))) >= 1.0,
         xs <= ts, es <= ts, es >= 0, ts <= T / t0, (x0 / area) @ xs <= 1.0,
     ]
+    names = ("upload", "bandwidth_limit", "max_power", "energy_nonneg", "deadline", "area_budget")
+    items = ("user {i}",) * 5 + (None,)
     ct = inst.weight * spec.latency_weight * t0
     ce = inst.weight * spec.energy_weight * e0
     scale = float((ct + ce).sum())
     obj = cp.Minimize((ct / scale) @ ts + (ce / scale) @ es)
-    return ConvexProgram(cp.Problem(obj, cons), {"x": xs, "t": ts, "E": es},
-                         name=f"joint_bp[N={n}]",
+    variables = {"x": xs, "t": ts, "E": es}
+    return ConvexProgram(cp.Problem(obj, cons), variables, name=f"joint_bp[N={n}]",
                          meta={"objective_scale": scale, "x0": x0, "t0": t0, "e0": e0,
-                               "solver_settings": {"CLARABEL": dict(CVXPY_SETTINGS)}})
+                               "solver_settings": {"CLARABEL": dict(CVXPY_SETTINGS)},
+                               **convex_meta(names, items, spec, inst, variables)})
 
 
 def decode_cvxpy(inst: JointBPInstance, spec: JointBPSpec, program: ConvexProgram, values: Any

@@ -41,6 +41,7 @@ import numpy as np
 
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
+from aigc_opt.explain import GridLabels, convex_meta
 from aigc_opt.program import ConvexProgram
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.solve import register_algorithm, register_heuristic
@@ -211,6 +212,38 @@ def sum_rate_dual(inst: PowerInstance, budget: float, lam: float) -> float:
     return float(lam * budget + (a * np.log1p(p / h) / LN2 - lam * p).sum())
 
 
+def least_power(inst: PowerInstance, rate_bps: np.ndarray, rounds: int = 64) -> np.ndarray:
+    """Least power (W) per channel meeting ``rate_bps`` (bit/s): ``h expm1(r ln2 / b)``.
+
+    Below the normal float64 range (about 2.2e-308 W: a target of 1e-300 bit/s gives a power
+    of ~1e-320 W) that product keeps only a few significant bits, and rounded down it missed
+    the target by 3.2e-4 relative. Where the rate ``b log2(1 + p g / (N0 b))`` of the power
+    (computed as the evaluator computes it) falls short of a positive target, the power is
+    raised by the ratio of target to rate, then by one ulp, up to ``rounds`` times: the
+    smallest representable power that meets the target (the rate evaluated in the
+    evaluator's order of operations). ``inf`` where it leaves float64.
+    """
+    r = np.asarray(rate_bps, dtype=np.float64)
+    b, g, n0b = inst.bandwidth_hz, inst.gain, inst.noise_psd_w_per_hz * inst.bandwidth_hz
+    with np.errstate(over="ignore"):  # beyond float64: the caller reports it
+        p = np.expm1(r / b * LN2) * inst.noise_floor_w
+
+    def rate(i: np.ndarray) -> np.ndarray:
+        return b[i] * np.log1p(p[i] * g[i] / n0b[i]) / np.log(2.0)
+
+    every = np.arange(r.size)
+    short = every[(r > 0) & np.isfinite(p) & (rate(every) < r)]
+    for _ in range(rounds):
+        if short.size == 0:
+            break
+        got = rate(short)
+        with np.errstate(over="ignore", divide="ignore"):
+            grow = np.where(got > 0, r[short] / got, 2.0)
+        p[short] = np.nextafter(np.maximum(p[short] * grow, p[short]), np.inf)
+        short = short[rate(short) < r[short]]
+    return p
+
+
 def closed_form(inst: PowerInstance, spec: PowerSpec, options: SolveOptions | None = None
                 ) -> Result:
     """Exact solution: water-filling (``sum_rate``) or the per-user closed form (``min_power``).
@@ -241,8 +274,7 @@ def closed_form(inst: PowerInstance, spec: PowerSpec, options: SolveOptions | No
         msg = f"water level {level:.6g}"
     else:
         r = spec.rate_scale * inst.rate_target_bps
-        with np.errstate(over="ignore"):  # beyond float64: handled below (error status)
-            p = np.expm1(r / inst.bandwidth_hz * LN2) * h
+        p = least_power(inst, r)
         obj = float(p.sum())
         bound = obj
         bad = p > inst.max_power_w * (1 + 1e-12)
@@ -286,7 +318,11 @@ def build_cvxpy(inst: PowerInstance, spec: PowerSpec) -> ConvexProgram:
     11: unscaled rows missed targets of ``1e-5`` relative by 1e-4), or their exact linear
     equivalent ``p~ >= 1`` where ``t_n <`` :data:`LINEAR_RATE_T` (the cone cannot resolve
     ``1 + e_n p~`` to better than ~1e-8, i.e. ``1e-8 / t_n`` relative in ``p~``); objective
-    ``sum h e p~ / H`` with ``H = sum h e`` (``objective_scale = H``).
+    ``sum h e p~ / H`` with ``H = sum h e`` over the users with a positive target
+    (``objective_scale = H``; a user without one gets ``p = 0`` exactly from the decoder).
+    The constraint objects are named for :func:`aigc_opt.explain.explain_convex`
+    (``meta["constraint_names"]`` and ``["constraint_items"]``): ``power_nonneg``,
+    ``max_power`` and ``rate_target`` at each user, and the ``power_budget``.
     """
     import cvxpy as cp
 
@@ -302,10 +338,14 @@ def build_cvxpy(inst: PowerInstance, spec: PowerSpec) -> ConvexProgram:
         if not (math.isfinite(s) and s > 0):
             s = float(a.sum())
         cons = [pv >= 0, cp.sum(pv) <= n]
+        names: list[str] = ["power_nonneg", "power_budget"]
+        items: list[Any] = ["user {i}", None]
         finite = np.isfinite(inst.max_power_w)
         if finite.any():
             idx = np.nonzero(finite)[0]
             cons.append(pv[idx] <= inst.max_power_w[finite] / unit)
+            names.append("max_power")
+            items.append(GridLabels("user {0}", (n,), idx))
         obj = cp.Maximize(cp.sum(cp.multiply(a / (LN2 * s), cp.log1p(cp.multiply(unit / h, pv)))))
         meta = {"power_scale": np.full(n, unit), "objective_scale": s}
     else:
@@ -315,8 +355,14 @@ def build_cvxpy(inst: PowerInstance, spec: PowerSpec) -> ConvexProgram:
             e = np.expm1(t)
         e = np.where((t > 0) & np.isfinite(e) & (e > 0), e, 1.0)
         punit = h * e
-        hs = float(punit.sum())
+        # a user without a rate target needs no power: p = 0 exactly (decode_cvxpy), kept out
+        # of the objective (its interior-point dust, ~1e-9 of h, was the whole objective when
+        # every target was 0 and failed the referee's check)
+        need = t > 0
+        hs = float(punit[need].sum())
+        hs = hs if hs > 0 else 1.0
         cons = [pv >= 0]
+        names, items = ["power_nonneg"], ["user {i}"]
         # rate rows in the exponential cone where it resolves them; below t = LINEAR_RATE_T
         # the cone's ~1e-8 precision on 1 + e p~ is ~1e-8 / t relative in p~ (Clarabel stopped
         # "optimal_inaccurate" 1.6e-4 off at t = 4e-6, issue 11) and the row uses its exact
@@ -324,17 +370,23 @@ def build_cvxpy(inst: PowerInstance, spec: PowerSpec) -> ConvexProgram:
         pos = np.nonzero(t >= LINEAR_RATE_T)[0]
         if pos.size:
             cons.append(cp.multiply(1.0 / t[pos], cp.log1p(cp.multiply(e[pos], pv[pos]))) >= 1.0)
+            names.append("rate_target")
+            items.append(GridLabels("user {0}", (n,), pos))
         lin = np.nonzero((t > 0) & (t < LINEAR_RATE_T))[0]
         if lin.size:
             cons.append(pv[lin] >= 1.0)
+            names.append("rate_target")
+            items.append(GridLabels("user {0}", (n,), lin))
         finite = np.isfinite(inst.max_power_w)
         if finite.any():
             idx = np.nonzero(finite)[0]
             cons.append(pv[idx] <= inst.max_power_w[finite] / punit[finite])
-        obj = cp.Minimize(cp.sum(cp.multiply(punit / hs, pv)))
-        meta = {"power_scale": punit, "objective_scale": hs}
+            names.append("max_power")
+            items.append(GridLabels("user {0}", (n,), idx))
+        obj = cp.Minimize(cp.sum(cp.multiply(np.where(need, punit / hs, 0.0), pv)))
+        meta = {"power_scale": np.where(need, punit, 0.0), "objective_scale": hs}
     return ConvexProgram(cp.Problem(obj, cons), {"p": pv}, name=f"power[{spec.mode},N={n}]",
-                         meta=meta)
+                         meta={**meta, **convex_meta(names, items, spec, inst, {"p": pv})})
 
 
 def decode_cvxpy(inst: PowerInstance, spec: PowerSpec, program: ConvexProgram, values: Any
@@ -348,9 +400,7 @@ def decode_cvxpy(inst: PowerInstance, spec: PowerSpec, program: ConvexProgram, v
     p = np.maximum(np.asarray(values["p"], dtype=np.float64) * scale, 0.0)
     cap = inst.max_power_w
     if spec.mode == "min_power":
-        r = spec.rate_scale * inst.rate_target_bps
-        with np.errstate(over="ignore"):
-            need = inst.noise_floor_w * np.expm1(r * LN2 / inst.bandwidth_hz)
+        need = least_power(inst, spec.rate_scale * inst.rate_target_bps)
         p = np.where(need <= cap, np.maximum(p, need), p)
     else:
         p = np.minimum(p, cap)
