@@ -366,8 +366,13 @@ def solve_per_server(scn: Scenario, spec: StepsSpec, options: SolveOptions) -> R
     ke, kd = np.zeros(scn.n_users), np.zeros(scn.n_users)
     objective, bound, build_s = 0.0, 0.0, 0.0
     terms: list[Termination] = []
+    blocks = np.split(order, cuts)
     pending = scn.n_users
-    for users in np.split(order, cuts):  # one sub-MILP per server: inherent to decomposition
+    # a block that runs out of its share without a solution is tried again with the time
+    # the others leave (it gave up after 0.13 s of a 1 s limit, optimal in 2.3 s unbounded)
+    queue = [(users, False) for users in blocks]
+    while queue:  # one sub-MILP per server: inherent to decomposition
+        users, retried = queue.pop(0)
         opts = options
         if options.time_limit is not None:
             # each block gets the time left in proportion to its share of the pending
@@ -376,10 +381,14 @@ def solve_per_server(scn: Scenario, spec: StepsSpec, options: SolveOptions) -> R
             left = options.time_limit - (time.perf_counter() - t_start)
             opts = dataclasses.replace(options, time_limit=max(left * users.size / pending,
                                                                1e-3))
-        pending -= users.size
         res = solve(scn.subset(users), problem, "highs", options=opts)
-        terms.append(res.termination)
         build_s += res.stats.build_seconds
+        if (not res.has_solution and res.termination is Termination.LIMIT and not retried
+                and len(queue) > 0):
+            queue.append((users, True))
+            continue
+        pending -= users.size
+        terms.append(res.termination)
         if not res.has_solution:
             return Result(res.termination, False, gap=math.inf,
                           stats=SolveStats("highs_per_server", build_seconds=build_s,
