@@ -9,6 +9,7 @@ finds no violation, ``error`` with the violated constraints otherwise).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import math
 import time
@@ -56,9 +57,28 @@ class Problem(Protocol):
         ...
 
 
+#: ``fn(scenario, spec, seed=..., [options=...]) -> allocation | HeuristicNote``.
 Heuristic = Callable[..., Any]
 Algorithm = Callable[..., Result]
 _HEURISTICS: dict[type, dict[str, Heuristic]] = {}
+#: Whether a registered heuristic declares an ``options`` keyword (read once, at registration).
+_TAKES_OPTIONS: dict[Heuristic, bool] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class HeuristicNote:
+    """What a heuristic returns instead of a bare allocation to add a remark to its Result.
+
+    Parameters
+    ----------
+    allocation : Any
+        The allocation (scored by the evaluator like any other).
+    note : str
+        Put into ``Result.message``, e.g. ``"stopped at the time limit after 3 of 10 windows"``.
+    """
+
+    allocation: Any
+    note: str
 _ALGORITHMS: dict[type, dict[str, Algorithm]] = {}
 _APPLIES: dict[tuple[type, str], Callable[[Any], bool]] = {}
 
@@ -91,9 +111,27 @@ def algorithms(spec: Any) -> dict[str, Algorithm]:
     return merged(_ALGORITHMS, type(spec))
 
 
+def _takes_options(fn: Heuristic) -> bool:
+    """True when ``fn`` has a parameter named ``options`` that can be passed by keyword."""
+    try:
+        param = inspect.signature(fn).parameters.get("options")
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return False
+    return param is not None and param.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                 inspect.Parameter.KEYWORD_ONLY)
+
+
 def register_heuristic(spec_type: type, name: str, fn: Heuristic) -> None:
-    """Register ``fn(scenario, spec, seed=...) -> allocation`` as heuristic ``name``."""
+    """Register ``fn(scenario, spec, seed=...) -> allocation`` as heuristic ``name``.
+
+    A heuristic that declares an ``options`` keyword (:class:`~aigc_opt.backend.SolveOptions`)
+    receives the caller's options from :func:`run_heuristic` / :func:`run_method` and should
+    treat ``options.time_limit`` as a deadline for the whole call and ``options.threads`` as
+    the thread count of its inner solves; one without it is called as before. It may return a
+    :class:`HeuristicNote` (allocation + remark, e.g. that it stopped at the time limit).
+    """
     _HEURISTICS.setdefault(spec_type, {})[name] = fn
+    _TAKES_OPTIONS[fn] = _takes_options(fn)
 
 
 def heuristics(spec: Any) -> dict[str, Heuristic]:
@@ -206,7 +244,8 @@ def _explain_built(instance: Any, spec: Any, opts: SolveOptions) -> Any:
     return explain_program(program, time_limit=limit)
 
 
-def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0) -> Result:
+def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0,
+                  options: SolveOptions | None = None) -> Result:
     """Run heuristic ``name`` for ``spec`` and score it with the evaluator.
 
     The Result's ``objective`` is the evaluator's; ``bound`` and ``gap`` are NaN (no proof).
@@ -214,25 +253,45 @@ def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0) -> Resu
     allocation and the evaluator's ``metrics`` stay attached for inspection). A heuristic that
     finds no allocation at all raises :class:`~aigc_opt.errors.NoSolutionError`: the result is
     ``infeasible`` for that heuristic (no proof about the instance), with its reason.
+
+    ``options`` reaches heuristics that declare an ``options`` keyword (see
+    :func:`register_heuristic`): those that iterate or solve programs stop at
+    ``options.time_limit`` with their best allocation so far and say so in ``message``. Other
+    heuristics ignore it. The evaluator's check always runs.
     """
     _check_call(scenario, spec)
     seed = check_seed("seed", seed)
+    if options is not None:
+        check_type("options", options, SolveOptions)
     table = heuristics(spec)
     if isinstance(name, str) and name not in table and name in methods(spec):
         raise UnknownNameError(f"heuristic for {type(spec).__name__}", name, table,
                                f"; {name!r} is an exact method or backend: run it with "
                                f"aigc_opt.run_method(instance, spec, {name!r})")
     check_name(f"heuristic for {type(spec).__name__}", name, table)
+    fn = table[name]
+    takes = _TAKES_OPTIONS.get(fn)
+    if takes is None:  # put into the table without register_heuristic
+        takes = _TAKES_OPTIONS[fn] = _takes_options(fn)
+    kwargs: dict[str, Any] = {"seed": seed}
+    if options is not None and takes:
+        kwargs["options"] = options
+    elif options is not None and options.time_limit is not None:
+        logger.debug("heuristic %s takes no options: time_limit %s not applied", name,
+                     options.time_limit)
     t0 = time.perf_counter()
     try:
-        allocation = table[name](scenario, spec, seed=seed)
+        out = fn(scenario, spec, **kwargs)
     except NoSolutionError as exc:
         return Result(Termination.INFEASIBLE, False, gap=math.inf,
                       message=f"{name} found no allocation: {exc}",
                       stats=SolveStats(backend=name, solve_seconds=time.perf_counter() - t0))
     seconds = time.perf_counter() - t0
-    res = Result(Termination.FEASIBLE, True, bound=math.nan, gap=math.nan,
-                 allocation=allocation, stats=SolveStats(backend=name, solve_seconds=seconds))
+    note = ""
+    if isinstance(out, HeuristicNote):
+        out, note = out.allocation, out.note
+    res = Result(Termination.FEASIBLE, True, bound=math.nan, gap=math.nan, message=note,
+                 allocation=out, stats=SolveStats(backend=name, solve_seconds=seconds))
     res = verify(scenario, spec, res, objective_from_evaluator=True)
     if res.termination is Termination.INFEASIBLE and res.metrics is not None:
         res = dataclasses.replace(res, explanation=explain_violations(res.metrics))
@@ -266,7 +325,8 @@ def run_method(
     """Run ``method`` on ``instance``: an algorithm, a heuristic or a backend name (in that order).
 
     Keyword arguments (``time_limit=``, ``mip_gap=``, ``threads=``, ...) override the fields of
-    ``options``, as in :func:`solve`; ``seed`` seeds a randomised heuristic.
+    ``options``, as in :func:`solve`; ``seed`` seeds a randomised heuristic. Given options reach
+    the heuristics that declare an ``options`` keyword (see :func:`run_heuristic`).
     """
     _check_call(instance, spec)
     seed = check_seed("seed", seed)
@@ -287,7 +347,9 @@ def run_method(
         rtol, vtol = tolerances_of(algos[method])
         return verify(instance, spec, res, obj_rtol=rtol, viol_tol=vtol)
     if method in heuristics(spec):
-        return run_heuristic(instance, spec, method, seed=seed)
+        # the caller's options, when given (a heuristic keeps its own defaults otherwise)
+        given = opts if options is not None or kw else None
+        return run_heuristic(instance, spec, method, seed=seed, options=given)
     if not _buildable(spec):
         raise UnknownNameError(f"method for {type(spec).__name__}", method, methods(spec))
     if method not in backend_names():

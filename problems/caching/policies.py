@@ -16,13 +16,15 @@ priority order and a model is added only if it still fits.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from aigc_opt.solve import register_heuristic
+from aigc_opt.backend import SolveOptions
+from aigc_opt.solve import HeuristicNote, register_heuristic
 
 from .data import (
     CachingAllocation,
@@ -238,11 +240,14 @@ class RollingHorizon:
         With ``warm``, give HiGHS the previous window's plan shifted by one slot as a start.
     mip_gap, time_limit : float
         HiGHS options per window solve. Without a solution the previous cache is kept.
+    threads : int, optional
+        HiGHS threads per window solve (None: the solver's default).
     """
 
     def __init__(self, window: int = 3, forecast: str = "oracle", warm: bool = True,
                  mip_gap: float = 1e-4, time_limit: float | None = None, alpha: float = 0.5,
-                 sparse: bool = False, mip_start: bool = True) -> None:
+                 sparse: bool = False, mip_start: bool = True,
+                 threads: int | None = None) -> None:
         if forecast not in ("oracle", "ewma"):
             raise ValueError(f"forecast must be 'oracle' or 'ewma', got {forecast!r}")
         if warm and sparse:
@@ -250,21 +255,45 @@ class RollingHorizon:
         self.window, self.forecast, self.warm = int(window), forecast, warm
         self.sparse, self.mip_start = sparse, mip_start
         self.mip_gap, self.time_limit, self.alpha = mip_gap, time_limit, alpha
+        self.threads = threads
         #: Wall time spent building and solving window MILPs, and the number of windows.
         self.solve_seconds = 0.0
         self.slots = 0
+        #: Of the last :meth:`run` with a deadline: window solves cut by their share of it, and
+        #: slots left without a solve (cache kept) because it had passed.
+        self.cut = 0
+        self.skipped = 0
 
     def _new_highs(self, highspy: Any) -> Any:
-        from aigc_opt.solvers.highs import new_highs
+        from aigc_opt.solvers.highs import new_highs, use_threads
 
         h = new_highs(False)
         h.setOptionValue("mip_rel_gap", float(self.mip_gap))
         if self.time_limit is not None:
             h.setOptionValue("time_limit", float(self.time_limit))
+        use_threads(self.threads, h)
         return h
 
-    def run(self, inst: CachingInstance, obj: CachingObjective) -> CachingAllocation:
-        """Simulate the policy over the instance's horizon."""
+    def note(self, n_slots: int) -> str:
+        """What the deadline of the last :meth:`run` cut short (empty when nothing)."""
+        done = n_slots - self.skipped
+        parts = []
+        if self.skipped:
+            parts.append(f"stopped at the time limit after {done} of {n_slots} window solves "
+                         "(later slots keep the cache)")
+        if self.cut:
+            parts.append(f"{self.cut} of {done} window solves stopped at their share of the "
+                         "time limit (best plan found used)")
+        return "; ".join(parts)
+
+    def run(self, inst: CachingInstance, obj: CachingObjective, *,
+            deadline: float = math.inf) -> CachingAllocation:
+        """Simulate the policy over the instance's horizon.
+
+        ``deadline`` (a ``time.perf_counter()`` value) bounds the whole run: each window solve
+        gets an equal share of the time left to the remaining slots (at most ``time_limit``),
+        and once it has passed the remaining slots keep the cache (see :meth:`note`).
+        """
         import highspy
 
         T, S, M = inst.requests.shape
@@ -277,9 +306,14 @@ class RollingHorizon:
         scale: float | None = None
         est = np.zeros((S, M))
         last_x: np.ndarray | None = None
+        self.cut = self.skipped = 0
 
         def decide(t: int, prev: np.ndarray, age: np.ndarray) -> np.ndarray:
             nonlocal h, scale, est, last_x
+            share = (deadline - time.perf_counter()) / (T - t)
+            if share <= 0.0:
+                self.skipped += 1
+                return prev.copy()
             if self.forecast == "oracle":
                 Rw = np.zeros((W, S, M))
                 Rw[: min(W, T - t)] = R[t: t + W]
@@ -309,7 +343,14 @@ class RollingHorizon:
                 for r, c, v in zip(lay.comp_entry_row.tolist(), lay.comp_entry_col.tolist(),
                                    data.comp_values.tolist(), strict=True):
                     h.changeCoeff(r, c, v)
+            if math.isfinite(deadline):
+                share = (deadline - time.perf_counter()) / (T - t)
+                h.setOptionValue("time_limit", max(min(share, self.time_limit or math.inf),
+                                                   1e-3))
             h.run()
+            if (math.isfinite(deadline)
+                    and h.getModelStatus() == highspy.HighsModelStatus.kTimeLimit):
+                self.cut += 1
             self.solve_seconds += time.perf_counter() - t0
             self.slots += 1
             if int(h.getInfo().primal_solution_status) != 2:
@@ -322,19 +363,34 @@ class RollingHorizon:
         return _simulate(inst, obj, decide)
 
 
-def rolling_horizon(inst: CachingInstance, spec: CachingSpec, seed: int = 0
-                    ) -> CachingAllocation:
+def _rolling(inst: CachingInstance, spec: CachingSpec, forecast: str,
+             options: SolveOptions | None) -> CachingAllocation | HeuristicNote:
+    """A 3-slot :class:`RollingHorizon` with ``options.time_limit`` as the deadline of the
+    whole run and ``options.threads`` per window solve; a note says what the limit cut."""
+    t0 = time.perf_counter()
+    opts = options or SolveOptions()
+    deadline = math.inf if opts.time_limit is None else t0 + opts.time_limit
+    policy = RollingHorizon(window=3, forecast=forecast, threads=opts.threads)
+    alloc = policy.run(inst, spec.objective, deadline=deadline)
+    note = policy.note(inst.requests.shape[0])
+    return HeuristicNote(alloc, note) if note else alloc
+
+
+def rolling_horizon(inst: CachingInstance, spec: CachingSpec, seed: int = 0,
+                    options: SolveOptions | None = None
+                    ) -> CachingAllocation | HeuristicNote:
     """Rolling-horizon MILP with a 3-slot oracle look-ahead (warm HiGHS object)."""
-    return RollingHorizon(window=3, forecast="oracle").run(inst, spec.objective)
+    return _rolling(inst, spec, "oracle", options)
 
 
-def rolling_forecast(inst: CachingInstance, spec: CachingSpec, seed: int = 0
-                     ) -> CachingAllocation:
+def rolling_forecast(inst: CachingInstance, spec: CachingSpec, seed: int = 0,
+                     options: SolveOptions | None = None
+                     ) -> CachingAllocation | HeuristicNote:
     """Rolling-horizon MILP, 3-slot window on an EWMA forecast of past demand (fully online)."""
-    return RollingHorizon(window=3, forecast="ewma").run(inst, spec.objective)
+    return _rolling(inst, spec, "ewma", options)
 
 
-POLICIES: dict[str, Callable[..., CachingAllocation]] = {
+POLICIES: dict[str, Callable[..., CachingAllocation | HeuristicNote]] = {
     "lru": lru,
     "lfu": lfu,
     "static_popular": static_popular,

@@ -52,7 +52,7 @@ import numpy as np
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.result import Result, SolveStats, Termination
-from aigc_opt.solve import register_algorithm, register_heuristic
+from aigc_opt.solve import HeuristicNote, register_algorithm, register_heuristic
 
 from .data import (
     MultiLeaderInstance,
@@ -207,16 +207,41 @@ def solve_closed_form(inst: StackelbergInstance, spec: StackelbergSpec,
     return _result(inst, p, "closed_form", t0, Termination.FEASIBLE)
 
 
-def price_grid(inst: StackelbergInstance, spec: StackelbergSpec, seed: int = 0
-               ) -> StackelbergAllocation:
-    """Baseline: best of 64 log-spaced prices in ``[c, max a]`` that respect the capacity."""
+#: Grid prices whose follower demands :func:`price_grid` evaluates per block (bounds memory and
+#: the step between deadline checks).
+_GRID_BLOCK = 8
+
+
+def price_grid(inst: StackelbergInstance, spec: StackelbergSpec, seed: int = 0,
+               options: SolveOptions | None = None) -> StackelbergAllocation | HeuristicNote:
+    """Baseline: best of 64 log-spaced prices in ``[c, max a]`` that respect the capacity.
+
+    ``options.time_limit`` is a deadline: the grid is scanned from the lowest price in blocks
+    and the scan stops (with a note) once it has passed, keeping the best price seen (at least
+    the first block's).
+    """
+    t0 = time.perf_counter()
+    limit = options.time_limit if options is not None else None
+    deadline = math.inf if limit is None else t0 + limit
     grid = np.geomspace(inst.unit_cost, max(float(inst.valuation.max()), inst.unit_cost * 1.01),
                         64)
     grid = grid[grid >= capacity_price(inst)] if grid.size else grid
-    x = np.minimum(np.maximum(inst.valuation[None, :] / grid[:, None] - 1.0, 0.0),
-                   inst.budget[None, :] / grid[:, None])
-    p = float(grid[int(np.argmax((grid - inst.unit_cost) * x.sum(axis=1)))])
-    return StackelbergAllocation(price=np.array([p]), demand=follower_demand(inst, p)[:, None])
+    profit = np.full(grid.size, -np.inf)
+    done = 0
+    for lo in range(0, grid.size, _GRID_BLOCK):
+        if lo and time.perf_counter() >= deadline:
+            break
+        g = grid[lo:lo + _GRID_BLOCK]
+        x = np.minimum(np.maximum(inst.valuation[None, :] / g[:, None] - 1.0, 0.0),
+                       inst.budget[None, :] / g[:, None])
+        profit[lo:lo + g.size] = (g - inst.unit_cost) * x.sum(axis=1)
+        done = lo + g.size
+    p = float(grid[int(np.argmax(profit[:done]))])
+    alloc = StackelbergAllocation(price=np.array([p]), demand=follower_demand(inst, p)[:, None])
+    if done < grid.size:
+        return HeuristicNote(alloc, f"stopped at the time limit after {done} of {grid.size} "
+                                    "grid prices")
+    return alloc
 
 
 register_algorithm(StackelbergSpec, "breakpoints", solve_breakpoints)

@@ -9,17 +9,20 @@ r"""Baselines for the ISCC matching (registered as heuristics of :class:`~.data.
   classes (services), i.e. the coupled per-service slicing that GainNet's decoupled universal
   pools replace; solved with HiGHS over the ``partition="static"`` program (gap 1e-6, 60 s).
   Feasible for the decoupled problem, so its utility never exceeds the decoupled optimum.
+  Given ``options.time_limit``, the MILP gets what is left of it after the build (the best
+  incumbent when it stops there; ``greedy_density`` when it has none), and says so.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 
 import numpy as np
 
 from aigc_opt.backend import SolveOptions, get_backend
-from aigc_opt.solve import register_heuristic
+from aigc_opt.solve import HeuristicNote, register_heuristic
 
 from .data import Bundles, IsccAllocation, IsccInstance, IsccSpec, allocation_from_bundles
 from .matching import build, bundles_for, decode
@@ -78,16 +81,41 @@ def random_fit(inst: IsccInstance, spec: IsccSpec, seed: int = 0) -> IsccAllocat
 
 
 def static_partition(inst: IsccInstance, spec: IsccSpec, seed: int = 0,
-                     options: SolveOptions | None = None) -> IsccAllocation:
+                     options: SolveOptions | None = None) -> IsccAllocation | HeuristicNote:
     """Optimum of the per-class even split of every pool (HiGHS, relative gap 1e-6 and 60 s by
-    default; the best incumbent when the limit stops it)."""
+    default; the best incumbent when the limit stops it).
+
+    ``options`` override the gap, the time limit (a deadline for the whole call: the MILP gets
+    what is left after the build) and the threads. When the caller's time limit stops the MILP,
+    the incumbent (or, without one, :func:`greedy_density`) is returned with a note.
+    """
+    t0 = time.perf_counter()
+    opts = options or SolveOptions()
     pspec = replace(spec, partition="static")
     lp = build(inst, pspec)
-    res = get_backend("highs").solve(lp, options or SolveOptions(mip_gap=1e-6, time_limit=60.0))
+    limit = 60.0
+    if opts.time_limit is not None:
+        limit = opts.time_limit - (time.perf_counter() - t0)
+        if limit <= 0.0:
+            return HeuristicNote(greedy_density(inst, spec, seed),
+                                 "time limit reached while building the static-partition "
+                                 "MILP: greedy_density allocation")
+    gap = 1e-6 if opts.mip_gap is None else opts.mip_gap
+    res = get_backend("highs").solve(lp, replace(opts, mip_gap=gap, time_limit=limit))
+    timed_out = (opts.time_limit is not None
+                 and res.stats.extra.get("native_status") == "kTimeLimit")
     if not res.has_solution:
         logger.warning("static partition: %s", res.termination)
+        if timed_out:
+            return HeuristicNote(greedy_density(inst, spec, seed),
+                                 "stopped at the time limit before the static-partition MILP "
+                                 "found a solution: greedy_density allocation")
         return IsccAllocation.empty(inst.n_tasks)
-    return decode(inst, pspec, lp, res.values)
+    alloc = decode(inst, pspec, lp, res.values)
+    if timed_out:
+        return HeuristicNote(alloc, "stopped at the time limit: static-partition MILP incumbent "
+                                    f"(gap {res.gap:.3g})")
+    return alloc
 
 
 def static_partition_bound(inst: IsccInstance, spec: IsccSpec,

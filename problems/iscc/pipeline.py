@@ -31,7 +31,9 @@ is at most the exact optimum.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -117,8 +119,15 @@ register_builder(IsccPipelineSpec, build, decode)
 
 def rolling_horizon(inst: IsccInstance, spec: IsccPipelineSpec, seed: int = 0,
                     options: SolveOptions | None = None) -> IsccAllocation:
-    """Commit one cohort at a time, each window solved exactly by HiGHS (module docstring)."""
-    opts = options or SolveOptions(mip_gap=0.0)
+    """Commit one cohort at a time, each window solved exactly by HiGHS (module docstring).
+
+    ``options.time_limit`` is a deadline for the whole call: each window gets an equal share
+    of the time left (past it, a window gets 1 ms and keeps what HiGHS found, or commits
+    nothing); ``options.mip_gap`` defaults to 0 (exact windows).
+    """
+    t0 = time.perf_counter()
+    base = options or SolveOptions()
+    opts = base if base.mip_gap is not None else dataclasses.replace(base, mip_gap=0.0)
     be = get_backend("highs")
     bun = bundles_for(inst, spec, slotted=True)
     slot_of = inst.task_slot[bun.task]
@@ -130,6 +139,9 @@ def rolling_horizon(inst: IsccInstance, spec: IsccPipelineSpec, seed: int = 0,
             continue
         sub = bun.subset(window)
         lp = assemble(inst, sub, pool_rows(inst, spec, sub, used), f"iscc-rolling[{tau}]")
+        if base.time_limit is not None:
+            left = base.time_limit - (time.perf_counter() - t0)
+            opts = dataclasses.replace(opts, time_limit=max(left / (inst.n_slots - tau), 1e-3))
         res = be.solve(lp, opts)
         if not res.has_solution:
             logger.warning("rolling horizon: slot %d %s", tau, res.termination)

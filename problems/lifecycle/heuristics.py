@@ -15,18 +15,22 @@ r"""Baselines for :class:`~.data.LifecycleSpec`, registered as heuristics.
     residual capacity by :func:`_pack`.
 ``no_finetune``
     Best placement without fine-tuning: the exact MILP restricted to mode ``none`` (HiGHS), i.e.
-    what fine-tuning is worth.
+    what fine-tuning is worth. Given ``options.time_limit``, the MILP gets what is left of it
+    after the build; stopped there it returns the better of its incumbent and ``all_cloud``
+    restricted to mode ``none``, and says so.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from aigc_opt.solve import register_heuristic
+from aigc_opt.backend import SolveOptions, get_backend
+from aigc_opt.solve import HeuristicNote, register_heuristic
 
 from .data import (
     CLOUD,
@@ -225,15 +229,55 @@ def edge_greedy(inst: LifecycleInstance, spec: LifecycleSpec, *, seed: int = 0
                                reject=np.zeros((T, S, U)))
 
 
-def no_finetune(inst: LifecycleInstance, spec: LifecycleSpec, *, seed: int = 0
-                ) -> LifecycleAllocation:
-    """The exact optimum without fine-tuning (MILP restricted to mode ``none``)."""
-    from aigc_opt.solve import solve
+def no_finetune(inst: LifecycleInstance, spec: LifecycleSpec, *, seed: int = 0,
+                options: SolveOptions | None = None) -> LifecycleAllocation | HeuristicNote:
+    """The exact optimum without fine-tuning (MILP restricted to mode ``none``, relative gap
+    1e-6).
 
-    res = solve(inst, replace(spec, modes=("none",)), "highs", mip_gap=1e-6)
+    ``options.time_limit`` is a deadline for the whole call (the MILP gets what is left after
+    the build) and ``options.threads`` the MILP's threads. Stopped by the limit, it returns the
+    MILP's incumbent or :func:`all_cloud` in mode ``none``, whichever the evaluator scores
+    better (only the latter when the MILP has no incumbent), with a note.
+    """
+    t0 = time.perf_counter()
+    opts = options or SolveOptions()
+    nspec = replace(spec, modes=("none",))
+    program = nspec.build(inst)
+    inner = SolveOptions(mip_gap=1e-6, threads=opts.threads)
+    if opts.time_limit is not None:
+        left = opts.time_limit - (time.perf_counter() - t0)
+        if left <= 0.0:
+            return HeuristicNote(all_cloud(inst, nspec, seed=seed),
+                                 "time limit reached while building the no-fine-tuning MILP: "
+                                 "all_cloud allocation in mode none")
+        inner = replace(inner, time_limit=left)
+    res = get_backend("highs").solve(program, inner)
+    timed_out = (opts.time_limit is not None
+                 and res.stats.extra.get("native_status") == "kTimeLimit")
+    if not res.has_solution and timed_out:
+        return HeuristicNote(all_cloud(inst, nspec, seed=seed),
+                             "stopped at the time limit before the no-fine-tuning MILP found a "
+                             "solution: all_cloud allocation in mode none")
     res.raise_if_no_solution()
-    alloc: LifecycleAllocation = res.allocation
+    alloc: LifecycleAllocation = nspec.decode(inst, program, res.values)
+    if timed_out:
+        # an early incumbent can be far worse than the greedy placement: keep the better one
+        fallback = all_cloud(inst, nspec, seed=seed)
+        if _cost(inst, nspec, fallback) < _cost(inst, nspec, alloc):
+            return HeuristicNote(fallback, "stopped at the time limit: all_cloud in mode none, "
+                                           f"better than the MILP incumbent (gap {res.gap:.3g})")
+        return HeuristicNote(alloc, "stopped at the time limit: no-fine-tuning MILP incumbent "
+                                    f"(gap {res.gap:.3g})")
     return alloc
+
+
+def _cost(inst: LifecycleInstance, spec: LifecycleSpec, alloc: LifecycleAllocation) -> float:
+    """The evaluator's objective of ``alloc`` (minimised; inf when infeasible or NaN)."""
+    from aigc_opt.metrics import evaluate
+
+    met = evaluate(inst, alloc, spec)
+    obj = float(met.objective)
+    return obj if met.feasible and obj == obj else float("inf")
 
 
 register_heuristic(LifecycleSpec, "all_cloud", all_cloud)

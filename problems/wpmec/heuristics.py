@@ -2,7 +2,9 @@ r"""Baselines for binary WP-MEC offloading (no optimality claim; scored by the e
 
 * ``cd`` -- Bi & Zhang's coordinate descent (IEEE TWC 2018, Sec. IV; ``cd_method`` in the
   public DROO code): start from a random mode (seeded), repeatedly flip the single user whose
-  flip most increases the optimum of the inner problem, stop when no flip improves.
+  flip most increases the optimum of the inner problem, stop when no flip improves. Given
+  ``options.time_limit``, it also stops at that deadline with the modes reached so far (every
+  pass keeps a feasible, optimally timed allocation) and says so.
 * ``lr`` -- linear-relaxation rounding, the baseline DROO compares against: relax the modes
   to ``x_i in [0, 1]``, solve the convex relaxation, offload iff ``x_i >= 1/2``, then allocate
   ``a, tau`` optimally for the rounded modes. DROO describes the relaxation only briefly; we use
@@ -23,12 +25,14 @@ r"""Baselines for binary WP-MEC offloading (no optimality claim; scored by the e
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
 import numpy as np
 
-from aigc_opt.solve import register_heuristic
+from aigc_opt.backend import SolveOptions
+from aigc_opt.solve import HeuristicNote, register_heuristic
 
 from .data import WpmecAllocation, WpmecSpec
 from .exact import BatchSolution
@@ -55,7 +59,8 @@ def fixed_mode_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, offload: bool
 
 
 def cd_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, seed: int = 0,
-             initial: np.ndarray | None = None, max_passes: int = 1000) -> BatchSolution:
+             initial: np.ndarray | None = None, max_passes: int = 1000,
+             deadline: float = math.inf) -> BatchSolution:
     """Bi & Zhang's coordinate descent for every frame (flips evaluated in one batch).
 
     Parameters
@@ -68,7 +73,19 @@ def cd_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, seed: int = 0,
         Initial modes instead of random ones.
     max_passes : int
         Cap on improvement passes.
+    deadline : float
+        ``time.perf_counter()`` value after which no further pass starts (the modes reached so
+        far are returned).
     """
+    return _cd(L, g, W, seed=seed, initial=initial, max_passes=max_passes,
+               deadline=deadline)[0]
+
+
+def _cd(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, seed: int,
+        initial: np.ndarray | None, max_passes: int, deadline: float
+        ) -> tuple[BatchSolution, int, bool]:
+    """:func:`cd_batch`, also returning the passes made and whether the deadline stopped it
+    before convergence."""
     t0 = time.perf_counter()
     F, N = L.shape
     if initial is None:
@@ -78,9 +95,14 @@ def cd_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, seed: int = 0,
     val, a, tau, _ = solve_inner(L, g, W, off)
     eye = np.eye(N, dtype=bool)
     todo = np.arange(F)
+    passes, stopped = 0, False
     for _ in range(max_passes):
         if not todo.size:
             break
+        if time.perf_counter() >= deadline:
+            stopped = True
+            break
+        passes += 1
         modes = (off[todo][:, None, :] ^ eye[None]).reshape(-1, N)
         rows = np.repeat(todo, N)
         v, aa, tt, _ = solve_inner(L[rows], g[rows], W[rows], modes)
@@ -96,9 +118,10 @@ def cd_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, seed: int = 0,
         a[f] = aa[pick]
         tau[f] = tt[pick]
         todo = f
-    return BatchSolution(objective=val, offload=off, a=a, tau=tau, bound=np.full(F, np.nan),
-                         gap=np.full(F, np.nan), nodes=np.zeros(F, dtype=np.int64),
-                         seconds=time.perf_counter() - t0, method="cd")
+    sol = BatchSolution(objective=val, offload=off, a=a, tau=tau, bound=np.full(F, np.nan),
+                        gap=np.full(F, np.nan), nodes=np.zeros(F, dtype=np.int64),
+                        seconds=time.perf_counter() - t0, method="cd")
+    return sol, passes, stopped
 
 
 def relaxation_inner(nu: np.ndarray, L: np.ndarray, g: np.ndarray, W: np.ndarray
@@ -180,9 +203,19 @@ def _coef(instance: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return L[None], g[None], W[None]
 
 
-def cd(instance: Any, spec: Any, seed: int = 0) -> Any:
-    """Coordinate descent from a seeded random mode (Bi & Zhang)."""
-    return _alloc(instance, cd_batch(*_coef(instance), seed=seed))
+def cd(instance: Any, spec: Any, seed: int = 0, options: SolveOptions | None = None) -> Any:
+    """Coordinate descent from a seeded random mode (Bi & Zhang); ``options.time_limit`` is a
+    deadline after which no further flip pass starts (the result then carries a note)."""
+    t0 = time.perf_counter()
+    limit = options.time_limit if options is not None else None
+    deadline = math.inf if limit is None else t0 + limit
+    sol, passes, stopped = _cd(*_coef(instance), seed=seed, initial=None, max_passes=1000,
+                               deadline=deadline)
+    alloc = _alloc(instance, sol)
+    if stopped:
+        return HeuristicNote(alloc, f"stopped at the time limit after {passes} flip passes "
+                                    "(not converged)")
+    return alloc
 
 
 def lr(instance: Any, spec: Any, seed: int = 0) -> Any:
