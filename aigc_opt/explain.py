@@ -43,8 +43,8 @@ in neither are reported as ``"row at <global index>"``.
 A column whose own bounds are empty (``lower > upper``, e.g. a builder's encoding of "no
 fraction meets this request's deadline and energy budget") is a conflict by itself, named by
 ``program.meta["column_groups"]`` (the same format as ``row_groups``, over column indices) or
-else by its block (``"<block> at <index>"``); such a conflict has no rows to relax
-(``Conflict.columns`` holds the column).
+else by its block (``"<block> at <index>"``); :func:`relax` frees its bounds
+(``Conflict.columns`` holds the column) before the rows are searched.
 
 Outcomes that are infeasible because an allocation violates the referee (a heuristic) are
 explained by :func:`explain_violations` from the evaluator's metrics.
@@ -250,12 +250,15 @@ class Explanation:
 
 def relax(program: LinearProgram, rows: Sequence[int] | np.ndarray | Explanation
           ) -> LinearProgram:
-    """``program`` with the bounds of ``rows`` (or of every row an explanation names) set to
-    ``-inf .. inf``."""
+    """``program`` with the bounds of ``rows`` (or of every row and empty-bounded column an
+    explanation names) set to ``-inf .. inf``."""
     idx = np.asarray(rows.rows if isinstance(rows, Explanation) else rows, dtype=np.int64)
     lo, hi = np.array(program.row_lower), np.array(program.row_upper)
     lo[idx], hi[idx] = -np.inf, np.inf
-    return dataclasses.replace(program, row_lower=lo, row_upper=hi)
+    jdx = np.asarray(rows.columns if isinstance(rows, Explanation) else (), dtype=np.int64)
+    cl, cu = np.array(program.col_lower, dtype=float), np.array(program.col_upper, dtype=float)
+    cl[jdx], cu[jdx] = -np.inf, np.inf
+    return dataclasses.replace(program, row_lower=lo, row_upper=hi, col_lower=cl, col_upper=cu)
 
 
 class _Oracle:
@@ -379,9 +382,13 @@ def explain_infeasible(program: LinearProgram, *, backend: str = "highs",
         Stop after this many conflicts (``complete`` is then False unless the rest is feasible).
     """
     t0 = time.perf_counter()
+    conflicts: list[Conflict] = []
+    for j in _empty_columns(program)[:max_conflicts].tolist():  # then relaxed, like rows
+        label, name = _column_label(program, j)
+        conflicts.append(Conflict((), (label,), (name,), True, (j,)))
+    program = relax(program, Explanation(tuple(conflicts))) if conflicts else program
     oracle = _Oracle(program, backend, t0 + time_limit)
     m = program.n_rows
-    conflicts: list[Conflict] = []
 
     def conflict(rows: Sequence[int], irreducible: bool) -> Conflict:
         rows = sorted(int(r) for r in rows)
@@ -394,12 +401,6 @@ def explain_infeasible(program: LinearProgram, *, backend: str = "highs",
         return Explanation(tuple(conflicts), "iis", complete, time.perf_counter() - t0,
                            message)
 
-    empty = _empty_columns(program)
-    if empty.size:
-        for j in empty[:max_conflicts].tolist():
-            label, name = _column_label(program, j)
-            conflicts.append(Conflict((), (label,), (name,), True, (j,)))
-        return done(False, f"{empty.size} column(s) have empty bounds (lower > upper)")
     if oracle.feasible([]) is False:
         conflicts.append(Conflict((), ("column bounds / integrality",), ("columns",), True))
         return done(False, "the column bounds and integrality alone are infeasible")

@@ -11,7 +11,7 @@ import cvxpy as cp
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from explain_checks import OPTS, check
+from explain_checks import OPTS, check, feasible
 
 import aigc_opt as ao
 from aigc_opt.backend import SolveOptions, get_backend
@@ -19,6 +19,7 @@ from aigc_opt.cases import get_case
 from aigc_opt.explain import (
     explain_convex,
     explain_infeasible,
+    relax,
     relax_convex,
     restrict_convex,
     row_group,
@@ -64,7 +65,8 @@ def test_column_bounds_alone() -> None:
                       row_upper=np.zeros(0), col_lower=np.array([0.2]),
                       col_upper=np.array([0.8]), integrality=np.array([True]))
     exp = explain_infeasible(p)
-    assert exp.conflicts and exp.conflicts[0].rows == () and not exp.complete
+    # no integer in [0.2, 0.8]: the column is named, and freeing its bounds is feasible
+    assert exp.conflicts[0].rows == () and exp.columns == (0,) and exp.complete
 
 
 def test_empty_column_box_is_named_by_its_group_or_block() -> None:
@@ -76,6 +78,7 @@ def test_empty_column_box_is_named_by_its_group_or_block() -> None:
                       blocks=(Block("share", 0, (3,)),))
     exp = explain_infeasible(p)
     assert exp.labels == ("share at 1",) and exp.columns == (1,) and exp.rows == ()
+    assert exp.complete and feasible(relax(p, exp))  # its bounds freed, the rest is feasible
     named = dataclasses.replace(p, meta={"column_groups": {"budget": row_group(0, 3,
                                                                               "user {i}")}})
     assert explain_infeasible(named).labels == ("budget at user 1",)
