@@ -754,3 +754,16 @@ def test_optimal_labels_do_not_depend_on_the_objective_units(
                 assert r.objective == pytest.approx(best.objective, rel=1e-4), (m, fac)
     for m, pair in labels.items():
         assert pair[0] == pair[1], (m, pair)
+
+
+def test_gap_with_objective_and_bound_of_opposite_signs_is_infinite() -> None:
+    """Probe (steps on Pyomo at 5 s): objective 51.14, bound -1,906.19 gave gap 1.027 while
+    the optimum -1,403.14 is 1.036 away: the ratio fell as the bound weakened. Opposite signs
+    now give inf (SCIP's rule); the same signs keep the ratio, monotone in the bound."""
+    from aigc_opt.result import GAP_FLOOR, relative_gap
+
+    assert relative_gap(51.14, -1906.19) == math.inf
+    assert relative_gap(-51.14, 1906.19) == math.inf
+    weaker = [relative_gap(-1403.0, b) for b in (-1403.0, -1500.0, -1906.0, -1e6)]
+    assert weaker == sorted(weaker) and weaker[0] == 0.0
+    assert relative_gap(0.0, -5.0) == 1.0 and relative_gap(GAP_FLOOR / 2, -1.0) < math.inf
