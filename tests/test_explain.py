@@ -284,11 +284,11 @@ def test_undecided_convex_tests_are_not_reported_as_a_time_limit(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a fallback solver the tests CLARABEL cannot decide stay undecided: the message
     says so (and which solver said what), not "time limit"."""
-    import aigc_opt.explain as ex
+    import aigc_opt.explain_convex as exc
 
-    monkeypatch.setattr(ex, "CONVEX_FALLBACKS", ())
+    monkeypatch.setattr(exc, "CONVEX_FALLBACKS", ())
     inst, spec = _bandwidth_edge()
-    exp = ex.explain_convex(spec.build(inst), time_limit=30)
+    exp = exc.explain_convex(spec.build(inst), time_limit=30)
     assert "time limit" not in exp.message
     assert "undecided" in exp.message and "CLARABEL" in exp.message, exp.message
     assert not exp.complete
@@ -325,3 +325,17 @@ def test_power_program_rows_are_named(mode: str) -> None:
         exp = explain_convex(program, time_limit=30)
         _check_convex(program, exp)
         assert set(exp.labels) == {"rate_target at user 2", "max_power at user 2"}
+
+
+def test_a_conflict_too_large_to_sift_is_named_per_constraint_group() -> None:
+    """An area budget too small for 200 users: its IIS holds every user's rows, and sifting
+    them one by one spent the whole 10 s budget on a 523-label, non-irreducible conflict. The
+    rows now get half the time left; past it the objects' conflict is named per group."""
+    from aigc_opt.problems.allocation import JointBPInstance, JointBPSpec
+
+    inst = JointBPInstance.generate(200, seed=1, deadline_frac=1.0)
+    program = JointBPSpec(area_scale=0.5).build(inst)
+    exp = explain_convex(program, time_limit=2.0)
+    assert "area_budget (1 rows)" in exp.labels and "upload (200 rows)" in exp.labels
+    assert exp.complete and "named per constraint group" in exp.message
+    assert _convex_feasible(relax_convex(program, exp))

@@ -53,7 +53,8 @@ import numpy as np
 
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
-from aigc_opt.explain import GridLabels, convex_meta
+from aigc_opt.explain import GridLabels
+from aigc_opt.explain_convex import convex_meta
 from aigc_opt.program import ConvexProgram
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.solve import register_algorithm, register_heuristic
@@ -485,7 +486,7 @@ def build_cvxpy(inst: BandwidthComputeInstance, spec: BandwidthComputeSpec) -> C
     :class:`~aigc_opt.spec.ExtraConstraint`, the allocation in SI units ``bandwidth_hz``
     (Hz) and ``compute_flops`` (FLOP/s): write ``v["bandwidth_hz"][0] / cap <= 1``, which
     does not depend on the internal units. The constraint objects are named for
-    :func:`aigc_opt.explain.explain_convex` (``meta["constraint_names"]`` and
+    :func:`aigc_opt.explain_convex.explain_convex` (``meta["constraint_names"]`` and
     ``["constraint_items"]``): ``bandwidth_share`` and ``compute_share`` at each server,
     ``compute_nonneg``, ``min_rate`` (``b_n >= r^min_n / se_n``) and ``deadline`` at each user.
     """

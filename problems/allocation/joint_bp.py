@@ -54,7 +54,7 @@ import numpy as np
 
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
-from aigc_opt.explain import convex_meta
+from aigc_opt.explain_convex import convex_meta
 from aigc_opt.program import ConvexProgram
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.solve import register_algorithm
@@ -582,8 +582,9 @@ def build_cvxpy(inst: JointBPInstance, spec: JointBPSpec) -> ConvexProgram:
     A global ``x0 = A/N`` failed (CLARABEL ``InsufficientProgress``) on 2/36 test instances and
     an energy unit taken at the equal area was ~5e-4 off on high-SNR users; the program
     carries :data:`CVXPY_SETTINGS` for CLARABEL in ``meta["solver_settings"]``. The constraint
-    objects are named for :func:`aigc_opt.explain.explain_convex` (``meta["constraint_names"]``
-    and ``["constraint_items"]``): ``upload`` (the rate row), ``bandwidth_limit`` (``b_n <= B``),
+    objects are named for :func:`aigc_opt.explain_convex.explain_convex`
+    (``meta["constraint_names"]`` and ``["constraint_items"]``): ``upload`` (the rate row),
+    ``bandwidth_limit`` (``b_n <= B``),
     ``max_power``, ``energy_nonneg`` and ``deadline`` (``t_n <= min(T_n, T_f)``) at each user,
     and the cell's ``area_budget``.
     """

@@ -41,7 +41,8 @@ import numpy as np
 
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
-from aigc_opt.explain import GridLabels, convex_meta
+from aigc_opt.explain import GridLabels
+from aigc_opt.explain_convex import convex_meta
 from aigc_opt.program import ConvexProgram
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.solve import register_algorithm, register_heuristic
@@ -320,7 +321,7 @@ def build_cvxpy(inst: PowerInstance, spec: PowerSpec) -> ConvexProgram:
     ``1 + e_n p~`` to better than ~1e-8, i.e. ``1e-8 / t_n`` relative in ``p~``); objective
     ``sum h e p~ / H`` with ``H = sum h e`` over the users with a positive target
     (``objective_scale = H``; a user without one gets ``p = 0`` exactly from the decoder).
-    The constraint objects are named for :func:`aigc_opt.explain.explain_convex`
+    The constraint objects are named for :func:`aigc_opt.explain_convex.explain_convex`
     (``meta["constraint_names"]`` and ``["constraint_items"]``): ``power_nonneg``,
     ``max_power`` and ``rate_target`` at each user, and the ``power_budget``.
     """
