@@ -374,11 +374,11 @@ def solve_per_server(scn: Scenario, spec: StepsSpec, options: SolveOptions) -> R
     while queue:  # one sub-MILP per server: inherent to decomposition
         users, retried = queue.pop(0)
         opts = options
-        if options.time_limit is not None:
+        left = options.left(t_start, floor=0.0)
+        if left is not None:
             # each block gets the time left in proportion to its share of the pending
             # requests (the time a block does not use passes on): with the whole remainder
             # the first block of 472 of 2,000 requests used it all and the others got none
-            left = options.time_limit - (time.perf_counter() - t_start)
             opts = dataclasses.replace(options, time_limit=max(left * users.size / pending,
                                                                1e-3))
         res = solve(scn.subset(users), problem, "highs", options=opts)

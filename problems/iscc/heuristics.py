@@ -93,15 +93,14 @@ def static_partition(inst: IsccInstance, spec: IsccSpec, seed: int = 0,
     opts = options or SolveOptions()
     pspec = replace(spec, partition="static")
     lp = build(inst, pspec)
-    limit = 60.0
-    if opts.time_limit is not None:
-        limit = opts.time_limit - (time.perf_counter() - t0)
-        if limit <= 0.0:
-            return HeuristicNote(greedy_density(inst, spec, seed),
-                                 "time limit reached while building the static-partition "
-                                 "MILP: greedy_density allocation")
+    limit = opts.left(t0, floor=0.0)
+    if limit is not None and limit <= 0.0:
+        return HeuristicNote(greedy_density(inst, spec, seed),
+                             "time limit reached while building the static-partition "
+                             "MILP: greedy_density allocation")
     gap = 1e-6 if opts.mip_gap is None else opts.mip_gap
-    res = get_backend("highs").solve(lp, replace(opts, mip_gap=gap, time_limit=limit))
+    res = get_backend("highs").solve(lp, replace(opts, mip_gap=gap,
+                                                 time_limit=60.0 if limit is None else limit))
     timed_out = (opts.time_limit is not None
                  and res.stats.extra.get("native_status") == "kTimeLimit")
     if not res.has_solution:

@@ -139,8 +139,8 @@ def rolling_horizon(inst: IsccInstance, spec: IsccPipelineSpec, seed: int = 0,
             continue
         sub = bun.subset(window)
         lp = assemble(inst, sub, pool_rows(inst, spec, sub, used), f"iscc-rolling[{tau}]")
-        if base.time_limit is not None:
-            left = base.time_limit - (time.perf_counter() - t0)
+        left = base.left(t0, floor=0.0)
+        if left is not None:
             opts = dataclasses.replace(opts, time_limit=max(left / (inst.n_slots - tau), 1e-3))
         res = be.solve(lp, opts)
         if not res.has_solution:

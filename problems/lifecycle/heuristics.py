@@ -244,8 +244,8 @@ def no_finetune(inst: LifecycleInstance, spec: LifecycleSpec, *, seed: int = 0,
     nspec = replace(spec, modes=("none",))
     program = nspec.build(inst)
     inner = SolveOptions(mip_gap=1e-6, threads=opts.threads)
-    if opts.time_limit is not None:
-        left = opts.time_limit - (time.perf_counter() - t0)
+    left = opts.left(t0, floor=0.0)
+    if left is not None:
         if left <= 0.0:
             return HeuristicNote(all_cloud(inst, nspec, seed=seed),
                                  "time limit reached while building the no-fine-tuning MILP: "
