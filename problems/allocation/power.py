@@ -305,18 +305,26 @@ def _kernel(inst: PowerInstance, budget: float) -> Result:
 #: ``min_power`` rate rows with ``t = r ln2 / b`` below this use the exact linear form
 #: ``p~ >= 1`` instead of the exponential cone (see :func:`build_cvxpy`).
 LINEAR_RATE_T = 1e-2
+#: ``build_cvxpy`` (sum rate): users whose SNR term ``c p~`` stays below this at every feasible
+#: power get the series ``x - x^2/2`` of ``log1p(x)`` (error below ``x^3/3``, ``3.4e-9`` of
+#: the term).
+LOW_SNR_X = 1e-4
+
 
 def build_cvxpy(inst: PowerInstance, spec: PowerSpec) -> ConvexProgram:
     """Vectorised CVXPY model, scaled so the solver sees O(1) numbers.
 
     ``sum_rate``: variable ``p~ = p N / P`` (equal-share units, O(1) at any N); budget
-    ``sum p~ <= N``; objective ``sum w b log(1 + (P/N) p~/h) / (ln2 * S)`` with ``S`` the
-    weighted sum rate of the equal split (``objective_scale = S``; ``sum w b`` when that is 0),
-    so the scaled objective is O(1) also at tiny SNR. ``min_power``: variable
+    ``sum p~ <= N``; objective ``sum w b log(1 + c p~) / (ln2 * S)``, ``c = (P/N)/h``, written
+    ``log(c) + log(p~ + 1/c)`` where ``c > 1`` (O(1) cone coefficients at any SNR) and
+    ``x - x^2/2`` (``x = c p~``) where ``x <=`` :data:`LOW_SNR_X` at every feasible power,
+    with ``S`` the weighted sum rate of the equal split (``objective_scale = S``; ``sum w b``
+    when that is 0), so the scaled objective is O(1) also at tiny SNR. ``min_power``: variable
     ``p~ = p / (h e_n)`` with ``e_n = expm1(r_n ln2 / b_n)`` (the least power of the target is
     ``h e_n``, so ``p~ = 1`` at the optimum; ``e_n = 1`` for a zero target); rate rows
     ``log(1 + e_n p~) / t_n >= 1`` with ``t_n = r_n ln2 / b_n`` (O(1) at any rate scale, issue
-    11: unscaled rows missed targets of ``1e-5`` relative by 1e-4), or their exact linear
+    11: unscaled rows missed targets of ``1e-5`` relative by 1e-4), where ``e_n > 1`` their
+    equivalent ``log(p~ + 1/e_n) >= -log(1 - exp(-t_n))`` (O(1) coefficients), or their exact linear
     equivalent ``p~ >= 1`` where ``t_n <`` :data:`LINEAR_RATE_T` (the cone cannot resolve
     ``1 + e_n p~`` to better than ~1e-8, i.e. ``1e-8 / t_n`` relative in ``p~``); objective
     ``sum h e p~ / H`` with ``H = sum h e`` over the users with a positive target
@@ -347,7 +355,26 @@ def build_cvxpy(inst: PowerInstance, spec: PowerSpec) -> ConvexProgram:
             cons.append(pv[idx] <= inst.max_power_w[finite] / unit)
             names.append("max_power")
             items.append(GridLabels("user {0}", (n,), idx))
-        obj = cp.Maximize(cp.sum(cp.multiply(a / (LN2 * s), cp.log1p(cp.multiply(unit / h, pv)))))
+        w, c = a / (LN2 * s), unit / h
+        # high SNR (c > 1): log1p(c p~) = log(c) + log(p~ + 1/c), so the cone sees O(1)
+        # coefficients; Clarabel failed on log1p(c p~) with c ~ 1e8-1e21 (gains x1e6,
+        # bandwidths x1e-20), which the closed form solves
+        # low SNR (c p~ <= LOW_SNR_X at every feasible p~): the series c p~ - (c p~)^2 / 2 (its
+        # error at most (c p~)^3 / 3, 3.4e-9 of the term); the cone cannot resolve log1p of
+        # arguments that small (Clarabel said "unbounded" at c ~ 1e-20, where w ~ 1/c)
+        xmax = c * np.minimum(float(n), inst.max_power_w / unit)
+        hi, tiny = np.nonzero(c > 1)[0], np.nonzero(xmax <= LOW_SNR_X)[0]
+        mid = np.nonzero(~(c > 1) & ~(xmax <= LOW_SNR_X))[0]
+        expr: Any = float((w[hi] * np.log(c[hi])).sum())
+        if hi.size:
+            expr = expr + cp.sum(cp.multiply(w[hi], cp.log(pv[hi] + 1.0 / c[hi])))
+        if mid.size:
+            expr = expr + cp.sum(cp.multiply(w[mid], cp.log1p(cp.multiply(c[mid], pv[mid]))))
+        if tiny.size:
+            wc = w[tiny] * c[tiny]
+            expr = expr + wc @ pv[tiny] - cp.sum(cp.multiply(wc * c[tiny] / 2,
+                                                            cp.square(pv[tiny])))
+        obj = cp.Maximize(expr)
         meta = {"power_scale": np.full(n, unit), "objective_scale": s}
     else:
         r = spec.rate_scale * inst.rate_target_bps
@@ -368,11 +395,18 @@ def build_cvxpy(inst: PowerInstance, spec: PowerSpec) -> ConvexProgram:
         # the cone's ~1e-8 precision on 1 + e p~ is ~1e-8 / t relative in p~ (Clarabel stopped
         # "optimal_inaccurate" 1.6e-4 off at t = 4e-6, issue 11) and the row uses its exact
         # linear equivalent: log1p(e p~) >= t with e = expm1(t) <=> p~ >= 1
-        pos = np.nonzero(t >= LINEAR_RATE_T)[0]
+        # where e > 1 the row is log(p~ + 1/e) >= -log(1 - exp(-t)) (= log1p(e p~) >= t less
+        # log(e)): O(1) cone coefficients; log1p(e p~) with e ~ 1e218 made Clarabel fail
+        pos = np.nonzero((t >= LINEAR_RATE_T) & ~(e > 1))[0]
         if pos.size:
             cons.append(cp.multiply(1.0 / t[pos], cp.log1p(cp.multiply(e[pos], pv[pos]))) >= 1.0)
             names.append("rate_target")
             items.append(GridLabels("user {0}", (n,), pos))
+        big = np.nonzero((t >= LINEAR_RATE_T) & (e > 1))[0]
+        if big.size:
+            cons.append(cp.log(pv[big] + 1.0 / e[big]) >= -np.log1p(-np.exp(-t[big])))
+            names.append("rate_target")
+            items.append(GridLabels("user {0}", (n,), big))
         lin = np.nonzero((t > 0) & (t < LINEAR_RATE_T))[0]
         if lin.size:
             cons.append(pv[lin] >= 1.0)
