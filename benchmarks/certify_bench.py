@@ -11,7 +11,8 @@ objective weights) is multiplied by ``10**k`` with ``k`` drawn from ``-6..6`` (s
 * a result that claims optimality is never worse than any verified result of another method
   beyond its reported gap (plus the verification tolerance);
 * two optimal results agree within their gaps (HiGHS vs SCIP vs the exact algorithm ...);
-* an exact method does not report ``infeasible`` when another method has a verified solution;
+* an exact method does not report ``infeasible`` when another method has a verified solution,
+  nor ``unbounded`` when another proves a finite optimum;
 * nothing raises except :class:`aigc_opt.errors.ValidationError` (inputs the validators
   refuse: counted as ``refused``).
 
@@ -363,6 +364,11 @@ def check_results(results: dict[str, Result], sense: str,
                 and ok and m not in heuristics:
             bad.append(f"{m}: {r.termination.value} but {sorted(ok)[0]} has a verified "
                        f"solution ({r.message[:120]})")
+    proven = sorted(h for h, q in ok.items() if q.optimal and math.isfinite(q.bound))
+    for m, r in results.items():
+        if r.termination is Termination.UNBOUNDED and proven and m not in heuristics:
+            bad.append(f"{m}: unbounded but {proven[0]} proves a finite optimum "
+                       f"({r.message[:120]})")
     return bad
 
 

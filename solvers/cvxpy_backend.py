@@ -55,6 +55,11 @@ CONDITION_MAP: dict[str, tuple[Termination, bool]] = {
     "solver_error": (Termination.ERROR, False),
 }
 
+#: Statuses of a fallback solver that are accepted (their solution goes to the referee). Not
+#: ``optimal_inaccurate``: SCS's such points on joint bandwidth-power allocations (gains x1e6)
+#: broke the power caps by 1e294 (nine certify_bench cases, seed 78).
+_SOLVED = ("optimal",)
+
 #: How each CVXPY solver spells the common options.
 _TIME_KEY = {"HIGHS": "time_limit", "CLARABEL": "time_limit", "SCS": "time_limit_secs"}
 _GAP_KEY = {"HIGHS": "mip_rel_gap"}
@@ -100,6 +105,43 @@ def _solver_kwargs(solver: str, options: SolveOptions, linear: bool = False,
 
         use_threads(kw.get("threads"))  # HiGHS's process-wide scheduler must match the count
     return kw
+
+
+def _attempt(problem: Any, solver: str, verbose: bool, kw: dict[str, Any]) -> str | None:
+    """Solve; ``None`` when CVXPY returned a status other than ``solver_error``, else what
+    failed (SolverError, "Cannot unpack invalid solution", "Problem data contains NaN or Inf",
+    or the status)."""
+    import cvxpy as cp
+
+    try:
+        solve_quietly(problem, solver=solver, verbose=verbose, **kw)
+    except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "solver_error" if str(problem.status) == "solver_error" else None
+
+
+def _fallback(problem: Any, options: SolveOptions, model: Any, t0: float
+              ) -> tuple[str, str | None] | None:
+    """Retry a conic program the default solver (CLARABEL) failed on with
+    :data:`aigc_opt.explain_convex.CONVEX_FALLBACKS` (SCS at 1e-9) in the time left:
+    ``(solver, None)`` when it returned a status, ``(solver, what failed)`` when it failed
+    too, ``None`` when no fallback is installed or no time is left. Clarabel failed this way
+    on well-posed power allocations (channel gains x1e6: SNR coefficients near 1e12)."""
+    import cvxpy as cp
+
+    from aigc_opt.explain_convex import CONVEX_FALLBACKS
+
+    have = set(cp.installed_solvers())
+    if options.time_limit is not None and time.perf_counter() - t0 >= options.time_limit:
+        return None
+    for name, settings in CONVEX_FALLBACKS:
+        if name not in have:
+            continue
+        kw = _solver_kwargs(name, options, False, model, t0=t0)
+        for k, v in settings.items():
+            kw.setdefault(k, v)
+        return name, _attempt(problem, name, options.verbose, kw)
+    return None
 
 
 def _linear_problem(lp: LinearProgram) -> tuple[Any, Any]:
@@ -160,8 +202,6 @@ class CvxpyBackend:
 
     def solve(self, program: LinearProgram | ConvexProgram, options: SolveOptions) -> Result:
         """Solve; statuses map through :data:`CONDITION_MAP`."""
-        import cvxpy as cp
-
         check_capability(self, program.kind)
         t0 = time.perf_counter()
         integer = program.kind in (ProgramKind.MILP, ProgramKind.MIQP, ProgramKind.MICONIC)
@@ -188,15 +228,22 @@ class CvxpyBackend:
         if sc is not None and solver == "HIGHS":  # the HiGHS backend's wide-range settings
             for key, value in highs_wide_options(sc.program).items():
                 kw.setdefault(key, value)
-        try:
-            solve_quietly(problem, solver=solver, verbose=options.verbose, **kw)
-            status = str(problem.status)
-        except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
-            # SolverError, "Cannot unpack invalid solution", "Problem data contains NaN or Inf"
-            logger.warning("CVXPY/%s failed on %s: %s", solver, program.name, exc)
-            return Result(Termination.ERROR, False, gap=math.inf,
-                          message=f"{solver}: {type(exc).__name__}: {exc}",
+        failed = _attempt(problem, solver, options.verbose, kw)
+        note = ""
+        if failed is not None:
+            failed = f"{solver}: {failed}"
+            if isinstance(program, ConvexProgram) and "solver" not in options.extra:
+                retry = _fallback(problem, options, program.meta.get("solver_settings"), t0)
+                if retry is not None and retry[1] is None and str(problem.status) in _SOLVED:
+                    note, failed, solver = f" (after {failed})", None, retry[0]
+                elif retry is not None:  # its other statuses (unbounded_inaccurate on a
+                    # bounded power allocation) are not trusted after CLARABEL's failure
+                    failed += f"; {retry[0]}: {retry[1] or problem.status}"
+        if failed is not None:
+            logger.warning("CVXPY failed on %s: %s", program.name, failed)
+            return Result(Termination.ERROR, False, gap=math.inf, message=failed,
                           stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
+        status = str(problem.status)
         seconds = time.perf_counter() - t0
         term, has_sol = CONDITION_MAP.get(status, (Termination.ERROR, False))
         values: dict[str, np.ndarray] = {}
@@ -208,10 +255,9 @@ class CvxpyBackend:
                     xs = np.asarray(x.value, dtype=np.float64).reshape(-1)
                     if sc is not None:
                         scaled_objective = sc.program.objective_value(xs)
-                    values, failed = solution_point(program, sc, xs, status,
-                                                    SolveStats(self.name))
-                    if failed is not None:
-                        raise ValueError(failed.message.removeprefix(f"{status}: "))
+                    values, cut = solution_point(program, sc, xs, status, SolveStats(self.name))
+                    if cut is not None:
+                        raise ValueError(cut.message.removeprefix(f"{status}: "))
                     if not np.isfinite(values["x"]).all():
                         raise ValueError("non-finite primal values")
                     objective = program.objective_value(values["x"])
@@ -235,8 +281,8 @@ class CvxpyBackend:
             extra={"native_status": status, "solver": solver},
         )
         return range_checked(Result(term, has_sol, objective=objective, bound=bound, gap=gap,
-                                    values=values, stats=stats, message=f"{solver}: {status}"),
-                             sc)
+                                    values=values, stats=stats,
+                                    message=f"{solver}: {status}{note}"), sc)
 
     @staticmethod
     def _bound(problem: Any, term: Termination, objective: float, integer: bool,

@@ -383,3 +383,36 @@ def test_pyomo_stops_when_building_its_model_used_the_limit() -> None:
     assert res.termination is Termination.LIMIT and not res.has_solution
     assert "building the Pyomo model" in res.message
     assert ao.solve(scn, OffloadingSpec(), "pyomo", time_limit=60).optimal
+
+
+def test_cvxpy_retries_a_conic_program_with_scs_when_clarabel_fails(monkeypatch) -> None:
+    """A conic program whose default solver (CLARABEL) fails is retried with SCS: a solution
+    is kept (and refereed), any other SCS status stays an error naming both solvers."""
+    import aigc_opt.solvers.cvxpy_backend as cb
+    from aigc_opt.problems.allocation import PowerInstance, PowerSpec
+
+    real = cb._attempt
+
+    def clarabel_fails(problem, solver, verbose, kw):  # type: ignore[no-untyped-def]
+        if solver == "CLARABEL":
+            return "SolverError: Solver 'CLARABEL' failed."
+        return real(problem, solver, verbose, kw)
+
+    monkeypatch.setattr(cb, "_attempt", clarabel_fails)
+    inst, spec = PowerInstance.generate(6, seed=1), PowerSpec(mode="sum_rate")
+    ref = ao.run_method(inst, spec, "closed_form")
+    res = ao.solve(inst, spec, backend="cvxpy")
+    assert res.has_solution and res.verified, res.message
+    assert res.message.startswith("SCS: optimal") and "after CLARABEL" in res.message
+    assert res.objective == pytest.approx(ref.objective, rel=1e-5)
+    # an explicit solver choice is not second-guessed
+    res = ao.solve(inst, spec, backend="cvxpy", extra={"solver": "CLARABEL"})
+    assert res.termination is Termination.ERROR and "SCS" not in res.message
+
+    def both_fail(problem, solver, verbose, kw):  # type: ignore[no-untyped-def]
+        return f"SolverError: {solver} failed."
+
+    monkeypatch.setattr(cb, "_attempt", both_fail)
+    res = ao.solve(inst, spec, backend="cvxpy")
+    assert res.termination is Termination.ERROR and not res.has_solution
+    assert "CLARABEL" in res.message and "SCS" in res.message
