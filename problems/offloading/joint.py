@@ -197,11 +197,14 @@ def solve_inner(scn: Scenario, spec: JointSpec, col: Columns, chosen: np.ndarray
     ok = bool((lat <= col.deadline[chosen] * (1 + 1e-12)).all())
     if ok and not force_cvxpy:
         return Inner(chosen, beta, phi, val, True, "kkt")
-    return _inner_cvxpy(scn, spec, col, chosen, up, ed)
+    return _inner_cvxpy(scn, spec, col, chosen, up, ed, val)
 
 
 def _inner_cvxpy(scn: Scenario, spec: JointSpec, col: Columns, chosen: np.ndarray,
-                 up: np.ndarray, ed: np.ndarray) -> Inner:
+                 up: np.ndarray, ed: np.ndarray, scale: float = 1.0) -> Inner:
+    """The shares by CVXPY/Clarabel, the objective divided by ``scale`` (the KKT shares'
+    value, so the solver sees O(1) costs: with the weights x1e4 the unscaled shares cost
+    1.8e-6 relative, beyond OA's gap_tol, at the same placement)."""
     import cvxpy as cp
 
     S, n = scn.n_servers, chosen.size
@@ -231,7 +234,8 @@ def _inner_cvxpy(scn: Scenario, spec: JointSpec, col: Columns, chosen: np.ndarra
         cons.append(lat[fin] <= d[fin])
     elif fin.size:
         obj = obj + col.rho[chosen][fin] @ cp.pos(lat[fin] - d[fin])
-    prob = cp.Problem(cp.Minimize(obj), cons)
+    k = abs(scale) if math.isfinite(scale) and scale != 0 else 1.0
+    prob = cp.Problem(cp.Minimize(obj / k), cons)
     try:
         solve_quietly(prob, solver="CLARABEL")
     except cp.error.SolverError as exc:  # pragma: no cover - solver failure is a status

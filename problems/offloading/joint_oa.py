@@ -234,8 +234,15 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
     h.setOptionValue("mip_abs_gap", 1e-9)
     use_threads(options.threads, h)
     set_extra_options(h, options.extra, highspy)  # unknown names are refused, not ignored
+    # HiGHS sees the master with its costs scaled to O(1) (a power of two, exact): with the
+    # objective weights x1e-5 its dual tolerance (1e-7, absolute) hid cost differences, and it
+    # returned the warm start as optimal with that start's value as dual bound (a false
+    # "optimal" 0.69 % above the optimum; metamorphic probe). Bounds are scaled back.
+    big = float(np.abs(mp.c).max()) if mp.c.size else 0.0
+    k = 2.0 ** -round(math.log2(big)) if 0.0 < big < math.inf else 1.0
+    mps = dataclasses.replace(mp, c=mp.c * k, offset=mp.offset * k)
     try:
-        HighsBackend._pass(h, mp, highspy)
+        HighsBackend._pass(h, mps, highspy)
     except ValueError as exc:  # certify seed 143001850 (gpu_memory x1e-300): a status
         return Result(Termination.ERROR, False, gap=math.inf, message=f"master: {exc}",
                       stats=SolveStats("outer_approximation",
@@ -325,6 +332,7 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
     lb, ub = -math.inf, (best.value if best is not None else math.inf)
     it, nodes, t_master = 0, 0, 0.0
     presolve = True
+    cuts_before, lb_before = -1, -math.inf
     term, msg = Termination.FEASIBLE, ""
     while it < spec.max_iterations:
         # loose master gaps while the OA gap is large; its dual bound is valid either way
@@ -343,7 +351,7 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
         it += 1
         t0 = time.perf_counter()
         h.run()
-        if not _solution_matches(h, mp.c) and presolve:
+        if not _solution_matches(h, mps.c, mps.offset) and presolve:
             # HiGHS 1.16's presolve, with the MIP start and the cut rows, returned the start
             # as "optimal" under a lower objective and dual bound it does not have (an
             # infinite deadline: the master never moved, 200 iterations); solve without it
@@ -354,9 +362,19 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
             if best is not None:
                 h.setSolution(n, np.arange(n, dtype=np.int32), xv)
             h.run()
+        closes = relative_gap(ub, float(h.getInfo().mip_dual_bound) / k) <= spec.gap_tol
+        if presolve and best is not None and closes:
+            # the same presolve also returned the warm start as optimal with its value as
+            # dual bound (weights x1e4: 109,696,468 above a verified 109,696,267); a bound that
+            # would close the gap is confirmed without presolve (one more master solve)
+            logger.debug("OA master %d closes the gap: confirmed with presolve off", it)
+            presolve = False
+            h.setOptionValue("presolve", "off")
+            h.setSolution(n, np.arange(n, dtype=np.int32), xv)
+            h.run()
         t_master += time.perf_counter() - t0
         logger.debug("OA iteration %d: master %.2fs, %s, bound %.9g, ub %.9g, nodes %d", it,
-                     time.perf_counter() - t0, h.getModelStatus(), h.getInfo().mip_dual_bound,
+                     time.perf_counter() - t0, h.getModelStatus(), h.getInfo().mip_dual_bound / k,
                      ub, h.getInfo().mip_node_count)
         status = str(h.getModelStatus()).split(".")[-1]
         info = h.getInfo()
@@ -364,7 +382,7 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
         if status == "kInfeasible":
             lb = ub  # the relaxation has no placement better than the incumbent (or none)
             break
-        lb = max(lb, float(info.mip_dual_bound))
+        lb = max(lb, float(info.mip_dual_bound) / k)
         if relative_gap(ub, lb) <= spec.gap_tol:
             break
         if int(info.primal_solution_status) != 2:
@@ -373,6 +391,12 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
         x = np.asarray(h.getSolution().col_value)
         xs = x[: nx] > 0.5
         chosen = keep[xs]
+        if best is not None and pool.count == cuts_before and lb <= lb_before \
+                and np.array_equal(np.sort(chosen), np.sort(best.chosen)):
+            # nothing changed since the last master: it would return the same forever
+            msg = "stalled: the master returns the incumbent placement, no new cut or bound"
+            break
+        cuts_before, lb_before = pool.count, lb
         if chosen.size != scn.n_users:
             msg = "master solution is not an assignment"
             term = Termination.ERROR
@@ -444,13 +468,14 @@ def _explain_master(mp: LinearProgram, options: SolveOptions, t_start: float) ->
                                message="; ".join(x for x in (note, why.message) if x))
 
 
-def _solution_matches(h: Any, cost: np.ndarray, rtol: float = 1e-6) -> bool:
+def _solution_matches(h: Any, cost: np.ndarray, offset: float = 0.0, rtol: float = 1e-6
+                      ) -> bool:
     """Whether the solution HiGHS returns has the objective it reports (``True`` when there
     is no solution to check)."""
     info = h.getInfo()
     if int(info.primal_solution_status) != 2:
         return True
-    val = float(cost @ np.asarray(h.getSolution().col_value))
+    val = float(cost @ np.asarray(h.getSolution().col_value)) + offset
     return abs(val - float(info.objective_function_value)) <= rtol * max(1.0, abs(val))
 
 
