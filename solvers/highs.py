@@ -178,6 +178,15 @@ def _status_name(status: Any) -> str:
     return str(status).split(".")[-1]
 
 
+def _reports_its_solution(h: Any, program: LinearProgram, rtol: float = 1e-6) -> bool:
+    """Whether HiGHS's objective is that of the solution it returns (``True`` without one)."""
+    info = h.getInfo()
+    if int(info.primal_solution_status) != 2:
+        return True
+    val = program.objective_value(np.asarray(h.getSolution().col_value, dtype=np.float64))
+    return abs(val - float(info.objective_function_value)) <= rtol * max(1.0, abs(val))
+
+
 class HighsBackend:
     """Solve a :class:`LinearProgram` with highspy (LP, MILP, QP)."""
 
@@ -216,6 +225,18 @@ class HighsBackend:
             if left is not None and "time_limit" not in options.extra:
                 h.setOptionValue("time_limit", left)
             h.run()
+            if start is not None and not _reports_its_solution(h, sc.program):
+                # HiGHS 1.16's presolve took a MIP start at another objective in its reduced
+                # space (-6.37 against -2.22) and returned the start as optimal (offline
+                # migration, weights x1e-8); solve again without presolve
+                logger.warning("HiGHS on %s: the objective is not its solution's; "
+                               "presolve off", program.name)
+                h.setOptionValue("presolve", "off")
+                h.setSolution(program.n_cols, np.arange(program.n_cols, dtype=np.int32), x0)
+                left = options.left(t0)
+                if left is not None and "time_limit" not in options.extra:
+                    h.setOptionValue("time_limit", left)
+                h.run()
         except Exception as exc:  # a solver crash becomes a status
             logger.exception("HiGHS failed on %s", program.name)
             return Result(
