@@ -178,13 +178,23 @@ def _status_name(status: Any) -> str:
     return str(status).split(".")[-1]
 
 
-def _reports_its_solution(h: Any, program: LinearProgram, rtol: float = 1e-6) -> bool:
-    """Whether HiGHS's objective is that of the solution it returns (``True`` without one)."""
+def reports_its_solution(h: Any, program: LinearProgram, rtol: float = 1e-6) -> bool:
+    """Whether the objective HiGHS reports is that of the solution it returns (``True``
+    without one). HiGHS 1.16's presolve, with a MIP start, has returned the start as optimal
+    under another objective: callers then solve again without presolve."""
     info = h.getInfo()
     if int(info.primal_solution_status) != 2:
         return True
     val = program.objective_value(np.asarray(h.getSolution().col_value, dtype=np.float64))
     return abs(val - float(info.objective_function_value)) <= rtol * max(1.0, abs(val))
+
+
+def _set_time_left(h: Any, options: SolveOptions, t0: float) -> None:
+    """HiGHS's time limit: what is left of ``options.time_limit`` since ``t0`` (unless
+    ``options.extra`` sets ``time_limit`` itself)."""
+    left = options.left(t0)
+    if left is not None and "time_limit" not in options.extra:
+        h.setOptionValue("time_limit", left)
 
 
 class HighsBackend:
@@ -221,11 +231,9 @@ class HighsBackend:
             if start is not None:
                 x0 = np.asarray(start, dtype=np.float64) / sc.col_scale
                 h.setSolution(program.n_cols, np.arange(program.n_cols, dtype=np.int32), x0)
-            left = options.left(t0)  # equilibration and passing the model count against it
-            if left is not None and "time_limit" not in options.extra:
-                h.setOptionValue("time_limit", left)
+            _set_time_left(h, options, t0)  # equilibration and passing the model count
             h.run()
-            if start is not None and not _reports_its_solution(h, sc.program):
+            if start is not None and not reports_its_solution(h, sc.program):
                 # HiGHS 1.16's presolve took a MIP start at another objective in its reduced
                 # space (-6.37 against -2.22) and returned the start as optimal (offline
                 # migration, weights x1e-8); solve again without presolve
@@ -233,9 +241,7 @@ class HighsBackend:
                                "presolve off", program.name)
                 h.setOptionValue("presolve", "off")
                 h.setSolution(program.n_cols, np.arange(program.n_cols, dtype=np.int32), x0)
-                left = options.left(t0)
-                if left is not None and "time_limit" not in options.extra:
-                    h.setOptionValue("time_limit", left)
+                _set_time_left(h, options, t0)
                 h.run()
         except Exception as exc:  # a solver crash becomes a status
             logger.exception("HiGHS failed on %s", program.name)

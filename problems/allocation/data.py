@@ -645,5 +645,5 @@ def tight_blocks(inst: JointBPInstance, u: np.ndarray) -> tuple[np.ndarray, ...]
 def proportional_u(inst: JointBPInstance, area: float) -> np.ndarray:
     """Spectral efficiencies when the area is shared in proportion to ``D/u*`` (every user's
     u is the same multiple of its full-band, full-power efficiency u*)."""
-    u_star = np.log1p(inst.full_band_snr) / math.log(2.0)
+    u_star = np.log1p(inst.full_band_snr) / LN2
     return u_star * (inst.data_bits / u_star).sum() / area

@@ -41,6 +41,7 @@ from aigc_opt.metrics import (
 )
 
 from .data import (
+    LN2,
     BandwidthComputeAllocation,
     BandwidthComputeInstance,
     BandwidthComputeSpec,
@@ -188,7 +189,7 @@ def evaluate_joint_bp(inst: JointBPInstance, alloc: JointBPAllocation, objective
     b, p = np.maximum(alloc.bandwidth_hz, 0.0), np.maximum(alloc.power_w, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = np.where(b > 0, p * inst.gain / (inst.noise_psd_w_per_hz * b), 0.0)
-    rate = b * np.log1p(snr) / math.log(2.0)  # log1p: exact at any SNR (log2(1 + 1e-17) = 0)
+    rate = b * np.log1p(snr) / LN2  # log1p: exact at any SNR (log2(1 + 1e-17) = 0)
     t = _div(inst.data_bits, rate)
     E = np.where(p > 0, p * t, 0.0)
     blk = np.where(b > 0, b * t, 0.0)

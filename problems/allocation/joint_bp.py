@@ -80,7 +80,6 @@ except ImportError:  # pragma: no cover - other numpy layouts
     _interp = np.interp
 
 
-
 def _h(u: np.ndarray) -> np.ndarray:
     """``h(u) = 2^u (u ln2 - 1) + 1``, written to keep accuracy for small u."""
     s = u * LN2

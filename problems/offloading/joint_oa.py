@@ -227,7 +227,12 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
     n = mp.n_cols
     pos_of = np.full(col.user.size, -1)
     pos_of[keep] = np.arange(nx)
-    from aigc_opt.solvers.highs import new_highs, set_extra_options, use_threads
+    from aigc_opt.solvers.highs import (
+        new_highs,
+        reports_its_solution,
+        set_extra_options,
+        use_threads,
+    )
 
     h = new_highs(bool(options.verbose))
     h.setOptionValue("mip_rel_gap", min(spec.gap_tol * 0.1, 1e-4))
@@ -351,26 +356,19 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
         it += 1
         t0 = time.perf_counter()
         h.run()
-        if not _solution_matches(h, mps.c, mps.offset) and presolve:
-            # HiGHS 1.16's presolve, with the MIP start and the cut rows, returned the start
-            # as "optimal" under a lower objective and dual bound it does not have (an
-            # infinite deadline: the master never moved, 200 iterations); solve without it
-            logger.warning("OA master %d: HiGHS's objective is not its solution's; "
-                           "presolve off from here", it)
+        # HiGHS 1.16's presolve, with the MIP start and the cut rows, returned the start as
+        # "optimal" under an objective and dual bound it does not have (an infinite deadline:
+        # the master never moved, 200 iterations), and with a matching objective it reported
+        # the start's value as dual bound (weights x1e4: 109,696,468 above a verified
+        # 109,696,267). Such a master, and any bound that would close the gap, is solved again
+        # without presolve (off from here on)
+        if presolve and (not reports_its_solution(h, mps) or (best is not None and relative_gap(
+                ub, float(h.getInfo().mip_dual_bound) / k) <= spec.gap_tol)):
+            logger.debug("OA master %d: solved again with presolve off", it)
             presolve = False
             h.setOptionValue("presolve", "off")
             if best is not None:
                 h.setSolution(n, np.arange(n, dtype=np.int32), xv)
-            h.run()
-        closes = relative_gap(ub, float(h.getInfo().mip_dual_bound) / k) <= spec.gap_tol
-        if presolve and best is not None and closes:
-            # the same presolve also returned the warm start as optimal with its value as
-            # dual bound (weights x1e4: 109,696,468 above a verified 109,696,267); a bound that
-            # would close the gap is confirmed without presolve (one more master solve)
-            logger.debug("OA master %d closes the gap: confirmed with presolve off", it)
-            presolve = False
-            h.setOptionValue("presolve", "off")
-            h.setSolution(n, np.arange(n, dtype=np.int32), xv)
             h.run()
         t_master += time.perf_counter() - t0
         logger.debug("OA iteration %d: master %.2fs, %s, bound %.9g, ub %.9g, nodes %d", it,
@@ -466,17 +464,6 @@ def _explain_master(mp: LinearProgram, options: SolveOptions, t_start: float) ->
     note = "conflicts of the cut-free OA master, a relaxation of the instance"
     return dataclasses.replace(why, complete=False,
                                message="; ".join(x for x in (note, why.message) if x))
-
-
-def _solution_matches(h: Any, cost: np.ndarray, offset: float = 0.0, rtol: float = 1e-6
-                      ) -> bool:
-    """Whether the solution HiGHS returns has the objective it reports (``True`` when there
-    is no solution to check)."""
-    info = h.getInfo()
-    if int(info.primal_solution_status) != 2:
-        return True
-    val = float(cost @ np.asarray(h.getSolution().col_value)) + offset
-    return abs(val - float(info.objective_function_value)) <= rtol * max(1.0, abs(val))
 
 
 def _master_point(scn: Scenario, spec: JointSpec, col: Columns, master: Master,
