@@ -60,6 +60,29 @@ CONDITION_MAP: dict[str, tuple[Termination, Termination]] = {
 _BANNER_SILENCED = False
 
 
+_BANNER_LOCK = threading.Lock()
+
+
+def _first_highs(highspy: Any) -> Any:
+    """A ``Highs`` object created with file descriptor 1 at /dev/null (its banner)."""
+    import ctypes
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    libc = ctypes.CDLL(None)
+    try:
+        os.dup2(devnull, 1)
+        h = highspy.Highs()
+        libc.fflush(None)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+    return h
+
+
 def new_highs(verbose: bool = False) -> Any:
     """A ``highspy.Highs`` object that prints nothing unless ``verbose``.
 
@@ -74,22 +97,12 @@ def new_highs(verbose: bool = False) -> Any:
     if _BANNER_SILENCED or verbose:
         h = highspy.Highs()
     else:
-        import ctypes
-        import os
-        import sys
-
-        sys.stdout.flush()
-        saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-        libc = ctypes.CDLL(None)
-        try:
-            os.dup2(devnull, 1)
-            h = highspy.Highs()
-            libc.fflush(None)
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-            os.close(devnull)
-        _BANNER_SILENCED = True
+        with _BANNER_LOCK:  # two threads redirecting at once could leave fd 1 at /dev/null
+            if _BANNER_SILENCED:
+                h = highspy.Highs()
+            else:
+                h = _first_highs(highspy)
+                _BANNER_SILENCED = True
     h.setOptionValue("output_flag", bool(verbose))
     return h
 

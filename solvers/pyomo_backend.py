@@ -7,12 +7,19 @@ interface); it is slow (about 12-14 us per nonzero of overhead; `scale_bench bui
 small and medium instances. The model is built from the power-of-two equilibrated copy of the
 program (:mod:`aigc_opt.solvers.numerics`); non-finite data and Pyomo model errors are ``error``
 statuses.
+
+Pyomo's solver interfaces redirect the process's stdout and stderr (``capture_output``: file
+descriptors 1 and 2 and a reader thread) around every solve, which is process-wide state: two
+threads inside it at once deadlocked (found by running every method of every family from four
+threads). Pyomo solves are therefore serialised by :data:`_SOLVE_LOCK`; the time spent waiting
+for it counts against the caller's time limit.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from typing import Any
 
@@ -33,6 +40,10 @@ from .numerics import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: One Pyomo solve at a time per process: Pyomo redirects file descriptors 1 and 2 around a
+#: solve, and concurrent redirections deadlock (see the module docstring).
+_SOLVE_LOCK = threading.Lock()
 
 #: Pyomo TerminationCondition name -> (termination with a solution, termination without)
 CONDITION_MAP: dict[str, tuple[Termination, Termination]] = {
@@ -193,6 +204,22 @@ class PyomoBackend:
                           message=f"time limit reached while building the Pyomo model "
                                   f"({t_model:.2f} s of {options.time_limit:g} s)",
                           stats=SolveStats(self.name, solve_seconds=t_model))
+        with _SOLVE_LOCK:
+            return self._solve_model(program, options, model, x, sc, solver, extra,
+                                     (t0, t_model))
+
+    def _solve_model(self, program: LinearProgram, options: SolveOptions, model: Any, x: Any,
+                     sc: Any, solver: str, extra: dict[str, Any],
+                     times: tuple[float, float]) -> Result:
+        """Solve the built model (holding :data:`_SOLVE_LOCK`) and map status and point;
+        ``times`` = (``perf_counter`` at the call's start, s spent building the model)."""
+        t0, t_model = times
+        if options.time_limit is not None and time.perf_counter() - t0 >= options.time_limit:
+            # the wait for another thread's Pyomo solve used the time up
+            return Result(Termination.LIMIT, False, gap=math.inf,
+                          message="time limit reached before the Pyomo solve started "
+                                  "(waiting for another thread's Pyomo solve)",
+                          stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
         opt = _solver(solver)
         cfg: dict[str, Any] = {
             "tee": bool(options.verbose),

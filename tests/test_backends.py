@@ -416,3 +416,36 @@ def test_cvxpy_retries_a_conic_program_with_scs_when_clarabel_fails(monkeypatch)
     res = ao.solve(inst, spec, backend="cvxpy")
     assert res.termination is Termination.ERROR and not res.has_solution
     assert "CLARABEL" in res.message and "SCS" in res.message
+
+
+def test_pyomo_solves_from_several_threads_at_once() -> None:
+    """Pyomo redirects the process's stdout/stderr around each solve; four threads solving at
+    once deadlocked (every method of every family run from a thread pool). Pyomo solves are
+    now serialised: each thread's answer is the HiGHS backend's optimum, refereed."""
+    import threading
+
+    if not is_available("pyomo"):
+        pytest.skip("pyomo not installed")
+    from aigc_opt.problems.offloading import OffloadingSpec
+
+    scns = [ao.Scenario.generate(12, 3, 3, seed=s) for s in range(4)]
+    want = [ao.solve(s, OffloadingSpec(), "highs") for s in scns]
+    assert all(r.optimal and r.verified for r in want)
+    got: dict[int, ao.Result] = {}
+
+    def work(i: int) -> None:
+        got[i] = ao.solve(scns[i % 4], OffloadingSpec(), "pyomo", time_limit=60)
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(8)]
+    for t in threads:
+        t.start()
+    import time
+
+    deadline = time.monotonic() + 120
+    for t in threads:
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert not any(t.is_alive() for t in threads), "a Pyomo solve hung"
+    for i in range(8):
+        r = got[i]
+        assert r.optimal and r.verified, r.message
+        assert r.objective == pytest.approx(want[i % 4].objective, rel=OBJ_RTOL)
