@@ -204,9 +204,10 @@ def p95(x: np.ndarray) -> float:
 
 
 def relative_excess(value: np.ndarray, limit: np.ndarray) -> np.ndarray:
-    """``max(0, value - limit) / max(|limit|, tiny)`` elementwise (0 where limit is inf)."""
+    """``max(0, value - limit) / max(|limit|, tiny)`` elementwise (0 where limit is inf; inf,
+    without a RuntimeWarning, where an excess over a zero limit overflows)."""
     value = np.asarray(value, dtype=np.float64)
     limit = np.asarray(limit, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         excess = np.where(np.isinf(limit), 0.0, np.maximum(value - limit, 0.0))
-    return excess / np.maximum(np.abs(np.where(np.isinf(limit), 1.0, limit)), 1e-300)
+        return excess / np.maximum(np.abs(np.where(np.isinf(limit), 1.0, limit)), 1e-300)

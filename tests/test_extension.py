@@ -178,3 +178,14 @@ def test_bad_cap_names_field() -> None:
         CappedSpec(server_energy_cap_j=-1.0)
     with pytest.raises(ValidationError, match="linking"):
         CappedSpec(linking="nope")  # the parent's validation still runs
+
+
+def test_relative_excess_over_a_zero_limit_is_inf_without_a_warning() -> None:
+    """An excess over a zero limit overflows the tiny denominator: inf (a violation), quietly
+    (numpy 2.5 on Python 3.13 warned 'overflow encountered in divide' in the suite)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = relative_excess(np.array([1e10, 0.0, 2.0, 5.0]), np.array([0.0, 0.0, np.inf, 4.0]))
+    np.testing.assert_array_equal(got, [np.inf, 0.0, 0.0, 0.25])
