@@ -87,3 +87,15 @@ def test_online_frame_bits_beyond_the_backlog_earn_nothing() -> None:
         f = np.where(base.offload, base.cpu_hz, base.cpu_hz * fac)
         met = ao.evaluate(inst, dataclasses.replace(base, cpu_hz=f), spec)
         _no_better(met, res, "max")
+
+
+def test_stackelberg_price_of_another_shape_is_refused() -> None:
+    """A price vector longer than the leaders (set past the allocation's own check) broadcast
+    into twice the certified profit; the referee checks the shape itself."""
+    import copy
+
+    inst, spec, res = _stackelberg(33)
+    bad = copy.copy(res.allocation)
+    object.__setattr__(bad, "price", np.repeat(res.allocation.price, 2))
+    with pytest.raises(ao.ValidationError, match="price"):
+        ao.evaluate(inst, bad, spec)

@@ -224,6 +224,8 @@ def evaluate_stackelberg(inst: Any, alloc: Any, spec: Any = None) -> Metrics:
     x = np.asarray(alloc.demand, float)
     if x.shape != a.shape:
         raise allocation_mismatch(f"demand has shape {x.shape}, expected {a.shape}")
+    if p.shape != (a.shape[1],):  # a longer price vector broadcast into twice the profit
+        raise allocation_mismatch(f"price has shape {p.shape}, expected ({a.shape[1]},)")
     u = _follower_utility(a, p, x)
     x_best = _user_response_exact(a, B, p)
     u_best = _follower_utility(a, p, x_best)
