@@ -204,22 +204,6 @@ class PyomoBackend:
                           message=f"time limit reached while building the Pyomo model "
                                   f"({t_model:.2f} s of {options.time_limit:g} s)",
                           stats=SolveStats(self.name, solve_seconds=t_model))
-        with _SOLVE_LOCK:
-            return self._solve_model(program, options, model, x, sc, solver, extra,
-                                     (t0, t_model))
-
-    def _solve_model(self, program: LinearProgram, options: SolveOptions, model: Any, x: Any,
-                     sc: Any, solver: str, extra: dict[str, Any],
-                     times: tuple[float, float]) -> Result:
-        """Solve the built model (holding :data:`_SOLVE_LOCK`) and map status and point;
-        ``times`` = (``perf_counter`` at the call's start, s spent building the model)."""
-        t0, t_model = times
-        if options.time_limit is not None and time.perf_counter() - t0 >= options.time_limit:
-            # the wait for another thread's Pyomo solve used the time up
-            return Result(Termination.LIMIT, False, gap=math.inf,
-                          message="time limit reached before the Pyomo solve started "
-                                  "(waiting for another thread's Pyomo solve)",
-                          stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
         opt = _solver(solver)
         cfg: dict[str, Any] = {
             "tee": bool(options.verbose),
@@ -227,20 +211,28 @@ class PyomoBackend:
             "raise_exception_on_nonoptimal_result": False,
             "solver_options": extra,
         }
-        if options.time_limit is not None:  # building the Pyomo model counts against it
-            cfg["time_limit"] = float(options.left(t0) or options.time_limit)
         if options.mip_gap is not None:
             cfg["rel_gap"] = float(options.mip_gap)
         if options.threads is not None:
             cfg["threads"] = int(options.threads)
-        if solver == "highs":  # HiGHS's process-wide scheduler must match the count
-            use_threads(extra.get("threads", options.threads))
-        try:
-            res = opt.solve(model, **cfg)
-        except Exception as exc:  # a solver crash becomes a status
-            logger.exception("pyomo/HiGHS failed on %s", program.name)
-            return Result(Termination.ERROR, False, message=str(exc),
-                          stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
+        with _SOLVE_LOCK:
+            if options.time_limit is not None:  # building the model and waiting count too
+                if time.perf_counter() - t0 >= options.time_limit:
+                    return Result(Termination.LIMIT, False, gap=math.inf,
+                                  message="time limit reached before the Pyomo solve started "
+                                          "(waiting for another thread's Pyomo solve)",
+                                  stats=SolveStats(self.name,
+                                                   solve_seconds=time.perf_counter() - t0))
+                cfg["time_limit"] = float(options.left(t0) or options.time_limit)
+            if solver == "highs":  # HiGHS's process-wide scheduler must match the count
+                use_threads(extra.get("threads", options.threads))
+            try:
+                res = opt.solve(model, **cfg)
+            except Exception as exc:  # a solver crash becomes a status
+                logger.exception("pyomo/HiGHS failed on %s", program.name)
+                return Result(Termination.ERROR, False, message=str(exc),
+                              stats=SolveStats(self.name,
+                                               solve_seconds=time.perf_counter() - t0))
         seconds = time.perf_counter() - t0
         cond = str(res.termination_condition).split(".")[-1]
         sol_status = str(res.solution_status).split(".")[-1]

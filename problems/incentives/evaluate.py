@@ -235,8 +235,9 @@ def evaluate_stackelberg(inst: Any, alloc: Any, spec: Any = None) -> Metrics:
     # the leaders are paid for what best-responding followers buy: scored on the submitted
     # demand, a demand within the tolerance of x* (1e-6 units, or a -1e-6 unit) earned first
     # order profit, 8.8 % above a certified optimum at budgets x1e-6 (referee fuzz)
-    revenue = p * x_best.sum(axis=0)
-    profit = (p - c) * x_best.sum(axis=0)
+    bought = x_best.sum(axis=0)
+    revenue = p * bought
+    profit = (p - c) * bought
     viol = {
         "follower_best_response": (np.abs(x - x_best) / np.maximum(1.0, np.abs(x_best))
                                    ).max(axis=1, initial=0.0),
