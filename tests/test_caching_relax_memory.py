@@ -269,3 +269,36 @@ def test_model_nobody_requests_does_not_stall_the_model_moves() -> None:
     assert res.verified and res.optimal, res.message
     assert res.objective == pytest.approx(opt_res.objective, rel=1e-6)
     assert res.eval_objective == pytest.approx(res.objective, rel=1e-9)
+
+
+def test_polish_stops_on_small_gains() -> None:
+    """``min_gain`` ends the polish after the first round that gains less than that fraction
+    of the cost: at 1.0 exactly one round (pair moves then coordinate descent) is kept; at 0
+    it runs to a cache that one more round cannot improve, at least as good."""
+    from aigc_opt.problems.caching.decomposition import _Primal, improve
+    from aigc_opt.problems.caching.local_search import pair_search
+
+    inst = CachingInstance.generate(4, 12, 15, seed=0)
+    obj = CachingSpec().objective
+    tb = tables(inst, obj)
+    far = time.perf_counter() + 60.0
+    one = _Primal(inst, obj, tb)
+    start = one.cache.copy()
+    one.polish(far, min_gain=1.0)
+    once = improve(tb, pair_search(tb, start, far, 1), far, 1)
+    assert one.ub == pytest.approx(cache_cost(tb, once), rel=1e-12)
+    full = _Primal(inst, obj, tb)
+    full.polish(far, min_gain=0.0)
+    assert full.ub <= one.ub + 1e-9 * abs(one.ub)
+    again = improve(tb, pair_search(tb, full.cache, far, 1), far, 1)
+    assert cache_cost(tb, again) >= full.ub - 1e-9 * (1.0 + abs(full.ub))
+    assert full.ub < one.ub  # on this instance the later rounds do gain
+
+
+@pytest.mark.parametrize("key", ["sg_share", "milp_share", "polish_gain"])
+@pytest.mark.parametrize("value", [-0.1, 1.5, float("nan"), "x"])
+def test_share_options_are_checked(key: str, value: object) -> None:
+    inst = CachingInstance.generate(2, 3, 3, seed=0)
+    with pytest.raises(ao.ValidationError, match=key):
+        ao.run_method(inst, CachingSpec(), "relax_memory",
+                      options=ao.SolveOptions(time_limit=5.0, extra={key: value}))

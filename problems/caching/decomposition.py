@@ -471,10 +471,13 @@ class _Primal:
     def from_dp(self, ev: _Eval, sweeps: int, until: float) -> float:
         return self.offer(repair(self.tb, ev.age, ev.score), sweeps, until)
 
-    def polish(self, until: float, cache: np.ndarray | None = None) -> float:
+    def polish(self, until: float, cache: np.ndarray | None = None,
+               min_gain: float = 0.0) -> float:
         """Alternate pair moves (:func:`.local_search.pair_search`) and coordinate-descent
         sweeps on ``cache`` (default: the best one) until neither gains or ``until``, offering
-        every result; no compute capacity."""
+        every result; no compute capacity. ``min_gain`` > 0 also stops once a round gains less
+        than that fraction of the cost (the last rounds' gains are small and each round scans
+        every pair: a caller with stronger moves spends the time better)."""
         if self.tb.compute:
             return self.ub
         cur = self.cache if cache is None else cache
@@ -483,7 +486,7 @@ class _Primal:
             cur = improve(self.tb, pair_search(self.tb, cur, until, 1), until, 1)
             new = cache_cost(self.tb, cur)
             self.offer(cur, 0, until)
-            if new >= cost - 1e-9 * (1.0 + abs(cost)):
+            if new >= cost - max(1e-9, min_gain) * (1.0 + abs(cost)):
                 break
             cost = new
         return self.ub

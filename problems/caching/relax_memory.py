@@ -34,7 +34,8 @@ Phases within ``options.time_limit`` (default 120 s):
 3. the primal: the subproblems' caches (MILP where solved, LP rounded at 1/2 otherwise) made
    memory-feasible by :func:`.decomposition.repair` (models kept by serving value per byte)
    and polished by coordinate descent and exact pair moves
-   (:meth:`.decomposition._Primal.polish`); once those stall, rounds of exact MILP moves
+   (:meth:`.decomposition._Primal.polish`, until a round gains less than
+   :data:`POLISH_GAIN` of the cost); then rounds of exact MILP moves
    until the deadline or until both kinds settle: one server's cache over a 10-slot window
    (:mod:`.window_lns`, up to 20 s), then groups of three models over the whole horizon
    (:mod:`.model_lns`, up to 20 s; with at most three models the group is the whole offline
@@ -64,7 +65,7 @@ import numpy as np
 from aigc_opt.backend import SolveOptions
 from aigc_opt.result import Result, relative_gap
 from aigc_opt.solve import register_algorithm
-from aigc_opt.validate import check_bool
+from aigc_opt.validate import check_bool, check_scalar
 
 from .data import CachingInstance, CachingSpec
 from .decomposition import (
@@ -84,7 +85,11 @@ from .window_lns import window_lns
 
 logger = logging.getLogger(__name__)
 
-_EXTRA = ("sg_share", "milp_share", "patience", "milp_tail")
+_EXTRA = ("sg_share", "milp_share", "patience", "milp_tail", "polish_gain")
+#: Pair-move rounds of the primal polish stop once one gains less than this fraction of the
+#: cost (10 x 50 x 100, seed 0: the last rounds gained 1e-4 of it in 2 s each; the window and
+#: model moves gain more per second).
+POLISH_GAIN = 5e-4
 #: Knapsack capacity units per server memory in :func:`memory_term`.
 GRID = 240
 
@@ -353,10 +358,13 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
     """Lagrangian relaxation of the memory rows with exact per-model subproblems (module
     docstring): certified bound ``max L(mu)`` and a repaired, polished primal.
 
-    ``extra``: ``sg_share`` (default 0.4) and ``milp_share`` (default 0.6) end the
-    subgradient and MILP phases as fractions of the time limit; ``patience`` (default 3)
+    ``extra``: ``sg_share`` and ``milp_share`` end the subgradient and MILP phases as
+    fractions of the time limit (defaults 0.3 and 0.45 with two or more threads, 0.4 and 0.6
+    with one, whose subgradient steps take twice as long); ``patience`` (default 3)
     non-improving steps halve the step; ``milp_tail`` (default True) runs the offline MILP
-    with the time the moves leave (phase 4; False keeps the pure decomposition).
+    with the time the moves leave (phase 4; False keeps the pure decomposition);
+    ``polish_gain`` (default :data:`POLISH_GAIN`) stops a polish once a round of pair moves
+    gains less than that fraction of the cost (0: until no gain).
     ``options.threads`` (default 1) solves the models' LPs and MILPs, and the window moves,
     that many at a time in threads (HiGHS releases the GIL while it solves).
     ``options.mip_gap`` (default 1e-4) stops early.
@@ -369,9 +377,16 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
     target = 1e-4 if opts.mip_gap is None else float(opts.mip_gap)
     workers = 1 if opts.threads is None else int(opts.threads)
     deadline = t0 + limit
-    sg_end = t0 + float(opts.extra.get("sg_share", 0.4)) * limit
-    milp_end = t0 + float(opts.extra.get("milp_share", 0.6)) * limit
+    # one thread gets half the subgradient steps per second: it keeps the longer phases
+    sg_share, milp_share = (0.3, 0.45) if workers > 1 else (0.4, 0.6)
+    sg_end = t0 + float(check_scalar("relax_memory option sg_share",
+                                     opts.extra.get("sg_share", sg_share), "-", 0.0, 1.0)) * limit
+    milp_end = t0 + float(check_scalar("relax_memory option milp_share",
+                                       opts.extra.get("milp_share", milp_share), "-", 0.0,
+                                       1.0)) * limit
     tail_on = check_bool("relax_memory option milp_tail", opts.extra.get("milp_tail", True))
+    polish_gain = float(check_scalar("relax_memory option polish_gain",
+                                     opts.extra.get("polish_gain", POLISH_GAIN), "-", 0.0, 1.0))
     obj = spec.objective
     tb = tables(inst, obj)
     sub = Subproblems(inst, spec, tb, workers)
@@ -392,7 +407,7 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
         offer(bs.milp_cache)
     offer(bs.best_c >= 0.5)
     moves, window_moves, whole = _primal_search(inst, spec, tb, prim, lambda: bs.lb, target,
-                                                deadline, workers)
+                                                deadline, workers, polish_gain)
     lb = max(bs.lb, whole)
     tail = -math.inf
     if tail_on:
@@ -411,8 +426,8 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
 
 
 def _primal_search(inst: CachingInstance, spec: CachingSpec, tb: Tables, prim: _Primal,
-                   lb: Callable[[], float], target: float, deadline: float, workers: int = 1
-                   ) -> tuple[int, int, float]:
+                   lb: Callable[[], float], target: float, deadline: float, workers: int = 1,
+                   min_gain: float = 0.0) -> tuple[int, int, float]:
     """Phase 3 after the first offers: polish, then rounds of window moves (up to 20 s) and
     model moves (up to 20 s) until the deadline, the gap target against ``lb()``, or both
     kinds settle. Returns (model moves, window moves, the proven bound of a model-LNS group
@@ -424,7 +439,7 @@ def _primal_search(inst: CachingInstance, spec: CachingSpec, tb: Tables, prim: _
         return relative_gap(prim.ub, max(lb(), whole))
 
     if gap() > target:
-        prim.polish(deadline)
+        prim.polish(deadline, min_gain=min_gain)
     logger.debug("relax_memory polished primal %.10g", prim.ub)
     while not tb.compute and gap() > target and time.perf_counter() < deadline - 0.1:
         # the pair moves are at a local optimum: re-optimise (server, slot window) blocks,
@@ -443,7 +458,7 @@ def _primal_search(inst: CachingInstance, spec: CachingSpec, tb: Tables, prim: _
         whole = max(whole, group_bound)
         prim.offer(cache, 0, deadline)
         if n or nw:
-            prim.polish(deadline)
+            prim.polish(deadline, min_gain=min_gain)
         elif local and time.perf_counter() < window - 0.05:
             break  # both kinds of moves settled with no gain: nothing is left to them
     return moves, window_moves, whole
