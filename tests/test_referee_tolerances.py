@@ -6,7 +6,6 @@ of 1 bit became large next to tiny budgets, demands, token costs or queues)."""
 from __future__ import annotations
 
 import dataclasses
-import logging
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,6 @@ TOL = 1e-6
 
 
 def _certified(family: str, seed: int, method: str, **case: Any) -> tuple[Any, Any, ao.Result]:
-    logging.getLogger("aigc_opt").setLevel(logging.ERROR)
     inst, spec, _ = make_case(family, seed, **case)
     res = ao.run_method(inst, spec, method, options=ao.SolveOptions(time_limit=30))
     assert res.optimal and res.verified, res.message
@@ -52,8 +50,7 @@ def test_llm_negative_tokens_within_tolerance_earn_nothing(seed: int, group: str
 
 
 def _stackelberg(seed: int) -> tuple[Any, Any, ao.Result]:
-    inst, spec, res = _certified("incentives.stackelberg", seed, "breakpoints", exponent=None)
-    return inst, spec, res
+    return _certified("incentives.stackelberg", seed, "breakpoints", exponent=None)
 
 
 def test_stackelberg_demand_over_the_best_response_earns_nothing() -> None:
