@@ -35,7 +35,9 @@ Phases within ``options.time_limit`` (default 120 s):
    memory-feasible by :func:`.decomposition.repair` (models kept by serving value per byte)
    and polished by coordinate descent and exact pair moves
    (:meth:`.decomposition._Primal.polish`, until a round gains less than
-   :data:`POLISH_GAIN` of the cost); then rounds of exact MILP moves
+   :data:`POLISH_GAIN` of the cost); one relaxation-guided move (every entry where the
+   model MILPs' caches disagree with the primal freed, the rest fixed, :mod:`.rins`; up to
+   :data:`RINS_STEP`, polished again when it gains); then rounds of exact MILP moves
    until the deadline or until both kinds settle: one server's cache over a 10-slot window
    (:mod:`.window_lns`, up to 20 s), then groups of three models over the whole horizon
    (:mod:`.model_lns`, up to 20 s; with at most three models the group is the whole offline
@@ -81,15 +83,18 @@ from .decomposition import (
 from .formulation import pass_highs
 from .milp import build, solve_offline
 from .model_lns import model_lns, model_subset
+from .rins import rins_moves
 from .window_lns import window_lns
 
 logger = logging.getLogger(__name__)
 
-_EXTRA = ("sg_share", "milp_share", "patience", "milp_tail", "polish_gain")
+_EXTRA = ("sg_share", "milp_share", "patience", "milp_tail", "polish_gain", "rins")
 #: Pair-move rounds of the primal polish stop once one gains less than this fraction of the
 #: cost (10 x 50 x 100, seed 0: the last six rounds gained 2e-5 to 2.3e-4 of it in about 1.8 s
 #: each; the window and model moves gained more per second).
 POLISH_GAIN = 5e-4
+#: Longest HiGHS run of one RINS move, s.
+RINS_STEP = 6.0
 #: Knapsack capacity units per server memory in :func:`memory_term`.
 GRID = 240
 
@@ -364,7 +369,8 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
     non-improving steps halve the step; ``milp_tail`` (default True) runs the offline MILP
     with the time the moves leave (phase 4; False keeps the pure decomposition);
     ``polish_gain`` (default :data:`POLISH_GAIN`) stops a polish once a round of pair moves
-    gains less than that fraction of the cost (0: until no gain).
+    gains less than that fraction of the cost (0: until no gain); ``rins`` (default True)
+    runs the relaxation-guided move of :mod:`.rins` after the polish (False: none).
     ``options.threads`` (default 1) solves the models' LPs and MILPs, and the window moves,
     that many at a time in threads (HiGHS releases the GIL while it solves).
     ``options.mip_gap`` (default 1e-4) stops early.
@@ -387,6 +393,7 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
     tail_on = check_bool("relax_memory option milp_tail", opts.extra.get("milp_tail", True))
     polish_gain = float(check_scalar("relax_memory option polish_gain",
                                      opts.extra.get("polish_gain", POLISH_GAIN), "-", 0.0, 1.0))
+    rins_on = check_bool("relax_memory option rins", opts.extra.get("rins", True))
     obj = spec.objective
     tb = tables(inst, obj)
     sub = Subproblems(inst, spec, tb, workers)
@@ -406,8 +413,12 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
     if bs.milp_cache is not None:
         offer(bs.milp_cache)
     offer(bs.best_c >= 0.5)
-    moves, window_moves, whole = _primal_search(inst, spec, tb, prim, lambda: bs.lb, target,
-                                                deadline, workers, polish_gain)
+    # the model MILPs' caches only: the LP caches as a second reference gained 242 in 16 s
+    # (seed 0) and nothing in 6 s (seed 1), less than the window moves in that time
+    refs = [bs.milp_cache] if rins_on and bs.milp_cache is not None else []
+    moves, window_moves, whole, n_rins = _primal_search(inst, spec, tb, prim, lambda: bs.lb,
+                                                        target, deadline, workers, polish_gain,
+                                                        refs)
     lb = max(bs.lb, whole)
     tail = -math.inf
     if tail_on:
@@ -416,23 +427,27 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
     return _finish(inst, obj, prim, lb, target, "relax_memory", t0, build_s, bs.it,
                    f"memory rows dualised, {M} exact per-model subproblems: {bs.it} LP "
                    f"evaluations (bound {bs.lp_bound:.10g}), {bs.done}/{M} model MILPs solved "
-                   f"(bound {bs.milp_bound:.10g}), {moves} model-LNS and {window_moves} "
-                   f"window-LNS moves, {workers} thread(s); bound = best Lagrangian value (or "
-                   "the offline MILP's, when an LNS group held every model or the final "
-                   "offline MILP proved more)",
+                   f"(bound {bs.milp_bound:.10g}), {n_rins} RINS, {moves} model-LNS and "
+                   f"{window_moves} window-LNS moves, {workers} thread(s); bound = best "
+                   "Lagrangian value (or the offline MILP's, when an LNS group held every "
+                   "model or the final offline MILP proved more)",
                    {"lp_bound": bs.lp_bound, "milp_bound": bs.milp_bound,
                     "milp_models": bs.done, "lns_moves": moves, "window_moves": window_moves,
+                    "rins_moves": n_rins,
                     "tail_bound": tail, "threads": workers})
 
 
 def _primal_search(inst: CachingInstance, spec: CachingSpec, tb: Tables, prim: _Primal,
                    lb: Callable[[], float], target: float, deadline: float, workers: int = 1,
-                   min_gain: float = 0.0) -> tuple[int, int, float]:
-    """Phase 3 after the first offers: polish, then rounds of window moves (up to 20 s) and
-    model moves (up to 20 s) until the deadline, the gap target against ``lb()``, or both
-    kinds settle. Returns (model moves, window moves, the proven bound of a model-LNS group
-    that held every model, i.e. of the offline MILP itself, else -inf)."""
-    moves = window_moves = rounds = 0
+                   min_gain: float = 0.0, refs: list[np.ndarray] | None = None
+                   ) -> tuple[int, int, float, int]:
+    """Phase 3 after the first offers: polish, one relaxation-guided move per reference
+    cache in ``refs`` (:func:`.rins.rins_moves`, up to 15 s each; polished again when one
+    gains), then rounds of window moves (up to 20 s) and model moves (up to 20 s) until the
+    deadline, the gap target against ``lb()``, or both kinds settle. Returns (model moves,
+    window moves, the proven bound of a model-LNS group that held every model, i.e. of the
+    offline MILP itself, else -inf, RINS moves)."""
+    moves = window_moves = rounds = n_rins = 0
     whole = -math.inf
 
     def gap() -> float:
@@ -441,6 +456,13 @@ def _primal_search(inst: CachingInstance, spec: CachingSpec, tb: Tables, prim: _
     if gap() > target:
         prim.polish(deadline, min_gain=min_gain)
     logger.debug("relax_memory polished primal %.10g", prim.ub)
+    if refs and gap() > target and not tb.compute:
+        cache, n_rins = rins_moves(inst, spec, tb, prim.cache, refs, deadline,
+                                   step_limit=RINS_STEP)
+        prim.offer(cache, 0, deadline)
+        if n_rins:
+            prim.polish(deadline, min_gain=min_gain)
+        logger.debug("relax_memory after %d RINS moves: %.10g", n_rins, prim.ub)
     while not tb.compute and gap() > target and time.perf_counter() < deadline - 0.1:
         # the pair moves are at a local optimum: re-optimise (server, slot window) blocks,
         # then groups of models, by MILP (at most 20 s each per round)
@@ -461,7 +483,7 @@ def _primal_search(inst: CachingInstance, spec: CachingSpec, tb: Tables, prim: _
             prim.polish(deadline, min_gain=min_gain)
         elif local and time.perf_counter() < window - 0.05:
             break  # both kinds of moves settled with no gain: nothing is left to them
-    return moves, window_moves, whole
+    return moves, window_moves, whole, n_rins
 
 
 def _milp_tail(inst: CachingInstance, spec: CachingSpec, prim: _Primal, lb: float,

@@ -62,10 +62,36 @@ def window_move(inst: CachingInstance, spec: CachingSpec, G: np.ndarray, cache: 
     -------
     (new cache or None when HiGHS returned no point, proven optimal)
     """
+    mask = np.zeros((b - a + 1,) + cache.shape[1:], dtype=bool)
+    mask[:, free, :] = True
+    return block_move(inst, spec, G, cache, age, a, mask, time_limit)
+
+
+def block_move(inst: CachingInstance, spec: CachingSpec, G: np.ndarray, cache: np.ndarray,
+               age: np.ndarray, a: int, free: np.ndarray, time_limit: float
+               ) -> tuple[np.ndarray | None, bool]:
+    """The cache with the entries ``free`` of slots ``a .. a + len(free) - 1`` re-optimised
+    exactly, every other entry fixed (the window MILP of the module docstring, over the slots
+    ``[a, min(T - 1, b + H)]`` with ``b = a + len(free) - 1``).
+
+    Parameters
+    ----------
+    G, cache, age, time_limit
+        As in :func:`window_move`.
+    a : int
+        First slot of the block.
+    free : ndarray of bool, shape (W_b, S, M)
+        Cache entries (slot ``a + i``, server, model) that may change; ``a + W_b <= T``.
+
+    Returns
+    -------
+    (new cache or None when HiGHS returned no point, proven optimal)
+    """
     import highspy
 
     T, S, M = cache.shape
     H = inst.context_window
+    b = a + free.shape[0] - 1
     e = min(T - 1, b + H)
     W = e - a + 1
     obj = spec.objective
@@ -81,7 +107,7 @@ def window_move(inst: CachingInstance, spec: CachingSpec, G: np.ndarray, cache: 
     nC = W * S * M
     cur = cache[a: e + 1].astype(float)
     fixed = np.ones((W, S, M), dtype=bool)
-    fixed[: b - a + 1, free, :] = False
+    fixed[: b - a + 1] = ~free
     lower, upper = lp.col_lower.copy(), lp.col_upper.copy()
     cl, cu = lower[:nC].reshape(W, S, M), upper[:nC].reshape(W, S, M)
     cl[fixed] = cur[fixed]

@@ -1,0 +1,93 @@
+"""Relaxation-guided (RINS) moves of the caching primal: the general block move against brute
+force, and a move guided by the optimum reaching the offline MILP's proven optimum; every
+cache goes through the evaluator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import aigc_opt as ao
+from aigc_opt.problems.caching import CachingSpec, solve_offline
+from aigc_opt.problems.caching.data import cache_age, context_table
+from aigc_opt.problems.caching.decomposition import cache_cost, tables
+from aigc_opt.problems.caching.rins import rins_moves
+from aigc_opt.problems.caching.window_lns import block_move
+from tests.test_caching_window_lns import _evaluated, _feasible, _random_cache, _tight
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 5, 8, 13])
+def test_block_move_is_the_exact_best_over_a_scattered_mask(seed: int) -> None:
+    """Free 6 scattered entries (several servers, models and slots, the first and last slot
+    included when drawn): over every memory-feasible setting of them, the rest fixed, the move
+    reaches the minimum true cost, and the evaluator agrees with it."""
+    inst = _tight(2, 3, 5, seed)
+    spec = CachingSpec()
+    tb = tables(inst, spec.objective)
+    T, S, M = inst.requests.shape
+    rng = np.random.default_rng(seed)
+    cache = _random_cache(tb, (T, S, M), rng)
+    free = np.zeros((T, S, M), dtype=bool)
+    free.reshape(-1)[rng.choice(T * S * M, size=6, replace=False)] = True
+    cells = np.argwhere(free)
+    best = cache_cost(tb, cache)
+    for bits in range(2 ** len(cells)):
+        c = cache.copy()
+        for i, (t, k, m) in enumerate(cells):
+            c[t, k, m] = bool((bits >> i) & 1)
+        if _feasible(tb, c):
+            best = min(best, cache_cost(tb, c))
+    _, G = context_table(inst)
+    new, proven = block_move(inst, spec, G, cache, cache_age(cache, tb.H), 0, free, 30.0)
+    assert proven and new is not None and _feasible(tb, new)
+    assert not (new != cache)[~free].any()  # only freed entries moved
+    assert cache_cost(tb, new) == pytest.approx(best, rel=1e-7, abs=1e-9)
+    assert _evaluated(inst, spec, new) == pytest.approx(best, rel=1e-7, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 3, 7])
+def test_move_guided_by_the_optimum_reaches_it(seed: int) -> None:
+    """With the proven optimum's cache as reference, every entry where a random feasible cache
+    differs from it is freed, so the optimum lies in the neighbourhood: one move reaches the
+    offline MILP's optimal cost (an independent proof), never above it."""
+    inst = _tight(3, 4, 6, seed)
+    spec = CachingSpec()
+    tb = tables(inst, spec.objective)
+    opt = solve_offline(inst, spec, ao.SolveOptions(time_limit=60))
+    assert opt.termination is ao.Termination.OPTIMAL and opt.allocation is not None
+    ref = np.asarray(opt.allocation.cache, dtype=bool)
+    cache = _random_cache(tb, inst.requests.shape, np.random.default_rng(seed))
+    start = cache_cost(tb, cache)
+    new, moves = rins_moves(inst, spec, tb, cache, [ref], np.inf)
+    assert _feasible(tb, new)
+    assert cache_cost(tb, new) == pytest.approx(opt.objective, rel=1e-6)
+    assert _evaluated(inst, spec, new) == pytest.approx(opt.objective, rel=1e-6)
+    assert moves == (1 if start > opt.objective * (1 + 1e-9) else 0)
+
+
+def test_reference_equal_to_the_cache_frees_nothing() -> None:
+    """A reference that agrees everywhere (also within 0.1 when fractional) leaves no move."""
+    inst = _tight(2, 3, 5, 0)
+    spec = CachingSpec()
+    tb = tables(inst, spec.objective)
+    cache = _random_cache(tb, inst.requests.shape, np.random.default_rng(0))
+    near = np.where(cache, 0.95, 0.05)
+    new, moves = rins_moves(inst, spec, tb, cache, [cache, near], np.inf)
+    assert moves == 0 and (new == cache).all()
+
+
+def test_relax_memory_reports_its_rins_moves_and_can_turn_them_off() -> None:
+    """``relax_memory`` records its RINS moves (none with ``extra={"rins": False}``); a
+    non-boolean value is refused naming the option. Every result passes the referee."""
+    inst = _tight(3, 6, 8, 4, window=3)
+    spec = CachingSpec()
+    for extra in ({}, {"rins": False}, {"rins": True}):
+        res = ao.run_method(inst, spec, "relax_memory", options=ao.SolveOptions(
+            time_limit=20, extra={**extra, "milp_tail": False}))
+        assert res.verified and res.has_solution
+        assert res.stats.extra["rins_moves"] >= 0
+        if extra.get("rins") is False:
+            assert res.stats.extra["rins_moves"] == 0
+    with pytest.raises(ao.ValidationError, match="rins"):
+        ao.run_method(inst, spec, "relax_memory",
+                      options=ao.SolveOptions(time_limit=5, extra={"rins": "yes"}))
