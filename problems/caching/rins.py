@@ -4,12 +4,12 @@ A reference cache ``r[t, k, m]`` in ``[0, 1]`` comes from a relaxation: the per-
 MILP caches of :mod:`.relax_memory` at its best prices, which each model chose for itself
 (so they break memory together). Where the current memory-feasible cache ``c`` agrees with
 the reference (``|r - c| <= 0.1``) the entry is kept; every entry where they disagree is
-freed, and the offline MILP over the whole horizon re-optimises the freed entries exactly
-with every other entry fixed (:func:`.window_lns.block_move` with one block of ``T``
-slots). The relaxation's choices are the candidates the memory repair and the pair moves
-had to give up; the MILP decides which of them fit together, across servers and models at
-once, which neither the window moves (one server, a few slots) nor the model moves (three
-models) can.
+freed, and the offline MILP re-optimises the freed entries exactly with every other entry
+fixed (:func:`.window_lns.block_move`; the whole horizon in one move up to
+:data:`MAX_ENTRIES` cache entries, else consecutive blocks of slots, one move each). The
+relaxation's choices are the candidates the memory repair and the pair moves had to give
+up; the MILP decides which of them fit together, across servers and models at once, which
+neither the window moves (one server, a few slots) nor the model moves (three models) can.
 
 Exact like the other moves: the move's MILP objective is the true cost of the trajectory
 minus a constant, it starts from ``c`` (never worse), and each result is kept only when its
@@ -44,12 +44,16 @@ AGREE = 0.1
 #: which runs before HiGHS's clock starts (as :func:`.relax_memory._milp_tail` keeps back);
 #: a move starts only when four times that is left.
 BUILD_S = 1e-5
+#: Largest number of cache entries (slots x servers x models) one move frees from (a longer
+#: horizon is cut into blocks): one move over the whole 20 x 100 x 200 horizon (400,000
+#: entries) peaked at 3.9 GB and took 7.5 s to build (scratch, HiGHS limited to 5 s).
+MAX_ENTRIES = 60_000
 
 
 def rins_moves(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.ndarray,
-               refs: list[np.ndarray], deadline: float, *, step_limit: float = 15.0
-               ) -> tuple[np.ndarray, int]:
-    """Apply one relaxation-guided move per reference, in order, until ``deadline``.
+               refs: list[np.ndarray], deadline: float, *, step_limit: float = 15.0,
+               max_entries: int = MAX_ENTRIES) -> tuple[np.ndarray, int]:
+    """Apply the relaxation-guided moves of each reference, in order, until ``deadline``.
 
     Parameters
     ----------
@@ -63,30 +67,39 @@ def rins_moves(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.n
         stops there (less the build time kept back, :data:`BUILD_S`).
     step_limit : float
         Longest HiGHS run of one move, s.
+    max_entries : int
+        Largest number of cache entries ``slots x S x M`` one move frees from: a longer
+        horizon is cut into consecutive blocks of ``max(1, max_entries // (S M))`` slots,
+        one move each, first to last (each move's MILP also holds the ``H`` slots after its
+        block, :func:`.window_lns.block_move`), which bounds a move's memory and build time.
 
     Returns
     -------
     (best cache, number of improving moves)
     """
-    T = cache.shape[0]
+    T, S, M = cache.shape
     if T == 0 or tb.compute:
         return cache, 0
     _, G = context_table(inst)
     best, cost, moves = cache, cache_cost(tb, cache), 0
+    span = max(1, int(max_entries) // max(S * M, 1))
     for ref in refs:
-        left = deadline - time.perf_counter() - BUILD_S * cache.size
-        if left <= max(0.5, 3 * BUILD_S * cache.size):
-            break
-        free = np.abs(np.asarray(ref, dtype=float) - best) > AGREE
-        if not free.any():
-            continue
-        new, proven = block_move(inst, spec, G, best, cache_age(best, tb.H), 0, free,
-                                 min(step_limit, left))
-        if new is None or ((new * tb.z[None]).sum(axis=2) > 1 + 1e-9).any():
-            continue
-        c = cache_cost(tb, new)
-        logger.debug("RINS move: %d entries free, %.10g -> %.10g (proven %s)",
-                     int(free.sum()), cost, c, proven)
-        if c < cost - 1e-9 * (1.0 + abs(cost)):
-            best, cost, moves = new, c, moves + 1
+        for a in range(0, T, span):
+            b = min(T, a + span)
+            size = (min(T, b + tb.H) - a) * S * M
+            left = deadline - time.perf_counter() - BUILD_S * size
+            if left <= max(0.5, 3 * BUILD_S * size):
+                return best, moves
+            free = np.abs(np.asarray(ref[a:b], dtype=float) - best[a:b]) > AGREE
+            if not free.any():
+                continue
+            new, proven = block_move(inst, spec, G, best, cache_age(best, tb.H), a, free,
+                                     min(step_limit, left))
+            if new is None or ((new * tb.z[None]).sum(axis=2) > 1 + 1e-9).any():
+                continue
+            c = cache_cost(tb, new)
+            logger.debug("RINS move, slots %d-%d: %d entries free, %.10g -> %.10g (proven %s)",
+                         a, b - 1, int(free.sum()), cost, c, proven)
+            if c < cost - 1e-9 * (1.0 + abs(cost)):
+                best, cost, moves = new, c, moves + 1
     return best, moves
