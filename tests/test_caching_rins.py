@@ -4,6 +4,8 @@ cache goes through the evaluator."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -13,7 +15,26 @@ from aigc_opt.problems.caching.data import cache_age, context_table
 from aigc_opt.problems.caching.decomposition import cache_cost, tables
 from aigc_opt.problems.caching.rins import rins_moves
 from aigc_opt.problems.caching.window_lns import block_move
-from tests.test_caching_window_lns import _evaluated, _feasible, _random_cache, _tight
+from tests.test_caching_window_lns import (
+    _best_over,
+    _evaluated,
+    _feasible,
+    _random_cache,
+    _tight,
+)
+
+
+def _optimum_and_start(S: int, M: int, T: int, seed: int) -> tuple[Any, ...]:
+    """A tight instance, its proven optimum (offline MILP) and that optimum's cache as the
+    reference, and a random memory-feasible start with its true cost."""
+    inst = _tight(S, M, T, seed)
+    spec = CachingSpec()
+    tb = tables(inst, spec.objective)
+    opt = solve_offline(inst, spec, ao.SolveOptions(time_limit=60))
+    assert opt.termination is ao.Termination.OPTIMAL and opt.allocation is not None
+    ref = np.asarray(opt.allocation.cache, dtype=bool)
+    cache = _random_cache(tb, inst.requests.shape, np.random.default_rng(seed))
+    return inst, spec, tb, opt, ref, cache, cache_cost(tb, cache)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 5, 8, 13])
@@ -29,14 +50,7 @@ def test_block_move_is_the_exact_best_over_a_scattered_mask(seed: int) -> None:
     cache = _random_cache(tb, (T, S, M), rng)
     free = np.zeros((T, S, M), dtype=bool)
     free.reshape(-1)[rng.choice(T * S * M, size=6, replace=False)] = True
-    cells = np.argwhere(free)
-    best = cache_cost(tb, cache)
-    for bits in range(2 ** len(cells)):
-        c = cache.copy()
-        for i, (t, k, m) in enumerate(cells):
-            c[t, k, m] = bool((bits >> i) & 1)
-        if _feasible(tb, c):
-            best = min(best, cache_cost(tb, c))
+    best = _best_over(tb, cache, [tuple(c) for c in np.argwhere(free)])
     _, G = context_table(inst)
     new, proven = block_move(inst, spec, G, cache, cache_age(cache, tb.H), 0, free, 30.0)
     assert proven and new is not None and _feasible(tb, new)
@@ -50,14 +64,7 @@ def test_move_guided_by_the_optimum_reaches_it(seed: int) -> None:
     """With the proven optimum's cache as reference, every entry where a random feasible cache
     differs from it is freed, so the optimum lies in the neighbourhood: one move reaches the
     offline MILP's optimal cost (an independent proof), never above it."""
-    inst = _tight(3, 4, 6, seed)
-    spec = CachingSpec()
-    tb = tables(inst, spec.objective)
-    opt = solve_offline(inst, spec, ao.SolveOptions(time_limit=60))
-    assert opt.termination is ao.Termination.OPTIMAL and opt.allocation is not None
-    ref = np.asarray(opt.allocation.cache, dtype=bool)
-    cache = _random_cache(tb, inst.requests.shape, np.random.default_rng(seed))
-    start = cache_cost(tb, cache)
+    inst, spec, tb, opt, ref, cache, start = _optimum_and_start(3, 4, 6, seed)
     new, moves = rins_moves(inst, spec, tb, cache, [ref], np.inf)
     assert _feasible(tb, new)
     assert cache_cost(tb, new) == pytest.approx(opt.objective, rel=1e-6)
@@ -99,14 +106,7 @@ def test_moves_in_slot_blocks_only_improve_and_touch_freed_entries(seed: int) ->
     every kept move lowers the true cost, only entries where the reference disagreed change,
     memory holds, and the evaluator agrees; a reference that is a proven optimum is reached
     or approached (never passed: nothing beats the optimum)."""
-    inst = _tight(3, 4, 8, seed)
-    spec = CachingSpec()
-    tb = tables(inst, spec.objective)
-    opt = solve_offline(inst, spec, ao.SolveOptions(time_limit=60))
-    assert opt.termination is ao.Termination.OPTIMAL and opt.allocation is not None
-    ref = np.asarray(opt.allocation.cache, dtype=bool)
-    cache = _random_cache(tb, inst.requests.shape, np.random.default_rng(seed))
-    start = cache_cost(tb, cache)
+    inst, spec, tb, opt, ref, cache, start = _optimum_and_start(3, 4, 8, seed)
     S, M = inst.requests.shape[1:]
     new, moves = rins_moves(inst, spec, tb, cache, [ref], np.inf, max_entries=3 * S * M)
     assert _feasible(tb, new)

@@ -50,6 +50,19 @@ def _random_cache(tb: object, shape: tuple[int, int, int], rng: np.random.Genera
     return cache
 
 
+def _best_over(tb: object, cache: np.ndarray, cells: list[tuple[int, int, int]]) -> float:
+    """Brute force: the least true cost over every memory-feasible setting of the entries
+    ``cells`` of ``cache`` (the others fixed), the cache itself included."""
+    best = cache_cost(tb, cache)  # type: ignore[arg-type]
+    for bits in range(2 ** len(cells)):
+        c = cache.copy()
+        for i, (t, k, m) in enumerate(cells):
+            c[t, k, m] = bool((bits >> i) & 1)
+        if _feasible(tb, c):
+            best = min(best, cache_cost(tb, c))  # type: ignore[arg-type]
+    return best
+
+
 def _evaluated(inst: CachingInstance, spec: CachingSpec, cache: np.ndarray) -> float:
     edge, cloud = route_given_cache(inst, spec.objective, cache)
     met = ao.evaluate(inst, CachingAllocation(cache=cache, edge=edge, cloud=cloud), spec)
@@ -69,17 +82,9 @@ def test_window_move_is_the_exact_best_over_its_block(seed: int, a: int, b: int,
     spec = CachingSpec()
     tb = tables(inst, spec.objective)
     T, S, M = inst.requests.shape
-    rng = np.random.default_rng(seed)
-    cache = _random_cache(tb, (T, S, M), rng)
+    cache = _random_cache(tb, (T, S, M), np.random.default_rng(seed))
     _, G = context_table(inst)
-    best = cache_cost(tb, cache)
-    n = (b - a + 1) * M
-    for bits in range(2 ** n):
-        c = cache.copy()
-        c[a: b + 1, k, :] = np.array([(bits >> i) & 1 for i in range(n)],
-                                     dtype=bool).reshape(b - a + 1, M)
-        if _feasible(tb, c):
-            best = min(best, cache_cost(tb, c))
+    best = _best_over(tb, cache, [(t, k, m) for t in range(a, b + 1) for m in range(M)])
     new, proven = window_move(inst, spec, G, cache, cache_age(cache, tb.H), a, b,
                               np.array([k]), 30.0)
     assert new is not None and proven
