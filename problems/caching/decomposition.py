@@ -323,6 +323,13 @@ def cache_cost(tb: Tables, cache: np.ndarray) -> float:
     return float((tb.R * best).sum() + ((cache & ~prev) * tb.L[None]).sum())
 
 
+def fits_memory(tb: Tables, cache: np.ndarray) -> bool:
+    """True when ``cache`` (T, S, M) fits every server's GPU memory in every slot
+    (``sum_m z_km c_tkm <= 1``, to 1e-9): the check every MILP move's result passes before
+    its cost is compared."""
+    return not ((cache * tb.z[None]).sum(axis=2) > 1 + 1e-9).any()
+
+
 def repair(tb: Tables, age: np.ndarray, score: np.ndarray) -> np.ndarray:
     """Memory-feasible cache from DP trajectories: per (t, k) keep held models by decreasing
     ``score / z`` while they fit (vectorised prefix fill, then a second pass for leftovers)."""

@@ -24,7 +24,7 @@ import numpy as np
 from aigc_opt.program import LinearProgram
 
 from .data import CachingInstance, CachingSpec
-from .decomposition import Tables, allocation_of, cache_cost
+from .decomposition import Tables, allocation_of, cache_cost, fits_memory
 from .formulation import pass_highs
 from .milp import build, start_vector
 
@@ -132,7 +132,7 @@ def model_lns(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.nd
         new, proven, bound = reoptimise(inst, spec, tb, best, models, min(step_limit, left))
         if whole:
             lower = max(lower, bound)
-        if new is None or ((new * tb.z[None]).sum(axis=2) > 1 + 1e-9).any():
+        if new is None or not fits_memory(tb, new):
             continue
         c = cache_cost(tb, new)
         if c < cost - 1e-9 * (1.0 + abs(cost)):

@@ -441,12 +441,12 @@ def _primal_search(inst: CachingInstance, spec: CachingSpec, tb: Tables, prim: _
                    lb: Callable[[], float], target: float, deadline: float, workers: int = 1,
                    min_gain: float = 0.0, refs: list[np.ndarray] | None = None
                    ) -> tuple[int, int, float, int]:
-    """Phase 3 after the first offers: polish, one relaxation-guided move per reference
-    cache in ``refs`` (:func:`.rins.rins_moves`, up to 15 s each; polished again when one
-    gains), then rounds of window moves (up to 20 s) and model moves (up to 20 s) until the
-    deadline, the gap target against ``lb()``, or both kinds settle. Returns (model moves,
-    window moves, the proven bound of a model-LNS group that held every model, i.e. of the
-    offline MILP itself, else -inf, RINS moves)."""
+    """Phase 3 after the first offers: polish, the relaxation-guided moves of each reference
+    cache in ``refs`` (:func:`.rins.rins_moves`, up to :data:`RINS_STEP` each; polished
+    again when one gains), then rounds of window moves (up to 20 s) and model moves (up to
+    20 s) until the deadline, the gap target against ``lb()``, or both kinds settle. Returns
+    (model moves, window moves, the proven bound of a model-LNS group that held every model,
+    i.e. of the offline MILP itself, else -inf, RINS moves)."""
     moves = window_moves = rounds = n_rins = 0
     whole = -math.inf
 

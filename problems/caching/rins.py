@@ -33,7 +33,7 @@ import time
 import numpy as np
 
 from .data import CachingInstance, CachingSpec, cache_age, context_table
-from .decomposition import Tables, cache_cost
+from .decomposition import Tables, cache_cost, fits_memory
 from .window_lns import block_move
 
 logger = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ def rins_moves(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.n
         return cache, 0
     _, G = context_table(inst)
     best, cost, moves = cache, cache_cost(tb, cache), 0
+    age = cache_age(best, tb.H)  # the best cache's ages, kept in step with it
     span = max(1, int(max_entries) // max(S * M, 1))
     for ref in refs:
         for a in range(0, T, span):
@@ -93,13 +94,13 @@ def rins_moves(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.n
             free = np.abs(np.asarray(ref[a:b], dtype=float) - best[a:b]) > AGREE
             if not free.any():
                 continue
-            new, proven = block_move(inst, spec, G, best, cache_age(best, tb.H), a, free,
-                                     min(step_limit, left))
-            if new is None or ((new * tb.z[None]).sum(axis=2) > 1 + 1e-9).any():
+            new, proven = block_move(inst, spec, G, best, age, a, free, min(step_limit, left))
+            if new is None or not fits_memory(tb, new):
                 continue
             c = cache_cost(tb, new)
             logger.debug("RINS move, slots %d-%d: %d entries free, %.10g -> %.10g (proven %s)",
                          a, b - 1, int(free.sum()), cost, c, proven)
             if c < cost - 1e-9 * (1.0 + abs(cost)):
                 best, cost, moves = new, c, moves + 1
+                age = cache_age(best, tb.H)
     return best, moves

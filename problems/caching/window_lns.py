@@ -33,7 +33,7 @@ from itertools import repeat
 import numpy as np
 
 from .data import CachingInstance, CachingSpec, cache_age, context_table
-from .decomposition import Tables, cache_cost
+from .decomposition import Tables, cache_cost, fits_memory
 from .formulation import assemble, layout, window_data
 from .model_lns import move_highs
 
@@ -184,7 +184,7 @@ def window_lns(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.n
                 gains = []
                 for (k, a, free), (new, proven) in zip(jobs, out, strict=True):
                     complete &= proven
-                    if new is None or ((new * tb.z[None]).sum(axis=2) > 1 + 1e-9).any():
+                    if new is None or not fits_memory(tb, new):
                         continue
                     c = cache_cost(tb, new)
                     if c < cost - 1e-9 * (1.0 + abs(cost)):
