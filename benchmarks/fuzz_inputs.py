@@ -664,16 +664,22 @@ def _run_inline(indices: range, seed: int, timeout: float) -> dict[int, tuple[st
 
 
 def run(n_cases: int, *, seed: int = 0, workers: int = 2, timeout: float = 10.0,
-        first: int = 0, mem_gb: float = 4.0) -> dict[int, tuple[str, str, str]]:
+        first: int = 0, mem_gb: float = 4.0,
+        start_method: str = "forkserver") -> dict[int, tuple[str, str, str]]:
     """Run cases ``first .. first + n_cases - 1`` in ``workers`` processes; a case running
     longer than ``timeout`` seconds is recorded as a hang and its worker replaced.
     ``workers=0`` runs them in this process (:func:`_run_inline`, as certify_bench's
-    ``--jobs 0``)."""
+    ``--jobs 0``).
+
+    Workers start from a fork server (``start_method``), not by ``fork()`` of this process:
+    after a solve this process holds HiGHS's and BLAS's threads, and a child forked while one
+    of them holds a lock can deadlock (Python >= 3.12 warns about exactly that). ``"fork"``
+    remains available (it lets a test patch :func:`run_case` in the children)."""
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
     if workers == 0:
         return _run_inline(range(first, first + n_cases), seed, timeout)
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context(start_method)
     out: Any = ctx.Queue()
     todo = list(range(first, first + n_cases))
     chunks = [todo[k::workers] for k in range(workers)]

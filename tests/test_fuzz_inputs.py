@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import signal
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -201,9 +202,21 @@ def _case_one_sleeps(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
 def test_pool_timeout_reports_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
     """The subprocess pool turns a case that never returns into a 'hang', not a stuck run."""
     _case_one_sleeps(monkeypatch, 60)
-    res = fuzz_inputs.run(4, workers=1, timeout=2.0)
+    with warnings.catch_warnings():  # the patch reaches the worker only through fork()
+        warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks",
+                                category=DeprecationWarning)
+        res = fuzz_inputs.run(4, workers=1, timeout=2.0, start_method="fork")
     assert res[1][0] == "hang" and len(res) == 4
     assert all(res[i][0] != "hang" for i in (0, 2, 3))
+
+
+def test_pool_default_start_method_gives_the_inline_answers() -> None:
+    """The default pool (fork-server workers, which import the package afresh) returns what
+    the cases give in this process, and starts no worker by ``fork()`` of this one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        res = fuzz_inputs.run(3, seed=12, workers=1, timeout=60.0)
+    assert res == {i: fuzz_inputs.run_case(i, 12) for i in range(3)}
 
 
 def test_workers_zero_runs_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
