@@ -229,6 +229,19 @@ def test_server_column_ids_names_and_slot_boundaries(tmp_path: Path) -> None:
     np.testing.assert_array_equal(tr.requests.sum(axis=(0, 2)), [3, 1])
 
 
+def test_epoch_seconds_on_slot_boundaries_bin_like_the_same_datetimes(tmp_path: Path) -> None:
+    """Unix times read as floats carry ~2.4e-7 s of rounding at 1.7e9 s (0.3 s after the start
+    became 0.29999995 s, slot 0): they bin as the same instants written as datetimes; a time
+    a millisecond before the boundary stays in the slot before."""
+    epoch = "t\n1700000000.0\n1700000000.3\n1700000000.6\n1700000000.899\n"
+    iso = ("t\n2023-11-14 22:13:20.0\n2023-11-14 22:13:20.3\n2023-11-14 22:13:20.6\n"
+           "2023-11-14 22:13:20.899\n")
+    a = load_event_log_csv(_log(tmp_path, epoch), slot_s=0.3, time_column="t")
+    b = load_event_log_csv(_log(tmp_path, iso, "iso.csv"), slot_s=0.3, time_column="t")
+    np.testing.assert_array_equal(a.requests[:, 0, 0], [1, 1, 2])
+    np.testing.assert_array_equal(b.requests, a.requests)
+
+
 def _numbered_log(tmp_path: Path, n: int, seed: int = 0, models: int = 3) -> Path:
     rng = np.random.default_rng(seed)
     t = np.sort(rng.uniform(0.0, 600.0, n))

@@ -237,7 +237,10 @@ def load_event_log_csv(
         converts to UTC, and a log may not mix times with and without one). Which kind is
         decided by the first data row. A request at time ``x`` falls in slot
         ``t = floor((x - start) / slot_s)`` (a time within 1e-9 slot below a boundary counts
-        as on it, so ``0.3`` s with ``slot_s=0.1`` is slot 3 despite binary rounding).
+        as on it, so ``0.3`` s with ``slot_s=0.1`` is slot 3 despite binary rounding; numeric
+        times also within 4 units in the last place of the largest time or start, so
+        ``1700000000.3`` s, stored as ``1700000000.29999995``, is on the boundary at 0.3 s
+        after ``1700000000``).
     model_column : str, optional
         Column of model names; the distinct names become models ``0..M-1`` in sorted (code
         point) order, or in the order of ``models``. None: every request is for one model.
@@ -389,7 +392,7 @@ def _load_events(p: Path, cols: dict[str, str], a: _EventArgs) -> EventTrace:
 
     cells_of = dict(zip(cols, cells, strict=True))
     del cells, pairs  # each column is freed once converted
-    x, start = _times(cells_of.pop("time_column"), cols["time_column"], a.start, line_of)
+    x, start, ulp = _times(cells_of.pop("time_column"), cols["time_column"], a.start, line_of)
     n = len(x)
     if "model_column" in cols:
         m, models = _codes(cells_of.pop("model_column"), cols["model_column"], a.models, line_of)
@@ -402,7 +405,7 @@ def _load_events(p: Path, cols: dict[str, str], a: _EventArgs) -> EventTrace:
         s = (np.arange(n, dtype=np.int64) % S if a.server_of == "round_robin"
              else np.random.default_rng(a.seed).integers(0, S, size=n, dtype=np.int64))
         servers = tuple(str(k) for k in range(S))
-    q = np.floor(x / a.slot_s + _BOUNDARY)
+    q = np.floor(x / a.slot_s + max(_BOUNDARY, 4.0 * ulp / a.slot_s))
     T = a.n_slots if a.n_slots is not None else int(min(q.max(), 2.0**62)) + 1
     S, M = len(servers), len(models)
     try:
@@ -421,8 +424,10 @@ def _load_events(p: Path, cols: dict[str, str], a: _EventArgs) -> EventTrace:
 
 
 def _times(cells: list[str], field: str, start: Any, line_of: Callable[[int], int]
-           ) -> tuple[np.ndarray, float | datetime]:
-    """Seconds since ``start`` (float64) and the start used (seconds or a datetime)."""
+           ) -> tuple[np.ndarray, float | datetime, float]:
+    """Seconds since ``start`` (float64), the start used (seconds or a datetime), and the
+    resolution of the times as read, s: one unit in the last place of the largest numeric time
+    or start (their difference is only that exact), 0 for datetimes (integer microseconds)."""
     try:
         float(cells[0])
     except ValueError:
@@ -432,7 +437,7 @@ def _times(cells: list[str], field: str, start: Any, line_of: Callable[[int], in
             when = _EPOCH + timedelta(microseconds=s0)
         except OverflowError:
             raise ValidationError(field, "s", cells[0], "datetime out of range") from None
-        return _after_start(cells, field, (us - s0) * 1e-6, when, line_of), when
+        return _after_start(cells, field, (us - s0) * 1e-6, when, line_of), when, 0.0
     try:
         x = np.array(cells, dtype=np.float64)
     except ValueError:
@@ -450,7 +455,8 @@ def _times(cells: list[str], field: str, start: Any, line_of: Callable[[int], in
                               "in seconds")
     else:
         s1 = check_scalar("start", start, "s")
-    return _after_start(cells, field, x - s1, s1, line_of), s1
+    ulp = float(np.spacing(max(float(np.abs(x).max()), abs(s1))))
+    return _after_start(cells, field, x - s1, s1, line_of), s1, ulp
 
 
 def _after_start(cells: list[str], field: str, x: np.ndarray, start: float | datetime,
