@@ -679,7 +679,7 @@ def run(n_cases: int, *, seed: int = 0, workers: int = 2, timeout: float = 10.0,
         raise ValueError(f"workers must be >= 0, got {workers}")
     if workers == 0:
         return _run_inline(range(first, first + n_cases), seed, timeout)
-    ctx = mp.get_context(start_method)
+    ctx: Any = mp.get_context(start_method)
     out: Any = ctx.Queue()
     todo = list(range(first, first + n_cases))
     chunks = [todo[k::workers] for k in range(workers)]
