@@ -11,7 +11,9 @@ context of every copy and the accuracy of every served request, and the objectiv
       + \sum_{t,s,m} cloud_{t,s,m} q_m + \sum_{t,k,m} L_{k,m} l_{t,k,m}
 
 (see :class:`~aigc_opt.problems.caching.data.CachingObjective`). Violations (relative):
-``gpu_memory`` (memory per server per slot), ``model_cached`` (requests routed to a server not
+``gpu_memory`` (memory per server per slot), ``model_fits`` (1 where a server holds a model
+larger than its whole memory, beyond :data:`aigc_opt.metrics.FIT_TOL`: no tolerance lets a
+model in that does not fit), ``model_cached`` (requests routed to a server not
 holding the model, relative to the group size), ``latency_budget`` (routed beyond the budget),
 ``unserved`` / ``overserved`` (routing totals vs requests), ``nonnegative``, and ``compute``
 (per server per slot, when the objective enforces compute capacity).
@@ -24,7 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from aigc_opt.metrics import Metrics, allocation_mismatch, register_evaluator, relative_excess
+from aigc_opt.metrics import (
+    Metrics,
+    allocation_mismatch,
+    misfit,
+    register_evaluator,
+    relative_excess,
+)
 
 from .data import (
     CachingAllocation,
@@ -72,6 +80,9 @@ def evaluate_caching(inst: CachingInstance, alloc: CachingAllocation, objective:
 
     v: dict[str, np.ndarray] = {}
     v["gpu_memory"] = relative_excess(mem, np.broadcast_to(inst.server_gpu_memory_bytes, (T, S)))
+    v["model_fits"] = (cache * misfit(inst.model_size_bytes[None, None, :],
+                                      inst.server_gpu_memory_bytes[None, :, None])).max(
+        axis=2, initial=0.0)
     group = np.maximum(R, 1.0)  # relative to the group's size (1 for empty groups)
     not_held = edge * ~cache[:, None, :, :]  # (t, s, k, m)
     v["model_cached"] = not_held.max(axis=2) / group

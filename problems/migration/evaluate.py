@@ -10,7 +10,10 @@ builders' tables):
   with ``s_{-1,u}`` the initial server (no cost when it is -1);
 
 and the violations (relative): ``one_server`` (server or level index not a valid option, per
-request), ``gpu_work`` and ``gpu_memory`` (per server and slot), ``migration_budget``
+request), ``gpu_work`` and ``gpu_memory`` (per server and slot), ``option_fits`` (1 where a
+request's work or its model alone exceeds its server's capacity or memory, beyond
+:data:`aigc_opt.metrics.FIT_TOL`: no tolerance admits an option that cannot fit),
+``migration_budget``
 (``(1/T) sum E > budget``; hard when ``spec.budget_hard``), and for online controllers that
 report their virtual queue: ``queue_trace`` (the reported ``Z`` differs from
 ``Z_{t+1} = max(Z_t + E_t - budget, 0)``) and ``budget_identity`` (the sample-path bound
@@ -28,7 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from aigc_opt.metrics import Metrics, allocation_mismatch, register_evaluator, relative_excess
+from aigc_opt.metrics import (
+    Metrics,
+    allocation_mismatch,
+    misfit,
+    register_evaluator,
+    relative_excess,
+)
 
 from .data import (
     MigrationAllocation,
@@ -93,9 +102,12 @@ def evaluate_trajectory(inst: MigrationInstance, alloc: MigrationAllocation,
                                                           (T, S))).ravel(),
         "gpu_memory": relative_excess(mem, np.broadcast_to(inst.server_gpu_memory_bytes,
                                                            (T, S))).ravel(),
+        "option_fits": (ok_s & ok_k) * np.maximum(
+            misfit(r[None, :] * steps * f, inst.server_flops[s] * inst.slot_s),
+            misfit(inst.model_memory_bytes[m][None, :], inst.server_gpu_memory_bytes[s])),
         "migration_budget": relative_excess(np.array([avg_mig]), np.array([spec.budget_j])),
     }
-    hard = {"one_server", "gpu_work", "gpu_memory"}
+    hard = {"one_server", "gpu_work", "gpu_memory", "option_fits"}
     if spec.budget_hard:
         hard.add("migration_budget")
     totals: dict[str, float] = {
@@ -144,6 +156,9 @@ def evaluate_slot(slot: MigrationSlot, alloc: SlotAllocation, objective: Any = N
         "one_server": (~(ok_s & ok_k)).astype(float),
         "gpu_work": relative_excess(work, slot.capacity_flop),
         "gpu_memory": relative_excess(mem, slot.server_gpu_memory_bytes),
+        "option_fits": (ok_s & ok_k) * np.maximum(
+            misfit(slot.work_flop[u, k], slot.capacity_flop[s]),
+            misfit(slot.model_memory_bytes[slot.user_model], slot.server_gpu_memory_bytes[s])),
     }
     obj = float((slot.v * perf + slot.queue_j * mig).sum())
     totals = {"perf_cost": float(perf.sum()), "migration_j": float(mig.sum())}

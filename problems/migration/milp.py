@@ -47,6 +47,7 @@ import numpy as np
 from aigc_opt.backend import SolveOptions
 from aigc_opt.errors import ValidationError
 from aigc_opt.explain import GridLabels
+from aigc_opt.metrics import misfit
 from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.result import Result
 from aigc_opt.solve import register_algorithm
@@ -93,10 +94,14 @@ def assemble(cost_x: np.ndarray, work: np.ndarray, capacity: np.ndarray, user_mo
     """
     T, U, S, K = cost_x.shape
     M = int(model_memory.shape[0])
-    # an option whose work alone exceeds its server's capacity per slot is in no feasible
-    # point: its x columns are fixed to 0 and their cost and work entries dropped (exact), so
-    # a slow GPU (1 FLOP/s: latencies of 1e15 s) leaves no 1e15 next to 1 in the model
-    over = work[:, None, :] > capacity[None, :, None]  # (U, S, K)
+    # an option whose work alone exceeds its server's capacity per slot, or whose model alone
+    # exceeds its memory, is in no feasible point (the referee's option_fits, to FIT_TOL: a
+    # level at the capacity up to rounding stays, one 5e-7 above it goes): its x columns are
+    # fixed to 0 and their cost and work entries dropped (exact), so a slow GPU (1 FLOP/s:
+    # latencies of 1e15 s) leaves no 1e15 next to 1 in the model
+    over = (misfit(work[:, None, :], capacity[None, :, None])
+            + misfit(model_memory[user_model][:, None, None], server_memory[None, :, None])
+            ) > 0  # (U, S, K)
     cost_x = np.where(over[None], 0.0, cost_x)
     nx, nh = T * U * S * K, T * S * M
     Tw = T - 1 if transition_j is not None else 0

@@ -59,6 +59,7 @@ import numpy as np
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.explain import GridLabels
 from aigc_opt.frozen import FrozenMap
+from aigc_opt.metrics import misfit
 from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.quality import quality
 from aigc_opt.scenario import Scenario
@@ -242,8 +243,12 @@ def placement_rows(rb: RowBuilder, scn: Scenario, *, user: np.ndarray, radio: np
     ys, ym = np.repeat(np.arange(S), M), np.tile(np.arange(M), S)
     mem = np.asarray(scn.server_gpu_memory_bytes, dtype=np.float64)
     den = np.where(mem > 0, mem, max(float(scn.model_size_bytes.max(initial=0.0)), 1.0))
-    rb.add(ys, nx + ys * M + ym, scn.model_size_bytes[ym] / den[ys], S, -np.inf, mem / den,
-           name="memory", items="server {i}")
+    # a model larger than the whole memory weighs at least 2 (the row's right-hand side is 1):
+    # the integer points are the same, but no 1e-6 feasibility tolerance lets it in (the
+    # referee's model_fits judges it to FIT_TOL)
+    w = scn.model_size_bytes[ym] / den[ys]
+    w = np.where(misfit(scn.model_size_bytes[ym], mem[ys]) > 0, np.maximum(w, 2.0), w)
+    rb.add(ys, nx + ys * M + ym, w, S, -np.inf, mem / den, name="memory", items="server {i}")
     key = place[ecols] * M + scn.request_model[user[ecols]]  # cache column of each edge option
     if linking == "disaggregated":  # x_ns <= y_{s,m(n)}
         ne = ecols.size

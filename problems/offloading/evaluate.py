@@ -26,7 +26,9 @@ weights)::
       + mu cloud_cost + lambda load_time          (the last two: assignment / multicell only)
 
 Hard constraints: the capacities above, placement codes, non-negativity, device power, energy
-budget and (``deadline="hard"``) ``L <= d``.
+budget and (``deadline="hard"``) ``L <= d``; ``model_fits`` is 1 at a server that holds a model
+larger than its whole GPU memory (beyond :data:`aigc_opt.metrics.FIT_TOL`; the memory rows
+themselves allow ``FEAS_TOL``).
 
 The spec's decision space (when the spec itself is passed, not only its ``OffloadObjective``):
 a solver's "optimal" is optimal over the options its spec offers, so an allocation outside
@@ -60,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.errors import ValidationError
-from aigc_opt.metrics import Metrics, p95, register_evaluator, relative_excess
+from aigc_opt.metrics import Metrics, misfit, p95, register_evaluator, relative_excess
 from aigc_opt.quality import quality
 from aigc_opt.scenario import Scenario
 
@@ -393,6 +395,9 @@ def resource_violations(scn: Scenario, alloc: OffloadAllocation, *, forwarding: 
                                          np.full(N, scn.cloud_compute_flops))
     mem = (alloc.cache * scn.model_size_bytes[None, :]).sum(axis=1)
     v["gpu_memory"] = relative_excess(mem, scn.server_gpu_memory_bytes)
+    v["model_fits"] = (alloc.cache * misfit(scn.model_size_bytes[None, :],
+                                            scn.server_gpu_memory_bytes[:, None])).max(
+        axis=1, initial=0.0)
     v["model_cached"] = (okc & ~alloc.cache[plv, scn.request_model]).astype(float)
     neg = np.zeros(N)
     for name in ("uplink_hz", "downlink_hz", "tx_power_w", "compute_flops", "backhaul_bps",

@@ -1,0 +1,125 @@
+"""One item must fit its capacity on its own, to float rounding (``aigc_opt.metrics.FIT_TOL``).
+
+A model a little larger than a GPU's memory (or a request's work a little above a slot's
+capacity) sat inside the 1e-6 tolerance of the capacity rows: HiGHS's optimum used it and the
+knapsack methods' did not, both "optimal" and verified (caching 43.07 against 73.67), and in
+migration a level at the capacity up to rounding (2.2e-16) was dropped by the MILP, which then
+said "infeasible" next to a verified controller. The referees now judge single-item fits
+exactly (``model_fits``, ``option_fits``) and the builders leave such items out; items that fit
+exactly (size equal to the capacity) stay available.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import aigc_opt as ao
+from aigc_opt.metrics import FIT_TOL, misfit
+from aigc_opt.problems.caching import CachingAllocation, CachingInstance, CachingSpec
+from aigc_opt.problems.migration.data import CostWeights, MigrationAllocation, MigrationSpec
+from aigc_opt.problems.migration.mobility import generate
+from aigc_opt.problems.offloading import OffloadingSpec
+
+OPTS = ao.SolveOptions(time_limit=20, threads=1)
+MEM = 16e9
+
+
+def test_misfit_forgives_rounding_only() -> None:
+    cap = np.array([MEM, MEM, MEM, 0.0])
+    size = np.array([MEM, MEM * (1 + FIT_TOL / 2), MEM * (1 + 1e-8), 1.0])
+    np.testing.assert_array_equal(misfit(size, cap), [0.0, 0.0, 1.0, 1.0])
+
+
+def _one_model_cache(size: float) -> CachingInstance:
+    return CachingInstance.generate(1, 1, 1, seed=0, rate=30.0,
+                                    model_size_bytes=np.array([size]),
+                                    server_gpu_memory_bytes=np.array([MEM]))
+
+
+@pytest.mark.parametrize("excess", [6.25e-8, 5e-7])
+def test_caching_methods_agree_on_a_model_just_too_large(excess: float) -> None:
+    inst = _one_model_cache(MEM * (1 + excess))
+    objs = {}
+    for m in ("highs", "scip", "relax_memory", "lagrangian"):
+        r = ao.run_method(inst, CachingSpec(), m, options=OPTS)
+        assert r.termination is ao.Termination.OPTIMAL and r.verified, (m, r.message)
+        assert not r.allocation.cache.any(), m
+        objs[m] = r.objective
+        assert ao.evaluate(inst, r.allocation, CachingSpec()).objective == \
+            pytest.approx(r.objective, rel=1e-9)
+    assert max(objs.values()) == pytest.approx(min(objs.values()), rel=1e-9), objs
+    R = inst.requests
+    held = CachingAllocation(cache=np.ones((1, 1, 1), bool), edge=R[:, :, None, :].copy(),
+                             cloud=np.zeros_like(R))
+    met = ao.evaluate(inst, held, CachingSpec())
+    assert not met.feasible and met.violations["model_fits"] == 1.0
+    assert met.objective < min(objs.values())  # the rule, not the cost, rejects it
+
+
+def test_caching_a_model_of_exactly_the_memory_is_held() -> None:
+    inst = _one_model_cache(MEM)
+    by = {m: ao.run_method(inst, CachingSpec(), m, options=OPTS) for m in ("highs", "relax_memory")}
+    for m, r in by.items():
+        assert r.verified and r.allocation.cache.all(), m
+        assert ao.evaluate(inst, r.allocation, CachingSpec()).violations["model_fits"] == 0.0
+    assert by["highs"].objective == pytest.approx(by["relax_memory"].objective, rel=1e-9)
+
+
+def test_migration_level_at_capacity_up_to_rounding_is_feasible() -> None:
+    """generate(load=5.0) puts the lowest level's work at the capacity (2.2e-16 above it)."""
+    inst = generate(1, 1, 4, seed=44, load=5.0)
+    spec = MigrationSpec(budget_j=0.05, budget_hard=True, v=0.0,
+                         weights=CostWeights(latency_per_s=1.0, quality=0.0))
+    ref = ao.run_method(inst, spec, "never_migrate", options=OPTS)
+    assert ref.verified
+    for m in ("highs", "scip", "offline_milp"):
+        r = ao.run_method(inst, spec, m, options=OPTS)
+        assert r.termination is ao.Termination.OPTIMAL and r.verified, (m, r.message)
+        assert r.objective <= ref.objective * (1 + 1e-9)
+        assert ao.evaluate(inst, r.allocation, spec).objective == pytest.approx(r.objective,
+                                                                                 rel=1e-9)
+
+
+def test_migration_level_just_above_capacity_is_no_option() -> None:
+    inst = generate(1, 1, 1, seed=0)
+    mdl = inst.user_model[0]
+    cap = float(inst.server_flops[0] * inst.slot_s)
+    rate = cap * (1 + 5e-7) / (inst.steps[-1] * inst.model_flop_per_step[mdl])
+    inst = dataclasses.replace(inst, user_requests=np.array([rate]))
+    spec = MigrationSpec(budget_j=1e6, weights=CostWeights(latency_per_s=0.0, quality=1.0))
+    res = ao.run_method(inst, spec, "highs", options=OPTS)
+    assert res.termination is ao.Termination.OPTIMAL and res.verified
+    assert res.allocation.level[0, 0] < len(inst.steps) - 1
+    top = MigrationAllocation(server=np.zeros((1, 1)), level=np.full((1, 1), len(inst.steps) - 1))
+    met = ao.evaluate(inst, top, spec)
+    assert met.violations["gpu_work"] <= 1e-6  # inside the row's tolerance ...
+    assert not met.feasible and met.violations["option_fits"] == 1.0  # ... but it cannot fit
+    assert met.objective < res.objective
+
+
+@pytest.mark.parametrize("excess", [0.0, 6.25e-8, 5e-7])
+def test_offloading_methods_agree_on_models_just_too_large(excess: float) -> None:
+    """Every model ``excess`` larger than every server's memory: HiGHS cached two such
+    models at 6.25e-8 (its memory row's tolerance), which the referee now rejects; at 0 both
+    fit exactly and are held."""
+    scn = ao.Scenario.generate(n_users=12, n_servers=2, n_models=2, seed=0)
+    mem = float(np.min(scn.server_gpu_memory_bytes))
+    scn = scn.replace(model_size_bytes=np.full(2, mem * (1 + excess)),
+                      server_gpu_memory_bytes=np.full(2, mem))
+    spec = OffloadingSpec()
+    res = {m: ao.run_method(scn, spec, m, options=OPTS) for m in ("highs", "scip", "lagrangian")}
+    for m, r in res.items():
+        assert r.termination is ao.Termination.OPTIMAL and r.verified, (m, r.message)
+        assert r.allocation.cache.any() == (excess == 0.0), m
+        met = ao.evaluate(scn, r.allocation, spec)
+        assert met.violations["model_fits"] == 0.0
+        assert met.objective == pytest.approx(r.objective, rel=1e-6)
+    objs = [r.objective for r in res.values()]
+    assert max(objs) == pytest.approx(min(objs), rel=1e-4), objs
+    cache = res["highs"].allocation.cache.copy()
+    cache[0, 0] = True
+    held = dataclasses.replace(res["highs"].allocation, cache=cache)
+    assert ao.evaluate(scn, held, spec).violations["model_fits"] == float(excess > 0)
