@@ -123,3 +123,32 @@ def test_offloading_methods_agree_on_models_just_too_large(excess: float) -> Non
     cache[0, 0] = True
     held = dataclasses.replace(res["highs"].allocation, cache=cache)
     assert ao.evaluate(scn, held, spec).violations["model_fits"] == float(excess > 0)
+
+
+@pytest.mark.parametrize("shift", [-5e-7, -1e-12])
+def test_iscc_bundle_at_its_deadline(shift: float) -> None:
+    """Task 0's deadline moved to its optimal bundle's latency times ``1 + shift``: 5e-7 short
+    makes that bundle late (the referee used to pass it, inside 1e-6), rounding does not."""
+    from aigc_opt.problems.iscc import IsccInstance, IsccSpec
+
+    inst = IsccInstance.generate(5, 2, 2, seed=0, links_per_task=2)
+    spec = IsccSpec()
+    first = ao.run_method(inst, spec, "highs", options=OPTS)
+    assert first.termination is ao.Termination.OPTIMAL and first.allocation.site[0] >= 0
+    lat = float(ao.evaluate(inst, first.allocation, spec).per_item["latency_s"][0])
+    D = inst.task_deadline_s.copy()
+    D[0] = lat * (1 + shift)
+    tight = dataclasses.replace(inst, task_deadline_s=D)
+    old = ao.evaluate(tight, first.allocation, spec)
+    late = shift < -FIT_TOL
+    assert old.violations["deadline"] == float(late) and old.feasible != late
+    res = {m: ao.run_method(tight, spec, m, options=OPTS) for m in ("highs", "scip")}
+    for m, r in res.items():
+        assert r.termination is ao.Termination.OPTIMAL and r.verified, (m, r.message)
+        assert ao.evaluate(tight, r.allocation, spec).objective == pytest.approx(r.objective,
+                                                                                 rel=1e-9)
+    assert res["highs"].objective == pytest.approx(res["scip"].objective, rel=1e-6)
+    if late:
+        assert res["highs"].objective <= first.objective + 1e-9
+    else:
+        assert res["highs"].objective == pytest.approx(first.objective, rel=1e-9)

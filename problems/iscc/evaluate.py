@@ -11,9 +11,11 @@ to its access site, recomputes the phase times (:func:`~.data.phase_times`), the
 * ``coverage``: the access site is not one of the task's links;
 * ``model``: the model serves another class or is not hosted where the task computes;
 * ``accuracy``: ``(a^min_i - A[c_i, l]) / a^min_i`` when positive;
-* ``deadline``: ``(t^sense + t^tx + t^cmp - D_i) / D_i`` (one-shot) or, for the Z-shaped
-  pipeline, each phase's excess over a slot and ``(3 slot - D_i) / D_i``;
-* ``dwell``: the device leaves coverage before its upload ends;
+* ``deadline``: 1 where ``t^sense + t^tx + t^cmp > D_i`` (one-shot) or, for the Z-shaped
+  pipeline, a phase exceeds a slot or ``3 slot > D_i``; ``dwell``: 1 where the device leaves
+  coverage before its upload ends. Both are one task's times against its own limits, judged
+  to float rounding only (:func:`aigc_opt.metrics.misfit`, ``FIT_TOL``), as the bundle
+  filter of the builders: a bundle 5e-7 late is late, whatever the capacity rows' 1e-6;
 * pools: ``sensing``, ``rbs``, ``gpus`` per site and ``cloud`` (``usage / capacity - 1``), per
   class for ``partition="static"``; for the pipeline per slot (sensing of cohort t and RBs of
   cohort t-1 share ``radio`` when ``radio="shared"``, GPUs serve cohort t-2).
@@ -29,9 +31,9 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.metrics import (
-    FEAS_TOL,
     Metrics,
     allocation_mismatch,
+    misfit,
     register_evaluator,
     relative_excess,
 )
@@ -91,14 +93,12 @@ def evaluate_iscc(inst: IsccInstance, alloc: IsccAllocation, objective: Any = No
     if isinstance(spec, IsccPipelineSpec):
         slot = inst.slot_s
         phase = np.maximum.reduce([t_s, t_tx, t_c])
-        v["deadline"] = np.maximum(relative_excess(phase, np.full_like(phase, slot)),
-                                   relative_excess(np.full_like(D, 3 * slot), D))
-        v["dwell"] = relative_excess(np.full_like(dwell, 2 * slot), dwell)
-        on_time = (phase <= slot * (1 + FEAS_TOL)) & (3 * slot <= D * (1 + FEAS_TOL))
+        v["deadline"] = np.maximum(misfit(phase, slot), misfit(3 * slot, D))
+        v["dwell"] = misfit(2 * slot, dwell)
     else:
-        v["deadline"] = relative_excess(latency, D)
-        v["dwell"] = relative_excess(t_s + t_tx, dwell)
-        on_time = latency <= D * (1 + FEAS_TOL)
+        v["deadline"] = misfit(latency, D)
+        v["dwell"] = misfit(t_s + t_tx, dwell)
+    on_time = v["deadline"] == 0.0
     units = inst.level_units[lvl_c]
     edge = ~cloud
     caps = {"sensing": inst.site_sensing_units, "rbs": inst.site_rbs, "gpus": inst.site_gpus,

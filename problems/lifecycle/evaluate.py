@@ -14,12 +14,12 @@ weighted ``window / T``):
 and the objective ``w_c C + w_l Lambda + w_e E + w_p Pi + w_d Delta + w_r R + w_q (n - Q)``
 (n requests in the window: quality enters as the loss ``1 - q`` per request, so J >= 0).
 Violations (relative): ``option`` (not allowed), ``train_node`` (wrong node kind, unreachable
-data, or a trainer for mode none), ``upload_window`` (data/activation upload longer than the
-window), ``host_kind``, ``route_host`` (routed to a node that does not host the service),
-``reach`` (unreachable node), ``served`` (routing + rejection != 1 per demand group),
-``nonnegative``, ``reject`` (rejection without a penalty), ``memory`` (per node),
-``compute`` (per node and slot), and ``cost_budget`` / ``quality_floor`` / ``privacy_limit``
-when the spec sets them.
+data, or a trainer for mode none), ``upload_window`` (1 where a region's data/activation upload
+is longer than the window, beyond float rounding: :func:`aigc_opt.metrics.misfit`),
+``host_kind``, ``route_host`` (routed to a node that does not host the service), ``reach``
+(unreachable node), ``served`` (routing + rejection != 1 per demand group), ``nonnegative``,
+``reject`` (rejection without a penalty), ``memory`` (per node), ``compute`` (per node and
+slot), and ``cost_budget`` / ``quality_floor`` / ``privacy_limit`` when the spec sets them.
 """
 
 from __future__ import annotations
@@ -29,7 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from aigc_opt.metrics import Metrics, allocation_mismatch, register_evaluator, relative_excess
+from aigc_opt.metrics import (
+    Metrics,
+    allocation_mismatch,
+    misfit,
+    register_evaluator,
+    relative_excess,
+)
 
 from .data import (
     DEVICE,
@@ -93,7 +99,7 @@ def evaluate_lifecycle(inst: LifecycleInstance, alloc: LifecycleAllocation,
     wire_u = phys.wire_bytes_region[svc, opt] * moves  # (S, U) bytes each region sends
     bw = inst.link_bandwidth_bps[:, tn0].T
     t_up = np.where(moves & reach, 8.0 * wire_u / bw, 0.0)
-    v["upload_window"] = relative_excess(t_up.max(axis=1, initial=0.0), np.full(S, win))
+    v["upload_window"] = misfit(t_up.max(axis=1, initial=0.0), win)  # one region's upload
     v["host_kind"] = (alloc.host & ~np.isin(kind, kind_codes(spec.host_kinds))[None, :]).any(
         axis=1).astype(float)
 
