@@ -16,23 +16,18 @@ objective weights) is multiplied by ``10**k`` with ``k`` drawn from ``-6..6`` (s
 * nothing raises except :class:`aigc_opt.errors.ValidationError` (inputs the validators
   refuse: counted as ``refused``).
 
-Run::
+Run ``python -m aigc_opt.benchmarks.certify_bench --cases 10000 [--seed 0] [--family
+caching]``: one table of outcomes per family and method (verified optimal / verified feasible /
+infeasible / limit / unverified / refused by validation / error status / exception / crash),
+then the invariant failures; the exit status is 1 when there is any failure.
 
-    python -m aigc_opt.benchmarks.certify_bench --cases 10000 [--seed 0] [--family caching]
-
-It prints one table of outcomes per family and method (verified optimal / verified feasible /
-infeasible / limit / unverified / refused by validation / error status / exception / crash) and
-the list of invariant failures; the exit status is 1 when there is any failure.
-
-Isolation. Solver libraries are native code: one of them aborted a whole 5,000-case run with
-``free(): invalid pointer``. The command line therefore runs the cases in worker processes
-(``multiprocessing`` with ``spawn``; ``--jobs`` workers at a time, each taking chunks of
-``--chunk`` consecutive cases and reporting every case as it finishes). A worker that dies
-(signal, abort, non-zero exit) or stays silent longer than ``--case-timeout`` seconds is
-replaced; the case it was running is recorded as the outcome ``crash`` (an invariant failure
-whose message names the case and how to reproduce it in process, ``run_case(family, seed)``)
-and the rest of its chunk goes to a new worker. The case seeds and families do not depend on
-``--jobs`` or ``--chunk``, so every run of a seed covers the same cases. :func:`run` with
+Isolation. Solver libraries are native code (one aborted a whole 5,000-case run with
+``free(): invalid pointer``), so the command line runs the cases in ``spawn`` worker processes,
+``--jobs`` at a time, each taking chunks of ``--chunk`` consecutive cases and reporting every
+case as it finishes. A worker that dies or stays silent longer than ``--case-timeout`` seconds
+is replaced; its case is recorded as ``crash`` (an invariant failure naming the case and how
+to rerun it in process, ``run_case(family, seed)``) and the rest of its chunk goes to a new
+worker. Case seeds and families do not depend on ``--jobs`` or ``--chunk``. :func:`run` with
 ``jobs=None`` runs in process (the property tests).
 """
 
@@ -40,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import math
 import sys
@@ -618,11 +614,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=10.0)
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--dump", help="also write the counts and failures as JSON to this file")
-    ap.add_argument("--jobs", type=int, default=1,
-                    help="worker processes (default 1); 0 runs the cases in this process "
-                         "(no crash isolation)")
-    ap.add_argument("--chunk", type=int, default=200,
-                    help="consecutive cases per worker process (default 200)")
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes (default 1); 0 runs "
+                    "the cases in this process (no crash isolation)")
+    ap.add_argument("--chunk", type=int, default=200, help="consecutive cases per worker")
     ap.add_argument("--case-timeout", type=float, default=900.0,
                     help="seconds without an answer after which a worker counts as hung")
     ap.add_argument("--stop-after", type=float, default=None,
@@ -642,8 +636,6 @@ def main(argv: list[str] | None = None) -> int:
           f"(seed {args.seed}, jobs {args.jobs})")
     print(format_table(table))
     if args.dump:
-        import json
-
         with open(args.dump, "w", encoding="utf-8") as fh:
             json.dump({"cases": done, "requested": args.cases, "seed": args.seed,
                        "table": {f"{f}|{m}": dict(c) for (f, m), c in table.items()},
