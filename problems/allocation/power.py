@@ -213,6 +213,11 @@ def sum_rate_dual(inst: PowerInstance, budget: float, lam: float) -> float:
     return float(lam * budget + (a * np.log1p(p / h) / LN2 - lam * p).sum())
 
 
+#: Power and SNR below which :func:`least_power` checks the rate it gives (2^-960, far above
+#: float64's subnormals, where a product loses significant bits).
+_DOUBT = 2.0 ** -960
+
+
 def least_power(inst: PowerInstance, rate_bps: np.ndarray, rounds: int = 64) -> np.ndarray:
     """Least power (W) per channel meeting ``rate_bps`` (bit/s): ``h expm1(r ln2 / b)``.
 
@@ -222,18 +227,25 @@ def least_power(inst: PowerInstance, rate_bps: np.ndarray, rounds: int = 64) -> 
     (computed as the evaluator computes it) falls short of a positive target, the power is
     raised by the ratio of target to rate, then by one ulp, up to ``rounds`` times: the
     smallest representable power that meets the target (the rate evaluated in the
-    evaluator's order of operations). ``inf`` where it leaves float64.
+    evaluator's order of operations). ``inf`` where it leaves float64. Only powers or SNRs
+    below ``2^-960`` are checked: above, the rate misses by a few ulps at most.
     """
     r = np.asarray(rate_bps, dtype=np.float64)
     b, g, n0b = inst.bandwidth_hz, inst.gain, inst.noise_psd_w_per_hz * inst.bandwidth_hz
-    with np.errstate(over="ignore"):  # beyond float64: the caller reports it
+    with np.errstate(over="ignore", under="ignore"):  # beyond float64: the caller reports it
         p = np.expm1(r / b * LN2) * inst.noise_floor_w
+        doubt = (p < _DOUBT) | (p * g / n0b < _DOUBT)
 
     def rate(i: np.ndarray) -> np.ndarray:
         return b[i] * np.log1p(p[i] * g[i] / n0b[i]) / np.log(2.0)
 
-    every = np.arange(r.size)
-    short = every[(r > 0) & np.isfinite(p) & (rate(every) < r)]
+    # only where the power or the SNR (``doubt``) is far below the normal range can the
+    # shortfall be more than a few ulps (which the referee's tolerance absorbs): the check's
+    # logarithms for every user had made this closed form 5x slower (116 us at N = 100)
+    every = np.nonzero((r > 0) & np.isfinite(p) & doubt)[0]
+    if every.size == 0:
+        return p
+    short = every[rate(every) < r[every]]
     for _ in range(rounds):
         if short.size == 0:
             break
