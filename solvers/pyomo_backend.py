@@ -247,7 +247,10 @@ class PyomoBackend:
                 # Pyomo >= 6.10.1 names it get_vars, 6.10.0 get_primals
                 get = getattr(loader, "get_vars", None) or loader.get_primals
                 primals = get()
-                xv = np.array([primals[x[j]] for j in range(program.n_cols)],
+                # a column in no row and not in the objective is not handed to the solver
+                # (partial offloading with every weight 0): any value in its bounds is optimal
+                free = np.clip(0.0, program.col_lower, program.col_upper)
+                xv = np.array([primals.get(x[j], free[j]) for j in range(program.n_cols)],
                               dtype=np.float64)
             except Exception as exc:  # no readable primal values: a status
                 return Result(Termination.ERROR, False, gap=math.inf,

@@ -125,3 +125,16 @@ def test_case_kind_registered() -> None:
     assert kind.reference is not None
     res = ao.run_method(scn, spec, kind.reference)
     assert res.optimal
+
+
+def test_a_column_in_no_row_and_no_objective_gets_a_value_on_every_backend() -> None:
+    """One user of weight 0 with no deadline: some columns are in no row and cost nothing, so
+    Pyomo does not hand them to HiGHS and had no value for them ('no primal values', an error
+    status). Any value in their bounds is optimal; every backend is verified at 0."""
+    scn = ao.Scenario.generate(n_users=1, n_servers=2, n_models=1, seed=0)
+    scn = scn.replace(request_weight=np.zeros(1), request_deadline_s=np.array([np.inf]))
+    spec = PartialSpec(objective=OffloadObjective(deadline="penalty"))
+    for m in ("highs", "scip", "cvxpy", "pyomo", "closed_form"):
+        r = ao.run_method(scn, spec, m, options=ao.SolveOptions(time_limit=20, threads=1))
+        assert r.termination is ao.Termination.OPTIMAL and r.verified, (m, r.message)
+        assert r.objective == 0.0 and ao.evaluate(scn, r.allocation, spec).objective == 0.0
