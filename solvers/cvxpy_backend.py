@@ -110,12 +110,12 @@ def _solver_kwargs(solver: str, options: SolveOptions, linear: bool = False,
 def _attempt(problem: Any, solver: str, verbose: bool, kw: dict[str, Any]) -> str | None:
     """Solve; ``None`` when CVXPY returned a status other than ``solver_error``, else what
     failed (SolverError, "Cannot unpack invalid solution", "Problem data contains NaN or Inf",
-    or the status)."""
+    a DCPError from NaN coefficients, or the status)."""
     import cvxpy as cp
 
     try:
         solve_quietly(problem, solver=solver, verbose=verbose, **kw)
-    except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
+    except (cp.error.SolverError, cp.error.DCPError, ValueError, ArithmeticError) as exc:
         return f"{type(exc).__name__}: {exc}"
     return "solver_error" if str(problem.status) == "solver_error" else None
 

@@ -290,3 +290,18 @@ def test_deadline_certificate_is_no_proof_when_min_rates_use_the_budget_exactly(
     assert closed_form(inst, spec, max_iter=2).termination is not ao.Termination.INFEASIBLE
     assert closed_form(inst, spec).termination is ao.Termination.OPTIMAL
     assert ao.solve(inst, spec, "cvxpy").termination is ao.Termination.OPTIMAL
+
+
+def test_weight_times_load_overflow_is_refused_by_name() -> None:
+    """Each field in range, their product not: weights 1.5e4 times uploads of 7.7e305 Hz s
+    (a metamorphic unit transform of a x1e300 certify case) overflowed inside the closed form's
+    square-root shares and CVXPY's model (a DCPError raised out of run_method)."""
+    import dataclasses
+
+    inst = BandwidthComputeInstance.generate(6, 2, seed=0)
+    big = dataclasses.replace(inst, spectral_eff=inst.spectral_eff * 1e-300)  # w a finite
+    assert np.isfinite(big.weight * big.comm_load).all() and big.comm_load.max() > 1e306
+    with pytest.raises(ValidationError) as err:
+        dataclasses.replace(big, weight=big.weight * 1e4)
+    msg = str(err.value)
+    assert err.value.field == "weight" and "overflows float64" in msg and "upload" in msg

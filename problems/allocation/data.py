@@ -30,6 +30,7 @@ from aigc_opt.schema import bound, check_floor
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import check_array as _check
 from aigc_opt.validate import check_bool, check_choice, check_seed, check_size, derived_from
+from aigc_opt.validate import check_product as _product
 from aigc_opt.validate import check_scalar as _scalar
 
 logger = logging.getLogger(__name__)
@@ -292,15 +293,14 @@ class BandwidthComputeInstance:
             raise ValidationError("server", "-", int(bad), f"unknown server (have 0..{S - 1})")
         object.__setattr__(self, "server", srv)
         for name, unit, strict, inf in (
-            ("spectral_eff", "bit/s/Hz", True, False),
-            ("workload_flop", "FLOP", True, False),
-            ("weight", "-", True, False),
-            ("min_rate_bps", "bit/s", False, False),
-            ("deadline_s", "s", True, True),
-        ):
+                ("spectral_eff", "bit/s/Hz", True, False), ("workload_flop", "FLOP", True, False),
+                ("weight", "-", True, False), ("min_rate_bps", "bit/s", False, False),
+                ("deadline_s", "s", True, True)):
             object.__setattr__(self, name, check_array(name, unit, getattr(self, name), n,
                                                        strict=strict, allow_inf=inf,
                                                        like="data_bits"))
+        _product("weight", "-", self.weight, np.maximum(self.comm_load, self.workload_flop),
+                 "the larger of its upload (Hz s) and workload (FLOP)")
 
     @property
     def n_users(self) -> int:
