@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from aigc_opt.backend import SolveOptions, check_capability
 from aigc_opt.errors import BackendUnavailableError, CapabilityError, UnknownNameError
@@ -247,11 +248,18 @@ class PyomoBackend:
                 # Pyomo >= 6.10.1 names it get_vars, 6.10.0 get_primals
                 get = getattr(loader, "get_vars", None) or loader.get_primals
                 primals = get()
-                # a column in no row and not in the objective is not handed to the solver
-                # (partial offloading with every weight 0): any value in its bounds is optimal
+                # a column in no bounded row and not in the objective is not handed to the
+                # solver (partial offloading, one user of weight 0 without a deadline): any
+                # value in its bounds is optimal
                 free = np.clip(0.0, program.col_lower, program.col_upper)
-                xv = np.array([primals.get(x[j], free[j]) for j in range(program.n_cols)],
-                              dtype=np.float64)
+                bounded = np.isfinite(program.row_lower) | np.isfinite(program.row_upper)
+                a = sp.csc_matrix(program.A)
+                idle = (program.c == 0) & (np.diff(a[np.flatnonzero(bounded)].indptr) == 0)
+                if program.Q is not None:
+                    q = sp.csc_matrix(program.Q)
+                    idle &= (np.diff(q.indptr) == 0) & (np.diff(q.tocsr().indptr) == 0)
+                xv = np.array([primals[x[j]] if x[j] in primals or not idle[j] else free[j]
+                               for j in range(program.n_cols)], dtype=np.float64)
             except Exception as exc:  # no readable primal values: a status
                 return Result(Termination.ERROR, False, gap=math.inf,
                               message=f"pyomo/{solver}: {cond}: no primal values ({exc})",
