@@ -216,6 +216,14 @@ class Scenario:
         server, gain = self.links()
         return np.asarray(server[np.arange(self.n_users), np.argmax(gain, axis=1)])
 
+    def top_servers(self, k: int) -> np.ndarray:
+        """Each user's ``k`` highest-gain servers, shape (N, min(k, L)), best first; ties go to
+        the lower server index (the one rule the builders' candidate sets and the referee
+        share: a tied server outside the set is not an option)."""
+        server, gain = self.links()
+        order = np.lexsort((server, -gain), axis=-1)[:, :k]
+        return np.asarray(np.take_along_axis(server, order, axis=1))
+
     def gain_at(self, users: np.ndarray, servers: np.ndarray) -> np.ndarray:
         """Channel gain of the pairs ``(users[i], servers[i])``; 0 for a pair without a link
         (sparse scenarios). Vectorised: O(pairs) dense, O(pairs x L) sparse."""

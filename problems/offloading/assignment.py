@@ -121,10 +121,11 @@ def option_table(scn: Scenario, spec: OffloadingSpec) -> OptionTable:
 
     Columns are laid out per user without sorting: grouped by user, in the order local,
     candidate servers (all servers the user hears -- every server of a dense scenario, the
-    links of a sparse one -- in index order, or the ``k`` highest-gain ones in the order
-    ``argpartition`` returns them), cloud, and -- for an elastic spec (``admission=True``) --
-    ``REJECT`` (no resources, zero latency/energy/quality, cost ``w_n * rejection_penalty``,
-    always feasible, so the program always has a solution). Time and memory are O(N L) for
+    links of a sparse one -- in index order, or the ``k`` highest-gain ones, best first, ties
+    to the lower index: :meth:`~aigc_opt.scenario.Scenario.top_servers`), cloud, and -- for
+    an elastic spec (``admission=True``) -- ``REJECT`` (no resources, zero
+    latency/energy/quality, cost ``w_n * rejection_penalty``, always feasible, so the program
+    always has a solution). Time and memory are O(N L) for
     L links per user.
     Per-user terms (quality of the full and of the device schedule, weights, deadlines) are
     computed once per user and gathered; per-server shares (``B_s/K_s``, ``F_s/G_s``,
@@ -139,9 +140,8 @@ def option_table(scn: Scenario, spec: OffloadingSpec) -> OptionTable:
     best = scn.best_server
     k = L if spec.candidate_servers is None else min(L, spec.candidate_servers)
     if k < L:
-        top = np.argpartition(-gain, k - 1, axis=1)[:, :k]
-        cand = np.take_along_axis(server, top, axis=1)
-        cgain = np.take_along_axis(gain, top, axis=1)
+        cand = scn.top_servers(k)  # the referee's rule: highest gain, lower index on ties
+        cgain = scn.gain_at(users[:, None], cand)
     else:
         cand, cgain = server, gain
     parts_p: list[np.ndarray] = [cand]

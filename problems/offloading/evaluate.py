@@ -231,14 +231,14 @@ def _worst_deviation(alloc: Any, want: dict[str, np.ndarray]) -> np.ndarray:
 def _among_top(scn: Scenario, users: np.ndarray, servers: np.ndarray, k: int | None
                ) -> np.ndarray:
     """``servers[i]`` is a server user ``users[i]`` hears and, with ``k``, one of its ``k``
-    highest-gain ones (a server tied with the k-th is admitted)."""
+    highest-gain ones (:meth:`~aigc_opt.scenario.Scenario.top_servers`: a server tied with the
+    k-th but of higher index is not; admitting it let an allocation on a server the builder
+    never offered beat a certified optimum)."""
     g = scn.gain_at(users, np.clip(servers, 0, scn.n_servers - 1))
     ok = (servers >= 0) & (servers < scn.n_servers) & (g > 0)
-    _, gain = scn.links()
-    if k is None or k >= gain.shape[1]:
+    if k is None or k >= scn.links()[1].shape[1]:
         return ok
-    kth = -np.partition(-gain, k - 1, axis=1)[:, k - 1]
-    return ok & (g >= kth[users])
+    return ok & (scn.top_servers(k)[users] == servers[:, None]).any(axis=1)
 
 
 def decision_violations(scn: Scenario, alloc: OffloadAllocation, spec: Any

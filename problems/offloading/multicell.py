@@ -82,8 +82,7 @@ def multicell_columns(scn: Scenario, spec: MulticellSpec) -> MulticellColumns:
         raise ValidationError("forward_bps", "bit/s", cap.shape, f"must be ({S}, {S})")
     link_srv, link_g = scn.links()  # dense: every server; sparse: the servers each user hears
     k = min(link_srv.shape[1], spec.candidate_radios)
-    top = np.argsort(-link_g, axis=1, kind="stable")[:, :k]  # highest gain, lowest index on ties
-    radios = np.take_along_axis(link_srv, top, axis=1)  # (N, k)
+    radios = scn.top_servers(k)  # (N, k): highest gain, lowest index on ties (the referee's)
     users = np.arange(N)
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (user, radio, place)
     if spec.allow_local:

@@ -1,0 +1,74 @@
+"""Servers tied in channel gain: the builders and the referee share one candidate rule
+(:meth:`aigc_opt.scenario.Scenario.top_servers`: highest gain, lower index on ties).
+
+The referee used to admit any server tied with the k-th (and any tied best server as the cloud
+relay) while the builders kept the ones ``argpartition`` or ``argmax`` returned: an allocation
+on a tied server the MILP never offered was verified and beat its certified optimum (cloud via
+server 1: 6.72 against 20.48; candidate_servers=1: 5.63 against 6.78).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import aigc_opt as ao
+from aigc_opt.problems.offloading import CLOUD, OffloadAllocation, OffloadingSpec
+
+OPTS = ao.SolveOptions(time_limit=20, threads=1)
+
+
+def _tied(**fields: np.ndarray) -> ao.Scenario:
+    scn = ao.Scenario.generate(1, 2, 1, seed=0)
+    g = scn.channel_gain.copy()
+    g[:, 1] = g[:, 0]
+    return scn.replace(channel_gain=g, **fields)
+
+
+def test_top_servers_breaks_ties_to_the_lower_index_dense_and_sparse() -> None:
+    scn = ao.Scenario.generate(5, 4, 1, seed=1)
+    g = scn.channel_gain.copy()
+    g[:, 3] = g[:, 1]
+    g[:, 2] = g[:, 1]
+    scn = scn.replace(channel_gain=g)
+    order = np.array([sorted(range(4), key=lambda s, u=u: (-g[u, s], s)) for u in range(5)])
+    for k in (1, 2, 3, 4):
+        np.testing.assert_array_equal(scn.top_servers(k), order[:, :k])
+        np.testing.assert_array_equal(scn.sparse().top_servers(k), order[:, :k])
+
+
+def test_cloud_relay_is_the_lower_indexed_tied_server() -> None:
+    scn = _tied(server_backhaul_bps=np.array([1.0, 1e9]), server_gpu_memory_bytes=np.zeros(2))
+    spec = OffloadingSpec()
+    opt = ao.solve(scn, spec, backend="highs", time_limit=20, threads=1)
+    assert opt.verified and opt.termination is ao.Termination.OPTIMAL
+    K = scn.server_subchannels[1]
+    via1 = OffloadAllocation(
+        placement=np.array([CLOUD]), radio_server=np.array([1]),
+        uplink_hz=np.array([scn.server_uplink_hz[1] / K]),
+        downlink_hz=np.array([scn.server_downlink_hz[1] / K]),
+        tx_power_w=scn.user_tx_power_w.copy(), compute_flops=np.array([scn.cloud_compute_flops]),
+        backhaul_bps=np.array([scn.server_backhaul_bps[1] / K]),
+        remote_steps=scn.request_steps.astype(float), device_steps=np.zeros(1),
+        cache=np.zeros((2, 1), bool))
+    met = ao.evaluate(scn, via1, spec)
+    assert met.objective < opt.objective  # better, but not an option of this spec
+    assert not met.feasible and met.violations["option"] == 1.0
+
+
+def test_one_candidate_server_is_the_lower_indexed_tied_one() -> None:
+    mem = ao.Scenario.generate(1, 2, 1, seed=0).server_gpu_memory_bytes.copy()
+    mem[0] = 0.0  # the candidate cannot hold the model
+    scn = _tied(server_gpu_memory_bytes=mem)
+    spec = OffloadingSpec(candidate_servers=1)
+    objs = []
+    for m in ("highs", "scip", "lagrangian"):
+        r = ao.run_method(scn, spec, m, options=OPTS)
+        assert r.termination is ao.Termination.OPTIMAL and r.verified, (m, r.message)
+        assert r.allocation.placement[0] != 1
+        objs.append(r.objective)
+    assert max(objs) == pytest.approx(min(objs), rel=1e-9)
+    free = ao.solve(scn, OffloadingSpec(), backend="highs", time_limit=20, threads=1)
+    assert free.allocation.placement[0] == 1 and free.objective < min(objs)
+    met = ao.evaluate(scn, free.allocation, spec)  # judged under candidate_servers=1
+    assert not met.feasible and met.violations["option"] == 1.0
