@@ -197,3 +197,22 @@ def test_case_kind_runs_default_methods() -> None:
     check_consistent(inst, spec, ref)
     for res in results.values():
         assert res.objective >= ref.objective - 1e-9
+
+
+def test_tiny_quality_breakpoints_every_backend_verified_and_equal() -> None:
+    """Quality saturating within 1e-3 tokens (breakpoints x1e-6), continuous tokens: an
+    admission of 1e-6 (inside HiGHS's integrality tolerance) bought full quality through the
+    big-M row, the decoder rejected the request and HiGHS, CVXPY and Pyomo ended
+    'unverified' (SCIP: -3.538). ``u <= q_last a`` closes that; all agree with SCIP."""
+    from aigc_opt.cases import get_case
+
+    kind = get_case("allocation.llm_tokens")
+    inst = kind.make_instance(0, n_requests=3)
+    inst = inst.replace(quality_tokens=inst.quality_tokens * 1e-6)
+    spec = kind.make_spec(integer_tokens=False)
+    objs = {}
+    for m in ("highs", "scip", "cvxpy", "pyomo"):
+        r = ao.run_method(inst, spec, m, options=ao.SolveOptions(time_limit=20, threads=1))
+        assert r.termination is ao.Termination.OPTIMAL and r.verified, (m, r.message)
+        objs[m] = r.objective
+    assert max(objs.values()) == pytest.approx(min(objs.values()), rel=1e-6), objs

@@ -89,6 +89,13 @@ def build(inst: LlmInstance, spec: LlmSpec) -> LinearProgram:
     rb.add(np.concatenate([rN, rN]), np.concatenate([it + rN, ia + rN]),
            np.concatenate([np.ones(N), -inst.max_tokens]), N, -np.inf, 0.0, name="max_tokens",
            items="request {i}")
+    # u_n - q_n,last a_n <= 0: no quality without admission (exact: u <= q_last anyway, and a
+    # rejected request earns none). Without it, a = 1e-6 inside HiGHS's integrality tolerance
+    # admitted 8e-4 tokens that already gave full quality on a curve scaled x1e-6: the decoder
+    # rejected the request, and three backends' "optimal" answers were unverified
+    rb.add(np.concatenate([rN, rN]), np.concatenate([iu + rN, ia + rN]),
+           np.concatenate([np.ones(N), -q[:, -1]]), N, -np.inf, 0.0, name="admitted_quality",
+           items="request {i}")
     # batch slots
     rb.add(np.zeros(N, dtype=np.int64), ia + rN, np.ones(N), 1, -np.inf,
            float(inst.batch_slots), name="batch_slots", items="edge GPU")
