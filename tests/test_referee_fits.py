@@ -152,3 +152,26 @@ def test_iscc_bundle_at_its_deadline(shift: float) -> None:
         assert res["highs"].objective <= first.objective + 1e-9
     else:
         assert res["highs"].objective == pytest.approx(first.objective, rel=1e-9)
+
+
+@pytest.mark.parametrize("excess", [6.25e-8, 5e-7])
+def test_migration_model_just_too_large_for_a_server_is_not_hosted_there(excess: float) -> None:
+    inst = generate(1, 2, 2, seed=0)
+    mdl = float(inst.model_memory_bytes[inst.user_model].max())
+    mem = np.array([mdl / (1 + excess), 4 * mdl])
+    flops = np.array([100.0, 1.0]) * inst.server_flops.max()  # server 0 is the one to want
+    inst = dataclasses.replace(inst, server_gpu_memory_bytes=mem, server_flops=flops,
+                               model_memory_bytes=np.full_like(inst.model_memory_bytes, mdl))
+    spec = MigrationSpec(budget_j=1e6)
+    objs = []
+    for m in ("highs", "scip"):
+        r = ao.run_method(inst, spec, m, options=OPTS)
+        assert r.termination is ao.Termination.OPTIMAL and r.verified, (m, r.message)
+        assert (r.allocation.server == 1).all(), m
+        objs.append(r.objective)
+    assert objs[0] == pytest.approx(objs[1], rel=1e-9)
+    there = MigrationAllocation(server=np.zeros_like(r.allocation.server),
+                                level=r.allocation.level)
+    met = ao.evaluate(inst, there, spec)
+    assert met.objective < min(objs)  # better, within the memory row's 1e-6, but no option
+    assert not met.feasible and met.violations["option_fits"] == 1.0

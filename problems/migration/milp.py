@@ -94,14 +94,13 @@ def assemble(cost_x: np.ndarray, work: np.ndarray, capacity: np.ndarray, user_mo
     """
     T, U, S, K = cost_x.shape
     M = int(model_memory.shape[0])
-    # an option whose work alone exceeds its server's capacity per slot, or whose model alone
-    # exceeds its memory, is in no feasible point (the referee's option_fits, to FIT_TOL: a
-    # level at the capacity up to rounding stays, one 5e-7 above it goes): its x columns are
-    # fixed to 0 and their cost and work entries dropped (exact), so a slow GPU (1 FLOP/s:
-    # latencies of 1e15 s) leaves no 1e15 next to 1 in the model
-    over = (misfit(work[:, None, :], capacity[None, :, None])
-            + misfit(model_memory[user_model][:, None, None], server_memory[None, :, None])
-            ) > 0  # (U, S, K)
+    # an option whose work alone exceeds its server's capacity per slot is in no feasible
+    # point (the referee's option_fits, to FIT_TOL: a level at the capacity up to rounding
+    # stays, one 5e-7 above it goes): its x columns are fixed to 0 and their cost and work
+    # entries dropped (exact), so a slow GPU (1 FLOP/s: latencies of 1e15 s) leaves no 1e15
+    # next to 1 in the model. (A model larger than a server's memory is kept out by its
+    # memory row instead, below, so that an explanation still names gpu_memory.)
+    over = misfit(work[:, None, :], capacity[None, :, None]) > 0  # (U, S, K)
     cost_x = np.where(over[None], 0.0, cost_x)
     nx, nh = T * U * S * K, T * S * M
     Tw = T - 1 if transition_j is not None else 0
@@ -135,9 +134,14 @@ def assemble(cost_x: np.ndarray, work: np.ndarray, capacity: np.ndarray, user_mo
            np.concatenate([np.ones(nx), -np.ones(T * U * S)]), T * U * S, -np.inf, 0.0,
            name="hosting", items=GridLabels("slot {0}, user {1}, server {2}", (T, U, S)))
     # GPU memory, each row divided by the server's memory
+    # (a model larger than the whole memory weighs at least 2 against the right-hand side 1:
+    # the same integer points, but no 1e-6 feasibility tolerance lets it in)
     mscale = np.where(server_memory > 0, server_memory, 1.0)
+    wm = model_memory[None, :] / mscale[:, None]  # (S, M)
+    wm = np.where(misfit(model_memory[None, :], server_memory[:, None]) > 0, np.maximum(wm, 2.0),
+                  wm)
     rb.add(np.broadcast_to(np.arange(T * S).reshape(T, S, 1), (T, S, M)).ravel(), ih.ravel(),
-           (model_memory[None, None, :] / mscale[None, :, None] * np.ones((T, 1, 1))).ravel(),
+           (wm[None] * np.ones((T, 1, 1))).ravel(),
            T * S, -np.inf, np.tile(server_memory / mscale, T),
            name="gpu_memory", items=GridLabels("slot {0}, server {1}", (T, S)))
     c = np.zeros(n)
