@@ -19,6 +19,7 @@ import pytest
 import aigc_opt as ao
 from aigc_opt.metrics import FIT_TOL, misfit
 from aigc_opt.problems.caching import CachingAllocation, CachingInstance, CachingSpec
+from aigc_opt.problems.incentives.data import ContractSpec
 from aigc_opt.problems.migration.data import CostWeights, MigrationAllocation, MigrationSpec
 from aigc_opt.problems.migration.mobility import generate
 from aigc_opt.problems.offloading import OffloadingSpec
@@ -175,3 +176,42 @@ def test_migration_model_just_too_large_for_a_server_is_not_hosted_there(excess:
     met = ao.evaluate(inst, there, spec)
     assert met.objective < min(objs)  # better, within the memory row's 1e-6, but no option
     assert not met.feasible and met.violations["option_fits"] == 1.0
+
+
+@pytest.mark.parametrize("cap", [1e-2, 1e-6])
+def test_stackelberg_capacity_is_relative_to_itself(cap: float) -> None:
+    """A price just below the optimum whose exact best responses overshoot C by < 1e-6 units
+    passed when C < 1 (tolerance relative to max(C, 1)): 95 % more profit at C = 1e-6."""
+    from aigc_opt.problems.incentives.data import (
+        StackelbergAllocation,
+        StackelbergInstance,
+        StackelbergSpec,
+    )
+
+    inst = StackelbergInstance(valuation=np.array([2.0, 3.0, 4.0]), budget=np.full(3, np.inf),
+                               unit_cost=1.0, capacity=cap)
+    spec = StackelbergSpec()
+    r = ao.run_method(inst, spec, "breakpoints", options=OPTS)
+    assert r.termination is ao.Termination.OPTIMAL and r.verified
+    p0 = float(r.allocation.price[0])
+    for p in np.linspace(p0 * (1 - 1e-3), p0, 2001):
+        x = np.maximum(inst.valuation / p - 1.0, 0.0)[:, None]
+        met = ao.evaluate(inst, StackelbergAllocation(price=np.array([p]), demand=x), spec)
+        assert not (met.feasible and met.objective > r.objective * (1 + 1e-6)), p
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e-6])
+def test_contract_ir_ic_relative_to_the_menu(scale: float) -> None:
+    """Every reward of the certified menu lowered by 0.9e-6 / theta_max passed IR/IC (relative
+    to max(|U|, 1) money units) and beat the optimum by 9.8 % at sigma = gamma1 = 1e-6."""
+    from aigc_opt.problems.incentives.data import ContractAllocation, ContractInstance
+
+    inst = ContractInstance(theta=np.array([1.0, 1.5, 2.0]), prob=np.array([0.25, 0.3, 0.45]),
+                            gamma1=scale, sigma=scale, xi=100.0)
+    spec = ContractSpec()
+    r = ao.run_method(inst, spec, "reduction", options=OPTS)
+    assert r.termination is ao.Termination.OPTIMAL and r.verified
+    cheaper = ContractAllocation(level=r.allocation.level,
+                                 reward=np.asarray(r.allocation.reward) - 0.9e-6 / 2.0)
+    met = ao.evaluate(inst, cheaper, spec)
+    assert met.objective > r.objective and not met.feasible
