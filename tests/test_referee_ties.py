@@ -72,3 +72,40 @@ def test_one_candidate_server_is_the_lower_indexed_tied_one() -> None:
     assert free.allocation.placement[0] == 1 and free.objective < min(objs)
     met = ao.evaluate(scn, free.allocation, spec)  # judged under candidate_servers=1
     assert not met.feasible and met.violations["option"] == 1.0
+
+
+@pytest.mark.parametrize("field", ["request_deadline_s", "user_energy_budget_j"])
+@pytest.mark.parametrize("shift", [-5e-7, -1e-12])
+def test_one_request_at_its_deadline_or_energy_budget(field: str, shift: float) -> None:
+    """Fixed shares make a request's latency and device energy data: judged as one item
+    (FIT_TOL), as the builder's column filter. A deadline 5e-7 below the optimum's latency
+    made the exact methods say 'infeasible' while greedy_latency was verified at 6.33."""
+    import dataclasses
+
+    from aigc_opt.cases import get_case
+
+    case = get_case("offloading.assignment")
+    spec = case.spec()
+    scn = case.make_instance(0, n_users=1, n_servers=1, n_models=1)
+    first = ao.run_method(scn, spec, "highs", options=OPTS)
+    used = {"request_deadline_s": first.metrics.per_item["latency_s"],
+            "user_energy_budget_j": first.metrics.per_item["device_energy_j"]}[field]
+    if field == "request_deadline_s":
+        spec = dataclasses.replace(spec, objective=dataclasses.replace(spec.objective,
+                                                                       deadline="hard"))
+        first = ao.run_method(scn, spec, "highs", options=OPTS)
+    tight = dataclasses.replace(scn, **{field: used * (1 + shift)})
+    out = {m: ao.run_method(tight, spec, m, options=OPTS)
+           for m in ("highs", "scip", "lagrangian", "greedy_latency", "all_edge_nearest")}
+    feasible = {m for m, r in out.items() if r.verified}
+    if shift < -1e-9:  # the optimum's option is gone for everyone
+        exact = {m: out[m].termination for m in ("highs", "scip", "lagrangian")}
+        if out["highs"].termination is ao.Termination.INFEASIBLE:
+            assert set(exact.values()) == {ao.Termination.INFEASIBLE}, exact
+            assert not feasible, feasible  # and no heuristic is verified feasible
+        else:
+            assert all(out[m].objective >= out["highs"].objective * (1 - 1e-9)
+                       for m in feasible)
+    else:  # rounding only: the same optimum
+        assert out["highs"].verified
+        assert out["highs"].objective == pytest.approx(first.objective, rel=1e-12)

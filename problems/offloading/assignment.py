@@ -204,9 +204,11 @@ def option_table(scn: Scenario, spec: OffloadingSpec) -> OptionTable:
         c = c + o.deadline_penalty * np.maximum(lat - deadline, 0.0)
     c = scn.request_weight[u] * c
     c = c + np.where(cloud, o.cloud_cost * scn.cloud_cost_per_flop * lt["remote_flop"], 0.0)
-    feasible = np.isfinite(c) & (lt["device_energy_j"] <= scn.user_energy_budget_j[u])
+    # the referee's single-item rule (FIT_TOL): an option over its budget or deadline by
+    # rounding only is a column; one 5e-7 over is not (and is not feasible to the referee)
+    feasible = np.isfinite(c) & (misfit(lt["device_energy_j"], scn.user_energy_budget_j[u]) == 0)
     if o.deadline == "hard":
-        feasible &= lat <= deadline
+        feasible &= misfit(lat, deadline) == 0
     if penalty is not None:
         q = np.where(served, q, 0.0)
         c = np.where(served, c, scn.request_weight[u] * penalty)

@@ -26,9 +26,11 @@ weights)::
       + mu cloud_cost + lambda load_time          (the last two: assignment / multicell only)
 
 Hard constraints: the capacities above, placement codes, non-negativity, device power, energy
-budget and (``deadline="hard"``) ``L <= d``; ``model_fits`` is 1 at a server that holds a model
-larger than its whole GPU memory (beyond :data:`aigc_opt.metrics.FIT_TOL`; the memory rows
-themselves allow ``FEAS_TOL``).
+budget and (``deadline="hard"``) ``L <= d`` (under an assignment or multi-cell spec, whose
+shares are fixed so that a request's time and energy are data, both judged to
+:data:`aigc_opt.metrics.FIT_TOL` as one item, like the builders' column filters);
+``model_fits`` is 1 at a server that holds a model larger than its whole GPU memory
+(beyond ``FIT_TOL``; the memory rows themselves allow ``FEAS_TOL``).
 
 The spec's decision space (when the spec itself is passed, not only its ``OffloadObjective``):
 a solver's "optimal" is optimal over the options its spec offers, so an allocation outside
@@ -100,7 +102,8 @@ def evaluate_offloading(
     rules = decision_violations(scn, alloc, objective)
     if not eps:
         return offloading_metrics(scn, alloc, objective_of(objective), rejection_penalty=penalty,
-                                  extra_violations=rules)
+                                  extra_violations=rules,
+                                  exact_times=getattr(objective, "variant", None) == "assignment")
     base = offloading_metrics(scn, alloc, objective_of(objective), rejection_penalty=penalty)
     w = scn.request_weight
     per = base.per_item
@@ -130,6 +133,7 @@ def offloading_metrics(
     extra_violations: dict[str, np.ndarray] | None = None,
     extra_totals: dict[str, float] | None = None,
     rejection_penalty: float | None = None,
+    exact_times: bool = False,
 ) -> Metrics:
     """The offloading metrics; the multi-cell evaluator extends them with ``forward_s``
     (per-request edge-to-edge forwarding time, s, added to the latency; an edge request may
@@ -163,6 +167,9 @@ def offloading_metrics(
     v = resource_violations(scn, alloc, forwarding=forward_s is not None)
     v["deadline"] = np.where(np.isinf(late), np.inf, late / scn.request_deadline_s)
     v["energy_budget"] = relative_excess(t["device_energy_j"], scn.user_energy_budget_j)
+    if exact_times:  # fixed shares: a request's time and energy are data, judged as one item
+        v["deadline"] = np.where(np.isinf(late), np.inf, misfit(lat, scn.request_deadline_s))
+        v["energy_budget"] = misfit(t["device_energy_j"], scn.user_energy_budget_j)
     v["tx_power"] = relative_excess(np.where(remote, alloc.tx_power_w, 0.0), scn.user_tx_power_w)
     v["steps"] = np.where(served, np.maximum(1.0 - alloc.steps, 0.0), 0.0)
     v["admission"] = (rejected if rejection_penalty is None else np.zeros(N, bool)).astype(float)
@@ -429,7 +436,8 @@ def evaluate_multicell(scn: Scenario, alloc: MulticellAllocation, objective: Any
               "link_capacity_checked": float(spec_cap is not None)}
     return offloading_metrics(scn, alloc, objective_of(objective),
                               family="offloading.multicell", forward_s=t_fw,
-                              extra_violations=extra, extra_totals=totals)
+                              extra_violations=extra, extra_totals=totals,
+                              exact_times=getattr(objective, "variant", None) == "multicell")
 
 
 # ---------------------------------------------------------------------- partial
