@@ -325,7 +325,7 @@ def bench(
         raise typer.BadParameter("--retry-failed needs --resume", param_hint="--retry-failed")
     if not math.isfinite(connect_timeout):
         raise typer.BadParameter("must be finite", param_hint="--connect-timeout")
-    check_out_file(out, "--out")
+    check_out_file(out, "--out", replaces=False)  # bench: --resume / --overwrite
     check_results_file(out)  # a foreign file: refused (exit 2) and left untouched
     if scheduler:  # fail fast, before the suite's families are imported
         check_scheduler(scheduler, connect_timeout)

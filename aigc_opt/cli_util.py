@@ -235,9 +235,11 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def check_out_file(path: Path | None, hint: str, inputs: tuple[Path | None, ...] = ()) -> None:
+def check_out_file(path: Path | None, hint: str, inputs: tuple[Path | None, ...] = (), *,
+                   replaces: bool = True) -> None:
     """An output file path that can be written and is none of the command's ``inputs``
-    (checked before any work is done: writing over an input would destroy it)."""
+    (checked before any work is done: writing over an input would destroy it); a command
+    that ``replaces`` its file may not write over a results CSV with rows."""
     if path is None:
         return
     for src in inputs:
@@ -252,6 +254,26 @@ def check_out_file(path: Path | None, hint: str, inputs: tuple[Path | None, ...]
         raise typer.BadParameter(f"directory {str(parent)!r} does not exist", param_hint=hint)
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise typer.BadParameter(f"{str(path)!r} is not writable", param_hint=hint)
+    if replaces and _holds_result_rows(path):
+        raise typer.BadParameter(
+            f"{str(path)!r} holds aigc-opt result rows, which writing over it would lose; give "
+            "another file name (or delete it first)", param_hint=hint)
+
+
+def _holds_result_rows(path: Path) -> bool:
+    """True when ``path`` is a results CSV with at least one row (only ``bench`` appends to
+    one, with --resume; every other --out replaces its file)."""
+    from . import export
+
+    try:
+        header = export.check_results_file(path)
+    except export.ForeignFileError:
+        return False
+    if header is None:
+        return False
+    with open(path, "rb") as fh:
+        fh.readline()
+        return bool(fh.readline().strip())
 
 
 def check_in_file(path: Path | None, hint: str) -> None:

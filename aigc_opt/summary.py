@@ -34,12 +34,16 @@ def instance_id(row: Mapping[str, Any]) -> tuple[str, ...]:
 def usable_row(row: Mapping[str, Any]) -> bool:
     """A row whose answer may enter aggregates: it has a solution that the evaluator found
     ``feasible`` and ``verified`` (a row without a ``verified`` cell, from an older file, is
-    judged on the other two)."""
+    judged on the other two), with a finite objective."""
     def yes(v: Any) -> bool:
         return v is True or (isinstance(v, str) and v.lower() == "true") or v is np.True_
 
     verified = row.get("verified")
-    return yes(row.get("has_solution")) and yes(row.get("feasible")) and (
+    try:
+        finite = math.isfinite(float(row.get("objective")))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        finite = False
+    return yes(row.get("has_solution")) and yes(row.get("feasible")) and finite and (
         verified is None or verified == "" or yes(verified))
 
 

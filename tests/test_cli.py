@@ -195,3 +195,58 @@ def test_solve_defaults_to_the_problems_reference_method(problem: str, method: s
 
     assert main(["solve", "--problem", problem]) == 0
     assert f" {method} " in capsys.readouterr().out
+
+
+def _tiny_results(tmp_path: Path) -> Path:
+    """A results CSV of one bench case (greedy on 5 users)."""
+    suite = tmp_path / "one.toml"
+    suite.write_text(textwrap.dedent("""
+        [suite]
+        description = "one"
+        [[cases]]
+        problem = "offloading.assignment"
+        sizes = {n_users = [5], n_servers = [2], n_models = [2]}
+        seeds = [0]
+        methods = ["greedy_latency"]
+    """))
+    out = tmp_path / "bench.csv"
+    _run("bench", str(suite), "--out", str(out), "--workers", "0", "--no-progress")
+    return out
+
+
+def test_no_command_writes_over_result_rows(tmp_path: Path) -> None:
+    """Only ``bench`` appends to a results CSV (--resume / --overwrite); ``summary``, ``solve``
+    ... replaced any --out, so ``summary bench.csv --out victim.csv`` lost victim's rows."""
+    rows = _tiny_results(tmp_path)
+    scn = tmp_path / "s.json"
+    _run("scenario", "generate", "--users", "5", "--servers", "2", "--models", "2", "--out",
+         str(scn))
+    victim = tmp_path / "victim.csv"
+    victim.write_bytes(rows.read_bytes())
+    before = victim.read_bytes()
+    for args in (["summary", str(rows), "--out", str(victim)],
+                 ["scenario", "generate", "--users", "5", "--out", str(victim)],
+                 ["solve", str(scn), "--problem", "offloading.assignment", "--method",
+                  "greedy_latency", "--out", str(victim)]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2 and "result rows" in res.output, (args, res.output)
+        assert victim.read_bytes() == before
+
+
+def test_non_finite_objectives_enter_no_aggregate(tmp_path: Path) -> None:
+    """A hand-edited row with objective inf (status ok, verified) was 'usable': ratio tables
+    credited it with a win over the certified optimum."""
+    from aigc_opt import results as rs
+    from aigc_opt.summary import usable_row
+
+    out = _tiny_results(tmp_path)
+    assert usable_row(export.read_rows(out)[0])
+    text = out.read_text().splitlines()
+    head = next(csv.reader([text[0]]))
+    cells = next(csv.reader([text[1]]))
+    cells[head.index("objective")] = "inf"
+    bad = tmp_path / "bad.csv"
+    with open(bad, "w", newline="") as fh:
+        csv.writer(fh).writerows([head, cells])
+    assert not usable_row(export.read_rows(bad)[0])
+    assert not rs.load(bad)["usable"].any()
