@@ -304,9 +304,10 @@ def _tidy(raw: pd.DataFrame, origins: list[rio.Origin], *, mask_unusable: bool,
 
     # a non-finite objective (a row written by hand or another tool) enters no aggregate: it
     # made ratio tables credit 'inf' with a win and average a ratio of 0
+    finite = (np.isfinite(pd.to_numeric(df["objective"], errors="coerce"))
+              if "objective" in df else True)  # (without the column: refused where needed)
     df["usable"] = ((df["status"] == export.STATUS_OK) & df["has_solution"].fillna(False)
-                    & df["feasible"].fillna(False) & _verified(df)
-                    & np.isfinite(pd.to_numeric(df["objective"], errors="coerce"))).astype(bool)
+                    & df["feasible"].fillna(False) & _verified(df) & finite).astype(bool)
     senses, source = _senses(df, registry)
     df["sense"] = df["problem"].astype(object).map(lambda p: senses.get(p, "min")).astype("string")
     metric_cols = [c for c in (*export.METRIC_COLUMNS, *extra_cols.values()) if c in df]
