@@ -60,6 +60,7 @@ from .summary import (  # noqa: F401  (re-exported: the row summaries live in su
     summarize,
     usable_row,
 )
+from .validate import check_path
 
 logger = logging.getLogger(__name__)
 
@@ -535,7 +536,7 @@ def read_rows(path: str | Path, *, history: bool = False) -> list[dict[str, Any]
     CsvFormatError, ForeignFileError
         Unreadable content, or a header that is not a results header.
     """
-    p = Path(path)
+    p = check_path("path", path)
     try:
         data = p.read_bytes()
     except OSError as exc:

@@ -454,8 +454,11 @@ def derived_from(**args: Any) -> Iterator[None]:
 
 # ------------------------------------------------------------------------------------ files
 def check_path(name: str, path: Any) -> Path:
-    """A file path (``str`` or ``os.PathLike``)."""
+    """A file path (``str`` or ``os.PathLike``) without NUL bytes (the OS refuses those with a
+    plain ValueError)."""
     if isinstance(path, (str, os.PathLike)) and str(path):
+        if "\0" in str(path):
+            raise ValidationError(name, "-", str(path), "a file path may not contain a NUL byte")
         return Path(path)
     raise ValidationError(name, "-", path, "must be a file path (str or pathlib.Path)")
 

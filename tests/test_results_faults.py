@@ -211,3 +211,13 @@ def test_report_from_a_dataframe_has_no_input_path_to_check(tmp_path: Path) -> N
     rows = pd.DataFrame(_rows())
     index = write_report(rows, tmp_path / "frame")  # a DataFrame: no input path to check
     assert index.exists()
+
+
+def test_a_nul_byte_in_a_path_is_a_validation_error() -> None:
+    """The OS refuses such a path with a plain ValueError, which ``except ValidationError``
+    missed (Scenario.load, results.load, read_rows)."""
+    import aigc_opt as ao
+
+    for load in (ao.Scenario.load, results.load, read_rows):
+        with pytest.raises(ValidationError, match="NUL"):
+            load("a\0b.csv")
