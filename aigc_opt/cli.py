@@ -587,17 +587,30 @@ def main(argv: list[str] | None = None) -> int:
     Every failure prints one line ``Error: ...`` on stderr; set ``AIGC_OPT_DEBUG=1`` to get
     the traceback of an unexpected error instead.
     """
+    import signal
+    import threading
     import warnings
 
     loggers = [logging.getLogger(n) for n in ("aigc_opt", "distributed", "tornado", "asyncio")]
     saved = [(list(lg.handlers), lg.level) for lg in loggers]
+    # SIGTERM (kill, timeout, a cancelled CI job, docker stop) ends a run as Ctrl-C does:
+    # workers stopped, the lock removed, "Error: interrupted" (it used to leave a worker
+    # solving and a stale lock behind)
+    old_term = signal.signal(signal.SIGTERM, _interrupt) \
+        if threading.current_thread() is threading.main_thread() else None
     try:
         with warnings.catch_warnings():
             return _main(sys.argv[1:] if argv is None else list(argv))
-    finally:  # in-process callers (tests) get their logging back
+    finally:  # in-process callers (tests) get their logging and signal handler back
         for lg, (handlers, level) in zip(loggers, saved, strict=True):
             lg.handlers[:] = handlers
             lg.setLevel(level)
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _main(args: list[str]) -> int:

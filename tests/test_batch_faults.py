@@ -325,7 +325,8 @@ def test_removed_lock_file_still_keeps_runs_apart(tmp_path: Path,
 
 
 # ------------------------------------------------------------------ Ctrl-C with workers
-def _interrupt(tmp_path: Path, p: Path, extra: list[str]) -> tuple[int, str, Path]:
+def _interrupt(tmp_path: Path, p: Path, extra: list[str], sig: int = signal.SIGINT,
+               group: bool = True, pids: list[int] | None = None) -> tuple[int, str, Path]:
     """Run the suite, send SIGINT to its process group once a row is written (the cases take
     2 s each, so the run is still going when a loaded machine delays this process).
 
@@ -342,13 +343,18 @@ def _interrupt(tmp_path: Path, p: Path, extra: list[str]) -> tuple[int, str, Pat
                              "--out", str(out), "--no-progress", *extra],
                             start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    if pids is not None:
+        pids.append(proc.pid)  # also the process group's id (a new session)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None and not (
                 out.exists() and out.read_bytes().count(b"\n") >= 2):  # a row: workers busy
             time.sleep(0.02)
         time.sleep(0.2)
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group
+        if group:
+            os.killpg(proc.pid, sig)  # what Ctrl-C does: the whole process group
+        else:
+            os.kill(proc.pid, sig)  # what kill / timeout / a CI cancel do: the main process
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -364,6 +370,26 @@ def test_ctrl_c_with_worker_processes_is_one_line(tmp_path: Path, fake: str) -> 
     code, err, out = _interrupt(tmp_path, p, ["--workers", "2"])
     assert code == 130 and err == "Error: interrupted\n", err
     assert 1 <= len(_unique(out)) < 10 and not (tmp_path / "r.csv.lock").exists()
+
+
+def test_sigterm_to_the_main_process_ends_the_run_as_ctrl_c(tmp_path: Path, fake: str) -> None:
+    """SIGTERM to the CLI alone left its busy worker solving (orphaned), a stale lock and no
+    error line (rc -15); now it is an interrupt: one line, 130, workers gone, lock removed."""
+    p = _toy_suite(tmp_path, fake, delay=2.0, time_limit=60.0)
+    pids: list[int] = []
+    code, err, out = _interrupt(tmp_path, p, ["--workers", "2"], signal.SIGTERM, group=False,
+                                pids=pids)
+    assert code == 130 and err == "Error: interrupted\n", err
+    assert not (tmp_path / "r.csv.lock").exists() and len(_unique(out)) < 10
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pids[0], 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("worker processes outlived the run")
 
 
 @pytest.mark.slow
