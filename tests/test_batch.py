@@ -464,3 +464,13 @@ def test_quick_suite_end_to_end(tmp_path: Path) -> None:
         if r["has_solution"] and r["eval_objective"] == r["eval_objective"]:
             np.testing.assert_allclose(r["eval_objective"], r["objective"], rtol=1e-6,
                                        atol=1e-9, err_msg=r["key"])
+
+
+def test_a_reference_that_no_method_of_the_case_runs_is_named() -> None:
+    """``reference = "exct"`` was accepted and left every ratio '-' with no word on why."""
+    text = ('[[cases]]\nproblem = "wpmec.binary"\nsizes = {n_users = [10]}\n'
+            'methods = ["exact", "cd"]\nreference = "exct"\n')
+    with pytest.raises(SuiteError, match=r"reference = 'exct'.*did you mean 'exact'"):
+        expand(parse_suite(text, source="r.toml"))
+    ok = expand(parse_suite(text.replace('"exct"', '"exact"'), source="r.toml"))
+    assert {c.reference for c in ok} == {"exact"}
