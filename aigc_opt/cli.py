@@ -593,10 +593,8 @@ def main(argv: list[str] | None = None) -> int:
 
     loggers = [logging.getLogger(n) for n in ("aigc_opt", "distributed", "tornado", "asyncio")]
     saved = [(list(lg.handlers), lg.level) for lg in loggers]
-    # SIGTERM (kill, timeout, a cancelled CI job, docker stop) ends a run as Ctrl-C does:
-    # workers stopped, the lock removed, "Error: interrupted" (it used to leave a worker
-    # solving and a stale lock behind)
-    old_term = signal.signal(signal.SIGTERM, _interrupt) \
+    # SIGTERM (kill, timeout, a CI cancel) ends a run as Ctrl-C does: workers stopped, lock gone
+    old_term = signal.signal(signal.SIGTERM, signal.default_int_handler) \
         if threading.current_thread() is threading.main_thread() else None
     try:
         with warnings.catch_warnings():
@@ -608,9 +606,6 @@ def main(argv: list[str] | None = None) -> int:
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
 
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _main(args: list[str]) -> int:
