@@ -607,7 +607,6 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, old_term)
 
 
-
 def _main(args: list[str]) -> int:
     debug = bool(os.environ.get("AIGC_OPT_DEBUG"))
     try:

@@ -209,12 +209,24 @@ def p95(x: np.ndarray) -> float:
         return float(np.percentile(x, 95))
 
 
-def misfit(size: Any, capacity: Any) -> np.ndarray:
-    """1.0 where an item of ``size`` alone exceeds ``capacity`` (beyond ``FIT_TOL``, relative),
-    else 0.0 (broadcast; any unit, the same for both)."""
+def fits(size: Any, capacity: Any) -> np.ndarray:
+    """True where an item of ``size`` fits ``capacity`` on its own, to ``FIT_TOL`` (relative;
+    broadcast; any unit, the same for both): the builders' filter of options and columns."""
     size = np.asarray(size, dtype=np.float64)
     capacity = np.asarray(capacity, dtype=np.float64)
-    return (size > capacity * (1.0 + FIT_TOL)).astype(np.float64)
+    return np.asarray(size <= capacity * (1.0 + FIT_TOL))
+
+
+def misfit(size: Any, capacity: Any) -> np.ndarray:
+    """The referee's violation of :func:`fits`: 1.0 where the item does not fit, else 0.0."""
+    return (~fits(size, capacity)).astype(np.float64)
+
+
+def fit_weights(weights: np.ndarray, size: Any, capacity: Any) -> np.ndarray:
+    """Coefficients ``weights`` of a capacity row scaled to a right-hand side of at most 1,
+    with every item that does not :func:`fits` on its own raised to at least 2: the same
+    integer points, but no solver feasibility tolerance (1e-6) lets such an item in."""
+    return np.where(fits(size, capacity), weights, np.maximum(weights, 2.0))
 
 
 def relative_excess(value: np.ndarray, limit: np.ndarray) -> np.ndarray:

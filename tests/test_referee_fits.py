@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import aigc_opt as ao
-from aigc_opt.metrics import FIT_TOL, misfit
+from aigc_opt.metrics import FIT_TOL, fit_weights, fits, misfit
 from aigc_opt.problems.caching import CachingAllocation, CachingInstance, CachingSpec
 from aigc_opt.problems.incentives.data import ContractSpec
 from aigc_opt.problems.migration.data import CostWeights, MigrationAllocation, MigrationSpec
@@ -32,6 +32,9 @@ def test_misfit_forgives_rounding_only() -> None:
     cap = np.array([MEM, MEM, MEM, 0.0])
     size = np.array([MEM, MEM * (1 + FIT_TOL / 2), MEM * (1 + 1e-8), 1.0])
     np.testing.assert_array_equal(misfit(size, cap), [0.0, 0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(fits(size, cap), [True, True, False, False])
+    w = np.array([1.0, 1.0, 1.2, 0.5])  # row coefficients; a misfit's goes to at least 2
+    np.testing.assert_array_equal(fit_weights(w, size, cap), [1.0, 1.0, 2.0, 2.0])
 
 
 def _one_model_cache(size: float) -> CachingInstance:

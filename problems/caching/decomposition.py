@@ -80,7 +80,7 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.backend import SolveOptions
-from aigc_opt.metrics import FIT_TOL
+from aigc_opt.metrics import fits
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.solve import register_algorithm
 
@@ -140,7 +140,7 @@ def tables(inst: CachingInstance, obj: CachingObjective) -> Tables:
     b = e[ps, pk, :][None, :, :, None] - obj.accuracy * G[:, pk, :, :]
     mem = np.asarray(inst.server_gpu_memory_bytes, dtype=float)
     size = np.asarray(inst.model_size_bytes, dtype=float)
-    ok = size[None, :] <= mem[:, None] * (1 + FIT_TOL)  # the referee's rule
+    ok = fits(size[None, :], mem[:, None])  # the referee's rule
     z = np.where(ok, size[None, :] / np.where(mem > 0, mem, 1.0)[:, None], 0.0)
     if obj.compute_capacity:
         f = inst.model_flop_per_request[None, :] / (inst.server_compute_flops[:, None]

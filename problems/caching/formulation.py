@@ -66,7 +66,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from aigc_opt.explain import grid_group
-from aigc_opt.metrics import misfit
+from aigc_opt.metrics import fits
 from aigc_opt.program import Block, LinearProgram
 
 from .data import (
@@ -323,8 +323,7 @@ def window_data(inst: CachingInstance, obj: CachingObjective, lay: Layout, R: np
     # A model larger than the server's whole GPU memory is in no cache: the referee's
     # model_fits (FIT_TOL); left to the solvers' 1e-6 feasibility tolerance HiGHS cached a
     # model 6e-8 too large that relax_memory (and SCIP, at 5e-7) left out
-    useless |= misfit(inst.model_size_bytes[None, :],
-                      inst.server_gpu_memory_bytes[:, None]).astype(bool)
+    useless |= ~fits(inst.model_size_bytes[None, :], inst.server_gpu_memory_bytes[:, None])
     ub[:nC] = np.where(np.broadcast_to(useless, (W, S, M)), 0.0, 1.0).reshape(-1)
     # Dominance (exact): a route costing, even at its copy's best accuracy, no less than the
     # cloud (gain 0) never helps: the cloud share y of its demand row is free. Its x column

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.errors import UnknownNameError, ValidationError
-from aigc_opt.metrics import FIT_TOL
+from aigc_opt.metrics import fits
 from aigc_opt.schema import bound
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import (
@@ -548,17 +548,17 @@ def enumerate_bundles(inst: IsccInstance, rb_options: tuple[int, ...],
     lat_c = np.where(cloud, inst.cloud_latency_s, 0.0)
     tx = t_tx1[:, None] / rb[None, :]  # (B, R)
     cp = (t_c1 - lat_c)[:, None] / gp[None, :] + lat_c[:, None]  # (B, G)
-    # the referee's single-item rule (FIT_TOL): a bundle over its deadline by rounding only fits
-    D = inst.task_deadline_s[i] * (1 + FIT_TOL)
-    dwell = inst.link_dwell_s[i, k] * (1 + FIT_TOL)
+    # the referee's single-item rule (fits, FIT_TOL): a bundle late by rounding only is on time
+    D = inst.task_deadline_s[i]
+    dwell = inst.link_dwell_s[i, k]
     feas: np.ndarray
     if slotted:
-        slot = inst.slot_s * (1 + FIT_TOL)
-        base_ok = np.asarray((t_s <= slot) & (3 * inst.slot_s <= D) & (2 * inst.slot_s <= dwell))
-        feas = base_ok[:, None, None] & (tx <= slot)[:, :, None] & (cp <= slot)[:, None, :]
+        slot = inst.slot_s
+        base_ok = fits(t_s, slot) & fits(3 * slot, D) & fits(2 * slot, dwell)
+        feas = base_ok[:, None, None] & fits(tx, slot)[:, :, None] & fits(cp, slot)[:, None, :]
     else:
-        feas = ((t_s[:, None, None] + tx[:, :, None] + cp[:, None, :] <= D[:, None, None])
-                & (t_s[:, None] + tx <= dwell[:, None])[:, :, None])
+        feas = (fits(t_s[:, None, None] + tx[:, :, None] + cp[:, None, :], D[:, None, None])
+                & fits(t_s[:, None] + tx, dwell[:, None])[:, :, None])
     if prune:
         exists = np.asarray(feas.any(axis=2))  # (B, R)
         gidx = np.argmax(feas, axis=2)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aigc_opt.metrics import misfit
+from aigc_opt.metrics import fits
 
 from .data import (
     DEVICE,
@@ -112,7 +112,7 @@ def wire_ok(inst: LifecycleInstance, phys: OptionPhysics) -> np.ndarray:
     t_up = 8.0 * phys.wire_bytes_region[..., None] / inst.link_bandwidth_bps[None, None, :, :]
     reach = np.isfinite(inst.link_latency_s)[None, None, :, :]
     has = (inst.data_tokens > 0)[:, None, :, None]  # (S, 1, U, 1)
-    in_time = misfit(t_up, inst.window_s) == 0  # the referee's rule: rounding only forgiven
+    in_time = fits(t_up, inst.window_s)  # the referee's rule: rounding only forgiven
     ok_u = ~has | ((reach & in_time) | local[None, None])
     split = (mode == SPLIT)[None, :, None, None]
     ok_u = np.where(split, ~has | (reach & in_time & (dev >= 0)[None, None, :, None]), ok_u)

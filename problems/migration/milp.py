@@ -47,7 +47,7 @@ import numpy as np
 from aigc_opt.backend import SolveOptions
 from aigc_opt.errors import ValidationError
 from aigc_opt.explain import GridLabels
-from aigc_opt.metrics import misfit
+from aigc_opt.metrics import fit_weights, fits
 from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.result import Result
 from aigc_opt.solve import register_algorithm
@@ -100,7 +100,7 @@ def assemble(cost_x: np.ndarray, work: np.ndarray, capacity: np.ndarray, user_mo
     # entries dropped (exact), so a slow GPU (1 FLOP/s: latencies of 1e15 s) leaves no 1e15
     # next to 1 in the model. (A model larger than a server's memory is kept out by its
     # memory row instead, below, so that an explanation still names gpu_memory.)
-    over = misfit(work[:, None, :], capacity[None, :, None]) > 0  # (U, S, K)
+    over = ~fits(work[:, None, :], capacity[None, :, None])  # (U, S, K)
     cost_x = np.where(over[None], 0.0, cost_x)
     nx, nh = T * U * S * K, T * S * M
     Tw = T - 1 if transition_j is not None else 0
@@ -134,12 +134,10 @@ def assemble(cost_x: np.ndarray, work: np.ndarray, capacity: np.ndarray, user_mo
            np.concatenate([np.ones(nx), -np.ones(T * U * S)]), T * U * S, -np.inf, 0.0,
            name="hosting", items=GridLabels("slot {0}, user {1}, server {2}", (T, U, S)))
     # GPU memory, each row divided by the server's memory
-    # (a model larger than the whole memory weighs at least 2 against the right-hand side 1:
-    # the same integer points, but no 1e-6 feasibility tolerance lets it in)
+    # (a model larger than the whole memory weighs at least 2: the referee's option_fits)
     mscale = np.where(server_memory > 0, server_memory, 1.0)
-    wm = model_memory[None, :] / mscale[:, None]  # (S, M)
-    wm = np.where(misfit(model_memory[None, :], server_memory[:, None]) > 0, np.maximum(wm, 2.0),
-                  wm)
+    wm = fit_weights(model_memory[None, :] / mscale[:, None], model_memory[None, :],
+                     server_memory[:, None])  # (S, M)
     rb.add(np.broadcast_to(np.arange(T * S).reshape(T, S, 1), (T, S, M)).ravel(), ih.ravel(),
            (wm[None] * np.ones((T, 1, 1))).ravel(),
            T * S, -np.inf, np.tile(server_memory / mscale, T),

@@ -59,7 +59,7 @@ import numpy as np
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.explain import GridLabels
 from aigc_opt.frozen import FrozenMap
-from aigc_opt.metrics import misfit
+from aigc_opt.metrics import fit_weights, fits
 from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.quality import quality
 from aigc_opt.scenario import Scenario
@@ -206,9 +206,9 @@ def option_table(scn: Scenario, spec: OffloadingSpec) -> OptionTable:
     c = c + np.where(cloud, o.cloud_cost * scn.cloud_cost_per_flop * lt["remote_flop"], 0.0)
     # the referee's single-item rule (FIT_TOL): an option over its budget or deadline by
     # rounding only is a column; one 5e-7 over is not (and is not feasible to the referee)
-    feasible = np.isfinite(c) & (misfit(lt["device_energy_j"], scn.user_energy_budget_j[u]) == 0)
+    feasible = np.isfinite(c) & fits(lt["device_energy_j"], scn.user_energy_budget_j[u])
     if o.deadline == "hard":
-        feasible &= misfit(lat, deadline) == 0
+        feasible &= fits(lat, deadline)
     if penalty is not None:
         q = np.where(served, q, 0.0)
         c = np.where(served, c, scn.request_weight[u] * penalty)
@@ -245,11 +245,8 @@ def placement_rows(rb: RowBuilder, scn: Scenario, *, user: np.ndarray, radio: np
     ys, ym = np.repeat(np.arange(S), M), np.tile(np.arange(M), S)
     mem = np.asarray(scn.server_gpu_memory_bytes, dtype=np.float64)
     den = np.where(mem > 0, mem, max(float(scn.model_size_bytes.max(initial=0.0)), 1.0))
-    # a model larger than the whole memory weighs at least 2 (the row's right-hand side is 1):
-    # the integer points are the same, but no 1e-6 feasibility tolerance lets it in (the
-    # referee's model_fits judges it to FIT_TOL)
-    w = scn.model_size_bytes[ym] / den[ys]
-    w = np.where(misfit(scn.model_size_bytes[ym], mem[ys]) > 0, np.maximum(w, 2.0), w)
+    # a model larger than the whole memory weighs at least 2 (the referee's model_fits)
+    w = fit_weights(scn.model_size_bytes[ym] / den[ys], scn.model_size_bytes[ym], mem[ys])
     rb.add(ys, nx + ys * M + ym, w, S, -np.inf, mem / den, name="memory", items="server {i}")
     key = place[ecols] * M + scn.request_model[user[ecols]]  # cache column of each edge option
     if linking == "disaggregated":  # x_ns <= y_{s,m(n)}

@@ -36,7 +36,7 @@ import numpy as np
 from aigc_opt.backend import SolveOptions, get_backend
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.errors import ValidationError
-from aigc_opt.metrics import misfit
+from aigc_opt.metrics import fits
 from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.quality import quality
 from aigc_opt.scenario import Scenario
@@ -130,10 +130,9 @@ def multicell_columns(scn: Scenario, spec: MulticellSpec) -> MulticellColumns:
         c = c + o.deadline_penalty * late
     c = scn.request_weight[u] * c + np.where(
         cloud, o.cloud_cost * scn.cloud_cost_per_flop * lt["remote_flop"], 0.0)
-    feasible = np.isfinite(c) & (misfit(lt["device_energy_j"], scn.user_energy_budget_j[u])
-                                 == 0)
+    feasible = np.isfinite(c) & fits(lt["device_energy_j"], scn.user_energy_budget_j[u])
     if o.deadline == "hard":  # the referee's single-item rule (FIT_TOL), as the assignment's
-        feasible &= misfit(lat, scn.request_deadline_s[u]) == 0
+        feasible &= fits(lat, scn.request_deadline_s[u])
     return MulticellColumns(u, alloc, lat, lt["device_energy_j"], lt["server_energy_j"],
                             np.where(np.isfinite(c), c, 0.0), feasible)
 
