@@ -30,7 +30,7 @@ import numpy as np
 
 from .errors import UnknownNameError, ValidationError
 from .families import load_families
-from .validate import first_leaf
+from .validate import first_leaf, load_json
 
 
 @dataclass(frozen=True)
@@ -301,21 +301,7 @@ def load_instance_json(path: str | Path, expected: type | None = None) -> Any:
 
 
 def _read_json(p: Path) -> Any:
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ValidationError("path", "-", str(p), "not UTF-8 text (is it a JSON file?)") \
-            from None
-    except OSError as exc:
-        raise ValidationError("path", "-", str(p), f"cannot read: {exc.strerror}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationError("path", "-", str(p), f"not valid JSON: {exc}") from None
-    except ValueError as exc:  # an integer literal beyond Python's 4300-digit conversion limit
-        raise ValidationError("path", "-", str(p), f"not valid JSON: {exc}") from None
-    except RecursionError:
-        raise ValidationError("path", "-", str(p), "JSON nested too deeply") from None
+    return load_json(p, "instance file")
 
 
 def _from_doc(data: Any, p: Path, expected: type | None) -> Any:

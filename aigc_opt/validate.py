@@ -496,13 +496,31 @@ def _depth_ok(obj: Any, limit: int) -> bool:
     return True
 
 
+class _DuplicateKey(Exception):
+    """A JSON object with a key twice (``json`` would keep the last value silently)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return out
+
+
 def load_json(path: Any, what: str = "JSON file", *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """Parse a JSON file; a :class:`ValidationError` naming the path (and line and column)
     for unreadable, non-UTF-8, truncated, invalid or too deeply nested content."""
     text = read_text(path, what)
     p = str(path)
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise ValidationError("path", "-", p, f"{what} names the key {exc.args[0]!r} twice in "
+                              "one object (which value is meant?)") from None
     except json.JSONDecodeError as exc:
         raise ValidationError("path", "-", p, f"{what} is not valid JSON at line {exc.lineno} "
                               f"column {exc.colno}: {exc.msg}") from exc

@@ -90,3 +90,24 @@ def test_every_case_kind_round_trips(tmp_path: Path) -> None:
         for f, v in vars(inst).items():
             if isinstance(v, np.ndarray):
                 np.testing.assert_array_equal(getattr(back, f), v, err_msg=f"{name}.{f}")
+
+
+def test_a_key_given_twice_is_refused_not_overwritten(tmp_path: Path) -> None:
+    """``json`` keeps the last of two equal keys; a file that says ``theta`` twice is
+    ambiguous, so the instance and scenario readers refuse it by name."""
+    doc = _doc(tmp_path)
+    text = json.dumps(doc)
+    twice = text.replace('"fields": {', '"fields": {"theta": {"__ndarray__": [9.0], '
+                         '"dtype": "<f8"}, ', 1)
+    assert twice != text
+    with pytest.raises(ValidationError, match=r"m\.json.*'theta' twice"):
+        _load(tmp_path, None, twice)
+    from aigc_opt import Scenario
+
+    scn = Scenario.generate(n_users=2, n_servers=1, n_models=1, seed=0)
+    p = tmp_path / "s.json"
+    scn.save(p)
+    body = p.read_text()
+    p.write_text(body.replace("{", '{"n_users_typo": 1, "n_users_typo": 2, ', 1))
+    with pytest.raises(ValidationError, match=r"s\.json.*'n_users_typo' twice"):
+        Scenario.load(p)
