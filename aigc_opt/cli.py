@@ -36,6 +36,7 @@ from .cli_util import (  # noqa: F401  (EXIT_* re-exported: the documented exit 
     check_in_file,
     check_method,
     check_out_file,
+    check_patterns,
     exit_code_of,
     finite,
     kind_or_fail,
@@ -337,6 +338,7 @@ def bench(
         cases = expand(s)
     except SuiteError as exc:
         raise typer.BadParameter(str(exc), param_hint="SUITE") from None
+    check_patterns([c.key for c in cases], only=only or [], exclude=exclude or [])
     if only:
         cases = [c for c in cases if any(o in c.key for o in only)]
     if exclude:

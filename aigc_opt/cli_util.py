@@ -613,3 +613,18 @@ def setup_logging(verbose: int, quiet: bool) -> None:
         import warnings
 
         warnings.simplefilter("ignore")
+
+
+def check_patterns(keys: Sequence[str], **filters: Sequence[str]) -> None:
+    """Refuse a case filter (``only=[...]``, ``exclude=[...]``: the ``--only`` / ``--exclude``
+    texts) that matches no case key, since a typo would keep or drop cases silently; the
+    error names the closest key part (``--only higs``: "did you mean 'highs'?")."""
+    parts = {part for k in keys for part in re.split(r"[|,]", k)}
+    parts |= {word for p in parts for word in re.split(r"[=._]", p)}  # 'greedy' of 'greedy_x'
+    parts.discard("")
+    for option, patterns in filters.items():
+        for p in patterns:
+            if not any(p in k for k in keys):
+                raise typer.BadParameter(f"{p!r} matches no case of the suite"
+                                         f"{did_you_mean(p, sorted(parts))}",
+                                         param_hint=f"--{option}")

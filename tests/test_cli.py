@@ -133,6 +133,11 @@ def test_bench_resume_and_plot(tmp_path: Path) -> None:
     res = runner.invoke(app, ["bench", str(suite), "--out", str(out), "--resume",
                               "--exclude", "offloading"])
     assert res.exit_code != 0 and "no case left" in res.output
+    for option, typo, hint in (("--only", "gredy", "greedy"), ("--exclude", "offloadin.",
+                                                               "offloading")):
+        res = runner.invoke(app, ["bench", str(suite), "--out", str(out), "--resume", option,
+                                  typo])  # would keep / drop cases silently
+        assert res.exit_code != 0 and "matches no case" in res.output and hint in res.output
     run_all = _run("bench", str(suite), "--out", str(out), "--resume", "--workers", "0")
     assert "7 cases run" in run_all
     text = _run("summary", str(out), "--out", str(tmp_path / "s.csv"), "--rows-out",
