@@ -441,7 +441,7 @@ def _read_sweep(path: str | Path) -> tuple[list[str], list[dict[str, str]], list
     """Header, rows and their line numbers of a sweep CSV, strictly: one record per line, the
     header's field count on every line, unique column names; else a ValidationError naming
     the file and line (never a row merged across lines or shifted silently)."""
-    text = read_text(path, "Pareto CSV").removeprefix("\ufeff")
+    text = read_text(path, "Pareto CSV")
     lines = [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), start=1)]
     lines = [(n, line) for n, line in lines if line.strip()]
     if not lines:

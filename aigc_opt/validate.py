@@ -464,7 +464,8 @@ def check_path(name: str, path: Any) -> Path:
 
 
 def read_text(path: Any, what: str = "file", *, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """The UTF-8 text of ``path``; a :class:`ValidationError` naming the path for a missing,
+    """The UTF-8 text of ``path`` (without a leading byte-order mark); a
+    :class:`ValidationError` naming the path for a missing,
     unreadable, too large or non-UTF-8 file (with the line of the first bad byte)."""
     p = check_path("path", path)
     try:
@@ -476,7 +477,7 @@ def read_text(path: Any, what: str = "file", *, max_bytes: int = MAX_FILE_BYTES)
     except OSError as exc:
         raise ValidationError("path", "-", str(p), f"cannot read {what}: {exc}") from exc
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark some editors add
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ValidationError("path", "-", str(p), f"{what} is not UTF-8 text: bad byte "

@@ -368,3 +368,29 @@ def test_the_largest_seed_is_accepted() -> None:
     s = parse_suite(SUITE + f"seeds = [{2**63 - 1}]\nmethods = ['greedy_latency']\n",
                     source="ok.toml")
     assert {c.seed for c in expand(s)} == {2**63 - 1}
+
+
+def test_a_byte_order_mark_is_read_past_by_every_text_loader(tmp_path: Path) -> None:
+    """Editors on Windows start UTF-8 files with a byte-order mark; every text loader reads
+    the file as without it (the gains CSV said "could not convert '\\ufeff0.1'", the position
+    trace "needs columns slot,user,x,y" of a header it had, the suite "Invalid statement")."""
+    from aigc_opt import Scenario
+    from aigc_opt.problems.migration.mobility import positions_from_csv
+    from aigc_opt.problems.wpmec.data import WpmecBatch
+
+    bom = b"\xef\xbb\xbf"
+
+    def write(name: str, text: str) -> Path:
+        p = tmp_path / name
+        p.write_bytes(bom + text.encode())
+        return p
+
+    assert WpmecBatch.from_file(write("g.csv", "0.1,0.2\n0.3,0.4\n")).gains.shape == (2, 2)
+    xy = positions_from_csv(str(write("xy.csv", "slot,user,x,y\n0,0,1,2\n1,0,2,3\n")))
+    assert xy.shape == (2, 1, 2) and xy[1, 0, 1] == 3
+    assert {c.sizes["n_users"] for c in expand(load_suite(write("s.toml", SUITE)))} == {4, 8}
+    scn = Scenario.generate(n_users=2, n_servers=1, n_models=1, seed=0)
+    plain = tmp_path / "scn.json"
+    scn.save(plain)
+    back = Scenario.load(write("bom.json", plain.read_text()))
+    assert back.to_dict() == scn.to_dict()

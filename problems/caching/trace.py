@@ -350,7 +350,7 @@ def _blank(row: list[str]) -> bool:
 
 
 def _load_events(p: Path, cols: dict[str, str], a: _EventArgs) -> EventTrace:
-    text = read_text(p, "request log").removeprefix("\ufeff")
+    text = read_text(p, "request log")
     reader = csv.reader(_lines(text))
     try:
         header = next((r for r in reader if not _blank(r)), None)

@@ -23,6 +23,7 @@ migration ``e_0 = 1`` J plus ``e_1 = 2e-9`` J per byte-hop of a
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import Any
 
@@ -42,6 +43,7 @@ from aigc_opt.validate import (
     check_seed,
     check_size,
     derived_from,
+    read_text,
 )
 
 from .data import MigrationInstance
@@ -135,9 +137,11 @@ def positions(rng: np.random.Generator, n_users: int, n_slots: int, *, mobility:
 def positions_from_csv(path: str) -> np.ndarray:
     """Positions (T, U, 2), m, from a CSV with a header and columns ``slot,user,x,y`` (the
     online family's position-trace format); every (slot, user) pair must appear once."""
+    text = read_text(path, "position trace")  # names the path; drops a byte-order mark
     try:
-        raw: Any = np.genfromtxt(path, delimiter=",", names=True, dtype=np.float64)
-    except (OSError, ValueError) as exc:
+        raw: Any = np.genfromtxt(io.StringIO(text), delimiter=",", names=True,
+                                 dtype=np.float64)
+    except ValueError as exc:
         raise ValidationError("trace", "-", path, f"cannot read: {exc}") from exc
     names = raw.dtype.names or ()
     if not {"slot", "user", "x", "y"} <= set(names):

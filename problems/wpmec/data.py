@@ -40,6 +40,7 @@ they give (1e-7 .. 2e-5) match the order of the sample ``h`` printed in DROO's
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 from contextlib import nullcontext
@@ -62,6 +63,7 @@ from aigc_opt.validate import (
     check_seed,
     check_size,
     derived_from,
+    read_text,
 )
 
 logger = logging.getLogger(__name__)
@@ -322,7 +324,8 @@ class WpmecBatch:
             if suffix == ".npy":
                 arr = np.load(p, allow_pickle=False)
             elif suffix == ".csv":
-                arr = np.loadtxt(p, delimiter=",", comments="#", ndmin=2, dtype=np.float64)
+                arr = np.loadtxt(io.StringIO(read_text(p, "gains CSV")), delimiter=",",
+                                 comments="#", ndmin=2, dtype=np.float64)
             else:
                 from aigc_opt.matfile import load_mat
 
