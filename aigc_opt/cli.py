@@ -486,15 +486,14 @@ def dataset_wpmec(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
     rel_gap: Annotated[float, typer.Option("--rel-gap", parser=finite(0.0, 1.0),
                                            help="Certified relative gap, 0..1.")] = 1e-6,
+    channel: Annotated[str, typer.Option("--channel", help="Channel profile: droo_code, or "
+                                         "droo_data (DROO's published data sets).")] = "droo_code",
 ) -> None:
     """Certified WPMEC labels: channel, optimal mode, optimal rate, bound and gap per frame."""
     from .gym.datasets import save_labels, wpmec_labels
 
-    if out.suffix.lower() not in (".npz", ".mat"):
-        raise typer.BadParameter(f"{str(out)!r}: use a .npz or .mat file name",
-                                 param_hint="--out")
-    check_out_file(out, "--out")
-    labels = wpmec_labels(users, frames, seed=seed, rel_gap=rel_gap)
+    check_out_file(out, "--out", suffixes=(".npz", ".mat"))
+    labels = wpmec_labels(users, frames, seed=seed, rel_gap=rel_gap, channel_profile=channel)
     save_labels(labels, out)
     typer.echo(f"wrote {out}: {labels.n_frames} frames x {labels.n_users} users, "
                f"worst certified gap {float(labels.gap.max()):.3g}")

@@ -236,12 +236,16 @@ def same_file(a: Path, b: Path) -> bool:
 
 
 def check_out_file(path: Path | None, hint: str, inputs: tuple[Path | None, ...] = (), *,
-                   replaces: bool = True) -> None:
+                   replaces: bool = True, suffixes: tuple[str, ...] = ()) -> None:
     """An output file path that can be written and is none of the command's ``inputs``
-    (checked before any work is done: writing over an input would destroy it); a command
-    that ``replaces`` its file may not write over a results CSV with rows."""
+    (checked before any work is done: writing over an input would destroy it), with one of
+    ``suffixes`` when given; a command that ``replaces`` its file may not write over a
+    results CSV with rows."""
     if path is None:
         return
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise typer.BadParameter(f"{str(path)!r}: use a {' or '.join(suffixes)} file name",
+                                 param_hint=hint)
     for src in inputs:
         if src is not None and same_file(path, src):
             raise typer.BadParameter(f"{str(path)!r} is an input of this command "

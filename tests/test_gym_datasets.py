@@ -70,6 +70,11 @@ def test_cli_dataset_wpmec(tmp_path: Path, capsys: object) -> None:
     ref = wpmec_labels(30, 8, seed=2)
     np.testing.assert_allclose(d["output_obj"][:, 0], ref.objective, rtol=0)
     assert main(["dataset", "wpmec", "--users", "3", "--out", str(tmp_path / "x.csv")]) == 2
+    assert main(["dataset", "wpmec", "--users", "4", "--frames", "3", "--channel", "droo_data",
+                 "--out", str(out)]) == 0
+    np.testing.assert_array_equal(scipy.io.loadmat(out)["input_h"], WpmecBatch.generate(
+        3, 4, seed=0, profile="droo_data").gains)
+    assert main(["dataset", "wpmec", "--channel", "droo", "--out", str(out)]) == 2
 
 
 DROO_FRAMES = Path(__file__).parent / "data" / "droo_data_10_frames.csv"

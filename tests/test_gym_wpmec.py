@@ -110,6 +110,16 @@ def test_observation_is_normalised_gain_and_replay() -> None:
         np.testing.assert_array_equal(seen[k], gains[(i + k) % 7])
 
 
+def test_channel_profile_sets_the_drawn_means() -> None:
+    from aigc_opt.problems.wpmec import mean_gains
+
+    for cls in (WpmecOffloadEnv, WpmecBatchVectorEnv):
+        env = cls(n_users=6, channel_profile="droo_data")  # type: ignore[arg-type]
+        np.testing.assert_array_equal(env.model.scale, mean_gains(6, profile="droo_data"))
+    with pytest.raises(ValidationError, match="profile"):
+        WpmecOffloadEnv(n_users=6, channel_profile="droo")
+
+
 def test_sync_vector_env() -> None:
     envs = gym.vector.SyncVectorEnv([lambda: gym.make(ENV_ID, n_users=5) for _ in range(3)])
     obs, _ = envs.reset(seed=4)

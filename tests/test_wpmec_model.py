@@ -10,6 +10,7 @@ import pytest
 
 from aigc_opt.errors import ValidationError
 from aigc_opt.problems.wpmec import (
+    CHANNEL_PROFILES,
     WpmecAllocation,
     WpmecBatch,
     WpmecInstance,
@@ -53,6 +54,32 @@ def test_mean_gains_free_space_model() -> None:
     np.testing.assert_allclose(hbar, 4.11 * (lam / (4 * math.pi * np.array([2.5, 3.0, 5.2])))**2.8)
     # DROO's printed gains are of this order (1e-7 .. 1e-5)
     assert 1e-6 < hbar.max() < 2e-5
+
+
+# Per-device means of ``input_h`` over the 20,000 distinct frames of DROO's published
+# data/data_10.mat (revenol/DROO; rows 20,000-29,999 repeat rows 10,000-19,999), 5 digits;
+# data_N.mat for N < 10 holds the first N columns of the same frames.
+DROO_DATA10_MEANS = np.array([8.4084e-06, 6.2087e-06, 4.657e-06, 3.5659e-06, 2.8346e-06,
+                              2.2968e-06, 1.8476e-06, 1.5347e-06, 1.3063e-06, 1.0913e-06])
+
+
+@pytest.mark.parametrize("n_users", [5, 8, 10])
+def test_droo_data_profile_reproduces_the_published_data_sets(n_users: int) -> None:
+    """``profile="droo_data"`` draws frames whose per-device means match DROO's published
+    files (within 3 %: four standard errors of a 20,000-frame mean of exponential fading);
+    the default profile (public code's A_d = 4.11) is 1.37 times stronger."""
+    published = DROO_DATA10_MEANS[:n_users]
+    hbar = mean_gains(n_users, profile="droo_data")
+    np.testing.assert_allclose(hbar / published, 1.0, atol=0.015)
+    drawn = WpmecBatch.generate(20_000, n_users, seed=7, profile="droo_data").gains
+    np.testing.assert_allclose(drawn.mean(axis=0) / published, 1.0, atol=0.03)
+    np.testing.assert_allclose(drawn.std(axis=0) / drawn.mean(axis=0), 1.0, atol=0.03)
+    code = mean_gains(n_users, distances_m=CHANNEL_PROFILES["droo_data"].distances_m(n_users))
+    np.testing.assert_allclose(published / code, 0.73, atol=0.01)  # same devices, A_d 4.11
+    np.testing.assert_array_equal(  # the first N devices of the 10-device layout
+        hbar, mean_gains(10, profile="droo_data")[:n_users])
+    with pytest.raises(ValidationError, match="profile.*'droo'.*did you mean 'droo_data'"):
+        mean_gains(3, profile="droo")
 
 
 def test_generate_is_seeded_and_positive() -> None:

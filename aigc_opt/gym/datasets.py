@@ -87,7 +87,8 @@ class WpmecLabels:
 
 def wpmec_labels(n_users: int = 10, n_frames: int = 1000, *, seed: int = 0,
                  gains: Any = None, weights: Any = None, params: WpmecParams | None = None,
-                 rel_gap: float = 1e-6, chunk: int = 2048) -> WpmecLabels:
+                 rel_gap: float = 1e-6, chunk: int = 2048,
+                 channel_profile: str = "droo_code") -> WpmecLabels:
     """Certified optimal labels for ``n_frames`` WPMEC frames.
 
     Parameters
@@ -104,6 +105,10 @@ def wpmec_labels(n_users: int = 10, n_frames: int = 1000, *, seed: int = 0,
         Certified relative gap of every label (the exact method stops at it).
     chunk : int
         Frames per vectorised block.
+    channel_profile : str
+        Channel profile of the generated frames (see
+        :data:`~aigc_opt.problems.wpmec.CHANNEL_PROFILES`; ``"droo_data"`` draws frames with
+        the statistics of DROO's published ``data_N.mat``).
 
     Returns
     -------
@@ -114,7 +119,7 @@ def wpmec_labels(n_users: int = 10, n_frames: int = 1000, *, seed: int = 0,
         used_seed = -1
     else:
         batch = WpmecBatch.generate(n_frames, n_users, seed=seed, weights=weights,
-                                    params=params)
+                                    params=params, profile=channel_profile)
         used_seed = int(seed)
     sol = solve_batch(batch, "exact", rel_gap=rel_gap, chunk=chunk)
     bound = np.maximum(sol.bound, sol.objective)

@@ -84,10 +84,14 @@ class WpmecModel:
         Physical parameters (DROO defaults).
     gains : array_like, shape (K, N), optional
         Frames to replay instead of generating Rayleigh draws.
+    channel_profile : str
+        Channel profile of the generated draws (a
+        :data:`~aigc_opt.problems.wpmec.CHANNEL_PROFILES` name; ``"droo_data"`` matches DROO's
+        published data sets).
     """
 
     def __init__(self, n_users: int, weights: Any = None, params: WpmecParams | None = None,
-                 gains: Any = None) -> None:
+                 gains: Any = None, channel_profile: str = "droo_code") -> None:
         if gains is not None:
             batch = WpmecBatch.from_array(gains, weights=weights, params=params)
             self.data: np.ndarray | None = np.asarray(batch.gains)
@@ -97,7 +101,7 @@ class WpmecModel:
             n_users = check_positive_int("n_users", n_users, 100_000)
             batch = WpmecBatch.from_array(np.ones((1, n_users)), weights=weights, params=params)
             self.data = None
-            self.scale = mean_gains(n_users)
+            self.scale = mean_gains(n_users, profile=channel_profile)
         self.n_users = n_users
         self.weights = np.asarray(batch.weights if weights is not None
                                   else default_weights(n_users))
@@ -149,7 +153,7 @@ class WpmecOffloadEnv(gym.Env):
         Relative gap at which the exact method stops (the certificate in ``info["gap"]``).
     reward_scale : float
         Reward = ``reward_scale`` x weighted sum rate in bit/s (default 1e-6: Mbit/s).
-    weights, params, gains
+    weights, params, gains, channel_profile
         See :class:`WpmecModel`.
     label_block : int
         Frames drawn (and, with labels, solved) together; see :meth:`current_label`.
@@ -163,8 +167,8 @@ class WpmecOffloadEnv(gym.Env):
                  action_type: str = "binary", quantise_k: int = 1, label: bool = True,
                  rel_gap: float = 1e-6, reward_scale: float = 1e-6, weights: Any = None,
                  params: WpmecParams | None = None, gains: Any = None, label_block: int = 64,
-                 render_mode: str | None = None) -> None:
-        self.model = WpmecModel(n_users, weights, params, gains)
+                 render_mode: str | None = None, channel_profile: str = "droo_code") -> None:
+        self.model = WpmecModel(n_users, weights, params, gains, channel_profile)
         self.n_users = n = self.model.n_users
         self.episode_length = check_positive_int("episode_length", episode_length, 10**9)
         self.action_type = check_choice("action_type", action_type, ("binary", "relaxed"))

@@ -111,7 +111,7 @@ class WpmecBatchVectorEnv(VectorEnv):
         Relative gap of the exact method.
     reward_scale : float
         Reward = scale x weighted sum rate in bit/s (default Mbit/s).
-    weights, params, gains
+    weights, params, gains, channel_profile
         As in :class:`~aigc_opt.gym.wpmec.WpmecModel`; with ``gains`` sub-environment i replays
         rows ``start_i, start_i + 1, ...`` (cyclic), ``start_i`` drawn at reset.
     label_block : int
@@ -133,12 +133,13 @@ class WpmecBatchVectorEnv(VectorEnv):
                  rel_gap: float = 1e-6, reward_scale: float = 1e-6, weights: Any = None,
                  params: WpmecParams | None = None, gains: Any = None, label_block: int = 64,
                  render_mode: str | None = None, max_episode_steps: int | None = None,
-                 disable_env_checker: bool | None = None) -> None:
+                 disable_env_checker: bool | None = None,
+                 channel_profile: str = "droo_code") -> None:
         if check_choice("action_type", action_type, ("binary", "relaxed")) != "binary":
             raise ValidationError("action_type", "-", action_type,
                                   "the batched environment takes binary actions only")
         self.num_envs = check_positive_int("num_envs", num_envs, 10**7)
-        self.model = WpmecModel(n_users, weights, params, gains)
+        self.model = WpmecModel(n_users, weights, params, gains, channel_profile)
         n = self.n_users = self.model.n_users
         check_positive_int("quantise_k", quantise_k, n)
         self.episode_length = check_positive_int("episode_length", episode_length, 10**9)

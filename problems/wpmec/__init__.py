@@ -23,8 +23,10 @@ from __future__ import annotations
 
 from .batch import METHODS, solve_batch
 from .data import (
+    CHANNEL_PROFILES,
     WpmecAllocation,
     WpmecBatch,
+    WpmecChannel,
     WpmecInstance,
     WpmecParams,
     WpmecSpec,
@@ -55,11 +57,13 @@ from .inner import (
 )
 
 __all__ = [
+    "CHANNEL_PROFILES",
     "HEURISTICS",
     "METHODS",
     "BatchSolution",
     "WpmecAllocation",
     "WpmecBatch",
+    "WpmecChannel",
     "WpmecInstance",
     "WpmecParams",
     "WpmecSpec",

@@ -35,7 +35,10 @@ from DROO (where ``Ad = 4.11`` and ``loss_exponent = 2.8`` appear next to LyDROO
 ``3``), with Rayleigh fading ``h_i = hbar_i alpha_i``, ``alpha_i ~ Exp(1)``. These channel
 numbers are therefore "as reproduced by others", not verified against the paper; the gains
 they give (1e-7 .. 2e-5) match the order of the sample ``h`` printed in DROO's
-``optimization.py``.
+``optimization.py``. They are the default channel profile ``"droo_code"``; the profile
+``"droo_data"`` (``A_d = 3.0``, the first N devices of the 10-device layout) reproduces the
+statistics of DROO's published ``data_5 .. data_10.mat`` (:data:`CHANNEL_PROFILES` says where
+each value comes from; ``generate(..., profile="droo_data")``).
 """
 
 from __future__ import annotations
@@ -136,24 +139,83 @@ def default_weights(n_users: int) -> np.ndarray:
     return np.where(np.arange(n_users) % 2 == 1, 1.5, 1.0)
 
 
-def mean_gains(n_users: int, *, distances_m: np.ndarray | None = None,
-               antenna_gain: float = 4.11, carrier_hz: float = 915e6,
-               path_loss_exp: float = 2.8) -> np.ndarray:
-    """Average power gains ``A_d (c / (4 pi f_c d))^{d_e}`` (DROO's free-space model).
+@dataclass(frozen=True)
+class WpmecChannel:
+    """A named free-space channel profile: ``hbar_i = A_d (c / (4 pi f_c d_i))^{d_e}``.
 
-    Distances default to ``linspace(2.5, 5.2, n_users)`` m.
+    Parameters
+    ----------
+    antenna_gain : float
+        ``A_d`` (-).
+    carrier_hz : float
+        ``f_c``, Hz.
+    path_loss_exp : float
+        ``d_e`` (-).
+    distance_range_m : tuple of float
+        Nearest and farthest device, m: ``N`` devices sit at ``linspace(lo, hi, max(N,
+        layout_users))[:N]``.
+    layout_users : int
+        Devices of the layout whose first ``N`` are used (1: every ``N`` spans the range).
+    source : str
+        Where each value comes from.
     """
+
+    antenna_gain: float
+    carrier_hz: float
+    path_loss_exp: float
+    distance_range_m: tuple[float, float]
+    layout_users: int
+    source: str
+
+    def distances_m(self, n_users: int) -> np.ndarray:
+        """Device distances for ``n_users`` devices, m."""
+        lo, hi = self.distance_range_m
+        return np.linspace(lo, hi, max(n_users, self.layout_users))[:n_users]
+
+
+#: Channel profiles of :func:`mean_gains` (and the generators built on it).
+CHANNEL_PROFILES: dict[str, WpmecChannel] = {
+    "droo_code": WpmecChannel(
+        4.11, 915e6, 2.8, (2.5, 5.2), 1,
+        "public code derived from DROO (Ad = 4.11, fc = 915 MHz, de = 2.8, devices evenly "
+        "spaced over 2.5-5.2 m); not checked against the paper. Its mean gains are 1/0.73 = "
+        "1.37 times those of DROO's published data sets"),
+    "droo_data": WpmecChannel(
+        3.0, 915e6, 2.8, (2.5, 5.2), 10,
+        "fitted to DROO's published data sets (revenol/DROO, data/data_5.mat .. data_10.mat, "
+        "input_h): fc, de and the 2.5-5.2 m spacing as in 'droo_code'; Ad = 3.0 because the "
+        "per-device means of data_10's 20,000 distinct frames are 0.723-0.739 of 'droo_code' "
+        "(mean 0.730 = 3.0 / 4.11), 0.990-1.012 of this profile; data_N for N < 10 is the first "
+        "N columns of data_10, hence the first N devices of the 10-device layout. The fading "
+        "of the files is exponential (coefficient of variation 0.99-1.01), as generated. "
+        "data_20 and data_30 were not available to check: N > 10 spans 2.5-5.2 m"),
+}
+
+
+def mean_gains(n_users: int, *, profile: str = "droo_code",
+               distances_m: np.ndarray | None = None, antenna_gain: float | None = None,
+               carrier_hz: float | None = None, path_loss_exp: float | None = None
+               ) -> np.ndarray:
+    """Average power gains ``A_d (c / (4 pi f_c d))^{d_e}`` (DROO's free-space model), -.
+
+    ``profile`` names a :data:`CHANNEL_PROFILES` entry (``"droo_code"``: the values of public
+    code derived from DROO, the default; ``"droo_data"``: matches DROO's published data sets);
+    each keyword that is given replaces the profile's value (distances in m, carrier in Hz).
+    """
+    if not isinstance(profile, str) or profile not in CHANNEL_PROFILES:
+        raise UnknownNameError("profile", profile, CHANNEL_PROFILES)
+    pr = CHANNEL_PROFILES[profile]
     if distances_m is None:
-        d = np.linspace(2.5, 5.2, n_users)
+        d = pr.distances_m(n_users)
     else:
         d = check_array("distances_m", "m", distances_m, (n_users,), low=0.0, strict=True,
                         high=bound("distance_m"))
-    antenna_gain = check_scalar("antenna_gain", antenna_gain, "-", 0.0, bound("antenna_gain"),
-                                strict=True)
-    carrier_hz = check_scalar("carrier_hz", carrier_hz, "Hz", 0.0, bound("carrier_hz"),
-                              strict=True)
-    path_loss_exp = check_scalar("path_loss_exp", path_loss_exp, "-", 0.0, bound("exponent"),
-                                 strict=True)
+    antenna_gain = check_scalar("antenna_gain", pr.antenna_gain if antenna_gain is None
+                                else antenna_gain, "-", 0.0, bound("antenna_gain"), strict=True)
+    carrier_hz = check_scalar("carrier_hz", pr.carrier_hz if carrier_hz is None
+                              else carrier_hz, "Hz", 0.0, bound("carrier_hz"), strict=True)
+    path_loss_exp = check_scalar("path_loss_exp", pr.path_loss_exp if path_loss_exp is None
+                                 else path_loss_exp, "-", 0.0, bound("exponent"), strict=True)
     return antenna_gain * (LIGHT_M_PER_S / (4.0 * math.pi * carrier_hz * d)) ** path_loss_exp
 
 
@@ -180,7 +242,7 @@ def _check_params(p: Any) -> None:
         raise ValidationError("params", "-", type(p).__name__, "must be a WpmecParams")
 
 
-_CHANNEL_KEYS = ("distances_m", "antenna_gain", "carrier_hz", "path_loss_exp")
+_CHANNEL_KEYS = ("profile", "distances_m", "antenna_gain", "carrier_hz", "path_loss_exp")
 
 
 def _check_channel(channel: dict[str, Any]) -> None:
