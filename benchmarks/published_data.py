@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from aigc_opt.errors import ValidationError
 from aigc_opt.export import format_table
 
 
@@ -50,10 +51,7 @@ def lydroo(path: str) -> list[dict[str, Any]]:
     from aigc_opt.problems.online.data import FrameInstance, LyapunovSpec
     from aigc_opt.problems.online.lyapunov import solve_fixed_modes, solve_frame
 
-    d = load_mat(path)
-    h, q, y = d["input_h"], d["data_queue"], d["energy_queue"]
-    mode, obj = d["off_mode"].astype(bool), np.asarray(d["objective"], dtype=float).ravel()
-    rate, energy = d["rate"], d["energy_consumption"]
+    h, q, y, arrival, mode, rate, energy, obj = _lydroo_arrays(load_mat(path))
     spec = LyapunovSpec()
     t0 = time.perf_counter()
     fixed, best, bound, dbits, denergy = [], [], [], 0.0, 0.0
@@ -69,7 +67,7 @@ def lydroo(path: str) -> list[dict[str, Any]]:
     sec = time.perf_counter() - t0
     fx, be, bo = (np.asarray(v) for v in (fixed, best, bound))
     scale = np.maximum(np.abs(obj), 1.0)
-    q_next = np.maximum(q[:-1] + d["data_arrival"][:-1] - rate[:-1], 0.0)
+    q_next = np.maximum(q[:-1] + arrival[:-1] - rate[:-1], 0.0)
     y_next = np.maximum(y[:-1] + (energy[:-1] - spec.energy_threshold_j) * spec.nu_per_j, 0.0)
     gain = (be - obj) / scale
     vals = {
@@ -78,8 +76,8 @@ def lydroo(path: str) -> list[dict[str, Any]]:
         "their mode, ours vs published objective (max rel)": float(((fx - obj) / scale).max()),
         "their mode, max |rate diff| Mbit": dbits,
         "their mode, max |energy diff| J": denergy,
-        "queue law max |diff| Mbit": float(np.abs(q_next - q[1:]).max()),
-        "energy-queue law max |diff|": float(np.abs(y_next - y[1:]).max()),
+        "queue law max |diff| Mbit": float(np.abs(q_next - q[1:]).max(initial=0.0)),
+        "energy-queue law max |diff|": float(np.abs(y_next - y[1:]).max(initial=0.0)),
         "published above certified bound (max rel)": float(((obj - bo) / scale).max()),
         "frames where the optimum beats the DNN by > 1e-6": int((gain > 1e-6).sum()),
         "optimum over DNN (median rel)": float(np.median(gain)),
@@ -89,6 +87,34 @@ def lydroo(path: str) -> list[dict[str, Any]]:
         "seconds": sec,
     }
     return [{"file": path, "quantity": k, "value": f"{v:.6g}"} for k, v in vals.items()]
+
+
+#: LyDROO's variables: unit, and whether the array is per (frame, device) or per frame.
+_LYDROO = {"input_h": ("-", 2), "data_queue": ("Mbit", 2), "energy_queue": ("-", 2),
+           "data_arrival": ("Mbit", 2), "off_mode": ("-", 2), "rate": ("Mbit", 2),
+           "energy_consumption": ("J", 2), "objective": ("-", 1)}
+
+
+def _lydroo_arrays(d: dict[str, Any]) -> list[np.ndarray]:
+    """The variables of :data:`_LYDROO` in order, checked: real and finite, ``(T, N)`` (the
+    shape of ``input_h``) or ``T`` values, ``T >= 1``, ``off_mode`` 0/1, gains > 0, the rest
+    >= 0 but ``objective``; a ValidationError names the variable, its unit and value."""
+    from aigc_opt.validate import check_array
+
+    h = check_array("input_h", "-", d["input_h"], ndim=2, low=0.0, strict=True, nonempty=True)
+    out = []
+    for name, (unit, nd) in _LYDROO.items():
+        shape = h.shape if nd == 2 else None
+        v = np.asarray(d[name])
+        if nd == 1 and v.ndim == 2 and 1 in v.shape:
+            v = v.ravel()  # MATLAB stores a vector as 1 x T or T x 1
+        out.append(check_array(name, unit, v, shape, ndim=nd, like="input_h", low=None
+                               if name == "objective" else 0.0, dtype=bool if name ==
+                               "off_mode" else np.float64))
+    if out[-1].shape != (h.shape[0],):
+        raise ValidationError("objective", "-", out[-1].shape,
+                              f"wrong shape, expected ({h.shape[0]},) to match input_h")
+    return out
 
 
 def _read_errors() -> tuple[type[BaseException], ...]:

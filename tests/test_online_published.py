@@ -10,6 +10,7 @@ it (it beats the DNN where the DNN was still learning: frames 174, 230, 414 by 3
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +92,27 @@ def test_published_data_benchmark_replays_a_lydroo_file(tmp_path: Path,
         assert value(key) == 0.0, key
     assert value("published above certified bound (max rel)") <= 0.0
     assert value("mean objective, certified optimum") >= obj.mean()
+    good = scipy.io.loadmat(tmp_path / "result_10.mat")
+    bad_files = {  # were read as offloading, coerced, printed as nan or a numpy message
+        "off_mode complex": ("off_mode", good["off_mode"] + 1j, "off_mode.*complex"),
+        "off_mode 2": ("off_mode", good["off_mode"] * 2, "off_mode.*2.*boolean"),
+        "objective NaN": ("objective", good["objective"] * np.nan, "objective.*NaN"),
+        "energy NaN": ("energy_consumption", good["energy_consumption"] * np.nan,
+                       r"energy_consumption \[J\].*NaN"),
+        "off_mode transposed": ("off_mode", good["off_mode"].T, "off_mode.*wrong shape"),
+        "objective short": ("objective", good["objective"][:, :1], "objective.*wrong shape"),
+    }
+    for name, (key, value_, pattern) in bad_files.items():
+        path = tmp_path / "bad.mat"
+        scipy.io.savemat(path, {**{k: v for k, v in good.items() if not k.startswith("__")},
+                                key: value_})
+        with pytest.raises(SystemExit) as exc:
+            main(["--lydroo", str(path)])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and re.search(pattern, err), (name, err)
+    one = tmp_path / "one.mat"  # a single frame is a valid run (the queue laws: nothing)
+    scipy.io.savemat(one, {k: (v[:, :1] if k == "objective" else v[:1]) for k, v in
+                           good.items() if not k.startswith("__")})
+    main(["--lydroo", str(one)])
+    lines = capsys.readouterr().out.splitlines()
+    assert value("frames") == 1 and value("queue law max |diff| Mbit") == 0.0
