@@ -202,6 +202,52 @@ def reports_its_solution(h: Any, program: LinearProgram, rtol: float = 1e-6) -> 
     return abs(val - float(info.objective_function_value)) <= rtol * max(1.0, abs(val))
 
 
+def run_started(h: Any, start: np.ndarray, cols: np.ndarray | None = None) -> bool:
+    """Run ``h`` from the MIP start ``start`` (values of the columns ``cols``, default every
+    column, in the units of the model ``h`` holds); returns whether it ran again without
+    presolve.
+
+    HiGHS 1.16's presolve values a MIP start in its reduced space without the offset of the
+    columns it removed: on an offline migration MILP it took a start at -6.37 (truly -2.22),
+    on a slot MILP at -6,370.8 (truly 17,304.6), and returned the start as 'optimal' with that
+    value as objective and bound (the slot optimum is 11,886.0). Such a run is recognised by
+    an objective that is not its solution's cost (``offset + c x`` of the model ``h`` holds),
+    or, for a full start, by an 'optimal' answer at the start's own cost (a start that is
+    optimal is then merely proved again), and is repeated with presolve off (restored
+    afterwards)."""
+    import highspy
+
+    lp = h.getLp()
+    cost = np.asarray(lp.col_cost_, dtype=np.float64)
+    idx = np.arange(cost.size, dtype=np.int32) if cols is None else \
+        np.asarray(cols, dtype=np.int32)
+    x0 = np.asarray(start, dtype=np.float64)
+    h.setSolution(idx.size, idx, x0)
+    h.run()
+    before = h.getOptions().presolve
+    info = h.getInfo()
+    if before == "off" or int(info.primal_solution_status) != 2:
+        return False
+
+    def near(a: float, b: float, rtol: float) -> bool:
+        return abs(a - b) <= rtol * max(1.0, abs(a), abs(b))
+
+    reported = float(info.objective_function_value)
+    x = np.asarray(h.getSolution().col_value, dtype=np.float64)
+    suspect = not near(reported, float(lp.offset_ + cost @ x), 1e-6)
+    if not suspect and idx.size == cost.size \
+            and h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+        suspect = near(reported, float(lp.offset_ + cost @ x0), 1e-9)
+    if not suspect:
+        return False
+    logger.info("HiGHS: a MIP start taken as optimal by presolve; again without presolve")
+    h.setOptionValue("presolve", "off")
+    h.setSolution(idx.size, idx, x0)
+    h.run()
+    h.setOptionValue("presolve", before)
+    return True
+
+
 def _set_time_left(h: Any, options: SolveOptions, t0: float) -> None:
     """HiGHS's time limit: what is left of ``options.time_limit`` since ``t0`` (unless
     ``options.extra`` sets ``time_limit`` itself)."""
@@ -241,21 +287,11 @@ class HighsBackend:
         wide_range_tolerances(h, sc, options)
         try:
             self._pass(h, sc.program, highspy)
-            if start is not None:
-                x0 = np.asarray(start, dtype=np.float64) / sc.col_scale
-                h.setSolution(program.n_cols, np.arange(program.n_cols, dtype=np.int32), x0)
             _set_time_left(h, options, t0)  # equilibration and passing the model count
-            h.run()
-            if start is not None and not reports_its_solution(h, sc.program):
-                # HiGHS 1.16's presolve took a MIP start at another objective in its reduced
-                # space (-6.37 against -2.22) and returned the start as optimal (offline
-                # migration, weights x1e-8); solve again without presolve
-                logger.warning("HiGHS on %s: the objective is not its solution's; "
-                               "presolve off", program.name)
-                h.setOptionValue("presolve", "off")
-                h.setSolution(program.n_cols, np.arange(program.n_cols, dtype=np.int32), x0)
-                _set_time_left(h, options, t0)
+            if start is None:
                 h.run()
+            else:  # see run_started: HiGHS's presolve can take a start as optimal
+                run_started(h, np.asarray(start, dtype=np.float64) / sc.col_scale)
         except Exception as exc:  # a solver crash becomes a status
             logger.exception("HiGHS failed on %s", program.name)
             return Result(

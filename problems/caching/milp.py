@@ -136,7 +136,12 @@ def solve_offline(inst: CachingInstance, spec: CachingSpec, options: SolveOption
     solution together with HiGHS's proven bound and gap."""
     import highspy
 
-    from aigc_opt.solvers.highs import HighsBackend, configured_highs, wide_range_tolerances
+    from aigc_opt.solvers.highs import (
+        HighsBackend,
+        configured_highs,
+        run_started,
+        wide_range_tolerances,
+    )
     from aigc_opt.solvers.numerics import equilibrate, range_checked
 
     opts = options or SolveOptions()
@@ -152,10 +157,10 @@ def solve_offline(inst: CachingInstance, spec: CachingSpec, options: SolveOption
     sc = equilibrate(lp)
     wide_range_tolerances(h, sc, opts)  # and no optimality claim beyond the range (below)
     pass_highs(h, sc.program, highspy)
-    if start is not None:
-        x0 = start_vector(inst, lp, start) / sc.col_scale
-        h.setSolution(lp.n_cols, np.arange(lp.n_cols, dtype=np.int32), x0)
-    h.run()
+    if start is None:
+        h.run()
+    else:  # run_started: HiGHS's presolve can take a start as optimal
+        run_started(h, start_vector(inst, lp, start) / sc.col_scale)
     res = range_checked(HighsBackend()._result(h, lp, highspy, time.perf_counter() - t1, sc), sc)
     scale = float(lp.meta["objective_scale"])
     objective, bound = res.objective * scale, res.bound * scale

@@ -82,8 +82,9 @@ def reoptimise(inst: CachingInstance, spec: CachingSpec, tb: Tables, cache: np.n
     h, eq = move_highs(lp, time_limit)
     alloc, _ = allocation_of(sub, spec.objective, cache[:, :, models])
     x0 = start_vector(sub, lp, alloc) / eq.col_scale
-    h.setSolution(lp.n_cols, np.arange(lp.n_cols, dtype=np.int32), x0)
-    h.run()
+    from aigc_opt.solvers.highs import run_started
+
+    run_started(h, x0)  # HiGHS's presolve can take a start as optimal
     sol = h.getSolution()
     proven = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
     bound = float(h.getInfo().mip_dual_bound) * eq.obj_scale * float(lp.meta["objective_scale"])

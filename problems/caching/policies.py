@@ -296,6 +296,8 @@ class RollingHorizon:
         """
         import highspy
 
+        from aigc_opt.solvers.highs import run_started
+
         T, S, M = inst.requests.shape
         H, W, R = inst.context_window, self.window, inst.requests
         fixed: Layout | None = None
@@ -329,13 +331,14 @@ class RollingHorizon:
             data = window_data(inst, obj, lay, Rw, Gw, prev, age, scale)
             if fixed is not None:
                 scale = data.scale  # one scale for all slots: only costs change
+            start = None
             if h is None or not self.warm:
                 h = self._new_highs(highspy)
                 pass_highs(h, assemble(lay, data, f"caching-window[t={t}]"), highspy)
             else:
                 idx = np.arange(lay.n, dtype=np.int32)
                 if self.mip_start and last_x is not None:  # previous plan, one slot on
-                    h.setSolution(lay.n, idx, _shift(lay, last_x))
+                    start = _shift(lay, last_x)
                 h.changeColsCost(lay.n, idx, data.c / data.scale)
                 h.changeColsBounds(lay.n, idx, np.zeros(lay.n), data.col_upper)
                 rows = lay.load_rows.astype(np.int32)
@@ -347,7 +350,10 @@ class RollingHorizon:
                 share = (deadline - time.perf_counter()) / (T - t)
                 h.setOptionValue("time_limit", max(min(share, self.time_limit or math.inf),
                                                    1e-3))
-            h.run()
+            if start is None:
+                h.run()
+            else:  # run_started: HiGHS's presolve can take a start as optimal
+                run_started(h, start)
             if (math.isfinite(deadline)
                     and h.getModelStatus() == highspy.HighsModelStatus.kTimeLimit):
                 self.cut += 1

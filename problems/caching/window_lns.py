@@ -116,8 +116,9 @@ def block_move(inst: CachingInstance, spec: CachingSpec, G: np.ndarray, cache: n
     h, eq = move_highs(dataclasses.replace(lp, col_lower=lower, col_upper=upper), time_limit)
     # the current cache as a partial start (HiGHS completes the routing and ages by LP)
     start = np.minimum(cur.reshape(-1), upper[:nC])
-    h.setSolution(nC, np.arange(nC, dtype=np.int32), start / eq.col_scale[:nC])
-    h.run()
+    from aigc_opt.solvers.highs import run_started
+
+    run_started(h, start / eq.col_scale[:nC], np.arange(nC))
     sol = h.getSolution()
     proven = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
     if not sol.value_valid:

@@ -3,10 +3,11 @@ previous servers and the virtual queue), never the future.
 
 * ``lyapunov``: drift-plus-penalty (Ouyang et al. 2018, Sec. IV): in slot t solve
   ``min_x sum (V P_t + Z_t E_t)`` exactly (the per-slot MILP :class:`~.data.SlotSpec`, through
-  :func:`aigc_opt.solve` with ``spec.slot_backend``; ``lyapunov_warm`` keeps one HiGHS model
-  alive and only changes its costs), then ``Z_{t+1} = max(Z_t + E_t - \bar E,
-  0)``. Larger V weighs performance over the migration budget; the time-average cost is within
-  ``O(1/V)`` of the optimum of the stationary problem and ``Z_T = O(V)``.
+  :func:`aigc_opt.solve` with ``spec.slot_backend``; ``lyapunov_warm`` builds the slot MILP
+  once, changes only its costs and starts HiGHS from the last slot's point), then
+  ``Z_{t+1} = max(Z_t + E_t - \bar E, 0)``. Larger V weighs performance over the migration
+  budget; the time-average cost is within ``O(1/V)`` of the optimum of the stationary problem
+  and ``Z_T = O(V)``.
 * ``never_migrate``: stay on the previous server (initially the initial server, or the nearest);
   move only when the GPU work or memory there does not fit.
 * ``always_nearest``: serve at the user's current cell (the nearest server), falling back to
@@ -24,8 +25,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 
@@ -155,13 +156,13 @@ class Lyapunov:
         self.warm = warm
         self.mip_gap = mip_gap
         self.slot_seconds: list[float] = []
-        self._h: Any = None
+        self._x: np.ndarray | None = None
         self._lp: LinearProgram | None = None
 
     def reset(self) -> None:
         """Clear the per-slot solve times and the warm model."""
         self.slot_seconds = []
-        self._h, self._lp = None, None
+        self._x, self._lp = None, None
 
     def act(self, state: SlotState) -> SlotAllocation:
         """Solve the slot's MILP (falls back to :func:`greedy_place` without a solution)."""
@@ -178,31 +179,39 @@ class Lyapunov:
         return res.allocation if res.has_solution else None
 
     def _solve_warm(self, state: SlotState) -> SlotAllocation | None:
+        """The slot's MILP built once (only the costs change between slots), passed to a new
+        HiGHS object each slot with the slot's costs and started from the last slot's point
+        (same rows and bounds, so it stays feasible). Changing the costs of one live HiGHS
+        object and re-running it (with the last point as start) returned stale answers with
+        highspy 1.16: 'optimal' values no point reaches, and decisions up to 5x the slot
+        optimum."""
         import highspy
 
-        from aigc_opt.solvers.highs import HighsBackend, new_highs
+        from aigc_opt.solvers.highs import HighsBackend, new_highs, run_started
 
-        if self._h is None or self._lp is None:
-            lp = build_slot(state.slot, SlotSpec())
-            h = new_highs(False)
-            h.setOptionValue("mip_rel_gap", float(self.mip_gap))
-            try:
-                HighsBackend._pass(h, lp, highspy)
-            except ValueError:  # HiGHS refuses the raw numbers: the equilibrated cold solve
-                logger.info("slot %d: warm HiGHS model refused; cold solve", state.t)
-                return self._solve_cold(state)
-            self._h, self._lp = h, lp
-        else:
-            lp, h = self._lp, self._h
-            c = state.slot.unit_cost().ravel()
-            h.changeColsCost(c.size, np.arange(c.size, dtype=np.int32), c)
-            x = np.asarray(h.getSolution().col_value, dtype=np.float64)
-            if x.shape[0] == lp.n_cols:  # last slot's point is feasible: same rows and bounds
-                h.setSolution(lp.n_cols, np.arange(lp.n_cols, dtype=np.int32), x)
-        h.run()
+        if self._lp is None:
+            self._lp = build_slot(state.slot, SlotSpec())
+            self._x = None
+        lp = self._lp
+        c = np.array(lp.c, dtype=np.float64)
+        cost = state.slot.unit_cost().ravel()
+        c[: cost.size] = cost
+        lp = replace(lp, c=c)
+        h = new_highs(False)
+        h.setOptionValue("mip_rel_gap", float(self.mip_gap))
+        try:
+            HighsBackend._pass(h, lp, highspy)
+        except ValueError:  # HiGHS refuses the raw numbers: the equilibrated cold solve
+            logger.info("slot %d: warm HiGHS model refused; cold solve", state.t)
+            return self._solve_cold(state)
+        if self._x is None:
+            h.run()
+        else:  # the last slot's point (run_started: HiGHS's presolve took it as optimal)
+            run_started(h, self._x)
         res = HighsBackend()._result(h, lp, highspy, 0.0)
         if not res.has_solution:
             return None
+        self._x = np.asarray(h.getSolution().col_value, dtype=np.float64)
         return decode_slot(state.slot, SlotSpec(), lp, res.values)
 
 
