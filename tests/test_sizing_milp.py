@@ -206,3 +206,27 @@ def test_drivers_explain_every_gpu_count() -> None:
         assert text.startswith(f"site {s}: {k} x ") and "forced by" in text
         here = max((a.placement == s).sum() for a in plan.assignments)
         assert (f"({here} request" in text) == ("gpu_slots" in text.split(";")[0])
+
+
+def test_each_demand_is_sized_with_its_own_model_sizes() -> None:
+    """A demand whose models are the first demand's relabelled (sizes swapped, requests
+    mapped) is the same demand: the optimum is that of two identical copies. The builder
+    used the first demand's model sizes for every demand (cost 6.0, a big GPU per site, both
+    backends 'optimal', while the referee passed the 3.0 plan)."""
+    scn = ao.Scenario.generate(6, 2, 2, seed=0).replace(
+        cloud_latency_s=20.0, model_size_bytes=np.array([20e9, 8e9]),
+        request_model=np.ones(6, dtype=np.int64))
+    per_model = ("model_size_bytes", "model_flop_per_step", "model_quality_kind",
+                 "model_quality_max", "model_quality_slope", "model_quality_mid",
+                 "model_quality_steps", "model_quality_values")
+    swapped = scn.replace(**{f: getattr(scn, f)[::-1] for f in per_model},
+                          request_model=np.zeros(6, dtype=np.int64))
+    spec = SizingSpec()
+    same = ao.solve(SizingInstance((scn, scn), GPUS, RADIOS, ("a", "b")), spec)
+    assert same.termination == Termination.OPTIMAL and same.objective == pytest.approx(3.0)
+    for demands in ((scn, swapped), (swapped, scn)):
+        inst = SizingInstance(demands, GPUS, RADIOS, ("a", "b"))
+        for backend in ("highs", "scip"):
+            res = ao.solve(inst, spec, backend=backend)
+            assert res.termination == Termination.OPTIMAL and res.verified
+            assert res.objective == pytest.approx(same.objective, rel=1e-9)

@@ -124,7 +124,8 @@ class SizingInstance:
     Parameters
     ----------
     demands : tuple of Scenario
-        Demand scenarios (same servers and models; users may differ). Their own capacity fields
+        Demand scenarios (the same number of servers and models; users, and each model's size,
+        may differ: every demand is sized with its own models). Their own capacity fields
         (compute, slots, memory, bandwidth, subchannels) are ignored: the plan sets them.
     gpus : tuple of GpuOption
         GPU types (at most one type per site).

@@ -150,13 +150,14 @@ def build(inst: SizingInstance, spec: SizingSpec) -> LinearProgram:
     blocks = [Block("gpu_type", t0, (S, G)), Block("gpu_count", k0, (S, G)),
               Block("radio", v0, (S, B))]
     columns = []
-    size = np.array(inst.demands[0].model_size_bytes, dtype=float)
     mem_g = np.array([g.memory_bytes for g in inst.gpus], dtype=float)
-    mscale = max(float(size.max(initial=0.0)), float(mem_g.max(initial=0.0)), 1.0)
+    mscale = max(max(float(np.max(d.model_size_bytes, initial=0.0)) for d in inst.demands),
+                 float(mem_g.max(initial=0.0)), 1.0)
     K = np.array([r.subchannels for r in inst.radios], dtype=float)
     off = n_cap
     for d, nm in enumerate(inst.names):
         scn: Scenario = inst.demands[d]
+        size = np.array(scn.model_size_bytes, dtype=float)  # each demand's own models
         N = scn.n_users
         cols = demand_columns(inst, spec, d)
         nx = cols["user"].size
@@ -248,7 +249,6 @@ def capacity_drivers(inst: SizingInstance, gpu_type: np.ndarray, count: np.ndarr
     is *forced* by it (one GPU fewer would not serve this assignment); a count above both is
     said to exceed them. E.g. ``"site 0: 3 x L4 forced by memory[peak] (27.33 GB of models;
     2 x 12 GB is too little); gpu_slots need 2 (peak)"``."""
-    size = np.asarray(inst.demands[0].model_size_bytes, dtype=float)
     out: list[str] = []
     for s in np.nonzero((gpu_type >= 0) & (count > 0))[0]:
         gpu = inst.gpus[int(gpu_type[s])]
@@ -258,7 +258,7 @@ def capacity_drivers(inst: SizingInstance, gpu_type: np.ndarray, count: np.ndarr
             here = a.placement == s
             slots[d] = here.sum()
             models = np.unique(inst.demands[d].request_model[here])
-            mem[d] = size[models].sum()
+            mem[d] = np.asarray(inst.demands[d].model_size_bytes, dtype=float)[models].sum()
         ds, dm = int(np.argmax(slots)), int(np.argmax(mem))
         need_s, need_m = int(slots[ds]), int(np.ceil(mem[dm] / gpu.memory_bytes - 1e-12))
         k, name = int(count[s]), gpu.name
