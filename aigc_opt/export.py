@@ -64,6 +64,13 @@ from .validate import check_path
 
 logger = logging.getLogger(__name__)
 
+#: Longest CSV field the readers accept, characters. Python's ``csv`` stops at 131,072 by
+#: default, shorter than a per-slot ``series`` cell of a 4,000-slot online run (467,538), so a
+#: file ``bench`` wrote could not be read back or resumed; the limit is raised (never lowered)
+#: for the process when this module is imported.
+MAX_FIELD_CHARS = 1 << 30
+csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_CHARS))
+
 #: Packages whose versions every row records (column ``v_<name>``).
 VERSIONED_PACKAGES: tuple[str, ...] = (
     "aigc_opt", "numpy", "scipy", "highspy", "cvxpy", "clarabel", "pyomo", "pyscipopt")

@@ -48,8 +48,10 @@ logger = logging.getLogger(__name__)
 SIZE_METRICS: tuple[str, ...] = ("latency_mean_s", "energy_total_j", "quality_mean", "objective")
 
 #: Columns of a results table that :func:`plot_results` needs (metrics and solve time against
-#: size, ratios to the reference): without them it raises a ValidationError listing them.
-PLOT_COLUMNS: tuple[str, ...] = ("problem", "method", "size", "reference", "objective",
+#: size, ratios to the reference, and what makes a row usable): without them it raises a
+#: ValidationError listing them.
+PLOT_COLUMNS: tuple[str, ...] = ("problem", "method", "size", "reference", "status",
+                                 "termination", "has_solution", "feasible", "objective",
                                  "solve_seconds")
 
 #: Fewer usable samples than this per method: points instead of a box.
