@@ -224,6 +224,18 @@ def test_iscc_instance_arrays(field: str, unit: str) -> None:
         _raises(field, unit, replace, inst, **{field: bad})
 
 
+def test_iscc_a_site_named_by_two_links_of_one_task_is_refused() -> None:
+    """Two rates and dwells for one (task, site) are ambiguous: the referee read the first,
+    the MILP chose either, so 'optimal' answers failed verification (deadline violated)."""
+    inst = _iscc()[0]
+    links = np.array(inst.link_site)
+    links[2, :] = links[2, 0] if links[2, 0] >= 0 else 0
+    with pytest.raises(ValidationError, match=r"link_site.*task 2 names site \d+ in two links"):
+        replace(inst, link_site=links)
+    links[2, 1:] = -1  # one link and unused slots (-1) are fine
+    assert replace(inst, link_site=links).link_site[2, 1] == -1
+
+
 @pytest.mark.parametrize(("field", "unit", "junk"), [
     ("cloud_gpus", "unit", NUMBER_JUNK + [math.inf, -1, 1.5, 1e300, (1,)]),
     ("cloud_latency_s", "s", NUMBER_JUNK + [math.inf, -1.0, 1e300]),

@@ -205,6 +205,12 @@ class IsccInstance:
         set_("link_site", _int_arr(self.link_site, "link_site", "-", (N, K), low=-1))
         if (self.link_site >= S).any():
             raise ValidationError("link_site", "-", self.link_site, f"sites are 0..{S - 1}")
+        srt = np.sort(self.link_site, axis=1)
+        twice = (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)
+        if twice.any():  # two rates and dwells for one (task, site): which one holds?
+            i, k = (int(v[0]) for v in np.nonzero(twice))
+            raise ValidationError("link_site", "-", self.link_site[i].tolist(),
+                                  f"task {i} names site {int(srt[i, k + 1])} in two links")
         set_("link_rate_per_rb_bps", check_array("link_rate_per_rb_bps", "bit/s",
                                                  self.link_rate_per_rb_bps, (N, K), low=0.0,
                                                  high=bound("bps"), like="link_site"))
