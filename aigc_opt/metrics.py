@@ -100,14 +100,19 @@ class Metrics:
     @property
     def feasible(self) -> bool:
         """True when no hard constraint is violated by more than ``FEAS_TOL`` (a NaN or infinite
-        violation counts as violated) and the objective is a number."""
+        violation counts as violated) and the objective is a finite number (an infinite cost,
+        e.g. the latency of a user given 0 Hz, or an infinite rate is no answer)."""
         return not any(is_violated(self.violations.get(k, 0.0)) for k in self.hard) \
-            and not math.isnan(self.objective)
+            and math.isfinite(self.objective)
 
     def violated(self) -> dict[str, float]:
-        """The hard constraints that are violated, with their relative violation."""
-        return {k: float(self.violations.get(k, 0.0)) for k in sorted(self.hard)
-                if is_violated(self.violations.get(k, 0.0))}
+        """The hard constraints that are violated, with their relative violation (and
+        ``"objective"`` with the value when the objective is not a finite number)."""
+        out = {k: float(self.violations.get(k, 0.0)) for k in sorted(self.hard)
+               if is_violated(self.violations.get(k, 0.0))}
+        if not math.isfinite(self.objective):
+            out["objective"] = float(self.objective)
+        return out
 
     def __repr__(self) -> str:
         bad = self.violated()

@@ -109,3 +109,21 @@ def test_one_request_at_its_deadline_or_energy_budget(field: str, shift: float) 
     else:  # rounding only: the same optimum
         assert out["highs"].verified
         assert out["highs"].objective == pytest.approx(first.objective, rel=1e-12)
+
+
+def test_an_infinite_objective_is_no_answer() -> None:
+    """A user given 0 Hz has an infinite latency: the referee called the allocation feasible
+    with objective inf and no violation (README: NaN or inf counts as violated)."""
+    import dataclasses
+
+    from aigc_opt.problems import allocation as al
+
+    inst = al.BandwidthComputeInstance.generate(8, 2)
+    spec = al.BandwidthComputeSpec()
+    res = ao.run_method(inst, spec, "closed_form")
+    assert res.verified and np.isfinite(res.objective)
+    bw = np.array(res.allocation.bandwidth_hz)
+    bw[0] = 0.0
+    met = ao.evaluate(inst, dataclasses.replace(res.allocation, bandwidth_hz=bw), spec)
+    assert met.objective == np.inf and not met.feasible
+    assert met.violated() == {"objective": np.inf}
