@@ -136,6 +136,17 @@ def check_floor(name: str, unit: str, value: Any, key: str, *, zero_ok: bool = F
                               f"below the physical floor: must be {allowed} {unit} ({why})")
 
 
+#: Unit of each :data:`LOWER_BOUNDS` key.
+FLOOR_UNITS = {"hz": "Hz", "bps": "bit/s", "flops": "FLOP/s", "bytes": "byte"}
+
+
+def check_floors(obj: Any, **keys: str) -> None:
+    """:func:`check_floor` on the fields of ``obj`` named by ``keys`` (field name -> key of
+    :data:`LOWER_BOUNDS`), each in the key's unit."""
+    for name, key in keys.items():
+        check_floor(name, FLOOR_UNITS[key], getattr(obj, name), key)
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """One scenario field.

@@ -2,8 +2,7 @@ r"""Data types of the resource-allocation family: bandwidth/compute shares, powe
 bandwidth-power. For each problem: the instance (validated, SI units), the spec (a
 :class:`~aigc_opt.spec.ProblemSpec`: the builders in :mod:`.bandwidth`, :mod:`.power` and
 :mod:`.joint_bp` register themselves for it), the allocation and the physics that the builders
-and the evaluator (:mod:`.evaluate`) share. The step specs are in :mod:`.data_steps`, the LLM
-token types in :mod:`.data_llm`.
+and the evaluator (:mod:`.evaluate`) share; step specs: :mod:`.data_steps`, LLM: :mod:`.data_llm`.
 
 * ``allocation.power``: channel n has bandwidth ``b_n`` (Hz), gain ``g_n``, noise PSD ``N0_n``
   (W/Hz); at power ``p_n`` (W) its rate is ``b_n log2(1 + p_n / h_n)`` bit/s with the noise floor
@@ -26,7 +25,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from aigc_opt.errors import ValidationError
-from aigc_opt.schema import bound, check_floor
+from aigc_opt.schema import bound, check_floor, check_floors
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import check_array as _check
 from aigc_opt.validate import check_bool, check_choice, check_seed, check_size, derived_from
@@ -132,6 +131,7 @@ class PowerInstance:
                                                        allow_inf=inf, like="gain"))
         object.__setattr__(self, "total_power_w",
                            check_scalar("total_power_w", "W", self.total_power_w))
+        check_floors(self, bandwidth_hz="hz")
 
     @property
     def n_users(self) -> int:
@@ -284,6 +284,7 @@ class BandwidthComputeInstance:
         object.__setattr__(self, "compute_flops",
                            check_array("compute_flops", "FLOP/s", self.compute_flops, S,
                                        like="bandwidth_hz"))
+        check_floors(self, bandwidth_hz="hz", compute_flops="flops")
         d = check_array("data_bits", "bit", self.data_bits, None)
         n = d.shape[0]
         object.__setattr__(self, "data_bits", d)

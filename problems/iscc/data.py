@@ -42,7 +42,7 @@ import numpy as np
 
 from aigc_opt.errors import UnknownNameError, ValidationError
 from aigc_opt.metrics import fits
-from aigc_opt.schema import bound
+from aigc_opt.schema import bound, check_floor
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import (
     MAX_ENTRIES,
@@ -156,6 +156,7 @@ class IsccInstance:
         set_("gpu_flops", check_array("gpu_flops", "FLOP/s", self.gpu_flops, (S + 1,), low=0.0,
                                       high=bound("flops"), strict=True,
                                       like="site_rbs (sites + cloud)"))
+        check_floor("gpu_flops", "FLOP/s", self.gpu_flops, "flops")
         set_("cloud_latency_s", _scalar(self.cloud_latency_s, "cloud_latency_s", "s"))
         set_("slot_s", _scalar(self.slot_s, "slot_s", "s", strict=True))
         L = _axis(self.level_units, "level_units", "unit")
@@ -214,6 +215,8 @@ class IsccInstance:
         set_("link_rate_per_rb_bps", check_array("link_rate_per_rb_bps", "bit/s",
                                                  self.link_rate_per_rb_bps, (N, K), low=0.0,
                                                  high=bound("bps"), like="link_site"))
+        check_floor("link_rate_per_rb_bps", "bit/s", self.link_rate_per_rb_bps, "bps",
+                    zero_ok=True)
         set_("link_dwell_s", check_array("link_dwell_s", "s", self.link_dwell_s, (N, K), low=0.0,
                                          high=bound("time_s"), allow_inf=True))
 

@@ -34,7 +34,7 @@ import numpy as np
 from aigc_opt.channel import shannon_rate
 from aigc_opt.errors import ValidationError
 from aigc_opt.scenario import Scenario
-from aigc_opt.schema import bound
+from aigc_opt.schema import bound, check_floor
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import check_array, check_bool, check_choice, check_int, check_scalar
 
@@ -491,6 +491,7 @@ class MulticellSpec(ProblemSpec):
 
     def __post_init__(self) -> None:
         cap = check_array("forward_bps", "bit/s", self.forward_bps, low=0.0, high=bound("bps"))
+        check_floor("forward_bps", "bit/s", cap, "bps", zero_ok=True)  # 0: no link
         if cap.ndim not in (0, 2) or (cap.ndim == 2 and cap.shape[0] != cap.shape[1]):
             raise ValidationError("forward_bps", "bit/s", cap.shape,
                                   "must be a scalar or a square (S, S) array")

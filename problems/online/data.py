@@ -61,7 +61,7 @@ import numpy as np
 
 from aigc_opt.errors import ValidationError
 from aigc_opt.frozen import FrozenMap
-from aigc_opt.schema import bound
+from aigc_opt.schema import bound, floor
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import check_array, check_scalar
 
@@ -114,7 +114,7 @@ _SPEC_FIELDS: tuple[tuple[str, str, bool, str], ...] = (
     ("noise_w", "W", True, "noise_w"), ("p_max_w", "W", True, "tx_power_w"))
 #: Smallest values of :data:`_SPEC_FIELDS` that have a floor: a queue unit below one bit is
 #: meaningless, and 1e-300 bit made ``Q / b0`` overflow (every method 'unverified', objective inf).
-_SPEC_FLOORS = {"queue_unit_bits": 1.0}
+_SPEC_FLOORS = {"queue_unit_bits": 1.0, "f_max_hz": floor("hz"), "bandwidth_hz": floor("hz")}
 #: Largest energy virtual queue ``Y`` (units of ``nu`` x J): the largest ``nu`` (a factor)
 #: times the largest energy (:data:`aigc_opt.schema.BOUNDS`).
 MAX_VIRTUAL_QUEUE = bound("factor") * bound("energy_j")

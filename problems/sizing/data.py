@@ -32,7 +32,7 @@ import numpy as np
 from aigc_opt.errors import ValidationError
 from aigc_opt.problems.offloading.data import OffloadAllocation, OffloadObjective
 from aigc_opt.scenario import Scenario
-from aigc_opt.schema import bound
+from aigc_opt.schema import bound, check_floor
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import check_array, check_bool, check_int, check_scalar, check_type
 
@@ -80,6 +80,8 @@ class GpuOption:
                                                        bound("flops"), strict=True))
         object.__setattr__(self, "memory_bytes", check_scalar(
             "gpu.memory_bytes", self.memory_bytes, "byte", 0.0, bound("bytes")))
+        check_floor("gpu.flops", "FLOP/s", self.flops, "flops")
+        check_floor("gpu.memory_bytes", "byte", self.memory_bytes, "bytes", zero_ok=True)
         object.__setattr__(self, "max_count", check_int("gpu.max_count", self.max_count, "-",
                                                         0, int(bound("count"))))
 
@@ -113,6 +115,7 @@ class RadioOption:
         for nm in ("uplink_hz", "downlink_hz"):
             object.__setattr__(self, nm, check_scalar(f"radio.{nm}", getattr(self, nm), "Hz",
                                                       0.0, bound("hz"), strict=True))
+            check_floor(f"radio.{nm}", "Hz", getattr(self, nm), "hz")
         object.__setattr__(self, "subchannels", check_int(
             "radio.subchannels", self.subchannels, "-", 1, int(bound("count"))))
 

@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.errors import UnknownNameError, ValidationError
-from aigc_opt.schema import bound
+from aigc_opt.schema import bound, check_floor
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import (
     MAX_ENTRIES,
@@ -117,6 +117,7 @@ class WpmecParams:
         for name, (unit, hi) in units.items():
             object.__setattr__(self, name, check_scalar(name, getattr(self, name), unit, 0.0, hi,
                                                         strict=True))
+        check_floor("bandwidth_hz", "Hz", self.bandwidth_hz, "hz")
 
     def coefficients(self, gains: np.ndarray, weights: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
