@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import aigc_opt as ao
+from aigc_opt.errors import ValidationError
 from aigc_opt.problems import migration as mg
 from aigc_opt.problems.migration import data_agod as ad
 
@@ -250,3 +251,15 @@ def test_reward_coefficients_are_bounded() -> None:
     coef = np.array([[1.0, 1.0, 2.0, MAX_REWARD_COEF * 10]])
     with pytest.raises(ValidationError, match="provider_reward"):
         AgodInstance(np.array([2]), coef, np.array([0]), np.array([1]))
+
+
+def test_too_many_overlapping_tasks_are_refused_before_allocating() -> None:
+    """An episode of about 1e6 tasks (rate 1 over the default horizon) is a valid instance,
+    but its exact MILP has 2.7e10 (task, running task) pairs: refused by name, where it raised
+    MemoryError asking for 201 GiB."""
+    from aigc_opt.cases import get_case
+
+    kind = get_case("agod.selection")
+    inst = kind.make_instance(0, rate=1)
+    with pytest.raises(ValidationError, match=r"n_tasks \[task\].*pairs of overlapping tasks"):
+        ao.run_method(inst, kind.make_spec(), "offline_milp", time_limit=2)

@@ -41,6 +41,7 @@ from aigc_opt.schema import bound
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import (
     INT_LIMIT,
+    MAX_ENTRIES,
     check_array,
     check_bool,
     check_int,
@@ -259,6 +260,10 @@ def active_pairs(inst: AgodInstance) -> tuple[np.ndarray, np.ndarray]:
     last = np.searchsorted(inst.arrival_s, end, side="left") - 1  # last j with arrival_j < end_k
     J = inst.n_tasks
     length = np.maximum(last - np.arange(J) + 1, 1)
+    pairs = int(length.sum())
+    if pairs > MAX_ENTRIES:  # refused before allocating (1e6 tasks at rate 1 asked for 201 GiB)
+        raise ValidationError("n_tasks", "task", J, f"{pairs:,} pairs of overlapping tasks, "
+                              f"above the {MAX_ENTRIES:,} the exact methods' rows may hold")
     k = np.repeat(np.arange(J), length)
     first = np.repeat(np.cumsum(length) - length, length)
     j = k + (np.arange(k.shape[0]) - first)
