@@ -106,8 +106,8 @@ def test_kkt_conditions_weighted_capped() -> None:
     smaller when off."""
     rng = np.random.default_rng(5)
     n = 40
-    inst = PowerInstance(gain=rng.uniform(0.1, 10, n), noise_psd_w_per_hz=np.ones(n),
-                         bandwidth_hz=rng.uniform(0.5, 2, n), total_power_w=5.0,
+    inst = PowerInstance(gain=rng.uniform(0.1, 10, n), noise_psd_w_per_hz=np.full(n, 1e-3),
+                         bandwidth_hz=rng.uniform(0.5e3, 2e3, n), total_power_w=5.0,
                          max_power_w=rng.uniform(0.05, 1.0, n), rate_target_bps=np.zeros(n),
                          weight=rng.uniform(0.5, 2, n))
     res = ao.run_method(inst, PowerSpec(), "closed_form")
@@ -299,3 +299,18 @@ def test_cvxpy_min_power_at_extreme_targets_matches_closed_form(rate_factor: flo
                          base.total_power_w, base.max_power_w,
                          base.rate_target_bps * rate_factor, base.weight)
     _cvxpy_default_matches_closed_form(inst, PowerSpec(mode="min_power"))
+
+
+@pytest.mark.parametrize("w", [1e-320, 1e-300, 1e9])
+def test_water_filling_is_invariant_to_a_common_weight_scale(w: float) -> None:
+    """Sum-rate water-filling depends on the weights only up to a common factor: weights of
+    1e-320 (each > 0, so valid) raised ZeroDivisionError in the closed form, whose weight sum
+    underflowed to 0."""
+    import dataclasses
+
+    inst = PowerInstance.generate(8, seed=1)
+    ref = ao.run_method(inst, PowerSpec(), "closed_form")
+    scaled = dataclasses.replace(inst, weight=np.full(8, w))
+    res = ao.run_method(scaled, PowerSpec(), "closed_form")
+    assert res.termination == ao.Termination.OPTIMAL
+    np.testing.assert_allclose(res.allocation.power_w, ref.allocation.power_w, rtol=1e-9)

@@ -569,14 +569,22 @@ def test_joint_bp_baselines_with_a_share_too_small_are_scored_not_refused() -> N
 
 def test_min_power_beyond_float64_is_an_error_status_not_a_raise() -> None:
     """Seed 76000004 (bandwidth x1e-300, uncapped power): the closed form built an allocation
-    with ``p = inf`` and raised ValidationError on it; it now reports ``error`` saying why."""
-    from aigc_opt.benchmarks.certify_bench import make_case
+    with ``p = inf`` and raised ValidationError on it; it now reports ``error`` saying why.
+    Such a bandwidth is below the 1 Hz floor now (refused by name), so the same overflow is
+    reached at 1 Hz with 1e5 bit/s targets (2^(1e5) - 1 times the noise floor)."""
+    import dataclasses
 
-    inst, spec, _ = make_case("allocation.power", 76000004)
-    res = ao.run_method(inst, spec, "closed_form")
+    from aigc_opt.benchmarks.certify_bench import make_case
+    from aigc_opt.problems.allocation import PowerInstance, PowerSpec
+
+    with pytest.raises(ValidationError, match=r"bandwidth_hz \[Hz\].*floor"):
+        make_case("allocation.power", 76000004)
+    _no_failures("allocation.power", 76000004)  # counted as refused
+    inst = dataclasses.replace(PowerInstance.generate(4, seed=0), bandwidth_hz=np.ones(4),
+                               rate_target_bps=np.full(4, 1e5), max_power_w=np.full(4, np.inf))
+    res = ao.run_method(inst, PowerSpec(mode="min_power"), "closed_form")
     assert res.termination is Termination.ERROR and not res.has_solution
     assert "float64" in res.message
-    _no_failures("allocation.power", 76000004)
 
 
 def test_proportional_baseline_with_infinite_demand_shares_the_server() -> None:

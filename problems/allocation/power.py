@@ -277,7 +277,9 @@ def closed_form(inst: PowerInstance, spec: PowerSpec, options: SolveOptions | No
     if spec.mode == "sum_rate":
         budget = spec.power_budget_scale * inst.total_power_w
         a = inst.weight * inst.bandwidth_hz
-        p, level = water_fill_sorted(h, budget, weight=a, cap=inst.max_power_w)
+        top = float(a.max())  # the solution is invariant to scaling a; 1e-320 weights divided
+        p, level = water_fill_sorted(h, budget, weight=a / top, cap=inst.max_power_w)
+        level /= top  # by a Lagrangian weight sum that underflowed to 0
         lam = 0.0 if math.isinf(level) else 1.0 / (level * LN2)
         obj = float(weighted_rate(inst, p).sum())
         # D(lam) at its maximiser p (= clip(a nu - h, 0, pbar), computed without cancellation;
