@@ -317,3 +317,13 @@ def test_per_server_blocks_share_the_time_limit(monkeypatch: pytest.MonkeyPatch)
         # the share of what is left, <= 100 s x size / pending; the solved blocks took < 50 s
         assert 0.5 * 100.0 * size / pending <= limit <= 100.0 * size / pending + 1e-9
         pending -= size
+
+
+@pytest.mark.parametrize(("kw", "field"), [
+    ({"n_servers": -1}, "n_servers"), ({"n_models": None}, "n_models"),
+    ({"seed": 1.5}, "seed"), ({"n_users": "4"}, "n_users")])
+def test_steps_scenario_arguments_are_named(kw: dict, field: str) -> None:
+    """numpy's "negative dimensions are not allowed" and bare TypeErrors were what a bad
+    size or seed gave (also through ``aigc-opt instance --problem allocation.steps``)."""
+    with pytest.raises(ao.ValidationError, match=rf"^{field} \["):
+        steps_scenario(**kw)

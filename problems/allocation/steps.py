@@ -86,6 +86,7 @@ from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.scenario import Scenario
 from aigc_opt.solve import register_algorithm, solve
 from aigc_opt.spec import register_builder
+from aigc_opt.validate import MAX_ENTRIES, check_seed, check_size
 
 from .data_steps import HybridStepsSpec, StepsSpec
 
@@ -419,7 +420,11 @@ def steps_scenario(n_users: int = 12, n_servers: int = 2, n_models: int = 3, *, 
                    profile: str = "edge_aigc", **overrides: Any) -> Scenario:
     """A generated scenario this model accepts: one GPU slot and subchannel per request and
     models small enough (2-7 GB) for every server to hold all of them."""
-    rng = np.random.default_rng(seed + 7919)
+    sizes = {"n_users": n_users, "n_servers": n_servers, "n_models": n_models}
+    n_users, n_servers, n_models = (check_size(k, v, MAX_ENTRIES, raise_with=None)
+                                    for k, v in sizes.items())
+    seed = check_seed("seed", seed)
+    rng = np.random.default_rng(None if seed is None else seed + 7919)
     fields: dict[str, Any] = {
         "server_gpu_slots": np.full(n_servers, max(n_users, 1)),
         "server_subchannels": np.full(n_servers, max(n_users, 1)),

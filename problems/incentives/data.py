@@ -34,6 +34,7 @@ from aigc_opt.schema import bound
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import (
     check_array,
+    check_bool,
     check_choice,
     check_int,
     check_scalar,
@@ -271,7 +272,8 @@ class StackelbergInstance:
         n_followers = check_size("n_followers", n_followers, MAX_SIZE, raise_with=None)
         rng = np.random.default_rng(check_seed("seed", seed))
         a = rng.uniform(2.0, 20.0, n_followers)
-        b = rng.uniform(2.0, 15.0, n_followers) if budgets else np.full(n_followers, np.inf)
+        b = rng.uniform(2.0, 15.0, n_followers) if check_bool("budgets", budgets) \
+            else np.full(n_followers, np.inf)
         return cls(valuation=a, budget=b, unit_cost=unit_cost, capacity=capacity)
 
 

@@ -413,8 +413,8 @@ register_algorithm(MultiLeaderSpec, "best_response", solve_best_response)
 register_case(CaseKind(
     sense="max", name="incentives.stackelberg",
     make_instance=lambda seed, n_followers=20, budgets=True, unit_cost=1.0: (
-        StackelbergInstance.generate(n_followers, seed=seed, budgets=bool(budgets),
-                                     unit_cost=float(unit_cost))),
+        StackelbergInstance.generate(n_followers, seed=seed, budgets=budgets,
+                                     unit_cost=unit_cost)),
     make_spec=lambda **params: StackelbergSpec(**params),
     default_methods=("breakpoints", "price_grid"),  # closed_form: only if all are active
     reference="breakpoints",
