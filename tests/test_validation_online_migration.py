@@ -316,3 +316,29 @@ def test_migration_slot_and_sizing_still_solve() -> None:
     _check_run(SLOT, mg.SlotSpec(), "highs")
     inst, spec = _sizing()
     _check_run(inst, spec, "highs")
+
+
+def test_online_and_migration_allocations_are_validated() -> None:
+    """The online decision types took anything: ``offload=[nan, 2.0, 'x', 0]`` became
+    ``[True, True, True, False]``, and a malformed SimulationResult made ``ao.evaluate`` raise
+    IndexError / TypeError instead of naming the field."""
+    from aigc_opt.problems.online.data import FrameDecision, SimulationResult
+
+    ok = {"offload": [True, False], "cpu_hz": [0.0, 1e8], "time_frac": [0.3, 0.0],
+          "power_w": [0.05, 0.0]}
+    assert FrameDecision(**ok).offload.tolist() == [True, False]
+    for field, bad in (("offload", [np.nan, 2.0]), ("offload", [1, 0, 1]),
+                       ("cpu_hz", [1j, 0.0]), ("time_frac", {"a": 1}), ("power_w", [np.nan, 0])):
+        _raises(lambda f=field, b=bad: FrameDecision(**{**ok, f: b}), field)
+    T, N = 3, 2
+    sim = {"controller": "x", "offload": np.zeros((T, N), bool), "cpu_hz": np.zeros((T, N)),
+           "time_frac": np.zeros((T, N)), "power_w": np.zeros((T, N)),
+           "bits": np.zeros((T, N)), "energy_j": np.zeros((T, N)),
+           "queues_bits": np.zeros((T + 1, N)), "virtual_queues": np.zeros((T + 1, N)),
+           "objective": np.zeros(T), "seconds": np.zeros(T)}
+    assert SimulationResult(**sim).n_slots == T
+    for field, bad in (("objective", np.zeros(T + 1)), ("queues_bits", np.zeros((T, N))),
+                       ("server", 0.5), ("cpu_hz", np.full((T, N), "a"))):
+        _raises(lambda f=field, b=bad: SimulationResult(**{**sim, f: b}), field)
+    _raises(lambda: mg.MigrationAllocation(np.zeros((2, 1)), np.zeros((2, 1)), queue_j="x"),
+            "queue_j")

@@ -513,9 +513,8 @@ class MigrationAllocation:
         for name in ("server", "level"):
             object.__setattr__(self, name, _index_array(name, getattr(self, name), 2, "(T, U)"))
         if self.queue_j is not None:
-            q = np.array(self.queue_j, dtype=np.float64)
-            q.flags.writeable = False
-            object.__setattr__(self, "queue_j", q)
+            object.__setattr__(self, "queue_j", check_array("queue_j", "J", self.queue_j,
+                                                            ndim=1, low=0.0))
 
 
 def queue_trace(migration_per_slot_j: np.ndarray, budget_j: float) -> np.ndarray:

@@ -63,7 +63,7 @@ from aigc_opt.errors import ValidationError
 from aigc_opt.frozen import FrozenMap
 from aigc_opt.schema import bound, floor
 from aigc_opt.spec import ProblemSpec
-from aigc_opt.validate import check_array, check_scalar
+from aigc_opt.validate import check_array, check_int, check_scalar
 
 from .environment import (
     EnvironmentProfile,
@@ -287,9 +287,12 @@ class FrameDecision:
     power_w: np.ndarray
 
     def __post_init__(self) -> None:
-        for name in ("offload", "cpu_hz", "time_frac", "power_w"):
-            arr = np.array(getattr(self, name), dtype=bool if name == "offload" else np.float64)
-            arr.setflags(write=False)
+        n: tuple[int, ...] | None = None
+        for name, unit in (("offload", "-"), ("cpu_hz", "Hz"), ("time_frac", "-"),
+                           ("power_w", "W")):  # real, finite, one value per user
+            arr = check_array(name, unit, getattr(self, name), n, ndim=1, like="offload",
+                              dtype=bool if name == "offload" else np.float64)
+            n = arr.shape
             object.__setattr__(self, name, arr)
 
     def bits(self, spec: LyapunovSpec, instance: FrameInstance) -> np.ndarray:
@@ -402,11 +405,18 @@ class SimulationResult:
     server: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("offload", "cpu_hz", "time_frac", "power_w", "bits", "energy_j",
-                     "queues_bits", "virtual_queues", "objective", "seconds"):
-            arr = np.array(getattr(self, name))
-            arr.setflags(write=False)
-            object.__setattr__(self, name, arr)
+        bits = check_array("bits", "bit", self.bits, ndim=2)
+        T, N = bits.shape
+        shapes = {"offload": (T, N), "cpu_hz": (T, N), "time_frac": (T, N), "power_w": (T, N),
+                  "bits": (T, N), "energy_j": (T, N), "queues_bits": (T + 1, N),
+                  "virtual_queues": (T + 1, N), "objective": (T,), "seconds": (T,)}
+        units = {"cpu_hz": "Hz", "power_w": "W", "bits": "bit", "energy_j": "J",
+                 "queues_bits": "bit", "seconds": "s"}
+        for name, shape in shapes.items():
+            object.__setattr__(self, name, check_array(
+                name, units.get(name, "-"), getattr(self, name), shape, like="bits (T, N)",
+                dtype=bool if name == "offload" else np.float64))
+        object.__setattr__(self, "server", check_int("server", self.server, "-", 0))
 
     @property
     def n_slots(self) -> int:
