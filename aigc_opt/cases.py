@@ -313,12 +313,15 @@ def _from_doc(data: Any, p: Path, expected: type | None) -> Any:
     if isinstance(tag, bool) or tag != 1:
         raise ValidationError(INSTANCE_TAG, "-", tag, f"{p.name}: unknown instance file "
                                                       "version (this aigc-opt writes 1)")
-    cls = _resolve(data.get("type"), "type")
-    if expected is not None and not issubclass(cls, expected):
-        raise ValidationError("type", "-", data.get("type"),
-                              f"{p.name} holds a {cls.__name__}; this problem needs a "
-                              f"{expected.__name__}")
-    return _construct(cls, data.get("fields"), "fields")
+    try:
+        cls = _resolve(data.get("type"), "type")
+        if expected is not None and not issubclass(cls, expected):
+            raise ValidationError("type", "-", data.get("type"),
+                                  f"{p.name} holds a {cls.__name__}; this problem needs a "
+                                  f"{expected.__name__}")
+        return _construct(cls, data.get("fields"), "fields")
+    except ValidationError as exc:  # a bad type, field or array: say which file
+        raise exc.located(str(p)) from None
 
 
 def load_instance_file(kind: CaseKind, path: str | Path) -> Any:

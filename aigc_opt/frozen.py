@@ -64,3 +64,18 @@ class FrozenMap(Mapping[K, V]):
 
     def __ror__(self, other: Mapping[K, V]) -> dict[K, V]:
         return {**other, **self._data}
+
+
+def read_only_arrays(data: Mapping[K, Any]) -> FrozenMap[K, Any]:
+    """A :class:`FrozenMap` of ``data`` whose numpy arrays are read-only views (no copy):
+    ``res.values["x"][:] = 0`` or ``met.per_item["latency_s"][0] = 0`` would otherwise change
+    a verified solution or its measurements in place. Other values are kept as they are."""
+    import numpy as np
+
+    out: dict[K, Any] = {}
+    for k, v in data.items():
+        if isinstance(v, np.ndarray):
+            v = v.view()
+            v.flags.writeable = False
+        out[k] = v
+    return FrozenMap(out)

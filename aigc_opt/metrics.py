@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ValidationError
-from .frozen import FrozenMap
+from .frozen import FrozenMap, read_only_arrays
 from .spec import check_instance, lookup
 
 #: Relative violation above which a constraint counts as violated.
@@ -70,7 +70,8 @@ class Metrics:
     hard: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        for name in ("per_item", "totals", "violations", "violation_counts"):
+        object.__setattr__(self, "per_item", read_only_arrays(self.per_item))
+        for name in ("totals", "violations", "violation_counts"):
             object.__setattr__(self, name, FrozenMap(dict(getattr(self, name))))
 
     @classmethod

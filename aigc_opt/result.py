@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .errors import NoSolutionError
-from .frozen import FrozenMap
+from .frozen import read_only_arrays
 
 
 class Termination(StrEnum):
@@ -116,7 +116,7 @@ class Result:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "termination", Termination(self.termination))
-        object.__setattr__(self, "values", FrozenMap(dict(self.values)))
+        object.__setattr__(self, "values", read_only_arrays(self.values))
 
     @property
     def optimal(self) -> bool:

@@ -397,7 +397,8 @@ def check_array(
                                   f"NaN at index {tuple(idx.tolist())} is not allowed")
         inf = np.isinf(f)
         if inf.any() and not (allow_inf and not integer and (f[inf] > 0).all()):
-            raise ValidationError(name, unit, f[inf][0], f"must be finite and {allowed}")
+            shown = f[inf][0] if not allow_inf or integer else f[inf & (f < 0)][0]  # the -inf
+            raise ValidationError(name, unit, shown, f"must be finite and {allowed}")
         fin = f[~inf]
         if low is not None:
             bad = fin <= low if strict else fin < low

@@ -111,3 +111,12 @@ def test_a_key_given_twice_is_refused_not_overwritten(tmp_path: Path) -> None:
     p.write_text(body.replace("{", '{"n_users_typo": 1, "n_users_typo": 2, ', 1))
     with pytest.raises(ValidationError, match=r"s\.json.*'n_users_typo' twice"):
         Scenario.load(p)
+
+
+def test_a_bad_field_names_the_file_too(tmp_path: Path) -> None:
+    doc = _doc(tmp_path)
+    doc["fields"]["thetaa"] = doc["fields"].pop("theta")
+    with pytest.raises(ValidationError, match=r"thetaa.*in .*m\.json"):
+        _load(tmp_path, doc)
+    with pytest.raises(ValidationError, match=r"theta.*must be numbers.*in .*m\.json"):
+        _load(tmp_path, _theta(_doc(tmp_path), [1.0, "x", 3.0]))

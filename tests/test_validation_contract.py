@@ -246,3 +246,10 @@ def test_a_bool_inside_a_list_of_numbers_is_refused() -> None:
     for value in ([1, True, 3], [[1.0, 2.0], [False, 3.0]], (2, np.True_)):
         _raises(lambda v=value: check_array("x", "-", v), "not a bool")
     assert check_array("x", "-", [1, 2]).tolist() == [1.0, 2.0]
+
+
+def test_minus_inf_among_allowed_plus_inf_is_the_value_named() -> None:
+    """With +inf allowed, the error for a -inf named the first infinite entry (+inf)."""
+    with pytest.raises(ValidationError) as info:
+        check_array("deadline_s", "s", [np.inf, -np.inf, 1.0], allow_inf=True)
+    assert info.value.value == -np.inf
