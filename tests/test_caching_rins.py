@@ -15,7 +15,8 @@ from aigc_opt.problems.caching.data import cache_age, context_table
 from aigc_opt.problems.caching.decomposition import cache_cost, tables
 from aigc_opt.problems.caching.rins import rins_moves
 from aigc_opt.problems.caching.window_lns import block_move
-from tests.test_caching_window_lns import (
+
+from test_caching_window_lns import (  # tests/ is on the path (as for conftest)
     _best_over,
     _evaluated,
     _feasible,
