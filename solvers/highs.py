@@ -191,14 +191,20 @@ def _status_name(status: Any) -> str:
     return str(status).split(".")[-1]
 
 
-def reports_its_solution(h: Any, program: LinearProgram, rtol: float = 1e-6) -> bool:
-    """Whether the objective HiGHS reports is that of the solution it returns (``True``
+def _model_cost(h: Any, x: np.ndarray) -> float:
+    """``offset + c x`` of the model ``h`` holds."""
+    lp = h.getLp()
+    return float(lp.offset_ + np.asarray(lp.col_cost_, dtype=np.float64) @ x)
+
+
+def reports_its_solution(h: Any, rtol: float = 1e-6) -> bool:
+    """Whether the objective HiGHS reports is the cost of the solution it returns (``True``
     without one). HiGHS 1.16's presolve, with a MIP start, has returned the start as optimal
     under another objective: callers then solve again without presolve."""
     info = h.getInfo()
     if int(info.primal_solution_status) != 2:
         return True
-    val = program.objective_value(np.asarray(h.getSolution().col_value, dtype=np.float64))
+    val = _model_cost(h, np.asarray(h.getSolution().col_value, dtype=np.float64))
     return abs(val - float(info.objective_function_value)) <= rtol * max(1.0, abs(val))
 
 
@@ -211,40 +217,34 @@ def run_started(h: Any, start: np.ndarray, cols: np.ndarray | None = None) -> bo
     columns it removed: on an offline migration MILP it took a start at -6.37 (truly -2.22),
     on a slot MILP at -6,370.8 (truly 17,304.6), and returned the start as 'optimal' with that
     value as objective and bound (the slot optimum is 11,886.0). Such a run is recognised by
-    an objective that is not its solution's cost (``offset + c x`` of the model ``h`` holds),
-    or, for a full start, by an 'optimal' answer at the start's own cost (a start that is
-    optimal is then merely proved again), and is repeated with presolve off (restored
-    afterwards)."""
+    an objective that is not its solution's cost (:func:`reports_its_solution`), or, for a
+    full start, by an 'optimal' answer at the start's own cost (a start that is optimal is
+    then merely proved again), and is repeated with presolve off (restored afterwards) in
+    what is left of the time limit."""
     import highspy
 
-    lp = h.getLp()
-    cost = np.asarray(lp.col_cost_, dtype=np.float64)
-    idx = np.arange(cost.size, dtype=np.int32) if cols is None else \
-        np.asarray(cols, dtype=np.int32)
     x0 = np.asarray(start, dtype=np.float64)
+    full = cols is None
+    idx = np.arange(x0.size, dtype=np.int32) if full else np.asarray(cols, dtype=np.int32)
     h.setSolution(idx.size, idx, x0)
+    t0 = time.perf_counter()
     h.run()
-    before = h.getOptions().presolve
-    info = h.getInfo()
-    if before == "off" or int(info.primal_solution_status) != 2:
+    opts = h.getOptions()
+    if opts.presolve == "off" or int(h.getInfo().primal_solution_status) != 2:
         return False
-
-    def near(a: float, b: float, rtol: float) -> bool:
-        return abs(a - b) <= rtol * max(1.0, abs(a), abs(b))
-
-    reported = float(info.objective_function_value)
-    x = np.asarray(h.getSolution().col_value, dtype=np.float64)
-    suspect = not near(reported, float(lp.offset_ + cost @ x), 1e-6)
-    if not suspect and idx.size == cost.size \
-            and h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-        suspect = near(reported, float(lp.offset_ + cost @ x0), 1e-9)
-    if not suspect:
+    reported = float(h.getInfo().objective_function_value)
+    at_start = full and h.getModelStatus() == highspy.HighsModelStatus.kOptimal and \
+        abs(reported - _model_cost(h, x0)) <= 1e-9 * max(1.0, abs(reported))
+    if reports_its_solution(h) and not at_start:
         return False
     logger.info("HiGHS: a MIP start taken as optimal by presolve; again without presolve")
+    before, limit = opts.presolve, float(opts.time_limit)
     h.setOptionValue("presolve", "off")
+    h.setOptionValue("time_limit", max(limit - (time.perf_counter() - t0), 1e-3))
     h.setSolution(idx.size, idx, x0)
     h.run()
     h.setOptionValue("presolve", before)
+    h.setOptionValue("time_limit", limit)
     return True
 
 

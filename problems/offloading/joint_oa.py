@@ -362,7 +362,7 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
         # the start's value as dual bound (weights x1e4: 109,696,468 above a verified
         # 109,696,267). Such a master, and any bound that would close the gap, is solved again
         # without presolve (off from here on)
-        if presolve and (not reports_its_solution(h, mps) or (best is not None and relative_gap(
+        if presolve and (not reports_its_solution(h) or (best is not None and relative_gap(
                 ub, float(h.getInfo().mip_dual_bound) / k) <= spec.gap_tol)):
             logger.debug("OA master %d: solved again with presolve off", it)
             presolve = False
