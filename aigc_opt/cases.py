@@ -296,12 +296,8 @@ def load_instance_json(path: str | Path, expected: type | None = None) -> Any:
         Unreadable or invalid JSON, not an instance file, a type other than ``expected``.
     """
     p = Path(path)
-    data = _read_json(p)
+    data = load_json(p, "instance file")
     return _from_doc(data, p, expected)
-
-
-def _read_json(p: Path) -> Any:
-    return load_json(p, "instance file")
 
 
 def _from_doc(data: Any, p: Path, expected: type | None) -> Any:
@@ -342,7 +338,7 @@ def load_instance_file(kind: CaseKind, path: str | Path) -> Any:
     if suffix == ".npz" and callable(load):  # a Scenario's binary format (Scenario.save)
         return load(p)
     if suffix == ".json":
-        data = _read_json(p)
+        data = load_json(p, "instance file")
         if isinstance(data, dict) and INSTANCE_TAG in data:
             return _from_doc(data, p, itype)
         if callable(load):

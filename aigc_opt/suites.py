@@ -8,7 +8,6 @@ case kinds (one problem module at a time, so one broken family cannot stop a run
 from __future__ import annotations
 
 import copy
-import difflib
 import importlib
 import itertools
 import logging
@@ -21,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import UnknownNameError, ValidationError
+from .errors import UnknownNameError, ValidationError, did_you_mean
 from .validate import read_text
 
 logger = logging.getLogger(__name__)
@@ -435,10 +434,9 @@ def expand(suite: Suite, *, check: bool = True) -> list[Case]:
         reference = e.get("reference", s.get("reference", kind.reference if kind else None))
         if check and reference is not None and ("reference" in e or "reference" in s) \
                 and reference not in methods:  # every ratio would be '-', with no word on why
-            near = difflib.get_close_matches(str(reference), [str(m) for m in methods], 1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
             raise SuiteError(f"{where}.reference = {reference!r}: not one of the case's methods "
-                             f"({', '.join(map(str, methods))}){hint}")
+                             f"({', '.join(map(str, methods))})"
+                             f"{did_you_mean(str(reference), methods)}")
         seeds = e.get("seeds", [0])
         if not isinstance(seeds, list) or not all(isinstance(x, int) for x in seeds):
             raise SuiteError(f"{where}.seeds must be a list of integers")

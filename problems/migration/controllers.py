@@ -189,9 +189,8 @@ class Lyapunov:
 
         from aigc_opt.solvers.highs import HighsBackend, new_highs, run_started
 
-        if self._lp is None:
+        if self._lp is None:  # (reset clears the last point with it)
             self._lp = build_slot(state.slot, SlotSpec())
-            self._x = None
         lp = self._lp
         c = np.array(lp.c, dtype=np.float64)
         cost = state.slot.unit_cost().ravel()

@@ -165,11 +165,12 @@ def offloading_metrics(
                        / scn.server_load_bps[:, None]).sum())
 
     v = resource_violations(scn, alloc, forwarding=forward_s is not None)
-    v["deadline"] = np.where(np.isinf(late), np.inf, late / scn.request_deadline_s)
-    v["energy_budget"] = relative_excess(t["device_energy_j"], scn.user_energy_budget_j)
     if exact_times:  # fixed shares: a request's time and energy are data, judged as one item
         v["deadline"] = np.where(np.isinf(late), np.inf, misfit(lat, scn.request_deadline_s))
         v["energy_budget"] = misfit(t["device_energy_j"], scn.user_energy_budget_j)
+    else:
+        v["deadline"] = np.where(np.isinf(late), np.inf, late / scn.request_deadline_s)
+        v["energy_budget"] = relative_excess(t["device_energy_j"], scn.user_energy_budget_j)
     v["tx_power"] = relative_excess(np.where(remote, alloc.tx_power_w, 0.0), scn.user_tx_power_w)
     v["steps"] = np.where(served, np.maximum(1.0 - alloc.steps, 0.0), 0.0)
     v["admission"] = (rejected if rejection_penalty is None else np.zeros(N, bool)).astype(float)
