@@ -166,8 +166,9 @@ def instance_formats(kind: CaseKind) -> str:
 
 def _encode(v: Any) -> Any:
     if isinstance(v, np.ndarray):
-        if v.dtype.kind not in "biuf":
-            raise ValidationError("instance", "-", v.dtype.str, "only numeric arrays are saved")
+        if v.dtype.kind not in "biufU":
+            raise ValidationError("instance", "-", v.dtype.str,
+                                  "only numeric and unicode-string arrays are saved")
         return {"__ndarray__": v.tolist(), "dtype": v.dtype.str}
     if isinstance(v, np.generic):
         return v.item()
@@ -226,10 +227,20 @@ def _decode_array(v: dict[str, Any], where: str) -> np.ndarray:
     except (TypeError, ValueError, SyntaxError):
         raise ValidationError(where, "-", v.get("dtype"), "bad array: not a numpy dtype") \
             from None
-    if dtype.kind not in "biuf":
+    if dtype.kind not in "biufU":
         raise ValidationError(where, "-", v.get("dtype"), f"bad array: dtype {dtype} is not "
-                                                          "numeric (bool, int or float)")
+                                                          "numeric (bool, int or float) or str")
     raw = v["__ndarray__"]
+    if dtype.kind == "U":  # names (a Scenario's model names): strings only, none cut short
+        bad = first_leaf(raw, lambda x: not isinstance(x, str) or len(x) > dtype.itemsize // 4)
+        if bad is not None:
+            raise ValidationError(where, "-", "null" if bad[0] is None else bad[0],
+                                  f"bad array: entries must be strings of at most "
+                                  f"{dtype.itemsize // 4} characters ({dtype.str})")
+        try:
+            return np.asarray(raw, dtype=dtype)
+        except ValueError as exc:  # ragged nesting
+            raise ValidationError(where, "-", v.get("dtype"), f"bad array: {exc}") from None
     boolean = dtype.kind == "b"  # true/false only; else numbers that are not true/false
     bad = first_leaf(raw, lambda x: boolean != isinstance(x, bool)
                      or not isinstance(x, bool | int | float))
@@ -270,9 +281,11 @@ def save_instance_json(instance: Any, path: str | Path) -> Path:
     """Write any dataclass instance (arrays, nested dataclasses, scalars) as JSON.
 
     Format: ``{"aigc_opt_instance": 1, "type": "module:Qualname", "fields": {...}}``; arrays
-    are ``{"__ndarray__": nested lists, "dtype": "<f8"}``; floats keep ``inf``/``nan``
-    (JSON ``Infinity``/``NaN``) and round-trip exactly (``repr``). Types with their own
-    ``save``/``load`` (a :class:`~aigc_opt.scenario.Scenario`) are written with ``save``.
+    are ``{"__ndarray__": nested lists, "dtype": "<f8"}`` (bool, int, float, or unicode
+    ``"<U16"`` for names); floats keep ``inf``/``nan`` (JSON ``Infinity``/``NaN``) and
+    round-trip exactly (``repr``). Types with their own ``save``/``load`` (a
+    :class:`~aigc_opt.scenario.Scenario`) are written with ``save``; nested inside another
+    instance (the demands of a sizing instance) they are written field by field.
     """
     p = Path(path)
     if callable(getattr(instance, "save", None)) and callable(getattr(type(instance), "load",

@@ -47,7 +47,10 @@ def _load(tmp_path: Path, doc: Any, text: str | None = None) -> Any:
     ([103.3055, 2.0, 3.0], "<f2", "does not fit"),
     ([[1.0, 2.0], [3.0]], "<f8", "bad array"),
     ([1.0, 2.0, 3.0], "<,f8", "not a numpy dtype"),
-    ([1.0, 2.0, 3.0], "<U8", "not numeric"),
+    ([1.0, 2.0, 3.0], "<U8", "must be strings"),
+    (["a", ["b"], "c"], "<U8", "bad array"),
+    (["abcdefghi", "b", "c"], "<U8", "at most 8 characters"),
+    ([1.0, 2.0, 3.0], "<c16", "not numeric"),
 ])
 def test_array_entries_are_exactly_the_files(tmp_path: Path, values: Any, dtype: str,
                                              needle: str) -> None:
@@ -120,3 +123,19 @@ def test_a_bad_field_names_the_file_too(tmp_path: Path) -> None:
         _load(tmp_path, doc)
     with pytest.raises(ValidationError, match=r"theta.*must be numbers.*in .*m\.json"):
         _load(tmp_path, _theta(_doc(tmp_path), [1.0, "x", 3.0]))
+
+
+def test_string_arrays_round_trip_in_nested_scenarios(tmp_path: Path) -> None:
+    """A sizing instance holds Scenarios, whose model kinds are a str array: it saves and loads
+    to an identical file (it raised "only numeric arrays are saved" before)."""
+    import aigc_opt as ao
+    from aigc_opt.cases import load_instance_json
+    from aigc_opt.problems.sizing import GpuOption, RadioOption, SizingInstance
+
+    scn = ao.Scenario.generate(5, 2, 2, seed=3)
+    inst = SizingInstance((scn,), (GpuOption("g", 1.0, 2e13, 12e9, 2),),
+                          (RadioOption("r", 0.5, 1e6, 1e6, 4),), ("peak",))
+    p = save_instance_json(inst, tmp_path / "s.json")
+    back = load_instance_json(p, SizingInstance)
+    assert back.demands[0].model_quality_kind.tolist() == scn.model_quality_kind.tolist()
+    assert save_instance_json(back, tmp_path / "t.json").read_text() == p.read_text()
