@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+
 from .backend import SolveOptions, backend_names, check_capability, get_backend
 from .errors import NoSolutionError, UnknownNameError, ValidationError
 from .explain import explain_program, explain_violations
@@ -244,6 +246,25 @@ def _explain_built(instance: Any, spec: Any, opts: SolveOptions) -> Any:
     return explain_program(program, time_limit=limit)
 
 
+def numerical_failure(exc: ValidationError) -> bool:
+    """Whether ``exc``, raised inside a method on inputs that passed validation, is the
+    method's own arithmetic failing (NaN or an infinity in a quantity it computed, e.g. a
+    bandwidth ``D / (t log2(1 + snr))`` with data of 1e-320 bit) rather than a refusal of the
+    input or of an option: its value is a non-finite number and its field is not an option."""
+    v = exc.value
+    return (isinstance(v, float | np.floating) and not math.isfinite(float(v))
+            and not str(exc.field).startswith(("extra", "options")))
+
+
+def _failed(method: str, exc: ValidationError, seconds: float) -> Result:
+    """The ``error`` Result of a method whose arithmetic failed (:func:`numerical_failure`)."""
+    logger.warning("%s failed numerically on validated input: %s", method, exc)
+    return Result(Termination.ERROR, False, gap=math.inf,
+                  message=f"{method}: numerical failure on inputs that passed validation "
+                          f"(a computed quantity is not finite: {exc})",
+                  stats=SolveStats(backend=method, solve_seconds=seconds))
+
+
 def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0,
                   options: SolveOptions | None = None) -> Result:
     """Run heuristic ``name`` for ``spec`` and score it with the evaluator.
@@ -286,6 +307,10 @@ def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0,
         return Result(Termination.INFEASIBLE, False, gap=math.inf,
                       message=f"{name} found no allocation: {exc}",
                       stats=SolveStats(backend=name, solve_seconds=time.perf_counter() - t0))
+    except ValidationError as exc:
+        if not numerical_failure(exc):
+            raise
+        return _failed(name, exc, time.perf_counter() - t0)
     seconds = time.perf_counter() - t0
     note = ""
     if isinstance(out, HeuristicNote):
@@ -336,7 +361,12 @@ def run_method(
     opts = _options(options, kw)
     if method in algos:
         t0 = time.perf_counter()
-        res = algos[method](instance, spec, opts)
+        try:
+            res = algos[method](instance, spec, opts)
+        except ValidationError as exc:
+            if not numerical_failure(exc):
+                raise
+            return _failed(method, exc, time.perf_counter() - t0)
         if res.stats.solve_seconds == 0.0:
             res = dataclasses.replace(res, stats=dataclasses.replace(
                 res.stats, solve_seconds=time.perf_counter() - t0))

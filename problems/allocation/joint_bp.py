@@ -45,6 +45,7 @@ module registers the CVXPY model as the spec's builder and the exact method as a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -396,7 +397,23 @@ _EXTRAP_F, _EXTRAP_STEP = 3e-5, 3e-4
 def closed_form(inst: JointBPInstance, spec: JointBPSpec, options: SolveOptions | None = None
                 ) -> Result:
     """Exact solution (see module docstring): the compiled :func:`.joint_bp_kernel.solve` when
-    :func:`.jit.use_kernel` allows it, else (or if it fails) :func:`closed_form_numpy`."""
+    :func:`.jit.use_kernel` allows it, else (or if it fails) :func:`closed_form_numpy`.
+
+    The cost is linear in the user weights ``w`` and in ``(alpha, beta)``, so each is first
+    divided by a power of two that brings its largest entry into [0.5, 1) (exact; objective
+    and bound multiplied back) when their product is outside ``2^-60 .. 2^60``: with every
+    weight and ``beta`` at 1e-200 the price constants ``g / (w beta N0)`` had overflowed.
+    """
+    kw = math.frexp(float(inst.weight.max()))[1]
+    ks = math.frexp(max(spec.latency_weight, spec.energy_weight))[1]
+    if abs(kw + ks) > 60:
+        res = closed_form(
+            dataclasses.replace(inst, weight=np.ldexp(inst.weight, -kw)),
+            dataclasses.replace(spec, latency_weight=math.ldexp(spec.latency_weight, -ks),
+                                energy_weight=math.ldexp(spec.energy_weight, -ks)), options)
+        return dataclasses.replace(res, objective=math.ldexp(res.objective, kw + ks),
+                                   bound=math.ldexp(res.bound, kw + ks))
+
     def kernel() -> Result | None:
         from .joint_bp_kernel import solve  # imports numba on first use
         return solve(inst, spec, _LC_GRID, _LU_TABLE, _LK_GRID, _UK_TABLE, _EXTRAP_F, _EXTRAP_STEP)

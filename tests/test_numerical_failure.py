@@ -1,0 +1,65 @@
+"""A method whose own arithmetic fails on accepted input returns an ``error`` Result that says
+so; a method that refuses an input or option still raises. Inputs at the edge of the accepted
+range (subnormal 1e-320 constants, weights of 1e-200) had raised ValidationErrors naming
+quantities the caller never gave (``wpt_fraction = nan``, ``bandwidth_hz = inf``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import aigc_opt as ao
+from aigc_opt.errors import ValidationError
+from aigc_opt.problems import allocation as al
+from aigc_opt.problems import incentives as inc
+from aigc_opt.problems import wpmec as wp
+from aigc_opt.result import Termination
+from aigc_opt.solve import numerical_failure
+
+
+@pytest.mark.parametrize("field", ["kappa", "noise_w", "cycles_per_bit"])
+@pytest.mark.parametrize("method", ["exact", "cd"])
+def test_wpmec_overflow_is_an_error_result(field: str, method: str) -> None:
+    inst = wp.WpmecInstance.generate(5)
+    inst = dataclasses.replace(inst, params=dataclasses.replace(inst.params, **{field: 1e-320}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = ao.run_method(inst, wp.WpmecSpec(), method,
+                            options=ao.SolveOptions(time_limit=5))
+    assert res.termination is Termination.ERROR and not res.has_solution
+    assert "numerical failure" in res.message and not res.verified
+    assert math.isnan(res.objective)
+
+
+def test_refusals_and_options_still_raise() -> None:
+    """Only a non-finite computed value counts as a numerical failure."""
+    assert numerical_failure(ValidationError("wpt_fraction", "-", math.nan, "NaN"))
+    assert numerical_failure(ValidationError("bandwidth_hz", "Hz", np.float64(np.inf), "x"))
+    assert not numerical_failure(ValidationError("valuation", "-", "log", "needs sqrt"))
+    assert not numerical_failure(ValidationError("extra.rins", "-", math.nan, "NaN"))
+    assert not numerical_failure(ValidationError("level", "-", 3.0, "too large"))
+    with pytest.raises(ValidationError, match="valuation"):  # out of the method's scope
+        ao.run_method(inc.ContractInstance.teleoperation(), inc.ContractSpec(valuation="log"),
+                      "reduction")
+
+
+@pytest.mark.parametrize(("w", "s"), [(1e-200, 1e-1), (1e-200, 1e-100), (1.0, 1e-150),
+                                      (1e-150, 1.0), (1e9, 1e6)])
+def test_joint_bp_closed_form_is_scale_free(w: float, s: float) -> None:
+    """Every weight ``w`` and (alpha, beta) = (s, 10 s): the allocation of unit weights and
+    (1, 10), the objective times ``w s``. Weights of 1e-200 had overflowed the price
+    constants (``bandwidth_hz = nan`` raised)."""
+    inst = dataclasses.replace(al.JointBPInstance.generate(8, seed=3), weight=np.ones(8))
+    ref = ao.run_method(inst, al.JointBPSpec(latency_weight=1.0, energy_weight=10.0),
+                        "closed_form")
+    res = ao.run_method(dataclasses.replace(inst, weight=np.full(8, w)),
+                        al.JointBPSpec(latency_weight=s, energy_weight=10 * s), "closed_form")
+    assert ref.verified and res.verified and res.termination is Termination.OPTIMAL
+    np.testing.assert_allclose(res.objective, ref.objective * w * s, rtol=1e-9)
+    np.testing.assert_allclose(res.eval_objective, res.objective, rtol=1e-9)
+    np.testing.assert_allclose(res.allocation.bandwidth_hz, ref.allocation.bandwidth_hz,
+                               rtol=1e-9)
