@@ -417,8 +417,8 @@ def closed_form(inst: JointBPInstance, spec: JointBPSpec, options: SolveOptions 
     def kernel() -> Result | None:
         from .joint_bp_kernel import solve  # imports numba on first use
         return solve(inst, spec, _LC_GRID, _LU_TABLE, _LK_GRID, _UK_TABLE, _EXTRAP_F, _EXTRAP_STEP)
-    res = _jit.run_kernel("joint_bp", inst.n_users, _jit.JOINT_BP_MAX_USERS, kernel)
-    return res if res is not None else closed_form_numpy(inst, spec, options)
+    out = _jit.run_kernel("joint_bp", inst.n_users, _jit.JOINT_BP_MAX_USERS, kernel)
+    return out if out is not None else closed_form_numpy(inst, spec, options)
 
 
 def closed_form_numpy(inst: JointBPInstance, spec: JointBPSpec,

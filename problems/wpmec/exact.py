@@ -293,9 +293,9 @@ def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float =
     bad = ~(np.isfinite(L) & np.isfinite(g) & np.isfinite(W) & (L >= 0) & (g >= 0) & (W > 0))
     if bad.any():  # e.g. gains so large that g = mu P h^2 / N0 overflows: no honest answer
         f, n = np.argwhere(bad)[0]
-        ok = {"L": L[f, n] >= 0, "g": g[f, n] >= 0, "W": W[f, n] > 0}
+        sign_ok = {"L": L[f, n] >= 0, "g": g[f, n] >= 0, "W": W[f, n] > 0}
         name, value = next((k, float(a[f, n])) for k, a in (("L", L), ("g", g), ("W", W))
-                           if not (np.isfinite(a[f, n]) and ok[k]))
+                           if not (np.isfinite(a[f, n]) and sign_ok[k]))
         raise ValidationError(f"{name}[{f}, {n}]", "-", value,
                               "L >= 0, g >= 0 and W > 0 must be finite (gains too large?)")
     if kernel == "scalar" and F != 1:
