@@ -13,6 +13,8 @@ rate of a link with bandwidth b (Hz), transmit power p (W), gain g and noise PSD
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import UnknownNameError
@@ -49,14 +51,21 @@ def fading_power(
     raise UnknownNameError("fading", kind, ("none", "rayleigh", "rician"))
 
 
+_LN2 = math.log(2.0)
+
+
 def shannon_rate(
     bandwidth_hz: np.ndarray, power_w: np.ndarray, gain: np.ndarray, noise_psd: float
 ) -> np.ndarray:
-    """``b log2(1 + p g / (N0 b))`` in bit/s; 0 where the bandwidth is 0."""
+    """``b log2(1 + p g / (N0 b))`` in bit/s; 0 where the bandwidth is 0.
+
+    Computed as ``b log1p(snr) / ln 2``: ``log2(1.0 + snr)`` is exactly 0 below
+    ``snr ~ 1e-16`` (a channel gain of 1e-31 gave an infinite upload time where the true rate
+    is 1.3e-11 bit/s, and every exact method reported an overflow)."""
     b = np.asarray(bandwidth_hz, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = np.asarray(power_w) * np.asarray(gain) / (noise_psd * b)
-        r = b * np.log2(1.0 + snr)
+        r = b * (np.log1p(snr) / _LN2)
     return np.where(b > 0, r, 0.0)
 
 

@@ -63,3 +63,29 @@ def test_joint_bp_closed_form_is_scale_free(w: float, s: float) -> None:
     np.testing.assert_allclose(res.eval_objective, res.objective, rtol=1e-9)
     np.testing.assert_allclose(res.allocation.bandwidth_hz, ref.allocation.bandwidth_hz,
                                rtol=1e-9)
+
+
+def test_power_beyond_float64_is_refused_not_infeasible() -> None:
+    """min_power with rate targets whose ``2^(r/B) - 1`` overflows and no power cap: the
+    closed form says error; the CVXPY model had replaced the overflow by 1 and its solver
+    said "infeasible" (a false claim). It now refuses to build, naming the target."""
+    from aigc_opt.benchmarks.certify_bench import make_case
+
+    inst, spec, _ = make_case("allocation.power", 321001659)
+    cf = ao.run_method(inst, spec, "closed_form", options=ao.SolveOptions(time_limit=5))
+    assert cf.termination is Termination.ERROR and "float64" in cf.message
+    with pytest.raises(ValidationError, match="rate_target_bps") as err:
+        ao.run_method(inst, spec, "cvxpy", options=ao.SolveOptions(time_limit=5))
+    assert "float64" in str(err.value)
+
+
+def test_shannon_rate_resolves_tiny_snr() -> None:
+    """``log2(1 + snr)`` is 0 below snr ~ 1e-16; the rate is ``b snr / ln 2`` there."""
+    from aigc_opt.channel import shannon_rate
+
+    b, p, n0 = np.array([1e7, 1e7]), np.array([0.2, 0.2]), 4e-21
+    g = np.array([1.76e-31, 1e-10])
+    r = shannon_rate(b, p, g, n0)
+    snr = p * g / (n0 * b)
+    np.testing.assert_allclose(r[0], b[0] * snr[0] / math.log(2.0), rtol=1e-12)
+    np.testing.assert_allclose(r[1], b[1] * np.log2(1.0 + snr[1]), rtol=1e-14)

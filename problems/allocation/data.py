@@ -369,8 +369,8 @@ class BandwidthComputeInstance:
         n = np.arange(scn.n_users)
         cnt = np.maximum(np.bincount(s, minlength=scn.n_servers), 1)
         share = scn.server_uplink_hz[s] / cnt[s]
-        se = np.log2(1.0 + scn.user_tx_power_w * scn.gain_at(n, s)
-                     / (scn.noise_psd_w_per_hz * share))
+        se = np.log1p(scn.user_tx_power_w * scn.gain_at(n, s)
+                      / (scn.noise_psd_w_per_hz * share)) / LN2
         return cls(server=s, data_bits=scn.request_input_bits, spectral_eff=se,
                    workload_flop=scn.request_flop, weight=scn.request_weight,
                    min_rate_bps=np.zeros(scn.n_users), deadline_s=scn.request_deadline_s,

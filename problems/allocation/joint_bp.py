@@ -431,7 +431,7 @@ def closed_form_numpy(inst: JointBPInstance, spec: JointBPSpec,
     t0 = time.perf_counter()
     area = spec.area_scale * inst.bandwidth_hz * inst.frame_s
     T = time_limit(inst, spec)
-    u_star = np.log2(1.0 + inst.full_band_snr)
+    u_star = np.log1p(inst.full_band_snr) / LN2
     u_lo, u_hi = _u_deadline(inst, T, u_star)
     evals = 0
 

@@ -41,6 +41,7 @@ import numpy as np
 
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
+from aigc_opt.errors import ValidationError
 from aigc_opt.explain import GridLabels
 from aigc_opt.explain_convex import convex_meta
 from aigc_opt.program import ConvexProgram
@@ -395,6 +396,19 @@ def build_cvxpy(inst: PowerInstance, spec: PowerSpec) -> ConvexProgram:
         t = r * LN2 / inst.bandwidth_hz
         with np.errstate(over="ignore"):
             e = np.expm1(t)
+        # 2^(r/B) - 1 > 1e308: the power needed is over h 1e308, so a cap below that (always
+        # when h >= 1) makes the user infeasible, which the program still shows; above it (or
+        # uncapped) no float64 program holds the row
+        with np.errstate(over="ignore"):
+            beyond = (t > 0) & ~np.isfinite(e) & ~(inst.max_power_w < h * np.finfo(float).max)
+        if beyond.any():
+            i = int(np.argmax(beyond))
+            raise ValidationError(
+                f"rate_target_bps[{i}]", "bit/s", float(inst.rate_target_bps[i]),
+                f"needs a power of more than 1e308 x h at {float(inst.bandwidth_hz[i]):g} Hz "
+                "(2^(rate / bandwidth) - 1 overflows float64) and its power cap does not rule "
+                "that out: "
+                "the program cannot be written in float64 (closed_form says the same)")
         e = np.where((t > 0) & np.isfinite(e) & (e > 0), e, 1.0)
         punit = h * e
         # a user without a rate target needs no power: p = 0 exactly (decode_cvxpy), kept out
