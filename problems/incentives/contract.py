@@ -280,7 +280,10 @@ def solve_reduced_convex(inst: ContractInstance, spec: ContractSpec,
     try:
         solve_quietly(prob, solver=solver, **opts)
     except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
-        return Result(Termination.ERROR, False, message=str(exc),
+        return Result(Termination.ERROR, False,
+                      message=f"reduced_cvxpy: {solver} failed ({type(exc).__name__}: {exc}); "
+                              "for a linear valuation the exact method is 'reduction', else "
+                              "try the full problem on the 'cvxpy' backend",
                       stats=SolveStats("reduced_cvxpy", solve_seconds=time.perf_counter() - t0))
     status = str(prob.status)
     if status not in ("optimal", "optimal_inaccurate") or e_s.value is None \
