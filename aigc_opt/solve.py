@@ -228,10 +228,20 @@ def solve(
         return label_by_gap(res)
     if res.termination in _EXPLAINED:
         limit = min(EXPLAIN_TIME_LIMIT, opts.time_limit or math.inf)
-        res = dataclasses.replace(res, explanation=explain_program(
-            program, backend=backend, time_limit=limit))
+        t1 = time.perf_counter()
+        res = _with_explanation(res, explain_program(program, backend=backend,
+                                                     time_limit=limit), t1)
     rtol, vtol = tolerances_of(be)
     return verify(scenario, spec, res, obj_rtol=rtol, viol_tol=vtol)
+
+
+def _with_explanation(res: Result, explanation: Any, t1: float) -> Result:
+    """``res`` with ``explanation`` attached and the seconds spent finding it (since ``t1``)
+    in ``stats.extra["explain_seconds"]``: an infeasibility explanation (an IIS search) can
+    take up to :data:`EXPLAIN_TIME_LIMIT`, far longer than the solve it explains."""
+    stats = dataclasses.replace(res.stats, extra={**res.stats.extra,
+                                                  "explain_seconds": time.perf_counter() - t1})
+    return dataclasses.replace(res, explanation=explanation, stats=stats)
 
 
 def _explain_built(instance: Any, spec: Any, opts: SolveOptions) -> Any:
@@ -250,10 +260,12 @@ def numerical_failure(exc: ValidationError) -> bool:
     """Whether ``exc``, raised inside a method on inputs that passed validation, is the
     method's own arithmetic failing (NaN or an infinity in a quantity it computed, e.g. a
     bandwidth ``D / (t log2(1 + snr))`` with data of 1e-320 bit) rather than a refusal of the
-    input or of an option: its value is a non-finite number and its field is not an option."""
+    input or of an option: its value is a non-finite number and its field is not an option
+    (``extra...``, ``options...`` or ``"<method> option <name>"``, where a NaN is the caller's)."""
     v = exc.value
+    field = str(exc.field)
     return (isinstance(v, float | np.floating) and not math.isfinite(float(v))
-            and not str(exc.field).startswith(("extra", "options")))
+            and not field.startswith(("extra", "options")) and " option " not in field)
 
 
 def _failed(method: str, exc: ValidationError, seconds: float) -> Result:
@@ -373,7 +385,8 @@ def run_method(
         if not opts.verify:
             return label_by_gap(res)
         if res.termination in _EXPLAINED and res.explanation is None and _buildable(spec):
-            res = dataclasses.replace(res, explanation=_explain_built(instance, spec, opts))
+            t1 = time.perf_counter()
+            res = _with_explanation(res, _explain_built(instance, spec, opts), t1)
         rtol, vtol = tolerances_of(algos[method])
         return verify(instance, spec, res, obj_rtol=rtol, viol_tol=vtol)
     if method in heuristics(spec):
