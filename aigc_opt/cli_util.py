@@ -366,6 +366,15 @@ def resolve_problem(problem: str | None, path: Path | None) -> tuple[str, Any]:
     return problem, kind_or_fail(problem)
 
 
+def note_default_problem(given: str | None, path: Path | None) -> None:
+    """Say on stdout that an INSTANCE file which names no problem (a Scenario, which several
+    problems read) is solved as :data:`DEFAULT_PROBLEM`: a steps instance had been solved as
+    offloading without a word."""
+    if given is None and path is not None and declared_type(path) is None:
+        typer.echo(f"note: {path} does not name its problem; solving {DEFAULT_PROBLEM} "
+                   "(pass --problem for another)")
+
+
 def load_instance(kind: Any, path: Path, hint: str) -> Any:
     from .cases import load_instance_file
     from .errors import ValidationError

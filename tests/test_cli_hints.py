@@ -87,6 +87,12 @@ def test_solve_reads_the_problem_an_instance_file_declares(
     ao.Scenario.generate(5, 2, 2, seed=0).save(s)
     code, out, err = run(["solve", s, "--method", "greedy_latency"], capsys)
     assert code == 0 and "offloading.assignment" in out, err
+    # ... and says so: a steps instance is a Scenario too (it was solved as offloading
+    # silently); `instance` prints the command that solves what it wrote
+    assert "does not name its problem" in out and "pass --problem" in out
+    st = tmp_path / "steps.json"
+    code, out, err = run(["instance", "--problem", "allocation.steps", "--out", st], capsys)
+    assert code == 0 and f"aigc-opt solve {st} --problem allocation.steps" in out, err
 
 
 # ------------------------------------------------------------------ 5: why infeasible
