@@ -30,7 +30,7 @@ import numpy as np
 
 from .errors import UnknownNameError, ValidationError
 from .families import load_families
-from .validate import first_leaf, load_json
+from .validate import first_leaf, load_json, writing
 
 
 @dataclass(frozen=True)
@@ -296,7 +296,8 @@ def save_instance_json(instance: Any, path: str | Path) -> Path:
         raise ValidationError("instance", "-", type(instance).__name__, "is not a dataclass")
     doc = _encode(instance)
     data = {INSTANCE_TAG: 1, "type": doc["__dataclass__"], "fields": doc["fields"]}
-    p.write_text(json.dumps(data, allow_nan=True))
+    with writing(p):
+        p.write_text(json.dumps(data, allow_nan=True))
     return p
 
 

@@ -25,6 +25,7 @@ from .validate import (
     check_scalar,
     check_size,
     load_json,
+    writing,
 )
 
 logger = logging.getLogger(__name__)
@@ -363,16 +364,17 @@ class Scenario:
         """Write by suffix: ``.npz`` (binary numpy archive, for large scenarios) or JSON (any
         other suffix; floats are written with ``repr``). Both round trips are exact."""
         p = check_path("path", path)
-        if p.suffix.lower() == ".npz":
-            arrays: dict[str, Any] = {"schema_version": np.array(SCHEMA_VERSION)}
-            for spec in SCHEMA:
-                v = getattr(self, spec.name)
-                if v is not None:
-                    arrays[spec.name] = np.asarray(v)
-            with open(p, "wb") as fh:
-                np.savez(fh, **arrays)
-            return
-        p.write_text(json.dumps(self.to_dict(), allow_nan=True), encoding="utf-8")
+        with writing(p):
+            if p.suffix.lower() == ".npz":
+                arrays: dict[str, Any] = {"schema_version": np.array(SCHEMA_VERSION)}
+                for spec in SCHEMA:
+                    v = getattr(self, spec.name)
+                    if v is not None:
+                        arrays[spec.name] = np.asarray(v)
+                with open(p, "wb") as fh:
+                    np.savez(fh, **arrays)
+                return
+            p.write_text(json.dumps(self.to_dict(), allow_nan=True), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> Scenario:

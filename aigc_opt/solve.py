@@ -345,6 +345,10 @@ def methods(spec: Any, instance: Any = None) -> list[str]:
 
     if instance is not None:
         _check_call(instance, spec)
+    elif not isinstance(spec, (ProblemSpec, Problem)):  # "offloading.assignment" gave []
+        raise ValidationError("spec", "-", type(spec).__name__,
+                              "must be a problem spec (an aigc_opt.ProblemSpec subclass; for a "
+                              "problem name use aigc_opt.cases.get_case(name).make_spec())")
     names = [a for a in algorithms(spec) if _applies(spec, a)] + list(heuristics(spec))
     if _buildable(spec):
         avail = [b for b, info in _backends().items() if info["available"]]

@@ -464,6 +464,17 @@ def check_path(name: str, path: Any) -> Path:
     raise ValidationError(name, "-", path, "must be a file path (str or pathlib.Path)")
 
 
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn an OSError while writing ``path`` (a missing directory, no permission, a full
+    disk) into a ValidationError naming the path and the reason."""
+    try:
+        yield
+    except OSError as exc:
+        raise ValidationError("path", "-", str(path),
+                              f"cannot write: {exc.strerror or exc}") from None
+
+
 def read_text(path: Any, what: str = "file", *, max_bytes: int = MAX_FILE_BYTES) -> str:
     """The UTF-8 text of ``path`` (without a leading byte-order mark); a
     :class:`ValidationError` naming the path for a missing,

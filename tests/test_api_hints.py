@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,16 @@ def test_the_gap_rule_holds_without_verification(solved: tuple[ao.Scenario, ao.R
     assert not out.verified
     assert out.termination is (ao.Termination.OPTIMAL if out.gap <= OPTIMAL_GAP
                                else ao.Termination.FEASIBLE)
+
+
+def test_methods_refuses_a_non_spec_and_save_names_an_unwritable_path(tmp_path: Path) -> None:
+    """``methods("offloading.assignment")`` returned [] and a save into a missing directory
+    raised a bare FileNotFoundError."""
+    for bad in ("offloading.assignment", None):
+        with pytest.raises(ao.ValidationError, match="problem spec"):
+            ao.methods(bad)
+    scn = ao.Scenario.generate(4, 2, 2, seed=0)
+    for name in ("s.json", "s.npz"):
+        with pytest.raises(ao.ValidationError, match="cannot write") as err:
+            scn.save(tmp_path / "missing" / name)
+        assert err.value.field == "path" and "missing" in str(err.value)
