@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -87,6 +88,20 @@ class CaseKind:
             raise UnknownNameError(f"parameter of {self.name}", unknown[0], known)
         return self.make_spec(**params)
 
+    def instance(self, seed: int, **sizes: Any) -> Any:
+        """``make_instance(seed, **sizes)``, with an unknown size name (Python's ``unexpected
+        keyword argument`` TypeError from the generator it is passed on to) reported as an
+        :class:`~aigc_opt.errors.ValidationError` naming the kind, the size and the
+        generator's own message (the batch row and the command line said only TypeError)."""
+        try:
+            return self.make_instance(seed, **sizes)
+        except TypeError as exc:
+            m = _UNEXPECTED.search(str(exc))
+            if m is None or m.group(1) not in sizes:
+                raise
+            raise ValidationError(f"size of {self.name}", "-", m.group(1),
+                                  f"unknown size name (the generator says: {exc})") from None
+
     def sense_of(self, spec: Any) -> str:
         """``"min"`` or ``"max"`` for ``spec`` (see ``sense``)."""
         s = self.sense(spec) if callable(self.sense) else self.sense
@@ -96,6 +111,9 @@ class CaseKind:
 
 
 _CASES: dict[str, CaseKind] = {}
+
+
+_UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
 
 
 def spec_parameters(kind: CaseKind) -> frozenset[str]:

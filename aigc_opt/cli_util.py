@@ -398,7 +398,7 @@ def make_instance(kind: Any, seed: int, size: list[str] | None) -> Any:
     types_, var_kw = size_types(kind)
     sizes = parse_pairs(size, "--size", types_, open_ended=var_kw, what="size")
     try:
-        return kind.make_instance(seed, **sizes)
+        return kind.instance(seed, **sizes)
     except Exception as exc:  # noqa: BLE001 - any failure on the user's sizes is bad input
         hint = "--seed" if getattr(exc, "field", None) == "seed" else "--size"
         raise typer.BadParameter(_cli_limit_hint(one_line(exc), kind, types_, var_kw),

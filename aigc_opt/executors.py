@@ -70,7 +70,7 @@ def run_case(case: Case) -> dict[str, Any]:
             _import(mod)
         kind = get_kind(case.problem)
         t0 = time.perf_counter()
-        instance = kind.make_instance(case.seed, **case.sizes)
+        instance = kind.instance(case.seed, **case.sizes)
         row["instance_seconds"] = time.perf_counter() - t0
         row["scenario_hash"] = export.instance_hash(instance)
         spec = kind.spec(**copy.deepcopy(dict(case.params)))

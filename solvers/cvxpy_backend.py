@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.backend import SolveOptions, check_capability
+from aigc_opt.errors import UnknownNameError
 from aigc_opt.program import ConvexProgram, LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
@@ -188,6 +189,24 @@ def _linear_problem(lp: LinearProgram) -> tuple[Any, Any]:
     return cp.Problem(sense(obj), cons), x
 
 
+def _check_extra(solver: str, extra: Any) -> None:
+    """An unknown CVXPY solver, or an option CLARABEL does not have, raises UnknownNameError
+    (as the HiGHS, SCIP and Pyomo backends do) instead of an ``error`` result after the
+    compilation. Other solvers' options are passed through as given."""
+    import cvxpy as cp
+
+    installed = cp.installed_solvers()
+    if solver not in installed:
+        raise UnknownNameError("CVXPY solver (extra['solver'])", solver, installed)
+    if solver == "CLARABEL":
+        import clarabel
+
+        known = [k for k in dir(clarabel.DefaultSettings()) if not k.startswith("_")]
+        for key in extra:
+            if key != "solver" and key not in known:
+                raise UnknownNameError("CLARABEL option", key, known)
+
+
 class CvxpyBackend:
     """Solve a LinearProgram or ConvexProgram through CVXPY (LP, MILP, QP, conic)."""
 
@@ -207,6 +226,7 @@ class CvxpyBackend:
         integer = program.kind in (ProgramKind.MILP, ProgramKind.MIQP, ProgramKind.MICONIC)
         vertex = integer or program.kind is ProgramKind.LP
         solver = str(options.extra.get("solver", "HIGHS" if vertex else "CLARABEL")).upper()
+        _check_extra(solver, options.extra)
         if solver == "HIGHS":
             from .highs import new_highs
 

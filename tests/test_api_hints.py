@@ -83,3 +83,19 @@ def test_methods_refuses_a_non_spec_and_save_names_an_unwritable_path(tmp_path: 
         with pytest.raises(ao.ValidationError, match="cannot write") as err:
             scn.save(tmp_path / "missing" / name)
         assert err.value.field == "path" and "missing" in str(err.value)
+
+
+def test_cvxpy_refuses_unknown_solver_and_clarabel_option() -> None:
+    """As HiGHS, SCIP and Pyomo do; it returned an 'error' result after compiling."""
+    from aigc_opt.problems.allocation import PowerInstance, PowerSpec
+
+    inst = PowerInstance.generate(4)
+    with pytest.raises(ao.errors.UnknownNameError, match="NOSUCH"):
+        ao.run_method(inst, PowerSpec(), "cvxpy",
+                      options=ao.SolveOptions(extra={"solver": "nosuch"}))
+    with pytest.raises(ao.errors.UnknownNameError, match="nosuch_option"):
+        ao.run_method(inst, PowerSpec(), "cvxpy",
+                      options=ao.SolveOptions(extra={"nosuch_option": 1}))
+    res = ao.run_method(inst, PowerSpec(), "cvxpy",
+                        options=ao.SolveOptions(extra={"max_iter": 500}))
+    assert res.verified

@@ -23,7 +23,6 @@ migration ``e_0 = 1`` J plus ``e_1 = 2e-9`` J per byte-hop of a
 
 from __future__ import annotations
 
-import io
 import logging
 from typing import Any
 
@@ -33,6 +32,7 @@ from aigc_opt.channel import dbm_to_watt, fading_power, path_loss_gain, shannon_
 from aigc_opt.errors import ValidationError
 from aigc_opt.profiles import PROFILES
 from aigc_opt.schema import bound
+from aigc_opt.slot_csv import read_slot_user_csv
 from aigc_opt.validate import (
     MAX_ENTRIES,
     check_array,
@@ -43,7 +43,6 @@ from aigc_opt.validate import (
     check_seed,
     check_size,
     derived_from,
-    read_text,
 )
 
 from .data import MigrationInstance
@@ -137,26 +136,8 @@ def positions(rng: np.random.Generator, n_users: int, n_slots: int, *, mobility:
 def positions_from_csv(path: str) -> np.ndarray:
     """Positions (T, U, 2), m, from a CSV with a header and columns ``slot,user,x,y`` (the
     online family's position-trace format); every (slot, user) pair must appear once."""
-    text = read_text(path, "position trace")  # names the path; drops a byte-order mark
-    try:
-        raw: Any = np.genfromtxt(io.StringIO(text), delimiter=",", names=True,
-                                 dtype=np.float64)
-    except ValueError as exc:
-        raise ValidationError("trace", "-", path, f"cannot read: {exc}") from exc
-    names = raw.dtype.names or ()
-    if not {"slot", "user", "x", "y"} <= set(names):
-        raise ValidationError("trace", "-", names, "needs columns slot,user,x,y")
-    rec: Any = np.atleast_1d(raw)
-    t = rec["slot"].astype(np.int64)
-    u = rec["user"].astype(np.int64)
-    if t.size == 0 or t.min() < 0 or u.min() < 0:
-        raise ValidationError("trace", "-", path, "empty, or negative slot/user index")
-    T, U = int(t.max()) + 1, int(u.max()) + 1
-    if t.size != T * U or np.unique(t * U + u).size != T * U:
-        raise ValidationError("trace", "-", (T, U), "every (slot, user) pair exactly once")
-    out = np.empty((T, U, 2))
-    out[t, u, 0], out[t, u, 1] = rec["x"], rec["y"]
-    return check_array("positions_m", "m", out, (T, U, 2), low=None)
+    out = read_slot_user_csv(path, ("x", "y"), "position trace")
+    return check_array("positions_m", "m", out, out.shape, low=None)
 
 
 def grid_servers(n_servers: int, spacing_m: float) -> tuple[np.ndarray, np.ndarray]:

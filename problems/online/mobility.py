@@ -30,7 +30,6 @@ All arrays are indexed ``[slot, user, ...]``; slot ``t`` covers ``[t tau, (t+1) 
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 from pathlib import Path
@@ -40,6 +39,7 @@ from scipy.special import j0
 
 from aigc_opt.channel import fading_power
 from aigc_opt.errors import ValidationError
+from aigc_opt.slot_csv import read_slot_user_csv
 
 logger = logging.getLogger(__name__)
 
@@ -124,41 +124,10 @@ def gauss_markov(rng: np.random.Generator, n_slots: int, n_users: int, tau_s: fl
 
 
 def load_csv_trace(path: str | Path, value_columns: tuple[str, ...]) -> np.ndarray:
-    """Read a long-format CSV ``slot,user,<value_columns...>`` into ``[T, N, C]``.
-
-    Slots and users are 0-based integers; every (slot, user) pair in ``0..T-1 x 0..N-1`` must
-    appear exactly once (T, N from the largest indices).
-    """
-    path = Path(path)
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        cols = ("slot", "user", *value_columns)
-        missing = [c for c in cols if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValidationError("trace columns", "-", reader.fieldnames,
-                                  f"{path.name} lacks columns {missing}")
-        rows = [[row[c] for c in cols] for row in reader]
-    if not rows:
-        raise ValidationError("trace", "-", str(path), "has no rows")
-    try:
-        arr = np.asarray(rows, dtype=np.float64)
-    except ValueError as exc:
-        raise ValidationError("trace", "-", str(path), f"non-numeric entry ({exc})") from None
-    slot, user = arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64)
-    if slot.min() < 0 or user.min() < 0:
-        raise ValidationError("slot/user", "-", int(min(slot.min(), user.min())),
-                              "indices must be >= 0")
-    n_t, n_u = int(slot.max()) + 1, int(user.max()) + 1
-    out = np.full((n_t, n_u, len(value_columns)), np.nan)
-    out[slot, user] = arr[:, 2:]
-    counts = np.bincount(slot * n_u + user, minlength=n_t * n_u)
-    if np.any(counts != 1):
-        bad = int(np.flatnonzero(counts != 1)[0])
-        raise ValidationError("trace (slot,user)", "-", (bad // n_u, bad % n_u),
-                              "every pair must appear exactly once")
-    if not np.all(np.isfinite(out)):
-        raise ValidationError("trace values", "-", str(path), "must be finite")
-    return out
+    """Read a long-format CSV ``slot,user,<value_columns...>`` into ``[T, N, C]``
+    (:func:`aigc_opt.slot_csv.read_slot_user_csv`: 0-based integer slots and users, every
+    (slot, user) pair in ``0..T-1 x 0..N-1`` exactly once, finite values)."""
+    return read_slot_user_csv(path, value_columns)
 
 
 def jakes_rho(doppler_hz: float, tau_s: float) -> float:

@@ -74,6 +74,10 @@ logger = logging.getLogger(__name__)
 LIGHT_M_PER_S = 3e8
 
 
+#: First line of a gains CSV written by :meth:`WpmecBatch.save` (a file that starts with it is
+#: checked for truncation).
+GAINS_CSV_HEADER = "# channel power gains, one frame per row"
+
 @dataclass(frozen=True)
 class WpmecParams:
     """Physical parameters shared by all devices (DROO defaults, see the module docstring).
@@ -387,8 +391,15 @@ class WpmecBatch:
             if suffix == ".npy":
                 arr = np.load(p, allow_pickle=False)
             elif suffix == ".csv":
-                arr = np.loadtxt(io.StringIO(read_text(p, "gains CSV")), delimiter=",",
-                                 comments="#", ndmin=2, dtype=np.float64)
+                text = read_text(p, "gains CSV")
+                if text.startswith(GAINS_CSV_HEADER) and not text.endswith(("\n", "\r")):
+                    # save() ends every line: a cut last number (3.3970528974637688e-09 read
+                    # as 3.3970528974) would be a wrong gain, not an unreadable one
+                    raise ValidationError("path", "-", str(p), "truncated: a gains CSV "
+                                          "written by save() must end with a newline (its "
+                                          "last value may be cut)")
+                arr = np.loadtxt(io.StringIO(text), delimiter=",", comments="#", ndmin=2,
+                                 dtype=np.float64)
             else:
                 from aigc_opt.matfile import load_mat
 
@@ -415,7 +426,7 @@ class WpmecBatch:
             np.save(p, np.asarray(self.gains))
         elif suffix == ".csv":
             np.savetxt(p, self.gains, delimiter=",", fmt="%.17g",
-                       header="channel power gains, one frame per row", comments="# ")
+                       header=GAINS_CSV_HEADER[2:], comments="# ")
         elif suffix == ".mat":
             import scipy.io
 

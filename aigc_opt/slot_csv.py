@@ -1,0 +1,80 @@
+"""Long-format per-slot, per-user CSV traces (``slot,user,<values...>`` with a header), the
+format of the online family's position and arrival traces and the migration family's
+positions: one reader, so that both refuse the same faults by name."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ValidationError
+from .validate import read_text
+
+#: Largest ``T x N`` a trace may span (its array is allocated before the pairs are checked).
+MAX_TRACE_PAIRS = 50_000_000
+
+
+def read_slot_user_csv(path: str | Path, value_columns: tuple[str, ...],
+                       what: str = "trace CSV") -> np.ndarray:
+    """Read ``slot,user,<value_columns...>`` into an array ``[T, N, C]``.
+
+    Slots and users are 0-based integers (``1.9`` is refused, not read as 1); every
+    ``(slot, user)`` pair in ``0..T-1 x 0..N-1`` appears exactly once (T, N from the largest
+    indices); a row with more cells than the header, a non-numeric or non-finite value and an
+    empty file are refused. The file is read through :func:`aigc_opt.validate.read_text`
+    (a missing file, a directory, non-UTF-8 bytes or an oversized file are named).
+
+    Raises
+    ------
+    ValidationError
+        Naming the file, the column or the row at fault.
+    """
+    p = Path(path)
+    text = read_text(p, what)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    cols = ("slot", "user", *value_columns)
+    missing = [c for c in cols if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValidationError("trace columns", "-", reader.fieldnames,
+                              f"{p.name} lacks columns {missing} (needs {','.join(cols)})")
+    rows = []
+    for i, row in enumerate(reader, start=2):
+        if None in row or any(v is None for v in row.values()):
+            raise ValidationError("trace", "-", str(p), f"line {i} has a different number "
+                                  "of cells than the header")
+        rows.append([row[c] for c in cols])
+    if not rows:
+        raise ValidationError("trace", "-", str(p), "has no rows")
+    try:
+        arr = np.asarray(rows, dtype=np.float64)
+    except ValueError as exc:
+        raise ValidationError("trace", "-", str(p), f"non-numeric entry ({exc})") from None
+    if not np.all(np.isfinite(arr)):
+        r = int(np.argwhere(~np.isfinite(arr))[0, 0])
+        raise ValidationError("trace values", "-", str(p), f"line {r + 2}: must be finite")
+    idx = arr[:, :2]
+    bad = (idx != np.round(idx)) | (idx < 0)
+    if bad.any():
+        r, c = (int(v) for v in np.argwhere(bad)[0])
+        raise ValidationError(f"trace {cols[c]}", "-", float(idx[r, c]),
+                              f"line {r + 2} of {p.name}: indices are integers >= 0")
+    n_t, n_u = int(idx[:, 0].max()) + 1, int(idx[:, 1].max()) + 1
+    if n_t * n_u != len(rows):  # before allocating: a slot of 1e11 asked for 745 GiB
+        raise ValidationError("trace (slot,user)", "-", (n_t, n_u),
+                              f"{p.name} has {len(rows)} rows; every pair of the {n_t} slots x "
+                              f"{n_u} users must appear exactly once")
+    if n_t * n_u > MAX_TRACE_PAIRS:
+        raise ValidationError("trace (slot,user)", "-", (n_t, n_u),
+                              f"more than {MAX_TRACE_PAIRS} pairs")
+    slot, user = idx[:, 0].astype(np.int64), idx[:, 1].astype(np.int64)
+    counts = np.bincount(slot * n_u + user, minlength=n_t * n_u)
+    if np.any(counts != 1):
+        b = int(np.flatnonzero(counts != 1)[0])
+        raise ValidationError("trace (slot,user)", "-", (b // n_u, b % n_u),
+                              "every pair must appear exactly once")
+    out = np.empty((n_t, n_u, len(value_columns)))
+    out[slot, user] = arr[:, 2:]
+    return out

@@ -1,0 +1,64 @@
+"""Trace and gains files with faults are refused by name (an outside fuzz found a cut gains
+CSV read as a 1e9x gain, raw OSError/MemoryError from the online trace readers, slot 1.9
+read as slot 1, and an IndexError on an empty migration positions file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aigc_opt.cases import get_case
+from aigc_opt.errors import ValidationError
+from aigc_opt.problems.migration.mobility import positions_from_csv
+from aigc_opt.problems.online import load_position_trace
+from aigc_opt.problems.wpmec.data import WpmecBatch
+from aigc_opt.slot_csv import read_slot_user_csv
+
+
+def test_cut_gains_csv_is_refused(tmp_path: Path) -> None:
+    b = WpmecBatch.generate(3, 4, seed=0)
+    full = tmp_path / "g.csv"
+    b.save(full)
+    np.testing.assert_array_equal(WpmecBatch.from_file(full).gains, b.gains)
+    cut = tmp_path / "cut.csv"
+    cut.write_text(full.read_text().rstrip("\n")[:-10])
+    with pytest.raises(ValidationError, match="truncated"):
+        WpmecBatch.from_file(cut)
+
+
+@pytest.mark.parametrize(("body", "needle"), [
+    ("slot,user,x,y\n0,0,1,2\n1,0,1,2\n", None),
+    ("slot,user,x,y\n0,0,1,2\n1.9,0,1,2\n", "integers"),
+    ("slot,user,x,y\n0,0,1,2,999\n", "number of cells"),
+    ("slot,user,x,y\n0,0,1,2\n100000000000,0,1,2\n", "exactly once"),
+    ("slot,user,x,y\n0,0,1,nan\n", "finite"),
+    ("slot,user,x,y\n", "no rows"),
+    ("", "lacks columns"),
+    ("slot,user,x,y\n0,0,1,2\n0,0,1,2\n", "exactly once"),
+])
+def test_slot_user_csv_faults(tmp_path: Path, body: str, needle: str | None) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text(body)
+    readers = (lambda: read_slot_user_csv(p, ("x", "y")), lambda: positions_from_csv(str(p)),
+               lambda: load_position_trace(p))
+    for read in readers:
+        if needle is None:
+            assert np.asarray(read()).shape[:2] == (2, 1)
+        else:
+            with pytest.raises(ValidationError, match=needle):
+                read()
+    for bad in (tmp_path / "missing.csv", tmp_path):
+        with pytest.raises(ValidationError, match="cannot read"):
+            read_slot_user_csv(bad, ("x", "y"))
+    (tmp_path / "latin.csv").write_bytes(b"slot,user,x,y\n0,0,\xe9,2\n")
+    with pytest.raises(ValidationError, match="UTF-8"):
+        load_position_trace(tmp_path / "latin.csv")
+
+
+def test_unknown_size_name_is_named() -> None:
+    for kind in ("allocation.power", "offloading.assignment", "incentives.contract"):
+        with pytest.raises(ValidationError, match="n_userz") as err:
+            get_case(kind).instance(0, n_userz=7)
+        assert err.value.field == f"size of {kind}"
