@@ -95,7 +95,8 @@ def run_case(case: Case) -> dict[str, Any]:
             n_slots = getattr(instance, "n_slots", None)
             row.update(export.metrics_columns(
                 metrics, n_slots=n_slots if isinstance(n_slots, int) else None))
-    except Exception as exc:  # a failing case is a row, not a failed run
+    except (Exception, SystemExit) as exc:  # a failing case is a row, not a failed run (a
+        # method calling sys.exit ended an in-process run; worker runs record it as crashed)
         logger.debug("case %s failed", case.key, exc_info=True)
         row["status"] = export.STATUS_ERROR
         row["error"] = _error_text(exc)

@@ -31,6 +31,7 @@ import json
 import math
 import numbers
 import os
+import stat
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -481,7 +482,12 @@ def read_text(path: Any, what: str = "file", *, max_bytes: int = MAX_FILE_BYTES)
     unreadable, too large or non-UTF-8 file (with the line of the first bad byte)."""
     p = check_path("path", path)
     try:
-        size = p.stat().st_size
+        st = p.stat()
+        size = st.st_size
+        if p.exists() and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+            # a FIFO blocked the read forever; /dev/zero reports size 0 and read until
+            # MemoryError
+            raise ValidationError("path", "-", str(p), f"{what} is not a regular file")
         if size > max_bytes:
             raise ValidationError("path", "-", str(p),
                                   f"{what} is {size:,} bytes, above the {max_bytes:,}-byte limit")

@@ -62,3 +62,18 @@ def test_unknown_size_name_is_named() -> None:
         with pytest.raises(ValidationError, match="n_userz") as err:
             get_case(kind).instance(0, n_userz=7)
         assert err.value.field == f"size of {kind}"
+
+
+def test_special_files_are_refused(tmp_path: Path) -> None:
+    """A FIFO without a writer blocked the read forever; /dev/zero read until MemoryError."""
+    import os
+
+    from aigc_opt.validate import read_text
+
+    fifo = tmp_path / "f.json"
+    os.mkfifo(fifo)
+    zero = tmp_path / "z.json"
+    zero.symlink_to("/dev/zero")
+    for p in (fifo, zero):
+        with pytest.raises(ValidationError, match="not a regular file"):
+            read_text(p, "scenario file")
