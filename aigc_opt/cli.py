@@ -44,7 +44,6 @@ from .cli_util import (  # noqa: F401  (EXIT_* re-exported: the documented exit 
     load_instance,
     make_instance,
     make_spec,
-    note_default_problem,
     one_line,
     require_columns,
     resolve_problem,
@@ -244,13 +243,12 @@ def solve(
     if out is not None:  # before any work: a bad --out must not cost a solve
         check_out_file(out, "--out", (instance,))
         check_out_file(out.with_name(out.stem + ".summary.csv"), "--out", (instance,))
-    given, (problem, kind) = problem, resolve_problem(problem, instance)
+    problem, kind = resolve_problem(problem, instance)
     if instance is not None and size:
         raise typer.BadParameter("give either an INSTANCE file or --size", param_hint="--size")
     spec = make_spec(kind, param)
     inst = load_instance(kind, instance, "INSTANCE") if instance is not None else \
         make_instance(kind, seed, size)
-    note_default_problem(given, instance)
     try:
         known = methods(spec, inst)
     except Exception as exc:  # noqa: BLE001 - an instance the spec cannot take

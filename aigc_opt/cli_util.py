@@ -354,25 +354,23 @@ def _pass_problem(names: list[str]) -> str:
 def resolve_problem(problem: str | None, path: Path | None) -> tuple[str, Any]:
     """``(name, kind)`` of ``solve``'s problem: ``--problem`` when given, else the one problem
     whose instances have the type an instance JSON declares, else :data:`DEFAULT_PROBLEM`
-    (a type that several problems read is refused, naming the ``--problem`` values)."""
-    if problem is None and path is not None and (tp := declared_type(path)) is not None:
-        names = problems_of_type(tp)
+    (a type that several problems read is refused, naming the ``--problem`` values). Taking
+    the default for an INSTANCE file that names no problem (a Scenario, which several problems
+    read) is said on stdout: a steps instance had been solved as offloading without a word."""
+    if problem is None and path is not None:
+        tp = declared_type(path)
+        names = problems_of_type(tp) if tp is not None else []
         if len(names) > 1:
-            raise typer.BadParameter(f"{path} holds a {tp.rpartition(':')[2]}, which several "
-                                     f"problems read: pass {_pass_problem(names)}",
+            raise typer.BadParameter(f"{path} holds a {str(tp).rpartition(':')[2]}, which "
+                                     f"several problems read: pass {_pass_problem(names)}",
                                      param_hint="--problem")
-        problem = names[0] if names else None
+        if names:
+            problem = names[0]
+        else:
+            typer.echo(f"note: {path} does not name its problem; solving {DEFAULT_PROBLEM} "
+                       "(pass --problem for another)")
     problem = problem or DEFAULT_PROBLEM
     return problem, kind_or_fail(problem)
-
-
-def note_default_problem(given: str | None, path: Path | None) -> None:
-    """Say on stdout that an INSTANCE file which names no problem (a Scenario, which several
-    problems read) is solved as :data:`DEFAULT_PROBLEM`: a steps instance had been solved as
-    offloading without a word."""
-    if given is None and path is not None and declared_type(path) is None:
-        typer.echo(f"note: {path} does not name its problem; solving {DEFAULT_PROBLEM} "
-                   "(pass --problem for another)")
 
 
 def load_instance(kind: Any, path: Path, hint: str) -> Any:

@@ -484,7 +484,7 @@ def read_text(path: Any, what: str = "file", *, max_bytes: int = MAX_FILE_BYTES)
     try:
         st = p.stat()
         size = st.st_size
-        if p.exists() and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
             # a FIFO blocked the read forever; /dev/zero reports size 0 and read until
             # MemoryError
             raise ValidationError("path", "-", str(p), f"{what} is not a regular file")

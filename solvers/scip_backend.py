@@ -178,10 +178,10 @@ class ScipBackend:
             path = os.path.join(tmp, "model.mps")
             try:
                 write_mps(sc.program, path)
-                if not self._time_left(options, t0):
+                if options.left(t0, floor=0.0) == 0.0:
                     return self._handover_limit(program, t0, "writing")
                 model.readProblem(path)
-                if not self._time_left(options, t0):
+                if options.left(t0, floor=0.0) == 0.0:
                     return self._handover_limit(program, t0, "reading")
                 left = options.left(t0)  # the file write and read count against the limit
                 if left is not None and "limits/time" not in options.extra:
@@ -192,11 +192,6 @@ class ScipBackend:
                 return Result(Termination.ERROR, False, message=f"{type(exc).__name__}: {exc}",
                               stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
         return range_checked(self._result(model, program, time.perf_counter() - t0, sc), sc)
-
-    @staticmethod
-    def _time_left(options: SolveOptions, t0: float) -> bool:
-        """Whether some of ``options.time_limit`` is left since ``t0`` (always without one)."""
-        return options.time_limit is None or time.perf_counter() - t0 < options.time_limit
 
     def _handover_limit(self, program: LinearProgram, t0: float, stage: str) -> Result:
         """The ``limit`` Result when the MPS hand-over to SCIP used the whole time limit: at

@@ -407,8 +407,7 @@ def build_cvxpy(inst: PowerInstance, spec: PowerSpec) -> ConvexProgram:
                 f"rate_target_bps[{i}]", "bit/s", float(inst.rate_target_bps[i]),
                 f"needs a power of more than 1e308 x h at {float(inst.bandwidth_hz[i]):g} Hz "
                 "(2^(rate / bandwidth) - 1 overflows float64) and its power cap does not rule "
-                "that out: "
-                "the program cannot be written in float64 (closed_form says the same)")
+                "that out: the program cannot be written in float64 (closed_form says the same)")
         e = np.where((t > 0) & np.isfinite(e) & (e > 0), e, 1.0)
         punit = h * e
         # a user without a rate target needs no power: p = 0 exactly (decode_cvxpy), kept out

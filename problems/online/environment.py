@@ -15,6 +15,7 @@ from aigc_opt.channel import path_loss_gain
 from aigc_opt.errors import ValidationError
 from aigc_opt.frozen import FrozenMap
 from aigc_opt.schema import bound
+from aigc_opt.slot_csv import read_slot_user_csv
 from aigc_opt.validate import (
     MAX_ENTRIES,
     check_array,
@@ -32,7 +33,6 @@ from .mobility import (
     fading_process,
     gauss_markov,
     jakes_rho,
-    load_csv_trace,
     random_waypoint,
 )
 
@@ -258,13 +258,14 @@ class Trajectory:
 
 
 def load_position_trace(path: str | Path) -> np.ndarray:
-    """Positions ``[T, N, 2]`` (m) from a CSV with columns ``slot,user,x,y``."""
-    return load_csv_trace(path, ("x", "y"))
+    """Positions ``[T, N, 2]`` (m) from a CSV with columns ``slot,user,x,y``
+    (:func:`aigc_opt.slot_csv.read_slot_user_csv`)."""
+    return read_slot_user_csv(path, ("x", "y"), "position trace")
 
 
 def load_arrival_trace(path: str | Path) -> np.ndarray:
     """Arrivals ``[T, N]`` (bit) from a CSV with columns ``slot,user,bits``."""
-    arr = load_csv_trace(path, ("bits",))[:, :, 0]
+    arr = read_slot_user_csv(path, ("bits",), "arrival trace")[:, :, 0]
     if np.any(arr < 0):
         raise ValidationError("bits", "bit", float(arr.min()), "arrivals must be >= 0")
     return arr

@@ -13,8 +13,6 @@ All arrays are indexed ``[slot, user, ...]``; slot ``t`` covers ``[t tau, (t+1) 
     ``v_t = alpha v_{t-1} + (1 - alpha) vbar + sqrt(1 - alpha^2) sigma w_t``, ``w_t ~ N(0, I_2)``,
     ``vbar`` of norm ``mean_speed`` with a per-user uniform heading; positions reflect at the
     area border (the velocity component normal to the wall flips).
-``load_csv_trace(path, value_columns)``
-    A long-format CSV (``slot,user,<values>``) to an array ``[T, N, len(values)]``.
 ``jakes_rho(doppler_hz, tau_s)``
     Clarke/Jakes slot-to-slot correlation of the complex fading: ``J0(2 pi f_d tau)``.
 ``fading_process(rng, shape, kind, rician_k, rho)``
@@ -32,14 +30,12 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
 from scipy.special import j0
 
 from aigc_opt.channel import fading_power
 from aigc_opt.errors import ValidationError
-from aigc_opt.slot_csv import read_slot_user_csv
 
 logger = logging.getLogger(__name__)
 
@@ -121,13 +117,6 @@ def gauss_markov(rng: np.random.Generator, n_slots: int, n_users: int, tau_s: fl
         vel = np.where(flip, -vel, vel)
         vbar = np.where(flip, -vbar, vbar)
     return out
-
-
-def load_csv_trace(path: str | Path, value_columns: tuple[str, ...]) -> np.ndarray:
-    """Read a long-format CSV ``slot,user,<value_columns...>`` into ``[T, N, C]``
-    (:func:`aigc_opt.slot_csv.read_slot_user_csv`: 0-based integer slots and users, every
-    (slot, user) pair in ``0..T-1 x 0..N-1`` exactly once, finite values)."""
-    return read_slot_user_csv(path, value_columns)
 
 
 def jakes_rho(doppler_hz: float, tau_s: float) -> float:

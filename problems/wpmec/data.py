@@ -74,9 +74,10 @@ logger = logging.getLogger(__name__)
 LIGHT_M_PER_S = 3e8
 
 
-#: First line of a gains CSV written by :meth:`WpmecBatch.save` (a file that starts with it is
-#: checked for truncation).
-GAINS_CSV_HEADER = "# channel power gains, one frame per row"
+#: Header of a gains CSV written by :meth:`WpmecBatch.save` (its first line is ``"# "`` and
+#: this; a file that starts so is checked for truncation).
+GAINS_CSV_HEADER = "channel power gains, one frame per row"
+
 
 @dataclass(frozen=True)
 class WpmecParams:
@@ -392,7 +393,7 @@ class WpmecBatch:
                 arr = np.load(p, allow_pickle=False)
             elif suffix == ".csv":
                 text = read_text(p, "gains CSV")
-                if text.startswith(GAINS_CSV_HEADER) and not text.endswith(("\n", "\r")):
+                if text.startswith("# " + GAINS_CSV_HEADER) and not text.endswith(("\n", "\r")):
                     # save() ends every line: a cut last number (3.3970528974637688e-09 read
                     # as 3.3970528974) would be a wrong gain, not an unreadable one
                     raise ValidationError("path", "-", str(p), "truncated: a gains CSV "
@@ -426,7 +427,7 @@ class WpmecBatch:
             np.save(p, np.asarray(self.gains))
         elif suffix == ".csv":
             np.savetxt(p, self.gains, delimiter=",", fmt="%.17g",
-                       header=GAINS_CSV_HEADER[2:], comments="# ")
+                       header=GAINS_CSV_HEADER, comments="# ")
         elif suffix == ".mat":
             import scipy.io
 
