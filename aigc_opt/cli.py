@@ -50,6 +50,7 @@ from .cli_util import (  # noqa: F401  (EXIT_* re-exported: the documented exit 
     setup_logging,
     solve_report,
     version,
+    writing_out,
 )
 
 logger = logging.getLogger(__name__)
@@ -121,11 +122,8 @@ def scenario_generate(
                                  f"{', '.join(sorted(PROFILES))}", param_hint="--profile")
     check_out_file(out, "--out")
     scn = Scenario.generate(users, servers, models, seed=seed, profile=profile)
-    try:
+    with writing_out(out):
         scn.save(out)
-    except OSError as exc:
-        raise typer.BadParameter(f"cannot write {str(out)!r}: {exc.strerror}",
-                                 param_hint="--out") from None
     typer.echo(f"wrote {out}: N={scn.n_users} S={scn.n_servers} M={scn.n_models} "
                f"digest={scn.digest()}")
 
@@ -182,11 +180,8 @@ def instance(
                                  param_hint="--out")
     check_out_file(out, "--out")
     inst = make_instance(kind, seed, size)
-    try:
+    with writing_out(out):
         save_instance_json(inst, out)
-    except OSError as exc:
-        raise typer.BadParameter(f"cannot write {str(out)!r}: {exc.strerror}",
-                                 param_hint="--out") from None
     typer.echo(f"wrote {out}: {problem} (seed {seed}): aigc-opt solve {out} --problem {problem}")
 
 
@@ -264,11 +259,8 @@ def solve(
             metrics = evaluate(inst, res.allocation, spec)
     typer.echo(solve_report(res, metrics, problem, method))
     if out is not None:
-        try:
+        with writing_out(out):
             summary_path = write_result_csv(out, res, metrics, method=method)
-        except OSError as exc:
-            raise typer.BadParameter(f"cannot write {str(out)!r}: {exc.strerror}",
-                                     param_hint="--out") from None
         typer.echo(f"wrote {out} and {summary_path}")
     term = str(res.termination)
     if not res.has_solution or term in ("unverified", "error"):
@@ -491,10 +483,15 @@ def dataset_wpmec(
 ) -> None:
     """Certified WPMEC labels: channel, optimal mode, optimal rate, bound and gap per frame."""
     from .gym.datasets import save_labels, wpmec_labels
+    from .problems.wpmec import CHANNEL_PROFILES
 
     check_out_file(out, "--out", suffixes=(".npz", ".mat"))
+    if channel not in CHANNEL_PROFILES:
+        raise typer.BadParameter(f"unknown channel profile {channel!r}; choose from "
+                                 f"{', '.join(sorted(CHANNEL_PROFILES))}", param_hint="--channel")
     labels = wpmec_labels(users, frames, seed=seed, rel_gap=rel_gap, channel_profile=channel)
-    save_labels(labels, out)
+    with writing_out(out):
+        save_labels(labels, out)
     typer.echo(f"wrote {out}: {labels.n_frames} frames x {labels.n_users} users, "
                f"worst certified gap {float(labels.gap.max()):.3g}")
 
@@ -532,7 +529,9 @@ def dataset_check(
     chk = check_labels(load_labels(file), weights=w, tol=tol)
     typer.echo("\n".join([chk.report(), *label_notes(chk.stated, chk.stated_time)]))
     if out is not None:
-        typer.echo(f"wrote {out}: {chk.write_csv(out)} frames that disagree")
+        with writing_out(out):
+            n_bad = chk.write_csv(out)
+        typer.echo(f"wrote {out}: {n_bad} frames that disagree")
 
 
 # ---------------------------------------------------------------------------------- list

@@ -225,6 +225,23 @@ def banners_to_stderr() -> Iterator[None]:
             os.close(saved)
 
 
+@contextlib.contextmanager
+def writing_out(path: Path, hint: str = "--out") -> Iterator[None]:
+    """Turn a failure to write ``path`` (an OSError, or the library's ValidationError naming
+    the path) into a usage error of option ``hint``, so every command reports it alike."""
+    from .errors import ValidationError
+
+    try:
+        yield
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot write {str(path)!r}: {exc.strerror or exc}",
+                                 param_hint=hint) from None
+    except ValidationError as exc:
+        if exc.field != "path":
+            raise
+        raise typer.BadParameter(f"{str(exc.value)!r}: {exc.reason}", param_hint=hint) from None
+
+
 def same_file(a: Path, b: Path) -> bool:
     """Whether ``a`` and ``b`` name one file (through links, ``..`` or a relative path)."""
     try:

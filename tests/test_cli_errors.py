@@ -261,6 +261,25 @@ def test_solve_out_is_checked_before_solving(tmp_path: Path, monkeypatch: pytest
     fails(["solve", "--out", tmp_path / "no" / "r.csv"], capsys, 2, "--out", "does not exist")
 
 
+def test_a_failed_write_names_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # the library's writers report a full disk as a ValidationError on field "path"; every
+    # command turns it into a usage error of --out (it had read "path [-] = ..."), and an
+    # unknown WPMEC channel profile is named as --channel (it had read "profile [-]")
+    from aigc_opt.errors import ValidationError
+    from aigc_opt.scenario import Scenario
+
+    def full(self_or_inst: object, path: object, *a: object, **k: object) -> None:
+        raise ValidationError("path", "-", str(path), "cannot write: No space left on device")
+
+    monkeypatch.setattr(Scenario, "save", full)
+    monkeypatch.setattr(cases_mod, "save_instance_json", full)
+    for cmd in (["scenario", "generate", "-n", "3"], ["instance"]):
+        fails([*cmd, "--out", tmp_path / "x.json"], capsys, 2, "--out", "No space left")
+    fails(["dataset", "wpmec", "-f", "1", "--out", tmp_path / "d.npz", "--channel", "nosuch"],
+          capsys, 2, "--channel", "'nosuch'", "droo_data")
+
+
 def test_plot_and_summary_bad_paths_and_files(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "r.csv"
