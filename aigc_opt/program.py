@@ -307,7 +307,11 @@ class ConvexProgram:
         (default 1) converts the CVXPY objective (scaled for conditioning) to problem units.
         ``meta["solver_settings"]``, ``{SOLVER: {setting: value}}``, gives settings the model
         needs with a given CVXPY solver (e.g. CLARABEL's ``max_step_fraction``); the backend
-        applies them unless ``SolveOptions.extra`` sets the same key.
+        applies them unless ``SolveOptions.extra`` sets the same key. ``meta["dual_bound"]``,
+        a callable of the solved ``cvxpy.Problem``, returns a valid bound in the same scaled
+        units from the solver's duals (e.g. a Lagrangian dual function evaluated exactly at
+        the solver's prices); the CVXPY backend reports it (clipped to the objective) instead
+        of the objective, which is the bound of a conic solve without it.
 
     Notes
     -----
