@@ -111,6 +111,32 @@ def log_reward(a: Any, scale: float) -> Any:
     return scale * cp.exp(a - math.log(scale)) - 1.0
 
 
+def log_value(inst: ContractInstance, spec: ContractSpec, e_s: Any, s_e: float) -> Any:
+    """The operator's value ``sigma ln(gamma2 xi + gamma3 L(e))`` of the levels bought at
+    costs ``e = s_e e_s`` (``L = e / gamma1``, or ``sqrt(2 e / gamma1)`` for the quadratic
+    cost), written as ``sigma [ln k + ln(alpha + (1 - alpha) L(e) / L(s_e))]`` with
+    ``k = gamma2 xi + gamma3 L(s_e)`` and ``alpha = gamma2 xi / k``: the exponential cone's
+    variable is then O(1) where ``e_s`` is. Written directly, its variable was
+    ``~gamma3 L(s_e)``: with ``theta`` or ``sigma`` x 1e6 (``L ~ 1e8``) CLARABEL failed or
+    stopped 'inaccurate' on 6/6 certify instances. Only for a linear valuation, whose costs
+    are of the order of ``s_e``: a log valuation's are ``theta ln(1 + R)``, far below
+    ``s_e = sigma max(theta)``, and its argument written directly is O(gamma2 xi) (normalised,
+    CLARABEL ended 'inaccurate' at sigma x 1e6, 2/3 test instances)."""
+    import cvxpy as cp
+
+    if spec.valuation != "linear":
+        e = s_e * e_s  # as written before (sqrt(2 s_e/gamma1) sqrt(e_s) failed a test)
+        level = e / inst.gamma1 if spec.cost == "linear" else math.sqrt(
+            2.0 / inst.gamma1) * cp.sqrt(e)
+        return inst.sigma * cp.log(inst.gamma2 * inst.xi + inst.gamma3 * level)
+    unit = s_e / inst.gamma1 if spec.cost == "linear" else math.sqrt(2.0 * s_e / inst.gamma1)
+    shape = e_s if spec.cost == "linear" else cp.sqrt(e_s)  # L(e) / L(s_e)
+    base = inst.gamma2 * inst.xi
+    k = base + inst.gamma3 * unit
+    alpha = base / k
+    return inst.sigma * (math.log(k) + cp.log(alpha + (1.0 - alpha) * shape))
+
+
 def build_full(inst: ContractInstance, spec: ContractSpec) -> ConvexProgram:
     """CVXPY model of the full screening problem in (a, e) = (v(R), c(L)).
 
@@ -128,13 +154,9 @@ def build_full(inst: ContractInstance, spec: ContractSpec) -> ConvexProgram:
     a_s = cp.Variable(K, name="valuation_scaled")
     e_s = cp.Variable(K, name="cost_scaled")
     a, e = s_a * a_s, s_e * e_s
-    if spec.cost == "linear":
-        level = e / inst.gamma1
-    else:
-        level = math.sqrt(2.0 / inst.gamma1) * cp.sqrt(e)
     reward = a if spec.valuation == "linear" else log_reward(a, s_obj)
     p = inst.prob
-    obj = p @ (inst.sigma * cp.log(inst.gamma2 * inst.xi + inst.gamma3 * level)) - p @ reward
+    obj = p @ log_value(inst, spec, e_s, s_e) - p @ reward
     cons = [cp.multiply(inst.theta * s_a / s_e, a_s) - e_s >= 0, a_s >= 0, e_s >= 0]
     if K > 1:
         D = sp.diags(np.concatenate([np.full(K, s_a / s_e), np.ones(K)]))
@@ -264,11 +286,9 @@ def solve_reduced_convex(inst: ContractInstance, spec: ContractSpec,
     e = s_e * e_s
     D = sp.eye(K, format="csr") - sp.eye(K, k=-1, format="csr")
     a = cp.cumsum(cp.multiply(1.0 / inst.theta, D @ e))
-    level = e / inst.gamma1 if spec.cost == "linear" else math.sqrt(
-        2.0 / inst.gamma1) * cp.sqrt(e)
     reward = a if spec.valuation == "linear" else log_reward(a, s_obj)
     p = inst.prob
-    obj = p @ (inst.sigma * cp.log(inst.gamma2 * inst.xi + inst.gamma3 * level)) - p @ reward
+    obj = p @ log_value(inst, spec, e_s, s_e) - p @ reward
     cons = [e_s >= 0]
     if K > 1:
         cons.append(cp.diff(e_s) >= 0)
