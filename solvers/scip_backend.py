@@ -66,13 +66,18 @@ CONDITION_MAP: dict[str, tuple[Termination, Termination]] = {
 _INF = 1e20
 
 
-def _num(a: np.ndarray) -> np.ndarray:
-    """Shortest exact text of each float (17 significant digits)."""
-    return np.char.mod("%.17g", np.asarray(a, dtype=np.float64))
+def _num(a: np.ndarray) -> list[str]:
+    """Shortest exact text of each float (``repr``: the shortest string that reads back to
+    the same double)."""
+    return [repr(v) for v in np.asarray(a, dtype=np.float64).tolist()]
 
 
 def write_mps(lp: LinearProgram, path: str) -> None:
-    """Write ``lp`` (minimisation of ``+-c``, see module docstring) as free MPS at ``path``."""
+    """Write ``lp`` (minimisation of ``+-c``, see module docstring) as free MPS at ``path``.
+
+    Lines are formatted by Python f-strings over ``tolist()`` values: ``numpy.char`` (one
+    call per column of text) took 1.5 s for 123k columns and 598k nonzeros, which SCIP's
+    hand-over paid on every solve; the objective entry of each column comes first."""
     n, m = lp.n_cols, lp.n_rows
     sign = -1.0 if lp.sense is Sense.MAX else 1.0
     lo_r, hi_r = lp.row_lower, lp.row_upper
@@ -82,44 +87,43 @@ def write_mps(lp: LinearProgram, path: str) -> None:
     rtype[fin_lo & ~fin_hi] = "G"
     rtype[fin_lo & fin_hi & (lo_r == hi_r)] = "E"
     keep = rtype != "N"  # free rows are dropped
-    rname = np.char.add("r", np.arange(m).astype(str))
-    cname = np.char.add("x", np.arange(n).astype(str))
+    kept = np.flatnonzero(keep)
     out: list[str] = ["NAME aigc", "ROWS", " N obj"]
-    out += list(np.char.add(np.char.add(" ", rtype[keep]), np.char.add(" ", rname[keep])))
+    out += [f" {t} r{i}" for t, i in zip(rtype[kept].tolist(), kept.tolist(), strict=True)]
     out.append("COLUMNS")
     A = lp.A.tocsc()
     A.sum_duplicates()
     col_of_nz = np.repeat(np.arange(n), np.diff(A.indptr))
-    row_of_nz = A.indices
-    ok = keep[row_of_nz]
+    ok = keep[A.indices]
     entries_col = np.concatenate([np.arange(n), col_of_nz[ok]])
-    entries_row = np.concatenate([np.full(n, "obj", dtype=rname.dtype), rname[row_of_nz[ok]]])
+    entries_row = np.concatenate([np.full(n, -1), A.indices[ok]])  # -1: the objective
     entries_val = np.concatenate([sign * lp.c, A.data[ok]])
     order = np.argsort(entries_col, kind="stable")
-    ec, er, ev = entries_col[order], entries_row[order], entries_val[order]
-    lines = np.char.add(np.char.add(np.char.add(" ", cname[ec]), " "),
-                        np.char.add(np.char.add(er, " "), _num(ev)))
+    ec, er = entries_col[order], entries_row[order]
+    lines = [f" x{c} r{r} {v!r}" if r >= 0 else f" x{c} obj {v!r}"
+             for c, r, v in zip(ec.tolist(), er.tolist(), entries_val[order].tolist(),
+                                strict=True)]
     integ = lp.integrality[ec]
     # integer columns are wrapped in MARKER lines: emit contiguous runs
     change = np.flatnonzero(np.diff(integ.astype(np.int8))) + 1
     starts = np.concatenate([[0], change]) if len(ec) else np.zeros(0, dtype=np.int64)
     stops = np.concatenate([change, [len(ec)]]) if len(ec) else np.zeros(0, dtype=np.int64)
-    for k, (a, b) in enumerate(zip(starts, stops, strict=True)):
+    for k, (a, b) in enumerate(zip(starts.tolist(), stops.tolist(), strict=True)):
         if integ[a]:
             out.append(f" M{k} 'MARKER' 'INTORG'")
-            out += list(lines[a:b])
+            out += lines[a:b]
             out.append(f" M{k} 'MARKER' 'INTEND'")
         else:
-            out += list(lines[a:b])
+            out += lines[a:b]
     out.append("RHS")
     rhs = np.where(rtype == "G", lo_r, hi_r)
-    sel = keep & (rhs != 0)
-    out += list(np.char.add(np.char.add(" rhs ", rname[sel]), np.char.add(" ", _num(rhs[sel]))))
-    rng = keep & (rtype == "L") & fin_lo
-    if rng.any():
+    sel = np.flatnonzero(keep & (rhs != 0))
+    out += [f" rhs r{i} {v}" for i, v in zip(sel.tolist(), _num(rhs[sel]), strict=True)]
+    rng = np.flatnonzero(keep & (rtype == "L") & fin_lo)
+    if rng.size:
         out.append("RANGES")
-        out += list(np.char.add(np.char.add(" rng ", rname[rng]),
-                                np.char.add(" ", _num(hi_r[rng] - lo_r[rng]))))
+        out += [f" rng r{i} {v}" for i, v in zip(rng.tolist(), _num(hi_r[rng] - lo_r[rng]),
+                                                   strict=True)]
     out.append("BOUNDS")
     lo_c, hi_c = lp.col_lower, lp.col_upper
     has_lo, has_hi = lo_c > -_INF, hi_c < _INF
@@ -131,11 +135,12 @@ def write_mps(lp: LinearProgram, path: str) -> None:
         ("UP", has_hi & ~fx, hi_c),
         ("PL", ~has_hi & ~fx, None),
     ):
-        if not mask.any():
-            continue
-        head = np.char.add(f" {tag} bnd ", cname[mask])
-        out += list(head if vals is None else np.char.add(np.char.add(head, " "),
-                                                           _num(vals[mask])))
+        idx = np.flatnonzero(mask)
+        if vals is None:
+            out += [f" {tag} bnd x{j}" for j in idx.tolist()]
+        else:
+            out += [f" {tag} bnd x{j} {v}" for j, v in zip(idx.tolist(), _num(vals[idx]),
+                                                           strict=True)]
     out.append("ENDATA")
     with open(path, "w", encoding="ascii") as fh:
         fh.write("\n".join(out))
