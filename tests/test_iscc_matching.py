@@ -274,3 +274,32 @@ def test_lp_round_bounds_and_warm_start(pipeline: bool) -> None:
     assert hw.optimal and hw.verified
     np.testing.assert_allclose(hw.objective, opt.objective, rtol=OBJ_RTOL)
     check_referee(inst, hw, spec)
+
+
+def test_referee_refuses_rb_and_gpu_counts_outside_the_spec_options() -> None:
+    """Two tasks need 3 RBs each on a 6-RB site; the spec allows 1, 2, 4 or 8, so HiGHS serves
+    one. A hand-made 3 + 3 allocation had been judged feasible, above the certified optimum."""
+    import numpy as np
+
+    import aigc_opt as ao
+    from aigc_opt.problems.iscc import IsccAllocation, IsccInstance, IsccSpec
+
+    inst = IsccInstance.generate(
+        2, 1, 1, seed=0, links_per_task=1, pool_factor=1.0, site_rbs=np.array([6]),
+        site_sensing_units=np.array([10]), site_gpus=np.array([10]), cloud_gpus=0,
+        task_data_bits=np.array([1e6, 1e6]), link_rate_per_rb_bps=np.array([[1e6], [1e6]]),
+        task_workload_flop=np.array([1e9, 1e9]), task_deadline_s=np.array([0.45, 0.45]),
+        task_min_accuracy=np.zeros(2), hosted=np.ones((2, 2), bool))
+    res = ao.solve(inst, IsccSpec(), backend="highs", time_limit=5)
+    assert res.optimal and res.verified
+    three = IsccAllocation(site=np.array([0, 0]), level=np.array([0, 0]), rbs=np.array([3, 3]),
+                           gpus=np.array([1, 1]), cloud=np.array([False, False]),
+                           model=np.array([0, 0]))
+    met = ao.evaluate(inst, three, IsccSpec())
+    assert not met.feasible and met.violations["rb_options"] > 0
+    assert met.objective > res.objective  # what the referee let through before
+    assert ao.evaluate(inst, three, IsccSpec(rb_options=(1, 3))).violations["rb_options"] == 0
+    seven = IsccAllocation(site=np.array([0, -1]), level=np.array([0, -1]), rbs=np.array([4, 0]),
+                           gpus=np.array([7, 0]), cloud=np.array([False, False]),
+                           model=np.array([0, -1]))
+    assert ao.evaluate(inst, seven, IsccSpec()).violations["gpu_options"] > 0

@@ -10,6 +10,8 @@ to its access site, recomputes the phase times (:func:`~.data.phase_times`), the
   and model -1, rbs and gpus 0, cloud False; :class:`~.data.IsccAllocation`);
 * ``coverage``: the access site is not one of the task's links;
 * ``model``: the model serves another class or is not hosted where the task computes;
+* ``rb_options`` / ``gpu_options``: a served task's RB or GPU count is not one of the
+  spec's options (the spec's problem, not a larger one);
 * ``accuracy``: ``(a^min_i - A[c_i, l]) / a^min_i`` when positive;
 * ``deadline``: 1 where ``t^sense + t^tx + t^cmp > D_i`` (one-shot) or, for the Z-shaped
   pipeline, a phase exceeds a slot or ``3 slot > D_i``; ``dwell``: 1 where the device leaves
@@ -87,6 +89,9 @@ def evaluate_iscc(inst: IsccInstance, alloc: IsccAllocation, objective: Any = No
         "coverage": (~match.any(axis=1)).astype(float),
         "model": ((inst.model_class[mdl_c] != inst.task_class[idx])
                   | ~inst.hosted[host, mdl_c]).astype(float),
+        # the spec's problem, not a larger one: a bundle uses one of its RB and GPU counts
+        "rb_options": (~np.isin(rbs, np.asarray(spec.rb_options))).astype(float),
+        "gpu_options": (~np.isin(gpus, np.asarray(spec.gpu_options))).astype(float),
     }
     amin = inst.task_min_accuracy[idx]
     v["accuracy"] = np.where(amin > acc, (amin - acc) / np.maximum(amin, 1e-300), 0.0)
