@@ -282,3 +282,19 @@ def test_stated_values_are_complete_and_physical(tmp_path: Path, good: dict[str,
     assert "s.mat" in str(err.value)
     absent = load_labels(_mat(tmp_path / "n.mat", good | {key: np.full_like(arr, np.nan)}))
     assert absent.gains.shape == good["input_h"].shape
+
+
+@pytest.mark.parametrize("rel_gap", [float("nan"), -1e-3, 2.0])
+def test_rel_gap_outside_0_1_is_refused_by_name(rel_gap: float) -> None:
+    """rel_gap = NaN had produced 'certified' labels up to 90 % below the optimum (every
+    'gap <= rel_gap' test false) and let check_labels call flipped modes 'agree'."""
+    from aigc_opt.gym.datasets import check_labels, wpmec_labels
+    from aigc_opt.problems.wpmec import WpmecBatch, solve_batch
+
+    with pytest.raises(ValidationError, match="rel_gap"):
+        wpmec_labels(4, 3, rel_gap=rel_gap)
+    with pytest.raises(ValidationError, match="rel_gap"):
+        solve_batch(WpmecBatch.from_array(np.full((2, 3), 1e-6)), rel_gap=rel_gap)
+    labels = wpmec_labels(4, 3)
+    with pytest.raises(ValidationError, match="rel_gap"):
+        check_labels(labels, rel_gap=rel_gap)

@@ -421,6 +421,7 @@ def check_labels(labels: WpmecLabels, *, weights: Any = None,
         own = np.asarray(labels.weights, dtype=np.float64)
         if not np.isnan(own).all():
             weights = own  # validated (finite, > 0) by WpmecBatch below
+    rel_gap = check_scalar("rel_gap", rel_gap, "-", 0.0, 1.0)  # NaN had let any label agree
     tol = check_scalar("tol", tol, "-", rel_gap, 1.0)  # >= rel_gap: see above
     batch = WpmecBatch.from_array(labels.gains, weights=weights, params=params)
     sol = solve_batch(batch, "exact", rel_gap=rel_gap)

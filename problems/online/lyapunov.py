@@ -68,6 +68,7 @@ import numpy as np
 from scipy.special import lambertw
 
 from aigc_opt.result import GAP_FLOOR
+from aigc_opt.validate import check_scalar
 
 from .data import FrameDecision, FrameInstance, LyapunovSpec, frame_objective
 
@@ -506,6 +507,7 @@ def solve_frame(spec: LyapunovSpec, inst: FrameInstance, *, rtol: float = 1e-9,
     ``objective`` is then still the Lyapunov frame objective of the decision, while ``bound``
     is NaN (use :func:`frame_value_bound` for the prep's own objective).
     """
+    rtol = check_scalar("rtol", rtol, "-", 0.0, 1.0)  # NaN or -1 had stopped at the root
     pr = prep if prep is not None else lyapunov_prep(spec, inst)
     search, nodes, done = _branch_and_bound(pr, rtol=rtol, max_nodes=max_nodes)
     assert search.best_mode is not None and search.best_arrays is not None

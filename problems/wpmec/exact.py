@@ -29,9 +29,8 @@ Branching
     :func:`~aigc_opt.problems.wpmec.inner.solve_inner` (strong duality).
 Incumbents
     All-local, all-offload, and the Lagrangian modes at both (initial) bracket ends of every
-    node, each completed by the exact inner solver (Newton started at the end with the
-    smaller ``D``) (optionally improved by single-user flips at the
-    root, ``flip_passes``; off by default because it costs more than it saves).
+    node, each completed by the exact inner solver (Newton started at the end with the smaller
+    ``D``; single-user flips at the root, ``flip_passes``, off by default: they cost more).
 
 All nodes of all frames are processed together (numpy arrays over nodes x users), so one call
 solves a batch of frames. A single frame of at most :data:`SCALAR_MAX_N` users is solved by
@@ -56,6 +55,7 @@ from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.errors import ValidationError
 from aigc_opt.result import Result, SolveStats, Termination
 from aigc_opt.solve import register_algorithm
+from aigc_opt.validate import check_scalar
 
 from .data import WpmecAllocation, WpmecBatch, WpmecInstance, WpmecSpec
 from .inner import dual_value, exact_scalar, solve_inner
@@ -283,6 +283,7 @@ def exact_batch(L: np.ndarray, g: np.ndarray, W: np.ndarray, *, rel_gap: float =
     -------
     BatchSolution
     """
+    rel_gap = check_scalar("rel_gap", rel_gap, "-", 0.0, 1.0)  # NaN had certified nothing
     t0 = time.perf_counter()
     L = np.asarray(L, dtype=np.float64)
     g = np.asarray(g, dtype=np.float64)
