@@ -4,25 +4,21 @@ Every figure labels its axes with units, has a legend and a title that says what
 Each ``figure_*`` function returns a :class:`matplotlib.figure.Figure` (or None when the data
 cannot support it); :func:`plot_results` writes every supported one as PNG:
 
-* ``metrics_<problem>.png``: latency, energy, quality and objective against the primary size,
-  one line per method (and other size parameters) with the mean over seeds and its 95 %
-  confidence band; usable rows only (see :mod:`aigc_opt.results`). Needs two sizes or more.
+* ``metrics_<problem>.png``: latency, energy, quality and objective against the primary size
+  per method, mean over seeds and its 95 % band; usable rows only; needs two sizes or more.
 * ``ratio_<problem>.png``: objective / reference optimum per method, "lower is better" or
   "higher is better" from the problem's sense; a box per method with five samples or more,
   single points below that; infeasible, unverified or failed runs are not dropped but counted,
   a red cross per method in a band above the data (never placed at a ratio: their objective
   was rejected by the referee or never checked).
-* ``series_<problem>.png``: cumulative cost over time slots per method (caching policies),
-  mean over seeds with min-max band, in cost units.
+* ``series_<problem>.png``: cumulative cost per slot (caching), mean and min-max band.
 * ``pareto_<problem>.png``: latency against energy over >= 3 spec variants (a weight sweep),
   non-dominated points joined; :func:`plot_pareto_csv` draws a sweep CSV, using the objective
   columns (not the weights) by default and the CSV's own ``front_status`` when it has one.
-* ``solve_time_<problem>.png``: solve time against size on log-log axes with the fitted
-  exponent ``t ~ n^b`` in the legend, one line per (method, other size parameters).
-* ``solve_time_overview.png``: median solve time of every (problem, method), log axis.
+* ``solve_time_<problem>.png`` (log-log, fitted ``t ~ n^b`` per method) and
+  ``solve_time_overview.png`` (median per (problem, method)): finite positive times only.
 
-Results given as paths, row dicts or a DataFrame (masked by :func:`aigc_opt.results.load` or
-not) go through the same preparation (:func:`prepare`), so the same data draws the same figures.
+Paths, row dicts or a DataFrame all go through :func:`prepare`: same data, same figures.
 """
 
 from __future__ import annotations
@@ -285,13 +281,17 @@ def figure_series(df: pd.DataFrame, problem: str, series: str | None = None) -> 
     return fig
 
 
+def _positive(col: pd.Series) -> pd.Series:  # log axes: results.load accepts inf and -1 s
+    return (pd.to_numeric(col, errors="coerce") > 0) & (col < 1e300)
+
+
 def figure_solve_time(df: pd.DataFrame, problem: str) -> Any:
     """Solve time against the primary size on log-log axes, with the least-squares exponent
     ``b`` of ``t = a n^b`` in the legend; one line per (method, other size parameters)."""
-    g = df[(df["problem"] == problem) & df["usable"] & df["solve_seconds"].notna()]
+    g = df[(df["problem"] == problem) & df["usable"] & _positive(df["solve_seconds"])]
     if g["size"].nunique() < 2:
         return None
-    others, grouped = _groups(df[df["usable"] & df["solve_seconds"].notna()], problem)
+    others, grouped = _groups(df[df["usable"] & _positive(df["solve_seconds"])], problem)
     colors = _colors(g["method"])
     styles = _styles(grouped)
     fig, ax = _figure(7.0, 4.6)
@@ -323,7 +323,7 @@ def figure_solve_time(df: pd.DataFrame, problem: str) -> Any:
 
 def figure_solve_time_overview(df: pd.DataFrame) -> Any:
     """Median solve time of every (problem, method) over usable runs, on a log axis."""
-    g = df[df["usable"] & df["solve_seconds"].notna()]
+    g = df[df["usable"] & _positive(df["solve_seconds"])]
     if g.empty:
         return None
     med = g.groupby(["problem", "method"], sort=True)["solve_seconds"].median()

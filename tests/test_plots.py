@@ -153,6 +153,21 @@ def test_solve_time_log_log_with_exponent(frame: pd.DataFrame) -> None:
     assert over.axes[0].get_xscale() == "log"
 
 
+@pytest.mark.parametrize("bad", [float("inf"), 1e308, -1.0, 0.0])
+def test_solve_time_figures_skip_times_a_log_axis_cannot_show(rows: list[dict],
+                                                               bad: float) -> None:
+    """results.load accepts these solve times; the log-axis figures had raised matplotlib's
+    ValueError (inf) or OverflowError (1e308) when every time was one of them."""
+    df = results.load([{**r, "solve_seconds": bad} for r in rows], mask_unusable=False,
+                      registry=False)
+    assert plots.figure_solve_time(df, "toy.min") is None
+    assert plots.figure_solve_time_overview(df) is None
+    mixed = results.load([{**r, "solve_seconds": bad} if r["method"] == "greedy" else r
+                          for r in rows], mask_unusable=False, registry=False)
+    texts = _legend_texts(plots.figure_solve_time(mixed, "toy.min"))
+    assert not any(t.startswith("greedy") for t in texts) and len(texts) == 4
+
+
 def test_series_and_pareto_figures(frame: pd.DataFrame, tmp_path: Path) -> None:
     fig = plots.figure_series(frame, "caching.toy")
     _check_labels(fig)
