@@ -298,3 +298,22 @@ def test_rel_gap_outside_0_1_is_refused_by_name(rel_gap: float) -> None:
     labels = wpmec_labels(4, 3)
     with pytest.raises(ValidationError, match="rel_gap"):
         check_labels(labels, rel_gap=rel_gap)
+
+
+def test_label_flag_chunk_and_missing_directory_are_named(tmp_path: Path) -> None:
+    """label='no' had turned labelling on (bool('no')); chunk=2.5 raised TypeError; saving
+    into a missing directory raised FileNotFoundError (.npz) or 'Reader needs file name'
+    (.mat)."""
+    from aigc_opt.gym.datasets import save_labels, wpmec_labels
+    from aigc_opt.gym.lyapunov import LyapunovOffloadEnv
+    from aigc_opt.gym.wpmec import WpmecOffloadEnv
+
+    for env in (WpmecOffloadEnv, LyapunovOffloadEnv):
+        with pytest.raises(ValidationError, match="label"):
+            env(label="no")
+    with pytest.raises(ValidationError, match="chunk"):
+        wpmec_labels(3, 2, chunk=2.5)  # type: ignore[arg-type]
+    labels = wpmec_labels(3, 2)
+    for suffix in (".npz", ".mat"):
+        with pytest.raises(ValidationError, match="does not exist"):
+            save_labels(labels, tmp_path / "nodir" / f"x{suffix}")

@@ -53,7 +53,7 @@ from aigc_opt.backend import SolveOptions
 from aigc_opt.errors import ValidationError
 from aigc_opt.problems.migration import AgodInstance, AgodProfile, AgodSimulator, AgodSpec
 from aigc_opt.problems.migration.data_agod import episode_rate
-from aigc_opt.validate import check_scalar
+from aigc_opt.validate import check_bool, check_scalar
 
 from ._common import (
     BranchableMixin,
@@ -125,7 +125,7 @@ class AgodProviderEnv(BranchableMixin, gym.Env):
         self.total_time = total_time
         self.rate = rate
         self.problem_spec = AgodSpec(crash_penalty=self.profile.crash_penalty)
-        self.label = bool(label)
+        self.label = check_bool("label", label)
         self.offline_label = bool(offline_label)
         self.offline_time_limit = float(check_scalar("offline_time_limit", offline_time_limit,
                                                      "s", 0.0, strict=True, allow_inf=True))

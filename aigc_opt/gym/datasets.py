@@ -143,6 +143,8 @@ def save_labels(labels: WpmecLabels, path: str | Path) -> Path:
     p = Path(path)
     suffix = p.suffix.lower()
     w: dict[str, Any] = {} if np.isnan(labels.weights).all() else {"weights": labels.weights}
+    if suffix in (".npz", ".mat") and not p.parent.is_dir():  # savemat: "Reader needs file name"
+        raise ValidationError("path", "-", str(p), f"directory {str(p.parent)!r} does not exist")
     if suffix == ".npz":
         np.savez_compressed(p, gains=labels.gains, modes=labels.modes,
                             objective=labels.objective, bound=labels.bound, gap=labels.gap,

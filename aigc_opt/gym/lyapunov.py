@@ -71,7 +71,7 @@ from aigc_opt.problems.online import (
 )
 from aigc_opt.problems.online.lyapunov import FrameSolution
 from aigc_opt.result import relative_gap
-from aigc_opt.validate import MAX_ENTRIES, check_scalar
+from aigc_opt.validate import MAX_ENTRIES, check_bool, check_scalar
 
 from ._common import (
     BranchableMixin,
@@ -150,7 +150,7 @@ class LyapunovOffloadEnv(BranchableMixin, gym.Env):
                                   "must be a LyapunovSpec")
         self.n_users = n = self.profile.n_users
         self.problem_spec.weights_for(n)  # validates the weights' length
-        self.label = bool(label)
+        self.label = check_bool("label", label)
         self.rtol = float(check_scalar("rtol", rtol, "-", 0.0, 1.0))
         self.reward_scale = check_reward_scale(reward_scale)
         self.render_mode = check_render_mode(render_mode)

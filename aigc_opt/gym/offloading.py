@@ -63,7 +63,7 @@ from aigc_opt.problems.offloading.assignment import (
 from aigc_opt.problems.offloading.data import dense_channel
 from aigc_opt.problems.offloading.evaluate import evaluate_offloading
 from aigc_opt.scenario import Scenario
-from aigc_opt.validate import check_scalar
+from aigc_opt.validate import check_bool, check_scalar
 from aigc_opt.verify import OPTIMAL_GAP
 
 from ._common import (
@@ -146,7 +146,7 @@ class EdgeOffloadEnv(BranchableMixin, gym.Env):
         self.profile = profile
         Scenario.generate(1, 1, 1, seed=0, profile=profile)  # validates the profile name
         self.penalty = float(check_scalar("penalty", penalty, "-", 0.0, strict=True))
-        self.label = bool(label)
+        self.label = check_bool("label", label)
         self.backend = str(backend)
         self.options = SolveOptions(mip_gap=mip_gap)
         self.reward_scale = check_reward_scale(reward_scale)

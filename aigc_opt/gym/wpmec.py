@@ -51,7 +51,7 @@ from aigc_opt.problems.online.lyapunov import order_preserving_modes
 from aigc_opt.problems.wpmec import WpmecBatch, WpmecParams, default_weights, mean_gains
 from aigc_opt.problems.wpmec.exact import BatchSolution, exact_batch
 from aigc_opt.problems.wpmec.inner import solve_inner_1
-from aigc_opt.validate import check_scalar
+from aigc_opt.validate import check_bool, check_scalar
 
 from ._common import (
     Label,
@@ -173,7 +173,7 @@ class WpmecOffloadEnv(gym.Env):
         self.episode_length = check_positive_int("episode_length", episode_length, 10**9)
         self.action_type = check_choice("action_type", action_type, ("binary", "relaxed"))
         self.quantise_k = check_positive_int("quantise_k", quantise_k, n)
-        self.label = bool(label)
+        self.label = check_bool("label", label)
         self.rel_gap = float(check_scalar("rel_gap", rel_gap, "-", 0.0, 1.0))
         self.reward_scale = check_reward_scale(reward_scale)
         self.render_mode = check_render_mode(render_mode)

@@ -62,7 +62,7 @@ from aigc_opt.errors import ValidationError
 from aigc_opt.problems.wpmec import WpmecParams
 from aigc_opt.problems.wpmec.exact import exact_batch
 from aigc_opt.problems.wpmec.inner import solve_inner
-from aigc_opt.validate import check_scalar
+from aigc_opt.validate import check_bool, check_scalar
 
 from ._common import (
     binary_action,
@@ -159,7 +159,7 @@ class WpmecBatchVectorEnv(VectorEnv):
                 f"num_envs x min(label_block, episode_length) x n_users = "
                 f"{self.num_envs * rows * n:,} frame entries, above {MAX_BUFFER:,}; "
                 "lower num_envs or label_block")
-        self.label = bool(label)
+        self.label = check_bool("label", label)
         self.rel_gap = float(check_scalar("rel_gap", rel_gap, "-", 0.0, 1.0))
         self.reward_scale = check_reward_scale(reward_scale)
         self.render_mode = check_render_mode(render_mode)

@@ -49,8 +49,8 @@ def solve_batch(batch: WpmecBatch, method: str = "exact", *, rel_gap: float = 1e
     """
     if method not in METHODS:
         raise ValidationError("method", "-", method, f"unknown; known: {', '.join(METHODS)}")
-    if chunk < 1:
-        raise ValidationError("chunk", "-", chunk, "must be >= 1")
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ValidationError("chunk", "frame", chunk, "must be an integer >= 1")
     t0 = time.perf_counter()
     L, g, W = batch.coefficients()
     parts = []
