@@ -177,3 +177,13 @@ def test_quantised_adaptive_k_shrinks_when_the_first_candidate_wins() -> None:
     assert ctrl._k_now == 2
     exact = simulate(tr, SPEC, make_controller("exact", SPEC))
     np.testing.assert_allclose(res.objective, exact.objective, rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [np.zeros(5), np.full(3, np.nan), -np.ones(3)])
+def test_initial_queues_are_checked_by_name(bad: np.ndarray) -> None:
+    """A wrong length had raised numpy's broadcast ValueError; NaN and negative queues had
+    been taken as given."""
+    tr = generate_trajectory(lydroo_profile(3, 4), seed=0)
+    for name in ("initial_queues_bits", "initial_virtual_queues"):
+        with pytest.raises(aigc_opt.ValidationError, match=name):
+            simulate(tr, SPEC, make_controller("local", SPEC), **{name: bad})

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.errors import ValidationError
+from aigc_opt.validate import check_array
 
 from .data import (
     Controller,
@@ -248,10 +249,10 @@ def simulate(trajectory: Trajectory, spec: LyapunovSpec, controller: Controller,
     arrivals = trajectory.arrivals_bits
     q = np.zeros((n_t + 1, n))
     y = np.zeros((n_t + 1, n))
-    if initial_queues_bits is not None:
-        q[0] = initial_queues_bits
+    if initial_queues_bits is not None:  # a wrong length had raised numpy's broadcast error
+        q[0] = check_array("initial_queues_bits", "bit", initial_queues_bits, (n,), low=0.0)
     if initial_virtual_queues is not None:
-        y[0] = initial_virtual_queues
+        y[0] = check_array("initial_virtual_queues", "J", initial_virtual_queues, (n,), low=0.0)
     out = {k: np.zeros((n_t, n)) for k in ("cpu", "tf", "pw", "bits", "energy")}
     offload = np.zeros((n_t, n), dtype=bool)
     obj = np.zeros(n_t)
