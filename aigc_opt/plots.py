@@ -282,7 +282,7 @@ def figure_series(df: pd.DataFrame, problem: str, series: str | None = None) -> 
 
 
 def _positive(col: pd.Series) -> pd.Series:  # log axes: results.load accepts inf and -1 s
-    return (pd.to_numeric(col, errors="coerce") > 0) & (col < 1e300)
+    return ((v := pd.to_numeric(col, errors="coerce")) > 0) & (v < 1e300)
 
 
 def figure_solve_time(df: pd.DataFrame, problem: str) -> Any:

@@ -315,5 +315,5 @@ def test_label_flag_chunk_and_missing_directory_are_named(tmp_path: Path) -> Non
         wpmec_labels(3, 2, chunk=2.5)  # type: ignore[arg-type]
     labels = wpmec_labels(3, 2)
     for suffix in (".npz", ".mat"):
-        with pytest.raises(ValidationError, match="does not exist"):
+        with pytest.raises(ValidationError, match="cannot write: No such file or directory"):
             save_labels(labels, tmp_path / "nodir" / f"x{suffix}")

@@ -30,7 +30,7 @@ import numpy as np
 from aigc_opt.errors import ValidationError
 from aigc_opt.problems.wpmec import WpmecBatch, WpmecParams, solve_batch
 from aigc_opt.schema import bound as _bound
-from aigc_opt.validate import INT_LIMIT, check_array, check_path, check_scalar
+from aigc_opt.validate import INT_LIMIT, check_array, check_path, check_scalar, writing
 
 logger = logging.getLogger(__name__)
 
@@ -143,23 +143,24 @@ def save_labels(labels: WpmecLabels, path: str | Path) -> Path:
     p = Path(path)
     suffix = p.suffix.lower()
     w: dict[str, Any] = {} if np.isnan(labels.weights).all() else {"weights": labels.weights}
-    if suffix in (".npz", ".mat") and not p.parent.is_dir():  # savemat: "Reader needs file name"
-        raise ValidationError("path", "-", str(p), f"directory {str(p.parent)!r} does not exist")
-    if suffix == ".npz":
-        np.savez_compressed(p, gains=labels.gains, modes=labels.modes,
-                            objective=labels.objective, bound=labels.bound, gap=labels.gap,
-                            wpt_fraction=labels.wpt_fraction, tau=labels.tau,
-                            seed=np.int64(labels.seed), **w)
-    elif suffix == ".mat":
-        import scipy.io
-
-        scipy.io.savemat(p, {
-            "input_h": labels.gains, "output_mode": labels.modes.astype(np.float64),
-            "output_obj": labels.objective[:, None], "output_a": labels.wpt_fraction[:, None],
-            "output_tau": labels.tau, "output_bound": labels.bound[:, None],
-            "output_gap": labels.gap[:, None]} | {k: v[None, :] for k, v in w.items()})
-    else:
+    if suffix not in (".npz", ".mat"):
         raise ValidationError("path", "-", str(p), "unsupported file type (.npz or .mat)")
+    # opened here, so a missing directory or a full disk is an OSError that writing() names
+    # (savemat given the path had said "Reader needs file name")
+    with writing(p), open(p, "wb") as fh:
+        if suffix == ".npz":
+            np.savez_compressed(fh, gains=labels.gains, modes=labels.modes,
+                                objective=labels.objective, bound=labels.bound, gap=labels.gap,
+                                wpt_fraction=labels.wpt_fraction, tau=labels.tau,
+                                seed=np.int64(labels.seed), **w)
+        else:
+            import scipy.io
+
+            scipy.io.savemat(fh, {
+                "input_h": labels.gains, "output_mode": labels.modes.astype(np.float64),
+                "output_obj": labels.objective[:, None], "output_a": labels.wpt_fraction[:, None],
+                "output_tau": labels.tau, "output_bound": labels.bound[:, None],
+                "output_gap": labels.gap[:, None]} | {k: v[None, :] for k, v in w.items()})
     return p
 
 
