@@ -25,7 +25,7 @@ evaluate
 
 from __future__ import annotations
 
-from . import agod, cases, controllers, data, data_agod, evaluate, milp, mobility
+from . import agod, cases, controllers, data, data_agod, evaluate, milp, mobility, offline
 from .agod import HEURISTICS as AGOD_HEURISTICS
 from .agod import AgodSimulator, simulate
 from .cases import CASES, solve_offline
@@ -68,8 +68,9 @@ from .data_agod import (
     runtime_s,
 )
 from .evaluate import evaluate_agod, evaluate_slot, evaluate_trajectory
-from .milp import assemble, build_offline, build_slot, offline_milp, solve_highs, start_vector
+from .milp import assemble, build_offline, build_slot, solve_highs, start_vector
 from .mobility import gauss_markov, generate, random_waypoint
+from .offline import offline_milp
 
 __all__ = [
     "AGOD_HEURISTICS",
@@ -113,6 +114,7 @@ __all__ = [
     "migration_from_j",
     "migration_matrix_j",
     "milp",
+    "offline",
     "mobility",
     "offline_milp",
     "perf_cost",

@@ -24,8 +24,8 @@ from aigc_opt.result import Result
 from aigc_opt.solve import solve
 
 from .data import CostWeights, MigrationInstance, MigrationSpec
-from .milp import offline_milp
 from .mobility import generate
+from .offline import offline_milp
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def solve_offline(inst: MigrationInstance, spec: MigrationSpec, *,
                   time_limit: float | None = None, mip_gap: float = 1e-6,
                   backend: str = "highs", start: bool = False) -> Result:
     """The perfect-foresight MILP; a time-limited solve returns the solver's bound and gap.
-    ``start=True`` uses :func:`~.milp.offline_milp` (HiGHS from the best budget-feasible
+    ``start=True`` uses :func:`~.offline.offline_milp` (HiGHS from the best budget-feasible
     controller)."""
     opts = SolveOptions(time_limit=time_limit, mip_gap=mip_gap)
     if start:

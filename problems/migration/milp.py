@@ -31,26 +31,22 @@ Objectives: per slot ``sum (V P + Z E) x`` (:class:`~.data.SlotSpec` on a
 :class:`~.data.MigrationSlot`); offline ``(1/T) sum_{t,u,s,k} P[t,u,s,k] x[t,u,s,k]``
 (:class:`~.data.MigrationSpec` on a :class:`~.data.MigrationInstance`). Both builders are
 registered with :func:`aigc_opt.spec.register_builder`, so every LP/MILP backend takes them;
-``offline_milp`` (registered algorithm) solves the offline MILP with HiGHS from a MIP start
-(:func:`start_vector` of the best online controller the referee calls feasible).
+``offline_milp`` (registered algorithm, in :mod:`.offline`) solves the offline MILP with HiGHS
+from a MIP start (:func:`start_vector` of the best online controller the referee calls feasible).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from aigc_opt.backend import SolveOptions
-from aigc_opt.errors import ValidationError
 from aigc_opt.explain import GridLabels
 from aigc_opt.metrics import fit_weights, fits
 from aigc_opt.program import Block, LinearProgram, RowBuilder
 from aigc_opt.result import Result
-from aigc_opt.solve import register_algorithm
 from aigc_opt.spec import register_builder
 
 from .data import (
@@ -261,39 +257,5 @@ def solve_highs(program: LinearProgram, options: SolveOptions, start: np.ndarray
     return HighsBackend().solve_from(program, options, start)
 
 
-def offline_milp(inst: MigrationInstance, spec: MigrationSpec, options: SolveOptions) -> Result:
-    """The offline MILP with HiGHS (``mip_gap`` 1e-6 unless given), started from the best
-    online controller the referee calls feasible (with a hard budget: whose trajectory meets
-    it), so that a time-limited solve is at least as good as every such controller, with
-    HiGHS's proven bound. The budget is a row only when ``spec.budget_hard`` (see
-    :func:`build_offline`): an "optimal" label always refers to the referee's feasible set."""
-    from aigc_opt.metrics import evaluate
-    from aigc_opt.solve import heuristics
-
-    opts = options if options.mip_gap is not None else replace(options, mip_gap=1e-6)
-    t0 = time.perf_counter()
-    lp = spec.build(inst)
-    build_s = time.perf_counter() - t0
-    best, start = np.inf, None
-    for name, fn in heuristics(spec).items():
-        try:
-            alloc = fn(inst, spec)
-        except ValidationError as exc:  # a controller that cannot run gives no MIP start
-            logger.debug("no MIP start from %s: %s", name, exc)
-            continue
-        met = evaluate(inst, alloc, spec)
-        if met.feasible and met.objective < best:
-            best, start = met.objective, alloc
-    x0 = None if start is None else start_vector(inst, lp, start)
-    # HiGHS gets the time left after the build and the MIP-start controllers (it had the whole
-    # limit again: 21.5 s at time_limit=2 on 40 users x 60 slots)
-    res = solve_highs(lp, replace(opts, time_limit=opts.left(t0)), x0)
-    alloc_out = decode_offline(inst, spec, lp, res.values) if res.has_solution else None
-    note = f"; MIP start {best:.6g} ({start.controller})" if start is not None else ""
-    return replace(res, allocation=alloc_out, message=res.message + note,
-                   stats=replace(res.stats, backend="offline_milp", build_seconds=build_s))
-
-
 register_builder(SlotSpec, build_slot, decode_slot)
 register_builder(MigrationSpec, build_offline, decode_offline)
-register_algorithm(MigrationSpec, "offline_milp", offline_milp)
