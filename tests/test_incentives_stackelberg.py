@@ -255,3 +255,10 @@ def test_best_response_is_checked_to_first_order() -> None:
     x = res.allocation.demand * 1.001
     met = ao.evaluate(inst, StackelbergAllocation(price=res.allocation.price, demand=x))
     assert not met.feasible and met.violations["follower_best_response"] > 9e-4
+
+
+def test_price_demand_mismatch_names_price() -> None:
+    """An extra leader price was refused as 'demand (4, 1): must have 2 columns' with no word of
+    the price, the field that was wrong."""
+    with pytest.raises(ao.ValidationError, match=r"demand.*price has 2 entries"):
+        StackelbergAllocation(price=np.array([1.0, 2.0]), demand=np.zeros((4, 1)))

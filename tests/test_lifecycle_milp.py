@@ -429,3 +429,16 @@ def test_tiny_matrix_entries_do_not_prune_the_optimum(variant: str) -> None:
         assert res.termination == "optimal" and res.verified, (backend, res.message)
         assert res.bound <= ref.objective * (1 + 1e-9), (backend, res.bound, ref.objective)
         assert res.objective <= ref.objective * (1 + 1e-4), (backend, res.objective)
+
+
+def test_allocation_shape_mismatch_names_route() -> None:
+    """A route with an extra demand slot was refused as 'reject (1, 2, 2): expected (2, 2, 2)',
+    naming only the field that was right; an empty route was refused only through reject."""
+    import dataclasses
+
+    inst = tiny(1)
+    a = ao.solve(inst, LifecycleSpec(), "highs", options=EXACT).allocation
+    with pytest.raises(ao.ValidationError, match=r"reject.*route has shape"):
+        dataclasses.replace(a, route=np.concatenate([a.route, a.route[:1]]))
+    with pytest.raises(ao.ValidationError, match=r"route \[-\].*every axis needs >= 1"):
+        dataclasses.replace(a, route=a.route[:0], reject=a.reject[:0])

@@ -297,7 +297,9 @@ class StackelbergAllocation:
         p = check_array("price", "money/unit", self.price, ndim=1)
         x = check_array("demand", "unit", self.demand, ndim=2, allow_inf=True)
         if x.shape[1] != p.size:
-            raise ValidationError("demand", "unit", x.shape, f"must have {p.size} columns")
+            raise ValidationError("demand", "unit", x.shape,
+                                  f"must have one column per leader: price has {p.size} "
+                                  f"entries (shape {p.shape})")
         if not np.all(p > 0):
             raise ValidationError("price", "money/unit", p, "must be > 0")
         for nm, v in (("price", p), ("demand", x)):

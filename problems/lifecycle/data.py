@@ -633,6 +633,8 @@ class LifecycleAllocation:
     def __post_init__(self) -> None:
         r = check_array("route", "-", self.route, ndim=4, low=None)
         T, S, U, N = r.shape
+        if r.size == 0:
+            raise ValidationError("route", "-", r.shape, "every axis needs >= 1")
         object.__setattr__(self, "route", r)
         object.__setattr__(self, "option", _arr(self.option, "option", "-", (S,),
                                                 dtype=np.int64))
@@ -640,5 +642,9 @@ class LifecycleAllocation:
                                                     dtype=np.int64, low=-1))
         object.__setattr__(self, "host", _arr(self.host, "host", "-", (S, N), low=None,
                                               dtype=bool))
+        if np.shape(self.reject) != (T, S, U):  # name route too: either may be the wrong one
+            raise ValidationError("reject", "-", np.shape(self.reject),
+                                  f"must have route's first three axes (T, S, U) = {(T, S, U)}"
+                                  f" (route has shape {r.shape})")
         object.__setattr__(self, "reject", _arr(self.reject, "reject", "-", (T, S, U),
                                                 low=None))
