@@ -160,3 +160,32 @@ def test_pipeline_backends_agree_and_referee_checks_slots() -> None:
         a.gpus[a.served & a.cloud].sum() <= inst.cloud_gpus)
     assert squeezed.feasible == fits
     assert not fits  # this instance's optimum does need the pipeline's slots
+
+
+def test_highs_warm_hands_highs_only_the_time_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ISCC ``highs_warm`` solves and rounds the LP before HiGHS, which was given the whole
+    ``time_limit`` again. An LP rounding made 0.3 s slow must leave HiGHS at most 0.7 s of 1 s."""
+    import time
+
+    from aigc_opt.problems.iscc import IsccSpec, rounding
+    from aigc_opt.solvers.highs import HighsBackend
+
+    seen: list[float | None] = []
+    solve_from, lp_round = HighsBackend.solve_from, rounding.lp_round
+
+    def slow_round(*a: object, **k: object) -> ao.Result:
+        time.sleep(0.3)
+        return lp_round(*a, **k)  # type: ignore[arg-type]
+
+    def spy(self: HighsBackend, lp: object, options: ao.SolveOptions,
+            x0: object = None) -> ao.Result:
+        if x0 is not None:  # the MILP from the rounded point (the LP solve passes none)
+            seen.append(options.time_limit)
+        return solve_from(self, lp, options, x0)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rounding, "lp_round", slow_round)
+    monkeypatch.setattr(HighsBackend, "solve_from", spy)
+    inst = IsccInstance.generate(30, 3, 3, seed=7)
+    res = ao.run_method(inst, IsccSpec(), "highs_warm", time_limit=1.0)
+    assert seen and seen[0] is not None and seen[0] <= 0.7, seen
+    assert res.has_solution and res.verified

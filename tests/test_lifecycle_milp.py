@@ -442,3 +442,30 @@ def test_allocation_shape_mismatch_names_route() -> None:
         dataclasses.replace(a, route=np.concatenate([a.route, a.route[:1]]))
     with pytest.raises(ao.ValidationError, match=r"route \[-\].*every axis needs >= 1"):
         dataclasses.replace(a, route=a.route[:0], reject=a.reject[:0])
+
+
+def test_warm_start_hands_highs_only_the_time_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``highs_warm`` runs two baselines and the build before HiGHS; HiGHS was given the whole
+    ``time_limit`` again. A baseline made 0.3 s slow must leave HiGHS at most 0.7 s of 1 s."""
+    import time
+
+    from aigc_opt.problems.lifecycle import warm
+    from aigc_opt.solvers.highs import HighsBackend
+
+    seen: list[float] = []
+    solve_from = HighsBackend.solve_from
+    greedy = warm.edge_greedy
+
+    def slow_greedy(*a: Any, **k: Any) -> Any:
+        time.sleep(0.3)
+        return greedy(*a, **k)
+
+    def spy(self: Any, lp: Any, options: Any, x0: Any) -> Any:
+        seen.append(options.time_limit)
+        return solve_from(self, lp, options, x0)
+
+    monkeypatch.setattr(warm, "edge_greedy", slow_greedy)
+    monkeypatch.setattr(HighsBackend, "solve_from", spy)
+    res = ao.run_method(tiny(1), LifecycleSpec(), "highs_warm", time_limit=1.0)
+    assert seen and seen[0] <= 0.7, seen
+    assert res.has_solution and res.verified

@@ -95,6 +95,7 @@ def highs_warm(inst: Any, spec: Any, options: SolveOptions) -> Result:
     a 'bound' of 1.2823e-5 under the feasible 1.2962e-5 (a maximisation)."""
     from aigc_opt.solvers.highs import HighsBackend
 
+    t_call = time.perf_counter()
     start = lp_round(inst, spec, options)
     if start.optimal or not start.has_solution:  # already within the gap: nothing to prove
         return replace(start, stats=replace(start.stats, backend="highs_warm"),
@@ -104,7 +105,8 @@ def highs_warm(inst: Any, spec: Any, options: SolveOptions) -> Result:
     build_s = time.perf_counter() - t0
     opts = options if options.mip_gap is not None else replace(options, mip_gap=1e-4)
     x0 = np.asarray(start.values["x"], dtype=np.float64)
-    res = HighsBackend().solve_from(lp, opts, x0)
+    # HiGHS gets what the LP rounding and the build left of the limit (it had all of it again)
+    res = HighsBackend().solve_from(lp, replace(opts, time_limit=opts.left(t_call)), x0)
     if not res.has_solution:
         return replace(res, termination=Termination.ERROR, stats=replace(
             res.stats, backend="highs_warm", build_seconds=build_s))
