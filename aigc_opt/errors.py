@@ -87,7 +87,15 @@ class CapabilityError(ValueError):
 
 
 class NoSolutionError(RuntimeError):
-    """Raised by :meth:`Result.raise_if_no_solution` when a solve produced no solution."""
+    """Raised by :meth:`Result.raise_if_no_solution` when a solve produced no solution, and by
+    heuristics that find no allocation.
+
+    ``explanation`` (an :class:`aigc_opt.explain.Explanation` or None) carries why, when the
+    raiser knows: e.g. the conflicts of the sub-model it could not solve."""
+
+    def __init__(self, *args: object, explanation: Any = None) -> None:
+        super().__init__(*args)
+        self.explanation = explanation
 
 
 def did_you_mean(name: str, known: Any) -> str:

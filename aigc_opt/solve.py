@@ -256,6 +256,24 @@ def _explain_built(instance: Any, spec: Any, opts: SolveOptions) -> Any:
     return explain_program(program, time_limit=limit)
 
 
+def _explain_failure(instance: Any, spec: Any, res: Result, opts: SolveOptions) -> Result:
+    """A heuristic that found no allocation proves nothing about the instance: explain from
+    the spec's own program (when it builds) whether the instance is infeasible, and why (its
+    conflicts), or feasible (no conflict: the heuristic failed). The result had no explanation
+    at all, so 'infeasible' from e.g. ``decomposition`` could not be told apart from a proof."""
+    if not _buildable(spec):
+        return res
+    t1 = time.perf_counter()
+    expl = _explain_built(instance, spec, opts)
+    if expl is None:
+        return res
+    verdict = ("the instance is infeasible (see explanation)" if expl.conflicts else
+               "the instance itself is feasible" if expl.complete else
+               "the instance's feasibility was not decided in time")
+    res = dataclasses.replace(res, message=f"{res.message}; {verdict}")
+    return _with_explanation(res, expl, t1)
+
+
 def numerical_failure(exc: ValidationError) -> bool:
     """Whether ``exc``, raised inside a method on inputs that passed validation, is the
     method's own arithmetic failing (NaN or an infinity in a quantity it computed, e.g. a
@@ -316,9 +334,12 @@ def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0,
     try:
         out = fn(scenario, spec, **kwargs)
     except NoSolutionError as exc:
-        return Result(Termination.INFEASIBLE, False, gap=math.inf,
-                      message=f"{name} found no allocation: {exc}",
-                      stats=SolveStats(backend=name, solve_seconds=time.perf_counter() - t0))
+        res = Result(Termination.INFEASIBLE, False, gap=math.inf,
+                     message=f"{name} found no allocation: {exc}",
+                     stats=SolveStats(backend=name, solve_seconds=time.perf_counter() - t0))
+        if exc.explanation is not None:  # the heuristic knows why (e.g. its sub-model's IIS)
+            return dataclasses.replace(res, explanation=exc.explanation)
+        return _explain_failure(scenario, spec, res, options or SolveOptions())
     except ValidationError as exc:
         if not numerical_failure(exc):
             raise

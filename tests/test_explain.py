@@ -339,3 +339,56 @@ def test_a_conflict_too_large_to_sift_is_named_per_constraint_group() -> None:
     assert "area_budget (1 rows)" in exp.labels and "upload (200 rows)" in exp.labels
     assert exp.complete and "named per constraint group" in exp.message
     assert _convex_feasible(relax_convex(program, exp))
+
+
+def test_heuristic_without_allocation_explains_the_instance(monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """A heuristic that finds no allocation proves nothing; its 'infeasible' result carried no
+    explanation at all (lifecycle ``no_finetune`` at an unreachable quality floor). It now
+    carries the spec's program explanation: the conflicts when the instance is infeasible (the
+    issue-16 acceptance check on that program), none and 'feasible' when only the heuristic
+    failed."""
+    import importlib
+
+    from aigc_opt.cases import get_case
+    from aigc_opt.errors import NoSolutionError
+
+    solve_mod = importlib.import_module("aigc_opt.solve")
+
+    k = get_case("lifecycle.placement")
+    inst = k.make_instance(0)
+    spec = dataclasses.replace(k.make_spec(), quality_floor=1e9)
+    res = ao.run_method(inst, spec, "no_finetune", time_limit=5)
+    assert res.termination is ao.Termination.INFEASIBLE
+    assert res.explanation is not None and res.explanation.conflicts
+    assert "the instance is infeasible" in res.message
+    check(spec.build(inst), res.explanation)
+
+    def gives_up(instance: Any, spec: Any, seed: int = 0) -> Any:
+        raise NoSolutionError("gave up")
+
+    table = solve_mod._HEURISTICS[type(spec)]
+    monkeypatch.setitem(table, "gives_up", gives_up)
+    ok = k.make_spec()
+    res = ao.run_method(inst, ok, "gives_up")
+    assert res.termination is ao.Termination.INFEASIBLE
+    assert res.explanation is not None and not res.explanation.conflicts
+    assert res.explanation.complete and "the instance itself is feasible" in res.message
+
+
+def test_joint_decomposition_names_its_sub_model_conflicts() -> None:
+    """``offloading.joint`` ``decomposition`` gave 'infeasible' with no explanation; it now
+    carries the fixed-share MILP's conflicts, labelled as that restriction's."""
+    from aigc_opt.cases import get_case
+
+    k = get_case("offloading.joint")
+    scn = k.make_instance(7002)
+    scn = scn.replace(request_deadline_s=np.asarray(scn.request_deadline_s) * 0.3,
+                      server_gpu_slots=np.ones(scn.n_servers, dtype=np.int64))
+    spec = dataclasses.replace(k.make_spec(), allow_cloud=False)
+    res = ao.run_method(scn, spec, "decomposition", time_limit=5)
+    assert res.termination is ao.Termination.INFEASIBLE
+    assert res.explanation is not None and res.explanation.conflicts
+    assert "fixed-share MILP" in res.explanation.message
+    exact = ao.run_method(scn, spec, "outer_approximation", time_limit=5)
+    assert exact.termination is ao.Termination.INFEASIBLE and exact.explanation

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -58,6 +58,7 @@ import scipy.sparse as sp
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.errors import NoSolutionError
 from aigc_opt.quality import quality
+from aigc_opt.result import Result
 from aigc_opt.scenario import Scenario
 from aigc_opt.solve import register_heuristic, solve
 from aigc_opt.solvers.cvxpy_backend import solve_quietly
@@ -290,22 +291,37 @@ def column_of(scn: Scenario, col: Columns, placement: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- heuristic
+def _fixed_share(scn: Scenario, spec: JointSpec) -> Result:
+    """The fixed-share MILP (its penalty form when the plain one has no solution)."""
+    res = solve(scn, spec.base(), "highs")
+    return res if res.has_solution else solve(scn, spec.base("penalty"), "highs")
+
+
 def decomposition_inner(scn: Scenario, spec: JointSpec, col: Columns) -> Inner | None:
     """Placement from the fixed-share MILP, then the exact shares for it (closed form)."""
-    res = solve(scn, spec.base(), "highs")
-    if not res.has_solution:
-        res = solve(scn, spec.base("penalty"), "highs")
+    res = _fixed_share(scn, spec)
     if not res.has_solution:
         return None
     return solve_inner(scn, spec, col, column_of(scn, col, res.allocation.placement))
 
 
 def decomposition(scn: Scenario, spec: JointSpec, seed: int = 0) -> OffloadAllocation:
-    """Registered heuristic ``decomposition`` (placement first, closed-form shares second)."""
+    """Registered heuristic ``decomposition`` (placement first, closed-form shares second).
+
+    Without a placement it raises :class:`NoSolutionError` carrying the fixed-share MILP's
+    explanation: that MILP fixes the shares, so its conflicts need not be the joint problem's
+    (the exact ``outer_approximation`` decides the instance)."""
     col = columns(scn, spec)
-    inner = decomposition_inner(scn, spec, col)
-    if inner is None:
-        raise NoSolutionError("decomposition: the fixed-share MILP found no placement")
+    res = _fixed_share(scn, spec)
+    if not res.has_solution:
+        expl = res.explanation
+        if expl is not None:
+            expl = replace(expl, message="; ".join(x for x in (
+                "conflicts of the fixed-share MILP (shares fixed: a restriction of this "
+                "problem, not a proof about it)", expl.message) if x))
+        raise NoSolutionError("decomposition: the fixed-share MILP found no placement",
+                              explanation=expl)
+    inner = solve_inner(scn, spec, col, column_of(scn, col, res.allocation.placement))
     return to_allocation(scn, col, inner)
 
 
