@@ -303,3 +303,19 @@ def test_referee_refuses_rb_and_gpu_counts_outside_the_spec_options() -> None:
                            gpus=np.array([7, 0]), cloud=np.array([False, False]),
                            model=np.array([0, -1]))
     assert ao.evaluate(inst, seven, IsccSpec()).violations["gpu_options"] > 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_greedy_heuristics_keep_to_the_static_class_pools(seed: int) -> None:
+    """With ``partition="static"`` each class has its share of every pool; ``greedy_density``
+    and ``random`` packed into the whole pools and the referee refused 35 of 40 of their
+    allocations (rejecting every task is feasible). Now they are feasible and below the
+    static optimum."""
+    inst = IsccInstance.generate(4, 2, 2, seed=seed, links_per_task=1, pool_factor=0.6)
+    spec = IsccSpec(partition="static")
+    opt = ao.solve(inst, spec, "highs", options=EXACT)
+    assert opt.optimal
+    for name in ("greedy_density", "random"):
+        res = ao.run_method(inst, spec, name)
+        assert res.has_solution and res.verified, (name, res.message)
+        assert res.objective <= opt.objective + 1e-9

@@ -2,7 +2,8 @@ r"""Baselines for the ISCC matching (registered as heuristics of :class:`~.data.
 
 * ``greedy_density``: bundles in decreasing *utility density*
   ``u_b / (u_b^{sense}/U_s + r_b/B_s + g_b/G_h)`` (utility per unit of normalised pool use),
-  each taken when its task is still unserved and every pool it draws on has room.
+  each taken when its task is still unserved and every pool it draws on has room (with
+  ``partition="static"``, its class's share of each pool).
 * ``random``: tasks in a seeded random order, each takes a uniformly random bundle among
   those that still fit.
 * ``static_partition``: the exact optimum when every pool is split evenly among the C task
@@ -24,25 +25,45 @@ import numpy as np
 from aigc_opt.backend import SolveOptions, get_backend
 from aigc_opt.solve import HeuristicNote, register_heuristic
 
-from .data import Bundles, IsccAllocation, IsccInstance, IsccSpec, allocation_from_bundles
+from .data import (
+    Bundles,
+    IsccAllocation,
+    IsccInstance,
+    IsccSpec,
+    allocation_from_bundles,
+    partition_capacity,
+)
 from .matching import build, bundles_for, decode
 
 logger = logging.getLogger(__name__)
 
 
-def _pool_index(inst: IsccInstance, bun: Bundles) -> tuple[np.ndarray, np.ndarray]:
+def _pool_index(inst: IsccInstance, bun: Bundles, partition: str = "decoupled"
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Capacities of the flat pool vector ``[U (S), B (S), G (S), G_c]`` and, per bundle, the
-    three pools it draws on."""
+    three pools it draws on. With ``partition == "static"`` every pool is split among the C
+    classes (:func:`~.data.partition_capacity`, as in the program and the referee): the vector
+    is ``[U (C, S), B (C, S), G (C, S), G_c (C)]`` and a bundle draws on its task's class's
+    pools (the class pools were ignored: 35 of 40 runs on static instances were refused by the
+    referee)."""
     S = inst.n_sites
-    cap = np.concatenate([inst.site_sensing_units, inst.site_rbs, inst.site_gpus,
-                          [inst.cloud_gpus]]).astype(np.float64)
-    gpu_pool = np.where(bun.cloud, 3 * S, 2 * S + bun.site)
-    return cap, np.stack([bun.site, S + bun.site, gpu_pool], axis=1)
+    caps = (inst.site_sensing_units, inst.site_rbs, inst.site_gpus, np.array([inst.cloud_gpus]))
+    if partition != "static":
+        cap = np.concatenate(caps).astype(np.float64)
+        gpu_pool = np.where(bun.cloud, 3 * S, 2 * S + bun.site)
+        return cap, np.stack([bun.site, S + bun.site, gpu_pool], axis=1)
+    C = inst.n_classes
+    cap = np.concatenate([partition_capacity(c, C).reshape(-1) for c in caps]).astype(np.float64)
+    cls = inst.task_class[bun.task]
+    site = cls * S + bun.site
+    gpu_pool = np.where(bun.cloud, 3 * C * S + cls, 2 * C * S + site)
+    return cap, np.stack([site, C * S + site, gpu_pool], axis=1)
 
 
-def _pack(inst: IsccInstance, bun: Bundles, order: np.ndarray) -> IsccAllocation:
+def _pack(inst: IsccInstance, bun: Bundles, order: np.ndarray, partition: str = "decoupled"
+          ) -> IsccAllocation:
     """Take bundles in ``order`` while their task is free and their pools have room."""
-    cap, pools = _pool_index(inst, bun)
+    cap, pools = _pool_index(inst, bun, partition)
     left = cap.copy()
     need = np.stack([bun.units, bun.rbs, bun.gpus], axis=1).astype(np.float64)
     free = np.ones(inst.n_tasks, dtype=bool)
@@ -63,12 +84,12 @@ def _pack(inst: IsccInstance, bun: Bundles, order: np.ndarray) -> IsccAllocation
 def greedy_density(inst: IsccInstance, spec: IsccSpec, seed: int = 0) -> IsccAllocation:
     """Greedy by utility per unit of normalised pool use (module docstring)."""
     bun = bundles_for(inst, spec)
-    cap, pools = _pool_index(inst, bun)
+    cap, pools = _pool_index(inst, bun, spec.partition)
     inv = np.where(cap > 0, 1.0 / np.maximum(cap, 1e-300), np.inf)
     use = bun.units * inv[pools[:, 0]] + bun.rbs * inv[pools[:, 1]] + bun.gpus * inv[pools[:, 2]]
     density = np.where(np.isfinite(use), bun.utility / np.maximum(use, 1e-300), -np.inf)
     order = np.lexsort((-bun.utility, -density))
-    return _pack(inst, bun, order[np.isfinite(density[order])])
+    return _pack(inst, bun, order[np.isfinite(density[order])], spec.partition)
 
 
 def random_fit(inst: IsccInstance, spec: IsccSpec, seed: int = 0) -> IsccAllocation:
@@ -77,7 +98,7 @@ def random_fit(inst: IsccInstance, spec: IsccSpec, seed: int = 0) -> IsccAllocat
     rng = np.random.default_rng(seed)
     rank_task = rng.permutation(inst.n_tasks)[bun.task]
     order = np.lexsort((rng.random(bun.size), rank_task))
-    return _pack(inst, bun, order)
+    return _pack(inst, bun, order, spec.partition)
 
 
 def static_partition(inst: IsccInstance, spec: IsccSpec, seed: int = 0,
