@@ -5,6 +5,7 @@ evaluator on every demand scenario, binding constraints, the greedy baseline and
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -230,3 +231,26 @@ def test_each_demand_is_sized_with_its_own_model_sizes() -> None:
             res = ao.solve(inst, spec, backend=backend)
             assert res.termination == Termination.OPTIMAL and res.verified
             assert res.objective == pytest.approx(same.objective, rel=1e-9)
+
+
+def test_greedy_stops_at_the_time_limit_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``greedy_capacity`` took no options: 106-159 s at ``time_limit=3`` on 8 sites. Here each
+    fixed-capacity solve is made 0.1 s slow: with 0.3 s the search stops at the limit with a
+    note (the plan so far, scored by the referee); without a limit it ends feasible."""
+    import time
+
+    from aigc_opt.problems.sizing import heuristics as sh
+
+    fixed = sh._fixed
+
+    def slow(*a: Any, **k: Any) -> Any:
+        time.sleep(0.1)
+        return fixed(*a, **k)
+
+    monkeypatch.setattr(sh, "_fixed", slow)
+    inst, spec = tiny(1), SizingSpec(allow_local=False)
+    res = ao.run_heuristic(inst, spec, "greedy_capacity", options=ao.SolveOptions(time_limit=0.3))
+    assert "stopped at the time limit" in res.message, res.message
+    assert res.metrics is not None
+    full = ao.run_heuristic(inst, spec, "greedy_capacity")
+    assert full.success and "time limit" not in full.message
