@@ -115,3 +115,30 @@ def test_cvxpy_is_optimal_with_skewed_fields(n: int, seed: int, field: str, rs: 
     assert cv.termination is ao.Termination.OPTIMAL and cv.verified, cv.message
     assert ref.bound <= cv.objective * (1 + 1e-9)
     assert cv.objective <= ref.objective * (1 + 1e-6), (cv.objective, ref.objective)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("site_bandwidth_hz", 1e-300), ("site_compute_flops", 1e-300), ("data_bits", 1e300),
+    ("site_bandwidth_hz", 1e300), ("weight", 1e300), ("workload_flop", 1e300),
+    ("spectral_eff", 1e-300)])
+def test_share_instance_refuses_values_beyond_physical_bounds(name: str, value: float) -> None:
+    """ShareInstance had no bounds or floors: 1e-300 Hz, 1e-300 FLOP/s, 1e300-bit tasks and
+    1e300 weights were accepted and solved; every other instance refuses them."""
+    from aigc_opt.problems.iscc import ShareInstance
+    from aigc_opt.problems.iscc.continuous import random_share_instance
+
+    base = random_share_instance(3, 2, seed=0)
+    kw = {k: np.array(getattr(base, k)) for k in (
+        "site", "weight", "data_bits", "spectral_eff", "workload_flop", "site_bandwidth_hz",
+        "site_compute_flops")}
+    kw[name] = kw[name].astype(float)
+    kw[name][0] = value
+    with pytest.raises(ao.ValidationError, match=name):
+        ShareInstance(**kw)
+
+
+def test_empty_accuracy_is_named() -> None:
+    """An accuracy table with no rows was refused as 'model_class ...: classes are 0..-1'."""
+    inst = IsccInstance.generate(5, 2, 2, seed=0)
+    with pytest.raises(ao.ValidationError, match=r"accuracy \[-\].*one row per task class"):
+        replace(inst, accuracy=inst.accuracy[:0])

@@ -170,6 +170,9 @@ class IsccInstance:
                                               (L,), low=0.0, high=bound("factor"), strict=True,
                                               like="level_units"))
         acc = check_array("accuracy", "-", self.accuracy, ndim=2, low=0.0)
+        if acc.shape[0] == 0:  # (model_class was refused instead: 'classes are 0..-1')
+            raise ValidationError("accuracy", "-", acc.shape,
+                                  "needs one row per task class (service): it has none")
         if acc.shape[1] != L or (acc > 1).any() or (np.diff(acc, axis=1) < 0).any():
             raise ValidationError("accuracy", "-", acc.shape,
                                   f"must be (classes, {L}) in [0, 1], nondecreasing in level")

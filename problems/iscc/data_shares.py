@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aigc_opt.errors import ValidationError
+from aigc_opt.schema import bound, check_floor
 from aigc_opt.spec import ProblemSpec
 from aigc_opt.validate import check_array
 
@@ -51,13 +52,24 @@ class ShareInstance:
         object.__setattr__(self, "site", int_arr(self.site, "site", "-", (N,)))
         if (self.site >= S).any():
             raise ValidationError("site", "-", self.site, f"sites are 0..{S - 1}")
-        for nm, unit, shape in (("weight", "-", (N,)), ("spectral_eff", "bit/s/Hz", (N,)),
-                                ("site_bandwidth_hz", "Hz", (S,)),
-                                ("site_compute_flops", "FLOP/s", (S,))):
+        # the physical bounds and floors of every instance (aigc_opt.schema): 1e-300 Hz,
+        # 1e-300 FLOP/s, 1e300-bit tasks and 1e300 weights had been accepted
+        for nm, unit, shape, hi in (
+                ("weight", "-", (N,), bound("weight")),
+                ("spectral_eff", "bit/s/Hz", (N,), bound("bps")),
+                ("site_bandwidth_hz", "Hz", (S,), bound("hz")),
+                ("site_compute_flops", "FLOP/s", (S,), bound("flops") * bound("count"))):
             object.__setattr__(self, nm, check_array(nm, unit, getattr(self, nm), shape,
-                                                     low=0.0, strict=True))
-        for nm, unit in (("data_bits", "bit"), ("workload_flop", "FLOP")):
-            object.__setattr__(self, nm, check_array(nm, unit, getattr(self, nm), (N,), low=0.0))
+                                                     low=0.0, strict=True, high=hi))
+        for nm, unit, hi in (("data_bits", "bit", bound("bits")),
+                             ("workload_flop", "FLOP", bound("flop") * bound("steps"))):
+            object.__setattr__(self, nm, check_array(nm, unit, getattr(self, nm), (N,), low=0.0,
+                                                     high=hi))
+        check_floor("site_bandwidth_hz", "Hz", self.site_bandwidth_hz, "hz")
+        check_floor("site_compute_flops", "FLOP/s", self.site_compute_flops, "flops")
+        full_band = self.spectral_eff * self.site_bandwidth_hz[self.site]
+        check_floor("spectral_eff", "bit/s/Hz (times its site's bandwidth, bit/s)", full_band,
+                    "bps")
 
     @property
     def n_sites(self) -> int:
