@@ -10,6 +10,7 @@ import pytest
 import scipy.io
 
 from aigc_opt.cli import main
+from aigc_opt.errors import ValidationError
 from aigc_opt.gym.datasets import load_labels, save_labels, wpmec_labels
 from aigc_opt.problems.wpmec import WpmecBatch
 from aigc_opt.problems.wpmec.inner import solve_inner
@@ -183,3 +184,49 @@ def test_published_data_benchmark_checks_a_droo_file(tmp_path: Path,
     assert counts == {"agree": 4.0, "suboptimal": 4.0, "overstated": 2.0}
     with pytest.raises(SystemExit):
         bench([])  # nothing to check
+
+
+def test_check_labels_validates_in_memory_labels() -> None:
+    """Labels built in memory were not checked: modes of 2 were valued as offloading and
+    called 'agree', a wrong shape raised numpy's broadcast error."""
+    import dataclasses
+
+    from aigc_opt.gym.datasets import check_labels, wpmec_labels
+
+    lab = wpmec_labels(3, 4, seed=7)
+    bad = {"modes": (lab.modes * 2).astype(np.int8), "tau": lab.tau[:, :2],
+           "objective": lab.objective[:2], "weights": np.ones(5)}
+    for name, value in bad.items():
+        with pytest.raises(ValidationError, match=rf"^{name} \[-\]"):
+            check_labels(dataclasses.replace(lab, **{name: value}))
+
+
+def test_check_labels_refutes_stated_values_and_allocations() -> None:
+    """A stated rate of 0, slots over-using the frame 1.9 times and rates stated for an
+    allocation that harvests nothing had all been called 'agree'. The referee confirms each:
+    the over-using allocation is infeasible and the no-harvest one is worth 0."""
+    import dataclasses
+
+    from aigc_opt.gym.datasets import check_labels, wpmec_labels
+    from aigc_opt.problems.wpmec import WpmecAllocation, WpmecBatch, evaluate_wpmec
+
+    lab = wpmec_labels(5, 20, seed=3)
+    obj, tau, a = lab.objective.copy(), lab.tau.copy(), lab.wpt_fraction.copy()
+    obj[4] = 0.0
+    tau[7] = np.minimum(3 * tau[7], 1.0)
+    a[9] = 0.0
+    bad = dataclasses.replace(lab, objective=obj, tau=tau, wpt_fraction=a)
+    c = check_labels(bad)
+    assert c.verdict[4] == "misstated" and c.verdict[7] == "infeasible"
+    assert c.verdict[9] == "misstated"
+    assert (c.verdict[[k for k in range(20) if k not in (4, 7, 9)]] == "agree").all()
+    batch = WpmecBatch.from_array(lab.gains)
+    for k in (7, 9):
+        met = evaluate_wpmec(batch.frame(k), WpmecAllocation.from_times(
+            batch.frame(k), lab.modes[k], a[k], tau[k]))
+        if k == 7:
+            assert not met.feasible
+        else:
+            assert met.objective == pytest.approx(c.stated_value[k]) and met.objective == 0.0
+    s = c.summary()
+    assert s["misstated"] == 2 and s["infeasible"] == 1 and s["agree"] == 17
