@@ -230,3 +230,11 @@ def test_check_labels_refutes_stated_values_and_allocations() -> None:
             assert met.objective == pytest.approx(c.stated_value[k]) and met.objective == 0.0
     s = c.summary()
     assert s["misstated"] == 2 and s["infeasible"] == 1 and s["agree"] == 17
+
+
+def test_mat_round_trip_keeps_the_seed(tmp_path: Path) -> None:
+    """``.npz`` kept the labels' seed, ``.mat`` gave -1 ('gains given')."""
+    lab = wpmec_labels(3, 4, seed=7)
+    for suffix in (".npz", ".mat"):
+        save_labels(lab, tmp_path / f"l{suffix}")
+        assert load_labels(tmp_path / f"l{suffix}").seed == 7

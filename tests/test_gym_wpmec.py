@@ -273,3 +273,43 @@ def test_relaxed_action_outside_the_box_is_refused(action: Any) -> None:
         env.step(action)
     _, r, *_ = env.step(np.array([0.0, 1.0, 0.25, 1.0]))  # the box's edges are fine
     assert r > 0
+
+
+def test_n_users_that_contradicts_the_gains_is_refused() -> None:
+    """``WpmecOffloadEnv(7, gains=<5 x 4>)`` silently ran 4 devices."""
+    from aigc_opt.gym.wpmec_vector import WpmecBatchVectorEnv
+
+    gains = np.full((5, 4), 1e-6)
+    with pytest.raises(ValidationError, match=r"gains \[-\].*n_users = 7"):
+        WpmecOffloadEnv(7, gains=gains)
+    with pytest.raises(ValidationError, match=r"gains \[-\].*n_users = 7"):
+        WpmecBatchVectorEnv(2, 7, gains=gains)
+    assert WpmecOffloadEnv(gains=gains).n_users == 4
+    assert WpmecOffloadEnv(4, gains=gains).n_users == 4
+    assert WpmecOffloadEnv().n_users == 10
+
+
+@pytest.mark.parametrize("env_id", ["aigc_opt/WpmecOffload-v0", "aigc_opt/LyapunovOffload-v0",
+                                    "aigc_opt/EdgeOffload-v0", "aigc_opt/AgodProvider-v0"])
+def test_render_after_reset_shows_no_stale_decision(env_id: str) -> None:
+    """render() right after a new reset() showed the previous episode's last decision."""
+    import gymnasium as gym
+
+    env = gym.make(env_id, render_mode="ansi").unwrapped
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    stepped = env.render()
+    env.reset(seed=1)
+    fresh = env.render()
+    assert "no decision yet" in fresh and fresh != stepped
+
+
+def test_vector_render_after_reset_shows_no_stale_step() -> None:
+    from aigc_opt.gym.wpmec_vector import WpmecBatchVectorEnv
+
+    v = WpmecBatchVectorEnv(3, 4, render_mode="ansi", label=False)
+    v.reset(seed=0)
+    v.step(np.ones((3, 4), np.int8))
+    assert v.render() != ("no step yet",)
+    v.reset(seed=1)
+    assert v.render() == ("no step yet",)

@@ -144,6 +144,7 @@ class AgodProviderEnv(BranchableMixin, gym.Env):
               ) -> tuple[np.ndarray, dict[str, Any]]:
         """Draw a new episode (providers and task sequence) from ``np_random``."""
         super().reset(seed=seed)
+        self._last = ""  # render() showed the previous episode's last decision
         self._inst = AgodInstance.generate(sub_seed(self.np_random), profile=self.profile,
                                            n_providers=self.n_providers,
                                            total_time=self.total_time, rate=self.rate)

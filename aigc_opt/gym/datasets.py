@@ -160,7 +160,8 @@ def save_labels(labels: WpmecLabels, path: str | Path) -> Path:
                 "input_h": labels.gains, "output_mode": labels.modes.astype(np.float64),
                 "output_obj": labels.objective[:, None], "output_a": labels.wpt_fraction[:, None],
                 "output_tau": labels.tau, "output_bound": labels.bound[:, None],
-                "output_gap": labels.gap[:, None]} | {k: v[None, :] for k, v in w.items()})
+                "output_gap": labels.gap[:, None], "seed": np.int64(labels.seed)}
+                | {k: v[None, :] for k, v in w.items()})  # (the seed had been lost in .mat)
     return p
 
 

@@ -168,6 +168,7 @@ class LyapunovOffloadEnv(BranchableMixin, gym.Env):
               ) -> tuple[np.ndarray, dict[str, Any]]:
         """New trajectory (seeded from ``np_random``), empty queues ``Q(0) = Y(0) = 0``."""
         super().reset(seed=seed)
+        self._last = ""  # render() showed the previous episode's last decision
         self._traj = generate_trajectory(self.profile, seed=sub_seed(self.np_random))
         self._t = 0
         self._q = np.zeros(self.n_users)

@@ -166,6 +166,7 @@ class EdgeOffloadEnv(BranchableMixin, gym.Env):
               ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode with a new scenario drawn from ``np_random``."""
         super().reset(seed=seed)
+        self._last = ""  # render() showed the previous episode's last decision
         self._t = 0
         self._new_scenario()
         assert self._scn is not None

@@ -47,6 +47,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from aigc_opt.errors import ValidationError
 from aigc_opt.problems.online.lyapunov import order_preserving_modes
 from aigc_opt.problems.wpmec import WpmecBatch, WpmecParams, default_weights, mean_gains
 from aigc_opt.problems.wpmec.exact import BatchSolution, exact_batch
@@ -67,6 +68,9 @@ from ._common import (
 
 logger = logging.getLogger(__name__)
 
+#: Devices N of the WPMEC environments when neither ``n_users`` nor ``gains`` is given.
+DEFAULT_USERS = 10
+
 #: Upper end of the normalised observations (gains / mean gains are clipped to it).
 OBS_HIGH = 1e6
 
@@ -76,8 +80,9 @@ class WpmecModel:
 
     Parameters
     ----------
-    n_users : int
-        Devices N.
+    n_users : int, optional
+        Devices N (default 10; with ``gains``, their columns, which an explicit ``n_users``
+        must equal).
     weights : array_like, optional
         Rate weights (default DROO's :func:`~aigc_opt.problems.wpmec.default_weights`).
     params : WpmecParams, optional
@@ -90,15 +95,22 @@ class WpmecModel:
         published data sets).
     """
 
-    def __init__(self, n_users: int, weights: Any = None, params: WpmecParams | None = None,
-                 gains: Any = None, channel_profile: str = "droo_code") -> None:
+    def __init__(self, n_users: int | None, weights: Any = None,
+                 params: WpmecParams | None = None, gains: Any = None,
+                 channel_profile: str = "droo_code") -> None:
         if gains is not None:
             batch = WpmecBatch.from_array(gains, weights=weights, params=params)
             self.data: np.ndarray | None = np.asarray(batch.gains)
+            if n_users is not None and check_positive_int("n_users", n_users, 100_000) \
+                    != batch.n_users:  # (was silently replaced by the gains' N)
+                raise ValidationError("gains", "-", f"array of shape {self.data.shape}",
+                                      f"has {batch.n_users} device column(s) but n_users = "
+                                      f"{n_users}; leave n_users out to take N from the gains")
             n_users = batch.n_users
             self.scale = self.data.mean(axis=0)
         else:
-            n_users = check_positive_int("n_users", n_users, 100_000)
+            n_users = check_positive_int("n_users", DEFAULT_USERS if n_users is None
+                                         else n_users, 100_000)
             batch = WpmecBatch.from_array(np.ones((1, n_users)), weights=weights, params=params)
             self.data = None
             self.scale = mean_gains(n_users, profile=channel_profile)
@@ -139,8 +151,9 @@ class WpmecOffloadEnv(gym.Env):
 
     Parameters
     ----------
-    n_users : int
-        Devices N (ignored when ``gains`` is given).
+    n_users : int, optional
+        Devices N (default 10; with ``gains``, their columns, which an explicit ``n_users``
+        must equal).
     episode_length : int
         Frames per episode (then ``truncated``).
     action_type : {"binary", "relaxed"}
@@ -163,7 +176,7 @@ class WpmecOffloadEnv(gym.Env):
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
-    def __init__(self, n_users: int = 10, *, episode_length: int = 100,
+    def __init__(self, n_users: int | None = None, *, episode_length: int = 100,
                  action_type: str = "binary", quantise_k: int = 1, label: bool = True,
                  rel_gap: float = 1e-6, reward_scale: float = 1e-6, weights: Any = None,
                  params: WpmecParams | None = None, gains: Any = None, label_block: int = 64,
@@ -199,6 +212,7 @@ class WpmecOffloadEnv(gym.Env):
               ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode: draw the first frame (``seed`` re-seeds ``np_random``)."""
         super().reset(seed=seed)
+        self._last = ""  # render() showed the previous episode's last decision
         self._t = 0
         self._ready = True
         if self.model.data is not None:

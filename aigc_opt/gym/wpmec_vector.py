@@ -97,8 +97,9 @@ class WpmecBatchVectorEnv(VectorEnv):
     ----------
     num_envs : int
         Sub-environments (frames per step).
-    n_users : int
-        Devices N per frame.
+    n_users : int, optional
+        Devices N (default 10; with ``gains``, their columns, which an explicit ``n_users``
+        must equal).
     episode_length : int
         Frames per episode.
     action_type : {"binary"}
@@ -128,7 +129,8 @@ class WpmecBatchVectorEnv(VectorEnv):
 
     metadata = {"render_modes": ["ansi"], "autoreset_mode": AutoresetMode.SAME_STEP}
 
-    def __init__(self, num_envs: int = 256, n_users: int = 10, *, episode_length: int = 100,
+    def __init__(self, num_envs: int = 256, n_users: int | None = None, *,
+                 episode_length: int = 100,
                  action_type: str = "binary", quantise_k: int = 1, label: bool = True,
                  rel_gap: float = 1e-6, reward_scale: float = 1e-6, weights: Any = None,
                  params: WpmecParams | None = None, gains: Any = None, label_block: int = 64,
@@ -232,6 +234,7 @@ class WpmecBatchVectorEnv(VectorEnv):
             if s is not None:
                 rngs[i], self._seeds[i] = seeding.np_random(s)
         self._new_episode()
+        self._last = ""  # render() showed the previous episode's last step
         self._ready = True
         return self.model.observe(self._gains), self._reset_info()
 
