@@ -27,6 +27,7 @@ from .numerics import (
     empty_program_result,
     equilibrate,
     highs_wide_options,
+    presolve_off_options,
     range_checked,
     solution_point,
     unusable_result,
@@ -239,13 +240,22 @@ def run_started(h: Any, start: np.ndarray, cols: np.ndarray | None = None) -> bo
         return False
     logger.info("HiGHS: a MIP start taken as optimal by presolve; again without presolve")
     before, limit = opts.presolve, float(opts.time_limit)
-    h.setOptionValue("presolve", "off")
+    jump = bool(opts.mip_heuristic_run_feasibility_jump)
+    presolve_off(h)
     h.setOptionValue("time_limit", max(limit - (time.perf_counter() - t0), 1e-3))
     h.setSolution(idx.size, idx, x0)
     h.run()
     h.setOptionValue("presolve", before)
+    h.setOptionValue("mip_heuristic_run_feasibility_jump", jump)
     h.setOptionValue("time_limit", limit)
     return True
+
+
+def presolve_off(h: Any) -> None:
+    """Switch ``h``'s presolve off the safe way (:func:`.numerics.presolve_off_options`: with
+    the feasibility-jump heuristic, which segfaults without presolve in HiGHS 1.15-1.16)."""
+    for key, value in presolve_off_options(True).items():
+        h.setOptionValue(key, value)
 
 
 def _set_time_left(h: Any, options: SolveOptions, t0: float) -> None:

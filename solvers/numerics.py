@@ -256,7 +256,19 @@ def highs_wide_options(scaled: LinearProgram) -> dict[str, Any]:
     if tol is not None:
         out.update(dual_feasibility_tolerance=tol, mip_feasibility_tolerance=WIDE_MIP_FEAS_TOL)
     if tiny_entries(scaled):
-        out["presolve"] = "off"
+        out.update(presolve_off_options(bool(scaled.integrality.any())))
+    return out
+
+
+def presolve_off_options(mip: bool) -> dict[str, Any]:
+    """HiGHS options that switch presolve off: for a MIP also the feasibility-jump heuristic,
+    which in HiGHS 1.15-1.16 dereferences freed memory when presolve is off (a segmentation
+    fault that killed the process: ERGO-Code/HiGHS#3262; here a 126-column outer-approximation
+    master of ``offloading.joint``, certify seed 2511009732, crashed on every run with presolve
+    off and solved with the heuristic off)."""
+    out: dict[str, Any] = {"presolve": "off"}
+    if mip:
+        out["mip_heuristic_run_feasibility_jump"] = False
     return out
 
 

@@ -775,3 +775,20 @@ def test_gap_with_objective_and_bound_of_opposite_signs_is_infinite() -> None:
     weaker = [relative_gap(-1403.0, b) for b in (-1403.0, -1500.0, -1906.0, -1e6)]
     assert weaker == sorted(weaker) and weaker[0] == 0.0
     assert relative_gap(0.0, -5.0) == 1.0 and relative_gap(GAP_FLOOR / 2, -1.0) < math.inf
+
+
+def test_joint_outer_approximation_master_does_not_crash_highs() -> None:
+    """offloading.joint, bits x 1e-300 (certify seed 2511009732): the OA master was solved again
+    with presolve off and the MIP start, where HiGHS 1.16 segfaulted and killed the process
+    (the certify worker died with signal 11). Run in a child process so that a crash fails
+    this test instead of ending the suite; the result must be verified optimal."""
+    import subprocess
+    import sys
+
+    code = ("from aigc_opt.benchmarks.certify_bench import run_case\n"
+            "r = run_case('offloading.joint', 2511009732)\n"
+            "print(r.outcomes['outer_approximation'], len(r.failures))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    assert out.stdout.split() == ["verified_optimal", "0"], out.stdout

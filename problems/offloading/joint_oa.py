@@ -336,7 +336,7 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
                                                    math.inf, False, "none"))
     lb, ub = -math.inf, (best.value if best is not None else math.inf)
     it, nodes, t_master = 0, 0, 0.0
-    presolve = True
+    use_start = True
     cuts_before, lb_before = -1, -math.inf
     term, msg = Termination.FEASIBLE, ""
     while it < spec.max_iterations:
@@ -350,7 +350,7 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
                 msg = "time limit"
                 break
             h.setOptionValue("time_limit", float(left))
-        if best is not None:
+        if best is not None and use_start:
             xv = _master_point(scn, spec, col, master, best)
             h.setSolution(n, np.arange(n, dtype=np.int32), xv)
         it += 1
@@ -361,14 +361,16 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
         # the master never moved, 200 iterations), and with a matching objective it reported
         # the start's value as dual bound (weights x1e4: 109,696,468 above a verified
         # 109,696,267). Such a master, and any bound that would close the gap, is solved again
-        # without presolve (off from here on)
-        if presolve and (not reports_its_solution(h) or (best is not None and relative_gap(
+        # without the MIP start (none from here on; our incumbent ``best`` / ``ub`` does not
+        # depend on HiGHS's). It had been solved again with presolve off instead, where HiGHS
+        # 1.16 segfaulted and killed the process (certify seed 2511009732, offloading.joint
+        # bits x 1e-300: with a MIP start under any heuristic setting, and without one with
+        # the feasibility-jump heuristic, ERGO-Code/HiGHS#3262)
+        if use_start and (not reports_its_solution(h) or (best is not None and relative_gap(
                 ub, float(h.getInfo().mip_dual_bound) / k) <= spec.gap_tol)):
-            logger.debug("OA master %d: solved again with presolve off", it)
-            presolve = False
-            h.setOptionValue("presolve", "off")
-            if best is not None:
-                h.setSolution(n, np.arange(n, dtype=np.int32), xv)
+            logger.debug("OA master %d: solved again without the MIP start", it)
+            use_start = False
+            h.clearSolver()
             h.run()
         t_master += time.perf_counter() - t0
         logger.debug("OA iteration %d: master %.2fs, %s, bound %.9g, ub %.9g, nodes %d", it,
