@@ -67,6 +67,7 @@ from aigc_opt.solve import register_algorithm
 from aigc_opt.solvers.cvxpy_backend import solve_quietly
 from aigc_opt.spec import register_builder
 
+from .contract_bound import log_dual_bound
 from .data import ContractAllocation, ContractInstance, ContractSpec
 
 logger = logging.getLogger(__name__)
@@ -203,18 +204,30 @@ def build_full(inst: ContractInstance, spec: ContractSpec) -> ConvexProgram:
     p = inst.prob
     obj = p @ log_value(inst, spec, e_s, s_e) - p @ reward
     cons = [cp.multiply(inst.theta * s_a / s_e, a_s) - e_s >= 0, a_s >= 0, e_s >= 0]
+    eye = sp.eye(K, format="csr")
+    rows = [(cons[0], sp.hstack([sp.diags(inst.theta * s_a / s_e), -eye]).tocsr())]
     if K > 1:
         D = sp.diags(np.concatenate([np.full(K, s_a / s_e), np.ones(K)]))
         ic = ic_matrix(inst.theta) if K <= FULL_IC_TYPES else local_ic_matrix(inst.theta)
         cons.append((ic @ D) @ cp.hstack([a_s, e_s]) >= 0)
+        rows.append((cons[-1], (ic @ D).tocsr()))
         if K > FULL_IC_TYPES:
             cons += [cp.diff(a_s) >= 0, cp.diff(e_s) >= 0]
+            diff = (sp.eye(K, k=1, format="csr") - eye)[:-1]
+            zero = sp.csr_matrix((K - 1, K))
+            rows += [(cons[-2], sp.hstack([diff, zero]).tocsr()),
+                     (cons[-1], sp.hstack([zero, diff]).tocsr())]
+    cap = math.inf
     if math.isfinite(inst.level_max):
-        cons.append(e_s <= float(spec.c(inst, np.array(inst.level_max))) / s_e)
+        cap = float(spec.c(inst, np.array(inst.level_max))) / s_e
+        cons.append(e_s <= cap)
+    meta: dict[str, Any] = {"objective_scale": s_obj}
+    if spec.valuation == "log":  # a certified bound (contract_bound): no proof otherwise
+        meta["dual_bound"] = log_dual_bound(inst, spec, s_e, s_obj, rows, cap)
     return ConvexProgram(cp.Problem(cp.Maximize(obj / s_obj), cons),
                          {"valuation": a, "cost": e},
                          name=f"contract-full[K={K},{spec.valuation},{spec.cost}]",
-                         meta={"objective_scale": s_obj})
+                         meta=meta)
 
 
 def decode_full(inst: ContractInstance, spec: ContractSpec, program: Any, values: Any
