@@ -4,6 +4,7 @@ inner closed form vs CVXPY and SciPy, evaluator referee, honest bounds and statu
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -331,3 +332,28 @@ def test_outer_approximation_large_weights_on_a_binding_fuzzed_case() -> None:
     assert base.optimal and res.optimal and res.verified, res.message
     np.testing.assert_allclose(res.objective / 1e4, base.objective, rtol=1e-6)
     assert ao.evaluate(scn, base.allocation, scaled).objective >= res.objective * (1 - 1e-6)
+
+
+def test_fixed_share_solves_keep_to_the_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fixed-share MILP inside ``decomposition`` and ``outer_approximation`` was solved
+    without options: at 400 users (fixed-share infeasible) its explanation's deletion filter
+    ran 383 HiGHS solves, 10-16 s at time_limit=2. Every such solve now gets the time left of
+    the call's limit, and the warm start none of the explanation."""
+    from aigc_opt.problems.offloading import joint
+
+    seen: list[ao.SolveOptions] = []
+    solve = joint.solve
+
+    def spy(scn: Any, spec: Any, backend: str, options: Any = None) -> Any:
+        seen.append(options)
+        return solve(scn, spec, backend, options=options)
+
+    monkeypatch.setattr(joint, "solve", spy)
+    scn = ao.Scenario.generate(12, 2, 3, seed=1)
+    for method in ("outer_approximation", "decomposition"):
+        seen.clear()
+        res = ao.run_method(scn, JointSpec(), method, options=ao.SolveOptions(time_limit=5))
+        assert res.has_solution and res.verified
+        assert seen and all(o is not None and o.time_limit is not None and o.time_limit <= 5
+                            for o in seen), seen
+        assert not seen[0].verify  # the placement only: no explanation, no referee

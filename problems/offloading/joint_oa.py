@@ -325,7 +325,7 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
     t_inner = 0.0
     cvx_calls = 0
     t0 = time.perf_counter()
-    heur = decomposition_inner(scn, spec, col)
+    heur = decomposition_inner(scn, spec, col, options, t_start)
     t_inner += time.perf_counter() - t0
     full = spec.cuts == "full"
     if heur is not None and heur.feasible:
