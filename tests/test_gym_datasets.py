@@ -238,3 +238,30 @@ def test_mat_round_trip_keeps_the_seed(tmp_path: Path) -> None:
     for suffix in (".npz", ".mat"):
         save_labels(lab, tmp_path / f"l{suffix}")
         assert load_labels(tmp_path / f"l{suffix}").seed == 7
+
+
+def test_check_labels_judges_each_frame_and_refuses_impossible_slots() -> None:
+    """One frame's absent (NaN) slots made every frame's stated time NaN, so an over-using
+    frame agreed; infinite or negative slots were accepted (a negative one cancelled another
+    device's over-use); a stated a = tau = 0 with rate 0 agreed although the mode is worth
+    more."""
+    import dataclasses
+
+    from aigc_opt.gym.datasets import check_labels
+
+    lab = wpmec_labels(6, 20, seed=5)
+    tau = lab.tau.copy()
+    local = int(np.nonzero(lab.modes[0] == 0)[0][0])
+    tau[0, local] = 0.5 + max(0.0, 1.0 - lab.wpt_fraction[0] - tau[0].sum())
+    tau[7] = np.nan
+    c = check_labels(dataclasses.replace(lab, tau=tau))
+    assert c.verdict[0] == "infeasible" and (c.verdict[1:7] == "agree").all()
+    for bad in (np.inf, -0.3):
+        t2 = lab.tau.copy()
+        t2[0, local] = bad
+        with pytest.raises(ValidationError, match=r"^tau \[-\]"):
+            check_labels(dataclasses.replace(lab, tau=t2))
+    obj, a, t3 = lab.objective.copy(), lab.wpt_fraction.copy(), lab.tau.copy()
+    obj[3], a[3], t3[3] = 0.0, 0.0, 0.0
+    c = check_labels(dataclasses.replace(lab, objective=obj, wpt_fraction=a, tau=t3))
+    assert c.verdict[3] == "misstated"

@@ -327,7 +327,8 @@ class LabelCheck:
         it); ``"both"``; for a frame that would otherwise agree, ``"infeasible"`` (the stated
         ``a + sum(tau)`` exceeds the frame by more than :data:`STATED_SLACK`) or
         ``"misstated"`` (the stated rate differs by more than ``tol`` relative from the value
-        of the stated allocation, or without one, of the labelled mode).
+        of the stated allocation, or without one, of the labelled mode; or the stated
+        allocation is worth less than the labelled mode's best).
     stated_time : ndarray, shape (F,)
         ``output_a + sum(output_tau)`` of the file's allocation, fraction of the frame (NaN
         where absent): above 1 the stated allocation over-uses the frame.
@@ -446,14 +447,17 @@ def check_labels(labels: WpmecLabels, *, weights: Any = None,
     over = (labels.objective - bound) / scale > tol  # NaN compares False
     verdict = np.where(sub & over, "both", np.where(sub, "suboptimal",
                                                     np.where(over, "overstated", "agree")))
-    stated_time = labels.wpt_fraction + labels.tau.sum(axis=1) \
-        if np.isfinite(labels.tau).all() else np.full(labels.n_frames, np.nan)
+    # per frame (NaN where the frame states no complete allocation): one frame's absent tau
+    # had made every frame's NaN, and over-use went unseen
+    stated_time = labels.wpt_fraction + labels.tau.sum(axis=1)
     # what "agree" also needs: a stated allocation that fits the frame, and a stated rate that
     # is the value of that allocation (or, without one, of the labelled mode). Stated rates of
     # 0 and slots over-using the frame 1.79 times had been called "agree".
     stated_value = _stated_values(batch, labels)
     ref = np.where(np.isnan(stated_value), mode_value, stated_value)
     misstated = np.abs(labels.objective - ref) / scale > tol  # NaN (absent) compares False
+    # a stated allocation worth less than its mode's best (a = tau = 0, rate 0, had agreed)
+    misstated |= (mode_value - stated_value) / scale > tol
     overuse = stated_time > 1.0 + STATED_SLACK
     agree = verdict == "agree"
     verdict = np.where(agree & overuse, "infeasible",
@@ -476,6 +480,15 @@ def _check_fields(labels: WpmecLabels, shape: tuple[int, ...]) -> None:
                                   f"needs {want} for gains of shape {shape}")
     if not np.isin(labels.modes, (0, 1)).all():
         raise ValidationError("modes", "-", "non-0/1 entries", "offloading modes must be 0 or 1")
+    # the stated values as load_labels checks a file's (NaN: absent); an infinite or negative
+    # slot had been called 'agree' (negative slots cancelled another device's over-use)
+    for name, unit, high in (("objective", "bit/s", None), ("bound", "bit/s", None),
+                             ("gap", "-", None), ("wpt_fraction", "-", 1.0 + STATED_SLACK),
+                             ("tau", "-", 1.0 + STATED_SLACK)):
+        arr = np.asarray(getattr(labels, name), dtype=np.float64)
+        stated = arr[~np.isnan(arr)]
+        if stated.size:
+            check_array(name, unit, stated, stated.shape, low=0.0, high=high)
 
 
 def _stated_values(batch: WpmecBatch, labels: WpmecLabels) -> np.ndarray:
