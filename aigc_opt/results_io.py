@@ -346,6 +346,11 @@ def read_file(source: str | Path) -> tuple[pd.DataFrame, list[Origin]]:
         except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
             raise ValidationError("path", "-", str(p), f"cannot read Parquet: {exc}") from None
         origins = [Origin(str(p), i) for i in range(len(frame))]
+        columns = [str(c) for c in frame.columns]
+        if not is_tidy(frame) and not export.is_results_header(columns):
+            # (a foreign Parquet file was read as raw rows, every status blank)
+            raise export.ForeignFileError(p, "is not an aigc-opt results file (neither tidy "
+                                             f"results nor raw rows: columns {columns[:5]})")
     else:
         rows, origins = _csv_rows(p)
         frame = pd.DataFrame(rows)

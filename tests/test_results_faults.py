@@ -239,3 +239,17 @@ def test_a_field_longer_than_csvs_default_limit_reads_back(tmp_path: Path,
     assert len(results.load(p)) == len(rows)
     assert main(["summary", str(p)]) == 0
     assert "greedy" in capsys.readouterr().out
+
+
+def test_foreign_parquet_is_refused_like_a_foreign_csv(tmp_path: Path) -> None:
+    """A Parquet file that is neither tidy results nor raw rows was read as raw rows with a
+    blank status (a foreign CSV is refused)."""
+    pytest.importorskip("pyarrow")
+    import pandas as pd
+
+    from aigc_opt import results
+
+    p = tmp_path / "foreign.parquet"
+    pd.DataFrame({"a": [1]}).to_parquet(p)
+    with pytest.raises(ValidationError, match="is not an aigc-opt results file"):
+        results.load(p)
