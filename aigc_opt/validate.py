@@ -219,11 +219,12 @@ def check_type(name: str, value: Any, types: type | tuple[type, ...], unit: str 
 
 
 def check_seed(name: str, value: Any) -> Any:
-    """A random seed: None, an integer in ``[0, 2**63)``, or a numpy ``Generator`` /
-    ``SeedSequence`` (passed through)."""
+    """A random seed: None, an integer in ``[0, 2**62]`` (:data:`INT_LIMIT`, the range of
+    every integer field; ``2**63 - 1`` here had read 'must be <= 9.22337e+18 with |value| <=
+    2**62'), or a numpy ``Generator`` / ``SeedSequence`` (passed through)."""
     if value is None or isinstance(value, (np.random.Generator, np.random.SeedSequence)):
         return value
-    return check_int(name, value, "-", 0, 2**63 - 1)
+    return check_int(name, value, "-", 0, INT_LIMIT)
 
 
 def check_size(name: str, value: Any, hi: int, *, lo: int = 1,
