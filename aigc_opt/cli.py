@@ -48,6 +48,7 @@ from .cli_util import (  # noqa: F401  (EXIT_* re-exported: the documented exit 
     require_columns,
     resolve_problem,
     setup_logging,
+    solve_options,
     solve_report,
     version,
     writing_out,
@@ -227,7 +228,6 @@ def solve(
     Exit status 0 with a verified solution; 3 infeasible, 4 limit without a solution,
     5 unverified, 6 solver error (see `aigc-opt --help`).
     """
-    from .backend import SolveOptions
     from .metrics import evaluate
     from .result_csv import write_result_csv
     from .solve import methods, run_method
@@ -251,8 +251,8 @@ def solve(
                                  f"{one_line(exc)}", param_hint="INSTANCE") from None
     method = method or kind.reference or (known[0] if known else "highs")
     check_method(method, known, problem)
+    opts = solve_options(time_limit, mip_gap, threads)
     with banners_to_stderr():
-        opts = SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads)
         res = run_method(inst, spec, method, options=opts, seed=seed)
         metrics = res.metrics
         if metrics is None and res.allocation is not None and res.has_solution:

@@ -247,6 +247,21 @@ def check_method(method: str, known: list[str], problem: str) -> None:
                                  param_hint="--method")
 
 
+def solve_options(time_limit: float | None, mip_gap: float | None, threads: int | None
+                  ) -> Any:
+    """:class:`~aigc_opt.backend.SolveOptions` of ``solve``'s options; a value SolveOptions
+    refuses is a usage error naming the option (it said ``mip_gap [-] = 2.0`` for
+    ``--mip-gap 2``)."""
+    from .backend import SolveOptions
+    from .errors import ValidationError
+
+    try:
+        return SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads)
+    except ValidationError as exc:
+        raise typer.BadParameter(f"{exc.value}: {exc.reason}",
+                                 param_hint="--" + exc.field.replace("_", "-")) from None
+
+
 #: The problem of ``solve`` when neither ``--problem`` nor the instance file names one.
 DEFAULT_PROBLEM = "offloading.assignment"
 

@@ -607,3 +607,13 @@ def test_no_traceback_from_the_console_script(tmp_path: Path) -> None:
                            "n_users=2.5"], capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and proc.stdout == ""
     assert "integer" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("args", "option"), [(["--mip-gap", "2"], "--mip-gap"),
+                                              (["--mip-gap", "-0.5"], "--mip-gap")])
+def test_solve_options_out_of_range_name_the_option(args: list[str], option: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """``--mip-gap 2`` said 'mip_gap [-] = 2.0: out of range' (the Python field), the only
+    range error that did not name its option."""
+    code, _, err = run(["solve", "--size", "n_users=3", *args], capsys)
+    assert code == 2 and option in err and "mip_gap [-]" not in err, err
