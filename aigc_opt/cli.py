@@ -20,6 +20,7 @@ import typer
 from typer._click import exceptions as click_exc  # Typer vendors Click
 from typer._click.globals import get_current_context
 
+from .cli_scenario import scenario_app
 from .cli_util import (  # noqa: F401  (EXIT_* re-exported: the documented exit codes)
     EXIT_CODES,
     EXIT_ENVIRONMENT,
@@ -70,8 +71,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-scenario_app = typer.Typer(help="Generate and inspect scenario files.", no_args_is_help=True,
-                           rich_markup_mode=None)
 app.add_typer(scenario_app, name="scenario")
 
 
@@ -101,64 +100,6 @@ def _quiet() -> bool:
     ctx = get_current_context(silent=True)
     root = ctx.find_root() if ctx is not None else None
     return bool(root is not None and isinstance(root.obj, dict) and root.obj.get("quiet"))
-
-
-# ---------------------------------------------------------------------------------- scenario
-@scenario_app.command("generate")
-def scenario_generate(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output JSON file.")],
-    users: Annotated[int, typer.Option("--users", "-n", min=1, help="Number of users N.")] = 20,
-    servers: Annotated[int, typer.Option("--servers", "-s", min=1, help="Edge servers S.")] = 3,
-    models: Annotated[int, typer.Option("--models", "-m", min=1, help="Models M.")] = 4,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
-    profile: Annotated[str, typer.Option("--profile", "-p", help="Parameter profile.")] =
-        "edge_aigc",
-) -> None:
-    """Generate a seeded scenario from a parameter profile and save it as JSON."""
-    from .profiles import PROFILES
-    from .scenario import Scenario
-
-    if profile not in PROFILES:
-        raise typer.BadParameter(f"unknown profile {profile!r}; choose from "
-                                 f"{', '.join(sorted(PROFILES))}", param_hint="--profile")
-    check_out_file(out, "--out")
-    scn = Scenario.generate(users, servers, models, seed=seed, profile=profile)
-    with writing_out(out):
-        scn.save(out)
-    typer.echo(f"wrote {out}: N={scn.n_users} S={scn.n_servers} M={scn.n_models} "
-               f"digest={scn.digest()}")
-
-
-@scenario_app.command("show")
-def scenario_show(
-    path: Annotated[Path, typer.Argument(help="Scenario JSON file.", metavar="SCENARIO")],
-) -> None:
-    """Print a scenario's sizes, digest and each field's range with its unit."""
-    import numpy as np
-
-    from .errors import ValidationError
-    from .export import format_table
-    from .scenario import Scenario
-    from .schema import SCHEMA
-
-    check_in_file(path, "SCENARIO")
-    try:
-        scn = Scenario.load(path)
-    except ValidationError as exc:
-        raise typer.BadParameter(str(exc), param_hint="SCENARIO") from None
-    typer.echo(f"{path}: N={scn.n_users} users, S={scn.n_servers} servers, "
-               f"M={scn.n_models} models, digest {scn.digest()}")
-    rows = []
-    for spec in SCHEMA:
-        v = getattr(scn, spec.name)
-        if isinstance(v, np.ndarray) and v.dtype.kind in "fiu" and v.size:
-            rows.append({"field": spec.name, "unit": spec.unit, "shape": "x".join(
-                map(str, v.shape)), "min": float(v.min()), "mean": float(v.mean()),
-                "max": float(v.max())})
-        elif not isinstance(v, np.ndarray):
-            rows.append({"field": spec.name, "unit": spec.unit, "shape": "-", "min": v,
-                         "mean": v, "max": v})
-    typer.echo(format_table(rows, ["field", "unit", "shape", "min", "mean", "max"]))
 
 
 # ---------------------------------------------------------------------------------- instance

@@ -255,3 +255,21 @@ def test_non_finite_objectives_enter_no_aggregate(tmp_path: Path) -> None:
         csv.writer(fh).writerows([head, cells])
     assert not usable_row(export.read_rows(bad)[0])
     assert not rs.load(bad)["usable"].any()
+
+
+def test_scenario_generate_takes_load_links_and_max_entries(tmp_path: Path) -> None:
+    """``scenario generate`` had no --load, --links or --max-entries: a large scenario could
+    not be made sparse from the command line, and its size error said 'pass max_entries=...',
+    an option the command did not have."""
+    path = tmp_path / "s.npz"
+    _run("scenario", "generate", "-n", "50", "-s", "20", "--links", "3", "--load", "0.5",
+         "--seed", "2", "--out", str(path))
+    scn = ao.Scenario.load(path)
+    assert scn == ao.Scenario.generate(50, 20, 4, seed=2, load=0.5, links=3)
+    assert scn.link_server is not None and scn.link_server.shape == (50, 3)
+    fixed = tmp_path / "f.json"
+    _run("scenario", "generate", "-n", "9", "--fixed-capacity", "--out", str(fixed))
+    assert ao.Scenario.load(fixed) == ao.Scenario.generate(9, 3, 4, load=None)
+    code = main(["scenario", "generate", "-n", "5000", "-s", "50", "--max-entries", "1000",
+                 "--out", str(tmp_path / "big.npz")])
+    assert code == 2
