@@ -368,3 +368,18 @@ def test_a_large_log_loads(tmp_path: Path) -> None:
     tr = load_event_log_csv(p, slot_s=30.0, time_column="Timestamp", model_column="Model",
                             n_servers=5, server_of="random")
     assert tr.requests.shape == (20, 5, 20) and tr.requests.sum() == 200_000
+
+
+def test_extra_trace_columns_are_ignored_with_a_warning(tmp_path: Path,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """A column outside slot,server,model,count was dropped without a word (t3)."""
+    import logging
+
+    from aigc_opt.problems.caching.trace import load_trace_csv
+
+    p = tmp_path / "t.csv"
+    p.write_text("slot,server,model,count,x\n0,0,0,3,1\n")
+    with caplog.at_level(logging.WARNING):
+        arr = load_trace_csv(p)
+    assert arr.shape == (1, 1, 1) and arr[0, 0, 0] == 3
+    assert "['x'] ignored" in caplog.text

@@ -61,7 +61,8 @@ def save_trace_csv(requests: np.ndarray, path: str | Path) -> None:
 
 def load_trace_csv(path: str | Path, *, n_slots: int | None = None, n_servers: int | None = None,
                    n_models: int | None = None, max_entries: int | None = None) -> np.ndarray:
-    """Read a trace written by :func:`save_trace_csv` (or any ``slot,server,model,count`` CSV).
+    """Read a trace written by :func:`save_trace_csv` (or any ``slot,server,model,count`` CSV;
+    other columns are ignored with a logged warning naming them).
 
     Sizes given as arguments win over the file's ``# shape`` line; missing ones are taken from
     it, else inferred as ``max id + 1``. Raises :class:`ValidationError` naming the column for
@@ -109,6 +110,10 @@ def _load_trace(p: Path, shape: list[int | None], max_entries: int) -> np.ndarra
     for col in TRACE_COLUMNS:
         if col not in header:
             raise ValidationError(col, "-", header, f"missing column {col!r} in {p}")
+    extra = [h for h in header if h not in TRACE_COLUMNS]
+    if extra:  # documented: other columns are ignored, and said so
+        logger.warning("%s: columns %s ignored (a trace reads %s)", p, extra,
+                       ",".join(TRACE_COLUMNS))
     idx = [header.index(c) for c in TRACE_COLUMNS]
     body = [r for r in rows[1:] if r]
     first = 3 if text.startswith("#") else 2  # file line of body[0]
