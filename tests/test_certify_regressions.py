@@ -792,3 +792,24 @@ def test_joint_outer_approximation_master_does_not_crash_highs() -> None:
                          timeout=300)
     assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
     assert out.stdout.split() == ["verified_optimal", "0"], out.stdout
+
+
+def test_rolling_horizon_window_costs_stay_finite_for_highs() -> None:
+    """caching.compute, model sizes x 1e-20 (certify seed 2512008554): the rolling-horizon
+    policies divided every window's costs by the first window's scale (1.7e-19, all loads);
+    once demand came, costs of 78 became 4.6e20, infinite to HiGHS, which aborted the process
+    ('double free or corruption'). Run in a child process; every method must be verified."""
+    import subprocess
+    import sys
+
+    from aigc_opt.problems.caching.formulation import COST_RANGE, cost_scale
+
+    c = np.array([4.78e-20, 2e-19, 78.4, 0.0])
+    assert 78.4 / cost_scale(c) <= COST_RANGE * (1 + 1e-12)
+    code = ("from aigc_opt.benchmarks.certify_bench import run_case\n"
+            "r = run_case('caching.compute', 2512008554)\n"
+            "print(sorted(set(r.outcomes.values())), len(r.failures))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    assert out.stdout.strip() == "['verified_feasible', 'verified_optimal'] 0", out.stdout

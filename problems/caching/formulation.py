@@ -284,6 +284,23 @@ class WindowData:
     scale: float
 
 
+#: Largest ``|c| / scale`` that :func:`cost_scale` lets through (HiGHS takes costs of 1e20 as
+#: infinite).
+COST_RANGE = 1e9
+
+
+def cost_scale(c: np.ndarray) -> float:
+    """The divisor of a window's costs: their median magnitude, raised so that no cost exceeds
+    :data:`COST_RANGE` times it. With model sizes x 1e-20 the load costs (~1e-20) set the
+    median and the scaled costs reached 9e19 and 1e20 (infinite to HiGHS), which crashed HiGHS
+    1.16 ('double free or corruption') in the rolling-horizon policies (certify seed
+    2512008554); costs far below the largest then read as ~0, as they are."""
+    nz = np.abs(c[c != 0])
+    if not nz.size:
+        return 1.0
+    return max(float(np.median(nz)), float(nz.max()) / COST_RANGE)
+
+
 def window_data(inst: CachingInstance, obj: CachingObjective, lay: Layout, R: np.ndarray,
                 G: np.ndarray, c_init: np.ndarray, prev_age: np.ndarray,
                 scale: float | None = None) -> WindowData:
@@ -340,8 +357,7 @@ def window_data(inst: CachingInstance, obj: CachingObjective, lay: Layout, R: np
         cap = inst.server_compute_flops[pk[px]] * inst.slot_s
         comp = Rp[tx, px, mx_] * inst.model_flop_per_request[mx_] / cap
     if scale is None:
-        nz = np.abs(c[c != 0])
-        scale = float(np.median(nz)) if nz.size else 1.0
+        scale = cost_scale(c)
     return WindowData(c=c, col_upper=ub, load_lower=load_lower, comp_values=comp, scale=scale)
 
 

@@ -305,13 +305,12 @@ class RollingHorizon:
             fixed = layout(inst, obj, np.zeros((W, S, M)), np.zeros((W, S, M, H + 1)),
                            sparse=False)
         h: Any = None
-        scale: float | None = None
         est = np.zeros((S, M))
         last_x: np.ndarray | None = None
         self.cut = self.skipped = 0
 
         def decide(t: int, prev: np.ndarray, age: np.ndarray) -> np.ndarray:
-            nonlocal h, scale, est, last_x
+            nonlocal h, est, last_x
             share = (deadline - time.perf_counter()) / (T - t)
             if share <= 0.0:
                 self.skipped += 1
@@ -328,9 +327,10 @@ class RollingHorizon:
             Gw = Gcat[t - lo:]
             t0 = time.perf_counter()
             lay = fixed if fixed is not None else layout(inst, obj, Rw, Gw, sparse=True)
-            data = window_data(inst, obj, lay, Rw, Gw, prev, age, scale)
-            if fixed is not None:
-                scale = data.scale  # one scale for all slots: only costs change
+            # each window its own cost scale (every cost is passed again, so the scale may
+            # change): the first window's, kept for all, divided costs of 78 by 1.7e-19 once
+            # the demand came (model sizes x 1e-20): 4.6e20, infinite to HiGHS, which crashed
+            data = window_data(inst, obj, lay, Rw, Gw, prev, age)
             start = None
             if h is None or not self.warm:
                 h = self._new_highs(highspy)
