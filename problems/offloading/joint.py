@@ -59,10 +59,11 @@ import scipy.sparse as sp
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.errors import NoSolutionError
+from aigc_opt.explain import explain_program
 from aigc_opt.quality import quality
 from aigc_opt.result import Result
 from aigc_opt.scenario import Scenario
-from aigc_opt.solve import register_heuristic, solve
+from aigc_opt.solve import EXPLAIN_TIME_LIMIT, register_heuristic, solve
 from aigc_opt.solvers.cvxpy_backend import solve_quietly
 
 from .assignment import option_table
@@ -332,9 +333,10 @@ def decomposition(scn: Scenario, spec: JointSpec, seed: int = 0,
     opts = options or SolveOptions()
     col = columns(scn, spec)
     res = _fixed_share(scn, spec, opts, t0)
-    if not res.has_solution:
-        expl = solve(scn, spec.base(), "highs",
-                     options=replace(opts, time_limit=opts.left(t0))).explanation
+    if not res.has_solution:  # explain the plain form (not solved again: only explained)
+        left = opts.left(t0)
+        expl = explain_program(spec.base().build(scn), time_limit=min(
+            EXPLAIN_TIME_LIMIT, math.inf if left is None else left))
         if expl is not None:
             expl = replace(expl, message="; ".join(x for x in (
                 "conflicts of the fixed-share MILP (shares fixed: a restriction of this "
