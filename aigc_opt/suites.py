@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UnknownNameError, ValidationError, did_you_mean
-from .validate import read_text
+from .validate import INT_LIMIT, read_text
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ MAX_DEPTH = 32
 
 #: Largest seed: what the generators take (:data:`aigc_opt.validate.INT_LIMIT`); 2**63 - 1
 #: here had let a suite declare seeds its cases then refused.
-SEED_MAX = 2**62
+SEED_MAX = INT_LIMIT
 
 
 class SuiteError(ValidationError):

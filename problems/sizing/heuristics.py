@@ -74,13 +74,11 @@ def greedy_capacity(inst: SizingInstance, spec: SizingSpec, *, seed: int = 0,
     deadline = math.inf if limit is None else t0 + float(limit)
     program = build(inst, spec)
     highs = get_backend("highs")
-    base = SolveOptions(verify=False)
+    base = SolveOptions(verify=False, time_limit=limit)
     stopped: list[str] = []
 
-    def opts() -> SolveOptions:
-        if limit is None:
-            return base
-        return dataclasses.replace(base, time_limit=max(0.05, deadline - time.perf_counter()))
+    def opts(floor: float = 0.05) -> SolveOptions:  # what is left of the limit, >= floor s
+        return dataclasses.replace(base, time_limit=base.left(t0, floor))
 
     def out_of_time(where: str) -> bool:
         if time.perf_counter() < deadline:
@@ -143,9 +141,7 @@ def greedy_capacity(inst: SizingInstance, spec: SizingSpec, *, seed: int = 0,
                     break
                 t, k = t2, k2
     # the final assignment solve runs even past the deadline: it is what makes the plan
-    res = highs.solve(_fixed(program, inst, t, k, r, soft=now > 0.5),
-                      base if limit is None else dataclasses.replace(base, time_limit=max(
-                          1.0, deadline - time.perf_counter())))
+    res = highs.solve(_fixed(program, inst, t, k, r, soft=now > 0.5), opts(floor=1.0))
     if not res.has_solution:
         raise NoSolutionError("greedy_capacity: the fixed-capacity program has no solution "
                               f"({res.termination.value})")
