@@ -35,6 +35,22 @@ def test_check_env() -> None:
     assert "objective" in env.render()
 
 
+def test_zero_energy_queue_factor_gives_finite_observations() -> None:
+    # nu = 0 is accepted by LyapunovSpec; Y / nu was 0/0 = NaN in every observation
+    env = gym.make(ENV_ID, n_users=3, episode_length=5, spec=LyapunovSpec(nu_per_j=0.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no 0/0 either
+        obs, _ = env.reset(seed=0)
+        assert np.all(np.isfinite(obs)) and env.observation_space.contains(obs)
+        np.testing.assert_array_equal(obs[6:9], 0.0)  # the energy part: Y itself, zero
+        for _ in range(5):
+            obs, _, _, _, info = env.step(np.ones(3, dtype=np.int8))
+            assert np.all(np.isfinite(obs)) and env.observation_space.contains(obs)
+            np.testing.assert_array_equal(info["virtual_queues"], 0.0)
+        warnings.simplefilter("ignore", UserWarning)
+        check_env(env.unwrapped)
+
+
 def test_seeding_reproduces_trajectories() -> None:
     def roll(seed: int) -> list:
         env = gym.make(ENV_ID, n_users=5, episode_length=10)

@@ -222,8 +222,11 @@ class LyapunovOffloadEnv(BranchableMixin, gym.Env):
         t = min(self._t, self.episode_length - 1)
         b0 = self.problem_spec.queue_unit_bits
         mean = traj.mean_gains if traj.mean_gains is not None else traj.gains
-        parts = (traj.gains[t, :, 0] / mean[t, :, 0], self._q / b0,
-                 self._y / self.problem_spec.nu_per_j, traj.arrivals_bits[t] / b0)
+        nu = self.problem_spec.nu_per_j
+        # nu = 0: Y stays Y(0) = 0 and has no meaning in J; observe Y itself, not 0/0 = NaN
+        energy = self._y / nu if nu > 0.0 else self._y
+        parts = (traj.gains[t, :, 0] / mean[t, :, 0], self._q / b0, energy,
+                 traj.arrivals_bits[t] / b0)
         return np.asarray(np.clip(np.concatenate(parts), 0.0, OBS_HIGH), dtype=np.float32)
 
     def _raw(self) -> dict[str, Any]:
