@@ -4,7 +4,8 @@ Bad input raises a :class:`ValidationError` (a ``ValueError``) that names the fi
 or file), its unit, the offending value and what is allowed; an unknown name raises an
 :class:`UnknownNameError` (a ``ValidationError`` and a ``KeyError``). The checks themselves are
 in :mod:`aigc_opt.validate`. Solver outcomes such as infeasible or time limit are *not* exceptions:
-they are statuses in :class:`aigc_opt.result.Result`.
+they are statuses in :class:`aigc_opt.result.Result` (:class:`OutOfTime` is raised inside a
+method by a slot-by-slot run and turned into such a status there).
 """
 
 from __future__ import annotations
@@ -84,6 +85,21 @@ class BackendUnavailableError(ImportError):
 
 class CapabilityError(ValueError):
     """A backend asked to solve a program kind it does not support."""
+
+
+class OutOfTime(RuntimeError):
+    """A slot-by-slot run passed its ``deadline`` (a ``time.perf_counter()`` value, s) before
+    its last slot: raised by the migration family's ``run_online`` and the online family's
+    ``simulate``. A method that hands them a deadline catches it and reports the time limit
+    in its Result (a partial run is never a result for the whole horizon).
+
+    ``done`` and ``total`` are the slots run and the slots of the horizon (-1 when unknown).
+    """
+
+    def __init__(self, *args: object, done: int = -1, total: int = -1) -> None:
+        super().__init__(*args)
+        self.done = done
+        self.total = total
 
 
 class NoSolutionError(RuntimeError):

@@ -187,3 +187,35 @@ def test_initial_queues_are_checked_by_name(bad: np.ndarray) -> None:
     for name in ("initial_queues_bits", "initial_virtual_queues"):
         with pytest.raises(aigc_opt.ValidationError, match=name):
             simulate(tr, SPEC, make_controller("local", SPEC), **{name: bad})
+
+
+@pytest.mark.parametrize("method", ["exact", "quantised"])
+def test_trajectory_methods_stop_at_the_time_limit_and_say_so(method: str) -> None:
+    """run_method never read the options: time_limit=1 ran 10.7 s ('exact', N=10,
+    T=12,000) and came back 'feasible' with an empty message."""
+    import time
+
+    tr = generate_trajectory(lydroo_profile(10, 2000), seed=0)  # 2-3 s unbounded
+    t0 = time.perf_counter()
+    r = aigc_opt.run_method(tr, SPEC, method, time_limit=0.05)
+    assert time.perf_counter() - t0 < 1.5
+    assert r.termination == aigc_opt.Termination.LIMIT and not r.has_solution
+    assert r.allocation is None and not r.verified  # a partial run is no trajectory result
+    done = int(r.message.split("simulated ")[1].split(" of 2000 slots")[0])
+    assert 1 <= done < 2000 and "time limit 0.05 s" in r.message
+    # within its limit the run is whole and goes through the referee
+    short = aigc_opt.run_method(generate_trajectory(lydroo_profile(4, 20), seed=1), SPEC,
+                                method, time_limit=60.0)
+    assert short.termination == aigc_opt.Termination.FEASIBLE and short.verified
+    assert short.allocation.bits.shape == (20, 4)
+
+
+def test_simulate_deadline_raises_out_of_time_with_the_slots_run() -> None:
+    import time
+
+    from aigc_opt.errors import OutOfTime
+
+    tr = generate_trajectory(lydroo_profile(3, 6), seed=0)
+    with pytest.raises(OutOfTime, match="after slot 1 of 6") as info:
+        simulate(tr, SPEC, make_controller("local", SPEC), deadline=time.perf_counter() - 1.0)
+    assert (info.value.done, info.value.total) == (1, 6)

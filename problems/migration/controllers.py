@@ -31,6 +31,7 @@ from typing import Protocol
 import numpy as np
 
 from aigc_opt.backend import backend_names
+from aigc_opt.errors import OutOfTime
 from aigc_opt.program import LinearProgram
 from aigc_opt.solve import register_heuristic, solve
 from aigc_opt.validate import check_name
@@ -253,17 +254,14 @@ class Greedy(_Stateless):
         return greedy_place(state.slot, state.slot.unit_cost())
 
 
-class OutOfTime(RuntimeError):
-    """:func:`run_online` passed its ``deadline`` before the last slot."""
-
-
 def run_online(inst: MigrationInstance, spec: MigrationSpec, controller: Controller, *,
                name: str | None = None, deadline: float | None = None) -> MigrationAllocation:
     """Run ``controller`` (after ``reset()``) slot by slot with the virtual queue of
     ``spec.budget_j``; the allocation is labelled ``name`` (default ``controller.name``).
 
     ``deadline`` (a ``time.perf_counter()`` value, s) is checked after every slot: past it the
-    run stops with :class:`OutOfTime` (a MIP start that would cost the solver its limit)."""
+    run stops with :class:`~aigc_opt.errors.OutOfTime` (a MIP start that would cost the solver
+    its limit)."""
     T, U = inst.n_slots, inst.n_users
     P = perf_cost(inst, spec.weights)
     server = np.zeros((T, U), dtype=np.int64)
@@ -281,7 +279,8 @@ def run_online(inst: MigrationInstance, spec: MigrationSpec, controller: Control
         z[t + 1] = max(z[t] + e - spec.budget_j, 0.0)
         prev = np.asarray(dec.server, dtype=np.int64)
         if deadline is not None and t + 1 < T and time.perf_counter() > deadline:
-            raise OutOfTime(f"{controller.name}: deadline passed after slot {t + 1} of {T}")
+            raise OutOfTime(f"{controller.name}: deadline passed after slot {t + 1} of {T}",
+                            done=t + 1, total=T)
     return MigrationAllocation(server=server, level=level, queue_j=z,
                                controller=controller.name if name is None else name)
 

@@ -12,11 +12,11 @@ from dataclasses import replace
 import numpy as np
 
 from aigc_opt.backend import SolveOptions
-from aigc_opt.errors import ValidationError
+from aigc_opt.errors import OutOfTime, ValidationError
 from aigc_opt.result import Result, SolveStats, Termination
 from aigc_opt.solve import register_algorithm
 
-from .controllers import CONTROLLERS, OutOfTime, run_online
+from .controllers import CONTROLLERS, run_online
 from .data import MigrationInstance, MigrationSpec
 from .milp import decode_offline, solve_highs, start_vector
 

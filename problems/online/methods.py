@@ -11,6 +11,9 @@ registered algorithm of :class:`LyapunovSpec` that accepts two instance types:
   ``allocation`` is the :class:`SimulationResult`, ``objective`` the time-average weighted
   computation rate in bit/s, ``termination=feasible`` (an online policy proves nothing about
   optimality; see :mod:`~aigc_opt.problems.online.yardstick` for the offline bound).
+  ``time_limit`` is a deadline for the whole run, checked after every slot: a run that passes
+  it stops there and returns ``termination=limit`` without a solution (a partial run is no
+  result for the trajectory), its message saying how many slots were simulated.
 
 Case kinds: ``online.frame`` (sizes ``n_users``; a LyDROO frame with random backlogs
 ``Q ~ U(0, 20 Mbit)`` and energy queues ``Y ~ U(0, 50)``) and ``online.lyapunov`` (sizes
@@ -20,13 +23,14 @@ Case kinds: ``online.frame`` (sizes ``n_users``; a LyDROO frame with random back
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 import numpy as np
 
 from aigc_opt.cases import CaseKind, register_case
-from aigc_opt.errors import ValidationError
+from aigc_opt.errors import OutOfTime, ValidationError
 from aigc_opt.result import Result, SolveStats, Termination
 from aigc_opt.solve import register_algorithm
 from aigc_opt.validate import MAX_ENTRIES, check_seed, check_size
@@ -40,10 +44,20 @@ FRAME_RTOL = 1e-9
 
 def _method(name: str) -> Any:
     def run(instance: Any, spec: LyapunovSpec, options: Any = None) -> Result:
-        ctrl = make_controller(name, spec)
         t0 = time.perf_counter()
+        ctrl = make_controller(name, spec)
         if isinstance(instance, Trajectory):
-            sim = simulate(instance, spec, ctrl)
+            limit = getattr(options, "time_limit", None)
+            try:
+                sim = simulate(instance, spec, ctrl,
+                               deadline=None if limit is None else t0 + limit)
+            except OutOfTime as exc:  # ran 10.7 s at time_limit=1 (N=10, T=12,000) unchecked
+                return Result(Termination.LIMIT, False, gap=math.inf,
+                              message=f"time limit {limit:g} s: simulated {exc.done} of "
+                                      f"{exc.total} slots, stopped before the horizon; no "
+                                      "result for the whole trajectory",
+                              stats=SolveStats(backend=name,
+                                               solve_seconds=time.perf_counter() - t0))
             rate = sim.weighted_rate(spec, instance.tau_s)
             return Result(Termination.FEASIBLE, True, objective=rate, allocation=sim,
                           values={"bits": np.asarray(sim.bits)},

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from aigc_opt.errors import ValidationError
+from aigc_opt.errors import OutOfTime, ValidationError
 from aigc_opt.validate import check_array
 
 from .data import (
@@ -225,9 +225,14 @@ def make_controller(name: str, spec: LyapunovSpec, **kw: Any) -> _Base:
     return CONTROLLERS[name](spec=spec, **kw)
 
 
+def _name(controller: Controller) -> str:
+    return str(getattr(controller, "name", type(controller).__name__))
+
+
 def simulate(trajectory: Trajectory, spec: LyapunovSpec, controller: Controller, *,
              server: int = 0, initial_queues_bits: np.ndarray | None = None,
-             initial_virtual_queues: np.ndarray | None = None) -> SimulationResult:
+             initial_virtual_queues: np.ndarray | None = None,
+             deadline: float | None = None) -> SimulationResult:
     """Replay ``trajectory`` against ``controller`` (see module docstring).
 
     Parameters
@@ -240,6 +245,11 @@ def simulate(trajectory: Trajectory, spec: LyapunovSpec, controller: Controller,
         Must return a :class:`FrameDecision` per slot; it is ``reset()`` first.
     initial_queues_bits, initial_virtual_queues : ndarray (N,), optional
         ``Q(0)``, ``Y(0)`` (zeros by default, as in the LyDROO code).
+    deadline : float, optional
+        A ``time.perf_counter()`` value, s, checked after every slot (as migration's
+        ``run_online``): past it before the last slot the run stops with
+        :class:`~aigc_opt.errors.OutOfTime` (``done`` slots of ``total``), never with a
+        shortened result.
     """
     n_t, n = trajectory.n_slots, trajectory.n_users
     if not 0 <= server < trajectory.n_servers:
@@ -275,7 +285,10 @@ def simulate(trajectory: Trajectory, spec: LyapunovSpec, controller: Controller,
         obj[t] = frame_objective(spec, q[t], y[t], bits, energy)
         q[t + 1] = np.maximum(q[t] + arrivals[t] - bits, 0.0)
         y[t + 1] = np.maximum(y[t] + spec.nu_per_j * (energy - spec.energy_threshold_j), 0.0)
-    name = getattr(controller, "name", type(controller).__name__)
+        if deadline is not None and t + 1 < n_t and time.perf_counter() > deadline:
+            raise OutOfTime(f"{_name(controller)}: deadline passed after slot {t + 1} of {n_t}",
+                            done=t + 1, total=n_t)
+    name = _name(controller)
     logger.debug("simulated %s on %d slots: %.3g s", name, n_t, secs.sum())
     return SimulationResult(name, offload, out["cpu"], out["tf"], out["pw"], out["bits"],
                             out["energy"], q, y, obj, secs, server)
