@@ -145,3 +145,43 @@ def test_bool_tolerances_are_refused(env_id: str, kwargs: dict[str, Any], field:
     with pytest.raises(ValidationError, match=field):
         gym.make(env_id, **kwargs)
     gym.make(env_id, **{field: np.float32(0.5)})
+
+
+def _ctor(kind: str) -> Any:
+    from aigc_opt.gym.agod import AgodProviderEnv
+    from aigc_opt.gym.lyapunov import LyapunovOffloadEnv
+    from aigc_opt.gym.offloading import EdgeOffloadEnv
+    from aigc_opt.gym.wpmec import WpmecOffloadEnv
+
+    return {"wpmec": lambda **kw: WpmecOffloadEnv(n_users=3, **kw),
+            "lyapunov": lambda **kw: LyapunovOffloadEnv(n_users=3, episode_length=3, **kw),
+            "agod": lambda **kw: AgodProviderEnv(n_providers=3, total_time=4e3, **kw),
+            "edge": lambda **kw: EdgeOffloadEnv(n_users=2, label=False, **kw)}[kind]
+
+
+@pytest.mark.parametrize("kind,kwargs,field", [
+    ("wpmec", {"reward_scale": "3"}, "reward_scale"),
+    ("lyapunov", {"reward_scale": True}, "reward_scale"),
+    ("edge", {"reward_scale": 1 + 0j}, "reward_scale"),
+    ("agod", {"offline_label": "no"}, "offline_label"),
+    ("agod", {"offline_label": 0.5}, "offline_label"),
+    ("wpmec", {"params": 0}, "params"),
+    ("edge", {"objective": 0}, "objective"),
+    ("edge", {"objective": ""}, "objective"),
+    ("edge", {"backend": "nosuch"}, "backend"),
+    ("edge", {"backend": 3}, "backend"),
+])
+def test_constructor_junk_is_refused_by_name(kind: str, kwargs: dict[str, Any],
+                                             field: str) -> None:
+    """Accepted silently before: ``float()`` took reward_scale '3' and True, ``bool()`` took
+    offline_label 'no' as True, ``params or ...`` / ``objective or ...`` made a falsy wrong
+    type the defaults, and an unknown label backend failed only at the first label solve."""
+    with pytest.raises(ValidationError) as err:
+        _ctor(kind)(**kwargs)
+    assert err.value.field == field
+
+
+def test_constructor_keeps_numpy_scalars_and_registered_backends() -> None:
+    assert _ctor("wpmec")(reward_scale=np.float32(2.0)).reward_scale == 2.0
+    assert _ctor("agod")(offline_label=np.False_).offline_label is False
+    assert _ctor("edge")(backend="scip").backend == "scip"

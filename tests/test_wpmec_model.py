@@ -127,6 +127,10 @@ def test_instance_rejects_bad_weights_and_params() -> None:
     with pytest.raises(ValidationError) as info:
         WpmecParams(noise_w=float("nan"))
     assert info.value.field == "noise_w"
+    for junk in (0, "", [], False):  # ``params or WpmecParams()`` made these the defaults
+        with pytest.raises(ValidationError, match="must be a WpmecParams") as info:
+            WpmecBatch.from_array(np.ones((1, 2)) * 1e-6, params=junk)
+        assert info.value.field == "params"
 
 
 def test_batch_rejects_bad_shapes() -> None:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.errors import ValidationError
-from aigc_opt.validate import check_array
+from aigc_opt.validate import check_array, check_scalar
 
 logger = logging.getLogger(__name__)
 
@@ -109,14 +109,9 @@ def check_render_mode(render_mode: Any, modes: tuple[str, ...] = ("ansi",)) -> s
 
 
 def check_reward_scale(value: Any) -> float:
-    """A finite positive reward scale."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValidationError("reward_scale", "-", value, "must be a number") from None
-    if not (math.isfinite(v) and v > 0):
-        raise ValidationError("reward_scale", "-", value, "must be finite and > 0")
-    return v
+    """A finite positive reward scale (-): a number, never a string or a bool (``float()``
+    had taken ``'3'`` as 3.0 and ``True`` as 1.0)."""
+    return float(check_scalar("reward_scale", value, "-", 0.0, strict=True))
 
 
 def sub_seed(rng: np.random.Generator) -> int:

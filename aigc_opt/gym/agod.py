@@ -126,7 +126,7 @@ class AgodProviderEnv(BranchableMixin, gym.Env):
         self.rate = rate
         self.problem_spec = AgodSpec(crash_penalty=self.profile.crash_penalty)
         self.label = check_bool("label", label)
-        self.offline_label = bool(offline_label)
+        self.offline_label = check_bool("offline_label", offline_label)  # bool() took "no"
         self.offline_time_limit = float(check_scalar("offline_time_limit", offline_time_limit,
                                                      "s", 0.0, strict=True, allow_inf=True))
         self.reward_scale = check_reward_scale(reward_scale)

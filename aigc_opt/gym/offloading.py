@@ -51,7 +51,7 @@ import numpy as np
 from gymnasium import spaces
 
 import aigc_opt
-from aigc_opt.backend import SolveOptions
+from aigc_opt.backend import SolveOptions, backend_names
 from aigc_opt.metrics import Metrics, is_violated
 from aigc_opt.problems.offloading import CLOUD, LOCAL, OffloadingSpec, OffloadObjective
 from aigc_opt.problems.offloading.assignment import (
@@ -63,7 +63,7 @@ from aigc_opt.problems.offloading.assignment import (
 from aigc_opt.problems.offloading.data import dense_channel
 from aigc_opt.problems.offloading.evaluate import evaluate_offloading
 from aigc_opt.scenario import Scenario
-from aigc_opt.validate import check_bool, check_scalar
+from aigc_opt.validate import check_bool, check_name, check_scalar
 from aigc_opt.verify import OPTIMAL_GAP
 
 from ._common import (
@@ -142,12 +142,15 @@ class EdgeOffloadEnv(BranchableMixin, gym.Env):
         self.n_servers = check_positive_int("n_servers", s, 10_000)
         self.n_models = check_positive_int("n_models", n_models, 10_000)
         self.episode_length = check_positive_int("episode_length", episode_length, 10**7)
-        self.problem_spec = OffloadingSpec(objective=objective or OffloadObjective())
+        # ``objective or`` had made a falsy wrong type (0, '') the defaults; the spec refuses it
+        self.problem_spec = OffloadingSpec(
+            objective=OffloadObjective() if objective is None else objective)
         self.profile = profile
         Scenario.generate(1, 1, 1, seed=0, profile=profile)  # validates the profile name
         self.penalty = float(check_scalar("penalty", penalty, "-", 0.0, strict=True))
         self.label = check_bool("label", label)
-        self.backend = str(backend)
+        # a registered backend name, as ao.solve checks it ('nosuch' failed at the first label)
+        self.backend = check_name("backend", backend, backend_names())
         self.options = SolveOptions(mip_gap=mip_gap)
         self.reward_scale = check_reward_scale(reward_scale)
         self.render_mode = check_render_mode(render_mode)

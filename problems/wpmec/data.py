@@ -363,7 +363,7 @@ class WpmecBatch:
         hbar = mean_gains(n_users, **channel)
         h = hbar[None, :] * rng.exponential(1.0, size=(n_frames, n_users))
         with derived_from(**channel) if channel else nullcontext():
-            return cls(h, weights, params or WpmecParams())
+            return cls(h, weights, WpmecParams() if params is None else params)
 
     @classmethod
     def from_array(cls, gains: Any, *, weights: Any = None,
@@ -372,7 +372,8 @@ class WpmecBatch:
         arr = check_array("gains", "-", gains, low=0.0, strict=True, high=bound("gain"))
         if arr.ndim == 1:
             arr = arr[None, :]
-        return cls(arr, weights, params or WpmecParams())
+        # ``params or`` had made a falsy wrong type (0, '') the defaults; __post_init__ refuses it
+        return cls(arr, weights, WpmecParams() if params is None else params)
 
     @classmethod
     def from_file(cls, path: str | Path, *, variable: str = "input_h", weights: Any = None,
