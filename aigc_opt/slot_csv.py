@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ValidationError
-from .validate import read_text
+from .validate import check_path, read_text
 
 #: Largest ``T x N`` a trace may span (its array is allocated before the pairs are checked).
 MAX_TRACE_PAIRS = 50_000_000
@@ -23,20 +23,23 @@ def read_slot_user_csv(path: str | Path, value_columns: tuple[str, ...],
 
     Slots and users are 0-based integers (``1.9`` is refused, not read as 1); every
     ``(slot, user)`` pair in ``0..T-1 x 0..N-1`` appears exactly once (T, N from the largest
-    indices); a row with more cells than the header, a non-numeric or non-finite value and an
-    empty file are refused. The file is read through :func:`aigc_opt.validate.read_text`
-    (a missing file, a directory, non-UTF-8 bytes or an oversized file are named).
+    indices); a row with more cells than the header, a non-numeric or
+    non-finite value and an empty file are refused. ``path`` is a ``str`` or
+    ``os.PathLike`` (anything else is refused by name, not with ``Path``'s TypeError). The
+    file is read through :func:`aigc_opt.validate.read_text` (a missing file, a directory,
+    non-UTF-8 bytes or an oversized file are named).
 
     Raises
     ------
     ValidationError
         Naming the file, the column or the row at fault.
     """
-    p = Path(path)
+    p = check_path("path", path)  # Path(123) had raised a bare TypeError
     text = read_text(p, what)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     cols = ("slot", "user", *value_columns)
-    missing = [c for c in cols if c not in (reader.fieldnames or [])]
+    header = list(reader.fieldnames or [])
+    missing = [c for c in cols if c not in header]
     if missing:
         raise ValidationError("trace columns", "-", reader.fieldnames,
                               f"{p.name} lacks columns {missing} (needs {','.join(cols)})")

@@ -12,7 +12,7 @@ import pytest
 from aigc_opt.cases import get_case
 from aigc_opt.errors import ValidationError
 from aigc_opt.problems.migration.mobility import positions_from_csv
-from aigc_opt.problems.online import load_position_trace
+from aigc_opt.problems.online import load_arrival_trace, load_position_trace
 from aigc_opt.problems.wpmec.data import WpmecBatch
 from aigc_opt.slot_csv import read_slot_user_csv
 
@@ -55,6 +55,16 @@ def test_slot_user_csv_faults(tmp_path: Path, body: str, needle: str | None) -> 
     (tmp_path / "latin.csv").write_bytes(b"slot,user,x,y\n0,0,\xe9,2\n")
     with pytest.raises(ValidationError, match="UTF-8"):
         load_position_trace(tmp_path / "latin.csv")
+
+
+@pytest.mark.parametrize("bad", [123, None, b"t.csv", ["t.csv"], ""], ids=repr)
+def test_trace_path_that_is_not_a_path_is_refused_by_name(bad: object) -> None:
+    """Path(path) ran before any check: 123 and None raised a bare TypeError."""
+    for read in (load_arrival_trace, load_position_trace, positions_from_csv,
+                 lambda p: read_slot_user_csv(p, ("x", "y"))):
+        with pytest.raises(ValidationError, match="must be a file path") as err:
+            read(bad)
+        assert err.value.field == "path"
 
 
 def test_unknown_size_name_is_named() -> None:
