@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import aigc_opt
 from aigc_opt.cases import get_case
 from aigc_opt.problems.online import (
     EnvironmentProfile,
+    FrameDecision,
     LyapunovExact,
     LyapunovSpec,
     SimulationResult,
@@ -219,3 +221,30 @@ def test_simulate_deadline_raises_out_of_time_with_the_slots_run() -> None:
     with pytest.raises(OutOfTime, match="after slot 1 of 6") as info:
         simulate(tr, SPEC, make_controller("local", SPEC), deadline=time.perf_counter() - 1.0)
     assert (info.value.done, info.value.total) == (1, 6)
+
+
+@pytest.mark.parametrize(("make", "field"), [
+    (lambda: FrameDecision(np.zeros(4, bool), np.zeros(4), np.zeros(4), np.zeros(4)),
+     "decision.offload"),
+    (lambda: FrameDecision(np.zeros(2, bool), np.zeros(2), np.zeros(2), np.zeros(2)),
+     "decision.offload"),
+    (lambda: None, "decision"),
+    (lambda: {"offload": np.zeros(3, bool)}, "decision"),
+], ids=["4 users for 3", "2 users for 3", "None", "a dict"])
+def test_controller_decision_is_checked_by_name(make: Any, field: str) -> None:
+    """A decision for 4 users on a 3-user trajectory raised numpy's broadcast ValueError,
+    None an AttributeError."""
+
+    class Bad:
+        name = "bad"
+
+        def reset(self) -> None:
+            pass
+
+        def act(self, state: Any) -> Any:
+            return make()
+
+    tr = generate_trajectory(lydroo_profile(3, 4), seed=0)
+    with pytest.raises(aigc_opt.ValidationError, match="controller 'bad', slot 0") as err:
+        simulate(tr, SPEC, Bad())
+    assert err.value.field == field

@@ -229,6 +229,20 @@ def _name(controller: Controller) -> str:
     return str(getattr(controller, "name", type(controller).__name__))
 
 
+def _check_decision(dec: Any, n: int, t: int, controller: Controller) -> None:
+    """``dec`` is a FrameDecision for ``n`` users (its own checks make its four arrays real,
+    finite and of one length): a wrong length had raised numpy's broadcast ValueError, None an
+    AttributeError."""
+    where = f"controller {_name(controller)!r}, slot {t}"
+    if not isinstance(dec, FrameDecision):
+        raise ValidationError("decision", "-", type(dec).__name__,
+                              f"{where}: act() must return a FrameDecision")
+    if dec.offload.shape != (n,):
+        raise ValidationError("decision.offload", "-", dec.offload,
+                              f"{where}: {dec.offload.size} modes for {n} users; expected "
+                              f"shape ({n},)")
+
+
 def simulate(trajectory: Trajectory, spec: LyapunovSpec, controller: Controller, *,
              server: int = 0, initial_queues_bits: np.ndarray | None = None,
              initial_virtual_queues: np.ndarray | None = None,
@@ -242,7 +256,9 @@ def simulate(trajectory: Trajectory, spec: LyapunovSpec, controller: Controller,
     spec : LyapunovSpec
         Physics and queue parameters.
     controller : Controller
-        Must return a :class:`FrameDecision` per slot; it is ``reset()`` first.
+        Must return a :class:`FrameDecision` for the trajectory's N users per slot (anything
+        else raises a :class:`~aigc_opt.errors.ValidationError` naming ``decision``); it is
+        ``reset()`` first.
     initial_queues_bits, initial_virtual_queues : ndarray (N,), optional
         ``Q(0)``, ``Y(0)`` (zeros by default, as in the LyDROO code).
     deadline : float, optional
@@ -274,6 +290,7 @@ def simulate(trajectory: Trajectory, spec: LyapunovSpec, controller: Controller,
         t0 = time.perf_counter()
         dec = controller.act(state)
         secs[t] = time.perf_counter() - t0
+        _check_decision(dec, n, t, controller)
         bits = np.where(dec.offload,
                         offload_bits(spec, dec.time_frac, dec.power_w, gains[t], tau_s),
                         local_bits(spec, dec.cpu_hz, tau_s))
