@@ -23,8 +23,8 @@ def read_slot_user_csv(path: str | Path, value_columns: tuple[str, ...],
 
     Slots and users are 0-based integers (``1.9`` is refused, not read as 1); every
     ``(slot, user)`` pair in ``0..T-1 x 0..N-1`` appears exactly once (T, N from the largest
-    indices); a row with more cells than the header, a non-numeric or
-    non-finite value and an empty file are refused. ``path`` is a ``str`` or
+    indices); a row with more cells than the header, a column read twice in the header, a
+    non-numeric or non-finite value and an empty file are refused. ``path`` is a ``str`` or
     ``os.PathLike`` (anything else is refused by name, not with ``Path``'s TypeError). The
     file is read through :func:`aigc_opt.validate.read_text` (a missing file, a directory,
     non-UTF-8 bytes or an oversized file are named).
@@ -43,6 +43,10 @@ def read_slot_user_csv(path: str | Path, value_columns: tuple[str, ...],
     if missing:
         raise ValidationError("trace columns", "-", reader.fieldnames,
                               f"{p.name} lacks columns {missing} (needs {','.join(cols)})")
+    twice = [c for c in cols if header.count(c) > 1]
+    if twice:  # DictReader keeps the last of them: 'slot,user,bits,bits' read the second
+        raise ValidationError("trace columns", "-", reader.fieldnames,
+                              f"{p.name} has columns {twice} more than once")
     rows = []
     for i, row in enumerate(reader, start=2):
         if None in row or any(v is None for v in row.values()):
