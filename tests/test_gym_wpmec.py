@@ -118,6 +118,12 @@ def test_channel_profile_sets_the_drawn_means() -> None:
         np.testing.assert_array_equal(env.model.scale, mean_gains(6, profile="droo_data"))
     with pytest.raises(ValidationError, match="profile"):
         WpmecOffloadEnv(n_users=6, channel_profile="droo")
+    # the error named mean_gains' 'profile', and a bad name next to gains was ignored
+    for cls in (WpmecOffloadEnv, WpmecBatchVectorEnv):
+        for kw in ({"n_users": 6}, {"gains": np.full((2, 3), 1e-6)}):
+            with pytest.raises(ValidationError) as err:
+                cls(channel_profile="x", **kw)  # type: ignore[arg-type]
+            assert err.value.field == "channel_profile"
 
 
 def test_sync_vector_env() -> None:

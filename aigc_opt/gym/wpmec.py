@@ -49,10 +49,16 @@ from gymnasium import spaces
 
 from aigc_opt.errors import ValidationError
 from aigc_opt.problems.online.lyapunov import order_preserving_modes
-from aigc_opt.problems.wpmec import WpmecBatch, WpmecParams, default_weights, mean_gains
+from aigc_opt.problems.wpmec import (
+    CHANNEL_PROFILES,
+    WpmecBatch,
+    WpmecParams,
+    default_weights,
+    mean_gains,
+)
 from aigc_opt.problems.wpmec.exact import BatchSolution, exact_batch
 from aigc_opt.problems.wpmec.inner import solve_inner_1
-from aigc_opt.validate import check_bool, check_scalar
+from aigc_opt.validate import check_bool, check_name, check_scalar
 
 from ._common import (
     Label,
@@ -92,12 +98,14 @@ class WpmecModel:
     channel_profile : str
         Channel profile of the generated draws (a
         :data:`~aigc_opt.problems.wpmec.CHANNEL_PROFILES` name; ``"droo_data"`` matches DROO's
-        published data sets).
+        published data sets); checked also when ``gains`` make it unused.
     """
 
     def __init__(self, n_users: int | None, weights: Any = None,
                  params: WpmecParams | None = None, gains: Any = None,
                  channel_profile: str = "droo_code") -> None:
+        # by its own name (mean_gains named it 'profile'), and also when gains are given
+        check_name("channel_profile", channel_profile, CHANNEL_PROFILES)
         if gains is not None:
             batch = WpmecBatch.from_array(gains, weights=weights, params=params)
             self.data: np.ndarray | None = np.asarray(batch.gains)
