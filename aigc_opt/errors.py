@@ -10,9 +10,14 @@ method by a slot-by-slot run and turned into such a status there).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
+
+#: Longest rendering of a file path in an error message (characters; longer ones keep their
+#: first 40 and their tail, so the file name is always shown).
+PATH_CHARS = 300
 
 
 def _show(value: Any) -> str:
@@ -29,6 +34,11 @@ def _show(value: Any) -> str:
         text = repr(value)
     except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real error
         text = f"<{type(value).__name__}>"
+    if isinstance(value, os.PathLike) or (isinstance(value, str) and os.sep in value):
+        # a file path: whole up to PATH_CHARS, else its head and its tail (the file name
+        # must survive: under a deep temporary directory the first 77 characters held none)
+        return text if len(text) <= PATH_CHARS else \
+            text[:40] + "..." + text[-(PATH_CHARS - 43):]
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -253,3 +253,19 @@ def test_minus_inf_among_allowed_plus_inf_is_the_value_named() -> None:
     with pytest.raises(ValidationError) as info:
         check_array("deadline_s", "s", [np.inf, -np.inf, 1.0], allow_inf=True)
     assert info.value.value == -np.inf
+
+
+def test_a_long_path_keeps_its_file_name(scn: Scenario, tmp_path: Path) -> None:
+    """Under a deep directory (pytest-xdist's temporary folders reach 90 characters) the first
+    77 characters of a path held no file name: the error named only '/tmp/.../bad...'."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    bad = deep / "truncated_scenario.json"
+    bad.write_bytes(b"{")
+    with pytest.raises(ValidationError) as info:
+        Scenario.load(bad)
+    assert str(bad) in str(info.value)
+    huge = Path("/" + "x" * 500) / "name_at_the_end.json"
+    with pytest.raises(ValidationError) as info:
+        Scenario.load(huge)
+    assert "name_at_the_end.json" in str(info.value).split(":", 1)[0]
