@@ -26,7 +26,7 @@ def scenario_generate(
     profile: Annotated[str, typer.Option("--profile", "-p", help="Parameter profile.")] =
         "edge_aigc",
     load: Annotated[float | None, typer.Option(
-        "--load", parser=finite(0.0),
+        "--load", parser=finite(gt=0.0),
         help="Target utilisation the network is sized to (default: the profile's, 0.7).")] =
         None,
     fixed_capacity: Annotated[bool, typer.Option(
@@ -47,20 +47,20 @@ def scenario_generate(
     if profile not in PROFILES:
         raise typer.BadParameter(f"unknown profile {profile!r}; choose from "
                                  f"{', '.join(sorted(PROFILES))}", param_hint="--profile")
-    if load is not None and load <= 0:
-        raise typer.BadParameter(f"{load:g}: must be > 0", param_hint="--load")
     if fixed_capacity and load is not None:
         raise typer.BadParameter("give either --load or --fixed-capacity",
                                  param_hint="--fixed-capacity")
     check_out_file(out, "--out")
+    if out.suffix.lower() not in (".json", ".npz"):
+        raise typer.BadParameter(f"{str(out)!r}: a scenario file ends in .json or .npz "
+                                 f"(not {out.suffix or 'no suffix'!r})", param_hint="--out")
     try:
         scn = Scenario.generate(users, servers, models, seed=seed, profile=profile,
                                 load=None if fixed_capacity else
                                 ("profile" if load is None else load),
                                 links=links, max_entries=max_entries)
     except ValidationError as exc:  # said with the command line's options
-        hint = {"load": "--load", "links": "--links", "max_entries": "--max-entries",
-                "profile": "--profile"}.get(exc.field, "--users/--servers/--models")
+        hint = _hint(exc, fixed_capacity)
         raise typer.BadParameter(str(exc).replace("pass max_entries=...",
                                                   "pass --max-entries ..."),
                                  param_hint=hint) from None
@@ -68,6 +68,29 @@ def scenario_generate(
         scn.save(out)
     typer.echo(f"wrote {out}: N={scn.n_users} S={scn.n_servers} M={scn.n_models} "
                f"digest={scn.digest()}")
+
+
+_OPTION = {"n_users": "--users", "n_servers": "--servers", "n_models": "--models",
+           "load": "--load", "links": "--links", "max_entries": "--max-entries",
+           "profile": "--profile", "seed": "--seed"}
+
+
+def _hint(exc: Exception, fixed_capacity: bool) -> str:
+    """The options a generator error is about: the field's own option, or for a field derived
+    from the arguments (``derived from the generator arguments n_users=..., load=...``) every
+    option it was derived from."""
+    field = getattr(exc, "field", "")
+    if field in _OPTION:
+        return _OPTION[field]
+    text = str(exc)
+    if "derived from the generator arguments" in text:
+        args = text.rsplit("derived from the generator arguments", 1)[1]
+        named = [opt for arg, opt in _OPTION.items() if f"{arg}=" in args]
+        if "load=" in args and not fixed_capacity:
+            named = [o for o in named if o != "--load"] + ["--load"]
+        if named:
+            return "/".join(dict.fromkeys(named))
+    return "--users/--servers/--models"
 
 
 @scenario_app.command("show")

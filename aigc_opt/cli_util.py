@@ -29,11 +29,13 @@ from .errors import did_you_mean
 
 
 # ------------------------------------------------------------------------- bounded float options
-def finite(lo: float | None = None, hi: float | None = None) -> Callable[[str], float]:
-    """The parser of a float option in ``[lo, hi]`` (Typer's ``parser=``) that names NaN,
-    infinity and text as such: Typer's own range check compares first, so ``nan`` read as
-    "should be <= 600"."""
+def finite(lo: float | None = None, hi: float | None = None, *,
+           gt: float | None = None) -> Callable[[str], float]:
+    """The parser of a float option in ``[lo, hi]`` (and ``> gt`` when given; Typer's
+    ``parser=``) that names NaN, infinity and text as such: Typer's own range check compares
+    first, so ``nan`` read as "should be <= 600"."""
     allowed = " and ".join(t for t in (f">= {lo:g}" if lo is not None else "",
+                                        f"> {gt:g}" if gt is not None else "",
                                         f"<= {hi:g}" if hi is not None else "") if t)
 
     def parse(text: str) -> float:
@@ -43,7 +45,8 @@ def finite(lo: float | None = None, hi: float | None = None) -> Callable[[str], 
             raise typer.BadParameter(f"{text!r} is not a number; must be {allowed}") from None
         if not math.isfinite(f):
             raise typer.BadParameter(f"{text!r} is not a finite number; must be {allowed}")
-        if (lo is not None and f < lo) or (hi is not None and f > hi):
+        if (lo is not None and f < lo) or (hi is not None and f > hi) or \
+                (gt is not None and f <= gt):
             raise typer.BadParameter(f"{text!r} is out of range; must be {allowed}")
         return f
 

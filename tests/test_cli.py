@@ -78,6 +78,14 @@ def test_scenario_generate_show_and_solve(tmp_path: Path) -> None:
     (["solve", "--size", "n_users=-3"], "--size"),
     (["scenario", "generate", "--out", "x.json", "--profile", "mars"], "--profile"),
     (["scenario", "generate", "--out", "x.json", "--users", "0"], "--users"),
+    # the seed and the load-derived fields were blamed on --users/--servers/--models, -1 for
+    # --load read "must be >= 0" while 0 read "must be > 0", and .parquet silently got JSON
+    (["scenario", "generate", "--out", "x.json", "--seed", "99999999999999999999999"],
+     "--seed:"),
+    (["scenario", "generate", "--out", "x.json", "--users", "1000", "--load", "1e-9"],
+     "--users/--servers/--load:"),
+    (["scenario", "generate", "--out", "x.json", "--load", "-1"], "must be > 0"),
+    (["scenario", "generate", "--out", "x.parquet"], "ends in .json or .npz"),
     (["scenario", "show", "missing.json"], "SCENARIO"),
     (["bench", "nosuchsuite", "--out", "r.csv"], "SUITE"),
     (["bench", "quick", "--out", "r.csv", "--scheduler", "tcp://x:1", "--dask-local"],
