@@ -25,8 +25,18 @@ from aigc_opt.problems.online.data import (
 )
 from aigc_opt.problems.online.methods import random_frame
 
+
+class _Opaque:
+    """An object no validator can read, with a repr stable across processes (test ids)."""
+
+    def __repr__(self) -> str:
+        return "<opaque>"
+
+
+OPAQUE = _Opaque()
+
 #: Junk for any number / array field: never acceptable.
-JUNK = ["abc", None, math.nan, True, {"a": 1}, object(), b"1"]
+JUNK = ["abc", None, math.nan, True, {"a": 1}, OPAQUE, b"1"]
 
 PROFILE_SCALARS = [("tau_s", "s"), ("area_m", "m"), ("speed_min", "m/s"),
                    ("speed_max", "m/s"), ("pause_s", "s"), ("gm_alpha", "-"),
@@ -109,7 +119,7 @@ TRAJ_FIELDS = [("tau_s", "s"), ("positions_m", "m"), ("gains", "-"), ("arrivals_
 
 
 @pytest.mark.parametrize("name,unit", TRAJ_FIELDS)
-@pytest.mark.parametrize("junk", ["abc", math.nan, {"a": 1}, object(), np.ones(1),
+@pytest.mark.parametrize("junk", ["abc", math.nan, {"a": 1}, OPAQUE, np.ones(1),
                                   np.ones((2, 2, 2, 2)), -np.ones((4, 3)), 1e300], ids=repr)
 def test_trajectory_junk(traj: Trajectory, name: str, unit: str, junk: Any) -> None:
     _raises(lambda: dataclasses.replace(traj, **{name: junk}), name, unit)
@@ -177,7 +187,7 @@ def test_generate_trajectory_impossible_gain_names_the_profile() -> None:
 
 
 @pytest.mark.parametrize("seed", ["abc", None, -1, 1.5, True, np.random.default_rng(0)],
-                         ids=repr)
+                         ids=["abc", "None", "-1", "1.5", "True", "Generator"])
 def test_random_frame_seed_junk(seed: Any) -> None:
     _raises(lambda: random_frame(seed, 3), "seed", "-")
 

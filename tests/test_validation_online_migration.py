@@ -26,6 +26,16 @@ from aigc_opt.problems.sizing import GpuOption, RadioOption, SizingInstance, Siz
 from aigc_opt.problems.sizing.data import SizingPlan
 
 
+class _Opaque:
+    """An object no validator can read, with a repr stable across processes (test ids)."""
+
+    def __repr__(self) -> str:
+        return "<opaque>"
+
+
+OPAQUE = _Opaque()
+
+
 def _raises(fn: Callable[[], Any], field: str) -> None:
     with pytest.raises(ValidationError) as info:
         fn()
@@ -34,15 +44,15 @@ def _raises(fn: Callable[[], Any], field: str) -> None:
 
 # ------------------------------------------------------------------ junk
 #: Never a number: types that must be rejected before any comparison.
-NOT_NUMBER = [None, "abc", "1.5", [1.0, 2.0], {"a": 1}, object(), True, np.ones(2), 1 + 2j]
+NOT_NUMBER = [None, "abc", "1.5", [1.0, 2.0], {"a": 1}, OPAQUE, True, np.ones(2), 1 + 2j]
 #: Never a finite number >= 0.
 BAD_NONNEG = NOT_NUMBER + [math.nan, math.inf, -math.inf, -1.0, 1e300]
 #: Never a finite number > 0.
 BAD_POS = BAD_NONNEG + [0.0]
 #: Never a flag.
-BAD_FLAG = ["no", "yes", "", 1, 0, None, 1.0, np.array([True]), object()]
+BAD_FLAG = ["no", "yes", "", 1, 0, None, 1.0, np.array([True]), OPAQUE]
 #: Never an array (of any shape).
-NOT_ARRAY = [None, "abc", {"a": 1}, object()]
+NOT_ARRAY = [None, "abc", {"a": 1}, OPAQUE]
 
 
 def _bad_arrays(value: np.ndarray, *, negative_ok: bool = False, optional: bool = False
@@ -72,7 +82,7 @@ SPEC_POS = ("queue_unit_bits", "cycles_per_bit", "kappa", "f_max_hz", "bandwidth
             "noise_w", "p_max_w")
 SPEC_NONNEG = ("V", "energy_threshold_j", "nu_per_j", "y_scale")
 LYAPUNOV_CASES = _cases({**{n: BAD_POS for n in SPEC_POS}, **{n: BAD_NONNEG for n in SPEC_NONNEG},
-                         "weights": ["abc", {"a": 1}, object(), 1.0, [1.0, math.nan],
+                         "weights": ["abc", {"a": 1}, OPAQUE, 1.0, [1.0, math.nan],
                                      [1.0, -1.0], [1.0, math.inf], [[1.0, 2.0]], ["a", "b"],
                                      [True, False]]})
 
@@ -130,9 +140,9 @@ def test_migration_instance_optional_fields_stay_optional() -> None:
 
 
 MIG_SPEC_CASES = _cases({"budget_j": BAD_NONNEG, "v": BAD_NONNEG, "budget_hard": BAD_FLAG,
-                         "weights": [None, "abc", 1.0, {"latency_per_s": 1.0}, object(),
+                         "weights": [None, "abc", 1.0, {"latency_per_s": 1.0}, OPAQUE,
                                      (1.0, 1.0)],
-                         "slot_backend": [None, "", 1, object()]})
+                         "slot_backend": [None, "", 1, OPAQUE]})
 
 
 @pytest.mark.parametrize(("name", "bad"), MIG_SPEC_CASES, ids=_ids(MIG_SPEC_CASES))
@@ -169,14 +179,14 @@ def test_migration_slot_rejects_junk(name: str, bad: Any) -> None:
     _raises(lambda: dc.replace(SLOT, **{name: bad}), name)
 
 
-SIZES = [None, "abc", 1.5, 0, -1, math.nan, math.inf, object(), True]
+SIZES = [None, "abc", 1.5, 0, -1, math.nan, math.inf, OPAQUE, True]
 GEN_CASES = _cases({
     "n_users": SIZES, "n_servers": SIZES, "n_slots": SIZES, "n_models": SIZES,
-    "seed": ["abc", -1, 1.5, [1, 2], object()],
-    "steps": [None, "abc", (), (10.5, 20), (0, 10), ((10, 20),), 10, object()],
+    "seed": ["abc", -1, 1.5, [1, 2], OPAQUE],
+    "steps": [None, "abc", (), (10.5, 20), (0, 10), ((10, 20),), 10, OPAQUE],
     "mobility": [None, 1, "teleport"], "source": [None, 1, "elsewhere"],
     "spacing_m": BAD_POS, "slot_s": BAD_POS, "load": BAD_NONNEG,
-    "memory_models": ["abc", math.nan, -1.0, math.inf, object()],
+    "memory_models": ["abc", math.nan, -1.0, math.inf, OPAQUE],
     "speed_mps": [None, "abc", 1.0, (1.0,), (15.0, 1.0), (-1.0, 1.0), (math.nan, 1.0),
                   {"a": 1}],
     "positions_m": ["abc", np.ones((3, 2)), np.ones((3, 2, 3)), np.full((3, 2, 2), math.nan),
@@ -198,7 +208,7 @@ def test_migration_generator_refuses_huge_sizes_before_allocating() -> None:
 
 
 # ------------------------------------------------------------------ AGOD
-AGOD_NUMBER = [None, "abc", "1.5", [1.0, 2.0], {"a": 1}, object(), True, math.nan, math.inf,
+AGOD_NUMBER = [None, "abc", "1.5", [1.0, 2.0], {"a": 1}, OPAQUE, True, math.nan, math.inf,
                -math.inf, -1.0]
 
 
@@ -207,7 +217,7 @@ def test_agod_spec_rejects_junk_crash_penalty(bad: Any) -> None:
     _raises(lambda: mg.AgodSpec(crash_penalty=bad), "crash_penalty")
 
 
-BAD_TUPLE = [None, "abc", (), (math.nan,), (math.inf,), (-1,), {"a": 1}, object(), 5.0,
+BAD_TUPLE = [None, "abc", (), (math.nan,), (math.inf,), (-1,), {"a": 1}, OPAQUE, 5.0,
              ((1, 2),), ("a", "b")]
 PROFILE_CASES = _cases({"n_providers": AGOD_NUMBER + [0, 2.5], "crash_penalty": AGOD_NUMBER,
                         "rate": AGOD_NUMBER + [0.0], "total_time": AGOD_NUMBER + [0.0, 1e300],
@@ -219,11 +229,11 @@ def test_agod_profile_rejects_junk(name: str, bad: Any) -> None:
     _raises(lambda: mg.AgodProfile(**{name: bad}), name)
 
 
-AGOD_GEN_CASES = _cases({"seed": ["abc", -1, 1.5, [1, 2], object()],
-                         "n_providers": ["abc", 0, -1, 2.5, math.nan, math.inf, object()],
-                         "total_time": ["abc", 0.0, -1.0, math.nan, math.inf, object()],
-                         "rate": ["abc", 0.0, -1.0, math.nan, math.inf, object()],
-                         "profile": ["abc", {"rate": 1e-3}, object(), 1.0],
+AGOD_GEN_CASES = _cases({"seed": ["abc", -1, 1.5, [1, 2], OPAQUE],
+                         "n_providers": ["abc", 0, -1, 2.5, math.nan, math.inf, OPAQUE],
+                         "total_time": ["abc", 0.0, -1.0, math.nan, math.inf, OPAQUE],
+                         "rate": ["abc", 0.0, -1.0, math.nan, math.inf, OPAQUE],
+                         "profile": ["abc", {"rate": 1e-3}, OPAQUE, 1.0],
                          "no_such_field": [1]})
 
 
@@ -252,7 +262,7 @@ def _sizing() -> tuple[SizingInstance, SizingSpec]:
     return SizingInstance((scn,), GPUS, RADIOS, ("peak",)), SizingSpec()
 
 
-SIZING_CASES = _cases({"names": [None, 1, math.nan, {"peak": 1}, object(), ("peak", "peak"),
+SIZING_CASES = _cases({"names": [None, 1, math.nan, {"peak": 1}, OPAQUE, ("peak", "peak"),
                                  (1,)],
                        "gpus": [None, "abc", (), (1.0,), {"a": 1}],
                        "radios": [None, "abc", (), (1.0,), {"a": 1}],
@@ -266,8 +276,8 @@ def test_sizing_instance_rejects_junk(name: str, bad: Any) -> None:
 
 
 SIZING_SPEC_CASES = _cases({"allow_local": BAD_FLAG, "allow_cloud": BAD_FLAG,
-                            "objective": [None, "abc", {"a": 1}, object()],
-                            "min_quality": ["abc", math.nan, math.inf, object(), [1.0]]})
+                            "objective": [None, "abc", {"a": 1}, OPAQUE],
+                            "min_quality": ["abc", math.nan, math.inf, OPAQUE, [1.0]]})
 
 
 @pytest.mark.parametrize(("name", "bad"), SIZING_SPEC_CASES, ids=_ids(SIZING_SPEC_CASES))
@@ -276,7 +286,7 @@ def test_sizing_spec_rejects_junk(name: str, bad: Any) -> None:
 
 
 OPTION_CASES = _cases({"cost": BAD_NONNEG, "flops": BAD_POS, "memory_bytes": BAD_NONNEG,
-                       "max_count": [None, "abc", 1.5, -1, object(), True]})
+                       "max_count": [None, "abc", 1.5, -1, OPAQUE, True]})
 
 
 @pytest.mark.parametrize(("name", "bad"), OPTION_CASES, ids=_ids(OPTION_CASES))
@@ -285,7 +295,7 @@ def test_gpu_option_rejects_junk(name: str, bad: Any) -> None:
 
 
 @pytest.mark.parametrize("name", ["binding", "assignments"])
-@pytest.mark.parametrize("bad", [None, 1, object()], ids=repr)
+@pytest.mark.parametrize("bad", [None, 1, OPAQUE], ids=repr)
 def test_sizing_plan_rejects_junk(name: str, bad: Any) -> None:
     good = {"gpu_type": [0, -1], "gpu_count": [1, 0], "radio": [0, 1], "assignments": ()}
     _raises(lambda: SizingPlan(**{**good, name: bad}), name)
