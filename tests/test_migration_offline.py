@@ -333,3 +333,37 @@ def test_no_highs_when_the_start_used_the_limit(monkeypatch: pytest.MonkeyPatch)
                for n in ("never_migrate", "always_nearest", "greedy")
                if ao.evaluate(inst, ao.run_heuristic(inst, spec, n).allocation, spec).feasible)
     assert res.eval_objective == pytest.approx(best, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["lyapunov", "lyapunov_warm"])
+def test_online_controllers_keep_the_time_limit(name: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The controllers took no options: ``run_method(..., "lyapunov", time_limit=...)`` solved
+    every slot's MILP whatever the limit. Past the limit the remaining slots go to the greedy
+    controller, the message says from which slot, and the referee scores the whole horizon.
+    (Each slot is made 0.05 s slow so that 60 slots cannot fit in a 0.5 s limit.)"""
+    import time
+
+    from aigc_opt.problems.migration import controllers
+
+    act = controllers.Lyapunov.act
+    decided: list[int] = []
+
+    def slow(self: controllers.Lyapunov, state: controllers.SlotState) -> object:
+        time.sleep(0.05 if inst.n_slots == 60 else 0.0)
+        decided.append(state.t)
+        return act(self, state)
+
+    monkeypatch.setattr(controllers.Lyapunov, "act", slow)
+    inst = mg.generate(10, 4, 60, seed=3, load=0.7)
+    spec = mg.MigrationSpec(budget_j=3.0, v=2.0)
+    t0 = time.perf_counter()
+    res = ao.run_method(inst, spec, name, time_limit=0.5)
+    assert time.perf_counter() - t0 < 5.0
+    assert 1 <= len(decided) < inst.n_slots
+    assert f"{name} decided slots 0-{len(decided) - 1} of 60, 'greedy' the rest" in res.message
+    assert res.has_solution and res.verified and res.allocation.controller == name
+    decided.clear()
+    inst = mg.generate(10, 4, 12, seed=3, load=0.7)  # no limit: every slot by the controller
+    full = ao.run_method(inst, spec, name)
+    assert len(decided) == inst.n_slots and "time limit" not in full.message

@@ -30,10 +30,10 @@ from typing import Protocol
 
 import numpy as np
 
-from aigc_opt.backend import backend_names
+from aigc_opt.backend import SolveOptions, backend_names
 from aigc_opt.errors import OutOfTime
 from aigc_opt.program import LinearProgram
-from aigc_opt.solve import register_heuristic, solve
+from aigc_opt.solve import HeuristicNote, register_heuristic, solve
 from aigc_opt.validate import check_name
 
 from .data import (
@@ -255,14 +255,26 @@ class Greedy(_Stateless):
 
 
 def run_online(inst: MigrationInstance, spec: MigrationSpec, controller: Controller, *,
-               name: str | None = None, deadline: float | None = None) -> MigrationAllocation:
+               name: str | None = None, deadline: float | None = None,
+               fallback: Controller | None = None) -> MigrationAllocation:
     """Run ``controller`` (after ``reset()``) slot by slot with the virtual queue of
     ``spec.budget_j``; the allocation is labelled ``name`` (default ``controller.name``).
 
     ``deadline`` (a ``time.perf_counter()`` value, s) is checked after every slot: past it the
     run stops with :class:`~aigc_opt.errors.OutOfTime` (a MIP start that would cost the solver
-    its limit)."""
+    its limit), or, given a ``fallback`` controller, goes on with it (after its ``reset()``)
+    for the remaining slots (:func:`run_online_until` says from which slot)."""
+    return run_online_until(inst, spec, controller, name=name, deadline=deadline,
+                            fallback=fallback)[0]
+
+
+def run_online_until(inst: MigrationInstance, spec: MigrationSpec, controller: Controller, *,
+                     name: str | None = None, deadline: float | None = None,
+                     fallback: Controller | None = None) -> tuple[MigrationAllocation, int]:
+    """:func:`run_online` and the first slot the ``fallback`` decided (``n_slots`` when the
+    controller ran the whole horizon)."""
     T, U = inst.n_slots, inst.n_users
+    switched, label = T, controller.name
     P = perf_cost(inst, spec.weights)
     server = np.zeros((T, U), dtype=np.int64)
     level = np.zeros((T, U), dtype=np.int64)
@@ -278,11 +290,15 @@ def run_online(inst: MigrationInstance, spec: MigrationSpec, controller: Control
         e = float(migration_from_j(inst, prev)[np.arange(U), dec.server].sum())
         z[t + 1] = max(z[t] + e - spec.budget_j, 0.0)
         prev = np.asarray(dec.server, dtype=np.int64)
-        if deadline is not None and t + 1 < T and time.perf_counter() > deadline:
-            raise OutOfTime(f"{controller.name}: deadline passed after slot {t + 1} of {T}",
-                            done=t + 1, total=T)
+        if switched == T and deadline is not None and t + 1 < T and \
+                time.perf_counter() > deadline:
+            if fallback is None:
+                raise OutOfTime(f"{controller.name}: deadline passed after slot {t + 1} of "
+                                f"{T}", done=t + 1, total=T)
+            switched, controller = t + 1, fallback
+            controller.reset()
     return MigrationAllocation(server=server, level=level, queue_j=z,
-                               controller=controller.name if name is None else name)
+                               controller=label if name is None else name), switched
 
 
 CONTROLLERS: dict[str, Callable[[MigrationSpec], Controller]] = {
@@ -294,10 +310,25 @@ CONTROLLERS: dict[str, Callable[[MigrationSpec], Controller]] = {
 }
 
 
-def _heuristic(name: str) -> Callable[..., MigrationAllocation]:
-    def run(inst: MigrationInstance, spec: MigrationSpec, *, seed: int = 0
-            ) -> MigrationAllocation:
-        return run_online(inst, spec, CONTROLLERS[name](spec), name=name)
+#: The controller that finishes the horizon when a heuristic run reaches its time limit
+#: (stateless and fast: one greedy placement per slot).
+FALLBACK = "greedy"
+
+
+def _heuristic(name: str) -> Callable[..., MigrationAllocation | HeuristicNote]:
+    def run(inst: MigrationInstance, spec: MigrationSpec, *, seed: int = 0,
+            options: SolveOptions | None = None) -> MigrationAllocation | HeuristicNote:
+        # time_limit is a deadline for the whole run (the per-slot MILPs of lyapunov took
+        # their full time whatever the limit): past it the remaining slots go to FALLBACK
+        limit = None if options is None else options.time_limit
+        deadline = None if limit is None else time.perf_counter() + limit
+        alloc, switched = run_online_until(inst, spec, CONTROLLERS[name](spec), name=name,
+                                           deadline=deadline,
+                                           fallback=CONTROLLERS[FALLBACK](spec))
+        if switched == inst.n_slots:
+            return alloc
+        return HeuristicNote(alloc, f"time limit {limit:g} s: {name} decided slots 0-"
+                                    f"{switched - 1} of {inst.n_slots}, {FALLBACK!r} the rest")
     run.__name__ = name
     run.__doc__ = f"Online controller {name!r} (see :mod:`{__name__}`)."
     return run
