@@ -97,7 +97,7 @@ def _must_reject(kind: str, label: str, base: Any) -> bool:
         return label not in ("True", "np.bool")
     if kind == "choice":
         return label != "valid-choice"
-    if kind in ("optional", "optional-int"):
+    if kind in ("optional", "optional-int", "optional-float"):  # None: the default
         return label == "True" or (kind == "optional-int" and label in ("1.5", "0.5", "inf"))
     return label == "None"  # arrays and tuples
 
@@ -245,7 +245,7 @@ def targets() -> tuple[Target, ...]:
     gens: list[tuple[str, Callable[..., Any], dict[str, str]]] = [
         ("WpmecBatch.generate", lambda **k: wp.WpmecBatch.generate(**{"n_frames": 2, **k}),
          {"n_frames": "int", "n_users": "int", "seed": "int", "max_entries": "int",
-          "antenna_gain": "float", "carrier_hz": "float", "path_loss_exp": "float",
+          **dict.fromkeys(("antenna_gain", "carrier_hz", "path_loss_exp"), "optional-float"),
           "distances_m": "optional", "bogus_channel_key": "float"}),
         ("PowerInstance.generate", al.PowerInstance.generate,
          {"n_users": "int", "seed": "int", "total_power_w": "float", "bandwidth_hz": "float",
