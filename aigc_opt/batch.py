@@ -245,7 +245,7 @@ def run_suite(
         raise SuiteError("retry_failed (--retry-failed) needs resume=True (--resume)",
                          field="retry_failed")
     outp = Path(out)
-    export.check_results_file(outp)  # a foreign file is refused before anything else
+    export.check_results_file(outp, for_writing=True)  # a foreign file: refused first
     client = cluster = None
     n_workers = (os.cpu_count() or 1) if workers is None else \
         check_int("workers", workers, "process", 0, 1024)
@@ -270,7 +270,7 @@ def _run_locked(suite: Suite, todo: list[Case], outp: Path, t0: float, *, resume
                 start_method: str) -> RunReport:
     done: set[str] = set()
     replace_old = False  # --overwrite: the old file goes when the first new row is written
-    header = export.check_results_file(outp)
+    header = export.check_results_file(outp, for_writing=True)
     if header is not None and outp.stat().st_size > 0:
         if resume:
             export.repair_tail(outp)

@@ -260,7 +260,7 @@ def bench(
     if not math.isfinite(connect_timeout):
         raise typer.BadParameter("must be finite", param_hint="--connect-timeout")
     check_out_file(out, "--out", replaces=False)  # bench: --resume / --overwrite
-    check_results_file(out)  # a foreign file: refused (exit 2) and left untouched
+    check_results_file(out, for_writing=True)  # a foreign file: refused (exit 2), untouched
     if scheduler:  # fail fast, before the suite's families are imported
         check_scheduler(scheduler, connect_timeout)
     if out.exists() and out.stat().st_size and not (resume or overwrite):

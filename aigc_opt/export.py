@@ -320,12 +320,21 @@ def is_results_header(header: Sequence[str] | None) -> bool:
     return header[0] == "key" and all(header) and len(set(header)) == len(header)
 
 
-def check_results_file(path: str | Path) -> list[str] | None:
+#: Columns every results CSV has held since the first format. A file to be appended to (or
+#: replaced by ``bench --overwrite``) must have them: a foreign ``key,value`` file passed
+#: :func:`is_results_header`, and ``bench --resume`` appended rows to it with every cell but
+#: the key dropped. (Readers stay lenient: a file without some of them loads, and the
+#: summaries name what is missing.)
+REQUIRED_COLUMNS: tuple[str, ...] = ("key", "problem", "method", "status", "objective")
+
+
+def check_results_file(path: str | Path, *, for_writing: bool = False) -> list[str] | None:
     """The header of an existing results CSV without modifying the file.
 
     Returns None when the file is missing, empty or holds only a cut-off prefix of the header
     (a run killed while writing it). Raises :class:`ForeignFileError` for anything else that
-    is not a results CSV of this project (another CSV, binary data, a directory).
+    is not a results CSV of this project (another CSV, binary data, a directory), and with
+    ``for_writing`` for a header without every :data:`REQUIRED_COLUMNS`.
     """
     p = Path(path)
     if not p.exists():
@@ -350,6 +359,10 @@ def check_results_file(path: str | Path) -> list[str] | None:
         shown = first[:40].decode("utf-8", "replace").rstrip("\r\n")
         raise ForeignFileError(p, f"is not an aigc-opt results CSV (header {shown!r} does not "
                                   "start with 'key'); refusing to touch it")
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if for_writing and missing:
+        raise ForeignFileError(p, f"is not an aigc-opt results CSV (its header lacks "
+                                  f"{', '.join(missing)}); refusing to touch it")
     return header
 
 
@@ -478,7 +491,7 @@ class RowWriter:
 
     def __init__(self, path: str | Path, columns: Sequence[str] = COLUMNS) -> None:
         self.path = Path(path)
-        header = check_results_file(self.path)
+        header = check_results_file(self.path, for_writing=True)
         if header is not None:
             repair_tail(self.path)
         self.columns: list[str] = list(header) if header else list(columns)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -112,13 +113,22 @@ COMPARED = ("status", "termination", "has_solution", "feasible", "objective", "e
 
 
 @pytest.fixture()
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The fault-injecting case module; its kinds leave the registry with the test (the
+    quick suite's ``problem = "*"`` picks up every registered kind)."""
+    from aigc_opt import cases
+
     mod = tmp_path / "faultcases.py"
     mod.write_text(FAKE_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    return "faultcases"
+    monkeypatch.delitem(sys.modules, "faultcases", raising=False)
+    yield "faultcases"
+    sys.modules.pop("faultcases", None)
+    for name, kind in list(cases._CASES.items()):
+        if getattr(kind.make_instance, "__module__", "") == "faultcases":
+            del cases._CASES[name]
 
 
 def _suite(tmp_path: Path, fake: str, body: str, name: str = "f") -> Path:
@@ -406,7 +416,9 @@ def test_foreign_header_is_refused_and_file_untouched(tmp_path: Path, fake: str,
                                                       capsys: pytest.CaptureFixture[str]
                                                       ) -> None:
     p = _suite(tmp_path, fake, '[[cases]]\nproblem = "faults.toy"\n')
-    for content in (b"name,score\nalice,3\n", b"\x89PNG\r\n\x1a\n\x00\x00", b"no newline"):
+    # 'key,value' passed as a results header: --resume appended rows with only their key
+    for content in (b"name,score\nalice,3\n", b"\x89PNG\r\n\x1a\n\x00\x00", b"no newline",
+                    b"key,value\ncolour,blue\n"):
         out = tmp_path / "foreign.csv"
         out.write_bytes(content)
         for kw in ({"resume": True}, {"overwrite": True}, {}):

@@ -38,13 +38,20 @@ def test_rows_round_trip_one_line_each(tmp_path: Path) -> None:
 
 def test_partial_last_line_is_dropped_and_header_kept(tmp_path: Path) -> None:
     out = tmp_path / "r.csv"
-    out.write_text("key,objective,extra_col\nk1,1.0,x\nk2,2.")
+    head = "key,problem,method,status,objective,extra_col"
+    out.write_text(f"{head}\nk1,p,m,ok,1.0,x\nk2,p,m,ok,2.")
     assert [r["key"] for r in export.read_rows(out)] == ["k1"]
-    assert export.repair_tail(out) == len("k2,2.")
+    assert export.repair_tail(out) == len("k2,p,m,ok,2.")
     with export.RowWriter(out) as w:  # appends with the file's own header
-        assert w.columns == ["key", "objective", "extra_col"]
-        w.write({"key": "k3", "objective": 3.0, "status": "ignored"})
-    assert out.read_text() == "key,objective,extra_col\nk1,1.0,x\nk3,3.0,\n"
+        assert w.columns == head.split(",")
+        w.write({"key": "k3", "objective": 3.0, "status": "ok", "termination": "ignored"})
+    assert out.read_text() == f"{head}\nk1,p,m,ok,1.0,x\nk3,,,ok,3.0,\n"
+    # a header without the columns every results CSV has is not appended to
+    foreign = tmp_path / "f.csv"
+    foreign.write_text("key,objective,extra_col\nk1,1.0,x\n")
+    with pytest.raises(export.ForeignFileError, match="lacks problem, method, status"):
+        export.RowWriter(foreign)
+    assert foreign.read_text() == "key,objective,extra_col\nk1,1.0,x\n"
     half_header = tmp_path / "h.csv"
     half_header.write_text("key,suite,prob")
     with export.RowWriter(half_header) as w:
