@@ -75,7 +75,7 @@ import pandas as pd
 
 from . import export
 from . import results_io as rio
-from .errors import ValidationError
+from .errors import UnknownNameError, ValidationError
 from .results_io import (  # noqa: F401  (re-exported: part of the results API)
     FLAG_COLUMNS,
     LABEL_COLUMNS,
@@ -525,12 +525,21 @@ def pivot(df: pd.DataFrame, values: str, *, index: str | Sequence[str] = "method
     ``attrs["excluded"]`` holds the number of rows left out. A method with no usable row has
     no entry, so it can never rank first.
     """
+    for what, names in (("values", [values]), ("index", _names(index)),
+                        ("columns", _names(columns))):
+        for name in names:  # pandas' bare KeyError named no choice
+            if name not in df.columns:
+                raise UnknownNameError(f"results column ({what})", name, map(str, df.columns))
     used, excluded = _counted(df, include_unusable)
     table = pd.pivot_table(used, values=values, index=index, columns=columns, aggfunc=aggfunc,
                            observed=True, dropna=True)
     table.attrs["excluded"] = excluded
     table.attrs["unit"] = unit_of(values)
     return table
+
+
+def _names(arg: str | Sequence[str] | None) -> list[Any]:
+    return [] if arg is None else [arg] if isinstance(arg, str) else list(arg)
 
 
 def fit_power_law(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray

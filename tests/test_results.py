@@ -86,6 +86,17 @@ def test_infeasible_rows_are_masked_and_excluded(quick_csv: Path) -> None:
     assert wp.loc["all_local", "losses"] == wp.loc["all_local", "usable"] > 0
 
 
+def test_pivot_names_an_unknown_column(quick_csv: Path) -> None:
+    """pandas' bare KeyError 'latency_mean' named neither the argument nor the choices."""
+    df = results.load(quick_csv)
+    for kw, bad in (({"values": "latency_mean"}, "latency_mean"),
+                    ({"values": "latency_mean_s", "columns": "n_user"}, "n_user"),
+                    ({"values": "latency_mean_s", "index": ["method", "sead"]}, "sead")):
+        with pytest.raises(ao.UnknownNameError, match=f"{bad}.*did you mean") as info:
+            results.pivot(df, **kw)
+        assert isinstance(info.value, KeyError) and "results column" in str(info.value)
+
+
 def test_pivot_never_ranks_an_infeasible_method(quick_csv: Path) -> None:
     for df in (results.load(quick_csv), results.load(quick_csv, mask_unusable=False)):
         off = df[df["problem"] == "offloading.assignment"]
