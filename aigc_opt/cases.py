@@ -99,8 +99,23 @@ class CaseKind:
             m = _UNEXPECTED.search(str(exc))
             if m is None or m.group(1) not in sizes:
                 raise
-            raise ValidationError(f"size of {self.name}", "-", m.group(1),
-                                  f"unknown size name (the generator says: {exc})") from None
+            raise UnknownNameError(f"size of {self.name}", m.group(1), self.size_names(),
+                                   f" (the generator says: {exc})") from None
+        except UnknownNameError as exc:  # a generator taking **kw named only its own keys
+            if not (isinstance(exc.value, str) and exc.value in sizes) or \
+                    exc.value in self.size_names():
+                raise
+            raise UnknownNameError(f"size of {self.name}", exc.value,
+                                   self.size_names() | set(exc.known),
+                                   f" (the generator says: {exc})") from None
+
+    def size_names(self) -> set[str]:
+        """The named keywords of ``make_instance`` after the seed (its sizes)."""
+        try:
+            params = list(inspect.signature(self.make_instance).parameters.values())[1:]
+        except (TypeError, ValueError):
+            return set()
+        return {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
 
     def sense_of(self, spec: Any) -> str:
         """``"min"`` or ``"max"`` for ``spec`` (see ``sense``)."""

@@ -87,6 +87,13 @@ def test_scenario_generate_show_and_solve(tmp_path: Path) -> None:
     (["scenario", "generate", "--out", "x.json", "--load", "-1"], "must be > 0"),
     (["scenario", "generate", "--out", "x.parquet"], "ends in .json or .npz"),
     (["scenario", "show", "missing.json"], "SCENARIO"),
+    # generators that take **kw: the size list and the closest name (wpmec listed only its
+    # channel keys, caching 17 instance fields, allocation.power no name at all)
+    (["solve", "--problem", "wpmec.binary", "--size", "n_user=4"], "did you mean 'n_users'"),
+    (["solve", "--problem", "allocation.power", "--size", "n_user=4"],
+     "did you mean 'n_users'"),
+    (["solve", "--problem", "caching.offline", "--size", "n_slot=4"],
+     "did you mean 'n_slots'"),
     (["bench", "nosuchsuite", "--out", "r.csv"], "SUITE"),
     (["bench", "quick", "--out", "r.csv", "--scheduler", "tcp://x:1", "--dask-local"],
      "--scheduler"),
