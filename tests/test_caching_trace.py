@@ -65,6 +65,7 @@ def _csv(tmp_path: Path, body: str, shape: str = "# shape,2,2,3\n") -> Path:
     ("0,0,0,1.5\n", "count"),
     ("0,0,0,nan\n", "count"),
     ("0,0,0,x\n", "count"),
+    ("0,0,0,1_0\n", "count"),  # float() read '1_0' as 10
     ("0,0,0,1\n0,0,0,2\n", "slot"),  # duplicate row
 ])
 def test_csv_bad_rows_name_the_column(tmp_path: Path, body: str, field: str) -> None:
@@ -306,6 +307,7 @@ _BAD_LOGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("Timestamp\n2023-01-01 10:00\nNaT\n", {}, "Timestamp", "line 3: not a"),
     ("Timestamp\n2023-01-01 10:00\n2023-01-01 10:00Z\n", {}, "Timestamp", "line 3: the log mixes"),
     ("Timestamp\n4\n3\n", {"start": 3.5}, "Timestamp", "line 3: 0.5 s before start"),
+    ("Timestamp\n4\n1_000\n", {}, "Timestamp", "line 3: not a number"),  # float() took it
     ("Timestamp\n4\n", {"start": "2023-01-01"}, "start", "holds seconds"),
     ("Timestamp\n2023-01-01\n", {"start": 3.0}, "start", "datetime"),
     ("Timestamp\n4\n", {"slot_s": 0.0}, "slot_s", "must be"),

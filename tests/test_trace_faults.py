@@ -40,6 +40,8 @@ def test_cut_gains_csv_is_refused(tmp_path: Path) -> None:
     # DictReader kept the last 'y' and the first was never read
     ("slot,user,x,y,y\n0,0,1,2,3\n1,0,1,2,3\n", r"columns \['y'\] more than once"),
     ("slot,slot,user,x,y\n0,1,0,1,2\n1,0,0,1,2\n", "more than once"),
+    # float() reads '1_000' as 1000
+    ("slot,user,x,y\n0,0,1,2\n1,0,1_000,2\n", "line 3: not a number"),
 ])
 def test_slot_user_csv_faults(tmp_path: Path, body: str, needle: str | None) -> None:
     p = tmp_path / "t.csv"
