@@ -55,11 +55,11 @@ def read_slot_user_csv(path: str | Path, value_columns: tuple[str, ...],
         rows.append([row[c] for c in cols])
     if not rows:
         raise ValidationError("trace", "-", str(p), "has no rows")
-    for i, row in enumerate(rows, start=2):  # float() reads '1_000' as 1000
-        for c, cell in zip(cols, row, strict=True):
+    for line, cells in enumerate(rows, start=2):  # float() reads '1_000' as 1000
+        for name, cell in zip(cols, cells, strict=True):
             if "_" in cell:
-                raise ValidationError(f"trace {c}", "-", cell, f"{p.name} line {i}: not a "
-                                      "number (digits without '_')")
+                raise ValidationError(f"trace {name}", "-", cell, f"{p.name} line {line}: not "
+                                      "a number (digits without '_')")
     try:
         arr = np.asarray(rows, dtype=np.float64)
     except ValueError as exc:
