@@ -250,3 +250,21 @@ def test_attainable_quality_target_unchanged() -> None:
     greedy = ao.run_method(inst, spec, "greedy_capacity")
     assert res.success and greedy.success
     assert greedy.objective >= res.objective - 1e-9
+
+
+def test_out_of_range_gain_names_where_the_positions_came_from() -> None:
+    """A gain out of range from a position trace at the access point, or from a tiny
+    random-waypoint area, was 'derived from ... distances_m=(120.0, 255.0)', a field that
+    plays no part there."""
+    at_ap = np.zeros((1, 1, 2))  # at the access point: distance 0
+    with pytest.raises(ValidationError, match="gains") as info:
+        generate_trajectory(lydroo_profile(1, 1), 0, positions_m=at_ap)
+    assert "positions_m=" in str(info.value) and "distances_m" not in str(info.value)
+    tiny = dataclasses.replace(lydroo_profile(2, 3), mobility="random_waypoint", area_m=1e-3)
+    with pytest.raises(ValidationError, match="gains") as info:
+        generate_trajectory(tiny, 0)
+    text = str(info.value)
+    assert "mobility='random_waypoint'" in text and "distances_m" not in text
+    far = dataclasses.replace(lydroo_profile(1, 1), distances_m=(0.0, 0.0))
+    with pytest.raises(ValidationError, match="distances_m=") as info:
+        generate_trajectory(far, 0)

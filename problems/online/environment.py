@@ -304,6 +304,11 @@ def generate_trajectory(profile: EnvironmentProfile, seed: Any = 0, *,
             t_n, n_u = arrivals_bits.shape
     check_entries("n_slots*n_users*n_servers", t_n * n_u * len(profile.server_positions_m),
                   max_entries)
+    # what the users' positions came from, for an out-of-range gain's message (it named
+    # distances_m even for a position trace or a mobility model, where they play no part)
+    where: dict[str, Any] = {"positions_m": "array (given)"} if positions_m is not None else \
+        {"distances_m": profile.distances_m} if profile.mobility == "static" else \
+        {"mobility": profile.mobility, "area_m": profile.area_m}
     if positions_m is None:
         if profile.mobility == "static":
             assert profile.distances_m is not None
@@ -336,7 +341,8 @@ def generate_trajectory(profile: EnvironmentProfile, seed: Any = 0, *,
                               f"must be ({t_n}, {n_u}) to match the positions")
     # fading power underflow guard: a gain of exactly 0 is not a channel
     gains = np.maximum(mean * fade, np.finfo(float).tiny * 1e10)
-    with derived_from(distances_m=profile.distances_m, antenna_gain=profile.antenna_gain,
-                      carrier_hz=profile.carrier_hz, exponent=profile.exponent, seed=seed):
+    with derived_from(**where, server_positions_m=profile.server_positions_m,
+                      antenna_gain=profile.antenna_gain, carrier_hz=profile.carrier_hz,
+                      exponent=profile.exponent, seed=seed):
         return Trajectory(profile.tau_s, positions_m, gains, arrivals_bits, servers, mean,
                           {"seed": seed, "profile": profile, "rho": rho})
