@@ -321,6 +321,11 @@ _BAD_LOGS: list[tuple[str, dict[str, Any], str, str]] = [
      "line 3: server id out of range 0..1"),
     ("Timestamp\n0\n1e6\n", {"slot_s": 1.0, "n_servers": 20}, "n_slots*n_servers*n_models",
      "max_entries"),
+    # the entry count read 4,611,686,018,427,387,905 (a cap at 2**62), not the log's span
+    ("Timestamp\n0\n1e300\n", {"slot_s": 1.0}, "n_slots*n_servers*n_models",
+     "spans 1e+300 slots of 1 s"),
+    ("Timestamp\n0\n1e300\n", {"slot_s": 1e-300}, "n_slots*n_servers*n_models",
+     "spans inf slots"),
     ("Timestamp\n0\n1\n", {"server_column": "Timestamp", "server_of": "random"}, "server_of",
      "only applies"),
     ("Timestamp\n0\n", {"server_of": "randm"}, "server_of", "did you mean 'random'"),

@@ -410,9 +410,16 @@ def _load_events(p: Path, cols: dict[str, str], a: _EventArgs) -> EventTrace:
         s = (np.arange(n, dtype=np.int64) % S if a.server_of == "round_robin"
              else np.random.default_rng(a.seed).integers(0, S, size=n, dtype=np.int64))
         servers = tuple(str(k) for k in range(S))
-    q = np.floor(x / a.slot_s + max(_BOUNDARY, 4.0 * ulp / a.slot_s))
-    T = a.n_slots if a.n_slots is not None else int(min(q.max(), 2.0**62)) + 1
+    with np.errstate(over="ignore"):  # an overflow is a span of inf slots, refused below
+        q = np.floor(x / a.slot_s + max(_BOUNDARY, 4.0 * ulp / a.slot_s))
     S, M = len(servers), len(models)
+    span = float(q.max()) + 1.0  # slots the log spans (inf when x / slot_s overflows)
+    if a.n_slots is None and not span < 2.0**62:  # was capped at 2**62 in the message
+        raise ValidationError("n_slots*n_servers*n_models", "entry", f"{span * S * M:.3g}",
+                              f"the log spans {span:.3g} slots of {a.slot_s:g} s x {S} "
+                              f"servers x {M} models; a larger slot_s or n_slots= shortens "
+                              "the horizon")
+    T = a.n_slots if a.n_slots is not None else int(span)
     try:
         check_entries("n_slots*n_servers*n_models", T * S * M, a.limit)
     except ValidationError as exc:
