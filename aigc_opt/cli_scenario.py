@@ -60,7 +60,7 @@ def scenario_generate(
                                 ("profile" if load is None else load),
                                 links=links, max_entries=max_entries)
     except ValidationError as exc:  # said with the command line's options
-        hint = _hint(exc, fixed_capacity)
+        hint = _hint(exc)
         raise typer.BadParameter(str(exc).replace("pass max_entries=...",
                                                   "pass --max-entries ..."),
                                  param_hint=hint) from None
@@ -75,22 +75,14 @@ _OPTION = {"n_users": "--users", "n_servers": "--servers", "n_models": "--models
            "profile": "--profile", "seed": "--seed"}
 
 
-def _hint(exc: Exception, fixed_capacity: bool) -> str:
+def _hint(exc: Exception) -> str:
     """The options a generator error is about: the field's own option, or for a field derived
-    from the arguments (``derived from the generator arguments n_users=..., load=...``) every
-    option it was derived from."""
+    from the arguments (``ValidationError.derived_from``) every option it was derived from."""
     field = getattr(exc, "field", "")
     if field in _OPTION:
         return _OPTION[field]
-    text = str(exc)
-    if "derived from the generator arguments" in text:
-        args = text.rsplit("derived from the generator arguments", 1)[1]
-        named = [opt for arg, opt in _OPTION.items() if f"{arg}=" in args]
-        if "load=" in args and not fixed_capacity:
-            named = [o for o in named if o != "--load"] + ["--load"]
-        if named:
-            return "/".join(dict.fromkeys(named))
-    return "--users/--servers/--models"
+    named = [_OPTION[a] for a in getattr(exc, "derived_from", ()) if a in _OPTION]
+    return "/".join(named) if named else "--users/--servers/--models"
 
 
 @scenario_app.command("show")

@@ -62,7 +62,13 @@ class ValidationError(ValueError):
         The bad value (or the first bad element).
     reason : str
         What is wrong with it.
+
+    A generated field's error also holds ``derived_from``: the names of the generator
+    arguments it was derived from (:func:`aigc_opt.validate.derived_from`; empty otherwise).
     """
+
+    #: Generator arguments the bad field was derived from (set by ``validate.derived_from``).
+    derived_from: tuple[str, ...] = ()
 
     def __init__(self, field: str, unit: str, value: Any, reason: str) -> None:
         self.field = field

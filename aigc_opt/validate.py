@@ -452,7 +452,9 @@ def derived_from(**args: Any) -> Iterator[None]:
     except ValidationError as exc:
         names = ", ".join(f"{k}={v!r}" if not isinstance(v, np.ndarray) else f"{k}=array"
                           for k, v in args.items())
-        raise exc.with_note(f"derived from the generator arguments {names}") from None
+        err = exc.with_note(f"derived from the generator arguments {names}")
+        err.derived_from = exc.derived_from + tuple(args)
+        raise err from None
 
 
 # ------------------------------------------------------------------------------------ files
