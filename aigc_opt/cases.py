@@ -109,13 +109,18 @@ class CaseKind:
                                    self.size_names() | set(exc.known),
                                    f" (the generator says: {exc})") from None
 
-    def size_names(self) -> set[str]:
-        """The named keywords of ``make_instance`` after the seed (its sizes)."""
+    def size_parameters(self) -> list[inspect.Parameter] | None:
+        """The parameters of ``make_instance`` after the seed (its sizes, and ``**kw`` when it
+        takes any); None when its signature cannot be read."""
         try:
-            params = list(inspect.signature(self.make_instance).parameters.values())[1:]
+            return list(inspect.signature(self.make_instance).parameters.values())[1:]
         except (TypeError, ValueError):
-            return set()
-        return {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+            return None
+
+    def size_names(self) -> set[str]:
+        """The named sizes of ``make_instance`` (:meth:`size_parameters` without ``*``/``**``)."""
+        return {p.name for p in self.size_parameters() or []
+                if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
 
     def sense_of(self, spec: Any) -> str:
         """``"min"`` or ``"max"`` for ``spec`` (see ``sense``)."""

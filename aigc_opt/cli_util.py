@@ -160,11 +160,9 @@ def spec_types(kind: Any) -> dict[str, Any]:
 
 def size_types(kind: Any) -> tuple[dict[str, Any], bool]:
     """Size name -> type (from ``make_instance``'s defaults) and whether it takes ``**kw``."""
-    try:
-        sig = inspect.signature(kind.make_instance)
-    except (TypeError, ValueError):
+    params = kind.size_parameters()
+    if params is None:
         return {}, True
-    params = list(sig.parameters.values())[1:]  # the first one is the seed
     out: dict[str, Any] = {}
     var_kw = False
     for p in params:
