@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ValidationError
-from .validate import check_path, read_text
+from .validate import check_path, first_underscore, read_text
 
 #: Largest ``T x N`` a trace may span (its array is allocated before the pairs are checked).
 MAX_TRACE_PAIRS = 50_000_000
@@ -55,11 +56,11 @@ def read_slot_user_csv(path: str | Path, value_columns: tuple[str, ...],
         rows.append([row[c] for c in cols])
     if not rows:
         raise ValidationError("trace", "-", str(p), "has no rows")
-    for line, cells in enumerate(rows, start=2):  # float() reads '1_000' as 1000
-        for name, cell in zip(cols, cells, strict=True):
-            if "_" in cell:
-                raise ValidationError(f"trace {name}", "-", cell, f"{p.name} line {line}: not "
-                                      "a number (digits without '_')")
+    bad = first_underscore(itertools.chain.from_iterable(rows))
+    if bad >= 0:
+        r, c = divmod(bad, len(cols))
+        raise ValidationError(f"trace {cols[c]}", "-", rows[r][c], f"{p.name} line {r + 2}: "
+                              "not a number (digits without '_')")
     try:
         arr = np.asarray(rows, dtype=np.float64)
     except ValueError as exc:

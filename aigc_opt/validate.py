@@ -479,6 +479,15 @@ def writing(path: Path) -> Iterator[None]:
                               f"cannot write: {exc.strerror or exc}") from None
 
 
+def first_underscore(cells: Iterable[str]) -> int:
+    """Index of the first CSV cell written with ``_`` (Python's ``float`` reads ``1_000`` as
+    1000, which a data file never means), -1 when there is none."""
+    cells = list(cells)
+    if "_" not in "".join(cells):  # the common case, without a loop in Python
+        return -1
+    return next(i for i, c in enumerate(cells) if "_" in c)
+
+
 def read_text(path: Any, what: str = "file", *, max_bytes: int = MAX_FILE_BYTES) -> str:
     """The UTF-8 text of ``path`` (without a leading byte-order mark); a
     :class:`ValidationError` naming the path for a missing,

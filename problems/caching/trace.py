@@ -34,6 +34,7 @@ from aigc_opt.validate import (
     check_scalar,
     check_seed,
     check_type,
+    first_underscore,
     read_text,
 )
 
@@ -122,7 +123,9 @@ def _load_trace(p: Path, shape: list[int | None], max_entries: int) -> np.ndarra
         for j, (col, k) in enumerate(zip(TRACE_COLUMNS, idx, strict=True)):
             try:
                 cell = r[k].strip()
-                val = float(cell.replace("_", "x"))  # float() reads '1_000' as 1000
+                if "_" in cell:  # float() reads '1_000' as 1000
+                    raise ValueError(cell)
+                val = float(cell)
             except (IndexError, ValueError) as exc:
                 raise ValidationError(col, "-", r, f"line {i + first}: not a number") from exc
             if not math.isfinite(val) or val != round(val):
@@ -451,7 +454,7 @@ def _times(cells: list[str], field: str, start: Any, line_of: Callable[[int], in
             raise ValidationError(field, "s", cells[0], "datetime out of range") from None
         return _after_start(cells, field, (us - s0) * 1e-6, when, line_of), when, 0.0
     try:
-        if any("_" in c for c in cells):  # float() reads '1_000' as 1000
+        if first_underscore(cells) >= 0:
             raise ValueError("an underscore")
         x = np.array(cells, dtype=np.float64)
     except ValueError:
@@ -485,7 +488,9 @@ def _after_start(cells: list[str], field: str, x: np.ndarray, start: float | dat
 
 def _is_float(cell: str) -> bool:
     try:
-        float(cell.replace("_", "x"))
+        if "_" in cell:  # float() reads '1_000' as 1000
+            return False
+        float(cell)
     except ValueError:
         return False
     return True
