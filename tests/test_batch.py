@@ -24,6 +24,8 @@ from aigc_opt import batch, export
 from aigc_opt.batch import Case, SuiteError, expand, load_suite, parse_suite, run_case, run_suite
 from aigc_opt.errors import ValidationError
 
+from conftest import case_module
+
 FAKE_MODULE = '''
 from __future__ import annotations
 
@@ -117,23 +119,8 @@ register_case(CaseKind("fake.badinstance", _bad_instance, lambda **p: FakeSpec(*
 
 @pytest.fixture()
 def fake_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Write the fake case module, make it importable here and in child processes. Its case
-    kinds leave the registry with the test (and the module with sys.modules, so the next test
-    registers them again): the quick suite's ``problem = "*"`` had expanded to
-    ``fake.badinstance`` in whichever test ran after one of these in the same process."""
-    from aigc_opt import cases
-
-    mod = tmp_path / "fakecases_batch.py"
-    mod.write_text(FAKE_MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    monkeypatch.delitem(sys.modules, "fakecases_batch", raising=False)
-    yield "fakecases_batch"
-    sys.modules.pop("fakecases_batch", None)
-    for name, kind in list(cases._CASES.items()):
-        if getattr(kind.make_instance, "__module__", "") == "fakecases_batch":
-            del cases._CASES[name]
+    """The fake case module, importable here and in child processes (conftest.case_module)."""
+    yield from case_module(tmp_path, monkeypatch, "fakecases_batch", FAKE_MODULE)
 
 
 def _suite(tmp_path: Path, body: str, name: str = "t") -> Path:

@@ -25,6 +25,8 @@ from aigc_opt import batch, executors, export
 from aigc_opt.batch import BatchError, SuiteError, load_suite, run_suite
 from aigc_opt.cli import main
 
+from conftest import case_module
+
 FAKE_MODULE = '''
 from __future__ import annotations
 
@@ -114,21 +116,8 @@ COMPARED = ("status", "termination", "has_solution", "feasible", "objective", "e
 
 @pytest.fixture()
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The fault-injecting case module; its kinds leave the registry with the test (the
-    quick suite's ``problem = "*"`` picks up every registered kind)."""
-    from aigc_opt import cases
-
-    mod = tmp_path / "faultcases.py"
-    mod.write_text(FAKE_MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    monkeypatch.delitem(sys.modules, "faultcases", raising=False)
-    yield "faultcases"
-    sys.modules.pop("faultcases", None)
-    for name, kind in list(cases._CASES.items()):
-        if getattr(kind.make_instance, "__module__", "") == "faultcases":
-            del cases._CASES[name]
+    """The fault-injecting case module (conftest.case_module)."""
+    yield from case_module(tmp_path, monkeypatch, "faultcases", FAKE_MODULE)
 
 
 def _suite(tmp_path: Path, fake: str, body: str, name: str = "f") -> Path:
