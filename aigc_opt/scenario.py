@@ -251,12 +251,13 @@ class Scenario:
 
     def sparse(self, k: int | None = None) -> Scenario:
         """The same scenario with the channel stored as links: each user's ``k`` highest-gain
-        servers (None: all)."""
+        servers (None: all), ties to the lower server index as in :meth:`top_servers` (so
+        ``sparse(k)`` keeps exactly the options of ``candidate_servers=k``)."""
         server, gain = self.links()
         L = server.shape[1]
         k = L if k is None else check_size("k", k, L, raise_with=None)
         if k < L:
-            top = np.argpartition(-gain, k - 1, axis=1)[:, :k]
+            top = np.lexsort((server, -gain), axis=-1)[:, :k]
             server = np.take_along_axis(server, top, axis=1)
             gain = np.take_along_axis(gain, top, axis=1)
         order = np.argsort(server, axis=1)

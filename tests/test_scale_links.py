@@ -49,6 +49,23 @@ def test_sparse_and_dense_give_the_same_optimum(seed: int) -> None:
     assert lag.verified and lag.objective == pytest.approx(cand.objective, rel=1e-7)
 
 
+def test_sparse_breaks_gain_ties_like_top_servers() -> None:
+    # tied gains: sparse(k) keeps the lower server index, as top_servers and candidate_servers do
+    gains = np.array([[2e-10, 2e-10, 3e-10, 3e-10, 2e-10], [1e-9, 1e-9, 1e-9, 1e-9, 1e-9]])
+    scn = ao.Scenario.generate(2, 5, 1, seed=0).replace(channel_gain=gains)
+    for k in (1, 2, 3, 4):
+        np.testing.assert_array_equal(scn.sparse(k).link_server,
+                                      np.sort(scn.top_servers(k), axis=1))
+    fast = scn.replace(server_compute_flops=np.array([1e15, 1e12, 1e12, 1e12, 1e12]),
+                       request_deadline_s=np.array([1e5, 1e5]))
+    edge = OffloadingSpec(allow_local=False, allow_cloud=False)
+    cand = ao.solve(fast, OffloadingSpec(candidate_servers=3, allow_local=False,
+                                         allow_cloud=False), "highs", mip_gap=1e-9)
+    linked = ao.solve(fast.sparse(3), edge, "highs", mip_gap=1e-9)
+    assert cand.verified and linked.verified
+    assert linked.objective == pytest.approx(cand.objective, rel=1e-9)
+
+
 def test_heuristics_run_on_sparse_scenarios() -> None:
     scn = ao.Scenario.generate(40, 9, 4, seed=3, links=3)
     for name in ("greedy_latency", "all_edge_nearest", "all_local", "random"):
