@@ -152,15 +152,18 @@ def generate(
     * GPU slots ``G_s = max(G0, ceil(K_s G0 / K0))``; compute and GPU memory scale with
       ``G_s / G0`` (more GPUs of the same kind: per-slot speed and memory per GPU unchanged);
     * a drawn deadline below the request's cloud latency at these shares (relayed by its
-      highest-gain server) is raised to ``deadline_margin`` (1.01) times that latency.
+      highest-gain server) is raised to ``deadline_margin`` (1.01) times that latency, and a
+      drawn energy budget below that upload's transmit energy ``p D_in / r_up`` to
+      ``deadline_margin`` times it (a deep fade on a user's only link, ``links=1``, can make
+      it tens of joules).
 
     Consequence (by construction, for every N and seed): the all-cloud assignment uses at most
     ``rho K_s`` subchannels per server and meets every deadline with zero device compute, so the
     default :class:`~aigc_opt.problems.offloading.data.OffloadingSpec` (cloud allowed, hard
-    deadlines, energy budgets above the transmit energy) is feasible with probability 1 when
-    ``rho <= 1`` and the budgets hold (they do for the shipped profiles: transmit energy is
-    ``p t_up`` of at most a few joules). Small scenarios with ``d_s <= rho K0`` are unchanged
-    (same random draws; sizing consumes no random numbers).
+    deadlines, energy budgets) is feasible with probability 1 when ``rho <= 1``: every
+    request's cloud option meets its deadline and its energy budget. Small scenarios with
+    ``d_s <= rho K0`` and no floor binding are unchanged (same random draws; sizing consumes
+    no random numbers).
 
     Sparse channel (``links=k``): each user hears only its ``k`` nearest servers, searched in
     the ``(2r+1)^2`` grid cells around its home server (``r = max(1, ceil(sqrt(k) / 2))``, doubled
@@ -297,7 +300,7 @@ def _nearest_servers(user_pos: np.ndarray, server_pos: np.ndarray, home: np.ndar
 
 def _load_sizing(p: Profile, f: dict[str, Any], home: np.ndarray, rho: float
                  ) -> dict[str, Any]:
-    """Per-server capacities sized to utilisation ``rho`` and deadline floors (see
+    """Per-server capacities sized to utilisation ``rho``, deadline and energy-budget floors (see
     :func:`generate`); returns the changed fields."""
     N, S = f["request_model"].shape[0], f["server_compute_flops"].shape[0]
     if f["channel_gain"] is not None:
@@ -338,4 +341,10 @@ def _load_sizing(p: Profile, f: dict[str, Any], home: np.ndarray, rho: float
                + f["cloud_latency_s"] + work / f["cloud_compute_flops"])
     floor = np.where(np.isfinite(lat), p.deadline_margin * lat, np.inf)
     out["request_deadline_s"] = np.maximum(f["request_deadline_s"], floor)
+    # the cloud option's device energy is the upload's transmit energy p D_in / r_up: under a
+    # deep fade (one link, gain 1e-17) it exceeds any drawn budget, so it is a floor too
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e_tx = f["user_tx_power_w"] * bits_in / r_up
+    floor = np.where(np.isfinite(e_tx), p.deadline_margin * e_tx, np.inf)
+    out["user_energy_budget_j"] = np.maximum(f["user_energy_budget_j"], floor)
     return out

@@ -50,6 +50,16 @@ def test_sizing_rules() -> None:
     np.testing.assert_allclose(scn.server_compute_flops / scn.server_gpu_slots,
                                fixed.server_compute_flops / 4)
     assert (scn.request_deadline_s >= fixed.request_deadline_s).all()
+    assert (scn.user_energy_budget_j >= fixed.user_energy_budget_j).all()
+
+
+@pytest.mark.parametrize("seed", [2, 5])
+def test_one_link_in_a_deep_fade_keeps_the_cloud_option_feasible(seed: int) -> None:
+    # tester tg: one link per user, Rician deep fade (gain 2.4e-17): uploading to the cloud
+    # took 100.8 J against a drawn 57.0 J budget, so the default problem was infeasible
+    scn = ao.Scenario.generate(20_000, 1_000, 5, seed=seed, links=1)
+    m = _all_cloud(scn)
+    assert m.feasible, {k: v for k, v in m.violation_counts.items() if v}
 
 
 def test_small_scenarios_are_unchanged() -> None:
