@@ -359,8 +359,10 @@ def test_unreadable_logs_name_the_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
 def test_lines_are_counted_in_the_file(tmp_path: Path, end: str) -> None:
-    """A byte-order mark, blank lines and a quoted field over two lines keep line numbers."""
-    text = end.join(["\ufeffTimestamp,Note", '1,"two', 'lines"', "", "2,x", "bad,y", ""])
+    """A byte-order mark, blank and whitespace-only lines and a quoted comma keep line numbers
+    (a whitespace-only line was kept as a row when only the first column was read, and the
+    count of lines skipped it: the error named line 5)."""
+    text = end.join(["\ufeffTimestamp,Note", '1,"one, line"', " ", "", "2,x", "bad,y", ""])
     p = tmp_path / "lines_log.csv"
     p.write_bytes(text.encode())
     with pytest.raises(ValidationError, match=r"line 6: not a number.*lines_log.csv"):
@@ -368,6 +370,63 @@ def test_lines_are_counted_in_the_file(tmp_path: Path, end: str) -> None:
     p.write_bytes(text.replace("bad", "3").encode())
     tr = load_event_log_csv(p, slot_s=1.0, time_column="Timestamp")
     np.testing.assert_array_equal(tr.requests.ravel(), [1, 1, 1])
+
+
+@pytest.mark.parametrize("tail", ["", "2023-11-16 18:15:47.6805900\n", "soon\n"])
+def test_a_whitespace_line_in_a_one_column_log_is_blank(tmp_path: Path, tail: str) -> None:
+    """Azure-style log, only TIMESTAMP read: a ' ' line at the end raised a bare StopIteration,
+    one in the middle was read as a time (or its error named the wrong line)."""
+    p = _log(tmp_path, "TIMESTAMP,ContextTokens\n2023-11-16 18:15:46.6805900,1\n \n\t\n"
+             + tail.replace("\n", ",2\n"), "ws_log.csv")
+    if tail.startswith("soon"):
+        with pytest.raises(ValidationError, match=r"'soon': line 5: not a.*ws_log.csv"):
+            load_event_log_csv(p, slot_s=60.0, time_column="TIMESTAMP")
+        return
+    tr = load_event_log_csv(p, slot_s=60.0, time_column="TIMESTAMP")
+    assert tr.requests.sum() == (2 if tail else 1)
+    q = _log(tmp_path, "TIMESTAMP\n2023-11-16 18:15:46\n \nsoon\n", "one_col_log.csv")
+    with pytest.raises(ValidationError, match=r"'soon': line 4: not a.*one_col_log.csv"):
+        load_event_log_csv(q, slot_s=60.0, time_column="TIMESTAMP")
+
+
+_OPEN_QUOTE = ("Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+               '1,"ChatGPT,10,20,30,API log\n2,GPT-4,1,2,3,API log\n3,GPT-4,1,2,3,API log\n')
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    (_OPEN_QUOTE, "line 2: a quoted field runs on to line 4"),  # was 1 request, no error
+    ("Timestamp,Model\n0,a\n1,\"b,\n\n2,\"c\n", "line 3: a quoted field runs on to line 5"),
+    # a quote open to the end of a large file: csv's field limit, now with line and column
+    ("Timestamp,Model\n0,a\n1,\"b\n" + "2,c\n" * 40_000, "line 3: a quoted field runs on past"),
+])
+def test_a_quote_left_open_is_refused(tmp_path: Path, text: str, words: str) -> None:
+    p = _log(tmp_path, text, "quote_log.csv")
+    with pytest.raises(ValidationError) as exc:
+        load_event_log_csv(p, slot_s=60.0, time_column="Timestamp", model_column="Model")
+    assert exc.value.field == "Model"
+    assert words in str(exc.value) and "quote_log.csv" in str(exc.value)
+
+
+@pytest.mark.parametrize(("text", "field", "words"), [
+    # an unquoted comma in a model name shifted the token columns, accepted
+    ("Timestamp,Model,Tokens,Log Type\n1,ChatGPT,10,API\n2,Llama-2,70B,10,API\n", "Log Type",
+     "line 3: 5 cells, the header has 4"),
+    # 3,000,000 (time, model) pairs on one line counted as 1 request
+    ("Timestamp,Model\n" + "1,a," * 300_000, "Model", "line 2: 600001 cells, the header has 2"),
+    ("Timestamp,Model,Tokens\n1,a,1\n\n2,b\n", "Tokens", "line 4: 2 cells, the header has 3"),
+    ("Timestamp,Model\n1,a\n2,b,\n", "Model", "line 3: 3 cells, the header has 2"),
+])
+def test_a_row_must_have_the_header_s_cells(tmp_path: Path, text: str, field: str,
+                                            words: str) -> None:
+    p = _log(tmp_path, text, "width_log.csv")
+    with pytest.raises(ValidationError) as exc:
+        load_event_log_csv(p, slot_s=60.0, time_column="Timestamp", model_column="Model")
+    assert exc.value.field == field
+    assert words in str(exc.value) and "width_log.csv" in str(exc.value)
+    # trailing commas on the header and every row: the same cell count, read
+    q = _log(tmp_path, "Timestamp,Model,\n1,a,\n2,b,\n", "trailing_log.csv")
+    tr = load_event_log_csv(q, slot_s=60.0, time_column="Timestamp", model_column="Model")
+    assert tr.models == ("a", "b") and tr.requests.sum() == 2
 
 
 def test_a_large_log_loads(tmp_path: Path) -> None:

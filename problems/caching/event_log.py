@@ -7,7 +7,9 @@ module under the 650-line limit.
 
 from __future__ import annotations
 
+import bisect
 import csv
+import itertools
 import logging
 import re
 import warnings
@@ -108,7 +110,9 @@ def load_event_log_csv(
     Reads published logs such as BurstGPT (``time_column="Timestamp"``, seconds from the start;
     ``model_column="Model"``) or the Azure LLM inference traces (``time_column="TIMESTAMP"``,
     datetimes such as ``2023-11-16 18:15:46.6805900``; no model column). Other columns are
-    ignored; rows may come in any order.
+    ignored; rows may come in any order. Every data row has as many cells as the header (a
+    trailing comma only if the header has one too) and is one line: a quoted field running over
+    a line end (a quote left open) is refused; blank and whitespace-only lines are skipped.
 
     Parameters
     ----------
@@ -168,7 +172,8 @@ def load_event_log_csv(
         Naming the field or column, its unit, the bad value, the file and the line: missing or
         non-UTF-8 file, no header or no data rows, a missing column (with the header's columns
         and the closest match), an unparseable, NaN or infinite time, a time before ``start``,
-        an unknown model or server, a bad argument, or a trace above ``max_entries``.
+        an unknown model or server, a row with more or fewer cells than the header, a quoted
+        field over several lines, a bad argument, or a trace above ``max_entries``.
     """
     p = check_path("path", path)
     try:
@@ -234,14 +239,45 @@ def _blank(row: list[str]) -> bool:
     return len(row) <= 1 and not (row and row[0].strip())
 
 
+def _row_fault(text: str, names: list[str], upto: int | None) -> ValidationError | None:
+    """The first row (header, then data rows ``0..upto``; all if None) that runs over several
+    lines, or data row whose cell count differs from the header's, as an error naming its file
+    line and column; None if there is none. Error path only: parses the text again."""
+    reader = csv.reader(_lines(text))
+    end, i = 0, -1  # i: index of the data row; -1 the header
+    for row in reader:
+        first, end = end + 1, reader.line_num
+        if _blank(row):
+            continue
+        if end > first:  # csv read a quoted field on over the line end
+            j = next((j for j, c in enumerate(row) if "\n" in c or "\r" in c), len(row) - 1)
+            return ValidationError(names[j] if j < len(names) else f"cell {j + 1}", "-",
+                                   row[j], f"line {first}: a quoted field runs on to line "
+                                   f"{end} (a quote left open?); a request log has one "
+                                   "request a line")
+        if i >= 0 and len(row) != len(names):
+            hint = " (an unquoted comma?)" if len(row) > len(names) else ""
+            return ValidationError(names[min(len(row), len(names) - 1)], "-", ",".join(row),
+                                   f"line {first}: {len(row)} cells, the header has "
+                                   f"{len(names)}{hint}")
+        if upto is not None and i >= upto:
+            break
+        i += 1
+    return None
+
+
 def _load_events(p: Path, cols: dict[str, str], a: _EventArgs) -> EventTrace:
     text = read_text(p, "request log")
     reader = csv.reader(_lines(text))
+    names: list[str] = []
+    rows: list[str] = []  # the first used column's cells (one per data row read so far)
+    skipped: list[int] = []  # data rows read before each blank line skipped
+    head = 0  # file line of the header
     try:
         header = next((r for r in reader if not _blank(r)), None)
         if header is None:
             raise ValidationError("path", "-", str(p), "empty request log: no header line")
-        names = [h.strip() for h in header]
+        head, names = reader.line_num, [h.strip() for h in header]
         idx = []
         for param, col in cols.items():
             if col not in names:
@@ -252,28 +288,41 @@ def _load_events(p: Path, cols: dict[str, str], a: _EventArgs) -> EventTrace:
                 raise ValidationError(param, "-", col, "the header names this column twice")
             idx.append(names.index(col))
         cells: list[list[str]] = [[] for _ in idx]
+        rows = cells[0]
         pairs = list(zip(idx, [c.append for c in cells], strict=True))
-        need = max(idx) + 1
+        width, lone = len(names), len(names) == 1  # ' ' reads as one cell: blank, not a row
         for row in reader:  # CSV parsing is per line; everything after it is vectorised
-            if len(row) < need:
+            if len(row) != width or (lone and not row[0].strip()):
                 if _blank(row):
+                    skipped.append(len(rows))
                     continue
-                col = names[next(k for k in idx if k >= len(row))]
-                raise ValidationError(col, "-", row, f"line {reader.line_num}: {len(row)} "
-                                      f"cells, the header has {len(names)}")
+                raise _row_fault(text, names, len(rows)) or ValidationError(
+                    "path", "-", str(p), f"data row {len(rows) + 1}: {len(row)} cells")
             for k, add in pairs:
                 add(row[k])
     except csv.Error as exc:
-        raise ValidationError("path", "-", str(p), f"not a valid CSV file at line "
-                              f"{reader.line_num}: {exc}") from exc
-    if not cells[0]:
+        if names:  # an earlier row over several lines is the likelier cause
+            fault = _row_fault(text, names, len(rows) - 1)
+            if fault is not None:
+                raise fault from None
+        at = head + len(rows) + len(skipped) + 1 if names else reader.line_num
+        line = next(itertools.islice(_lines(text), at - 1, None), "")
+        cut = next(csv.reader([line]), [""])
+        if names and at < reader.line_num and cut[-1].endswith(("\n", "\r")):
+            j = len(cut) - 1  # the cell whose quote runs over the line end
+            raise ValidationError(names[j] if j < len(names) else f"cell {j + 1}", "-",
+                                  cut[-1], f"line {at}: a quoted field runs on past the line "
+                                  f"end (a quote left open?): {exc}") from None
+        raise ValidationError("path", "-", str(p), f"not a valid CSV file at line {at}: {exc}"
+                              ) from exc
+    if not rows:
         raise ValidationError("path", "-", str(p), "no data rows (only a header)")
+    if reader.line_num != head + len(rows) + len(skipped):  # a row ran over several lines
+        raise _row_fault(text, names, None) or ValidationError(
+            "path", "-", str(p), "a row runs over several lines")
 
-    def line_of(i: int) -> int:  # file line of data row i (error path only: parses again)
-        rows = csv.reader(_lines(text))
-        data = (rows.line_num for r in rows if not _blank(r))
-        next(data)  # the header
-        return next(n for k, n in enumerate(data) if k == i)
+    def line_of(i: int) -> int:  # file line of data row i: every row is one line
+        return head + 1 + i + bisect.bisect_right(skipped, i)
 
     cells_of = dict(zip(cols, cells, strict=True))
     del cells, pairs  # each column is freed once converted
