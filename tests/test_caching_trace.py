@@ -429,6 +429,31 @@ def test_a_row_must_have_the_header_s_cells(tmp_path: Path, text: str, field: st
     assert tr.models == ("a", "b") and tr.requests.sum() == 2
 
 
+@pytest.mark.parametrize(("n_servers", "log"), [
+    (2_000_000, "Timestamp\n0\n"),  # n_servers alone is over the limit: refused unread
+    (400_000, "Timestamp\n0\n250\n"),  # 5 slots x 400,000 servers: over it with the log
+])
+def test_too_many_servers_are_refused_before_their_names(tmp_path: Path, n_servers: int,
+                                                         log: str) -> None:
+    """The tuple of n_servers names was built before the size check: n_servers=3e7 took 6 s
+    and 2.1 GB before the error, 1e12 was killed for memory."""
+    import tracemalloc
+
+    p = _log(tmp_path, log, "servers_log.csv")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValidationError, match=r"max_entries.*servers_log.csv") as exc:
+            load_event_log_csv(p, slot_s=60.0, time_column="Timestamp", n_servers=n_servers,
+                               max_entries=1_000_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert exc.value.field == "n_slots*n_servers*n_models"
+    assert peak < 4e6, f"{peak / 1e6:.1f} MB allocated before the refusal"
+    with pytest.raises(ValidationError, match="max_entries"):  # was an OOM kill
+        load_event_log_csv(p, slot_s=60.0, time_column="Timestamp", n_servers=10**12)
+
+
 def test_a_large_log_loads(tmp_path: Path) -> None:
     p = _numbered_log(tmp_path, 200_000, seed=2, models=20)
     tr = load_event_log_csv(p, slot_s=30.0, time_column="Timestamp", model_column="Model",

@@ -159,7 +159,8 @@ def load_event_log_csv(
         Seed of ``server_of="random"``.
     max_entries : int, optional
         Largest ``T * S * M`` (default :data:`aigc_opt.validate.MAX_ENTRIES`, 1e7); larger
-        traces are refused before allocating.
+        traces are refused before allocating (and before the file is read when ``n_servers``
+        times ``n_slots`` (or 1) is already larger).
 
     Returns
     -------
@@ -200,6 +201,13 @@ def load_event_log_csv(
                                   "request is for one model: give one name at most")
         if server_column is None and args.servers is not None:
             raise ValidationError("servers", "-", list(args.servers), "needs server_column")
+        if args.n_servers is not None:  # T * S * M >= n_slots * n_servers: refused unread
+            try:
+                check_entries("n_slots*n_servers*n_models", args.n_servers * (args.n_slots or 1),
+                              args.limit)
+            except ValidationError as exc:
+                raise exc.with_note(f"n_servers={args.n_servers:,} x {args.n_slots or 'at least 1'}"
+                                    " slots x at least 1 model") from None
         return _load_events(p, {k: v.strip() for k, v in cols.items() if v is not None}, args)
     except ValidationError as exc:
         raise (exc if exc.field == "path" else exc.located(str(p))) from None
@@ -335,13 +343,12 @@ def _load_events(p: Path, cols: dict[str, str], a: _EventArgs) -> EventTrace:
     if "server_column" in cols:
         s, servers = _servers(cells_of.pop("server_column"), cols["server_column"], a, line_of)
     else:
-        S = a.n_servers or 1
-        s = (np.arange(n, dtype=np.int64) % S if a.server_of == "round_robin"
-             else np.random.default_rng(a.seed).integers(0, S, size=n, dtype=np.int64))
-        servers = tuple(str(k) for k in range(S))
+        servers = a.n_servers or 1  # numbered: the names are made after the size check
+        s = (np.arange(n, dtype=np.int64) % servers if a.server_of == "round_robin"
+             else np.random.default_rng(a.seed).integers(0, servers, size=n, dtype=np.int64))
     with np.errstate(over="ignore"):  # an overflow is a span of inf slots, refused below
         q = np.floor(x / a.slot_s + max(_BOUNDARY, 4.0 * ulp / a.slot_s))
-    S, M = len(servers), len(models)
+    S, M = servers if isinstance(servers, int) else len(servers), len(models)
     span = float(q.max()) + 1.0  # slots the log spans (inf when x / slot_s overflows)
     if a.n_slots is None and not span < 2.0**62:  # was capped at 2**62 in the message
         raise ValidationError("n_slots*n_servers*n_models", "entry", f"{span * S * M:.3g}",
@@ -354,6 +361,8 @@ def _load_events(p: Path, cols: dict[str, str], a: _EventArgs) -> EventTrace:
     except ValidationError as exc:
         raise exc.with_note(f"{T:,} slots of {a.slot_s:g} s x {S} servers x {M} models; a "
                             "larger slot_s or n_slots= shortens the horizon") from None
+    if isinstance(servers, int):
+        servers = tuple(str(k) for k in range(servers))
     keep = q < T
     t = q[keep].astype(np.int64)
     key = (t * S + s[keep]) * M + m[keep]
@@ -483,7 +492,9 @@ def _codes(cells: list[str], field: str, order: tuple[str, ...] | None,
 
 
 def _servers(cells: list[str], field: str, a: _EventArgs, line_of: Callable[[int], int]
-             ) -> tuple[np.ndarray, tuple[str, ...]]:
+             ) -> tuple[np.ndarray, tuple[str, ...] | int]:
+    """Server index of each cell, and the server names (their number S for integer ids: the
+    caller makes the names ``"0".."S-1"`` once ``T * S * M`` has passed its size check)."""
     distinct = {c.strip() for c in cells}
     if a.servers is not None or not all(_INTEGER.fullmatch(v) for v in distinct):
         s, names = _codes(cells, field, a.servers, line_of)
@@ -500,5 +511,4 @@ def _servers(cells: list[str], field: str, a: _EventArgs, line_of: Callable[[int
                               f" of range 0..{S - 1}")
     check_entries("n_servers", S, a.limit)
     get = ids.__getitem__
-    return np.fromiter((get(c.strip()) for c in cells), np.int64, len(cells)), tuple(
-        str(k) for k in range(S))
+    return np.fromiter((get(c.strip()) for c in cells), np.int64, len(cells)), S
