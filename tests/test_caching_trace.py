@@ -141,6 +141,46 @@ def test_bad_objective_and_allocation() -> None:
     assert exc.value.field == "n_servers"
 
 
+@pytest.mark.parametrize("quote", ["", '"'])  # plain rows (no per-row loop) and CSV quoting
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+@pytest.mark.parametrize(("shape", "body", "field", "words"), [
+    # blank lines were dropped before counting: the bad cell on line 5 was 'line 3'
+    ("", "0,0,0,1|||0,0,1,x|", "count", "line 5: not a number"),
+    ("# shape,2,2,2|", "0,0,0,1||0,0,1,1.5|", "count", "line 5: must be an integer"),
+    ("", "0,0,0,1|0,0|", "model", "line 3: not a number (2 cells"),
+    # unknown ids and duplicates had no line; the duplicate printed (np.int64(0), ...)
+    ("# shape,2,2,2|", "0,0,0,1|0,0,5,1|", "model", "line 4: unknown model id (valid: 0..1)"),
+    ("", "0,0,0,1||1,0,0,1|0,0,0,2|", "slot",
+     "(0, 0, 0): line 5: duplicate (slot, server, model) row, first on line 2"),
+])
+def test_trace_csv_errors_name_the_file_line(tmp_path: Path, quote: str, end: str, shape: str,
+                                             body: str, field: str, words: str) -> None:
+    p = tmp_path / "lines_trace.csv"
+    rows = (shape + "slot,server,model,count|" + body).split("|")
+    rows[-2] = ",".join(quote + c + quote for c in rows[-2].split(","))
+    p.write_bytes(end.join(rows).encode())
+    with pytest.raises(ValidationError) as exc:
+        load_trace_csv(p)
+    assert exc.value.field == field
+    assert words in str(exc.value) and "lines_trace.csv" in str(exc.value)
+    assert "np." not in str(exc.value)
+
+
+def test_trace_csv_plain_and_quoted_rows_read_alike(tmp_path: Path) -> None:
+    R = CachingInstance.generate(2, 3, 4, seed=3).requests
+    p = tmp_path / "t.csv"
+    save_trace_csv(R, p)  # '\r\n' line ends, no quotes
+    text = p.read_text()
+    np.testing.assert_array_equal(load_trace_csv(p), R)
+    q = tmp_path / "q.csv"  # quoted cells, blank lines, wider rows: read as CSV
+    top, header, *rows = text.splitlines()
+    q.write_text(f"{top}\n{header},note\n" + "".join(f'{r},"x, y"\n\n' for r in rows))
+    np.testing.assert_array_equal(load_trace_csv(q), R)
+    w = tmp_path / "w.csv"  # a row with a cell beyond the header: ignored, as before
+    w.write_text("slot,server,model,count\n0,0,0,3,9\n0,0,1,1\n")
+    np.testing.assert_array_equal(load_trace_csv(w), [[[3, 1]]])
+
+
 def test_a_cut_trace_with_a_shape_line_is_refused(tmp_path: Path) -> None:
     """A trace cut mid-line read its last count short (775 -> 761 requests)."""
     R = np.zeros((2, 1, 1))
