@@ -24,8 +24,9 @@ def read_slot_user_csv(path: str | Path, value_columns: tuple[str, ...],
 
     Slots and users are 0-based integers (``1.9`` is refused, not read as 1); every
     ``(slot, user)`` pair in ``0..T-1 x 0..N-1`` appears exactly once (T, N from the largest
-    indices); a row with more cells than the header, a column read twice in the header, a
-    non-numeric or non-finite value and an empty file are refused. ``path`` is a ``str`` or
+    indices); a row with another number of cells than the header, a column read twice in the
+    header, a non-numeric or non-finite value and an empty file are refused. Empty lines are
+    skipped; line numbers in errors count them. ``path`` is a ``str`` or
     ``os.PathLike`` (anything else is refused by name, not with ``Path``'s TypeError). The
     file is read through :func:`aigc_opt.validate.read_text` (a missing file, a directory,
     non-UTF-8 bytes or an oversized file are named).
@@ -33,47 +34,43 @@ def read_slot_user_csv(path: str | Path, value_columns: tuple[str, ...],
     Raises
     ------
     ValidationError
-        Naming the file, the column or the row at fault.
+        Naming the file, the column (``"trace <column>"`` for a bad cell) and the file line
+        of the row at fault.
     """
     p = check_path("path", path)  # Path(123) had raised a bare TypeError
     text = read_text(p, what)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""))
     cols = ("slot", "user", *value_columns)
-    header = list(reader.fieldnames or [])
+    header = next(reader, [])
     missing = [c for c in cols if c not in header]
     if missing:
-        raise ValidationError("trace columns", "-", reader.fieldnames,
+        raise ValidationError("trace columns", "-", header,
                               f"{p.name} lacks columns {missing} (needs {','.join(cols)})")
     twice = [c for c in cols if header.count(c) > 1]
-    if twice:  # DictReader keeps the last of them: 'slot,user,bits,bits' read the second
-        raise ValidationError("trace columns", "-", reader.fieldnames,
+    if twice:  # a dict of the row kept the last of them: 'slot,user,bits,bits' read the second
+        raise ValidationError("trace columns", "-", header,
                               f"{p.name} has columns {twice} more than once")
-    rows = []
-    for i, row in enumerate(reader, start=2):
-        if None in row or any(v is None for v in row.values()):
-            raise ValidationError("trace", "-", str(p), f"line {i} has a different number "
-                                  "of cells than the header")
-        rows.append([row[c] for c in cols])
+    pos = [header.index(c) for c in cols]
+    rows: list[list[str]] = []
+    at: list[int] = []  # file line of each row (csv.DictReader's count had no blank lines)
+    for row in reader:
+        if not row:  # an empty line, skipped (as DictReader did)
+            continue
+        if len(row) != len(header):
+            raise ValidationError("trace", "-", str(p), f"line {reader.line_num} has "
+                                  f"{len(row)} cells, a different number of cells than the "
+                                  f"header's {len(header)}")
+        rows.append([row[k] for k in pos])
+        at.append(reader.line_num)
     if not rows:
         raise ValidationError("trace", "-", str(p), "has no rows")
-    bad = first_underscore(itertools.chain.from_iterable(rows))
-    if bad >= 0:
-        r, c = divmod(bad, len(cols))
-        raise ValidationError(f"trace {cols[c]}", "-", rows[r][c], f"{p.name} line {r + 2}: "
-                              "not a number (digits without '_')")
-    try:
-        arr = np.asarray(rows, dtype=np.float64)
-    except ValueError as exc:
-        raise ValidationError("trace", "-", str(p), f"non-numeric entry ({exc})") from None
-    if not np.all(np.isfinite(arr)):
-        r = int(np.argwhere(~np.isfinite(arr))[0, 0])
-        raise ValidationError("trace values", "-", str(p), f"line {r + 2}: must be finite")
+    arr = _numbers(p, rows, cols, at)
     idx = arr[:, :2]
     bad = (idx != np.round(idx)) | (idx < 0)
     if bad.any():
         r, c = (int(v) for v in np.argwhere(bad)[0])
         raise ValidationError(f"trace {cols[c]}", "-", float(idx[r, c]),
-                              f"line {r + 2} of {p.name}: indices are integers >= 0")
+                              f"line {at[r]} of {p.name}: indices are integers >= 0")
     n_t, n_u = int(idx[:, 0].max()) + 1, int(idx[:, 1].max()) + 1
     if n_t * n_u != len(rows):  # before allocating: a slot of 1e11 asked for 745 GiB
         raise ValidationError("trace (slot,user)", "-", (n_t, n_u),
@@ -91,3 +88,29 @@ def read_slot_user_csv(path: str | Path, value_columns: tuple[str, ...],
     out = np.empty((n_t, n_u, len(value_columns)))
     out[slot, user] = arr[:, 2:]
     return out
+
+
+def _numbers(p: Path, rows: list[list[str]], cols: tuple[str, ...], at: list[int]) -> np.ndarray:
+    """The cells as finite floats ``[rows, cols]``; else an error naming the first bad cell's
+    column (``"trace <column>"``), value and file line."""
+    bad = first_underscore(itertools.chain.from_iterable(rows))
+    if bad >= 0:  # float() reads '1_000' as 1000
+        r, c = divmod(bad, len(cols))
+        raise ValidationError(f"trace {cols[c]}", "-", rows[r][c], f"{p.name} line {at[r]}: "
+                              "not a number (digits without '_')")
+    try:
+        arr = np.asarray(rows, dtype=np.float64)
+    except ValueError:  # error path: find the cell, in file order
+        for r, row in enumerate(rows):
+            for c, cell in enumerate(row):
+                try:
+                    float(cell)
+                except ValueError:
+                    raise ValidationError(f"trace {cols[c]}", "-", cell, f"{p.name} line "
+                                          f"{at[r]}: not a number") from None
+        raise
+    if not np.all(np.isfinite(arr)):
+        r, c = (int(v) for v in np.argwhere(~np.isfinite(arr))[0])
+        raise ValidationError(f"trace {cols[c]}", "-", rows[r][c], f"{p.name} line {at[r]}: "
+                              "must be finite")
+    return arr

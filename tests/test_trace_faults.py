@@ -62,6 +62,32 @@ def test_slot_user_csv_faults(tmp_path: Path, body: str, needle: str | None) -> 
         load_position_trace(tmp_path / "latin.csv")
 
 
+_H = "slot,user,x,y\n"
+
+
+@pytest.mark.parametrize(("body", "field", "words"), [
+    # a non-numeric cell: neither line nor column ('trace': non-numeric entry (...))
+    (_H + "0,0,1,2\n0,1,3,abc\n1,0,5,6\n1,1,7,8\n", "trace y", "t.csv line 3: not a number"),
+    # NaN: the line, not the column; and the line after a blank line was one short
+    (_H + "0,0,1,2\n\n0,1,nan,4\n1,0,5,6\n1,1,7,8\n", "trace x", "t.csv line 4: must be finite"),
+    (_H + "0,0,1,2\n\n0,1.5,3,4\n1,0,5,6\n1,1,7,8\n", "trace user", "line 4 of t.csv"),
+    (_H + "\n\n0,0,1,2\n0,1,1_0,2\n", "trace x", "t.csv line 5: not a number"),
+    (_H + "0,0,1,2\n\n0,1,3\n", "trace", "line 4 has 3 cells"),
+])
+def test_slot_user_csv_errors_name_line_and_column(tmp_path: Path, body: str, field: str,
+                                                   words: str) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text(body)
+    for read in (lambda: read_slot_user_csv(p, ("x", "y")), lambda: load_position_trace(p)):
+        with pytest.raises(ValidationError) as exc:
+            read()
+        assert exc.value.field == field
+        assert words in str(exc.value)
+    q = tmp_path / "ok.csv"  # blank lines between good rows are still skipped
+    q.write_text(_H + "0,0,1,2\n\n1,0,3,4\n\n")
+    np.testing.assert_array_equal(read_slot_user_csv(q, ("x", "y"))[:, 0], [[1, 2], [3, 4]])
+
+
 @pytest.mark.parametrize("bad", [123, None, b"t.csv", ["t.csv"], ""], ids=repr)
 def test_trace_path_that_is_not_a_path_is_refused_by_name(bad: object) -> None:
     """Path(path) ran before any check: 123 and None raised a bare TypeError."""
