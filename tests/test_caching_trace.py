@@ -181,6 +181,16 @@ def test_trace_csv_plain_and_quoted_rows_read_alike(tmp_path: Path) -> None:
     np.testing.assert_array_equal(load_trace_csv(w), [[[3, 1]]])
 
 
+@pytest.mark.parametrize("text", ["slot,server,model,count\n", "slot,server,model,count\n\n",
+                                  '"slot",server,model,count\n'])
+def test_a_trace_with_only_a_header_is_empty(tmp_path: Path, text: str) -> None:
+    """The plain-row split read one empty cell from no rows (a bare ValueError)."""
+    p = tmp_path / "w.csv"
+    p.write_text(text)
+    with pytest.raises(ValidationError, match="empty trace"):
+        load_trace_csv(p)
+
+
 def test_a_cut_trace_with_a_shape_line_is_refused(tmp_path: Path) -> None:
     """A trace cut mid-line read its last count short (775 -> 761 requests)."""
     R = np.zeros((2, 1, 1))

@@ -153,7 +153,7 @@ def _trace_cells(p: Path, body: str, skip: int) -> tuple[list[list[str]], np.nda
         commas = np.fromiter(map(str.count, rows, itertools.repeat(",")), np.int64, len(rows))
         lines = np.flatnonzero(size[1:]) + 1  # index in rows of each data row
         if np.all(commas[lines] == len(header) - 1):
-            flat = ",".join(filter(None, rows[1:])).split(",")
+            flat = ",".join(filter(None, rows[1:])).split(",") if len(lines) else []
             return [flat[k::len(header)] for k in idx], lines + 1 + skip
         del rows, size, commas, lines
         next(reader)  # the header; rows of another width: read as CSV, below
