@@ -176,6 +176,10 @@ def test_trace_csv_plain_and_quoted_rows_read_alike(tmp_path: Path) -> None:
     top, header, *rows = text.splitlines()
     q.write_text(f"{top}\n{header},note\n" + "".join(f'{r},"x, y"\n\n' for r in rows))
     np.testing.assert_array_equal(load_trace_csv(q), R)
+    m = tmp_path / "m.csv"  # a quoted cell over two lines: the row's first line is named
+    m.write_text('slot,server,model,count\n0,0,0,1\n\n1,0,0,"1\n2"\n1,0,1,x\n')
+    with pytest.raises(ValidationError, match=r"'1\\n2': line 4: not a number"):
+        load_trace_csv(m)
     w = tmp_path / "w.csv"  # a row with a cell beyond the header: ignored, as before
     w.write_text("slot,server,model,count\n0,0,0,3,9\n0,0,1,1\n")
     np.testing.assert_array_equal(load_trace_csv(w), [[[3, 1]]])

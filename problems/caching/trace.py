@@ -161,17 +161,19 @@ def _trace_cells(p: Path, body: str, skip: int) -> tuple[list[list[str]], np.nda
     cells: list[list[str]] = [[] for _ in TRACE_COLUMNS]
     adds = list(zip(idx, [c.append for c in cells], strict=True))
     at: list[int] = []
+    end = reader.line_num + skip  # last file line read
     try:
         for row in reader:  # CSV parsing is per line; the numbers are read per column
+            first, end = end + 1, reader.line_num + skip  # a quoted field may span lines
             if len(row) < need:
                 if not row:
                     continue
                 col = TRACE_COLUMNS[next(j for j, k in enumerate(idx) if k >= len(row))]
-                raise ValidationError(col, "-", ",".join(row), f"line {reader.line_num + skip}"
-                                      f": not a number ({len(row)} cells, no {col!r} cell)")
+                raise ValidationError(col, "-", ",".join(row), f"line {first}: not a number "
+                                      f"({len(row)} cells, no {col!r} cell)")
             for k, add in adds:
                 add(row[k])
-            at.append(reader.line_num + skip)
+            at.append(first)
     except csv.Error as exc:
         raise ValidationError("path", "-", str(p), f"not a valid CSV file at line "
                               f"{reader.line_num + skip}: {exc}") from exc
