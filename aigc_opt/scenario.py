@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import UnknownNameError, ValidationError
+from .matfile import NpyHeader, load_npz
 from .schema import FIELDS, LOWER_BOUNDS, SCHEMA, FieldSpec, check_floor
 from .validate import (
     check_array,
@@ -157,18 +158,7 @@ class Scenario:
     def _axis_sizes(self) -> dict[str, int]:
         """Axis lengths: the most common length among the fields on each axis, so that the one
         field with a wrong shape is the one the error names."""
-        sizes = {"xy": 2}
-        for axis in ("user", "server", "model", "point", "link"):
-            lengths: list[int] = []
-            for spec in SCHEMA:
-                if axis not in spec.axes:
-                    continue
-                shape = _shape_of(getattr(self, spec.name))
-                k = spec.axes.index(axis)
-                if len(shape) > k:
-                    lengths.append(int(shape[k]))
-            # most common length; ties go to the first field in schema order
-            sizes[axis] = max(lengths, key=lengths.count) if lengths else 0
+        sizes = _axis_lengths({s.name: _shape_of(getattr(self, s.name)) for s in SCHEMA})
         for axis, name in (("user", "user_tx_power_w"), ("server", "server_compute_flops"),
                            ("model", "model_size_bytes")):
             if sizes[axis] == 0:
@@ -421,25 +411,34 @@ class Scenario:
     __hash__ = None  # type: ignore[assignment]
 
 
+def _axis_lengths(shapes: dict[str, tuple[int, ...]]) -> dict[str, int]:
+    """Axis lengths from the fields' shapes: the most common length among the fields on each
+    axis (ties go to the first field in schema order; 0 when no field gives one)."""
+    sizes = {"xy": 2}
+    for axis in ("user", "server", "model", "point", "link"):
+        lengths: list[int] = []
+        for spec in SCHEMA:
+            shape = shapes.get(spec.name, ())
+            if axis in spec.axes and len(shape) > spec.axes.index(axis):
+                lengths.append(int(shape[spec.axes.index(axis)]))
+        sizes[axis] = max(lengths, key=lengths.count) if lengths else 0
+    return sizes
+
+
+def _npz_expected(headers: dict[str, NpyHeader]) -> dict[str, tuple[int, ...]]:
+    """Each field's shape as the archive's other entries declare it (``schema_version``: a
+    scalar); an entry larger than this is refused before its data is read."""
+    sizes = _axis_lengths({k: h.shape for k, h in headers.items()})
+    return {"schema_version": ()} | {s.name: tuple(sizes[a] for a in s.axes) for s in SCHEMA}
+
+
 def _read_npz(path: Path) -> dict[str, Any]:
-    """The fields of a scenario ``.npz`` archive (no pickles; a bad file names the path)."""
-    data: dict[str, Any] = {}
-    try:
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise ValidationError("path", "-", str(path),
-                                  "holds a single .npy array, not a scenario .npz archive")
-        with z:
-            for k in z.files:
-                a = z[k]
-                data[k] = a.item() if a.ndim == 0 else a
-    except ValidationError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any reader failure (zip, zlib, npy header) is a bad file
-        raise ValidationError("path", "-", str(path),
-                              f"not a readable scenario .npz archive: "
-                              f"{type(exc).__name__}: {exc}") from exc
-    return data
+    """The fields of a scenario ``.npz`` archive (no pickles; a bad file names the path; each
+    entry's declared shape is checked before its data is read: :func:`aigc_opt.matfile.
+    load_npz`)."""
+    arrays = load_npz(path, "scenario .npz archive", expected=_npz_expected,
+                      units={s.name: s.unit for s in SCHEMA})
+    return {k: a.item() if a.ndim == 0 else a for k, a in arrays.items()}
 
 
 def _shape_of(value: Any) -> tuple[int, ...]:

@@ -19,7 +19,8 @@ fields with these functions, so that the rules are the same everywhere:
   allocating anything (:func:`check_entries`; raise the limit with the generator's
   ``max_entries`` argument);
 * files are read with :func:`read_text` / :func:`load_json`, which name the path (and line) for
-  unreadable, non-UTF-8, truncated, invalid or too deeply nested content.
+  unreadable, non-UTF-8, truncated, invalid or too deeply nested content; binary readers
+  (:mod:`aigc_opt.matfile`) go through the same :func:`check_regular_file`.
 
 Unknown names (a method, a backend, a choice such as ``linking="foo"``) raise
 :class:`~aigc_opt.errors.UnknownNameError`, which lists the known names and the closest match.
@@ -488,21 +489,40 @@ def first_underscore(cells: Iterable[str]) -> int:
     return next(i for i, c in enumerate(cells) if "_" in c)
 
 
+def check_regular_file(path: Any, what: str = "file", *,
+                       max_bytes: int = MAX_FILE_BYTES) -> Path:
+    """``path`` as a :class:`~pathlib.Path` after checking that it is a readable regular file
+    of at most ``max_bytes`` bytes; every reader (text or binary) goes through it.
+
+    Raises
+    ------
+    ValidationError
+        Naming the path: missing, a directory, not a regular file (a named pipe (FIFO) or a
+        device would block the read forever or never end), or larger than ``max_bytes``.
+    """
+    p = check_path("path", path)
+    try:
+        st = p.stat()
+    except OSError as exc:
+        raise ValidationError("path", "-", str(p), f"cannot read {what}: {exc}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise ValidationError("path", "-", str(p), f"cannot read {what}: it is a directory")
+    if not stat.S_ISREG(st.st_mode):
+        # a FIFO blocked the read forever; /dev/zero reports size 0 and read until
+        # MemoryError
+        raise ValidationError("path", "-", str(p), f"{what} is not a regular file")
+    if st.st_size > max_bytes:
+        raise ValidationError("path", "-", str(p), f"{what} is {st.st_size:,} bytes, above "
+                              f"the {max_bytes:,}-byte limit")
+    return p
+
+
 def read_text(path: Any, what: str = "file", *, max_bytes: int = MAX_FILE_BYTES) -> str:
     """The UTF-8 text of ``path`` (without a leading byte-order mark); a
     :class:`ValidationError` naming the path for a missing,
     unreadable, too large or non-UTF-8 file (with the line of the first bad byte)."""
-    p = check_path("path", path)
+    p = check_regular_file(path, what, max_bytes=max_bytes)
     try:
-        st = p.stat()
-        size = st.st_size
-        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
-            # a FIFO blocked the read forever; /dev/zero reports size 0 and read until
-            # MemoryError
-            raise ValidationError("path", "-", str(p), f"{what} is not a regular file")
-        if size > max_bytes:
-            raise ValidationError("path", "-", str(p),
-                                  f"{what} is {size:,} bytes, above the {max_bytes:,}-byte limit")
         data = p.read_bytes()
     except OSError as exc:
         raise ValidationError("path", "-", str(p), f"cannot read {what}: {exc}") from exc

@@ -64,6 +64,7 @@ def test_a_crashing_reader_is_a_validation_error(monkeypatch: pytest.MonkeyPatch
         os.kill(os.getpid(), signal.SIGSEGV)
 
     monkeypatch.setattr(matfile, "_child", crash)
+    (tmp_path / "any.mat").write_bytes(b"x")  # a regular file (a missing one is refused first)
     with pytest.raises(ValidationError, match="crashed") as err:
         matfile.load_mat(tmp_path / "any.mat")
     assert err.value.field == "path"
@@ -72,6 +73,7 @@ def test_a_crashing_reader_is_a_validation_error(monkeypatch: pytest.MonkeyPatch
 @linux
 def test_a_hanging_reader_is_stopped(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(matfile, "_child", lambda path, conn: time.sleep(60))
+    (tmp_path / "any.mat").write_bytes(b"x")
     t0 = time.perf_counter()
     with pytest.raises(ValidationError, match="did not finish"):
         matfile.load_mat(tmp_path / "any.mat", timeout=0.5)

@@ -30,7 +30,14 @@ import numpy as np
 from aigc_opt.errors import ValidationError
 from aigc_opt.problems.wpmec import WpmecBatch, WpmecParams, solve_batch
 from aigc_opt.schema import bound as _bound
-from aigc_opt.validate import INT_LIMIT, check_array, check_path, check_scalar, writing
+from aigc_opt.validate import (
+    INT_LIMIT,
+    check_array,
+    check_path,
+    check_regular_file,
+    check_scalar,
+    writing,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -186,18 +193,18 @@ def load_labels(path: str | Path) -> WpmecLabels:
         raise ValidationError("path", "-", str(p), "cannot read: the file does not exist")
     if p.is_dir():
         raise ValidationError("path", "-", str(p), "cannot read: it is a directory")
+    from aigc_opt.matfile import load_mat, load_npz
+
+    check_regular_file(p, "label file")  # a named pipe blocked the readers forever
     try:
         if suffix == ".npz":
-            with np.load(p, allow_pickle=False) as z:
-                d = {k: np.asarray(z[k]) for k in z.files}
+            d = load_npz(p, "label .npz archive", expected=_npz_expected)
             names = {"input_h": "gains", "output_mode": "modes", "output_obj": "objective",
                      "output_bound": "bound", "output_gap": "gap", "output_a": "wpt_fraction",
                      "output_tau": "tau", "weights": "weights"}
             d = {mat: d[npz] for mat, npz in names.items() if npz in d} | (
                 {"seed": d["seed"]} if "seed" in d else {})
         else:
-            from aigc_opt.matfile import load_mat
-
             d = load_mat(p)
     except ValidationError:
         raise
@@ -257,6 +264,19 @@ def load_labels(path: str | Path) -> WpmecLabels:
     return WpmecLabels(gains, modes.astype(np.int8), stated["output_obj"],
                        stated["output_bound"], stated["output_gap"], stated["output_a"], tau,
                        weights, seed)
+
+
+def _npz_expected(headers: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Largest shape of each entry of a label ``.npz``: F x N from ``gains`` (F-vectors,
+    F x N matrices, an N-vector of weights, one seed); an entry larger than this is refused
+    before its data is read (its data and the total are capped by
+    :data:`aigc_opt.validate.MAX_FILE_BYTES`)."""
+    shape: tuple[int, ...] = headers["gains"].shape if "gains" in headers else ()
+    if len(shape) not in (1, 2):  # no gains matrix: the loader names that (size cap only)
+        return {}
+    f, n = (shape[0], shape[1]) if len(shape) == 2 else (1, shape[0])
+    return {"modes": (f, n), "tau": (f, n), "objective": (f,), "bound": (f,), "gap": (f,),
+            "wpt_fraction": (f,), "weights": (n,), "seed": ()}
 
 
 #: Slack on the stated time fractions ``output_a`` and ``output_tau`` (<= 1 + this): DROO's

@@ -389,9 +389,11 @@ class WpmecBatch:
             raise ValidationError("path", "-", str(p), "unsupported file type (.npy/.csv/.mat)")
         if not isinstance(variable, str):
             raise ValidationError("variable", "-", variable, "must be a string")
+        from aigc_opt.matfile import load_mat, load_npy
+
         try:
-            if suffix == ".npy":
-                arr = np.load(p, allow_pickle=False)
+            if suffix == ".npy":  # header (shape, dtype, size) checked before the data
+                arr = load_npy(p, "gains .npy file")
             elif suffix == ".csv":
                 text = read_text(p, "gains CSV")
                 if text.startswith("# " + GAINS_CSV_HEADER) and not text.endswith(("\n", "\r")):
@@ -403,8 +405,6 @@ class WpmecBatch:
                 arr = np.loadtxt(io.StringIO(text), delimiter=",", comments="#", ndmin=2,
                                  dtype=np.float64)
             else:
-                from aigc_opt.matfile import load_mat
-
                 data = load_mat(p)
                 if variable not in data:
                     names = sorted(k for k in data if not k.startswith("__"))

@@ -1,0 +1,160 @@
+"""Binary input files (``.npz``, ``.npy``, ``.mat``).
+
+* An ``.npz``/``.npy`` entry is checked by its header (declared shape and dtype) before its
+  data is read: a 2.3 MB scenario archive whose ``user_kappa`` declared 3e8 deflated zeros
+  took 5.6 GB and 27 s (or died with MemoryError) before the shape check.
+* Every binary reader refuses a named pipe at once, as the text readers do (they blocked
+  forever; the MAT-file child for 300 s).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import tracemalloc
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import aigc_opt as ao
+from aigc_opt import matfile
+from aigc_opt.errors import ValidationError
+from aigc_opt.gym.datasets import load_labels, save_labels, wpmec_labels
+from aigc_opt.problems.wpmec import WpmecBatch
+
+
+def _bomb_member(zf: zipfile.ZipFile, name: str, shape: tuple[int, ...]) -> None:
+    """A deflated ``.npy`` member of float64 zeros declaring ``shape``."""
+    with zf.open(name + ".npy", "w", force_zip64=True) as fh:
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": "<f8", "fortran_order": False, "shape": shape})
+        left = int(np.prod(shape)) * 8
+        chunk = bytes(1 << 20)
+        while left > 0:
+            fh.write(chunk[:min(left, len(chunk))])
+            left -= len(chunk)
+
+
+def _peak_mb(fn: Callable[[], Any]) -> tuple[BaseException | None, float]:
+    """The exception ``fn`` raises (None) and the peak of traced memory meanwhile, MB."""
+    tracemalloc.start()
+    try:
+        fn()
+        exc = None
+    except Exception as e:  # noqa: BLE001 - returned to the test
+        exc = e
+    peak = tracemalloc.get_traced_memory()[1] / 1e6
+    tracemalloc.stop()
+    return exc, peak
+
+
+def test_scenario_npz_entry_larger_than_declared_axes_is_refused_unread(tmp_path: Path) -> None:
+    scn = ao.Scenario.generate(12, 3, 4, seed=0)
+    scn.save(tmp_path / "s.npz")
+    bomb = tmp_path / "bomb.npz"
+    with np.load(tmp_path / "s.npz") as src, zipfile.ZipFile(bomb, "w",
+                                                                zipfile.ZIP_DEFLATED) as zf:
+        for k in src.files:
+            if k != "user_kappa":
+                with zf.open(k + ".npy", "w") as fh:
+                    np.lib.format.write_array(fh, src[k])
+        _bomb_member(zf, "user_kappa", (4_000_000,))  # 32 MB of zeros, ~30 kB deflated
+    assert bomb.stat().st_size < 200_000
+    exc, peak = _peak_mb(lambda: ao.Scenario.load(bomb))
+    assert isinstance(exc, ValidationError), exc
+    assert exc.field == "user_kappa"
+    msg = str(exc)
+    assert "declared shape (4000000,)" in msg and "expected shape (12,)" in msg, msg
+    assert "bomb.npz" in msg
+    assert peak < 8, f"{peak:.1f} MB traced: the entry was decompressed"
+    assert ao.Scenario.load(tmp_path / "s.npz") == scn  # a good archive still loads
+
+
+def test_npz_total_declared_bytes_are_capped(tmp_path: Path) -> None:
+    path = tmp_path / "big.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        _bomb_member(zf, "a", (300_000,))
+    with pytest.raises(ValidationError, match=r"declares 2,400,000 bytes .* above the "
+                                              r"1,000,000-byte limit") as err:
+        matfile.load_npz(path, max_bytes=1_000_000)
+    assert err.value.field == "a" and "declared shape (300000,)" in str(err.value)
+
+
+def test_label_npz_modes_larger_than_gains_is_refused_unread(tmp_path: Path) -> None:
+    lab = wpmec_labels(4, 3, seed=1)
+    good = save_labels(lab, tmp_path / "good.npz")
+    bomb = tmp_path / "bomb.npz"
+    with np.load(good) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        for k in src.files:
+            if k != "modes":
+                with zf.open(k + ".npy", "w") as fh:
+                    np.lib.format.write_array(fh, src[k])
+        _bomb_member(zf, "modes", (3, 1_000_000))
+    exc, peak = _peak_mb(lambda: load_labels(bomb))
+    assert isinstance(exc, ValidationError), exc
+    assert exc.field == "modes" and "expected shape (3, 4)" in str(exc), str(exc)
+    assert peak < 8, f"{peak:.1f} MB traced: the entry was decompressed"
+    np.testing.assert_array_equal(load_labels(good).modes, lab.modes)
+
+
+def test_gains_npy_declaring_more_than_it_holds_is_truncated(tmp_path: Path) -> None:
+    path = tmp_path / "g.npy"
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": "<f8", "fortran_order": False, "shape": (100_000, 1000)})
+        fh.write(np.ones(10).tobytes())
+    with pytest.raises(ValidationError, match=r"declared shape \(100000, 1000\).*truncated: "
+                                              r"holds 80 of 800,000,000 data bytes"):
+        WpmecBatch.from_file(path)
+
+
+def test_pickled_npz_entry_is_refused_by_its_header(tmp_path: Path) -> None:
+    path = tmp_path / "o.npz"
+    np.savez(path, seed=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValidationError, match="holds Python objects"):
+        matfile.load_npz(path)
+
+
+def _returns_at_once(fn: Callable[[Path], Any], fifo: Path) -> BaseException | None:
+    """What ``fn(fifo)`` raises, failing the test if it blocks on the pipe for 5 s."""
+    out: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            fn(fifo)
+        except BaseException as exc:  # noqa: BLE001 - returned to the test
+            out["exc"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(5)
+    if t.is_alive():
+        try:  # open the write end and close it: the blocked reader sees end of file
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+        t.join(10)
+        pytest.fail(f"{fn} blocked on the named pipe {fifo.name}")
+    return out.get("exc")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+@pytest.mark.parametrize("name, fn", [
+    ("p.npz", ao.Scenario.load),
+    ("p.npz", load_labels),
+    ("p.mat", load_labels),
+    ("p.npy", WpmecBatch.from_file),
+    ("p.mat", WpmecBatch.from_file),
+    ("p.mat", matfile.load_mat),
+])
+def test_binary_readers_refuse_a_named_pipe(tmp_path: Path, name: str,
+                                            fn: Callable[[Path], Any]) -> None:
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    exc = _returns_at_once(fn, fifo)
+    assert isinstance(exc, ValidationError), exc
+    assert "is not a regular file" in str(exc) and name in str(exc)
