@@ -25,7 +25,7 @@ from typing import Any
 import typer
 
 from .cli_paths import check_in_file, check_out_file, same_file, writing_out  # noqa: F401
-from .errors import did_you_mean
+from .errors import ValidationError, did_you_mean
 
 
 # ------------------------------------------------------------------------- bounded float options
@@ -271,12 +271,13 @@ def declared_type(path: Path) -> str | None:
     """The ``"module:Qualname"`` an instance JSON of ``aigc-opt instance`` declares, or None
     (another format, or a file that does not read: its loader reports why)."""
     from .cases import INSTANCE_TAG
+    from .validate import read_text
 
     if path.suffix.lower() != ".json" or not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+    try:  # read_text, as the loader: a byte-order mark had hidden the type (wrong problem)
+        data = json.loads(read_text(path, "instance file"))
+    except (ValidationError, ValueError, RecursionError):
         return None
     tp = data.get("type") if isinstance(data, dict) and INSTANCE_TAG in data else None
     return tp if isinstance(tp, str) else None

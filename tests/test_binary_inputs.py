@@ -1,10 +1,12 @@
-"""Binary input files (``.npz``, ``.npy``, ``.mat``).
+"""Binary input files (``.npz``, ``.npy``, ``.mat``) and instance JSON detection.
 
 * An ``.npz``/``.npy`` entry is checked by its header (declared shape and dtype) before its
   data is read: a 2.3 MB scenario archive whose ``user_kappa`` declared 3e8 deflated zeros
   took 5.6 GB and 27 s (or died with MemoryError) before the shape check.
 * Every binary reader refuses a named pipe at once, as the text readers do (they blocked
   forever; the MAT-file child for 300 s).
+* An instance JSON with a UTF-8 byte-order mark declares its type (it was solved as
+  ``offloading.assignment``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pytest
 
 import aigc_opt as ao
 from aigc_opt import matfile
+from aigc_opt.cli_util import declared_type
 from aigc_opt.errors import ValidationError
 from aigc_opt.gym.datasets import load_labels, save_labels, wpmec_labels
 from aigc_opt.problems.wpmec import WpmecBatch
@@ -158,3 +161,12 @@ def test_binary_readers_refuse_a_named_pipe(tmp_path: Path, name: str,
     exc = _returns_at_once(fn, fifo)
     assert isinstance(exc, ValidationError), exc
     assert "is not a regular file" in str(exc) and name in str(exc)
+
+
+def test_bom_instance_json_declares_its_type(tmp_path: Path) -> None:
+    body = '{"aigc_opt_instance": 1, "type": "pkg.mod:SomeInstance", "fields": {}}'
+    plain, bom = tmp_path / "c.json", tmp_path / "c_bom.json"
+    plain.write_text(body, encoding="utf-8")
+    bom.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    assert declared_type(plain) == "pkg.mod:SomeInstance"
+    assert declared_type(bom) == "pkg.mod:SomeInstance"
