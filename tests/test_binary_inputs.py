@@ -7,6 +7,7 @@
   forever; the MAT-file child for 300 s).
 * An instance JSON with a UTF-8 byte-order mark declares its type (it was solved as
   ``offloading.assignment``).
+* A bad ``output_mode`` entry is reported with its value and position.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.io
 
 import aigc_opt as ao
 from aigc_opt import matfile
@@ -170,3 +172,18 @@ def test_bom_instance_json_declares_its_type(tmp_path: Path) -> None:
     bom.write_bytes(b"\xef\xbb\xbf" + body.encode())
     assert declared_type(plain) == "pkg.mod:SomeInstance"
     assert declared_type(bom) == "pkg.mod:SomeInstance"
+
+
+@pytest.mark.parametrize("bad, shown", [(2.0, "2.0"), (np.nan, "nan")])
+def test_bad_output_mode_names_value_and_position(tmp_path: Path, bad: float,
+                                                  shown: str) -> None:
+    h = np.full((3, 4), 1e-6)
+    m = np.zeros((3, 4))
+    m[2, 1] = bad
+    path = tmp_path / "mode.mat"
+    scipy.io.savemat(path, {"input_h": h, "output_mode": m})
+    with pytest.raises(ValidationError) as err:
+        load_labels(path)
+    msg = str(err.value)
+    assert err.value.field == "output_mode" and f"= {shown}" in msg, msg
+    assert "frame 2, user 1" in msg and "1 of 12 entries" in msg, msg

@@ -232,9 +232,13 @@ def load_labels(path: str | Path) -> WpmecLabels:
             raise exc.located(str(p)) from None
 
     modes = var("output_mode", (f, n), "-")
-    if not np.isin(modes, (0.0, 1.0)).all():
-        raise ValidationError("output_mode", "-", "non-0/1 entries",
-                              "offloading modes must be 0 or 1").located(str(p))
+    bad = ~np.isin(modes, (0.0, 1.0))
+    if bad.any():
+        i, j = (int(x) for x in np.argwhere(bad)[0])
+        raise ValidationError("output_mode", "-", float(modes[i, j]),
+                              f"offloading modes must be 0 or 1: frame {i}, user {j} (0-based; "
+                              f"{int(bad.sum())} of {bad.size} entries are not 0/1)"
+                              ).located(str(p))
     stated = {k: var(k, (f,), u) for k, u in (("output_obj", "bit/s"), ("output_bound", "bit/s"),
                                             ("output_gap", "-"), ("output_a", "-"))}
     tau = var("output_tau", (f, n), "-")
