@@ -63,16 +63,19 @@ def load_mat(path: str | Path, timeout: float = READ_TIMEOUT_S) -> dict[str, Any
     Raises
     ------
     ValidationError
-        The reader crashed (a signal) or did not finish within ``timeout`` seconds.
-    ValueError
-        The reader raised (its exception type and message, as text): callers treat it as any
-        other unreadable file.
+        Naming the file: not a regular file; a MATLAB v7.3 (HDF5) file (not supported: re-save
+        with ``save -v7``); the reader crashed (a signal), did not finish within ``timeout``
+        seconds or raised (a damaged, truncated or foreign file: its exception, as text).
     """
     path = check_regular_file(path, "MAT-file")
+    _refuse_v73(path)  # and an empty file
     if not sys.platform.startswith("linux"):
         import scipy.io
 
-        return dict(scipy.io.loadmat(str(path)))
+        try:
+            return dict(scipy.io.loadmat(str(path)))
+        except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
+            raise _unreadable(path, f"{type(exc).__name__}: {exc}") from exc
     import multiprocessing as mp
     import warnings
 
@@ -105,8 +108,35 @@ def load_mat(path: str | Path, timeout: float = READ_TIMEOUT_S) -> dict[str, Any
                               "or truncated file")
     kind, payload = msg
     if kind == "err":
-        raise ValueError(payload)
+        raise _unreadable(path, payload)
     return dict(payload)
+
+
+#: What :func:`load_mat` says of a MATLAB v7.3 file.
+V73_HINT = ("a MATLAB v7.3 (HDF5) MAT-file, which is not supported: re-save it in MATLAB "
+            "with save(..., '-v7') (or -v6)")
+
+
+def _refuse_v73(path: Path) -> None:
+    """An empty file, and a v7.3 MAT-file (an HDF5 file with a 512-byte MATLAB preamble), are
+    refused by their first bytes; scipy's own message pointed to h5py, not a dependency."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(520)
+    except OSError as exc:
+        raise ValidationError("path", "-", str(path), f"cannot read MAT-file: {exc}") from exc
+    if not head:
+        raise ValidationError("path", "-", str(path), "the MAT-file is empty (0 bytes)")
+    if head.startswith(b"MATLAB 7.3") or head[512:520] == b"\x89HDF\r\n\x1a\n":
+        raise ValidationError("path", "-", str(path), V73_HINT)
+
+
+def _unreadable(path: Path, why: str) -> ValidationError:
+    """The error for a file scipy's reader refused (``why``: its exception, as text)."""
+    if "v7.3" in why:
+        return ValidationError("path", "-", str(path), V73_HINT)
+    return ValidationError("path", "-", str(path), "cannot read MAT-file: damaged, "
+                           f"truncated or not a MAT-file (the reader said {why})")
 
 
 # ------------------------------------------------------------------------------ .npy / .npz

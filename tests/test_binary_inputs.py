@@ -187,3 +187,32 @@ def test_bad_output_mode_names_value_and_position(tmp_path: Path, bad: float,
     msg = str(err.value)
     assert err.value.field == "output_mode" and f"= {shown}" in msg, msg
     assert "frame 2, user 1" in msg and "1 of 12 entries" in msg, msg
+
+
+def _v73_bytes() -> bytes:
+    """The start of a MATLAB v7.3 file: a 512-byte MATLAB preamble, then an HDF5 file."""
+    text = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, HDF5 schema 1.00 ."
+    pre = (text.ljust(116, b" ") + b"\0" * 8 + b"\x00\x02IM").ljust(512, b"\0")
+    return pre + b"\x89HDF\r\n\x1a\n" + b"\0" * 1000
+
+
+@pytest.mark.parametrize("reader", [load_labels, WpmecBatch.from_file])
+def test_damaged_mat_files_are_named_plainly(tmp_path: Path, reader: Callable[[Path], Any]
+                                             ) -> None:
+    full = tmp_path / "full.mat"
+    scipy.io.savemat(full, {"input_h": np.full((200, 10), 1e-6),
+                            "output_mode": np.zeros((200, 10))})
+    cut = tmp_path / "cut.mat"
+    cut.write_bytes(full.read_bytes()[:3000])
+    with pytest.raises(ValidationError, match="cannot read MAT-file: damaged, truncated"):
+        reader(cut)
+    v73 = tmp_path / "v73.mat"
+    v73.write_bytes(_v73_bytes())
+    with pytest.raises(ValidationError, match=r"v7\.3 \(HDF5\) MAT-file, which is not "
+                                              r"supported: re-save .*'-v7'") as err:
+        reader(v73)
+    assert "h5py" not in str(err.value) and "v73.mat" in str(err.value)
+    empty = tmp_path / "empty.mat"
+    empty.write_bytes(b"")
+    with pytest.raises(ValidationError, match=r"empty \(0 bytes\)"):
+        reader(empty)
