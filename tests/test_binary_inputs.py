@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import tracemalloc
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -216,3 +217,24 @@ def test_damaged_mat_files_are_named_plainly(tmp_path: Path, reader: Callable[[P
     empty.write_bytes(b"")
     with pytest.raises(ValidationError, match=r"empty \(0 bytes\)"):
         reader(empty)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("", r"empty gains CSV: no data row"),
+    ("# channel power gains, one frame per row\n\n", r"empty gains CSV: no data row"),
+    ("# gains\n1e-6,2e-6\n\n3e-6,x\n", r"line 4, column 2: 'x' is not a number"),
+    ("1e-6,2e-6\n3e-6\n", r"line 2 has 1 values, the first data row \(line 1\) has 2"),
+])
+def test_gains_csv_errors_name_the_file_line(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "g.csv"
+    path.write_text(text, encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "input contained no data" leaked
+        with pytest.raises(ValidationError, match=match):
+            WpmecBatch.from_file(path)
+
+
+def test_gains_csv_round_trip_is_unchanged(tmp_path: Path) -> None:
+    batch = WpmecBatch.generate(4, 3, seed=2)
+    back = WpmecBatch.from_file(batch.save(tmp_path / "g.csv"))
+    np.testing.assert_array_equal(back.gains, batch.gains)

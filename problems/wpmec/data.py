@@ -402,8 +402,7 @@ class WpmecBatch:
                     raise ValidationError("path", "-", str(p), "truncated: a gains CSV "
                                           "written by save() must end with a newline (its "
                                           "last value may be cut)")
-                arr = np.loadtxt(io.StringIO(text), delimiter=",", comments="#", ndmin=2,
-                                 dtype=np.float64)
+                arr = _gains_csv(p, text)
             else:
                 data = load_mat(p)
                 if variable not in data:
@@ -436,6 +435,46 @@ class WpmecBatch:
         else:
             raise ValidationError("path", "-", str(p), "unsupported file type (.npy/.csv/.mat)")
         return p
+
+
+def _gains_csv(path: Path, text: str) -> np.ndarray:
+    """The gains matrix of a CSV text (comma separated, ``#`` comments, one frame per row).
+
+    An empty file (no data row) and an unreadable cell or a row of another length are
+    reported with the file's line number (numpy counted data rows from 0 and warned on an
+    empty file); the parse itself is numpy's.
+    """
+    rows = [(n, line.split("#", 1)[0]) for n, line in enumerate(text.splitlines(), 1)]
+    rows = [(n, r) for n, r in rows if r.strip()]
+    if not rows:
+        raise ValidationError("path", "-", str(path), "empty gains CSV: no data row (only "
+                              "comments or blank lines)")
+    try:
+        return np.loadtxt(io.StringIO(text), delimiter=",", comments="#", ndmin=2,
+                          dtype=np.float64)
+    except ValueError as exc:
+        why = str(exc)
+    width = len(rows[0][1].split(","))
+    for n, r in rows:  # find the line numpy stopped at
+        cells = r.split(",")
+        if len(cells) != width:
+            why = (f"line {n} has {len(cells)} values, the first data row (line "
+                   f"{rows[0][0]}) has {width}")
+            break
+        bad = [j for j, c in enumerate(cells, 1) if not _is_number(c)]
+        if bad:
+            why = f"line {n}, column {bad[0]}: {cells[bad[0] - 1].strip()!r} is not a number"
+            break
+    raise ValidationError("path", "-", str(path), f"cannot read gains CSV: {why}")
+
+
+def _is_number(cell: str) -> bool:
+    """Whether ``cell`` reads as one float (``1_000`` is refused, as numpy does)."""
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return "_" not in cell
 
 
 def _ro(x: Any, shape: tuple[int, ...], name: str, unit: str) -> np.ndarray:
