@@ -301,6 +301,21 @@ def test_cvxpy_min_power_at_extreme_targets_matches_closed_form(rate_factor: flo
     _cvxpy_default_matches_closed_form(inst, PowerSpec(mode="min_power"))
 
 
+def test_cvxpy_min_power_with_a_targetless_user_matches_closed_form() -> None:
+    """Tester te: a user without a rate target (no cost, cap 5.5e14 in scaled units) let
+    Clarabel's iterate drift to p~ = 2e7 and stop 'optimal' 1.5 % above the optimum of about
+    1e-12 W; the referee's absolute 1e-9 tolerance let it pass. Its p~ is now capped at 1."""
+    inst = PowerInstance(
+        gain=[89.93482875252849, 0.015388763333506578, 0.00032149647647997126],
+        noise_psd_w_per_hz=[3.437701345244627e-18, 9.75016267517622e-21, 5.997008349255835e-19],
+        bandwidth_hz=[150608.78939581302, 23761324.77665014, 207639.80003293222],
+        total_power_w=0.0002056372383036987, max_power_w=[3.1763659597283302, np.inf, np.inf],
+        rate_target_bps=[0.0, 112783.31066891116, 50345.43514293994],
+        weight=[2.217000598716381, 0.12756544022626262, 1.5649966119855239])
+    _cvxpy_default_matches_closed_form(inst, PowerSpec(mode="min_power",
+                                                       rate_scale=0.014689957361497407))
+
+
 @pytest.mark.parametrize("w", [1e-320, 1e-300, 1e9])
 def test_water_filling_is_invariant_to_a_common_weight_scale(w: float) -> None:
     """Sum-rate water-filling depends on the weights only up to a common factor: weights of

@@ -445,6 +445,15 @@ def build_cvxpy(inst: PowerInstance, spec: PowerSpec) -> ConvexProgram:
             cons.append(pv[idx] <= inst.max_power_w[finite] / punit[finite])
             names.append("max_power")
             items.append(GridLabels("user {0}", (n,), idx))
+        free = np.nonzero(~need)[0]
+        if free.size:
+            # a user without a target has no cost and p = 0 from the decoder; unbounded, its
+            # interior-point iterate drifted to p~ = 2e7 and Clarabel stopped 'optimal' 1.5 %
+            # above the optimum of the others (tester te); p~ <= 1 keeps an interior, never
+            # binds at an optimum and cannot make the program infeasible
+            cons.append(pv[free] <= 1.0)
+            names.append("no_rate_target")
+            items.append(GridLabels("user {0}", (n,), free))
         obj = cp.Minimize(cp.sum(cp.multiply(np.where(need, punit / hs, 0.0), pv)))
         meta = {"power_scale": np.where(need, punit, 0.0), "objective_scale": hs}
     return ConvexProgram(cp.Problem(obj, cons), {"p": pv}, name=f"power[{spec.mode},N={n}]",
