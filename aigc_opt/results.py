@@ -79,7 +79,9 @@ from .errors import UnknownNameError, ValidationError
 from .results_io import (  # noqa: F401  (re-exported: part of the results API)
     FLAG_COLUMNS,
     LABEL_COLUMNS,
+    fit_power_law,
     parse_sizes,
+    to_parquet,
 )
 
 logger = logging.getLogger(__name__)
@@ -332,6 +334,17 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str) -> None
                               f"{', '.join(missing)}, missing from the results {src}".rstrip())
 
 
+def _frame(df: Any) -> pd.DataFrame:
+    """``df`` as tidy results: a frame from :func:`load` as it is; a results file path or a raw
+    frame (``pd.read_csv`` of a results CSV) through :func:`load`; anything else refused."""
+    if isinstance(df, pd.DataFrame) and rio.is_tidy(df):
+        return df
+    if isinstance(df, str | Path | pd.DataFrame):
+        return load(df)
+    raise ValidationError("df", "-", type(df).__name__, "results must be a DataFrame from "
+                          "aigc_opt.results.load or the path of a results file")
+
+
 def mask_unusable_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Copy of a loaded frame with the :data:`MEASUREMENT_COLUMNS` and extra metrics of rows
     that are not ``usable`` set to NaN (what :func:`load` does by default)."""
@@ -444,7 +457,7 @@ def _reference_objective(df: pd.DataFrame) -> pd.Series:
     return pd.Series(key.map(refs).to_numpy(dtype=float), index=df.index)
 
 
-def add_ratios(df: pd.DataFrame) -> pd.DataFrame:
+def add_ratios(df: pd.DataFrame | str | Path) -> pd.DataFrame:
     """Copy of ``df`` with ``ref_objective``, ``ratio_to_ref`` (objective / reference),
     ``excess_to_ref`` = (objective - ref) / max(1, |ref|) and ``regret`` (the excess signed so
     that > 0 is worse than the reference whatever the sense).
@@ -456,6 +469,7 @@ def add_ratios(df: pd.DataFrame) -> pd.DataFrame:
     negative objectives, e.g. migration's rewards, ``objective / reference`` falls below 1 for
     a *worse* minimisation result, so only ``regret`` ranks such rows).
     """
+    df = _frame(df)
     require_columns(df, ("problem", "method", "reference", "objective"), "a ratio to the reference")
     out = df.copy()
     ref = _reference_objective(out)
@@ -472,7 +486,7 @@ def _counted(df: pd.DataFrame, include_unusable: bool) -> tuple[pd.DataFrame, in
     return (df, 0) if include_unusable else (df[df["usable"]], int((~df["usable"]).sum()))
 
 
-def ratio_summary(df: pd.DataFrame, *, include_unusable: bool = False,
+def ratio_summary(df: pd.DataFrame | str | Path, *, include_unusable: bool = False,
                   rtol: float = 1e-6) -> pd.DataFrame:
     """Per (problem, method): cases, usable, excluded, mean / median / worst ratio to the
     reference, mean regret, wins / ties / losses against the reference and median solve time.
@@ -482,6 +496,7 @@ def ratio_summary(df: pd.DataFrame, *, include_unusable: bool = False,
     are left out (counted in ``excluded``; ``attrs["excluded"]`` holds the total) unless
     ``include_unusable``.
     """
+    df = _frame(df)
     r = add_ratios(df)
     rows = []
     for (problem, method), g in r.groupby(["problem", "method"], sort=True):
@@ -517,7 +532,7 @@ RATIO_SUMMARY_COLUMNS: tuple[str, ...] = (
     "median_ratio", "worst_ratio", "mean_regret", "wins", "ties", "losses", "median_solve_s")
 
 
-def pivot(df: pd.DataFrame, values: str, *, index: str | Sequence[str] = "method",
+def pivot(df: pd.DataFrame | str | Path, values: str, *, index: str | Sequence[str] = "method",
           columns: str | Sequence[str] | None = None, aggfunc: str = "mean",
           include_unusable: bool = False) -> pd.DataFrame:
     """Pivot table of ``values`` over usable rows (unless ``include_unusable``).
@@ -525,6 +540,7 @@ def pivot(df: pd.DataFrame, values: str, *, index: str | Sequence[str] = "method
     ``attrs["excluded"]`` holds the number of rows left out. A method with no usable row has
     no entry, so it can never rank first.
     """
+    df = _frame(df)
     for what, names in (("values", [values]), ("index", _names(index)),
                         ("columns", _names(columns))):
         for name in names:  # pandas' bare KeyError named no choice
@@ -542,22 +558,6 @@ def _names(arg: str | Sequence[str] | None) -> list[Any]:
     return [] if arg is None else [arg] if isinstance(arg, str) else list(arg)
 
 
-def fit_power_law(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray
-                  ) -> tuple[float, float, float]:
-    """Least-squares fit of ``y = a x^b`` on log-log axes: ``(a, b, r2)`` (NaN when fewer than
-    two distinct positive ``x``)."""
-    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    ok = (xa > 0) & (ya > 0) & np.isfinite(xa) & np.isfinite(ya)
-    lx, ly = np.log(xa[ok]), np.log(ya[ok])
-    if np.unique(lx).size < 2:
-        return math.nan, math.nan, math.nan
-    b, loga = np.polyfit(lx, ly, 1)
-    resid = ly - (loga + b * lx)
-    ss = float(np.sum((ly - ly.mean()) ** 2))
-    r2 = 1.0 - float(np.sum(resid**2)) / ss if ss > 0 else 1.0
-    return float(np.exp(loga)), float(b), r2
-
-
 def other_sizes(df: pd.DataFrame, problem: str) -> list[str]:
     """Size columns of ``problem`` other than its primary size that take several values or
     describe the instance (constant ones are included so that labels are complete)."""
@@ -567,11 +567,12 @@ def other_sizes(df: pd.DataFrame, problem: str) -> list[str]:
     return [c for c in cols if c not in primary and g[c].nunique(dropna=True) > 1]
 
 
-def time_fits(df: pd.DataFrame, *, time: str = "solve_seconds",
+def time_fits(df: pd.DataFrame | str | Path, *, time: str = "solve_seconds",
               include_unusable: bool = False) -> pd.DataFrame:
     """Fit ``time = a * size^b`` per (problem, method, other size parameters) over the primary
     size: columns ``problem, method, group, size_name, points, sizes, a, exponent, r2,
     excluded``. Groups with fewer than two distinct sizes get NaN coefficients."""
+    df = _frame(df)
     require_columns(df, ("problem", "method", "size", time), "a time fit")
     rows = []
     for problem, g in df.groupby("problem", sort=True):
@@ -595,20 +596,22 @@ def time_fits(df: pd.DataFrame, *, time: str = "solve_seconds",
     return out
 
 
-def status_counts(df: pd.DataFrame) -> pd.DataFrame:
+def status_counts(df: pd.DataFrame | str | Path) -> pd.DataFrame:
     """Rows per (problem, status, termination, usable): what happened to every case."""
+    df = _frame(df)
     return (df.groupby(["problem", "status", "termination", "usable"], sort=True, dropna=False)
             .size().rename("rows").reset_index())
 
 
 # ---------------------------------------------------------------------------------- series
-def series_table(df: pd.DataFrame, *, include_unusable: bool = True) -> pd.DataFrame:
+def series_table(df: pd.DataFrame | str | Path, *, include_unusable: bool = True) -> pd.DataFrame:
     """The per-slot ``series`` JSON of every row as a long table.
 
     Columns: ``run`` (the row's index in ``df``), ``key, problem, variant, sizes, seed,
     method, usable, series, slot`` (0-based), ``value`` and ``unit``. Rows that are not usable
     are kept (flagged) unless ``include_unusable`` is False.
     """
+    df = _frame(df)
     keep = ["key", "problem", "variant", "sizes", "seed", "method", "usable"]
     recs: list[dict[str, Any]] = []
     if "series" in df:
@@ -635,16 +638,3 @@ def series_table(df: pd.DataFrame, *, include_unusable: bool = True) -> pd.DataF
                                  "unit": unit_of(name)})
     out = pd.DataFrame(recs, columns=["run", *keep, "series", "slot", "value", "unit"])
     return out.astype({"slot": "int64", "value": "float64"})
-
-
-# ---------------------------------------------------------------------------------- parquet
-def to_parquet(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``df`` as Parquet (needs ``pyarrow``: ``pip install aigc-opt[parquet]``); the
-    units and column groups travel in the file's metadata (``df.attrs``)."""
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("Parquet export needs pyarrow: pip install 'aigc-opt[parquet]'"
-                          ) from exc
-    df.to_parquet(Path(path), index=False)
-    return Path(path)

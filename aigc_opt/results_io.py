@@ -352,6 +352,12 @@ def read_file(source: str | Path) -> tuple[pd.DataFrame, list[Origin]]:
             raise export.ForeignFileError(p, "is not an aigc-opt results file (neither tidy "
                                              f"results nor raw rows: columns {columns[:5]})")
     else:
+        header = export.check_results_file(p) or []
+        core = export.REQUIRED_COLUMNS[1:]
+        if header and not any(c in header for c in core):
+            # a 'key,value' file passed for results: every core column would be blank
+            raise export.ForeignFileError(p, "is not an aigc-opt results CSV (its header has "
+                                             f"none of {', '.join(core)})")
         rows, origins = _csv_rows(p)
         frame = pd.DataFrame(rows)
         frame["source"] = p.name
@@ -455,3 +461,39 @@ def read_rows(path: str | Path, *, history: bool = False) -> list[dict[str, Any]
     parse_cells({c: [r[c] for r in rows] for c in CELL_COLUMNS if rows and c in rows[0]},
                 [Origin(str(path), i, csv=True) for i in range(len(rows))])
     return rows if history else export.latest_rows(rows)
+
+
+# ---------------------------------------------------------------------------------- fits
+def fit_power_law(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray
+                  ) -> tuple[float, float, float]:
+    """Least-squares fit of ``y = a x^b`` on log-log axes: ``(a, b, r2)`` (NaN when fewer than
+    two distinct positive ``x``)."""
+    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = (xa > 0) & (ya > 0) & np.isfinite(xa) & np.isfinite(ya)
+    lx, ly = np.log(xa[ok]), np.log(ya[ok])
+    if np.unique(lx).size < 2:
+        return math.nan, math.nan, math.nan
+    b, loga = np.polyfit(lx, ly, 1)
+    resid = ly - (loga + b * lx)
+    ss = float(np.sum((ly - ly.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(resid**2)) / ss if ss > 0 else 1.0
+    return float(np.exp(loga)), float(b), r2
+
+
+
+# ---------------------------------------------------------------------------------- parquet
+def to_parquet(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``df`` as Parquet (needs ``pyarrow``: ``pip install aigc-opt[parquet]``); the
+    units and column groups travel in the file's metadata (``df.attrs``). A path that cannot
+    be written (missing directory, a directory, no permission) is a ValidationError naming it."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("Parquet export needs pyarrow: pip install 'aigc-opt[parquet]'"
+                          ) from exc
+    p = Path(path)
+    try:
+        df.to_parquet(p, index=False)
+    except OSError as exc:
+        raise ValidationError("path", "-", str(p), f"cannot write Parquet: {exc}") from None
+    return p

@@ -12,6 +12,7 @@ import pytest
 import aigc_opt as ao
 from aigc_opt import export, results
 from aigc_opt.batch import expand, load_suite, run_suite
+from aigc_opt.errors import ValidationError
 
 #: A slice of the shipped quick suite: a minimisation with infeasible heuristics, two
 #: maximisations and a caching problem with per-slot series.
@@ -198,3 +199,25 @@ def test_size_words_beside_numbers_are_text_not_refused() -> None:
     bad = [rows[0], _row("exact", 10, 2, 1.0, sizes="n=10,load=junk"), rows[1]]
     with pytest.raises(ao.ValidationError, match="load"):
         results.load(bad, registry=False)
+
+
+def test_summaries_take_a_path_or_a_raw_frame(quick_csv: Path) -> None:
+    # tester ti: ratio_summary(pd.read_csv(...)) raised a bare KeyError 'usable', and a path
+    # was said to lack columns it has
+    tidy = results.ratio_summary(results.load(quick_csv))
+    pd.testing.assert_frame_equal(results.ratio_summary(str(quick_csv)), tidy)
+    pd.testing.assert_frame_equal(results.ratio_summary(pd.read_csv(quick_csv)), tidy)
+    assert len(results.status_counts(quick_csv)) == len(results.status_counts(
+        results.load(quick_csv)))
+    with pytest.raises(ValidationError, match="results.load"):
+        results.ratio_summary([1, 2, 3])  # type: ignore[arg-type]
+
+
+def test_a_foreign_csv_is_not_loaded_as_results(tmp_path: Path) -> None:
+    # tester ti: a 'key,value' CSV loaded as a frame with blank problem/method/status
+    p = tmp_path / "settings.csv"
+    p.write_text("key,value\na,1\nb,2\n")
+    with pytest.raises(export.ForeignFileError, match="none of problem, method"):
+        results.load(p)
+    with pytest.raises(ValidationError, match="no_such_dir"):
+        results.to_parquet(pd.DataFrame({"a": [1]}), tmp_path / "no_such_dir" / "x.parquet")
