@@ -314,6 +314,12 @@ def test_validation() -> None:
         LifecycleSpec(modes=("qlora",))
     with pytest.raises(ao.ValidationError):
         LifecycleInstance.generate(0)
+    # tester th: empty option sets were accepted (the MILP then said infeasible and the
+    # all_cloud baseline computed with NaN); no fine-tuning at all stays allowed
+    for empty in ("modes", "host_kinds"):
+        with pytest.raises(ao.ValidationError, match=f"{empty}.*at least one"):
+            LifecycleSpec(**{empty: ()})
+    assert LifecycleSpec(train_kinds=()).train_kinds == ()
 
 
 def test_user_constraint_through_column_data() -> None:

@@ -558,9 +558,9 @@ class LifecycleSpec(ProblemSpec):
     privacy_limit_bytes : float
         Upper bound on the raw bytes leaving devices, byte, ``>= 0`` (inf: none).
     modes : tuple of str or None
-        Fine-tuning modes allowed (None: all of ``MODES``).
+        Fine-tuning modes allowed (None: all of ``MODES``; not empty, ``"none"`` is one).
     train_kinds, host_kinds : tuple of str
-        Node kinds allowed to fine-tune / to host inference (names of ``NODE_KINDS``).
+        Node kinds allowed to fine-tune (may be empty) / to host inference (``NODE_KINDS``).
     """
 
     weights: LifecycleWeights = field(default_factory=LifecycleWeights)
@@ -578,9 +578,9 @@ class LifecycleSpec(ProblemSpec):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
         check_type("weights", self.weights, LifecycleWeights)
         if self.modes is not None:
-            set_("modes", _names("modes", self.modes, MODES))
+            set_("modes", _names("modes", self.modes, MODES, nonempty=True))
         set_("train_kinds", _names("train_kinds", self.train_kinds, NODE_KINDS))
-        set_("host_kinds", _names("host_kinds", self.host_kinds, NODE_KINDS))
+        set_("host_kinds", _names("host_kinds", self.host_kinds, NODE_KINDS, nonempty=True))
         if self.reject_penalty is not None:
             set_("reject_penalty", _scalar(self.reject_penalty, "reject_penalty", "cost/request"))
         set_("cost_budget", float(check_scalar("cost_budget", self.cost_budget, "cost", 0.0,

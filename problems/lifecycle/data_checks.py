@@ -31,11 +31,16 @@ def axis(value: Any, name: str, unit: str) -> int:
     return int(check_array(name, unit, value, ndim=1, low=None, nonempty=True).shape[0])
 
 
-def names(name: str, value: Any, known: tuple[str, ...]) -> tuple[str, ...]:
-    """A tuple (or list) of names from ``known``, returned as a tuple."""
+def names(name: str, value: Any, known: tuple[str, ...], *, nonempty: bool = False
+          ) -> tuple[str, ...]:
+    """A tuple (or list) of names from ``known``, returned as a tuple (at least one name with
+    ``nonempty``)."""
     if not isinstance(value, (tuple, list)):
         raise ValidationError(name, "-", value,
                               f"must be a tuple of names from {', '.join(map(repr, known))}")
+    if nonempty and not value:
+        raise ValidationError(name, "-", tuple(value), "must name at least one of "
+                              f"{', '.join(map(repr, known))} (an empty set leaves no option)")
     return tuple(check_choice(name, k, known) for k in value)
 
 
