@@ -158,8 +158,12 @@ def wide_range_tolerances(h: Any, sc: Scaled, options: SolveOptions) -> None:
 
 def set_extra_options(h: Any, extra: Any, highspy: Any) -> None:
     """Pass ``extra`` HiGHS options; an unknown name or a rejected value is a ValidationError
-    (never silently ignored)."""
+    (never silently ignored). ``presolve="off"`` also switches the feasibility-jump heuristic
+    off unless ``extra`` sets it (:func:`.numerics.presolve_off_options`: with presolve off it
+    segfaults in HiGHS 1.15-1.16)."""
     known = [a for a in dir(h.getOptions()) if not a.startswith("_")]
+    if extra.get("presolve") == "off":
+        extra = {**presolve_off_options(True), **extra}
     for key, value in extra.items():
         if key not in known:
             raise UnknownNameError("HiGHS option", key, known)

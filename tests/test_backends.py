@@ -262,6 +262,22 @@ def test_unknown_solver_option_is_refused(backend: str) -> None:
                 extra={"solver": "scip", "no_such_option_xyz": 1}))
 
 
+def test_presolve_off_through_extra_also_turns_feasibility_jump_off() -> None:
+    # HiGHS 1.15-1.16's feasibility jump segfaults with presolve off (ERGO-Code/HiGHS#3262);
+    # extra={"presolve": "off"} is the documented way around a long HiGHS setup phase
+    from aigc_opt.solvers.highs import configured_highs
+
+    h = configured_highs(SolveOptions(extra={"presolve": "off"}))
+    opts = h.getOptions()
+    assert opts.presolve == "off" and opts.mip_heuristic_run_feasibility_jump is False
+    h = configured_highs(SolveOptions(extra={"presolve": "off",
+                                             "mip_heuristic_run_feasibility_jump": True}))
+    assert h.getOptions().mip_heuristic_run_feasibility_jump is True  # asked for explicitly
+    lp, _, _ = CASES["lp_max"]()
+    res = get_backend("highs").solve(lp, SolveOptions(extra={"presolve": "off"}))
+    assert res.termination is Termination.OPTIMAL
+
+
 def _pyomo_solver_or_skip(solver: str) -> None:
     if solver == "scip":
         pytest.importorskip("pyomo.contrib.solver.solvers.scip.scip_direct",
