@@ -207,6 +207,8 @@ class PerServer:
 
     def value(self, pi: np.ndarray) -> tuple[float, np.ndarray]:
         """``L(pi)`` in the program's (scaled) units, with a subgradient ``1 - A_d x``."""
+        from aigc_opt.solvers.highs import run
+
         c = self.lp.c - self.Ad.T @ pi
         x = np.zeros(self.lp.n_cols)
         total = float(pi.sum()) + float(self.lp.offset)
@@ -215,7 +217,7 @@ class PerServer:
         total += float(np.minimum(cy, 0.0).sum())
         for cols, h in self.blocks:
             h.changeColsCost(cols.size, np.arange(cols.size, dtype=np.int32), c[cols])
-            h.run()
+            run(h)
             info = h.getInfo()
             # HiGHS's MIP dual bound is valid when a solve stops early; a solve closed in
             # presolve reports it as -inf, and then the proven optimum is the bound
@@ -257,6 +259,8 @@ def study(S: int, M: int, T: int, *, seed: int, rate: float, iterations: int,
     """One row per bound for one instance."""
     import highspy
 
+    from aigc_opt.solvers.highs import run
+
     inst = CachingInstance.generate(S, M, T, seed=seed, rate=rate)
     spec = CachingSpec()
     lp = build(inst, spec)
@@ -270,7 +274,7 @@ def study(S: int, M: int, T: int, *, seed: int, rate: float, iterations: int,
 
     t0 = time.perf_counter()
     h = _highs(lp, relax=True)
-    h.run()
+    run(h)
     lp_val = float(h.getInfo().objective_function_value) * scale
     pi0 = np.asarray(h.getSolution().row_dual)[:ny]
     row("lp", lp_val, time.perf_counter() - t0, "compact LP relaxation")
@@ -278,7 +282,7 @@ def study(S: int, M: int, T: int, *, seed: int, rate: float, iterations: int,
     pat = pattern_program(lp, inst)
     if pat is not None:
         h = _highs(pat, relax=True)
-        h.run()
+        run(h)
         if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:  # else no bound
             row("pattern", float(h.getInfo().objective_function_value) * scale,
                 time.perf_counter() - t0, "LP + knapsack hull per (slot, server), "

@@ -181,11 +181,13 @@ class Master:
               ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """Master LP value and its duals as multipliers ``(pi per request, mu, nu, sigma)``;
         None when the LP did not finish within ``time_limit`` s."""
+        from aigc_opt.solvers.highs import run
+
         T, S, M = self.shape
         if time_limit <= 0:
             return None
         self.h.setOptionValue("time_limit", float(time_limit))
-        self.h.run()
+        run(self.h)
         sol = self.h.getSolution()
         if self.h.getModelStatus() != self.hs.HighsModelStatus.kOptimal or not sol.dual_valid:
             return None
@@ -202,6 +204,8 @@ class Master:
 
     def integer_cache(self, time_limit: float) -> np.ndarray | None:
         """Restricted master MIP (binary columns) within ``time_limit``: its cache, or None."""
+        from aigc_opt.solvers.highs import run
+
         T, S, M = self.shape
         n_y = self.nG
         n = self.h.getNumCol()
@@ -216,7 +220,7 @@ class Master:
         # partial start with a sub-MIP that its time limit does not cover (4 x 15 x 25 at
         # 60 s: 26 s of completion, then the full 37 s MIP, so the method ran 82 s)
         self.h.clearSolver()
-        self.h.run()
+        run(self.h)
         self.h.setOptionValue("solver", self.lp_solver)
         sol = self.h.getSolution()
         cache = None

@@ -139,6 +139,7 @@ def solve_offline(inst: CachingInstance, spec: CachingSpec, options: SolveOption
     from aigc_opt.solvers.highs import (
         HighsBackend,
         configured_highs,
+        run,
         run_started,
         wide_range_tolerances,
     )
@@ -158,7 +159,7 @@ def solve_offline(inst: CachingInstance, spec: CachingSpec, options: SolveOption
     wide_range_tolerances(h, sc, opts)  # and no optimality claim beyond the range (below)
     pass_highs(h, sc.program, highspy)
     if start is None:
-        h.run()
+        run(h)
     else:  # run_started: HiGHS's presolve can take a start as optimal
         run_started(h, start_vector(inst, lp, start) / sc.col_scale)
     res = range_checked(HighsBackend()._result(h, lp, highspy, time.perf_counter() - t1, sc), sc)

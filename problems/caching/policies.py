@@ -296,7 +296,7 @@ class RollingHorizon:
         """
         import highspy
 
-        from aigc_opt.solvers.highs import run_started
+        from aigc_opt.solvers.highs import run, run_started
 
         T, S, M = inst.requests.shape
         H, W, R = inst.context_window, self.window, inst.requests
@@ -351,7 +351,7 @@ class RollingHorizon:
                 h.setOptionValue("time_limit", max(min(share, self.time_limit or math.inf),
                                                    1e-3))
             if start is None:
-                h.run()
+                run(h)
             else:  # run_started: HiGHS's presolve can take a start as optimal
                 run_started(h, start)
             if (math.isfinite(deadline)

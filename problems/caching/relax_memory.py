@@ -164,12 +164,14 @@ class Subproblems:
         """``(v, c)`` with LP subproblems: each model's value ``v_m(mu)`` (M,) in problem units
         and the caches ``c`` (T, S, M), fractional; None when an LP did not end optimal (then
         no bound is claimed)."""
+        from aigc_opt.solvers.highs import run
+
         T, S, M = self.shape
 
         def one(m: int) -> tuple[float, np.ndarray] | None:
             h, _, unit = self.models[m]
             self._price(m, mu)
-            h.run()
+            run(h)
             if h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
                 logger.debug("model %d LP ended %s", m, h.getModelStatus())
                 return None
@@ -193,6 +195,8 @@ class Subproblems:
         MILP gets an equal share of the time left among the models not yet started (times the
         number of threads).
         """
+        from aigc_opt.solvers.highs import run
+
         T, S, M = self.shape
         cache = lp_cache >= 0.5
         started = [0]
@@ -211,7 +215,7 @@ class Subproblems:
             h.changeColsIntegrality(idx.size, idx, np.ones(idx.size, dtype=np.int32))
             h.setOptionValue("time_limit", min(share, left))
             h.setOptionValue("mip_rel_gap", 1e-6)
-            h.run()
+            run(h)
             term = max(float(lp_values[m]), float(h.getInfo().mip_dual_bound) * unit)
             x = (np.asarray(h.getSolution().col_value)[: self.nC].reshape(T, S) > 0.5
                  if h.getSolution().value_valid else None)

@@ -188,7 +188,7 @@ class Lyapunov:
         optimum."""
         import highspy
 
-        from aigc_opt.solvers.highs import HighsBackend, new_highs, run_started
+        from aigc_opt.solvers.highs import HighsBackend, new_highs, run, run_started
 
         if self._lp is None:  # (reset clears the last point with it)
             self._lp = build_slot(state.slot, SlotSpec())
@@ -205,7 +205,7 @@ class Lyapunov:
             logger.info("slot %d: warm HiGHS model refused; cold solve", state.t)
             return self._solve_cold(state)
         if self._x is None:
-            h.run()
+            run(h)
         else:  # the last slot's point (run_started: HiGHS's presolve took it as optimal)
             run_started(h, self._x)
         res = HighsBackend()._result(h, lp, highspy, 0.0)

@@ -230,6 +230,7 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
     from aigc_opt.solvers.highs import (
         new_highs,
         reports_its_solution,
+        run,
         set_extra_options,
         use_threads,
     )
@@ -355,7 +356,7 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
             h.setSolution(n, np.arange(n, dtype=np.int32), xv)
         it += 1
         t0 = time.perf_counter()
-        h.run()
+        run(h)
         # HiGHS 1.16's presolve, with the MIP start and the cut rows, returned the start as
         # "optimal" under an objective and dual bound it does not have (an infinite deadline:
         # the master never moved, 200 iterations), and with a matching objective it reported
@@ -371,7 +372,7 @@ def outer_approximation(scn: Scenario, spec: JointSpec, options: SolveOptions) -
             logger.debug("OA master %d: solved again without the MIP start", it)
             use_start = False
             h.clearSolver()
-            h.run()
+            run(h)
         t_master += time.perf_counter() - t0
         logger.debug("OA iteration %d: master %.2fs, %s, bound %.9g, ub %.9g, nodes %d", it,
                      time.perf_counter() - t0, h.getModelStatus(), h.getInfo().mip_dual_bound / k,

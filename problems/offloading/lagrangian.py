@@ -117,7 +117,7 @@ def _lp_duals(prog: LinearProgram, options: SolveOptions) -> tuple[str, np.ndarr
     """Solve the LP relaxation with HiGHS; (model status, x, row duals)."""
     import highspy
 
-    from aigc_opt.solvers.highs import HighsBackend, new_highs, use_threads
+    from aigc_opt.solvers.highs import HighsBackend, new_highs, run, use_threads
 
     h = new_highs()
     if options.time_limit is not None:
@@ -127,7 +127,7 @@ def _lp_duals(prog: LinearProgram, options: SolveOptions) -> tuple[str, np.ndarr
         HighsBackend._pass(h, prog.relaxed(), highspy)
     except ValueError as exc:  # HiGHS rejected the model (e.g. coefficients out of its range)
         return f"Error: {exc}", np.zeros(prog.n_cols), np.zeros(prog.n_rows)
-    h.run()
+    run(h)
     status = h.modelStatusToString(h.getModelStatus())
     sol = h.getSolution()
     x = np.asarray(sol.col_value, dtype=np.float64)
