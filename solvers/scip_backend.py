@@ -28,6 +28,7 @@ from aigc_opt.errors import UnknownNameError, ValidationError
 from aigc_opt.program import LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
+from .interrupts import call_interruptibly
 from .numerics import (
     Scaled,
     dual_tolerance,
@@ -169,6 +170,8 @@ class ScipBackend:
         model = pyscipopt.Model()
         if not options.verbose:
             model.hideOutput()
+        # SCIP's own Ctrl-C handler lost the interrupt in an LP (see _optimize)
+        model.setParam("misc/catchctrlc", False)
         self._set_options(model, options)
         tol = dual_tolerance(sc.program)
         if tol is not None:  # a wide objective range: resolve its smallest terms
@@ -191,12 +194,31 @@ class ScipBackend:
                 left = options.left(t0)  # the file write and read count against the limit
                 if left is not None and "limits/time" not in options.extra:
                     model.setParam("limits/time", left)
-                model.optimize()
+                self._optimize(model)
             except Exception as exc:  # a solver failure becomes a status
                 logger.exception("SCIP failed on %s", program.name)
                 return Result(Termination.ERROR, False, message=f"{type(exc).__name__}: {exc}",
                               stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
         return range_checked(self._result(model, program, time.perf_counter() - t0, sc), sc)
+
+    @staticmethod
+    def _optimize(model: Any) -> None:
+        """``model.optimize()`` that ends in ``KeyboardInterrupt`` on a Ctrl-C (SIGINT).
+
+        With ``misc/catchctrlc`` on (SCIP's default) SCIP swaps Python's SIGINT handler for its
+        own during ``optimize``, which only counts the Ctrl-C for SCIP to look at between
+        steps. On ``caching.compute`` 5 x 12 x 24 (30 s limit) SCIP printed "pressed CTRL-C 1
+        times" while in its root LP (SoPlex, 17,713 columns x 29,186 rows after presolve),
+        which does not look at that count; the LP ran into the time limit ("LP solver hit time
+        limit"), SCIP ended ``timelimit`` and the CLI exited 0 with ``feasible`` (the same with
+        heuristics or the components handler off). ``optimize`` also held the GIL, so no other
+        Python thread ran meanwhile. The backend therefore switches ``misc/catchctrlc`` off and
+        runs ``optimizeNogil`` under :func:`.interrupts.call_interruptibly`: Python's handler
+        gets the signal and ``interruptSolve`` stops SCIP, also inside that LP (measured: at
+        once), and ``KeyboardInterrupt`` follows. A ``userinterrupt`` status that still comes
+        back is one too (:meth:`_result`).
+        """
+        call_interruptibly(model.optimizeNogil, model.interruptSolve, "SCIP")
 
     def _handover_limit(self, program: LinearProgram, t0: float, stage: str) -> Result:
         """The ``limit`` Result when the MPS hand-over to SCIP used the whole time limit: at

@@ -1,8 +1,8 @@
 """Ctrl-C (SIGINT) during a native solve ends in ``KeyboardInterrupt`` within seconds.
 
-HiGHS ran a 30 s solve to its end before Python saw the signal. The SIGINT comes from a timer
-thread of this process (pytest-xdist runs each worker in its own process, so signalling
-``os.getpid()`` reaches no other test).
+HiGHS ran a 30 s solve to its end before Python saw the signal; SCIP lost it in an LP and
+returned ``timelimit``. The SIGINT comes from a timer thread of this process (pytest-xdist
+runs each worker in its own process, so signalling ``os.getpid()`` reaches no other test).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def solver_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("aigc-opt-")]
 
 
-@pytest.mark.parametrize("backend", ["highs"])
+@pytest.mark.parametrize("backend", ["highs", "scip"])
 def test_sigint_stops_a_long_milp(backend: str, default_sigint: None) -> None:
     if not is_available(backend):
         pytest.skip(f"{backend} not installed")
@@ -122,14 +122,14 @@ def test_off_main_thread_runs_directly() -> None:
     assert out == ["done"] and seen == [False]
 
 
-@pytest.mark.parametrize("backend", ["highs"])
+@pytest.mark.parametrize("backend", ["highs", "scip"])
 def test_normal_solve_unchanged(backend: str, default_sigint: None,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """The same verified optimum through the worker-thread path and a direct call."""
     if not is_available(backend):
         pytest.skip(f"{backend} not installed")
     from aigc_opt.problems.offloading import OffloadingSpec
-    from aigc_opt.solvers import interrupts
+    from aigc_opt.solvers import interrupts, scip_backend
 
     scn = ao.Scenario.generate(12, 3, 3, seed=1)
     opts = SolveOptions(threads=1, mip_gap=1e-9)
@@ -140,7 +140,8 @@ def test_normal_solve_unchanged(backend: str, default_sigint: None,
         calls.append(solver)
         return real(work, stop, solver, stopped)
 
-    monkeypatch.setattr(highs_mod, "call_interruptibly", spy)
+    for mod in (highs_mod, scip_backend):
+        monkeypatch.setattr(mod, "call_interruptibly", spy)
     threaded = ao.solve(scn, OffloadingSpec(), backend, options=opts)
     assert calls and interrupts.interruptible()
     monkeypatch.setattr(interrupts, "interruptible", lambda: False)
