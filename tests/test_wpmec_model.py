@@ -127,6 +127,11 @@ def test_instance_rejects_bad_weights_and_params() -> None:
     with pytest.raises(ValidationError) as info:
         WpmecParams(noise_w=float("nan"))
     assert info.value.field == "noise_w"
+    for low in (0.5, 1e-6):  # v_u >= 1 (tester tj: 0.5 was solved 'optimal' at 2.2x the rate)
+        with pytest.raises(ValidationError, match=">= 1") as info:
+            WpmecParams(comm_overhead=low)
+        assert info.value.field == "comm_overhead"
+    assert WpmecParams(comm_overhead=1.0).comm_overhead == 1.0
     for junk in (0, "", [], False):  # ``params or WpmecParams()`` made these the defaults
         with pytest.raises(ValidationError, match="must be a WpmecParams") as info:
             WpmecBatch.from_array(np.ones((1, 2)) * 1e-6, params=junk)

@@ -122,6 +122,8 @@ class WpmecParams:
         for name, (unit, hi) in units.items():
             object.__setattr__(self, name, check_scalar(name, getattr(self, name), unit, 0.0, hi,
                                                         strict=True))
+        # a coding overhead below 1 would send fewer raw bits than the data holds (tester tj)
+        check_scalar("comm_overhead", self.comm_overhead, "-", 1.0, bound("overhead"))
         check_floor("bandwidth_hz", "Hz", self.bandwidth_hz, "hz")
 
     def coefficients(self, gains: np.ndarray, weights: np.ndarray
