@@ -159,14 +159,14 @@ class NpyHeader:
     data_bytes: int
 
     @property
-    def nbytes(self) -> int:
-        """Bytes the declared array takes in memory, B."""
-        return int(np.prod(self.shape, dtype=object)) * self.dtype.itemsize
-
-    @property
     def size(self) -> int:
         """Declared number of entries."""
         return int(np.prod(self.shape, dtype=object))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the declared array takes in memory, B."""
+        return self.size * self.dtype.itemsize
 
 
 def _header(fh: IO[bytes], data_bytes: int) -> NpyHeader:

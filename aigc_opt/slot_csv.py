@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ValidationError
-from .validate import check_path, first_underscore, read_text
+from .validate import check_path, first_underscore, is_number, read_text
 
 #: Largest ``T x N`` a trace may span (its array is allocated before the pairs are checked).
 MAX_TRACE_PAIRS = 50_000_000
@@ -100,15 +100,14 @@ def _numbers(p: Path, rows: list[list[str]], cols: tuple[str, ...], at: list[int
                               "not a number (digits without '_')")
     try:
         arr = np.asarray(rows, dtype=np.float64)
-    except ValueError:  # error path: find the cell, in file order
-        for r, row in enumerate(rows):
-            for c, cell in enumerate(row):
-                try:
-                    float(cell)
-                except ValueError:
-                    raise ValidationError(f"trace {cols[c]}", "-", cell, f"{p.name} line "
-                                          f"{at[r]}: not a number") from None
-        raise
+    except ValueError:  # error path: the first bad cell, in file order
+        first = next(((r, c) for r, row in enumerate(rows) for c, cell in enumerate(row)
+                      if not is_number(cell)), None)
+        if first is None:
+            raise
+        r, c = first
+        raise ValidationError(f"trace {cols[c]}", "-", rows[r][c], f"{p.name} line {at[r]}: "
+                              "not a number") from None
     if not np.all(np.isfinite(arr)):
         r, c = (int(v) for v in np.argwhere(~np.isfinite(arr))[0])
         raise ValidationError(f"trace {cols[c]}", "-", rows[r][c], f"{p.name} line {at[r]}: "

@@ -489,6 +489,16 @@ def first_underscore(cells: Iterable[str]) -> int:
     return next(i for i, c in enumerate(cells) if "_" in c)
 
 
+def is_number(cell: str) -> bool:
+    """Whether the CSV cell ``cell`` reads as one float, written without ``_`` (see
+    :func:`first_underscore`): the per-cell test of the error paths that name a bad cell."""
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return "_" not in cell
+
+
 def check_regular_file(path: Any, what: str = "file", *,
                        max_bytes: int = MAX_FILE_BYTES) -> Path:
     """``path`` as a :class:`~pathlib.Path` after checking that it is a readable regular file

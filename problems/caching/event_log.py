@@ -32,6 +32,7 @@ from aigc_opt.validate import (
     check_seed,
     check_type,
     first_underscore,
+    is_number,
     read_text,
 )
 
@@ -393,7 +394,7 @@ def _times(cells: list[str], field: str, start: Any, line_of: Callable[[int], in
             raise ValueError("an underscore")
         x = np.array(cells, dtype=np.float64)
     except ValueError:
-        i = next(i for i, c in enumerate(cells) if not _is_float(c))
+        i = next(i for i, c in enumerate(cells) if not is_number(c))
         raise ValidationError(field, "s", cells[i], f"line {line_of(i)}: not a number of "
                               "seconds (the first row's time is a number)") from None
     bad = ~np.isfinite(x)
@@ -419,16 +420,6 @@ def _after_start(cells: list[str], field: str, x: np.ndarray, start: float | dat
         raise ValidationError(field, "s", cells[i], f"line {line_of(i)}: {-x[i]:.9g} s before "
                               f"start={start} (a negative slot)")
     return x
-
-
-def _is_float(cell: str) -> bool:
-    try:
-        if "_" in cell:  # float() reads '1_000' as 1000
-            return False
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def _datetimes(cells: list[str], field: str, line_of: Callable[[int], int]) -> np.ndarray:

@@ -27,11 +27,12 @@ from aigc_opt.validate import (
     check_int,
     check_path,
     first_underscore,
+    is_number,
     read_text,
 )
 
 from .data import validate_requests
-from .event_log import SERVER_RULES, EventTrace, _is_float, _lines, load_event_log_csv
+from .event_log import SERVER_RULES, EventTrace, _lines, load_event_log_csv
 
 __all__ = ["SERVER_RULES", "TRACE_COLUMNS", "EventTrace", "load_event_log_csv", "load_trace_csv",
            "save_trace_csv"]
@@ -191,7 +192,7 @@ def _trace_numbers(cells: list[list[str]], at: np.ndarray) -> np.ndarray:
                 raise ValueError(col)
             vals[:, j] = np.array(col, dtype=np.float64)
         except ValueError:  # error path: which cells
-            unread[:, j] = [not _is_float(c) for c in col]
+            unread[:, j] = [not is_number(c) for c in col]
             vals[:, j] = [float(c) if not u else 0.0 for c, u in zip(col, unread[:, j],
                                                                     strict=True)]
     with np.errstate(invalid="ignore"):

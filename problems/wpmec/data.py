@@ -66,6 +66,7 @@ from aigc_opt.validate import (
     check_seed,
     check_size,
     derived_from,
+    is_number,
     read_text,
 )
 
@@ -463,20 +464,11 @@ def _gains_csv(path: Path, text: str) -> np.ndarray:
             why = (f"line {n} has {len(cells)} values, the first data row (line "
                    f"{rows[0][0]}) has {width}")
             break
-        bad = [j for j, c in enumerate(cells, 1) if not _is_number(c)]
+        bad = [j for j, c in enumerate(cells, 1) if not is_number(c)]
         if bad:
             why = f"line {n}, column {bad[0]}: {cells[bad[0] - 1].strip()!r} is not a number"
             break
     raise ValidationError("path", "-", str(path), f"cannot read gains CSV: {why}")
-
-
-def _is_number(cell: str) -> bool:
-    """Whether ``cell`` reads as one float (``1_000`` is refused, as numpy does)."""
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return "_" not in cell
 
 
 def _ro(x: Any, shape: tuple[int, ...], name: str, unit: str) -> np.ndarray:
