@@ -513,6 +513,9 @@ def check_regular_file(path: Any, what: str = "file", *,
     p = check_path("path", path)
     try:
         st = p.stat()
+    except FileNotFoundError as exc:
+        raise ValidationError("path", "-", str(p), f"cannot read {what}: the file does not "
+                              "exist") from exc
     except OSError as exc:
         raise ValidationError("path", "-", str(p), f"cannot read {what}: {exc}") from exc
     if stat.S_ISDIR(st.st_mode):

@@ -189,13 +189,10 @@ def load_labels(path: str | Path) -> WpmecLabels:
     suffix = p.suffix.lower()
     if suffix not in (".npz", ".mat"):
         raise ValidationError("path", "-", str(p), "unsupported file type (.npz or .mat)")
-    if not p.exists():
-        raise ValidationError("path", "-", str(p), "cannot read: the file does not exist")
-    if p.is_dir():
-        raise ValidationError("path", "-", str(p), "cannot read: it is a directory")
     from aigc_opt.matfile import load_mat, load_npz
 
-    check_regular_file(p, "label file")  # a named pipe blocked the readers forever
+    # missing, a directory, a named pipe (which blocked the readers forever): named
+    check_regular_file(p, "label file")
     try:
         if suffix == ".npz":
             d = load_npz(p, "label .npz archive", expected=_npz_expected)
