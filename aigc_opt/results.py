@@ -491,6 +491,10 @@ def ratio_summary(df: pd.DataFrame | str | Path, *, include_unusable: bool = Fal
     """Per (problem, method): cases, usable, excluded, mean / median / worst ratio to the
     reference, mean regret, wins / ties / losses against the reference and median solve time.
 
+    ``median_solve_s`` (s) is taken over the group's rows whose run finished (``status ==
+    "ok"``), usable or not, as in the CLI's summary (:func:`aigc_opt.summary.summarize`): a
+    proof of infeasibility costs solver time too (it was over the usable rows only).
+
     A *win* is a regret below ``-rtol`` (better than the reference by more than ``rtol`` times
     ``max(1, |reference|)``), a *loss* above ``rtol``, a *tie* within. Rows that are not usable
     are left out (counted in ``excluded``; ``attrs["excluded"]`` holds the total) unless
@@ -515,8 +519,7 @@ def ratio_summary(df: pd.DataFrame | str | Path, *, include_unusable: bool = Fal
             "mean_regret": reg.mean() if len(reg) else math.nan,
             "wins": int((reg < -rtol).sum()), "ties": int((reg.abs() <= rtol).sum()),
             "losses": int((reg > rtol).sum()),
-            "median_solve_s": used["solve_seconds"].median() if "solve_seconds" in used
-            else math.nan,
+            "median_solve_s": _median_finished_seconds(g),
         })
     out = pd.DataFrame(rows, columns=RATIO_SUMMARY_COLUMNS)
     out.attrs["excluded"] = int(out["excluded"].sum()) if len(out) else 0
@@ -525,6 +528,13 @@ def ratio_summary(df: pd.DataFrame | str | Path, *, include_unusable: bool = Fal
         logger.info("ratio summary: %d rows not usable (infeasible, unverified or failed) "
                     "left out", out.attrs["excluded"])
     return out
+
+
+def _median_finished_seconds(g: pd.DataFrame) -> float:
+    if "solve_seconds" not in g or "status" not in g:
+        return math.nan
+    t = pd.to_numeric(g.loc[g["status"] == export.STATUS_OK, "solve_seconds"], errors="coerce")
+    return float(t.median()) if t.notna().any() else math.nan
 
 
 RATIO_SUMMARY_COLUMNS: tuple[str, ...] = (

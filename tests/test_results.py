@@ -87,6 +87,22 @@ def test_infeasible_rows_are_masked_and_excluded(quick_csv: Path) -> None:
     assert wp.loc["all_local", "losses"] == wp.loc["all_local", "usable"] > 0
 
 
+def test_median_solve_time_is_the_cli_summarys(quick_csv: Path) -> None:
+    """Both summaries of one CSV give the same median solve time (over the finished rows,
+    infeasible proofs included); ratio_summary used to take the usable rows only."""
+    from aigc_opt.export import read_rows, summarize
+
+    raw = results.load(quick_csv, mask_unusable=False)
+    cli = {(r["problem"], r["method"]): r["median_solve_s"]
+           for r in summarize(read_rows(quick_csv))}
+    s = results.ratio_summary(raw).set_index(["problem", "method"])["median_solve_s"]
+    assert len(cli) == len(s) > 3
+    for key, t in cli.items():
+        assert s[key] == pytest.approx(t, rel=1e-12, nan_ok=True), key
+    local = s[("offloading.assignment", "all_local")]  # no usable row, yet it ran
+    assert math.isfinite(local) and local > 0
+
+
 def test_pivot_names_an_unknown_column(quick_csv: Path) -> None:
     """pandas' bare KeyError 'latency_mean' named neither the argument nor the choices."""
     df = results.load(quick_csv)
