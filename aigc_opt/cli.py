@@ -358,21 +358,27 @@ def plot(
         except UnicodeDecodeError as exc:
             raise typer.BadParameter(f"{pareto}: not UTF-8 text (byte {exc.start})",
                                      param_hint="--pareto") from None
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise typer.BadParameter(f"cannot create directory {str(out)!r}: {exc.strerror}",
                                  param_hint="--out") from None
-    with banners_to_stderr():
-        written = plots.plot_results(rows, out)
-        if pareto is not None:
-            try:
-                written += plots.plot_pareto_csv(pareto, out, x=x, y=y)
-            except KeyError as exc:
-                raise typer.BadParameter(str(exc.args[0]), param_hint="--x/--y") from None
-            except (UnicodeDecodeError, csv.Error, ValueError) as exc:
-                raise typer.BadParameter(f"{pareto}: cannot read: {one_line(exc)}",
-                                         param_hint="--pareto") from None
+    written: list[Path] = []
+    try:
+        with banners_to_stderr():
+            written = plots.plot_results(rows, out)
+            if pareto is not None:
+                try:
+                    written += plots.plot_pareto_csv(pareto, out, x=x, y=y)
+                except KeyError as exc:
+                    raise typer.BadParameter(str(exc.args[0]), param_hint="--x/--y") from None
+                except (UnicodeDecodeError, csv.Error, ValueError) as exc:
+                    raise typer.BadParameter(f"{pareto}: cannot read: {one_line(exc)}",
+                                             param_hint="--pareto") from None
+    finally:
+        if created and not written and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a failed or empty run leaves no empty directory it made
     for p in written:
         typer.echo(str(p))
     if not written:

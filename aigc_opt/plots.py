@@ -65,7 +65,7 @@ def _figure(width: float = 6.4, height: float = 4.4, **kw: Any) -> tuple[Any, An
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    return re.sub(r"[^\w.-]+", "_", name)  # \w: letters of any script (ü, 漢) stay
 
 
 def _save(fig: Any, path: Path) -> Path:

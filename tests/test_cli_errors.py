@@ -306,6 +306,20 @@ def test_plot_and_summary_bad_paths_and_files(tmp_path: Path,
     fails(["summary", tmp_path], capsys, 2, "RESULTS", "not a file")
     fails(["summary", good, "--out", tmp_path], capsys, 2, "--out")
     fails(["plot", good, "--out", tmp_path / "q", "--pareto", latin], capsys, 2, "--pareto")
+    # a plot that fails, or draws nothing, leaves no empty directory of its own making
+    sweep = tmp_path / "sweep.csv"
+    sweep.write_text("latency,energy\n1,5\n2,3\n4,1\n")
+    unsolved = tmp_path / "unsolved.csv"
+    unsolved.write_text(good.read_text().replace(",optimal,true,true,", ",infeasible,false,false,"))
+    assert unsolved.read_text() != good.read_text()
+    fails(["plot", unsolved, "--out", tmp_path / "q2", "--pareto", sweep, "--x", "nope"],
+          capsys, 2, "nope")
+    assert not (tmp_path / "q2").exists()
+    assert main(["plot", str(unsolved), "--out", str(tmp_path / "q3")]) == 0
+    assert "nothing to plot" in capsys.readouterr().err and not (tmp_path / "q3").exists()
+    (tmp_path / "q4").mkdir()  # a directory the user made stays
+    assert main(["plot", str(unsolved), "--out", str(tmp_path / "q4")]) == 0
+    assert (tmp_path / "q4").is_dir()
 
 
 def test_bench_environment_failures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -184,6 +184,12 @@ def test_series_and_pareto_figures(frame: pd.DataFrame, tmp_path: Path) -> None:
     assert [p.name for p in out] == ["pareto_sweep.png"] and out[0].stat().st_size > 5000
     with pytest.raises(KeyError, match="nope"):
         plots.plot_pareto_csv(sweep, tmp_path, x="nope", y="energy")
+    # file names keep letters of any script: 'sweep ü' and 'sweep é' were both 'pareto_sweep_'
+    for stem in ("sweep ü", "sweep é", "sweep ñ"):
+        other = tmp_path / f"{stem}.csv"
+        other.write_bytes(sweep.read_bytes())
+        (got,) = plots.plot_pareto_csv(other, tmp_path)
+        assert got.name == f"pareto_{stem.replace(' ', '_')}.png" and got.exists()
 
 
 def test_pareto_defaults_are_objectives_not_weights(tmp_path: Path, monkeypatch: Any) -> None:
