@@ -440,3 +440,27 @@ def test_log_valuation_bound_is_valid_on_random_instances(seed: int) -> None:
         red = ao.run_method(inst, spec, "reduced_cvxpy")
         if res.has_solution and red.has_solution:
             assert res.bound >= max(red.eval_objective, res.eval_objective) * (1 - 1e-9)
+
+
+def test_types_spanning_1e18_are_a_named_numerical_failure_not_unbounded() -> None:
+    """theta 1e-9 and 1e9 (an outside tester's case): the exact reduction is optimal, the
+    full CVXPY menu is caught by the referee ('unverified', not 'optimal'), and reduced_cvxpy,
+    whose conic solve said 'unbounded' on a bounded problem, says it is a numerical failure
+    and names the span and the exact method."""
+    inst = ContractInstance(theta=np.array([1e-9, 1e9]), prob=np.array([0.5, 0.5]))
+    spec = ContractSpec()
+    exact = ao.run_method(inst, spec, "reduction")
+    assert exact.termination == "optimal" and exact.verified
+    assert exact.objective == pytest.approx(12.164218, rel=1e-6)
+    full = ao.solve(inst, spec, backend="cvxpy", time_limit=5)
+    assert full.termination != "optimal" or full.eval_objective == pytest.approx(
+        exact.objective, rel=1e-6)
+    red = ao.run_method(inst, spec, "reduced_cvxpy", options=ao.SolveOptions(time_limit=5))
+    if red.has_solution:
+        assert red.verified and red.eval_objective <= exact.objective * (1 + 1e-9)
+    else:
+        assert "numerical failure" in red.message and "1e+18x" in red.message
+        assert "'reduction'" in red.message
+    log = ao.run_method(inst, ContractSpec("log", "linear"), "reduced_cvxpy")
+    null = inst.sigma * np.log(inst.gamma2 * inst.xi)  # every level 0, reward 0
+    assert log.verified and log.eval_objective >= null - 1e-12  # was -6.5e109

@@ -369,12 +369,28 @@ def solve_reduced_convex(inst: ContractInstance, spec: ContractSpec,
     status = str(prob.status)
     if status not in ("optimal", "optimal_inaccurate") or e_s.value is None \
             or not np.isfinite(e_s.value).all():
-        return Result(Termination.ERROR, False, message=f"{solver}: {status}",
+        # e = 0 is feasible and the payments outgrow the log value: neither 'infeasible' nor
+        # 'unbounded' can be true, so say it is the solver's numerical failure and why
+        spread = float(inst.theta[-1] / inst.theta[0])
+        return Result(Termination.ERROR, False,
+                      message=f"{solver} reported {status!r} on the reduced problem, which is "
+                              f"feasible (every level 0) and bounded: a numerical failure, "
+                              f"theta spans {spread:.3g}x ({inst.theta[0]:.3g} to "
+                              f"{inst.theta[-1]:.3g}); "
+                              + ("use method 'reduction' (exact for a linear valuation)"
+                                 if spec.valuation == "linear" else
+                                 "rescale the types (theta) to a narrower range"),
                       stats=SolveStats("reduced_cvxpy", solve_seconds=time.perf_counter() - t0))
     ev = np.maximum(np.maximum.accumulate(np.asarray(e_s.value, float) * s_e), 0.0)
     lv = np.minimum(spec.c_inv(inst, ev), inst.level_max)  # the cap within the solver's tolerance
     rv = rewards_from_levels(inst, spec, lv)
-    objv = operator_utility(inst, lv, rv)
+    with np.errstate(over="ignore"):  # exp(a) of a wild solve is inf: that menu loses
+        objv = operator_utility(inst, lv, rv)
+    note = ""
+    null = operator_utility(inst, np.zeros(K), np.zeros(K))  # level 0, reward 0: IR/IC hold
+    if not objv >= null:  # the solver's menu is worse than offering nothing (theta 1e-9..1e9)
+        lv, rv, objv = np.zeros(K), np.zeros(K), null
+        note = "; its menu was worse than the null menu (every level 0), which is returned"
     # No optimality claim: the conic solve carries no bound here (at sigma = 1e6 Clarabel's
     # "optimal" menus were once 1e-4 relative below the exact reduction, issue 11).
     term = Termination.FEASIBLE
@@ -382,7 +398,7 @@ def solve_reduced_convex(inst: ContractInstance, spec: ContractSpec,
                   values={"level": lv, "reward": rv},
                   allocation=ContractAllocation(level=lv, reward=rv),
                   stats=SolveStats("reduced_cvxpy", solve_seconds=time.perf_counter() - t0),
-                  message=f"{solver}: {status}")
+                  message=f"{solver}: {status}{note}")
 
 
 def operator_utility(inst: ContractInstance, level: np.ndarray, reward: np.ndarray) -> float:
