@@ -163,6 +163,8 @@ def _ctor(kind: str) -> Any:
     ("wpmec", {"reward_scale": "3"}, "reward_scale"),
     ("lyapunov", {"reward_scale": True}, "reward_scale"),
     ("edge", {"reward_scale": 1 + 0j}, "reward_scale"),
+    ("wpmec", {"reward_scale": 1e308}, "reward_scale"),  # rewards inf, regret nan before
+    ("lyapunov", {"reward_scale": 1e101}, "reward_scale"),
     ("agod", {"offline_label": "no"}, "offline_label"),
     ("agod", {"offline_label": 0.5}, "offline_label"),
     ("wpmec", {"params": 0}, "params"),
@@ -179,6 +181,14 @@ def test_constructor_junk_is_refused_by_name(kind: str, kwargs: dict[str, Any],
     with pytest.raises(ValidationError) as err:
         _ctor(kind)(**kwargs)
     assert err.value.field == field
+
+
+def test_labels_name_the_channel_profile_by_its_own_name() -> None:
+    from aigc_opt.gym.datasets import wpmec_labels
+
+    with pytest.raises(ValidationError) as err:  # was 'profile'
+        wpmec_labels(2, 3, channel_profile="nope")
+    assert err.value.field == "channel_profile"
 
 
 def test_constructor_keeps_numpy_scalars_and_registered_backends() -> None:

@@ -108,10 +108,15 @@ def check_render_mode(render_mode: Any, modes: tuple[str, ...] = ("ansi",)) -> s
     return render_mode
 
 
+#: Largest ``reward_scale`` (-): rewards times it stay finite up to ``|reward| ~ 1e208``. At
+#: ``1e308`` a WPMEC reward of 3 became ``inf`` and the regret ``inf - inf = nan``.
+REWARD_SCALE_MAX = 1e100
+
+
 def check_reward_scale(value: Any) -> float:
-    """A finite positive reward scale (-): a number, never a string or a bool (``float()``
-    had taken ``'3'`` as 3.0 and ``True`` as 1.0)."""
-    return float(check_scalar("reward_scale", value, "-", 0.0, strict=True))
+    """A positive reward scale (-) up to :data:`REWARD_SCALE_MAX`: a number, never a string or
+    a bool (``float()`` had taken ``'3'`` as 3.0 and ``True`` as 1.0)."""
+    return float(check_scalar("reward_scale", value, "-", 0.0, REWARD_SCALE_MAX, strict=True))
 
 
 def sub_seed(rng: np.random.Generator) -> int:

@@ -28,11 +28,12 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.errors import ValidationError
-from aigc_opt.problems.wpmec import WpmecBatch, WpmecParams, solve_batch
+from aigc_opt.problems.wpmec import CHANNEL_PROFILES, WpmecBatch, WpmecParams, solve_batch
 from aigc_opt.schema import bound as _bound
 from aigc_opt.validate import (
     INT_LIMIT,
     check_array,
+    check_name,
     check_path,
     check_regular_file,
     check_scalar,
@@ -121,6 +122,7 @@ def wpmec_labels(n_users: int = 10, n_frames: int = 1000, *, seed: int = 0,
     -------
     WpmecLabels
     """
+    check_name("channel_profile", channel_profile, CHANNEL_PROFILES)  # not 'profile'
     if gains is not None:
         batch = WpmecBatch.from_array(gains, weights=weights, params=params)
         used_seed = -1
