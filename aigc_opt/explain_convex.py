@@ -94,6 +94,7 @@ class _ConvexOracle:
         self.attempts: list[dict[str, Any]] = [{}] + [
             {"solver": s, **kw} for s, kw in CONVEX_FALLBACKS if s in have]
         self.limited, self.undecided, self.rough, self.rescued = False, 0, 0, Counter[str]()
+        self.last_rough = False  # the last verdict came from an "*_inaccurate" status only
         self.notes: dict[str, None] = {}  # what the solvers said on undecided tests
         self.units: list[list[int]] | None = None
         self.zero = cp.Minimize(0)
@@ -116,12 +117,14 @@ class _ConvexOracle:
             status = str(res.stats.extra.get("native_status", res.termination.value))
             if res.termination in _DECIDED and not status.endswith("inaccurate"):
                 self.rescued[extra.get("solver", "")] += bool(extra)
+                self.last_rough = False
                 return res.termination is Termination.OPTIMAL
             if rough is None and status.endswith("inaccurate"):
                 rough = res.has_solution
             self.notes[_short(res.message or status, 70)] = None
         self.rough += rough is not None
         self.undecided += rough is None
+        self.last_rough = rough is not None
         return rough
 
 
@@ -158,8 +161,13 @@ def explain_convex(program: ConvexProgram, *, backend: str = "cvxpy",
         rest = [r for r in range(obj.size) if r not in relaxed]
         status = oracle.feasible(rest)
         if status is not False:
-            complete = status is True
-            message = "" if complete else "stopped before every conflict was found"
+            # complete only on a clean 'feasible': an inaccurate one (joint_bp with one user's
+            # power x 1e-9) had reported complete=True with no conflict for an infeasible case
+            complete = status is True and not oracle.last_rough
+            message = "" if complete else (
+                ("" if conflicts else "no conflict found: ") + "the rows left were judged "
+                "feasible on an inaccurate solver status only" if status is True else
+                "stopped before every conflict was found")
             break
         before = oracle.undecided + oracle.rough
         oracle.units = [[r for r in rest if obj[r] == i]

@@ -280,6 +280,24 @@ def test_joint_bp_explanation_at_the_feasibility_edge_is_named() -> None:
     assert all(lab == "area_budget" or " at user " in lab for lab in res.explanation.labels)
 
 
+def test_an_infeasible_case_judged_feasible_inaccurately_is_not_complete() -> None:
+    """joint_bp with one user's power cap x1e-9 (an outside tester's case): the closed form
+    proves infeasibility, and the conic tests judge the whole program feasible only on an
+    'optimal_inaccurate' status. The explanation said complete=True with no conflict, which
+    by definition means 'feasible'; now it is incomplete and says why."""
+    k = get_case("allocation.joint_bp")
+    base = k.make_instance(0, n_users=6)
+    p = np.array(base.max_power_w, float)
+    p[1] *= 1e-9
+    inst, spec = dataclasses.replace(base, max_power_w=p), k.make_spec()
+    res = ao.run_method(inst, spec, "closed_form", options=SolveOptions(time_limit=10))
+    assert res.termination is Termination.INFEASIBLE
+    exp = res.explanation
+    assert exp is not None and (exp.conflicts or not exp.complete), exp
+    if not exp.conflicts:
+        assert "no conflict found" in exp.message and "inaccurate" in exp.message
+
+
 def test_undecided_convex_tests_are_not_reported_as_a_time_limit(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a fallback solver the tests CLARABEL cannot decide stay undecided: the message
