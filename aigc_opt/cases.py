@@ -64,6 +64,11 @@ class CaseKind:
     sense : {"min", "max"} or callable
         Whether the reported objective is minimised or maximised, or ``(spec) -> sense`` when
         it depends on the spec; the batch runner writes it in each row's ``sense`` cell.
+    warm_up : callable, optional
+        ``() -> Any``, run once by each batch worker process before its first case of a
+        suite holding this kind: compiles (or loads from numba's cache) what the kind's
+        methods JIT-compile, so that a one-time compile (5-25 s on a loaded machine) is not
+        charged to a case's wall timeout. Its failure is logged, never fatal.
     """
 
     name: str
@@ -76,6 +81,7 @@ class CaseKind:
     instance_format: str = ""
     instance_suffixes: tuple[str, ...] = ()
     sense: str | Callable[[Any], str] = "min"
+    warm_up: Callable[[], Any] | None = None
 
     def spec(self, **params: Any) -> Any:
         """``make_spec(**params)``, with an unknown parameter name reported as an

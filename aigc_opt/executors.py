@@ -154,19 +154,39 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
-def _worker_main(conn: Connection, imports: tuple[str, ...], quiet: bool = True) -> None:
+def warm_kinds(names: Sequence[str]) -> None:
+    """Run the :attr:`~aigc_opt.cases.CaseKind.warm_up` of every case kind in ``names`` (a
+    pool worker does, before it says it is ready: a numba compile of 5-25 s inside the first
+    timed case had made ``allocation.power`` cases of the quick suite time out on a fresh,
+    loaded machine). A failing warm-up is logged; the cases then pay the compile as before."""
+    for name in dict.fromkeys(names):
+        fn = getattr(get_kind(name), "warm_up", None)
+        if fn is None:
+            continue
+        t0 = time.perf_counter()
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - a warm-up may fail; the cases still run
+            logger.warning("warm-up of %s failed (%s: %s)", name, type(exc).__name__, exc)
+        else:
+            logger.debug("warm-up of %s: %.2f s", name, time.perf_counter() - t0)
+
+
+def _worker_main(conn: Connection, imports: tuple[str, ...], quiet: bool = True,
+                 kinds: tuple[str, ...] = ()) -> None:
     """Worker process loop: import once, then run cases sent by the parent until EOF/None.
 
     SIGINT is ignored (:func:`sigint_blocked`): on Ctrl-C the parent kills its workers, and a
     worker exits without a traceback.
     """
     try:
-        _worker_loop(conn, imports, quiet)
+        _worker_loop(conn, imports, quiet, kinds)
     except KeyboardInterrupt:  # a SIGINT that came before it was blocked: exit quietly
         return
 
 
-def _worker_loop(conn: Connection, imports: tuple[str, ...], quiet: bool) -> None:
+def _worker_loop(conn: Connection, imports: tuple[str, ...], quiet: bool,
+                 kinds: tuple[str, ...] = ()) -> None:
     _ignore_sigint()
     try:
         if quiet:  # solver banners written to fd 1 would garble the parent's output
@@ -174,6 +194,7 @@ def _worker_loop(conn: Connection, imports: tuple[str, ...], quiet: bool) -> Non
         for mod in imports:
             _import(mod)
         load_kinds()
+        warm_kinds(kinds)
         conn.send(("ready", None))
     except BaseException as exc:  # report and exit; the parent stops the run
         conn.send(("fatal", _error_text(exc)))
@@ -193,9 +214,10 @@ def _worker_loop(conn: Connection, imports: tuple[str, ...], quiet: bool) -> Non
 
 
 class _Worker:
-    def __init__(self, ctx: Any, imports: tuple[str, ...]) -> None:
+    def __init__(self, ctx: Any, imports: tuple[str, ...], kinds: tuple[str, ...] = ()) -> None:
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, imports), daemon=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, imports, True, kinds),
+                                daemon=True)
         with sigint_blocked():
             self.proc.start()
         child.close()
@@ -220,11 +242,12 @@ def _run_pool(cases: Sequence[Case], workers: int, emit: Emit, start_method: str
     dies is replaced, its case becomes a ``timeout`` / ``crashed`` row."""
     ctx = mp.get_context(start_method)
     imports = tuple(sorted({m for c in cases for m in c.imports}))
+    kinds = tuple(dict.fromkeys(c.problem for c in cases))  # warmed up before the first case
     todo = deque(cases)
     pool: list[_Worker] = []
     try:
         for _ in range(min(workers, len(cases))):
-            pool.append(_Worker(ctx, imports))
+            pool.append(_Worker(ctx, imports, kinds))
         while todo or any(w.case is not None for w in pool):
             now = time.perf_counter()
             for w in pool:
@@ -272,7 +295,7 @@ def _run_pool(cases: Sequence[Case], workers: int, emit: Emit, start_method: str
                     emit(row)
                 if replace:
                     w.kill()
-                    pool[i] = _Worker(ctx, imports)
+                    pool[i] = _Worker(ctx, imports, kinds)
     finally:  # idle workers are asked to stop; busy ones (an error, Ctrl-C) are killed
         for w in pool:
             try:

@@ -581,4 +581,6 @@ register_case(CaseKind(
     default_methods=("closed_form", "cvxpy", "equal_share", "proportional_demand"),
     reference="closed_form",
     description="bandwidth + compute shares per edge server, weighted latency (KKT / CVXPY)",
+    warm_up=lambda: closed_form(BandwidthComputeInstance.generate(4, 1, seed=0),
+                                BandwidthComputeSpec()),  # compiles the numba kernel
 ))

@@ -634,4 +634,5 @@ register_case(CaseKind(
     default_methods=("closed_form", "cvxpy", "equal_area", "proportional_area"),
     reference="closed_form",
     description="joint bandwidth + power for uploads: latency vs energy (time/energy variables)",
+    warm_up=lambda: closed_form(JointBPInstance.generate(4, seed=0), JointBPSpec()),  # numba
 ))

@@ -501,4 +501,5 @@ register_case(CaseKind(
     default_methods=("closed_form", "cvxpy", "equal_power"),
     reference="closed_form",
     description="power over parallel channels: water-filling sum rate / min power for rates",
+    warm_up=lambda: closed_form(PowerInstance.generate(4, seed=0), PowerSpec()),  # numba
 ))
