@@ -58,14 +58,37 @@ def test_rejected_allocation_is_a_violation_without_admission(crowded: Scenario)
                                                                       == REJECT).sum())
 
 
+_HEURISTICS = ("greedy_latency", "random", "all_edge_nearest", "all_local")
+
+
 def test_heuristics_handle_reject(crowded: Scenario) -> None:
     spec = OffloadingSpec(allow_local=False, allow_cloud=False, admission=True)
     opt = ao.solve(crowded, spec, "highs").objective
-    for name in ("greedy_latency", "random"):
+    for name in _HEURISTICS:
         r = ao.run_heuristic(crowded, spec, name)
         assert r.has_solution and r.verified, name
         assert r.objective >= opt - 1e-6
         assert r.metrics.totals["n_rejected"] > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_heuristics_reject_requests_no_option_can_serve(seed: int) -> None:
+    # requests 1 and 4 get a 1 ms deadline that no option meets: every heuristic must
+    # reject them (random used to serve them anyway, the naive policies ignored admission)
+    scn = Scenario.generate(10, 2, 3, seed=seed)
+    deadline = scn.request_deadline_s.copy()
+    deadline[[1, 4]] = 1e-3
+    scn = scn.replace(request_deadline_s=deadline)
+    spec = OffloadingSpec(admission=True)
+    t = option_table(scn, spec)
+    assert not t.feasible[np.isin(t.user, [1, 4]) & (t.placement != REJECT)].any()
+    opt = ao.solve(scn, spec, "highs")
+    assert opt.verified and np.all(opt.allocation.placement[[1, 4]] == REJECT)
+    for name in _HEURISTICS:
+        r = ao.run_heuristic(scn, spec, name, seed=seed)
+        assert r.has_solution and r.verified, (name, r.message)
+        assert np.all(r.allocation.placement[[1, 4]] == REJECT), name
+        assert r.objective >= opt.objective - 1e-6, name
 
 
 def _brute_force(scn: Scenario, spec: OffloadingSpec) -> tuple[float, set[int]]:

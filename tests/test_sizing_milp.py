@@ -175,6 +175,25 @@ def test_validation() -> None:
         ao.solve(a, SizingSpec())
 
 
+def test_catalogue_names_are_distinct_and_any_sequence_is_accepted() -> None:
+    a = ao.Scenario.generate(6, 2, 2, seed=1).replace(cloud_latency_s=20.0)
+    for gpus, radios, field in (((GPUS[0], GPUS[1], GPUS[0]), RADIOS, "gpus[2].name"),
+                                (GPUS, (RADIOS[1], RADIOS[1]), "radios[1].name")):
+        with pytest.raises(ValidationError) as err:
+            SizingInstance((a,), gpus, radios)
+        dup = gpus[0].name if field.startswith("gpus") else radios[0].name
+        assert err.value.field == field and err.value.value == dup
+        assert dup in str(err.value) and "distinct" in str(err.value)
+    with pytest.raises(ValidationError, match="gpus.*sequence.*GpuOption"):
+        SizingInstance((a,), GPUS[0], RADIOS)  # one option, not a sequence of them
+    inst = SizingInstance((a,), np.array(GPUS, dtype=object), np.array(RADIOS[:1]))
+    assert inst.gpus == GPUS and inst.radios == RADIOS[:1]
+    r = ao.solve(inst, SizingSpec(allow_local=False), time_limit=10)
+    assert r.termination == Termination.OPTIMAL and r.verified
+    assert r.objective == ao.solve(SizingInstance((a,), GPUS, RADIOS[:1]),
+                                   SizingSpec(allow_local=False), time_limit=10).objective
+
+
 def test_a_model_is_held_on_one_gpu_not_pooled() -> None:
     """A 20 GB model and 12 GB GPUs: two GPUs have 24 GB together, but a request runs on one
     GPU, so no plan serves it at the edge; the referee flags such a pooled plan, and the

@@ -308,6 +308,36 @@ def test_vehicular_instance_arguments(arg: str, bad: Any) -> None:
     _raises(arg, None, vehicular_instance, **{arg: bad})
 
 
+@pytest.mark.parametrize(("size", "own"), [("n_tasks", "n_vehicles"), ("n_sites", "n_rsus")])
+def test_vehicular_refuses_the_generator_sizes_it_sets(size: str, own: str) -> None:
+    # vehicular_instance maps n_vehicles/n_rsus onto IsccInstance.generate(n_tasks, n_sites):
+    # those names passed through **kw used to be a raw "got multiple values" TypeError
+    with pytest.raises(UnknownNameError) as err:
+        get_case("iscc.vehicular").instance(0, **{size: 5})
+    assert err.value.field == "size of iscc.vehicular" and err.value.value == size
+    assert {"n_vehicles", "n_rsus"} <= set(err.value.known) and size not in err.value.known
+    assert own in str(err.value)
+    with pytest.raises(UnknownNameError, match=f"{size} is set by {own}"):
+        vehicular_instance(0, **{size: 5})
+
+
+def test_no_case_takes_another_cases_size_as_a_raw_type_error() -> None:
+    """Every registered case given each size name of every other case either builds an
+    instance or raises a ValidationError (never a TypeError from the generator it calls)."""
+    from aigc_opt.cases import case_kinds
+
+    kinds = case_kinds()
+    sizes = {name: kind.size_names() for name, kind in kinds.items()}
+    assert "n_tasks" in sizes["iscc.matching"] and "iscc.vehicular" in kinds
+    for name, kind in kinds.items():
+        others = set().union(*(s for k, s in sizes.items() if k != name)) - sizes[name]
+        for size in sorted(others):
+            try:
+                kind.instance(0, **{size: 3})
+            except ValidationError:
+                pass
+
+
 # ----------------------------------------------------------------------------- valid input
 @pytest.mark.parametrize("name", KINDS)
 def test_default_cases_still_build_and_solve(name: str) -> None:

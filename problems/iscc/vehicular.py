@@ -30,6 +30,7 @@ import numpy as np
 
 from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
+from aigc_opt.errors import UnknownNameError
 from aigc_opt.metrics import evaluate
 from aigc_opt.schema import bound
 from aigc_opt.solve import run_method
@@ -39,6 +40,10 @@ from .data import RB_HZ, IsccInstance, IsccSpec
 
 logger = logging.getLogger(__name__)
 
+#: Sizes of :meth:`~.data.IsccInstance.generate` that :func:`vehicular_instance` sets from its
+#: own: generate's name -> vehicular_instance's name.
+_MAPPED_SIZES = {"n_tasks": "n_vehicles", "n_sites": "n_rsus"}
+
 
 def vehicular_instance(seed: int = 0, n_vehicles: int = 60, n_rsus: int = 4, *,
                        links_per_task: int = 2, spacing_m: float = 400.0,
@@ -47,7 +52,12 @@ def vehicular_instance(seed: int = 0, n_vehicles: int = 60, n_rsus: int = 4, *,
     """Highway instance (module docstring); ``pool_scale`` (in ``[0, 1e6]``) multiplies every
     pool and ``lost_site`` in ``0..n_rsus-1`` removes that RSU (-1: none). Distances are in m
     (``spacing_m``, ``radius_m`` > 0, ``offset_m`` >= 0); ``kw`` go to
-    :meth:`~.data.IsccInstance.generate`."""
+    :meth:`~.data.IsccInstance.generate`, except the sizes this function sets itself from its
+    own (``n_tasks`` = ``n_vehicles``, ``n_sites`` = ``n_rsus``): those are refused with an
+    :class:`~aigc_opt.errors.UnknownNameError` naming the size to use."""
+    for name in sorted(set(kw) & set(_MAPPED_SIZES)):
+        raise UnknownNameError("vehicular_instance size", name, _MAPPED_SIZES.values(),
+                               f" ({name} is set by {_MAPPED_SIZES[name]})")
     me = kw.get("max_entries")
     limit = MAX_ENTRIES if me is None else check_int("max_entries", me, "-", 1)
     N = check_size("n_vehicles", n_vehicles, limit)  # max_entries (to generate) raises both

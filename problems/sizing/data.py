@@ -120,6 +120,15 @@ class RadioOption:
             "radio.subchannels", self.subchannels, "-", 1, int(bound("count"))))
 
 
+def _as_tuple(value: Any) -> tuple[Any, ...] | None:
+    """``value`` as a tuple if it is a list, tuple or 1-d array (of objects), else None."""
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        return tuple(value.tolist())
+    return None
+
+
 @dataclass(frozen=True, eq=False)
 class SizingInstance:
     """Demand scenarios and the capacity catalogue.
@@ -130,10 +139,11 @@ class SizingInstance:
         Demand scenarios (the same number of servers and models; users, and each model's size,
         may differ: every demand is sized with its own models). Their own capacity fields
         (compute, slots, memory, bandwidth, subchannels) are ignored: the plan sets them.
-    gpus : tuple of GpuOption
-        GPU types (at most one type per site).
-    radios : tuple of RadioOption
-        Bandwidth options (exactly one per site).
+    gpus : sequence of GpuOption
+        GPU types (at most one type per site); a list, tuple or 1-d array, stored as a tuple.
+        Names must be distinct (they label the plan, its binding rows and drivers).
+    radios : sequence of RadioOption
+        Bandwidth options (exactly one per site); as ``gpus``, with distinct names.
     names : tuple of str
         Demand scenario names (default ``"d0", "d1", ...``).
     """
@@ -155,12 +165,26 @@ class SizingInstance:
             if d.n_servers != S or d.n_models != M:
                 raise ValidationError(f"demands[{i}]", "-", (d.n_servers, d.n_models),
                                       f"must have the servers and models of demands[0] ({S}, {M})")
-        for what, opts, typ in (("gpus", self.gpus, GpuOption),
-                                ("radios", self.radios, RadioOption)):
-            if not isinstance(opts, (list, tuple)) or not opts:
+        catalogue: dict[str, tuple[Any, ...]] = {}
+        for what, value, typ in (("gpus", self.gpus, GpuOption),
+                                 ("radios", self.radios, RadioOption)):
+            opts = _as_tuple(value)
+            if opts is None:
+                raise ValidationError(what, "-", type(value).__name__,
+                                      f"must be a sequence (list, tuple, 1-d array) of "
+                                      f"{typ.__name__}")
+            if not opts:
                 raise ValidationError(what, "-", opts, "needs at least one option")
             for i, o in enumerate(opts):
                 check_type(f"{what}[{i}]", o, typ)
+            first: dict[str, int] = {}
+            for i, o in enumerate(opts):
+                if o.name in first:
+                    raise ValidationError(f"{what}[{i}].name", "-", o.name,
+                                          f"duplicates {what}[{first[o.name]}].name; option "
+                                          f"names must be distinct")
+                first[o.name] = i
+            catalogue[what] = opts
         if not isinstance(self.names, (list, tuple)):
             raise ValidationError("names", "-", self.names,
                                   "must be a tuple of demand names (strings)")
@@ -171,8 +195,8 @@ class SizingInstance:
         for nm in names:
             _check_name(nm, "names")
         object.__setattr__(self, "demands", demands)
-        object.__setattr__(self, "gpus", tuple(self.gpus))
-        object.__setattr__(self, "radios", tuple(self.radios))
+        object.__setattr__(self, "gpus", catalogue["gpus"])
+        object.__setattr__(self, "radios", catalogue["radios"])
         object.__setattr__(self, "names", names)
 
     @property
