@@ -87,3 +87,28 @@ def test_mypy_is_clean_on_the_installed_layout() -> None:
     out = subprocess.run([exe, "aigc_opt"], cwd=ROOT, capture_output=True, text=True,
                          timeout=1200)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+
+
+def test_python_dash_m_runs_the_cli_and_the_gym_extra_is_named() -> None:
+    """``python -m aigc_opt`` is the ``aigc-opt`` command (it had no ``__main__``); without
+    Gymnasium an environment module names the extra to install (it failed with a bare
+    ``No module named 'gymnasium'``), while ``aigc_opt.gym.datasets`` still imports."""
+    out = subprocess.run([sys.executable, "-m", "aigc_opt", "--version"], capture_output=True,
+                         text=True, timeout=120, cwd=ROOT.parent)
+    assert out.returncode == 0 and out.stdout.startswith("aigc-opt "), out
+    code = ("import sys; sys.modules['gymnasium'] = None\n"
+            "try:\n    import aigc_opt.gym.wpmec\n"
+            "except ModuleNotFoundError as e:\n    print(e.name, '|', e)\n"
+            "import aigc_opt.gym.datasets\nprint('datasets ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert "gymnasium | " in out.stdout and "pip install 'aigc-opt[gym]'" in out.stdout, out
+    assert "datasets ok" in out.stdout
+
+
+def test_the_wheel_ships_the_suite_format_notes() -> None:
+    import tomllib
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "README.md" in data["package-data"]["aigc_opt.benchmarks.suites"]
+    assert (ROOT / "benchmarks" / "suites" / "README.md").is_file()

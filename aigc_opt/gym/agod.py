@@ -44,13 +44,13 @@ import logging
 import math
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 import aigc_opt
 from aigc_opt.backend import SolveOptions
 from aigc_opt.errors import ValidationError
+from aigc_opt.gym._need import gymnasium as gym  # names the [gym] extra if missing
+from aigc_opt.gym._need import spaces
 from aigc_opt.problems.migration import AgodInstance, AgodProfile, AgodSimulator, AgodSpec
 from aigc_opt.problems.migration.data_agod import episode_rate
 from aigc_opt.validate import check_bool, check_scalar

@@ -54,11 +54,11 @@ import dataclasses
 import logging
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from aigc_opt.errors import ValidationError
+from aigc_opt.gym._need import gymnasium as gym  # names the [gym] extra if missing
+from aigc_opt.gym._need import spaces
 from aigc_opt.problems.online import (
     EnvironmentProfile,
     FrameInstance,

@@ -46,12 +46,12 @@ import logging
 import math
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 import aigc_opt
 from aigc_opt.backend import SolveOptions, backend_names
+from aigc_opt.gym._need import gymnasium as gym  # names the [gym] extra if missing
+from aigc_opt.gym._need import spaces
 from aigc_opt.metrics import Metrics, is_violated
 from aigc_opt.problems.offloading import CLOUD, LOCAL, OffloadingSpec, OffloadObjective
 from aigc_opt.problems.offloading.assignment import (

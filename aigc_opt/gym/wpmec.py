@@ -43,11 +43,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from aigc_opt.errors import ValidationError
+from aigc_opt.gym._need import gymnasium as gym  # names the [gym] extra if missing
+from aigc_opt.gym._need import spaces
 from aigc_opt.problems.online.lyapunov import order_preserving_modes
 from aigc_opt.problems.wpmec import (
     CHANNEL_PROFILES,
