@@ -316,8 +316,20 @@ def resolve_problem(problem: str | None, path: Path | None) -> tuple[str, Any]:
             raise typer.BadParameter(f"{path} holds a {str(tp).rpartition(':')[2]}, which "
                                      f"several problems read: pass {_pass_problem(names)}",
                                      param_hint="--problem")
+        from .batch import load_kinds
+
+        suffix = path.suffix.lower()
+        readers = [] if names or suffix == ".json" else sorted(
+            n for n, k in load_kinds()[0].items() if suffix in k.instance_suffixes)
         if names:
             problem = names[0]
+        elif len(readers) == 1:  # 'solve data_10.mat' had tried offloading's Scenario reader
+            problem = readers[0]
+            typer.echo(f"note: solving {problem}, the one problem that reads {suffix} files "
+                       "(pass --problem for another)")
+        elif readers:
+            raise typer.BadParameter(f"{path}: several problems read {suffix} files: pass "
+                                     f"{_pass_problem(readers)}", param_hint="--problem")
         else:
             typer.echo(f"note: {path} does not name its problem; solving {DEFAULT_PROBLEM} "
                        "(pass --problem for another)")

@@ -95,6 +95,25 @@ def test_solve_reads_the_problem_an_instance_file_declares(
     assert code == 0 and f"aigc-opt solve {st} --problem allocation.steps" in out, err
 
 
+def test_solve_picks_the_one_problem_that_reads_a_file_suffix(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """DROO's data_10.mat without --problem was read as an offloading Scenario and refused;
+    a suffix that one problem reads now selects it (and says so), one that several read is
+    refused naming them."""
+    from aigc_opt.gym.datasets import save_labels, wpmec_labels
+
+    mat = tmp_path / "lab.mat"
+    save_labels(wpmec_labels(4, 3, seed=0), mat)
+    code, out, err = run(["solve", mat], capsys)
+    assert code == 0, err
+    assert "the one problem that reads .mat files" in out and "wpmec.binary" in out
+    assert "optimal" in out
+    csv = tmp_path / "trace.csv"
+    csv.write_text("slot,server,model,requests\n0,0,0,3\n")
+    fails(["solve", csv], capsys, 2, "--problem", "several problems read .csv files",
+          "--problem caching.offline", "--problem wpmec.binary")
+
+
 # ------------------------------------------------------------------ 5: why infeasible
 def test_infeasible_solve_prints_the_explanation(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
