@@ -2,7 +2,8 @@ r"""ISCC family data: the instance (decoupled resource pools, tasks, models, sen
 curve), the specs, the allocation types and the physics shared by builders and referee.
 
 Model (an exact counterpart of GainNet's GaiRom-ISCC, Chen et al., IEEE Network 2024,
-arXiv 2401.02662; see the README section "ISCC orchestration" for sources and assumptions).
+arXiv 2401.02662; see the README section "AIGC life cycle ... and GaiRom-ISCC" for sources and
+assumptions).
 
 * Edge sites ``s = 0..S-1`` each own three *decoupled* integer pools: sensing units ``U_s``
   (radar / ISAC sensing beams or frames), communication resource blocks ``B_s`` (RBs) and GPU
@@ -271,7 +272,7 @@ class IsccInstance:
                  n_slots: int = 1, links_per_task: int = 2, pool_factor: float = 0.5,
                  class_skew: float = 0.0, max_entries: int | None = None,
                  **overrides: Any) -> IsccInstance:
-        """Seeded instance (values *assumed* unless cited; README "ISCC orchestration").
+        """Seeded instance (values *assumed* unless cited; README section on GaiRom-ISCC).
 
         Sensing levels use 1 / 2 / 4 units for 20 / 40 / 80 ms and produce 1x / 2x / 4x data;
         accuracy is the power-law learning curve ``A_c(n) = a_c - b_c n^(-gamma_c)`` of the
