@@ -293,3 +293,30 @@ def test_case_objective_parameter() -> None:
     for bad in (0, False, "", []):
         with pytest.raises(ao.ValidationError, match="objective"):
             kind.make_spec(objective=bad)
+
+
+@pytest.mark.parametrize("name", ["slot_bound", "solve_offline", "offline_milp", "solve_colgen",
+                                  "solve_lagrangian", "solve_relax_memory", "rolling_horizon",
+                                  "rolling_forecast"])
+@pytest.mark.parametrize("bad", ["x", {"time_limit": 1.0}, 0])
+def test_public_functions_check_options(name: str, bad: Any) -> None:
+    """``options`` must be a SolveOptions or None: anything else is a ValidationError on
+    ``options`` showing the value (it was an AttributeError at the first option read, and 0
+    or "" silently meant the defaults)."""
+    from aigc_opt.problems import caching
+
+    inst = CachingInstance.generate(2, 3, 4, seed=0)
+    with pytest.raises(ao.ValidationError, match="SolveOptions or None") as err:
+        getattr(caching, name)(inst, CachingSpec(), options=bad)
+    assert err.value.field == "options" and err.value.value == bad
+
+
+def test_slot_bound_none_options_is_the_default() -> None:
+    """None still means the defaults: the slot bound is below the referee's optimum."""
+    inst = CachingInstance.generate(2, 3, 4, seed=0)
+    spec = CachingSpec()
+    res = solve_offline(inst, spec, EXACT)
+    met = ao.evaluate(inst, res.allocation, spec)
+    assert res.optimal and met.feasible
+    b, closed = slot_bound(inst, spec, None)
+    assert closed and b <= met.objective + 1e-6

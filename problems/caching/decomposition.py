@@ -97,6 +97,7 @@ from .data import (
     load_cost,
     neighbours,
 )
+from .formulation import checked_options
 from .local_search import pair_search
 from .policies import route_given_cache
 
@@ -522,7 +523,7 @@ def _checked(inst: CachingInstance, spec: CachingSpec, options: SolveOptions | N
     and the error Result of :func:`_unsupported` (None when the method applies)."""
     from aigc_opt.errors import UnknownNameError
 
-    opts = options or SolveOptions()
+    opts = checked_options(options)
     for key in opts.extra:
         if key not in allowed:
             raise UnknownNameError(f"{name} option", key, allowed)

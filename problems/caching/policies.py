@@ -39,7 +39,7 @@ from .data import (
     edge_cost,
     neighbours,
 )
-from .formulation import Layout, assemble, layout, pass_highs, window_data
+from .formulation import Layout, assemble, checked_options, layout, pass_highs, window_data
 
 logger = logging.getLogger(__name__)
 
@@ -396,7 +396,7 @@ def _rolling(inst: CachingInstance, spec: CachingSpec, forecast: str,
     """A 3-slot :class:`RollingHorizon` with ``options.time_limit`` as the deadline of the
     whole run and ``options.threads`` per window solve; a note says what the limit cut."""
     t0 = time.perf_counter()
-    opts = options or SolveOptions()
+    opts = checked_options(options)
     deadline = math.inf if opts.time_limit is None else t0 + opts.time_limit
     policy = RollingHorizon(window=3, forecast=forecast, threads=opts.threads)
     alloc = policy.run(inst, spec.objective, deadline=deadline)
