@@ -534,3 +534,39 @@ def test_extra_trace_columns_are_ignored_with_a_warning(tmp_path: Path,
         arr = load_trace_csv(p)
     assert arr.shape == (1, 1, 1) and arr[0, 0, 0] == 3
     assert "['x'] ignored" in caplog.text
+
+
+NAIVE = "T\n2023-11-16 18:00:00\n2023-11-16 18:02:00\n"
+AWARE = "T\n2023-11-16T18:00:00+01:00\n2023-11-16T18:02:00+01:00\n"
+
+
+@pytest.mark.parametrize(("text", "start"), [
+    (NAIVE, "2023-11-16T18:00:00+01:00"), (NAIVE, datetime.fromisoformat("2023-11-16T17:00Z")),
+    (AWARE, "2023-11-16 17:00:00"), (AWARE, datetime(2023, 11, 16, 17)),
+    (AWARE, np.datetime64("2023-11-16T16:00"))])
+def test_event_log_start_may_not_mix_utc_offsets(tmp_path: Path, text: str, start: Any
+                                                 ) -> None:
+    """Like the log's own times, ``start`` carries a UTC offset exactly when they do (an
+    offset start on a naive log was taken as UTC: 18:00+01:00 read as slot 0 = 17:00)."""
+    with pytest.raises(ValidationError, match="may not mix times with and without") as err:
+        load_event_log_csv(_log(tmp_path, text), slot_s=60.0, time_column="T", start=start)
+    assert err.value.field == "start" and "log.csv" in str(err.value)
+
+
+def test_event_log_start_with_matching_offsets(tmp_path: Path) -> None:
+    """An offset start on an offset log (and a naive one on a naive log) bins as before."""
+    tr = load_event_log_csv(_log(tmp_path, AWARE), slot_s=60.0, time_column="T",
+                            start="2023-11-16T18:59:00+02:00")  # 16:59 UTC
+    np.testing.assert_array_equal(tr.requests[:, 0, 0], [0, 1, 0, 1])
+    assert tr.start == datetime(2023, 11, 16, 16, 59)
+    tr = load_event_log_csv(_log(tmp_path, NAIVE), slot_s=60.0, time_column="T",
+                            start=np.datetime64("2023-11-16T17:59"))
+    np.testing.assert_array_equal(tr.requests[:, 0, 0], [0, 1, 0, 1])
+
+
+def test_event_log_nat_start_shows_the_value(tmp_path: Path) -> None:
+    """A NaT start is named as NaT (the message showed ``start [s] = None``)."""
+    with pytest.raises(ValidationError, match=r"start \[s\] = .*NaT.*: not a time") as err:
+        load_event_log_csv(_log(tmp_path, NAIVE), slot_s=60.0, time_column="T",
+                           start=np.datetime64("NaT"))
+    assert "None" not in str(err.value)
