@@ -180,9 +180,10 @@ def test_trace_csv_plain_and_quoted_rows_read_alike(tmp_path: Path) -> None:
     m.write_text('slot,server,model,count\n0,0,0,1\n\n1,0,0,"1\n2"\n1,0,1,x\n')
     with pytest.raises(ValidationError, match=r"'1\\n2': line 4: not a number"):
         load_trace_csv(m)
-    w = tmp_path / "w.csv"  # a row with a cell beyond the header: ignored, as before
+    w = tmp_path / "w.csv"  # a row with a cell beyond the header: refused (was ignored)
     w.write_text("slot,server,model,count\n0,0,0,3,9\n0,0,1,1\n")
-    np.testing.assert_array_equal(load_trace_csv(w), [[[3, 1]]])
+    with pytest.raises(ValidationError, match="line 2: 5 cells, more than the header's 4"):
+        load_trace_csv(w)
 
 
 @pytest.mark.parametrize("text", ["slot,server,model,count\n", "slot,server,model,count\n\n",
@@ -570,3 +571,17 @@ def test_event_log_nat_start_shows_the_value(tmp_path: Path) -> None:
         load_event_log_csv(_log(tmp_path, NAIVE), slot_s=60.0, time_column="T",
                            start=np.datetime64("NaT"))
     assert "None" not in str(err.value)
+
+
+@pytest.mark.parametrize(("text", "line", "cells"), [
+    ("slot,server,model,count\n0,0,0,3,\n0,0,1,2,7\n", 2, 5),
+    ("# shape,1,1,2\nslot,server,model,count\n0,0,0,3\n\"0\",0,1,2,7\n", 4, 5),
+    ("slot,server,model,count,note\n0,0,0,3,a\n\n0,0,1,2,b,c\n", 4, 6)])
+def test_trace_rows_wider_than_the_header_are_refused(tmp_path: Path, text: str, line: int,
+                                                      cells: int) -> None:
+    """A row with more cells than the header is a ValidationError naming the file and the
+    line (it was read silently: 'slot,server,model,count' + '0,0,1,2,7' gave a count of 2)."""
+    p = _log(tmp_path, text, "trace.csv")
+    with pytest.raises(ValidationError, match=rf"line {line}: {cells} cells, more than") as err:
+        load_trace_csv(p)
+    assert "trace.csv" in str(err.value)
