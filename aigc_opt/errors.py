@@ -22,6 +22,8 @@ PATH_CHARS = 300
 
 def _show(value: Any) -> str:
     """Short, readable rendering of a bad value for an error message."""
+    if isinstance(value, (np.datetime64, np.timedelta64)) and np.isnat(value):
+        return repr(value)  # .item() is None: the message read "start [s] = None"
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, np.ndarray):

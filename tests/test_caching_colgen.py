@@ -250,3 +250,32 @@ def test_zero_median_cost_keeps_the_master_finite() -> None:
     assert res.verified and res.has_solution
     opt = _opt(inst, spec)
     assert res.bound <= opt + 1e-6 * max(1.0, abs(opt)) <= res.objective + 2e-6 * abs(opt)
+
+
+@pytest.mark.parametrize(("method", "key", "value"), [
+    ("colgen", "grid", "x"), ("colgen", "grid", 0), ("colgen", "grid", 2.5),
+    ("colgen", "warm", -1), ("colgen", "patience", 0), ("colgen", "cg_share", 5.0),
+    ("colgen", "ld_share", float("nan")), ("colgen", "mip_share", -0.1),
+    ("lagrangian", "grid", -1), ("lagrangian", "grid", 10**9), ("lagrangian", "max_iter", "many"),
+    ("lagrangian", "max_iter", 0), ("lagrangian", "improve_sweeps", True),
+    ("lagrangian", "repair_every", 0), ("relax_memory", "patience", "x"),
+    ("relax_memory", "patience", -5), ("relax_memory", "rins", 1)])
+def test_extra_options_are_checked(method: str, key: str, value: object) -> None:
+    """A bad ``extra`` value is a ValidationError naming the key (never a bare int()/float()
+    error, an IndexError deep in the knapsack, or silently accepted)."""
+    inst = CachingInstance.generate(2, 3, 3, seed=0)
+    with pytest.raises(ao.ValidationError, match=rf"{method} option extra\['{key}'\]") as err:
+        ao.run_method(inst, CachingSpec(), method, time_limit=5.0, extra={key: value})
+    assert err.value.field == f"{method} option extra['{key}']"
+    assert err.value.value is value or err.value.value == value
+
+
+@pytest.mark.parametrize(("method", "extra"), [
+    ("colgen", {"grid": 1.0, "warm": 0, "patience": 1, "cg_share": 0.0}),
+    ("lagrangian", {"grid": 1, "max_iter": 1, "improve_sweeps": 0, "repair_every": 1})])
+def test_extra_options_at_their_limits_run(method: str, extra: dict[str, object]) -> None:
+    """Values on the edge of each range are accepted and give a verified solution."""
+    inst = CachingInstance.generate(2, 3, 3, seed=0)
+    res = ao.run_method(inst, CachingSpec(), method, time_limit=5.0, extra=extra)
+    assert res.has_solution and res.verified
+    assert res.bound <= res.objective + 1e-9 * abs(res.objective)

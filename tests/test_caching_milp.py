@@ -293,3 +293,57 @@ def test_case_objective_parameter() -> None:
     for bad in (0, False, "", []):
         with pytest.raises(ao.ValidationError, match="objective"):
             kind.make_spec(objective=bad)
+
+
+@pytest.mark.parametrize("name", ["slot_bound", "solve_offline", "offline_milp", "solve_colgen",
+                                  "solve_lagrangian", "solve_relax_memory", "rolling_horizon",
+                                  "rolling_forecast"])
+@pytest.mark.parametrize("bad", ["x", {"time_limit": 1.0}, 0])
+def test_public_functions_check_options(name: str, bad: Any) -> None:
+    """``options`` must be a SolveOptions or None: anything else is a ValidationError on
+    ``options`` showing the value (it was an AttributeError at the first option read, and 0
+    or "" silently meant the defaults)."""
+    from aigc_opt.problems import caching
+
+    inst = CachingInstance.generate(2, 3, 4, seed=0)
+    with pytest.raises(ao.ValidationError, match="SolveOptions or None") as err:
+        getattr(caching, name)(inst, CachingSpec(), options=bad)
+    assert err.value.field == "options" and err.value.value == bad
+
+
+def test_slot_bound_none_options_is_the_default() -> None:
+    """None still means the defaults: the slot bound is below the referee's optimum."""
+    inst = CachingInstance.generate(2, 3, 4, seed=0)
+    spec = CachingSpec()
+    res = solve_offline(inst, spec, EXACT)
+    met = ao.evaluate(inst, res.allocation, spec)
+    assert res.optimal and met.feasible
+    b, closed = slot_bound(inst, spec, None)
+    assert closed and b <= met.objective + 1e-6
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_referee_zero_memory_server_without_warning(held: bool) -> None:
+    """A server of memory 0 holding a model is over by an infinite fraction (and infeasible);
+    an empty one by none. No RuntimeWarning either way (dividing by max(cap, 1e-300) had
+    overflowed)."""
+    import warnings
+
+    from aigc_opt.problems.caching import CachingAllocation
+
+    inst = CachingInstance.generate(2, 2, 1, seed=0,
+                                    server_gpu_memory_bytes=np.array([0.0, 24e9]))
+    cache = np.zeros((1, 2, 2), dtype=bool)
+    cache[0, 0, 0] = held
+    cache[0, 1, 1] = True
+    alloc = CachingAllocation(cache=cache, edge=np.zeros((1, 2, 2, 2)),
+                              cloud=np.array(inst.requests, dtype=float))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        met = ao.evaluate(inst, alloc, CachingSpec())
+    frac = met.totals["memory_peak_frac"]
+    if held:
+        assert frac == np.inf and not met.feasible
+    else:
+        assert frac == pytest.approx(inst.model_size_bytes[1] / 24e9, rel=1e-12)
+        assert met.feasible and 0.0 < frac <= 1.0

@@ -200,3 +200,26 @@ def test_rolling_sparse_window_matches_dense() -> None:
     sparse = RollingHorizon(window=2, warm=False, sparse=True, mip_gap=0.0).run(inst, obj)
     np.testing.assert_allclose(ao.evaluate(inst, sparse, obj).objective,
                                ao.evaluate(inst, dense, obj).objective, rtol=1e-9)
+
+
+@pytest.mark.parametrize(("kw", "field"), [
+    ({"window": 0}, "window"), ({"window": -1}, "window"), ({"window": "a"}, "window"),
+    ({"window": 2.5}, "window"), ({"forecast": "x"}, "forecast"), ({"forecast": 1}, "forecast"),
+    ({"warm": True, "sparse": True}, "warm"), ({"warm": "yes"}, "warm"),
+    ({"sparse": 1, "warm": False}, "sparse"), ({"mip_gap": -1e-3}, "mip_gap"),
+    ({"time_limit": 0.0}, "time_limit"), ({"alpha": float("nan")}, "alpha"),
+    ({"threads": 0}, "threads")])
+def test_rolling_horizon_arguments_are_checked(kw: dict[str, Any], field: str) -> None:
+    """A bad argument is a ValidationError naming it at construction (it was an IndexError,
+    a negative-dimension ValueError or a bare int() error deep in run(), or a ValueError)."""
+    with pytest.raises(ao.ValidationError) as err:
+        RollingHorizon(**kw)
+    assert err.value.field == field
+
+
+def test_rolling_horizon_one_slot_window_runs() -> None:
+    """window=1 (the smallest allowed) is a myopic policy the referee accepts."""
+    inst = CachingInstance.generate(2, 3, 4, seed=0)
+    obj = CachingObjective()
+    alloc = RollingHorizon(window=1, time_limit=5.0, threads=1).run(inst, obj)
+    assert ao.evaluate(inst, alloc, obj).feasible

@@ -180,9 +180,10 @@ def test_trace_csv_plain_and_quoted_rows_read_alike(tmp_path: Path) -> None:
     m.write_text('slot,server,model,count\n0,0,0,1\n\n1,0,0,"1\n2"\n1,0,1,x\n')
     with pytest.raises(ValidationError, match=r"'1\\n2': line 4: not a number"):
         load_trace_csv(m)
-    w = tmp_path / "w.csv"  # a row with a cell beyond the header: ignored, as before
+    w = tmp_path / "w.csv"  # a row with a cell beyond the header: refused (was ignored)
     w.write_text("slot,server,model,count\n0,0,0,3,9\n0,0,1,1\n")
-    np.testing.assert_array_equal(load_trace_csv(w), [[[3, 1]]])
+    with pytest.raises(ValidationError, match="line 2: 5 cells, more than the header's 4"):
+        load_trace_csv(w)
 
 
 @pytest.mark.parametrize("text", ["slot,server,model,count\n", "slot,server,model,count\n\n",
@@ -534,3 +535,53 @@ def test_extra_trace_columns_are_ignored_with_a_warning(tmp_path: Path,
         arr = load_trace_csv(p)
     assert arr.shape == (1, 1, 1) and arr[0, 0, 0] == 3
     assert "['x'] ignored" in caplog.text
+
+
+NAIVE = "T\n2023-11-16 18:00:00\n2023-11-16 18:02:00\n"
+AWARE = "T\n2023-11-16T18:00:00+01:00\n2023-11-16T18:02:00+01:00\n"
+
+
+@pytest.mark.parametrize(("text", "start"), [
+    (NAIVE, "2023-11-16T18:00:00+01:00"), (NAIVE, datetime.fromisoformat("2023-11-16T17:00Z")),
+    (AWARE, "2023-11-16 17:00:00"), (AWARE, datetime(2023, 11, 16, 17)),
+    (AWARE, np.datetime64("2023-11-16T16:00"))])
+def test_event_log_start_may_not_mix_utc_offsets(tmp_path: Path, text: str, start: Any
+                                                 ) -> None:
+    """Like the log's own times, ``start`` carries a UTC offset exactly when they do (an
+    offset start on a naive log was taken as UTC: 18:00+01:00 read as slot 0 = 17:00)."""
+    with pytest.raises(ValidationError, match="may not mix times with and without") as err:
+        load_event_log_csv(_log(tmp_path, text), slot_s=60.0, time_column="T", start=start)
+    assert err.value.field == "start" and "log.csv" in str(err.value)
+
+
+def test_event_log_start_with_matching_offsets(tmp_path: Path) -> None:
+    """An offset start on an offset log (and a naive one on a naive log) bins as before."""
+    tr = load_event_log_csv(_log(tmp_path, AWARE), slot_s=60.0, time_column="T",
+                            start="2023-11-16T18:59:00+02:00")  # 16:59 UTC
+    np.testing.assert_array_equal(tr.requests[:, 0, 0], [0, 1, 0, 1])
+    assert tr.start == datetime(2023, 11, 16, 16, 59)
+    tr = load_event_log_csv(_log(tmp_path, NAIVE), slot_s=60.0, time_column="T",
+                            start=np.datetime64("2023-11-16T17:59"))
+    np.testing.assert_array_equal(tr.requests[:, 0, 0], [0, 1, 0, 1])
+
+
+def test_event_log_nat_start_shows_the_value(tmp_path: Path) -> None:
+    """A NaT start is named as NaT (the message showed ``start [s] = None``)."""
+    with pytest.raises(ValidationError, match=r"start \[s\] = .*NaT.*: not a time") as err:
+        load_event_log_csv(_log(tmp_path, NAIVE), slot_s=60.0, time_column="T",
+                           start=np.datetime64("NaT"))
+    assert "None" not in str(err.value)
+
+
+@pytest.mark.parametrize(("text", "line", "cells"), [
+    ("slot,server,model,count\n0,0,0,3,\n0,0,1,2,7\n", 2, 5),
+    ("# shape,1,1,2\nslot,server,model,count\n0,0,0,3\n\"0\",0,1,2,7\n", 4, 5),
+    ("slot,server,model,count,note\n0,0,0,3,a\n\n0,0,1,2,b,c\n", 4, 6)])
+def test_trace_rows_wider_than_the_header_are_refused(tmp_path: Path, text: str, line: int,
+                                                      cells: int) -> None:
+    """A row with more cells than the header is a ValidationError naming the file and the
+    line (it was read silently: 'slot,server,model,count' + '0,0,1,2,7' gave a count of 2)."""
+    p = _log(tmp_path, text, "trace.csv")
+    with pytest.raises(ValidationError, match=rf"line {line}: {cells} cells, more than") as err:
+        load_trace_csv(p)
+    assert "trace.csv" in str(err.value)

@@ -45,11 +45,13 @@ from aigc_opt.solve import register_algorithm
 
 from .data import CachingInstance, CachingSpec
 from .decomposition import (
+    GRID_MAX,
     Tables,
     _checked,
     _Eval,
     _finish,
     _Primal,
+    extra_option,
     lagrangian,
     repair,
     subgradient,
@@ -257,15 +259,18 @@ def solve_colgen(inst: CachingInstance, spec: CachingSpec, options: SolveOptions
     :mod:`.local_search`) until the deadline or no gain. Default shares (cg, ld, mip):
     50/70/90 % with a simplex master, 5/60/70 % with an interior-point one (more than
     :data:`IPM_ROWS` covering rows). ``options.mip_gap`` (default 1e-4) stops early when
-    ``(UB - LB) / UB`` reaches it.
+    ``(UB - LB) / UB`` reaches it. The shares are fractions in [0, 1], ``warm`` (>= 0),
+    ``patience`` (>= 1) and ``grid`` (1 to :data:`.decomposition.GRID_MAX`) whole numbers;
+    anything else raises :class:`~aigc_opt.errors.ValidationError` on the field
+    ``"colgen option extra['<key>']"``.
     """
     opts, bad = _checked(inst, spec, options, "colgen", _CG_EXTRA)
     t0 = time.perf_counter()
     limit = 120.0 if opts.time_limit is None else float(opts.time_limit)
     target = 1e-4 if opts.mip_gap is None else float(opts.mip_gap)
-    warm = int(opts.extra.get("warm", 10))
-    patience = int(opts.extra.get("patience", 15))
-    grid = int(opts.extra.get("grid", 240))
+    warm = extra_option(opts, "colgen", "warm", 10, "iteration", 0, integer=True)
+    patience = extra_option(opts, "colgen", "patience", 15, "iteration", 1, integer=True)
+    grid = extra_option(opts, "colgen", "grid", 240, "-", 1, GRID_MAX, integer=True)
     deadline = t0 + limit
     if bad is not None:
         return bad
@@ -277,9 +282,9 @@ def solve_colgen(inst: CachingInstance, spec: CachingSpec, options: SolveOptions
     # 65,810 with a 40 % phase and 66,181 with 5 %), so large masters get a short phase
     # (a simplex master keeps the longer phases that suit the restricted-master MIP)
     shares = (0.5, 0.7, 0.9) if master.lp_solver == "simplex" else (0.05, 0.6, 0.7)
-    cg_end = t0 + float(opts.extra.get("cg_share", shares[0])) * limit
-    ld_end = t0 + float(opts.extra.get("ld_share", shares[1])) * limit
-    mip_end = t0 + float(opts.extra.get("mip_share", shares[2])) * limit
+    cg_end, ld_end, mip_end = (
+        t0 + extra_option(opts, "colgen", key, share, "-", 0.0, 1.0) * limit
+        for key, share in zip(("cg_share", "ld_share", "mip_share"), shares, strict=True))
     build_s = time.perf_counter() - t0
     T, S, M = inst.requests.shape
     lb = -math.inf

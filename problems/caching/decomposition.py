@@ -83,6 +83,7 @@ from aigc_opt.backend import SolveOptions
 from aigc_opt.metrics import fits
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.solve import register_algorithm
+from aigc_opt.validate import check_bool, check_scalar
 
 from .data import (
     CachingAllocation,
@@ -96,6 +97,7 @@ from .data import (
     load_cost,
     neighbours,
 )
+from .formulation import checked_options
 from .local_search import pair_search
 from .policies import route_given_cache
 
@@ -521,11 +523,54 @@ def _checked(inst: CachingInstance, spec: CachingSpec, options: SolveOptions | N
     and the error Result of :func:`_unsupported` (None when the method applies)."""
     from aigc_opt.errors import UnknownNameError
 
-    opts = options or SolveOptions()
+    opts = checked_options(options)
     for key in opts.extra:
         if key not in allowed:
             raise UnknownNameError(f"{name} option", key, allowed)
     return opts, _unsupported(inst, spec, name)
+
+
+#: Largest knapsack ``extra["grid"]`` (capacity units per server memory): the DP keeps a
+#: (models, slots x servers, grid + 1) boolean table, 0.5 GB for 50 models x 10 servers x
+#: 100 slots at this grid (12 MB at the default 240).
+GRID_MAX = 10_000
+
+
+def extra_option(opts: SolveOptions, name: str, key: str, default: float, unit: str = "-",
+                 lo: float | None = None, hi: float | None = None, *,
+                 integer: bool = False) -> Any:
+    """One numeric ``opts.extra[key]`` of caching method ``name`` (``default`` when absent),
+    checked by :func:`aigc_opt.validate.check_scalar` before any cast.
+
+    Parameters
+    ----------
+    opts : SolveOptions
+        The method's options (keys already checked by :func:`_checked`).
+    name, key : str
+        Method name and option key; a bad value raises :class:`ValidationError` on the field
+        ``"<name> option extra['<key>']"``.
+    default : float
+        Value used when ``key`` is absent.
+    unit : str
+        Unit of the option (``"-"``: dimensionless, e.g. a fraction of the time limit).
+    lo, hi : float or None
+        Inclusive bounds.
+    integer : bool
+        A whole number is required (returned as ``int``); strings and bools never pass.
+
+    Returns
+    -------
+    float or int
+        The checked value.
+    """
+    return check_scalar(f"{name} option extra[{key!r}]", opts.extra.get(key, default), unit,
+                        lo, hi, integer=integer)
+
+
+def extra_flag(opts: SolveOptions, name: str, key: str, default: bool) -> bool:
+    """One ``True``/``False`` ``opts.extra[key]`` of caching method ``name`` (see
+    :func:`extra_option`)."""
+    return check_bool(f"{name} option extra[{key!r}]", opts.extra.get(key, default))
 
 
 def _unsupported(inst: CachingInstance, spec: CachingSpec, name: str) -> Result | None:
@@ -546,7 +591,9 @@ def solve_lagrangian(inst: CachingInstance, spec: CachingSpec, options: SolveOpt
     :meth:`_Primal.polish`). ``extra`` may also set
     ``improve_sweeps`` (coordinate-descent sweeps per repair, default 1), ``repair_every``
     (iterations between primal repairs, default 10) and ``grid`` (knapsack capacity units,
-    default 240).
+    default 240). Each is a whole number (``max_iter``, ``repair_every``, ``grid`` >= 1,
+    ``grid`` <= :data:`GRID_MAX`; ``improve_sweeps`` >= 0): anything else raises
+    :class:`~aigc_opt.errors.ValidationError` on the field ``"lagrangian option extra['<key>']"``.
     """
     opts, bad = _checked(inst, spec, options, "lagrangian", _EXTRA)
     if bad is not None:
@@ -555,7 +602,10 @@ def solve_lagrangian(inst: CachingInstance, spec: CachingSpec, options: SolveOpt
     limit = 60.0 if opts.time_limit is None else float(opts.time_limit)
     deadline = t0 + limit
     target = 1e-4 if opts.mip_gap is None else float(opts.mip_gap)
-    sweeps = int(opts.extra.get("improve_sweeps", 1))
+    max_iter = extra_option(opts, "lagrangian", "max_iter", 5000, "iteration", 1, integer=True)
+    sweeps = extra_option(opts, "lagrangian", "improve_sweeps", 1, "sweep", 0, integer=True)
+    every = extra_option(opts, "lagrangian", "repair_every", 10, "iteration", 1, integer=True)
+    grid = extra_option(opts, "lagrangian", "grid", 240, "-", 1, GRID_MAX, integer=True)
     obj = spec.objective
     tb = tables(inst, obj)
     build_s = time.perf_counter() - t0
@@ -564,10 +614,8 @@ def solve_lagrangian(inst: CachingInstance, spec: CachingSpec, options: SolveOpt
     pi = np.broadcast_to(tb.q[None, None, :], (T, S, M)).copy()
     lam, nu = np.zeros((T, S, M)), np.zeros((T, S))
     lb, it = subgradient(tb, pi, lam, nu, math.inf, t0 + 0.75 * limit,
-                         int(opts.extra.get("max_iter", 5000)), target,
-                         lambda ev: prim.from_dp(ev, sweeps, deadline),
-                         max(1, int(opts.extra.get("repair_every", 10))),
-                         int(opts.extra.get("grid", 240)))
+                         max_iter, target, lambda ev: prim.from_dp(ev, sweeps, deadline),
+                         every, grid)
     if not tb.compute and relative_gap(prim.ub, lb) > target:
         prim.offer(prim.cache, 50, deadline)
         prim.polish(deadline)

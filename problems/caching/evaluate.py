@@ -51,7 +51,13 @@ logger = logging.getLogger(__name__)
 
 def evaluate_caching(inst: CachingInstance, alloc: CachingAllocation, objective: Any = None
                      ) -> Metrics:
-    """Metrics of a caching allocation: cost, hits, loads, memory, accuracy and violations."""
+    """Metrics of a caching allocation: cost, hits, loads, memory, accuracy and violations.
+
+    ``totals["memory_peak_frac"]`` is the largest memory use per slot and server as a
+    fraction of that server's GPU memory (-): on a server of memory 0 (allowed: "no memory")
+    an empty cache counts 0 and any cached model ``inf`` (computed without the
+    ``RuntimeWarning`` of an overflowing division).
+    """
     obj = objective_of(objective)
     T, S, M = inst.n_slots, inst.n_servers, inst.n_models
     if alloc.cache.shape != (T, S, M):
@@ -115,7 +121,7 @@ def evaluate_caching(inst: CachingInstance, alloc: CachingAllocation, objective:
         "edge_cost": edge_total,
         "cloud_cost": cloud_total,
         "accuracy_mean": acc_sum / n_req if n_req else 0.0,
-        "memory_peak_frac": float((mem / np.maximum(inst.server_gpu_memory_bytes, 1e-300)).max()),
+        "memory_peak_frac": _peak_fraction(mem, inst.server_gpu_memory_bytes),
     }
     per_item = {
         "cost_per_slot": edge_slot + cloud_slot + load_slot,
@@ -129,6 +135,17 @@ def evaluate_caching(inst: CachingInstance, alloc: CachingAllocation, objective:
         "accuracy": acc,
     }
     return Metrics.from_arrays("caching", objective_value, per_item, totals, v)
+
+
+def _peak_fraction(mem: np.ndarray, capacity: np.ndarray) -> float:
+    """``max(mem[t, k] / capacity[k])`` (-) for memory use ``mem`` (T, S) and capacities
+    (S,), both in bytes; a capacity of 0 gives 0 for no use and ``inf`` for any (dividing by
+    ``max(capacity, 1e-300)`` had overflowed with a RuntimeWarning). Capacities are 0 or at
+    least the byte floor of :func:`aigc_opt.schema.check_floor`, so no other ratio overflows."""
+    cap = np.broadcast_to(capacity, mem.shape)
+    out = np.where(mem > 0, np.inf, 0.0)
+    np.divide(mem, cap, out=out, where=cap > 0)
+    return float(out.max(initial=0.0))
 
 
 register_evaluator(CachingAllocation, evaluate_caching)

@@ -150,7 +150,8 @@ def load_event_log_csv(
         :attr:`EventTrace.dropped`); default: up to the last request.
     start : float or str or datetime or numpy.datetime64, optional
         Start of slot 0 (seconds for numeric times, a datetime or ISO string otherwise); default
-        the earliest time. A request before ``start`` is an error.
+        the earliest time. A request before ``start`` is an error. A datetime start carries a
+        UTC offset exactly when the log's times do (numpy datetimes carry none).
     server_of : {"round_robin", "random"}, optional
         Without ``server_column`` (default ``"round_robin"``): data row ``i`` in file order goes
         to server ``i % n_servers``, or every row to a server drawn uniformly by
@@ -382,8 +383,8 @@ def _times(cells: list[str], field: str, start: Any, line_of: Callable[[int], in
     try:
         float(cells[0])
     except ValueError:
-        us = _datetimes(cells, field, line_of)
-        s0 = int(us.min()) if start is None else _datetime_start(start)
+        us, aware = _datetimes(cells, field, line_of)
+        s0 = int(us.min()) if start is None else _datetime_start(start, aware)
         try:
             when = _EPOCH + timedelta(microseconds=s0)
         except OverflowError:
@@ -422,9 +423,11 @@ def _after_start(cells: list[str], field: str, x: np.ndarray, start: float | dat
     return x
 
 
-def _datetimes(cells: list[str], field: str, line_of: Callable[[int], int]) -> np.ndarray:
-    """Microseconds since 1970 (int64): numpy's parser when every cell is a plain ISO date(time)
-    (strict ``YYYY-MM-DD`` prefix, no UTC offset), else ``datetime.fromisoformat`` per cell."""
+def _datetimes(cells: list[str], field: str, line_of: Callable[[int], int]
+               ) -> tuple[np.ndarray, bool]:
+    """Microseconds since 1970 (int64; UTC for times with an offset) and whether the times
+    carry a UTC offset: numpy's parser when every cell is a plain ISO date(time) (strict
+    ``YYYY-MM-DD`` prefix, no UTC offset), else ``datetime.fromisoformat`` per cell."""
     if all(c[4:5] == "-" and c[7:8] == "-" for c in cells):
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # numpy warns about (and converts) UTC offsets
@@ -433,7 +436,7 @@ def _datetimes(cells: list[str], field: str, line_of: Callable[[int], int]) -> n
             except (ValueError, OverflowError, Warning):
                 d = None
         if d is not None and not np.isnat(d).any():
-            return d.astype(np.int64)
+            return d.astype(np.int64), False
     vals, aware = [], None
     for i, c in enumerate(cells):
         try:
@@ -447,23 +450,36 @@ def _datetimes(cells: list[str], field: str, line_of: Callable[[int], int]) -> n
             raise ValidationError(field, "s", c, f"line {line_of(i)}: the log mixes datetimes "
                                   "with and without a UTC offset")
         vals.append(v.astimezone(UTC).replace(tzinfo=None) if aware else v)
-    return np.array(vals, dtype="datetime64[us]").astype(np.int64)
+    return np.array(vals, dtype="datetime64[us]").astype(np.int64), bool(aware)
 
 
-def _datetime_start(start: Any) -> int:
+def _datetime_start(start: Any, aware: bool) -> int:
+    """``start`` in microseconds since 1970 (UTC when it carries an offset), for a log whose
+    times carry a UTC offset (``aware``) or not: like the log's own times, ``start`` must
+    then carry one too, or not (a naive start on an offset log, or the reverse, had been
+    taken as UTC, silently shifting every slot by the offset)."""
+    when: Any = start
     if isinstance(start, str):
         try:
-            start = datetime.fromisoformat(_FRACTION.sub(r"\1", start.strip()))
+            when = datetime.fromisoformat(_FRACTION.sub(r"\1", start.strip()))
         except ValueError:
             raise ValidationError("start", "s", start, "not an ISO datetime") from None
-    if isinstance(start, datetime):
-        if start.tzinfo is not None:
-            start = start.astimezone(UTC).replace(tzinfo=None)
-        return int(np.datetime64(start, "us").astype(np.int64))
-    if isinstance(start, np.datetime64) and not np.isnat(start):
-        return int(start.astype("datetime64[us]").astype(np.int64))
-    raise ValidationError("start", "s", start, "the log's times are datetimes: give start as "
-                          "a datetime or an ISO string")
+    if isinstance(start, np.datetime64) and np.isnat(start):
+        raise ValidationError("start", "s", start, "not a time (NaT)")
+    if not isinstance(when, (datetime, np.datetime64)):
+        raise ValidationError("start", "s", start, "the log's times are datetimes: give start "
+                              "as a datetime or an ISO string")
+    # numpy datetimes carry no UTC offset
+    if (isinstance(when, datetime) and when.tzinfo is not None) != aware:
+        has = "has a UTC offset, the log's times none" if not aware else \
+            "has no UTC offset, the log's times one"
+        raise ValidationError("start", "s", start, f"{has}: a log and its start may not mix "
+                              "times with and without one")
+    if isinstance(when, np.datetime64):
+        return int(when.astype("datetime64[us]").astype(np.int64))
+    if aware:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    return int(np.datetime64(when, "us").astype(np.int64))
 
 
 def _codes(cells: list[str], field: str, order: tuple[str, ...] | None,

@@ -65,6 +65,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from aigc_opt.backend import SolveOptions
+from aigc_opt.errors import ValidationError
 from aigc_opt.explain import grid_group
 from aigc_opt.metrics import fits
 from aigc_opt.program import Block, LinearProgram
@@ -79,6 +81,21 @@ from .data import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+def checked_options(options: Any, default: SolveOptions | None = None) -> SolveOptions:
+    """The ``options`` argument of a public caching function: a :class:`SolveOptions`, or
+    None for ``default`` (``SolveOptions()`` when not given).
+
+    Anything else (a string, a dict, ...) raises :class:`~aigc_opt.errors.ValidationError`
+    on the field ``options`` (it was an AttributeError at the first option read).
+    """
+    if options is None:
+        return SolveOptions() if default is None else default
+    if not isinstance(options, SolveOptions):
+        raise ValidationError("options", "-", options, "must be an aigc_opt.SolveOptions or "
+                              f"None (the defaults), got a {type(options).__name__}")
+    return options
 
 
 @dataclass(frozen=True)

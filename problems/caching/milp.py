@@ -35,7 +35,7 @@ from .data import (
     cache_age,
     context_table,
 )
-from .formulation import assemble, layout, pass_highs, window_data
+from .formulation import assemble, checked_options, layout, pass_highs, window_data
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def solve_offline(inst: CachingInstance, spec: CachingSpec, options: SolveOption
     )
     from aigc_opt.solvers.numerics import equilibrate, range_checked
 
-    opts = options or SolveOptions()
+    opts = checked_options(options)
     if opts.mip_gap is None:
         opts = replace(opts, mip_gap=1e-6)
     t0 = time.perf_counter()
@@ -191,7 +191,7 @@ def slot_bound(inst: CachingInstance, spec: CachingSpec, options: SolveOptions |
     """
     from aigc_opt.backend import get_backend
 
-    opts = options or SolveOptions(mip_gap=1e-6)
+    opts = checked_options(options, SolveOptions(mip_gap=1e-6))
     obj = replace(spec.objective, load_time=0.0, backhaul=0.0)
     R = inst.requests
     T, S, M = R.shape

@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.backend import SolveOptions
+from aigc_opt.errors import ValidationError
 from aigc_opt.solve import HeuristicNote, register_heuristic
+from aigc_opt.validate import check_bool, check_choice, check_int, check_scalar
 
 from .data import (
     CachingAllocation,
@@ -37,7 +39,7 @@ from .data import (
     edge_cost,
     neighbours,
 )
-from .formulation import Layout, assemble, layout, pass_highs, window_data
+from .formulation import Layout, assemble, checked_options, layout, pass_highs, window_data
 
 logger = logging.getLogger(__name__)
 
@@ -219,13 +221,18 @@ def _shift(lay: Layout, x: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Longest look-ahead window of :class:`RollingHorizon` (slots): its dense MILP has
+#: ``window x servers x models`` cache columns and more per context age.
+WINDOW_MAX = 10_000
+
+
 class RollingHorizon:
     """Solve the caching MILP over a look-ahead window each slot and commit its first slot.
 
     Parameters
     ----------
     window : int
-        Look-ahead slots W (the committed slot included).
+        Look-ahead slots W (the committed slot included), 1 to :data:`WINDOW_MAX`.
     forecast : {"oracle", "ewma"}
         Demand in the window: the true requests of slots t..t+W-1 ("oracle", a W-slot
         look-ahead), or an exponentially weighted average of past slots ("ewma", fully online).
@@ -239,23 +246,38 @@ class RollingHorizon:
     mip_start : bool
         With ``warm``, give HiGHS the previous window's plan shifted by one slot as a start.
     mip_gap, time_limit : float
-        HiGHS options per window solve. Without a solution the previous cache is kept.
+        HiGHS options per window solve (relative gap in [0, 1]; time limit in s, > 0, None:
+        none). Without a solution the previous cache is kept.
+    alpha : float
+        Weight in [0, 1] of the last slot in the "ewma" forecast.
     threads : int, optional
-        HiGHS threads per window solve (None: the solver's default).
+        HiGHS threads per window solve, 1 to 4096 (None: the solver's default).
+
+    Raises
+    ------
+    ValidationError
+        A bad argument (named, with its unit and value), or ``warm`` with ``sparse``;
+        an unknown ``forecast`` raises :class:`~aigc_opt.errors.UnknownNameError`.
     """
 
     def __init__(self, window: int = 3, forecast: str = "oracle", warm: bool = True,
                  mip_gap: float = 1e-4, time_limit: float | None = None, alpha: float = 0.5,
                  sparse: bool = False, mip_start: bool = True,
                  threads: int | None = None) -> None:
-        if forecast not in ("oracle", "ewma"):
-            raise ValueError(f"forecast must be 'oracle' or 'ewma', got {forecast!r}")
-        if warm and sparse:
-            raise ValueError("warm re-solves need the dense structure: use sparse=False")
-        self.window, self.forecast, self.warm = int(window), forecast, warm
-        self.sparse, self.mip_start = sparse, mip_start
-        self.mip_gap, self.time_limit, self.alpha = mip_gap, time_limit, alpha
-        self.threads = threads
+        self.window = int(check_int("window", window, "slot", 1, WINDOW_MAX))
+        self.forecast = check_choice("forecast", forecast, ("oracle", "ewma"))
+        self.warm = check_bool("warm", warm)
+        self.sparse = check_bool("sparse", sparse)
+        self.mip_start = check_bool("mip_start", mip_start)
+        if self.warm and self.sparse:
+            raise ValidationError("warm", "-", warm, "warm re-solves need the dense structure: "
+                                  "pass sparse=False, or warm=False with sparse=True")
+        # the ranges of SolveOptions (gap in [0, 1], time limit <= 1e9 s, threads <= 4096)
+        self.mip_gap = float(check_scalar("mip_gap", mip_gap, "-", 0.0, 1.0))
+        self.time_limit = check_scalar("time_limit", time_limit, "s", 0.0, 1e9, strict=True,
+                                       optional=True)
+        self.alpha = float(check_scalar("alpha", alpha, "-", 0.0, 1.0))
+        self.threads = check_int("threads", threads, "-", 1, 4096, optional=True)
         #: Wall time spent building and solving window MILPs, and the number of windows.
         self.solve_seconds = 0.0
         self.slots = 0
@@ -374,7 +396,7 @@ def _rolling(inst: CachingInstance, spec: CachingSpec, forecast: str,
     """A 3-slot :class:`RollingHorizon` with ``options.time_limit`` as the deadline of the
     whole run and ``options.threads`` per window solve; a note says what the limit cut."""
     t0 = time.perf_counter()
-    opts = options or SolveOptions()
+    opts = checked_options(options)
     deadline = math.inf if opts.time_limit is None else t0 + opts.time_limit
     policy = RollingHorizon(window=3, forecast=forecast, threads=opts.threads)
     alloc = policy.run(inst, spec.objective, deadline=deadline)

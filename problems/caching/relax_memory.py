@@ -67,7 +67,6 @@ import numpy as np
 from aigc_opt.backend import SolveOptions
 from aigc_opt.result import Result, relative_gap
 from aigc_opt.solve import register_algorithm
-from aigc_opt.validate import check_bool, check_scalar
 
 from .data import CachingInstance, CachingSpec
 from .decomposition import (
@@ -76,6 +75,8 @@ from .decomposition import (
     _finish,
     _Primal,
     allocation_of,
+    extra_flag,
+    extra_option,
     knapsack_max,
     repair,
     tables,
@@ -375,6 +376,9 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
     ``polish_gain`` (default :data:`POLISH_GAIN`) stops a polish once a round of pair moves
     gains less than that fraction of the cost (0: until no gain); ``rins`` (default True)
     runs the relaxation-guided move of :mod:`.rins` after the polish (False: none).
+    The shares and ``polish_gain`` are fractions in [0, 1], ``patience`` a whole number >= 1,
+    the flags bools; anything else raises :class:`~aigc_opt.errors.ValidationError` on the
+    field ``"relax_memory option extra['<key>']"``.
     ``options.threads`` (default 1) solves the models' LPs and MILPs, and the window moves,
     that many at a time in threads (HiGHS releases the GIL while it solves).
     ``options.mip_gap`` (default 1e-4) stops early.
@@ -389,15 +393,13 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
     deadline = t0 + limit
     # one thread gets half the subgradient steps per second: it keeps the longer phases
     sg_share, milp_share = (0.3, 0.45) if workers > 1 else (0.4, 0.6)
-    sg_end = t0 + float(check_scalar("relax_memory option sg_share",
-                                     opts.extra.get("sg_share", sg_share), "-", 0.0, 1.0)) * limit
-    milp_end = t0 + float(check_scalar("relax_memory option milp_share",
-                                       opts.extra.get("milp_share", milp_share), "-", 0.0,
-                                       1.0)) * limit
-    tail_on = check_bool("relax_memory option milp_tail", opts.extra.get("milp_tail", True))
-    polish_gain = float(check_scalar("relax_memory option polish_gain",
-                                     opts.extra.get("polish_gain", POLISH_GAIN), "-", 0.0, 1.0))
-    rins_on = check_bool("relax_memory option rins", opts.extra.get("rins", True))
+    sg_end = t0 + extra_option(opts, "relax_memory", "sg_share", sg_share, "-", 0.0, 1.0) * limit
+    milp_end = t0 + extra_option(opts, "relax_memory", "milp_share", milp_share, "-", 0.0,
+                                 1.0) * limit
+    tail_on = extra_flag(opts, "relax_memory", "milp_tail", True)
+    polish_gain = extra_option(opts, "relax_memory", "polish_gain", POLISH_GAIN, "-", 0.0, 1.0)
+    rins_on = extra_flag(opts, "relax_memory", "rins", True)
+    patience = extra_option(opts, "relax_memory", "patience", 3, "iteration", 1, integer=True)
     obj = spec.objective
     tb = tables(inst, obj)
     sub = Subproblems(inst, spec, tb, workers)
@@ -409,7 +411,7 @@ def solve_relax_memory(inst: CachingInstance, spec: CachingSpec,
     def offer(cache: np.ndarray) -> None:
         prim.offer(repair(tb, np.where(cache, 0, -1), score), 0, deadline)
 
-    bs = _BoundSearch(sub, tb, target, int(opts.extra.get("patience", 3)))
+    bs = _BoundSearch(sub, tb, target, patience)
     try:
         bs.run(sg_end, milp_end, lambda: prim.ub, offer)
     finally:

@@ -60,7 +60,8 @@ def save_trace_csv(requests: np.ndarray, path: str | Path) -> None:
 def load_trace_csv(path: str | Path, *, n_slots: int | None = None, n_servers: int | None = None,
                    n_models: int | None = None, max_entries: int | None = None) -> np.ndarray:
     """Read a trace written by :func:`save_trace_csv` (or any ``slot,server,model,count`` CSV;
-    other columns are ignored with a logged warning naming them).
+    other columns are ignored with a logged warning naming them; a row with more cells than
+    the header has columns is refused, naming the file and line).
 
     Sizes given as arguments win over the file's ``# shape`` line; missing ones are taken from
     it, else inferred as ``max id + 1``. Raises :class:`ValidationError` naming the column for
@@ -172,6 +173,10 @@ def _trace_cells(p: Path, body: str, skip: int) -> tuple[list[list[str]], np.nda
                 col = TRACE_COLUMNS[next(j for j, k in enumerate(idx) if k >= len(row))]
                 raise ValidationError(col, "-", ",".join(row), f"line {first}: not a number "
                                       f"({len(row)} cells, no {col!r} cell)")
+            if len(row) > len(header):  # which cell is which is then a guess
+                raise ValidationError("path", "-", str(p), f"line {first}: {len(row)} cells, "
+                                      f"more than the header's {len(header)} (a stray comma or "
+                                      "an unnamed column)")
             for k, add in adds:
                 add(row[k])
             at.append(first)
