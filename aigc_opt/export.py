@@ -53,6 +53,7 @@ import numpy as np
 
 from .errors import ValidationError
 from .summary import (  # noqa: F401  (re-exported: the row summaries live in summary.py)
+    RATIO_COLUMNS,
     SUMMARY_COLUMNS,
     add_ratios,
     format_table,
@@ -271,11 +272,19 @@ def format_line(row: Mapping[str, Any], columns: Sequence[str]) -> str:
     return buf.getvalue()
 
 
-def write_table(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Write ``rows`` (columns: every key, in first-seen order) as a CSV in the results file's
-    cell format (:func:`format_line`: one physical line per row, ``true``/``false``, floats by
-    ``repr``), so that :func:`read_rows` reads a key-first table back exactly."""
-    columns = list(dict.fromkeys(k for r in rows for k in r))
+def write_table(path: str | Path, rows: Sequence[Mapping[str, Any]],
+                columns: Sequence[str] = ()) -> None:
+    """Write ``rows`` as a CSV in the results file's cell format (:func:`format_line`: one
+    physical line per row, ``true``/``false``, floats by ``repr``), so that :func:`read_rows`
+    reads a key-first table back exactly.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        Leading header columns; the rows' other keys follow in first-seen order. With no rows
+        the file is this header alone (it still replaces an existing file: no stale rows stay).
+    """
+    columns = list(dict.fromkeys([*columns, *(k for r in rows for k in r)]))
     with open(path, "w", newline="", encoding="utf-8") as fh:
         fh.write(format_line({c: c for c in columns}, columns))
         for r in rows:
