@@ -31,6 +31,7 @@ import numpy as np
 
 from .errors import UnknownNameError, ValidationError
 from .families import load_families
+from .scenario import Scenario
 from .validate import first_leaf, load_json, writing
 
 
@@ -348,6 +349,10 @@ def save_instance_json(instance: Any, path: str | Path) -> Path:
 def load_instance_json(path: str | Path, expected: type | None = None) -> Any:
     """Read a file written by :func:`save_instance_json` (every field validated by the type).
 
+    That is the generic instance JSON, or the own JSON of a type with ``save``/``load`` (a
+    :class:`~aigc_opt.scenario.Scenario`, recognised by its ``schema_version`` when
+    ``expected`` is None), so that save then load round-trips every case kind's instance.
+
     Raises
     ------
     ValidationError
@@ -355,6 +360,11 @@ def load_instance_json(path: str | Path, expected: type | None = None) -> Any:
     """
     p = Path(path)
     data = load_json(p, "instance file")
+    if isinstance(data, dict) and INSTANCE_TAG not in data:
+        own = expected if expected is not None else Scenario if "schema_version" in data else None
+        load = getattr(own, "load", None)
+        if callable(load):  # what save_instance_json wrote with the type's own save
+            return load(p)
     return _from_doc(data, p, expected)
 
 

@@ -306,7 +306,15 @@ def summary(
 ) -> None:
     """Print the per problem and method summary of a results CSV (ratios to the reference)."""
     from .cli_util import SUMMARY_NEEDS
-    from .export import SUMMARY_COLUMNS, add_ratios, format_table, summarize, write_table
+    from .export import (
+        RATIO_COLUMNS,
+        SUMMARY_COLUMNS,
+        add_ratios,
+        format_table,
+        read_header,
+        summarize,
+        write_table,
+    )
     from .results_io import read_rows  # every cell checked, as results.load does
 
     check_in_file(results, "RESULTS")
@@ -316,11 +324,14 @@ def summary(
     require_columns(results, SUMMARY_NEEDS, "summary")  # else ratios read '-', silently
     table = summarize(rows)
     typer.echo(format_table(table, SUMMARY_COLUMNS))
-    for path, data, hint in ((out, table, "--out"), (rows_out, add_ratios(rows), "--rows-out")):
-        if path is None or not data:
+    # no rows: the header alone still replaces an old file (its numbers would read as current)
+    row_columns = (*(read_header(results) or ()), *RATIO_COLUMNS)
+    for path, data, columns, hint in ((out, table, SUMMARY_COLUMNS, "--out"),
+                                      (rows_out, add_ratios(rows), row_columns, "--rows-out")):
+        if path is None:
             continue
         try:
-            write_table(path, data)
+            write_table(path, data, columns)
         except OSError as exc:
             raise typer.BadParameter(f"cannot write {str(path)!r}: {exc.strerror}",
                                      param_hint=hint) from None

@@ -75,7 +75,7 @@ def _holds_result_rows(path: Path) -> bool:
 
     try:
         header = export.check_results_file(path)
-    except export.ForeignFileError:
+    except (export.ForeignFileError, export.CsvFormatError):  # (not UTF-8: no results either)
         return False
     if header is None:
         return False

@@ -53,6 +53,7 @@ import numpy as np
 
 from .errors import ValidationError
 from .summary import (  # noqa: F401  (re-exported: the row summaries live in summary.py)
+    RATIO_COLUMNS,
     SUMMARY_COLUMNS,
     add_ratios,
     format_table,
@@ -271,11 +272,19 @@ def format_line(row: Mapping[str, Any], columns: Sequence[str]) -> str:
     return buf.getvalue()
 
 
-def write_table(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Write ``rows`` (columns: every key, in first-seen order) as a CSV in the results file's
-    cell format (:func:`format_line`: one physical line per row, ``true``/``false``, floats by
-    ``repr``), so that :func:`read_rows` reads a key-first table back exactly."""
-    columns = list(dict.fromkeys(k for r in rows for k in r))
+def write_table(path: str | Path, rows: Sequence[Mapping[str, Any]],
+                columns: Sequence[str] = ()) -> None:
+    """Write ``rows`` as a CSV in the results file's cell format (:func:`format_line`: one
+    physical line per row, ``true``/``false``, floats by ``repr``), so that :func:`read_rows`
+    reads a key-first table back exactly.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        Leading header columns; the rows' other keys follow in first-seen order. With no rows
+        the file is this header alone (it still replaces an existing file: no stale rows stay).
+    """
+    columns = list(dict.fromkeys([*columns, *(k for r in rows for k in r)]))
     with open(path, "w", newline="", encoding="utf-8") as fh:
         fh.write(format_line({c: c for c in columns}, columns))
         for r in rows:
@@ -334,7 +343,10 @@ def check_results_file(path: str | Path, *, for_writing: bool = False) -> list[s
     Returns None when the file is missing, empty or holds only a cut-off prefix of the header
     (a run killed while writing it). Raises :class:`ForeignFileError` for anything else that
     is not a results CSV of this project (another CSV, binary data, a directory), and with
-    ``for_writing`` for a header without every :data:`REQUIRED_COLUMNS`.
+    ``for_writing`` for a header without every :data:`REQUIRED_COLUMNS`. Without
+    ``for_writing`` (an input) the messages are those of :func:`read_rows`: a first line that
+    is not UTF-8 is a :class:`CsvFormatError` naming line 1 and the byte, and none suggests
+    another ``--out``.
     """
     p = Path(path)
     if not p.exists():
@@ -345,20 +357,28 @@ def check_results_file(path: str | Path, *, for_writing: bool = False) -> list[s
         first = fh.readline(1 << 16)
     if not first:
         return None
-    if not first.endswith(b"\n"):
-        if ",".join(COLUMNS).encode().startswith(first) and p.stat().st_size == len(first):
-            return None
+    whole = first.endswith(b"\n")
+    if not whole and ",".join(COLUMNS).encode().startswith(first) and \
+            p.stat().st_size == len(first):
+        return None
+    if not whole and for_writing:
         raise ForeignFileError(p, "is not an aigc-opt results CSV (no header line); choose "
                                   "another --out")
     try:
         header = next(csv.reader([first.decode("utf-8").removeprefix("\ufeff").rstrip("\r\n")],
                                  strict=True))
-    except (UnicodeDecodeError, csv.Error, StopIteration):
+    except UnicodeDecodeError as exc:  # (a character cut by the 64 KiB read is no fault)
+        if not for_writing and (whole or exc.end < len(first) or len(first) < 1 << 16):
+            raise CsvFormatError(p, 1, f"not UTF-8 text (byte 0x{first[exc.start]:02x}); "
+                                       "results CSVs are UTF-8") from None
+        header = []
+    except (csv.Error, StopIteration):
         header = []
     if not is_results_header(header):
         shown = first[:40].decode("utf-8", "replace").rstrip("\r\n")
-        raise ForeignFileError(p, f"is not an aigc-opt results CSV (header {shown!r} does not "
-                                  "start with 'key'); refusing to touch it")
+        what = "header" if whole else "first line"
+        raise ForeignFileError(p, f"is not an aigc-opt results CSV ({what} {shown!r} does not "
+                                  "start with 'key')" + ("; refusing to touch it" * for_writing))
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if for_writing and missing:
         raise ForeignFileError(p, f"is not an aigc-opt results CSV (its header lacks "

@@ -47,6 +47,10 @@ def usable_row(row: Mapping[str, Any]) -> bool:
         verified is None or verified == "" or yes(verified))
 
 
+#: Columns :func:`add_ratios` adds to every row, in order.
+RATIO_COLUMNS: tuple[str, ...] = ("ref_objective", "ratio_to_ref", "excess_to_ref", "regret")
+
+
 def add_ratios(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Copy rows adding ``ref_objective``, ``ratio_to_ref`` = objective / reference objective,
     ``excess_to_ref`` = (objective - ref) / max(1, |ref|) and ``regret`` (the excess signed so

@@ -216,3 +216,23 @@ def test_tiny_quality_breakpoints_every_backend_verified_and_equal() -> None:
         assert r.termination is ao.Termination.OPTIMAL and r.verified, (m, r.message)
         objs[m] = r.objective
     assert max(objs.values()) == pytest.approx(min(objs.values()), rel=1e-6), objs
+
+
+@pytest.mark.parametrize("method", ["highs", "greedy_weight"])
+def test_latency_max_and_server_energy_totals(method: str) -> None:
+    """latency_max_s (s, over admitted requests) and server_energy_total_j (J: the GPU's
+    compute energy, all of this model's energy) were missing: their CSV columns stayed empty."""
+    from aigc_opt.cases import get_case
+
+    kind = get_case("allocation.llm_tokens")
+    inst, spec = kind.make_instance(2), kind.make_spec()
+    res = ao.run_method(inst, spec, method)
+    assert res.verified, (method, res)
+    m = ao.evaluate(inst, res.allocation, spec)
+    adm = np.asarray(res.allocation.admitted, bool)
+    assert adm.any()
+    lat = [float(x) for x, a in zip(m.per_item["latency_s"], adm, strict=True) if a]
+    assert m.totals["latency_max_s"] == pytest.approx(max(lat), rel=1e-12)
+    assert m.totals["server_energy_total_j"] == pytest.approx(
+        sum(float(e) for e in m.per_item["energy_j"]), rel=1e-12)
+    assert m.totals["server_energy_total_j"] == m.totals["energy_total_j"] > 0.0

@@ -631,3 +631,26 @@ def test_solve_options_out_of_range_name_the_option(args: list[str], option: str
     range error that did not name its option."""
     code, _, err = run(["solve", "--size", "n_users=3", *args], capsys)
     assert code == 2 and option in err and "mip_gap [-]" not in err, err
+
+
+def test_report_names_a_bad_results_input_as_summary_and_plot_do(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``report`` on a non-UTF-8 file said it had no header line and to "choose another --out"
+    (the check was written for bench's --out); it now gives summary's and plot's message.
+    bench's --out keeps its own."""
+    binary, text = tmp_path / "binary.csv", tmp_path / "hello.csv"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    text.write_bytes(b"hello")  # one line, no newline: not a cut header either
+    for path, needle in ((binary, f"{binary}, line 1: not UTF-8 text (byte 0xff); results "
+                                  "CSVs are UTF-8"),
+                         (text, f"{text}: is not an aigc-opt results CSV (first line 'hello' "
+                                "does not start with 'key')")):
+        errs = {cmd: fails([cmd, str(path), "--out", str(tmp_path / cmd)], capsys, 2, needle)
+                for cmd in ("report", "summary", "plot")}
+        assert len(set(errs.values())) == 1 and "--out" not in errs["report"], errs
+        assert not (tmp_path / "report").exists() and not (tmp_path / "plot").exists()
+    suite = tmp_path / "s.toml"
+    suite.write_text('[[cases]]\nproblem = "allocation.power"\nmethods = ["closed_form"]\n')
+    fails(["bench", str(suite), "--out", str(binary), "--workers", "0"], capsys, 2,
+          "no header line); choose another --out")
+    assert binary.read_bytes() == b"\xff\xfe\x00bad"

@@ -319,3 +319,18 @@ def test_greedy_heuristics_keep_to_the_static_class_pools(seed: int) -> None:
         res = ao.run_method(inst, spec, name)
         assert res.has_solution and res.verified, (name, res.message)
         assert res.objective <= opt.objective + 1e-9
+
+
+def test_latency_max_total_is_the_slowest_served_task() -> None:
+    """latency_max_s (s) was not reported, so its CSV column stayed empty for ISCC rows."""
+    import math
+
+    inst = IsccInstance.generate(30, 3, 3, seed=4)
+    spec = IsccSpec()
+    for method in ("highs", "greedy_density"):
+        res = ao.run_method(inst, spec, method, seed=1)
+        assert res.verified, (method, res)
+        m = ao.evaluate(inst, res.allocation, spec)
+        lat = [float(x) for x in m.per_item["latency_s"] if not math.isnan(float(x))]
+        assert len(lat) == m.totals["served"] > 0
+        assert m.totals["latency_max_s"] == pytest.approx(max(lat), rel=1e-12)

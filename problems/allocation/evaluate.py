@@ -307,7 +307,9 @@ def evaluate_llm(inst: Any, alloc: LlmAllocation, objective: Any = None) -> Metr
     totals = {
         "latency_mean_s": float(lat[a > 0].mean()) if a.any() else 0.0,
         "latency_p95_s": p95(lat[a > 0]) if a.any() else 0.0,
+        "latency_max_s": float(lat[a > 0].max()) if a.any() else 0.0,
         "energy_total_j": float(energy.sum()),
+        "server_energy_total_j": float(energy.sum()),  # all of it is the GPU's compute
         "quality_mean": float(q.mean()),
         "tokens_total": float(t.sum()),
         "admitted": float(a.sum()),

@@ -157,6 +157,7 @@ def evaluate_iscc(inst: IsccInstance, alloc: IsccAllocation, objective: Any = No
         "served_ratio": idx.size / N if N else 0.0,
         "deadline_satisfaction": float(ok.sum()) / N if N else 0.0,
         "accuracy_mean": float(acc.mean()) if idx.size else 0.0,
+        "latency_max_s": float(latency.max()) if idx.size else 0.0,
         "cloud_share": float(cloud.mean()) if idx.size else 0.0,
     }
     for k in ("sensing", "rbs", "gpus", "cloud"):

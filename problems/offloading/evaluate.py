@@ -48,6 +48,9 @@ downlink, backhaul and cloud shares of the option table, the constant transmit p
 density ``p_n b_n / B_r``, nothing on the device's radio when it runs locally). To
 score any physically valid allocation against capacities alone, pass the ``OffloadObjective``.
 
+Totals (every allocation type): latency mean, p95 and max (s, over served requests), device,
+server and total energy (J, sums over requests) fill the results CSV's metric columns.
+
 Rejected requests (placement ``REJECT``, elastic assignment specs ``admission=True``) are
 served by nobody: zero latency, energies, quality and lateness, no resources; each adds
 ``w_n * rejection_penalty`` to the objective and is listed in ``per_item["rejected"]`` (bool;
@@ -201,7 +204,9 @@ def offloading_metrics(
     totals = {
         "latency_mean_s": float(lat[served].mean()) if n_served else 0.0,
         "latency_p95_s": p95(lat[served]) if n_served else 0.0,
+        "latency_max_s": float(lat[served].max()) if n_served else 0.0,
         "device_energy_total_j": float(t["device_energy_j"].sum()),
+        "server_energy_total_j": float(t["server_energy_j"].sum()),
         "energy_total_j": float(energy.sum()),
         "quality_mean": float(q[served].mean()) if n_served else 0.0,
         "cloud_cost": cloud_cost,
@@ -494,7 +499,9 @@ def evaluate_partial(scn: Scenario, alloc: PartialOffloadAllocation, objective: 
     totals = {
         "latency_mean_s": float(lat.mean()),
         "latency_p95_s": p95(lat),
+        "latency_max_s": float(lat.max()),
         "device_energy_total_j": float(e_dev.sum()),
+        "server_energy_total_j": float(e_srv.sum()),
         "energy_total_j": float((e_dev + e_srv).sum()),
         "quality_mean": float(q.mean()),
         "fraction_mean": float(lam.mean()),
