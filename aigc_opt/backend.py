@@ -75,10 +75,14 @@ class SolveOptions:
         if not isinstance(self.extra, Mapping):
             raise ValidationError("extra", "-", self.extra,
                                   "must be a mapping of backend option names to values")
-        bad = [k for k in self.extra if not isinstance(k, str)]
+        # a FrozenMap is kept as it is (immutable; dataclasses.replace passes it on), so that
+        # run_method's ReadTrackingMap sees the reads of every copy of the options
+        keys = list(self.extra._data if isinstance(self.extra, FrozenMap) else self.extra)
+        bad = [k for k in keys if not isinstance(k, str)]
         if bad:
             raise ValidationError("extra", "-", bad[0], "option names must be strings")
-        set_("extra", FrozenMap(dict(self.extra)))
+        if not isinstance(self.extra, FrozenMap):
+            set_("extra", FrozenMap(dict(self.extra)))
 
     def left(self, t0: float, floor: float = MIN_SOLVER_SECONDS) -> float | None:
         """The time limit less the wall time since ``t0`` (``time.perf_counter()`` when the

@@ -79,3 +79,47 @@ def read_only_arrays(data: Mapping[K, Any]) -> FrozenMap[K, Any]:
             v.flags.writeable = False
         out[k] = v
     return FrozenMap(out)
+
+
+class ReadTrackingMap(FrozenMap[K, V]):
+    """A :class:`FrozenMap` that records which keys were read: a lookup (``m[k]``, ``get``,
+    ``k in m``) reads its key; iteration, ``items()``, ``copy()`` and ``|`` read them all
+    (a method that hands the whole mapping to a solver passes every key on, and the solver
+    checks them). :func:`aigc_opt.solve.run_method` gives an algorithm its
+    ``SolveOptions.extra`` as one of these, to refuse the keys the method never looked at
+    (they were silently ignored before). Shared by copies of the options that carry it."""
+
+    __slots__ = ("_read",)
+    _read: set[Any]
+
+    def __init__(self, data: Mapping[K, V] | Iterable[tuple[K, V]] = ()) -> None:
+        super().__init__(data)
+        object.__setattr__(self, "_read", set())
+
+    def __getitem__(self, key: K) -> V:
+        self._read.add(key)
+        return self._data[key]
+
+    def __contains__(self, key: object) -> bool:
+        self._read.add(key)
+        return key in self._data
+
+    def __iter__(self) -> Iterator[K]:
+        self._read.update(self._data)
+        return iter(self._data)
+
+    def copy(self) -> dict[K, V]:
+        self._read.update(self._data)
+        return dict(self._data)
+
+    def __or__(self, other: Mapping[K, V]) -> dict[K, V]:
+        self._read.update(self._data)
+        return {**self._data, **other}
+
+    def __ror__(self, other: Mapping[K, V]) -> dict[K, V]:
+        self._read.update(self._data)
+        return {**other, **self._data}
+
+    def unread(self) -> list[K]:
+        """The keys nobody has read, in insertion order."""
+        return [k for k in self._data if k not in self._read]

@@ -21,6 +21,7 @@ import numpy as np
 from .backend import SolveOptions, backend_names, check_capability, get_backend
 from .errors import NoSolutionError, UnknownNameError, ValidationError
 from .explain import explain_program, explain_violations
+from .frozen import ReadTrackingMap
 from .program import ConvexProgram, LinearProgram
 from .result import Result, SolveStats, Termination
 from .spec import ProblemSpec, check_instance, merged
@@ -325,8 +326,11 @@ def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0,
     if takes is None:  # put into the table without register_heuristic
         takes = _TAKES_OPTIONS[fn] = _takes_options(fn)
     kwargs: dict[str, Any] = {"seed": seed}
+    tracked = None
+    if options is not None and options.extra and not takes:
+        _refuse_unread(ReadTrackingMap(options.extra), name)
     if options is not None and takes:
-        kwargs["options"] = options
+        kwargs["options"], tracked = _tracking(options)
     elif options is not None and options.time_limit is not None:
         logger.debug("heuristic %s takes no options: time_limit %s not applied", name,
                      options.time_limit)
@@ -345,6 +349,7 @@ def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0,
             raise
         return _failed(name, exc, time.perf_counter() - t0)
     seconds = time.perf_counter() - t0
+    _refuse_unread(tracked, name)
     note = ""
     if isinstance(out, HeuristicNote):
         out, note = out.allocation, out.note
@@ -354,6 +359,38 @@ def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0,
     if res.termination is Termination.INFEASIBLE and res.metrics is not None:
         res = dataclasses.replace(res, explanation=explain_violations(res.metrics))
     return res
+
+
+def _tracking(opts: SolveOptions) -> tuple[SolveOptions, ReadTrackingMap[str, Any] | None]:
+    """``opts`` whose ``extra`` records the keys read (None when there are none)."""
+    if not opts.extra:
+        return opts, None
+    tracked: ReadTrackingMap[str, Any] = ReadTrackingMap(opts.extra)
+    return dataclasses.replace(opts, extra=tracked), tracked
+
+
+def _refuse_unread(tracked: ReadTrackingMap[str, Any] | None, method: str) -> None:
+    """A ValidationError naming the first ``extra`` key of a method that takes no options
+    (a heuristic without an ``options`` keyword): it can read none, and such keys were
+    ignored without a word (an outside tester found 78 of 187 methods doing so)."""
+    unread = tracked.unread() if tracked is not None else []
+    if unread:
+        key = unread[0]
+        raise ValidationError(f"extra[{key!r}]", "-", tracked._data[key],  # type: ignore[union-attr]
+                              f"method {method!r} takes no options; remove "
+                              f"{', '.join(map(repr, unread))}")
+
+
+def _note_unread(res: Result, tracked: ReadTrackingMap[str, Any] | None, method: str) -> Result:
+    """``res`` with a note naming the ``extra`` keys ``method`` never read (logged as a
+    warning too). Not an error: a method that hands ``extra`` to a solver only on some
+    instances (a MILP it needs only when the instance is hard) reads them only there."""
+    unread = tracked.unread() if tracked is not None else []
+    if not unread:
+        return res
+    note = f"extra option(s) not read by {method}: {', '.join(map(repr, unread))} (ignored)"
+    logger.warning("%s", note)
+    return dataclasses.replace(res, message=f"{res.message}; {note}" if res.message else note)
 
 
 def methods(spec: Any, instance: Any = None) -> list[str]:
@@ -397,6 +434,7 @@ def run_method(
     algos = algorithms(spec)
     opts = _options(options, kw)
     if method in algos:
+        opts, tracked = _tracking(opts)
         t0 = time.perf_counter()
         try:
             res = algos[method](instance, spec, opts)
@@ -404,6 +442,7 @@ def run_method(
             if not numerical_failure(exc):
                 raise
             return _failed(method, exc, time.perf_counter() - t0)
+        res = _note_unread(res, tracked, method)
         if res.stats.solve_seconds == 0.0:
             res = dataclasses.replace(res, stats=dataclasses.replace(
                 res.stats, solve_seconds=time.perf_counter() - t0))

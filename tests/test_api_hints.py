@@ -99,3 +99,41 @@ def test_cvxpy_refuses_unknown_solver_and_clarabel_option() -> None:
     res = ao.run_method(inst, PowerSpec(), "cvxpy",
                         options=ao.SolveOptions(extra={"max_iter": 500}))
     assert res.verified
+
+
+def test_extra_options_no_method_reads_are_refused_or_named() -> None:
+    """An outside tester found 78 of 187 methods ignoring ``extra`` without a word. A
+    heuristic that takes no options refuses any key before it runs; an algorithm that never
+    read a key says so in its message; one that hands ``extra`` to its solver reads them all
+    (and the solver refuses a bad one)."""
+    from aigc_opt.cases import get_case
+    from aigc_opt.errors import ValidationError
+
+    scn = ao.Scenario.generate(12, 2, 3, seed=0)
+    spec = OffloadingSpec()
+    with pytest.raises(ValidationError, match="takes no options") as err:
+        ao.run_method(scn, spec, "greedy_latency", extra={"zz_bogus": 1})
+    assert err.value.field == "extra['zz_bogus']"
+    k = get_case("allocation.power")
+    res = ao.run_method(k.instance(0), k.spec(), "closed_form", extra={"zz_bogus": 1})
+    assert res.optimal and res.verified
+    assert "not read by closed_form: 'zz_bogus' (ignored)" in res.message
+    clean = ao.run_method(scn, spec, "highs", extra={"presolve": "off"})
+    assert clean.optimal and "not read" not in clean.message
+    with pytest.raises(ValidationError, match="zz_bogus"):
+        ao.run_method(scn, spec, "highs", extra={"zz_bogus": 1})
+
+
+def test_read_tracking_map_records_lookups_and_whole_reads() -> None:
+    from aigc_opt.frozen import ReadTrackingMap
+
+    m = ReadTrackingMap({"a": 1, "b": 2, "c": 3})
+    assert m.get("a") == 1 and "b" in m and m.unread() == ["c"]
+    opts = ao.SolveOptions(extra=m)
+    assert opts.extra is m and m.unread() == ["c"]  # validating the keys reads nothing
+    assert dataclasses.replace(opts, time_limit=1.0).extra is m
+    assert dict(m) == {"a": 1, "b": 2, "c": 3} and m.unread() == []
+    for whole in (lambda x: x.copy(), lambda x: x | {}, lambda x: list(x.items())):
+        fresh = ReadTrackingMap({"k": 0})
+        whole(fresh)
+        assert fresh.unread() == []
