@@ -6,8 +6,9 @@ HIGHS for LPs and MILPs (a simplex vertex: an interior-point LP solution was up 
 relative off on partial offloading, and ``1e-12`` off in a variable whose coefficient is
 ``1e20``, issue 11; the independent LP/MILP cross-check is the ``scip`` backend) and CLARABEL
 for QPs and conic programs (an interior-point method; for QPs with tightened tolerances,
-:data:`CLARABEL_LP_TOLERANCES`). Other ``extra`` keys are
-passed to ``Problem.solve``.
+:data:`CLARABEL_LP_TOLERANCES`). Other ``extra`` keys are the solver's options, passed to
+``Problem.solve`` after :func:`check_extra` (CLARABEL's and HiGHS's are checked by name, type
+and range; ``extra["verbose"]`` is refused: the log is ``SolveOptions.verbose``).
 
 LinearPrograms are rebuilt from their power-of-two equilibrated copy
 (:mod:`aigc_opt.solvers.numerics`). Statuses: ``optimal_inaccurate`` is ``feasible`` (a solution
@@ -23,15 +24,18 @@ import logging
 import math
 import time
 import warnings
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from aigc_opt.backend import SolveOptions, check_capability
-from aigc_opt.errors import UnknownNameError
+from aigc_opt.errors import UnknownNameError, ValidationError
 from aigc_opt.program import ConvexProgram, LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
+from .highs import option_unit
 from .numerics import (
     Scaled,
     empty_program_result,
@@ -109,15 +113,18 @@ def _solver_kwargs(solver: str, options: SolveOptions, linear: bool = False,
     return kw
 
 
-def _attempt(problem: Any, solver: str, verbose: bool, kw: dict[str, Any]) -> str | None:
+def attempt(problem: Any, solver: str, verbose: bool, kw: dict[str, Any]) -> str | None:
     """Solve; ``None`` when CVXPY returned a status other than ``solver_error``, else what
     failed (SolverError, "Cannot unpack invalid solution", "Problem data contains NaN or Inf",
-    a DCPError from NaN coefficients, or the status)."""
+    a DCPError from NaN coefficients, an option a pass-through solver rejects -- SCS's
+    TypeError for an unknown keyword or a string value, SCIP's KeyError for an unknown
+    parameter -- or the status)."""
     import cvxpy as cp
 
     try:
         solve_quietly(problem, solver=solver, verbose=verbose, **kw)
-    except (cp.error.SolverError, cp.error.DCPError, ValueError, ArithmeticError) as exc:
+    except (cp.error.SolverError, cp.error.DCPError, ValueError, ArithmeticError, TypeError,
+            KeyError) as exc:
         return f"{type(exc).__name__}: {exc}"
     return "solver_error" if str(problem.status) == "solver_error" else None
 
@@ -128,7 +135,9 @@ def _fallback(problem: Any, options: SolveOptions, model: Any, t0: float
     :data:`aigc_opt.explain_convex.CONVEX_FALLBACKS` (SCS at 1e-9) in the time left:
     ``(solver, None)`` when it returned a status, ``(solver, what failed)`` when it failed
     too, ``None`` when no fallback is installed or no time is left. Clarabel failed this way
-    on well-posed power allocations (channel gains x1e6: SNR coefficients near 1e12)."""
+    on well-posed power allocations (channel gains x1e6: SNR coefficients near 1e12). The
+    fallback gets the model's settings for it and the time limit, never ``options.extra``:
+    those are CLARABEL's options (SCS raised a TypeError on ``max_iter``)."""
     import cvxpy as cp
 
     from aigc_opt.explain_convex import CONVEX_FALLBACKS
@@ -139,10 +148,10 @@ def _fallback(problem: Any, options: SolveOptions, model: Any, t0: float
     for name, settings in CONVEX_FALLBACKS:
         if name not in have:
             continue
-        kw = _solver_kwargs(name, options, False, model, t0=t0)
+        kw = _solver_kwargs(name, replace(options, extra={}), False, model, t0=t0)
         for k, v in settings.items():
             kw.setdefault(k, v)
-        return name, _attempt(problem, name, options.verbose, kw)
+        return name, attempt(problem, name, options.verbose, kw)
     return None
 
 
@@ -191,27 +200,125 @@ def _linear_problem(lp: LinearProgram) -> tuple[Any, Any]:
 
 
 @functools.cache
-def _known_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The installed CVXPY solvers and CLARABEL's option names (read once: 1.2 ms a call,
-    against the explanations' many small solves)."""
+def _known_names() -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The installed CVXPY solvers and CLARABEL's settings with their defaults (read once:
+    1.2 ms a call, against the explanations' many small solves)."""
     import clarabel
     import cvxpy as cp
 
+    defaults = clarabel.DefaultSettings()
     return (tuple(cp.installed_solvers()),
-            tuple(k for k in dir(clarabel.DefaultSettings()) if not k.startswith("_")))
+            {k: getattr(defaults, k) for k in dir(defaults)
+             if not k.startswith("_") and not callable(getattr(defaults, k))})
 
 
-def _check_extra(solver: str, extra: Any) -> None:
-    """An unknown CVXPY solver, or an option CLARABEL does not have, raises UnknownNameError
-    (as the HiGHS, SCIP and Pyomo backends do) instead of an ``error`` result after the
-    compilation. Other solvers' options are passed through as given."""
-    installed, clarabel_options = _known_names()
+#: CLARABEL float settings whose range is not the default ``[0, finite)``:
+#: (lower bound, lower bound excluded, upper bound or None, +inf allowed). ``time_limit`` is
+#: in seconds (inf: none); the step lengths and fractions are in (0, 1]; the scaling bounds
+#: are factors > 0.
+_CLARABEL_RANGES: dict[str, tuple[float, bool, float | None, bool]] = {
+    "time_limit": (0.0, False, None, True),
+    "max_step_fraction": (0.0, True, 1.0, False),
+    "linesearch_backtrack_step": (0.0, True, 1.0, False),
+    "min_switch_step_length": (0.0, True, 1.0, False),
+    "min_terminate_step_length": (0.0, True, 1.0, False),
+    "equilibrate_min_scaling": (0.0, True, None, False),
+    "equilibrate_max_scaling": (0.0, True, None, False),
+}
+#: Keys of ``extra`` that CVXPY's HiGHS interface reads itself (not HiGHS options).
+_CVXPY_HIGHS_KEYS = ("write_model_file", "highs_options")
+
+
+def _check_clarabel_value(key: str, value: Any, default: Any) -> None:
+    """One CLARABEL setting, by the type of its default (``clarabel.DefaultSettings()``):
+    a bool; an int in ``[0, 2**32)`` (Clarabel's ``u32``: iteration counts, 0 threads = all);
+    a real number, not NaN, finite and ``>= 0`` unless :data:`_CLARABEL_RANGES` says
+    otherwise; a string or a list as Clarabel takes it (checked when set, below)."""
+    from aigc_opt.validate import check_bool, check_scalar
+
+    name, unit = f"extra[{key!r}]", option_unit(key)
+    if isinstance(default, bool):
+        check_bool(name, value)
+    elif isinstance(default, int):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise ValidationError(name, unit, value, f"CLARABEL setting {key!r} takes an "
+                                  f"integer in [0, 2**32), not a {type(value).__name__}")
+        if not 0 <= int(value) < 2**32:
+            raise ValidationError(name, unit, value, f"out of range: CLARABEL setting {key!r} "
+                                  "takes an integer in [0, 2**32)")
+    elif isinstance(default, float):
+        lo, strict, hi, allow_inf = _CLARABEL_RANGES.get(key, (0.0, False, None, False))
+        check_scalar(name, value, unit, lo, hi, strict=strict, allow_inf=allow_inf)
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise ValidationError(name, unit, value, f"CLARABEL setting {key!r} takes a string, "
+                              f"not a {type(value).__name__}")
+
+
+def _check_clarabel(extra: Any, defaults: dict[str, Any]) -> None:
+    """Every CLARABEL option of ``extra``: its name, its value by type and range
+    (:func:`_check_clarabel_value`), then set on a ``clarabel.DefaultSettings`` and, for a
+    string, on a one-variable solver, so that Clarabel's own refusals (a list of the wrong
+    length, a string it does not know) are ValidationErrors in its words before CVXPY runs.
+    Unchecked, a wrong type was a raw TypeError from CVXPY, NaN or a negative tolerance was
+    accepted, and ``max_iter=-1`` failed CLARABEL and then the SCS fallback."""
+    import clarabel
+    import scipy.sparse as sp
+
+    settings, strings = clarabel.DefaultSettings(), False
+    settings.verbose = False
+    for key, value in extra.items():
+        if key == "solver":
+            continue
+        if key not in defaults:
+            raise UnknownNameError("CLARABEL option", key, tuple(defaults))
+        _check_clarabel_value(key, value, defaults[key])
+        strings = strings or isinstance(value, str)
+        try:
+            setattr(settings, key, value)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValidationError(f"extra[{key!r}]", option_unit(key), value,
+                                  f"rejected by CLARABEL: {exc}") from exc
+    if strings:
+        try:
+            clarabel.DefaultSolver(sp.csc_matrix((1, 1)), np.zeros(1), sp.csc_matrix((0, 1)),
+                                   np.zeros(0), [], settings)
+        except Exception as exc:  # noqa: BLE001 - Clarabel raises a bare Exception here
+            key = next(k for k, v in extra.items() if isinstance(v, str) and k != "solver")
+            raise ValidationError(f"extra[{key!r}]", "-", extra[key],
+                                  f"rejected by CLARABEL: {exc}") from exc
+
+
+def check_extra(solver: str, extra: Any) -> None:
+    """Check ``extra`` for the CVXPY solver ``solver`` before any compilation (the backend
+    and every method that calls CVXPY itself use this one check).
+
+    An unknown CVXPY solver or CLARABEL option raises UnknownNameError (as the HiGHS, SCIP
+    and Pyomo backends do); ``extra['verbose']`` a ValidationError (the solver log is
+    ``SolveOptions.verbose``: both at once were a raw TypeError); a CLARABEL option of the
+    wrong type or range, or a HiGHS option HiGHS refuses (:func:`.highs.check_extra_options`,
+    the keys CVXPY's HiGHS interface reads itself aside), a ValidationError naming
+    ``extra[key]``, its unit and the value. Other solvers' options are passed through as
+    given; what they reject is an ``error`` Result carrying their message
+    (:func:`attempt`)."""
+    installed, clarabel_defaults = _known_names()
     if solver not in installed:
         raise UnknownNameError("CVXPY solver (extra['solver'])", solver, installed)
+    if "verbose" in extra:
+        raise ValidationError("extra['verbose']", "-", extra["verbose"],
+                              "not an extra option: set SolveOptions.verbose (CVXPY's "
+                              "verbose argument, the solver's log) instead")
     if solver == "CLARABEL":
-        for key in extra:
-            if key != "solver" and key not in clarabel_options:
-                raise UnknownNameError("CLARABEL option", key, clarabel_options)
+        _check_clarabel(extra, clarabel_defaults)
+    elif solver == "HIGHS":
+        from .highs import check_extra_options
+
+        check_extra_options({k: v for k, v in extra.items()
+                             if k != "solver" and k not in _CVXPY_HIGHS_KEYS})
+        nested = extra.get("highs_options", {})
+        if not isinstance(nested, Mapping):
+            raise ValidationError("extra['highs_options']", "-", nested,
+                                  "must be a dict of HiGHS options")
+        check_extra_options(nested)
 
 
 def _model_bound(program: ConvexProgram, problem: Any, objective: float, bound: float
@@ -255,7 +362,7 @@ class CvxpyBackend:
         integer = program.kind in (ProgramKind.MILP, ProgramKind.MIQP, ProgramKind.MICONIC)
         vertex = integer or program.kind is ProgramKind.LP
         solver = str(options.extra.get("solver", "HIGHS" if vertex else "CLARABEL")).upper()
-        _check_extra(solver, options.extra)
+        check_extra(solver, options.extra)
         if solver == "HIGHS":
             from .highs import new_highs
 
@@ -277,7 +384,7 @@ class CvxpyBackend:
         if sc is not None and solver == "HIGHS":  # the HiGHS backend's wide-range settings
             for key, value in highs_wide_options(sc.program).items():
                 kw.setdefault(key, value)
-        failed = _attempt(problem, solver, options.verbose, kw)
+        failed = attempt(problem, solver, options.verbose, kw)
         note = ""
         if failed is not None:
             failed = f"{solver}: {failed}"

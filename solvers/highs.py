@@ -185,9 +185,42 @@ def wide_range_tolerances(h: Any, sc: Scaled, options: SolveOptions) -> None:
             h.setOptionValue(key, value)
 
 
+def option_unit(key: str) -> str:
+    """Unit of a solver option for error messages: ``"s"`` for a time limit (HiGHS's and
+    Clarabel's ``time_limit``, SCS's ``time_limit_secs``), else ``"-"``."""
+    return "s" if key.startswith("time_limit") else "-"
+
+
+def _checked_value(h: Any, key: str, value: Any, highspy: Any) -> Any:
+    """``value`` converted to the type of the HiGHS option ``key`` (bool, int, float or str);
+    a ValidationError naming ``extra[key]``, its unit and the value for another type (a list
+    or None reached highspy's ``setOptionValue`` as a raw TypeError) or NaN (HiGHS accepted
+    NaN for every double option, e.g. ``time_limit``, which then also replaced
+    ``SolveOptions.time_limit``; ``+inf`` stays allowed: HiGHS's own "no limit")."""
+    from aigc_opt.validate import check_bool, check_int, to_number
+
+    name, unit = f"extra[{key!r}]", option_unit(key)
+    kind = h.getOptionType(key)[1]
+    if kind == highspy.HighsOptionType.kBool:
+        return check_bool(name, value)
+    if kind == highspy.HighsOptionType.kInt:
+        return check_int(name, value, unit, -(2**31), 2**31 - 1)  # HiGHS's int is 32-bit
+    if kind == highspy.HighsOptionType.kDouble:  # +-inf are HiGHS's "none" (objective_target)
+        v = float(to_number(name, unit, value))
+        if math.isnan(v):
+            raise ValidationError(name, unit, value, f"NaN is not allowed for HiGHS option "
+                                  f"{key!r}: give a number")
+        return v
+    if not isinstance(value, str):
+        raise ValidationError(name, unit, value, f"HiGHS option {key!r} takes a string, "
+                              f"not a {type(value).__name__}")
+    return value
+
+
 def set_extra_options(h: Any, extra: Any, highspy: Any) -> None:
-    """Pass ``extra`` HiGHS options; an unknown name or a rejected value is a ValidationError
-    (never silently ignored). ``presolve="off"`` also switches the feasibility-jump heuristic
+    """Pass ``extra`` HiGHS options; an unknown name, a value of the wrong type, NaN or a
+    value HiGHS rejects is a ValidationError (never silently ignored, never a raw TypeError).
+    ``presolve="off"`` also switches the feasibility-jump heuristic
     off unless ``extra`` sets it (:func:`.numerics.presolve_off_options`: with presolve off it
     segfaults in HiGHS 1.15-1.16)."""
     known = [a for a in dir(h.getOptions()) if not a.startswith("_")]
@@ -196,10 +229,24 @@ def set_extra_options(h: Any, extra: Any, highspy: Any) -> None:
     for key, value in extra.items():
         if key not in known:
             raise UnknownNameError("HiGHS option", key, known)
+        value = _checked_value(h, key, value, highspy)
         if key == "threads":
             use_threads(value)  # the scheduler must match (see use_threads)
         if h.setOptionValue(key, value) == highspy.HighsStatus.kError:
-            raise ValidationError(f"extra[{key!r}]", "-", value, "rejected by HiGHS")
+            raise ValidationError(f"extra[{key!r}]", option_unit(key), value,
+                                  "rejected by HiGHS (not a value the option takes)")
+
+
+def check_extra_options(extra: Any) -> None:
+    """Validate ``extra`` as HiGHS options (:func:`set_extra_options` on a throwaway
+    ``Highs``), for callers that reach HiGHS only on some paths or through another layer
+    (CVXPY's HiGHS interface, a method's late MILP): the same extras are then refused on
+    every path and before any work. Nothing to check, no ``Highs`` is made."""
+    if not extra:
+        return
+    import highspy
+
+    set_extra_options(new_highs(), extra, highspy)
 
 
 def configured_highs(options: SolveOptions, *, mip_gap: float | None = None) -> Any:

@@ -407,14 +407,14 @@ def test_cvxpy_retries_a_conic_program_with_scs_when_clarabel_fails(monkeypatch)
     import aigc_opt.solvers.cvxpy_backend as cb
     from aigc_opt.problems.allocation import PowerInstance, PowerSpec
 
-    real = cb._attempt
+    real = cb.attempt
 
     def clarabel_fails(problem, solver, verbose, kw):  # type: ignore[no-untyped-def]
         if solver == "CLARABEL":
             return "SolverError: Solver 'CLARABEL' failed."
         return real(problem, solver, verbose, kw)
 
-    monkeypatch.setattr(cb, "_attempt", clarabel_fails)
+    monkeypatch.setattr(cb, "attempt", clarabel_fails)
     inst, spec = PowerInstance.generate(6, seed=1), PowerSpec(mode="sum_rate")
     ref = ao.run_method(inst, spec, "closed_form")
     res = ao.solve(inst, spec, backend="cvxpy")
@@ -428,7 +428,7 @@ def test_cvxpy_retries_a_conic_program_with_scs_when_clarabel_fails(monkeypatch)
     def both_fail(problem, solver, verbose, kw):  # type: ignore[no-untyped-def]
         return f"SolverError: {solver} failed."
 
-    monkeypatch.setattr(cb, "_attempt", both_fail)
+    monkeypatch.setattr(cb, "attempt", both_fail)
     res = ao.solve(inst, spec, backend="cvxpy")
     assert res.termination is Termination.ERROR and not res.has_solution
     assert "CLARABEL" in res.message and "SCS" in res.message

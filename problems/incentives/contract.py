@@ -64,7 +64,7 @@ from aigc_opt.errors import ValidationError
 from aigc_opt.program import ConvexProgram
 from aigc_opt.result import Result, SolveStats, Termination
 from aigc_opt.solve import register_algorithm
-from aigc_opt.solvers.cvxpy_backend import solve_quietly
+from aigc_opt.solvers.cvxpy_backend import attempt, check_extra
 from aigc_opt.spec import register_builder
 
 from .contract_bound import log_dual_bound
@@ -332,7 +332,9 @@ def solve_reduced_convex(inst: ContractInstance, spec: ContractSpec,
     With a log valuation the payment ``exp(a_k) - 1`` couples the types, so there is no
     per-type closed form; this is the reduction for that case. The chain is still optimal:
     for fixed levels it gives every ``a_k`` its smallest IC/IR-feasible value and ``v^{-1}`` is
-    increasing. ``options.extra`` goes to CVXPY (default solver CLARABEL). The result is
+    increasing. ``options.extra`` goes to CVXPY (default solver CLARABEL), checked first as
+    the cvxpy backend checks it (:func:`aigc_opt.solvers.cvxpy_backend.check_extra`: an
+    unknown name is an UnknownNameError, a bad value a ValidationError). The result is
     ``feasible`` (an IR/IC-feasible menu with no optimality bound: the interior-point solution
     is accurate to the solver's tolerance only: 1e-9 relative at ``sigma = 1e6`` with the
     payment written by :func:`log_reward`, 1e-4 before); the exact
@@ -356,13 +358,14 @@ def solve_reduced_convex(inst: ContractInstance, spec: ContractSpec,
     if math.isfinite(inst.level_max):
         cons.append(e_s <= float(spec.c(inst, np.array(inst.level_max))) / s_e)
     prob = cp.Problem(cp.Maximize(obj / s_obj), cons)
-    opts = dict((options or SolveOptions()).extra)
-    solver = str(opts.pop("solver", "CLARABEL"))
-    try:
-        solve_quietly(prob, solver=solver, **opts)
-    except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
+    options = options or SolveOptions()
+    opts = dict(options.extra)
+    solver = str(opts.pop("solver", "CLARABEL")).upper()
+    check_extra(solver, options.extra)  # the cvxpy backend's check: unknown names, bad values
+    failed = attempt(prob, solver, options.verbose, opts)
+    if failed is not None and failed != "solver_error":
         return Result(Termination.ERROR, False,
-                      message=f"reduced_cvxpy: {solver} failed ({type(exc).__name__}: {exc}); "
+                      message=f"reduced_cvxpy: {solver} failed ({failed}); "
                               "for a linear valuation the exact method is 'reduction', else "
                               "try the full problem on the 'cvxpy' backend",
                       stats=SolveStats("reduced_cvxpy", solve_seconds=time.perf_counter() - t0))

@@ -220,8 +220,16 @@ def solve_lagrangian(scn: Scenario, spec: OffloadingSpec, options: SolveOptions)
     """Run the method of the module docstring; the Result carries the allocation, the certified
     bound and gap, and in ``stats.extra``: ``sg_bound``, ``sg_objective``, ``sg_iterations``,
     ``lp_bound`` (when the LP phase ran), ``columns``, ``kept_columns``,
-    ``restricted_columns`` and the seconds of each phase."""
+    ``restricted_columns`` and the seconds of each phase.
+
+    ``options.extra`` are HiGHS options of the restricted and final MILPs; they are checked
+    first (:func:`aigc_opt.solvers.highs.check_extra_options`): checked only when a MILP ran,
+    an unknown key was refused on one instance and accepted on another that the subgradient
+    phase had solved."""
+    from aigc_opt.solvers.highs import check_extra_options
+
     t0 = time.perf_counter()
+    check_extra_options(options.extra)
     deadline = t0 + (options.time_limit if options.time_limit is not None else math.inf)
     target = 1e-4 if options.mip_gap is None else options.mip_gap
     prog = spec.build(scn)
