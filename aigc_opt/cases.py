@@ -95,11 +95,16 @@ class CaseKind:
             raise UnknownNameError(f"parameter of {self.name}", unknown[0], known)
         return self.make_spec(**params)
 
-    def instance(self, seed: int, **sizes: Any) -> Any:
+    def instance(self, seed: int, /, **sizes: Any) -> Any:
         """``make_instance(seed, **sizes)``, with an unknown size name (Python's ``unexpected
         keyword argument`` TypeError from the generator it is passed on to) reported as an
         :class:`~aigc_opt.errors.ValidationError` naming the kind, the size and the
-        generator's own message (the batch row and the command line said only TypeError)."""
+        generator's own message (the batch row and the command line said only TypeError).
+        ``seed`` is positional: ``instance(0, seed=3)`` is refused by name (it was Python's
+        raw 'got multiple values for argument' TypeError)."""
+        if "seed" in sizes:
+            raise UnknownNameError(f"size of {self.name}", "seed", self.size_names(),
+                                   " (the seed is instance()'s first argument, not a size)")
         try:
             return self.make_instance(seed, **sizes)
         except TypeError as exc:
