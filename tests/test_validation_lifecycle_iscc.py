@@ -361,3 +361,16 @@ def test_valid_generator_arguments_still_work() -> None:
     v = vehicular_instance(0, 10, 3, pool_scale=0.5, lost_site=2)
     assert v.site_rbs[2] == 0
     assert c.scaled(2).site_rbs.tolist() == (2 * c.site_rbs).tolist()
+
+
+def test_two_timescale_names_its_real_sizes() -> None:
+    """Its lambda passed every size through **kw: an unknown size listed only n_slots and
+    the instance's fields (cut at 25), not n_services, n_regions, n_edge."""
+    kind = get_case("lifecycle.two_timescale")
+    assert kind.size_names() == {"n_services", "n_regions", "n_edge", "n_slots"}
+    with pytest.raises(ValidationError, match="n_services"):
+        kind.instance(0, n_servics=3)
+    import pickle
+
+    same = get_case("lifecycle.placement").instance(0, n_slots=4)
+    assert pickle.dumps(kind.instance(0)) == pickle.dumps(same)  # the instance it made before

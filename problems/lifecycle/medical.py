@@ -184,6 +184,13 @@ def _make_placement(seed: int, n_services: int = 4, n_regions: int = 3, n_edge: 
                                       **kw)
 
 
+def _make_timescale(seed: int, n_services: int = 4, n_regions: int = 3, n_edge: int = 2,
+                    n_slots: int = 4, **kw: Any) -> LifecycleInstance:
+    """:func:`_make_placement` over 4 demand slots by default (its sizes by name, so that an
+    unknown size is answered with them, not with the instance's fields alone)."""
+    return _make_placement(seed, n_services, n_regions, n_edge, n_slots=n_slots, **kw)
+
+
 def _make_spec(**params: Any) -> LifecycleSpec:
     return LifecycleSpec(weights=weights_of(params.pop("weights", None)), **params)
 
@@ -201,8 +208,7 @@ CASES = (
              description="AIGC life cycle: fine-tuning mode/placement, hosting and routing "
                          "across device/edge/cloud (exact MILP vs baselines)"),
     CaseKind(name="lifecycle.two_timescale",
-             make_instance=lambda seed, n_slots=4, **kw: _make_placement(seed, n_slots=n_slots,
-                                                                         **kw),
+             make_instance=_make_timescale,
              make_spec=_make_timescale_spec, default_methods=("highs", "rolling"),
              reference="highs",
              description="life cycle over demand slots: single-stage optimum vs rolling"),
