@@ -357,3 +357,23 @@ def test_fixed_share_solves_keep_to_the_time_limit(monkeypatch: pytest.MonkeyPat
         assert seen and all(o is not None and o.time_limit is not None and o.time_limit <= 5
                             for o in seen), seen
         assert not seen[0].verify  # the placement only: no explanation, no referee
+
+
+def test_decomposition_without_shares_meeting_the_deadlines_finds_no_allocation() -> None:
+    """Two deadlines no option can meet (an outside tester's case): the fixed-share MILP's
+    penalty form still chose a placement, and decomposition gave it zero shares, every
+    request's latency inf and an explanation blaming all six plus 'objective'. It now finds
+    no allocation and carries the plain MILP's conflicts (the two requests), as OA's."""
+    from aigc_opt.cases import get_case
+
+    k = get_case("offloading.joint")
+    base = k.instance(0, n_users=6, n_servers=2)
+    dl = base.request_deadline_s.copy()
+    dl[[0, 2]] = 1e-4
+    scn = base.replace(request_deadline_s=dl)
+    res = ao.run_method(scn, k.spec(), "decomposition", time_limit=10)
+    exact = ao.run_method(scn, k.spec(), "outer_approximation", time_limit=10)
+    assert res.termination == "infeasible" and exact.termination == "infeasible"
+    assert "found no allocation" in res.message
+    assert res.explanation is not None
+    assert set(res.explanation.labels) == {"assignment at request 0", "assignment at request 2"}

@@ -333,18 +333,29 @@ def decomposition(scn: Scenario, spec: JointSpec, seed: int = 0,
     opts = options or SolveOptions()
     col = columns(scn, spec)
     res = _fixed_share(scn, spec, opts, t0)
-    if not res.has_solution:  # explain the plain form (not solved again: only explained)
-        left = opts.left(t0)
-        expl = explain_program(spec.base().build(scn), time_limit=min(
-            EXPLAIN_TIME_LIMIT, math.inf if left is None else left))
-        if expl is not None:
-            expl = replace(expl, message="; ".join(x for x in (
-                "conflicts of the fixed-share MILP (shares fixed: a restriction of this "
-                "problem, not a proof about it)", expl.message) if x))
-        raise NoSolutionError("decomposition: the fixed-share MILP found no placement",
-                              explanation=expl)
+    if not res.has_solution:
+        raise _no_solution(scn, spec, opts, t0, "the fixed-share MILP found no placement")
     inner = solve_inner(scn, spec, col, column_of(scn, col, res.allocation.placement))
+    if not inner.feasible:  # the penalty form's placement: no shares meet the deadlines
+        raise _no_solution(scn, spec, opts, t0, "no shares meet the hard deadlines of the "
+                           "placement the fixed-share MILP's penalty form chose")
     return to_allocation(scn, col, inner)
+
+
+def _no_solution(scn: Scenario, spec: JointSpec, opts: SolveOptions, t0: float, why: str
+                 ) -> NoSolutionError:
+    """``decomposition``'s NoSolutionError carrying the explanation of the plain fixed-share
+    MILP (explained, not solved again). Before, a placement from its penalty form was given
+    zero shares: every request's latency was inf, and the referee's explanation blamed all
+    of them and listed 'objective' as a constraint."""
+    left = opts.left(t0)
+    expl = explain_program(spec.base().build(scn), time_limit=min(
+        EXPLAIN_TIME_LIMIT, math.inf if left is None else left))
+    if expl is not None:
+        expl = replace(expl, message="; ".join(x for x in (
+            "conflicts of the fixed-share MILP (shares fixed: a restriction of this "
+            "problem, not a proof about it)", expl.message) if x))
+    return NoSolutionError(f"decomposition: {why}", explanation=expl)
 
 
 register_heuristic(JointSpec, "decomposition", decomposition)
