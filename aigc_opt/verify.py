@@ -66,8 +66,14 @@ def verify(instance: Any, spec: Any, result: Result, *, obj_rtol: float = OBJ_RT
         The method has no objective of its own (heuristics): the evaluator's is taken, and a
         violated hard constraint makes the result ``infeasible`` instead of ``unverified``.
     """
-    if not result.has_solution or result.allocation is None:
+    if not result.has_solution:
         return result
+    if result.allocation is None:  # a decoder or heuristic returned None (a plug-in's bug):
+        # it claimed a solution the referee cannot see; this passed as 'optimal' unverified
+        return dataclasses.replace(
+            result, termination=Termination.UNVERIFIED, verified=False,
+            message=_join(result.message, "claims a solution but carries no allocation for "
+                          "the evaluator (the decoder or heuristic returned None)"))
     t0 = time.perf_counter()
     try:
         metrics = evaluate(instance, result.allocation, spec)
