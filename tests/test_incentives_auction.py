@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import aigc_opt as ao
 from aigc_opt.backend import is_available
+from aigc_opt.metrics import relative_excess
 from aigc_opt.problems.incentives.auction import greedy_uniform, vcg
 from aigc_opt.problems.incentives.data import AuctionAllocation, AuctionInstance, AuctionSpec
 from aigc_opt.problems.incentives.evaluate import empirical_truthfulness
@@ -235,3 +237,37 @@ def test_vcg_keeps_one_deadline_for_all_its_solves() -> None:
     if cut.has_solution:  # the WDP itself may finish; its payments may not
         assert cut.termination is ao.Termination.FEASIBLE and cut.verified
         assert np.isnan(cut.allocation.payment).any() and "not computed" in cut.message
+
+
+@dataclass(frozen=True)
+class OneWinnerPerServer(AuctionSpec):
+    """An outside tester's user constraint: at most one winner per server."""
+
+    def extra_constraints(self, inst: AuctionInstance) -> tuple[ExtraConstraint, ...]:
+        S = inst.values.shape[1]
+
+        def rows(p: Any) -> tuple[dict[str, sp.csr_matrix], float, np.ndarray]:
+            m = p.block("x").size
+            return ({"x": sp.csr_matrix((np.ones(m), (p.column_data["server"], np.arange(m))),
+                                        shape=(S, m))}, -np.inf, np.ones(S))
+
+        def check(a: Any) -> np.ndarray:
+            won = np.bincount(a.server[a.server >= 0], minlength=S).astype(float)
+            return relative_excess(won, np.ones(S))
+
+        return (ExtraConstraint("one_winner", rows, check),)
+
+
+def test_vcg_keeps_the_users_spec_subclass() -> None:
+    """vcg solved AuctionSpec() whatever spec it was given: its winners broke the user's
+    constraint ('unverified', one_winner violated by 1). The WDP and every W*_{-n} now use the
+    given spec, so vcg's welfare is the constrained optimum highs finds."""
+    inst = AuctionInstance.generate(8, 3, 3, seed=0)
+    spec = OneWinnerPerServer()
+    ref = ao.run_method(inst, spec, "highs")
+    res = ao.run_method(inst, spec, "vcg")
+    assert ref.optimal and ref.verified and res.optimal and res.verified, res.message
+    assert res.objective == pytest.approx(ref.objective, rel=1e-9)
+    assert np.bincount(res.allocation.server[res.allocation.server >= 0]).max() <= 1
+    free = ao.run_method(inst, AuctionSpec(), "vcg")
+    assert free.objective > res.objective  # the constraint binds on this instance

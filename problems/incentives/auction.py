@@ -119,18 +119,24 @@ def _exact(options: SolveOptions | None, backend: str) -> SolveOptions:
 
 
 def vcg(inst: AuctionInstance, *, backend: str = "highs", options: SolveOptions | None = None,
-        bidders: np.ndarray | None = None, cache: dict[Any, float] | None = None) -> Result:
+        bidders: np.ndarray | None = None, cache: dict[Any, float] | None = None,
+        spec: AuctionSpec | None = None) -> Result:
     """WDP + VCG payments (for ``bidders`` only, NaN for other winners; all by default).
 
     ``cache`` (optional, caller-owned dict) memoises ``W*_{-n}``, which depends only on the
-    other bidders' bids: repeated auctions in which one bidder changes its report (e.g. a
-    truthfulness test) then need a single WDP solve each.
+    other bidders' bids (and the spec): repeated auctions in which one bidder changes its
+    report (e.g. a truthfulness test) then need a single WDP solve each. ``spec`` (default
+    ``AuctionSpec()``) is the one solved, the winners and every ``W*_{-n}`` alike: a subclass
+    with extra constraints (README "Adding a constraint") restricts them all, so the
+    payments are VCG's over that feasible set (it was dropped, and the method's winners broke
+    the user's constraint: 'unverified').
     """
     from aigc_opt.solve import solve
 
     t0 = time.perf_counter()
     opts = _exact(options, backend)
-    spec: Any = AuctionSpec()  # frozen fields vs the settable Protocol attributes (mypy)
+    if spec is None:
+        spec = AuctionSpec()
     res = solve(inst, spec, backend=backend, options=opts)
     if not res.has_solution:
         return res
@@ -145,7 +151,7 @@ def vcg(inst: AuctionInstance, *, backend: str = "highs", options: SolveOptions 
     term, solves, skipped = res.termination, 1, 0
     for n in np.nonzero(todo & (alloc.server >= 0))[0]:  # one WDP re-solve per winner
         without = inst.with_bidder(int(n), np.zeros(inst.values.shape[1:]))
-        key = (int(n), without.values.tobytes(), effective_capacity(inst).tobytes())
+        key = (int(n), without.values.tobytes(), effective_capacity(inst).tobytes(), repr(spec))
         left = opts.left(t0, floor=0.0)  # one deadline for the WDP and every re-solve
         if cache is not None and key in cache:
             w_minus = cache[key]
@@ -180,7 +186,8 @@ def vcg(inst: AuctionInstance, *, backend: str = "highs", options: SolveOptions 
 
 def solve_vcg(inst: AuctionInstance, spec: AuctionSpec, options: SolveOptions) -> Result:
     """Registered method ``"vcg"`` (``options.extra["backend"]`` picks the WDP backend)."""
-    return vcg(inst, backend=str(options.extra.get("backend", "highs")), options=options)
+    return vcg(inst, backend=str(options.extra.get("backend", "highs")), options=options,
+               spec=spec)
 
 
 def greedy_uniform(inst: AuctionInstance, spec: AuctionSpec, seed: int = 0
