@@ -174,16 +174,24 @@ def register_case(kind: CaseKind) -> None:
 
 
 def case_kinds() -> dict[str, CaseKind]:
-    """All case kinds, after importing every problem family (:mod:`aigc_opt.families`)."""
-    load_families()
+    """All case kinds, after importing every problem family (:mod:`aigc_opt.families`).
+
+    A family that fails to import (a broken third-party plug-in) is logged as a warning and
+    left out: the others stay reachable (:func:`get_case` names the failure when asked for a
+    problem it does not know)."""
+    load_families(strict=False)
     return dict(_CASES)
 
 
 def get_case(name: str) -> CaseKind:
-    """The case kind called ``name`` (:class:`UnknownNameError` listing the known names)."""
-    kinds = case_kinds()
+    """The case kind called ``name`` (:class:`UnknownNameError` listing the known names and
+    every problem family that failed to import, with its error)."""
+    errors = load_families(strict=False)
+    kinds = dict(_CASES)
     if name not in kinds:
-        raise UnknownNameError("problem", name, kinds)
+        broken = "".join(f"; problem family {m} failed to import: {e}"
+                         for m, e in errors.items())
+        raise UnknownNameError("problem", name, kinds, broken)
     return kinds[name]
 
 

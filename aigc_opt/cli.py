@@ -14,7 +14,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from typer._click import exceptions as click_exc  # Typer vendors Click
@@ -499,17 +499,12 @@ def list_() -> None:
     from .backend import backends
     from .batch import load_kinds, suite_names
     from .export import format_table
-    from .solve import methods
 
     kinds, errors = load_kinds()
     rows = []
     for name, kind in sorted(kinds.items()):
-        try:
-            ms = ", ".join(methods(kind.make_spec(), kind.make_instance(0)))
-        except Exception as exc:  # noqa: BLE001 - a spec that needs parameters
-            ms = f"(needs parameters: {one_line(exc)})"
-        rows.append({"problem": name, "reference": kind.reference or "-", "methods": ms,
-                     "description": kind.description})
+        rows.append({"problem": name, "reference": kind.reference or "-",
+                     "methods": _methods_cell(kind), "description": kind.description})
     typer.echo(format_table(rows, ["problem", "reference", "methods", "description"]))
     for mod, err in errors.items():
         typer.echo(f"warning: {mod} failed to import: {err}", err=True)
@@ -520,6 +515,29 @@ def list_() -> None:
     typer.echo(format_table(brows, ["backend", "available", "kinds", "requires"]))
     typer.echo("")
     typer.echo("suites: " + ", ".join(suite_names()))
+
+
+def _methods_cell(kind: Any) -> str:
+    """The ``methods`` cell of ``list`` for ``kind`` on its default spec and instance, or why
+    there is none: a spec that needs parameters, or a ValidationError from the generator or
+    from ``methods``; any other exception of the generator is its bug, said as such (it read
+    "needs parameters: generator exploded")."""
+    from .errors import ValidationError
+    from .solve import methods
+
+    try:
+        spec = kind.make_spec()
+    except Exception as exc:  # noqa: BLE001 - a spec that needs parameters
+        return f"(needs parameters: {one_line(exc)})"
+    stage = "instance generator"
+    try:
+        instance = kind.make_instance(0)
+        stage = "listing its methods"
+        return ", ".join(methods(spec, instance))
+    except ValidationError as exc:
+        return f"(needs parameters: {one_line(exc)})"
+    except Exception as exc:  # noqa: BLE001 - one broken kind must not hide the list
+        return f"({stage} failed: {type(exc).__name__}: {' '.join(str(exc).split())})"
 
 
 # ---------------------------------------------------------------------------------- main

@@ -356,15 +356,33 @@ def load_instance(kind: Any, path: Path, hint: str) -> Any:
 _RAISE_HINT = re.compile(r"; pass (\w+)=\.\.\. to raise (the limit|it)")
 
 
+class GeneratorError(RuntimeError):
+    """A case kind's instance generator raised something other than a refusal of its
+    arguments: a bug in that generator (exit status 1, internal error), not bad ``--size``."""
+
+
 def make_instance(kind: Any, seed: int, size: list[str] | None) -> Any:
+    """``kind``'s instance for ``--seed`` and ``--size``: a ValidationError on given sizes (or
+    on the seed) is a bad option (exit 2); any other failure, or one on the generator's own
+    defaults, is a :class:`GeneratorError` naming the kind (it read "Invalid value for --size"
+    with no --size given)."""
+    from .errors import ValidationError
+
     types_, var_kw = size_types(kind)
     sizes = parse_pairs(size, "--size", types_, open_ended=var_kw, what="size")
     try:
         return kind.instance(seed, **sizes)
-    except Exception as exc:  # noqa: BLE001 - any failure on the user's sizes is bad input
-        hint = "--seed" if getattr(exc, "field", None) == "seed" else "--size"
-        raise typer.BadParameter(_cli_limit_hint(one_line(exc), kind, types_, var_kw),
-                                 param_hint=hint) from None
+    except Exception as exc:  # noqa: BLE001 - sorted below: the user's sizes or a bug
+        field = getattr(exc, "field", None)
+        if isinstance(exc, ValidationError) and (sizes or field == "seed"):
+            hint = "--seed" if field == "seed" else "--size"
+            raise typer.BadParameter(_cli_limit_hint(one_line(exc), kind, types_, var_kw),
+                                     param_hint=hint) from None
+        if exit_code_of(exc) != EXIT_INTERNAL:  # a missing package, an unreadable file
+            raise
+        text = " ".join(str(exc).split())
+        raise GeneratorError(f"problem {kind.name}: its instance generator failed: "
+                             f"{type(exc).__name__}: {text}") from exc
 
 
 def _cli_limit_hint(message: str, kind: Any, sizes: dict[str, Any], var_kw: bool) -> str:

@@ -105,6 +105,44 @@ class CapabilityError(ValueError):
     """A backend asked to solve a program kind it does not support."""
 
 
+class PluginError(TypeError):
+    """A function registered by a plug-in (a builder, an evaluator ...) returned something its
+    registry does not take: a bug in that plug-in, not bad input (so not a
+    :class:`ValidationError`; the command line exits 1, internal error).
+
+    Parameters
+    ----------
+    registration : str
+        What was registered and for which type, e.g. ``"builder of MySpec"``.
+    fn : callable
+        The registered function (named by its module and qualified name).
+    got : Any
+        What it returned.
+    expected : str
+        What it must return, e.g. ``"a LinearProgram or ConvexProgram"``.
+    """
+
+    def __init__(self, registration: str, fn: Any, got: Any, expected: str) -> None:
+        self.registration = registration
+        self.function = qualified_name(fn)
+        self.got = got
+        self.expected = expected
+        super().__init__(f"{registration} ({self.function}) returned a {type(got).__name__} "
+                         f"({_show(got)}); it must return {expected}")
+
+    def __reduce__(self) -> Any:  # picklable (a batch worker sends it back to its parent)
+        return (_restore, (type(self), dict(self.__dict__), self.args))
+
+
+def qualified_name(fn: Any) -> str:
+    """``module.Qualname`` of a function or callable object (its repr when it has none)."""
+    name = getattr(fn, "__qualname__", None) or getattr(type(fn), "__qualname__", None)
+    module = getattr(fn, "__module__", None)
+    if not name:
+        return _show(fn)
+    return f"{module}.{name}" if module else str(name)
+
+
 class OutOfTime(RuntimeError):
     """A slot-by-slot run passed its ``deadline`` (a ``time.perf_counter()`` value, s) before
     its last slot: raised by the migration family's ``run_online`` and the online family's

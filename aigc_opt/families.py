@@ -17,33 +17,55 @@ from importlib import metadata
 logger = logging.getLogger(__name__)
 
 GROUP = "aigc_opt.families"
-_LOADED: dict[str, str | None] = {}
+#: ``(entry-point name, module) -> None`` once imported, or the error text of its failure.
+_LOADED: dict[tuple[str, str], str | None] = {}
 
 
-def family_modules() -> dict[str, str]:
-    """Family name -> module path, from the entry points."""
-    return {ep.name: ep.value for ep in metadata.entry_points(group=GROUP)}
+def family_entries() -> list[tuple[str, str]]:
+    """``(name, module)`` of every family entry point, each pair once, in discovery order.
+
+    Keyed by both: a plug-in whose entry point is called like a built-in family
+    (``offloading = "mypkg.knap"``) is a second family, not a replacement of the first (a
+    mapping keyed on the name dropped one of them without a word).
+    """
+    eps = metadata.entry_points(group=GROUP)
+    return list(dict.fromkeys((ep.name, ep.value) for ep in eps))
+
+
+def _origin(name: str, module: str) -> str:
+    """``entry point 'name = module' (distribution x 1.0)`` for messages."""
+    where = ""
+    for ep in metadata.entry_points(group=GROUP):
+        dist = getattr(ep, "dist", None)
+        if (ep.name, ep.value) == (name, module) and dist is not None:
+            where = f" of distribution {dist.name} {dist.version}"
+            break
+    return f"entry point {name!r} = {module!r} (group {GROUP}){where}"
 
 
 def load_families(*, strict: bool = True) -> dict[str, str]:
-    """Import every family (once); return ``name -> error`` for those that failed.
+    """Import every family (once); return ``module -> error`` for those that failed.
 
-    With ``strict`` a failing family raises its ImportError; otherwise it is logged and
-    reported, so that one broken family does not take the CLI or a batch run down.
+    With ``strict`` a failing family raises its ImportError; otherwise it is logged once
+    (a warning naming the entry point, its module and distribution) and reported on every
+    call, so that one broken plug-in does not take the CLI, a batch run or
+    :func:`aigc_opt.cases.get_case` down.
     """
     errors: dict[str, str] = {}
-    for name, module in family_modules().items():
-        if name in _LOADED:
-            if _LOADED[name] is not None:
-                errors[module] = str(_LOADED[name])
+    for name, module in family_entries():
+        key = (name, module)
+        if key in _LOADED:
+            if _LOADED[key] is not None:
+                errors[module] = str(_LOADED[key])
             continue
         try:
             importlib.import_module(module)
-            _LOADED[name] = None
+            _LOADED[key] = None
         except Exception as exc:  # a broken plug-in must not hide the others
             if strict:
                 raise
-            _LOADED[name] = f"{type(exc).__name__}: {exc}"
-            errors[module] = _LOADED[name]  # type: ignore[assignment]
-            logger.warning("problem family %s (%s) failed to import: %s", name, module, exc)
+            text = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            _LOADED[key] = errors[module] = text
+            logger.warning("problem family %s failed to import, its problems are not "
+                           "available: %s", _origin(name, module), text)
     return errors

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ValidationError
+from .errors import PluginError, ValidationError
 from .frozen import FrozenMap, read_only_arrays
 from .spec import check_instance, lookup
 
@@ -177,6 +177,10 @@ def evaluate(scenario: Any, allocation: Any, objective: Any = None) -> Metrics:
     check_instance(allocation, scenario)  # the allocation's / spec's declared instance type
     check_instance(objective, scenario)
     metrics = fn(scenario, allocation, objective)
+    if not isinstance(metrics, Metrics):  # a plug-in's bug: said here, not as an AttributeError
+        owner = next(c for c in type(allocation).__mro__ if c in _EVALUATORS)
+        raise PluginError(f"evaluator registered for {owner.__name__}", fn, metrics,
+                          "an aigc_opt.Metrics")
     extras = objective.extra_constraints(scenario) if hasattr(objective, "extra_constraints") \
         else ()
     return with_extra_checks(metrics, extras, allocation) if extras else metrics

@@ -96,9 +96,31 @@ def register_algorithm(spec_type: type, name: str, fn: Algorithm,
     whether the method covers a spec; :func:`methods` lists it only then (run directly on
     another spec, the method explains why it does not apply).
     """
+    _check_method_name(spec_type, name, "algorithm")
     _ALGORITHMS.setdefault(spec_type, {})[name] = fn
     if applies is not None:
         _APPLIES[(spec_type, name)] = applies
+
+
+def _check_method_name(spec_type: type, name: str, what: str) -> None:
+    """Refuse a method name that :func:`run_method` would never reach for ``spec_type``, or
+    that would hide another method there (it tries algorithms, then heuristics, then
+    backends): a backend's name, a heuristic named as an algorithm of the type (or of a base
+    class), an algorithm named as a heuristic registered for the type itself. A heuristic
+    called ``"highs"`` silently took the place of the HiGHS backend in ``run_method``."""
+    check_type(f"{what} name", name, str)
+    clash = ""
+    if name in backend_names():
+        clash = (f"is a backend's name (run_method(instance, spec, {name!r}) solves "
+                 f"{spec_type.__name__} with that backend)")
+    elif what == "heuristic" and name in merged(_ALGORITHMS, spec_type):
+        clash = (f"is an algorithm of {spec_type.__name__} (or a base class): run_method "
+                 "would run that algorithm, never this heuristic")
+    elif what == "algorithm" and name in _HEURISTICS.get(spec_type, {}):
+        clash = (f"is a heuristic of {spec_type.__name__}: this algorithm would hide it "
+                 "in run_method")
+    if clash:
+        raise ValidationError(f"{what} name", "-", name, f"{clash}; choose another name")
 
 
 def _applies(spec: Any, name: str) -> bool:
@@ -133,6 +155,7 @@ def register_heuristic(spec_type: type, name: str, fn: Heuristic) -> None:
     the thread count of its inner solves; one without it is called as before. It may return a
     :class:`HeuristicNote` (allocation + remark, e.g. that it stopped at the time limit).
     """
+    _check_method_name(spec_type, name, "heuristic")
     _HEURISTICS.setdefault(spec_type, {})[name] = fn
     _TAKES_OPTIONS[fn] = _takes_options(fn)
 
@@ -414,7 +437,9 @@ def methods(spec: Any, instance: Any = None) -> list[str]:
             kind = spec.build(instance).kind
             avail = [b for b in avail if kind in get_backend(b).kinds]
         names += avail
-    return names
+    # each name once (a heuristic put into the table without register_heuristic, or a
+    # backend registered after a method of its name): run_method runs the first of them
+    return list(dict.fromkeys(names))
 
 
 def run_method(

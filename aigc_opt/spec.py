@@ -37,11 +37,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
-from .errors import UnknownNameError, ValidationError
+from .errors import PluginError, UnknownNameError, ValidationError
 
 T = TypeVar("T")
 
@@ -51,6 +51,20 @@ T = TypeVar("T")
 RowsFn = Callable[[Any], tuple[Mapping[str, Any], Any, Any]]
 #: ``check(allocation) -> ndarray``: relative violation of every item (0 when satisfied).
 CheckFn = Callable[[Any], np.ndarray]
+
+
+@runtime_checkable
+class BuiltProgram(Protocol):
+    """What a registered builder must return: an :class:`aigc_opt.program.LinearProgram` or
+    :class:`aigc_opt.program.ConvexProgram` (checked by their members: this module may not
+    import :mod:`aigc_opt.program`, which reaches the backends, since referees import it)."""
+
+    kind: Any
+    meta: Mapping[str, Any]
+
+    def with_constraint(self, con: Any) -> Any:
+        """The program plus the rows of a user-added constraint."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,10 @@ class ProblemSpec:
         check_instance(self, instance)
         builder = lookup(_BUILDERS, type(self), "builder")
         program = builder.build(instance, self)
+        if not isinstance(program, BuiltProgram):  # said here, not as an AttributeError later
+            owner = next(c for c in type(self).__mro__ if c in _BUILDERS)
+            raise PluginError(f"builder registered for {owner.__name__}", builder.build, program,
+                              "an aigc_opt.LinearProgram or aigc_opt.ConvexProgram")
         for con in self.extra_constraints(instance):
             program = program.with_constraint(con)
         return program
