@@ -54,6 +54,7 @@ from .cli_util import (  # noqa: F401  (EXIT_* re-exported: the documented exit 
     version,
     writing_out,
 )
+from .errors import PluginError
 
 logger = logging.getLogger(__name__)
 
@@ -187,6 +188,8 @@ def solve(
         make_instance(kind, seed, size)
     try:
         known = methods(spec, inst)
+    except PluginError:  # a plug-in's builder returned no program: a bug (exit 1), not input
+        raise
     except Exception as exc:  # noqa: BLE001 - an instance the spec cannot take
         raise typer.BadParameter(f"the instance does not fit problem {problem}: "
                                  f"{one_line(exc)}", param_hint="INSTANCE") from None

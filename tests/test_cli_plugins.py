@@ -105,3 +105,28 @@ def test_list_says_the_generator_failed(boom_kind: CaseKind,
     line = next(ln for ln in out.splitlines() if ln.startswith("fe_boom.toy"))
     assert "(instance generator failed: RuntimeError: generator exploded)" in line, line
     assert "needs parameters" not in line
+
+
+@dataclass(frozen=True)
+class WrongBuildSpec(ao.ProblemSpec):
+    problem: str = "fe_wrong"
+    variant: str = "toy"
+
+
+ao.register_builder(WrongBuildSpec, lambda inst, spec: {"c": [1.0]},
+                    lambda inst, spec, prog, values: None)
+
+
+def test_solve_with_a_builder_bug_is_an_internal_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A plug-in builder returning a dict: `solve` said 'the instance does not fit problem'
+    (exit 2, bad input); it is the plug-in's bug, exit 1, naming the builder."""
+    kind = CaseKind("fe_wrong.toy", lambda seed, n=3: BoomInstance(np.arange(1.0, n + 1)),
+                    lambda **p: WrongBuildSpec(**p), default_methods=("highs",))
+    register_case(kind)
+    try:
+        code, out, err = run(["solve", "--problem", "fe_wrong.toy"], capsys)
+    finally:
+        cases._CASES.pop(kind.name, None)
+    assert code == EXIT_INTERNAL, (code, out, err)
+    assert "builder registered for WrongBuildSpec" in err and "does not fit" not in err
