@@ -175,6 +175,11 @@ class PyomoBackend:
         if solver == "scip" and program.Q is not None and program.Q.nnz:
             raise CapabilityError("pyomo with solver 'scip' takes LP/MILP programs, not QP")
         _check_solver_options(solver, extra)
+        # Pyomo's one-time import (1-3 s, 4 s on a loaded machine) is not this solve's: at a
+        # 2 s limit a 10-user model ended 'limit' ("building the Pyomo model") on a process's
+        # first call and solved in 0.1 s on the next
+        import pyomo.environ  # noqa: F401
+
         t0 = time.perf_counter()
         unusable = unusable_result(self.name, program, t0)
         if unusable is not None:

@@ -182,23 +182,26 @@ class ScipBackend:
                 # on lifecycle medical (costs 0.05..3.6e12) it stopped at 86.61, above
                 # HiGHS's verified 85.72
                 model.setParam("numerics/epsilon", min(1e-9, max(1e-12, 0.1 * tol)))
-        with tempfile.TemporaryDirectory(prefix="aigc_scip_") as tmp:
-            path = os.path.join(tmp, "model.mps")
-            try:
+        try:
+            # the MPS file lives only while SCIP reads it: a batch worker killed at its wall
+            # timeout (SIGKILL) during optimize had left aigc_scip_*/model.mps behind (17.8 MB
+            # at 3,000 users), since the directory's cleanup never ran
+            with tempfile.TemporaryDirectory(prefix="aigc_scip_") as tmp:
+                path = os.path.join(tmp, "model.mps")
                 write_mps(sc.program, path)
                 if options.left(t0, floor=0.0) == 0.0:
                     return self._handover_limit(program, t0, "writing")
                 model.readProblem(path)
-                if options.left(t0, floor=0.0) == 0.0:
-                    return self._handover_limit(program, t0, "reading")
-                left = options.left(t0)  # the file write and read count against the limit
-                if left is not None and "limits/time" not in options.extra:
-                    model.setParam("limits/time", left)
-                self._optimize(model)
-            except Exception as exc:  # a solver failure becomes a status
-                logger.exception("SCIP failed on %s", program.name)
-                return Result(Termination.ERROR, False, message=f"{type(exc).__name__}: {exc}",
-                              stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
+            if options.left(t0, floor=0.0) == 0.0:
+                return self._handover_limit(program, t0, "reading")
+            left = options.left(t0)  # the file write and read count against the limit
+            if left is not None and "limits/time" not in options.extra:
+                model.setParam("limits/time", left)
+            self._optimize(model)
+        except Exception as exc:  # a solver failure becomes a status
+            logger.exception("SCIP failed on %s", program.name)
+            return Result(Termination.ERROR, False, message=f"{type(exc).__name__}: {exc}",
+                          stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
         return range_checked(self._result(model, program, time.perf_counter() - t0, sc), sc)
 
     @staticmethod
