@@ -181,14 +181,17 @@ def test_quantised_adaptive_k_shrinks_when_the_first_candidate_wins() -> None:
     np.testing.assert_allclose(res.objective, exact.objective, rtol=1e-12)
 
 
-@pytest.mark.parametrize("bad", [np.zeros(5), np.full(3, np.nan), -np.ones(3)])
+@pytest.mark.parametrize("bad", [np.zeros(5), np.full(3, np.nan), -np.ones(3),
+                                 np.full(3, 1e300)])
 def test_initial_queues_are_checked_by_name(bad: np.ndarray) -> None:
     """A wrong length had raised numpy's broadcast ValueError; NaN and negative queues had
-    been taken as given."""
+    been taken as given; 1e300 was refused at slot 0 under FrameInstance's field names. The
+    energy virtual queue is in units of nu x J ('-'), not J (an outside tester, tk)."""
     tr = generate_trajectory(lydroo_profile(3, 4), seed=0)
-    for name in ("initial_queues_bits", "initial_virtual_queues"):
-        with pytest.raises(aigc_opt.ValidationError, match=name):
+    for name, unit in (("initial_queues_bits", "[bit]"), ("initial_virtual_queues", "[-]")):
+        with pytest.raises(aigc_opt.ValidationError, match=name) as err:
             simulate(tr, SPEC, make_controller("local", SPEC), **{name: bad})
+        assert str(err.value).startswith(f"{name} {unit} = "), err.value
 
 
 @pytest.mark.parametrize("method", ["exact", "quantised"])

@@ -35,9 +35,11 @@ from typing import Any
 import numpy as np
 
 from aigc_opt.errors import OutOfTime, ValidationError
+from aigc_opt.schema import bound
 from aigc_opt.validate import check_array
 
 from .data import (
+    MAX_VIRTUAL_QUEUE,
     Controller,
     FrameDecision,
     FrameInstance,
@@ -275,10 +277,15 @@ def simulate(trajectory: Trajectory, spec: LyapunovSpec, controller: Controller,
     arrivals = trajectory.arrivals_bits
     q = np.zeros((n_t + 1, n))
     y = np.zeros((n_t + 1, n))
-    if initial_queues_bits is not None:  # a wrong length had raised numpy's broadcast error
-        q[0] = check_array("initial_queues_bits", "bit", initial_queues_bits, (n,), low=0.0)
+    # checked by their own names and with FrameInstance's bounds (a wrong length had raised
+    # numpy's broadcast error; 1e300 was refused at slot 0 as 'queues_bits'), Y in units of
+    # nu x J ('-', as FrameInstance says; it was labelled J)
+    if initial_queues_bits is not None:
+        q[0] = check_array("initial_queues_bits", "bit", initial_queues_bits, (n,), low=0.0,
+                           high=bound("bits"))
     if initial_virtual_queues is not None:
-        y[0] = check_array("initial_virtual_queues", "J", initial_virtual_queues, (n,), low=0.0)
+        y[0] = check_array("initial_virtual_queues", "-", initial_virtual_queues, (n,),
+                           low=0.0, high=MAX_VIRTUAL_QUEUE)
     out = {k: np.zeros((n_t, n)) for k in ("cpu", "tf", "pw", "bits", "energy")}
     offload = np.zeros((n_t, n), dtype=bool)
     obj = np.zeros(n_t)
