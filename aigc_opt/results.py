@@ -48,7 +48,8 @@ Columns added to the CSV's own
 Units
 -----
 Storage is SI (s, J, W, Hz, bit, byte, FLOP). :func:`units` maps every column to its unit, from
-:data:`COLUMN_UNITS` and the name's suffix (``_s`` -> s, ``_j`` -> J, ...); ``"1"`` marks a
+:data:`COLUMN_UNITS` and the name's longest whole-word suffix (``_s`` -> s, ``_bit_s`` -> bit/s,
+``_hz_s`` -> Hz*s, ...; :mod:`aigc_opt.units`); ``"1"`` marks a
 dimensionless number, ``""`` a label. ``df.attrs["units"]`` holds the same mapping.
 
 Objective sense
@@ -83,6 +84,7 @@ from .results_io import (  # noqa: F401  (re-exported: part of the results API)
     parse_sizes,
     to_parquet,
 )
+from .units import _SUFFIX_UNITS, COLUMN_UNITS, unit_of  # noqa: F401  (re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -94,41 +96,6 @@ MEASUREMENT_COLUMNS: tuple[str, ...] = (
     "objective", "bound", "gap", "eval_objective",
     *(c for c in export.METRIC_COLUMNS if c not in ("n_violations", "max_violation")),
 )
-
-#: Units of the fixed columns (SI; ``"1"``: dimensionless; ``""``: a label or a flag).
-COLUMN_UNITS: dict[str, str] = {
-    "size": "count", "seed": "", "objective": "problem unit", "bound": "problem unit",
-    "eval_objective": "problem unit", "gap": "1", "time_limit": "s", "mip_gap": "1",
-    "quality_mean": "1", "utility_total": "utility", "cost_total": "cost unit",
-    "revenue": "cost unit", "welfare": "utility", "hit_ratio": "1", "n_violations": "count",
-    "max_violation": "1", "ratio_to_ref": "1", "excess_to_ref": "1", "regret": "1",
-    "ref_objective": "problem unit", "cost_per_slot": "cost unit", "cloud_cost": "cost unit",
-    "edge_cost": "cost unit", "load_cost": "cost unit",
-}
-
-_SUFFIX_UNITS: tuple[tuple[str, str], ...] = (
-    ("_seconds", "s"), ("_s", "s"), ("_j", "J"), ("_w", "W"), ("_hz", "Hz"), ("_bps", "bit/s"),
-    ("_bit_s", "bit/s"), ("_bits", "bit"), ("_bit", "bit"), ("_bytes", "byte"),
-    ("_byte", "byte"), ("_flop", "FLOP"), ("_flops", "FLOP/s"), ("_frac", "1"),
-    ("_ratio", "1"), ("_share", "1"), ("_cost", "cost unit"),
-)
-
-
-def unit_of(column: str) -> str:
-    """Unit of a column from :data:`COLUMN_UNITS`, then its suffix; ``""`` when unknown."""
-    if column in COLUMN_UNITS:
-        return COLUMN_UNITS[column]
-    low = column.lower()
-    if low.endswith("_per_slot") and len(low) > len("_per_slot"):  # a per-slot amount
-        return unit_of(column[: -len("_per_slot")])
-    for suffix, unit in _SUFFIX_UNITS:
-        if low.endswith(suffix):
-            return unit
-    if low.startswith("n_") or low in ("hits", "misses", "loads", "requests"):
-        return "count"
-    if low.startswith("frac_") or "ratio" in low:
-        return "1"
-    return ""
 
 
 def units(df: pd.DataFrame) -> dict[str, str]:

@@ -1,0 +1,39 @@
+"""Units of metric names and of the referees' keys (outside audit of units, s28)."""
+
+from __future__ import annotations
+
+import pytest
+
+import aigc_opt as ao
+from aigc_opt import results
+from aigc_opt.cases import case_kinds
+from aigc_opt.units import unit_of
+
+
+@pytest.mark.parametrize("name, unit", [
+    ("latency_mean_s", "s"), ("rate_bit_s", "bit/s"), ("rate_bps", "bit/s"),
+    ("area_used_hz_s", "Hz*s"), ("area_hz_s", "Hz*s"), ("bandwidth_hz", "Hz"),
+    ("train_flop", "FLOP"), ("compute_flops", "FLOP/s"), ("remote_flop", "FLOP"),
+    ("energy_total_j", "J"), ("power_total_w", "W"), ("memory_bytes", "byte"),
+    ("migrations", "count"), ("n_users", "count"), ("hits", "count"),
+    ("hit_ratio", "1"), ("edge_ratio", "1"), ("ratio_to_ref", "1"), ("frac_local", "1"),
+    ("memory_peak_frac", "1"), ("cloud_share", "1"),
+    ("cost_per_slot", "cost unit"), ("perf_cost_per_slot", "cost unit"),
+    ("migration_per_slot_j", "J"), ("energy_per_slot_j", "J"),
+    ("server_energy_per_flop_j", ""), ("noise_psd_w_per_hz", ""),
+    ("cloud_cost_per_flop", ""), ("bytes_per_param", ""), ("time_per_step_s", ""),
+    ("operators", ""), ("_s", ""), ("quality", ""),
+])
+def test_unit_of_reads_whole_words_and_the_longest_suffix(name: str, unit: str) -> None:
+    assert unit_of(name) == unit
+    assert results.unit_of(name) == unit  # the results API gives the same
+
+
+def test_joint_bp_area_keys_are_labelled_hz_s() -> None:
+    k = case_kinds()["allocation.joint_bp"]
+    inst, spec = k.make_instance(0, n_users=10), k.spec()
+    res = ao.run_method(inst, spec, "closed_form", time_limit=5)
+    assert res.verified
+    assert results.label("area_used_hz_s") == "area_used_hz_s [Hz*s]"
+    area = res.metrics.per_item["area_hz_s"]
+    assert area == pytest.approx(res.allocation.bandwidth_hz * res.metrics.per_item["latency_s"])
