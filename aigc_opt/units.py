@@ -23,6 +23,8 @@ COLUMN_UNITS: dict[str, str] = {
     "max_violation": "1", "ratio_to_ref": "1", "excess_to_ref": "1", "regret": "1",
     "ref_objective": "problem unit", "cost_per_slot": "cost unit", "cloud_cost": "cost unit",
     "edge_cost": "cost unit", "load_cost": "cost unit",
+    # lifecycle referee: each request's latency times the requests that take it, summed
+    "latency_total_s": "request*s",
 }
 
 #: ``(suffix, unit)``: a name ending in the suffix (whole words) is in the unit; the longest

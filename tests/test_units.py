@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import aigc_opt as ao
 from aigc_opt import results
 from aigc_opt.cases import case_kinds
 from aigc_opt.units import unit_of
+
+
+def test_lifecycle_training_work_is_named_and_labelled_flop_not_flop_per_s() -> None:
+    # tester: per_item["train_flops"] held FLOP (work, 5e17 > every node's 8e14 FLOP/s) under
+    # a name whose unit is FLOP/s
+    k = case_kinds()["lifecycle.placement"]
+    inst, spec = k.instance(0), k.spec()
+    res = ao.solve(inst, spec, backend="highs", time_limit=10)
+    assert res.verified
+    m = res.metrics
+    assert "train_flops" not in m.per_item
+    work = m.per_item["train_flop"]
+    assert unit_of("train_flop") == "FLOP"
+    tn = np.maximum(res.allocation.train_node, 0)
+    assert (work * inst.node_cost_per_flop[tn]).sum() == pytest.approx(m.totals["train_cost"])
+    assert work.max() > inst.node_flops.max()  # a work, not a rate
+    # latency summed over requests: request*s, and the mean is it over the served requests
+    assert unit_of("latency_total_s") == "request*s"
+    served = m.totals["requests"] - m.totals["rejected"]
+    assert m.totals["latency_mean_s"] == pytest.approx(m.totals["latency_total_s"] / served)
 
 
 @pytest.mark.parametrize("name, unit", [

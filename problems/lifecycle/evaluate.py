@@ -60,7 +60,22 @@ logger = logging.getLogger(__name__)
 
 def evaluate_lifecycle(inst: LifecycleInstance, alloc: LifecycleAllocation,
                        objective: Any = None) -> Metrics:
-    """Metrics of a life-cycle allocation: cost, latency, energy, privacy, quality, violations."""
+    """Metrics of a life-cycle allocation: cost, latency, energy, privacy, quality, violations.
+
+    Returns
+    -------
+    Metrics
+        ``totals`` (over the epoch window): ``cost``, ``train_cost``, ``inference_cost``,
+        ``transfer_cost`` (cost unit); ``latency_total_s`` (request*s: each request's latency,
+        s, times the requests of the window that take it, summed; the quantity the weight
+        ``latency``, cost/(request*s), prices) and ``latency_mean_s`` (s per served
+        request); ``energy_j`` (J); ``privacy_bytes``, ``wire_bytes``, ``delivery_bytes``
+        (byte); ``delivery_time_s`` (s); ``quality_total`` (request), ``quality_mean`` (1);
+        ``requests``, ``rejected``, ``fine_tuned`` (count). ``per_item``: ``quality`` (1, per
+        service), ``memory_bytes`` (byte, per node), ``train_flop`` (FLOP, the training work of
+        each service, not a rate), ``compute_load`` (FLOP/s, per slot and node) and
+        ``delivery_bytes`` (byte, per service).
+    """
     spec = spec_of(objective)
     w = spec.weights
     sh = inst.shape
@@ -204,7 +219,7 @@ def evaluate_lifecycle(inst: LifecycleInstance, alloc: LifecycleAllocation,
     per_item = {
         "quality": q,
         "memory_bytes": mem,
-        "train_flops": flops,
+        "train_flop": flops,
         "compute_load": load,
         "delivery_bytes": dbytes.sum(axis=1),
     }
