@@ -58,3 +58,33 @@ def test_joint_bp_area_keys_are_labelled_hz_s() -> None:
     assert results.label("area_used_hz_s") == "area_used_hz_s [Hz*s]"
     area = res.metrics.per_item["area_hz_s"]
     assert area == pytest.approx(res.allocation.bandwidth_hz * res.metrics.per_item["latency_s"])
+
+
+_WEIGHT_UNITS = [
+    ("offloading", "OffloadObjective", {
+        "latency": "1/s", "device_energy": "1/J", "server_energy": "1/J", "quality": "-",
+        "deadline_penalty": "1/s", "cloud_cost": "1/cost", "load": "1/s"}),
+    ("allocation", "LlmObjective", {"latency": "1/s", "energy": "1/J", "quality": "-"}),
+    ("caching", "CachingObjective", {
+        "latency": "cost/s", "cloud": "cost/cost", "load_time": "cost/s",
+        "backhaul": "cost/GB", "accuracy": "cost"}),
+]
+
+
+@pytest.mark.parametrize("family, cls_name, field_units", _WEIGHT_UNITS)
+def test_objective_weights_are_refused_in_the_unit_their_docstring_states(
+        family: str, cls_name: str, field_units: dict[str, str]) -> None:
+    # tester: every weight was refused as "[weight]" although its docstring says per s, per J,
+    # per cost unit or per GB (JointBPSpec already said '1/s', '1/J')
+    import importlib
+
+    mod = "data_llm" if cls_name == "LlmObjective" else "data"
+    cls = getattr(importlib.import_module(f"aigc_opt.problems.{family}.{mod}"), cls_name)
+    for name, unit in field_units.items():
+        with pytest.raises(ao.ValidationError) as err:
+            cls(**{name: float("nan")})
+        assert (err.value.field, err.value.unit) == (name, unit)
+        assert f"{name} [{unit}] = nan" in str(err.value)
+        assert getattr(cls(**{name: 1e8}), name) == 1e8  # the weight bound, 1e9, still holds
+        with pytest.raises(ao.ValidationError, match=name):
+            cls(**{name: 2e9})

@@ -95,8 +95,8 @@ class LlmObjective:
     quality: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("latency", "energy", "quality"):
-            object.__setattr__(self, name, check_scalar(name, getattr(self, name), "weight", 0.0,
+        for name, unit in (("latency", "1/s"), ("energy", "1/J"), ("quality", "-")):
+            object.__setattr__(self, name, check_scalar(name, getattr(self, name), unit, 0.0,
                                                         bound("weight")))
 
 

@@ -387,10 +387,13 @@ class CachingObjective:
     compute_capacity: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("latency", "cloud", "load_time", "backhaul", "accuracy", "latency_budget_s"):
-            object.__setattr__(self, name, _scalar(
-                getattr(self, name), name, "weight" if name != "latency_budget_s" else "s",
-                low=0.0))
+        for name, unit in (("latency", "cost/s"), ("cloud", "cost/cost"),
+                           ("load_time", "cost/s"), ("backhaul", "cost/GB"),
+                           ("accuracy", "cost")):
+            object.__setattr__(self, name, _scalar(getattr(self, name), name, unit, low=0.0,
+                                                   high=bound("weight")))
+        object.__setattr__(self, "latency_budget_s", _scalar(
+            self.latency_budget_s, "latency_budget_s", "s", low=0.0))
         object.__setattr__(self, "compute_capacity", check_bool("compute_capacity",
                                                                 self.compute_capacity))
 

@@ -208,6 +208,13 @@ class PartialOffloadAllocation:
 
 
 # ---------------------------------------------------------------------- objective
+#: Unit of each :class:`OffloadObjective` weight (the objective is a pure number: a weight is
+#: per unit of its term).
+_OFFLOAD_WEIGHT_UNITS: dict[str, str] = {
+    "latency": "1/s", "device_energy": "1/J", "server_energy": "1/J", "quality": "-",
+    "deadline_penalty": "1/s", "cloud_cost": "1/cost", "load": "1/s"}
+
+
 @dataclass(frozen=True)
 class OffloadObjective:
     """Weights of the offloading objective (minimised)::
@@ -246,9 +253,8 @@ class OffloadObjective:
     deadline: str = "hard"
 
     def __post_init__(self) -> None:
-        for name in ("latency", "device_energy", "server_energy", "quality",
-                     "deadline_penalty", "cloud_cost", "load"):
-            object.__setattr__(self, name, check_scalar(name, getattr(self, name), "weight", 0.0,
+        for name, unit in _OFFLOAD_WEIGHT_UNITS.items():
+            object.__setattr__(self, name, check_scalar(name, getattr(self, name), unit, 0.0,
                                                         bound("weight")))
         check_choice("deadline", self.deadline, ("hard", "penalty"))
 
