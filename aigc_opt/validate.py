@@ -316,6 +316,11 @@ def _real_array(name: str, unit: str, value: Any, *, allow_bool: bool, want_bool
     return a
 
 
+def _first_given(a: np.ndarray, inf: np.ndarray, fin: np.ndarray, bad: np.ndarray) -> Any:
+    """The first flagged entry as given: ``-1``, not ``-1.0``, from an integer array."""
+    return a[~inf][bad][0].item() if a.dtype.kind in "iu" else fin[bad][0]
+
+
 def check_array(
     name: str,
     unit: str,
@@ -406,9 +411,10 @@ def check_array(
         if low is not None:
             bad = fin <= low if strict else fin < low
             if bad.any():
-                raise ValidationError(name, unit, fin[bad][0], f"out of range: must be {allowed}")
+                raise ValidationError(name, unit, _first_given(a, inf, fin, bad),
+                                      f"out of range: must be {allowed}")
         if high is not None and (fin > high).any():
-            raise ValidationError(name, unit, fin[fin > high][0],
+            raise ValidationError(name, unit, _first_given(a, inf, fin, fin > high),
                                   f"out of range: must be {allowed}")
         if integer:
             frac = fin != np.round(fin)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -88,3 +90,42 @@ def test_objective_weights_are_refused_in_the_unit_their_docstring_states(
         assert getattr(cls(**{name: 1e8}), name) == 1e8  # the weight bound, 1e9, still holds
         with pytest.raises(ao.ValidationError, match=name):
             cls(**{name: 2e9})
+
+
+def _refusal(make: Callable[..., object], *args: object, **kw: object) -> ao.ValidationError:
+    with pytest.raises(ao.ValidationError) as err:
+        make(*args, **kw)
+    return err.value
+
+
+def test_fields_are_refused_in_their_documented_unit_and_integers_as_given() -> None:
+    # tester: ContractAllocation.reward (money) and Scenario.request_steps (step) said '-';
+    # per-unit fields said their plain unit; an int -1 was shown as -1.0
+    import dataclasses
+    import math
+
+    from aigc_opt.problems.incentives.data import ContractAllocation
+
+    e = _refusal(lambda: ContractAllocation(level=np.zeros(2), reward=np.array([np.nan, 0.0])))
+    assert (e.field, e.unit) == ("reward", "money")
+    e = _refusal(lambda: ContractAllocation(level=np.zeros(2), reward=np.zeros(3)))
+    assert (e.field, e.unit) == ("reward", "money")
+    scn = ao.Scenario.generate(n_users=4, n_servers=2, n_models=2, seed=0)
+    e = _refusal(lambda: scn.replace(request_steps=np.full(4, -1)))
+    assert (e.field, e.unit, e.value) == ("request_steps", "step", -1)
+    assert "request_steps [step] = -1:" in str(e)
+    assert type(e.value) is int
+    e = _refusal(lambda: scn.replace(request_steps=np.array([20, 20, 0.5, 20])))
+    assert e.value == 0.5  # a float array still shows its float
+    lc = case_kinds()["lifecycle.placement"].instance(0)
+    llm = case_kinds()["allocation.llm_tokens"].instance(0)
+    for inst, name, unit in ((lc, "token_bytes", "byte/token"),
+                             (lc, "bytes_per_param", "byte/param"),
+                             (lc, "optimizer_bytes_per_param", "byte/param"),
+                             (llm, "flop_per_token", "FLOP/token")):
+        e = _refusal(dataclasses.replace, inst, **{name: math.nan})
+        assert (e.field, e.unit) == (name, unit), name
+        big = 1e14 if inst is lc else 1e17  # the bounds did not move: 1e15 byte, 1e18 FLOP
+        assert getattr(dataclasses.replace(inst, **{name: big}), name) == big
+        with pytest.raises(ao.ValidationError, match=name):
+            dataclasses.replace(inst, **{name: big * 100})

@@ -143,10 +143,10 @@ def test_lifecycle_instance_arrays(field: str, unit: str) -> None:
         _raises(field, unit, replace, inst, **{field: bad})
 
 
-LIFE_SCALARS = [("window_s", "s"), ("epochs", "-"), ("token_bytes", "byte"),
+LIFE_SCALARS = [("window_s", "s"), ("epochs", "-"), ("token_bytes", "byte/token"),
                 ("batch_tokens", "token"), ("utilisation", "-"), ("split_fraction", "-"),
-                ("transfer_cost_per_byte", "cost/byte"), ("bytes_per_param", "byte"),
-                ("optimizer_bytes_per_param", "byte")]
+                ("transfer_cost_per_byte", "cost/byte"), ("bytes_per_param", "byte/param"),
+                ("optimizer_bytes_per_param", "byte/param")]
 
 
 @pytest.mark.parametrize(("field", "unit"), LIFE_SCALARS)

@@ -62,7 +62,7 @@ EPSILON_METRICS = ("latency", "energy", "quality")
 #: Physical upper bounds by unit (see :data:`aigc_opt.schema.BOUNDS`).
 _HIGH = {"token": bound("tokens"), "-": bound("weight"), "s": bound("time_s"),
          "byte": bound("bytes"), "byte/token": bound("bytes"), "FLOP/s": bound("flops"),
-         "FLOP": bound("flop"), "J/FLOP": bound("j_per_flop")}
+         "FLOP": bound("flop"), "FLOP/token": bound("flop"), "J/FLOP": bound("j_per_flop")}
 
 
 def _vec(name: str, unit: str, value: Any, n: int | None, *, low: float, strict: bool,
@@ -154,7 +154,7 @@ class LlmInstance:
     compute_flops : float
         GPU speed F, FLOP/s.
     flop_per_token : float
-        phi, FLOP per (prompt or output) token.
+        phi, FLOP per (prompt or output) token, FLOP/token.
     batch_slots : int
         B, most requests in the batch.
     slot_s : float
@@ -215,7 +215,8 @@ class LlmInstance:
                                   "must start at 0 and be nondecreasing and concave per request")
         for name, unit in (("gpu_memory_bytes", "byte"), ("model_bytes", "byte"),
                            ("compute_flops", "FLOP/s"),
-                           ("flop_per_token", "FLOP"), ("slot_s", "s"), ("decode_step_s", "s")):
+                           ("flop_per_token", "FLOP/token"), ("slot_s", "s"),
+                           ("decode_step_s", "s")):
             set_(name, _scalar(name, unit, getattr(self, name), low=0.0, strict=True))
         check_floor("gpu_memory_bytes", "byte", self.gpu_memory_bytes, "bytes")
         check_floor("compute_flops", "FLOP/s", self.compute_flops, "flops")

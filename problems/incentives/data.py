@@ -160,13 +160,14 @@ class ContractAllocation:
     reward: np.ndarray
 
     def __post_init__(self) -> None:
-        for nm in ("level", "reward"):
-            a = check_array(nm, "-", getattr(self, nm), allow_inf=True)
+        for nm, unit in (("level", "-"), ("reward", "money")):
+            a = check_array(nm, unit, getattr(self, nm), allow_inf=True)
             if a.ndim != 1:  # a (K, 1) or (1, K) menu is refused, not flattened
-                raise ValidationError(nm, "-", a.shape, "must be a 1-D array of shape (K,)")
+                raise ValidationError(nm, unit, a.shape, "must be a 1-D array of shape (K,)")
             object.__setattr__(self, nm, a)
         if self.level.shape != self.reward.shape:
-            raise ValidationError("reward", "-", self.reward.shape, "must match level's shape")
+            raise ValidationError("reward", "money", self.reward.shape,
+                                  "must match level's shape")
 
 
 @dataclass(frozen=True)

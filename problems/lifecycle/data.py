@@ -200,7 +200,7 @@ class LifecycleInstance:
     epochs : float
         Passes over the fine-tuning data.
     token_bytes : float
-        Raw bytes per data token.
+        Raw bytes per data token, byte/token.
     batch_tokens : float
         Tokens per training micro-batch (activation memory).
     utilisation : float
@@ -210,9 +210,9 @@ class LifecycleInstance:
     transfer_cost_per_byte : float
         Price of moving a byte over the network (data, activations, delivery), cost unit/byte.
     bytes_per_param : float
-        Weight precision, byte (2: fp16).
+        Weight precision, byte/param (2: fp16).
     optimizer_bytes_per_param : float
-        Adam states per trainable parameter, byte (12).
+        Adam states per trainable parameter, byte/param (12).
     """
 
     demand_rps: np.ndarray
@@ -336,10 +336,11 @@ class LifecycleInstance:
         if np.isinf(own).any():
             raise ValidationError("link_latency_s", "s", own, "a region must reach its devices")
         for name, unit, strict in (("window_s", "s", True), ("epochs", "-", True),
-                                   ("token_bytes", "byte", True), ("batch_tokens", "token", True),
+                                   ("token_bytes", "byte/token", True),
+                                   ("batch_tokens", "token", True),
                                    ("transfer_cost_per_byte", "cost/byte", False),
-                                   ("bytes_per_param", "byte", True),
-                                   ("optimizer_bytes_per_param", "byte", False)):
+                                   ("bytes_per_param", "byte/param", True),
+                                   ("optimizer_bytes_per_param", "byte/param", False)):
             set_(name, _scalar(getattr(self, name), name, unit, strict=strict))
         set_("utilisation", _scalar(self.utilisation, "utilisation", "-", strict=True, high=1.0))
         set_("split_fraction", _scalar(self.split_fraction, "split_fraction", "-", high=1.0))

@@ -13,7 +13,8 @@ from aigc_opt.validate import check_array, check_choice, check_scalar
 
 #: Physical upper bound of a scalar field by unit (see :data:`aigc_opt.schema.BOUNDS`); other
 #: units (weights, prices) are bounded by ``bound("weight")``.
-HIGH = {"s": bound("time_s"), "byte": bound("bytes"), "token": bound("bits"),
+HIGH = {"s": bound("time_s"), "byte": bound("bytes"), "byte/token": bound("bytes"),
+        "byte/param": bound("bytes"), "token": bound("bits"),
         "cost/byte": bound("cost_per_flop"), "-": bound("factor")}
 
 
