@@ -637,8 +637,7 @@ class LifecycleAllocation:
         if r.size == 0:
             raise ValidationError("route", "-", r.shape, "every axis needs >= 1")
         object.__setattr__(self, "route", r)
-        object.__setattr__(self, "option", _arr(self.option, "option", "-", (S,),
-                                                dtype=np.int64))
+        object.__setattr__(self, "option", _arr(self.option, "option", "-", (S,), dtype=np.int64))
         object.__setattr__(self, "train_node", _arr(self.train_node, "train_node", "-", (S,),
                                                     dtype=np.int64, low=-1))
         object.__setattr__(self, "host", _arr(self.host, "host", "-", (S, N), low=None,
