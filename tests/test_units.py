@@ -129,3 +129,32 @@ def test_fields_are_refused_in_their_documented_unit_and_integers_as_given() -> 
         assert getattr(dataclasses.replace(inst, **{name: big}), name) == big
         with pytest.raises(ao.ValidationError, match=name):
             dataclasses.replace(inst, **{name: big * 100})
+
+
+@pytest.mark.parametrize("field, bad, unit", [
+    ("carrier_hz", float("nan"), "Hz"), ("carrier_hz", -915e6, "Hz"), ("carrier_hz", 0.0, "Hz"),
+    ("antenna_gain", float("nan"), "-"), ("antenna_gain", -1.0, "-"),
+    ("path_loss_exp", float("inf"), "-"), ("layout_users", -5, "-"), ("layout_users", 2.5, "-"),
+    ("distance_range_m", (5.2, 2.5), "m"), ("distance_range_m", (-1.0, 5.2), "m"),
+    ("distance_range_m", (2.5,), "m"), ("source", None, "-"),
+])
+def test_wpmec_channel_profiles_are_checked_when_made(field: str, bad: object, unit: str) -> None:
+    # tester: WpmecChannel had no __post_init__: NaN / negative carrier_hz, antenna_gain and
+    # layout_users=-5 were accepted
+    import dataclasses
+
+    from aigc_opt.problems.wpmec.data import CHANNEL_PROFILES
+
+    base = CHANNEL_PROFILES["droo_code"]
+    e = _refusal(dataclasses.replace, base, **{field: bad})
+    assert (e.field, e.unit) == (field, unit)
+    ok = dataclasses.replace(base, distance_range_m=[2.5, 5.2], layout_users=3.0)
+    assert ok.distance_range_m == (2.5, 5.2) and ok.layout_users == 3
+    assert ok.distances_m(3) == pytest.approx([2.5, 3.85, 5.2])
+    assert CHANNEL_PROFILES["droo_data"].layout_users == 10  # the profiles still load
+
+
+def test_wpmec_instances_from_the_checked_profiles_still_verify() -> None:
+    k = case_kinds()["wpmec.binary"]
+    res = ao.run_method(k.make_instance(0, n_users=6), k.spec(), "exact", time_limit=5)
+    assert res.verified

@@ -176,6 +176,24 @@ class WpmecChannel:
     layout_users: int
     source: str
 
+    def __post_init__(self) -> None:
+        # the bounds of mean_gains' keywords; a profile is checked when made, not when used
+        for name, unit, key in (("antenna_gain", "-", "antenna_gain"),
+                                ("carrier_hz", "Hz", "carrier_hz"),
+                                ("path_loss_exp", "-", "exponent")):
+            object.__setattr__(self, name, float(check_scalar(
+                name, getattr(self, name), unit, 0.0, bound(key), strict=True)))
+        d = check_array("distance_range_m", "m", self.distance_range_m, (2,), low=0.0,
+                        strict=True, high=bound("distance_m"))
+        if d[0] > d[1]:
+            raise ValidationError("distance_range_m", "m", tuple(d.tolist()),
+                                  "must be (nearest, farthest) with nearest <= farthest")
+        object.__setattr__(self, "distance_range_m", (float(d[0]), float(d[1])))
+        object.__setattr__(self, "layout_users", int(check_int(
+            "layout_users", self.layout_users, "-", 1, MAX_ENTRIES)))
+        if not isinstance(self.source, str):
+            raise ValidationError("source", "-", self.source, "must be a string")
+
     def distances_m(self, n_users: int) -> np.ndarray:
         """Device distances for ``n_users`` devices, m."""
         lo, hi = self.distance_range_m
