@@ -78,20 +78,9 @@ VERSIONED_PACKAGES: tuple[str, ...] = (
 
 #: Metric totals with a column of their own (others go to ``metrics_extra``).
 METRIC_COLUMNS: tuple[str, ...] = (
-    "latency_mean_s",
-    "latency_p95_s",
-    "latency_max_s",
-    "energy_total_j",
-    "device_energy_total_j",
-    "server_energy_total_j",
-    "quality_mean",
-    "utility_total",
-    "cost_total",
-    "revenue",
-    "welfare",
-    "hit_ratio",
-    "n_violations",
-    "max_violation",
+    "latency_mean_s", "latency_p95_s", "latency_max_s", "energy_total_j",
+    "device_energy_total_j", "server_energy_total_j", "quality_mean", "utility_total",
+    "cost_total", "revenue", "welfare", "hit_ratio", "n_violations", "max_violation",
 )
 
 #: Every column of a results CSV, in order.
@@ -221,6 +210,10 @@ def instance_hash(instance: Any) -> str:
     return h.hexdigest()[:16]
 
 
+#: Totals that fill a column of another name (they were left in ``metrics_extra`` only).
+_ALIASES = {"cost": "cost_total", "utility": "utility_total", "social_welfare": "welfare"}
+
+
 def metrics_columns(metrics: Any, n_slots: int | None = None) -> dict[str, Any]:
     """Row cells from a :class:`aigc_opt.Metrics`: known totals, ``metrics_extra``, ``series``,
     ``feasible`` and ``eval_objective``.
@@ -236,8 +229,10 @@ def metrics_columns(metrics: Any, n_slots: int | None = None) -> dict[str, Any]:
     for k, v in summary.items():
         if k in METRIC_COLUMNS:
             out[k] = v
-        else:
-            extra[k] = v
+            continue
+        extra[k] = v  # a family's own name of a column's total also fills that column
+        if _ALIASES.get(k) is not None and _ALIASES[k] not in summary:
+            out[_ALIASES[k]] = v
     if extra:
         out["metrics_extra"] = json.dumps(extra, sort_keys=True, allow_nan=True)
     series: dict[str, list[float]] = {}
