@@ -150,6 +150,12 @@ class Result:
 GAP_FLOOR = 1e-6
 
 
+#: Largest relative gap (:func:`relative_gap`) of an ``optimal`` result (HiGHS's own default
+#: MIP gap; :mod:`aigc_opt.verify` labels by it, and the HiGHS backend calls a time-limited
+#: MIP within it ``optimal``).
+OPTIMAL_GAP = 1e-4
+
+
 def relative_gap(objective: float, bound: float) -> float:
     """``|objective - bound| / max(|objective|, |bound|, GAP_FLOOR)``; NaN if either is NaN.
 

@@ -22,7 +22,8 @@ to about 1e-5 relative (Clarabel at default settings), so the CVXPY backend
 declares ``(1e-5, 1e-5)``.
 A backend states its pair as the attribute ``tolerances = (obj_rtol, viol_tol)``.
 
-An ``optimal`` claim is a proof to :data:`OPTIMAL_GAP` (HiGHS's default relative MIP gap): a
+An ``optimal`` claim is a proof to :data:`OPTIMAL_GAP` (HiGHS's own default relative MIP gap;
+the backends ask it for :data:`aigc_opt.backend.DEFAULT_MIP_GAP` = 1e-6 unless told): a
 solve stopped by a looser gap the user asked for (``SolveOptions(mip_gap=0.3)``: HiGHS says
 "optimal" at a 19 % gap) is verified as ``feasible`` with its bound and gap, so that no
 summary counts it as optimal or takes it as the reference of a ratio.
@@ -37,7 +38,7 @@ import time
 from typing import Any
 
 from .metrics import FEAS_TOL, evaluate, is_violated
-from .result import Result, Termination, relative_gap
+from .result import OPTIMAL_GAP, Result, Termination, relative_gap
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +47,6 @@ OBJ_RTOL = 1e-6
 VIOL_TOL = FEAS_TOL
 #: Absolute objective tolerance (problem units) for objectives at or near zero.
 OBJ_ATOL = 1e-9
-#: Largest relative gap (:func:`aigc_opt.result.relative_gap`) of an ``optimal`` result.
-OPTIMAL_GAP = 1e-4
 
 
 def verify(instance: Any, spec: Any, result: Result, *, obj_rtol: float = OBJ_RTOL,

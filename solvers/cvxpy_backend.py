@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from aigc_opt.backend import SolveOptions, check_capability
+from aigc_opt.backend import DEFAULT_MIP_GAP, SolveOptions, check_capability
 from aigc_opt.errors import UnknownNameError, ValidationError
 from aigc_opt.program import ConvexProgram, LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
@@ -102,8 +102,9 @@ def _solver_kwargs(solver: str, options: SolveOptions, linear: bool = False,
     if options.time_limit is not None and solver in _TIME_KEY:
         left = options.left(t0) if t0 is not None else options.time_limit
         kw.setdefault(_TIME_KEY[solver], float(left or options.time_limit))
-    if options.mip_gap is not None and solver in _GAP_KEY:
-        kw.setdefault(_GAP_KEY[solver], float(options.mip_gap))
+    if solver in _GAP_KEY:
+        kw.setdefault(_GAP_KEY[solver], float(
+            DEFAULT_MIP_GAP if options.mip_gap is None else options.mip_gap))
     if options.threads is not None and solver == "HIGHS":
         kw.setdefault("threads", int(options.threads))
     if solver == "HIGHS":

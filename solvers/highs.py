@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from aigc_opt.backend import SolveOptions, check_capability
+from aigc_opt.backend import DEFAULT_MIP_GAP, SolveOptions, check_capability
 from aigc_opt.errors import UnknownNameError, ValidationError
 from aigc_opt.program import LinearProgram, ProgramKind, Sense
-from aigc_opt.result import Result, SolveStats, Termination, relative_gap
+from aigc_opt.result import OPTIMAL_GAP, Result, SolveStats, Termination, relative_gap
 
 from .interrupts import call_interruptibly
 from .numerics import (
@@ -252,7 +252,8 @@ def check_extra_options(extra: Any) -> None:
 def configured_highs(options: SolveOptions, *, mip_gap: float | None = None) -> Any:
     """A banner-free ``highspy.Highs`` (:func:`new_highs`) with the :class:`SolveOptions`
     applied: ``time_limit`` (s), ``mip_rel_gap`` (``options.mip_gap``, else ``mip_gap`` when
-    given), ``threads`` and the validated ``extra`` HiGHS options (:func:`set_extra_options`).
+    given, else :data:`aigc_opt.backend.DEFAULT_MIP_GAP`), ``threads`` and the validated
+    ``extra`` HiGHS options (:func:`set_extra_options`).
     The one place every HiGHS caller (the backend, warm starts, MIP-started methods) turns
     options into HiGHS settings."""
     import highspy
@@ -261,8 +262,7 @@ def configured_highs(options: SolveOptions, *, mip_gap: float | None = None) -> 
     if options.time_limit is not None:
         h.setOptionValue("time_limit", float(options.time_limit))
     gap = options.mip_gap if options.mip_gap is not None else mip_gap
-    if gap is not None:
-        h.setOptionValue("mip_rel_gap", float(gap))
+    h.setOptionValue("mip_rel_gap", float(DEFAULT_MIP_GAP if gap is None else gap))
     use_threads(options.threads, h)
     set_extra_options(h, options.extra, highspy)
     return h
@@ -498,6 +498,9 @@ class HighsBackend:
         gap = 0.0 if term is Termination.OPTIMAL and not mip else relative_gap(objective, bound)
         if not has_sol:
             gap = math.inf
+        elif mip and term is Termination.FEASIBLE and status == "kTimeLimit" \
+                and gap <= OPTIMAL_GAP:  # asked for 1e-6 (DEFAULT_MIP_GAP), proven within 1e-4
+            term, status = Termination.OPTIMAL, f"{status}; gap {gap:.3g} within {OPTIMAL_GAP:g}"
         stats = SolveStats(
             self.name,
             solve_seconds=seconds,

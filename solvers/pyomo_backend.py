@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from aigc_opt.backend import SolveOptions, check_capability
+from aigc_opt.backend import DEFAULT_MIP_GAP, SolveOptions, check_capability
 from aigc_opt.errors import BackendUnavailableError, CapabilityError, UnknownNameError
 from aigc_opt.program import LinearProgram, ProgramKind, Sense
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
@@ -217,8 +217,9 @@ class PyomoBackend:
             "raise_exception_on_nonoptimal_result": False,
             "solver_options": extra,
         }
-        if options.mip_gap is not None:
-            cfg["rel_gap"] = float(options.mip_gap)
+        if options.mip_gap is not None or solver == "highs":
+            cfg["rel_gap"] = float(DEFAULT_MIP_GAP if options.mip_gap is None
+                                   else options.mip_gap)
         if options.threads is not None:
             cfg["threads"] = int(options.threads)
         with _SOLVE_LOCK:
