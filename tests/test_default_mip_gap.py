@@ -45,3 +45,50 @@ def test_the_default_gap_and_the_time_limit_label() -> None:
     stopped = Result(Termination.FEASIBLE, True, objective=100.0, bound=99.0, gap=0.01,
                      stats=SolveStats("highs"))
     assert label_by_gap(stopped).termination is Termination.FEASIBLE  # labels are unchanged
+
+
+class _Info:
+    primal_solution_status = 2  # kSolutionStatusFeasible
+    mip_node_count = 7
+    simplex_iteration_count = 11
+    ipm_iteration_count = 0
+
+    def __init__(self, bound: float) -> None:
+        self.mip_dual_bound = bound
+
+
+class _StoppedHighs:
+    """What a HiGHS object reports after its time limit stopped a MIP at x = (1, 1)."""
+
+    def __init__(self, bound: float) -> None:
+        self.bound = bound
+
+    def getModelStatus(self) -> str:  # noqa: N802 - highspy's name
+        return "HighsModelStatus.kTimeLimit"
+
+    def getInfo(self) -> _Info:  # noqa: N802
+        return _Info(self.bound)
+
+    def getSolution(self) -> object:  # noqa: N802
+        return type("Sol", (), {"col_value": [1.0, 1.0]})()
+
+
+@pytest.mark.parametrize("bound,label", [(1.9999, "optimal"), (1.9, "feasible")])
+def test_a_time_limited_highs_mip_within_the_label_gap_is_optimal(bound: float,
+                                                                   label: str) -> None:
+    """Asked for 1e-6, a MIP that HiGHS's time limit stopped with a proven gap within 1e-4
+    (5e-5 here) is optimal, as it would have ended at HiGHS's own 1e-4; at 5 % it is not."""
+    import highspy
+    import numpy as np
+    import scipy.sparse as sp
+
+    from aigc_opt.program import Block, LinearProgram
+    from aigc_opt.solvers.highs import HighsBackend
+
+    lp = LinearProgram(c=np.ones(2), A=sp.csr_matrix(np.ones((1, 2))), row_lower=np.array([1.0]),
+                       row_upper=np.array([np.inf]), col_lower=np.zeros(2),
+                       col_upper=np.ones(2), integrality=np.ones(2, bool),
+                       blocks=(Block("x", 0, (2,)),), name="stopped")
+    res = HighsBackend()._result(_StoppedHighs(bound), lp, highspy, 1.0)
+    assert res.termination.value == label and res.has_solution and res.objective == 2.0
+    assert res.gap == pytest.approx((2.0 - bound) / 2.0)
