@@ -13,7 +13,7 @@ import inspect
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -351,7 +351,7 @@ def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0,
     kwargs: dict[str, Any] = {"seed": seed}
     tracked = None
     if options is not None and options.extra and not takes:
-        _refuse_unread(ReadTrackingMap(options.extra), name)
+        _refuse_extra(options.extra, name)
     if options is not None and takes:
         kwargs["options"], tracked = _tracking(options)
     elif options is not None and options.time_limit is not None:
@@ -372,7 +372,6 @@ def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0,
             raise
         return _failed(name, exc, time.perf_counter() - t0)
     seconds = time.perf_counter() - t0
-    _refuse_unread(tracked, name)
     note = ""
     if isinstance(out, HeuristicNote):
         out, note = out.allocation, out.note
@@ -381,7 +380,7 @@ def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0,
     res = verify(scenario, spec, res, objective_from_evaluator=True)
     if res.termination is Termination.INFEASIBLE and res.metrics is not None:
         res = dataclasses.replace(res, explanation=explain_violations(res.metrics))
-    return res
+    return _note_unread(res, tracked, name)
 
 
 def _tracking(opts: SolveOptions) -> tuple[SolveOptions, ReadTrackingMap[str, Any] | None]:
@@ -392,16 +391,13 @@ def _tracking(opts: SolveOptions) -> tuple[SolveOptions, ReadTrackingMap[str, An
     return dataclasses.replace(opts, extra=tracked), tracked
 
 
-def _refuse_unread(tracked: ReadTrackingMap[str, Any] | None, method: str) -> None:
-    """A ValidationError naming the first ``extra`` key of a method that takes no options
-    (a heuristic without an ``options`` keyword): it can read none, and such keys were
-    ignored without a word (an outside tester found 78 of 187 methods doing so)."""
-    unread = tracked.unread() if tracked is not None else []
-    if unread:
-        key = unread[0]
-        raise ValidationError(f"extra[{key!r}]", "-", tracked._data[key],  # type: ignore[union-attr]
-                              f"method {method!r} takes no options; remove "
-                              f"{', '.join(map(repr, unread))}")
+def _refuse_extra(extra: Mapping[str, Any], method: str) -> None:
+    """A ValidationError naming the first ``extra`` key given to a method that takes no
+    options (a heuristic without an ``options`` keyword): it can read none, and such keys
+    were ignored without a word (an outside tester found 78 of 187 methods doing so)."""
+    key = next(iter(extra))
+    raise ValidationError(f"extra[{key!r}]", "-", extra[key], f"method {method!r} takes no "
+                          f"options; remove {', '.join(map(repr, extra))}")
 
 
 def _note_unread(res: Result, tracked: ReadTrackingMap[str, Any] | None, method: str) -> Result:

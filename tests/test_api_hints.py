@@ -118,6 +118,10 @@ def test_extra_options_no_method_reads_are_refused_or_named() -> None:
     res = ao.run_method(k.instance(0), k.spec(), "closed_form", extra={"zz_bogus": 1})
     assert res.optimal and res.verified
     assert "not read by closed_form: 'zz_bogus' (ignored)" in res.message
+    c = get_case("caching.offline")  # a heuristic taking options: named, not refused
+    rh = ao.run_method(c.instance(0), c.spec(), "rolling_horizon", time_limit=10,
+                       extra={"zz_bogus": 1})
+    assert rh.verified and "not read by rolling_horizon: 'zz_bogus' (ignored)" in rh.message
     clean = ao.run_method(scn, spec, "highs", extra={"presolve": "off"})
     assert clean.optimal and "not read" not in clean.message
     with pytest.raises(ValidationError, match="zz_bogus"):
