@@ -180,3 +180,22 @@ def test_methods_lists_each_name_once() -> None:
     finally:
         del solve_mod._HEURISTICS[TableSpec]
     assert len(names) == len(set(names)) and "highs" in names
+
+
+@dataclass(frozen=True)
+class NoneSpec(KnapSpec):
+    variant: str = "none"
+
+
+def test_none_from_a_decoder_or_a_heuristic_is_unverified() -> None:
+    """A decoder returning None: ``solve`` said ``optimal`` (``verified=False``) and a batch
+    row counted it as optimal; a heuristic returning None became ``feasible`` with objective
+    NaN (an outside tester's plug-in). Both are ``unverified`` now, saying why."""
+    ao.register_builder(NoneSpec, _build, lambda inst, spec, prog, values: None)
+    ao.register_heuristic(NoneSpec, "gives_none", lambda inst, spec, seed=0: None)
+    res = ao.solve(INST, NoneSpec(), "highs")
+    assert res.termination == "unverified" and not res.optimal and not res.verified
+    assert "no allocation" in res.message
+    heur = ao.run_method(INST, NoneSpec(), "gives_none")
+    assert heur.termination == "unverified" and not heur.verified
+    assert "no allocation" in heur.message
