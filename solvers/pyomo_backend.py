@@ -259,10 +259,14 @@ class PyomoBackend:
                 # value in its bounds is optimal
                 free = np.clip(0.0, program.col_lower, program.col_upper)
                 bounded = np.isfinite(program.row_lower) | np.isfinite(program.row_upper)
-                a = sp.csc_matrix(program.A)
-                idle = (program.c == 0) & (np.diff(a[np.flatnonzero(bounded)].indptr) == 0)
+                # stored zeros count as absent: Pyomo drops a 0.0 term, so a column whose
+                # only entries are stored zeros never reaches the solver either
+                a = sp.csc_matrix(program.A)[np.flatnonzero(bounded)]  # a copy
+                a.eliminate_zeros()
+                idle = (program.c == 0) & (np.diff(a.indptr) == 0)
                 if program.Q is not None:
-                    q = sp.csc_matrix(program.Q)
+                    q = sp.csc_matrix(program.Q, copy=True)
+                    q.eliminate_zeros()
                     idle &= (np.diff(q.indptr) == 0) & (np.diff(q.tocsr().indptr) == 0)
                 xv = np.array([primals[x[j]] if x[j] in primals or not idle[j] else free[j]
                                for j in range(program.n_cols)], dtype=np.float64)

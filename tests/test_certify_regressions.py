@@ -815,3 +815,22 @@ def test_rolling_horizon_window_costs_stay_finite_for_highs() -> None:
     outcomes, failures = _run_case_in_child("caching.compute", 2512008554)
     assert set(outcomes.values()) == {"verified_feasible", "verified_optimal"}, outcomes
     assert failures == 0
+
+
+# ------------------------------------------------------------------ pyomo: stored zeros
+def test_pyomo_column_with_only_stored_zero_entries() -> None:
+    """A migration instance with zero-byte models stores explicit 0.0 coefficients: Pyomo
+    drops those terms, so a column whose only entries are zeros never reached HiGHS and
+    reading its value raised (``error``); every other backend was optimal at -11.172."""
+    from aigc_opt.cases import get_case
+
+    kind = get_case("migration.offline")
+    inst = kind.make_instance(0, n_users=1, n_servers=1, n_slots=1)
+    inst = dataclasses.replace(inst, model_memory_bytes=np.zeros_like(inst.model_memory_bytes))
+    spec = kind.make_spec()
+    ref = ao.run_method(inst, spec, "highs", time_limit=20)
+    res = ao.run_method(inst, spec, "pyomo", time_limit=20)
+    _certified(ref)
+    _certified(res)
+    assert res.termination is Termination.OPTIMAL
+    assert res.objective == pytest.approx(ref.objective, rel=1e-9)
