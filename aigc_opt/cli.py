@@ -52,6 +52,7 @@ from .cli_util import (  # noqa: F401  (EXIT_* re-exported: the documented exit 
     solve_options,
     solve_report,
     version,
+    with_weights,
     writing_out,
 )
 from .errors import PluginError
@@ -164,6 +165,9 @@ def solve(
                                                   help="Relative MIP gap (>= 0).")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, max=4096, help=(
         "Solver threads (HiGHS, SCIP, Pyomo; caching relax_memory)."))] = None,
+    weights: Annotated[str | None, typer.Option("--weights", help=(
+        "Comma-separated per-user rate weights for an instance with weights (wpmec: a .mat "
+        "stores none; DROO's data_10_WeightsAlternated.mat needs 1.5,1,1.5,...)."))] = None,
 ) -> None:
     """Solve one instance with one method, print a summary and optionally write CSVs.
 
@@ -186,6 +190,8 @@ def solve(
     spec = make_spec(kind, param)
     inst = load_instance(kind, instance, "INSTANCE") if instance is not None else \
         make_instance(kind, seed, size)
+    if weights is not None:
+        inst = with_weights(inst, weights)
     try:
         known = methods(spec, inst)
     except PluginError:  # a plug-in's builder returned no program: a bug (exit 1), not input

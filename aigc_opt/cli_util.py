@@ -385,6 +385,29 @@ def make_instance(kind: Any, seed: int, size: list[str] | None) -> Any:
                              f"{type(exc).__name__}: {text}") from exc
 
 
+def with_weights(inst: Any, text: str) -> Any:
+    """``inst`` with its ``weights`` field (per-user rate weights, -) set from ``--weights``
+    (comma-separated numbers), validated by the instance type; a bad option (exit 2) for
+    an instance without weights, unparseable text or values the type refuses."""
+    import dataclasses
+
+    from .errors import ValidationError
+
+    if not dataclasses.is_dataclass(inst) or "weights" not in {
+            f.name for f in dataclasses.fields(inst)}:
+        raise typer.BadParameter(f"a {type(inst).__name__} has no per-user weights",
+                                 param_hint="--weights")
+    try:
+        w = [_number(v) for v in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: use comma-separated numbers",
+                                 param_hint="--weights") from None
+    try:
+        return dataclasses.replace(inst, weights=w)  # type: ignore[type-var]
+    except ValidationError as exc:
+        raise typer.BadParameter(one_line(exc), param_hint="--weights") from None
+
+
 def _cli_limit_hint(message: str, kind: Any, sizes: dict[str, Any], var_kw: bool) -> str:
     """A generator's "pass max_entries=... to raise the limit" said as the command line user
     can follow it: ``--size max_entries=...`` when the problem's generator takes that size,

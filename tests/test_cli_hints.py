@@ -5,6 +5,7 @@ checks that say what they did not check, and a summary that names the columns it
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -189,3 +190,32 @@ def test_summary_names_the_columns_it_lacks(tmp_path: Path,
     code, out, err = run(["summary", _results(tmp_path / "ok.csv", ())], capsys)
     assert code == 0 and "p " in out, err
 
+
+
+# ------------------------------------------------------------------ 9: weights of a .mat
+def test_solve_mat_takes_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A DROO ``.mat`` stores no weights (``data_10_WeightsAlternated.mat`` needs
+    1.5,1,...): ``--weights`` sets them, checked against the Python API's certified optimum;
+    a wrong count or an instance without weights is a bad option naming ``--weights``."""
+    from aigc_opt.problems.wpmec import WpmecInstance, WpmecSpec
+
+    rng = np.random.default_rng(3)
+    gains = rng.uniform(1e-6, 1e-5, size=(2, 4))
+    path = tmp_path / "frames.mat"
+    scipy.io.savemat(path, {"input_h": gains})
+    w = [3.0, 0.5, 2.0, 1.0]
+    out = tmp_path / "r.csv"
+    code, text, err = run(["solve", path, "--weights", ",".join(map(str, w)), "--out", out],
+                          capsys)
+    assert code == 0, err
+    want = ao.run_method(WpmecInstance(gains=gains[0], weights=w), WpmecSpec(), "exact")
+    assert want.verified
+    default = ao.run_method(WpmecInstance(gains=gains[0]), WpmecSpec(), "exact")
+    assert abs(default.objective - want.objective) > 1e-3 * want.objective
+    with (tmp_path / "r.summary.csv").open(newline="") as f:
+        got = float(next(csv.DictReader(f))["objective"])
+    assert got == pytest.approx(want.objective, rel=1e-9)
+    fails(["solve", path, "--weights", "1,2"], capsys, 2, "--weights", "weights", "(4,)")
+    fails(["solve", path, "--weights", "1,x,1,1"], capsys, 2, "--weights", "comma-separated")
+    fails(["solve", "--problem", "caching.offline", "--weights", "1"], capsys, 2,
+          "--weights", "no per-user weights")
