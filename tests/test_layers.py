@@ -96,13 +96,19 @@ def test_python_dash_m_runs_the_cli_and_the_gym_extra_is_named() -> None:
     out = subprocess.run([sys.executable, "-m", "aigc_opt", "--version"], capture_output=True,
                          text=True, timeout=120, cwd=ROOT.parent)
     assert out.returncode == 0 and out.stdout.startswith("aigc-opt "), out
+    envs = sorted(p.stem for p in (ROOT / "aigc_opt" / "gym").glob("*.py")
+                  if not p.stem.startswith("_") and p.stem != "datasets")
+    assert "wpmec_vector" in envs and "wpmec" in envs, envs
     code = ("import sys; sys.modules['gymnasium'] = None\n"
-            "try:\n    import aigc_opt.gym.wpmec\n"
-            "except ModuleNotFoundError as e:\n    print(e.name, '|', e)\n"
+            f"for m in {envs!r}:\n"
+            "    try:\n        __import__('aigc_opt.gym.' + m)\n"
+            "    except ModuleNotFoundError as e:\n        print(m, e.name, '|', e)\n"
             "import aigc_opt.gym.datasets\nprint('datasets ok')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
-    assert "gymnasium | " in out.stdout and "pip install 'aigc-opt[gym]'" in out.stdout, out
+    named = [ln for ln in out.stdout.splitlines()
+             if "gymnasium | " in ln and "pip install 'aigc-opt[gym]'" in ln]
+    assert len(named) == len(envs), (envs, out)  # wpmec_vector's error named no extra
     assert "datasets ok" in out.stdout
 
 

@@ -54,11 +54,9 @@ import logging
 from typing import Any
 
 import numpy as np
-from gymnasium import spaces
-from gymnasium.utils import seeding
-from gymnasium.vector import AutoresetMode, VectorEnv
 
 from aigc_opt.errors import ValidationError
+from aigc_opt.gym._need import gymnasium, spaces  # names the [gym] extra if missing
 from aigc_opt.problems.wpmec import WpmecParams
 from aigc_opt.problems.wpmec.exact import exact_batch
 from aigc_opt.problems.wpmec.inner import solve_inner
@@ -90,7 +88,7 @@ def _masked(info: dict[str, Any], num_envs: int) -> dict[str, Any]:
     return out
 
 
-class WpmecBatchVectorEnv(VectorEnv):
+class WpmecBatchVectorEnv(gymnasium.vector.VectorEnv):
     """``num_envs`` WPMEC frames per step (see the module docstring).
 
     Parameters
@@ -127,7 +125,8 @@ class WpmecBatchVectorEnv(VectorEnv):
         Accepted as ``gymnasium.make`` accepts it; no effect.
     """
 
-    metadata = {"render_modes": ["ansi"], "autoreset_mode": AutoresetMode.SAME_STEP}
+    metadata = {"render_modes": ["ansi"],
+                "autoreset_mode": gymnasium.vector.AutoresetMode.SAME_STEP}
 
     def __init__(self, num_envs: int = 256, n_users: int | None = None, *,
                  episode_length: int = 100,
@@ -193,7 +192,7 @@ class WpmecBatchVectorEnv(VectorEnv):
 
     def _generators(self) -> list[np.random.Generator]:
         if self._rngs is None:
-            pairs = [seeding.np_random(None) for _ in range(self.num_envs)]
+            pairs = [gymnasium.utils.seeding.np_random(None) for _ in range(self.num_envs)]
             self._rngs = [g for g, _ in pairs]
             self._seeds = [s for _, s in pairs]
         return self._rngs
@@ -232,7 +231,7 @@ class WpmecBatchVectorEnv(VectorEnv):
         rngs = self._generators()
         for i, s in enumerate(seeds):
             if s is not None:
-                rngs[i], self._seeds[i] = seeding.np_random(s)
+                rngs[i], self._seeds[i] = gymnasium.utils.seeding.np_random(s)
         self._new_episode()
         self._last = ""  # render() showed the previous episode's last step
         self._ready = True
