@@ -145,6 +145,7 @@ def test_series_table_and_parquet_round_trip(quick_csv: Path, tmp_path: Path) ->
     lru = df[(df["method"] == "lru")].iloc[0]
     assert json.loads(lru["series"])["cost_per_slot"] == cost[cost["method"] == "lru"][
         "value"].tolist()
+    pytest.importorskip("pyarrow", reason="Parquet needs the [parquet] (or [dev]) extra")
     p = results.to_parquet(df, tmp_path / "q.parquet")
     back = results.load(p)
     assert list(back.columns) == list(df.columns)
@@ -235,5 +236,6 @@ def test_a_foreign_csv_is_not_loaded_as_results(tmp_path: Path) -> None:
     p.write_text("key,value\na,1\nb,2\n")
     with pytest.raises(export.ForeignFileError, match="none of problem, method"):
         results.load(p)
+    pytest.importorskip("pyarrow", reason="Parquet needs the [parquet] (or [dev]) extra")
     with pytest.raises(ValidationError, match="no_such_dir"):
         results.to_parquet(pd.DataFrame({"a": [1]}), tmp_path / "no_such_dir" / "x.parquet")
