@@ -63,7 +63,7 @@ class Scenario:
     user_energy_budget_j : ndarray, shape (N,)
         Device energy budget per request, J.
     request_model : ndarray of int, shape (N,)
-        Model id (index into the catalogue), -.
+        Model id (index into the catalogue) (-).
     request_input_bits : ndarray, shape (N,)
         Uploaded input size (prompt, image, ...), bit.
     request_output_bits : ndarray, shape (N,)
@@ -73,7 +73,7 @@ class Scenario:
     request_deadline_s : ndarray, shape (N,)
         End-to-end latency deadline, s.
     request_weight : ndarray, shape (N,)
-        Importance weight of the request, -.
+        Importance weight of the request (-).
     server_position_m : ndarray, shape (S, 2)
         Planar position of each server, m.
     server_compute_flops : ndarray, shape (S,)
@@ -89,9 +89,9 @@ class Scenario:
     server_backhaul_bps : ndarray, shape (S,)
         Backhaul rate to the cloud, bit/s.
     server_subchannels : ndarray of int, shape (S,)
-        Orthogonal subchannels (uplink and downlink), -.
+        Orthogonal subchannels (uplink and downlink) (-).
     server_gpu_slots : ndarray of int, shape (S,)
-        Concurrent requests the GPU is shared among, -.
+        Concurrent requests the GPU is shared among (-).
     server_energy_per_flop_j : ndarray, shape (S,)
         Edge compute energy per FLOP, J/FLOP.
     server_load_bps : ndarray, shape (S,)
@@ -109,9 +109,9 @@ class Scenario:
     model_flop_per_step : ndarray, shape (M,)
         Compute per denoising step / token, FLOP.
     model_quality_kind : ndarray of str, shape (M,)
-        Quality curve kind: "sigmoid", "piecewise_linear" or "tabulated", -.
+        Quality curve kind: "sigmoid", "piecewise_linear" or "tabulated" (-).
     model_quality_max : ndarray, shape (M,)
-        Sigmoid: asymptotic quality q_max, -.
+        Sigmoid: asymptotic quality q_max (-).
     model_quality_slope : ndarray, shape (M,)
         Sigmoid: slope a, 1/step.
     model_quality_mid : ndarray, shape (M,)
@@ -120,25 +120,25 @@ class Scenario:
         piecewise_linear / tabulated: breakpoints, strictly increasing per model (P >= 1 if any
         model uses them), step.
     model_quality_values : ndarray, shape (M, P)
-        piecewise_linear / tabulated: quality at the breakpoints, -.
+        piecewise_linear / tabulated: quality at the breakpoints (-).
     channel_gain : ndarray, shape (N, S) or None
-        Linear channel power gain, dense (None when the channel is given as links), -.
+        Linear channel power gain, dense (None when the channel is given as links) (-).
     link_server : ndarray of int, shape (N, L) or None
-        Links: the L servers each user hears, strictly increasing per user (None: dense), -.
+        Links: the L servers each user hears, strictly increasing per user (None: dense) (-).
     link_gain : ndarray, shape (N, L) or None
-        Links: linear channel power gain to link_server (None: dense), -.
+        Links: linear channel power gain to link_server (None: dense) (-).
     noise_psd_w_per_hz : float
         Noise power spectral density, W/Hz.
     antenna_gain : float
-        Path-loss antenna gain A_d (generation only), -.
+        Path-loss antenna gain A_d (generation only) (-).
     carrier_hz : float
         Carrier frequency f_c (generation only), Hz.
     path_loss_exponent : float
-        Path-loss exponent d_e (generation only), -.
+        Path-loss exponent d_e (generation only) (-).
     fading : str
-        Small-scale fading used in generation: "none", "rayleigh" or "rician", -.
+        Small-scale fading used in generation: "none", "rayleigh" or "rician" (-).
     rician_k : float
-        Rician K-factor (generation only), -.
+        Rician K-factor (generation only) (-).
     """
 
     user_position_m: np.ndarray
