@@ -133,7 +133,15 @@ _REGISTERED: dict[str, Backend] = {}
 
 
 def register_backend(backend: Backend) -> None:
-    """Register a user-defined backend instance under ``backend.name``."""
+    """Register a user-defined backend instance under ``backend.name``.
+
+    Parameters
+    ----------
+    backend : Backend
+        An object with ``name`` (str), ``kinds`` (frozenset of ProgramKind), ``requires``
+        (tuple of module names) and ``solve(program, options) -> Result``. It replaces an
+        earlier backend of that name, a built-in one included; not checked here.
+    """
     _REGISTERED[backend.name] = backend
 
 
@@ -168,6 +176,17 @@ def backends() -> dict[str, dict[str, Any]]:
 
 def get_backend(name: str) -> Backend:
     """Return the backend registered as ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`backend_names`; a built-in backend is imported and instantiated on
+        first use, then cached.
+
+    Returns
+    -------
+    Backend
+        The backend instance.
 
     Raises
     ------

@@ -169,7 +169,13 @@ def spec_parameters(kind: CaseKind) -> frozenset[str]:
 
 
 def register_case(kind: CaseKind) -> None:
-    """Register (or replace) a case kind."""
+    """Register (or replace) a case kind.
+
+    Parameters
+    ----------
+    kind : CaseKind
+        Stored under ``kind.name``; a kind of the same name is replaced (not checked here).
+    """
     _CASES[kind.name] = kind
 
 

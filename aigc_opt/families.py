@@ -50,6 +50,18 @@ def load_families(*, strict: bool = True) -> dict[str, str]:
     (a warning naming the entry point, its module and distribution) and reported on every
     call, so that one broken plug-in does not take the CLI, a batch run or
     :func:`aigc_opt.cases.get_case` down.
+
+    Parameters
+    ----------
+    strict : bool, default True
+        Re-raise the exception (any type) of the first family that fails to import; it is
+        tried again on the next call. A family that failed in an earlier non-strict call is
+        not retried: it is reported in the returned dict.
+
+    Returns
+    -------
+    dict of str to str
+        Module -> ``"ExcType: message"`` of each family that failed; empty when all imported.
     """
     errors: dict[str, str] = {}
     for name, module in family_entries():

@@ -153,7 +153,17 @@ def allocation_mismatch(reason: str) -> ValidationError:
 
 
 def register_evaluator(allocation_type: type, fn: Evaluator) -> None:
-    """Register ``fn(scenario, allocation, objective) -> Metrics`` for ``allocation_type``."""
+    """Register ``fn(scenario, allocation, objective) -> Metrics`` for ``allocation_type``.
+
+    Parameters
+    ----------
+    allocation_type : type
+        Allocation class scored by ``fn``; subclasses inherit it (MRO lookup). Registering it
+        again replaces the earlier evaluator.
+    fn : callable
+        ``fn(scenario, allocation, objective) -> Metrics``, numpy only (the referee);
+        ``objective`` is the spec or objective weights given to :func:`evaluate`, or None.
+    """
     _EVALUATORS[allocation_type] = fn
 
 

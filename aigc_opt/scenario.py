@@ -49,6 +49,96 @@ class Scenario:
     serve it). Exactly one form is given; the other fields are None. Read the channel through
     :meth:`gain_at`, :meth:`links` and :attr:`best_server`, which work for both;
     ``channel_gain`` is None for a sparse scenario (:meth:`dense` converts small ones).
+    Parameters
+    ----------
+    user_position_m : ndarray, shape (N, 2)
+        Planar position of each device, m.
+    user_tx_power_w : ndarray, shape (N,)
+        Maximum uplink transmit power, W.
+    user_compute_flops : ndarray, shape (N,)
+        Device compute speed, FLOP/s.
+    user_kappa : ndarray, shape (N,)
+        Effective switched capacitance (local energy ``kappa W f^2`` for W FLOP at f FLOP/s),
+        J s^2/FLOP^3.
+    user_energy_budget_j : ndarray, shape (N,)
+        Device energy budget per request, J.
+    request_model : ndarray of int, shape (N,)
+        Model id (index into the catalogue) (-).
+    request_input_bits : ndarray, shape (N,)
+        Uploaded input size (prompt, image, ...), bit.
+    request_output_bits : ndarray, shape (N,)
+        Downloaded output size (generated content), bit.
+    request_steps : ndarray of int, shape (N,)
+        Requested denoising steps / output tokens, step.
+    request_deadline_s : ndarray, shape (N,)
+        End-to-end latency deadline, s.
+    request_weight : ndarray, shape (N,)
+        Importance weight of the request (-).
+    server_position_m : ndarray, shape (S, 2)
+        Planar position of each server, m.
+    server_compute_flops : ndarray, shape (S,)
+        GPU compute speed, FLOP/s.
+    server_gpu_memory_bytes : ndarray, shape (S,)
+        GPU memory for cached models, byte.
+    server_uplink_hz : ndarray, shape (S,)
+        Uplink bandwidth, Hz.
+    server_downlink_hz : ndarray, shape (S,)
+        Downlink bandwidth, Hz.
+    server_tx_power_w : ndarray, shape (S,)
+        Downlink transmit power, W.
+    server_backhaul_bps : ndarray, shape (S,)
+        Backhaul rate to the cloud, bit/s.
+    server_subchannels : ndarray of int, shape (S,)
+        Orthogonal subchannels (uplink and downlink) (-).
+    server_gpu_slots : ndarray of int, shape (S,)
+        Concurrent requests the GPU is shared among (-).
+    server_energy_per_flop_j : ndarray, shape (S,)
+        Edge compute energy per FLOP, J/FLOP.
+    server_load_bps : ndarray, shape (S,)
+        Model loading rate into GPU memory, bit/s.
+    cloud_compute_flops : float
+        Cloud compute speed given to one request, FLOP/s.
+    cloud_latency_s : float
+        Backhaul propagation delay, round trip, s.
+    cloud_energy_per_flop_j : float
+        Cloud compute energy per FLOP, J/FLOP.
+    cloud_cost_per_flop : float
+        Price of cloud compute, cost/FLOP.
+    model_size_bytes : ndarray, shape (M,)
+        GPU memory footprint of the model, byte.
+    model_flop_per_step : ndarray, shape (M,)
+        Compute per denoising step / token, FLOP.
+    model_quality_kind : ndarray of str, shape (M,)
+        Quality curve kind: "sigmoid", "piecewise_linear" or "tabulated" (-).
+    model_quality_max : ndarray, shape (M,)
+        Sigmoid: asymptotic quality q_max (-).
+    model_quality_slope : ndarray, shape (M,)
+        Sigmoid: slope a, 1/step.
+    model_quality_mid : ndarray, shape (M,)
+        Sigmoid: midpoint b, step.
+    model_quality_steps : ndarray, shape (M, P)
+        piecewise_linear / tabulated: breakpoints, strictly increasing per model (P >= 1 if any
+        model uses them), step.
+    model_quality_values : ndarray, shape (M, P)
+        piecewise_linear / tabulated: quality at the breakpoints (-).
+    channel_gain : ndarray, shape (N, S) or None
+        Linear channel power gain, dense (None when the channel is given as links) (-).
+    link_server : ndarray of int, shape (N, L) or None
+        Links: the L servers each user hears, strictly increasing per user (None: dense) (-).
+    link_gain : ndarray, shape (N, L) or None
+        Links: linear channel power gain to link_server (None: dense) (-).
+    noise_psd_w_per_hz : float
+        Noise power spectral density, W/Hz.
+    antenna_gain : float
+        Path-loss antenna gain A_d (generation only) (-).
+    carrier_hz : float
+        Carrier frequency f_c (generation only), Hz.
+    path_loss_exponent : float
+        Path-loss exponent d_e (generation only) (-).
+    fading : str
+        Small-scale fading used in generation: "none", "rayleigh" or "rician" (-).
+    rician_k : float
+        Rician K-factor (generation only) (-).
     """
 
     user_position_m: np.ndarray

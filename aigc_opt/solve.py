@@ -95,6 +95,24 @@ def register_algorithm(spec_type: type, name: str, fn: Algorithm,
     ``allocation`` and an honest ``bound`` / ``gap``. ``applies(spec)``, when given, says
     whether the method covers a spec; :func:`methods` lists it only then (run directly on
     another spec, the method explains why it does not apply).
+
+    Parameters
+    ----------
+    spec_type : type
+        Spec class the method serves; its subclasses inherit it (MRO lookup).
+    name : str
+        Method name for :func:`run_method`; registering it again for ``spec_type`` replaces
+        the earlier entry.
+    fn : callable
+        ``fn(instance, spec, options) -> Result`` (``options`` a
+        :class:`~aigc_opt.backend.SolveOptions`).
+    applies : callable, optional
+        ``applies(spec) -> bool``; None (default): the method applies to every spec of the type.
+
+    Raises
+    ------
+    ValidationError
+        ``name`` is not a str, is a backend's name, or is a heuristic of ``spec_type``.
     """
     _check_method_name(spec_type, name, "algorithm")
     _ALGORITHMS.setdefault(spec_type, {})[name] = fn
@@ -132,7 +150,19 @@ def _applies(spec: Any, name: str) -> bool:
 
 
 def algorithms(spec: Any) -> dict[str, Algorithm]:
-    """Algorithms registered for the type of ``spec`` or any of its base classes."""
+    """Algorithms registered for the type of ``spec`` or any of its base classes.
+
+    Parameters
+    ----------
+    spec : object
+        A spec instance (its type is looked up; a subclass's entries override its parents').
+
+    Returns
+    -------
+    dict of str to callable
+        Name -> algorithm, including those whose ``applies`` rejects ``spec`` (see
+        :func:`methods`); empty when none are registered.
+    """
     return merged(_ALGORITHMS, type(spec))
 
 
@@ -154,6 +184,23 @@ def register_heuristic(spec_type: type, name: str, fn: Heuristic) -> None:
     treat ``options.time_limit`` as a deadline for the whole call and ``options.threads`` as
     the thread count of its inner solves; one without it is called as before. It may return a
     :class:`HeuristicNote` (allocation + remark, e.g. that it stopped at the time limit).
+
+    Parameters
+    ----------
+    spec_type : type
+        Spec class the heuristic serves; its subclasses inherit it (MRO lookup).
+    name : str
+        Heuristic name for :func:`run_heuristic` / :func:`run_method`; registering it again for
+        ``spec_type`` replaces the earlier entry.
+    fn : callable
+        ``fn(scenario, spec, seed=..., [options=...]) -> allocation | HeuristicNote``; it
+        raises :class:`~aigc_opt.errors.NoSolutionError` when it finds no allocation.
+
+    Raises
+    ------
+    ValidationError
+        ``name`` is not a str, is a backend's name, or is an algorithm of ``spec_type`` or of
+        a base class.
     """
     _check_method_name(spec_type, name, "heuristic")
     _HEURISTICS.setdefault(spec_type, {})[name] = fn
@@ -161,7 +208,18 @@ def register_heuristic(spec_type: type, name: str, fn: Heuristic) -> None:
 
 
 def heuristics(spec: Any) -> dict[str, Heuristic]:
-    """Heuristics registered for the type of ``spec`` or any of its base classes."""
+    """Heuristics registered for the type of ``spec`` or any of its base classes.
+
+    Parameters
+    ----------
+    spec : object
+        A spec instance (its type is looked up; a subclass's entries override its parents').
+
+    Returns
+    -------
+    dict of str to callable
+        Name -> heuristic; empty when none are registered.
+    """
     return merged(_HEURISTICS, type(spec))
 
 
@@ -214,6 +272,9 @@ def solve(
     options : SolveOptions, optional
         Solver options; keyword arguments (``time_limit=``, ``mip_gap=``, ``threads=``,
         ``verbose=``, ``extra=``) override its fields.
+    **kw
+        Fields of :class:`~aigc_opt.backend.SolveOptions` (an unknown name raises
+        :class:`~aigc_opt.errors.UnknownNameError`).
 
     Returns
     -------
@@ -333,6 +394,34 @@ def run_heuristic(scenario: Any, spec: Any, name: str, *, seed: int = 0,
     :func:`register_heuristic`): those that iterate or solve programs stop at
     ``options.time_limit`` with their best allocation so far and say so in ``message``. Other
     heuristics ignore it. The evaluator's check always runs.
+
+    Parameters
+    ----------
+    scenario : object
+        The instance, of the spec's ``instance_type``.
+    spec : ProblemSpec
+        The problem spec.
+    name : str
+        A name from :func:`heuristics`.
+    seed : int, numpy Generator, SeedSequence or None, default 0
+        Passed to the heuristic as ``seed=``; an int must lie in ``[0, 2**62]``.
+    options : SolveOptions, optional
+        Handed to heuristics that take ``options``; None (default): their own defaults.
+
+    Returns
+    -------
+    Result
+        ``feasible`` (evaluator's objective, ``bound`` and ``gap`` NaN), ``infeasible`` (a hard
+        violation, or no allocation found) or ``error`` (non-finite arithmetic on valid input).
+
+    Raises
+    ------
+    ValidationError
+        ``spec`` is not a spec, ``scenario`` is not its instance type, a bad ``seed`` or
+        ``options``, or ``options.extra`` given to a heuristic that takes no options.
+    UnknownNameError
+        ``name`` is not a heuristic of ``spec`` (the message points exact methods to
+        :func:`run_method`).
     """
     _check_call(scenario, spec)
     seed = check_seed("seed", seed)
@@ -417,6 +506,24 @@ def methods(spec: Any, instance: Any = None) -> list[str]:
     that apply to it, heuristics, and (when the spec builds a program) the installed backends.
     Given an ``instance``, the program is built and only the backends that take its kind are
     listed.
+
+    Parameters
+    ----------
+    spec : ProblemSpec
+        The problem spec.
+    instance : object, optional
+        An instance of the spec's ``instance_type``; None (default): backends are not filtered
+        by program kind.
+
+    Returns
+    -------
+    list of str
+        Each name once, in the order :func:`run_method` tries them; only installed backends.
+
+    Raises
+    ------
+    ValidationError
+        ``spec`` is not a spec, or ``instance`` is not of its instance type.
     """
     from .backend import backends as _backends
 
@@ -447,6 +554,39 @@ def run_method(
     Keyword arguments (``time_limit=``, ``mip_gap=``, ``threads=``, ...) override the fields of
     ``options``, as in :func:`solve`; ``seed`` seeds a randomised heuristic. Given options reach
     the heuristics that declare an ``options`` keyword (see :func:`run_heuristic`).
+
+    Parameters
+    ----------
+    instance : object
+        The instance, of the spec's ``instance_type``.
+    spec : ProblemSpec
+        The problem spec.
+    method : str
+        A name from :func:`methods` (a backend registered but not installed raises).
+    options : SolveOptions, optional
+        Solver options; None (default): ``SolveOptions()``.
+    seed : int, numpy Generator, SeedSequence or None, default 0
+        Seed of a randomised heuristic (ignored by algorithms and backends); an int must lie
+        in ``[0, 2**62]``.
+    **kw
+        Fields of :class:`~aigc_opt.backend.SolveOptions` that override ``options``.
+
+    Returns
+    -------
+    Result
+        Verified by the family's evaluator unless ``verify=False`` (see :func:`solve`).
+
+    Raises
+    ------
+    ValidationError
+        ``spec`` is not a spec, ``instance`` is not its instance type, or a bad ``seed``,
+        ``options`` or option value.
+    UnknownNameError
+        ``method`` is not a method of ``spec``, or ``kw`` names no SolveOptions field.
+    BackendUnavailableError
+        ``method`` is a backend whose package is not installed.
+    CapabilityError
+        ``method`` is a backend that does not take the spec's program kind.
     """
     _check_call(instance, spec)
     seed = check_seed("seed", seed)

@@ -98,6 +98,14 @@ class ProblemSpec:
     """Base class of every spec: ``build`` and ``decode`` through the builder registry.
 
     Subclasses are frozen dataclasses with ``problem`` and ``variant`` fields.
+
+    Attributes
+    ----------
+    problem, variant : str
+        Family and variant name, fixed by each subclass's defaults (``"offloading"``,
+        ``"assignment"`` ...): labels, not model parameters (a results CSV takes its
+        ``problem`` / ``variant`` columns from the case, not from the spec). Keep the defaults:
+        the offloading referee picks its decision-space checks by them.
     """
 
     problem: str
@@ -161,7 +169,19 @@ _BUILDERS: dict[type, Builder] = {}
 
 def register_builder(spec_type: type, build: Callable[[Any, Any], Any],
                      decode: Callable[[Any, Any, Any, Any], Any]) -> None:
-    """Register the program builder and decoder of ``spec_type`` (and its subclasses)."""
+    """Register the program builder and decoder of ``spec_type`` (and its subclasses).
+
+    Parameters
+    ----------
+    spec_type : type
+        Spec class; subclasses inherit the builder (MRO lookup). Registering it again
+        replaces the earlier builder.
+    build : callable
+        ``build(instance, spec) -> LinearProgram | ConvexProgram`` (pure).
+    decode : callable
+        ``decode(instance, spec, program, values) -> allocation``; ``values`` maps block names
+        to solution arrays.
+    """
     _BUILDERS[spec_type] = Builder(build, decode)
 
 

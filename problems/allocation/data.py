@@ -90,7 +90,7 @@ class PowerInstance:
     Parameters
     ----------
     gain : ndarray, shape (N,)
-        Linear channel power gain g_n (> 0).
+        Linear channel power gain g_n (> 0) (-).
     noise_psd_w_per_hz : ndarray, shape (N,)
         Noise power spectral density N0_n, W/Hz (> 0).
     bandwidth_hz : ndarray, shape (N,)
@@ -479,7 +479,7 @@ class JointBPInstance:
     data_bits : ndarray, shape (N,)
         Upload size D_n, bit (> 0).
     gain : ndarray, shape (N,)
-        Channel power gain g_n (> 0).
+        Linear channel power gain g_n (> 0) (-).
     max_power_w : ndarray, shape (N,)
         Device power cap pbar_n, W (> 0).
     weight : ndarray, shape (N,)

@@ -301,6 +301,8 @@ class LlmSpec(ProblemSpec):
     epsilon : tuple of (str, float)
         Extra rows on weighted sums: ``latency`` (sum w L <= bound, s), ``energy``
         (sum w E <= bound, J), ``quality`` (sum w Q >= bound).
+    problem, variant : str
+        Family and variant name (:class:`aigc_opt.ProblemSpec`): labels; keep the defaults.
     """
 
     objective: LlmObjective = field(default_factory=LlmObjective)

@@ -69,6 +69,8 @@ class StepsSpec(ProblemSpec):
         Extra epsilon-constraint rows ``(metric, bound)``: ``latency`` (sum_n w_n L_n <= bound,
         s), ``energy`` (sum_n w_n (E^dev_n + E^srv_n) <= bound, J) or ``quality``
         (sum_n w_n Q_n >= bound).
+    problem, variant : str
+        Family and variant name (:class:`aigc_opt.ProblemSpec`): labels; keep the defaults.
     """
 
     objective: OffloadObjective = field(default_factory=lambda: DEFAULT_OBJECTIVE)

@@ -310,6 +310,11 @@ def weight_sweep(instance: Any, spec: Any, *, n: int = 4,
 
     Parameters
     ----------
+    instance : object
+        The instance the spec is solved on.
+    spec : object
+        A spec that implements :class:`ParetoCapable` or has an adapter
+        (:func:`register_pareto`); else ValidationError.
     n : int
         Grid resolution of :func:`simplex_weights` (used when ``weights`` is None).
     weights : sequence of 3-sequences, optional
@@ -317,6 +322,17 @@ def weight_sweep(instance: Any, spec: Any, *, n: int = 4,
     normalise : bool
         Divide each weight by the metric's range over the anchors (the anchors are added to the
         returned points).
+    method : str, default "highs"
+        Any name :func:`aigc_opt.run_method` accepts for the spec, used for every point.
+    options : SolveOptions, optional
+        Options of every solve; None: :func:`default_options` of ``method``.
+    augment : float, default 1e-3
+        Weight (-) of the non-optimised metrics in the anchor solves (used only with ``normalise``).
+
+    Returns
+    -------
+    ParetoFront
+        Every point solved (anchors first), with its status and front marking.
     """
     cap = adapt(spec)
     opts = options if options is not None else default_options(method)
@@ -346,6 +362,11 @@ def epsilon_sweep(instance: Any, spec: Any, *, optimise: str = "quality",
 
     Parameters
     ----------
+    instance : object
+        The instance the spec is solved on.
+    spec : object
+        A spec that implements :class:`ParetoCapable` or has an adapter
+        (:func:`register_pareto`); else ValidationError.
     optimise, constrained : {"latency", "energy", "quality"}
         The optimised and the bounded metric (different).
     n_points : int
@@ -353,6 +374,18 @@ def epsilon_sweep(instance: Any, spec: Any, *, optimise: str = "quality",
         optimising it and at the anchor optimising ``optimise`` (when ``bounds`` is None).
     bounds : sequence of float, optional
         Explicit bounds (``constrained <= bound``; ``>=`` when ``constrained == "quality"``).
+    method : str, default "highs"
+        Any name :func:`aigc_opt.run_method` accepts for the spec, used for every point.
+    options : SolveOptions, optional
+        Options of every solve; None: :func:`default_options` of ``method``.
+    augment : float, default 1e-3
+        Weight (-) of the non-optimised metrics in the anchor solves and of the other
+        metrics at every point.
+
+    Returns
+    -------
+    ParetoFront
+        The three anchors, then one point per bound.
     """
     for name, val in (("optimise", optimise), ("constrained", constrained)):
         if val not in METRICS:

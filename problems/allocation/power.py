@@ -76,6 +76,8 @@ def water_fill(floor: np.ndarray, total: np.ndarray | float, *, weight: np.ndarr
         c_n > 0, may be inf (default inf).
     rtol : float
         Bisection stops when the bracket on nu is below ``rtol`` relative.
+    max_iter : int, default 200
+        Most bisection steps (each halves the bracket); an exact active-set polish follows.
 
     Returns
     -------

@@ -424,6 +424,8 @@ class CachingSpec(ProblemSpec):
         Weights, latency budget and whether compute capacity is enforced.
     sparse : bool
         Create only the columns that can matter (see :mod:`.formulation`); False builds all.
+    problem, variant : str
+        Family and variant name (:class:`aigc_opt.ProblemSpec`): labels; keep the defaults.
     """
 
     objective: CachingObjective = field(default_factory=CachingObjective)

@@ -183,6 +183,8 @@ class ContractSpec(ProblemSpec):
         ``v(R) = R`` or ``ln(1 + R)``.
     cost : {"linear", "quadratic"}
         ``c(L) = gamma1 L`` or ``gamma1 L^2 / 2``.
+    problem, variant : str
+        Family and variant name (:class:`aigc_opt.ProblemSpec`): labels; keep the defaults.
     """
 
     valuation: str = "linear"
@@ -379,6 +381,8 @@ class MultiLeaderSpec(ProblemSpec):
     tol : float
         Convergence: no price moves by more than ``tol`` relative in a round (Brent locates a
         smooth maximum to about sqrt(machine eps) ~ 1.5e-8, so much tighter is not reachable).
+    problem, variant : str
+        Family and variant name (:class:`aigc_opt.ProblemSpec`): labels; keep the defaults.
     """
 
     grid: int = 40

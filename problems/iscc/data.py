@@ -98,6 +98,7 @@ class IsccInstance:
     hosted : ndarray of bool, shape (S + 1, M)
         Models available at each site and (last row) in the cloud.
     task_class : ndarray of int, shape (N,)
+        Class (service) ``c_i`` in [0, C) of each task (row of ``accuracy``) (-).
     task_weight : ndarray, shape (N,)
         Priority weight w_i > 0.
     task_data_bits : ndarray, shape (N,)
@@ -382,6 +383,8 @@ class IsccSpec(_BundleSpec):
     prune : bool
         Keep only bundles not dominated in (RBs, GPUs) by another bundle with the same
         task, link, level, host and model (exact: the pools are packing constraints).
+    problem, variant : str
+        Family and variant name (:class:`aigc_opt.ProblemSpec`): labels; keep the defaults.
     """
 
     variant: str = "matching"
@@ -405,6 +408,14 @@ class IsccPipelineSpec(_BundleSpec):
         cohort t-1; ``separate``: the pools stay apart (then cohorts decouple).
     lookahead : int
         Cohorts the rolling-horizon method optimises together before committing the first.
+    rb_options, gpu_options : tuple of int
+        RB and GPU-unit counts a bundle may use (distinct, >= 1; stored sorted), default
+        ``(1, 2, 4, 8)`` RB and ``(1, 2, 4)`` units.
+    prune : bool, default True
+        Keep only bundles not dominated in (RBs, GPUs) by another bundle with the same
+        task, link, level, host and model (exact: the pools are packing constraints).
+    problem, variant : str
+        Family and variant name ``"iscc"``, ``"pipeline"`` (:class:`aigc_opt.ProblemSpec`): labels.
     """
 
     variant: str = "pipeline"

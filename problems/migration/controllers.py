@@ -59,6 +59,7 @@ class SlotState:
     Parameters
     ----------
     t : int
+        Slot index in [0, T) (-).
     cell : ndarray of int, shape (U,)
         The users' current cells.
     prev : ndarray of int, shape (U,)
@@ -68,6 +69,7 @@ class SlotState:
     slot : MigrationSlot
         The slot's drift-plus-penalty data (costs, work, capacities).
     hops : ndarray of int, shape (S, S)
+        Backhaul hop count between servers (-).
     """
 
     t: int

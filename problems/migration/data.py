@@ -333,6 +333,8 @@ class MigrationSpec(ProblemSpec):
         violation and the exact methods omit it.
     slot_backend : str
         Backend that solves the Lyapunov controller's per-slot MILP.
+    problem, variant : str
+        Family and variant name (:class:`aigc_opt.ProblemSpec`): labels; keep the defaults.
     """
 
     budget_j: float = 1.0
@@ -374,8 +376,11 @@ class MigrationSlot:
     capacity_flop : ndarray, shape (S,)
         GPU work per slot ``F_s tau``, FLOP.
     user_model : ndarray of int, shape (U,)
+        Model index ``m_u`` in [0, M) of each user's service (-).
     model_memory_bytes : ndarray, shape (M,)
+        GPU memory footprint of each model ``M_m``, byte.
     server_gpu_memory_bytes : ndarray, shape (S,)
+        GPU memory of each server ``G_s``, byte.
     v : float
         ``V``.
     queue_j : float
@@ -473,8 +478,9 @@ class SlotAllocation:
     Parameters
     ----------
     server : ndarray of int, shape (U,)
+        Serving server index in [0, S) of each user (-).
     level : ndarray of int, shape (U,)
-        Index into the step options.
+        Index into the step options (``steps``), in [0, K) (-).
 
     Both must be whole numbers (as in :class:`MigrationAllocation`).
     """
@@ -494,7 +500,9 @@ class MigrationAllocation:
     Parameters
     ----------
     server : ndarray of int, shape (T, U)
+        Serving server index in [0, S) of each user in each slot (-).
     level : ndarray of int, shape (T, U)
+        Step level, an index into ``MigrationInstance.steps`` in [0, K) (-).
     queue_j : ndarray or None, shape (T + 1,)
         The virtual queue ``Z_0 .. Z_T`` an online controller kept, J (None for offline).
     controller : str

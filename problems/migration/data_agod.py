@@ -286,6 +286,8 @@ class AgodSpec(ProblemSpec):
         utility with the penalties stays in the metrics). False (AGOD's own scoring): a crash
         only costs the penalty; the MILP then solves a restriction (a crash frees capacity,
         which may pay), so neither it nor the generic backends are offered.
+    problem, variant : str
+        Family and variant name (:class:`aigc_opt.ProblemSpec`): labels; keep the defaults.
     """
 
     crash_penalty: float = CRASH_PENALTY_COEF

@@ -87,6 +87,8 @@ def assemble(cost_x: np.ndarray, work: np.ndarray, capacity: np.ndarray, user_mo
         Migration energy of slot 0 against the initial servers (budget row only).
     budget_total_j : float, optional
         ``T budget``; adds the budget row (needs ``transition_j``).
+    name : str, default "migration"
+        The program's name (``LinearProgram.name``, shown in logs and explanations).
     """
     T, U, S, K = cost_x.shape
     M = int(model_memory.shape[0])

@@ -160,6 +160,25 @@ def generate(n_users: int = 6, n_servers: int = 4, n_slots: int = 10, *, seed: i
 
     Parameters
     ----------
+    n_users, n_servers, n_slots : int, default 6, 4, 10
+        Users U, servers S (on a square grid) and time slots T, each >= 1 (``n_users`` and
+        ``n_slots`` are replaced by the trace's when ``positions_m`` is given).
+    seed : int, numpy Generator, SeedSequence or None, default 0
+        Seed of every random draw.
+    n_models : int, default 3
+        Models M in the catalogue, >= 1; each user requests one, uniformly drawn.
+    steps : tuple of int, default (10, 25, 50)
+        Denoising-step levels ``n_k`` a server may run, each >= 1, step.
+    mobility : {"random_waypoint", "gauss_markov"}
+        User mobility model (module docstring); unused with ``positions_m``.
+    spacing_m : float, default 500.0
+        Grid spacing between neighbouring servers (> 0), m; the area's side is
+        ``spacing_m * ceil(sqrt(S))``.
+    speed_mps : (float, float), default (1.0, 15.0)
+        Minimum and maximum user speed (0 <= min <= max), m/s.
+    slot_s : float, default 60.0
+        Slot length (> 0), s: the users move for ``slot_s`` between samples and a server
+        computes for ``slot_s`` per slot.
     load : float
         Ratio of the users' total work at the highest step level to the servers' total work
         per slot: the request rates ``r_u`` are scaled to it (larger means tighter GPUs).

@@ -364,6 +364,8 @@ class OffloadingSpec(ProblemSpec):
         Cost of rejecting request n, in objective units per unit of its weight ``w_n``
         (objective units: ``alpha`` per second of latency etc., see
         :class:`OffloadObjective`); used only with ``admission=True``.
+    problem, variant : str
+        Family and variant name (:class:`aigc_opt.ProblemSpec`): labels; keep the defaults.
     """
 
     objective: OffloadObjective = field(default_factory=OffloadObjective)
@@ -424,6 +426,8 @@ class JointSpec(ProblemSpec):
         master). ``"full"``: also per-column cuts at every subproblem optimum and master point
         and, every iteration, "what-if" cuts for every unused column (fewer iterations, much
         larger master).
+    problem, variant : str
+        Family and variant name (:class:`aigc_opt.ProblemSpec`): labels; keep the defaults.
     """
 
     objective: OffloadObjective = field(default_factory=OffloadObjective)
@@ -479,6 +483,8 @@ class MulticellSpec(ProblemSpec):
         the requested steps.
     linking : {"disaggregated", "aggregated"}
         How x is tied to y (as in :class:`OffloadingSpec`).
+    problem, variant : str
+        Family and variant name (:class:`aigc_opt.ProblemSpec`): labels; keep the defaults.
     """
 
     objective: OffloadObjective = field(default_factory=OffloadObjective)

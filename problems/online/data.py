@@ -145,6 +145,8 @@ class LyapunovSpec(ProblemSpec):
     bandwidth_hz, vu, noise_w, p_max_w : float
         ``W`` (2e6 Hz), overhead ``v_u`` (1.1), noise power in W (``W 10^-20.4``), ``P_max``
         (0.1 W).
+    problem, variant : str
+        Family and variant name (:class:`aigc_opt.ProblemSpec`): labels; keep the defaults.
     """
 
     problem: str = "online"

@@ -102,11 +102,17 @@ class EnvironmentProfile:
         Path-loss ``A_d (c/(4 pi f_c d))^{d_e}`` (via :func:`aigc_opt.channel.path_loss_gain`).
     fading : str
         ``"none"``, ``"rayleigh"`` or ``"rician"`` (K = ``rician_k``).
+    rician_k : float
+        Rician K-factor, LOS-to-scattered power ratio (linear, >= 0), -; default 0.3/0.7.
     doppler_hz : float
         0 -> i.i.d. fading per slot; > 0 -> Gauss-Markov with ``rho = J0(2 pi f_d tau)``.
     arrivals : str
-        ``"exponential"``, ``"poisson"`` or ``"constant"``; mean ``arrival_mean_bits`` per
-        user and slot; Poisson packets of ``packet_bits``.
+        ``"exponential"`` (``arrival_mean_bits * Exp(1)``), ``"poisson"`` (``packet_bits *
+        Poisson(arrival_mean_bits / packet_bits)``) or ``"constant"``, per user and slot.
+    arrival_mean_bits : float
+        Mean arrivals per user and slot (>= 0), bit.
+    packet_bits : float
+        Packet size of Poisson arrivals (> 0; unused otherwise), bit.
     """
 
     n_users: int = 10

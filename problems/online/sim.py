@@ -261,6 +261,9 @@ def simulate(trajectory: Trajectory, spec: LyapunovSpec, controller: Controller,
         Must return a :class:`FrameDecision` for the trajectory's N users per slot (anything
         else raises a :class:`~aigc_opt.errors.ValidationError` naming ``decision``); it is
         ``reset()`` first.
+    server : int, default 0
+        Index in ``[0, S)`` of the server the users offload to: the bits and energy of every
+        slot use ``trajectory.gains_to(server)`` (the controller still sees all S gains).
     initial_queues_bits, initial_virtual_queues : ndarray (N,), optional
         ``Q(0)``, ``Y(0)`` (zeros by default, as in the LyDROO code).
     deadline : float, optional

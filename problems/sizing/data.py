@@ -224,6 +224,8 @@ class SizingSpec(ProblemSpec):
         Whether device / cloud execution are options (as in the offloading spec).
     min_quality : float or None
         Quality target: every request's output quality ``Q_n >= min_quality`` (None: none).
+    problem, variant : str
+        Family and variant name (:class:`aigc_opt.ProblemSpec`): labels; keep the defaults.
     """
 
     objective: OffloadObjective = field(default_factory=OffloadObjective)

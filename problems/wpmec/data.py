@@ -568,6 +568,8 @@ class WpmecSpec(ProblemSpec):
         ``(bound - objective) / objective <= rel_gap``).
     max_nodes : int
         Branch-and-bound node limit per frame (the Result then reports the open gap).
+    problem, variant : str
+        Family and variant name (:class:`aigc_opt.ProblemSpec`): labels; keep the defaults.
     """
 
     rel_gap: float = 1e-6
