@@ -54,6 +54,8 @@ class SolveOptions:
     extra : Mapping[str, Any]
         Backend-specific pass-through options (HiGHS option names, CVXPY solver keyword
         arguments, ...). For the CVXPY backend, ``extra["solver"]`` selects the CVXPY solver.
+        Compared by ``==`` but left out of ``hash`` (a read-only mapping is unhashable), so
+        options are hashable.
     verify : bool
         Check every returned solution with the family's evaluator (default). Turn off for
         timing runs only: an unchecked result is never ``verified``.
@@ -63,7 +65,7 @@ class SolveOptions:
     mip_gap: float | None = None
     threads: int | None = None
     verbose: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
     verify: bool = True
 
     def __post_init__(self) -> None:

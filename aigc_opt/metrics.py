@@ -37,7 +37,7 @@ def is_violated(v: Any) -> np.ndarray | bool:
     return bool(out) if out.ndim == 0 else out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Metrics:
     """What an evaluator measured.
 
@@ -59,6 +59,9 @@ class Metrics:
         For every constraint, how many items violate it by more than ``FEAS_TOL``.
     hard : frozenset of str
         Constraints that make an allocation infeasible (others are reported only).
+
+    Compared by identity (``eq=False``, as every instance and allocation type): a field-wise
+    ``==`` over arrays has no single truth value and raised ValueError.
     """
 
     family: str

@@ -82,11 +82,23 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _read_only(v: Any) -> Any:
+    """``v`` with every numpy array read-only, also inside nested mappings (made
+    :class:`FrozenMap`) and tuples, e.g. the ``meta["columns"]`` arrays an extension's ``rows``
+    reads: a write there changed what the built program decodes to. An array is copied unless
+    it already is read-only and owns its data (a family's frozen columns)."""
+    if isinstance(v, np.ndarray):
+        return v if v.base is None and not v.flags.writeable else _frozen(np.array(v))
+    if isinstance(v, Mapping):
+        return FrozenMap({k: _read_only(x) for k, x in v.items()})
+    if type(v) is tuple:
+        return tuple(_read_only(x) for x in v)
+    return v
+
+
 def _readonly_meta(meta: Mapping[str, Any]) -> Mapping[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in meta.items():
-        out[k] = _frozen(np.array(v)) if isinstance(v, np.ndarray) else v
-    return FrozenMap(out)
+    """``meta`` as a :class:`FrozenMap` whose arrays, at any depth, are read-only."""
+    return FrozenMap({k: _read_only(v) for k, v in meta.items()})
 
 
 @dataclass(frozen=True)

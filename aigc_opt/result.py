@@ -60,7 +60,7 @@ class SolveStats:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Result:
     """Outcome of a solve or a heuristic.
 
@@ -98,6 +98,9 @@ class Result:
     explanation : aigc_opt.explain.Explanation or None
         Why an infeasible outcome is infeasible: the named constraints of irreducible
         infeasible subsets (see :mod:`aigc_opt.explain`); None otherwise.
+
+    Compared by identity (``eq=False``, as every instance and allocation type): a field-wise
+    ``==`` over arrays has no single truth value and raised ValueError.
     """
 
     termination: Termination

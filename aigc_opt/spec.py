@@ -35,6 +35,7 @@ LP/MILP backend sees them; :func:`aigc_opt.evaluate` runs every ``check`` and re
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
@@ -97,15 +98,17 @@ class ExtraConstraint:
 class ProblemSpec:
     """Base class of every spec: ``build`` and ``decode`` through the builder registry.
 
-    Subclasses are frozen dataclasses with ``problem`` and ``variant`` fields.
+    Subclasses are frozen dataclasses with ``problem`` and ``variant`` fields, checked to be
+    strings by :func:`check_labels` before the subclass's own ``__post_init__`` runs (wrapped
+    here, so a user's subclass is checked too).
 
     Attributes
     ----------
     problem, variant : str
         Family and variant name, fixed by each subclass's defaults (``"offloading"``,
         ``"assignment"`` ...): labels, not model parameters (a results CSV takes its
-        ``problem`` / ``variant`` columns from the case, not from the spec). Keep the defaults:
-        the offloading referee picks its decision-space checks by them.
+        ``problem`` / ``variant`` columns from the case, not from the spec). No rule of a
+        builder or referee reads them; those follow the spec's type.
     """
 
     problem: str
@@ -114,6 +117,24 @@ class ProblemSpec:
     #: :func:`check_instance` (called by ``build``, ``solve``, ``run_method``,
     #: ``run_heuristic`` and ``evaluate``) rejects any other type with a ValidationError.
     instance_type: ClassVar[type | tuple[type, ...] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Make the subclass's own ``__post_init__`` (if any) start with :func:`check_labels`."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("__post_init__")
+        if own is None:
+            return
+
+        @functools.wraps(own)
+        def post_init(self: Any, *args: Any, **kw: Any) -> None:
+            check_labels(self)
+            own(self, *args, **kw)
+
+        cls.__post_init__ = post_init  # type: ignore[method-assign]
+
+    def __post_init__(self) -> None:
+        """A subclass without its own ``__post_init__`` still checks its labels."""
+        check_labels(self)
 
     def extra_constraints(self, instance: Any) -> tuple[ExtraConstraint, ...]:
         """Constraints added on top of the family's model (none by default)."""
@@ -141,6 +162,16 @@ class ProblemSpec:
     def has_builder(cls) -> bool:
         """True when a program builder is registered for this spec type (or a parent)."""
         return any(c in _BUILDERS for c in cls.__mro__)
+
+
+def check_labels(spec: Any) -> None:
+    """Raise :class:`ValidationError` unless ``spec.problem`` and ``spec.variant`` are strings
+    (None or a number would reach the results CSV as a label nobody can select by)."""
+    for name in ("problem", "variant"):
+        value = getattr(spec, name, None)
+        if not isinstance(value, str):
+            raise ValidationError(name, "-", value, f"must be a str label of "
+                                  f"{type(spec).__name__}, not {type(value).__name__}")
 
 
 def check_instance(owner: Any, instance: Any) -> None:

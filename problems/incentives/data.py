@@ -71,7 +71,7 @@ def _positive(name: str, unit: str, value: float, *, allow_inf: bool = False) ->
     return float(check_scalar(name, value, unit, 0.0, HIGH, strict=True, allow_inf=allow_inf))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ContractInstance:
     """Provider types and the operator's utility parameters (validated, read-only).
 
@@ -142,7 +142,7 @@ class ContractInstance:
         return cls(theta=th, prob=p / p.sum())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ContractAllocation:
     """A menu: item k is meant for type k.
 
@@ -230,7 +230,7 @@ def _arr(name: str, unit: str, v: Any, shape: tuple[int, ...], *, allow_inf: boo
     return a
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StackelbergInstance:
     """One leader, N followers.
 
@@ -280,7 +280,7 @@ class StackelbergInstance:
         return cls(valuation=a, budget=b, unit_cost=unit_cost, capacity=capacity)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StackelbergAllocation:
     """Leader's price(s) and followers' demands.
 
@@ -319,7 +319,7 @@ class StackelbergSpec(ProblemSpec):
     instance_type = StackelbergInstance
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MultiLeaderInstance:
     """M competing leaders, N users with budgets.
 
@@ -404,7 +404,7 @@ class MultiLeaderSpec(ProblemSpec):
 
 
 # ------------------------------------------------------------------------------------ auction
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AuctionInstance:
     """Bids and server capacities.
 
@@ -473,7 +473,7 @@ class AuctionInstance:
         return cls(values=np.where(keep, v, 0.0), capacity=np.full(S, capacity))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AuctionAllocation:
     """Outcome: bundle and payment per bidder.
 

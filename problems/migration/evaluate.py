@@ -56,6 +56,17 @@ def _valid(idx: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return ok, np.clip(idx, 0, n - 1)
 
 
+def _check_shapes(alloc: MigrationAllocation | SlotAllocation, want: tuple[int, ...],
+                  what: str) -> None:
+    """Raise :func:`~aigc_opt.metrics.allocation_mismatch` naming the field (``server`` or
+    ``level``) whose shape is not ``want`` (an earlier message showed ``server``'s shape
+    whichever field was wrong)."""
+    for name in ("server", "level"):
+        shape = getattr(alloc, name).shape
+        if shape != want:
+            raise allocation_mismatch(f"{name} has shape {shape}, {what} = {want}")
+
+
 def _memory_use(server: np.ndarray, model: np.ndarray, mem: np.ndarray, S: int) -> np.ndarray:
     """GPU memory per (slot, server) of the models its users need: shape (T, S)."""
     T = server.shape[0]
@@ -71,9 +82,7 @@ def evaluate_trajectory(inst: MigrationInstance, alloc: MigrationAllocation,
     """Metrics of a migration trajectory (see the module docstring)."""
     spec = objective if isinstance(objective, MigrationSpec) else MigrationSpec()
     T, U, S, K = inst.n_slots, inst.n_users, inst.n_servers, inst.n_levels
-    if alloc.server.shape != (T, U) or alloc.level.shape != (T, U):
-        raise allocation_mismatch(
-            f"allocation shape {alloc.server.shape} does not fit (T, U) = {(T, U)}")
+    _check_shapes(alloc, (T, U), "(T, U)")
     ok_s, s = _valid(alloc.server, S)
     ok_k, k = _valid(alloc.level, K)
     m = inst.user_model
@@ -142,9 +151,7 @@ def evaluate_slot(slot: MigrationSlot, alloc: SlotAllocation, objective: Any = N
                   ) -> Metrics:
     """Metrics of one slot's decision: ``sum_u (V P + Z E)`` and the per-slot constraints."""
     U, S, K = slot.shape
-    if alloc.server.shape != (U,) or alloc.level.shape != (U,):
-        raise allocation_mismatch(
-            f"slot allocation shape {alloc.server.shape} does not fit U = {U}")
+    _check_shapes(alloc, (U,), "(U,)")
     ok_s, s = _valid(alloc.server, S)
     ok_k, k = _valid(alloc.level, K)
     u = np.arange(U)

@@ -92,9 +92,11 @@ class OffloadAllocation:
     backhaul_bps : ndarray, shape (N,)
         Backhaul rate given to a cloud request on its relay, bit/s.
     remote_steps : ndarray, shape (N,)
-        Steps run remotely (at the edge server or cloud).
+        Steps run remotely (at the edge server or cloud); finite, ``|k| <= 1e7`` (the schema's
+        ``steps`` bound; fractional and slightly negative values of relaxations are allowed).
     device_steps : ndarray, shape (N,)
-        Steps run on the device (all of them for local execution; the tail of a hybrid split).
+        Steps run on the device (all of them for local execution; the tail of a hybrid split);
+        finite, ``|k| <= 1e7``.
     cache : ndarray of bool, shape (S, M)
         ``cache[s, m]``: server s holds model m in GPU memory.
     """
@@ -123,11 +125,13 @@ class OffloadAllocation:
             "tx_power_w": (np.float64, "W"),
             "compute_flops": (np.float64, "FLOP/s"),
             "backhaul_bps": (np.float64, "bit/s"),
-            "remote_steps": (np.float64, "step"),
-            "device_steps": (np.float64, "step"),
         }
         for name, (dtype, unit) in spec.items():
             object.__setattr__(self, name, _ro(getattr(self, name), dtype, name, unit, (n,)))
+        hi = bound("steps")  # finite step counts (|k| <= 1e7, as quality() takes their sum)
+        for name in ("remote_steps", "device_steps"):
+            object.__setattr__(self, name, check_array(name, "step", getattr(self, name), (n,),
+                                                       low=-hi, high=hi))
         object.__setattr__(self, "cache", _ro(cache, bool, "cache", "-", cache.shape))
 
     @property

@@ -32,7 +32,8 @@ shares are fixed so that a request's time and energy are data, both judged to
 ``model_fits`` is 1 at a server that holds a model larger than its whole GPU memory
 (beyond ``FIT_TOL``; the memory rows themselves allow ``FEAS_TOL``).
 
-The spec's decision space (when the spec itself is passed, not only its ``OffloadObjective``):
+The spec's decision space (when the spec itself is passed, not only its ``OffloadObjective``;
+chosen by the spec's type -- a subclass included -- never by its ``problem``/``variant`` labels):
 a solver's "optimal" is optimal over the options its spec offers, so an allocation outside
 them is a hard violation, not a better answer (:func:`decision_violations`): ``option``
 (device or cloud execution the spec forbids, an edge server outside the
@@ -62,6 +63,7 @@ rejected request is a hard ``admission`` violation.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -75,10 +77,14 @@ from .data import (
     CLOUD,
     LOCAL,
     REJECT,
+    JointSpec,
     MulticellAllocation,
+    MulticellSpec,
     OffloadAllocation,
+    OffloadingSpec,
     OffloadObjective,
     PartialOffloadAllocation,
+    PartialSpec,
     branch_times,
     forward_times,
     link_capacity,
@@ -106,7 +112,7 @@ def evaluate_offloading(
     if not eps:
         return offloading_metrics(scn, alloc, objective_of(objective), rejection_penalty=penalty,
                                   extra_violations=rules,
-                                  exact_times=getattr(objective, "variant", None) == "assignment")
+                                  exact_times=isinstance(objective, OffloadingSpec))
     base = offloading_metrics(scn, alloc, objective_of(objective), rejection_penalty=penalty)
     w = scn.request_weight
     per = base.per_item
@@ -254,14 +260,28 @@ def _among_top(scn: Scenario, users: np.ndarray, servers: np.ndarray, k: int | N
     return ok & (scn.top_servers(k)[users] == servers[:, None]).any(axis=1)
 
 
+def _steps_spec() -> type | None:
+    """The allocation family's ``StepsSpec`` type (whose allocations this referee scores), or
+    None while that family is not imported: then no step spec can exist, and importing it here
+    would load a whole other family (its builders included) into the referee."""
+    mod = sys.modules.get("aigc_opt.problems.allocation.data_steps")
+    steps = getattr(mod, "StepsSpec", None)
+    return steps if isinstance(steps, type) else None
+
+
 def decision_violations(scn: Scenario, alloc: OffloadAllocation, spec: Any
                         ) -> dict[str, np.ndarray]:
     """Per-request violations of ``spec``'s decision space (module docstring): ``option``,
     ``schedule``, ``step_level`` (0/1 flags or relative step deviations) and ``shares``
-    (largest relative deviation from the model's share); empty for an objective or None."""
-    variant = getattr(spec, "variant", None)
-    if not isinstance(variant, str) or getattr(spec, "problem", None) not in (
-            "offloading", "allocation"):
+    (largest relative deviation from the model's share); empty for an objective or None.
+
+    The rules follow the spec's *type* (:class:`OffloadingSpec`, :class:`JointSpec`,
+    :class:`MulticellSpec`, the step specs, and their subclasses), never its ``problem`` /
+    ``variant`` labels: a relabelled spec (a subclass naming its own CSV variant) keeps the
+    decision space its builder offers."""
+    steps_type = _steps_spec()
+    is_steps = steps_type is not None and isinstance(spec, steps_type)
+    if not (is_steps or isinstance(spec, (OffloadingSpec, JointSpec, MulticellSpec))):
         return {}
     N, S = scn.n_users, scn.n_servers
     n = np.arange(N)
@@ -274,7 +294,7 @@ def decision_violations(scn: Scenario, alloc: OffloadAllocation, spec: Any
     ke, kd = alloc.remote_steps, alloc.device_steps
     v: dict[str, np.ndarray] = {}
     want: dict[str, np.ndarray] = {}
-    if variant in ("steps", "hybrid_steps"):
+    if is_steps:
         best = scn.best_server
         v["option"] = ((pl != best) | (rs != best)).astype(float)
         total = ke + kd
@@ -299,13 +319,13 @@ def decision_violations(scn: Scenario, alloc: OffloadAllocation, spec: Any
                 "tx_power_w": scn.user_tx_power_w, "backhaul_bps": np.zeros(N),
                 "compute_flops": np.where(per > 0, scn.server_compute_flops[best] * work
                                           / np.where(per > 0, per, 1.0), 0.0)}
-    elif hasattr(spec, "allow_local"):
+    else:
         lmax = spec.local_max_steps
         dev_n = req if lmax is None else np.minimum(req, float(lmax))
         v["schedule"] = np.maximum(_deviation(ke, np.where(remote, req, 0.0)),
                                    _deviation(kd, np.where(local, dev_n, 0.0)))
         opt = (local & (not spec.allow_local)) | (cloud & (not spec.allow_cloud))
-        if variant == "multicell":
+        if isinstance(spec, MulticellSpec):
             opt |= remote & ~_among_top(scn, n, rs, spec.candidate_radios)
             if not spec.allow_forwarding:
                 opt |= edge & (rs != pl)
@@ -313,7 +333,7 @@ def decision_violations(scn: Scenario, alloc: OffloadAllocation, spec: Any
             opt |= edge & ~_among_top(scn, n, pl, spec.candidate_servers)
             opt |= cloud & ~_among_top(scn, n, rs, 1)
         v["option"] = opt.astype(float)
-        if variant in ("assignment", "multicell"):
+        if isinstance(spec, (OffloadingSpec, MulticellSpec)):
             K = scn.server_subchannels[rc].astype(float)
             want = {"uplink_hz": np.where(remote, scn.server_uplink_hz[rc] / K, 0.0),
                     "downlink_hz": np.where(remote, scn.server_downlink_hz[rc] / K, 0.0),
@@ -321,7 +341,7 @@ def decision_violations(scn: Scenario, alloc: OffloadAllocation, spec: Any
                     "backhaul_bps": np.where(cloud, scn.server_backhaul_bps[rc] / K, 0.0),
                     "compute_flops": np.where(cloud, scn.cloud_compute_flops, np.where(
                         edge, scn.server_compute_flops[pc] / scn.server_gpu_slots[pc], 0.0))}
-        elif variant == "joint":
+        else:  # JointSpec
             K = scn.server_subchannels[rc].astype(float)
             up = scn.server_uplink_hz[rc]
             want = {"uplink_hz": np.where(remote, alloc.uplink_hz, 0.0),
@@ -331,7 +351,7 @@ def decision_violations(scn: Scenario, alloc: OffloadAllocation, spec: Any
                     "backhaul_bps": np.where(cloud, scn.server_backhaul_bps[rc] / K, 0.0),
                     "compute_flops": np.where(cloud, scn.cloud_compute_flops, np.where(
                         edge, alloc.compute_flops, 0.0))}
-        if variant == "multicell":
+        if isinstance(spec, MulticellSpec):
             cap = link_capacity(spec.forward_bps, S)
             want["forward_bps"] = np.where(edge & (rs != pl) & remote,
                                            cap[rc, pc] / spec.forward_channels, 0.0)
@@ -343,8 +363,9 @@ def decision_violations(scn: Scenario, alloc: OffloadAllocation, spec: Any
 def partial_violations(scn: Scenario, alloc: PartialOffloadAllocation, spec: Any
                        ) -> dict[str, np.ndarray]:
     """The partial spec's model: every request at its best server with the equal shares
-    ``B_s/n_s``, ``B^dl_s/n_s``, ``F_s/n_s`` and full power (empty for an objective)."""
-    if getattr(spec, "variant", None) != "partial":
+    ``B_s/n_s``, ``B^dl_s/n_s``, ``F_s/n_s`` and full power (empty for an objective; by the
+    spec's type, :class:`PartialSpec` or a subclass, never its labels)."""
+    if not isinstance(spec, PartialSpec):
         return {}
     best = scn.best_server
     n_s = np.bincount(best, minlength=scn.n_servers).astype(float)[best]
@@ -443,7 +464,7 @@ def evaluate_multicell(scn: Scenario, alloc: MulticellAllocation, objective: Any
     return offloading_metrics(scn, alloc, objective_of(objective),
                               family="offloading.multicell", forward_s=t_fw,
                               extra_violations=extra, extra_totals=totals,
-                              exact_times=getattr(objective, "variant", None) == "multicell")
+                              exact_times=isinstance(objective, MulticellSpec))
 
 
 # ---------------------------------------------------------------------- partial
