@@ -14,6 +14,7 @@ a program with non-finite coefficients is an ``error`` status without a solve.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -30,9 +31,11 @@ from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 
 from .interrupts import call_interruptibly
 from .numerics import (
+    DUAL_TOL,
     Scaled,
     dual_tolerance,
     equilibrate,
+    objective_dual_tolerance,
     range_checked,
     solution_point,
     unusable_result,
@@ -156,16 +159,41 @@ class ScipBackend:
     requires: tuple[str, ...] = ("pyscipopt",)
 
     def solve(self, program: LinearProgram, options: SolveOptions) -> Result:
-        """Solve ``program``; limits and infeasibility are statuses, not exceptions."""
-        import pyscipopt
+        """Solve ``program``; limits and infeasibility are statuses, not exceptions.
 
+        An optimum that is small against the objective's terms is solved once more with the
+        dual feasibility tolerance of :func:`.numerics.objective_dual_tolerance` (unless
+        ``extra`` sets ``numerics/dualfeastol``), in the time left; the second answer is kept
+        when it is optimal, else the first."""
         if not isinstance(program, LinearProgram):
             raise TypeError("the scip backend takes a LinearProgram")
         check_capability(self, program.kind)
         t0 = time.perf_counter()
+        res, sc, used = self._solve(program, options, t0, None)
+        if sc is None or res.termination is not Termination.OPTIMAL or \
+                "numerics/dualfeastol" in options.extra:
+            return res
+        tol = objective_dual_tolerance(sc, res.objective, used)
+        if tol is None or options.left(t0, floor=0.0) == 0.0:
+            return res
+        logger.info("SCIP optimum %.6g is small against the objective's terms: solving "
+                    "again at dualfeastol %.3g (was %.3g)", res.objective, tol, used)
+        again, _, _ = self._solve(program, options, t0, tol)
+        if again.termination is not Termination.OPTIMAL:
+            return res
+        return dataclasses.replace(again, message=f"{again.message}; solved again at "
+                                   f"dualfeastol {tol:.3g} (optimum small against the "
+                                   f"objective's terms)")
+
+    def _solve(self, program: LinearProgram, options: SolveOptions, t0: float,
+               dual_tol: float | None) -> tuple[Result, Scaled | None, float]:
+        """One SCIP solve (``dual_tol``: the dual feasibility tolerance, None for
+        :func:`.numerics.dual_tolerance`'s); the result, the scaling and the tolerance used."""
+        import pyscipopt
+
         unusable = unusable_result(self.name, program, t0)
         if unusable is not None:
-            return unusable
+            return unusable, None, DUAL_TOL
         sc = equilibrate(program)
         model = pyscipopt.Model()
         if not options.verbose:
@@ -173,8 +201,9 @@ class ScipBackend:
         # SCIP's own Ctrl-C handler lost the interrupt in an LP (see _optimize)
         model.setParam("misc/catchctrlc", False)
         self._set_options(model, options)
-        tol = dual_tolerance(sc.program)
-        if tol is not None:  # a wide objective range: resolve its smallest terms
+        tol = dual_tolerance(sc.program) if dual_tol is None else dual_tol
+        used = float(options.extra.get("numerics/dualfeastol", tol or DUAL_TOL))
+        if tol is not None:  # a wide objective range (or a small optimum): resolve its terms
             if "numerics/dualfeastol" not in options.extra:
                 model.setParam("numerics/dualfeastol", tol)
             if "numerics/epsilon" not in options.extra:
@@ -190,10 +219,10 @@ class ScipBackend:
                 path = os.path.join(tmp, "model.mps")
                 write_mps(sc.program, path)
                 if options.left(t0, floor=0.0) == 0.0:
-                    return self._handover_limit(program, t0, "writing")
+                    return self._handover_limit(program, t0, "writing"), None, used
                 model.readProblem(path)
             if options.left(t0, floor=0.0) == 0.0:
-                return self._handover_limit(program, t0, "reading")
+                return self._handover_limit(program, t0, "reading"), None, used
             left = options.left(t0)  # the file write and read count against the limit
             if left is not None and "limits/time" not in options.extra:
                 model.setParam("limits/time", left)
@@ -201,8 +230,10 @@ class ScipBackend:
         except Exception as exc:  # a solver failure becomes a status
             logger.exception("SCIP failed on %s", program.name)
             return Result(Termination.ERROR, False, message=f"{type(exc).__name__}: {exc}",
-                          stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
-        return range_checked(self._result(model, program, time.perf_counter() - t0, sc), sc)
+                          stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0)
+                          ), None, used
+        res = range_checked(self._result(model, program, time.perf_counter() - t0, sc), sc)
+        return res, sc, used
 
     @staticmethod
     def _optimize(model: Any) -> None:
