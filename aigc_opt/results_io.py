@@ -47,6 +47,7 @@ import pandas as pd
 
 from . import export
 from .errors import ValidationError
+from .validate import check_regular_file
 
 #: Largest seed a results file can hold (``Int64``).
 SEED_MAX = 2**63 - 1
@@ -352,6 +353,7 @@ def read_file(source: str | Path) -> tuple[pd.DataFrame, list[Origin]]:
             raise export.ForeignFileError(p, "is not an aigc-opt results file (neither tidy "
                                              f"results nor raw rows: columns {columns[:5]})")
     else:
+        check_regular_file(p, "results CSV")  # (size cap before any byte is read)
         header = export.check_results_file(p) or []
         core = export.REQUIRED_COLUMNS[1:]
         if header and not any(c in header for c in core):
