@@ -335,6 +335,33 @@ def _csv_rows(p: Path) -> tuple[list[dict[str, Any]], list[Origin]]:
     return [rows[i] for i in kept], [origins[i] for i in kept]
 
 
+def results_header(path: str | Path) -> list[str]:
+    """The header of the results CSV ``path``, which an input must have.
+
+    :func:`aigc_opt.export.read_rows` reads a file without a whole header line (0 bytes, or a
+    prefix of the header cut by a kill) as no rows, so that ``bench --resume`` starts such a
+    file afresh; an input to ``summary`` / ``report`` / ``plot`` / :func:`aigc_opt.results.load`
+    without one is no results file (it gave an empty table and exit status 0).
+
+    Raises
+    ------
+    ValidationError
+        A missing, non-regular or too large file (:func:`~aigc_opt.validate.check_regular_file`).
+    aigc_opt.export.ForeignFileError
+        Naming the file, when it has no header line or one that is not a results header.
+    """
+    p = check_regular_file(path, "results CSV")  # (size cap before any byte is read)
+    header = export.check_results_file(p)
+    with open(p, "rb") as fh:  # ('key,sta' is read as a cut header, not as two columns)
+        whole = fh.readline(1 << 20).endswith(b"\n")
+    if header is None or not whole:
+        size = p.stat().st_size
+        raise export.ForeignFileError(p, "is not an aigc-opt results CSV (no header line: "
+                                         + ("the file is empty)" if size == 0 else
+                                            f"{size} bytes without a newline)"))
+    return header
+
+
 def read_file(source: str | Path) -> tuple[pd.DataFrame, list[Origin]]:
     """One results file as a frame and the origin of each row ([] for a tidy frame, which
     :func:`check_tidy` has checked)."""
@@ -353,10 +380,9 @@ def read_file(source: str | Path) -> tuple[pd.DataFrame, list[Origin]]:
             raise export.ForeignFileError(p, "is not an aigc-opt results file (neither tidy "
                                              f"results nor raw rows: columns {columns[:5]})")
     else:
-        check_regular_file(p, "results CSV")  # (size cap before any byte is read)
-        header = export.check_results_file(p) or []
+        header = results_header(p)
         core = export.REQUIRED_COLUMNS[1:]
-        if header and not any(c in header for c in core):
+        if not any(c in header for c in core):
             # a 'key,value' file passed for results: every core column would be blank
             raise export.ForeignFileError(p, "is not an aigc-opt results CSV (its header has "
                                              f"none of {', '.join(core)})")
@@ -458,7 +484,9 @@ def _check_attrs(attrs: Mapping[str, Any], path: str) -> None:
 
 def read_rows(path: str | Path, *, history: bool = False) -> list[dict[str, Any]]:
     """:func:`aigc_opt.export.read_rows` plus the cell checks of :func:`parse_cells` on every
-    row (superseded ones too): the strict reader for code that works on row dicts."""
+    row (superseded ones too): the strict reader for code that works on row dicts. A file
+    without a header line is refused (:func:`results_header`)."""
+    results_header(path)
     rows = export.read_rows(path, history=True)
     parse_cells({c: [r[c] for r in rows] for c in CELL_COLUMNS if rows and c in rows[0]},
                 [Origin(str(path), i, csv=True) for i in range(len(rows))])

@@ -57,3 +57,38 @@ def test_plot_pareto_above_the_size_limit_is_refused_before_plotting(
     err = capsys.readouterr().err
     assert "sweep.csv" in err and "4,096-byte limit" in err, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"k", b"key", b"key,sta"])
+def test_results_csv_without_a_header_line_is_refused_as_input(
+        tmp_path: Path, content: bytes, capsys: pytest.CaptureFixture[str]) -> None:
+    """A 0-byte results CSV (or one holding a cut prefix of the header) gave ``summary`` an
+    empty table and ``report`` an index.html, exit 0 with a warning, while a ``key,value``
+    file was refused naming its missing columns: the column check was skipped with no rows."""
+    p = tmp_path / "r.csv"
+    p.write_bytes(content)
+    with pytest.raises(export.ForeignFileError, match=r"r\.csv: .*no header line"):
+        results.load(p)
+    for argv in (["summary", str(p)], ["report", str(p), "--out", str(tmp_path / "rep")],
+                 ["plot", str(p), "--out", str(tmp_path / "png")]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "r.csv" in err and "no header line" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "rep").exists() and not (tmp_path / "png").exists()
+    assert p.read_bytes() == content
+    assert export.read_rows(p) == []  # bench --resume's reader: such a file is started afresh
+
+
+def test_bench_resume_on_an_empty_out_starts_afresh(tmp_path: Path) -> None:
+    """A kill before the first row may leave a 0-byte --out: ``bench --resume`` runs every case
+    into it (the refusal is for inputs only)."""
+    suite = tmp_path / "one.toml"
+    suite.write_text('[[cases]]\nproblem = "incentives.contract"\nseeds = [0]\n'
+                     'methods = ["reduction"]\n')
+    out = tmp_path / "bench.csv"
+    out.write_bytes(b"")
+    assert main(["bench", str(suite), "--out", str(out), "--resume", "--workers", "0",
+                 "--no-progress"]) == 0
+    rows = export.read_rows(out)
+    assert [(r["method"], r["status"]) for r in rows] == [("reduction", "ok")]
+    assert main(["summary", str(out)]) == 0
