@@ -19,6 +19,14 @@ that :func:`aigc_opt.results.load` interprets further:
     A JSON object nested at most :data:`MAX_JSON_DEPTH` levels deep, or empty.
 ``metrics_extra``
     A JSON object whose values are numbers (or ``null``), or empty.
+``key``
+    Non-empty (it names the case; ``--resume`` and the last-row-per-case rule use it).
+``termination``
+    A :class:`~aigc_opt.result.Termination` value, or empty (a run that failed before solving).
+Numbers (:data:`RANGES`; empty or NaN always passes)
+    Durations in s (``*_seconds``, ``time_limit``) and ``max_violation`` (a relative
+    violation, 0 when none) ``>= 0``; ``mip_gap`` and ``hit_ratio`` (ratios, 1) in
+    ``[0, 1]``; ``n_violations`` (a count) an integer ``>= 0``.
 
 A bad cell of a results CSV raises :class:`aigc_opt.export.CsvFormatError` naming the file, the
 line, the column and the value; one of a Parquet file or of rows given in memory raises a
@@ -47,6 +55,7 @@ import pandas as pd
 
 from . import export
 from .errors import ValidationError
+from .result import Termination
 from .validate import check_regular_file
 
 #: Largest seed a results file can hold (``Int64``).
@@ -74,8 +83,23 @@ TIDY_COLUMNS: tuple[str, ...] = (
     "size_name", *FLAG_COLUMNS, "usable",
 )
 
+#: Valid ``termination`` cells (the solver's outcome, :class:`~aigc_opt.result.Termination`).
+TERMINATIONS: frozenset[str] = frozenset(t.value for t in Termination)
+
+#: Numeric columns with a range by definition: column -> (low, high, integer, what it is).
+RANGES: dict[str, tuple[float, float, bool, str]] = {
+    **{c: (0.0, math.inf, False, "a duration in s") for c in (
+        "instance_seconds", "build_seconds", "solve_seconds", "evaluate_seconds",
+        "wall_seconds", "time_limit")},
+    "mip_gap": (0.0, 1.0, False, "a relative gap tolerance (1)"),
+    "hit_ratio": (0.0, 1.0, False, "a ratio (1)"),
+    "n_violations": (0.0, math.inf, True, "a count"),
+    "max_violation": (0.0, math.inf, False, "a relative violation (1)"),
+}
+
 #: Cells :func:`parse_cells` reads.
-CELL_COLUMNS: tuple[str, ...] = ("seed", "status", "sense", "sizes", "params", "metrics_extra")
+CELL_COLUMNS: tuple[str, ...] = ("seed", "status", "sense", "sizes", "params", "metrics_extra",
+                                 "key", "termination", *RANGES)
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,25}")
 _LIST_ATTRS = ("size_columns", "param_columns", "metric_columns", "absent_columns")
@@ -181,6 +205,22 @@ def choice_cell(v: Any, allowed: Iterable[str], *, required: bool = False) -> st
     return v
 
 
+def range_cell(v: Any, column: str) -> None:
+    """:class:`BadCell` when a number of a :data:`RANGES` column is outside its range (empty
+    and NaN pass; text that is no number is left to the reader of the column)."""
+    if _missing(v) or isinstance(v, bool | np.bool_):
+        return
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return
+    lo, hi, integer, what = RANGES[column]
+    if not lo <= x <= hi or (integer and not x.is_integer()):
+        span = f">= {lo:g}" if hi == math.inf else f"in [{lo:g}, {hi:g}]"
+        raise BadCell(f"out of range: {what} must be {'an integer ' * integer}{span} "
+                      "(or empty)")
+
+
 def sizes_cell(v: Any) -> dict[str, Any]:
     """``"n_models=4,n_users=10"`` -> ``{"n_models": 4, "n_users": 10}``; every part must be
     ``name=value`` with a distinct non-empty name ({} when empty)."""
@@ -269,17 +309,26 @@ def parse_cells(columns: Mapping[str, Sequence[Any]], origins: Sequence[Origin])
     """Parse the :data:`CELL_COLUMNS` of rows (``columns``: column -> one value per row; a
     missing column is empty), row by row so that the first bad row is the one reported.
 
-    Every row of a file with a ``status`` column has a status; a size that is a number in
-    some rows cannot be text in others (``n_users=abc``).
+    Every row of a file with a ``status`` (``key``) column has a status (a key); a size that
+    is a number in some rows cannot be text in others (``n_users=abc``).
     """
     n = len(origins)
     empty: list[Any] = [None] * n
-    seed, status, sense, sizes, params, extra = (
-        columns.get(c, empty) for c in CELL_COLUMNS)
+    seed, status, sense, sizes, params, extra, key, termination = (
+        columns.get(c, empty) for c in CELL_COLUMNS[:8])
+    ranged = [(c, columns[c]) for c in RANGES if c in columns]
     out = Cells()
     for i in range(n):
-        column, value = "seed", seed[i]
+        column, value = "key", key[i]
         try:
+            if "key" in columns and _missing(value):
+                raise BadCell("empty; every row names its case")
+            column, value = "termination", termination[i]
+            choice_cell(value, TERMINATIONS)
+            for column, cells in ranged:
+                value = cells[i]
+                range_cell(value, column)
+            column, value = "seed", seed[i]
             out.seeds.append(seed_cell(value))
             column, value = "status", status[i]
             choice_cell(value, STATUSES, required="status" in columns)
@@ -455,8 +504,10 @@ def check_tidy(frame: pd.DataFrame, path: str) -> None:
     if "seed" in frame and not (pd.api.types.is_integer_dtype(frame["seed"].dtype)
                                 or frame["seed"].isna().all()):
         raise _bad_dtype(path, "seed", frame["seed"], "integers")
-    checks = (("seed", seed_cell), ("status", lambda v: choice_cell(v, STATUSES)),
-              ("sense", lambda v: choice_cell(v, ("min", "max"))))
+    checks = [("seed", seed_cell), ("status", lambda v: choice_cell(v, STATUSES)),
+              ("sense", lambda v: choice_cell(v, ("min", "max"))),
+              ("termination", lambda v: choice_cell(v, TERMINATIONS)),
+              *((c, lambda v, c=c: range_cell(v, c)) for c in RANGES)]
     for c, check in checks:
         for i, v in enumerate(frame[c].tolist() if c in frame else []):
             try:

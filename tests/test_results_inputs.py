@@ -92,3 +92,42 @@ def test_bench_resume_on_an_empty_out_starts_afresh(tmp_path: Path) -> None:
     rows = export.read_rows(out)
     assert [(r["method"], r["status"]) for r in rows] == [("reduction", "ok")]
     assert main(["summary", str(out)]) == 0
+
+
+def _one_row(path: Path, **cells: object) -> Path:
+    row = {"key": "s|toy|default|n=10|seed=0|exact", "problem": "toy", "method": "exact",
+           "reference": "exact", "status": "ok", "termination": "optimal", "has_solution": True,
+           "feasible": True, "objective": 1.0, "solve_seconds": 0.1}
+    row.update(cells)
+    with export.RowWriter(path) as w:
+        w.write(row)
+    return path
+
+
+def test_summary_refuses_an_unknown_termination_naming_line_column_value(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """termination='weird' was read and the row silently left the optimal count."""
+    p = _one_row(tmp_path / "t.csv", termination="weird")
+    assert main(["summary", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "t.csv, line 2: column termination = 'weird': unknown value" in err, err
+
+
+def test_cells_at_the_ends_of_their_ranges_are_read(tmp_path: Path) -> None:
+    """The range checks refuse impossible values only: 0, 1, inf, empty and NaN pass."""
+    p = _one_row(tmp_path / "ok.csv", solve_seconds=0.0, wall_seconds=float("inf"),
+                 time_limit=float("nan"), mip_gap=1.0, hit_ratio=0.0, n_violations=3.0,
+                 max_violation=float("inf"), termination="")
+    df = results.load(p)
+    assert len(df) == 1 and df["hit_ratio"].iloc[0] == 0.0 and df["n_violations"].iloc[0] == 3
+
+
+def test_tidy_parquet_with_an_impossible_cell_is_refused(tmp_path: Path) -> None:
+    """A tidy Parquet file is not parsed again: its cells get the same range checks."""
+    pytest.importorskip("pyarrow")
+    df = results.load(_one_row(tmp_path / "ok.csv"), registry=False)
+    df["hit_ratio"] = 7.0
+    p = results.to_parquet(df, tmp_path / "t.parquet")
+    with pytest.raises(ValidationError, match=r"hit_ratio.*7\.0.*in \[0, 1\].*row 0 of .*"
+                                              r"t\.parquet"):
+        results.load(p)
