@@ -204,6 +204,8 @@ def get_case(name: str) -> CaseKind:
 # ---------------------------------------------------------------------------------- instance files
 #: Tag of the generic instance JSON written by :func:`save_instance_json`.
 INSTANCE_TAG = "aigc_opt_instance"
+#: The top-level keys of an instance JSON file (:func:`save_instance_json`); no others.
+INSTANCE_KEYS: tuple[str, ...] = (INSTANCE_TAG, "type", "fields")
 
 _TYPES: dict[str, type] = {}
 
@@ -396,6 +398,11 @@ def _from_doc(data: Any, p: Path, expected: type | None) -> Any:
     if isinstance(tag, bool) or tag != 1:
         raise ValidationError(INSTANCE_TAG, "-", tag, f"{p.name}: unknown instance file "
                                                       "version (this aigc-opt writes 1)")
+    unknown = sorted(set(data) - set(INSTANCE_KEYS), key=str)
+    if unknown:  # (they were ignored; keys inside 'fields' were refused)
+        raise ValidationError(str(unknown[0]), "-", data[unknown[0]], f"{p.name}: not a key of "
+                              f"an instance JSON file (keys: {', '.join(INSTANCE_KEYS)}); "
+                              f"unknown: {', '.join(map(str, unknown))}")
     try:
         cls = _resolve(data.get("type"), "type")
         if expected is not None and not issubclass(cls, expected):

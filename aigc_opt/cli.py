@@ -55,7 +55,7 @@ from .cli_util import (  # noqa: F401  (EXIT_* re-exported: the documented exit 
     with_weights,
     writing_out,
 )
-from .errors import PluginError
+from .errors import PluginError, ValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -363,6 +363,7 @@ def plot(
 
     from . import plots
     from .results_io import read_rows
+    from .validate import read_text
 
     check_in_file(results, "RESULTS")
     check_in_file(pareto, "--pareto")
@@ -372,12 +373,11 @@ def plot(
         raise typer.BadParameter(f"{str(out)!r} is a file; give a directory for the PNGs",
                                  param_hint="--out")
     rows = read_rows(results)  # strict: a bad file fails before any directory is made
-    if pareto is not None:
+    if pareto is not None:  # (size cap and UTF-8, as every reader: validate.read_text)
         try:
-            pareto.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise typer.BadParameter(f"{pareto}: not UTF-8 text (byte {exc.start})",
-                                     param_hint="--pareto") from None
+            read_text(pareto, "Pareto CSV")
+        except ValidationError as exc:
+            raise typer.BadParameter(f"{pareto}: {exc.reason}", param_hint="--pareto") from None
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -531,7 +531,6 @@ def _methods_cell(kind: Any) -> str:
     there is none: a spec that needs parameters, or a ValidationError from the generator or
     from ``methods``; any other exception of the generator is its bug, said as such (it read
     "needs parameters: generator exploded")."""
-    from .errors import ValidationError
     from .solve import methods
 
     try:

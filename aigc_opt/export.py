@@ -61,7 +61,7 @@ from .summary import (  # noqa: F401  (re-exported: the row summaries live in su
     summarize,
     usable_row,
 )
-from .validate import check_path
+from .validate import check_regular_file
 
 logger = logging.getLogger(__name__)
 
@@ -570,8 +570,10 @@ def read_rows(path: str | Path, *, history: bool = False) -> list[dict[str, Any]
     ------
     CsvFormatError, ForeignFileError
         Unreadable content, or a header that is not a results header.
+    ValidationError
+        A missing file, not a regular file, or one above ``validate.MAX_FILE_BYTES``.
     """
-    p = check_path("path", path)
+    p = check_regular_file(path, "results CSV")  # (a FIFO or a 2 GiB file: refused unread)
     try:
         data = p.read_bytes()
     except OSError as exc:

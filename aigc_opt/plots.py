@@ -281,7 +281,7 @@ def figure_series(df: pd.DataFrame, problem: str, series: str | None = None) -> 
     return fig
 
 
-def _positive(col: pd.Series) -> pd.Series:  # log axes: results.load accepts inf and -1 s
+def _positive(col: pd.Series) -> pd.Series:  # log axes: a tidy frame may hold inf and -1 s
     return ((v := pd.to_numeric(col, errors="coerce")) > 0) & (v < 1e300)
 
 

@@ -19,6 +19,14 @@ that :func:`aigc_opt.results.load` interprets further:
     A JSON object nested at most :data:`MAX_JSON_DEPTH` levels deep, or empty.
 ``metrics_extra``
     A JSON object whose values are numbers (or ``null``), or empty.
+``key``
+    Non-empty (it names the case; ``--resume`` and the last-row-per-case rule use it).
+``termination``
+    A :class:`~aigc_opt.result.Termination` value, or empty (a run that failed before solving).
+Numbers (:data:`RANGES`; empty or NaN always passes)
+    Durations in s (``*_seconds``, ``time_limit``) and ``max_violation`` (a relative
+    violation, 0 when none) ``>= 0``; ``mip_gap`` and ``hit_ratio`` (ratios, 1) in
+    ``[0, 1]``; ``n_violations`` (a count) an integer ``>= 0``.
 
 A bad cell of a results CSV raises :class:`aigc_opt.export.CsvFormatError` naming the file, the
 line, the column and the value; one of a Parquet file or of rows given in memory raises a
@@ -47,6 +55,8 @@ import pandas as pd
 
 from . import export
 from .errors import ValidationError
+from .result import Termination
+from .validate import check_regular_file
 
 #: Largest seed a results file can hold (``Int64``).
 SEED_MAX = 2**63 - 1
@@ -73,8 +83,23 @@ TIDY_COLUMNS: tuple[str, ...] = (
     "size_name", *FLAG_COLUMNS, "usable",
 )
 
+#: Valid ``termination`` cells (the solver's outcome, :class:`~aigc_opt.result.Termination`).
+TERMINATIONS: frozenset[str] = frozenset(t.value for t in Termination)
+
+#: Numeric columns with a range by definition: column -> (low, high, integer, what it is).
+RANGES: dict[str, tuple[float, float, bool, str]] = {
+    **{c: (0.0, math.inf, False, "a duration in s") for c in (
+        "instance_seconds", "build_seconds", "solve_seconds", "evaluate_seconds",
+        "wall_seconds", "time_limit")},
+    "mip_gap": (0.0, 1.0, False, "a relative gap tolerance (1)"),
+    "hit_ratio": (0.0, 1.0, False, "a ratio (1)"),
+    "n_violations": (0.0, math.inf, True, "a count"),
+    "max_violation": (0.0, math.inf, False, "a relative violation (1)"),
+}
+
 #: Cells :func:`parse_cells` reads.
-CELL_COLUMNS: tuple[str, ...] = ("seed", "status", "sense", "sizes", "params", "metrics_extra")
+CELL_COLUMNS: tuple[str, ...] = ("seed", "status", "sense", "sizes", "params", "metrics_extra",
+                                 "key", "termination", *RANGES)
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,25}")
 _LIST_ATTRS = ("size_columns", "param_columns", "metric_columns", "absent_columns")
@@ -180,6 +205,22 @@ def choice_cell(v: Any, allowed: Iterable[str], *, required: bool = False) -> st
     return v
 
 
+def range_cell(v: Any, column: str) -> None:
+    """:class:`BadCell` when a number of a :data:`RANGES` column is outside its range (empty
+    and NaN pass; text that is no number is left to the reader of the column)."""
+    if _missing(v) or isinstance(v, bool | np.bool_):
+        return
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return
+    lo, hi, integer, what = RANGES[column]
+    if not lo <= x <= hi or (integer and not x.is_integer()):
+        span = f">= {lo:g}" if hi == math.inf else f"in [{lo:g}, {hi:g}]"
+        raise BadCell(f"out of range: {what} must be {'an integer ' * integer}{span} "
+                      "(or empty)")
+
+
 def sizes_cell(v: Any) -> dict[str, Any]:
     """``"n_models=4,n_users=10"`` -> ``{"n_models": 4, "n_users": 10}``; every part must be
     ``name=value`` with a distinct non-empty name ({} when empty)."""
@@ -268,17 +309,26 @@ def parse_cells(columns: Mapping[str, Sequence[Any]], origins: Sequence[Origin])
     """Parse the :data:`CELL_COLUMNS` of rows (``columns``: column -> one value per row; a
     missing column is empty), row by row so that the first bad row is the one reported.
 
-    Every row of a file with a ``status`` column has a status; a size that is a number in
-    some rows cannot be text in others (``n_users=abc``).
+    Every row of a file with a ``status`` (``key``) column has a status (a key); a size that
+    is a number in some rows cannot be text in others (``n_users=abc``).
     """
     n = len(origins)
     empty: list[Any] = [None] * n
-    seed, status, sense, sizes, params, extra = (
-        columns.get(c, empty) for c in CELL_COLUMNS)
+    seed, status, sense, sizes, params, extra, key, termination = (
+        columns.get(c, empty) for c in CELL_COLUMNS[:8])
+    ranged = [(c, columns[c]) for c in RANGES if c in columns]
     out = Cells()
     for i in range(n):
-        column, value = "seed", seed[i]
+        column, value = "key", key[i]
         try:
+            if "key" in columns and _missing(value):
+                raise BadCell("empty; every row names its case")
+            column, value = "termination", termination[i]
+            choice_cell(value, TERMINATIONS)
+            for column, cells in ranged:
+                value = cells[i]
+                range_cell(value, column)
+            column, value = "seed", seed[i]
             out.seeds.append(seed_cell(value))
             column, value = "status", status[i]
             choice_cell(value, STATUSES, required="status" in columns)
@@ -334,6 +384,33 @@ def _csv_rows(p: Path) -> tuple[list[dict[str, Any]], list[Origin]]:
     return [rows[i] for i in kept], [origins[i] for i in kept]
 
 
+def results_header(path: str | Path) -> list[str]:
+    """The header of the results CSV ``path``, which an input must have.
+
+    :func:`aigc_opt.export.read_rows` reads a file without a whole header line (0 bytes, or a
+    prefix of the header cut by a kill) as no rows, so that ``bench --resume`` starts such a
+    file afresh; an input to ``summary`` / ``report`` / ``plot`` / :func:`aigc_opt.results.load`
+    without one is no results file (it gave an empty table and exit status 0).
+
+    Raises
+    ------
+    ValidationError
+        A missing, non-regular or too large file (:func:`~aigc_opt.validate.check_regular_file`).
+    aigc_opt.export.ForeignFileError
+        Naming the file, when it has no header line or one that is not a results header.
+    """
+    p = check_regular_file(path, "results CSV")  # (size cap before any byte is read)
+    header = export.check_results_file(p)
+    with open(p, "rb") as fh:  # ('key,sta' is read as a cut header, not as two columns)
+        whole = fh.readline(1 << 20).endswith(b"\n")
+    if header is None or not whole:
+        size = p.stat().st_size
+        raise export.ForeignFileError(p, "is not an aigc-opt results CSV (no header line: "
+                                         + ("the file is empty)" if size == 0 else
+                                            f"{size} bytes without a newline)"))
+    return header
+
+
 def read_file(source: str | Path) -> tuple[pd.DataFrame, list[Origin]]:
     """One results file as a frame and the origin of each row ([] for a tidy frame, which
     :func:`check_tidy` has checked)."""
@@ -352,9 +429,9 @@ def read_file(source: str | Path) -> tuple[pd.DataFrame, list[Origin]]:
             raise export.ForeignFileError(p, "is not an aigc-opt results file (neither tidy "
                                              f"results nor raw rows: columns {columns[:5]})")
     else:
-        header = export.check_results_file(p) or []
+        header = results_header(p)
         core = export.REQUIRED_COLUMNS[1:]
-        if header and not any(c in header for c in core):
+        if not any(c in header for c in core):
             # a 'key,value' file passed for results: every core column would be blank
             raise export.ForeignFileError(p, "is not an aigc-opt results CSV (its header has "
                                              f"none of {', '.join(core)})")
@@ -427,8 +504,10 @@ def check_tidy(frame: pd.DataFrame, path: str) -> None:
     if "seed" in frame and not (pd.api.types.is_integer_dtype(frame["seed"].dtype)
                                 or frame["seed"].isna().all()):
         raise _bad_dtype(path, "seed", frame["seed"], "integers")
-    checks = (("seed", seed_cell), ("status", lambda v: choice_cell(v, STATUSES)),
-              ("sense", lambda v: choice_cell(v, ("min", "max"))))
+    checks = [("seed", seed_cell), ("status", lambda v: choice_cell(v, STATUSES)),
+              ("sense", lambda v: choice_cell(v, ("min", "max"))),
+              ("termination", lambda v: choice_cell(v, TERMINATIONS)),
+              *((c, lambda v, c=c: range_cell(v, c)) for c in RANGES)]
     for c, check in checks:
         for i, v in enumerate(frame[c].tolist() if c in frame else []):
             try:
@@ -456,7 +535,9 @@ def _check_attrs(attrs: Mapping[str, Any], path: str) -> None:
 
 def read_rows(path: str | Path, *, history: bool = False) -> list[dict[str, Any]]:
     """:func:`aigc_opt.export.read_rows` plus the cell checks of :func:`parse_cells` on every
-    row (superseded ones too): the strict reader for code that works on row dicts."""
+    row (superseded ones too): the strict reader for code that works on row dicts. A file
+    without a header line is refused (:func:`results_header`)."""
+    results_header(path)
     rows = export.read_rows(path, history=True)
     parse_cells({c: [r[c] for r in rows] for c in CELL_COLUMNS if rows and c in rows[0]},
                 [Origin(str(path), i, csv=True) for i in range(len(rows))])

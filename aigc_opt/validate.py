@@ -506,9 +506,10 @@ def is_number(cell: str) -> bool:
 
 
 def check_regular_file(path: Any, what: str = "file", *,
-                       max_bytes: int = MAX_FILE_BYTES) -> Path:
+                       max_bytes: int | None = None) -> Path:
     """``path`` as a :class:`~pathlib.Path` after checking that it is a readable regular file
-    of at most ``max_bytes`` bytes; every reader (text or binary) goes through it.
+    of at most ``max_bytes`` bytes (default :data:`MAX_FILE_BYTES`, read at call time); every
+    reader (text or binary) goes through it.
 
     Raises
     ------
@@ -530,14 +531,17 @@ def check_regular_file(path: Any, what: str = "file", *,
         # a FIFO blocked the read forever; /dev/zero reports size 0 and read until
         # MemoryError
         raise ValidationError("path", "-", str(p), f"{what} is not a regular file")
+    if max_bytes is None:
+        max_bytes = MAX_FILE_BYTES
     if st.st_size > max_bytes:
         raise ValidationError("path", "-", str(p), f"{what} is {st.st_size:,} bytes, above "
                               f"the {max_bytes:,}-byte limit")
     return p
 
 
-def read_text(path: Any, what: str = "file", *, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """The UTF-8 text of ``path`` (without a leading byte-order mark); a
+def read_text(path: Any, what: str = "file", *, max_bytes: int | None = None) -> str:
+    """The UTF-8 text of ``path`` (without a leading byte-order mark; at most ``max_bytes``
+    bytes, default :data:`MAX_FILE_BYTES`); a
     :class:`ValidationError` naming the path for a missing,
     unreadable, too large or non-UTF-8 file (with the line of the first bad byte)."""
     p = check_regular_file(path, what, max_bytes=max_bytes)

@@ -423,7 +423,8 @@ def test_foreign_header_is_refused_and_file_untouched(tmp_path: Path, fake: str,
 
 def test_reading_a_one_line_file_without_newline(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    """A first line cut by a kill is a prefix of the header ('key,...'): no rows. Any other
+    """A first line cut by a kill is a prefix of the header ('key,...'): no rows to resume
+    from, but no results file to summarise either (refused by name, exit 2). Any other
     single unterminated line is another kind of file: refused by name (it used to read as an
     empty results file, so 'summary' printed an empty table and exited 0)."""
     p = tmp_path / "r.csv"
@@ -438,7 +439,8 @@ def test_reading_a_one_line_file_without_newline(tmp_path: Path,
     for content in (b"", b"k", b"key", b"key,sta"):
         p.write_bytes(content)
         assert export.read_rows(p) == []
-        assert main(["summary", str(p)]) == 0
+        assert main(["summary", str(p)]) == 2
+        assert "r.csv: is not an aigc-opt results CSV (no header" in capsys.readouterr().err
 
 
 def test_strict_reading_never_merges_rows(tmp_path: Path, fake: str) -> None:

@@ -293,7 +293,8 @@ def test_scenario_generate_takes_load_links_and_max_entries(tmp_path: Path) -> N
 def test_summary_of_a_file_without_rows_replaces_the_old_out(tmp_path: Path) -> None:
     """``summary RESULTS --out s.csv`` on a results file with a header but no rows (a run killed
     before its first row) printed an empty table, exited 0 and left the old s.csv, whose
-    numbers then read as the summary of RESULTS; it now writes the header alone."""
+    numbers then read as the summary of RESULTS; it now writes the header alone. A 0-byte
+    file has no header line: it is no results file and is refused, writing nothing."""
     from aigc_opt.summary import RATIO_COLUMNS, SUMMARY_COLUMNS
 
     rows = _tiny_results(tmp_path)
@@ -308,12 +309,15 @@ def test_summary_of_a_file_without_rows_replaces_the_old_out(tmp_path: Path) -> 
     assert n_rows(s) == 1 and n_rows(rr) == 1
     header = rows.read_text(encoding="utf-8").splitlines(keepends=True)[0]
     # (an --rows-out with rows is refused as every results CSV is, so a fresh one here)
-    for i, (content, row_header) in enumerate(((header, header.rstrip("\n").split(",")),
-                                               ("", []))):
-        empty, rr = tmp_path / "empty.csv", tmp_path / f"rr{i}.csv"
-        empty.write_text(content, encoding="utf-8")
-        out = _run("summary", str(empty), "--out", str(s), "--rows-out", str(rr))
-        assert f"wrote {s}" in out and f"wrote {rr}" in out
-        assert s.read_text(encoding="utf-8") == ",".join(SUMMARY_COLUMNS) + "\n"
-        assert rr.read_text(encoding="utf-8") == ",".join([*row_header, *RATIO_COLUMNS]) + "\n"
-        assert n_rows(s) == 0 and n_rows(rr) == 0
+    empty, rr = tmp_path / "empty.csv", tmp_path / "rr0.csv"
+    empty.write_text(header, encoding="utf-8")
+    out = _run("summary", str(empty), "--out", str(s), "--rows-out", str(rr))
+    assert f"wrote {s}" in out and f"wrote {rr}" in out
+    assert s.read_text(encoding="utf-8") == ",".join(SUMMARY_COLUMNS) + "\n"
+    row_header = header.rstrip("\n").split(",")
+    assert rr.read_text(encoding="utf-8") == ",".join([*row_header, *RATIO_COLUMNS]) + "\n"
+    assert n_rows(s) == 0 and n_rows(rr) == 0
+    empty.write_bytes(b"")
+    assert main(["summary", str(empty), "--out", str(s), "--rows-out", str(tmp_path / "rr1.csv")]
+                ) == 2
+    assert not (tmp_path / "rr1.csv").exists() and n_rows(s) == 0

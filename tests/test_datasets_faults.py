@@ -8,6 +8,7 @@ without allocating N x N arrays.
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 import warnings
 from pathlib import Path
@@ -317,3 +318,36 @@ def test_label_flag_chunk_and_missing_directory_are_named(tmp_path: Path) -> Non
     for suffix in (".npz", ".mat"):
         with pytest.raises(ValidationError, match="cannot write: No such file or directory"):
             save_labels(labels, tmp_path / "nodir" / f"x{suffix}")
+
+
+def test_stated_certificate_must_be_consistent(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A stated bound of 1.0 bit/s against an objective of ~1e6 bit/s, and a gap of 0.9
+    where (bound - objective) / objective is ~1e-8, were only range-checked: every frame was
+    called 'agree' (exit 0). The format defines bound as a proven upper bound on the maximum
+    and gap as (bound - objective) / objective."""
+    lab = wpmec_labels(N, F, seed=3)
+    p = save_labels(lab, tmp_path / "ok.npz")
+    assert main(["dataset", "check", str(p)]) == 0  # written labels are consistent
+    capsys.readouterr()
+    d = dict(np.load(p))
+    for key, k, value, needle in (("bound", 2, 1.0, "frame 2 (0-based): below the stated "
+                                   "objective"),
+                                  ("gap", 4, 0.9, "frame 4 (0-based): not (bound - objective)"
+                                   " / objective")):
+        arr = d[key].copy()
+        arr[k] = value
+        bad = _npz(tmp_path / f"{key}.npz", **(d | {key: arr}))
+        match = rf"^{key} \[.*\] = {value}: " + re.escape(needle)
+        with pytest.raises(ValidationError, match=match):
+            check_labels(load_labels(bad))
+        assert main(["dataset", "check", str(bad)]) == 2
+        assert needle in capsys.readouterr().err
+    # within tol: a bound a hair below (rounding) and a gap off by 1e-9 are consistent
+    d["bound"] = d["objective"] * (1 - 1e-9)
+    d["gap"] = np.full(F, 1e-9)  # (bound - objective) / objective = -1e-9
+    check_labels(load_labels(_npz(tmp_path / "near.npz", **d)))
+    # absent (NaN) bound or gap: nothing to check
+    d["bound"] = np.full(F, np.nan)
+    d["gap"] = np.full(F, 0.9)
+    check_labels(load_labels(_npz(tmp_path / "nan.npz", **d)))

@@ -163,3 +163,18 @@ def test_load_instance_json_reads_what_save_instance_json_wrote(tmp_path: Path) 
             assert again.read_bytes() == p.read_bytes(), (name, expected)
     assert {"offloading.assignment", "allocation.steps", "allocation.hybrid_steps"} <= set(
         scenario_kinds), scenario_kinds
+
+
+@pytest.mark.parametrize("extra", [{"zz_unknown": 1}, {"schema_version": True},
+                                   {"Fields": {}}])
+def test_an_unknown_top_level_key_is_refused_by_name(tmp_path: Path,
+                                                     extra: dict[str, Any]) -> None:
+    """Only keys inside ``fields`` were checked: ``"zz_unknown": 1`` or a misspelt
+    ``"Fields"`` beside the three keys save_instance_json writes was ignored silently."""
+    doc = dict(_doc(tmp_path), **extra)
+    key = next(iter(extra))
+    with pytest.raises(ValidationError, match=rf"^{key} \[-\] = .*m\.json: not a key of an "
+                                              "instance JSON file.*aigc_opt_instance, type, "
+                                              "fields"):
+        _load(tmp_path, doc)
+    assert _load(tmp_path, _doc(tmp_path)) is not None  # the three keys alone load

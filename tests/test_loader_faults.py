@@ -72,6 +72,12 @@ BAD_CELLS = [
     ("metrics_extra", "[1, 2"), ("metrics_extra", "abc"), ("metrics_extra", "1.5"),
     ("metrics_extra", '{"foo_s": "fast"}'), ("metrics_extra", '{"foo_s": [1]}'),
     ("metrics_extra", DEEP),
+    # impossible values that changed the summary silently (an unknown termination dropped the
+    # optimal count; a case without a key)
+    ("key", ""), ("termination", "weird"), ("termination", "Optimal"),
+    ("solve_seconds", "-5"), ("wall_seconds", "-inf"), ("time_limit", "-1"),
+    ("mip_gap", "2"), ("hit_ratio", "7"), ("hit_ratio", "-0.1"), ("n_violations", "-2"),
+    ("n_violations", "1.5"), ("n_violations", "inf"), ("max_violation", "-1"),
 ]
 
 

@@ -156,14 +156,15 @@ def test_solve_time_log_log_with_exponent(frame: pd.DataFrame) -> None:
 @pytest.mark.parametrize("bad", [float("inf"), 1e308, -1.0, 0.0])
 def test_solve_time_figures_skip_times_a_log_axis_cannot_show(rows: list[dict],
                                                                bad: float) -> None:
-    """results.load accepts these solve times; the log-axis figures had raised matplotlib's
-    ValueError (inf) or OverflowError (1e308) when every time was one of them."""
-    df = results.load([{**r, "solve_seconds": bad} for r in rows], mask_unusable=False,
-                      registry=False)
+    """A tidy frame may hold these solve times (results.load refuses a negative one, but a
+    frame can be edited); the log-axis figures had raised matplotlib's ValueError (inf) or
+    OverflowError (1e308) when every time was one of them."""
+    df = results.load(rows, mask_unusable=False, registry=False)
+    df["solve_seconds"] = bad
     assert plots.figure_solve_time(df, "toy.min") is None
     assert plots.figure_solve_time_overview(df) is None
-    mixed = results.load([{**r, "solve_seconds": bad} if r["method"] == "greedy" else r
-                          for r in rows], mask_unusable=False, registry=False)
+    mixed = results.load(rows, mask_unusable=False, registry=False)
+    mixed.loc[mixed["method"] == "greedy", "solve_seconds"] = bad
     texts = _legend_texts(plots.figure_solve_time(mixed, "toy.min"))
     assert not any(t.startswith("greedy") for t in texts) and len(texts) == 4
 
