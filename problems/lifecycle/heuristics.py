@@ -90,7 +90,10 @@ def _serve_value(inst: LifecycleInstance, spec: LifecycleSpec) -> np.ndarray:
     reqs = inst.window_s * dem[:, :, None, None]
     f = inference_flops(inst)[:, None, :, None]
     unit = f * (w.cost * inst.node_cost_per_flop + w.energy * inst.node_energy_per_flop)
-    return np.asarray(reqs * (unit + w.latency * request_latency(inst)))
+    lat = request_latency(inst)
+    with np.errstate(invalid="ignore"):  # no requests x an unreachable node: 0 * inf
+        val = reqs * (unit + w.latency * lat)
+    return np.asarray(np.where(np.isinf(lat) | np.isinf(unit), np.inf, val))
 
 
 def _pack(order: np.ndarray, total: np.ndarray, mem_need: np.ndarray, cpu_need: np.ndarray,
