@@ -391,12 +391,11 @@ class HighsBackend:
                 message=str(exc),
                 stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0),
             )
-        res = range_checked(self._result(h, program, highspy, time.perf_counter() - t0, sc),
-                            sc)
+        res = self._result(h, program, highspy, time.perf_counter() - t0, sc)
         if not (program.integrality.any() and res.termination is Termination.OPTIMAL
                 and options.mip_gap is None and "mip_abs_gap" not in options.extra
                 and res.gap > DEFAULT_MIP_GAP and options.left(t0, floor=0.0) != 0.0):
-            return res
+            return range_checked(res, sc)
         # HiGHS also stops at its absolute gap, 1e-6 in the equilibrated objective's units:
         # an optimum small against the terms then ends far above DEFAULT_MIP_GAP (lifecycle
         # medical, demand x 1e-6: 4.25095e-5 at a gap of 4.9e-5, optimum 4.25077e-5)
@@ -409,13 +408,13 @@ class HighsBackend:
             run(h)
         except Exception:  # the first answer stands
             logger.exception("HiGHS failed on the second solve of %s", program.name)
-            return res
-        again = range_checked(self._result(h, program, highspy, time.perf_counter() - t0, sc),
-                              sc)
+            return range_checked(res, sc)
+        again = self._result(h, program, highspy, time.perf_counter() - t0, sc)
         if again.termination is not Termination.OPTIMAL:
-            return res
-        return dataclasses.replace(again, message=f"{again.message}; solved again at "
-                                   f"mip_abs_gap {abs_gap:.3g} (first gap {res.gap:.3g})")
+            return range_checked(res, sc)
+        return range_checked(dataclasses.replace(
+            again, message=f"{again.message}; solved again at mip_abs_gap {abs_gap:.3g} "
+            f"(first gap {res.gap:.3g})"), sc)
 
     def iis(self, program: LinearProgram) -> np.ndarray | None:
         """Rows of an infeasible subset of the LP relaxation of ``program`` (not necessarily

@@ -172,23 +172,24 @@ class ScipBackend:
         res, sc, used = self._solve(program, options, t0, None)
         if sc is None or res.termination is not Termination.OPTIMAL or \
                 "numerics/dualfeastol" in options.extra:
-            return res
+            return range_checked(res, sc)
         tol = objective_dual_tolerance(sc, res.objective, used)
         if tol is None or options.left(t0, floor=0.0) == 0.0:
-            return res
+            return range_checked(res, sc)
         logger.info("SCIP optimum %.6g is small against the objective's terms: solving "
                     "again at dualfeastol %.3g (was %.3g)", res.objective, tol, used)
         again, _, _ = self._solve(program, options, t0, tol)
         if again.termination is not Termination.OPTIMAL:
-            return res
-        return dataclasses.replace(again, message=f"{again.message}; solved again at "
-                                   f"dualfeastol {tol:.3g} (optimum small against the "
-                                   f"objective's terms)")
+            return range_checked(res, sc)
+        return range_checked(dataclasses.replace(
+            again, message=f"{again.message}; solved again at dualfeastol {tol:.3g} (optimum "
+            "small against the objective's terms)"), sc)
 
     def _solve(self, program: LinearProgram, options: SolveOptions, t0: float,
                dual_tol: float | None) -> tuple[Result, Scaled | None, float]:
         """One SCIP solve (``dual_tol``: the dual feasibility tolerance, None for
-        :func:`.numerics.dual_tolerance`'s); the result, the scaling and the tolerance used."""
+        :func:`.numerics.dual_tolerance`'s); the result (not yet
+        :func:`.numerics.range_checked`), the scaling and the tolerance used."""
         import pyscipopt
 
         unusable = unusable_result(self.name, program, t0)
@@ -232,8 +233,7 @@ class ScipBackend:
             return Result(Termination.ERROR, False, message=f"{type(exc).__name__}: {exc}",
                           stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0)
                           ), None, used
-        res = range_checked(self._result(model, program, time.perf_counter() - t0, sc), sc)
-        return res, sc, used
+        return self._result(model, program, time.perf_counter() - t0, sc), sc, used
 
     @staticmethod
     def _optimize(model: Any) -> None:

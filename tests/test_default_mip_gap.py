@@ -94,23 +94,32 @@ def test_a_time_limited_highs_mip_within_the_label_gap_is_optimal(bound: float,
     assert res.gap == pytest.approx((2.0 - bound) / 2.0)
 
 
-@pytest.mark.parametrize("backend", ["highs", "scip"])
-def test_an_optimum_small_against_its_terms_is_resolved(backend: str) -> None:
-    """Lifecycle medical with demand x 1e-6: terms up to 51, optimum 4.25e-5. SCIP (dual
-    tolerance 3e-8) claimed 'optimal' at 4.2509316e-5 with gap 1.6e-16 and HiGHS stopped at
-    its absolute gap at 4.2509510e-5 (relative gap 4.9e-5), while the verified no_finetune
-    baseline reached 4.2507739e-5 (an outside tester's finding). Both now solve again and
-    reach it; neither bound is above a verified objective."""
+@pytest.mark.parametrize("backend", ["highs", "scip", "pyomo", "cvxpy"])
+@pytest.mark.parametrize(("name", "seed", "scale"), [("lifecycle.medical", 0, 1e-6),
+                                                     ("lifecycle.medical", 6, 1e-4),
+                                                     ("lifecycle.placement", 1, 1e-7)])
+def test_an_optimum_small_against_its_terms_is_not_certified(
+        backend: str, name: str, seed: int, scale: float) -> None:
+    """Lifecycle with demand x 1e-4..1e-7: terms up to 51, optimum 1e-2..1e-5. HiGHS, SCIP
+    and HiGHS under Pyomo and CVXPY claimed 'optimal' with gaps down to 1.6e-16 and bounds up
+    to 1.5e-5 above a verified baseline's objective (outside testers ue and v4), also after
+    HiGHS (mip_abs_gap) and SCIP (dualfeastol) solved again at tighter tolerances. The answer
+    is now ``feasible`` without a bound, saying why; the second solve's better primal is kept
+    (HiGHS and SCIP end within 1e-6 of the baseline's or below it on the first instance)."""
+    import math
+
     from aigc_opt.cases import get_case
 
-    kind = get_case("lifecycle.medical")
-    inst = kind.make_instance(0, n_hospitals=1)
-    inst = inst.replace(demand_rps=inst.demand_rps * 1e-6)
+    kind = get_case(name)
+    inst = kind.make_instance(seed)
+    inst = inst.replace(demand_rps=inst.demand_rps * scale)
     spec = kind.make_spec()
     base = ao.run_method(inst, spec, "no_finetune")
     res = ao.run_method(inst, spec, backend, time_limit=60)
-    assert base.verified and res.verified and res.termination is Termination.OPTIMAL
+    assert base.verified and res.verified, res.message
     assert res.objective == pytest.approx(res.eval_objective, rel=1e-9)
-    assert res.objective <= base.objective * (1 + DEFAULT_MIP_GAP)
-    assert res.bound <= base.objective * (1 + 1e-9)
-    assert res.gap <= DEFAULT_MIP_GAP
+    assert res.termination is Termination.FEASIBLE and math.isnan(res.bound), res
+    assert "too small against its terms to certify" in res.message
+    if name == "lifecycle.medical" and seed == 0 and backend in ("highs", "scip"):
+        assert res.objective <= base.objective * (1 + 2e-5)
+        assert "solved again" in res.message
