@@ -60,6 +60,8 @@ _FALSE = frozenset({"false", "0", "no"})
 
 def _number(text: str) -> float:
     try:
+        if "_" in text:  # float() reads Python's '1_0' as 10
+            raise ValueError
         v = float(text.strip())
     except ValueError:
         raise ValueError("must be a number") from None

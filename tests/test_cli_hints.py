@@ -217,5 +217,7 @@ def test_solve_mat_takes_weights(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert got == pytest.approx(want.objective, rel=1e-9)
     fails(["solve", path, "--weights", "1,2"], capsys, 2, "--weights", "weights", "(4,)")
     fails(["solve", path, "--weights", "1,x,1,1"], capsys, 2, "--weights", "comma-separated")
+    # float() reads '1_0' as 10 (outside tester v1)
+    fails(["solve", path, "--weights", "1_0,1,1,1"], capsys, 2, "--weights", "comma-separated")
     fails(["solve", "--problem", "caching.offline", "--weights", "1"], capsys, 2,
           "--weights", "no per-user weights")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import aigc_opt as ao
 from aigc_opt.errors import ValidationError
 from aigc_opt.problems.wpmec import (
     CHANNEL_PROFILES,
@@ -15,6 +16,7 @@ from aigc_opt.problems.wpmec import (
     WpmecBatch,
     WpmecInstance,
     WpmecParams,
+    WpmecSpec,
     default_weights,
     mean_gains,
 )
@@ -121,6 +123,18 @@ def test_instance_rejects_bad_weights_and_params() -> None:
     with pytest.raises(ValidationError) as info:
         WpmecInstance(np.ones(3) * 1e-6, weights=np.array([1.0, -1.0, 1.0]))
     assert info.value.field == "weights"
+    # a subnormal weight: 1/w overflowed in the exact method, which then called a 3.4x worse
+    # answer 'optimal' (outside tester v1: 709,884 at 1e-320 against a verified 2,408,048)
+    for sub in (1e-310, 1e-320):
+        with pytest.raises(ValidationError, match="smallest normal") as info:
+            WpmecInstance(np.ones(3) * 1e-6, weights=np.array([sub, 1.0, 1.0]))
+        assert info.value.field == "weights"
+    tiny = WpmecInstance.generate(10, seed=0, weights=[1e-300] + [1.0] * 9)
+    one = ao.run_method(tiny, WpmecSpec(), "exact")
+    assert one.verified and one.termination == "optimal"
+    rest = ao.run_method(WpmecInstance.generate(10, seed=0, weights=[1e-12] + [1.0] * 9),
+                         WpmecSpec(), "exact")
+    assert one.objective == pytest.approx(rest.objective, rel=1e-9)
     with pytest.raises(ValidationError) as info:
         WpmecParams(harvest_efficiency=1.5)
     assert info.value.field == "harvest_efficiency"

@@ -260,8 +260,13 @@ def _check_weights(w: Any, n: int) -> np.ndarray:
         arr = default_weights(n)
         arr.flags.writeable = False
         return arr
-    return check_array("weights", "-", w, (n,), low=0.0, strict=True, high=bound("weight"),
-                       like="gains (users)")
+    arr = check_array("weights", "-", w, (n,), low=0.0, strict=True, high=bound("weight"),
+                      like="gains (users)")
+    tiny = float(np.finfo(np.float64).tiny)
+    if (arr < tiny).any():  # a subnormal w: 1/w overflows in the inner solver (inf, NaN)
+        raise ValidationError("weights", "-", float(arr.min()), f"below {tiny:.3g}, the "
+                              "smallest normal double (the exact method divides by it)")
+    return arr
 
 
 def _check_params(p: Any) -> None:
