@@ -99,8 +99,8 @@ class ProblemSpec:
     """Base class of every spec: ``build`` and ``decode`` through the builder registry.
 
     Subclasses are frozen dataclasses with ``problem`` and ``variant`` fields, checked to be
-    strings by :func:`check_labels` before the subclass's own ``__post_init__`` runs (wrapped
-    here, so a user's subclass is checked too).
+    strings by :func:`check_labels` after the subclass's own ``__post_init__`` runs (wrapped
+    here, so a user's subclass is checked too, and may set its labels there).
 
     Attributes
     ----------
@@ -119,7 +119,8 @@ class ProblemSpec:
     instance_type: ClassVar[type | tuple[type, ...] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Make the subclass's own ``__post_init__`` (if any) start with :func:`check_labels`."""
+        """Make the subclass's own ``__post_init__`` (if any) end with :func:`check_labels`
+        (after it, so that a subclass may compute its labels there)."""
         super().__init_subclass__(**kwargs)
         own = cls.__dict__.get("__post_init__")
         if own is None:
@@ -127,8 +128,8 @@ class ProblemSpec:
 
         @functools.wraps(own)
         def post_init(self: Any, *args: Any, **kw: Any) -> None:
-            check_labels(self)
             own(self, *args, **kw)
+            check_labels(self)
 
         cls.__post_init__ = post_init  # type: ignore[method-assign]
 

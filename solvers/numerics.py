@@ -342,9 +342,13 @@ def objective_resolution(sc: Scaled, objective: float, feas_tol: float = MIP_FEA
 def range_checked(res: Result, sc: Scaled | None) -> Result:
     """``res`` with its optimality claim and bound withdrawn when the objective range exceeds
     :data:`MAX_OBJECTIVE_RANGE` (MILP) or :data:`MAX_LP_OBJECTIVE_RANGE` (LP, QP), or when a
-    MILP optimum is below what the solver's tolerances resolve (:func:`objective_resolution`
-    above :data:`MAX_RESOLUTION`): ``optimal`` becomes ``feasible``, bound and gap NaN (not
-    known), and the message says why. The solution itself is kept (the referee checks it)."""
+    MILP optimum is small against the terms (:func:`objective_dual_tolerance` would tighten
+    the default dual tolerance; never for an optimum of 0) and below what the solver's
+    tolerances resolve (:func:`objective_resolution` above :data:`MAX_RESOLUTION`):
+    ``optimal`` becomes ``feasible``, bound and gap NaN (not known), and the message says why.
+    The solution itself is kept (the referee checks it). The resolution alone also flagged
+    sound optima whose large terms sit on unused columns (admission with a rejection penalty
+    of 1e5; an optimum of 0)."""
     if sc is None or not res.has_solution:
         return res
     wide = objective_range(sc.program)
@@ -353,7 +357,8 @@ def range_checked(res: Result, sc: Scaled | None) -> Result:
     if wide > limit:
         note = (f"objective coefficients span {wide:.2g} (> {limit:g}): beyond what a "
                 "double-precision solver certifies, so no optimality claim or bound")
-    elif mip and (rho := objective_resolution(sc, res.objective)) > MAX_RESOLUTION:
+    elif mip and objective_dual_tolerance(sc, res.objective, DUAL_TOL) is not None and \
+            (rho := objective_resolution(sc, res.objective)) > MAX_RESOLUTION:
         note = (f"a feasibility slack of {MIP_FEAS_TOL:g} on the largest objective term "
                 f"moves the objective by {rho:.2g} of the optimum (> {MAX_RESOLUTION:g}): "
                 "the optimum is too small against its terms to certify, so no optimality "

@@ -171,7 +171,7 @@ class ScipBackend:
         t0 = time.perf_counter()
         res, sc, used = self._solve(program, options, t0, None)
         if sc is None or res.termination is not Termination.OPTIMAL or \
-                "numerics/dualfeastol" in options.extra:
+                "numerics/dualfeastol" in options.extra or "limits/time" in options.extra:
             return range_checked(res, sc)
         tol = objective_dual_tolerance(sc, res.objective, used)
         if tol is None or options.left(t0, floor=0.0) == 0.0:

@@ -114,3 +114,31 @@ def test_non_string_label_is_a_validation_error() -> None:
                 assert err.value.field == field, name
             with pytest.raises(ao.ValidationError, match=field):
                 _RelabelledSpec(**{field: bad})
+
+
+def test_a_subclass_may_set_its_label_in_its_own_post_init() -> None:
+    """The label check runs after the subclass's own ``__post_init__``: a label computed there
+    (``field(init=False, default=None)``, filled from other fields) worked before the check
+    was added and raised "must be a str label" with it (a reviewer's finding)."""
+    from aigc_opt.errors import ValidationError
+
+    @dataclasses.dataclass(frozen=True)
+    class Capped(OffloadingSpec):
+        cap: float = 2.0
+        variant: str = dataclasses.field(init=False, default=None)  # type: ignore[assignment]
+
+        def __post_init__(self) -> None:
+            object.__setattr__(self, "variant", f"capped_{self.cap:g}")
+            super().__post_init__()
+
+    assert Capped().variant == "capped_2"
+
+    @dataclasses.dataclass(frozen=True)
+    class Unset(OffloadingSpec):
+        variant: str = dataclasses.field(init=False, default=None)  # type: ignore[assignment]
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+
+    with pytest.raises(ValidationError, match="variant"):
+        Unset()

@@ -126,8 +126,18 @@ def test_tidy_parquet_with_an_impossible_cell_is_refused(tmp_path: Path) -> None
     """A tidy Parquet file is not parsed again: its cells get the same range checks."""
     pytest.importorskip("pyarrow")
     df = results.load(_one_row(tmp_path / "ok.csv"), registry=False)
-    df["hit_ratio"] = 7.0
+    df["mip_gap"] = 7.0
     p = results.to_parquet(df, tmp_path / "t.parquet")
-    with pytest.raises(ValidationError, match=r"hit_ratio.*7\.0.*in \[0, 1\].*row 0 of .*"
+    with pytest.raises(ValidationError, match=r"mip_gap.*7\.0.*in \[0, 1\].*row 0 of .*"
                                               r"t\.parquet"):
         results.load(p)
+
+
+def test_a_hit_ratio_the_caching_referee_writes_loads(tmp_path: Path) -> None:
+    """The caching referee lets edge service exceed demand within its tolerance, so a row may
+    carry ``hit_ratio`` 1 + 1e-9; the reader had refused the whole file for it (a reviewer's
+    finding); a negative ratio is still refused."""
+    df = results.load(_one_row(tmp_path / "h.csv", hit_ratio=1.0 + 1e-9), registry=False)
+    assert df["hit_ratio"].iloc[0] > 1.0
+    with pytest.raises(export.CsvFormatError, match="hit_ratio"):
+        results.load(_one_row(tmp_path / "n.csv", hit_ratio=-0.5), registry=False)
