@@ -32,6 +32,7 @@ from .numerics import (
     presolve_off_options,
     range_checked,
     solution_point,
+    unreachable_row,
     unusable_result,
 )
 
@@ -374,6 +375,10 @@ class HighsBackend:
         if program.n_cols == 0:
             return empty_program_result(self.name, program, time.perf_counter() - t0)
         sc = equilibrate(program)
+        why = unreachable_row(sc.program)
+        if why is not None:  # HiGHS would refuse the model: the bounds prove infeasibility
+            return Result(Termination.INFEASIBLE, False, gap=math.inf, message=why,
+                          stats=SolveStats(self.name, solve_seconds=time.perf_counter() - t0))
         h = configured_highs(options)
         wide_range_tolerances(h, sc, options)
         try:

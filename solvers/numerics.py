@@ -74,6 +74,42 @@ def unusable_result(backend: str, lp: LinearProgram, t0: float) -> Result | None
                   stats=SolveStats(backend, solve_seconds=time.perf_counter() - t0))
 
 
+#: HiGHS's infinity: a finite bound at or beyond it on the impossible side (a row's upper
+#: bound <= -1e20) is a model error in ``passModel``.
+HIGHS_INF = 1e20
+
+
+def unreachable_row(lp: LinearProgram) -> str | None:
+    """Why ``lp`` is infeasible when a row asks for an activity beyond :data:`HIGHS_INF` on
+    the side its columns' bounds cannot reach (``row_upper <= -1e20`` above the least possible
+    activity, or ``row_lower >= 1e20`` above the largest), or None.
+
+    HiGHS refuses such a model (allocation steps with power x 1e-300 asks rows for at most
+    -1.6e297: every HiGHS path returned ``error`` where SCIP said infeasible); interval
+    arithmetic over the column bounds proves the infeasibility instead."""
+    up, lo = lp.row_upper, lp.row_lower
+    rows = np.flatnonzero((np.isfinite(up) & (up <= -HIGHS_INF))
+                          | (np.isfinite(lo) & (lo >= HIGHS_INF)))
+    if not rows.size:
+        return None
+    A = sp.csr_matrix(lp.A)[rows]
+    cl, cu = lp.col_lower[A.indices], lp.col_upper[A.indices]
+    with np.errstate(invalid="ignore"):  # 0 * inf: a zero entry adds nothing
+        a_lo, a_hi = np.where(A.data > 0, cl, cu) * A.data, np.where(A.data > 0, cu, cl) * A.data
+    a_lo, a_hi = np.nan_to_num(a_lo, nan=0.0), np.nan_to_num(a_hi, nan=0.0)
+    seg = np.repeat(np.arange(rows.size), np.diff(A.indptr))
+    least = np.bincount(seg, weights=a_lo, minlength=rows.size)
+    most = np.bincount(seg, weights=a_hi, minlength=rows.size)
+    for k, i in enumerate(rows.tolist()):
+        if np.isfinite(up[i]) and up[i] <= -HIGHS_INF and least[k] > up[i]:
+            return (f"row {i} of {lp.name!r} asks for an activity <= {up[i]:.3g}, below its "
+                    f"least possible activity {least[k]:.3g}: infeasible")
+        if np.isfinite(lo[i]) and lo[i] >= HIGHS_INF and most[k] < lo[i]:
+            return (f"row {i} of {lp.name!r} asks for an activity >= {lo[i]:.3g}, above its "
+                    f"largest possible activity {most[k]:.3g}: infeasible")
+    return None
+
+
 def nonfinite_message(lp: LinearProgram) -> str | None:
     """Why ``lp`` cannot be handed to a solver (non-finite data), or None when it can."""
     parts = []

@@ -465,3 +465,26 @@ def test_pyomo_solves_from_several_threads_at_once() -> None:
         r = got[i]
         assert r.optimal and r.verified, r.message
         assert r.objective == pytest.approx(want[i % 4].objective, rel=OBJ_RTOL)
+
+
+def test_a_row_beyond_highs_infinity_is_proven_infeasible() -> None:
+    """HiGHS refuses a row bound beyond its 1e20 on the impossible side ('HiGHS rejected the
+    model': allocation steps with power x 1e-300 asked rows for at most -1.6e297, and every
+    HiGHS path returned 'error' where SCIP said infeasible); the column bounds prove it."""
+    from aigc_opt.solvers.numerics import unreachable_row
+
+    def prog(lo: float, up: float, col_lo: float = 0.0) -> LinearProgram:
+        return LinearProgram(c=np.array([1.0, 1.0]), A=sp.csr_matrix(np.array([[1.0, -2.0]])),
+                             row_lower=np.array([lo]), row_upper=np.array([up]),
+                             col_lower=np.array([col_lo, 0.0]), col_upper=np.array([1.0, 1.0]),
+                             integrality=np.array([True, False]))
+
+    for lo, up in ((-np.inf, -1e297), (1e297, np.inf)):
+        res = get_backend("highs").solve(prog(lo, up), SolveOptions())
+        assert res.termination is Termination.INFEASIBLE and not res.has_solution, res
+        assert "infeasible" in res.message and "row 0" in res.message
+        assert get_backend("scip").solve(prog(lo, up), SolveOptions()).termination in (
+            Termination.INFEASIBLE, Termination.INFEASIBLE_OR_UNBOUNDED)
+    # an unbounded column could reach it: no proof, HiGHS's refusal stays an error status
+    assert unreachable_row(prog(-np.inf, -1e297, col_lo=-np.inf)) is None
+    assert unreachable_row(prog(-np.inf, 5.0)) is None
