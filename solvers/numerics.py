@@ -100,14 +100,19 @@ def unreachable_row(lp: LinearProgram) -> str | None:
     seg = np.repeat(np.arange(rows.size), np.diff(A.indptr))
     least = np.bincount(seg, weights=a_lo, minlength=rows.size)
     most = np.bincount(seg, weights=a_hi, minlength=rows.size)
-    for k, i in enumerate(rows.tolist()):
-        if np.isfinite(up[i]) and up[i] <= -HIGHS_INF and least[k] > up[i]:
-            return (f"row {i} of {lp.name!r} asks for an activity <= {up[i]:.3g}, below its "
-                    f"least possible activity {least[k]:.3g}: infeasible")
-        if np.isfinite(lo[i]) and lo[i] >= HIGHS_INF and most[k] < lo[i]:
-            return (f"row {i} of {lp.name!r} asks for an activity >= {lo[i]:.3g}, above its "
-                    f"largest possible activity {most[k]:.3g}: infeasible")
-    return None
+    u, lw = up[rows], lo[rows]
+    below = np.isfinite(u) & (u <= -HIGHS_INF) & (least > u)
+    above = np.isfinite(lw) & (lw >= HIGHS_INF) & (most < lw)
+    hit = np.flatnonzero(below | above)
+    if not hit.size:
+        return None
+    k = int(hit[0])
+    i = int(rows[k])
+    if below[k]:
+        return (f"row {i} of {lp.name!r} asks for an activity <= {u[k]:.3g}, below its least "
+                f"possible activity {least[k]:.3g}: infeasible")
+    return (f"row {i} of {lp.name!r} asks for an activity >= {lw[k]:.3g}, above its largest "
+            f"possible activity {most[k]:.3g}: infeasible")
 
 
 def nonfinite_message(lp: LinearProgram) -> str | None:
