@@ -76,6 +76,18 @@ class Block:
         return np.asarray(x[self.start : self.start + self.size]).reshape(self.shape)
 
 
+def key_positions(keys: np.ndarray, want: np.ndarray) -> np.ndarray | None:
+    """Index ``i`` with ``keys[i] == want[j]`` for every ``j`` (integer keys, each stored once;
+    one sort, O(n log n)), or None when some wanted key is not in ``keys``. Used to find program
+    columns or matrix entries by a composite key such as ``row * n_cols + col``."""
+    keys, want = np.asarray(keys), np.asarray(want)
+    if keys.size == 0:
+        return None if want.size else np.zeros(0, dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
+    pos = order[np.clip(np.searchsorted(keys[order], want), 0, keys.size - 1)]
+    return pos if np.array_equal(keys[pos], want) else None
+
+
 def _frozen(a: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a)
     a.flags.writeable = False

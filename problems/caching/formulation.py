@@ -69,7 +69,7 @@ from aigc_opt.backend import SolveOptions
 from aigc_opt.errors import ValidationError
 from aigc_opt.explain import grid_group
 from aigc_opt.metrics import fits
-from aigc_opt.program import Block, LinearProgram
+from aigc_opt.program import Block, LinearProgram, key_positions
 
 from .data import (
     CachingInstance,
@@ -411,12 +411,9 @@ def entry_positions(A: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.
     stored once), found by one sort of the row-major keys: O(nnz log nnz), where writing them
     through a LIL matrix took 13.6 s on a window MILP with a 3,000-slot context window."""
     key = np.repeat(np.arange(A.shape[0], dtype=np.int64), np.diff(A.indptr)) * A.shape[1]
-    key += A.indices
-    order = np.argsort(key, kind="stable")
     want = np.asarray(rows, dtype=np.int64) * A.shape[1] + np.asarray(cols, dtype=np.int64)
-    at = np.searchsorted(key[order], want)
-    pos = order[np.minimum(at, key.size - 1)]
-    if key.size == 0 or not np.array_equal(key[pos], want):
+    pos = key_positions(key + A.indices, want)
+    if pos is None:
         raise ValueError("entry_positions: an entry is not stored in the matrix")
     return pos
 

@@ -60,6 +60,7 @@ from aigc_opt.backend import SolveOptions
 from aigc_opt.cases import CaseKind, register_case
 from aigc_opt.errors import NoSolutionError
 from aigc_opt.explain import explain_program
+from aigc_opt.program import key_positions
 from aigc_opt.quality import quality
 from aigc_opt.result import Result
 from aigc_opt.scenario import Scenario
@@ -282,15 +283,11 @@ def to_allocation(scn: Scenario, col: Columns, inner: Inner) -> OffloadAllocatio
 def column_of(scn: Scenario, col: Columns, placement: np.ndarray) -> np.ndarray:
     """Column index of each user's placement (LOCAL / CLOUD / server)."""
     S2 = scn.n_servers + 2
-    keys = col.user * S2 + (col.place + 2)
-    order = np.argsort(keys)
     want = np.arange(scn.n_users) * S2 + (np.asarray(placement) + 2)
-    pos = np.searchsorted(keys[order], want)
-    pos = np.clip(pos, 0, keys.size - 1)
-    found = keys[order][pos] == want
-    if not found.all():
+    pos = key_positions(col.user * S2 + (col.place + 2), want)
+    if pos is None:
         raise ValueError("placement uses options that are not columns of this spec")
-    return order[pos]
+    return pos
 
 
 # ---------------------------------------------------------------------- heuristic

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 
 from aigc_opt.backend import SolveOptions
 from aigc_opt.explain import row_group
-from aigc_opt.program import Block, LinearProgram
+from aigc_opt.program import Block, LinearProgram, key_positions
 from aigc_opt.result import Result, SolveStats, Termination, relative_gap
 from aigc_opt.scenario import Scenario
 from aigc_opt.solve import register_algorithm
@@ -165,13 +165,11 @@ def _base_columns(scn: Scenario, col: Columns, base: LinearProgram) -> np.ndarra
     """Table column of each x column of the fixed-share program (matched by user and place)."""
     cols = base.column_data
     S2 = scn.n_servers + 2
-    keys = col.user * S2 + (col.place + 2)
-    order = np.argsort(keys, kind="stable")
     want = np.asarray(cols["user"]) * S2 + (np.asarray(cols["placement"]) + 2)
-    pos = np.clip(np.searchsorted(keys[order], want), 0, keys.size - 1)
-    if not (keys[order][pos] == want).all():
+    pos = key_positions(col.user * S2 + (col.place + 2), want)
+    if pos is None:
         raise RuntimeError("fixed-share program columns do not match the option table")
-    return np.asarray(order[pos])
+    return pos
 
 
 def _cuts(js: np.ndarray, r: np.ndarray, x0: int, s0: int, e0: int, n: int) -> sp.csr_matrix:
